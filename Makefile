@@ -1,0 +1,33 @@
+# Every target creates .venv and installs what it needs on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_DIR ?= .demo
+
+.PHONY: test demo bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n auto -q
+	$(BIN)/dangan -C . check --all
+
+demo: $(STAMP)
+	rm -rf $(DEMO_DIR)
+	$(BIN)/dangan demo $(DEMO_DIR)
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet check-jsonschema
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/pip install --quiet ruff
+	$(BIN)/ruff check tools tests bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,124 @@
+"""Shared fixtures: real Git repositories in temporary directories, the real CLI.
+
+Git never sees the developer's own configuration: HOME points into a temporary directory,
+global and system config are switched off, and the identity comes from the environment.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import settings
+
+REPO = Path(__file__).resolve().parents[1]
+DANGAN_BIN = Path(sys.executable).parent / "dangan"
+
+# Deterministic property tests in CI: same examples every run, no deadline flakiness.
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=200, print_blob=True)
+settings.register_profile("dev", deadline=None, max_examples=100)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+_HOME = Path(tempfile.mkdtemp(prefix="dangan-test-home-"))
+os.environ.update(
+    {
+        "HOME": str(_HOME),
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "測試員 Tester",
+        "GIT_AUTHOR_EMAIL": "tester@example.invalid",
+        "GIT_COMMITTER_NAME": "測試員 Tester",
+        "GIT_COMMITTER_EMAIL": "tester@example.invalid",
+        "EDITOR": "false",
+        "LANG": "C.UTF-8",
+    }
+)
+for _var in ("VISUAL", "DANGAN_AGE_KEY_FILE", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "DANGAN_DEBUG", "GIT_DIR", "GIT_INDEX_FILE"):
+    os.environ.pop(_var, None)
+# the hooks of test vaults find the dangan of this environment
+os.environ["PATH"] = f"{DANGAN_BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def __repr__(self) -> str:  # shown by pytest when an assertion fails
+        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+def run_cli(args: Sequence[str], input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
+    """`dangan ARGS` in-process through main(): the same parsing, errors and exit codes."""
+    from dangan.cli.main import main
+
+    runner = CliRunner()
+    with runner.isolation(input=input, env=env) as (out, err, _):
+        code = main(list(args))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return Result(code, out.getvalue().decode("utf-8", "replace"), err.getvalue().decode("utf-8", "replace"))
+
+
+def run_bin(args: Sequence[str], cwd: Path | None = None, input: bytes | None = None, env: dict[str, str] | None = None) -> Result:
+    """The installed `dangan` executable in a subprocess, as a user runs it."""
+    full = dict(os.environ)
+    full.update(env or {})
+    proc = subprocess.run([str(DANGAN_BIN), *args], cwd=cwd, input=input, capture_output=True, env=full)
+    return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+def git(root: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def snapshot(root: Path) -> tuple[str, str, str]:
+    """What must not change when a command fails: HEAD, the index, the work tree status."""
+    head = git(root, "rev-parse", "HEAD", check=False).strip()
+    index = git(root, "ls-files", "-s")
+    status = git(root, "status", "--porcelain", "--untracked-files=all", "--ignored")
+    return head, index, status
+
+
+@pytest.fixture(scope="session")
+def template_vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One initialised, empty vault per test process; tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "vault"
+    result = run_cli(["init", str(path), "--name", "測試檔案庫"])
+    assert result.code == 0, result
+    return path
+
+
+@pytest.fixture
+def vault(template_vault: Path, tmp_path: Path) -> Path:
+    """A fresh empty vault (a copy of the template: `git init` once per process)."""
+    target = tmp_path / "vault"
+    shutil.copytree(template_vault, target, symlinks=True)
+    return target
+
+
+@pytest.fixture
+def cli(vault: Path):
+    """`cli("new", "SB", ...)` runs dangan on the test vault."""
+
+    def call(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
+        return run_cli(["-C", str(vault), *args], input=input, env=env)
+
+    return call
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    for path in root.rglob("*"):
+        if ".git" not in path.parts and path.is_file():
+            yield path

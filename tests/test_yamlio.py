@@ -1,0 +1,185 @@
+"""Record text: the two readers agree, the canonical form round-trips, DG101 inputs fail."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from dangan import yamlio
+from dangan.yamlio import YamlError
+
+# ------------------------------------------------------------------ strategies
+
+keys = st.one_of(
+    st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True),
+    st.sampled_from(["title", "status", "yes", "no", "on", "null", "true", "y", "01", "12:30"]),
+)
+tricky_strings = st.sampled_from(
+    [
+        "", " ", "yes", "no", "on", "off", "y", "n", "true", "True", "null", "~", "NULL", "1",
+        "01", "0o17", "0x1F", "1_000", "1e3", ".inf", ".nan", "12:30", "2024-01-01",
+        "2024-02-30", "2024-01-01T10:00:00+08:00", "+86 138-0000-0000", "13800000000",
+        "a: b", "a #b", "#x", "- x", "[x]", "{x}", "&a", "*a", "!t", "|", ">", "'", '"', "%",
+        "@", "`", "=", "<<", "---", "...", "中文", "翠湖花園 2棟", "ENC[AES256_GCM,data:abc=,iv:a,tag:b,type:str]",
+        "line1\nline2", "line1\nline2\n", "trailing \nspace", "\ttab", "a\u2028b", "\u00a0", "é",
+        "x" * 300,
+    ]
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False, allow_infinity=False),
+    tricky_strings,
+    st.text(max_size=30),
+)
+trees = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(keys, children, max_size=4),
+    ),
+    max_leaves=20,
+)
+records = st.dictionaries(keys, trees, min_size=1, max_size=6)
+
+
+def same(a: object, b: object) -> bool:
+    """Equality that also tells floats from ints and bools (1 == 1.0 == True in Python)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)  # type: ignore[index]
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)  # type: ignore[arg-type]
+    return a == b
+
+
+# ------------------------------------------------------------------ properties
+
+@given(records)
+def test_dump_then_roundtrip_reader_gives_the_tree_back(tree: dict) -> None:
+    text = yamlio.dump(tree)
+    assert same(yamlio.to_plain(yamlio.load_roundtrip(text)), tree)
+
+
+@given(records)
+def test_fast_emitter_agrees_with_ruamel(tree: dict) -> None:
+    fast = yamlio.dump_fast(tree)
+    assume(fast is not None)
+    import io
+
+    out = io.StringIO()
+    yamlio._yaml().dump(yamlio._literals(tree), out)
+    assert fast == out.getvalue()
+
+
+@given(records)
+def test_fast_reader_accepts_only_what_the_roundtrip_reader_reads_identically(tree: dict) -> None:
+    text = yamlio.dump(tree)
+    fast = yamlio.load_fast(text)
+    slow = yamlio.to_plain(yamlio.load_roundtrip(text))
+    if fast is not None:
+        assert same(fast, slow)
+    assert same(yamlio.load_text(text), slow)
+
+
+@given(records)
+def test_canonical_form_is_stable(tree: dict) -> None:
+    text = yamlio.dump(tree)
+    assert yamlio.canonical(text) == text
+    parsed, is_canonical = yamlio.load_bytes(text.encode())
+    assert is_canonical
+    assert same(parsed, tree)
+
+
+@given(st.text(max_size=200))
+def test_arbitrary_text_never_disagrees(text: str) -> None:
+    """Whatever the text, both readers agree or the fast one declines."""
+    fast = yamlio.load_fast(text)
+    try:
+        slow = yamlio.to_plain(yamlio.load_roundtrip(text))
+    except YamlError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert same(fast, slow)
+
+
+@given(st.lists(st.sampled_from(["a: 1\n", "b: yes\n", "c: '01'\n", "d:\n", "  - x\n", "e: 1.50\n", "f: 0017\n", "g: True\n", "# note\n", "h: [1, 2]\n", "i: {j: k}\n", "k: 2024-01-01\n", "l: ~\n", "m: 0o17\n", "n: \"x\"\n"]), min_size=1, max_size=8))
+def test_line_soup_never_disagrees(lines: list[str]) -> None:
+    text = "".join(lines)
+    fast = yamlio.load_fast(text)
+    try:
+        slow = yamlio.to_plain(yamlio.load_roundtrip(text))
+    except YamlError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert same(fast, slow)
+
+
+# ------------------------------------------------------------------ examples
+
+def test_yaml_1_1_scalars_are_strings() -> None:
+    tree = yamlio.load_text("a: yes\nb: 12:30\nc: on\n")
+    assert tree == {"a": "yes", "b": "12:30", "c": "on"}
+
+
+def test_dates_stay_strings_and_are_written_quoted() -> None:
+    tree = yamlio.load_text("opened: 2024-01-01\n")
+    assert tree == {"opened": "2024-01-01"}
+    assert yamlio.dump(tree) == "opened: '2024-01-01'\n"
+
+
+def test_phone_given_as_string_stays_string() -> None:
+    assert yamlio.load_text("phone: '13800000000'\n") == {"phone": "13800000000"}
+
+
+def test_comments_and_order_survive_canonical() -> None:
+    text = "code: X\n# the owner moved out\ntitle: t\nz: 1\na: 2\n"
+    assert yamlio.canonical(text) == text
+
+
+def test_flow_style_and_indentation_are_canonicalised() -> None:
+    assert yamlio.canonical("a: [1, 2]\nb: {c: d}\n") == "a:\n  - 1\n  - 2\nb:\n  c: d\n"
+    assert yamlio.canonical("a:\n    - 1\n") == "a:\n  - 1\n"
+
+
+def test_multiline_strings_are_literal_blocks() -> None:
+    assert yamlio.dump({"notes": "first\nsecond\n"}) == "notes: |\n  first\n  second\n"
+
+
+BAD = {
+    "syntax": b"a: [1, 2\n",
+    "duplicate key": b"a: 1\na: 2\n",
+    "anchor": b"a: &x 1\n",
+    "alias": b"a: &x [1]\nb: *x\n",
+    "billion laughs": b"a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: [*c, *c, *c]\n",
+    "custom tag": b"a: !python/object 1\n",
+    "std tag": b"a: !!str 1\n",
+    "merge key": b"<<: {a: 1}\n",
+    "not a mapping": b"- 1\n- 2\n",
+    "scalar document": b"just text\n",
+    "empty": b"",
+    "two documents": b"a: 1\n---\nb: 2\n",
+    "non-utf8": b"a: \xff\xfe\n",
+    "bom": b"\xef\xbb\xbfa: 1\n",
+    "nul": b"a: 1\x00\n",
+    "too large": b"a: " + b"x" * (256 * 1024) + b"\n",
+    "deep nesting": b"a: " + b"[" * 10000 + b"]" * 10000 + b"\n",
+    "deep block nesting": b"".join(b"  " * i + b"k:\n" for i in range(3000)),
+    "int key": b"1: a\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_unreadable_inputs_raise_yaml_error(name: str) -> None:
+    with pytest.raises(YamlError) as info:
+        yamlio.load_bytes(BAD[name])
+    assert "\n" not in str(info.value)
+    assert len(str(info.value)) < 200

@@ -1,0 +1,254 @@
+"""The file rules of workflows.md §1 (DG101-DG106, DG113, DG114) as pure functions.
+
+`check_file` looks at one file's bytes and returns findings; the sources (`work_tree`,
+`staged`, `paths`) say which bytes to look at. Nothing here prints.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from . import gitio
+from .codes import parse_code
+from .errors import DanganError
+from .schemas import BASE_URI, SchemaSet, is_enc, sensitive_leaves
+from .vault import CONFIG, RECORDS, Vault
+from .yamlio import YamlError, decode, load_bytes, load_roundtrip, to_plain
+
+RULES = {
+    "DG101": "not a readable record",
+    "DG102": "violates its category schema",
+    "DG103": "code, path, category or level mismatch",
+    "DG104": "stray file or unknown category",
+    "DG105": "sensitive field holds a clear value",
+    "DG106": "SOPS structure",
+    "DG107": "MAC mismatch",
+    "DG108": "refs to a code that does not exist",
+    "DG109": "deletion without a disposal certificate",
+    "DG110": "ledger history rewritten",
+    "DG111": "loan breaks the lending rules",
+    "DG112": "disposal breaks the retention rules",
+    "DG113": "not in canonical form",
+    "DG114": "vault.yaml or a schema is invalid",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    rule: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.path}: {self.rule} {self.message}"
+
+
+@dataclass
+class CheckResult:
+    checked: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "findings": [asdict(f) for f in sorted(self.findings)],
+        }
+
+
+# --------------------------------------------------------------------- one file
+
+def check_file(schemas: SchemaSet, rel: str, data: bytes) -> list[Finding]:
+    """Every file rule for one file under vault/."""
+    found: list[Finding] = []
+
+    def add(rule: str, message: str) -> None:
+        found.append(Finding(rel, rule, message))
+
+    if not rel.endswith(".yaml"):
+        add("DG104", "stray file: only records (CODE.yaml) belong under vault/; move or remove it")
+        return found
+    try:
+        tree, canonical = load_bytes(data)
+    except YamlError as exc:
+        add("DG101", f"{exc}")
+        return found
+
+    code_text = tree.get("code")
+    if not isinstance(code_text, str):
+        add("DG103", "no `code` field (a string like YZ-A01-02-001-0301-0001)")
+        return found
+    try:
+        code = parse_code(code_text)
+    except DanganError as exc:
+        add("DG103", f"malformed code: {exc.message}")
+        return found
+    cat = schemas.category(code.category)
+    if cat is None:
+        add("DG104", f"unknown category {code.category!r} (not in schemas/categories.yaml)")
+        return found
+    if rel != code.path:
+        add("DG103", f"path is not the derived path of {code}; move it to {code.path}")
+    if tree.get("category") != code.category:
+        add("DG103", f"`category` is {tree.get('category')!r} but the code says {code.category}")
+    if code.level not in cat.levels:
+        add("DG103", f"{code.category} is not filed at the {code.level} level (allowed: {', '.join(cat.levels)})")
+
+    encrypted = "sops" in tree
+    clear = sorted({"/" + "/".join(p) for p, v in sensitive_leaves(tree, cat.sensitive) if v not in (None, "") and not is_enc(v)})
+    for where in clear:
+        add("DG105", f"sensitive field {where} holds a clear value; encrypt it (dangan set) or remove it")
+    enc_values = [p for p, v in sensitive_leaves(tree, cat.sensitive) if is_enc(v)]
+    if enc_values and not encrypted:
+        add("DG106", "encrypted values but no `sops:` block; the record cannot be decrypted")
+    if encrypted and not enc_values:
+        add("DG106", "a `sops:` block but no encrypted values; remove the block")
+
+    body = {k: v for k, v in tree.items() if k != "sops"}
+    for path, reason in schemas.errors(code.category, body, at_rest=encrypted or not clear):
+        add("DG102", f"{path}: {reason}")
+    if not canonical:
+        add("DG113", "not in canonical form; run `dangan fmt` on it")
+    return found
+
+
+# ----------------------------------------------------------------- vault level
+
+def check_config(schemas: SchemaSet, config_bytes: bytes | None) -> list[Finding]:
+    """DG114: vault.yaml against vault.schema.json, and every schema against the metaschema."""
+    found = [Finding(p.path, "DG114", p.message) for p in schemas.validate_schemas()]
+    if config_bytes is None:
+        return found + [Finding(CONFIG, "DG114", "missing")]
+    try:
+        config = to_plain(load_roundtrip(decode(config_bytes)))
+    except YamlError as exc:
+        return found + [Finding(CONFIG, "DG114", str(exc))]
+    doc = schemas.documents.get("vault.schema.json")
+    if doc is None:
+        return found + [Finding("schemas/vault.schema.json", "DG114", "missing")]
+    import jsonschema_rs
+
+    registry = jsonschema_rs.Registry([(BASE_URI + n, d) for n, d in schemas.documents.items()])
+    validator = jsonschema_rs.Draft202012Validator(
+        doc, registry=registry, validate_formats=True, base_uri=BASE_URI + "vault.schema.json"
+    )
+    for error in validator.iter_errors(config):
+        where = "/" + "/".join(str(p) for p in error.instance_path)
+        found.append(Finding(CONFIG, "DG114", f"{where}: {' '.join(error.message.split())[:200]}"))
+    names = {r.get("name") for r in config.get("recipients") or [] if isinstance(r, dict)}
+    for category, people in (config.get("access") or {}).items():
+        if category not in schemas.categories:
+            found.append(Finding(CONFIG, "DG114", f"/access/{category}: unknown category"))
+        for person in people or []:
+            if person not in names:
+                found.append(Finding(CONFIG, "DG114", f"/access/{category}: {person!r} is not a recipient"))
+    for category in config.get("retention") or {}:
+        if category not in schemas.categories:
+            found.append(Finding(CONFIG, "DG114", f"/retention/{category}: unknown category"))
+    return found
+
+
+# ---------------------------------------------------------------------- sources
+
+def work_tree(vault: Vault, paths: Iterable[str] | None = None) -> Iterator[tuple[str, bytes]]:
+    """(relative path, bytes) of the given files, or of every file under vault/."""
+    rels = list(paths) if paths is not None else list(vault.record_files())
+    for rel in rels:
+        try:
+            yield rel, (vault.root / rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+
+
+def staged(vault: Vault) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of every record file in the index (what is about to be committed)."""
+    entries = [e for e in gitio.ls_files(vault.root, [RECORDS + "/"]) if e.stage == 0]
+    by_blob: dict[str, list[str]] = {}
+    for entry in entries:
+        by_blob.setdefault(entry.blob, []).append(entry.path)
+    for blob, data in gitio.cat_blobs(vault.root, by_blob):
+        for path in by_blob[blob]:
+            yield path, data
+
+
+def expand_paths(vault: Vault, given: Iterable[Path]) -> list[str]:
+    """Command-line paths (files or folders) as vault-relative paths under vault/."""
+    rels: list[str] = []
+    root = vault.root.resolve()
+    for item in given:
+        full = item.resolve()
+        if not full.exists():
+            raise DanganError(f"{item}: no such file or directory")
+        try:
+            rel = full.relative_to(root).as_posix()
+        except ValueError:
+            raise DanganError(f"{item} is outside the vault at {root}") from None
+        if full.is_dir():
+            prefix = "" if rel == "." else rel + "/"
+            rels.extend(r for r in vault.record_files() if r.startswith(prefix))
+        else:
+            rels.append(rel)
+    return list(dict.fromkeys(rels))
+
+
+def run_checks(vault: Vault, files: Iterable[tuple[str, bytes]], include_config: bool) -> CheckResult:
+    schemas = vault.schemas
+    result = CheckResult()
+    if include_config:
+        config = vault.root / CONFIG
+        result.findings.extend(check_config(schemas, config.read_bytes() if config.exists() else None))
+    for rel, data in files:
+        result.checked += 1
+        if not rel.startswith(RECORDS + "/"):
+            continue
+        result.findings.extend(check_file(schemas, rel, data))
+    return result
+
+
+def files_at(vault: Vault, rev: str, only: set[str] | None = None) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of the record files in commit `rev` (all, or those in `only`)."""
+    entries = [e for e in gitio.ls_tree(vault.root, rev, [RECORDS + "/"]) if only is None or e.path in only]
+    by_blob: dict[str, list[str]] = {}
+    for entry in entries:
+        by_blob.setdefault(entry.blob, []).append(entry.path)
+    for blob, data in gitio.cat_blobs(vault.root, by_blob):
+        for path in by_blob[blob]:
+            yield path, data
+
+
+def changed_paths(vault: Vault, old: str, new: str) -> set[str]:
+    """Record paths added or modified between two commits (deletions are change rules)."""
+    raw = gitio.run(
+        ["diff-tree", "-r", "-z", "--no-commit-id", "--name-status", "--no-renames", old, new, "--", RECORDS + "/"],
+        vault.root,
+    ).stdout.decode("utf-8", "surrogateescape")
+    parts = [p for p in raw.split("\0") if p]
+    changed = set()
+    for status, path in zip(parts[0::2], parts[1::2]):
+        if status[0] in "AMT":
+            changed.add(path)
+    return changed
+
+
+def range_files(vault: Vault, spec: str) -> Iterator[tuple[str, bytes]]:
+    """Files changed in `A..B` as they are at B; with a single revision, its whole tree."""
+    old, sep, new = spec.partition("..")
+    if not sep:
+        yield from files_at(vault, _verify(vault, spec))
+        return
+    old_id, new_id = _verify(vault, old or "HEAD"), _verify(vault, new or "HEAD")
+    yield from files_at(vault, new_id, changed_paths(vault, old_id, new_id))
+
+
+def _verify(vault: Vault, rev: str) -> str:
+    if rev.startswith("-"):
+        raise DanganError(f"{rev!r} is not a revision")
+    proc = gitio.run(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], vault.root, check=False)
+    if proc.returncode != 0:
+        raise DanganError(f"{rev!r} is not a commit in this repository")
+    return proc.stdout.decode().strip()

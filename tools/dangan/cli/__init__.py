@@ -1,0 +1,1 @@
+"""The click command-line layer: parsing options, calling the core, printing results."""

@@ -1,0 +1,47 @@
+"""Shared pieces of the command layer: the vault context and output helpers."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+
+from ..vault import Vault
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    """What the group options give every command; the vault is opened on first use."""
+
+    def __init__(self, vault_path: Path | None) -> None:
+        self.vault_path = vault_path
+        self._vault: Vault | None = None
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            self._vault = Vault.open(self.vault_path)
+        return self._vault
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(func)
+
+
+def no_commit_option(func: F) -> F:
+    return click.option("--no-commit", is_flag=True, help="Write and stage, but do not commit.")(func)
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+
+
+def say(message: str) -> None:
+    """Human messages that are not the command's answer go to stderr."""
+    click.echo(message, err=True)

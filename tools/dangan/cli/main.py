@@ -1,0 +1,97 @@
+"""The `dangan` command: a thin click layer over the core.
+
+`main(argv) -> int` is the one place where errors become exit codes (like pre-commit's
+error_handler): DanganError -> its exit code (2 bad input, 1 refusal), Ctrl-C -> 130,
+anything unexpected -> 3 with a one-line message (a traceback only with DANGAN_DEBUG=1).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+import click
+
+from .. import __version__
+from ..errors import DanganError
+from .base import Context
+
+EPILOG_MAIN = """\b
+Examples:
+  dangan init ./archive --name 翠湖花園物業檔案
+  dangan -C ./archive new FW A01-02-001-0301 --set title=2單元0301室 --set area=89.5
+  dangan -C ./archive check
+"""
+
+
+@click.group(epilog=EPILOG_MAIN, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "vault_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Act on the vault at PATH (default: found from the current directory upwards).",
+)
+@click.version_option(__version__, prog_name="dangan")
+@click.pass_context
+def cli(ctx: click.Context, vault_path: Path | None) -> None:
+    """dangan (檔案): property-service archives kept as code in a Git repository.
+
+    Every record is a YAML file validated by a JSON Schema, at a path derived from its
+    archive code; sensitive fields are encrypted (SOPS with age); Git is the database.
+    """
+    ctx.obj = Context(vault_path)
+
+
+def _register() -> None:
+    from . import checks, records, vaultcmd
+
+    for module in (vaultcmd, records, checks):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=args, prog_name="dangan", standalone_mode=False)
+        return 0
+    except DanganError as exc:
+        click.echo(f"dangan: error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:  # commands exit 1 for "the answer is no"
+        return exc.code if isinstance(exc.code, int) else 1
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.Abort:
+        click.echo("dangan: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("dangan: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the last line of defence: never a bare traceback
+        if os.environ.get("DANGAN_DEBUG") == "1":
+            traceback.print_exc()
+        else:
+            click.echo(f"dangan: internal error: {type(exc).__name__}", err=True)
+            click.echo("hint: run again with DANGAN_DEBUG=1 and report the traceback", err=True)
+        return 3
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

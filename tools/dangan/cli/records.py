@@ -1,0 +1,210 @@
+"""Record commands: new, show, set, edit, ls."""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
+import click
+
+from .. import records
+from ..codes import parse_code, parse_location
+from ..errors import DanganError, Refusal
+from ..yamlio import dump
+from .base import Context, emit_json, json_option, no_commit_option, pass_ctx, say
+
+
+@click.command(
+    "new",
+    epilog="""\b
+Examples:
+  dangan new SB A01-02 --set title=1號樓1號電梯 --set system=elevator
+  dangan new WX A01-02-001-0301 --file repair.yaml
+  cat contract.yaml | dangan new HT A01 --file - --json
+""",
+)
+@click.argument("category")
+@click.argument("location", required=False, default="")
+@click.option("--file", "file_", type=click.File("rb"), help="YAML mapping of fields (- for stdin).")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a field (dotted keys; typed by the schema).")
+@no_commit_option
+@json_option
+@pass_ctx
+def new_cmd(ctx: Context, category: str, location: str, file_, assignments, no_commit: bool, as_json: bool) -> None:
+    """Create a record: allocate the next code, validate, write and commit.
+
+    LOCATION is project[-building[-unit[-room]]] (e.g. A01-02-001-0301); leave it out for
+    company-level categories. Prints the new code.
+    """
+    vault = ctx.vault
+    fields = records.read_fields_file(file_.read(), file_.name) if file_ is not None else {}
+    written = records.create(vault, category, parse_location(location), fields, list(assignments), not no_commit)
+    if as_json:
+        emit_json({"code": str(written.code), "path": written.path, "commit": written.commit})
+    else:
+        click.echo(str(written.code))
+
+
+@click.command(
+    "show",
+    epilog="""\b
+Examples:
+  dangan show SB-A01-02-0001
+  dangan show YZ-A01-02-001-0301-0001 --json
+""",
+)
+@click.argument("code")
+@click.option("--decrypt", is_flag=True, help="Show sensitive values in clear (needs an identity).")
+@json_option
+@pass_ctx
+def show_cmd(ctx: Context, code: str, decrypt: bool, as_json: bool) -> None:
+    """Show a record; sensitive values appear as ‹encrypted› unless --decrypt."""
+    vault = ctx.vault
+    parsed = parse_code(code)
+    plain, _ = vault.read(parsed)
+    names = vault.schemas.categories[parsed.category].sensitive if parsed.category in vault.schemas.categories else frozenset()
+    if decrypt and "sops" in plain:
+        raise DanganError(f"{parsed}: decryption is not available in this version")
+    view = records.masked(plain, names)
+    if as_json:
+        emit_json({"code": str(parsed), "path": parsed.path, "record": view})
+    else:
+        click.echo(dump(view), nl=False)
+
+
+@click.command(
+    "set",
+    epilog="""\b
+Examples:
+  dangan set WX-A01-02-0001 status=done finished=2024-03-02T16:00:00+08:00
+  dangan set SB-A01-02-0001 --unset notes
+""",
+)
+@click.argument("code")
+@click.argument("assignments", nargs=-1, metavar="KEY=VALUE...")
+@click.option("--unset", multiple=True, metavar="KEY", help="Remove a field.")
+@no_commit_option
+@json_option
+@pass_ctx
+def set_cmd(ctx: Context, code: str, assignments, unset, no_commit: bool, as_json: bool) -> None:
+    """Change fields of a record, validate, write and commit."""
+    if not assignments and not unset:
+        raise DanganError("nothing to change", "give KEY=VALUE pairs or --unset KEY")
+    written = records.update(ctx.vault, parse_code(code), list(assignments), list(unset), not no_commit)
+    if as_json:
+        emit_json({"code": code, "changed": written is not None, "commit": written.commit if written else None})
+    elif written is None:
+        say(f"{code}: nothing changed")
+    else:
+        click.echo(code)
+
+
+@click.command(
+    "edit",
+    epilog="""\b
+Examples:
+  dangan edit TS-A01-02-0003
+  EDITOR=nano dangan edit SB-A01-02-0001
+""",
+)
+@click.argument("code")
+@no_commit_option
+@pass_ctx
+def edit_cmd(ctx: Context, code: str, no_commit: bool) -> None:
+    """Open a record in $EDITOR; on save validate, and re-open with the errors until valid.
+
+    Saving without a change after an error abandons the edit (nothing is written).
+    """
+    vault = ctx.vault
+    parsed = parse_code(code)
+    plain, _ = vault.read(parsed)
+    if "sops" in plain:
+        raise DanganError(f"{parsed} has encrypted fields; editing them needs encryption support")
+    original = vault.path_of(parsed).read_text("utf-8")
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    workdir = tempfile.mkdtemp(prefix="dangan-edit-")  # 0700: private to this user
+    path = Path(workdir) / f"{parsed}.yaml"
+    try:
+        text = original
+        previous: str | None = None
+        while True:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            status = subprocess.call(f"{editor} {shlex.quote(str(path))}", shell=True)
+            if status != 0:
+                raise Refusal(f"the editor exited with status {status}; nothing was written")
+            try:
+                edited = path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                edited = text  # treated as an error round below
+            body = _strip_error_header(edited)
+            if body == original:
+                say(f"{parsed}: no changes")
+                return
+            if previous is not None and edited == previous:
+                raise Refusal(f"edit of {parsed} abandoned; nothing was written")
+            try:
+                written = records.replace(vault, parsed, body, not no_commit)
+            except DanganError as exc:
+                text = _error_header(exc.message) + body
+                previous = text
+                continue
+            click.echo(str(parsed) if written else f"{parsed}: no changes")
+            return
+    finally:
+        for leftover in Path(workdir).glob("*"):
+            leftover.unlink()
+        os.rmdir(workdir)
+
+
+_HEADER = "# dangan: "
+
+
+def _error_header(message: str) -> str:
+    lines = [f"{_HEADER}{part.strip()}" for part in message.split("; ") if part.strip()]
+    lines.append(f"{_HEADER}fix the record below and save; save it unchanged to abandon the edit")
+    return "\n".join(lines) + "\n"
+
+
+def _strip_error_header(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith(_HEADER):
+        lines.pop(0)
+    return "".join(lines)
+
+
+@click.command(
+    "ls",
+    epilog="""\b
+Examples:
+  dangan ls --category WX --status done
+  dangan ls --location A01-02 --where system=elevator --json
+""",
+)
+@click.option("--category", help="Only this category (two letters).")
+@click.option("--location", help="Only records at or under this location prefix (A01-02).")
+@click.option("--status", help="Only records with this status.")
+@click.option("--where", multiple=True, metavar="FIELD=VALUE", help="Only records whose FIELD equals VALUE.")
+@json_option
+@pass_ctx
+def ls_cmd(ctx: Context, category, location, status, where, as_json: bool) -> None:
+    """List records: code, category, title, status, opened, closed."""
+    vault = ctx.vault
+    if category and category not in vault.schemas.categories:
+        raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+    conditions = [records.parse_assignment(w) for w in where]
+    loc = parse_location(location) if location else None
+    found, unreadable = records.listing(vault, category, loc, status, conditions)
+    for rel in unreadable:
+        say(f"dangan: warning: {rel} is not readable; run `dangan check`")
+    if as_json:
+        emit_json([item.__dict__ for item in found])
+        return
+    for item in found:
+        click.echo("\t".join([item.code, item.category, item.title, item.status, item.opened or "", item.closed or ""]))
+
+
+COMMANDS = [new_cmd, show_cmd, set_cmd, edit_cmd, ls_cmd]

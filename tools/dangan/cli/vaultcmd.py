@@ -1,0 +1,56 @@
+"""Vault commands: init, demo."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..initvault import init_vault, parse_recipient_option
+from .base import emit_json, json_option
+
+
+@click.command(
+    "init",
+    epilog="""\b
+Examples:
+  dangan init ./archive --name 翠湖花園物業服務檔案
+  dangan init ./archive --recipient 張敏=age1...
+""",
+)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", help="The vault's name (default: the directory name).")
+@click.option("--recipient", "recipients", multiple=True, metavar="NAME=KEY", help="A recipient (age or SSH public key); gets both roles.")
+@json_option
+def init_cmd(path: Path, name: str | None, recipients, as_json: bool) -> None:
+    """Create a vault: git init, vault.yaml, standard schemas, hooks, first commit."""
+    parsed = [parse_recipient_option(r) for r in recipients]
+    vault = init_vault(path, name, parsed)
+    if as_json:
+        emit_json({"path": str(vault.root), "id": vault.config["id"], "name": vault.config["name"]})
+    else:
+        click.echo(f"initialised vault {vault.config['name']!r} in {vault.root}")
+
+
+@click.command(
+    "demo",
+    epilog="""\b
+Examples:
+  dangan demo ./demo-vault
+  dangan demo ./big --size large
+""",
+)
+@click.argument("path", type=click.Path(path_type=Path), default=Path("dangan-demo"), required=False)
+@click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True)
+@json_option
+def demo_cmd(path: Path, size: str, as_json: bool) -> None:
+    """Build a demo vault with realistic records and print a tour of commands to try."""
+    from ..demo import build_demo, tour
+
+    result = build_demo(path, size)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(tour(result))
+
+
+COMMANDS = [init_cmd, demo_cmd]

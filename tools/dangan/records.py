@@ -1,0 +1,434 @@
+"""Records: allocating codes, building and changing field trees, validating them.
+
+Functions here take a Vault and plain arguments and return results; they never print.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .codes import Code, Location, next_serial, parse_code
+from .errors import DanganError, RecordError
+from .schemas import BASE_URI, SchemaSet, is_enc, sensitive_leaves
+from .vault import RECORDS, Vault
+from .yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
+
+COMMON_ORDER = ("code", "category", "title", "status", "opened", "closed")
+DISPOSAL = "XH"
+
+
+@dataclass(frozen=True)
+class Written:
+    code: Code
+    path: str
+    commit: str | None
+
+
+# ------------------------------------------------------------------ allocation
+
+def check_category(vault: Vault, category: str, location: Location) -> None:
+    cat = vault.schemas.category(category)
+    if cat is None:
+        known = ", ".join(sorted(vault.schemas.categories))
+        raise DanganError(f"unknown category {category!r}", f"known categories: {known}")
+    if location.level not in cat.levels:
+        raise DanganError(
+            f"{category} ({cat.en}) is not filed at the {location.level} level",
+            f"allowed levels: {', '.join(cat.levels)}",
+        )
+
+
+def destroyed_codes(vault: Vault) -> set[str]:
+    """Every code listed in a disposal certificate (never to be reused)."""
+    codes: set[str] = set()
+    base = vault.root / RECORDS / DISPOSAL
+    if not base.is_dir():
+        return codes
+    for path in sorted(base.glob(f"{DISPOSAL}-*.yaml")):
+        try:
+            tree = load_text(decode(path.read_bytes()))
+        except YamlError:
+            continue  # a broken certificate is reported by check (DG101)
+        for item in tree.get("items") or []:
+            if isinstance(item, dict) and isinstance(item.get("code"), str):
+                codes.add(item["code"])
+    return codes
+
+
+def allocate(vault: Vault, category: str, location: Location) -> Code:
+    """The next code: 1 + the largest serial used in the work tree or any certificate."""
+    check_category(vault, category, location)
+    used: set[int] = set()
+    folder = vault.root / Code(category, location, 1).path.rsplit("/", 1)[0]
+    if folder.is_dir():
+        for path in folder.glob(f"{category}-*.yaml"):
+            try:
+                code = parse_code(path.name[: -len(".yaml")])
+            except DanganError:
+                continue
+            if code.category == category and code.location == location:
+                used.add(code.serial)
+    for text in destroyed_codes(vault):
+        try:
+            code = parse_code(text)
+        except DanganError:
+            continue
+        if code.category == category and code.location == location:
+            used.add(code.serial)
+    return Code(category, location, next_serial(used))
+
+
+# ------------------------------------------------------------- typed --set values
+
+def _schema_nodes(schemas: SchemaSet, node: Any, doc: str) -> list[tuple[str, dict[str, Any]]]:
+    """`node` and every schema it composes with ($ref, allOf/anyOf/oneOf, then/else)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    stack = [(doc, node)]
+    seen: set[int] = set()
+    while stack:
+        current, item = stack.pop()
+        if not isinstance(item, dict) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        found.append((current, item))
+        ref = item.get("$ref")
+        if isinstance(ref, str):
+            stack.append(schemas._resolve(ref.replace(BASE_URI, ""), current))
+        for key in ("allOf", "anyOf", "oneOf"):
+            for sub in item.get(key) or []:
+                stack.append((current, sub))
+        for key in ("then", "else"):
+            if isinstance(item.get(key), dict):
+                stack.append((current, item[key]))
+    return found
+
+
+def field_schemas(schemas: SchemaSet, category: str, dotted: str) -> list[dict[str, Any]]:
+    """The schemas that may apply to a dotted field path (`owners.0.phone`)."""
+    doc = schemas.categories[category].schema
+    level: list[tuple[str, Any]] = [(doc, schemas.documents[doc])]
+    for part in dotted.split("."):
+        nxt: list[tuple[str, Any]] = []
+        for current, node in level:
+            for where, sub in _schema_nodes(schemas, node, current):
+                if part.isdigit() and isinstance(sub.get("items"), dict):
+                    nxt.append((where, sub["items"]))
+                props = sub.get("properties") or {}
+                if part in props:
+                    nxt.append((where, props[part]))
+        level = nxt
+    return [sub for current, node in level for _, sub in _schema_nodes(schemas, node, current)]
+
+
+def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
+    """A command-line string typed by the schema: a phone number stays a string."""
+    types: set[str] = set()
+    for sub in field_schemas(schemas, category, dotted):
+        kind = sub.get("type")
+        types.update([kind] if isinstance(kind, str) else list(kind or []))
+    if not types or "string" in types:
+        return raw
+    if "integer" in types or "number" in types:
+        try:
+            return int(raw)
+        except ValueError:
+            if "number" in types:
+                try:
+                    value = float(raw)
+                    if value == value and value not in (float("inf"), float("-inf")):
+                        return value
+                except ValueError:
+                    pass
+        raise DanganError(f"{dotted}={raw!r}: not a number")
+    if "boolean" in types:
+        if raw.lower() in ("true", "false"):
+            return raw.lower() == "true"
+        raise DanganError(f"{dotted}={raw!r}: expected true or false")
+    if "array" in types or "object" in types:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            if "array" in types:
+                return [part.strip() for part in raw.split(",") if part.strip()]
+            raise DanganError(f"{dotted}: give a JSON object, e.g. '{{\"key\": \"value\"}}'") from None
+        return value
+    return raw
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise DanganError(f"{text!r} is not KEY=VALUE", "example: --set title=1號樓電梯")
+    if any(not part for part in key.split(".")):
+        raise DanganError(f"{key!r} is not a field path", "use dotted keys like owners.0.phone")
+    return key, value
+
+
+def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node: Any = tree
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        nxt_is_index = not last and parts[i + 1].isdigit()
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) > len(node):
+                raise DanganError(f"{dotted}: {part!r} is not an index of a list of {len(node)}")
+            index = int(part)
+            if index == len(node):
+                node.append([] if nxt_is_index else {})
+            if last:
+                node[index] = value
+            else:
+                if not isinstance(node[index], (dict, list)):
+                    raise DanganError(f"{dotted}: {'.'.join(parts[:i + 1])} is not a mapping")
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if part not in node or node[part] is None:
+                    node[part] = [] if nxt_is_index else {}
+                if not isinstance(node[part], (dict, list)):
+                    raise DanganError(f"{dotted}: {'.'.join(parts[:i + 1])} is not a mapping")
+                node = node[part]
+        else:
+            raise DanganError(f"{dotted}: cannot set inside a plain value")
+
+
+def unset_path(tree: dict[str, Any], dotted: str) -> None:
+    parts = dotted.split(".")
+    node: Any = tree
+    for part in parts[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise DanganError(f"--unset {dotted}: no such field")
+    last = parts[-1]
+    if isinstance(node, dict) and last in node:
+        del node[last]
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        del node[int(last)]
+    else:
+        raise DanganError(f"--unset {dotted}: no such field")
+    if last in ("code", "category"):
+        raise DanganError(f"--unset {last}: the code and category of a record are fixed")
+
+
+# ----------------------------------------------------------------- validation
+
+def order_fields(tree: dict[str, Any]) -> dict[str, Any]:
+    """Common fields first, in the documented order; the rest as given."""
+    ordered = {key: tree[key] for key in COMMON_ORDER if key in tree}
+    ordered.update((k, v) for k, v in tree.items() if k not in ordered)
+    return ordered
+
+
+def validation_errors(vault: Vault, category: str, tree: dict[str, Any]) -> list[str]:
+    """Plaintext schema errors, each `path: reason`, for a record about to be written."""
+    return [f"{path}: {reason}" for path, reason in vault.schemas.errors(category, tree)]
+
+
+def needs_encryption(vault: Vault, category: str, tree: dict[str, Any]) -> bool:
+    names = vault.schemas.categories[category].sensitive
+    return any(
+        value not in (None, "") and not is_enc(value)
+        for _, value in sensitive_leaves(tree, names)
+    )
+
+
+def seal(vault: Vault, code: Code, tree: dict[str, Any]) -> dict[str, Any]:
+    """The tree to write: sensitive values encrypted for the category's recipients."""
+    if not needs_encryption(vault, code.category, tree):
+        return tree
+    names = sorted(vault.schemas.categories[code.category].sensitive)
+    present = sorted({path[0] for path, value in sensitive_leaves(tree, frozenset(names)) if value not in (None, "")})
+    if not vault.recipients_for(code.category):
+        raise DanganError(
+            f"{code}: no recipients to encrypt for (sensitive field(s): {', '.join(present)})",
+            "add a recipient to vault.yaml (`dangan recipients add`), or leave these fields out",
+        )
+    raise DanganError(
+        f"{code}: encrypting sensitive fields is not available in this version",
+        "leave the sensitive fields out for now",
+    )
+
+
+def prepare(vault: Vault, code: Code, tree: dict[str, Any]) -> dict[str, Any]:
+    """Validate a plaintext record and return the tree to write; exit 2 on bad input."""
+    tree = order_fields(tree)
+    if tree.get("code") != str(code):
+        raise RecordError(f"{code}: the code field must be {code}")
+    if tree.get("category") != code.category:
+        raise RecordError(f"{code}: the category field must be {code.category}")
+    errors = validation_errors(vault, code.category, tree)
+    if errors:
+        shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+        raise RecordError(f"{code} is not valid: {shown}", "nothing was written; fix the fields and retry")
+    return seal(vault, code, tree)
+
+
+def read_fields_file(data: bytes, name: str) -> dict[str, Any]:
+    """Fields given with `new --file`: the same safety rules as records (DG101)."""
+    try:
+        return to_plain(load_roundtrip(decode(data)))
+    except YamlError as exc:
+        raise DanganError(f"{name}: {exc}", "give a YAML mapping of fields") from None
+
+
+# ------------------------------------------------------------------- operations
+
+def default_status(vault: Vault, category: str) -> str | None:
+    for sub in field_schemas(vault.schemas, category, "status"):
+        if isinstance(sub.get("enum"), list) and sub["enum"]:
+            return str(sub["enum"][0])
+        if isinstance(sub.get("const"), str):
+            return sub["const"]
+    return None
+
+
+def apply_assignments(vault: Vault, category: str, tree: dict[str, Any], assignments: list[str], unset: list[str] = ()) -> None:
+    for text in assignments:
+        key, raw = parse_assignment(text)
+        if key in ("code", "category"):
+            raise DanganError(f"--set {key}: the code and category of a record are fixed")
+        set_path(tree, key, coerce(vault.schemas, category, key, raw))
+    for key in unset:
+        unset_path(tree, key)
+
+
+def create(
+    vault: Vault,
+    category: str,
+    location: Location,
+    fields: dict[str, Any],
+    assignments: list[str],
+    commit: bool = True,
+) -> Written:
+    """Allocate the next code, build, validate, write and commit a new record."""
+    check_category(vault, category, location)
+    tree = dict(fields)
+    for key in ("code", "category"):
+        if key in tree:
+            raise DanganError(f"the input sets `{key}`; dangan allocates the code itself", "remove that field")
+    apply_assignments(vault, category, tree, assignments)
+    with vault.lock():
+        code = allocate(vault, category, location)
+        tree = {"code": str(code), "category": category, **tree}
+        tree.setdefault("opened", vault.today().isoformat())
+        status = default_status(vault, category)
+        if status is not None:
+            tree.setdefault("status", status)
+        sealed = prepare(vault, code, tree)
+        commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan new: {code} {tree.get('title', '')}".rstrip(), commit)
+    return Written(code, code.path, commit_id)
+
+
+def update(vault: Vault, code: Code, assignments: list[str], unset: list[str], commit: bool = True) -> Written | None:
+    """Change fields of a record (comments kept); None when nothing changed."""
+    with vault.lock():
+        plain, rt = vault.read(code)
+        if "sops" in plain:
+            raise DanganError(f"{code} has encrypted fields; changing them needs encryption support")
+        apply_assignments(vault, code.category, rt, assignments, unset)
+        new_plain = to_plain(rt)
+        if new_plain == plain:
+            return None
+        prepare(vault, code, new_plain)
+        keys = [parse_assignment(a)[0] for a in assignments] + list(unset)
+        message = f"dangan set: {code} {', '.join(keys)}"
+        commit_id = vault.apply({code.path: dump(rt).encode()}, message, commit)
+    return Written(code, code.path, commit_id)
+
+
+def replace(vault: Vault, code: Code, text: str, commit: bool = True) -> Written | None:
+    """Write an edited text of a record (`dangan edit`); RecordError lists what is wrong."""
+    try:
+        rt = load_roundtrip(text)
+    except YamlError as exc:
+        raise RecordError(str(exc)) from None
+    new_plain = to_plain(rt)
+    with vault.lock():
+        old_plain, _ = vault.read(code)
+        if new_plain == old_plain and dump(rt) == (vault.path_of(code)).read_text("utf-8"):
+            return None
+        prepare(vault, code, new_plain)
+        commit_id = vault.apply({code.path: dump(rt).encode()}, f"dangan edit: {code}", commit)
+    return Written(code, code.path, commit_id)
+
+
+@dataclass(frozen=True)
+class Listed:
+    code: str
+    category: str
+    title: str
+    status: str
+    opened: str | None
+    closed: str | None
+    path: str
+
+
+def listing(
+    vault: Vault,
+    category: str | None = None,
+    location: Location | None = None,
+    status: str | None = None,
+    where: list[tuple[str, str]] = (),
+) -> tuple[list[Listed], list[str]]:
+    """Records matching the filters, and the paths that could not be read."""
+    found: list[Listed] = []
+    unreadable: list[str] = []
+    for code, rel in vault.record_paths():
+        if category and code.category != category:
+            continue
+        if location is not None and not location.contains(code.location):
+            continue
+        try:
+            tree = load_text(decode((vault.root / rel).read_bytes()))
+        except YamlError:
+            unreadable.append(rel)
+            continue
+        if status and tree.get("status") != status:
+            continue
+        if any(str(_get(tree, key)) != value for key, value in where):
+            continue
+        found.append(
+            Listed(
+                code=str(code),
+                category=code.category,
+                title=str(tree.get("title", "")),
+                status=str(tree.get("status", "")),
+                opened=tree.get("opened"),
+                closed=tree.get("closed"),
+                path=rel,
+            )
+        )
+    return found, unreadable
+
+
+def _get(tree: Any, dotted: str) -> Any:
+    node = tree
+    for part in dotted.split("."):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def masked(tree: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    """The record for display without a key: sensitive values as ‹encrypted›, no sops block."""
+    def visit(node: Any, hidden: bool) -> Any:
+        if isinstance(node, dict):
+            return {k: visit(v, hidden or k in names) for k, v in node.items()}
+        if isinstance(node, list):
+            return [visit(v, hidden) for v in node]
+        if hidden and node not in (None, ""):
+            return "‹encrypted›"
+        return node
+
+    return {k: visit(v, k in names) for k, v in tree.items() if k != "sops"}

@@ -1,0 +1,308 @@
+"""The category registry and the JSON Schemas of a vault (vault-format.md §3-4).
+
+A vault's `schemas/` holds `categories.yaml`, `common.json`, one schema per category and
+`vault.schema.json`. Validation uses jsonschema-rs (compiled, ~60x faster than jsonschema);
+`jsonschema` itself is imported only to check schemas against the metaschema (DG114).
+
+Sensitive properties carry `"x-sensitive": true`. At rest a sensitive value is SOPS
+ciphertext, so there are two views of each schema: the plaintext one (used when writing,
+and when a key is at hand) and the at-rest one, where every sensitive property accepts an
+`ENC[...]` string (or a list/mapping of them) instead of its plaintext schema.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import __version__
+from .codes import LEVELS
+
+BASE_URI = "https://dangan.invalid/schemas/"
+ENC_PATTERN = (
+    r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/]*={0,2},iv:[A-Za-z0-9+/]+={0,2},"
+    r"tag:[A-Za-z0-9+/]+={0,2},type:str\]$"
+)
+_ENC_LEAF = {"anyOf": [{"type": "string", "pattern": ENC_PATTERN}, {"const": ""}]}
+_ENC_VALUE = {
+    "anyOf": [
+        _ENC_LEAF,
+        {"type": "array", "items": {"$ref": "#/$defs/__enc"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/$defs/__enc"}},
+    ]
+}
+
+
+class SchemaError(Exception):
+    """A schema or the registry is unusable (DG114). `path` names the file."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    zh: str
+    en: str
+    klass: str
+    levels: tuple[str, ...]
+    schema: str
+    sensitive: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    path: str
+    message: str
+
+
+class SchemaSet:
+    """All schemas of one vault, loaded once; validators compiled on first use."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.problems: list[SchemaProblem] = []
+        self.documents: dict[str, dict[str, Any]] = {}  # file name -> schema
+        self.categories: dict[str, Category] = {}
+        self.classes: dict[str, dict[str, str]] = {}
+        self._validators: dict[tuple[str, bool], Any] = {}
+        self._load()
+
+    # ------------------------------------------------------------------ loading
+    def _load(self) -> None:
+        from .yamlio import YamlError, decode, load_roundtrip, to_plain
+
+        if not self.directory.is_dir():
+            self.problems.append(SchemaProblem("schemas/", "missing schemas directory"))
+            return
+        digest = hashlib.sha256(__version__.encode())
+        for path in sorted(self.directory.glob("*.json")):
+            raw = path.read_bytes()
+            digest.update(path.name.encode() + b"\0" + raw + b"\0")
+            try:
+                doc = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                self.problems.append(SchemaProblem(f"schemas/{path.name}", f"not JSON: {exc}"))
+                continue
+            if not isinstance(doc, dict):
+                self.problems.append(SchemaProblem(f"schemas/{path.name}", "not a JSON object"))
+                continue
+            self.documents[path.name] = doc
+        registry_path = self.directory / "categories.yaml"
+        try:
+            raw = registry_path.read_bytes()
+            digest.update(raw)
+            registry = to_plain(load_roundtrip(decode(raw)))
+        except FileNotFoundError:
+            self.problems.append(SchemaProblem("schemas/categories.yaml", "missing"))
+            registry = {}
+        except YamlError as exc:
+            self.problems.append(SchemaProblem("schemas/categories.yaml", str(exc)))
+            registry = {}
+        self.fingerprint = digest.hexdigest()
+        self._load_registry(registry)
+
+    def _load_registry(self, registry: dict[str, Any]) -> None:
+        where = "schemas/categories.yaml"
+        self.classes = registry.get("classes") or {}
+        entries = registry.get("categories")
+        if not isinstance(entries, dict):
+            if registry:
+                self.problems.append(SchemaProblem(where, "`categories` must be a mapping"))
+            return
+        for code, entry in entries.items():
+            if not (isinstance(code, str) and len(code) == 2 and code.isascii() and code.isupper()):
+                self.problems.append(SchemaProblem(where, f"category {code!r} is not two letters A-Z"))
+                continue
+            if not isinstance(entry, dict):
+                self.problems.append(SchemaProblem(where, f"{code}: entry must be a mapping"))
+                continue
+            levels = tuple(entry.get("levels") or ())
+            bad = [lv for lv in levels if lv not in LEVELS]
+            schema = entry.get("schema", f"{code}.json")
+            if bad or not levels:
+                self.problems.append(SchemaProblem(where, f"{code}: levels must be among {', '.join(LEVELS)}"))
+                continue
+            if schema not in self.documents:
+                self.problems.append(SchemaProblem(where, f"{code}: schema file {schema} not found"))
+                continue
+            try:
+                sensitive = frozenset(self._sensitive_names(schema))
+            except SchemaError as exc:
+                self.problems.append(SchemaProblem(f"schemas/{schema}", exc.message))
+                sensitive = frozenset()
+            self.categories[code] = Category(
+                code=code,
+                zh=str(entry.get("zh", "")),
+                en=str(entry.get("en", "")),
+                klass=str(entry.get("class", "")),
+                levels=levels,
+                schema=schema,
+                sensitive=sensitive,
+            )
+
+    # -------------------------------------------------------------- sensitivity
+    def _resolve(self, ref: str, current: str) -> tuple[str, Any]:
+        target, _, pointer = ref.partition("#")
+        doc_name = target.rsplit("/", 1)[-1] if target else current
+        node: Any = self.documents.get(doc_name)
+        if node is None:
+            raise SchemaError(f"schemas/{current}", f"$ref {ref!r} names an unknown schema")
+        for part in [p for p in pointer.split("/") if p]:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, dict) or part not in node:
+                raise SchemaError(f"schemas/{current}", f"$ref {ref!r} does not resolve")
+            node = node[part]
+        return doc_name, node
+
+    def _walk_properties(self, doc_name: str) -> Iterator[tuple[str, bool]]:
+        """Every (property name, sensitive?) reachable from a schema, following $refs."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Any]] = [(doc_name, self.documents[doc_name])]
+        while stack:
+            current, node = stack.pop()
+            if isinstance(node, list):
+                stack.extend((current, item) for item in node)
+                continue
+            if not isinstance(node, dict) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                stack.append(self._resolve(ref, current))
+            for name, sub in (node.get("properties") or {}).items():
+                if isinstance(sub, dict):
+                    yield name, sub.get("x-sensitive") is True
+            for key, value in node.items():
+                if key in ("$defs", "const", "enum", "examples", "default"):
+                    continue  # $defs are reached through $ref only; values are not schemas
+                if isinstance(value, (dict, list)):
+                    stack.append((current, value))
+
+    def _sensitive_names(self, doc_name: str) -> set[str]:
+        sensitive: set[str] = set()
+        clear: set[str] = set()
+        for name, is_sensitive in self._walk_properties(doc_name):
+            (sensitive if is_sensitive else clear).add(name)
+        both = sensitive & clear
+        if both:
+            raise SchemaError(
+                f"schemas/{doc_name}",
+                f"property name(s) {', '.join(sorted(both))} used both sensitive and clear; "
+                "encryption is by key name, so rename one of them",
+            )
+        return sensitive
+
+    # --------------------------------------------------------------- validation
+    def category(self, code: str) -> Category | None:
+        return self.categories.get(code)
+
+    def validator(self, category: str, at_rest: bool = False) -> Any:
+        key = (category, at_rest)
+        if key not in self._validators:
+            import jsonschema_rs
+
+            docs = self._at_rest_documents() if at_rest else self.documents
+            resources = [(BASE_URI + name, doc) for name, doc in docs.items()]
+            registry = jsonschema_rs.Registry(resources)
+            schema = docs[self.categories[category].schema]
+            self._validators[key] = jsonschema_rs.Draft202012Validator(
+                schema, registry=registry, validate_formats=True, base_uri=BASE_URI
+                + self.categories[category].schema,
+            )
+        return self._validators[key]
+
+    def errors(self, category: str, record: dict[str, Any], at_rest: bool = False) -> list[tuple[str, str]]:
+        """(JSON path, reason) for each schema violation of a plain record tree."""
+        validator = self.validator(category, at_rest)
+        found = []
+        for error in validator.iter_errors(record):
+            path = "/".join(str(p) for p in error.instance_path)
+            found.append(("/" + path if path else "/", _short(error.message)))
+        return found
+
+    def _at_rest_documents(self) -> dict[str, dict[str, Any]]:
+        if not hasattr(self, "_at_rest"):
+            self._at_rest = {name: _enc_view(doc) for name, doc in self.documents.items()}
+        return self._at_rest
+
+    def validate_schemas(self) -> list[SchemaProblem]:
+        """DG114: registry problems plus metaschema errors of every schema file."""
+        from jsonschema import Draft202012Validator
+
+        problems = list(self.problems)
+        meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+        for name, doc in sorted(self.documents.items()):
+            for error in sorted(meta.iter_errors(doc), key=lambda e: list(e.absolute_path)):
+                where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+                problems.append(SchemaProblem(f"schemas/{name}", f"{where}: {_short(error.message)}"))
+        return problems
+
+
+def _short(message: str, limit: int = 200) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _enc_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a schema where each sensitive property accepts only SOPS ciphertext."""
+    view = copy.deepcopy(doc)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+            return
+        if not isinstance(node, dict):
+            return
+        props = node.get("properties")
+        if isinstance(props, dict):
+            for name, sub in list(props.items()):
+                if isinstance(sub, dict) and sub.get("x-sensitive") is True:
+                    props[name] = {"$ref": "#/$defs/__enc", "x-sensitive": True}
+        for key, value in node.items():
+            if key not in ("const", "enum", "examples", "default"):
+                visit(value)
+
+    visit(view)
+    view.setdefault("$defs", {})["__enc"] = copy.deepcopy(_ENC_VALUE)
+    return view
+
+
+def is_enc(value: Any) -> bool:
+    import re
+
+    return isinstance(value, str) and re.fullmatch(ENC_PATTERN, value) is not None
+
+
+def sensitive_leaves(tree: Any, names: frozenset[str], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, value) of every leaf under a sensitive key name (the SOPS rule, by name)."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if path == () and key == "sops":
+                continue
+            sub = path + (key,)
+            if key in names:
+                yield from _leaves(value, sub)
+            else:
+                yield from sensitive_leaves(value, names, sub)
+    elif isinstance(tree, list):
+        for i, item in enumerate(tree):
+            yield from sensitive_leaves(item, names, path + (str(i),))
+
+
+def _leaves(tree: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, path + (key,))
+    elif isinstance(tree, list):
+        for i, item in enumerate(tree):
+            yield from _leaves(item, path + (str(i),))
+    else:
+        yield path, tree

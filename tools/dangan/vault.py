@@ -1,0 +1,199 @@
+"""A vault: finding it, its configuration, its records on disk, and changing them safely."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import gitio
+from .codes import Code, CodeError, parse_code, path_to_code
+from .errors import DanganError, GitError, VaultError
+from .fsutil import remove_empty_dirs, write_atomic, writer_lock
+from .schemas import SchemaSet
+from .yamlio import YamlError, decode, load_roundtrip, to_plain
+
+CONFIG = "vault.yaml"
+KNOWN_VERSIONS = (1,)
+RECORDS = "vault"
+
+
+def find_root(start: Path) -> Path | None:
+    """The first directory from `start` upwards that holds a vault.yaml, like git."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / CONFIG).is_file():
+            return candidate
+    return None
+
+
+@dataclass
+class Vault:
+    root: Path
+    config: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: Path | None = None, *, search: bool = True) -> "Vault":
+        base = Path(path) if path is not None else Path.cwd()
+        if not base.exists():
+            raise VaultError(f"no such directory: {base}")
+        root = find_root(base) if search else (base if (base / CONFIG).is_file() else None)
+        if root is None:
+            raise VaultError(
+                f"no vault here: no {CONFIG} in {base.resolve()} or any parent",
+                "run `dangan init PATH` to create one, or use -C PATH",
+            )
+        return cls(root, load_config(root))
+
+    # ---------------------------------------------------------------- settings
+    @functools.cached_property
+    def schemas(self) -> SchemaSet:
+        return SchemaSet(self.root / "schemas")
+
+    @functools.cached_property
+    def tz(self) -> ZoneInfo:
+        name = self.config.get("timezone") or "UTC"
+        try:
+            return ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise VaultError(f"{CONFIG}: unknown timezone {name!r}", "use an IANA name like Asia/Shanghai") from None
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(self.tz).date()
+
+    @property
+    def recipients(self) -> list[dict[str, Any]]:
+        return list(self.config.get("recipients") or [])
+
+    def recipients_for(self, category: str) -> list[dict[str, Any]]:
+        allowed = (self.config.get("access") or {}).get(category)
+        if allowed is None:
+            return self.recipients
+        return [r for r in self.recipients if r.get("name") in allowed]
+
+    @functools.cached_property
+    def git_dir(self) -> Path:
+        return gitio.git_dir(self.root)
+
+    # ----------------------------------------------------------------- records
+    def path_of(self, code: Code) -> Path:
+        return self.root / code.path
+
+    def rel(self, path: Path) -> str:
+        return path.resolve().relative_to(self.root.resolve()).as_posix()
+
+    def record_files(self) -> Iterator[str]:
+        """Every file under vault/ in the work tree (relative, sorted within folders)."""
+        base = self.root / RECORDS
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for name in sorted(filenames):
+                yield f"{rel_dir}/{name}"
+
+    def record_paths(self) -> Iterator[tuple[Code, str]]:
+        for rel in self.record_files():
+            try:
+                yield path_to_code(rel), rel
+            except CodeError:
+                continue
+
+    def read(self, code: Code) -> tuple[dict[str, Any], Any]:
+        """(plain tree, round-trip tree) of a record; exit 2 if it does not exist."""
+        path = self.path_of(code)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise DanganError(f"no record {code} (no file {code.path})", "list records with `dangan ls`") from None
+        try:
+            rt = load_roundtrip(decode(data))
+        except YamlError as exc:
+            raise DanganError(f"{code.path}: {exc}", "fix the file, then run `dangan check`") from None
+        return to_plain(rt), rt
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return writer_lock(self.git_dir / "dangan" / "lock")
+
+    # ----------------------------------------------------------------- changes
+    def ready_to_write(self) -> None:
+        busy = gitio.busy_state(self.root)
+        if busy:
+            raise VaultError(
+                f"the repository is in the middle of {busy}",
+                "finish or abort it with git first; dangan changes nothing meanwhile",
+            )
+        if gitio.index_locked(self.root):
+            raise VaultError(
+                f"the Git index is locked ({self.git_dir / 'index.lock'} exists)",
+                "another git process is running; if none is, remove that file",
+            )
+
+    def apply(self, changes: Mapping[str, bytes | None], message: str, commit: bool = True) -> str | None:
+        """Write (bytes) or delete (None) files, stage them, commit: all or nothing.
+
+        On any failure (a hook refusal, a lock) the work tree and the index are put back
+        as they were and the error propagates.
+        """
+        self.ready_to_write()
+        paths = list(changes)
+        before_files: dict[str, bytes | None] = {}
+        for rel in paths:
+            try:
+                before_files[rel] = (self.root / rel).read_bytes()
+            except FileNotFoundError:
+                before_files[rel] = None
+        before_index: dict[str, gitio.IndexEntry | None] = {rel: None for rel in paths}
+        for entry in gitio.ls_files(self.root, paths):
+            before_index[entry.path] = entry
+        try:
+            for rel, data in changes.items():
+                target = self.root / rel
+                if data is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        target.unlink()
+                    remove_empty_dirs(target.parent, self.root)
+                else:
+                    write_atomic(target, data)
+            gitio.add(self.root, paths)
+            if not commit:
+                return None
+            return gitio.commit(self.root, message, paths)
+        except BaseException:
+            self._restore(before_files, before_index)
+            raise
+
+    def _restore(self, files: Mapping[str, bytes | None], index: dict[str, gitio.IndexEntry | None]) -> None:
+        for rel, data in files.items():
+            target = self.root / rel
+            if data is None:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
+                remove_empty_dirs(target.parent, self.root)
+            else:
+                write_atomic(target, data)
+        with contextlib.suppress(GitError):
+            gitio.restore_index(self.root, index)
+
+
+def load_config(root: Path) -> dict[str, Any]:
+    path = root / CONFIG
+    try:
+        config = to_plain(load_roundtrip(decode(path.read_bytes())))
+    except YamlError as exc:
+        raise VaultError(f"{CONFIG}: {exc}", "fix vault.yaml; `dangan check` lists DG114 problems") from None
+    version = config.get("dangan")
+    if version not in KNOWN_VERSIONS:
+        raise VaultError(
+            f"{CONFIG} says dangan: {version!r}; this dangan reads vault format "
+            f"{', '.join(map(str, KNOWN_VERSIONS))}",
+            "upgrade dangan, or check that this is a dangan vault",
+        )
+    return config
+
+
+def resolve_code(text: str) -> Code:
+    return parse_code(text)

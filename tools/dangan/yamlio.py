@@ -1,0 +1,407 @@
+"""Record text: reading, the canonical form, and the fast bulk reader.
+
+Two readers produce the same tree for every file they both accept:
+
+* `load_roundtrip` (ruamel.yaml, YAML 1.2): keeps comments and key order; used to edit and
+  to write. Timestamps stay strings (dates are quoted strings in records), and anchors,
+  aliases, tags and duplicate keys are refused.
+* `load_fast` (yaml-rs, a Rust parser, ~150x faster): used for bulk reading. It accepts a
+  file only when `dump_fast(tree)` reproduces the file byte for byte. `dump_fast` emits the
+  canonical form for the trees it knows how to write (and gives up otherwise), and the
+  property tests prove `load_roundtrip(dump_fast(t)) == t`. So whenever the fast reader
+  accepts a text, the round-trip reader reads the same tree from it; everything else goes
+  to the round-trip reader. A fast accept also proves the file is canonical (DG113).
+
+The tree model shared by both: dict (str keys, document order), list, str, int, float,
+bool, None. `to_plain` turns ruamel's subclasses into these.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+MAX_RECORD_BYTES = 256 * 1024
+BOM = b"\xef\xbb\xbf"
+
+
+class YamlError(Exception):
+    """Not a readable record (DG101). The message never quotes file content."""
+
+
+# --------------------------------------------------------------------------- reading
+
+def decode(data: bytes) -> str:
+    """Check the byte-level rules of DG101 and return the text."""
+    if len(data) > MAX_RECORD_BYTES:
+        raise YamlError(f"larger than 256 KiB ({len(data)} bytes)")
+    if data.startswith(BOM):
+        raise YamlError("starts with a byte-order mark (BOM); save as UTF-8 without BOM")
+    if b"\x00" in data:
+        raise YamlError("contains NUL bytes; not a text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlError(f"not UTF-8 (invalid byte at offset {exc.start})") from None
+
+
+class _StrictComposer(Composer):
+    """Refuses anchors, aliases and explicit tags before anything is expanded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            raise YamlError(f"line {event.start_mark.line + 1}: aliases (*name) are not allowed")
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise YamlError(f"line {event.start_mark.line + 1}: anchors (&name) are not allowed")
+        tag = getattr(event, "ctag", None) or getattr(event, "tag", None)
+        if tag is not None and str(tag) not in ("!", "None") and not _implicit(event):
+            raise YamlError(f"line {event.start_mark.line + 1}: tags (!tag) are not allowed")
+        if getattr(event, "value", None) == "<<" and getattr(event, "style", None) is None:
+            raise YamlError(f"line {event.start_mark.line + 1}: merge keys (<<) are not allowed")
+        return super().compose_node(parent, index)
+
+
+def _implicit(event: Any) -> bool:
+    # Scalars carry `implicit`; collections carry `flow_style` and a None tag when implicit.
+    implicit = getattr(event, "implicit", None)
+    if isinstance(implicit, tuple):
+        return implicit[0] or implicit[1]
+    return bool(implicit)
+
+
+class _Constructor(RoundTripConstructor):
+    """YAML 1.2 round trip, but timestamps stay the text they were written as."""
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        return self.construct_scalar(node)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+
+
+class _Representer(RoundTripRepresenter):
+    """Multi-line strings as literal blocks, so notes stay readable in diffs."""
+
+    def represent_str(self, data: str) -> Any:
+        if "\n" in data and _literal_ok(data):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+        if _UNSAFE.search(data):
+            # ruamel would write NEL/LS/PS and some controls unescaped in single quotes,
+            # where a reader folds them into spaces: double quotes escape them.
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return super().represent_str(data)
+
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+
+
+def _literal_ok(text: str) -> bool:
+    lines = text.split("\n")
+    return (
+        all(line == line.rstrip(" \t") for line in lines)
+        and not text.startswith((" ", "\n"))
+        and all(ch.isprintable() or ch == "\n" for ch in text)
+    )
+
+
+    def represent_float(self, data: float) -> Any:
+        # repr() is the shortest text that reads back to the same float
+        if math.isnan(data):
+            text = ".nan"
+        elif math.isinf(data):
+            text = ".inf" if data > 0 else "-.inf"
+        else:
+            text = repr(float(data))
+        return self.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+_Representer.add_representer(str, _Representer.represent_str)
+_Representer.add_representer(float, _Representer.represent_float)
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.Composer = _StrictComposer
+    y.Constructor = _Constructor
+    y.Representer = _Representer
+    y.allow_duplicate_keys = False
+    y.indent(mapping=2, sequence=4, offset=2)
+    y.width = 1 << 30  # never fold long lines
+    y.allow_unicode = True
+    y.preserve_quotes = False
+    return y
+
+
+def load_roundtrip(text: str) -> CommentedMap:
+    """Parse one record for editing. Raises YamlError for anything DG101 refuses."""
+    try:
+        tree = _yaml().load(text)
+    except YamlError:
+        raise
+    except RecursionError:
+        raise YamlError("nested too deeply") from None
+    except (ComposerError, ConstructorError, MarkedYAMLError) as exc:
+        raise YamlError(_describe(exc)) from None
+    except YAMLError as exc:  # DuplicateKeyError and friends
+        raise YamlError(_describe(exc)) from None
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise YamlError(f"cannot be read as YAML ({type(exc).__name__})") from None
+    if not isinstance(tree, dict):
+        kind = "empty" if tree is None else f"a {type(tree).__name__}"
+        raise YamlError(f"the document is {kind}, not a mapping of fields")
+    _check_keys(tree)
+    return tree
+
+
+def _check_keys(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise YamlError(f"key {key!r} is not a string")
+            _check_keys(value)
+    elif isinstance(node, list):
+        for item in node:
+            _check_keys(item)
+
+
+def _describe(exc: Exception) -> str:
+    """A one-line description of a ruamel error without echoing the offending text."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if "duplicate" in type(exc).__name__.lower() or "duplicate" in str(exc).lower()[:200]:
+        problem = "duplicate key"
+    elif "expected a single document" in str(exc):
+        problem = "more than one document"
+    return f"YAML: {where}{problem or type(exc).__name__}"
+
+
+def to_plain(node: Any) -> Any:
+    """ruamel's node subclasses -> plain dict/list/str/int/float/bool/None."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    raise YamlError(f"unsupported value of type {type(node).__name__}")
+
+
+def load_text(text: str) -> dict[str, Any]:
+    """The plain tree of a record text, by the fastest reader that is provably right."""
+    tree = load_fast(text)
+    if tree is not None:
+        return tree
+    return to_plain(load_roundtrip(text))
+
+
+def load_bytes(data: bytes) -> tuple[dict[str, Any], bool]:
+    """(plain tree, is_canonical) of a record file's bytes; raises YamlError (DG101)."""
+    text = decode(data)
+    tree = load_fast(text)
+    if tree is not None:
+        return tree, True
+    rt = load_roundtrip(text)
+    return to_plain(rt), dump(rt) == text
+
+
+# --------------------------------------------------------------------------- writing
+
+def dump(tree: Any) -> str:
+    """The canonical text of a record (comments kept when `tree` came from ruamel)."""
+    fast = dump_fast(tree) if not isinstance(tree, (CommentedMap, CommentedSeq)) else None
+    if fast is not None:
+        return fast
+    out = io.StringIO()
+    _yaml().dump(_literals(tree), out)
+    return out.getvalue()
+
+
+def _literals(node: Any) -> Any:
+    """Multi-line strings as literal blocks and containers in block style.
+
+    ruamel containers (which carry comments) are changed in place; plain ones are copied,
+    so that dumping never changes the caller's tree.
+    """
+    if isinstance(node, (CommentedMap, CommentedSeq)):
+        if len(node):
+            node.fa.set_block_style()  # canonical form is block style throughout
+        if isinstance(node, dict):
+            for key in list(node.keys()):
+                node[key] = _literals(node[key])
+        else:
+            for i, item in enumerate(node):
+                node[i] = _literals(item)
+        return node
+    if isinstance(node, dict):
+        return {key: _literals(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_literals(item) for item in node]
+    if type(node) is str and "\n" in node and _literal_ok(node):
+        return LiteralScalarString(node)
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, (int, float)) and type(node) not in (int, float):
+        # ruamel's ScalarInt/ScalarFloat remember how they were written (0017, 1.50):
+        # the canonical form writes every number the one way a plain number is written
+        return int(node) if isinstance(node, int) else float(node)
+    if isinstance(node, str) and type(node) is not str and not isinstance(node, LiteralScalarString):
+        return str(node)
+    return node
+
+
+def canonical(text: str) -> str:
+    """Rewrite a record text in canonical form, keeping comments (`dangan fmt`)."""
+    return dump(load_roundtrip(text))
+
+
+# ------------------------------------------------------------- fast reader and emitter
+
+try:  # yaml-rs is a hard dependency; the guard keeps a broken wheel from breaking reads.
+    import yaml_rs as _yaml_rs
+except ImportError:  # pragma: no cover - exercised only with a broken install
+    _yaml_rs = None
+
+_RESOLVER = VersionedResolver(version=(1, 2))
+_STR_TAG = "tag:yaml.org,2002:str"
+# Characters that may appear in a plain scalar written by the fast emitter: printable ASCII
+# (indicator rules are checked separately), CJK ideographs and CJK/full-width punctuation.
+_PLAIN_CHARS = re.compile(
+    r"[\x21-\x7e\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff5e ]*"
+)
+_INDICATOR_START = set("-?:,[]{}#&*!|>'\"%@`")
+
+
+def _plain_ok(text: str) -> bool:
+    if not text or text[0] in _INDICATOR_START or text[0] == " " or text[-1] == " ":
+        return False
+    if ": " in text or " #" in text or text.endswith(":") or not _PLAIN_CHARS.fullmatch(text):
+        return False
+    if text.startswith(("---", "...")):
+        return False
+    return str(_RESOLVER.resolve(ScalarNode, text, (True, False))) == _STR_TAG
+
+
+def _scalar(value: Any) -> str | None:
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        text = repr(value)
+        return text if "e" not in text else None
+    if isinstance(value, str):
+        if _plain_ok(value):
+            return value
+        if (
+            "'" not in value
+            and _PLAIN_CHARS.fullmatch(value)
+            and value == value.strip()
+            and not _literal_candidate(value)
+        ):
+            return f"'{value}'"
+        return None
+    return None
+
+
+def _literal_candidate(value: str) -> bool:
+    return "\n" in value
+
+
+def dump_fast(tree: Any) -> str | None:
+    """The canonical text of a plain tree, or None when the tree needs the full emitter."""
+    if not isinstance(tree, dict):
+        return None
+    out: list[str] = []
+    if not tree:
+        return "{}\n"
+    if _mapping(tree, 0, out) is None:
+        return None
+    return "".join(out)
+
+
+def _mapping(node: dict, indent: int, out: list[str], first_prefix: str | None = None) -> bool | None:
+    pad = " " * indent
+    first = True
+    for key, value in node.items():
+        if type(key) is not str or not _plain_ok(key):
+            return None
+        lead = first_prefix if (first and first_prefix is not None) else pad
+        first = False
+        if isinstance(value, dict):
+            if not value:
+                out.append(f"{lead}{key}: {{}}\n")
+                continue
+            out.append(f"{lead}{key}:\n")
+            if _mapping(value, indent + 2, out) is None:
+                return None
+        elif isinstance(value, list):
+            if not value:
+                out.append(f"{lead}{key}: []\n")
+                continue
+            out.append(f"{lead}{key}:\n")
+            if _sequence(value, indent + 2, out) is None:
+                return None
+        else:
+            text = _scalar(value)
+            if text is None:
+                return None
+            out.append(f"{lead}{key}: {text}\n" if text else f"{lead}{key}:\n")
+    return True
+
+
+def _sequence(node: list, indent: int, out: list[str]) -> bool | None:
+    pad = " " * indent
+    for item in node:
+        if isinstance(item, dict):
+            if not item:
+                return None
+            if _mapping(item, indent + 2, out, first_prefix=f"{pad}- ") is None:
+                return None
+        elif isinstance(item, list):
+            return None
+        else:
+            text = _scalar(item)
+            if not text:  # None (give up) or "" (null item: ruamel writes "-" alone)
+                return None
+            out.append(f"{pad}- {text}\n")
+    return True
+
+
+def load_fast(text: str) -> dict[str, Any] | None:
+    """The tree of a canonical record text, or None if the text is not provably canonical."""
+    if _yaml_rs is None or "\t" in text or "\r" in text:
+        return None
+    try:
+        tree = _yaml_rs.loads(text, parse_datetime=False)
+    except Exception:  # any parse problem: let the round-trip reader describe it
+        return None
+    if not isinstance(tree, dict) or not tree:
+        return None
+    return tree if dump_fast(tree) == text else None
