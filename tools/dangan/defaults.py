@@ -32,4 +32,6 @@ RETENTION: dict[str, dict[str, str]] = {
     "JY": _rule("P10Y", "destroy"),
     "XH": _PERMANENT,
     "BQ": _PERMANENT,
+    # workflows.md §3 has no row for inventories; ten years, like loans (docs/decisions.md)
+    "PD": _rule("P10Y", "destroy"),
 }
