@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from . import gitio
+from . import gitio, sealing, sops
+from .sealing import Keyring
 from .codes import parse_code
 from .errors import DanganError
 from .schemas import BASE_URI, SchemaSet, is_enc, sensitive_leaves
@@ -63,8 +64,13 @@ class CheckResult:
 
 # --------------------------------------------------------------------- one file
 
-def check_file(schemas: SchemaSet, rel: str, data: bytes) -> list[Finding]:
-    """Every file rule for one file under vault/."""
+def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | None = None,
+               recipients: dict[str, list[str]] | None = None) -> list[Finding]:
+    """Every file rule for one file under vault/.
+
+    `recipients` (category -> keys) enables the recipient part of DG106; `keyring`, when it
+    holds an identity, enables DG107 (MAC) and the plaintext schema of sensitive values.
+    """
     found: list[Finding] = []
 
     def add(rule: str, message: str) -> None:
@@ -100,17 +106,29 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes) -> list[Finding]:
         add("DG103", f"{code.category} is not filed at the {code.level} level (allowed: {', '.join(cat.levels)})")
 
     encrypted = "sops" in tree
-    clear = sorted({"/" + "/".join(p) for p, v in sensitive_leaves(tree, cat.sensitive) if v not in (None, "") and not is_enc(v)})
+    leaves = list(sensitive_leaves(tree, cat.sensitive))
+    clear = sorted({"/" + "/".join(p) for p, v in leaves if v not in (None, "") and not is_enc(v)})
     for where in clear:
         add("DG105", f"sensitive field {where} holds a clear value; encrypt it (dangan set) or remove it")
-    enc_values = [p for p, v in sensitive_leaves(tree, cat.sensitive) if is_enc(v)]
-    if enc_values and not encrypted:
-        add("DG106", "encrypted values but no `sops:` block; the record cannot be decrypted")
-    if encrypted and not enc_values:
-        add("DG106", "a `sops:` block but no encrypted values; remove the block")
+    wanted = (recipients or {}).get(code.category)
+    for problem in sealing.structure_problems(tree, cat.sensitive, wanted if wanted is not None else []):
+        if wanted is None and problem.startswith("recipients differ"):
+            continue
+        add("DG106", problem)
 
     body = {k: v for k, v in tree.items() if k != "sops"}
-    for path, reason in schemas.errors(code.category, body, at_rest=encrypted or not clear):
+    errors = schemas.errors(code.category, body, at_rest=not clear)
+    plain = None
+    if encrypted and keyring is not None and keyring.available():
+        try:
+            plain, _ = sops.decrypt_document(tree, keyring.identities)
+        except sops.NoMatchingIdentity:
+            plain = None  # not ours to read: the structure checks above still apply
+        except sops.SopsError as exc:
+            add("DG107", f"{exc}; the record was altered outside dangan (restore it from history)")
+    if plain is not None:
+        errors = schemas.errors(code.category, sops.strip_comments(plain))
+    for path, reason in errors:
         add("DG102", f"{path}: {reason}")
     if not canonical:
         add("DG113", "not in canonical form; run `dangan fmt` on it")
@@ -198,6 +216,7 @@ def expand_paths(vault: Vault, given: Iterable[Path]) -> list[str]:
 
 def run_checks(vault: Vault, files: Iterable[tuple[str, bytes]], include_config: bool) -> CheckResult:
     schemas = vault.schemas
+    recipients = {c: vault.recipient_keys(c) for c in schemas.categories}
     result = CheckResult()
     if include_config:
         config = vault.root / CONFIG
@@ -206,7 +225,7 @@ def run_checks(vault: Vault, files: Iterable[tuple[str, bytes]], include_config:
         result.checked += 1
         if not rel.startswith(RECORDS + "/"):
             continue
-        result.findings.extend(check_file(schemas, rel, data))
+        result.findings.extend(check_file(schemas, rel, data, vault.keyring, recipients))
     return result
 
 

@@ -43,7 +43,15 @@ def vault_config(name: str, recipients: list[dict[str, Any]], timezone: str = "A
 
 
 def install_hooks_config(root: Path) -> None:
+    """Hooks and the diff driver live in .git/config, which a clone does not carry:
+    `init` and `hook install` set them."""
     gitio.run(["config", "core.hooksPath", "hooks"], root)
+    install_diff_driver(root)
+
+
+def install_diff_driver(root: Path) -> None:
+    # textconv shows records decrypted to key holders and masked to others
+    gitio.run(["config", "diff.dangan.textconv", "dangan textconv"], root)
 
 
 def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]]) -> Vault:

@@ -4,13 +4,16 @@ Functions here take a Vault and plain arguments and return results; they never p
 """
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from .codes import Code, Location, next_serial, parse_code
 from .errors import DanganError, RecordError
-from .schemas import BASE_URI, SchemaSet, is_enc, sensitive_leaves
+from . import sealing
+from .schemas import BASE_URI, SchemaSet
 from .vault import RECORDS, Vault
 from .yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
 
@@ -231,43 +234,43 @@ def validation_errors(vault: Vault, category: str, tree: dict[str, Any]) -> list
     return [f"{path}: {reason}" for path, reason in vault.schemas.errors(category, tree)]
 
 
-def needs_encryption(vault: Vault, category: str, tree: dict[str, Any]) -> bool:
-    names = vault.schemas.categories[category].sensitive
-    return any(
-        value not in (None, "") and not is_enc(value)
-        for _, value in sensitive_leaves(tree, names)
-    )
+def sensitive_names(vault: Vault, category: str) -> frozenset[str]:
+    return vault.schemas.categories[category].sensitive
 
 
-def seal(vault: Vault, code: Code, tree: dict[str, Any]) -> dict[str, Any]:
-    """The tree to write: sensitive values encrypted for the category's recipients."""
-    if not needs_encryption(vault, code.category, tree):
-        return tree
-    names = sorted(vault.schemas.categories[code.category].sensitive)
-    present = sorted({path[0] for path, value in sensitive_leaves(tree, frozenset(names)) if value not in (None, "")})
-    if not vault.recipients_for(code.category):
-        raise DanganError(
-            f"{code}: no recipients to encrypt for (sensitive field(s): {', '.join(present)})",
-            "add a recipient to vault.yaml (`dangan recipients add`), or leave these fields out",
-        )
-    raise DanganError(
-        f"{code}: encrypting sensitive fields is not available in this version",
-        "leave the sensitive fields out for now",
-    )
+def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate a plaintext record and return the document to write (sealed if needed).
 
-
-def prepare(vault: Vault, code: Code, tree: dict[str, Any]) -> dict[str, Any]:
-    """Validate a plaintext record and return the tree to write; exit 2 on bad input."""
+    Bad input is exit 2 and nothing is written. `previous` is the stored document being
+    replaced: its data key and unchanged ciphertexts are kept.
+    """
     tree = order_fields(tree)
     if tree.get("code") != str(code):
         raise RecordError(f"{code}: the code field must be {code}")
     if tree.get("category") != code.category:
         raise RecordError(f"{code}: the category field must be {code.category}")
+    if "sops" in tree:
+        raise RecordError(f"{code}: `sops` is reserved for the encryption metadata")
     errors = validation_errors(vault, code.category, tree)
     if errors:
         shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
         raise RecordError(f"{code} is not valid: {shown}", "nothing was written; fix the fields and retry")
-    return seal(vault, code, tree)
+    return sealing.seal(
+        code,
+        tree,
+        sensitive_names(vault, code.category),
+        vault.recipient_keys(code.category),
+        previous,
+        vault.keyring,
+    )
+
+
+def read_plain(vault: Vault, code: Code) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """(plaintext, round-trip tree or None if encrypted, stored document) of a record."""
+    stored, rt = vault.read(code)
+    if "sops" in stored:
+        return sealing.open_document(str(code), stored, vault.keyring), None, stored
+    return stored, rt, stored
 
 
 def read_fields_file(data: bytes, name: str) -> dict[str, Any]:
@@ -327,20 +330,29 @@ def create(
 
 
 def update(vault: Vault, code: Code, assignments: list[str], unset: list[str], commit: bool = True) -> Written | None:
-    """Change fields of a record (comments kept); None when nothing changed."""
+    """Change fields of a record (comments kept in clear records); None when nothing changed."""
     with vault.lock():
-        plain, rt = vault.read(code)
-        if "sops" in plain:
-            raise DanganError(f"{code} has encrypted fields; changing them needs encryption support")
-        apply_assignments(vault, code.category, rt, assignments, unset)
-        new_plain = to_plain(rt)
+        plain, rt, stored = read_plain(vault, code)
+        target: dict[str, Any] = rt if rt is not None else copy.deepcopy(plain)
+        apply_assignments(vault, code.category, target, assignments, unset)
+        new_plain = to_plain(target)
         if new_plain == plain:
             return None
-        prepare(vault, code, new_plain)
+        sealed = prepare(vault, code, new_plain, previous=stored)
+        # a clear record keeps its round-trip tree (comments); a sealed one is a new document
+        out = target if (rt is not None and "sops" not in sealed) else sealed
         keys = [parse_assignment(a)[0] for a in assignments] + list(unset)
         message = f"dangan set: {code} {', '.join(keys)}"
-        commit_id = vault.apply({code.path: dump(rt).encode()}, message, commit)
+        commit_id = vault.apply({code.path: dump(out).encode()}, message, commit)
     return Written(code, code.path, commit_id)
+
+
+def editable_text(vault: Vault, code: Code) -> str:
+    """The text `dangan edit` shows: the file itself, or the decrypted record."""
+    plain, rt, _ = read_plain(vault, code)
+    if rt is not None:
+        return vault.path_of(code).read_text("utf-8")
+    return dump(plain)
 
 
 def replace(vault: Vault, code: Code, text: str, commit: bool = True) -> Written | None:
@@ -351,11 +363,12 @@ def replace(vault: Vault, code: Code, text: str, commit: bool = True) -> Written
         raise RecordError(str(exc)) from None
     new_plain = to_plain(rt)
     with vault.lock():
-        old_plain, _ = vault.read(code)
-        if new_plain == old_plain and dump(rt) == (vault.path_of(code)).read_text("utf-8"):
+        old_plain, old_rt, stored = read_plain(vault, code)
+        if new_plain == old_plain and (old_rt is None or dump(rt) == vault.path_of(code).read_text("utf-8")):
             return None
-        prepare(vault, code, new_plain)
-        commit_id = vault.apply({code.path: dump(rt).encode()}, f"dangan edit: {code}", commit)
+        sealed = prepare(vault, code, new_plain, previous=stored)
+        out = rt if "sops" not in sealed else sealed
+        commit_id = vault.apply({code.path: dump(out).encode()}, f"dangan edit: {code}", commit)
     return Written(code, code.path, commit_id)
 
 
@@ -420,14 +433,21 @@ def _get(tree: Any, dotted: str) -> Any:
     return node
 
 
-def masked(tree: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
-    """The record for display without a key: sensitive values as ‹encrypted›, no sops block."""
+def masked(tree: dict[str, Any], names: frozenset[str], fingerprint: bool = False) -> dict[str, Any]:
+    """The record for display without a key: sensitive values as ‹encrypted›, no sops block.
+
+    With `fingerprint` (the diff driver) each value shows a short hash of its ciphertext,
+    so a reviewer without a key sees *that* a value changed (ciphertext of unchanged values
+    is kept) and nothing about what it is.
+    """
     def visit(node: Any, hidden: bool) -> Any:
         if isinstance(node, dict):
             return {k: visit(v, hidden or k in names) for k, v in node.items()}
         if isinstance(node, list):
             return [visit(v, hidden) for v in node]
         if hidden and node not in (None, ""):
+            if fingerprint:
+                return f"‹encrypted {hashlib.sha256(str(node).encode()).hexdigest()[:8]}›"
             return "‹encrypted›"
         return node
 

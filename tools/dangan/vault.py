@@ -5,16 +5,17 @@ import contextlib
 import datetime as dt
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import gitio
-from .codes import Code, CodeError, parse_code, path_to_code
+from .codes import Code, CodeError, path_to_code
 from .errors import DanganError, GitError, VaultError
 from .fsutil import remove_empty_dirs, write_atomic, writer_lock
 from .schemas import SchemaSet
+from .sealing import Keyring
 from .yamlio import YamlError, decode, load_roundtrip, to_plain
 
 CONFIG = "vault.yaml"
@@ -35,6 +36,7 @@ def find_root(start: Path) -> Path | None:
 class Vault:
     root: Path
     config: dict[str, Any]
+    keyring: Keyring = field(default_factory=Keyring)
 
     @classmethod
     def open(cls, path: Path | None = None, *, search: bool = True) -> "Vault":
@@ -68,6 +70,9 @@ class Vault:
     @property
     def recipients(self) -> list[dict[str, Any]]:
         return list(self.config.get("recipients") or [])
+
+    def recipient_keys(self, category: str) -> list[str]:
+        return [str(r["key"]) for r in self.recipients_for(category) if isinstance(r, dict) and r.get("key")]
 
     def recipients_for(self, category: str) -> list[dict[str, Any]]:
         allowed = (self.config.get("access") or {}).get(category)
@@ -194,6 +199,3 @@ def load_config(root: Path) -> dict[str, Any]:
         )
     return config
 
-
-def resolve_code(text: str) -> Code:
-    return parse_code(text)

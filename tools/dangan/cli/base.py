@@ -8,6 +8,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from ..sealing import Keyring
 from ..vault import Vault
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -16,14 +17,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Context:
     """What the group options give every command; the vault is opened on first use."""
 
-    def __init__(self, vault_path: Path | None) -> None:
+    def __init__(self, vault_path: Path | None, identity: Path | None = None) -> None:
         self.vault_path = vault_path
+        self.keyring = Keyring(identity)
         self._vault: Vault | None = None
 
     @property
     def vault(self) -> Vault:
         if self._vault is None:
             self._vault = Vault.open(self.vault_path)
+        self._vault.keyring = self.keyring
         return self._vault
 
 
@@ -32,6 +35,23 @@ pass_ctx = click.make_pass_decorator(Context)
 
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(func)
+
+
+def _set_identity(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_object(Context).keyring = Keyring(value)
+
+
+def identity_option(func: F) -> F:
+    """`--identity FILE` after the command too (it is also a global option)."""
+    return click.option(
+        "--identity",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        is_eager=True,
+        callback=_set_identity,
+        help="age or SSH identity file to decrypt with.",
+    )(func)
 
 
 def no_commit_option(func: F) -> F:

@@ -9,8 +9,9 @@ import click
 from .. import check as checks
 from .. import gitio
 from ..errors import DanganError
+from ..initvault import install_hooks_config
 from ..yamlio import YamlError, canonical, decode
-from .base import Context, emit_json, json_option, no_commit_option, pass_ctx, say
+from .base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
 
 
 def _report(result: checks.CheckResult, as_json: bool) -> None:
@@ -57,6 +58,7 @@ Examples:
 @click.option("--staged", is_flag=True, help="Check the staged index, not the work tree.")
 @click.option("--range", "rev_range", metavar="A..B", help="Check the files changed between two commits.")
 @json_option
+@identity_option
 @pass_ctx
 def check_cmd(ctx: Context, paths, all_: bool, staged: bool, rev_range: str | None, as_json: bool) -> None:
     """Run the coding rules; print `PATH: DGnnn message` lines; exit 1 on any finding."""
@@ -175,8 +177,8 @@ def hook_install(ctx: Context) -> None:
             f"{vault.git_dir / 'hooks'} holds hooks of another tool",
             "remove them or call `dangan hook pre-commit` from them, then run this again",
         )
-    gitio.run(["config", "core.hooksPath", "hooks"], vault.root)
-    click.echo("hooks installed: core.hooksPath = hooks")
+    install_hooks_config(vault.root)
+    click.echo("hooks installed: core.hooksPath = hooks; diff driver: dangan textconv")
 
 
 def _hook_report(result: checks.CheckResult, action: str) -> None:

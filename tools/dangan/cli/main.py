@@ -33,21 +33,26 @@ Examples:
     type=click.Path(file_okay=False, path_type=Path),
     help="Act on the vault at PATH (default: found from the current directory upwards).",
 )
+@click.option(
+    "--identity",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="age or SSH identity file to decrypt with (default: SOPS_AGE_KEY_FILE, ...).",
+)
 @click.version_option(__version__, prog_name="dangan")
 @click.pass_context
-def cli(ctx: click.Context, vault_path: Path | None) -> None:
+def cli(ctx: click.Context, vault_path: Path | None, identity: Path | None) -> None:
     """dangan (檔案): property-service archives kept as code in a Git repository.
 
     Every record is a YAML file validated by a JSON Schema, at a path derived from its
     archive code; sensitive fields are encrypted (SOPS with age); Git is the database.
     """
-    ctx.obj = Context(vault_path)
+    ctx.obj = Context(vault_path, identity)
 
 
 def _register() -> None:
-    from . import checks, records, vaultcmd
+    from . import checks, keyscmd, records, vaultcmd
 
-    for module in (vaultcmd, records, checks):
+    for module in (vaultcmd, records, checks, keyscmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -13,7 +13,7 @@ from .. import records
 from ..codes import parse_code, parse_location
 from ..errors import DanganError, Refusal
 from ..yamlio import dump
-from .base import Context, emit_json, json_option, no_commit_option, pass_ctx, say
+from .base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
 
 
 @click.command(
@@ -31,6 +31,7 @@ Examples:
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a field (dotted keys; typed by the schema).")
 @no_commit_option
 @json_option
+@identity_option
 @pass_ctx
 def new_cmd(ctx: Context, category: str, location: str, file_, assignments, no_commit: bool, as_json: bool) -> None:
     """Create a record: allocate the next code, validate, write and commit.
@@ -58,16 +59,18 @@ Examples:
 @click.argument("code")
 @click.option("--decrypt", is_flag=True, help="Show sensitive values in clear (needs an identity).")
 @json_option
+@identity_option
 @pass_ctx
 def show_cmd(ctx: Context, code: str, decrypt: bool, as_json: bool) -> None:
     """Show a record; sensitive values appear as ‹encrypted› unless --decrypt."""
     vault = ctx.vault
     parsed = parse_code(code)
-    plain, _ = vault.read(parsed)
-    names = vault.schemas.categories[parsed.category].sensitive if parsed.category in vault.schemas.categories else frozenset()
-    if decrypt and "sops" in plain:
-        raise DanganError(f"{parsed}: decryption is not available in this version")
-    view = records.masked(plain, names)
+    if decrypt:
+        view, _, _ = records.read_plain(vault, parsed)
+    else:
+        stored, _ = vault.read(parsed)
+        category = vault.schemas.category(parsed.category)
+        view = records.masked(stored, category.sensitive if category else frozenset())
     if as_json:
         emit_json({"code": str(parsed), "path": parsed.path, "record": view})
     else:
@@ -87,6 +90,7 @@ Examples:
 @click.option("--unset", multiple=True, metavar="KEY", help="Remove a field.")
 @no_commit_option
 @json_option
+@identity_option
 @pass_ctx
 def set_cmd(ctx: Context, code: str, assignments, unset, no_commit: bool, as_json: bool) -> None:
     """Change fields of a record, validate, write and commit."""
@@ -111,6 +115,7 @@ Examples:
 )
 @click.argument("code")
 @no_commit_option
+@identity_option
 @pass_ctx
 def edit_cmd(ctx: Context, code: str, no_commit: bool) -> None:
     """Open a record in $EDITOR; on save validate, and re-open with the errors until valid.
@@ -119,10 +124,7 @@ def edit_cmd(ctx: Context, code: str, no_commit: bool) -> None:
     """
     vault = ctx.vault
     parsed = parse_code(code)
-    plain, _ = vault.read(parsed)
-    if "sops" in plain:
-        raise DanganError(f"{parsed} has encrypted fields; editing them needs encryption support")
-    original = vault.path_of(parsed).read_text("utf-8")
+    original = records.editable_text(vault, parsed)
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     workdir = tempfile.mkdtemp(prefix="dangan-edit-")  # 0700: private to this user
     path = Path(workdir) / f"{parsed}.yaml"

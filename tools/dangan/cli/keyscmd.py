@@ -1,0 +1,154 @@
+"""Key commands: keys generate/updatekeys/rotate, recipients ls/add/remove, decrypt, textconv."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import keys
+from ..codes import parse_code
+from ..vault import Vault
+from ..errors import DanganError
+from ..yamlio import dump
+from .base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
+
+
+def _report(change: keys.KeyChange, as_json: bool, what: str) -> None:
+    if as_json:
+        emit_json({"rewrapped": change.rewrapped, "rotated": change.rotated, "commit": change.commit})
+        return
+    say(f"{what}: {len(change.rewrapped)} record(s) re-wrapped, {len(change.rotated)} rotated")
+    if change.commit:
+        click.echo(change.commit)
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Identities and data keys."""
+
+
+@keys_group.command(
+    "generate",
+    epilog="""\b
+Examples:
+  dangan keys generate
+  dangan keys generate --out ./archivist.key
+""",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Identity file (default ~/.config/sops/age/keys.txt; appended).")
+@json_option
+def keys_generate(out: Path | None, as_json: bool) -> None:
+    """Create an age identity (file 0600, appended, never overwritten); print its public key."""
+    public, path = keys.generate(out)
+    if as_json:
+        emit_json({"recipient": public, "file": str(path)})
+    else:
+        say(f"identity written to {path}")
+        click.echo(public)
+
+
+@keys_group.command("updatekeys", epilog="\b\nExample:\n  dangan keys updatekeys")
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def keys_updatekeys(ctx: Context, no_commit: bool, as_json: bool) -> None:
+    """Re-wrap every record's data key for the recipients in vault.yaml."""
+    _report(keys.updatekeys(ctx.vault, not no_commit), as_json, "updatekeys")
+
+
+@keys_group.command("rotate", epilog="\b\nExamples:\n  dangan keys rotate\n  dangan keys rotate YZ-A01-02-001-0301-0001")
+@click.argument("codes", nargs=-1)
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def keys_rotate(ctx: Context, codes, no_commit: bool, as_json: bool) -> None:
+    """New data keys for the given records (default: all); values re-encrypted."""
+    _report(keys.rotate(ctx.vault, [parse_code(c) for c in codes], not no_commit), as_json, "rotate")
+
+
+@click.group("recipients")
+def recipients_group() -> None:
+    """Who can read sensitive fields (vault.yaml `recipients`)."""
+
+
+@recipients_group.command("ls", epilog="\b\nExample:\n  dangan recipients ls --json")
+@json_option
+@pass_ctx
+def recipients_ls(ctx: Context, as_json: bool) -> None:
+    """List recipients, their roles and the categories they can read."""
+    rows = keys.recipients_table(ctx.vault)
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo("\t".join([str(row["name"]), ",".join(row["roles"]) or "-", ",".join(row["categories"]), str(row["key"])]))
+
+
+@recipients_group.command(
+    "add",
+    epilog="""\b
+Examples:
+  dangan recipients add 李強 age1... --role approver
+  dangan recipients add 王芳 "ssh-ed25519 AAAA... wang@example.com" --role archivist
+""",
+)
+@click.argument("name")
+@click.argument("key")
+@click.option("--role", "roles", multiple=True, type=click.Choice(keys.ROLES), help="archivist and/or approver (default: none, a reader).")
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def recipients_add(ctx: Context, name: str, key: str, roles, no_commit: bool, as_json: bool) -> None:
+    """Add a recipient and re-wrap every encrypted record they may read (needs your key)."""
+    _report(keys.add_recipient(ctx.vault, name, key, list(roles), not no_commit), as_json, f"added {name}")
+
+
+@recipients_group.command("remove", epilog="\b\nExample:\n  dangan recipients remove 李強")
+@click.argument("name")
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def recipients_remove(ctx: Context, name: str, no_commit: bool, as_json: bool) -> None:
+    """Remove a recipient; the records they could read get new data keys."""
+    _report(keys.remove_recipient(ctx.vault, name, not no_commit), as_json, f"removed {name}")
+
+
+@click.command(
+    "decrypt",
+    epilog="""\b
+Examples:
+  dangan decrypt vault/A01/02/001/0301/YZ/YZ-A01-02-001-0301-0001.yaml
+  dangan --identity keys.txt decrypt secrets.json
+""",
+)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@identity_option
+@pass_ctx
+def decrypt_cmd(ctx: Context, file: Path, as_json: bool) -> None:
+    """Print the decrypted content of any SOPS YAML or JSON file (MAC checked)."""
+    plain, kind = keys.decrypt_file(file, ctx.keyring)
+    if as_json or kind == "json":
+        emit_json(plain)
+    else:
+        click.echo(dump(plain), nl=False)
+
+
+@click.command("textconv", hidden=True)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@identity_option
+@pass_ctx
+def textconv_cmd(ctx: Context, file: Path) -> None:
+    """Git diff driver: a record decrypted for key holders, masked for others."""
+    try:
+        vault: Vault | None = ctx.vault
+    except DanganError:
+        vault = None
+    click.echo(keys.textconv(vault, file, ctx.keyring), nl=False)
+
+
+COMMANDS = [keys_group, recipients_group, decrypt_cmd, textconv_cmd]
