@@ -137,7 +137,7 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
 
 # ----------------------------------------------------------------- vault level
 
-def check_config(schemas: SchemaSet, config_bytes: bytes | None) -> list[Finding]:
+def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None) -> list[Finding]:
     """DG114: vault.yaml against vault.schema.json, and every schema against the metaschema."""
     found = [Finding(p.path, "DG114", p.message) for p in schemas.validate_schemas()]
     if config_bytes is None:
@@ -171,103 +171,3 @@ def check_config(schemas: SchemaSet, config_bytes: bytes | None) -> list[Finding
     return found
 
 
-# ---------------------------------------------------------------------- sources
-
-def work_tree(vault: Vault, paths: Iterable[str] | None = None) -> Iterator[tuple[str, bytes]]:
-    """(relative path, bytes) of the given files, or of every file under vault/."""
-    rels = list(paths) if paths is not None else list(vault.record_files())
-    for rel in rels:
-        try:
-            yield rel, (vault.root / rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            continue
-
-
-def staged(vault: Vault) -> Iterator[tuple[str, bytes]]:
-    """(path, bytes) of every record file in the index (what is about to be committed)."""
-    entries = [e for e in gitio.ls_files(vault.root, [RECORDS + "/"]) if e.stage == 0]
-    by_blob: dict[str, list[str]] = {}
-    for entry in entries:
-        by_blob.setdefault(entry.blob, []).append(entry.path)
-    for blob, data in gitio.cat_blobs(vault.root, by_blob):
-        for path in by_blob[blob]:
-            yield path, data
-
-
-def expand_paths(vault: Vault, given: Iterable[Path]) -> list[str]:
-    """Command-line paths (files or folders) as vault-relative paths under vault/."""
-    rels: list[str] = []
-    root = vault.root.resolve()
-    for item in given:
-        full = item.resolve()
-        if not full.exists():
-            raise DanganError(f"{item}: no such file or directory")
-        try:
-            rel = full.relative_to(root).as_posix()
-        except ValueError:
-            raise DanganError(f"{item} is outside the vault at {root}") from None
-        if full.is_dir():
-            prefix = "" if rel == "." else rel + "/"
-            rels.extend(r for r in vault.record_files() if r.startswith(prefix))
-        else:
-            rels.append(rel)
-    return list(dict.fromkeys(rels))
-
-
-def run_checks(vault: Vault, files: Iterable[tuple[str, bytes]], include_config: bool) -> CheckResult:
-    schemas = vault.schemas
-    recipients = {c: vault.recipient_keys(c) for c in schemas.categories}
-    result = CheckResult()
-    if include_config:
-        config = vault.root / CONFIG
-        result.findings.extend(check_config(schemas, config.read_bytes() if config.exists() else None))
-    for rel, data in files:
-        result.checked += 1
-        if not rel.startswith(RECORDS + "/"):
-            continue
-        result.findings.extend(check_file(schemas, rel, data, vault.keyring, recipients))
-    return result
-
-
-def files_at(vault: Vault, rev: str, only: set[str] | None = None) -> Iterator[tuple[str, bytes]]:
-    """(path, bytes) of the record files in commit `rev` (all, or those in `only`)."""
-    entries = [e for e in gitio.ls_tree(vault.root, rev, [RECORDS + "/"]) if only is None or e.path in only]
-    by_blob: dict[str, list[str]] = {}
-    for entry in entries:
-        by_blob.setdefault(entry.blob, []).append(entry.path)
-    for blob, data in gitio.cat_blobs(vault.root, by_blob):
-        for path in by_blob[blob]:
-            yield path, data
-
-
-def changed_paths(vault: Vault, old: str, new: str) -> set[str]:
-    """Record paths added or modified between two commits (deletions are change rules)."""
-    raw = gitio.run(
-        ["diff-tree", "-r", "-z", "--no-commit-id", "--name-status", "--no-renames", old, new, "--", RECORDS + "/"],
-        vault.root,
-    ).stdout.decode("utf-8", "surrogateescape")
-    parts = [p for p in raw.split("\0") if p]
-    changed = set()
-    for status, path in zip(parts[0::2], parts[1::2]):
-        if status[0] in "AMT":
-            changed.add(path)
-    return changed
-
-
-def range_files(vault: Vault, spec: str) -> Iterator[tuple[str, bytes]]:
-    """Files changed in `A..B` as they are at B; with a single revision, its whole tree."""
-    old, sep, new = spec.partition("..")
-    if not sep:
-        yield from files_at(vault, _verify(vault, spec))
-        return
-    old_id, new_id = _verify(vault, old or "HEAD"), _verify(vault, new or "HEAD")
-    yield from files_at(vault, new_id, changed_paths(vault, old_id, new_id))
-
-
-def _verify(vault: Vault, rev: str) -> str:
-    if rev.startswith("-"):
-        raise DanganError(f"{rev!r} is not a revision")
-    proc = gitio.run(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], vault.root, check=False)
-    if proc.returncode != 0:
-        raise DanganError(f"{rev!r} is not a commit in this repository")
-    return proc.stdout.decode().strip()

@@ -63,49 +63,58 @@ class SchemaProblem:
 
 
 class SchemaSet:
-    """All schemas of one vault, loaded once; validators compiled on first use."""
+    """All schemas of one vault, loaded once; validators compiled on first use.
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    Built from the files of `schemas/` (name -> bytes), so that the same code serves the
+    work tree, the index and any commit (the server-side hook has no work tree).
+    """
+
+    def __init__(self, files: "dict[str, bytes] | Path | None") -> None:
+        if isinstance(files, Path):  # a schemas/ directory
+            files = _read_dir(files)
         self.problems: list[SchemaProblem] = []
         self.documents: dict[str, dict[str, Any]] = {}  # file name -> schema
         self.categories: dict[str, Category] = {}
         self.classes: dict[str, dict[str, str]] = {}
         self._validators: dict[tuple[str, bool], Any] = {}
-        self._load()
+        self._load(files)
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> "SchemaSet":
+        return cls(_read_dir(directory))
 
     # ------------------------------------------------------------------ loading
-    def _load(self) -> None:
-        from .yamlio import YamlError, decode, load_roundtrip, to_plain
+    def _load(self, files: dict[str, bytes] | None) -> None:
+        from .yamlio import YamlError, decode, load_text
 
-        if not self.directory.is_dir():
+        digest = hashlib.sha256(__version__.encode())
+        self.fingerprint = digest.hexdigest()
+        if files is None:
             self.problems.append(SchemaProblem("schemas/", "missing schemas directory"))
             return
-        digest = hashlib.sha256(__version__.encode())
-        for path in sorted(self.directory.glob("*.json")):
-            raw = path.read_bytes()
-            digest.update(path.name.encode() + b"\0" + raw + b"\0")
+        for name in sorted(files):
+            raw = files[name]
+            digest.update(name.encode() + b"\0" + raw + b"\0")
+            if not name.endswith(".json"):
+                continue
             try:
                 doc = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
-                self.problems.append(SchemaProblem(f"schemas/{path.name}", f"not JSON: {exc}"))
+                self.problems.append(SchemaProblem(f"schemas/{name}", f"not JSON: {_short(str(exc))}"))
                 continue
             if not isinstance(doc, dict):
-                self.problems.append(SchemaProblem(f"schemas/{path.name}", "not a JSON object"))
+                self.problems.append(SchemaProblem(f"schemas/{name}", "not a JSON object"))
                 continue
-            self.documents[path.name] = doc
-        registry_path = self.directory / "categories.yaml"
+            self.documents[name] = doc
+        self.fingerprint = digest.hexdigest()
         try:
-            raw = registry_path.read_bytes()
-            digest.update(raw)
-            registry = to_plain(load_roundtrip(decode(raw)))
-        except FileNotFoundError:
+            registry = load_text(decode(files["categories.yaml"]))
+        except KeyError:
             self.problems.append(SchemaProblem("schemas/categories.yaml", "missing"))
             registry = {}
         except YamlError as exc:
             self.problems.append(SchemaProblem("schemas/categories.yaml", str(exc)))
             registry = {}
-        self.fingerprint = digest.hexdigest()
         self._load_registry(registry)
 
     def _load_registry(self, registry: dict[str, Any]) -> None:
@@ -233,16 +242,29 @@ class SchemaSet:
         return self._at_rest
 
     def validate_schemas(self) -> list[SchemaProblem]:
-        """DG114: registry problems plus metaschema errors of every schema file."""
-        from jsonschema import Draft202012Validator
+        """DG114: registry problems plus the metaschema error of every schema file.
+
+        jsonschema-rs checks against the Draft 2020-12 metaschema in microseconds (the
+        pure-Python jsonschema took ~0.5 s for the standard set, too slow for a hook).
+        """
+        import jsonschema_rs
 
         problems = list(self.problems)
-        meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
         for name, doc in sorted(self.documents.items()):
-            for error in sorted(meta.iter_errors(doc), key=lambda e: list(e.absolute_path)):
-                where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            try:
+                jsonschema_rs.meta.validate(doc)
+            except jsonschema_rs.ValidationError as error:
+                where = "/".join(str(p) for p in error.instance_path) or "(root)"
                 problems.append(SchemaProblem(f"schemas/{name}", f"{where}: {_short(error.message)}"))
+            except jsonschema_rs.ReferencingError as error:
+                problems.append(SchemaProblem(f"schemas/{name}", _short(str(error))))
         return problems
+
+
+def _read_dir(directory: Path) -> dict[str, bytes] | None:
+    if not directory.is_dir():
+        return None
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
 def _short(message: str, limit: int = 200) -> str:

@@ -16,7 +16,7 @@ from .errors import DanganError, GitError, VaultError
 from .fsutil import remove_empty_dirs, write_atomic, writer_lock
 from .schemas import SchemaSet
 from .sealing import Keyring
-from .yamlio import YamlError, decode, load_roundtrip, to_plain
+from .yamlio import YamlError, decode, load_roundtrip, load_text, to_plain
 
 CONFIG = "vault.yaml"
 KNOWN_VERSIONS = (1,)
@@ -54,7 +54,7 @@ class Vault:
     # ---------------------------------------------------------------- settings
     @functools.cached_property
     def schemas(self) -> SchemaSet:
-        return SchemaSet(self.root / "schemas")
+        return SchemaSet.from_dir(self.root / "schemas")
 
     @functools.cached_property
     def tz(self) -> ZoneInfo:
@@ -187,7 +187,7 @@ class Vault:
 def load_config(root: Path) -> dict[str, Any]:
     path = root / CONFIG
     try:
-        config = to_plain(load_roundtrip(decode(path.read_bytes())))
+        config = load_text(decode(path.read_bytes()))
     except YamlError as exc:
         raise VaultError(f"{CONFIG}: {exc}", "fix vault.yaml; `dangan check` lists DG114 problems") from None
     version = config.get("dangan")

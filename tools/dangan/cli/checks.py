@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .. import check as checks
+from .. import scan
 from .. import gitio
 from ..errors import DanganError
 from ..initvault import install_hooks_config
@@ -67,17 +68,24 @@ def check_cmd(ctx: Context, paths, all_: bool, staged: bool, rev_range: str | No
     if chosen > 1:
         raise DanganError("give only one of PATH..., --all, --staged, --range")
     if staged:
-        result = checks.run_checks(vault, checks.staged(vault), include_config=True)
+        result = scan.check_staged(vault)
     elif rev_range:
-        result = checks.run_checks(vault, checks.range_files(vault, rev_range), include_config=True)
+        if ".." in rev_range:
+            result = scan.check_commits(vault.root, scan.commits_in(vault.root, rev_range), vault.keyring)
+        else:
+            result = scan.check_tree(vault.root, _commit(vault, rev_range), vault.keyring)
     elif paths:
-        rels = checks.expand_paths(vault, paths)
-        result = checks.run_checks(vault, checks.work_tree(vault, rels), include_config=False)
+        result = scan.check_worktree(vault, scan.expand_paths(vault, paths))
     else:
-        rels = list(vault.record_files())
-        with _progress(rels, "checking", as_json) as items:
-            result = checks.run_checks(vault, checks.work_tree(vault, items), include_config=True)
+        result = scan.check_worktree(vault)
     _report(result, as_json)
+
+
+def _commit(vault, rev: str) -> str:
+    proc = gitio.run(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], vault.root, check=False)
+    if rev.startswith("-") or proc.returncode != 0:
+        raise DanganError(f"{rev!r} is not a commit in this repository")
+    return proc.stdout.decode().strip()
 
 
 @click.command(
@@ -96,7 +104,7 @@ Examples:
 def fmt_cmd(ctx: Context, paths, check_only: bool, no_commit: bool, as_json: bool) -> None:
     """Rewrite records in canonical form (comments kept, ciphertext never touched)."""
     vault = ctx.vault
-    rels = checks.expand_paths(vault, paths) if paths else list(vault.record_files())
+    rels = scan.expand_paths(vault, paths) if paths else list(vault.record_files())
     changes: dict[str, bytes] = {}
     unreadable: list[str] = []
     for rel in rels:
@@ -134,29 +142,56 @@ def hook_group() -> None:
 @hook_group.command("pre-commit")
 @pass_ctx
 def hook_pre_commit(ctx: Context) -> None:
-    """Check the staged index (git runs this before each commit)."""
-    result = checks.run_checks(ctx.vault, checks.staged(ctx.vault), include_config=True)
-    _hook_report(result, "commit")
+    """Check the staged changes (git runs this before each commit)."""
+    _hook_report(scan.check_staged(ctx.vault), "commit")
 
 
 @hook_group.command("pre-push", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1)
 @pass_ctx
 def hook_pre_push(ctx: Context, args) -> None:
-    """Check every commit range being pushed (refs read from stdin, as git gives them)."""
+    """Check every commit being pushed (ref lines on stdin, as git gives them)."""
     vault = ctx.vault
-    result = checks.CheckResult()
+    commits: list[tuple[str | None, str]] = []
     for line in sys.stdin.read().splitlines():
         parts = line.split()
         if len(parts) != 4 or set(parts[1]) == {"0"}:
+            continue  # a deleted ref brings nothing to check
+        local, remote = parts[1], parts[3]
+        if set(remote) != {"0"} and _known(vault.root, remote):
+            spec = [f"{remote}..{local}"]
+        else:
+            spec = [local, "--not", "--remotes"]
+        commits += _commits(vault.root, spec)
+    _hook_report(scan.check_commits(vault.root, list(dict.fromkeys(commits)), vault.keyring), "push")
+
+
+@hook_group.command("pre-receive")
+def hook_pre_receive() -> None:
+    """Check every commit a push brings to a server's (bare) repository; no --no-verify here."""
+    root = Path.cwd()
+    commits: list[tuple[str | None, str]] = []
+    for line in sys.stdin.read().splitlines():
+        parts = line.split()
+        if len(parts) != 3 or set(parts[1]) == {"0"}:
             continue
-        local_sha, remote_sha = parts[1], parts[3]
-        known = set(remote_sha) != {"0"} and gitio.run(["cat-file", "-e", f"{remote_sha}^{{commit}}"], vault.root, check=False).returncode == 0
-        spec = f"{remote_sha}..{local_sha}" if known else local_sha
-        part = checks.run_checks(vault, checks.range_files(vault, spec), include_config=True)
-        result.checked += part.checked
-        result.findings.extend(f for f in part.findings if f not in result.findings)
-    _hook_report(result, "push")
+        old, new = parts[0], parts[1]
+        spec = [f"{old}..{new}"] if set(old) != {"0"} else [new, "--not", "--all"]
+        commits += _commits(root, spec)
+    _hook_report(scan.check_commits(root, list(dict.fromkeys(commits)), None, use_cache=False), "push")
+
+
+def _known(root: Path, rev: str) -> bool:
+    return gitio.run(["cat-file", "-e", f"{rev}^{{commit}}"], root, check=False).returncode == 0
+
+
+def _commits(root: Path, spec: list[str]) -> list[tuple[str | None, str]]:
+    out = []
+    raw = gitio.run(["rev-list", "--reverse", "--parents", *spec], root).stdout.decode()
+    for line in raw.splitlines():
+        ids = line.split()
+        out.append((ids[1] if len(ids) > 1 else None, ids[0]))
+    return out
 
 
 @hook_group.command("install")

@@ -1,0 +1,209 @@
+"""The change rules of workflows.md §1: they judge a change, not a file.
+
+A change is what `git diff-index --cached HEAD` (the staged index), `git diff-tree A B` (a
+pushed or received commit against its parent, or `--range`) reports under `vault/`:
+(status, path, old blob, new blob). Each rule reads only the blobs it needs.
+
+- DG108 `refs` names a code that exists nowhere (on the new side) and was never destroyed;
+- DG109 a record was deleted without a disposal certificate (on the new side) listing it,
+  or a ledger record (JY, XH, BQ) was deleted at all;
+- DG110 a ledger record's history was rewritten: only appending is allowed.
+"""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import gitio
+from .check import Finding
+from .codes import Code, path_to_code
+from .errors import DanganError
+from .vault import RECORDS
+from .yamlio import YamlError, decode, load_text
+
+LEDGER = ("JY", "XH", "BQ")
+DISPOSAL = "XH"
+# Fields of a ledger record that may change: `status` is derived from the events.
+DERIVED = frozenset({"status", "sops"})
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the empty tree
+
+
+@dataclass(frozen=True)
+class Change:
+    status: str  # A, M, D, T
+    path: str
+    old: str | None
+    new: str | None
+
+
+def parse_raw(raw: bytes) -> list[Change]:
+    """`git diff-* -z --raw --no-renames` output."""
+    parts = raw.split(b"\0")
+    changes = []
+    i = 0
+    while i + 1 < len(parts) and parts[i]:
+        meta = parts[i].decode().lstrip(":").split()
+        path = parts[i + 1].decode("utf-8", "surrogateescape")
+        old = None if set(meta[2]) == {"0"} else meta[2]
+        new = None if set(meta[3]) == {"0"} else meta[3]
+        changes.append(Change(meta[4][0], path, old, new))
+        i += 2
+    return changes
+
+
+def staged_changes(root: Path) -> tuple[list[Change], str | None]:
+    """The index against HEAD (everything is added when there is no HEAD yet)."""
+    head = gitio.head(root)
+    base = head or EMPTY_TREE
+    raw = gitio.run(["diff-index", "--cached", "-z", "--raw", "--no-renames", base, "--", RECORDS + "/"], root).stdout
+    return parse_raw(raw), head
+
+
+def commit_changes(root: Path, old: str | None, new: str) -> list[Change]:
+    base = old or EMPTY_TREE
+    raw = gitio.run(["diff-tree", "-r", "-z", "--raw", "--no-renames", base, new, "--", RECORDS + "/"], root).stdout
+    return parse_raw(raw)
+
+
+def existing_paths(root: Path, side: str, paths: set[str]) -> set[str]:
+    """Which of `paths` exist on `side` (':' for the index, or a commit id)."""
+    if not paths:
+        return set()
+    ordered = sorted(paths)
+    prefix = ":" if side == ":" else f"{side}:"
+    lines = "".join(f"{prefix}{p}\n" for p in ordered).encode()
+    proc = subprocess.run(["git", "cat-file", "--batch-check"], cwd=root, input=lines, capture_output=True)
+    found = set()
+    for path, line in zip(ordered, proc.stdout.decode("utf-8", "replace").splitlines()):
+        if not line.endswith("missing"):
+            found.add(path)
+    return found
+
+
+def destroyed_on(root: Path, side: str) -> set[str]:
+    """Codes listed in the disposal certificates on `side` (':' index, or a commit)."""
+    folder = f"{RECORDS}/{DISPOSAL}/"
+    entries = gitio.ls_files(root, [folder]) if side == ":" else gitio.ls_tree(root, side, [folder])
+    codes: set[str] = set()
+    for _blob, data in gitio.cat_blobs(root, [e.blob for e in entries]):
+        tree = _tree(data)
+        for item in (tree or {}).get("items") or []:
+            if isinstance(item, dict) and isinstance(item.get("code"), str):
+                codes.add(item["code"])
+    return codes
+
+
+def _tree(data: bytes) -> dict[str, Any] | None:
+    try:
+        tree = load_text(decode(data))
+    except YamlError:
+        return None  # the file rules report DG101
+    return tree if isinstance(tree, dict) else None
+
+
+def _is_ledger(path: str) -> bool:
+    code = _code(path)
+    return code is not None and code.category in LEDGER
+
+
+def _code(path: str) -> Code | None:
+    try:
+        return path_to_code(path)
+    except DanganError:
+        return None
+
+
+def change_findings(root: Path, changes: list[Change], side: str) -> list[Finding]:
+    """DG108-DG110 for one change whose new side is `side` (':' index, or a commit id)."""
+    findings: list[Finding] = []
+    wanted = {c.new for c in changes if c.new and c.status in "AMT"}
+    wanted |= {c.old for c in changes if c.old and c.status in "MT" and _is_ledger(c.path)}
+    blobs = dict(gitio.cat_blobs(root, [b for b in wanted if b]))
+    destroyed: set[str] | None = None
+
+    def certificates() -> set[str]:
+        nonlocal destroyed
+        if destroyed is None:
+            destroyed = destroyed_on(root, side)
+        return destroyed
+
+    # DG108: refs of added or changed records
+    refs_by_path: dict[str, list[str]] = {}
+    for change in changes:
+        if change.status not in "AMT" or change.new is None or _code(change.path) is None:
+            continue
+        tree = _tree(blobs[change.new])
+        refs = tree.get("refs") if tree else None
+        if isinstance(refs, list):
+            refs_by_path[change.path] = [r for r in refs if isinstance(r, str)]
+    targets: dict[str, str] = {}
+    for refs in refs_by_path.values():
+        for ref in refs:
+            code = _code_text(ref)
+            if code is not None:
+                targets[ref] = code.path
+    present = existing_paths(root, side, set(targets.values()))
+    for path, refs in sorted(refs_by_path.items()):
+        for ref in refs:
+            target = targets.get(ref)
+            if target is None or target in present or ref in certificates():
+                continue
+            findings.append(Finding(path, "DG108", f"refs names {ref}, which exists nowhere and was never destroyed"))
+
+    # DG109: deletions
+    for change in changes:
+        if change.status != "D":
+            continue
+        code = _code(change.path)
+        if code is None:
+            continue
+        if code.category in LEDGER:
+            findings.append(Finding(change.path, "DG109", f"{code} is a ledger record ({code.category}); ledger records are never deleted"))
+        elif str(code) not in certificates():
+            findings.append(Finding(
+                change.path, "DG109",
+                f"{code} was deleted without a disposal certificate listing it; use `dangan retention apply`",
+            ))
+
+    # DG110: ledger history is append-only
+    for change in changes:
+        code = _code(change.path)
+        if change.status not in "MT" or code is None or code.category not in LEDGER:
+            continue
+        old, new = _tree(blobs.get(change.old or "", b"")), _tree(blobs[change.new]) if change.new else None
+        if old is None or new is None:
+            continue
+        for problem in rewritten(old, new):
+            findings.append(Finding(change.path, "DG110", problem))
+    return findings
+
+
+def _code_text(text: str) -> Code | None:
+    from .codes import parse_code
+
+    try:
+        return parse_code(text)
+    except DanganError:
+        return None
+
+
+def rewritten(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """How `new` rewrites `old` rather than appending to it (empty when it only appends)."""
+    problems = []
+    for key, before in old.items():
+        if key in DERIVED:
+            continue
+        if key not in new:
+            problems.append(f"field `{key}` was removed; ledger records are append-only")
+            continue
+        after = new[key]
+        if isinstance(before, list) and isinstance(after, list):
+            if after[: len(before)] != before:
+                problems.append(f"existing entries of `{key}` were changed or removed; only appending is allowed")
+        elif before is None:
+            continue  # an empty field may be filled in once (e.g. `closed`)
+        elif after != before:
+            problems.append(f"field `{key}` was changed; ledger records are append-only")
+    return problems

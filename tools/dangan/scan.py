@@ -1,0 +1,372 @@
+"""Running the rules over many files fast: sources, the result cache, parallel workers.
+
+A *source* is a set of (path, blob id) pairs under `vault/` plus the `vault.yaml` and
+`schemas/` that judge them: the work tree, the index, or a commit (the server-side hook has
+no work tree, so everything here can read from Git objects alone).
+
+File rules depend only on a file's path and bytes and on the rules (schemas, recipients,
+identities), so their results are cached by (path, blob id) under `.git/dangan/cache/`,
+in a file named by the rules' fingerprint: content-addressed, never stale, invalidated by a
+schema, vault.yaml or dangan version change. Only clean results are kept; files with
+findings are simply checked again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from . import __version__, gitio
+from .check import CheckResult, Finding, check_config_tree, check_file
+from .errors import DanganError
+from .sealing import Keyring
+from .schemas import SchemaSet
+from .vault import CONFIG, RECORDS, Vault
+from .yamlio import YamlError, decode, load_text
+
+PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
+CHUNK = 1000
+
+
+@dataclass
+class Rules:
+    """What judges files: one vault.yaml and schemas/ (from the work tree, index or a commit)."""
+
+    schemas: SchemaSet
+    config_bytes: bytes | None
+    keyring: Keyring | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            loaded = load_text(decode(self.config_bytes)) if self.config_bytes is not None else {}
+        except YamlError:
+            loaded = {}
+        self.config = loaded if isinstance(loaded, dict) else {}
+
+    @property
+    def recipients(self) -> dict[str, list[str]]:
+        people = [r for r in self.config.get("recipients") or [] if isinstance(r, dict)]
+        access = self.config.get("access") or {}
+        out = {}
+        for category in self.schemas.categories:
+            allowed = access.get(category) if isinstance(access, dict) else None
+            out[category] = [str(r.get("key")) for r in people if allowed is None or r.get("name") in allowed]
+        return out
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(f"dangan {__version__} rules 1\0".encode())
+        digest.update(self.schemas.fingerprint.encode())
+        digest.update(json.dumps(self.recipients, sort_keys=True).encode())
+        if self.keyring is not None and self.keyring.available():
+            # DG107 and plaintext validation run only with a key: results differ by key
+            digest.update("".join(sorted(str(i.to_public()) for i in self.keyring.identities)).encode())
+        return digest.hexdigest()[:32]
+
+    def config_findings(self) -> list[Finding]:
+        return check_config_tree(self.schemas, self.config_bytes)
+
+
+def rules_from_worktree(vault: Vault) -> Rules:
+    config = vault.root / CONFIG
+    return Rules(vault.schemas, config.read_bytes() if config.exists() else None, vault.keyring)
+
+
+def _rules_from_entries(root: Path, entries: list[gitio.IndexEntry], keyring: Keyring | None) -> Rules:
+    wanted = {e.blob: e.path for e in entries if e.path == CONFIG or e.path.startswith("schemas/")}
+    blobs = dict(gitio.cat_blobs(root, wanted))
+    files: dict[str, bytes] = {}
+    config: bytes | None = None
+    for e in entries:
+        if e.path == CONFIG:
+            config = blobs[e.blob]
+        elif e.path.startswith("schemas/") and "/" not in e.path[len("schemas/"):]:
+            files[e.path[len("schemas/"):]] = blobs[e.blob]
+    return Rules(SchemaSet(files or None), config, keyring)
+
+
+def rules_from_commit(root: Path, rev: str, keyring: Keyring | None) -> Rules:
+    return _rules_from_entries(root, gitio.ls_tree(root, rev, [CONFIG, "schemas/"]), keyring)
+
+
+def rules_from_index(root: Path, keyring: Keyring | None) -> Rules:
+    entries = [e for e in gitio.ls_files(root, [CONFIG, "schemas/"]) if e.stage == 0]
+    return _rules_from_entries(root, entries, keyring)
+
+
+# -------------------------------------------------------------------------- cache
+
+class Cache:
+    """Clean (path, blob) results for one rules fingerprint, as 16-byte keys in one file."""
+
+    def __init__(self, directory: Path | None, fingerprint: str) -> None:
+        self.path = directory / f"check-{fingerprint}.bin" if directory else None
+        self.known: set[bytes] = set()
+        self.new: list[bytes] = []
+        if self.path is None:
+            return
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        usable = len(data) - len(data) % 16  # a torn last append is ignored
+        self.known = {data[i : i + 16] for i in range(0, usable, 16)}
+
+    @staticmethod
+    def key(path: str, blob: str) -> bytes:
+        return hashlib.blake2b(f"{path}\0{blob}".encode(), digest_size=16).digest()
+
+    def add(self, key: bytes) -> None:
+        if key not in self.known:
+            self.known.add(key)
+            self.new.append(key)
+
+    def save(self) -> None:
+        if self.path is None or not self.new:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for old in self.path.parent.glob("check-*.bin"):
+                if old != self.path:
+                    old.unlink(missing_ok=True)  # results of older rules are never used again
+            with open(self.path, "ab") as handle:
+                handle.write(b"".join(self.new))
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+        self.new = []
+
+
+def cache_dir(root: Path) -> Path | None:
+    try:
+        return gitio.git_dir(root) / "dangan" / "cache"
+    except Exception:
+        return None
+
+
+# ------------------------------------------------------------------------ checking
+
+_RULES: Rules | None = None  # set in the parent before forking workers
+
+
+def _check_chunk(items: list[tuple[str, str, bytes]]) -> list[tuple[str, str, list[Finding]]]:
+    assert _RULES is not None
+    recipients = _RULES.recipients
+    return [
+        (path, blob, check_file(_RULES.schemas, path, data, _RULES.keyring, recipients))
+        for path, blob, data in items
+    ]
+
+
+def check_blobs(
+    root: Path,
+    rules: Rules,
+    items: list[tuple[str, str]],
+    read: Callable[[list[tuple[str, str]]], Iterator[tuple[str, str, bytes]]],
+    use_cache: bool = True,
+    jobs: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Finding]:
+    """File rules over (path, blob) pairs; `read` yields (path, blob, bytes) for misses."""
+    global _RULES
+    cache = Cache(cache_dir(root) if use_cache else None, rules.fingerprint())
+    misses = [(p, b) for p, b in items if Cache.key(p, b) not in cache.known]
+    if progress:
+        progress(len(items) - len(misses))
+    findings: list[Finding] = []
+    _RULES = rules
+    rules.recipients  # noqa: B018 - computed once before forking
+    results: Iterable[list[tuple[str, str, list[Finding]]]]
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if len(misses) >= PARALLEL_MIN and workers > 1:
+        chunks = _chunks(read(misses), CHUNK)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+        try:
+            results = pool.map(_check_chunk, chunks)
+            for batch in results:
+                _collect(batch, cache, findings, progress)
+        finally:
+            pool.shutdown(cancel_futures=True)
+    else:
+        for chunk in _chunks(read(misses), CHUNK):
+            _collect(_check_chunk(chunk), cache, findings, progress)
+    cache.save()
+    return findings
+
+
+def _collect(batch: list[tuple[str, str, list[Finding]]], cache: Cache, findings: list[Finding],
+             progress: Callable[[int], None] | None) -> None:
+    for path, blob, found in batch:
+        if found:
+            findings.extend(found)
+        else:
+            cache.add(Cache.key(path, blob))
+    if progress:
+        progress(len(batch))
+
+
+def _chunks(items: Iterable[tuple[str, str, bytes]], size: int) -> Iterator[list[tuple[str, str, bytes]]]:
+    chunk: list[tuple[str, str, bytes]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def blob_reader(root: Path) -> Callable[[list[tuple[str, str]]], Iterator[tuple[str, str, bytes]]]:
+    """Read misses from Git objects (index or commit sources)."""
+
+    def read(items: list[tuple[str, str]]) -> Iterator[tuple[str, str, bytes]]:
+        by_blob: dict[str, list[str]] = {}
+        for path, blob in items:
+            by_blob.setdefault(blob, []).append(path)
+        for blob, data in gitio.cat_blobs(root, by_blob):
+            for path in by_blob[blob]:
+                yield path, blob, data
+
+    return read
+
+
+def worktree_reader(root: Path) -> Callable[[list[tuple[str, str]]], Iterator[tuple[str, str, bytes]]]:
+    def read(items: list[tuple[str, str]]) -> Iterator[tuple[str, str, bytes]]:
+        for path, blob in items:
+            try:
+                yield path, blob, (root / path).read_bytes()
+            except OSError:
+                continue
+
+    return read
+
+
+def blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def worktree_items(vault: Vault, only: list[str] | None = None) -> list[tuple[str, str]]:
+    """(path, blob id) of the work tree's files under vault/ without reading clean ones.
+
+    Tracked files git reports unchanged (stat cache) have their index blob id; modified and
+    untracked files are read and hashed.
+    """
+    root = vault.root
+    index = {e.path: e.blob for e in gitio.ls_files(root, [RECORDS + "/"]) if e.stage == 0}
+    dirty_raw = gitio.run(["diff-files", "-z", "--name-only", "--", RECORDS + "/"], root).stdout
+    dirty = {p.decode("utf-8", "surrogateescape") for p in dirty_raw.split(b"\0") if p}
+    if only is None:
+        listed = gitio.run(["ls-files", "-z", "--cached", "--others", "--", RECORDS + "/"], root).stdout
+        paths = sorted({p.decode("utf-8", "surrogateescape") for p in listed.split(b"\0") if p})
+    else:
+        paths = only
+    items = []
+    for rel in paths:
+        blob = index.get(rel)
+        if blob is None or rel in dirty:
+            try:
+                blob = blob_id((root / rel).read_bytes())
+            except OSError:
+                continue
+        items.append((rel, blob))
+    return items
+
+
+# ---------------------------------------------------------------------- what to check
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    return sorted(set(findings))
+
+
+def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool = True,
+                   progress: Callable[[int], None] | None = None) -> CheckResult:
+    """File rules over the work tree (all of vault/, or `paths`), plus DG114 for --all."""
+    rules = rules_from_worktree(vault)
+    items = worktree_items(vault, paths)
+    findings = check_blobs(vault.root, rules, items, worktree_reader(vault.root), use_cache, progress=progress)
+    if paths is None:
+        findings += rules.config_findings()
+    return CheckResult(len(items), _dedupe(findings))
+
+
+def check_staged(vault: Vault, use_cache: bool = True) -> CheckResult:
+    """What the pre-commit hook checks: the staged changes against HEAD, judged by the
+    staged vault.yaml and schemas. Unchanged files were checked when they were committed."""
+    from .changes import change_findings, staged_changes
+
+    root = vault.root
+    rules = rules_from_index(root, vault.keyring)
+    changes, _head = staged_changes(root)
+    items = [(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"]
+    findings = check_blobs(root, rules, items, blob_reader(root), use_cache)
+    findings += change_findings(root, changes, ":")
+    findings += rules.config_findings()
+    return CheckResult(len(items), _dedupe(findings))
+
+
+def commits_in(root: Path, spec: str) -> list[tuple[str | None, str]]:
+    """(first parent or None, commit) for each commit of `A..B` (oldest first)."""
+    if spec.startswith("-"):
+        raise DanganError(f"{spec!r} is not a revision range")
+    proc = gitio.run(["rev-list", "--reverse", "--parents", spec, "--"], root, check=False)
+    if proc.returncode != 0:
+        raise DanganError(f"{spec!r} is not a revision range of this repository", "example: main..HEAD")
+    out = []
+    for line in proc.stdout.decode().splitlines():
+        ids = line.split()
+        out.append((ids[1] if len(ids) > 1 else None, ids[0]))
+    return out
+
+
+def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Keyring | None,
+                  use_cache: bool = True) -> CheckResult:
+    """Every commit against its first parent: file rules on what it changed, change rules,
+    and DG114, each judged by that commit's own vault.yaml and schemas."""
+    from .changes import change_findings, commit_changes
+
+    findings: list[Finding] = []
+    checked = 0
+    for parent, commit in commits:
+        rules = rules_from_commit(root, commit, keyring)
+        changes = commit_changes(root, parent, commit)
+        items = [(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"]
+        checked += len(items)
+        found = check_blobs(root, rules, items, blob_reader(root), use_cache)
+        found += change_findings(root, changes, commit)
+        found += rules.config_findings()
+        short = commit[:10]
+        findings += [Finding(f.path, f.rule, f"{f.message} (commit {short})") for f in found]
+    return CheckResult(checked, _dedupe(findings))
+
+
+def check_tree(root: Path, rev: str, keyring: Keyring | None, use_cache: bool = True) -> CheckResult:
+    """Every file of one commit (e.g. `check --range B` with a single revision)."""
+    rules = rules_from_commit(root, rev, keyring)
+    items = [(e.path, e.blob) for e in gitio.ls_tree(root, rev, [RECORDS + "/"])]
+    findings = check_blobs(root, rules, items, blob_reader(root), use_cache)
+    findings += rules.config_findings()
+    return CheckResult(len(items), _dedupe(findings))
+
+
+def expand_paths(vault: Vault, given: Iterable[Path]) -> list[str]:
+    """Command-line paths (files or folders) as vault-relative paths."""
+    rels: list[str] = []
+    root = vault.root.resolve()
+    for item in given:
+        full = item.resolve()
+        if not full.exists():
+            raise DanganError(f"{item}: no such file or directory")
+        try:
+            rel = full.relative_to(root).as_posix()
+        except ValueError:
+            raise DanganError(f"{item} is outside the vault at {root}") from None
+        if full.is_dir():
+            prefix = "" if rel == "." else rel + "/"
+            rels.extend(r for r in vault.record_files() if r.startswith(prefix))
+        else:
+            rels.append(rel)
+    return list(dict.fromkeys(rels))
