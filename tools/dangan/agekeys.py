@@ -188,7 +188,7 @@ def find_identities(explicit: Path | None, env: Mapping[str, str], home: Path) -
     if not found:
         raise IdentityError(
             "no identity found: pass --identity FILE, set SOPS_AGE_KEY_FILE, "
-            f"or create {default} (dangan key generate)"
+            f"or create {default} (dangan keys generate)"
         )
     return found
 

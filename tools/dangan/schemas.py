@@ -230,10 +230,12 @@ class SchemaSet:
     def errors(self, category: str, record: dict[str, Any], at_rest: bool = False) -> list[tuple[str, str]]:
         """(JSON path, reason) for each schema violation of a plain record tree."""
         validator = self.validator(category, at_rest)
+        names = self.categories[category].sensitive
         found = []
         for error in validator.iter_errors(record):
-            path = "/".join(str(p) for p in error.instance_path)
-            found.append(("/" + path if path else "/", _short(error.message)))
+            parts = [str(p) for p in error.instance_path]
+            message = _redacted(error) if names.intersection(parts) else _short(error.message)
+            found.append(("/" + "/".join(parts), message))
         return found
 
     def _at_rest_documents(self) -> dict[str, dict[str, Any]]:
@@ -259,6 +261,19 @@ class SchemaSet:
             except jsonschema_rs.ReferencingError as error:
                 problems.append(SchemaProblem(f"schemas/{name}", _short(str(error))))
         return problems
+
+
+def _redacted(error: Any) -> str:
+    """A schema error under a sensitive name, without the value (it may be plaintext)."""
+    kind = error.kind
+    name = type(kind).__name__
+    keyword = name[0].lower() + name[1:]
+    detail = ""
+    for attr in ("pattern", "format", "limit", "types"):
+        if hasattr(kind, attr):
+            detail = f" {getattr(kind, attr)}"
+            break
+    return f"the value (not shown: sensitive) fails `{keyword}`{detail}"
 
 
 def _read_dir(directory: Path) -> dict[str, bytes] | None:

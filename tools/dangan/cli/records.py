@@ -40,7 +40,7 @@ def new_cmd(ctx: Context, category: str, location: str, file_, assignments, no_c
     company-level categories. Prints the new code.
     """
     vault = ctx.vault
-    fields = records.read_fields_file(file_.read(), file_.name) if file_ is not None else {}
+    fields = records.read_fields_file(file_.read(), getattr(file_, "name", "-")) if file_ is not None else {}
     written = records.create(vault, category, parse_location(location), fields, list(assignments), not no_commit)
     if as_json:
         emit_json({"code": str(written.code), "path": written.path, "commit": written.commit})
