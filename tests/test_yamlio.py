@@ -183,3 +183,14 @@ def test_unreadable_inputs_raise_yaml_error(name: str) -> None:
         yamlio.load_bytes(BAD[name])
     assert "\n" not in str(info.value)
     assert len(str(info.value)) < 200
+
+
+@given(st.text(alphabet="0123456789.-+_eExobaT :Z~nulNLtrfsi<=N", min_size=1, max_size=14))
+def test_plain_scalar_typing_matches_ruamels_resolver(text: str) -> None:
+    """The emitter's own copy of YAML 1.2 typing agrees with ruamel's resolver."""
+    from ruamel.yaml.nodes import ScalarNode
+    from ruamel.yaml.resolver import VersionedResolver
+
+    ruamel_str = str(VersionedResolver(version=(1, 2)).resolve(ScalarNode, text, (True, False))) == "tag:yaml.org,2002:str"
+    ours_str = yamlio._reads_as_str(text)
+    assert ruamel_str == ours_str

@@ -106,14 +106,15 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         add("DG103", f"{code.category} is not filed at the {code.level} level (allowed: {', '.join(cat.levels)})")
 
     encrypted = "sops" in tree
-    leaves = list(sensitive_leaves(tree, cat.sensitive))
+    leaves = list(sensitive_leaves(tree, cat.sensitive)) if cat.sensitive else []
     # a value that starts like ciphertext but is malformed is DG106/DG102, not a leak
     clear = sorted({"/" + "/".join(p) for p, v in leaves
                     if v not in (None, "") and not (isinstance(v, str) and v.startswith("ENC["))})
     for where in clear:
         add("DG105", f"sensitive field {where} holds a clear value; encrypt it (dangan set) or remove it")
     wanted = (recipients or {}).get(code.category)
-    for problem in sealing.structure_problems(tree, cat.sensitive, wanted if wanted is not None else []):
+    problems = sealing.structure_problems(tree, cat.sensitive, wanted or [], leaves) if (leaves or encrypted) else []
+    for problem in problems:
         if wanted is None and problem.startswith("recipients differ"):
             continue
         add("DG106", problem)

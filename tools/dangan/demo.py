@@ -34,9 +34,10 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import gitio, scan
 from .codes import Code, Location, parse_code
@@ -139,7 +140,7 @@ class Room:
     area: float
     fw: str = ""
     owner: str = ""  # YZ code, if any
-    building: "Building | None" = None
+    building: Building | None = None
 
 
 @dataclass
@@ -266,6 +267,85 @@ def _month_end(day: dt.date) -> dt.date:
     return nxt - dt.timedelta(days=1)
 
 
+# ---------------------------------------------------------------- catalogues
+
+SHOPS = [
+    ("茶語", "catering"), ("老蘇州麵館", "catering"), ("優品生活館", "retail"),
+    ("童趣樂園", "entertainment"), ("美家洗衣", "services"), ("書香閣", "retail"),
+    ("鮮果時光", "retail"), ("瑜伽生活", "services"), ("咖啡研究所", "catering"),
+    ("潮流服飾", "retail"), ("星光影院", "entertainment"), ("眼鏡專家", "retail"),
+]
+
+EQUIPMENT = {
+    "fire_pump": ("fire_protection", "消防泵組", "XBD8.0/30G-L", "上海連成（集團）有限公司", "消防泵房", 37, "P1M", FIRE_CO),
+    "transformer": ("power_supply", "10kV乾式變壓器", "SCB13-1250/10", "江蘇華鵬變壓器有限公司", "配電房", 1250, "P1Y", POWER_CO),
+    "water_pumps": ("water_supply", "無負壓變頻供水設備", "WWG(II)30-0.8-3", "蘇州宏川泵業有限公司", "地下一層水泵房", 11, "P1M", None),
+    "chiller": ("hvac", "離心式冷水機組", "19XR-1000", "開利空調（上海）有限公司", "地下二層冷凍機房", 620, "P1M", HVAC_CO),
+    "ahu": ("hvac", "組合式空調機組", "39CQ-1418", "開利空調（上海）有限公司", "各層空調機房", 22, "P1M", HVAC_CO),
+}
+
+LEAD_DAYS = (8, 18)  # a certificate is renewed this many days before it expires
+
+SUBCONTRACTS = {  # subject: (contractor, what, years per contract)
+    "elevator": (ELEVATOR_CO, "電梯維護保養", 2),
+    "hvac": (HVAC_CO, "中央空調維護保養", 2),
+    "cleaning": (CLEAN_CO, "保潔及外立面清洗", 3),
+}
+
+PRIVATE_FAULTS = [
+    ("衛生間角閥漏水", "plumbing", "衛生間洗手盆下角閥滲水。", "更換冷熱水角閥各1個。", [("角閥", "DN15 全銅", 2, "個", 35)]),
+    ("廚房下水管堵塞", "plumbing", "廚房水槽排水緩慢，疑似下水管堵塞。", "疏通廚房排水支管，清除油污。", []),
+    ("陽台地漏返水", "plumbing", "下雨時陽台地漏返水。", "清理地漏存水彎，更換防臭地漏芯。", [("防臭地漏芯", "DN50", 1, "個", 28)]),
+    ("戶內空氣開關頻繁跳閘", "electrical", "使用電熱水器時空氣開關跳閘。", "更換漏電保護開關，檢查熱水器線路絕緣正常。", [("漏電保護開關", "DZ47LE-32A", 1, "個", 65)]),
+    ("廚房照明燈不亮", "electrical", "廚房吸頂燈不亮，更換燈泡無效。", "更換LED驅動電源。", [("LED驅動電源", "24W", 1, "個", 40)]),
+    ("入戶門鎖芯卡滯", "doors_windows", "入戶門鑰匙轉動困難。", "清潔潤滑鎖芯，調整鎖舌位置。", []),
+    ("臥室窗戶執手損壞", "doors_windows", "主臥推拉窗執手斷裂，無法鎖閉。", "更換窗戶執手。", [("窗戶執手", "鋁合金", 1, "個", 30)]),
+    ("外牆滲水導致臥室牆面發霉", "civil", "次臥外牆內側牆面返潮發霉。", "外牆打膠封堵裂縫，內牆鏟除霉斑重新刷漆。", [("耐候密封膠", "300ml", 3, "支", 26)]),
+]
+
+COMMON_FAULTS = [
+    ("樓道聲控燈不亮", "electrical", "樓道聲控燈多層不亮。", "更換聲控感應燈。", [("聲控LED燈", "7W", 4, "個", 22)]),
+    ("單元門禁讀卡失靈", "weak_current", "單元門禁刷卡無反應。", "更換門禁讀卡模塊並重新授權。", [("讀卡模塊", "IC-13.56M", 1, "個", 180)]),
+    ("地下車庫排水溝堵塞", "plumbing", "地下車庫排水溝積水。", "清掏排水溝淤泥，疏通集水井。", []),
+    ("消防通道防火門閉門器損壞", "fire", "樓梯間防火門不能自動關閉。", "更換閉門器。", [("閉門器", "65kg", 1, "個", 120)]),
+    ("屋面防水層局部破損", "civil", "頂層住戶反映天花板滲水，屋面防水層局部起鼓破損。", "局部鏟除後重做SBS防水卷材。", [("SBS防水卷材", "4mm", 12, "m²", 38)]),
+]
+
+LIFT_FAULTS = [
+    ("困人", "02", "電梯停在兩層之間，一名乘客被困。", "15分鐘內到場放人，更換門鎖回路觸點。"),
+    ("門機異響", "01", "轎門開關時有明顯異響。", "調整門機皮帶張力，清潔門導軌並加油。"),
+    ("平層不準", "01", "停靠時轎廂與樓面有約3厘米高差。", "重新校準平層感應器。"),
+]
+
+UPKEEP = {
+    "residential": [
+        ("fire_pump", "fire", "消防泵季度保養", "季度計劃保養：盤車、點動試運轉、檢查閥門及壓力表。", "兩台泵手動及自動啟泵正常，出口壓力0.82 MPa，補充軸承潤滑脂。"),
+        ("transformer", "electrical", "變壓器年度預防性試驗", "年度預防性試驗：絕緣電阻、直流電阻、耐壓試驗。", "各項試驗數據合格，清掃柜體灰塵，緊固母排螺栓。"),
+        ("water_pumps", "plumbing", "二次供水泵組半年保養", "半年保養：檢查密封、軸承、變頻器參數。", "更換機械密封1套，校驗壓力傳感器。"),
+    ],
+    "commercial": [
+        ("chiller", "hvac", "冷水機組換季保養", "換季保養：清洗冷凝器、檢查冷媒壓力、校驗安全保護。", "冷凝器通炮清洗，冷媒壓力正常，補充冷凍油。"),
+        ("fire_pump", "fire", "消防泵季度保養", "季度計劃保養：盤車、點動試運轉、檢查閥門及壓力表。", "主備泵切換正常，出口壓力0.85 MPa。"),
+        ("ahu", "hvac", "空調機組過濾網清洗", "季度保養：清洗初效、中效過濾網。", "清洗過濾網64片，更換破損中效過濾袋6個。"),
+        ("transformer", "electrical", "變壓器年度預防性試驗", "年度預防性試驗：絕緣電阻、直流電阻、耐壓試驗。", "試驗數據合格，溫控器校驗正常。"),
+    ],
+}
+
+COMPLAINTS = [
+    ("complaint", "noise", "投訴樓上裝修噪音", "午休時間樓上裝修電鑽噪音，影響休息。", "已要求裝修施工方遵守作業時間，後續巡查未再發現違規。"),
+    ("complaint", "parking", "投訴車位被佔用", "本人產權車位被外來車輛長期佔用。", "聯繫車主挪車，並在車位加裝地鎖。"),
+    ("complaint", "cleaning", "投訴樓道垃圾未及時清運", "樓道垃圾桶滿溢，異味明顯。", "調整保潔清運頻次為每日兩次。"),
+    ("complaint", "pets", "投訴鄰居犬隻夜間吠叫", "鄰居家犬隻夜間持續吠叫。", "上門溝通，犬主承諾夜間關窗並加強看管。"),
+    ("complaint", "water_power", "投訴停水未提前通知", "週六上午突然停水，事先未見通知。", "向業主致歉，明確停水須提前24小時在單元公告欄及業主群通知。"),
+    ("suggestion", "greening", "建議增加綠化帶消殺", "樓下綠化帶蚊蟲多，建議增加消殺頻次。", "夏季消殺頻次由每月兩次增加為每週一次。"),
+    ("complaint", "repair", "投訴維修人員未按約上門", "報修後維修人員未按約定時間上門。", "向業主致歉並當日完成維修，對維修班組進行考核。"),
+    ("enquiry", "fees", "諮詢物業費賬單", "對本年度物業費賬單中的公攤費用有疑問。", "解釋公攤費用構成並提供明細。"),
+    ("complaint", "elevator", "投訴電梯運行異響", "電梯運行時有異響，擔心安全。", "維保單位檢查後調整導靴，異響消除。"),
+    ("complaint", "security", "投訴陌生人尾隨進入單元", "有陌生人尾隨進入單元門。", "加強門崗登記和夜間巡邏，單元門加裝閉門提醒。"),
+    ("praise", "staff_conduct", "表揚維修師傅服務熱情", "維修師傅深夜上門搶修，服務熱情。", "已轉達並在月度例會上表揚。"),
+]
+
+
 # ------------------------------------------------------------------- the builder
 
 class _Demo:
@@ -305,14 +385,17 @@ class _Demo:
             return
         heapq.heappush(self.queue, (when, next(self.seq), fn, args))
 
-    def run(self) -> None:
+    def run(self, progress: Callable[[float], None] | None = None) -> None:
         self.running = True
+        total = (self.cutoff - self.start).total_seconds()
         while self.queue:
             when, _, fn, args = heapq.heappop(self.queue)
             key = self._period_key(when)
             if key != self.period:
                 self.flush()
                 self.period = key
+                if progress is not None:
+                    progress((when - self.start).total_seconds() / total)
             self.now = when
             fn(*args)
         self.flush()
@@ -409,9 +492,10 @@ class _Demo:
             self._commit(merged, "set", max(s.when for s in sets))
 
     def _commit(self, items: list[_Pending], verb: str, when: dt.datetime | None = None) -> None:
-        when = max(when or max(i.when for i in items), self.last_commit + dt.timedelta(minutes=1))
-        # commit a little after the last change, within the working day when possible
-        when = when + dt.timedelta(minutes=30)
+        # committed half an hour after the last change, never before the previous commit
+        # and never on the build day itself
+        when = (when or max(i.when for i in items)) + dt.timedelta(minutes=30)
+        when = max(min(when, self.cutoff - dt.timedelta(minutes=1)), self.last_commit + dt.timedelta(minutes=1))
         self.last_commit = when
         for item in items:
             # A plain write, not fsutil.write_atomic: the fsyncs of an atomic write cost
@@ -435,8 +519,11 @@ class _Demo:
         # --no-verify: every record was validated against the schemas before it was
         # written (see _validate), and the whole vault is checked once at the end; running
         # the pre-commit hook per batch would only repeat that work.
+        # gc.auto=0 and core.fsync=none: a large demo makes hundreds of commits in a row
+        # (the user's next commit packs the objects); this halves its build time.
+        options = ["-c", "commit.gpgsign=false", "-c", "gc.auto=0", "-c", "core.fsync=none"]
         gitio.run(
-            ["-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-F", "-"],
+            [*options, "commit", "-q", "--no-verify", "-F", "-"],
             self.vault.root,
             input=message.encode(),
             env=_git_env(when, self.bindir),
@@ -444,7 +531,7 @@ class _Demo:
         self.commits += 1
 
     # ============================================================ the story
-    def build(self) -> None:
+    def build(self, progress: Callable[[float], None] | None = None) -> None:
         self.plan_world()
         self.at(self.start + dt.timedelta(days=1, hours=10), self.onboard_company)
         for i, project in enumerate(self.projects):
@@ -456,7 +543,7 @@ class _Demo:
             self.schedule_activity(project)
         self.schedule_company()
         self.schedule_showcase()
-        self.run()
+        self.run(progress)
 
     # ---------------------------------------------------------------- world
     def plan_world(self) -> None:
@@ -534,23 +621,7 @@ class _Demo:
             "custody": self.custody(None, "01", "QY-01"),
             "tags": ["證照"],
         })
-        issued = dt.date(self.start.year - 1, 5, 10)
-        iso = self.new("QY", Location(), {
-            "title": f"ISO 9001質量管理體系認證證書（{issued.year}-{issued.year + 3}）",
-            "status": "active",
-            "opened": _d(issued),
-            "doc_type": "system_certification",
-            "certificate_no": f"00{issued.year % 100}3Q34567R2M",
-            "holder": COMPANY,
-            "issuer": "中質協質量保證中心",
-            "issued": _d(issued),
-            "valid_until": _d(_add_years(issued, 3) - dt.timedelta(days=1)),
-            "scope": "物業管理服務",
-            "standard": "GB/T 19001-2016/ISO 9001:2015",
-            "custody": self.custody(None, "01", "QY-02"),
-            "tags": ["證照", "體系認證"],
-        })
-        self.examples["licence"] = iso
+        self._iso_certificate(dt.date(self.start.year - 1, 5, 10))
         rating = dt.date(self.start.year - 1, 9, 1)
         self.examples["rating"] = self.new("QY", Location(), {
             "title": "蘇州市物業服務企業信用等級評價證書",
@@ -565,6 +636,31 @@ class _Demo:
             "annual_reviews": [{"review_date": _d(rating), "result": "passed", "remark": "首次評價"}],
             "custody": self.custody(None, "01", "QY-03"),
         })
+
+    def _iso_certificate(self, issued: dt.date) -> None:
+        """The ISO 9001 certificate (three years), and its re-certification before expiry."""
+        until = _add_years(issued, 3) - dt.timedelta(days=1)
+        self.examples["licence"] = self.new("QY", Location(), {
+            "title": f"ISO 9001質量管理體系認證證書（{issued.year}-{until.year}）",
+            "status": "active",
+            "opened": _d(issued),
+            "doc_type": "system_certification",
+            "certificate_no": f"00{issued.year % 100}3Q{self.rng.randint(10000, 99999)}R2M",
+            "holder": COMPANY,
+            "issuer": "中質協質量保證中心",
+            "issued": _d(issued),
+            "valid_until": _d(until),
+            "scope": "物業管理服務",
+            "standard": "GB/T 19001-2016/ISO 9001:2015",
+            "custody": self.custody(None, "01", "QY-02"),
+            "tags": ["證照", "體系認證"],
+        })
+        self.at(_at(until - dt.timedelta(days=25), 14), self._iso_recertified)
+
+    def _iso_recertified(self) -> None:
+        old = self.examples["licence"]
+        self._iso_certificate(self.now.date())
+        self.set(old, {"status": "superseded", "closed": _d(self.now)})
 
     def schedule_company(self) -> None:
         # ISO 9001 surveillance audits and the yearly credit rating review
@@ -751,15 +847,9 @@ class _Demo:
                 start = max(handover, _add_years(month, -self.rng.randint(0, 2)).replace(month=self.rng.randint(1, 12)))
                 self._lease(p, room, min(start, month))
 
-    SHOPS = [
-        ("茶語", "catering"), ("老蘇州麵館", "catering"), ("優品生活館", "retail"),
-        ("童趣樂園", "entertainment"), ("美家洗衣", "services"), ("書香閣", "retail"),
-        ("鮮果時光", "retail"), ("瑜伽生活", "services"), ("咖啡研究所", "catering"),
-        ("潮流服飾", "retail"), ("星光影院", "entertainment"), ("眼鏡專家", "retail"),
-    ]
 
     def _lease(self, p: Project, room: Room, start: dt.date, shop: tuple[str, str] | None = None) -> None:
-        name, trade = shop or self.rng.choice(self.SHOPS)
+        name, trade = shop or self.rng.choice(SHOPS)
         end = _add_years(start, 3) - dt.timedelta(days=1)
         rate = 8.0 if p.subtype != "office" else 6.5
         code = self.new("ZH", room.loc, {
@@ -787,21 +877,13 @@ class _Demo:
         self.set(code, {"status": "expired", "closed": _d(end)})
         self._lease(p, room, end + dt.timedelta(days=1), shop)
 
-    EQUIPMENT = {
-        "fire_pump": ("fire_protection", "消防泵組", "XBD8.0/30G-L", "上海連成（集團）有限公司", "消防泵房", 37, "P1M", FIRE_CO),
-        "transformer": ("power_supply", "10kV乾式變壓器", "SCB13-1250/10", "江蘇華鵬變壓器有限公司", "配電房", 1250, "P1Y", POWER_CO),
-        "water_pumps": ("water_supply", "無負壓變頻供水設備", "WWG(II)30-0.8-3", "蘇州宏川泵業有限公司", "地下一層水泵房", 11, "P1M", None),
-        "cctv": ("cctv", "視頻監控系統", "DS-9632N-I8", "杭州海康威視數字技術股份有限公司", "監控中心", 2.5, "P3M", None),
-        "chiller": ("hvac", "離心式冷水機組", "19XR-1000", "開利空調（上海）有限公司", "地下二層冷凍機房", 620, "P1M", HVAC_CO),
-        "ahu": ("hvac", "組合式空調機組", "39CQ-1418", "開利空調（上海）有限公司", "各層空調機房", 22, "P1M", HVAC_CO),
-    }
 
     def onboard_equipment(self, project: Project) -> None:
         p = project
         installed = p.managed_from - dt.timedelta(days=120)
         roles = ["fire_pump", "transformer", "water_pumps"] if p.kind == "residential" else ["fire_pump", "transformer", "chiller", "ahu"]
         for role in roles:
-            system, kind, model, maker, where, power, interval, contractor = self.EQUIPMENT[role]
+            system, kind, model, maker, where, power, interval, contractor = EQUIPMENT[role]
             fields: dict[str, Any] = {
                 "title": f"{p.name}{kind}",
                 "status": "in_service",
@@ -879,17 +961,16 @@ class _Demo:
                 # yearly inspection by the special-equipment inspection institute
                 self._schedule_inspections(code, expires, "TSX-DT-")
 
-    LEAD_DAYS = (8, 18)  # a certificate is renewed this many days before it expires
 
     def _first_expiry(self, target: dt.date) -> dt.date:
         """`target` moved back by whole years to the first expiry after onboarding."""
-        while _add_years(target, -1) - dt.timedelta(days=self.LEAD_DAYS[1] + 1) > self.now.date():
+        while _add_years(target, -1) - dt.timedelta(days=LEAD_DAYS[1] + 1) > self.now.date():
             target = _add_years(target, -1)
         return target
 
     def _schedule_inspections(self, code: str, expires: dt.date, prefix: str) -> None:
         while True:
-            renewal = expires - dt.timedelta(days=self.rng.randint(*self.LEAD_DAYS))
+            renewal = expires - dt.timedelta(days=self.rng.randint(*LEAD_DAYS))
             if _at(renewal, 16) >= self.cutoff:
                 return
             self.at(_at(renewal, 16), self._inspected, code, prefix)
@@ -915,19 +996,13 @@ class _Demo:
         # subcontracts for whole calendar years, renewed when they run out
         subjects = ["elevator"] + (["hvac", "cleaning"] if p.kind == "commercial" else [])
         for subject in subjects:
-            years = self.SUBCONTRACTS[subject][2]
+            years = SUBCONTRACTS[subject][2]
             first = self.now.year - int(p.code[1:]) % years
             p.contracts[subject] = self._subcontract(p, subject, first)
             for nxt in range(first + years, self.cutoff.year + 1, years):
                 renewal = max(_at(dt.date(nxt - 1, 12, 18), 15), self.now + dt.timedelta(hours=1))
                 self.at(renewal, self._renew_subcontract, p, subject, nxt)
                 self.at(_at(dt.date(nxt, 1, 2), 9), self._expire_current, p, subject, dt.date(nxt - 1, 12, 31))
-
-    SUBCONTRACTS = {  # subject: (contractor, what, years per contract)
-        "elevator": (ELEVATOR_CO, "電梯維護保養", 2),
-        "hvac": (HVAC_CO, "中央空調維護保養", 2),
-        "cleaning": (CLEAN_CO, "保潔及外立面清洗", 3),
-    }
 
     def _service_contract(self, p: Project, start: dt.date, end: dt.date, status: str, signed: dt.date) -> str:
         party_a = f"{p.name}業主委員會" if p.kind == "residential" else p.developer
@@ -967,7 +1042,7 @@ class _Demo:
         self.at(_at(start, 9, 30), p.contracts.__setitem__, "property", code)
 
     def _subcontract(self, p: Project, subject: str, year: int) -> str:
-        party_b, label, years = self.SUBCONTRACTS[subject]
+        party_b, label, years = SUBCONTRACTS[subject]
         last = year + years - 1
         refs: list[str] = []
         if subject == "elevator":
@@ -1075,28 +1150,6 @@ class _Demo:
         return whole + (1 if self.rng.random() < mean - whole else 0)
 
     # ----------------------------------------------------------- repairs
-    PRIVATE_FAULTS = [
-        ("衛生間角閥漏水", "plumbing", "衛生間洗手盆下角閥滲水。", "更換冷熱水角閥各1個。", [("角閥", "DN15 全銅", 2, "個", 35)]),
-        ("廚房下水管堵塞", "plumbing", "廚房水槽排水緩慢，疑似下水管堵塞。", "疏通廚房排水支管，清除油污。", []),
-        ("陽台地漏返水", "plumbing", "下雨時陽台地漏返水。", "清理地漏存水彎，更換防臭地漏芯。", [("防臭地漏芯", "DN50", 1, "個", 28)]),
-        ("戶內空氣開關頻繁跳閘", "electrical", "使用電熱水器時空氣開關跳閘。", "更換漏電保護開關，檢查熱水器線路絕緣正常。", [("漏電保護開關", "DZ47LE-32A", 1, "個", 65)]),
-        ("廚房照明燈不亮", "electrical", "廚房吸頂燈不亮，更換燈泡無效。", "更換LED驅動電源。", [("LED驅動電源", "24W", 1, "個", 40)]),
-        ("入戶門鎖芯卡滯", "doors_windows", "入戶門鑰匙轉動困難。", "清潔潤滑鎖芯，調整鎖舌位置。", []),
-        ("臥室窗戶執手損壞", "doors_windows", "主臥推拉窗執手斷裂，無法鎖閉。", "更換窗戶執手。", [("窗戶執手", "鋁合金", 1, "個", 30)]),
-        ("外牆滲水導致臥室牆面發霉", "civil", "次臥外牆內側牆面返潮發霉。", "外牆打膠封堵裂縫，內牆鏟除霉斑重新刷漆。", [("耐候密封膠", "300ml", 3, "支", 26)]),
-    ]
-    COMMON_FAULTS = [
-        ("樓道聲控燈不亮", "electrical", "樓道聲控燈多層不亮。", "更換聲控感應燈。", [("聲控LED燈", "7W", 4, "個", 22)]),
-        ("單元門禁讀卡失靈", "weak_current", "單元門禁刷卡無反應。", "更換門禁讀卡模塊並重新授權。", [("讀卡模塊", "IC-13.56M", 1, "個", 180)]),
-        ("地下車庫排水溝堵塞", "plumbing", "地下車庫排水溝積水。", "清掏排水溝淤泥，疏通集水井。", []),
-        ("消防通道防火門閉門器損壞", "fire", "樓梯間防火門不能自動關閉。", "更換閉門器。", [("閉門器", "65kg", 1, "個", 120)]),
-        ("屋面防水層局部破損", "civil", "頂層住戶反映天花板滲水，屋面防水層局部起鼓破損。", "局部鏟除後重做SBS防水卷材。", [("SBS防水卷材", "4mm", 12, "m²", 38)]),
-    ]
-    LIFT_FAULTS = [
-        ("困人", "02", "電梯停在兩層之間，一名乘客被困。", "15分鐘內到場放人，更換門鎖回路觸點。"),
-        ("門機異響", "01", "轎門開關時有明顯異響。", "調整門機皮帶張力，清潔門導軌並加油。"),
-        ("平層不準", "01", "停靠時轎廂與樓面有約3厘米高差。", "重新校準平層感應器。"),
-    ]
 
     def _reporter(self) -> tuple[str, str]:
         return self.rng.choice((("phone", "電話報修"), ("app", "業主App報修"), ("wechat", "微信報修"), ("visit", "前台報修")))
@@ -1106,9 +1159,9 @@ class _Demo:
         if not rooms:
             return
         room = self.rng.choice(rooms)
-        title, trade, fault, done, parts = self.rng.choice(self.PRIVATE_FAULTS)
+        title, trade, fault, done, parts = self.rng.choice(PRIVATE_FAULTS)
         if p.kind == "commercial":
-            title, trade, fault, done, parts = self.rng.choice(self.PRIVATE_FAULTS[:5])
+            title, trade, fault, done, parts = self.rng.choice(PRIVATE_FAULTS[:5])
         b = room.building
         assert b is not None
         self._repair(
@@ -1120,11 +1173,11 @@ class _Demo:
         b = self.rng.choice(p.buildings)
         if b.elevators and self.rng.random() < 0.35:
             lift = self.rng.choice(b.elevators)
-            title, kind, fault, done = self.rng.choice(self.LIFT_FAULTS)
+            title, kind, fault, done = self.rng.choice(LIFT_FAULTS)
             name = self.trees[lift]["title"].replace(p.name, "")
             self._repair(p, b.loc, f"{name}{title}", kind, "elevator", "common", lift, fault, done, [], "contractor", [lift])
             return
-        title, trade, fault, done, parts = self.rng.choice(self.COMMON_FAULTS)
+        title, trade, fault, done, parts = self.rng.choice(COMMON_FAULTS)
         where = p.place(b, self.rng.choice(b.units) if p.kind == "residential" else None)
         self._repair(p, b.loc, f"{where}{title}", "01", trade, "common", b.ld, fault, done, parts, "company", [b.ld])
 
@@ -1188,22 +1241,9 @@ class _Demo:
         })
         return code
 
-    UPKEEP = {
-        "residential": [
-            ("fire_pump", "fire", "消防泵季度保養", "季度計劃保養：盤車、點動試運轉、檢查閥門及壓力表。", "兩台泵手動及自動啟泵正常，出口壓力0.82 MPa，補充軸承潤滑脂。"),
-            ("transformer", "electrical", "變壓器年度預防性試驗", "年度預防性試驗：絕緣電阻、直流電阻、耐壓試驗。", "各項試驗數據合格，清掃柜體灰塵，緊固母排螺栓。"),
-            ("water_pumps", "plumbing", "二次供水泵組半年保養", "半年保養：檢查密封、軸承、變頻器參數。", "更換機械密封1套，校驗壓力傳感器。"),
-        ],
-        "commercial": [
-            ("chiller", "hvac", "冷水機組換季保養", "換季保養：清洗冷凝器、檢查冷媒壓力、校驗安全保護。", "冷凝器通炮清洗，冷媒壓力正常，補充冷凍油。"),
-            ("fire_pump", "fire", "消防泵季度保養", "季度計劃保養：盤車、點動試運轉、檢查閥門及壓力表。", "主備泵切換正常，出口壓力0.85 MPa。"),
-            ("ahu", "hvac", "空調機組過濾網清洗", "季度保養：清洗初效、中效過濾網。", "清洗過濾網64片，更換破損中效過濾袋6個。"),
-            ("transformer", "electrical", "變壓器年度預防性試驗", "年度預防性試驗：絕緣電阻、直流電阻、耐壓試驗。", "試驗數據合格，溫控器校驗正常。"),
-        ],
-    }
 
     def upkeep(self, p: Project, turn: int) -> None:
-        plan = self.UPKEEP[p.kind]
+        plan = UPKEEP[p.kind]
         role, trade, title, fault, done = plan[turn % len(plan)]
         target = p.equipment[role]
         finished = self.later(self.now, 1.5, 3)
@@ -1215,23 +1255,10 @@ class _Demo:
         )
 
     # ---------------------------------------------------------- complaints
-    COMPLAINTS = [
-        ("complaint", "noise", "投訴樓上裝修噪音", "午休時間樓上裝修電鑽噪音，影響休息。", "已要求裝修施工方遵守作業時間，後續巡查未再發現違規。"),
-        ("complaint", "parking", "投訴車位被佔用", "本人產權車位被外來車輛長期佔用。", "聯繫車主挪車，並在車位加裝地鎖。"),
-        ("complaint", "cleaning", "投訴樓道垃圾未及時清運", "樓道垃圾桶滿溢，異味明顯。", "調整保潔清運頻次為每日兩次。"),
-        ("complaint", "pets", "投訴鄰居犬隻夜間吠叫", "鄰居家犬隻夜間持續吠叫。", "上門溝通，犬主承諾夜間關窗並加強看管。"),
-        ("complaint", "water_power", "投訴停水未提前通知", "週六上午突然停水，事先未見通知。", "向業主致歉，明確停水須提前24小時在單元公告欄及業主群通知。"),
-        ("suggestion", "greening", "建議增加綠化帶消殺", "樓下綠化帶蚊蟲多，建議增加消殺頻次。", "夏季消殺頻次由每月兩次增加為每週一次。"),
-        ("complaint", "repair", "投訴維修人員未按約上門", "報修後維修人員未按約定時間上門。", "向業主致歉並當日完成維修，對維修班組進行考核。"),
-        ("enquiry", "fees", "諮詢物業費賬單", "對本年度物業費賬單中的公攤費用有疑問。", "解釋公攤費用構成並提供明細。"),
-        ("complaint", "elevator", "投訴電梯運行異響", "電梯運行時有異響，擔心安全。", "維保單位檢查後調整導靴，異響消除。"),
-        ("complaint", "security", "投訴陌生人尾隨進入單元", "有陌生人尾隨進入單元門。", "加強門崗登記和夜間巡邏，單元門加裝閉門提醒。"),
-        ("praise", "staff_conduct", "表揚維修師傅服務熱情", "維修師傅深夜上門搶修，服務熱情。", "已轉達並在月度例會上表揚。"),
-    ]
 
     def complaint(self, p: Project, spec: tuple[str, str, str, str, str] | None = None,
                   room: Room | None = None, resolve: bool = True, refs: list[str] | None = None) -> str:
-        kind, subject, title, description, result = spec or self.rng.choice(self.COMPLAINTS)
+        kind, subject, title, description, result = spec or self.rng.choice(COMPLAINTS)
         b = room.building if room is not None else self.rng.choice(p.buildings)
         assert b is not None
         if room is None and p.rooms and self.rng.random() < 0.7:
@@ -1668,8 +1695,19 @@ class _patched_env:
 
 # ----------------------------------------------------------------------- API
 
-def build_demo(path: Path, size: str = "small", *, today: dt.date | None = None) -> dict[str, Any]:
-    """Create a demo vault at `path` (new or empty directory); return a JSON-able summary."""
+def build_demo(
+    path: Path,
+    size: str = "small",
+    *,
+    today: dt.date | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Create a demo vault at `path` (a new or empty directory); return a JSON-able summary.
+
+    `today`: the build date (default: today in Asia/Shanghai); the history covers the two
+    years before it. `progress(fraction)` is called as the simulated time advances (for a
+    progress bar on a terminal).
+    """
     if size not in PROFILES:
         raise DanganError(f"unknown demo size {size!r}", f"choose one of: {', '.join(PROFILES)}")
     path = Path(path)
@@ -1686,7 +1724,7 @@ def build_demo(path: Path, size: str = "small", *, today: dt.date | None = None)
         vault = init_vault(path, "安和物業示例檔案庫（demo）", recipients=[])
     demo = _Demo(vault, PROFILES[size], today)
     demo.last_commit = first
-    demo.build()
+    demo.build(progress)
     result = scan.check_worktree(vault)
     if result.findings:
         shown = "; ".join(f.line() for f in result.findings[:5])
@@ -1734,7 +1772,6 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
     ]
     return [
         (f"cd {_arg(result['path'])}", ""),
-        ("dangan ls --category XM", "the two projects: a residential estate and a shopping centre"),
         ("dangan ls --category SB --where system=elevator", "the elevator ledger"),
         (f"dangan show {equipment}", "one elevator: model, contractor, inspection certificate and expiry"),
         (f"dangan show {repair}", "a repair job on it, refs pointing at the elevator"),
@@ -1752,8 +1789,11 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
 def tour(result: dict[str, Any]) -> str:
     commands = tour_commands(result)
     width = max(len(cmd) for cmd, _ in commands if len(cmd) <= 60)
+    projects = result["by_category"].get("XM", 0)
     lines = [
         f"Demo vault ready: {result['records']} records in {result['commits']} commits at {result['path']}",
+        f"Two years of {COMPANY} archives: 翠湖花園 A01 (residential), 星河廣場 B01 (commercial)"
+        + (f" and {projects - 2} more projects" if projects > 2 else ""),
         f"({', '.join(f'{k} {v}' for k, v in result['by_category'].items())})",
         "",
         "Try:",

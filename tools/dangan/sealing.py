@@ -126,10 +126,13 @@ def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate:
         raise DanganError(f"{label}: {exc}") from None
 
 
-def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: list[str]) -> list[str]:
+def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: list[str],
+                       leaves: list[tuple[tuple[str, ...], Any]] | None = None) -> list[str]:
     """DG106: what is wrong with a stored record's SOPS structure (no key needed)."""
     problems: list[str] = []
-    enc_present = any(is_enc(v) for _, v in sensitive_leaves(doc, names))
+    if leaves is None:
+        leaves = list(sensitive_leaves(doc, names))
+    enc_present = any(is_enc(v) for _, v in leaves)
     if "sops" not in doc:
         if enc_present:
             problems.append("encrypted values but no `sops:` block; the record cannot be decrypted")
@@ -153,7 +156,7 @@ def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: l
     have = {r for r, _ in meta.age}
     if have != wanted:
         problems.append("recipients differ from those vault.yaml gives this category; run `dangan keys updatekeys`")
-    for _path, value in sensitive_leaves(doc, names):
+    for _path, value in leaves:
         if isinstance(value, str) and value.startswith("ENC[") and not is_enc(value):
             problems.append("a malformed ENC[...] value")
             break

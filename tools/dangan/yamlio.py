@@ -17,6 +17,7 @@ bool, None. `to_plain` turns ruamel's subclasses into these.
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -28,9 +29,7 @@ from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
-from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
-from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 MAX_RECORD_BYTES = 256 * 1024
@@ -282,27 +281,63 @@ try:  # yaml-rs is a hard dependency; the guard keeps a broken wheel from breaki
 except ImportError:  # pragma: no cover - exercised only with a broken install
     _yaml_rs = None
 
-_RESOLVER = VersionedResolver(version=(1, 2))
+# The plain scalars that YAML 1.2 (ruamel's resolver, version 1.2) reads as something other
+# than a string: bool, float, int, merge, null, timestamp, value. Copied from ruamel's
+# implicit resolvers so that the hot path needs no resolver object; the property tests
+# compare the emitter's output with ruamel's own.
+_NOT_STR = re.compile(
+    r"""^(?:true|True|TRUE|false|False|FALSE
+    |[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN)
+    |[-+]?0b[0-1_]+
+    |[-+]?0o?[0-7_]+
+    |[-+]?[0-9_]+
+    |[-+]?0x[0-9a-fA-F_]+
+    |<<
+    |~|null|Null|NULL|
+    |[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+    |[0-9][0-9][0-9][0-9]\ *-[0-9][0-9]?\ *-[0-9][0-9]?
+     (?:[Tt]|[\ \t]+)[0-9][0-9]?
+     \ *:[0-9][0-9]\ *:[0-9][0-9]\ *(?:\.[0-9]*)?
+     (?:[\ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?
+    |=)$""",
+    re.X,
+)
 _STR_TAG = "tag:yaml.org,2002:str"
 # Characters that may appear in a plain scalar written by the fast emitter: printable ASCII
-# (indicator rules are checked separately), CJK ideographs and CJK/full-width punctuation.
+# (indicator rules are checked separately) and printable non-ASCII, without the YAML line
+# breaks NEL/LS/PS, the BOM and the no-break space.
 _PLAIN_CHARS = re.compile(
-    r"[\x21-\x7e\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff5e ]*"
+    r"[\x20-\x7e\u00a1-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*"
 )
 _INDICATOR_START = set("-?:,[]{}#&*!|>'\"%@`")
 
 
-def _plain_ok(text: str) -> bool:
+@functools.lru_cache(maxsize=1 << 16)
+def _plain_syntax(text: str) -> bool:
+    """Can `text` be written as a plain scalar, by rules simple enough to be sure of?"""
     if not text or text[0] in _INDICATOR_START or text[0] == " " or text[-1] == " ":
         return False
     if ": " in text or " #" in text or text.endswith(":") or not _PLAIN_CHARS.fullmatch(text):
         return False
-    if text.startswith(("---", "...")):
-        return False
-    return str(_RESOLVER.resolve(ScalarNode, text, (True, False))) == _STR_TAG
+    return not text.startswith(("---", "..."))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _reads_as_str(text: str) -> bool:
+    # ruamel picks resolvers by first character: none of them starts with "_"
+    return text[0] == "_" or _NOT_STR.match(text) is None
+
+
+def _plain_ok(text: str) -> bool:
+    return _plain_syntax(text) and _reads_as_str(text)
 
 
 def _scalar(value: Any) -> str | None:
+    """The canonical text of a scalar, or None when only the full emitter knows it."""
     if value is None:
         return ""
     if value is True:
@@ -317,21 +352,13 @@ def _scalar(value: Any) -> str | None:
         text = repr(value)
         return text if "e" not in text else None
     if isinstance(value, str):
-        if _plain_ok(value):
-            return value
-        if (
-            "'" not in value
-            and _PLAIN_CHARS.fullmatch(value)
-            and value == value.strip()
-            and not _literal_candidate(value)
-        ):
-            return f"'{value}'"
-        return None
+        if value == "":
+            return "''"
+        if not _plain_syntax(value):
+            return None  # indicators, ': ', quotes...: ruamel's own analysis decides
+        # plain unless YAML would read it as another type ('2024-01-01', '01', 'true')
+        return value if _reads_as_str(value) else f"'{value}'"
     return None
-
-
-def _literal_candidate(value: str) -> bool:
-    return "\n" in value
 
 
 def dump_fast(tree: Any) -> str | None:
