@@ -194,3 +194,29 @@ def test_plain_scalar_typing_matches_ruamels_resolver(text: str) -> None:
     ruamel_str = str(VersionedResolver(version=(1, 2)).resolve(ScalarNode, text, (True, False))) == "tag:yaml.org,2002:str"
     ours_str = yamlio._reads_as_str(text)
     assert ruamel_str == ours_str
+
+
+@given(records, st.lists(st.tuples(st.integers(0, 50), st.sampled_from(["# note\n", "\n", "   # indented note\n", "#\n", "  \n"])), max_size=4))
+def test_comment_lines_never_make_the_readers_disagree(tree: dict, inserts: list) -> None:
+    """Whole-line comments and blank lines anywhere (even inside literal blocks)."""
+    lines = yamlio.dump(tree).splitlines(keepends=True)
+    for position, line in sorted(inserts, reverse=True):
+        lines.insert(min(position, len(lines)), line)
+    text = "".join(lines)
+    try:
+        slow = yamlio.to_plain(yamlio.load_roundtrip(text))
+    except YamlError:
+        return
+    assert same(yamlio.load_text(text), slow)
+
+
+def test_commented_config_takes_the_fast_path() -> None:
+    text = "# heading\nname: x\n\nlist:\n  # inside\n  - a\n"
+    assert yamlio.load_fast(text) is None
+    assert yamlio.load_fast(text, yamlio._COMMENT_LINE.sub("", text)) == {"name": "x", "list": ["a"]}
+    assert yamlio.load_text(text) == {"name": "x", "list": ["a"]}
+
+
+def test_a_comment_like_line_inside_a_literal_block_is_content() -> None:
+    text = "notes: |\n  first\n  # not a comment\n"
+    assert yamlio.load_text(text) == {"notes": "first\n# not a comment\n"}

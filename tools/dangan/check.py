@@ -131,7 +131,10 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
             add("DG107", f"{exc}; the record was altered outside dangan (restore it from history)")
     if plain is not None:
         errors = schemas.errors(code.category, sops.strip_comments(plain))
+    category_reported = any(f.rule == "DG103" and "`category`" in f.message for f in found)
     for path, reason in errors:
+        if path == "/category" and category_reported:
+            continue  # already reported as DG103, the rule that names the fix
         add("DG102", f"{path}: {reason}")
     if not canonical:
         add("DG113", "not in canonical form; run `dangan fmt` on it")

@@ -251,7 +251,7 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
         raise RecordError(f"{code}: the category field must be {code.category}")
     if "sops" in tree:
         raise RecordError(f"{code}: `sops` is reserved for the encryption metadata")
-    errors = validation_errors(vault, code.category, tree)
+    errors = validation_errors(vault, code.category, tree) + missing_refs(vault, tree)
     if errors:
         shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
         raise RecordError(f"{code} is not valid: {shown}", "nothing was written; fix the fields and retry")
@@ -263,6 +263,29 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
         previous,
         vault.keyring,
     )
+
+
+def missing_refs(vault: Vault, tree: dict[str, Any]) -> list[str]:
+    """DG108 before writing: every code in `refs` exists or was destroyed."""
+    refs = tree.get("refs")
+    if not isinstance(refs, list):
+        return []
+    missing = []
+    destroyed: set[str] | None = None
+    for ref in refs:
+        if not isinstance(ref, str):
+            continue
+        try:
+            target = parse_code(ref)
+        except DanganError:
+            continue  # the schema's pattern reports it
+        if vault.path_of(target).exists():
+            continue
+        if destroyed is None:
+            destroyed = destroyed_codes(vault)
+        if ref not in destroyed:
+            missing.append(f"/refs: {ref} exists nowhere and was never destroyed")
+    return missing
 
 
 def read_plain(vault: Vault, code: Code) -> tuple[dict[str, Any], Any, dict[str, Any]]:

@@ -109,6 +109,9 @@ class Vault:
 
     def read(self, code: Code) -> tuple[dict[str, Any], Any]:
         """(plain tree, round-trip tree) of a record; exit 2 if it does not exist."""
+        if code.category not in self.schemas.categories:
+            known = ", ".join(sorted(self.schemas.categories))
+            raise DanganError(f"unknown category {code.category!r} in code {str(code)!r}", f"known categories: {known}")
         path = self.path_of(code)
         try:
             data = path.read_bytes()

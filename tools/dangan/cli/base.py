@@ -22,6 +22,12 @@ class Context:
         self.keyring = Keyring(identity)
         self._vault: Vault | None = None
 
+    def path(self, given: Path) -> Path:
+        """A command-line path: relative ones are relative to -C PATH, as with git -C."""
+        if given.is_absolute() or self.vault_path is None:
+            return given
+        return self.vault_path / given
+
     @property
     def vault(self) -> Vault:
         if self._vault is None:

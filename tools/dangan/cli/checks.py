@@ -75,7 +75,7 @@ def check_cmd(ctx: Context, paths, all_: bool, staged: bool, rev_range: str | No
         else:
             result = scan.check_tree(vault.root, _commit(vault, rev_range), vault.keyring)
     elif paths:
-        result = scan.check_worktree(vault, scan.expand_paths(vault, paths))
+        result = scan.check_worktree(vault, scan.expand_paths(vault, [ctx.path(p) for p in paths]))
     else:
         result = scan.check_worktree(vault)
     _report(result, as_json)
@@ -104,7 +104,7 @@ Examples:
 def fmt_cmd(ctx: Context, paths, check_only: bool, no_commit: bool, as_json: bool) -> None:
     """Rewrite records in canonical form (comments kept, ciphertext never touched)."""
     vault = ctx.vault
-    rels = scan.expand_paths(vault, paths) if paths else list(vault.record_files())
+    rels = scan.expand_paths(vault, [ctx.path(p) for p in paths]) if paths else list(vault.record_files())
     changes: dict[str, bytes] = {}
     unreadable: list[str] = []
     for rel in rels:

@@ -131,7 +131,7 @@ Examples:
 @pass_ctx
 def decrypt_cmd(ctx: Context, file: Path, as_json: bool) -> None:
     """Print the decrypted content of any SOPS YAML or JSON file (MAC checked)."""
-    plain, kind = keys.decrypt_file(file, ctx.keyring)
+    plain, kind = keys.decrypt_file(ctx.path(file), ctx.keyring)
     if as_json or kind == "json":
         emit_json(plain)
     else:

@@ -74,8 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:  # commands exit 1 for "the answer is no"
         return exc.code if isinstance(exc.code, int) else 1
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "dangan"
+        click.echo(f"dangan: error: {exc.format_message()}", err=True)
+        click.echo(f"hint: see `{command} --help`", err=True)
+        return 2
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"dangan: error: {exc.format_message()}", err=True)
         return 2
     except click.Abort:
         click.echo("dangan: interrupted", err=True)
