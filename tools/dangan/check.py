@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from . import gitio, sealing, sops
+from . import sealing
 from .sealing import Keyring
 from .codes import parse_code
 from .errors import DanganError
@@ -123,14 +123,17 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     errors = schemas.errors(code.category, body, at_rest=not clear)
     plain = None
     if encrypted and keyring is not None and keyring.available():
+        from . import sops
+
         try:
             plain, _ = sops.decrypt_document(tree, keyring.identities)
+            plain = sops.strip_comments(plain)
         except sops.NoMatchingIdentity:
             plain = None  # not ours to read: the structure checks above still apply
         except sops.SopsError as exc:
             add("DG107", f"{exc}; the record was altered outside dangan (restore it from history)")
     if plain is not None:
-        errors = schemas.errors(code.category, sops.strip_comments(plain))
+        errors = schemas.errors(code.category, plain)
     category_reported = any(f.rule == "DG103" and "`category`" in f.message for f in found)
     for path, reason in errors:
         if path == "/category" and category_reported:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import agekeys, sealing, sops
+from . import sealing
 from .codes import Code, path_to_code
 from .errors import DanganError, Refusal
 from .vault import CONFIG, Vault
@@ -31,6 +31,8 @@ def default_identity_file() -> Path:
 
 def generate(out: Path | None) -> tuple[str, Path]:
     """A new age identity appended to `out` (0600); returns (public key, file)."""
+    from . import agekeys
+
     path = out or default_identity_file()
     secret, public = agekeys.generate_identity()
     try:
@@ -90,6 +92,8 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
 
 
 def add_recipient(vault: Vault, name: str, key: str, roles: list[str], commit: bool = True) -> KeyChange:
+    from . import agekeys
+
     try:
         recipient = agekeys.parse_recipient(key)
     except agekeys.IdentityError as exc:
@@ -156,6 +160,8 @@ def rotate(vault: Vault, codes: list[Code], commit: bool = True) -> KeyChange:
 
 def decrypt_file(path: Path, keyring: sealing.Keyring) -> tuple[Any, str]:
     """Any sops YAML or JSON file: (plaintext tree without comments, 'yaml' or 'json')."""
+    from . import sops
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -195,6 +201,8 @@ def textconv(vault: Vault | None, path: Path, keyring: sealing.Keyring) -> str:
 
     Never fails: a file it cannot read is shown as it is.
     """
+    from . import sops
+
     from .records import masked
 
     data = path.read_bytes()

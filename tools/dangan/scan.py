@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -183,6 +181,9 @@ def check_blobs(
     results: Iterable[list[tuple[str, str, list[Finding]]]]
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if len(misses) >= PARALLEL_MIN and workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
         chunks = _chunks(read(misses), CHUNK)
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
         try:
@@ -249,21 +250,62 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def worktree_items(vault: Vault, only: list[str] | None = None) -> list[tuple[str, str]]:
+def index_blobs(root: Path) -> dict[str, str]:
+    """path -> blob id of the stage-0 index entries under vault/ (bulk, no objects)."""
+    raw = gitio.run(["ls-files", "-s", "-z", "--", RECORDS + "/"], root).stdout
+    out: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        if item:
+            meta, _, path = item.partition(b"\t")
+            if meta.endswith(b" 0"):  # stage 0
+                out[path.decode("utf-8", "surrogateescape")] = meta[7:47].decode()
+    return out
+
+
+def dirty_files(root: Path) -> set[str]:
+    """Tracked files whose work tree content may differ from the index (git's stat check)."""
+    raw = gitio.run(["diff-files", "-z", "--name-only", "--", RECORDS + "/"], root).stdout
+    return {p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p}
+
+
+@dataclass
+class Listing:
+    """Every file and folder under vault/, with folder mtimes taken before listing."""
+
+    files: list[str]
+    dirs: dict[str, int]
+
+
+def list_worktree(root: Path) -> Listing:
+    base = root / RECORDS
+    files: list[str] = []
+    dirs: dict[str, int] = {}
+    for dirpath, dirnames, filenames in os.walk(base):
+        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        try:
+            dirs[rel_dir] = os.stat(dirpath).st_mtime_ns
+        except OSError:
+            continue
+        dirnames.sort()
+        files.extend(f"{rel_dir}/{name}" for name in sorted(filenames))
+    return Listing(files, dirs)
+
+
+def worktree_items(vault: Vault, only: list[str] | None = None,
+                   listing: Listing | None = None, index: dict[str, str] | None = None,
+                   dirty: set[str] | None = None) -> list[tuple[str, str]]:
     """(path, blob id) of the work tree's files under vault/ without reading clean ones.
 
     Tracked files git reports unchanged (stat cache) have their index blob id; modified and
     untracked files are read and hashed.
     """
     root = vault.root
-    index = {e.path: e.blob for e in gitio.ls_files(root, [RECORDS + "/"]) if e.stage == 0}
-    dirty_raw = gitio.run(["diff-files", "-z", "--name-only", "--", RECORDS + "/"], root).stdout
-    dirty = {p.decode("utf-8", "surrogateescape") for p in dirty_raw.split(b"\0") if p}
-    if only is None:
-        listed = gitio.run(["ls-files", "-z", "--cached", "--others", "--", RECORDS + "/"], root).stdout
-        paths = sorted({p.decode("utf-8", "surrogateescape") for p in listed.split(b"\0") if p})
-    else:
+    index = index_blobs(root) if index is None else index
+    dirty = dirty_files(root) if dirty is None else dirty
+    if only is not None:
         paths = only
+    else:
+        paths = (listing or list_worktree(root)).files
     items = []
     for rel in paths:
         blob = index.get(rel)
@@ -276,6 +318,84 @@ def worktree_items(vault: Vault, only: list[str] | None = None) -> list[tuple[st
     return items
 
 
+class TreeMemo:
+    """The whole result of `check --all`, valid while nothing under vault/ changed.
+
+    "Nothing changed" is decided without reading or listing files: the index is byte for
+    byte the same (its checksum), git's stat check finds the same modified files, every
+    folder under vault/ has the same mtime (a file created, removed or renamed changes its
+    folder's mtime) and every untracked or modified file has the same size and mtime.
+    """
+
+    def __init__(self, root: Path, fingerprint: str) -> None:
+        directory = cache_dir(root)
+        self.path = directory / f"tree-{fingerprint}.json" if directory else None
+        self.root = root
+
+    def index_checksum(self) -> str:
+        try:
+            with open(gitio.git_dir(self.root) / "index", "rb") as handle:
+                handle.seek(-20, os.SEEK_END)
+                return handle.read(20).hex()
+        except OSError:
+            return ""
+
+    def _stats(self, paths: Iterable[str]) -> dict[str, list[int]]:
+        out = {}
+        base = str(self.root) + "/"
+        for rel in paths:
+            try:
+                st = os.stat(base + rel)
+            except OSError:
+                continue
+            out[rel] = [st.st_size, st.st_mtime_ns]
+        return out
+
+    def lookup(self, dirty: set[str]) -> CheckResult | None:
+        if self.path is None:
+            return None
+        try:
+            memo = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        if memo.get("index") != self.index_checksum() or set(memo.get("dirty", [])) != dirty:
+            return None
+        base = str(self.root) + "/"
+        stat = os.stat
+        try:  # plain strings: pathlib costs more than the stat calls themselves
+            if any(stat(base + rel).st_mtime_ns != mtime for rel, mtime in memo.get("dirs", {}).items()):
+                return None
+        except OSError:
+            return None
+        if self._stats(memo.get("extras", {})) != memo.get("extras", {}):
+            return None
+        findings = [Finding(*f) for f in memo.get("findings", [])]
+        return CheckResult(memo.get("checked", 0), findings)
+
+    def save(self, index_checksum: str, dirty: set[str], listing: Listing,
+             extras: Iterable[str], result: CheckResult) -> None:
+        if self.path is None:
+            return
+        memo = {
+            "index": index_checksum,
+            "dirty": sorted(dirty),
+            "dirs": listing.dirs,
+            "extras": self._stats(extras),
+            "checked": result.checked,
+            "findings": [[f.path, f.rule, f.message] for f in result.findings],
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for old in self.path.parent.glob("tree-*.json"):
+                if old != self.path:
+                    old.unlink(missing_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(memo), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
 # ---------------------------------------------------------------------- what to check
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -286,11 +406,28 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
                    progress: Callable[[int], None] | None = None) -> CheckResult:
     """File rules over the work tree (all of vault/, or `paths`), plus DG114 for --all."""
     rules = rules_from_worktree(vault)
-    items = worktree_items(vault, paths)
-    findings = check_blobs(vault.root, rules, items, worktree_reader(vault.root), use_cache, progress=progress)
-    if paths is None:
-        findings += rules.config_findings()
-    return CheckResult(len(items), _dedupe(findings))
+    root = vault.root
+    dirty = dirty_files(root)
+    if paths is not None:
+        items = worktree_items(vault, paths, dirty=dirty)
+        findings = check_blobs(root, rules, items, worktree_reader(root), use_cache, progress=progress)
+        return CheckResult(len(items), _dedupe(findings))
+    memo = TreeMemo(root, rules.fingerprint()) if use_cache else None
+    if memo is not None:
+        index_checksum = memo.index_checksum()
+        remembered = memo.lookup(dirty)
+        if remembered is not None:
+            return remembered
+    listing = list_worktree(root)
+    index = index_blobs(root)
+    items = worktree_items(vault, None, listing, index, dirty)
+    findings = check_blobs(root, rules, items, worktree_reader(root), use_cache, progress=progress)
+    findings += rules.config_findings()
+    result = CheckResult(len(items), _dedupe(findings))
+    if memo is not None:
+        extras = [rel for rel in listing.files if rel not in index or rel in dirty]
+        memo.save(index_checksum, dirty, listing, extras, result)
+    return result
 
 
 def check_staged(vault: Vault, use_cache: bool = True) -> CheckResult:

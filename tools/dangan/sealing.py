@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import agekeys, sops
 from .codes import Code
 from .errors import DanganError, Refusal
 from .schemas import sensitive_leaves, is_enc
@@ -30,7 +29,9 @@ class Keyring:
     explicit: Path | None = None
 
     @functools.cached_property
-    def identities(self) -> list[agekeys.Identity]:
+    def identities(self) -> list[Any]:
+        from . import agekeys
+
         try:
             return agekeys.find_identities(self.explicit, os.environ, Path.home())
         except agekeys.IdentityError as exc:
@@ -45,6 +46,7 @@ class Keyring:
 
 
 def regex_for(names: frozenset[str]) -> str:
+    from . import agekeys, sops  # cryptography and pyrage load only when needed
     return sops.encrypted_regex_for(names)
 
 
@@ -70,6 +72,7 @@ def seal(
     document: with `previous` (the current file) its data key and the ciphertext of every
     unchanged value are kept, so a review diff shows only what changed.
     """
+    from . import agekeys, sops  # cryptography and pyrage load only when needed
     if not has_clear_sensitive(plain, names):
         return plain
     present = sorted({path[0] for path, v in sensitive_leaves(plain, names) if v not in (None, "")})
@@ -99,6 +102,7 @@ def seal(
 
 def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
     """The plaintext of a stored record (MAC verified); a plain record is returned as is."""
+    from . import agekeys, sops  # cryptography and pyrage load only when needed
     if "sops" not in doc:
         return doc
     try:
@@ -114,6 +118,7 @@ def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str
 
 def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate: bool, label: str) -> dict[str, Any]:
     """`keys updatekeys` (same data key, new recipients) or `keys rotate` (new data key)."""
+    from . import agekeys, sops  # cryptography and pyrage load only when needed
     try:
         if rotate:
             return sops.rotate(doc, keyring.identities, recipients)
@@ -129,6 +134,7 @@ def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate:
 def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: list[str],
                        leaves: list[tuple[tuple[str, ...], Any]] | None = None) -> list[str]:
     """DG106: what is wrong with a stored record's SOPS structure (no key needed)."""
+    from . import agekeys, sops  # cryptography and pyrage load only when needed
     problems: list[str] = []
     if leaves is None:
         leaves = list(sensitive_leaves(doc, names))

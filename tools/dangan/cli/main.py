@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Sequence
 
@@ -92,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # the last line of defence: never a bare traceback
         if os.environ.get("DANGAN_DEBUG") == "1":
+            import traceback
+
             traceback.print_exc()
         else:
             click.echo(f"dangan: internal error: {type(exc).__name__}", err=True)
