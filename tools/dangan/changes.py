@@ -53,12 +53,15 @@ def parse_raw(raw: bytes) -> list[Change]:
     return changes
 
 
-def staged_changes(root: Path) -> tuple[list[Change], str | None]:
-    """The index against HEAD (everything is added when there is no HEAD yet)."""
-    head = gitio.head(root)
-    base = head or EMPTY_TREE
-    raw = gitio.run(["diff-index", "--cached", "-z", "--raw", "--no-renames", base, "--", RECORDS + "/"], root).stdout
-    return parse_raw(raw), head
+def staged_changes(root: Path, extra: tuple[str, ...] = ()) -> tuple[list[Change], bool]:
+    """The index against HEAD (everything is added when there is no HEAD yet), under
+    vault/ and the `extra` paths; and whether there is a HEAD."""
+    args = ["diff-index", "--cached", "-z", "--raw", "--no-renames"]
+    proc = gitio.run([*args, "HEAD", "--", RECORDS + "/", *extra], root, check=False)
+    if proc.returncode == 0:
+        return parse_raw(proc.stdout), True
+    raw = gitio.run([*args, EMPTY_TREE, "--", RECORDS + "/", *extra], root).stdout
+    return parse_raw(raw), False
 
 
 def commit_changes(root: Path, old: str | None, new: str) -> list[Change]:
@@ -115,12 +118,23 @@ def _code(path: str) -> Code | None:
         return None
 
 
-def change_findings(root: Path, changes: list[Change], side: str) -> list[Finding]:
-    """DG108-DG110 for one change whose new side is `side` (':' index, or a commit id)."""
-    findings: list[Finding] = []
+def blobs_needed(changes: list[Change]) -> set[str]:
+    """The blobs the rules read: new sides, and old sides of changed ledger records."""
     wanted = {c.new for c in changes if c.new and c.status in "AMT"}
     wanted |= {c.old for c in changes if c.old and c.status in "MT" and _is_ledger(c.path)}
-    blobs = dict(gitio.cat_blobs(root, [b for b in wanted if b]))
+    return {b for b in wanted if b}
+
+
+def change_findings(root: Path, changes: list[Change], side: str,
+                    blobs: dict[str, bytes] | None = None) -> list[Finding]:
+    """DG108-DG110 for one change whose new side is `side` (':' index, or a commit id).
+
+    `blobs` may bring the contents already read (blob id -> bytes)."""
+    findings: list[Finding] = []
+    wanted = blobs_needed(changes)
+    blobs = dict(blobs or {})
+    missing = [b for b in wanted if b not in blobs]
+    blobs.update(gitio.cat_blobs(root, missing))
     destroyed: set[str] | None = None
 
     def certificates() -> set[str]:

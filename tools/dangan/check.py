@@ -15,7 +15,7 @@ from .codes import parse_code
 from .errors import DanganError
 from .schemas import BASE_URI, SchemaSet, is_enc, sensitive_leaves
 from .vault import CONFIG, RECORDS, Vault
-from .yamlio import YamlError, decode, load_bytes, load_roundtrip, to_plain
+from .yamlio import YamlError, decode, load_bytes, load_text
 
 RULES = {
     "DG101": "not a readable record",
@@ -152,7 +152,7 @@ def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None) -> list[Fi
     if config_bytes is None:
         return found + [Finding(CONFIG, "DG114", "missing")]
     try:
-        config = to_plain(load_roundtrip(decode(config_bytes)))
+        config = load_text(decode(config_bytes))
     except YamlError as exc:
         return found + [Finding(CONFIG, "DG114", str(exc))]
     doc = schemas.documents.get("vault.schema.json")

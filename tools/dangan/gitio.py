@@ -5,6 +5,7 @@ GitPython is not used on hot paths (it walks trees ~60x slower than `git ls-tree
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -56,6 +57,7 @@ def toplevel(path: Path) -> Path | None:
     return Path(proc.stdout.decode().strip())
 
 
+@functools.lru_cache(maxsize=16)
 def git_dir(root: Path) -> Path:
     return Path(out(["rev-parse", "--absolute-git-dir"], root).strip())
 

@@ -27,6 +27,7 @@ from .schemas import SchemaSet
 from .vault import CONFIG, RECORDS, Vault
 from .yamlio import YamlError, decode, load_text
 
+SMALL = 64  # below this many files the per-file cache is not worth loading
 PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
 CHUNK = 1000
 
@@ -92,9 +93,32 @@ def rules_from_commit(root: Path, rev: str, keyring: Keyring | None) -> Rules:
     return _rules_from_entries(root, gitio.ls_tree(root, rev, [CONFIG, "schemas/"]), keyring)
 
 
+def rules_from_head_or_worktree(root: Path, keyring: Keyring | None) -> Rules:
+    """HEAD's vault.yaml and schemas, read from the work tree when the bytes are equal."""
+    return _rules_preferring_worktree(root, gitio.ls_tree(root, "HEAD", [CONFIG, "schemas/"]), keyring)
+
+
+def _rules_preferring_worktree(root: Path, entries: list[gitio.IndexEntry], keyring: Keyring | None) -> Rules:
+    files: dict[str, bytes] = {}
+    config: bytes | None = None
+    for e in entries:
+        try:
+            data = (root / e.path).read_bytes()
+        except OSError:
+            return _rules_from_entries(root, entries, keyring)
+        if blob_id(data) != e.blob:
+            return _rules_from_entries(root, entries, keyring)
+        if e.path == CONFIG:
+            config = data
+        elif "/" not in e.path[len("schemas/"):]:
+            files[e.path[len("schemas/"):]] = data
+    return Rules(SchemaSet(files or None), config, keyring)
+
+
 def rules_from_index(root: Path, keyring: Keyring | None) -> Rules:
+    """The staged vault.yaml and schemas (read from the work tree when the same bytes)."""
     entries = [e for e in gitio.ls_files(root, [CONFIG, "schemas/"]) if e.stage == 0]
-    return _rules_from_entries(root, entries, keyring)
+    return _rules_preferring_worktree(root, entries, keyring)
 
 
 # -------------------------------------------------------------------------- cache
@@ -171,7 +195,8 @@ def check_blobs(
 ) -> list[Finding]:
     """File rules over (path, blob) pairs; `read` yields (path, blob, bytes) for misses."""
     global _RULES
-    cache = Cache(cache_dir(root) if use_cache else None, rules.fingerprint())
+    # a handful of files is checked faster than the cache of 100,000 keys is loaded
+    cache = Cache(cache_dir(root) if use_cache and len(items) > SMALL else None, rules.fingerprint())
     misses = [(p, b) for p, b in items if Cache.key(p, b) not in cache.known]
     if progress:
         progress(len(items) - len(misses))
@@ -433,14 +458,25 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
 def check_staged(vault: Vault, use_cache: bool = True) -> CheckResult:
     """What the pre-commit hook checks: the staged changes against HEAD, judged by the
     staged vault.yaml and schemas. Unchanged files were checked when they were committed."""
-    from .changes import change_findings, staged_changes
+    from .changes import blobs_needed, change_findings, staged_changes
 
     root = vault.root
-    rules = rules_from_index(root, vault.keyring)
-    changes, _head = staged_changes(root)
+    every, has_head = staged_changes(root, (CONFIG, "schemas/"))
+    changes = [c for c in every if c.path.startswith(RECORDS + "/")]
+    if has_head and len(changes) == len(every):
+        # vault.yaml and schemas/ are staged as in HEAD: read HEAD's (a small tree, where
+        # the index of a big vault costs a full read)
+        rules = rules_from_head_or_worktree(root, vault.keyring)
+    else:
+        rules = rules_from_index(root, vault.keyring)
+    blobs = dict(gitio.cat_blobs(root, blobs_needed(changes)))  # one read for both kinds of rules
     items = [(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"]
-    findings = check_blobs(root, rules, items, blob_reader(root), use_cache)
-    findings += change_findings(root, changes, ":")
+
+    def read(wanted: list[tuple[str, str]]) -> Iterator[tuple[str, str, bytes]]:
+        return ((path, blob, blobs[blob]) for path, blob in wanted)
+
+    findings = check_blobs(root, rules, items, read, use_cache)
+    findings += change_findings(root, changes, ":", blobs)
     findings += rules.config_findings()
     return CheckResult(len(items), _dedupe(findings))
 

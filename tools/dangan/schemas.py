@@ -218,7 +218,8 @@ class SchemaSet:
             import jsonschema_rs
 
             docs = self._at_rest_documents() if at_rest else self.documents
-            resources = [(BASE_URI + name, doc) for name, doc in docs.items()]
+            needed = self._referenced(self.categories[category].schema)
+            resources = [(BASE_URI + name, doc) for name, doc in docs.items() if name in needed]
             registry = jsonschema_rs.Registry(resources)
             schema = docs[self.categories[category].schema]
             self._validators[key] = jsonschema_rs.Draft202012Validator(
@@ -226,6 +227,25 @@ class SchemaSet:
                 + self.categories[category].schema,
             )
         return self._validators[key]
+
+    def _referenced(self, name: str) -> set[str]:
+        """`name` and every schema file it reaches by $ref (registering only these keeps
+        a hook's validator cheap to build)."""
+        seen = {name}
+        stack = [self.documents.get(name)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str):
+                    target = ref.split("#", 1)[0].rsplit("/", 1)[-1]
+                    if target and target not in seen and target in self.documents:
+                        seen.add(target)
+                        stack.append(self.documents[target])
+                stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+            elif isinstance(node, list):
+                stack.extend(v for v in node if isinstance(v, (dict, list)))
+        return seen
 
     def errors(self, category: str, record: dict[str, Any], at_rest: bool = False) -> list[tuple[str, str]]:
         """(JSON path, reason) for each schema violation of a plain record tree."""

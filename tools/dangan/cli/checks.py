@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .. import check as checks
-from .. import scan
+from .. import hookrun, scan
 from .. import gitio
 from ..errors import DanganError
 from ..initvault import install_hooks_config
@@ -143,7 +143,7 @@ def hook_group() -> None:
 @pass_ctx
 def hook_pre_commit(ctx: Context) -> None:
     """Check the staged changes (git runs this before each commit)."""
-    _hook_report(scan.check_staged(ctx.vault), "commit")
+    raise SystemExit(hookrun.report(scan.check_staged(ctx.vault), "commit"))
 
 
 @hook_group.command("pre-push", context_settings={"ignore_unknown_options": True})
@@ -217,12 +217,9 @@ def hook_install(ctx: Context) -> None:
 
 
 def _hook_report(result: checks.CheckResult, action: str) -> None:
-    if not result.findings:
-        return
-    for finding in sorted(result.findings):
-        click.echo(finding.line(), err=True)
-    click.echo(f"dangan: {action} refused: {len(result.findings)} finding(s); fix them and retry", err=True)
-    raise SystemExit(1)
+    code = hookrun.report(result, action)
+    if code:
+        raise SystemExit(code)
 
 
 COMMANDS = [check_cmd, fmt_cmd, hook_group]
