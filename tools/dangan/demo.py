@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import gitio, scan
+from . import agekeys, gitio, scan, sops
 from .codes import Code, Location, parse_code
 from .errors import DanganError
 from .initvault import init_vault
 from .records import COMMON_ORDER
-from .schemas import sensitive_leaves
+from .sealing import Keyring, has_clear_sensitive
 from .vault import Vault
 from .yamlio import dump
 
@@ -58,6 +58,14 @@ COMPANY = "蘇州安和物業服務有限公司"
 COMPANY_CREDIT_CODE = "91320506MA1N7QK83F"
 ARCHIVIST = ("張敏", "zhang.min@anhe-demo.invalid")
 HQ_ARCHIVE = "安和物業總部檔案室"
+
+# The demo's own keys: written next to vault.yaml, ignored by Git, clearly labelled.
+DEMO_KEY = "DEMO-KEY.txt"
+DEMO_APPROVER_KEY = "DEMO-KEY-approver.txt"
+DEMO_KEY_LABEL = "# DEMO KEY for the dangan demo vault only - never use it for real records"
+DEMO_ARCHIVIST = "張敏 (demo archivist)"
+DEMO_APPROVER = "李強 (demo approver)"
+GITIGNORE = "# dangan demo: the demo keys stay out of Git\nDEMO-KEY*.txt\n"
 
 ELEVATOR_CO = "蘇州恒達電梯工程有限公司"
 FIRE_CO = "蘇州安消消防工程有限公司"
@@ -88,6 +96,7 @@ class Profile:
     decorations: float  # decoration applications per project and month
     inspections: int  # fire inspection rounds per project and year
     period: str  # commit batches: "month" or "week"
+    validate_every: int = 1  # validate every n-th record version against its schema
 
 
 PROFILES = {
@@ -140,6 +149,7 @@ class Room:
     area: float
     fw: str = ""
     owner: str = ""  # YZ code, if any
+    owner_name: str = ""  # the primary owner (encrypted in the YZ record)
     building: Building | None = None
 
 
@@ -346,13 +356,79 @@ COMPLAINTS = [
 ]
 
 
+# ------------------------------------------------------------- invented people
+
+SURNAMES = "王李張劉陳楊黃趙吳周徐孫馬朱胡郭何林高羅鄭梁謝宋唐許韓馮鄧曹彭曾蕭田董潘袁蔡蔣余杜葉程蘇魏呂丁沈任姚盧姜崔鍾譚陸汪范金石廖賈夏韋付方白鄒孟熊秦邱江尹薛閆段雷侯龍史陶黎賀顧毛郝龔邵萬錢嚴覃武戴莫孔向湯"
+GIVEN = [
+    "小明", "建華", "秀英", "麗娟", "志強", "海燕", "偉", "芳", "敏", "靜", "磊", "洋", "艷", "勇", "軍", "傑",
+    "娟", "濤", "超", "明", "霞", "平", "剛", "桂英", "玉蘭", "文", "華", "紅", "建國", "建軍", "曉東", "曉燕",
+    "子涵", "浩然", "欣怡", "梓萱", "一諾", "思遠", "雨桐", "俊傑", "佳怡", "宇航", "婷婷", "春梅", "國華", "德明",
+]
+RELATIONS = ["配偶", "子女", "父親", "母親", "兄弟姐妹"]
+# 320599 is no county's code (Suzhou's counties are 320505-320509 and 320581-320585): every
+# demo ID number is well formed, with a correct check digit, and belongs to nobody.
+FAKE_REGION = "320599"
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def id_check_digit(first17: str) -> str:
+    """The GB 11643 check character of a resident ID number."""
+    return "10X98765432"[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+
+
+class _People:
+    """Invented owners, tenants and complainants: names like 王小明, mobile numbers
+    1xx-0000-nnnn, ID numbers of a county that does not exist. An own random stream, so the
+    rest of the story does not depend on how many people were invented."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.serial = itertools.count(1)
+
+    def name(self) -> str:
+        return self.rng.choice(SURNAMES) + self.rng.choice(GIVEN)
+
+    def phone(self) -> str:
+        return f"1{self.rng.choice('35789')}{self.rng.randint(0, 9)}-0000-{self.rng.randint(0, 9999):04d}"
+
+    def id_number(self, born: int | None = None) -> str:
+        year = born or self.rng.randint(1950, 2000)
+        first = f"{FAKE_REGION}{year}{self.rng.randint(1, 12):02d}{self.rng.randint(1, 28):02d}{next(self.serial) % 1000:03d}"
+        return first + id_check_digit(first)
+
+    def credit_code(self) -> str:
+        body = f"91{FAKE_REGION}MA{self.rng.randint(0, 99999999):08d}"
+        return body
+
+    def owner(self, role: str = "primary") -> dict[str, Any]:
+        return {"role": role, "owner_kind": "person", "name": self.name(), "id_type": "id_card",
+                "id_number": self.id_number(), "phone": self.phone()}
+
+    def contact(self, surname_of: str | None = None) -> dict[str, str]:
+        name = (surname_of[0] if surname_of else self.rng.choice(SURNAMES)) + self.rng.choice(GIVEN)
+        return {"name": name, "relation": self.rng.choice(RELATIONS), "phone": self.phone()}
+
+    def title_deed(self, year: int) -> str:
+        return f"蘇({year})蘇州市不動產權第{self.rng.randint(0, 9999999):07d}號"
+
+
 # ------------------------------------------------------------------- the builder
 
 class _Demo:
-    def __init__(self, vault: Vault, profile: Profile, today: dt.date) -> None:
+    def __init__(self, vault: Vault, profile: Profile, today: dt.date,
+                 identities: list[agekeys.Identity] | None = None) -> None:
         self.vault = vault
         self.profile = profile
         self.rng = random.Random(SEED)
+        self.people = _People(SEED + 1)
+        # sealing: the demo key opens a record's previous version to keep its data key
+        self.identities = identities or []
+        self.docs: dict[str, dict[str, Any]] = {}  # code -> the stored SOPS document
+        self.sealed: dict[str, tuple[frozenset[str], str, list[str]]] = {}
+        for category, cat in vault.schemas.categories.items():
+            if cat.sensitive:
+                self.sealed[category] = (cat.sensitive, sops.encrypted_regex_for(cat.sensitive), vault.recipient_keys(category))
+        self.validated = 0
         self.cutoff = _at(today, 0)  # history ends before today
         self.start = self.cutoff - dt.timedelta(days=DAYS_OF_HISTORY)
         self.activity_start = self.start + dt.timedelta(days=ONBOARDING_DAYS, hours=8)
@@ -435,7 +511,7 @@ class _Demo:
         tree = order_fields({"code": str(code), "category": category, **fields})
         self._validate(code, tree)
         self.trees[str(code)] = tree
-        self.pending.append(_Pending("new", self.now, code, dump(tree).encode(), str(tree["title"])))
+        self.pending.append(_Pending("new", self.now, code, self._text(code, tree), str(tree["title"])))
         return str(code)
 
     def set(self, code: str, changes: dict[str, Any]) -> None:
@@ -451,16 +527,31 @@ class _Demo:
         tree = order_fields(tree)
         self._validate(parsed, tree)
         self.trees[code] = tree
-        self.pending.append(_Pending("set", self.now, parsed, dump(tree).encode(), ", ".join(changes)))
+        self.pending.append(_Pending("set", self.now, parsed, self._text(parsed, tree), ", ".join(changes)))
+
+    def _text(self, code: Code, tree: dict[str, Any]) -> bytes:
+        """The file of a record: plain YAML, or a SOPS document when it holds a sensitive
+        value (a new data key per record; a change keeps the key and unchanged ciphertext)."""
+        sealed = self.sealed.get(code.category)
+        if sealed is None or not has_clear_sensitive(tree, sealed[0]):
+            self.docs.pop(str(code), None)
+            return dump(tree).encode()
+        _names, regex, recipients = sealed
+        doc = sops.encrypt_document(
+            tree, recipients, regex, previous_doc=self.docs.get(str(code)), identities=self.identities,
+            now=self.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        self.docs[str(code)] = doc
+        return dump(doc).encode()
 
     def _validate(self, code: Code, tree: dict[str, Any]) -> None:
-        errors = self.vault.schemas.errors(code.category, tree)
-        if errors:
-            shown = "; ".join(f"{path}: {reason}" for path, reason in errors[:5])
-            raise RuntimeError(f"demo generator bug: {code} does not validate: {shown}")
-        sensitive = self.vault.schemas.categories[code.category].sensitive
-        if any(True for _ in sensitive_leaves(tree, sensitive)):
-            raise RuntimeError(f"demo generator bug: {code} holds a sensitive field")
+        # the plaintext against the full schema (sensitive values included), before sealing
+        self.validated += 1
+        if self.validated % self.profile.validate_every == 0:
+            errors = self.vault.schemas.errors(code.category, tree)
+            if errors:
+                shown = "; ".join(f"{path}: {reason}" for path, reason in errors[:5])
+                raise RuntimeError(f"demo generator bug: {code} does not validate: {shown}")
         for ref in tree.get("refs", []):
             if ref not in self.trees and ref != str(code):
                 raise RuntimeError(f"demo generator bug: {code} refers to {ref}, not filed yet")
@@ -826,11 +917,15 @@ class _Demo:
             if p.kind == "residential" and id(room) in owners:
                 purchased = handover - dt.timedelta(days=self.rng.randint(60, 400))
                 residence = "rented_out" if status == "rented" else ("vacant" if status == "vacant" else "owner_occupied")
+                holders = [self.people.owner()]
+                if self.people.rng.random() < 0.45:
+                    holders.append(self.people.owner("co_owner"))
                 owner: dict[str, Any] = {
                     "title": f"{p.place(b, room=room)}業主檔案",
                     "status": "active",
                     "opened": _d(handover),
-                    "owners": [{"role": "primary", "owner_kind": "person", "id_type": "id_card"}],
+                    "owners": holders,
+                    "title_deed_no": self.people.title_deed(handover.year),
                     "acquisition": "purchase",
                     "purchased": _d(purchased),
                     "residence": residence,
@@ -839,17 +934,33 @@ class _Demo:
                 }
                 if residence == "owner_occupied":
                     owner["moved_in"] = _d(handover + dt.timedelta(days=self.rng.randint(30, 300)))
+                    if self.people.rng.random() < 0.5:
+                        owner["emergency_contact"] = self.people.contact(holders[0]["name"])
                 if self.rng.random() < 0.5:
                     owner["parking_spaces"] = [{"space_no": f"B1-{self.rng.randint(1, 400):03d}", "tenure": "owned", "space_area": 13.2}]
                 room.owner = self.new("YZ", room.loc, owner)
+                room.owner_name = holders[0]["name"]
+                if residence == "rented_out":
+                    # the current one-year lease, started on an anniversary of the first
+                    start = handover + dt.timedelta(days=self.people.rng.randint(20, 90))
+                    while _add_years(start, 1) <= self.now.date():
+                        start = _add_years(start, 1)
+                    if start <= self.now.date():
+                        self._home_lease(p, room, start)
             elif p.kind == "commercial" and status == "rented":
                 month = self.now.date().replace(day=1)
                 start = max(handover, _add_years(month, -self.rng.randint(0, 2)).replace(month=self.rng.randint(1, 12)))
                 self._lease(p, room, min(start, month))
 
 
-    def _lease(self, p: Project, room: Room, start: dt.date, shop: tuple[str, str] | None = None) -> None:
-        name, trade = shop or self.rng.choice(SHOPS)
+    def _lease(self, p: Project, room: Room, start: dt.date, shop: tuple[str, ...] | None = None) -> None:
+        if shop is None:
+            name, trade = self.rng.choice(SHOPS)
+            kind = {"catering": "餐飲管理", "retail": "商貿", "entertainment": "文化娛樂", "services": "生活服務"}[trade]
+            # the tenant: a company with an invented credit code and a contact's mobile
+            shop = (name, trade, f"蘇州{name}{kind}有限公司", self.people.credit_code(), self.people.phone(),
+                    f"{self.people.rng.randint(20, 60) * room.area:.2f}")
+        name, trade, company, credit, phone, rent = shop
         end = _add_years(start, 3) - dt.timedelta(days=1)
         rate = 8.0 if p.subtype != "office" else 6.5
         code = self.new("ZH", room.loc, {
@@ -857,13 +968,18 @@ class _Demo:
             "status": "active",
             "opened": _d(start),
             "tenant_kind": "organisation",
+            "tenant_name": company,
             "id_type": "business_licence",
+            "id_number": credit,
+            "phone": phone,
             "business_name": name,
             "trade": trade,
             "use": "commercial",
             "leased_area": room.area,
             "lease_start": _d(start),
             "lease_end": _d(end),
+            "monthly_rent": rent,
+            "deposit": f"{float(rent) * 3:.2f}",
             "fees": [
                 {"fee_item": "property_management", "amount": _money(room.area * rate), "period": "monthly"},
                 {"fee_item": "promotion", "amount": 200, "period": "monthly"},
@@ -871,11 +987,49 @@ class _Demo:
             "refs": [room.fw],
         })
         # at the end of the term the lease expires and the tenant signs a new one
-        self.at(_at(end + dt.timedelta(days=1), 10), self._renew_lease, p, room, code, end, (name, trade))
+        self.at(_at(end + dt.timedelta(days=1), 10), self._renew_lease, p, room, code, end, shop)
 
-    def _renew_lease(self, p: Project, room: Room, code: str, end: dt.date, shop: tuple[str, str]) -> None:
+    def _renew_lease(self, p: Project, room: Room, code: str, end: dt.date, shop: tuple[str, ...]) -> None:
         self.set(code, {"status": "expired", "closed": _d(end)})
         self._lease(p, room, end + dt.timedelta(days=1), shop)
+
+    def _home_lease(self, p: Project, room: Room, start: dt.date, tenant: dict[str, str] | None = None) -> None:
+        """A flat let by its owner: a one-year lease filed with the tenant's particulars."""
+        b = room.building
+        assert b is not None
+        if tenant is None:
+            tenant = {"tenant_name": self.people.name(), "id_number": self.people.id_number(), "phone": self.people.phone()}
+        rent = 30 + 5 * self.people.rng.randint(0, 4)
+        end = _add_years(start, 1) - dt.timedelta(days=1)
+        code = self.new("ZH", room.loc, {
+            "title": f"{p.place(b, room=room)}住宅租賃登記",
+            "status": "active",
+            "opened": _d(start),
+            "tenant_kind": "person",
+            "tenant_name": tenant["tenant_name"],
+            "id_type": "id_card",
+            "id_number": tenant["id_number"],
+            "phone": tenant["phone"],
+            "landlord_name": room.owner_name,
+            "use": "residential",
+            "leased_area": room.area,
+            "lease_start": _d(start),
+            "lease_end": _d(end),
+            "monthly_rent": f"{rent * room.area:.2f}",
+            "deposit": f"{2 * rent * room.area:.2f}",
+            "occupants": self.people.rng.randint(1, 4),
+            "refs": [room.fw, room.owner],
+        })
+        self.at(_at(end + dt.timedelta(days=1), 10), self._home_lease_ends, p, room, code, end, tenant)
+
+    def _home_lease_ends(self, p: Project, room: Room, code: str, end: dt.date, tenant: dict[str, str]) -> None:
+        if not self.trees[room.owner]["status"] == "active" or self.trees[code]["landlord_name"] != room.owner_name:
+            self.set(code, {"status": "terminated", "closed": _d(self.now), "moved_out": _d(self.now)})
+            return
+        renew = self.people.rng.random() < 0.6
+        self.set(code, {"status": "expired", "closed": _d(end), **({} if renew else {"moved_out": _d(end)})})
+        if renew:
+            self._home_lease(p, room, end + dt.timedelta(days=1), tenant)
 
 
     def onboard_equipment(self, project: Project) -> None:
@@ -1270,6 +1424,12 @@ class _Demo:
         received = self.now
         channel = self.rng.choice(("phone", "visit", "app", "wechat", "hotline_12345"))
         handler = f"{p.service}（客服）"
+        # most people leave a name and a number (encrypted); some stay anonymous
+        anonymous = spec is None and self.people.rng.random() < 0.15
+        who: dict[str, Any] = {}
+        if not anonymous:
+            name = room.owner_name if room is not None and room.owner_name and self.people.rng.random() < 0.7 else self.people.name()
+            who = {"complainant": {"name": name, "phone": self.people.phone()}}
         code = self.new("TS", loc, {
             "title": f"{where}{title}",
             "status": "open",
@@ -1279,7 +1439,8 @@ class _Demo:
             "received_at": _t(received),
             "subject": subject,
             "description": description,
-            "anonymous": False,
+            "anonymous": anonymous,
+            **who,
             "handler": handler,
             "deadline": _d(received + dt.timedelta(days=2)),
             "actions": [{"at": _t(self.later(received, 0.1, 0.5)), "by": handler, "step": "acknowledge", "detail": "登記並告知處理時限。"}],
@@ -1612,18 +1773,21 @@ class _Demo:
         assert b is not None
         self.set(room.owner, {"status": "closed", "closed": _d(self.now),
                               "notes": "房屋已轉讓，原業主檔案結案，新業主檔案另行建檔。"})
+        owners = [self.people.owner(), self.people.owner("co_owner")]
         room.owner = self.new("YZ", room.loc, {
             "title": f"{p.place(b, room=room)}業主檔案（{self.now.year}年過戶）",
             "status": "active",
             "opened": _d(self.now),
-            "owners": [{"role": "primary", "owner_kind": "person", "id_type": "id_card"},
-                       {"role": "co_owner", "owner_kind": "person", "id_type": "id_card"}],
+            "owners": owners,
+            "title_deed_no": self.people.title_deed(self.now.year),
             "acquisition": "purchase",
             "purchased": _d(self.now - dt.timedelta(days=12)),
             "residence": "owner_occupied",
             "notice_channel": "wechat",
+            "emergency_contact": self.people.contact(owners[0]["name"]),
             "refs": [room.fw],
         })
+        room.owner_name = owners[0]["name"]
 
     # ------------------------------------------------------------ showcase
     def schedule_showcase(self) -> None:
@@ -1646,6 +1810,7 @@ class _Demo:
         refs = [room.fw] + ([self.examples["decoration"]] if "decoration" in self.examples else [])
         self.examples["complaint"] = self.complaint(p, spec, room=room, resolve=False, refs=refs)
         self.examples["room"] = room.fw
+        self.examples["owner"] = room.owner
 
     def _showcase_repair(self, p: Project) -> None:
         lift = self.examples["equipment"]
@@ -1695,6 +1860,18 @@ class _patched_env:
 
 # ----------------------------------------------------------------------- API
 
+def write_demo_key(path: Path, secret: str, public: str, who: str) -> None:
+    """A demo identity file (0600), labelled on its first line so nobody mistakes it for a
+    real key."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (f"{DEMO_KEY_LABEL}\n# the key of {who} in the demo vault; anyone who has the "
+                      "demo can read its records\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+    agekeys.write_identity_file(path, secret, public)
+
+
 def build_demo(
     path: Path,
     size: str = "small",
@@ -1719,12 +1896,27 @@ def build_demo(
     started = time.monotonic()
     today = today or dt.datetime.now(TZ).date()
     first = _at(today, 0) - dt.timedelta(days=DAYS_OF_HISTORY) + dt.timedelta(hours=9)
+    # the demo's recipients: the archivist (whose key is written next to vault.yaml) and an
+    # approver; fresh keys for every build
+    secret, public = agekeys.generate_identity()
+    approver_secret, approver_public = agekeys.generate_identity()
+    recipients = [
+        {"name": DEMO_ARCHIVIST, "key": public, "roles": ["archivist", "approver"]},
+        {"name": DEMO_APPROVER, "key": approver_public, "roles": ["approver"]},
+    ]
     # the vault's first commit is back-dated to the start of the demo history, by the archivist
-    with _patched_env(_git_env(first, str(Path(sys.executable).parent))):
-        vault = init_vault(path, "安和物業示例檔案庫（demo）", recipients=[])
-    demo = _Demo(vault, PROFILES[size], today)
+    env = _git_env(first, str(Path(sys.executable).parent))
+    with _patched_env(env):
+        vault = init_vault(path, "安和物業示例檔案庫（demo）", recipients=recipients)
+    write_demo_key(vault.root / DEMO_KEY, secret, public, DEMO_ARCHIVIST)
+    write_demo_key(vault.root / DEMO_APPROVER_KEY, approver_secret, approver_public, DEMO_APPROVER)
+    (vault.root / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+    gitio.run(["add", ".gitignore"], vault.root)
+    gitio.run(["-c", "commit.gpgsign=false", "commit", "-q", "--amend", "--no-edit", "--no-verify"], vault.root, env=env)
+    demo = _Demo(vault, PROFILES[size], today, agekeys.load_identities(secret, DEMO_KEY))
     demo.last_commit = first
     demo.build(progress)
+    vault.keyring = Keyring(vault.root / DEMO_KEY)  # the check verifies every MAC too
     result = scan.check_worktree(vault)
     if result.findings:
         shown = "; ".join(f.line() for f in result.findings[:5])
@@ -1739,7 +1931,9 @@ def build_demo(
         "records": len(demo.trees),
         "commits": demo.commits + 1,  # and the init commit
         "by_category": dict(sorted(by_category.items())),
-        "examples": {key: demo.examples[key] for key in ("equipment", "repair", "complaint", "room", "project")},
+        "examples": {key: demo.examples[key] for key in ("equipment", "repair", "complaint", "room", "project", "owner")},
+        "encrypted": len(demo.docs),
+        "key_file": str(vault.root / DEMO_KEY),
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -1759,6 +1953,7 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
     repair = parse_code(ex["repair"])
     equipment = parse_code(ex["equipment"])
     room = parse_code(ex["room"])
+    complaint = parse_code(ex["complaint"])
     building = "-".join(repair.location.parts[:2])
     new_wx = [
         "dangan", "new", "WX", str(equipment.location),
@@ -1767,9 +1962,14 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
         "--set", f"refs={equipment}",
     ]
     resolve = [
-        "dangan", "set", ex["complaint"], "status=resolved", f"resolved_at={stamp}",
+        "dangan", "--identity", DEMO_KEY, "set", ex["complaint"], "status=resolved", f"resolved_at={stamp}",
         "result=已約談樓上裝修施工方，重申施工時間，噪音問題已解決。",
     ]
+    owner = ex.get("owner")
+    sealed = [
+        (f"dangan show {owner}", "the owner file: names, ID and phone numbers stay ‹encrypted›"),
+        (f"dangan --identity {DEMO_KEY} show {owner} --decrypt", f"the same opened with the demo key ({DEMO_KEY})"),
+    ] if owner else []
     return [
         (f"cd {_arg(result['path'])}", ""),
         ("dangan ls --category SB --where system=elevator", "the elevator ledger"),
@@ -1777,8 +1977,10 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
         (f"dangan show {repair}", "a repair job on it, refs pointing at the elevator"),
         (f"dangan ls --location {building} --status done", "jobs finished in that building, waiting for a return visit"),
         (f"dangan ls --location {room.location}", "everything filed for one flat: room, owner, fees, repairs, complaints"),
+        *sealed,
         ("dangan ls --category TS --status open", "complaints still open"),
-        (" ".join(_arg(a) for a in resolve), "resolve one: validated and committed"),
+        (" ".join(_arg(a) for a in resolve), "resolve one: validated, re-encrypted with the same data key, committed"),
+        (f"git log -p -- {complaint.path}", "its history through the dangan diff driver: personal data masked, only changed lines"),
         (" ".join(_arg(a) for a in new_wx), "file a new repair job; prints its code"),
         ("dangan check", "every record against its schema"),
         ("dangan fmt --check", "every file in canonical form"),
@@ -1795,6 +1997,8 @@ def tour(result: dict[str, Any]) -> str:
         f"Two years of {COMPANY} archives: 翠湖花園 A01 (residential), 星河廣場 B01 (commercial)"
         + (f" and {projects - 2} more projects" if projects > 2 else ""),
         f"({', '.join(f'{k} {v}' for k, v in result['by_category'].items())})",
+        *([f"{result['encrypted']} records hold encrypted personal data (invented people); the demo key is "
+           f"{DEMO_KEY} - for this demo only, never for real records"] if result.get("encrypted") else []),
         "",
         "Try:",
     ]

@@ -173,43 +173,51 @@ def cache_dir(root: Path) -> Path | None:
 # ------------------------------------------------------------------------ checking
 
 _RULES: Rules | None = None  # set in the parent before forking workers
+_ROOT = ""  # where workers read work tree files (items without bytes)
 
 
-def _check_chunk(items: list[tuple[str, str, bytes]]) -> list[tuple[str, str, list[Finding]]]:
+def _check_chunk(items: list[tuple[str, str, bytes | None]]) -> list[tuple[str, str, list[Finding]]]:
     assert _RULES is not None
     recipients = _RULES.recipients
-    return [
-        (path, blob, check_file(_RULES.schemas, path, data, _RULES.keyring, recipients))
-        for path, blob, data in items
-    ]
+    out = []
+    for path, blob, data in items:
+        if data is None:  # a work tree file: read here, in parallel, not in the parent
+            try:
+                with open(_ROOT + path, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                continue
+        out.append((path, blob, check_file(_RULES.schemas, path, data, _RULES.keyring, recipients)))
+    return out
 
 
 def check_blobs(
     root: Path,
     rules: Rules,
     items: list[tuple[str, str]],
-    read: Callable[[list[tuple[str, str]]], Iterator[tuple[str, str, bytes]]],
+    read: Callable[[list[tuple[str, str]]], Iterator[tuple[str, str, bytes]]] | None,
     use_cache: bool = True,
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[Finding]:
-    """File rules over (path, blob) pairs; `read` yields (path, blob, bytes) for misses."""
-    global _RULES
+    """File rules over (path, blob) pairs; `read` yields (path, blob, bytes) for misses,
+    or is None for work tree files, which the workers read themselves."""
+    global _RULES, _ROOT
     # a handful of files is checked faster than the cache of 100,000 keys is loaded
     cache = Cache(cache_dir(root) if use_cache and len(items) > SMALL else None, rules.fingerprint())
     misses = [(p, b) for p, b in items if Cache.key(p, b) not in cache.known]
     if progress:
         progress(len(items) - len(misses))
     findings: list[Finding] = []
-    _RULES = rules
-    rules.recipients  # noqa: B018 - computed once before forking
+    _RULES, _ROOT = rules, str(root) + "/"
+    source = ((p, b, None) for p, b in misses) if read is None else read(misses)
     results: Iterable[list[tuple[str, str, list[Finding]]]]
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if len(misses) >= PARALLEL_MIN and workers > 1:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        chunks = _chunks(read(misses), CHUNK)
+        chunks = _chunks(source, CHUNK)
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
         try:
             results = pool.map(_check_chunk, chunks)
@@ -218,7 +226,7 @@ def check_blobs(
         finally:
             pool.shutdown(cancel_futures=True)
     else:
-        for chunk in _chunks(read(misses), CHUNK):
+        for chunk in _chunks(source, CHUNK):
             _collect(_check_chunk(chunk), cache, findings, progress)
     cache.save()
     return findings
@@ -235,8 +243,8 @@ def _collect(batch: list[tuple[str, str, list[Finding]]], cache: Cache, findings
         progress(len(batch))
 
 
-def _chunks(items: Iterable[tuple[str, str, bytes]], size: int) -> Iterator[list[tuple[str, str, bytes]]]:
-    chunk: list[tuple[str, str, bytes]] = []
+def _chunks(items: Iterable[tuple[str, str, bytes | None]], size: int) -> Iterator[list[tuple[str, str, bytes | None]]]:
+    chunk: list[tuple[str, str, bytes | None]] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:
@@ -256,17 +264,6 @@ def blob_reader(root: Path) -> Callable[[list[tuple[str, str]]], Iterator[tuple[
         for blob, data in gitio.cat_blobs(root, by_blob):
             for path in by_blob[blob]:
                 yield path, blob, data
-
-    return read
-
-
-def worktree_reader(root: Path) -> Callable[[list[tuple[str, str]]], Iterator[tuple[str, str, bytes]]]:
-    def read(items: list[tuple[str, str]]) -> Iterator[tuple[str, str, bytes]]:
-        for path, blob in items:
-            try:
-                yield path, blob, (root / path).read_bytes()
-            except OSError:
-                continue
 
     return read
 
@@ -435,7 +432,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     dirty = dirty_files(root)
     if paths is not None:
         items = worktree_items(vault, paths, dirty=dirty)
-        findings = check_blobs(root, rules, items, worktree_reader(root), use_cache, progress=progress)
+        findings = check_blobs(root, rules, items, None, use_cache, progress=progress)
         return CheckResult(len(items), _dedupe(findings))
     memo = TreeMemo(root, rules.fingerprint()) if use_cache else None
     if memo is not None:
@@ -446,7 +443,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     listing = list_worktree(root)
     index = index_blobs(root)
     items = worktree_items(vault, None, listing, index, dirty)
-    findings = check_blobs(root, rules, items, worktree_reader(root), use_cache, progress=progress)
+    findings = check_blobs(root, rules, items, None, use_cache, progress=progress)
     findings += rules.config_findings()
     result = CheckResult(len(items), _dedupe(findings))
     if memo is not None:
