@@ -22,7 +22,7 @@ def pre_commit() -> int:
     from .vault import Vault
 
     try:
-        return report(check_staged(Vault.open(None)), "commit")
+        return report(check_staged(Vault.for_git_checks()), "commit")
     except DanganError as exc:
         sys.stderr.write(f"dangan: error: {exc.message}\n")
         if exc.hint:

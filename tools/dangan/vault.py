@@ -51,6 +51,23 @@ class Vault:
             )
         return cls(root, load_config(root))
 
+    @classmethod
+    def for_git_checks(cls, path: Path | None = None) -> "Vault":
+        """The vault for checks that judge Git objects (staged changes, commit ranges).
+
+        They take vault.yaml and schemas from the index or the commits, so the work tree's
+        vault.yaml is not parsed (a broken or deleted one is a DG114 finding there, not an
+        error here), and the root falls back to the Git top level.
+        """
+        base = Path(path) if path is not None else Path.cwd()
+        root = find_root(base) if base.exists() else None
+        if root is None:
+            root = gitio.toplevel(base) if base.exists() else None
+        if root is None:
+            raise VaultError(f"no vault here: {base.resolve()} is not in a Git repository",
+                             "run this inside a vault, or use -C PATH")
+        return cls(root, {})
+
     # ---------------------------------------------------------------- settings
     @functools.cached_property
     def schemas(self) -> SchemaSet:

@@ -29,6 +29,13 @@ class Context:
         return self.vault_path / given
 
     @property
+    def git_vault(self) -> Vault:
+        """The vault for checks of Git objects (its work tree vault.yaml is not parsed)."""
+        vault = Vault.for_git_checks(self.vault_path)
+        vault.keyring = self.keyring
+        return vault
+
+    @property
     def vault(self) -> Vault:
         if self._vault is None:
             self._vault = Vault.open(self.vault_path)

@@ -63,7 +63,7 @@ Examples:
 @pass_ctx
 def check_cmd(ctx: Context, paths, all_: bool, staged: bool, rev_range: str | None, as_json: bool) -> None:
     """Run the coding rules; print `PATH: DGnnn message` lines; exit 1 on any finding."""
-    vault = ctx.vault
+    vault = ctx.git_vault if (staged or rev_range) else ctx.vault
     chosen = sum(bool(x) for x in (paths, all_, staged, rev_range))
     if chosen > 1:
         raise DanganError("give only one of PATH..., --all, --staged, --range")
@@ -143,7 +143,7 @@ def hook_group() -> None:
 @pass_ctx
 def hook_pre_commit(ctx: Context) -> None:
     """Check the staged changes (git runs this before each commit)."""
-    raise SystemExit(hookrun.report(scan.check_staged(ctx.vault), "commit"))
+    raise SystemExit(hookrun.report(scan.check_staged(ctx.git_vault), "commit"))
 
 
 @hook_group.command("pre-push", context_settings={"ignore_unknown_options": True})
@@ -151,7 +151,7 @@ def hook_pre_commit(ctx: Context) -> None:
 @pass_ctx
 def hook_pre_push(ctx: Context, args) -> None:
     """Check every commit being pushed (ref lines on stdin, as git gives them)."""
-    vault = ctx.vault
+    vault = ctx.git_vault
     commits: list[tuple[str | None, str]] = []
     for line in sys.stdin.read().splitlines():
         parts = line.split()

@@ -1,0 +1,983 @@
+"""The hooks end to end: real `git commit` and `git push` with dangan's hooks firing.
+
+Every test drives real Git in a test vault (core.hooksPath = hooks, the venv's `dangan` on
+PATH): the pre-commit hook refuses each file rule and each change rule; the pre-push hook
+and a bare remote's `hooks/pre-receive` refuse bad commits (every commit of the push, not
+only its tip) and leave the remote's refs as they were; `hook install` on a fresh clone;
+the pre-commit framework's `try-repo` with the repository's `.pre-commit-hooks.yaml`;
+`check --range` naming the commit of each finding.
+
+Records are written by hand from tests/schema_examples/valid/ (their `refs` dropped: they
+name records a fresh vault lacks), so each refusal comes from exactly the rule under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DANGAN_BIN, REPO, git, run_bin, snapshot
+
+from dangan.yamlio import dump, load_roundtrip, to_plain
+
+VALID = REPO / "tests" / "schema_examples" / "valid"
+# `PATH: DGnnn message`, as the hooks print it; a server's lines come back as `remote: ...`
+FINDING = re.compile(r"^(?P<remote>remote: )?(?P<path>\S+): (?P<rule>DG\d{3}) (?P<message>.+?)\s*$")
+
+SB_REL = "vault/A01/02/SB/SB-A01-02-0001.yaml"
+HT_REL = "vault/A01/HT/HT-A01-0003.yaml"
+YZ_REL = "vault/A01/01/001/0101/YZ/YZ-A01-01-001-0101-0001.yaml"
+JY_REL = "vault/JY/JY-0002.yaml"
+BQ_REL = "vault/BQ/BQ-0001.yaml"
+XH_REL = "vault/XH/XH-0001.yaml"
+XH2_REL = "vault/XH/XH-0002.yaml"
+
+# the clear values of the leaked owner (DG105): no output may ever show them
+YZ_SECRETS = ("林曉東", "320506198507151234", "138-0000-1234")
+
+Data = str | bytes | dict[str, Any] | None  # None: delete the file
+
+
+# ------------------------------------------------------------------------ records
+
+
+def example(name: str, **changes: Any) -> dict[str, Any]:
+    tree = to_plain(load_roundtrip((VALID / name).read_text("utf-8")))
+    tree.pop("refs", None)
+    tree.update(changes)
+    return tree
+
+
+def sb(**changes: Any) -> dict[str, Any]:
+    tree = example("SB-elevator.yaml", **changes)
+    assert tree["code"] == "SB-A01-02-0001"
+    return tree
+
+
+def ht() -> dict[str, Any]:
+    tree = example("HT-subcontract.yaml")
+    tree.pop("client_contact")  # sensitive: clear values would be DG105
+    assert tree["code"] == "HT-A01-0003"
+    return tree
+
+
+def jy(**changes: Any) -> dict[str, Any]:
+    tree = example("JY-loan-out.yaml", **changes)
+    assert tree["code"] == "JY-0002" and "contact" not in tree["borrower"]
+    return tree
+
+
+def jy_returned() -> dict[str, Any]:
+    """JY-0002 with one event appended (the return): the legitimate way a loan grows."""
+    tree = jy(status="closed", closed="2024-11-08")
+    tree["events"].append(
+        {"at": "2024-11-08T16:00:00+08:00", "action": "return", "by": "張敏", "condition": "intact"}
+    )
+    return tree
+
+
+def bq(**changes: Any) -> dict[str, Any]:
+    tree = example("BQ-hold.yaml", **changes)
+    tree.pop("parties")  # sensitive: clear values would be DG105
+    assert tree["code"] == "BQ-0001"
+    return tree
+
+
+def bq_released() -> dict[str, Any]:
+    tree = bq(status="released")
+    tree["events"].append(
+        {
+            "at": "2025-06-30T10:00:00+08:00",
+            "action": "release",
+            "by": "陳立新",
+            "reason": "判決生效，保全解除。",
+        }
+    )
+    return tree
+
+
+def xh() -> dict[str, Any]:
+    tree = example("XH-certificate.yaml")
+    assert tree["code"] == "XH-0001"
+    assert [i["code"] for i in tree["items"]] == ["HJ-A01-0007", "XJ-A01-0031"]
+    return tree
+
+
+def certificate_for(root: Path, code: str, rel: str, title: str) -> dict[str, Any]:
+    """A disposal certificate XH-0002 listing `code` (its last blob taken from HEAD)."""
+    tree = example("XH-certificate.yaml", code="XH-0002", title="2025年第1批到期檔案銷毀清冊")
+    tree["items"] = [
+        {
+            "code": code,
+            "category": code[:2],
+            "title": title,
+            "rule": {"keep": "P8Y", "after": "closed", "action": "destroy"},
+            "trigger": "2016-05-10",
+            "due": "2024-05-10",
+            "blob": git(root, "rev-parse", f"HEAD:{rel}").strip(),
+        }
+    ]
+    return tree
+
+
+def yz_clear() -> dict[str, Any]:
+    tree = example("YZ-clear-part-only.yaml")
+    assert tree["code"] == "YZ-A01-01-001-0101-0001"
+    return tree
+
+
+def yz_leak() -> dict[str, Any]:
+    """The same owner file with the owner's name, ID number and phone in clear (DG105)."""
+    tree = yz_clear()
+    tree["owners"][0].update(name=YZ_SECRETS[0], id_number=YZ_SECRETS[1], phone=YZ_SECRETS[2])
+    return tree
+
+
+# --------------------------------------------------------------------------- git
+
+
+def write(root: Path, rel: str, data: Data) -> None:
+    target = root / rel
+    if data is None:
+        target.unlink()
+        return
+    if isinstance(data, dict):
+        data = dump(data)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+def stage(root: Path, files: dict[str, Data]) -> None:
+    """Write (or delete) the files and stage exactly those changes."""
+    for rel, data in files.items():
+        if data is None:
+            git(root, "rm", "-q", "--", rel)
+        else:
+            write(root, rel, data)
+            git(root, "add", "--", rel)
+
+
+def head(root: Path, rev: str = "HEAD") -> str:
+    return git(root, "rev-parse", rev).strip()
+
+
+def commit_no_verify(root: Path, message: str, files: dict[str, Data]) -> str:
+    """A commit the hooks never saw (as a clone without hooks, or `--no-verify`, makes)."""
+    stage(root, files)
+    git(root, "commit", "-q", "--no-verify", "-m", message)
+    return head(root)
+
+
+def git_commit(root: Path, message: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`git commit` with the hooks firing."""
+    return subprocess.run(
+        ["git", "commit", "-q", "-m", message, *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def commit(root: Path, message: str, files: dict[str, Data]) -> str:
+    """A commit through the pre-commit hook, which must accept it."""
+    stage(root, files)
+    proc = git_commit(root, message)
+    assert proc.returncode == 0, f"the hook refused a valid commit: {proc.stderr}"
+    return head(root)
+
+
+def push(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "push", "--porcelain", *args], cwd=root, capture_output=True, text=True, check=False
+    )
+
+
+def remote_refs(bare: Path) -> dict[str, str]:
+    """`git ls-remote` of the bare repository: ref -> commit."""
+    out = git(bare.parent, "ls-remote", str(bare))
+    return {ref: sha for sha, ref in (line.split("\t") for line in out.splitlines())}
+
+
+def make_remote(root: Path, tmp_path: Path, with_hook: bool = True) -> Path:
+    """A bare repository as `origin`; with the server-side hook copied in when asked."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    if with_hook:
+        install_pre_receive(bare)
+    git(root, "remote", "add", "origin", str(bare))
+    return bare
+
+
+def install_pre_receive(bare: Path) -> None:
+    target = bare / "hooks" / "pre-receive"
+    shutil.copyfile(REPO / "hooks" / "pre-receive", target)
+    target.chmod(0o755)
+
+
+def found(text: str, remote: bool | None = None) -> set[tuple[str, str]]:
+    """(path, rule) of the finding lines; `remote` picks the server's or the local ones."""
+    pairs = set()
+    for line in text.replace("\x1b[K", "").splitlines():
+        m = FINDING.match(line)
+        if m and (remote is None or bool(m["remote"]) == remote):
+            pairs.add((m["path"], m["rule"]))
+    return pairs
+
+
+def messages(text: str) -> list[str]:
+    return [m["message"] for line in text.splitlines() if (m := FINDING.match(line))]
+
+
+# ------------------------------------------------- 1. the pre-commit hook, each rule
+
+
+@dataclass
+class Case:
+    prepare: Callable[[Path], None]  # commits what the case starts from, stages the change
+    path: str
+    rule: str
+
+
+def _staged(files: Callable[[], dict[str, Data]]) -> Callable[[Path], None]:
+    return lambda root: stage(root, files())
+
+
+def _after(
+    base: Callable[[], dict[str, Data]], change: Callable[[], dict[str, Data]]
+) -> Callable[[Path], None]:
+    def prepare(root: Path) -> None:
+        commit(root, "base", base())
+        stage(root, change())
+
+    return prepare
+
+
+def _schema_broken(root: Path) -> None:
+    path = root / "schemas" / "SB.json"
+    doc = json.loads(path.read_text("utf-8"))
+    doc["properties"]["stops"]["type"] = "integr"
+    write(root, "schemas/SB.json", json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    git(root, "add", "schemas/SB.json")
+
+
+def _vault_yaml_broken(root: Path) -> None:
+    tree = to_plain(load_roundtrip((root / "vault.yaml").read_text("utf-8")))
+    tree["name"] = ""
+    write(root, "vault.yaml", tree)
+    git(root, "add", "vault.yaml")
+
+
+def _sb_with_sops_block() -> dict[str, Data]:
+    tree = sb()
+    tree["sops"] = {
+        "age": [
+            {
+                "recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq",
+                "enc": "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n",
+            }
+        ],
+        "lastmodified": "2025-01-01T00:00:00Z",
+        "mac": "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]",
+        "encrypted_regex": "^(name)$",
+        "version": "3.9.0",
+    }
+    return {SB_REL: tree}
+
+
+def _jy_event_edited() -> dict[str, Data]:
+    tree = jy()
+    tree["events"][1]["by"] = "趙偉"  # the approval rewritten after the fact
+    return {JY_REL: tree}
+
+
+def _jy_event_removed() -> dict[str, Data]:
+    tree = jy(status="approved")
+    del tree["events"][2]  # the checkout made to disappear
+    return {JY_REL: tree}
+
+
+def _jy_appended_but_history_changed() -> dict[str, Data]:
+    tree = jy_returned()
+    tree["events"][0]["days"] = 3  # an append that also rewrites the request
+    return {JY_REL: tree}
+
+
+def _delete_with_wrong_certificate(root: Path) -> None:
+    commit(root, "base", {SB_REL: sb(), HT_REL: ht()})
+    # the certificate added in the same commit lists another record, not this one
+    stage(root, {XH2_REL: certificate_for(root, "HT-A01-0003", HT_REL, "合同"), SB_REL: None})
+
+
+COMMIT_REFUSED: dict[str, Case] = {
+    "DG101-syntax": Case(
+        _staged(lambda: {SB_REL: "code: SB-A01-02-0001\ntitle: [unclosed\nstatus: in_service\n"}),
+        SB_REL,
+        "DG101",
+    ),
+    "DG101-bom": Case(
+        _staged(lambda: {SB_REL: b"\xef\xbb\xbf" + dump(sb()).encode()}), SB_REL, "DG101"
+    ),
+    "DG102-enum": Case(_staged(lambda: {SB_REL: sb(status="bogus")}), SB_REL, "DG102"),
+    "DG103-wrong-path": Case(
+        _staged(lambda: {"vault/A01/02/SB/SB-A01-02-0002.yaml": sb()}),
+        "vault/A01/02/SB/SB-A01-02-0002.yaml",
+        "DG103",
+    ),
+    "DG104-stray": Case(
+        _staged(lambda: {"vault/A01/02/SB/scan.pdf": b"%PDF-1.4\n"}),
+        "vault/A01/02/SB/scan.pdf",
+        "DG104",
+    ),
+    "DG105-clear-sensitive": Case(_staged(lambda: {YZ_REL: yz_leak()}), YZ_REL, "DG105"),
+    "DG106-sops-block-without-ciphertext": Case(_staged(_sb_with_sops_block), SB_REL, "DG106"),
+    "DG113-not-canonical": Case(
+        _staged(lambda: {SB_REL: dump(sb()).replace("opened: '2019-05-10'", "opened: 2019-05-10")}),
+        SB_REL,
+        "DG113",
+    ),
+    "DG114-vault-yaml": Case(_vault_yaml_broken, "vault.yaml", "DG114"),
+    "DG114-schema": Case(_schema_broken, "schemas/SB.json", "DG114"),
+    "DG114-vault-yaml-unreadable": Case(
+        _staged(lambda: {"vault.yaml": "name: [broken\n"}), "vault.yaml", "DG114"
+    ),
+    "DG114-vault-yaml-deleted": Case(_staged(lambda: {"vault.yaml": None}), "vault.yaml", "DG114"),
+    "DG108-refs-missing": Case(
+        _staged(lambda: {SB_REL: sb(refs=["HT-A01-0003"])}),
+        SB_REL,
+        "DG108",
+    ),
+    "DG108-refs-missing-on-a-modified-record": Case(
+        _after(lambda: {SB_REL: sb()}, lambda: {SB_REL: sb(refs=["HT-A01-0009"])}),
+        SB_REL,
+        "DG108",
+    ),
+    "DG109-deleted-without-certificate": Case(
+        _after(lambda: {SB_REL: sb()}, lambda: {SB_REL: None}),
+        SB_REL,
+        "DG109",
+    ),
+    "DG109-certificate-lists-another-record": Case(_delete_with_wrong_certificate, SB_REL, "DG109"),
+    "DG109-ledger-JY": Case(
+        _after(lambda: {JY_REL: jy()}, lambda: {JY_REL: None}), JY_REL, "DG109"
+    ),
+    "DG109-ledger-BQ": Case(
+        _after(lambda: {BQ_REL: bq()}, lambda: {BQ_REL: None}), BQ_REL, "DG109"
+    ),
+    "DG109-ledger-XH": Case(
+        _after(lambda: {XH_REL: xh()}, lambda: {XH_REL: None}), XH_REL, "DG109"
+    ),
+    "DG110-event-edited": Case(_after(lambda: {JY_REL: jy()}, _jy_event_edited), JY_REL, "DG110"),
+    "DG110-event-removed": Case(_after(lambda: {JY_REL: jy()}, _jy_event_removed), JY_REL, "DG110"),
+    "DG110-append-with-rewrite": Case(
+        _after(lambda: {JY_REL: jy()}, _jy_appended_but_history_changed),
+        JY_REL,
+        "DG110",
+    ),
+    "DG110-field-changed": Case(
+        _after(lambda: {JY_REL: jy()}, lambda: {JY_REL: jy(purpose="改寫過的用途。")}),
+        JY_REL,
+        "DG110",
+    ),
+    "DG110-field-removed": Case(
+        _after(
+            lambda: {BQ_REL: bq()}, lambda: {BQ_REL: {k: v for k, v in bq().items() if k != "case"}}
+        ),
+        BQ_REL,
+        "DG110",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMMIT_REFUSED))
+def test_commit_is_refused(vault: Path, case: str) -> None:
+    spec = COMMIT_REFUSED[case]
+    spec.prepare(vault)
+    before = snapshot(vault)
+
+    proc = git_commit(vault, f"try {case}")
+
+    assert proc.returncode != 0, proc
+    assert "Traceback" not in proc.stderr
+    assert found(proc.stderr) == {(spec.path, spec.rule)}, proc.stderr
+    assert "commit refused" in proc.stderr
+    for secret in YZ_SECRETS:
+        assert secret not in proc.stdout + proc.stderr
+    assert snapshot(vault) == before  # HEAD, index and work tree as they were
+
+
+def _delete_with_certificate(root: Path) -> None:
+    commit(root, "base", {SB_REL: sb()})
+    stage(
+        root,
+        {XH2_REL: certificate_for(root, "SB-A01-02-0001", SB_REL, sb()["title"]), SB_REL: None},
+    )
+
+
+def _refs_to_existing(root: Path) -> None:
+    commit(root, "base", {HT_REL: ht()})
+    stage(root, {SB_REL: sb(refs=["HT-A01-0003"])})
+
+
+def _refs_to_destroyed(root: Path) -> None:
+    commit(root, "base", {XH_REL: xh()})  # lists HJ-A01-0007 as destroyed
+    stage(root, {SB_REL: sb(refs=["HJ-A01-0007"])})
+
+
+def _refs_added_in_the_same_commit(root: Path) -> None:
+    stage(root, {HT_REL: ht(), SB_REL: sb(refs=["HT-A01-0003"])})
+
+
+COMMIT_ACCEPTED: dict[str, Callable[[Path], None]] = {
+    "good-record": _staged(lambda: {SB_REL: sb()}),
+    "good-ledger-records": _staged(lambda: {JY_REL: jy(), BQ_REL: bq(), XH_REL: xh()}),
+    "refs-to-existing": _refs_to_existing,
+    "refs-to-one-added-alongside": _refs_added_in_the_same_commit,
+    "refs-to-destroyed": _refs_to_destroyed,
+    "ledger-append-event": _after(lambda: {JY_REL: jy()}, lambda: {JY_REL: jy_returned()}),
+    "hold-released-by-an-appended-event": _after(
+        lambda: {BQ_REL: bq()}, lambda: {BQ_REL: bq_released()}
+    ),
+    "delete-with-certificate": _delete_with_certificate,
+    "ordinary-record-edited": _after(
+        lambda: {SB_REL: sb()}, lambda: {SB_REL: sb(status="standby")}
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMMIT_ACCEPTED))
+def test_commit_is_accepted(vault: Path, case: str) -> None:
+    COMMIT_ACCEPTED[case](vault)
+    staged = git(vault, "diff", "--cached", "--name-status")
+    assert staged, "the case must stage something"
+    parent = head(vault)
+
+    proc = git_commit(vault, f"ok {case}")
+
+    assert proc.returncode == 0, proc
+    assert found(proc.stderr) == set(), proc.stderr
+    assert head(vault, "HEAD~1") == parent
+    assert git(vault, "diff", "--name-status", "HEAD~1", "HEAD") == staged
+    assert git(vault, "status", "--porcelain") == ""
+
+
+def test_deletion_with_certificate_removes_the_record(vault: Path) -> None:
+    _delete_with_certificate(vault)
+    assert git_commit(vault, "retention apply by hand").returncode == 0
+    tree = git(vault, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
+    assert SB_REL not in tree and XH2_REL in tree
+    assert run_bin(["-C", str(vault), "check"]).code == 0
+
+
+# ------------------------------------------- other ways of committing; which rules
+
+
+def test_commit_all_is_checked(vault: Path) -> None:
+    """`git commit -a` stages through a temporary index: the hook must read that one."""
+    commit(vault, "base", {SB_REL: sb(), JY_REL: jy()})
+    write(vault, SB_REL, sb(status="bogus"))
+    (vault / JY_REL).unlink()
+    before = head(vault)
+    proc = git_commit(vault, "all", "-a")
+    assert proc.returncode != 0, proc
+    assert found(proc.stderr) == {(SB_REL, "DG102"), (JY_REL, "DG109")}, proc.stderr
+    assert head(vault) == before
+
+
+def test_commit_only_paths_is_checked(vault: Path) -> None:
+    """`git commit -- PATH` commits PATH from the work tree, whatever the index holds."""
+    commit(vault, "base", {SB_REL: sb()})
+    stage(vault, {JY_REL: jy()})  # staged and fine, but not part of this commit
+    write(vault, SB_REL, sb(status="bogus"))
+    before = head(vault)
+    proc = git_commit(vault, "only", "--", SB_REL)
+    assert proc.returncode != 0, proc
+    assert found(proc.stderr) == {(SB_REL, "DG102")}, proc.stderr
+    assert head(vault) == before
+
+    write(vault, SB_REL, sb(status="standby"))
+    stage(vault, {JY_REL: jy(purpose="x")})
+    ok = git_commit(vault, "only", "--", SB_REL)
+    assert ok.returncode == 0, ok
+
+
+def _tighten_sb_schema(root: Path) -> bytes:
+    """schemas/SB.json allowing at most 10 stops (the elevator example has 19); returns the
+    original bytes."""
+    path = root / "schemas" / "SB.json"
+    original = path.read_bytes()
+    doc = json.loads(original)
+    doc["properties"]["stops"]["maximum"] = 10
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return original
+
+
+def test_commit_is_judged_by_the_staged_rules(vault: Path) -> None:
+    """The staged schemas judge the staged records, whatever the work tree holds."""
+    original = _tighten_sb_schema(vault)
+    git(vault, "add", "schemas/SB.json")
+    (vault / "schemas" / "SB.json").write_bytes(original)  # the work tree looks unchanged
+    stage(vault, {SB_REL: sb()})
+    before = snapshot(vault)
+    proc = git_commit(vault, "staged schema")
+    assert proc.returncode != 0, proc
+    assert found(proc.stderr) == {(SB_REL, "DG102")}, proc.stderr
+    assert any("/stops" in m for m in messages(proc.stderr)), proc.stderr
+    assert snapshot(vault) == before
+
+
+@pytest.mark.parametrize("change", ["schema-tightened", "vault-yaml-unreadable"])
+def test_unstaged_rules_do_not_judge_a_commit(vault: Path, change: str) -> None:
+    """A schema or vault.yaml changed (even broken) in the work tree only is not what is
+    committed: the commit is judged by the index (= HEAD) and goes through."""
+    if change == "schema-tightened":
+        _tighten_sb_schema(vault)  # would make the staged record DG102
+    else:
+        (vault / "vault.yaml").write_text("name: [broken\n", encoding="utf-8")
+    stage(vault, {SB_REL: sb()})
+    proc = git_commit(vault, "work tree rules")
+    assert proc.returncode == 0, proc
+    assert found(proc.stderr) == set(), proc.stderr
+    assert git(vault, "diff", "--name-only", "HEAD~1", "HEAD").split() == [SB_REL]
+
+
+# ----------------------------------------------------- 2. pre-push and pre-receive
+
+
+def test_pre_push_refuses_a_bad_commit_and_lets_a_clean_one_through(
+    vault: Path, tmp_path: Path
+) -> None:
+    bare = make_remote(vault, tmp_path, with_hook=False)  # only the local hook can refuse here
+    first = push(vault, "origin", "main")
+    assert first.returncode == 0, first
+    assert remote_refs(bare) == {"refs/heads/main": head(vault)}
+
+    good = commit(vault, "a valid record", {SB_REL: sb()})
+    ok = push(vault, "origin", "main")
+    assert ok.returncode == 0, ok
+    assert remote_refs(bare) == {"refs/heads/main": good}
+
+    bad = commit_no_verify(vault, "bad record", {SB_REL: sb(status="bogus")})
+    before = remote_refs(bare)
+    refused = push(vault, "origin", "main")
+    assert refused.returncode != 0, refused
+    assert found(refused.stderr, remote=False) == {(SB_REL, "DG102")}, refused.stderr
+    assert f"(commit {bad[:10]})" in refused.stderr
+    assert "push refused" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert remote_refs(bare) == before
+    assert head(vault, "refs/remotes/origin/main") == good
+
+    # --no-verify skips the local hook; this remote has no server-side hook
+    skipped = push(vault, "--no-verify", "origin", "main")
+    assert skipped.returncode == 0, skipped
+    assert remote_refs(bare) == {"refs/heads/main": bad}
+
+
+def test_pre_push_checks_every_commit(vault: Path, tmp_path: Path) -> None:
+    """A plaintext leaked in one commit and removed in the next is still in history."""
+    bare = make_remote(vault, tmp_path, with_hook=False)
+    assert push(vault, "origin", "main").returncode == 0
+    before = remote_refs(bare)
+    leak = commit_no_verify(vault, "owner file", {YZ_REL: yz_leak()})
+    commit(vault, "remove the clear values", {YZ_REL: yz_clear()})
+    assert run_bin(["-C", str(vault), "check"]).code == 0  # the end state is clean
+
+    proc = push(vault, "origin", "main")
+    assert proc.returncode != 0, proc
+    assert found(proc.stderr, remote=False) == {(YZ_REL, "DG105")}, proc.stderr
+    assert f"(commit {leak[:10]})" in proc.stderr
+    for secret in YZ_SECRETS:
+        assert secret not in proc.stdout + proc.stderr
+    assert remote_refs(bare) == before
+
+
+def _base_for_server(root: Path) -> None:
+    commit(root, "records", {SB_REL: sb(), JY_REL: jy(), HT_REL: ht()})
+
+
+SERVER_REJECTS: dict[str, tuple[Callable[[Path], list[str]], str, str]] = {
+    # name: (bad commits made with --no-verify -> their ids, path, rule)
+    "DG102-bad-record": (
+        lambda r: [commit_no_verify(r, "bad", {SB_REL: sb(status="bogus")})],
+        SB_REL,
+        "DG102",
+    ),
+    "DG104-stray-file": (
+        lambda r: [commit_no_verify(r, "stray", {"vault/A01/notes.txt": "備註\n"})],
+        "vault/A01/notes.txt",
+        "DG104",
+    ),
+    "DG105-leak-removed-later": (
+        lambda r: [
+            commit_no_verify(r, "leak", {YZ_REL: yz_leak()}),
+            commit_no_verify(r, "unleak", {YZ_REL: yz_clear()}),
+        ][:1],
+        YZ_REL,
+        "DG105",
+    ),
+    "DG108-refs-missing": (
+        lambda r: [commit_no_verify(r, "refs", {SB_REL: sb(refs=["HT-A01-0009"])})],
+        SB_REL,
+        "DG108",
+    ),
+    "DG109-deleted": (lambda r: [commit_no_verify(r, "rm", {SB_REL: None})], SB_REL, "DG109"),
+    "DG109-ledger-deleted": (
+        lambda r: [commit_no_verify(r, "rm", {JY_REL: None})],
+        JY_REL,
+        "DG109",
+    ),
+    "DG110-ledger-rewritten": (
+        lambda r: [commit_no_verify(r, "rewrite", _jy_event_edited())],
+        JY_REL,
+        "DG110",
+    ),
+    "DG114-vault-yaml": (
+        lambda r: [
+            commit_no_verify(
+                r, "config", {"vault.yaml": (r / "vault.yaml").read_text("utf-8") + "colour: red\n"}
+            )
+        ],
+        "vault.yaml",
+        "DG114",
+    ),
+    "DG114-schema": (
+        lambda r: [
+            commit_no_verify(
+                r,
+                "schema",
+                {
+                    "schemas/SB.json": (r / "schemas/SB.json")
+                    .read_text("utf-8")
+                    .replace('"integer"', '"integr"', 1)
+                },
+            )
+        ],
+        "schemas/SB.json",
+        "DG114",
+    ),
+    "DG114-vault-yaml-unreadable": (
+        lambda r: [commit_no_verify(r, "config", {"vault.yaml": "name: [broken\n"})],
+        "vault.yaml",
+        "DG114",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SERVER_REJECTS))
+def test_pre_receive_rejects_what_no_verify_let_through(
+    vault: Path, tmp_path: Path, case: str
+) -> None:
+    make_bad, path, rule = SERVER_REJECTS[case]
+    bare = make_remote(vault, tmp_path)
+    _base_for_server(vault)
+    clean = push(vault, "--no-verify", "origin", "main")  # the server accepts a clean push
+    assert clean.returncode == 0, clean
+    before = remote_refs(bare)
+    assert before == {"refs/heads/main": head(vault)}
+
+    bad = make_bad(vault)
+    proc = push(vault, "--no-verify", "origin", "main")
+
+    assert proc.returncode != 0, proc
+    assert "Traceback" not in proc.stderr
+    assert found(proc.stderr, remote=True) == {(path, rule)}, proc.stderr
+    assert found(proc.stderr, remote=False) == set(), "only the server can have refused"
+    for sha in bad:
+        assert f"(commit {sha[:10]})" in proc.stderr
+    assert "pre-receive hook declined" in proc.stdout + proc.stderr
+    for secret in YZ_SECRETS:
+        assert secret not in proc.stdout + proc.stderr
+    assert remote_refs(bare) == before
+
+
+def test_pre_receive_accepts_a_clean_push(vault: Path, tmp_path: Path) -> None:
+    bare = make_remote(vault, tmp_path)
+    first = push(vault, "--no-verify", "origin", "main")  # everything from the first commit
+    assert first.returncode == 0, first
+    assert remote_refs(bare) == {"refs/heads/main": head(vault)}
+
+    commit(vault, "a record", {SB_REL: sb()})
+    tip = commit(vault, "a loan", {JY_REL: jy()})
+    tip = commit(vault, "the loan returned", {JY_REL: jy_returned()})
+    proc = push(vault, "--no-verify", "origin", "main")
+    assert proc.returncode == 0, proc
+    assert found(proc.stderr) == set(), proc.stderr
+    assert remote_refs(bare) == {"refs/heads/main": tip}
+
+    # a disposal: deletion and certificate in one commit
+    stage(
+        vault,
+        {XH2_REL: certificate_for(vault, "SB-A01-02-0001", SB_REL, sb()["title"]), SB_REL: None},
+    )
+    assert git_commit(vault, "retention apply").returncode == 0
+    proc = push(vault, "--no-verify", "origin", "main")
+    assert proc.returncode == 0, proc
+    assert remote_refs(bare) == {"refs/heads/main": head(vault)}
+
+
+def test_pre_receive_rejects_the_whole_push(vault: Path, tmp_path: Path) -> None:
+    """One bad ref among several: no ref moves."""
+    bare = make_remote(vault, tmp_path)
+    assert push(vault, "origin", "main").returncode == 0
+    before = remote_refs(bare)
+    good = commit(vault, "a valid record", {SB_REL: sb()})
+    git(vault, "checkout", "-q", "-b", "feature", "HEAD~1")
+    commit_no_verify(vault, "stray", {"vault/A01/notes.txt": "備註\n"})
+
+    proc = push(vault, "--no-verify", "origin", "main", "feature")
+    assert proc.returncode != 0, proc
+    assert found(proc.stderr, remote=True) == {("vault/A01/notes.txt", "DG104")}, proc.stderr
+    assert remote_refs(bare) == before
+
+    alone = push(vault, "--no-verify", "origin", "main")
+    assert alone.returncode == 0, alone
+    assert remote_refs(bare) == {"refs/heads/main": good}
+
+
+def test_new_branch_checks_only_commits_the_remote_lacks(vault: Path, tmp_path: Path) -> None:
+    """Old history already on the server is not judged again (nor blocks new work)."""
+    bare = make_remote(vault, tmp_path, with_hook=False)
+    old_bad = commit_no_verify(vault, "old bad record", {SB_REL: sb(status="bogus")})
+    assert push(vault, "--no-verify", "origin", "main").returncode == 0
+    install_pre_receive(bare)  # the server starts enforcing only now
+
+    git(vault, "checkout", "-q", "-b", "feature")
+    new = commit(vault, "a loan", {JY_REL: jy()})
+    proc = push(vault, "origin", "feature")  # the local pre-push hook and the server's
+    assert proc.returncode == 0, proc
+    assert found(proc.stderr) == set(), proc.stderr
+    assert remote_refs(bare) == {"refs/heads/main": old_bad, "refs/heads/feature": new}
+
+    # a new branch that brings a bad commit of its own is refused on both sides
+    git(vault, "checkout", "-q", "-b", "feature2")
+    bad = commit_no_verify(vault, "rewrite", _jy_event_edited())
+    local = push(vault, "origin", "feature2")
+    assert local.returncode != 0, local
+    assert found(local.stderr, remote=False) == {(JY_REL, "DG110")}, local.stderr
+    assert f"(commit {bad[:10]})" in local.stderr
+    server = push(vault, "--no-verify", "origin", "feature2")
+    assert server.returncode != 0, server
+    assert found(server.stderr, remote=True) == {(JY_REL, "DG110")}, server.stderr
+    assert remote_refs(bare) == {"refs/heads/main": old_bad, "refs/heads/feature": new}
+
+    # deleting a branch brings nothing to check
+    gone = push(vault, "origin", ":feature")
+    assert gone.returncode == 0, gone
+    assert remote_refs(bare) == {"refs/heads/main": old_bad}
+
+
+def test_pre_receive_hook_without_dangan_refuses(vault: Path, tmp_path: Path) -> None:
+    """A server where dangan is not on PATH refuses with a message instead of letting all in."""
+    bare = make_remote(vault, tmp_path)
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if not (Path(p) / "dangan").exists()
+    )
+    git_bin = shutil.which("git")
+    assert git_bin
+    proc = subprocess.run(
+        [git_bin, "push", "--no-verify", "origin", "main"],
+        cwd=vault,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode != 0, proc
+    assert "needs the dangan command on PATH" in proc.stderr
+    assert remote_refs(bare) == {}
+
+
+def test_tags_are_pushed_and_checked(vault: Path, tmp_path: Path) -> None:
+    bare = make_remote(vault, tmp_path)
+    assert push(vault, "origin", "main").returncode == 0
+    good = commit(vault, "a record", {SB_REL: sb()})
+    git(vault, "tag", "-a", "-m", "年度歸檔", "v2025", good)
+    ok = push(vault, "origin", "main", "v2025")
+    assert ok.returncode == 0, ok
+    assert remote_refs(bare)["refs/heads/main"] == good
+
+    git(vault, "checkout", "-q", "--detach")
+    bad = commit_no_verify(vault, "bad", {SB_REL: sb(status="bogus")})
+    git(vault, "tag", "-a", "-m", "壞", "bad-tag", bad)
+    before = remote_refs(bare)
+    local = push(vault, "origin", "bad-tag")
+    assert local.returncode != 0, local
+    assert found(local.stderr, remote=False) == {(SB_REL, "DG102")}, local.stderr
+    server = push(vault, "--no-verify", "origin", "bad-tag")
+    assert server.returncode != 0, server
+    assert found(server.stderr, remote=True) == {(SB_REL, "DG102")}, server.stderr
+    assert remote_refs(bare) == before
+
+
+# ----------------------------------------------------------------- 3. hook install
+
+
+def _clone(vault: Path, tmp_path: Path) -> Path:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(vault), str(clone))
+    return clone
+
+
+def _config(root: Path) -> str:
+    return git(root, "config", "--local", "--list")
+
+
+def test_hook_install_on_a_fresh_clone(vault: Path, tmp_path: Path) -> None:
+    clone = _clone(vault, tmp_path)
+    assert git(clone, "config", "--get", "core.hooksPath", check=False) == ""
+    # samples (git's templates) are not another tool's hooks
+    (clone / ".git" / "hooks").mkdir(exist_ok=True)
+    (clone / ".git" / "hooks" / "pre-commit.sample").write_text("#!/bin/sh\nexit 0\n")
+
+    result = run_bin(["-C", str(clone), "hook", "install"])
+    assert result.code == 0, result
+    assert git(clone, "config", "--get", "core.hooksPath").strip() == "hooks"
+    assert git(clone, "config", "--get", "diff.dangan.textconv").strip() == "dangan textconv"
+
+    again = run_bin(["-C", str(clone), "hook", "install"])  # idempotent
+    assert again.code == 0, again
+
+    # and the hooks fire in the clone now
+    stage(clone, {SB_REL: sb(status="bogus")})
+    before = snapshot(clone)
+    proc = git_commit(clone, "bad")
+    assert proc.returncode != 0, proc
+    assert found(proc.stderr) == {(SB_REL, "DG102")}
+    assert snapshot(clone) == before
+
+
+def test_hook_install_refuses_another_hooks_path(vault: Path, tmp_path: Path) -> None:
+    clone = _clone(vault, tmp_path)
+    git(clone, "config", "core.hooksPath", ".husky")
+    before = _config(clone)
+
+    result = run_bin(["-C", str(clone), "hook", "install"])
+
+    assert result.code == 2, result
+    assert result.err.startswith("dangan: error: ")
+    assert ".husky" in result.err
+    assert "Traceback" not in result.err
+    assert _config(clone) == before
+    assert "diff.dangan.textconv" not in before
+
+
+def test_hook_install_refuses_foreign_hooks(vault: Path, tmp_path: Path) -> None:
+    clone = _clone(vault, tmp_path)
+    hook = clone / ".git" / "hooks" / "pre-commit"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\n# another tool's hook\nexit 0\n")
+    hook.chmod(0o755)
+    before = _config(clone)
+
+    result = run_bin(["-C", str(clone), "hook", "install"])
+
+    assert result.code == 2, result
+    assert result.err.startswith("dangan: error: ")
+    assert "another tool" in result.err
+    assert _config(clone) == before
+    assert "core.hookspath" not in before.lower()
+    assert hook.read_text() == "#!/bin/sh\n# another tool's hook\nexit 0\n"
+
+
+# ------------------------------------------------------ 4. the pre-commit framework
+
+
+def _pre_commit_bin() -> str | None:
+    local = DANGAN_BIN.parent / "pre-commit"
+    return str(local) if local.exists() else shutil.which("pre-commit")
+
+
+@pytest.mark.slow
+def test_pre_commit_framework_try_repo(vault: Path) -> None:
+    """`pre-commit try-repo` builds dangan from this repository (its `.pre-commit-hooks.yaml`)
+    and runs its hook in the vault: a bad staged record fails, a clean vault passes.
+
+    try-repo copies the repository at HEAD plus its uncommitted changes to tracked files.
+    """
+    binary = _pre_commit_bin()
+    if binary is None:
+        pytest.skip("the pre-commit framework is not installed (pip install pre-commit)")
+
+    def try_repo() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary, "try-repo", str(REPO), "dangan-check", "--all-files", "--color", "never"],
+            cwd=vault,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+
+    stage(vault, {SB_REL: sb(status="bogus"), JY_REL: jy()})
+    bad = try_repo()
+    assert bad.returncode == 1, bad
+    assert found(bad.stdout + bad.stderr) == {(SB_REL, "DG102")}, bad
+    assert "Failed" in bad.stdout
+
+    stage(vault, {SB_REL: sb()})
+    good = try_repo()
+    assert good.returncode == 0, good
+    assert "Passed" in good.stdout
+    assert found(good.stdout + good.stderr) == set(), good
+
+
+# -------------------------------------------------------------- 5. check --range
+
+
+def test_check_range_names_the_commit_of_each_finding(vault: Path, cli) -> None:
+    start = head(vault)
+    base = commit(vault, "records", {SB_REL: sb(), JY_REL: jy()})
+    leak = commit_no_verify(vault, "leak", {YZ_REL: yz_leak()})
+    fix = commit_no_verify(vault, "unleak", {YZ_REL: yz_clear()})
+    rm = commit_no_verify(vault, "rm", {SB_REL: None})
+    rewrite = commit_no_verify(vault, "rewrite", _jy_event_edited())
+    restore = commit_no_verify(vault, "restore", {SB_REL: sb(), JY_REL: jy()})
+    assert cli("check").code == 0  # the end state is clean: only the history is not
+
+    result = cli("check", "--range", f"{start}..{restore}")
+    assert result.code == 1, result
+    lines = [line for line in result.out.splitlines() if FINDING.match(line)]
+    expected = {
+        (YZ_REL, "DG105", leak),
+        (SB_REL, "DG109", rm),
+        (JY_REL, "DG110", rewrite),
+        (JY_REL, "DG110", restore),  # putting the old events back rewrites the new ones
+    }
+    got = set()
+    for line in lines:
+        m = FINDING.match(line)
+        assert m is not None
+        c = re.search(r"\(commit ([0-9a-f]{10})\)$", m["message"])
+        assert c, line
+        got.add((m["path"], m["rule"], c[1]))
+    assert got == {(p, r, sha[:10]) for p, r, sha in expected}, result.out
+    for secret in YZ_SECRETS:
+        assert secret not in result.out + result.err
+
+    clean = cli("check", "--range", f"{start}..{base}")
+    assert clean.code == 0, clean
+    assert found(clean.out) == set()
+    assert cli("check", "--range", f"{leak}..{fix}").code == 0
+
+
+def test_check_range_bad_revisions(vault: Path, cli) -> None:
+    for bad in ("HEAD..nosuchbranch", "nosuchbranch", "--all..HEAD", "HEAD~5..HEAD"):
+        result = cli("check", "--range", bad)
+        assert result.code == 2, (bad, result)
+        assert result.err.startswith("dangan: error: "), (bad, result)
+        assert "Traceback" not in result.err
+    real = run_bin(["-C", str(vault), "check", "--range", "main..nosuch"])
+    assert real.code == 2, real
+    assert "nosuch" in real.err
