@@ -126,7 +126,8 @@ def blobs_needed(changes: list[Change]) -> set[str]:
 
 
 def change_findings(root: Path, changes: list[Change], side: str,
-                    blobs: dict[str, bytes] | None = None) -> list[Finding]:
+                    blobs: dict[str, bytes] | None = None,
+                    config: dict[str, Any] | None = None) -> list[Finding]:
     """DG108-DG110 for one change whose new side is `side` (':' index, or a commit id).
 
     `blobs` may bring the contents already read (blob id -> bytes)."""
@@ -191,7 +192,46 @@ def change_findings(root: Path, changes: list[Change], side: str,
             continue
         for problem in rewritten(old, new):
             findings.append(Finding(change.path, "DG110", problem))
+
+    # DG111/DG112: the workflows' rules that look beyond one record
+    ledger = []
+    for change in changes:
+        code = _code(change.path)
+        if change.status in "AMT" and change.new and code is not None and code.category in LEDGER:
+            tree = _tree(blobs[change.new])
+            if tree is not None:
+                ledger.append((change.path, tree))
+    if ledger and config is not None:
+        from .domain import Side, change_rules
+
+        found = change_rules(ledger, Side(_side_records(root, side), _blob_reader(root), config))
+        findings += [Finding(path, rule, message) for path, rule, message in found]
     return findings
+
+
+def _side_records(root: Path, side: str):  # type: ignore[no-untyped-def]
+    cache: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+
+    def records(category: str) -> list[tuple[str, dict[str, Any]]]:
+        if category not in cache:
+            folder = f"{RECORDS}/{category}/"
+            entries = gitio.ls_files(root, [folder]) if side == ":" else gitio.ls_tree(root, side, [folder])
+            entries = [e for e in entries if e.stage == 0]
+            data = dict(gitio.cat_blobs(root, [e.blob for e in entries]))
+            cache[category] = [(e.path, t) for e in entries if (t := _tree(data[e.blob])) is not None]
+        return cache[category]
+
+    return records
+
+
+def _blob_reader(root: Path):  # type: ignore[no-untyped-def]
+    def read(blob: str) -> dict[str, Any] | None:
+        try:
+            return next((_tree(data) for _, data in gitio.cat_blobs(root, [blob])), None)
+        except Exception:  # a missing object: the certificate names a blob that is not here
+            return None
+
+    return read
 
 
 def _code_text(text: str) -> Code | None:

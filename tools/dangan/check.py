@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from . import sealing
+from . import domain, sealing
 from .sealing import Keyring
 from .codes import parse_code
 from .errors import DanganError
@@ -65,7 +65,8 @@ class CheckResult:
 # --------------------------------------------------------------------- one file
 
 def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | None = None,
-               recipients: dict[str, list[str]] | None = None) -> list[Finding]:
+               recipients: dict[str, list[str]] | None = None,
+               config: dict[str, Any] | None = None) -> list[Finding]:
     """Every file rule for one file under vault/.
 
     `recipients` (category -> keys) enables the recipient part of DG106; `keyring`, when it
@@ -139,6 +140,9 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         if path == "/category" and category_reported:
             continue  # already reported as DG103, the rule that names the fix
         add("DG102", f"{path}: {reason}")
+    if not errors and config is not None:  # the workflows' rules need a schema-valid record
+        for rule, message in domain.file_rules(code.category, plain if plain is not None else body, config):
+            add(rule, message)
     if not canonical:
         add("DG113", "not in canonical form; run `dangan fmt` on it")
     return found

@@ -187,7 +187,7 @@ def _check_chunk(items: list[tuple[str, str, bytes | None]]) -> list[tuple[str, 
                     data = handle.read()
             except OSError:
                 continue
-        out.append((path, blob, check_file(_RULES.schemas, path, data, _RULES.keyring, recipients)))
+        out.append((path, blob, check_file(_RULES.schemas, path, data, _RULES.keyring, recipients, _RULES.config)))
     return out
 
 
@@ -473,7 +473,7 @@ def check_staged(vault: Vault, use_cache: bool = True) -> CheckResult:
         return ((path, blob, blobs[blob]) for path, blob in wanted)
 
     findings = check_blobs(root, rules, items, read, use_cache)
-    findings += change_findings(root, changes, ":", blobs)
+    findings += change_findings(root, changes, ":", blobs, rules.config)
     findings += rules.config_findings()
     return CheckResult(len(items), _dedupe(findings))
 
@@ -506,7 +506,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
         items = [(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"]
         checked += len(items)
         found = check_blobs(root, rules, items, blob_reader(root), use_cache)
-        found += change_findings(root, changes, commit)
+        found += change_findings(root, changes, commit, None, rules.config)
         found += rules.config_findings()
         short = commit[:10]
         findings += [Finding(f.path, f.rule, f"{f.message} (commit {short})") for f in found]

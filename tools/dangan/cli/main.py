@@ -49,9 +49,9 @@ def cli(ctx: click.Context, vault_path: Path | None, identity: Path | None) -> N
 
 
 def _register() -> None:
-    from . import checks, keyscmd, records, vaultcmd
+    from . import backupcmd, checks, historycmd, keyscmd, lendcmd, records, retentioncmd, vaultcmd
 
-    for module in (vaultcmd, records, checks, keyscmd):
+    for module in (vaultcmd, records, checks, keyscmd, lendcmd, retentioncmd, backupcmd, historycmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

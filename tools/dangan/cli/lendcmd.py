@@ -1,0 +1,4 @@
+"""Commands of lendcmd (being written)."""
+from __future__ import annotations
+
+COMMANDS: list = []

@@ -1,0 +1,4 @@
+"""Commands of retentioncmd (being written)."""
+from __future__ import annotations
+
+COMMANDS: list = []
