@@ -134,19 +134,30 @@ def fmt_cmd(ctx: Context, paths, check_only: bool, no_commit: bool, as_json: boo
         raise SystemExit(1)
 
 
-@click.group("hook")
+@click.group(
+    "hook",
+    epilog="""\b
+Examples:
+  dangan hook install               # in a fresh clone
+  git commit                        # runs hooks/pre-commit -> dangan hook pre-commit
+""",
+)
 def hook_group() -> None:
     """What the scripts in hooks/ call (and `hook install` for a fresh clone)."""
 
 
-@hook_group.command("pre-commit")
+@hook_group.command("pre-commit", epilog="\b\nExample:\n  git add vault/ && dangan hook pre-commit   # what git runs before a commit")
 @pass_ctx
 def hook_pre_commit(ctx: Context) -> None:
     """Check the staged changes (git runs this before each commit)."""
     raise SystemExit(hookrun.report(scan.check_staged(ctx.git_vault), "commit"))
 
 
-@hook_group.command("pre-push", context_settings={"ignore_unknown_options": True})
+@hook_group.command(
+    "pre-push",
+    context_settings={"ignore_unknown_options": True},
+    epilog="\b\nExample (what git runs; ref lines on stdin):\n  echo 'refs/heads/main LOCAL refs/heads/main REMOTE' | dangan hook pre-push origin URL",
+)
 @click.argument("args", nargs=-1)
 @pass_ctx
 def hook_pre_push(ctx: Context, args) -> None:
@@ -166,7 +177,10 @@ def hook_pre_push(ctx: Context, args) -> None:
     _hook_report(scan.check_commits(vault.root, list(dict.fromkeys(commits)), vault.keyring), "push")
 
 
-@hook_group.command("pre-receive")
+@hook_group.command(
+    "pre-receive",
+    epilog="\b\nExample (on the server, in the bare repository; 'old new ref' lines on stdin):\n  cp hooks/pre-receive /srv/git/archive.git/hooks/",
+)
 def hook_pre_receive() -> None:
     """Check every commit a push brings to a server's (bare) repository; no --no-verify here."""
     root = Path.cwd()
@@ -194,7 +208,7 @@ def _commits(root: Path, spec: list[str]) -> list[tuple[str | None, str]]:
     return out
 
 
-@hook_group.command("install")
+@hook_group.command("install", epilog="\b\nExample:\n  git clone server:archive.git && cd archive && dangan hook install")
 @pass_ctx
 def hook_install(ctx: Context) -> None:
     """Set core.hooksPath to the vault's hooks/ (for a fresh clone)."""

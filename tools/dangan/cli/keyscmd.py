@@ -22,7 +22,7 @@ def _report(change: keys.KeyChange, as_json: bool, what: str) -> None:
         click.echo(change.commit)
 
 
-@click.group("keys")
+@click.group("keys", epilog="\b\nExamples:\n  dangan keys generate\n  dangan keys updatekeys\n  dangan keys rotate YZ-A01-02-001-0301-0001")
 def keys_group() -> None:
     """Identities and data keys."""
 
@@ -68,7 +68,7 @@ def keys_rotate(ctx: Context, codes, no_commit: bool, as_json: bool) -> None:
     _report(keys.rotate(ctx.vault, [parse_code(c) for c in codes], not no_commit), as_json, "rotate")
 
 
-@click.group("recipients")
+@click.group("recipients", epilog="\b\nExamples:\n  dangan recipients ls\n  dangan recipients add 李強 age1... --role approver\n  dangan recipients remove 李強")
 def recipients_group() -> None:
     """Who can read sensitive fields (vault.yaml `recipients`)."""
 
@@ -138,7 +138,7 @@ def decrypt_cmd(ctx: Context, file: Path, as_json: bool) -> None:
         click.echo(dump(plain), nl=False)
 
 
-@click.command("textconv", hidden=True)
+@click.command("textconv", hidden=True, epilog="\b\nExample (what git runs for records, via .gitattributes):\n  git config diff.dangan.textconv 'dangan textconv'")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @identity_option
 @pass_ctx
