@@ -237,6 +237,12 @@ def main() -> None:
     bench_check(vault, results)
     bench_hook(vault, results)
     bench_new(results)
+    sys.path.insert(0, str(HERE))
+    from bench_backup import measure as bench_backup  # noqa: E402
+    from bench_diff import measure as bench_diff  # noqa: E402
+
+    results += bench_diff(vault, WORK)
+    results += bench_backup(vault, WORK)
     report(results, not args.no_write)
 
 

@@ -125,12 +125,20 @@ def field_schemas(schemas: SchemaSet, category: str, dotted: str) -> list[dict[s
 
 
 def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
-    """A command-line string typed by the schema: a phone number stays a string."""
+    """A command-line string typed by the schema: a phone number stays a string.
+
+    When a field allows a string and another type (a maintenance interval in days or as
+    an ISO duration), the string is kept only if a string alternative accepts it.
+    """
     types: set[str] = set()
+    strings: list[dict[str, Any]] = []
     for sub in field_schemas(schemas, category, dotted):
         kind = sub.get("type")
-        types.update([kind] if isinstance(kind, str) else list(kind or []))
-    if not types or "string" in types:
+        kinds = [kind] if isinstance(kind, str) else list(kind or [])
+        types.update(kinds)
+        if "string" in kinds:
+            strings.append(sub)
+    if not types or ("string" in types and (types == {"string"} or any(_accepts(s, raw) for s in strings))):
         return raw
     if "integer" in types or "number" in types:
         try:
@@ -143,10 +151,14 @@ def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
                         return value
                 except ValueError:
                     pass
+        if "string" in types:
+            return raw
         raise DanganError(f"{dotted}={raw!r}: not a number")
     if "boolean" in types:
         if raw.lower() in ("true", "false"):
             return raw.lower() == "true"
+        if "string" in types:
+            return raw
         raise DanganError(f"{dotted}={raw!r}: expected true or false")
     if "array" in types or "object" in types:
         try:
@@ -154,9 +166,28 @@ def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
         except ValueError:
             if "array" in types:
                 return [part.strip() for part in raw.split(",") if part.strip()]
+            if "string" in types:
+                return raw
             raise DanganError(f"{dotted}: give a JSON object, e.g. '{{\"key\": \"value\"}}'") from None
         return value
     return raw
+
+
+def _accepts(schema: dict[str, Any], raw: str) -> bool:
+    """Would this string schema (pattern, enum, const, format) take `raw`?"""
+    import re
+
+    if "enum" in schema and raw not in schema["enum"]:
+        return False
+    if "const" in schema and raw != schema["const"]:
+        return False
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        try:
+            return re.search(pattern, raw) is not None
+        except re.error:
+            return True
+    return True
 
 
 def parse_assignment(text: str) -> tuple[str, str]:

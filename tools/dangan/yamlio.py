@@ -432,12 +432,33 @@ def _mapping(node: dict, indent: int, out: list[str], first_prefix: str | None =
             out.append(f"{lead}{key}:\n")
             if _sequence(value, indent + 2, out) is None:
                 return None
+        elif type(value) is str and "\n" in value:
+            block = _literal(value, indent + 2)
+            if block is None:
+                return None
+            out.append(f"{lead}{key}: {block}")
         else:
             text = _scalar(value)
             if text is None:
                 return None
             out.append(f"{lead}{key}: {text}\n" if text else f"{lead}{key}:\n")
     return True
+
+
+def _literal(value: str, indent: int) -> str | None:
+    """A literal block (`|`, `|-`, `|+` and its lines), as ruamel writes one."""
+    if not _literal_ok(value) or not _PLAIN_CHARS.fullmatch(value.replace("\n", "")):
+        return None
+    if value.endswith("\n\n"):
+        chomp = "+"
+    elif value.endswith("\n"):
+        chomp = ""
+    else:
+        chomp = "-"
+    body = value[:-1] if value.endswith("\n") else value
+    pad = " " * indent
+    lines = "".join(f"{pad}{line}\n" if line else "\n" for line in body.split("\n"))
+    return f"|{chomp}\n{lines}"
 
 
 def _sequence(node: list, indent: int, out: list[str]) -> bool | None:
@@ -450,6 +471,11 @@ def _sequence(node: list, indent: int, out: list[str]) -> bool | None:
                 return None
         elif isinstance(item, list):
             return None
+        elif type(item) is str and "\n" in item:
+            block = _literal(item, indent + 2)
+            if block is None:
+                return None
+            out.append(f"{pad}- {block}")
         else:
             text = _scalar(item)
             if not text:  # None (give up) or "" (null item: ruamel writes "-" alone)

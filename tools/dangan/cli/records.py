@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .. import records
+from .. import records, sealing
 from ..codes import parse_code, parse_location
 from ..errors import DanganError, Refusal
 from ..yamlio import dump
@@ -54,26 +54,39 @@ def new_cmd(ctx: Context, category: str, location: str, file_, assignments, no_c
 Examples:
   dangan show SB-A01-02-0001
   dangan show YZ-A01-02-001-0301-0001 --json
+  dangan show TS-A01-02-001-0301-0001 --as-of 2024-06-30
 """,
 )
 @click.argument("code")
 @click.option("--decrypt", is_flag=True, help="Show sensitive values in clear (needs an identity).")
+@click.option("--as-of", "as_of", metavar="WHEN", help="The record as it was at a date or revision.")
 @json_option
 @identity_option
 @pass_ctx
-def show_cmd(ctx: Context, code: str, decrypt: bool, as_json: bool) -> None:
+def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json: bool) -> None:
     """Show a record; sensitive values appear as ‹encrypted› unless --decrypt."""
     vault = ctx.vault
     parsed = parse_code(code)
-    if decrypt:
-        view, _, _ = records.read_plain(vault, parsed)
+    resolved = None
+    if as_of:
+        from .. import history
+
+        stored, resolved = history.record_at(vault, parsed, as_of)
     else:
         stored, _ = vault.read(parsed)
+    if decrypt:
+        view = sealing.open_document(str(parsed), stored, vault.keyring)
+    else:
         category = vault.schemas.category(parsed.category)
         view = records.masked(stored, category.sensitive if category else frozenset())
     if as_json:
-        emit_json({"code": str(parsed), "path": parsed.path, "record": view})
+        document = {"code": str(parsed), "path": parsed.path, "record": view}
+        if resolved is not None:
+            document["as_of"] = resolved.as_dict()
+        emit_json(document)
     else:
+        if resolved is not None:
+            say(f"{parsed} as of {as_of}: commit {resolved.commit[:12] if resolved.commit else '(none)'}")
         click.echo(dump(view), nl=False)
 
 
