@@ -6,15 +6,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from . import domain, sealing
 from .sealing import Keyring
 from .codes import parse_code
 from .errors import DanganError
-from .schemas import BASE_URI, SchemaSet, is_enc, sensitive_leaves
-from .vault import CONFIG, RECORDS, Vault
+from .schemas import BASE_URI, SchemaSet, sensitive_leaves
+from .vault import CONFIG
 from .yamlio import YamlError, decode, load_bytes, load_text
 
 RULES = {

@@ -32,7 +32,7 @@ from .codes import Code, Location, path_to_code
 from .errors import CodeError, DanganError, GitError
 from .schemas import is_enc
 from .vault import Vault
-from .yamlio import YamlError, decode, load_fast, load_text
+from .yamlio import YamlError, decode, load_text
 
 FORMAT = "dangan-diff/1"
 MASK = "‹encrypted›"
@@ -259,75 +259,10 @@ class Version:
         return self.stored is not None and "sops" in self.stored
 
 
-# Encrypted records fail the fast reader's canonical guard only because of their ciphertext
-# (ENC[...] scalars, age armour in literal blocks), which its emitter declines to judge. Both
-# have a fixed form: swap each for a placeholder, let the fast reader prove the rest
-# canonical, and put the exact values back. ruamel would take ~7 ms per record instead.
-_ENC_TOKEN = re.compile(r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]")
-_AGE_BLOCK = re.compile(
-    r"^(?P<lead> *- enc: )\|\n(?P<body>(?P<ind> +)-----BEGIN AGE ENCRYPTED FILE-----\n"
-    r"(?:(?P=ind)[A-Za-z0-9+/=]+\n)*(?P=ind)-----END AGE ENCRYPTED FILE-----\n)",
-    re.MULTILINE,
-)
-_HOLE = "dgxhole"
-
-
-def load_sealed_fast(text: str) -> dict[str, Any] | None:
-    """The tree of a canonical SOPS record text, or None (then use load_text)."""
-    if _HOLE in text or "sops:" not in text:
-        return None
-    values: dict[str, str] = {}
-
-    def hole(value: str) -> str:
-        name = f"{_HOLE}{len(values):06d}x"
-        values[name] = value
-        return name
-
-    def age(match: re.Match[str]) -> str:
-        indent = len(match["ind"])
-        value = "".join(line[indent:] for line in match["body"].splitlines(True))
-        return f"{match['lead']}{hole(value)}\n"
-
-    swapped = _ENC_TOKEN.sub(lambda m: hole(m.group(0)), _AGE_BLOCK.sub(age, text))
-    tree = load_fast(swapped)
-    if tree is None:
-        return None
-    unplaced = False
-
-    def put_back(node: Any) -> Any:
-        nonlocal unplaced
-        if isinstance(node, dict):
-            return {k: put_back(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [put_back(v) for v in node]
-        if isinstance(node, str) and _HOLE in node:
-            if node not in values:
-                unplaced = True  # a placeholder inside a longer scalar: not our shape
-            return values.get(node, node)
-        return node
-
-    restored = put_back(tree)
-    if unplaced or any(_HOLE in str(k) for k in _keys(restored)):
-        return None
-    return restored
-
-
-def _keys(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield key
-            yield from _keys(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _keys(value)
-
-
 def _parse(blob: str, data: bytes) -> Version:
     try:
         text = decode(data)
-        tree = load_sealed_fast(text) if "\nsops:\n" in text else None
-        if tree is None:
-            tree = load_text(text)
+        tree = load_text(text)  # SOPS records too: the fast reader handles their literal blocks
     except YamlError as exc:
         return Version(blob, None, problem=f"not readable YAML: {exc}")
     if not isinstance(tree, dict):

@@ -46,7 +46,7 @@ class Keyring:
 
 
 def regex_for(names: frozenset[str]) -> str:
-    from . import agekeys, sops  # cryptography and pyrage load only when needed
+    from . import sops  # cryptography and pyrage load only when needed
     return sops.encrypted_regex_for(names)
 
 
@@ -102,7 +102,7 @@ def seal(
 
 def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
     """The plaintext of a stored record (MAC verified); a plain record is returned as is."""
-    from . import agekeys, sops  # cryptography and pyrage load only when needed
+    from . import sops  # cryptography and pyrage load only when needed
     if "sops" not in doc:
         return doc
     try:
@@ -118,7 +118,7 @@ def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str
 
 def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate: bool, label: str) -> dict[str, Any]:
     """`keys updatekeys` (same data key, new recipients) or `keys rotate` (new data key)."""
-    from . import agekeys, sops  # cryptography and pyrage load only when needed
+    from . import sops  # cryptography and pyrage load only when needed
     try:
         if rotate:
             return sops.rotate(doc, keyring.identities, recipients)
