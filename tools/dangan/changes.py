@@ -200,7 +200,8 @@ def change_findings(root: Path, changes: list[Change], side: str,
         if change.status in "AMT" and change.new and code is not None and code.category in LEDGER:
             tree = _tree(blobs[change.new])
             if tree is not None:
-                ledger.append((change.path, tree))
+                old = _tree(blobs[change.old]) if change.old and change.old in blobs else None
+                ledger.append((change.path, tree, old))
     if ledger and config is not None:
         from .domain import Side, change_rules
 

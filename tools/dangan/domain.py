@@ -39,15 +39,17 @@ class Side:
     config: dict[str, Any]  # the new side's vault.yaml
 
 
-def change_rules(changed: Iterable[tuple[str, dict[str, Any]]], side: Side) -> list[tuple[str, str, str]]:
-    """(path, rule, message) for the ledger records a change adds or modifies."""
+def change_rules(changed: Iterable[tuple[str, dict[str, Any], dict[str, Any] | None]],
+                 side: Side) -> list[tuple[str, str, str]]:
+    """(path, rule, message) for the ledger records a change adds or modifies, given as
+    (path, new tree, old tree or None)."""
     from . import lending, retention
 
     found: list[tuple[str, str, str]] = []
-    for path, tree in changed:
+    for path, tree, old in changed:
         category = str(tree.get("category", ""))
         if category == "JY":
-            found += [(path, "DG111", m) for m in lending.loan_conflicts(path, tree, side)]
+            found += [(path, "DG111", m) for m in lending.loan_conflicts(path, tree, side, old)]
         elif category == "XH":
             found += [(path, "DG112", m) for m in retention.certificate_conflicts(path, tree, side)]
     return found

@@ -1,4 +1,186 @@
-"""Commands of lendcmd (being written)."""
+"""Lending commands (借閱): `dangan lend request|approve|reject|checkout|renew|return|ls`."""
 from __future__ import annotations
 
-COMMANDS: list = []
+from dataclasses import asdict
+
+import click
+
+from .. import lending, timeutil
+from ..lending import Done
+from .base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+
+AT_HELP = "When it happened (YYYY-MM-DD or ISO 8601; default now), for paper events entered later."
+BY_HELP = "Who did it (default: git config user.name)."
+
+
+def _at(func):  # type: ignore[no-untyped-def]
+    return click.option("--at", metavar="WHEN", help=AT_HELP)(func)
+
+
+def _by(func):  # type: ignore[no-untyped-def]
+    return click.option("--by", metavar="NAME", help=BY_HELP)(func)
+
+
+def _report(done: Done, as_json: bool) -> None:
+    if as_json:
+        emit_json({"code": done.code, "status": done.status, "due": done.due, "path": done.path, "commit": done.commit})
+        return
+    click.echo(done.code)
+    say(f"{done.code}: {done.status}" + (f", due {done.due}" if done.due and done.status == "out" else ""))
+
+
+@click.group(
+    "lend",
+    epilog="""\b
+Examples:
+  dangan lend request SB-A01-01-0002 --borrower 趙偉 --department 工程部 --purpose 年檢 --form original
+  dangan lend approve JY-0003 --by 陳立新
+  dangan lend checkout JY-0003 --by 張敏 --days 7
+  dangan lend ls --status overdue --as-of 2025-01-06
+""",
+)
+def lend_group() -> None:
+    """The lending log (借閱): request, approve, hand over, renew and take back records.
+
+    Every loan is a JY record whose events are only ever appended; each command appends
+    one event and commits. A command that a lending rule refuses exits 1, names the rule
+    (DG111) and writes nothing.
+    """
+
+
+@lend_group.command(
+    "request",
+    epilog="""\b
+Examples:
+  dangan lend request YZ-A01-02-001-0301-0001 --borrower 周敏 --department 客服部 \\
+      --purpose 核對業主聯繫方式 --form copy --days 3 --contact 13800006666
+  dangan lend request SB-A01-01-0002 WX-A01-01-0001 --borrower 趙偉 --department 工程部 \\
+      --purpose 迎接特種設備年度檢驗 --form original --at 2024-11-04T09:00:00+08:00 --json
+""",
+)
+@click.argument("codes", nargs=-1, required=True, metavar="CODE...")
+@click.option("--borrower", required=True, metavar="NAME", help="Borrower's name (借閱人).")
+@click.option("--department", required=True, metavar="DEPT", help="Borrower's department (部門).")
+@click.option("--purpose", required=True, metavar="TEXT", help="Purpose of the loan (借閱目的).")
+@click.option("--form", type=click.Choice(lending.FORMS), default="copy", show_default=True,
+              help="What is handed over: original 原件, copy 複印件, scan 掃描件.")
+@click.option("--days", type=click.IntRange(min=1), help="Days asked for (at most vault.yaml lending.loan_days).")
+@click.option("--contact", metavar="TEXT", help="Borrower's phone or e-mail (stored encrypted; needs recipients).")
+@click.option("--title", metavar="TEXT", help="Title of the loan record (default: derived from the codes).")
+@_at
+@no_commit_option
+@json_option
+@pass_ctx
+def request_cmd(ctx: Context, codes, borrower, department, purpose, form, days, contact, title, at,
+                no_commit: bool, as_json: bool) -> None:
+    """Request a loan of one or more records: a new loan JY-nnnn in state `requested`.
+
+    Prints the loan's code. The request is the borrower's; an approver decides on it.
+    """
+    done = lending.request(ctx.vault, list(codes), borrower, department, purpose, form, days, contact, at, title,
+                           not no_commit)
+    _report(done, as_json)
+
+
+@lend_group.command("approve", epilog="\b\nExamples:\n  dangan lend approve JY-0003 --by 陳立新\n  dangan lend approve JY-0003 --by 陳立新 --at 2024-11-04T09:30:00+08:00")
+@click.argument("loan")
+@_by
+@_at
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def approve_cmd(ctx: Context, loan: str, by, at, no_commit: bool, as_json: bool) -> None:
+    """Approve a requested loan (an approver in vault.yaml, not the borrower)."""
+    _report(lending.approve(ctx.vault, loan, by, at, not no_commit), as_json)
+
+
+@lend_group.command("reject", epilog="\b\nExamples:\n  dangan lend reject JY-0003 --by 陳立新 --reason 用途與所借檔案無關")
+@click.argument("loan")
+@click.option("--reason", required=True, metavar="TEXT", help="Why the loan is refused (理由).")
+@_by
+@_at
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def reject_cmd(ctx: Context, loan: str, reason: str, by, at, no_commit: bool, as_json: bool) -> None:
+    """Reject a requested (or approved, not yet handed over) loan; it is closed."""
+    _report(lending.reject(ctx.vault, loan, reason, by, at, not no_commit), as_json)
+
+
+@lend_group.command("checkout", epilog="\b\nExamples:\n  dangan lend checkout JY-0003 --by 張敏\n  dangan lend checkout JY-0003 --by 張敏 --days 5 --at 2024-12-30T17:00:00+08:00")
+@click.argument("loan")
+@_by
+@click.option("--days", type=click.IntRange(min=1), help="Loan period (default: the days asked for, else loan_days).")
+@_at
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def checkout_cmd(ctx: Context, loan: str, by, days, at, no_commit: bool, as_json: bool) -> None:
+    """Hand over an approved loan (an archivist): due = the checkout day + days."""
+    _report(lending.checkout(ctx.vault, loan, by, days, at, not no_commit), as_json)
+
+
+@lend_group.command("renew", epilog="\b\nExamples:\n  dangan lend renew JY-0003 --days 7 --by 張敏 --reason 年檢延期")
+@click.argument("loan")
+@click.option("--days", required=True, type=click.IntRange(min=1), help="Days added to the current due date.")
+@_by
+@click.option("--reason", metavar="TEXT", help="Why the loan is extended.")
+@_at
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def renew_cmd(ctx: Context, loan: str, days: int, by, reason, at, no_commit: bool, as_json: bool) -> None:
+    """Extend a loan that is out (an archivist); never past checkout + max_total_days."""
+    _report(lending.renew(ctx.vault, loan, days, by, reason, at, not no_commit), as_json)
+
+
+@lend_group.command("return", epilog="\b\nExamples:\n  dangan lend return JY-0003 --by 張敏 --condition intact\n  dangan lend return JY-0003 --by 張敏 --condition damaged --note 第3頁水漬")
+@click.argument("loan")
+@_by
+@click.option("--condition", required=True, type=click.Choice(lending.CONDITIONS), help="State of what came back.")
+@click.option("--note", metavar="TEXT", help="What is damaged or lost (required then).")
+@_at
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def return_cmd(ctx: Context, loan: str, by, condition: str, note, at, no_commit: bool, as_json: bool) -> None:
+    """Take back a loan that is out (an archivist); damaged or lost needs a note."""
+    _report(lending.give_back(ctx.vault, loan, condition, by, note, at, not no_commit), as_json)
+
+
+@lend_group.command(
+    "ls",
+    epilog="""\b
+Examples:
+  dangan lend ls
+  dangan lend ls --status overdue --as-of 2025-01-06
+  dangan lend ls --record SB-A01-01-0002 --json
+""",
+)
+@click.option("--status", type=click.Choice(lending.LIST_STATUSES), default="all", show_default=True,
+              help="Only loans in this state as of the day; overdue = out and due before it.")
+@click.option("--as-of", "as_of", metavar="DATE", help="The day the list is for (default today), from the events up to its end.")
+@click.option("--borrower", metavar="NAME", help="Only this borrower's loans.")
+@click.option("--record", metavar="CODE", help="Only loans of this record.")
+@json_option
+@pass_ctx
+def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) -> None:
+    """List loans: code, status, due date, days overdue, borrower, form, records, condition."""
+    vault = ctx.vault
+    day = timeutil.parse_day(as_of, vault.tz)
+    rows = lending.loans(vault, status, day, borrower, record)
+    if as_json:
+        emit_json({"as_of": day.isoformat(), "status": status, "loans": [asdict(r) for r in rows]})
+        return
+    for r in rows:
+        overdue = f"{r.days_overdue} day{'' if r.days_overdue == 1 else 's'} overdue" if r.overdue else ""
+        click.echo("\t".join([r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records),
+                              r.condition or ""]))
+
+
+COMMANDS = [lend_group]

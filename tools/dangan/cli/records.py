@@ -79,14 +79,20 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
     else:
         category = vault.schemas.category(parsed.category)
         view = records.masked(stored, category.sensitive if category else frozenset())
+    from .. import lending
+
+    damage = lending.damage_reports(vault, str(parsed)) if resolved is None else []
     if as_json:
-        document = {"code": str(parsed), "path": parsed.path, "record": view}
+        document = {"code": str(parsed), "path": parsed.path, "record": view, "damage": damage}
         if resolved is not None:
             document["as_of"] = resolved.as_dict()
         emit_json(document)
     else:
         if resolved is not None:
             say(f"{parsed} as of {as_of}: commit {resolved.commit[:12] if resolved.commit else '(none)'}")
+        for report in damage:
+            note = f": {report['note']}" if report.get("note") else ""
+            say(f"# {report['loan']}: returned {report['condition']} on {report['returned']}{note}")
         click.echo(dump(view), nl=False)
 
 
