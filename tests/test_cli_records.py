@@ -185,9 +185,14 @@ def test_new_every_category_and_level(
     location = LEVEL_LOCATION[level]
     fields = clear_fields(vault, category, level, schemas)
     assert not set(fields) & schemas.categories[category].sensitive
-    if category in ("JY", "XH"):
-        grant_roles(cli, fields)  # approvals and hand-overs need role holders (DG111/DG112)
+    if category == "JY":
+        grant_roles(cli, fields)  # approvals and hand-overs need role holders (DG111)
     before = head(vault)
+    if category == "XH":  # certificates come with the removal of what they list
+        refused = cli("new", category, "--file", "-", input=dump(fields))
+        assert refused.code == 2 and "retention apply" in refused.err, refused
+        assert head(vault) == before and status(vault) == ""
+        return
 
     result = cli(
         "new",

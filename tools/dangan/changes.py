@@ -24,6 +24,9 @@ from .vault import RECORDS
 from .yamlio import YamlError, decode, load_text
 
 LEDGER = ("JY", "XH", "BQ")
+# Certificates and holds are permanent. Loans are ledger records too (append-only) but
+# have a retention rule of their own (JY P10Y, destroy): they go with a certificate.
+PERMANENT = ("XH", "BQ")
 DISPOSAL = "XH"
 # Fields of a ledger record that may change: `status` is derived from the events.
 DERIVED = frozenset({"status", "sops"})
@@ -174,8 +177,8 @@ def change_findings(root: Path, changes: list[Change], side: str,
         code = _code(change.path)
         if code is None:
             continue
-        if code.category in LEDGER:
-            findings.append(Finding(change.path, "DG109", f"{code} is a ledger record ({code.category}); ledger records are never deleted"))
+        if code.category in PERMANENT:
+            findings.append(Finding(change.path, "DG109", f"{code} is a {'disposal certificate' if code.category == 'XH' else 'legal hold'}; they are permanent and never deleted"))
         elif str(code) not in certificates():
             findings.append(Finding(
                 change.path, "DG109",
@@ -205,9 +208,17 @@ def change_findings(root: Path, changes: list[Change], side: str,
     if ledger and config is not None:
         from .domain import Side, change_rules
 
-        found = change_rules(ledger, Side(_side_records(root, side), _blob_reader(root), config))
+        cat = gitio.BlobCat(root)
+        try:
+            found = change_rules(ledger, Side(_side_records(root, side), lambda blob: _tree_or_none(cat.get(blob)), config))
+        finally:
+            cat.close()
         findings += [Finding(path, rule, message) for path, rule, message in found]
     return findings
+
+
+def _tree_or_none(data: bytes | None) -> dict[str, Any] | None:
+    return _tree(data) if data is not None else None
 
 
 def _side_records(root: Path, side: str):  # type: ignore[no-untyped-def]
@@ -223,18 +234,6 @@ def _side_records(root: Path, side: str):  # type: ignore[no-untyped-def]
         return cache[category]
 
     return records
-
-
-def _blob_reader(root: Path):  # type: ignore[no-untyped-def]
-    def read(blob: str) -> dict[str, Any] | None:
-        try:
-            return next((_tree(data) for _, data in gitio.cat_blobs(root, [blob])), None)
-        except Exception:  # a missing object: the certificate names a blob that is not here
-            return None
-
-    return read
-
-
 def _code_text(text: str) -> Code | None:
     from .codes import parse_code
 

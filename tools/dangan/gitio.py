@@ -165,6 +165,40 @@ def cat_blobs(root: Path, blobs: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         proc.wait()
 
 
+class BlobCat:
+    """One long-lived `git cat-file --batch` for blobs asked for one at a time (a
+    certificate's items), instead of a process per blob."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def get(self, blob: str) -> bytes | None:
+        if self.proc is None:
+            self.proc = subprocess.Popen(
+                ["git", "cat-file", "--batch"], cwd=self.root,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if not blob or any(c not in "0123456789abcdef" for c in blob):
+            return None
+        self.proc.stdin.write(f"{blob}\n".encode())
+        self.proc.stdin.flush()
+        header = self.proc.stdout.readline().split()
+        if len(header) < 3 or header[-1] == b"missing":
+            return None
+        data = self.proc.stdout.read(int(header[2]))
+        self.proc.stdout.read(1)
+        return data if header[1] == b"blob" else None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait()
+            self.proc = None
+
+
 def hash_object(root: Path, data: bytes) -> str:
     return run(["hash-object", "--stdin"], root, input=data).stdout.decode().strip()
 
@@ -194,5 +228,15 @@ def commit(root: Path, message: str, paths: Sequence[str]) -> str:
     """
     bindir = str(Path(sys.executable).parent)
     path_env = bindir + os.pathsep + os.environ.get("PATH", "")
-    run(["commit", "-q", "-m", message, "--", *paths], root, env={"PATH": path_env})
+    proc = run(["commit", "-q", "-m", message, "--", *paths], root, env={"PATH": path_env}, check=False)
+    if proc.returncode != 0:
+        text = proc.stderr.decode("utf-8", "replace").strip()
+        if "commit refused" in text:  # the vault's own hook said no: a refusal, exit 1
+            from .errors import Refusal
+
+            lines = [line for line in text.splitlines() if ": DG1" in line]
+            shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
+            raise Refusal(f"the pre-commit hook refused the commit: {shown}", "nothing was changed; fix the findings and retry")
+        first = text.splitlines()[0] if text else "git commit failed"
+        raise GitError(f"git commit: {first}")
     return out(["rev-parse", "HEAD"], root).strip()

@@ -366,6 +366,11 @@ def create(
 ) -> Written:
     """Allocate the next code, build, validate, write and commit a new record."""
     check_category(vault, category, location)
+    if category == "XH":
+        raise DanganError(
+            "disposal certificates are written by `dangan retention apply`, with the removal of the records they list",
+            "make a plan: dangan retention plan --out plan.yaml",
+        )
     tree = dict(fields)
     for key in ("code", "category"):
         if key in tree:

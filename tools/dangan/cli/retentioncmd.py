@@ -1,4 +1,262 @@
-"""Commands of retentioncmd (being written)."""
+"""Retention commands: retention schedule/plan/apply/hold/release/extend (cli.md)."""
 from __future__ import annotations
 
-COMMANDS: list = []
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import gitio, retention
+from ..codes import parse_code
+from ..errors import DanganError
+from ..fsutil import write_atomic
+from ..timeutil import default_person, parse_day, parse_when
+from ..vault import RECORDS, Vault
+from ..yamlio import dump
+from .base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+
+
+def _person(vault: Vault, given: str | None) -> str:
+    return given.strip() if given and given.strip() else default_person(gitio.config_get(vault.root, "user.name"))
+
+
+@click.group(
+    "retention",
+    epilog="""\b
+Examples:
+  dangan retention schedule
+  dangan retention plan --as-of 2025-12-31 --out plan.yaml
+  dangan retention apply plan.yaml --approved-by 陳立新 --witness 錢芳 --witness 孫麗 \\
+      --method 碎紙機粉碎 --place 總部檔案室
+""",
+)
+def retention_group() -> None:
+    """Retention and destruction (保管期限與銷毀): schedules, plans, holds, certificates."""
+
+
+@retention_group.command(
+    "schedule",
+    epilog="""\b
+Examples:
+  dangan retention schedule
+  dangan retention schedule --json
+""",
+)
+@json_option
+@pass_ctx
+def schedule_cmd(ctx: Context, as_json: bool) -> None:
+    """The effective retention rule of every category (vault.yaml `retention`)."""
+    vault = ctx.vault
+    rules = retention.schedule(vault.config, vault.schemas.categories)
+    rows = []
+    for category, rule in rules.items():
+        cat = vault.schemas.categories[category]
+        rows.append({"category": category, "name": cat.zh, **rule.as_dict(), "source": rule.source})
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        how = "permanent" if row["keep"] == "permanent" else f"{row['keep']} after {row['after']}, then {row['action']}"
+        note = "" if row["source"] == "vault.yaml" else "  (no valid rule in vault.yaml: kept permanently)"
+        click.echo(f"{row['category']}  {row['name']}\t{how}{note}")
+
+
+@retention_group.command(
+    "plan",
+    epilog="""\b
+Examples:
+  dangan retention plan
+  dangan retention plan --as-of 2025-12-31 --category WX --out wx-2025.yaml
+  dangan retention plan --json
+""",
+)
+@click.option("--as-of", "as_of", metavar="DATE", help="The day the plan is for (default: today, vault timezone).")
+@click.option("--category", help="Only this category.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan (YAML) for `retention apply`.")
+@json_option
+@pass_ctx
+def plan_cmd(ctx: Context, as_of: str | None, category: str | None, out: Path | None, as_json: bool) -> None:
+    """Records due for destruction as of a day, and records kept with the reason.
+
+    Reads the committed vault (HEAD). Kept records: held (a BQ legal hold), on loan (a JY
+    loan that is out), override (retention.until), no trigger date, permanent, ledger.
+    """
+    vault = ctx.vault
+    plan = retention.make_plan(vault, parse_day(as_of, vault.tz), category)
+    document = plan.document()
+    if out is not None:
+        target = ctx.path(out).resolve()
+        if target.is_relative_to((vault.root / RECORDS).resolve()):
+            raise DanganError("write the plan outside vault/ (only records belong there)")
+        write_atomic(target, dump(document).encode())
+    if as_json:
+        emit_json(document)
+        return
+    for path in plan.unreadable:
+        say(f"dangan: warning: {path} is not readable and was left out; run `dangan check`")
+    _print_plan(plan)
+    if out is not None:
+        say(f"plan written to {out}; carry it out with `dangan retention apply {out} --approved-by ...`")
+
+
+def _print_plan(plan: retention.Plan) -> None:
+    click.echo(f"as of {plan.as_of} (commit {plan.commit[:12]}): {len(plan.due)} due")
+    for item in plan.due:
+        rule = item["rule"]
+        click.echo(f"  {item['code']}\t{rule['keep']} after {rule['after']} {item['trigger']} -> due {item['due']}"
+                   f"\t{item['decision']}\t{item['title']}")
+    counts: dict[str, int] = {}
+    for item in plan.not_due:
+        for reason in item["reasons"]:
+            counts[reason] = counts.get(reason, 0) + 1
+    listed = [i for i in plan.not_due if set(i["reasons"]) - {retention.PERMANENT, retention.NO_TRIGGER}]
+    if listed:
+        click.echo(f"kept although due by their rule ({len(listed)}):")
+        for item in listed:
+            extra = [*item.get("holds", []), *item.get("loans", [])]
+            if "until" in item:
+                extra.append(f"until {item['until']}")
+            click.echo(f"  {item['code']}\t{', '.join(item['reasons'])}\t{' '.join(extra)}")
+    summary = [f"{n} {reason}" for reason, n in sorted(counts.items())] + [f"{plan.later} not yet due"]
+    click.echo("not due: " + ", ".join(summary))
+
+
+@retention_group.command(
+    "apply",
+    epilog="""\b
+Examples:
+  dangan retention apply plan.yaml --approved-by 陳立新 --witness 錢芳 --witness 孫麗 \\
+      --method 碎紙機粉碎（保密級） --place 總部檔案室
+  dangan retention apply plan.yaml --approved-by 陳立新 --witness 錢芳 --witness 孫麗 \\
+      --method 委託專業機構化漿 --place 蘇州再生紙業 --at 2025-01-10T15:00:00+08:00 --json
+""",
+)
+@click.argument("plan_file", metavar="PLAN.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--approved-by", "approved_by", required=True, metavar="NAME", help="Approver (批准人); needs the approver role.")
+@click.option("--witness", "witnesses", multiple=True, required=True, metavar="NAME", help="A witness (監銷人); two, neither the approver.")
+@click.option("--method", required=True, help="How the originals were destroyed (銷毀方式).")
+@click.option("--place", required=True, help="Where (銷毀地點).")
+@click.option("--by", "by", metavar="NAME", help="Archivist who carries it out (default: git user.name).")
+@click.option("--at", "at", metavar="WHEN", help="When it was carried out (default: now).")
+@click.option("--title", help="Title of the certificate (default: DATE到期檔案銷毀清冊).")
+@no_commit_option
+@json_option
+@pass_ctx
+def apply_cmd(ctx: Context, plan_file: Path, approved_by: str, witnesses, method: str, place: str,
+              by: str | None, at: str | None, title: str | None, no_commit: bool, as_json: bool) -> None:
+    """Carry out a plan: certificate XH-nnnn and removal of its records, in one commit.
+
+    Refused (exit 1, nothing written) when a listed record changed since the plan was made,
+    is held, on loan or not due, when a `review` entry has no decision, or when the people
+    do not fit the rules. Prints the certificate code (one per volume when the list is
+    longer than one record holds).
+    """
+    vault = ctx.vault
+    path = ctx.path(plan_file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DanganError(f"cannot read {plan_file}: {exc.strerror}") from None
+    plan = retention.read_plan(data, str(plan_file))
+    disposal = retention.Disposal(
+        approved_by=approved_by.strip(),
+        witnesses=[w.strip() for w in witnesses],
+        carried_out_by=_person(vault, by),
+        method=method,
+        place=place,
+        at=parse_when(at, vault.tz),
+        title=title,
+    )
+    applied = retention.apply_plan(vault, plan, disposal, not no_commit)
+    if as_json:
+        emit_json({"code": str(applied.codes[0]), "certificates": [str(c) for c in applied.codes],
+                   "paths": [c.path for c in applied.codes], "destroyed": applied.destroyed, "commit": applied.commit})
+        return
+    say(f"{', '.join(map(str, applied.codes))}: {len(applied.destroyed)} record(s) destroyed")
+    for code in applied.codes:
+        click.echo(str(code))
+
+
+@retention_group.command(
+    "hold",
+    epilog="""\b
+Examples:
+  dangan retention hold A01-01-001-0101 HT-A01-0002 --reason 物業費糾紛訴訟 --case (2025)蘇0506民初123號
+  dangan retention hold TS --reason 消費者協會調查 --by 陳立新 --json
+""",
+)
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@click.option("--reason", required=True, help="Why the records are held (保全原因).")
+@click.option("--by", "by", metavar="NAME", help="Who places the hold (default: git user.name).")
+@click.option("--case", "case", metavar="REF", help="Case or matter reference (案號).")
+@click.option("--authority", help="Court, agency or body that asked for it.")
+@click.option("--party", "parties", multiple=True, metavar="NAME", help="A party to the case (encrypted).")
+@click.option("--title", help="Title (default: 保全凍結：TARGETS).")
+@click.option("--at", "at", metavar="WHEN", help="When (default: now).")
+@no_commit_option
+@json_option
+@pass_ctx
+def hold_cmd(ctx: Context, targets, reason: str, by: str | None, case: str | None, authority: str | None,
+             parties, title: str | None, at: str | None, no_commit: bool, as_json: bool) -> None:
+    """Place a legal hold BQ-nnnn over record codes, location prefixes or categories.
+
+    While the hold is active nothing it covers is due for destruction. Prints the code.
+    """
+    vault = ctx.vault
+    written = retention.hold(vault, list(targets), reason, _person(vault, by), parse_when(at, vault.tz), case,
+                             authority, title, list(parties), not no_commit)
+    _done(written, as_json)
+
+
+@retention_group.command(
+    "release",
+    epilog="""\b
+Examples:
+  dangan retention release BQ-0001 --reason 案件已結案 --by 陳立新
+""",
+)
+@click.argument("hold_code", metavar="HOLD")
+@click.option("--reason", required=True, help="Why the hold ends.")
+@click.option("--by", "by", metavar="NAME", help="Who releases it (default: git user.name).")
+@click.option("--at", "at", metavar="WHEN", help="When (default: now).")
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def release_cmd(ctx: Context, hold_code: str, reason: str, by: str | None, at: str | None, no_commit: bool, as_json: bool) -> None:
+    """End a legal hold (a release event is appended; the hold stays on record)."""
+    vault = ctx.vault
+    written = retention.release(vault, parse_code(hold_code), _person(vault, by), reason, parse_when(at, vault.tz), not no_commit)
+    _done(written, as_json)
+
+
+@retention_group.command(
+    "extend",
+    epilog="""\b
+Examples:
+  dangan retention extend CW-A01-0003 --until 2099-12-31 --reason 年度財務報告永久保存
+""",
+)
+@click.argument("code")
+@click.option("--until", "until", required=True, metavar="DATE", help="Keep at least until this day.")
+@click.option("--reason", required=True, help="Why the record is kept longer.")
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def extend_cmd(ctx: Context, code: str, until: str, reason: str, no_commit: bool, as_json: bool) -> None:
+    """Keep one record longer: sets `retention: {until, reason}` on it."""
+    vault = ctx.vault
+    day = parse_day(until, vault.tz)
+    written = retention.extend(vault, parse_code(code), day, reason, not no_commit)
+    _done(written, as_json)
+
+
+def _done(written: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json({"code": str(written.code), "path": written.path, "commit": written.commit})
+    else:
+        click.echo(str(written.code))
+
+
+COMMANDS = [retention_group]
