@@ -44,13 +44,30 @@ Examples:
 @json_option
 def demo_cmd(path: Path, size: str, as_json: bool) -> None:
     """Build a demo vault with realistic records and print a tour of commands to try."""
+    import sys
+
     from ..demo import build_demo, tour
 
-    result = build_demo(path, size)
+    if as_json or not sys.stderr.isatty():
+        result = build_demo(path, size)
+    else:
+        with click.progressbar(length=1000, label=f"building the {size} demo", file=sys.stderr) as bar:
+            done = 0
+
+            def progress(fraction: float) -> None:
+                nonlocal done
+                step = int(min(max(fraction, 0.0), 1.0) * 1000)
+                if step > done:
+                    bar.update(step - done)
+                    done = step
+
+            result = build_demo(path, size, progress=progress)
     if as_json:
         emit_json(result)
     else:
         click.echo(tour(result))
+        if result.get("checked") is False:
+            click.echo(f"(not checked while building: run `dangan -C {result['path']} check --all`)")
 
 
 COMMANDS = [init_cmd, demo_cmd]
