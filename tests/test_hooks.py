@@ -9,6 +9,13 @@ the pre-commit framework's `try-repo` with the repository's `.pre-commit-hooks.y
 
 Records are written by hand from tests/schema_examples/valid/ (their `refs` dropped: they
 name records a fresh vault lacks), so each refusal comes from exactly the rule under test.
+
+The test vault's committed vault.yaml gives recipients their roles (`STAFF`): the lending rules
+(DG111) and the retention rules (DG112) judge the people of every event or certificate a
+change adds by that commit's vault.yaml. Disposals are made with the real `dangan retention
+plan --out` and `dangan retention apply` (`dispose`), or written by hand (`certificate_for`)
+where a case needs a certificate `apply` would refuse to write; either names the real last
+blob of a record that is really due (its `closed` date + the vault's rule).
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DANGAN_BIN, REPO, git, run_bin, snapshot
+from conftest import DANGAN_BIN, REPO, Result, git, run_bin, run_cli, snapshot
 
+from dangan.agekeys import generate_identity
 from dangan.yamlio import dump, load_roundtrip, to_plain
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
@@ -36,6 +44,8 @@ SB_REL = "vault/A01/02/SB/SB-A01-02-0001.yaml"
 HT_REL = "vault/A01/HT/HT-A01-0003.yaml"
 YZ_REL = "vault/A01/01/001/0101/YZ/YZ-A01-01-001-0101-0001.yaml"
 JY_REL = "vault/JY/JY-0002.yaml"
+JY_OLD_REL = "vault/JY/JY-0001.yaml"
+HJ_REL = "vault/A01/HJ/HJ-A01-0007.yaml"
 BQ_REL = "vault/BQ/BQ-0001.yaml"
 XH_REL = "vault/XH/XH-0001.yaml"
 XH2_REL = "vault/XH/XH-0002.yaml"
@@ -44,6 +54,14 @@ XH2_REL = "vault/XH/XH-0002.yaml"
 YZ_SECRETS = ("林曉東", "320506198507151234", "138-0000-1234")
 
 Data = str | bytes | dict[str, Any] | None  # None: delete the file
+
+# The people of the fixture records and their roles (vault.yaml `recipients[].roles`):
+# 陳立新 approves loans and disposals, 張敏 hands loans over, takes them back and carries out
+# disposals, 王強 is a second approver (so that rewriting an approval to name him breaks
+# only DG110). 趙偉 (the borrower), 錢芳 and 孫麗 (the witnesses) need no role and are no
+# recipients; neither is 劉洋, the outsider of the DG111/DG112 cases.
+STAFF = {"陳立新": ["approver"], "張敏": ["archivist"], "王強": ["approver"]}
+WITNESSES = ("錢芳", "孫麗")
 
 
 # ------------------------------------------------------------------------ records
@@ -62,6 +80,27 @@ def sb(**changes: Any) -> dict[str, Any]:
     return tree
 
 
+def sb_closed() -> dict[str, Any]:
+    """The elevator scrapped on 2015-01-10: due on 2023-01-10 by the standard SB rule
+    (P8Y after closed, destroy)."""
+    return sb(status="decommissioned", closed="2015-01-10")
+
+
+def hj() -> dict[str, Any]:
+    """A tank cleaning closed on 2022-03-25: due on 2024-03-25 (HJ: P2Y after closed)."""
+    tree = example(
+        "HJ-tank-cleaning.yaml",
+        code="HJ-A01-0007",
+        title="2022年3月二次供水水箱清洗消毒",
+        opened="2022-03-20",
+        closed="2022-03-25",
+        period_start="2022-03-20",
+        period_end="2022-03-20",
+    )
+    tree["water_test"]["tested_on"] = "2022-03-25"
+    return tree
+
+
 def ht() -> dict[str, Any]:
     tree = example("HT-subcontract.yaml")
     tree.pop("client_contact")  # sensitive: clear values would be DG105
@@ -70,17 +109,55 @@ def ht() -> dict[str, Any]:
 
 
 def jy(**changes: Any) -> dict[str, Any]:
+    """JY-0002, out: requested by 趙偉, approved by 陳立新, checked out by 張敏."""
     tree = example("JY-loan-out.yaml", **changes)
     assert tree["code"] == "JY-0002" and "contact" not in tree["borrower"]
+    assert [(e["action"], e["by"]) for e in tree["events"]] == [
+        ("request", "趙偉"),
+        ("approve", "陳立新"),
+        ("checkout", "張敏"),
+    ]
     return tree
 
 
-def jy_returned() -> dict[str, Any]:
+def jy_requested() -> dict[str, Any]:
+    """JY-0002 as it was first entered: the request only."""
+    tree = jy(status="requested")
+    del tree["events"][1:]
+    return tree
+
+
+def jy_approved(by: str = "陳立新") -> dict[str, Any]:
+    """JY-0002 with the approval appended (by an approver unless `by` says otherwise)."""
+    tree = jy(status="approved")
+    del tree["events"][2:]
+    tree["events"][1]["by"] = by
+    return tree
+
+
+def jy_out(by: str = "張敏") -> dict[str, Any]:
+    """JY-0002 with the checkout appended (by an archivist unless `by` says otherwise)."""
+    tree = jy()
+    tree["events"][2]["by"] = by
+    return tree
+
+
+def jy_returned(by: str = "張敏") -> dict[str, Any]:
     """JY-0002 with one event appended (the return): the legitimate way a loan grows."""
     tree = jy(status="closed", closed="2024-11-08")
     tree["events"].append(
-        {"at": "2024-11-08T16:00:00+08:00", "action": "return", "by": "張敏", "condition": "intact"}
+        {"at": "2024-11-08T16:00:00+08:00", "action": "return", "by": by, "condition": "intact"}
     )
+    return tree
+
+
+def old_loan() -> dict[str, Any]:
+    """JY-0001, a copy lent and returned in May 2014: due on 2024-05-10 (JY: P10Y after
+    closed, destroy), so it may go with a certificate."""
+    tree = example("JY-loan-closed.yaml")
+    tree["borrower"].pop("contact")  # sensitive: clear values would be DG105
+    tree = json.loads(json.dumps(tree, ensure_ascii=False).replace('"2024-05-', '"2014-05-'))
+    assert tree["code"] == "JY-0001" and tree["closed"] == "2014-05-10"
     return tree
 
 
@@ -104,28 +181,65 @@ def bq_released() -> dict[str, Any]:
     return tree
 
 
-def xh() -> dict[str, Any]:
-    tree = example("XH-certificate.yaml")
-    assert tree["code"] == "XH-0001"
-    assert [i["code"] for i in tree["items"]] == ["HJ-A01-0007", "XJ-A01-0031"]
-    return tree
-
-
-def certificate_for(root: Path, code: str, rel: str, title: str) -> dict[str, Any]:
-    """A disposal certificate XH-0002 listing `code` (its last blob taken from HEAD)."""
-    tree = example("XH-certificate.yaml", code="XH-0002", title="2025年第1批到期檔案銷毀清冊")
+def certificate_for(
+    root: Path, rel: str, trigger: str, due: str, keep: str, **changes: Any
+) -> dict[str, Any]:
+    """A disposal certificate XH-0002 written by hand, listing the record at `rel` as `apply`
+    would: its last version's blob (HEAD), title, rule, trigger and due dates (given here, not
+    computed by dangan). Destroyed on 2024-12-20 by 張敏, approved by 陳立新 (the example's
+    people); `changes` replace top-level fields."""
+    committed = to_plain(load_roundtrip(git(root, "show", f"HEAD:{rel}")))
+    tree = example("XH-certificate.yaml", code="XH-0002", title="2024年第2批到期檔案銷毀清冊")
+    assert (tree["approved_by"], tree["carried_out_by"]) == ("陳立新", "張敏")
+    assert tuple(tree["witnesses"]) == WITNESSES
+    assert tree["destroyed_at"].startswith("2024-12-20")
     tree["items"] = [
         {
-            "code": code,
-            "category": code[:2],
-            "title": title,
-            "rule": {"keep": "P8Y", "after": "closed", "action": "destroy"},
-            "trigger": "2016-05-10",
-            "due": "2024-05-10",
+            "code": committed["code"],
+            "category": committed["category"],
+            "title": committed["title"],
+            "rule": {"keep": keep, "after": "closed", "action": "destroy"},
+            "trigger": trigger,
+            "due": due,
             "blob": git(root, "rev-parse", f"HEAD:{rel}").strip(),
         }
     ]
+    tree.update(changes)
     return tree
+
+
+def sb_certificate(root: Path, **changes: Any) -> dict[str, Any]:
+    """The certificate of the scrapped elevator (`sb_closed`), written by hand."""
+    return certificate_for(root, SB_REL, "2015-01-10", "2023-01-10", "P8Y", **changes)
+
+
+def hj_certificate(root: Path, **changes: Any) -> dict[str, Any]:
+    """The certificate of the tank cleaning (`hj`), written by hand."""
+    return certificate_for(root, HJ_REL, "2022-03-25", "2024-03-25", "P2Y", **changes)
+
+
+def dispose(root: Path, *args: str, as_of: str = "2025-12-31") -> Result:
+    """The real sweep: `dangan retention plan --as-of AS_OF --out PLAN` (outside the work
+    tree), then `dangan retention apply PLAN` by the fixture's people; `args` go to apply
+    (e.g. --no-commit). Every committed record due as of that day is destroyed."""
+    plan = root.parent / f"plan-{as_of}.yaml"
+    made = run_cli(["-C", str(root), "retention", "plan", "--as-of", as_of, "--out", str(plan)])
+    assert made.code == 0, made
+    return run_cli(
+        [
+            "-C", str(root), "retention", "apply", str(plan),
+            "--approved-by", "陳立新", "--witness", WITNESSES[0], "--witness", WITNESSES[1],
+            "--method", "碎紙機粉碎（保密級）", "--place", "總部檔案室",
+            "--by", "張敏", "--at", f"{as_of}T15:00:00+08:00", *args,
+        ]
+    )  # fmt: skip
+
+
+def disposed(root: Path, *args: str) -> list[str]:
+    """`dispose`, which must succeed: the certificate codes it printed."""
+    result = dispose(root, *args)
+    assert result.code == 0, result
+    return result.out.split()
 
 
 def yz_clear() -> dict[str, Any]:
@@ -239,6 +353,38 @@ def messages(text: str) -> list[str]:
     return [m["message"] for line in text.splitlines() if (m := FINDING.match(line))]
 
 
+# ---------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def staffed_template(template_vault: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The empty vault of conftest with `STAFF` as recipients (each with a fresh age key) in
+    a second commit, made through the pre-commit hook: one per test process."""
+    path = tmp_path_factory.mktemp("staffed") / "vault"
+    shutil.copytree(template_vault, path, symlinks=True)
+    config = to_plain(load_roundtrip((path / "vault.yaml").read_text("utf-8")))
+    assert config["recipients"] == []
+    config["recipients"] = [
+        {"name": name, "key": generate_identity()[1], "roles": roles}
+        for name, roles in STAFF.items()
+    ]
+    # the standard rules the fixtures' due dates assume
+    assert config["retention"]["SB"] == {"keep": "P8Y", "after": "closed", "action": "destroy"}
+    assert config["retention"]["HJ"] == {"keep": "P2Y", "after": "closed", "action": "destroy"}
+    assert config["retention"]["JY"] == {"keep": "P10Y", "after": "closed", "action": "destroy"}
+    commit(path, "recipients and their roles", {"vault.yaml": config})
+    return path
+
+
+@pytest.fixture
+def vault(staffed_template: Path, tmp_path: Path) -> Path:
+    """A fresh vault without records whose vault.yaml gives `STAFF` their roles (overrides
+    conftest's `vault`, so `cli` runs on this one too)."""
+    target = tmp_path / "vault"
+    shutil.copytree(staffed_template, target, symlinks=True)
+    return target
+
+
 # ------------------------------------------------- 1. the pre-commit hook, each rule
 
 
@@ -247,6 +393,7 @@ class Case:
     prepare: Callable[[Path], None]  # commits what the case starts from, stages the change
     path: str
     rule: str
+    says: str = ""  # a part of one of its messages: the rule refuses for this reason
 
 
 def _staged(files: Callable[[], dict[str, Data]]) -> Callable[[Path], None]:
@@ -297,7 +444,11 @@ def _sb_with_sops_block() -> dict[str, Data]:
 
 def _jy_event_edited() -> dict[str, Data]:
     tree = jy()
-    tree["events"][1]["by"] = "趙偉"  # the approval rewritten after the fact
+    # The approval rewritten after the fact. To another approver: rewritten to name the
+    # borrower (趙偉), it would also break DG111 (the borrower cannot approve their own
+    # loan, a rule of the file alone); this case isolates DG110. (Roles are judged only for
+    # appended events, so even a name without the role would add no DG111 here.)
+    tree["events"][1]["by"] = "王強"
     return {JY_REL: tree}
 
 
@@ -314,9 +465,54 @@ def _jy_appended_but_history_changed() -> dict[str, Data]:
 
 
 def _delete_with_wrong_certificate(root: Path) -> None:
-    commit(root, "base", {SB_REL: sb(), HT_REL: ht()})
-    # the certificate added in the same commit lists another record, not this one
-    stage(root, {XH2_REL: certificate_for(root, "HT-A01-0003", HT_REL, "合同"), SB_REL: None})
+    commit(root, "base", {SB_REL: sb(), HJ_REL: hj()})
+    # a real disposal of the record that is due (HJ), staged; the elevator deleted along
+    # with it: the certificate added in the same commit lists another record, not this one
+    assert disposed(root, "--no-commit") == ["XH-0001"]
+    stage(root, {SB_REL: None})
+
+
+def _appended(base: dict[str, Any], change: dict[str, Any]) -> Callable[[Path], None]:
+    return _after(lambda: {JY_REL: base}, lambda: {JY_REL: change})
+
+
+def _delete_with(
+    records: dict[str, Data], certificate: Callable[[Path], dict[str, Any]], rel: str
+) -> Callable[[Path], None]:
+    """Commit `records`, then stage a hand-written certificate and the deletion of `rel`."""
+
+    def prepare(root: Path) -> None:
+        commit(root, "base", records)
+        stage(root, {XH2_REL: certificate(root), rel: None})
+
+    return prepare
+
+
+def _with_blob(certificate: dict[str, Any], blob: str) -> dict[str, Any]:
+    """The certificate with its one item naming another blob."""
+    [item] = certificate["items"]
+    return {**certificate, "items": [{**item, "blob": blob}]}
+
+
+def _delete_with_stale_blob(root: Path) -> None:
+    """The certificate names an earlier version of the record, not its last one."""
+    commit(root, "base", {SB_REL: sb_closed()})
+    earlier = sb_certificate(root)
+    tree = sb_closed()
+    tree["retention"] = {"until": "2099-12-31", "reason": "事故調查證據，永久保存。"}
+    commit(root, "kept longer", {SB_REL: tree})
+    stage(root, {XH2_REL: earlier, SB_REL: None})
+
+
+def _dispose_xh(root: Path) -> None:
+    """HJ-A01-0007 committed, then destroyed by `retention apply` (certificate XH-0001)."""
+    commit(root, "base", {HJ_REL: hj()})
+    assert disposed(root) == ["XH-0001"]
+
+
+def _delete_certificate(root: Path) -> None:
+    _dispose_xh(root)
+    stage(root, {XH_REL: None})
 
 
 COMMIT_REFUSED: dict[str, Case] = {
@@ -374,9 +570,7 @@ COMMIT_REFUSED: dict[str, Case] = {
     "DG109-ledger-BQ": Case(
         _after(lambda: {BQ_REL: bq()}, lambda: {BQ_REL: None}), BQ_REL, "DG109"
     ),
-    "DG109-ledger-XH": Case(
-        _after(lambda: {XH_REL: xh()}, lambda: {XH_REL: None}), XH_REL, "DG109"
-    ),
+    "DG109-ledger-XH": Case(_delete_certificate, XH_REL, "DG109"),
     "DG110-event-edited": Case(_after(lambda: {JY_REL: jy()}, _jy_event_edited), JY_REL, "DG110"),
     "DG110-event-removed": Case(_after(lambda: {JY_REL: jy()}, _jy_event_removed), JY_REL, "DG110"),
     "DG110-append-with-rewrite": Case(
@@ -396,6 +590,119 @@ COMMIT_REFUSED: dict[str, Case] = {
         BQ_REL,
         "DG110",
     ),
+    # DG111: the roles of the people of each event a change appends, by the vault.yaml of
+    # that commit (STAFF); the borrower never approves (a rule of the file alone)
+    "DG111-approved-without-the-approver-role": Case(
+        _appended(jy_requested(), jy_approved(by="張敏")),
+        JY_REL,
+        "DG111",
+        "event 2 (approve by 張敏): 張敏 does not have the approver role",
+    ),
+    "DG111-approved-by-the-borrower": Case(
+        _appended(jy_requested(), jy_approved(by="趙偉")),
+        JY_REL,
+        "DG111",
+        "event 2 (approve by 趙偉): the borrower cannot approve their own loan",
+    ),
+    "DG111-checked-out-without-the-archivist-role": Case(
+        _appended(jy_approved(), jy_out(by="陳立新")),
+        JY_REL,
+        "DG111",
+        "event 3 (checkout by 陳立新): 陳立新 does not have the archivist role",
+    ),
+    "DG111-returned-by-an-outsider": Case(
+        _appended(jy(), jy_returned(by="劉洋")),
+        JY_REL,
+        "DG111",
+        "event 4 (return by 劉洋): 劉洋 does not have the archivist role",
+    ),
+    "DG111-new-loan-approved-without-the-role": Case(
+        _staged(lambda: {JY_REL: jy_approved(by="劉洋")}),
+        JY_REL,
+        "DG111",
+        "event 2 (approve by 劉洋): 劉洋 does not have the approver role",
+    ),
+    # DG112: a disposal made by hand (certificate + `git rm`), judged like one by `apply`
+    "DG112-not-due": Case(  # the elevator is in service: no `closed`, no due date
+        _delete_with({SB_REL: sb()}, sb_certificate, SB_REL),
+        XH2_REL,
+        "DG112",
+        "SB-A01-02-0001 is not due (no trigger date) on 2024-12-20, the day of destruction",
+    ),
+    "DG112-dates-misstated": Case(
+        _delete_with(
+            {SB_REL: sb_closed()},
+            lambda r: certificate_for(r, SB_REL, "2015-01-10", "2022-01-10", "P7Y"),
+            SB_REL,
+        ),
+        XH2_REL,
+        "DG112",
+        "the certificate says trigger 2015-01-10, due 2022-01-10; the record's are 2015-01-10, "
+        "2023-01-10",
+    ),
+    "DG112-held": Case(
+        _delete_with({HJ_REL: hj(), BQ_REL: bq(targets=["HJ-A01-0007"])}, hj_certificate, HJ_REL),
+        XH2_REL,
+        "DG112",
+        "HJ-A01-0007 is held by BQ-0001 on 2024-12-20",
+    ),
+    "DG112-on-loan": Case(
+        _delete_with(
+            {HJ_REL: hj(), JY_REL: jy(records=["HJ-A01-0007"], form="copy")},
+            hj_certificate,
+            HJ_REL,
+        ),
+        XH2_REL,
+        "DG112",
+        "HJ-A01-0007 is on loan (JY-0002) on 2024-12-20",
+    ),
+    "DG112-blob-of-another-record": Case(
+        _delete_with(
+            {SB_REL: sb_closed(), HJ_REL: hj()},
+            lambda r: _with_blob(sb_certificate(r), git(r, "rev-parse", f"HEAD:{HJ_REL}").strip()),
+            SB_REL,
+        ),
+        XH2_REL,
+        "DG112",
+        "is a version of HJ-A01-0007, not of SB-A01-02-0001",
+    ),
+    "DG112-blob-not-in-the-repository": Case(
+        _delete_with(
+            {SB_REL: sb_closed()},
+            lambda r: _with_blob(sb_certificate(r), "3b18e512dba79e4c8300dd08aeb37f8e728b8dad"),
+            SB_REL,
+        ),
+        XH2_REL,
+        "DG112",
+        "SB-A01-02-0001: its last version (3b18e512dba79e4c8300dd08aeb37f8e728b8dad) is not in "
+        "this repository",
+    ),
+    "DG112-approver-without-the-role": Case(
+        _delete_with(
+            {SB_REL: sb_closed()}, lambda r: sb_certificate(r, approved_by="劉洋"), SB_REL
+        ),
+        XH2_REL,
+        "DG112",
+        "劉洋 does not have the approver role",
+    ),
+    "DG112-carried-out-without-the-archivist-role": Case(
+        _delete_with(
+            {SB_REL: sb_closed()}, lambda r: sb_certificate(r, carried_out_by="王強"), SB_REL
+        ),
+        XH2_REL,
+        "DG112",
+        "王強 (carried out by) does not have the archivist role",
+    ),
+    "DG112-witness-is-the-approver": Case(
+        _delete_with(
+            {SB_REL: sb_closed()},
+            lambda r: sb_certificate(r, witnesses=["陳立新", WITNESSES[0]]),
+            SB_REL,
+        ),
+        XH2_REL,
+        "DG112",
+        "witness 陳立新 is the approver",
+    ),
 }
 
 
@@ -410,6 +717,7 @@ def test_commit_is_refused(vault: Path, case: str) -> None:
     assert proc.returncode != 0, proc
     assert "Traceback" not in proc.stderr
     assert found(proc.stderr) == {(spec.path, spec.rule)}, proc.stderr
+    assert any(spec.says in m for m in messages(proc.stderr)), proc.stderr
     assert "commit refused" in proc.stderr
     for secret in YZ_SECRETS:
         assert secret not in proc.stdout + proc.stderr
@@ -417,11 +725,28 @@ def test_commit_is_refused(vault: Path, case: str) -> None:
 
 
 def _delete_with_certificate(root: Path) -> None:
-    commit(root, "base", {SB_REL: sb()})
-    stage(
-        root,
-        {XH2_REL: certificate_for(root, "SB-A01-02-0001", SB_REL, sb()["title"]), SB_REL: None},
-    )
+    """A disposal by hand: the certificate written by hand and `git rm`, one commit."""
+    commit(root, "base", {SB_REL: sb_closed()})
+    stage(root, {XH2_REL: sb_certificate(root), SB_REL: None})
+
+
+def _retention_apply_no_commit(root: Path) -> None:
+    """`retention apply --no-commit`: certificate and removals staged, committed by git."""
+    commit(root, "base", {SB_REL: sb_closed(), HT_REL: ht()})  # the contract is not due
+    assert disposed(root, "--no-commit") == ["XH-0001"]
+
+
+def _loan_destroyed_with_certificate(root: Path) -> None:
+    """A loan (JY) is deleted like any record once due: through a certificate."""
+    commit(root, "base", {JY_OLD_REL: old_loan(), JY_REL: jy()})  # JY-0002 is not due
+    assert disposed(root, "--no-commit") == ["XH-0001"]
+
+
+def _good_ledger_records(root: Path) -> None:
+    """A loan, a hold and a certificate (with the removal it records) added in one commit."""
+    commit(root, "base", {HJ_REL: hj()})
+    assert disposed(root, "--no-commit") == ["XH-0001"]
+    stage(root, {JY_REL: jy(), BQ_REL: bq()})
 
 
 def _refs_to_existing(root: Path) -> None:
@@ -430,7 +755,7 @@ def _refs_to_existing(root: Path) -> None:
 
 
 def _refs_to_destroyed(root: Path) -> None:
-    commit(root, "base", {XH_REL: xh()})  # lists HJ-A01-0007 as destroyed
+    _dispose_xh(root)  # XH-0001 lists HJ-A01-0007 as destroyed
     stage(root, {SB_REL: sb(refs=["HJ-A01-0007"])})
 
 
@@ -440,15 +765,19 @@ def _refs_added_in_the_same_commit(root: Path) -> None:
 
 COMMIT_ACCEPTED: dict[str, Callable[[Path], None]] = {
     "good-record": _staged(lambda: {SB_REL: sb()}),
-    "good-ledger-records": _staged(lambda: {JY_REL: jy(), BQ_REL: bq(), XH_REL: xh()}),
+    "good-ledger-records": _good_ledger_records,
     "refs-to-existing": _refs_to_existing,
     "refs-to-one-added-alongside": _refs_added_in_the_same_commit,
     "refs-to-destroyed": _refs_to_destroyed,
     "ledger-append-event": _after(lambda: {JY_REL: jy()}, lambda: {JY_REL: jy_returned()}),
+    "ledger-approval-appended": _appended(jy_requested(), jy_approved()),
+    "ledger-checkout-appended": _appended(jy_approved(), jy_out()),
     "hold-released-by-an-appended-event": _after(
         lambda: {BQ_REL: bq()}, lambda: {BQ_REL: bq_released()}
     ),
     "delete-with-certificate": _delete_with_certificate,
+    "delete-with-retention-apply": _retention_apply_no_commit,
+    "loan-deleted-with-certificate": _loan_destroyed_with_certificate,
     "ordinary-record-edited": _after(
         lambda: {SB_REL: sb()}, lambda: {SB_REL: sb(status="standby")}
     ),
@@ -477,6 +806,26 @@ def test_deletion_with_certificate_removes_the_record(vault: Path) -> None:
     tree = git(vault, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
     assert SB_REL not in tree and XH2_REL in tree
     assert run_bin(["-C", str(vault), "check"]).code == 0
+
+
+def test_certificate_must_name_the_last_version(vault: Path) -> None:
+    """An item's `blob` is the record's last version: a certificate that names an earlier
+    one (here the version before `retention.until: 2099-12-31` was set) is refused."""
+    _delete_with_stale_blob(vault)
+    proc = git_commit(vault, "disposal naming an earlier version")
+    assert proc.returncode != 0, proc
+    assert found(proc.stderr) == {(XH2_REL, "DG112")}, proc.stderr
+
+
+def test_certificate_must_name_who_carried_it_out(vault: Path) -> None:
+    commit(vault, "base", {SB_REL: sb_closed()})
+    certificate = sb_certificate(vault)
+    del certificate["carried_out_by"]
+    stage(vault, {XH2_REL: certificate, SB_REL: None})
+    proc = git_commit(vault, "disposal without who carried it out")
+    assert proc.returncode != 0, proc
+    # DG102 if the schema comes to require the field, DG112 if the role rule does
+    assert found(proc.stderr) in ({(XH2_REL, "DG102")}, {(XH2_REL, "DG112")}), proc.stderr
 
 
 # ------------------------------------------- other ways of committing; which rules
@@ -642,6 +991,16 @@ SERVER_REJECTS: dict[str, tuple[Callable[[Path], list[str]], str, str]] = {
         JY_REL,
         "DG110",
     ),
+    "DG111-returned-without-the-role": (
+        lambda r: [commit_no_verify(r, "return", {JY_REL: jy_returned(by="趙偉")})],
+        JY_REL,
+        "DG111",
+    ),
+    "DG112-not-due": (  # the elevator of the base is in service
+        lambda r: [commit_no_verify(r, "disposal", {XH2_REL: sb_certificate(r), SB_REL: None})],
+        XH2_REL,
+        "DG112",
+    ),
     "DG114-vault-yaml": (
         lambda r: [
             commit_no_verify(
@@ -707,7 +1066,7 @@ def test_pre_receive_accepts_a_clean_push(vault: Path, tmp_path: Path) -> None:
     assert first.returncode == 0, first
     assert remote_refs(bare) == {"refs/heads/main": head(vault)}
 
-    commit(vault, "a record", {SB_REL: sb()})
+    commit(vault, "a record", {SB_REL: sb_closed()})
     tip = commit(vault, "a loan", {JY_REL: jy()})
     tip = commit(vault, "the loan returned", {JY_REL: jy_returned()})
     proc = push(vault, "--no-verify", "origin", "main")
@@ -715,14 +1074,16 @@ def test_pre_receive_accepts_a_clean_push(vault: Path, tmp_path: Path) -> None:
     assert found(proc.stderr) == set(), proc.stderr
     assert remote_refs(bare) == {"refs/heads/main": tip}
 
-    # a disposal: deletion and certificate in one commit
-    stage(
-        vault,
-        {XH2_REL: certificate_for(vault, "SB-A01-02-0001", SB_REL, sb()["title"]), SB_REL: None},
-    )
-    assert git_commit(vault, "retention apply").returncode == 0
+    # a disposal: certificate and removal in one commit (`retention apply`, which commits
+    # through the pre-commit hook); the loan, closed in 2024, is not due
+    assert disposed(vault) == ["XH-0001"]
+    assert git(vault, "diff", "--name-status", "HEAD~1", "HEAD").splitlines() == [
+        f"D\t{SB_REL}",
+        f"A\t{XH_REL}",
+    ]
     proc = push(vault, "--no-verify", "origin", "main")
     assert proc.returncode == 0, proc
+    assert found(proc.stderr) == set(), proc.stderr
     assert remote_refs(bare) == {"refs/heads/main": head(vault)}
 
 

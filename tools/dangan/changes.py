@@ -209,8 +209,12 @@ def change_findings(root: Path, changes: list[Change], side: str,
         from .domain import Side, change_rules
 
         cat = gitio.BlobCat(root)
+        removed = {c.path: c.old for c in changes if c.status == "D" and c.old}
         try:
-            found = change_rules(ledger, Side(_side_records(root, side), lambda blob: _tree_or_none(cat.get(blob)), config))
+            found = change_rules(ledger, Side(
+                _side_records(root, side), lambda blob: _tree_or_none(cat.get(blob)), config,
+                removed, lambda path: bool(existing_paths(root, side, {path})),
+            ))
         finally:
             cat.close()
         findings += [Finding(path, rule, message) for path, rule, message in found]

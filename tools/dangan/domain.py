@@ -9,7 +9,7 @@ The rules live with their workflows (`lending`, `retention`); this module only r
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 # (rule id, message) pairs
@@ -37,6 +37,9 @@ class Side:
     blob: Callable[[str], dict[str, Any] | None]  # blob id -> tree (e.g. a destroyed
     #   record's last version named in a certificate), None if unreadable or absent
     config: dict[str, Any]  # the new side's vault.yaml
+    removed: dict[str, str] = field(default_factory=dict)  # path -> old blob of each record
+    #   the change deletes
+    exists: Callable[[str], bool] = lambda path: False  # is this path on the new side?
 
 
 def change_rules(changed: Iterable[tuple[str, dict[str, Any], dict[str, Any] | None]],
@@ -51,5 +54,5 @@ def change_rules(changed: Iterable[tuple[str, dict[str, Any], dict[str, Any] | N
         if category == "JY":
             found += [(path, "DG111", m) for m in lending.loan_conflicts(path, tree, side, old)]
         elif category == "XH":
-            found += [(path, "DG112", m) for m in retention.certificate_conflicts(path, tree, side)]
+            found += [(path, "DG112", m) for m in retention.certificate_conflicts(path, tree, side, old)]
     return found

@@ -780,11 +780,14 @@ def certificate_problems(tree: dict[str, Any], config: dict[str, Any]) -> list[s
     return problems
 
 
-def certificate_conflicts(path: str, tree: dict[str, Any], side: Side) -> list[str]:
-    """DG112 against the vault: roles (this commit's vault.yaml), and each record listed
-    must have been due on the day of destruction, not held and not on loan (new side)."""
+def certificate_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict[str, Any] | None = None) -> list[str]:
+    """DG112 against the vault, for a certificate a change adds (or items it appends to
+    one, `old` being the certificate before): roles (this commit's vault.yaml), and each
+    record listed must be removed by the same change in exactly the version listed, and
+    have been due on the day of destruction, not held and not on loan (new side)."""
     config = side.config or {}
-    problems = role_problems(config, tree.get("approved_by"), tree.get("carried_out_by"))
+    problems = role_problems(config, tree.get("approved_by"), tree.get("carried_out_by")) if old is None else []
+    known = {i.get("code") for i in (old or {}).get("items") or [] if isinstance(i, dict)}
     tz = vault_tz(config)
     day = to_day(tree.get("destroyed_at"), tz)
     if day is None:
@@ -793,6 +796,8 @@ def certificate_conflicts(path: str, tree: dict[str, Any], side: Side) -> list[s
     for item in tree.get("items") or []:
         if not isinstance(item, dict) or not isinstance(item.get("code"), str):
             continue
+        if item["code"] in known:
+            continue  # judged when it was listed
         try:
             code = parse_code(item["code"])
         except CodeError:
@@ -803,6 +808,18 @@ def certificate_conflicts(path: str, tree: dict[str, Any], side: Side) -> list[s
             continue
         if last.get("code") != str(code):
             problems.append(f"{code}: blob {item.get('blob')} is a version of {last.get('code')}, not of {code}")
+            continue
+        removed = side.removed.get(code.path)
+        if removed is None:
+            if side.exists(code.path):
+                problems.append(f"{code} is listed but not removed; a certificate comes with the removal of "
+                                "what it lists (dangan retention apply)")
+            else:
+                problems.append(f"{code} is listed but is not in the vault to be removed")
+            continue
+        if item.get("blob") != removed:
+            problems.append(f"{code}: the certificate lists version {item.get('blob')}, but the change removes "
+                            f"version {removed}; make a new plan")
             continue
         rule = rule_for(config, code.category)
         found = assess(code, last, rule, day, tz, keepers)
