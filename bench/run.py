@@ -208,7 +208,11 @@ def report(results: list[dict], write: bool) -> None:
         value = f"{r['value']:.3f} {r['unit']}" if r["unit"] == "s" else f"{r['value']:.0f} {r['unit']}"
         comparison = ""
         if r.get("peer"):
-            comparison = f"check-jsonschema {r['peer']:.1f} s; dangan is {r['ratio']:.1f}x faster"
+            peer = r.get("peer_name", "check-jsonschema")
+            if r.get("ratio_kind") == "slower":
+                comparison = f"{peer} {r['peer']:.1f} s; dangan takes {r['ratio']:.2f}x its time"
+            else:
+                comparison = f"{peer} {r['peer']:.1f} s; dangan is {r['ratio']:.1f}x faster"
         elif "peer" in r:
             comparison = "check-jsonschema not installed"
         met = "yes" if r["met"] else "**no**"

@@ -162,6 +162,20 @@ def cat_blobs(root: Path, blobs: Iterable[str]) -> Iterator[tuple[str, bytes]]:
     finally:
         writer.join()
         proc.stdout.close()
+        _end(proc)
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for a cat-file process that has answered everything it was asked.
+
+    Its stdin may still be open in processes forked meanwhile (the check's workers inherit
+    every descriptor), so it might never see end of input: terminate it instead of waiting
+    forever.
+    """
+    try:
+        proc.wait(timeout=0.5)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
         proc.wait()
 
 
@@ -193,9 +207,10 @@ class BlobCat:
 
     def close(self) -> None:
         if self.proc is not None:
-            assert self.proc.stdin is not None
+            assert self.proc.stdin is not None and self.proc.stdout is not None
             self.proc.stdin.close()
-            self.proc.wait()
+            self.proc.stdout.close()
+            _end(self.proc)
             self.proc = None
 
 
