@@ -11,7 +11,10 @@ from dangan.cli.main import cli
 def _walk(cmd: click.Command, path: list[str]):
     yield path, cmd
     if isinstance(cmd, click.Group):
-        for name, sub in sorted(cmd.commands.items()):
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None, f"{name} is listed but does not load"
             yield from _walk(sub, path + [name])
 
 

@@ -88,6 +88,18 @@ def existing_paths(root: Path, side: str, paths: set[str]) -> set[str]:
     return found
 
 
+def _present(root: Path, side: str, paths: set[str], changes: list[Change]) -> set[str]:
+    """Which `paths` exist on the change's new side. For the index, derived from HEAD and
+    the staged changes: asking git about the index reads all of it (30 ms at 100,000)."""
+    if side != ":" or not paths:
+        return existing_paths(root, side, paths)
+    added = {c.path for c in changes if c.status in "AMT"}
+    deleted = {c.path for c in changes if c.status == "D"}
+    unknown = {p for p in paths if p not in added and p not in deleted}
+    in_head = existing_paths(root, "HEAD", unknown) if gitio.head(root) else set()
+    return {p for p in paths if p in added or p in in_head}
+
+
 def destroyed_on(root: Path, side: str) -> set[str]:
     """Codes listed in the disposal certificates on `side` (':' index, or a commit)."""
     folder = f"{RECORDS}/{DISPOSAL}/"
@@ -162,7 +174,7 @@ def change_findings(root: Path, changes: list[Change], side: str,
             code = _code_text(ref)
             if code is not None:
                 targets[ref] = code.path
-    present = existing_paths(root, side, set(targets.values()))
+    present = _present(root, side, set(targets.values()), changes)
     for path, refs in sorted(refs_by_path.items()):
         for ref in refs:
             target = targets.get(ref)

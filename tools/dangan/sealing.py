@@ -37,12 +37,17 @@ class Keyring:
         except agekeys.IdentityError as exc:
             raise DanganError(str(exc), "give --identity FILE, or set SOPS_AGE_KEY_FILE") from None
 
-    def available(self) -> bool:
-        """True when an identity can be loaded (check uses keys only when there are some)."""
+    @functools.cached_property
+    def _available(self) -> bool:
         try:
             return bool(self.identities)
         except DanganError:
             return False
+
+    def available(self) -> bool:
+        """True when an identity can be loaded (check uses keys only when there are some).
+        Asked once per record by check: the answer, like the identities, is kept."""
+        return self._available
 
 
 def regex_for(names: frozenset[str]) -> str:

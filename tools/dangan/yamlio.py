@@ -18,19 +18,10 @@ bool, None. `to_plain` turns ruamel's subclasses into these.
 from __future__ import annotations
 
 import functools
-import io
 import math
 import re
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.composer import Composer, ComposerError
-from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
-from ruamel.yaml.representer import RoundTripRepresenter
-from ruamel.yaml.scalarstring import LiteralScalarString
 
 MAX_RECORD_BYTES = 256 * 1024
 BOM = b"\xef\xbb\xbf"
@@ -56,93 +47,20 @@ def decode(data: bytes) -> str:
         raise YamlError(f"not UTF-8 (invalid byte at offset {exc.start})") from None
 
 
-class _StrictComposer(Composer):
-    """Refuses anchors, aliases and explicit tags before anything is expanded."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.parser.peek_event()
-        if isinstance(event, AliasEvent):
-            raise YamlError(f"line {event.start_mark.line + 1}: aliases (*name) are not allowed")
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None:
-            raise YamlError(f"line {event.start_mark.line + 1}: anchors (&name) are not allowed")
-        tag = getattr(event, "ctag", None) or getattr(event, "tag", None)
-        if tag is not None and str(tag) not in ("!", "None") and not _implicit(event):
-            raise YamlError(f"line {event.start_mark.line + 1}: tags (!tag) are not allowed")
-        if getattr(event, "value", None) == "<<" and getattr(event, "style", None) is None:
-            raise YamlError(f"line {event.start_mark.line + 1}: merge keys (<<) are not allowed")
-        return super().compose_node(parent, index)
-
-
-def _implicit(event: Any) -> bool:
-    # Scalars carry `implicit`; collections carry `flow_style` and a None tag when implicit.
-    implicit = getattr(event, "implicit", None)
-    if isinstance(implicit, tuple):
-        return implicit[0] or implicit[1]
-    return bool(implicit)
-
-
-class _Constructor(RoundTripConstructor):
-    """YAML 1.2 round trip, but timestamps stay the text they were written as."""
-
-    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
-        return self.construct_scalar(node)
-
-
-_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
-
-
-class _Representer(RoundTripRepresenter):
-    """Multi-line strings as literal blocks, so notes stay readable in diffs."""
-
-    def represent_str(self, data: str) -> Any:
-        if "\n" in data and _literal_ok(data):
-            return self.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-        if _UNSAFE.search(data):
-            # ruamel would write NEL/LS/PS and some controls unescaped in single quotes,
-            # where a reader folds them into spaces: double quotes escape them.
-            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-        return super().represent_str(data)
-
-
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 
 
+_TRAILING_SPACE = re.compile(r"[ \t](?:\n|$)")
+
+
 def _literal_ok(text: str) -> bool:
-    lines = text.split("\n")
+    """Can `text` be a literal block: printable lines without trailing blanks, not
+    starting with a space or a line break (which would need an indentation indicator)."""
     return (
-        all(line == line.rstrip(" \t") for line in lines)
-        and not text.startswith((" ", "\n"))
-        and all(ch.isprintable() or ch == "\n" for ch in text)
+        not text.startswith((" ", "\n"))
+        and _TRAILING_SPACE.search(text) is None
+        and text.replace("\n", "").isprintable()
     )
-
-
-    def represent_float(self, data: float) -> Any:
-        # repr() is the shortest text that reads back to the same float
-        if math.isnan(data):
-            text = ".nan"
-        elif math.isinf(data):
-            text = ".inf" if data > 0 else "-.inf"
-        else:
-            text = repr(float(data))
-        return self.represent_scalar("tag:yaml.org,2002:float", text)
-
-
-_Representer.add_representer(str, _Representer.represent_str)
-_Representer.add_representer(float, _Representer.represent_float)
-
-
-def _yaml() -> YAML:
-    y = YAML(typ="rt")
-    y.Composer = _StrictComposer
-    y.Constructor = _Constructor
-    y.Representer = _Representer
-    y.allow_duplicate_keys = False
-    y.indent(mapping=2, sequence=4, offset=2)
-    y.width = 1 << 30  # never fold long lines
-    y.allow_unicode = True
-    y.preserve_quotes = False
-    return y
 
 
 MAX_FLOW_DEPTH = 100
@@ -168,22 +86,31 @@ def _too_deep(text: str) -> bool:
     return False
 
 
-def load_roundtrip(text: str) -> CommentedMap:
-    """Parse one record for editing. Raises YamlError for anything DG101 refuses."""
+def _yaml() -> Any:
+    """ruamel's YAML object configured for dangan (loaded on first use)."""
+    from . import yamlrt
+
+    return yamlrt.make_yaml()
+
+
+def _literals(node: Any) -> Any:
+    from . import yamlrt
+
+    return yamlrt.literals(node)
+
+
+def _ruamel_container(tree: Any) -> bool:
+    return type(tree).__module__.startswith("ruamel.")
+
+
+def load_roundtrip(text: str) -> Any:
+    """Parse one record for editing (a ruamel tree that keeps comments and order).
+    Raises YamlError for anything DG101 refuses."""
+    from . import yamlrt
+
     if _too_deep(text):
         raise YamlError(f"nested too deeply (more than {MAX_FLOW_DEPTH} levels of [ or {{)")
-    try:
-        tree = _yaml().load(text)
-    except YamlError:
-        raise
-    except RecursionError:
-        raise YamlError("nested too deeply") from None
-    except (ComposerError, ConstructorError, MarkedYAMLError) as exc:
-        raise YamlError(_describe(exc)) from None
-    except YAMLError as exc:  # DuplicateKeyError and friends
-        raise YamlError(_describe(exc)) from None
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:
-        raise YamlError(f"cannot be read as YAML ({type(exc).__name__})") from None
+    tree = yamlrt.load(text)
     if not isinstance(tree, dict):
         kind = "empty" if tree is None else f"a {type(tree).__name__}"
         raise YamlError(f"the document is {kind}, not a mapping of fields")
@@ -200,18 +127,6 @@ def _check_keys(node: Any) -> None:
     elif isinstance(node, list):
         for item in node:
             _check_keys(item)
-
-
-def _describe(exc: Exception) -> str:
-    """A one-line description of a ruamel error without echoing the offending text."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
-    if "duplicate" in type(exc).__name__.lower() or "duplicate" in str(exc).lower()[:200]:
-        problem = "duplicate key"
-    elif "expected a single document" in str(exc):
-        problem = "more than one document"
-    return f"YAML: {where}{problem or type(exc).__name__}"
 
 
 def to_plain(node: Any) -> Any:
@@ -265,45 +180,12 @@ def load_bytes(data: bytes) -> tuple[dict[str, Any], bool]:
 
 def dump(tree: Any) -> str:
     """The canonical text of a record (comments kept when `tree` came from ruamel)."""
-    fast = dump_fast(tree) if not isinstance(tree, (CommentedMap, CommentedSeq)) else None
+    fast = dump_fast(tree) if not _ruamel_container(tree) else None
     if fast is not None:
         return fast
-    out = io.StringIO()
-    _yaml().dump(_literals(tree), out)
-    return out.getvalue()
+    from . import yamlrt
 
-
-def _literals(node: Any) -> Any:
-    """Multi-line strings as literal blocks and containers in block style.
-
-    ruamel containers (which carry comments) are changed in place; plain ones are copied,
-    so that dumping never changes the caller's tree.
-    """
-    if isinstance(node, (CommentedMap, CommentedSeq)):
-        if len(node):
-            node.fa.set_block_style()  # canonical form is block style throughout
-        if isinstance(node, dict):
-            for key in list(node.keys()):
-                node[key] = _literals(node[key])
-        else:
-            for i, item in enumerate(node):
-                node[i] = _literals(item)
-        return node
-    if isinstance(node, dict):
-        return {key: _literals(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_literals(item) for item in node]
-    if type(node) is str and "\n" in node and _literal_ok(node):
-        return LiteralScalarString(node)
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, (int, float)) and type(node) not in (int, float):
-        # ruamel's ScalarInt/ScalarFloat remember how they were written (0017, 1.50):
-        # the canonical form writes every number the one way a plain number is written
-        return int(node) if isinstance(node, int) else float(node)
-    if isinstance(node, str) and type(node) is not str and not isinstance(node, LiteralScalarString):
-        return str(node)
-    return node
+    return yamlrt.dump(tree)
 
 
 def canonical(text: str) -> str:
@@ -375,6 +257,11 @@ def _plain_ok(text: str) -> bool:
 
 def _scalar(value: Any) -> str | None:
     """The canonical text of a scalar, or None when only the full emitter knows it."""
+    if type(value) is str and value:  # the common case first
+        if not _plain_syntax(value):
+            return None  # indicators, ': ', quotes...: ruamel's own analysis decides
+        # plain unless YAML would read it as another type ('2024-01-01', '01', 'true')
+        return value if _reads_as_str(value) else f"'{value}'"
     if value is None:
         return ""
     if value is True:
@@ -412,37 +299,49 @@ def dump_fast(tree: Any) -> str | None:
 
 def _mapping(node: dict, indent: int, out: list[str], first_prefix: str | None = None) -> bool | None:
     pad = " " * indent
-    first = True
+    lead = pad if first_prefix is None else first_prefix
     for key, value in node.items():
-        if type(key) is not str or not _plain_ok(key):
+        if key.__class__ is not str or not _plain_ok(key):
             return None
-        lead = first_prefix if (first and first_prefix is not None) else pad
-        first = False
-        if isinstance(value, dict):
+        kind = value.__class__
+        if kind is str:
+            if "\n" in value:
+                block = _literal(value, indent + 2)
+                if block is None:
+                    return None
+                out.append(f"{lead}{key}: {block}")
+            else:
+                text = _string(value)
+                if text is None:
+                    return None
+                out.append(f"{lead}{key}: {text}\n")
+        elif kind is dict:
             if not value:
                 out.append(f"{lead}{key}: {{}}\n")
-                continue
-            out.append(f"{lead}{key}:\n")
-            if _mapping(value, indent + 2, out) is None:
-                return None
-        elif isinstance(value, list):
+            else:
+                out.append(f"{lead}{key}:\n")
+                if _mapping(value, indent + 2, out) is None:
+                    return None
+        elif kind is list:
             if not value:
                 out.append(f"{lead}{key}: []\n")
-                continue
-            out.append(f"{lead}{key}:\n")
-            if _sequence(value, indent + 2, out) is None:
-                return None
-        elif type(value) is str and "\n" in value:
-            block = _literal(value, indent + 2)
-            if block is None:
-                return None
-            out.append(f"{lead}{key}: {block}")
+            else:
+                out.append(f"{lead}{key}:\n")
+                if _sequence(value, indent + 2, out) is None:
+                    return None
         else:
             text = _scalar(value)
             if text is None:
                 return None
             out.append(f"{lead}{key}: {text}\n" if text else f"{lead}{key}:\n")
+        lead = pad
     return True
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _string(value: str) -> str | None:
+    """`_scalar` of a one-line string, remembered: names, states and dates recur."""
+    return _scalar(value)
 
 
 def _literal(value: str, indent: int) -> str | None:

@@ -25,7 +25,35 @@ Examples:
 """
 
 
-@click.group(epilog=EPILOG_MAIN, context_settings={"help_option_names": ["-h", "--help"]})
+# command name -> the module that defines it; a module is imported only when one of its
+# commands runs (or for --help), so `dangan check` does not pay for backups or lending
+LAZY = {
+    "init": "vaultcmd", "demo": "vaultcmd",
+    "new": "records", "show": "records", "set": "records", "edit": "records", "ls": "records",
+    "check": "checks", "fmt": "checks", "hook": "checks",
+    "keys": "keyscmd", "recipients": "keyscmd", "decrypt": "keyscmd", "textconv": "keyscmd",
+    "lend": "lendcmd", "retention": "retentioncmd", "backup": "backupcmd",
+    "diff": "historycmd", "log": "historycmd",
+}
+
+
+class LazyGroup(click.Group):
+    """click's documented pattern for loading subcommands on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(LAZY)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module_name = LAZY.get(name)
+        if module_name is None:
+            return None
+        import importlib
+
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        return next((c for c in module.COMMANDS if c.name == name), None)
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG_MAIN, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-C",
     "vault_path",
@@ -46,17 +74,6 @@ def cli(ctx: click.Context, vault_path: Path | None, identity: Path | None) -> N
     archive code; sensitive fields are encrypted (SOPS with age); Git is the database.
     """
     ctx.obj = Context(vault_path, identity)
-
-
-def _register() -> None:
-    from . import backupcmd, checks, historycmd, keyscmd, lendcmd, records, retentioncmd, vaultcmd
-
-    for module in (vaultcmd, records, checks, keyscmd, lendcmd, retentioncmd, backupcmd, historycmd):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
