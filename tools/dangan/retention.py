@@ -316,18 +316,8 @@ class Plan:
 
 
 def _due_entry(found: Assessment, path: str, blob: str) -> dict[str, Any]:
-    assert found.trigger is not None and found.due is not None
-    return {
-        "code": str(found.code),
-        "category": found.code.category,
-        "title": found.title,
-        "rule": found.rule.as_dict(),
-        "trigger": found.trigger.isoformat(),
-        "due": found.due.isoformat(),
-        "blob": blob,
-        # a person decides each `review` record: change it to destroy, or remove the entry
-        "decision": "destroy" if found.rule.action == "destroy" else "review",
-    }
+    # a person decides each `review` record: change it to destroy, or remove the entry
+    return {**_item(found, blob), "decision": "destroy" if found.rule.action == "destroy" else "review"}
 
 
 def _kept_entry(found: Assessment) -> dict[str, Any]:

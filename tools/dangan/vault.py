@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from . import gitio
 from .codes import Code, CodeError, path_to_code
 from .errors import DanganError, GitError, VaultError
-from .fsutil import remove_empty_dirs, write_atomic, writer_lock
 from .schemas import SchemaSet
 from .sealing import Keyring
 from .yamlio import YamlError, decode, load_roundtrip, load_text, to_plain
@@ -141,6 +140,8 @@ class Vault:
         return to_plain(rt), rt
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
+        from .fsutil import writer_lock  # tempfile and fcntl only for commands that write
+
         return writer_lock(self.git_dir / "dangan" / "lock")
 
     # ----------------------------------------------------------------- changes
@@ -176,13 +177,7 @@ class Vault:
             before_index[entry.path] = entry
         try:
             for rel, data in changes.items():
-                target = self.root / rel
-                if data is None:
-                    with contextlib.suppress(FileNotFoundError):
-                        target.unlink()
-                    remove_empty_dirs(target.parent, self.root)
-                else:
-                    write_atomic(target, data)
+                self._put(rel, data)
             gitio.add(self.root, paths)
             if not commit:
                 return None
@@ -191,15 +186,21 @@ class Vault:
             self._restore(before_files, before_index)
             raise
 
+    def _put(self, rel: str, data: bytes | None) -> None:
+        """Write a file atomically, or delete it (None) with the folders it leaves empty."""
+        from .fsutil import remove_empty_dirs, write_atomic
+
+        target = self.root / rel
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+            remove_empty_dirs(target.parent, self.root)
+        else:
+            write_atomic(target, data)
+
     def _restore(self, files: Mapping[str, bytes | None], index: dict[str, gitio.IndexEntry | None]) -> None:
         for rel, data in files.items():
-            target = self.root / rel
-            if data is None:
-                with contextlib.suppress(FileNotFoundError):
-                    target.unlink()
-                remove_empty_dirs(target.parent, self.root)
-            else:
-                write_atomic(target, data)
+            self._put(rel, data)
         with contextlib.suppress(GitError):
             gitio.restore_index(self.root, index)
 
