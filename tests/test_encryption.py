@@ -177,8 +177,8 @@ def git_env(**extra: str | None) -> dict[str, str]:
 
 
 def diff_lines(text: str) -> tuple[list[str], list[str]]:
-    minus = [l[1:] for l in text.splitlines() if l.startswith("-") and not l.startswith("---")]
-    plus = [l[1:] for l in text.splitlines() if l.startswith("+") and not l.startswith("+++")]
+    minus = [line[1:] for line in text.splitlines() if line.startswith("-") and not line.startswith("---")]
+    plus = [line[1:] for line in text.splitlines() if line.startswith("+") and not line.startswith("+++")]
     return minus, plus
 
 
@@ -348,8 +348,9 @@ def test_diff_driver_shows_fingerprints_without_a_key(sealed: Sealed, tmp_path: 
     empty = tmp_path / "home"
     empty.mkdir()
     env = git_env(HOME=str(empty))
-    run = lambda *a: subprocess.run(["git", *a], cwd=sealed.root, env=env, capture_output=True,
-                                    text=True, check=True).stdout
+    def run(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=sealed.root, env=env, capture_output=True,
+                              text=True, check=True).stdout
     log = run("log", "-p")
     assert "ENC[" not in log and "sops:" not in log and "BEGIN AGE" not in log
     assert not any(s in log for s in TS_SECRETS + YZ_SECRETS + (TS_NEW_PHONE,))
@@ -408,7 +409,7 @@ def tamper_truncate(root: Path) -> None:
 def tamper_blob(root: Path) -> None:
     path = root / TS_PATH
     lines = path.read_text("utf-8").split("\n")
-    i = next(n for n, l in enumerate(lines) if "BEGIN AGE ENCRYPTED FILE" in l) + 2
+    i = next(n for n, line in enumerate(lines) if "BEGIN AGE ENCRYPTED FILE" in line) + 2
     body = lines[i].strip()
     lines[i] = lines[i][: len(lines[i]) - len(body)] + body[::-1]  # keep the indentation
     path.write_text("\n".join(lines), "utf-8")

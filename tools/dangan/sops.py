@@ -92,7 +92,9 @@ class EncValue:
     type: str
 
     def format(self) -> str:
-        b64 = lambda b: base64.b64encode(b).decode("ascii")
+        def b64(raw: bytes) -> str:
+            return base64.b64encode(raw).decode("ascii")
+
         return (
             f"ENC[AES256_GCM,data:{b64(self.data)},iv:{b64(self.iv)},"
             f"tag:{b64(self.tag)},type:{self.type}]"
