@@ -29,7 +29,7 @@ Examples:
 # commands runs (or for --help), so `dangan check` does not pay for backups or lending
 LAZY = {
     "init": "vaultcmd", "demo": "vaultcmd",
-    "new": "records", "show": "records", "import": "records", "set": "records", "edit": "records", "ls": "records",
+    "new": "records", "show": "records", "import": "records", "export": "records", "set": "records", "edit": "records", "ls": "records",
     "check": "checks", "fmt": "checks", "hook": "checks",
     "keys": "keyscmd", "recipients": "keyscmd", "decrypt": "keyscmd", "textconv": "keyscmd",
     "lend": "lendcmd", "retention": "retentioncmd", "backup": "backupcmd",

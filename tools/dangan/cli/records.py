@@ -251,7 +251,7 @@ def import_cmd(ctx: Context, category: str, file: Path, location_column: str | N
                no_commit: bool, as_json: bool) -> None:
     """Create many records from a CSV file: all rows are validated (and sensitive columns
     encrypted) before any is written; one commit."""
-    from ..importing import import_rows
+    from ..exchange import import_rows
 
     path = ctx.path(file)
     try:
@@ -268,4 +268,42 @@ def import_cmd(ctx: Context, category: str, file: Path, location_column: str | N
             click.echo(code)
 
 
-COMMANDS = [new_cmd, show_cmd, set_cmd, edit_cmd, ls_cmd, import_cmd]
+@click.command(
+    "export",
+    epilog="""\b
+Examples:
+  dangan export --category SB --format csv --out equipment.csv
+  dangan --identity keys.txt export --category YZ --format json --decrypt
+\b
+CSV has one column per dotted field path (owners.0.name), the form `import` reads (drop
+the code and category columns to import the rows as new records).
+""",
+)
+@click.option("--category", help="Only this category (required for csv).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="json", show_default=True)
+@click.option("--decrypt", is_flag=True, help="Sensitive values in clear (needs an identity).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
+@identity_option
+@pass_ctx
+def export_cmd(ctx: Context, category: str | None, fmt: str, decrypt: bool, out: Path | None) -> None:
+    """Records as CSV or JSON, sensitive values masked unless --decrypt."""
+    import json as _json
+
+    from ..exchange import export_records, to_csv
+
+    if fmt == "csv" and not category:
+        raise DanganError("--format csv needs --category (one table per category)")
+    rows = export_records(ctx.vault, category, decrypt)
+    text = to_csv(rows) if fmt == "csv" else _json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    from ..fsutil import write_atomic
+
+    target = ctx.path(out)
+    # decrypted exports hold personal data: readable by their owner only
+    write_atomic(target, text.encode("utf-8"), mode=0o600 if decrypt else 0o644)
+    say(f"exported {len(rows)} record(s) to {target}")
+
+
+COMMANDS = [new_cmd, show_cmd, set_cmd, edit_cmd, ls_cmd, import_cmd, export_cmd]

@@ -1,4 +1,5 @@
-"""`dangan import`: many records from a spreadsheet export (CSV), all or nothing.
+"""Data exchange (§6.2): `dangan import` of many records from a spreadsheet export (CSV),
+all or nothing, and `dangan export` back to CSV or JSON.
 
 The header row names the fields (dotted paths such as `complainant.phone` or
 `owners.0.name`); each cell is typed by the category's schema like a `--set` value, and an
@@ -114,3 +115,64 @@ def import_rows(
             return Imported(codes, None)
         commit_id = vault.apply(prepared, f"dangan import: {len(codes)} {category} record(s) from {name}", commit)
     return Imported(codes, commit_id)
+
+
+# ------------------------------------------------------------------------- export
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted paths to leaves (`owners.0.name`), the form `import` and `--set` take."""
+    out: dict[str, Any] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            out.update(flatten(value, f"{prefix}{i}."))
+    else:
+        out[prefix[:-1]] = tree
+    return out
+
+
+def export_records(vault: Any, category: str | None, decrypt: bool) -> list[dict[str, Any]]:
+    """Every record (of a category), without its sops block: masked, or decrypted."""
+    from . import sealing
+    from .yamlio import YamlError, decode, load_text
+
+    if category is not None and category not in vault.schemas.categories:
+        raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+    out = []
+    for code, rel in vault.record_paths():
+        if category and code.category != category:
+            continue
+        try:
+            stored = load_text(decode((vault.root / rel).read_bytes()))
+        except YamlError as exc:
+            raise DanganError(f"{rel}: {exc}", "run `dangan check` and fix it first") from None
+        if decrypt:
+            out.append(sealing.open_document(str(code), stored, vault.keyring))
+        else:
+            cat = vault.schemas.category(code.category)
+            out.append(records.masked(stored, cat.sensitive if cat else frozenset()))
+    return out
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """One row per record, one column per dotted field path (first-seen order)."""
+    flat = [flatten(r) for r in rows]
+    columns: dict[str, None] = {}
+    for item in flat:
+        columns.update(dict.fromkeys(item))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(columns))
+    for item in flat:
+        writer.writerow(["" if item.get(c) is None else _cell(item.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
