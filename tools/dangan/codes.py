@@ -148,10 +148,6 @@ def path_to_code(path: str) -> Code:
     return code
 
 
-def format_code(category: str, location: Location, serial: int) -> str:
-    return str(Code(category, location, serial))
-
-
 def next_serial(used: "set[int] | list[int]") -> int:
     """1 + the largest serial ever used (work tree and disposal certificates)."""
     return max(used, default=0) + 1

@@ -90,12 +90,7 @@ def import_rows(
                     if value is None or value.strip() == "":
                         continue
                     records.set_path(tree, field, records.coerce(vault.schemas, category, field, value))
-                tree = {"code": str(code), "category": category, **tree}
-                tree.setdefault("opened", vault.today().isoformat())
-                status = records.default_status(vault, category)
-                if status is not None:
-                    tree.setdefault("status", status)
-                sealed = records.prepare(vault, code, tree)
+                sealed = records.prepare(vault, code, records.new_tree(vault, code, tree))
             except (RecordError, DanganError) as exc:
                 message = exc.message.split(" is not valid: ", 1)[-1]
                 errors.append(f"line {number}: {message}")

@@ -214,10 +214,6 @@ class BlobCat:
             self.proc = None
 
 
-def hash_object(root: Path, data: bytes) -> str:
-    return run(["hash-object", "--stdin"], root, input=data).stdout.decode().strip()
-
-
 def add(root: Path, paths: Sequence[str]) -> None:
     if paths:
         run(["add", "-A", "--", *paths], root)

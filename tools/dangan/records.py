@@ -356,6 +356,17 @@ def apply_assignments(vault: Vault, category: str, tree: dict[str, Any], assignm
         unset_path(tree, key)
 
 
+def new_tree(vault: Vault, code: Code, fields: dict[str, Any]) -> dict[str, Any]:
+    """A new record's fields: its code and category first, `opened` today and the
+    category's first status unless given."""
+    tree = {"code": str(code), "category": code.category, **fields}
+    tree.setdefault("opened", vault.today().isoformat())
+    status = default_status(vault, code.category)
+    if status is not None:
+        tree.setdefault("status", status)
+    return tree
+
+
 def create(
     vault: Vault,
     category: str,
@@ -378,11 +389,7 @@ def create(
     apply_assignments(vault, category, tree, assignments)
     with vault.lock():
         code = allocate(vault, category, location)
-        tree = {"code": str(code), "category": category, **tree}
-        tree.setdefault("opened", vault.today().isoformat())
-        status = default_status(vault, category)
-        if status is not None:
-            tree.setdefault("status", status)
+        tree = new_tree(vault, code, tree)
         sealed = prepare(vault, code, tree)
         commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan new: {code} {tree.get('title', '')}".rstrip(), commit)
     return Written(code, code.path, commit_id)
