@@ -139,3 +139,20 @@ def test_arbitrary_text_parses_or_raises_code_error(text: str) -> None:
     except CodeError:
         return
     assert str(code) == text  # anything accepted is already in its one canonical spelling
+
+
+_CODE_LIKE = st.text(alphabet="ABCDYZ0123456789-", max_size=30)
+
+
+@given(st.one_of(_CODE_LIKE, codes().map(str), st.text(max_size=30)))
+def test_fast_path_agrees_with_the_full_parser(text: str) -> None:
+    """parse_code's one-regex fast path accepts exactly what the part-by-part parser does."""
+    from dangan.codes import _parse_code_slowly
+
+    def outcome(parse):  # type: ignore[no-untyped-def]
+        try:
+            return parse(text)
+        except CodeError:
+            return "refused"
+
+    assert outcome(parse_code) == outcome(_parse_code_slowly)

@@ -108,8 +108,25 @@ def _check_text(text: str, what: str) -> None:
         raise CodeError(f"{what} {_quote(text)} contains spaces")
 
 
+# a well-formed code in one match (ASCII digits only: [0-9], not \d); the checks that a
+# regular expression states badly (all-zero parts) follow. Anything else takes the slow
+# path, which says what is wrong.
+_WELL_FORMED = re.compile(
+    r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-(?:[0-9]{4}|[1-9][0-9]{4,8})"
+)
+_ZERO_PARTS = ("", "A", "B", "C", "D")  # what an all-zero part (A00, 00, 0000) strips to
+
+
 def parse_code(text: str) -> Code:
     """Parse an archive code, from both ends: category first, serial last."""
+    if text.__class__ is str and _WELL_FORMED.fullmatch(text):
+        parts = text.split("-")
+        if not any(part.strip("0") in _ZERO_PARTS for part in parts[1:]):
+            return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))
+    return _parse_code_slowly(text)
+
+
+def _parse_code_slowly(text: str) -> Code:
     if not isinstance(text, str):
         raise CodeError(f"code must be a string, not {type(text).__name__}")
     _check_text(text, "code")

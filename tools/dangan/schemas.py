@@ -250,6 +250,8 @@ class SchemaSet:
     def errors(self, category: str, record: dict[str, Any], at_rest: bool = False) -> list[tuple[str, str]]:
         """(JSON path, reason) for each schema violation of a plain record tree."""
         validator = self.validator(category, at_rest)
+        if validator.is_valid(record):  # the common case, without building error objects
+            return []
         names = self.categories[category].sensitive
         found = []
         for error in validator.iter_errors(record):
@@ -332,26 +334,37 @@ def _enc_view(doc: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+_ENC_RE: Any = None
+
+
 def is_enc(value: Any) -> bool:
-    import re
+    global _ENC_RE
+    if _ENC_RE is None:
+        import re
 
-    return isinstance(value, str) and re.fullmatch(ENC_PATTERN, value) is not None
+        _ENC_RE = re.compile(ENC_PATTERN)
+    return isinstance(value, str) and _ENC_RE.fullmatch(value) is not None
 
 
-def sensitive_leaves(tree: Any, names: frozenset[str], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """(path, value) of every leaf under a sensitive key name (the SOPS rule, by name)."""
+def sensitive_leaves(tree: Any, names: frozenset[str], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(path, value) of every leaf under a sensitive key name (the SOPS rule, by name).
+
+    A list built by plain recursion: `check` calls this for every record, and chains of
+    generators cost several times more than the walk itself."""
+    out: list[tuple[tuple[str, ...], Any]] = []
     if isinstance(tree, dict):
         for key, value in tree.items():
-            if path == () and key == "sops":
-                continue
-            sub = path + (key,)
             if key in names:
-                yield from _leaves(value, sub)
-            else:
-                yield from sensitive_leaves(value, names, sub)
+                out.extend(_leaves(value, path + (key,)))
+            elif isinstance(value, (dict, list)):
+                if path == () and key == "sops":
+                    continue
+                out.extend(sensitive_leaves(value, names, path + (key,)))
     elif isinstance(tree, list):
         for i, item in enumerate(tree):
-            yield from sensitive_leaves(item, names, path + (str(i),))
+            if isinstance(item, (dict, list)):
+                out.extend(sensitive_leaves(item, names, path + (str(i),)))
+    return out
 
 
 def _leaves(tree: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:

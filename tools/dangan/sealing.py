@@ -50,9 +50,21 @@ class Keyring:
         return self._available
 
 
+@functools.lru_cache(maxsize=256)
 def regex_for(names: frozenset[str]) -> str:
     from . import sops  # cryptography and pyrage load only when needed
     return sops.encrypted_regex_for(names)
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_recipients(recipients: tuple[str, ...]) -> frozenset[str]:
+    """The recipients as records store them (checked for every encrypted record)."""
+    from . import agekeys
+
+    try:
+        return frozenset(agekeys.parse_recipient(r).text for r in recipients)
+    except agekeys.IdentityError:
+        return frozenset(recipients)
 
 
 def recipient_keys(config_recipients: list[dict[str, Any]]) -> list[str]:
@@ -139,7 +151,7 @@ def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate:
 def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: list[str],
                        leaves: list[tuple[tuple[str, ...], Any]] | None = None) -> list[str]:
     """DG106: what is wrong with a stored record's SOPS structure (no key needed)."""
-    from . import agekeys, sops  # cryptography and pyrage load only when needed
+    from . import sops  # cryptography and pyrage load only when needed
     problems: list[str] = []
     if leaves is None:
         leaves = list(sensitive_leaves(doc, names))
@@ -160,10 +172,7 @@ def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: l
     expected = regex_for(names)
     if meta.rule.encrypted_regex != expected:
         problems.append(f"encrypted_regex is {meta.rule.encrypted_regex!r}, the schema gives {expected!r}")
-    try:
-        wanted = {agekeys.parse_recipient(r).text for r in recipients}
-    except agekeys.IdentityError:
-        wanted = set(recipients)
+    wanted = _canonical_recipients(tuple(recipients))
     have = {r for r, _ in meta.age}
     if have != wanted:
         problems.append("recipients differ from those vault.yaml gives this category; run `dangan keys updatekeys`")

@@ -297,43 +297,61 @@ def dump_fast(tree: Any) -> str | None:
     return "".join(out)
 
 
+# "key: text\n" for (key, type, value) of one-line scalars: states, categories, dates,
+# names and flags recur across records, and a dictionary hit costs less than the key and
+# value checks and the formatting. Bounded: filled until full, then only read.
+_LINES: dict[tuple[str, type, Any], str | None] = {}
+_LINES_MAX = 1 << 15
+
+
+def _line(key: str, value: Any) -> str | None:
+    """The text after the indentation for `key: value` (a one-line scalar), or None."""
+    memo = (key, value.__class__, value)
+    try:
+        return _LINES[memo]
+    except KeyError:
+        pass
+    except TypeError:  # not hashable: not a scalar the fast emitter writes
+        return None
+    line: str | None = None
+    if key.__class__ is str and _plain_ok(key):
+        text = _string(value) if value.__class__ is str else _scalar(value)
+        if text is not None:
+            line = f"{key}: {text}\n" if text else f"{key}:\n"
+    if len(_LINES) < _LINES_MAX:
+        _LINES[memo] = line
+    return line
+
+
 def _mapping(node: dict, indent: int, out: list[str], first_prefix: str | None = None) -> bool | None:
     pad = " " * indent
     lead = pad if first_prefix is None else first_prefix
+    lines = _LINES
     for key, value in node.items():
-        if key.__class__ is not str or not _plain_ok(key):
-            return None
         kind = value.__class__
-        if kind is str:
-            if "\n" in value:
-                block = _literal(value, indent + 2)
-                if block is None:
-                    return None
-                out.append(f"{lead}{key}: {block}")
-            else:
-                text = _string(value)
-                if text is None:
-                    return None
-                out.append(f"{lead}{key}: {text}\n")
-        elif kind is dict:
+        if kind is str and "\n" in value:
+            if key.__class__ is not str or not _plain_ok(key):
+                return None
+            block = _literal(value, indent + 2)
+            if block is None:
+                return None
+            out.append(f"{lead}{key}: {block}")
+        elif kind is dict or kind is list:
+            if key.__class__ is not str or not _plain_ok(key):
+                return None
             if not value:
-                out.append(f"{lead}{key}: {{}}\n")
+                out.append(f"{lead}{key}: {{}}\n" if kind is dict else f"{lead}{key}: []\n")
             else:
                 out.append(f"{lead}{key}:\n")
-                if _mapping(value, indent + 2, out) is None:
-                    return None
-        elif kind is list:
-            if not value:
-                out.append(f"{lead}{key}: []\n")
-            else:
-                out.append(f"{lead}{key}:\n")
-                if _sequence(value, indent + 2, out) is None:
+                if (_mapping if kind is dict else _sequence)(value, indent + 2, out) is None:
                     return None
         else:
-            text = _scalar(value)
-            if text is None:
-                return None
-            out.append(f"{lead}{key}: {text}\n" if text else f"{lead}{key}:\n")
+            line = lines.get((key, kind, value)) if kind is str else None
+            if line is None:
+                line = _line(key, value)
+                if line is None:
+                    return None
+            out.append(lead + line)
         lead = pad
     return True
 
