@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(BIN)/dangan -C . check --all
 
 demo: $(STAMP)
-	rm -rf $(DEMO_DIR)
+	rm -rf $(DEMO_DIR) $(DEMO_DIR)-backups
 	$(BIN)/dangan demo $(DEMO_DIR)
 
 bench: $(STAMP)
@@ -30,4 +30,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check tools tests bench
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_DIR)-backups .pytest_cache

@@ -118,6 +118,26 @@ def cli(vault: Path):
     return call
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def screenshot(page: Path, shot: Path, height: int = 1600) -> list[str]:
+    """Render an HTML file in headless Chromium into `shot` (PNG); skips the test when
+    Chromium is not installed (.ci/run installs it). Returns the console and security
+    messages the page caused (a self-contained page causes none)."""
+    if not CHROMIUM.exists():
+        pytest.skip("chromium not installed (.ci/run installs it)")
+    proc = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         f"--user-data-dir={shot.parent / (shot.stem + '-profile')}", "--enable-logging=stderr", "--v=0",
+         f"--window-size=1200,{height}", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert shot.exists()
+    return [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Content Security Policy" in line]
+
+
 def iter_files(root: Path) -> Iterator[Path]:
     for path in root.rglob("*"):
         if ".git" not in path.parts and path.is_file():

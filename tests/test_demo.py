@@ -7,7 +7,9 @@ the determinism check); both builds take a few seconds.
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -21,7 +23,7 @@ from typing import Any
 import pytest
 from conftest import git, run_cli, snapshot
 
-from dangan import agekeys, sops
+from dangan import agekeys, demo_scans, sops
 from dangan.codes import path_to_code
 from dangan.demo import (
     DEMO_APPROVER,
@@ -255,7 +257,11 @@ def test_history_is_back_dated_over_two_years(demo: tuple[Path, str]) -> None:
         stamp, *names = block.strip().splitlines()
         day = stamp[:10]
         for name in filter(None, names):
-            assert opened[str(path_to_code(name))] <= day, name
+            if not name.endswith(".yaml"):
+                continue  # an attachment (its record's listing is judged with the record)
+            code = str(path_to_code(name))
+            if code in opened:  # else destroyed by the sweep (a certificate lists it)
+                assert opened[code] <= day, name
     last = committed[0].date().isoformat()
     for code, tree in _trees(path).items():
         assert tree.get("closed") is None or tree["opened"] <= tree["closed"] <= last, code
@@ -282,20 +288,40 @@ def _without_ciphertext(data: bytes) -> str:
     the wrapped data keys and the (freshly generated) recipients."""
     text = ENC.sub("ENC[...]", decode(data))
     text = re.sub(r"-----BEGIN AGE ENCRYPTED FILE-----\n(?:.*\n)*?\s*-----END AGE ENCRYPTED FILE-----", "AGE", text)
-    return re.sub(r"recipient: age1[0-9a-z]+", "recipient: age1...", text)
+    text = re.sub(r"blob: [0-9a-f]{40}", "blob: ...", text)
+    # a record sealed again by a real command (attach) is stamped with the wall clock
+    text = re.sub(r"lastmodified: '[^']*'", "lastmodified: ...", text)
+    return re.sub(r"recipient: age1[0-9a-z]+", "recipient: age1...", _unsealed_listing(text))
+
+
+def _unsealed_listing(text: str) -> str:
+    """An attachment listing names the size and SHA-256 of the stored file (a new file key
+    every build, and age headers carry random 'grease' stanzas) and a digest of the
+    recipients (fresh demo keys): masked."""
+    text = re.sub(r"(\n    size: )\d+", r"\1...", text)
+    text = re.sub(r"(\n    sha256: )[0-9a-f]{64}", r"\1...", text)
+    return re.sub(r"(\n    recipients: )[0-9a-f]{16}", r"\1...", text)
 
 
 def test_deterministic(demo: tuple[Path, str], summary: dict[str, Any]) -> None:
     first = _records(demo[0])
     second = _records(Path(summary["path"]))
     assert first.keys() == second.keys()
-    plain = [rel for rel, data in first.items() if b"\nsops:\n" not in data]
+    plain = [rel for rel, data in first.items() if b"\nsops:\n" not in data and "/XH/" not in rel]
     assert len(plain) < len(first)
-    assert {rel: first[rel] for rel in plain} == {rel: second[rel] for rel in plain}
+    assert {rel: _unsealed_listing(decode(first[rel])) for rel in plain} == {
+        rel: _unsealed_listing(decode(second[rel])) for rel in plain
+    }
     assert {rel: _without_ciphertext(data) for rel, data in first.items()} == {
         rel: _without_ciphertext(data) for rel, data in second.items()
     }
-    assert _trees(demo[0]) == _trees(Path(summary["path"]))
+    def unblobbed(trees: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        text = re.sub(r'"blob": "[0-9a-f]{40}"', '"blob": ""', json.dumps(trees, ensure_ascii=False))
+        text = re.sub(r'"(sha256|recipients)": "[0-9a-f]+"', r'"\1": ""', text)
+        text = re.sub(r'"size": \d+', '"size": 0', text)
+        return json.loads(text)
+
+    assert unblobbed(_trees(demo[0])) == unblobbed(_trees(Path(summary["path"])))
 
 
 def test_tour_commands_work(demo: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -303,6 +329,7 @@ def test_tour_commands_work(demo: tuple[Path, str], tmp_path: Path, monkeypatch:
     assert "Try:" in out
     work = tmp_path / "vault"
     shutil.copytree(path, work, symlinks=True)  # the tour changes the vault
+    shutil.copytree(path.parent / f"{path.name}-backups", tmp_path / f"{path.name}-backups")
     monkeypatch.chdir(work)  # as after the tour's `cd`: DEMO-KEY.txt is a relative path
     lines = [line.strip() for line in out.splitlines()]
     assert f"cd {path}" in lines or f"cd {shlex.quote(str(path))}" in lines
@@ -326,6 +353,24 @@ def test_tour_commands_work(demo: tuple[Path, str], tmp_path: Path, monkeypatch:
     history = next(out for cmd, out in outputs.items() if cmd.startswith("git log -p"))
     assert re.search(r"\+  name: ‹encrypted [0-9a-f]{8}›", history), history
     assert "+status: resolved" in history and "ENC[" not in history and "sops:" not in history
+    assert re.search(r"^JY-\d{4}\tout\t.*overdue", outputs["lend ls --status overdue"], re.M)
+    plan = outputs["retention plan"]
+    assert re.search(r"TS-A01-\S+\theld\tBQ-0001", plan) and "1 due" in plan, plan
+    if "report --out reports/report.html" in outputs:  # the HTML report exists (dangan.dashboard)
+        assert (work / "reports" / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    diff = next(out for cmd, out in outputs.items() if cmd.startswith("diff --from"))
+    assert "XH-0001" in diff and "JY-" in diff
+    # the scanned ID-card copy, decrypted with the demo key into reports/ (0600)
+    get = next(cmd for cmd in outputs if " attachments get " in f" {cmd} ")
+    owner_code, name = get.split()[4:6]
+    scan = work / "reports" / name
+    assert scan.read_bytes() == demo_scans.id_card_copy(owner_code)
+    assert stat.S_IMODE(scan.stat().st_mode) == 0o600
+    sheet = next(out for cmd, out in outputs.items() if cmd.startswith("inventory sheet --room"))
+    flagged = {row["code"]: row["flagged"] for row in csv.DictReader(io.StringIO(sheet))}
+    assert sorted(flagged.values()).count("") == len(flagged) - 2
+    assert {"missing", "damaged"} <= set(flagged.values())
+    assert re.search(r"翠湖花園客服中心檔案室\s+\d{4}-\d{2}-\d{2}, 2\b", outputs["stats"]), outputs["stats"]
     new_code = next(out for cmd, out in outputs.items() if cmd.startswith("new WX")).strip()
     assert new_code.startswith("WX-A01-01-")
     assert (work / path_to_code_path(new_code)).is_file()
@@ -351,10 +396,155 @@ def test_tour_lists_commands_in_order() -> None:
     assert "cd '/tmp/x y'" in text
     commands = [cmd for cmd, _ in tour_commands(result)]
     assert commands[-1].startswith("git log")
-    assert any(cmd.startswith("dangan show WX-A01-01-0002") for cmd in commands)
-    assert any(cmd.startswith("dangan ls --location A01-01 --status done") for cmd in commands)
+    assert any(cmd.startswith("dangan ls --category SB") for cmd in commands)
+    assert any(cmd.startswith("dangan ls --location A01-02-001-0301") for cmd in commands)
+    assert not any(cmd.startswith(("dangan lend", "dangan retention", "dangan backup")) for cmd in commands)
     assert f"dangan --identity {DEMO_KEY} show YZ-A01-02-001-0301-0001 --decrypt" in commands
     assert "git log -p -- vault/A01/02/001/0301/TS/TS-A01-02-001-0301-0001.yaml" in commands
+
+
+def test_workflow_stories(demo: tuple[Path, str], summary: dict[str, Any]) -> None:
+    """Loans, a hold, a sweep through the real core, a verified backup, a diff: all valid,
+    in the history too (`check --range` judges every change, DG111/DG112 included)."""
+    path, out = demo
+    trees = _trees(path)
+    ex = summary["examples"]
+    loans = {c: t for c, t in trees.items() if c.startswith("JY-")}
+    statuses = sorted(t["status"] for t in loans.values())
+    assert statuses.count("closed") >= 3 and {"out", "requested", "rejected"} <= set(statuses)
+    assert trees[ex["damaged_loan"]]["events"][-1]["condition"] == "damaged"
+    assert any(e["action"] == "renew" for t in loans.values() for e in t["events"])
+    assert trees[ex["overdue_loan"]]["status"] == "out" and trees[ex["requested_loan"]]["status"] == "requested"
+    assert trees[ex["hold"]]["targets"][0] == ex["held_complaint"] and ex["held_complaint"] in trees
+    certificate = trees[ex["certificate"]]
+    destroyed = [item["code"] for item in certificate["items"]]
+    assert destroyed == summary["destroyed"] and len(destroyed) >= 3
+    assert not set(destroyed) & set(trees) and ex["held_complaint"] not in destroyed
+    subject = git(path, "log", "-1", "--format=%s", "--", path_to_code_path(ex["certificate"])).strip()
+    assert subject.startswith("dangan retention apply: XH-0001")
+    first = git(path, "rev-list", "--max-parents=0", "HEAD").strip()
+    result = run_cli(["-C", str(path), "check", "--range", f"{first}..HEAD"])
+    assert result.code == 0, result
+    done = summary["done"]
+    assert Path(done["backup"]).is_file() and Path(done["backup"]).parent == Path(summary["path"]).parent / f"{Path(summary['path']).name}-backups"
+    assert "check" in done["verified"]
+    assert Path(done["diff"]["path"]).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert git(path, "status", "--porcelain", "--ignored", "--", "reports").startswith("!! reports/")
+    assert "Done for you:" in out and "reports/diff-" in out
+
+
+def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) -> None:
+    """A completed inventory of A01's archive room, three weeks ago, with a missing and a
+    damaged original flagged on their records; three scans attached through the real core,
+    encrypted to their categories' recipients, opened with the demo key, never in clear in
+    Git."""
+    from dangan import attachments, stats
+    from dangan.codes import parse_code
+    from dangan.sealing import Keyring
+    from dangan.vault import Vault
+
+    path, out = demo
+    trees, stored = _trees(path), _stored(path)
+    counted, ex = summary["inventory"], summary["examples"]
+    pd = trees[counted["code"]]
+    assert pd["status"] == "completed" and pd["place"] == counted["room"] == "翠湖花園客服中心檔案室"
+    results = {r["code"]: r["result"] for r in pd["results"]}
+    flagged = {c: r for c, r in results.items() if r != "found"}
+    assert flagged == {**{c: "damaged" for c in counted["damaged"]}, **{c: "missing" for c in counted["missing"]}}
+    assert counted["damaged"] == [ex["damaged_original"]] == [trees[ex["damaged_loan"]]["records"][0]]
+    assert counted["missing"] == [ex["missing_original"]] and ex["missing_original"].startswith("FW-A01-")
+    assert len(results) >= 20 and all(trees[c]["custody"]["room"] == pd["place"] for c in results)
+    for code in counted["damaged"] + counted["missing"]:
+        assert trees[code]["custody"]["status"] == results[code] and trees[code]["custody"]["inventory"] == pd["code"]
+    days = (dt.date.today() - dt.date.fromisoformat(pd["closed"])).days
+    assert 14 <= days <= 35, pd["closed"]
+    subject = git(path, "log", "-1", "--format=%cI %s", "--", path_to_code_path(pd["code"])).strip()
+    assert subject.startswith(pd["closed"]) and f"dangan inventory record: {pd['code']}; flagged" in subject
+    vault = Vault.open(path)
+    rooms = {r["room"]: r for r in stats.compute(vault)["inventory"]}
+    room = rooms[pd["place"]]
+    assert room["last_inventory"] == pd["closed"] and room["inventory"] == pd["code"]
+    assert room["open_discrepancies"] == 2 and {d["code"]: d["result"] for d in room["discrepancies"]} == flagged
+    assert f"inventory  {pd['code']} counted {pd['place']} on {pd['closed']}" in out
+
+    # the scans: listed in clear, stored as age files, opened with the demo key
+    scans = summary["scans"]
+    assert [s["code"][:2] for s in scans] == ["HT", "YZ", "SB"] and scans[1]["code"] == ex["owner"]
+    assert "sops" in stored[ex["owner"]]  # an encrypted record: attaching re-sealed it
+    vault.keyring = Keyring(path / DEMO_KEY)
+    expected = {
+        scans[0]["code"]: demo_scans.contract_scan(scans[0]["code"]),
+        scans[1]["code"]: demo_scans.id_card_copy(scans[1]["code"]),
+        scans[2]["code"]: demo_scans.certificate_scan(scans[2]["code"], trees[scans[2]["code"]]["inspection_certificate_no"]),
+    }
+    for scan in scans:
+        code = parse_code(scan["code"])
+        (entry,) = stored[scan["code"]]["attachments"]  # in clear, even in a SOPS document
+        assert entry["file"] == scan["file"] and entry["by"] == DEMO_ARCHIVIST
+        assert entry["type"] == ("image/png" if scan["file"].endswith(".png") else "application/pdf")
+        data = (path / attachments.path_of(code, scan["file"])).read_bytes()
+        assert data.startswith(b"age-encryption.org/v1\n") and 500 < entry["size"] == len(data) < 8000
+        assert entry["sha256"] == attachments.sha256_of(path / attachments.path_of(code, scan["file"]))
+        assert entry["added"][:10] == pd["closed"]
+        target = path.parent / f"opened-{code}-{scan['file']}"
+        attachments.get(vault, code, scan["file"], target)
+        assert target.read_bytes() == expected[scan["code"]]
+        subject = git(path, "log", "-1", "--format=%s", "--", attachments.path_of(code, scan["file"])).strip()
+        assert subject == f"dangan attach: {code} {scan['file']}"
+    objects = subprocess.run(
+        ["git", "cat-file", "--batch-all-objects", "--batch"], cwd=path, capture_output=True, check=True
+    ).stdout
+    assert b"%PDF-" not in objects and b"IHDR" not in objects
+
+
+def test_scans_are_valid_files() -> None:
+    """The generated PNG (chunks, CRCs, image data) and PDFs (every cross-reference offset
+    points at its object, startxref at the table) are well formed, and deterministic."""
+    import struct
+    import zlib
+
+    image = demo_scans.id_card_copy("YZ-A01-02-001-0301-0001")
+    assert image == demo_scans.id_card_copy("YZ-A01-02-001-0301-0001") != demo_scans.id_card_copy("other")
+    assert image.startswith(b"\x89PNG\r\n\x1a\n")
+    at, chunks = 8, {}
+    while at < len(image):
+        (length,) = struct.unpack(">I", image[at:at + 4])
+        kind, body = image[at + 4:at + 8], image[at + 8:at + 8 + length]
+        assert struct.unpack(">I", image[at + 8 + length:at + 12 + length])[0] == zlib.crc32(kind + body)
+        chunks[kind] = body
+        at += 12 + length
+    assert list(chunks) == [b"IHDR", b"IDAT", b"IEND"]
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 0) and len(zlib.decompress(chunks[b"IDAT"])) == height * (width + 1)
+    for document in (demo_scans.contract_scan("HT-A01-0001"), demo_scans.certificate_scan("SB-A01-01-0001", "TSX-DT-2025-1234")):
+        assert document.startswith(b"%PDF-1.4\n") and document.endswith(b"%%EOF\n")
+        start = int(re.search(rb"startxref\n(\d+)\n", document).group(1))
+        table = re.match(rb"xref\n0 (\d+)\n", document[start:])
+        assert table
+        rows = document[start + table.end():].split(b"\n")[: int(table.group(1))]
+        for number, row in enumerate(rows[1:], start=1):
+            assert document[int(row[:10]):].startswith(b"%d 0 obj\n" % number), number
+        for match in re.finditer(rb"/Length (\d+) >>\nstream\n", document):
+            end = match.end() + int(match.group(1))
+            assert document[end:end + 10] == b"\nendstream"
+    assert b"(TSX-DT-2025-1234) Tj" in demo_scans.certificate_scan("SB-A01-01-0001", "TSX-DT-2025-1234")
+
+
+def test_readme_shows_the_tour(demo: tuple[Path, str]) -> None:
+    """The README's demo block is what `make demo` prints, but for paths, dates and times."""
+    _, out = demo
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- demo-tour -->\n```text\n(.*?)```", readme, re.S)
+    assert block, "README.md has no demo tour block"
+
+    def normal(text: str) -> list[str]:
+        text = re.sub(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}\+08:00)?", "DATE", text)
+        text = re.sub(r"\d{8}T\d{6}Z", "STAMP", text)
+        text = re.sub(r"(cd |at )\S+", r"\1PATH", text)
+        text = re.sub(r"\.\./\S+-backups/", "../BACKUPS/", text)
+        return [re.sub(r"\s+#", " #", line).rstrip() for line in text.strip().splitlines()]
+
+    assert normal(block.group(1)) == normal(out)
 
 
 def test_refuses_non_empty_directory(tmp_path: Path) -> None:
@@ -408,7 +598,9 @@ def test_large_profile_in_miniature(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     subjects = git(path, "log", "--format=%s").splitlines()
     # the residential estates (A..) and the other projects commit apart, as two offices
     for commit in git(path, "rev-list", "HEAD", "--max-count=40").split():
+        if git(path, "log", "-1", "--format=%s", commit).startswith(("dangan retention apply:", "dangan inventory record:")):
+            continue  # the sweep, the inventory (PD-0001 and the flags it set): one commit of a real command
         files = git(path, "show", "--name-only", "--format=", commit).split()
-        assert len({f.startswith("vault/A") for f in files}) <= 1, commit
+        assert len({f.strip('"').startswith("vault/A") for f in files}) <= 1, commit  # "...": a quoted path
     firsts = {re.match(r"dangan \w+: \w\w-(\w)", s).group(1) for s in subjects if re.match(r"dangan \w+: \w\w-\w", s)}
     assert {"A", "B", "C", "D"} <= firsts or {"A", "B"} <= firsts

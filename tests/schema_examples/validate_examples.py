@@ -51,9 +51,12 @@ LEVELS = ["company", "project", "building", "unit", "room"]
 COMMON_NAMES = {
     "code", "category", "title", "status", "opened", "closed", "custody", "form", "room",
     "cabinet", "shelf", "box", "refs", "tags", "notes", "retention", "until", "reason",
+    # attachments (docs/attachments.md): the listing is in clear wherever it appears
+    "attachments", "file", "type", "size", "sha256", "added", "by", "recipients",
+    "inventory",  # custody.inventory (docs/inventory.md)
 }
 HEAD_KEYS = ["code", "category", "title", "status", "opened", "closed"]
-TAIL_KEYS = ["custody", "refs", "tags", "notes", "retention"]
+TAIL_KEYS = ["custody", "refs", "tags", "notes", "retention", "attachments"]
 CODE_RE = re.compile(
     r"^[A-Z]{2}(-[ABCD][0-9]{2}(-[0-9]{2}(-[0-9]{3}(-[0-9]{4})?)?)?)?-[0-9]{4,}$"
 )
@@ -452,6 +455,12 @@ def check_vault(root: Path, schemas: Schemas, sensitive: dict[str, set[str]],
         if path.is_dir():
             continue
         rel = path.relative_to(root).as_posix()
+        folder = path.parent
+        if (folder.parent / f"{folder.name}.yaml").is_file() and CODE_RE.match(folder.name):
+            # an attachment (docs/attachments.md): an age file in the folder named by its record's code
+            if path.suffix != ".age" or not path.read_bytes().startswith(b"age-encryption.org/v1\n"):
+                problems.add(rel, "not an age-encrypted attachment (NAME.age)")
+            continue
         if path.suffix != ".yaml":
             problems.add(rel, "stray file under vault/")
             continue

@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from . import gitio
+from .attachments import owner
 from .check import Finding
 from .codes import Code, path_to_code
 from .errors import DanganError
 from .vault import RECORDS
 from .yamlio import YamlError, decode, load_text
 
-LEDGER = ("JY", "XH", "BQ")
+# Append-only records (DG110): loans, certificates, holds and inventory results (PD: a
+# count's findings are evidence and must not be rewritten after the fact).
+LEDGER = ("JY", "XH", "BQ", "PD")
 # Certificates and holds are permanent. Loans are ledger records too (append-only) but
 # have a retention rule of their own (JY P10Y, destroy): they go with a certificate.
 PERMANENT = ("XH", "BQ")
@@ -134,8 +137,9 @@ def _code(path: str) -> Code | None:
 
 
 def blobs_needed(changes: list[Change]) -> set[str]:
-    """The blobs the rules read: new sides, and old sides of changed ledger records."""
-    wanted = {c.new for c in changes if c.new and c.status in "AMT"}
+    """The blobs the rules read: new sides, and old sides of changed ledger records.
+    Attachments are not read here: they may be large, and are measured by blob id."""
+    wanted = {c.new for c in changes if c.new and c.status in "AMT" and owner(c.path) is None}
     wanted |= {c.old for c in changes if c.old and c.status in "MT" and _is_ledger(c.path)}
     return {b for b in wanted if b}
 

@@ -1,4 +1,4 @@
-"""The file rules of workflows.md §1 (DG101-DG106, DG113, DG114) as pure functions.
+"""The file rules of workflows.md §1 (DG101-DG106, DG113-DG118) as pure functions.
 
 `check_file` looks at one file's bytes and returns findings; the sources (`work_tree`,
 `staged`, `paths`) say which bytes to look at. Nothing here prints.
@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
-from . import domain, sealing
+from . import attachments, domain, sealing
 from .sealing import Keyring
 from .codes import parse_code
 from .errors import DanganError
@@ -31,6 +31,10 @@ RULES = {
     "DG112": "disposal breaks the retention rules",
     "DG113": "not in canonical form",
     "DG114": "vault.yaml or a schema is invalid",
+    "DG115": "listed attachment missing or not matching its listing",
+    "DG116": "attachment not listed by its record, or its record is gone",
+    "DG117": "clear (unencrypted) file where an attachment belongs",
+    "DG118": "attachment encrypted for other recipients than vault.yaml gives",
 }
 
 
@@ -65,20 +69,26 @@ class CheckResult:
 
 def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | None = None,
                recipients: dict[str, list[str]] | None = None,
-               config: dict[str, Any] | None = None) -> list[Finding]:
+               config: dict[str, Any] | None = None,
+               attached: Mapping[str, Any] | None = None) -> list[Finding]:
     """Every file rule for one file under vault/.
 
     `recipients` (category -> keys) enables the recipient part of DG106; `keyring`, when it
     holds an identity, enables DG107 (MAC) and the plaintext schema of sensitive values.
+    `attached` is what the record's attachment folder holds (file name -> attachments.Stored;
+    None or empty: nothing), for DG115, DG116 and DG118.
     """
     found: list[Finding] = []
 
     def add(rule: str, message: str) -> None:
         found.append(Finding(rel, rule, message))
 
+    if attachments.owner(rel) is not None:  # a file in a record's attachment folder
+        return [Finding(*f) for f in attachments.file_findings(rel, data)]
     if not rel.endswith(".yaml"):
-        add("DG104", "stray file: only records (CODE.yaml) belong under vault/; move or remove it")
-        return found
+        add("DG104", "stray file: only records (CODE.yaml) and their attachment folders belong under vault/; "
+                     "move or remove it")
+        return found  # clear or not: DG104 already says it does not belong there
     try:
         tree, canonical = load_bytes(data)
     except YamlError as exc:
@@ -142,6 +152,8 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     if not errors and config is not None:  # the workflows' rules need a schema-valid record
         for rule, message in domain.file_rules(code.category, plain if plain is not None else body, config):
             add(rule, message)
+    if attached or "attachments" in body:  # listed in clear: no key needed
+        found += [Finding(*f) for f in attachments.record_findings(rel, body, attached, wanted)]
     if not canonical:
         add("DG113", "not in canonical form; run `dangan fmt` on it")
     return found

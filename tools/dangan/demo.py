@@ -29,6 +29,9 @@ How it is built (fast, no CLI call per record):
   that period (`dangan set: ...`); the large demo commits its residential estates apart
   from the other projects. The commits are streamed into one `git fast-import` (no index,
   no process per commit) and the work tree is checked out once at the end.
+* A few stories run the real commands in the middle of the history, through the vault's
+  hooks, with back-dated commits (demo_stories.py): the retention sweep, the inventory of
+  an archive room, scans attached to their records (demo_scans.py draws them).
 * Everything is derived from `random.Random(20241)` (and 20242 for the invented people)
   and the build date, so two builds on the same day write identical records but for the
   ciphertext and the keys.
@@ -41,9 +44,6 @@ import heapq
 import itertools
 import os
 import random
-import re
-import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -53,6 +53,9 @@ from typing import Any
 
 from . import agekeys, gitio, scan, sops
 from .codes import Code, Location, parse_code
+from .demo_history import COMPANY, DEMO_APPROVER, DEMO_ARCHIVIST, DEMO_KEY, TZ, _at, _d, _git_env, _History, _patched_env, _t
+from .demo_people import _People, id_check_digit  # noqa: F401 (id_check_digit: tests, API)
+from .demo_stories import StoriesMixin
 from .errors import DanganError
 from .initvault import init_vault
 from .records import COMMON_ORDER
@@ -61,23 +64,17 @@ from .vault import Vault
 from .yamlio import dump
 
 SEED = 20241
-TZ = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai, the demo vault's timezone
 DAYS_OF_HISTORY = 730
 ONBOARDING_DAYS = 24  # the archivist files the existing paper archives first
 MESSAGE_LINES = 200  # a batch commit lists at most this many records in its message
 
-COMPANY = "蘇州安和物業服務有限公司"
 COMPANY_CREDIT_CODE = "91320506MA1N7QK83F"
-ARCHIVIST = ("張敏", "zhang.min@anhe-demo.invalid")
 HQ_ARCHIVE = "安和物業總部檔案室"
 
 # The demo's own keys: written next to vault.yaml, ignored by Git, clearly labelled.
-DEMO_KEY = "DEMO-KEY.txt"
 DEMO_APPROVER_KEY = "DEMO-KEY-approver.txt"
 DEMO_KEY_LABEL = "# DEMO KEY for the dangan demo vault only - never use it for real records"
-DEMO_ARCHIVIST = "張敏 (demo archivist)"
-DEMO_APPROVER = "李強 (demo approver)"
-GITIGNORE = "# dangan demo: the demo keys stay out of Git\nDEMO-KEY*.txt\n"
+GITIGNORE = "# dangan demo: the demo keys and the reports it wrote stay out of Git\nDEMO-KEY*.txt\nreports/\n"
 
 ELEVATOR_CO = "蘇州恒達電梯工程有限公司"
 FIRE_CO = "蘇州安消消防工程有限公司"
@@ -259,7 +256,7 @@ class _Pending:
 
 # --------------------------------------------------------------------- helpers
 
-TRAILING = ("custody", "refs", "tags", "notes", "retention")
+TRAILING = ("custody", "refs", "tags", "notes", "retention", "attachments")  # attach appends its list
 
 
 def order_fields(tree: dict[str, Any]) -> dict[str, Any]:
@@ -269,18 +266,6 @@ def order_fields(tree: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in tree.items() if k not in head and k not in TRAILING}
     tail = {key: tree[key] for key in TRAILING if key in tree}
     return {**head, **body, **tail}
-
-
-def _d(value: dt.date | dt.datetime) -> str:
-    return (value.date() if isinstance(value, dt.datetime) else value).isoformat()
-
-
-def _t(value: dt.datetime) -> str:
-    return value.astimezone(TZ).replace(microsecond=0).isoformat()
-
-
-def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ)
 
 
 def _money(value: float) -> float | int:
@@ -394,65 +379,9 @@ COMPLAINTS = [
 ]
 
 
-# ------------------------------------------------------------- invented people
-
-SURNAMES = "王李張劉陳楊黃趙吳周徐孫馬朱胡郭何林高羅鄭梁謝宋唐許韓馮鄧曹彭曾蕭田董潘袁蔡蔣余杜葉程蘇魏呂丁沈任姚盧姜崔鍾譚陸汪范金石廖賈夏韋付方白鄒孟熊秦邱江尹薛閆段雷侯龍史陶黎賀顧毛郝龔邵萬錢嚴覃武戴莫孔向湯"
-GIVEN = [
-    "小明", "建華", "秀英", "麗娟", "志強", "海燕", "偉", "芳", "敏", "靜", "磊", "洋", "艷", "勇", "軍", "傑",
-    "娟", "濤", "超", "明", "霞", "平", "剛", "桂英", "玉蘭", "文", "華", "紅", "建國", "建軍", "曉東", "曉燕",
-    "子涵", "浩然", "欣怡", "梓萱", "一諾", "思遠", "雨桐", "俊傑", "佳怡", "宇航", "婷婷", "春梅", "國華", "德明",
-]
-RELATIONS = ["配偶", "子女", "父親", "母親", "兄弟姐妹"]
-# 320599 is no county's code (Suzhou's counties are 320505-320509 and 320581-320585): every
-# demo ID number is well formed, with a correct check digit, and belongs to nobody.
-FAKE_REGION = "320599"
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def id_check_digit(first17: str) -> str:
-    """The GB 11643 check character of a resident ID number."""
-    return "10X98765432"[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
-
-
-class _People:
-    """Invented owners, tenants and complainants: names like 王小明, mobile numbers
-    1xx-0000-nnnn, ID numbers of a county that does not exist. An own random stream, so the
-    rest of the story does not depend on how many people were invented."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.serial = itertools.count(1)
-
-    def name(self) -> str:
-        return self.rng.choice(SURNAMES) + self.rng.choice(GIVEN)
-
-    def phone(self) -> str:
-        return f"1{self.rng.choice('35789')}{self.rng.randint(0, 9)}-0000-{self.rng.randint(0, 9999):04d}"
-
-    def id_number(self, born: int | None = None) -> str:
-        year = born or self.rng.randint(1950, 2000)
-        first = f"{FAKE_REGION}{year}{self.rng.randint(1, 12):02d}{self.rng.randint(1, 28):02d}{next(self.serial) % 1000:03d}"
-        return first + id_check_digit(first)
-
-    def credit_code(self) -> str:
-        body = f"91{FAKE_REGION}MA{self.rng.randint(0, 99999999):08d}"
-        return body
-
-    def owner(self, role: str = "primary") -> dict[str, Any]:
-        return {"role": role, "owner_kind": "person", "name": self.name(), "id_type": "id_card",
-                "id_number": self.id_number(), "phone": self.phone()}
-
-    def contact(self, surname_of: str | None = None) -> dict[str, str]:
-        name = (surname_of[0] if surname_of else self.rng.choice(SURNAMES)) + self.rng.choice(GIVEN)
-        return {"name": name, "relation": self.rng.choice(RELATIONS), "phone": self.phone()}
-
-    def title_deed(self, year: int) -> str:
-        return f"蘇({year})蘇州市不動產權第{self.rng.randint(0, 9999999):07d}號"
-
-
 # ------------------------------------------------------------------- the builder
 
-class _Demo:
+class _Demo(StoriesMixin):
     def __init__(self, vault: Vault, profile: Profile, today: dt.date,
                  identities: list[agekeys.Identity] | None = None) -> None:
         self.vault = vault
@@ -667,6 +596,7 @@ class _Demo:
             self.schedule_activity(project)
         self.schedule_company()
         self.schedule_showcase()
+        self.schedule_stories()
         self.run(progress)
 
     # ---------------------------------------------------------------- world
@@ -1894,79 +1824,6 @@ class _Demo:
         )
 
 
-class _History:
-    """Back-dated commits streamed into one `git fast-import` process: no index, no work
-    tree, no process per commit. The work tree is checked out once at the end."""
-
-    def __init__(self, root: Path, parent: str) -> None:
-        self.root = root
-        self.parent: str | None = parent
-        self.proc = subprocess.Popen(
-            ["git", "-c", "core.fsync=none", "fast-import", "--quiet", "--done"],
-            cwd=root, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        name, email = ARCHIVIST
-        self.person = f"{name} <{email}>".encode()
-
-    def commit(self, when: dt.datetime, message: str, files: list[tuple[str, bytes]]) -> None:
-        assert self.proc.stdin is not None
-        stamp = f" {int(when.timestamp())} +0800\n".encode()
-        text = (message.rstrip("\n") + "\n").encode()
-        out = [b"commit refs/heads/main\n", b"author ", self.person, stamp, b"committer ", self.person, stamp,
-               b"data %d\n" % len(text), text]
-        if self.parent is not None:
-            out.append(f"from {self.parent}\n".encode())
-            self.parent = None
-        for path, data in files:
-            out += [b"M 100644 inline ", path.encode(), b"\ndata %d\n" % len(data), data, b"\n"]
-        out.append(b"\n")
-        self.proc.stdin.write(b"".join(out))
-
-    def close(self) -> None:
-        """Finish the import, then check out HEAD into the index and the work tree."""
-        assert self.proc.stdin is not None and self.proc.stderr is not None
-        self.proc.stdin.write(b"done\n")
-        self.proc.stdin.close()
-        err = self.proc.stderr.read()
-        if self.proc.wait() != 0:
-            raise RuntimeError(f"demo: git fast-import failed: {err.decode('utf-8', 'replace').strip()}")
-        gitio.run(["-c", "core.fsync=none", "reset", "-q", "--hard", "HEAD"], self.root)
-
-
-def _git_env(when: dt.datetime, bindir: str) -> dict[str, str]:
-    stamp = _t(when)
-    name, email = ARCHIVIST
-    return {
-        "GIT_AUTHOR_DATE": stamp,
-        "GIT_COMMITTER_DATE": stamp,
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
-    }
-
-
-class _patched_env:
-    """os.environ with some variables set for the duration of a `with` block."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        for key, value in self.values.items():
-            self.saved[key] = os.environ.get(key)
-            os.environ[key] = value
-
-    def __exit__(self, *exc: object) -> None:
-        for key, value in self.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 # ----------------------------------------------------------------------- API
 
 def write_demo_key(path: Path, secret: str, public: str, who: str) -> None:
@@ -2039,6 +1896,7 @@ def build_demo(
         if result.findings:
             shown = "; ".join(f.line() for f in result.findings[:5])
             raise RuntimeError(f"demo generator bug: the demo vault has {len(result.findings)} finding(s): {shown}")
+    done = after_build(vault, today, backup_too=demo.profile.validate_every == 1)
     by_category: dict[str, int] = {}
     for code in demo.trees:
         category = code[:2]
@@ -2049,84 +1907,21 @@ def build_demo(
         "records": len(demo.trees),
         "commits": demo.commits + 1,  # and the init commit
         "by_category": dict(sorted(by_category.items())),
-        "examples": {key: demo.examples[key] for key in ("equipment", "repair", "complaint", "room", "project", "owner")},
+        "examples": {key: demo.examples[key] for key in EXAMPLES if key in demo.examples},
+        "destroyed": demo.destroyed,
         "encrypted": len(demo.docs),
         "checked": checked,  # False: run `dangan check --all` (the build validated a sample)
         "key_file": str(vault.root / DEMO_KEY),
+        "inventory": demo.counted,  # {code, room, day, missing, damaged}
+        "scans": demo.scans,  # the attachments: [{code, file, title}]
+        "done": done,
         "seconds": round(time.monotonic() - started, 1),
     }
 
 
-_SHELL_SPECIAL = re.compile(r"[\s'\"\\$`!*?#&;|<>(){}\[\]~]")
+EXAMPLES = ("equipment", "repair", "complaint", "room", "project", "owner", "overdue_loan", "requested_loan",
+            "damaged_loan", "hold", "held_complaint", "certificate", "inventory", "missing_original",
+            "damaged_original")
 
 
-def _arg(text: str) -> str:
-    return shlex.quote(text) if _SHELL_SPECIAL.search(text) or not text else text
-
-
-def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> list[tuple[str, str]]:
-    """(command, what it shows) for the tour; every dangan command works on the demo vault."""
-    ex = result["examples"]
-    now = (now or dt.datetime.now(TZ)).astimezone(TZ).replace(second=0, microsecond=0)
-    stamp = _t(now)
-    repair = parse_code(ex["repair"])
-    equipment = parse_code(ex["equipment"])
-    room = parse_code(ex["room"])
-    complaint = parse_code(ex["complaint"])
-    building = "-".join(repair.location.parts[:2])
-    new_wx = [
-        "dangan", "new", "WX", str(equipment.location),
-        "--set", "title=1號電梯外呼按鈕失靈", "--set", "kind=01", "--set", "trade=elevator",
-        "--set", f"reported_at={stamp}", "--set", "fault=3層外呼按鈕按下無反應。",
-        "--set", f"refs={equipment}",
-    ]
-    resolve = [
-        "dangan", "--identity", DEMO_KEY, "set", ex["complaint"], "status=resolved", f"resolved_at={stamp}",
-        "result=已約談樓上裝修施工方，重申施工時間，噪音問題已解決。",
-    ]
-    owner = ex.get("owner")
-    sealed = [
-        (f"dangan show {owner}", "the owner file: names, ID and phone numbers stay ‹encrypted›"),
-        (f"dangan --identity {DEMO_KEY} show {owner} --decrypt", f"the same opened with the demo key ({DEMO_KEY})"),
-    ] if owner else []
-    return [
-        (f"cd {_arg(result['path'])}", ""),
-        ("dangan ls --category SB --where system=elevator", "the elevator ledger"),
-        (f"dangan show {equipment}", "one elevator: model, contractor, inspection certificate and expiry"),
-        (f"dangan show {repair}", "a repair job on it, refs pointing at the elevator"),
-        (f"dangan ls --location {building} --status done", "jobs finished in that building, waiting for a return visit"),
-        (f"dangan ls --location {room.location}", "everything filed for one flat: room, owner, fees, repairs, complaints"),
-        *sealed,
-        ("dangan ls --category TS --status open", "complaints still open"),
-        (" ".join(_arg(a) for a in resolve), "resolve one: validated, re-encrypted with the same data key, committed"),
-        (f"git log -p -- {complaint.path}", "its history through the dangan diff driver: personal data masked, only changed lines"),
-        (" ".join(_arg(a) for a in new_wx), "file a new repair job; prints its code"),
-        ("dangan check", "every record against its schema"),
-        ("dangan fmt --check", "every file in canonical form"),
-        ("git log --oneline | head", "two years of back-dated history"),
-    ]
-
-
-def tour(result: dict[str, Any]) -> str:
-    commands = tour_commands(result)
-    width = max(len(cmd) for cmd, _ in commands if len(cmd) <= 60)
-    projects = result["by_category"].get("XM", 0)
-    lines = [
-        f"Demo vault ready: {result['records']} records in {result['commits']} commits at {result['path']}",
-        f"Two years of {COMPANY} archives: 翠湖花園 A01 (residential), 星河廣場 B01 (commercial)"
-        + (f" and {projects - 2} more projects" if projects > 2 else ""),
-        f"({', '.join(f'{k} {v}' for k, v in result['by_category'].items())})",
-        *([(f"{result['encrypted']} records hold encrypted personal data (invented people); the demo key is "
-            f"{DEMO_KEY} - for this demo only, never for real records")] if result.get("encrypted") else []),
-        "",
-        "Try:",
-    ]
-    for cmd, what in commands:
-        if what and len(cmd) <= width:
-            lines.append(f"  {cmd.ljust(width)}  # {what}")
-        elif what:
-            lines.append(f"  # {what}")
-            lines.append(f"  {cmd}")
-        else:
-            lines.append(f"  {cmd}")
-    return "\n".join(lines)
+from .demo_tour import after_build, tour, tour_commands  # noqa: E402,F401 (the API of `dangan demo`)

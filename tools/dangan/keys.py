@@ -68,27 +68,54 @@ def _with_config(vault: Vault, change: Callable[[Any], None]) -> tuple[Vault, by
 
 def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], message: str,
             config: bytes | None, commit: bool, only: set[str] | None = None) -> KeyChange:
-    changes: dict[str, bytes | None] = {}
+    """Re-wrap (or rotate) every encrypted record for the recipients `after` gives, and
+    encrypt attachments again where their recipients change (always with new file keys:
+    age has no re-wrap of a file key, and a removed recipient must lose the new versions)."""
+    from . import attachments
+
+    changes: dict[str, bytes | Path | None] = {}
     rewrapped: list[str] = []
     rotated: list[str] = []
-    for code, doc in encrypted_records(vault):
-        if only is not None and str(code) not in only:
-            continue
-        recipients = after.recipient_keys(code.category)
-        if not recipients:
-            raise Refusal(
-                f"{code}: no recipient would be left for category {code.category}",
-                "keep at least one recipient who may read it (vault.yaml `access`)",
-            )
-        rotate = rotate_for(code)
-        new_doc = sealing.reseal(doc, recipients, vault.keyring, rotate, str(code))
-        if new_doc != doc:
-            changes[code.path] = dump(new_doc).encode()
-            (rotated if rotate else rewrapped).append(str(code))
-    if config is not None:
-        changes[CONFIG] = config
-    commit_id = vault.apply(changes, message, commit) if changes else None
+    with_files = attachments.owners(vault)
+    sealed = {str(code): (code, doc) for code, doc in encrypted_records(vault)}
+    clear = [(code, vault.read(code)[0]) for code in sorted(_codes(with_files)) if str(code) not in sealed]
+    try:
+        for code, doc in [*sealed.values(), *clear]:
+            if only is not None and str(code) not in only:
+                continue
+            recipients = after.recipient_keys(code.category)
+            if not recipients:
+                raise Refusal(
+                    f"{code}: no recipient would be left for category {code.category}",
+                    "keep at least one recipient who may read it (vault.yaml `access`)",
+                )
+            rotate = rotate_for(code)
+            new_doc: Any = sealing.reseal(doc, recipients, vault.keyring, rotate, str(code)) if "sops" in doc else doc
+            if str(code) in with_files:
+                renewed, moves = attachments.rewrap(vault, after, code, new_doc, rotate)
+                changes.update(moves)
+                new_doc = renewed if renewed is not None else new_doc
+            if new_doc is not doc and new_doc != doc:
+                changes[code.path] = dump(new_doc).encode()
+                (rotated if rotate else rewrapped).append(str(code))
+        if config is not None:
+            changes[CONFIG] = config
+    except BaseException:
+        attachments.discard_temps(changes.values())
+        raise
+    if not changes:
+        return KeyChange(rewrapped, rotated, None)
+    if any(isinstance(value, Path) for value in changes.values()):
+        commit_id = attachments.transact(vault, changes, message, commit)
+    else:
+        commit_id = vault.apply({k: v for k, v in changes.items() if not isinstance(v, Path)}, message, commit)
     return KeyChange(rewrapped, rotated, commit_id)
+
+
+def _codes(texts: set[str]) -> list[Code]:
+    from .codes import parse_code
+
+    return [parse_code(text) for text in texts]
 
 
 def add_recipient(vault: Vault, name: str, key: str, roles: list[str], commit: bool = True) -> KeyChange:

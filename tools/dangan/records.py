@@ -447,6 +447,7 @@ class Listed:
     opened: str | None
     closed: str | None
     path: str
+    matched: list[str] | None = None  # with a search: the fields that held a term
 
 
 def listing(
@@ -454,9 +455,24 @@ def listing(
     category: str | None = None,
     location: Location | None = None,
     status: str | None = None,
-    where: list[tuple[str, str]] = (),
+    where: list[Any] = (),
+    search: str | None = None,
 ) -> tuple[list[Listed], list[str]]:
-    """Records matching the filters, and the paths that could not be read."""
+    """Records matching the filters, and the paths that could not be read.
+
+    One pass over the files: category and location come from the path; a search first
+    looks at the raw text (a file without every term is not parsed); then status,
+    `where` (Conditions, or (field, value) pairs meaning `=`) and the search's look at
+    the clear values. query.py says what matches.
+    """
+    from .query import Condition, Search, check_searchable
+
+    conditions = [c if isinstance(c, Condition) else Condition(c[0], "=", c[1]) for c in where]
+    hidden_by = {name: cat.sensitive for name, cat in vault.schemas.categories.items()}
+    everywhere = frozenset().union(*hidden_by.values()) if hidden_by else frozenset()
+    for condition in conditions:
+        check_searchable(condition, hidden_by.get(category, everywhere) if category else everywhere)
+    wanted = Search.parse(search) if search is not None else None
     found: list[Listed] = []
     unreadable: list[str] = []
     for code, rel in vault.record_paths():
@@ -465,14 +481,23 @@ def listing(
         if location is not None and not location.contains(code.location):
             continue
         try:
-            tree = load_text(decode((vault.root / rel).read_bytes()))
+            text = decode((vault.root / rel).read_bytes())
+            if wanted is not None and not wanted.may_match(text):
+                continue
+            tree = load_text(text)
         except YamlError:
             unreadable.append(rel)
             continue
         if status and tree.get("status") != status:
             continue
-        if any(str(_get(tree, key)) != value for key, value in where):
+        hidden = hidden_by.get(code.category, everywhere)
+        if not all(condition.holds(tree, hidden) for condition in conditions):
             continue
+        matched = None
+        if wanted is not None:
+            matched = wanted.matched(tree, hidden)
+            if matched is None:
+                continue
         found.append(
             Listed(
                 code=str(code),
@@ -482,21 +507,10 @@ def listing(
                 opened=tree.get("opened"),
                 closed=tree.get("closed"),
                 path=rel,
+                matched=matched,
             )
         )
     return found, unreadable
-
-
-def _get(tree: Any, dotted: str) -> Any:
-    node = tree
-    for part in dotted.split("."):
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
 
 
 def masked(tree: dict[str, Any], names: frozenset[str], fingerprint: bool = False) -> dict[str, Any]:

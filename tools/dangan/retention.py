@@ -491,10 +491,35 @@ def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: b
         current, items = _recheck(vault, listed, as_of)
         codes, changes = _certificates(vault, items, disposal, as_of)
         changes.update({path: None for _, path, _ in current})
+        files = _attachment_files(vault, [path for _, path, _ in current])
+        changes.update({path: None for path in files})
         shown = codes[0] if len(codes) == 1 else f"{codes[0]}..{codes[-1]}"
         message = f"dangan retention apply: {shown} ({len(current)} record(s) destroyed)"
-        commit_id = vault.apply(changes, message, commit)
+        if files:  # set aside, not read into memory, in case the commit is refused
+            from .attachments import transact
+
+            commit_id = transact(vault, dict(changes), message, commit)
+        else:
+            commit_id = vault.apply(changes, message, commit)
     return Applied(codes, [str(code) for code, _, _ in current], commit_id)
+
+
+def _with_attachments(item: dict[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A certificate item names the attachments destroyed with the record (file, SHA-256
+    of the stored file, as its last version lists them)."""
+    from .attachments import listed
+
+    files = [{"file": e.get("file"), "sha256": e.get("sha256")} for e in listed(tree)]
+    return {**item, "attachments": files} if files else item
+
+
+def _attachment_files(vault: Vault, paths: list[str]) -> list[str]:
+    """Every committed file in the attachment folders of the records at `paths`."""
+    folders = [path[: -len(".yaml")] + "/" for path in paths]
+    found: list[str] = []
+    for start in range(0, len(folders), 500):  # bounded command lines
+        found += [e.path for e in gitio.ls_tree(vault.root, "HEAD", folders[start : start + 500])]
+    return found
 
 
 def _some(problems: list[str]) -> str:
@@ -533,7 +558,7 @@ def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date) -> tupl
             continue
         found = assess(code, tree, rule_for(vault.config, code.category), as_of, vault.tz, keepers)
         if found.is_due:
-            items.append(_item(found, blob))
+            items.append(_with_attachments(_item(found, blob), tree))
         else:
             refused.append(f"{code} {_why(found)} (plan as of {as_of})")
     if refused:
@@ -770,6 +795,24 @@ def certificate_problems(tree: dict[str, Any], config: dict[str, Any]) -> list[s
     return problems
 
 
+def _attachments_follow(code: Code, item: Mapping[str, Any], last: Mapping[str, Any], side: Side) -> list[str]:
+    """A record's attachments are destroyed with it, and the certificate lists them."""
+    from .attachments import listed, path_of
+
+    has = [(e.get("file"), e.get("sha256")) for e in listed(last)]
+    named = [(e.get("file"), e.get("sha256")) for e in item.get("attachments") or [] if isinstance(e, dict)]
+    problems = []
+    if has != named:
+        problems.append(f"{code}: the certificate lists attachments {[f for f, _ in named]}, its last version "
+                        f"{[f for f, _ in has]} (with their SHA-256)")
+    for file, _ in has:
+        rel = path_of(code, str(file))
+        if rel not in side.removed and side.exists(rel):
+            problems.append(f"{code}: its attachment {file} is left behind; attachments are destroyed with "
+                            "their record")
+    return problems
+
+
 def certificate_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict[str, Any] | None = None) -> list[str]:
     """DG112 against the vault, for a certificate a change adds (or items it appends to
     one, `old` being the certificate before): roles (this commit's vault.yaml), and each
@@ -811,6 +854,7 @@ def certificate_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict
             problems.append(f"{code}: the certificate lists version {item.get('blob')}, but the change removes "
                             f"version {removed}; make a new plan")
             continue
+        problems += _attachments_follow(code, item, last, side)
         rule = rule_for(config, code.category)
         found = assess(code, last, rule, day, tz, keepers)
         if not found.is_due:

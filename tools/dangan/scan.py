@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from . import __version__, gitio
+from . import __version__, attachments, gitio
 from .check import CheckResult, Finding, check_config_tree, check_file
 from .errors import DanganError
 from .sealing import Keyring
@@ -175,6 +175,15 @@ def cache_dir(root: Path) -> Path | None:
 
 _RULES: Rules | None = None  # set in the parent before forking workers
 _ROOT = ""  # where workers read work tree files (items without bytes)
+_FOLDERS: attachments.Folders = {}  # record path -> its attachment folder's files
+_DIGESTS: dict[str, str] = {}  # record path -> digest of those files (part of its cache key)
+
+
+def _key(path: str, blob: str) -> bytes:
+    """A record's result depends on its attachment folder too: the folder's files (names
+    and blob ids) join its key. A record without attachments keeps the plain key."""
+    digest = _DIGESTS.get(path)
+    return Cache.key(path, blob if digest is None else f"{blob}\0{digest}")
 
 
 Batch = tuple[int, list[Finding], bytes]  # files checked, findings, cache keys of clean ones
@@ -196,11 +205,12 @@ def _check_chunk(items: list[tuple[str, str, bytes | None]]) -> Batch:
             except OSError:
                 continue
         checked += 1
-        found = check_file(_RULES.schemas, path, data, _RULES.keyring, recipients, _RULES.config)
+        found = check_file(_RULES.schemas, path, data, _RULES.keyring, recipients, _RULES.config,
+                           _FOLDERS.get(path))
         if found:
             findings.extend(found)
         else:
-            clean.append(Cache.key(path, blob))
+            clean.append(_key(path, blob))
     return checked, findings, b"".join(clean)
 
 
@@ -213,17 +223,27 @@ def check_blobs(
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
     meanwhile: Callable[[], None] | None = None,
+    folders: attachments.Folders | None = None,
 ) -> list[Finding]:
     """File rules over (path, blob) pairs; `read` yields (path, blob, bytes) for misses,
     or is None for work tree files, which the workers read themselves.
 
+    `folders` gives each record's attachment folder (what DG115/DG116/DG118 judge). None
+    means `items` are every file of a source (a commit's tree): the attachments among them
+    are then measured here, judged with their records, and not read as files.
+
     `meanwhile` runs in a thread of this process while the workers check, started only
     once they are forked (a process must not fork while another of its threads runs
     arbitrary code); it has finished when this returns."""
-    global _RULES, _ROOT
+    global _RULES, _ROOT, _FOLDERS, _DIGESTS
+    loose: list[Finding] = []
+    if folders is None:
+        items, folders, loose = _whole_source(root, items, read is None, use_cache)
+    _FOLDERS = folders
+    _DIGESTS = {path: attachments.folder_digest(files) for path, files in folders.items() if files}
     # a handful of files is checked faster than the cache of 100,000 keys is loaded
     cache = Cache(cache_dir(root) if use_cache and len(items) > SMALL else None, rules.fingerprint())
-    misses = [(p, b) for p, b in items if Cache.key(p, b) not in cache.known]
+    misses = [(p, b) for p, b in items if _key(p, b) not in cache.known]
     if progress:
         progress(len(items) - len(misses))
     findings: list[Finding] = []
@@ -259,7 +279,84 @@ def check_blobs(
         for chunk in _chunks(source, CHUNK):
             _collect(_check_chunk(chunk), cache, findings, progress)
     cache.save()
-    return findings
+    return findings + loose
+
+
+def _split(items: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(files judged one by one, attachment files judged with their record)."""
+    owner = attachments.owner
+    kept, attached = [], []
+    for item in items:
+        rel = item[0]
+        end = rel.rfind("/")
+        # inline of owner()'s first test: a record's parent folder is its category
+        if end - rel.rfind("/", 0, end) <= 7 or owner(rel) is None:
+            kept.append(item)
+        else:
+            attached.append(item)
+    return kept, attached
+
+
+def _whole_source(root: Path, items: list[tuple[str, str]], worktree: bool,
+                  use_cache: bool) -> tuple[list[tuple[str, str]], attachments.Folders, list[Finding]]:
+    """Every file of a source: its attachments measured (by blob id, cached), grouped by
+    record, and the loose ones found (DG116 without a record, DG117 clear)."""
+    kept, attached = _split(items)
+    if not attached:
+        return kept, {}, []
+    facts = attachments.Facts(root, use_cache)
+    if worktree:
+        measured = [(rel, facts.for_worktree(rel, blob)) for rel, blob in attached]
+    else:
+        by_blob = facts.for_blobs(blob for _, blob in attached)
+        measured = [(rel, by_blob.get(blob)) for rel, blob in attached]
+    facts.save()
+    folders = attachments.group((rel, s) for rel, s in measured if s is not None)
+    present = {rel for rel, _ in kept}
+    loose = [Finding(*f) for f in attachments.loose_findings(folders, present.__contains__)]
+    return kept, folders, loose
+
+
+def _change_context(root: Path, side: str, changes: list[Any], has_head: bool = True,
+                    use_cache: bool = True) -> tuple[attachments.Folders, list[tuple[str, str]], list[Finding]]:
+    """For a change (index or commit `side`): the attachment folders of the records it
+    touches (a record changed or deleted, a file of its folder changed), as they are on
+    the new side; the unchanged records to judge again with them; and the loose files."""
+    owner = attachments.owner
+    touched: set[str] = set()
+    for change in changes:
+        record = owner(change.path)
+        if record is not None:
+            touched.add(record)
+        elif change.path.endswith(".yaml"):
+            touched.add(change.path)
+    if not touched:
+        return {}, [], []
+    if len(touched) > 500:  # a big change: one listing beats a huge pathspec
+        specs = [RECORDS + "/"]
+    else:
+        specs = [spec for record in sorted(touched) for spec in (record, record[:-5] + "/")]
+    entries: dict[str, str] = {}
+    if side != ":":
+        entries = {e.path: e.blob for e in gitio.ls_tree(root, side, specs)}
+    else:  # HEAD and the staged changes: asking git about the index reads all of it
+        if has_head:
+            entries = {e.path: e.blob for e in gitio.ls_tree(root, "HEAD", specs)}
+        for change in changes:
+            if change.status == "D":
+                entries.pop(change.path, None)
+            elif change.new is not None:
+                entries[change.path] = change.new
+    present = {record for record in touched if record in entries}
+    files = [(rel, blob) for rel, blob in entries.items() if owner(rel) in touched]
+    facts = attachments.Facts(root, use_cache)
+    by_blob = facts.for_blobs(blob for _, blob in files)
+    facts.save()
+    folders = attachments.group((rel, by_blob[blob]) for rel, blob in files if blob in by_blob)
+    changed = {c.path for c in changes if c.status in "AMT"}
+    loose = [Finding(*f) for f in attachments.loose_findings(folders, present.__contains__, changed.__contains__)]
+    again = [(record, entries[record]) for record in sorted(present - changed)]  # touched by attachments only
+    return folders, again, loose
 
 
 def _collect(batch: Batch, cache: Cache, findings: list[Finding],
@@ -514,9 +611,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     rules = rules_from_worktree(vault)
     root = vault.root
     if paths is not None:
-        items = worktree_items(vault, paths, dirty=dirty_files(root))
-        findings = check_blobs(root, rules, items, None, use_cache, progress=progress)
-        return CheckResult(len(items), _dedupe(findings))
+        return _check_paths(vault, rules, paths, use_cache, progress)
     # git's stat check of every tracked file runs while this process stats the folders
     differ = subprocess.Popen(
         ["git", "diff-files", "-z", "--name-only", "--", RECORDS + "/"],
@@ -536,23 +631,71 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     # tracked files the index names; the untracked or modified ones follow.
     listed: list[Listing] = []
     index = index_blobs(root)
-    tracked = [(rel, blob) for rel, blob in index.items() if rel not in dirty]
+    tracked, attached = _split([(rel, blob) for rel, blob in index.items() if rel not in dirty])
+    # attachments are judged with their record; git's stat check says these are clean,
+    # so their facts are those of the index blob (cached by blob id)
+    facts = attachments.Facts(root, use_cache)
+    folders = attachments.group((rel, s) for rel, blob in attached if (s := facts.for_worktree(rel, blob)))
     findings = check_blobs(root, rules, tracked, None, use_cache, progress=progress,
-                           meanwhile=lambda: listed.append(list_worktree(root)))
+                           meanwhile=lambda: listed.append(list_worktree(root)), folders=folders)
     if not listed:  # the listing thread failed: list here, and let any error surface
         listed.append(list_worktree(root))
     listing = listed[0]
     on_disk = set(listing.files)
     findings = [f for f in findings if f.path in on_disk]  # deleted in the work tree
     extras = [rel for rel in listing.files if rel not in index or rel in dirty]
-    extra_items = worktree_items(vault, extras, index=index, dirty=dirty)
-    findings += check_blobs(root, rules, extra_items, None, use_cache, progress=progress)
+    extra_files = [rel for rel in extras if attachments.owner(rel) is not None]
+    extra_items = worktree_items(vault, [rel for rel in extras if attachments.owner(rel) is None],
+                                 index=index, dirty=dirty)
+    new_files = attachments.group((rel, s) for rel in extra_files if (s := facts.for_worktree(rel, None)))
+    if new_files:  # untracked or modified attachments: judge their records again
+        for record, files in new_files.items():
+            folders.setdefault(record, {}).update(files)
+        findings = [f for f in findings if f.path not in new_files and attachments.owner(f.path) not in new_files]
+        again = {rel for rel, _ in extra_items}
+        extra_items += [(r, index[r]) for r in sorted(new_files) if r in index and r in on_disk and r not in again]
+    facts.save()
+    findings += check_blobs(root, rules, extra_items, None, use_cache, progress=progress, folders=folders)
+    findings += [Finding(*f) for f in attachments.loose_findings(folders, on_disk.__contains__)]
     findings += rules.config_findings()
-    checked = sum(1 for rel, _ in tracked if rel in on_disk) + len(extra_items)
+    stored = sum(len(files) for files in folders.values())
+    checked = sum(1 for rel, _ in tracked if rel in on_disk) + len(extra_items) + stored
     result = CheckResult(checked, _dedupe(findings))
     if memo is not None:
         memo.save(index_checksum, dirty, listing, extras, result)
     return result
+
+
+def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
+                 progress: Callable[[int], None] | None) -> CheckResult:
+    """`check PATH...`: the files given; a record with its attachment folder, and an
+    attachment with its record."""
+    root = vault.root
+    dirty = dirty_files(root)
+    index = index_blobs(root)
+    records: set[str] = set()
+    plain: list[str] = []
+    for rel in paths:
+        record = attachments.owner(rel)
+        if record is None:
+            plain.append(rel)
+        records.add(record or rel)
+    facts = attachments.Facts(root, use_cache)
+    measured = []
+    for record in sorted(r for r in records if r.endswith(".yaml")):
+        folder = root / record[:-5]
+        if folder.is_dir():
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if entry.is_file(follow_symlinks=False):
+                    rel = f"{record[:-5]}/{entry.name}"
+                    measured.append((rel, facts.for_worktree(rel, None if rel in dirty else index.get(rel))))
+    facts.save()
+    folders = attachments.group((rel, s) for rel, s in measured if s is not None)
+    wanted = plain + [r for r in sorted(folders) if r not in plain and (root / r).is_file()]
+    items = worktree_items(vault, wanted, index=index, dirty=dirty)
+    findings = check_blobs(root, rules, items, None, use_cache, progress=progress, folders=folders)
+    findings += [Finding(*f) for f in attachments.loose_findings(folders, lambda r: (root / r).is_file())]
+    return CheckResult(len(items) + len(measured), _dedupe(findings))
 
 
 def check_staged(vault: Vault, use_cache: bool = True) -> CheckResult:
@@ -569,13 +712,16 @@ def check_staged(vault: Vault, use_cache: bool = True) -> CheckResult:
         rules = rules_from_head_or_worktree(root, vault.keyring)
     else:
         rules = rules_from_index(root, vault.keyring)
-    blobs = dict(gitio.cat_blobs(root, blobs_needed(changes)))  # one read for both kinds of rules
-    items = [(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"]
+    folders, again, loose = _change_context(root, ":", changes, has_head, use_cache)
+    items, _ = _split([(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"])
+    items += again
+    # one read for both kinds of rules (attachments are measured, never read whole)
+    blobs = dict(gitio.cat_blobs(root, blobs_needed(changes) | {blob for _, blob in again}))
 
     def read(wanted: list[tuple[str, str]]) -> Iterator[tuple[str, str, bytes]]:
         return ((path, blob, blobs[blob]) for path, blob in wanted)
 
-    findings = check_blobs(root, rules, items, read, use_cache)
+    findings = check_blobs(root, rules, items, read, use_cache, folders=folders) + loose
     findings += change_findings(root, changes, ":", blobs, rules.config)
     findings += rules.config_findings()
     return CheckResult(len(items), _dedupe(findings))
@@ -606,9 +752,11 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
     for parent, commit in commits:
         rules = rules_from_commit(root, commit, keyring)
         changes = commit_changes(root, parent, commit)
-        items = [(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"]
+        folders, again, loose = _change_context(root, commit, changes, use_cache=use_cache)
+        items, _ = _split([(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"])
+        items += again
         checked += len(items)
-        found = check_blobs(root, rules, items, blob_reader(root), use_cache)
+        found = check_blobs(root, rules, items, blob_reader(root), use_cache, folders=folders) + loose
         found += change_findings(root, changes, commit, None, rules.config)
         found += rules.config_findings()
         short = commit[:10]

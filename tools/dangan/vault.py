@@ -108,13 +108,29 @@ class Vault:
         return path.resolve().relative_to(self.root.resolve()).as_posix()
 
     def record_files(self) -> Iterator[str]:
-        """Every file under vault/ in the work tree (relative, sorted within folders)."""
-        base = self.root / RECORDS
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
-            for name in sorted(filenames):
-                yield f"{rel_dir}/{name}"
+        """Every file under vault/ in the work tree (relative; folders depth first, in name
+        order, each folder's files before its subfolders). Plain `scandir` and string
+        paths: pathlib per folder cost more than the listing at 100,000 folders."""
+        base = str(self.root) + "/"
+        stack = [RECORDS]
+        while stack:
+            rel = stack.pop()
+            subdirs: list[str] = []
+            names: list[str] = []
+            try:
+                with os.scandir(base + rel) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            subdirs.append(entry.name)
+                        else:
+                            names.append(entry.name)
+            except OSError:
+                continue
+            names.sort()
+            for name in names:
+                yield f"{rel}/{name}"
+            subdirs.sort(reverse=True)
+            stack.extend(f"{rel}/{name}" for name in subdirs)
 
     def record_paths(self) -> Iterator[tuple[Code, str]]:
         for rel in self.record_files():

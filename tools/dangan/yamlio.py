@@ -176,6 +176,18 @@ def load_bytes(data: bytes) -> tuple[dict[str, Any], bool]:
     return to_plain(rt), dump(rt) == text
 
 
+def tree_or_none(data: bytes | None) -> dict[str, Any] | None:
+    """The plain tree of a record's bytes, or None when it is absent or not a readable
+    record (the file rules report why: DG101). For readers that skip what they cannot use."""
+    if data is None:
+        return None
+    try:
+        tree = load_text(decode(data))
+    except YamlError:
+        return None
+    return tree if isinstance(tree, dict) else None
+
+
 # --------------------------------------------------------------------------- writing
 
 def dump(tree: Any) -> str:

@@ -49,6 +49,10 @@ def diff_cmd(ctx: Context, since: str, until: str | None, branch: str | None, ca
     vault = ctx.vault
     loc = parse_location(location) if location else None
     result = history.diff(vault, since, until, branch=branch, category=category, location=loc, decrypt=decrypt)
+    if decrypt:  # the report shows old and new plaintext of these records
+        from .auditcmd import journal_decryption
+
+        journal_decryption(ctx, [r.code for r in result.records], vault=vault)
     document = result.as_dict()
     fmt = "json" if as_json else fmt
     if fmt == "json":

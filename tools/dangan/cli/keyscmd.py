@@ -9,6 +9,7 @@ from .. import keys
 from ..codes import parse_code
 from ..vault import Vault
 from ..errors import DanganError
+from ..sealing import Keyring
 from ..yamlio import dump
 from .base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
 
@@ -131,7 +132,9 @@ Examples:
 @pass_ctx
 def decrypt_cmd(ctx: Context, file: Path, as_json: bool) -> None:
     """Print the decrypted content of any SOPS YAML or JSON file (MAC checked)."""
-    plain, kind = keys.decrypt_file(ctx.path(file), ctx.keyring)
+    path = ctx.path(file)
+    plain, kind = keys.decrypt_file(path, ctx.keyring)
+    _journal_file(ctx, path, plain)
     if as_json or kind == "json":
         emit_json(plain)
     else:
@@ -148,7 +151,50 @@ def textconv_cmd(ctx: Context, file: Path) -> None:
         vault: Vault | None = ctx.vault
     except DanganError:
         vault = None
-    click.echo(keys.textconv(vault, file, ctx.keyring), nl=False)
+    shown = keys.textconv(vault, file, ctx.keyring)
+    if vault is not None and ctx.keyring.available():
+        masked = keys.textconv(vault, file, _NoKeys())
+        if shown != masked:  # the key holder's view: plaintext a person will read
+            from ..journal import JournalError
+            from .auditcmd import journal_decryption
 
+            try:  # git runs the driver once per version of each record a diff shows
+                journal_decryption(ctx, _codes_in(file), vault=vault)
+            except JournalError as exc:  # a diff must still show something: the masked view
+                say(f"dangan: warning: {exc.message}; showing the record masked")
+                shown = masked
+    click.echo(shown, nl=False)
+
+
+class _NoKeys(Keyring):
+    """A keyring that holds nothing: the diff driver's view for someone without a key."""
+
+    def available(self) -> bool:
+        return False
+
+
+def _codes_in(file: Path) -> list[str]:
+    """The code a record file names (git hands the driver a temporary copy)."""
+    from ..yamlio import YamlError, decode, load_text
+
+    try:
+        code = load_text(decode(file.read_bytes())).get("code")
+    except (OSError, YamlError, AttributeError):
+        return []
+    return [code] if isinstance(code, str) else []
+
+
+def _journal_file(ctx: Context, path: Path, plain: object) -> None:
+    """`decrypt FILE`: journaled in the vault that holds FILE, else (a copy, or a file that
+    is no record) in the user's journal; a record is named by its code wherever it lies."""
+    from .auditcmd import journal_decryption, vault_of_file
+
+    vault, root = vault_of_file(path)
+    code = plain.get("code") if isinstance(plain, dict) else None
+    try:
+        codes = [str(parse_code(code))] if isinstance(code, str) else []
+    except DanganError:
+        codes = []
+    journal_decryption(ctx, codes, files=[str(path.resolve())], vault=vault, root=root)
 
 COMMANDS = [keys_group, recipients_group, decrypt_cmd, textconv_cmd]

@@ -34,6 +34,10 @@ LAZY = {
     "keys": "keyscmd", "recipients": "keyscmd", "decrypt": "keyscmd", "textconv": "keyscmd",
     "lend": "lendcmd", "retention": "retentioncmd", "backup": "backupcmd",
     "diff": "historycmd", "log": "historycmd",
+    "attach": "attachcmd", "attachments": "attachcmd",
+    "stats": "statscmd", "report": "statscmd",
+    "inventory": "inventorycmd",
+    "audit": "auditcmd",
 }
 
 

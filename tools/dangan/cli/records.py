@@ -76,6 +76,9 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
         stored, _ = vault.read(parsed)
     if decrypt:
         view = sealing.open_document(str(parsed), stored, vault.keyring)
+        from .auditcmd import journal_decryption
+
+        journal_decryption(ctx, [str(parsed)], vault=vault)  # before any output; exit 2 if it fails
     else:
         category = vault.schemas.category(parsed.category)
         view = records.masked(stored, category.sensitive if category else frozenset())
@@ -144,6 +147,10 @@ def edit_cmd(ctx: Context, code: str, no_commit: bool) -> None:
     vault = ctx.vault
     parsed = parse_code(code)
     original = records.editable_text(vault, parsed)
+    if "sops" in vault.read(parsed)[0]:  # the editor is about to show plaintext
+        from .auditcmd import journal_decryption
+
+        journal_decryption(ctx, [str(parsed)], vault=vault)
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     workdir = tempfile.mkdtemp(prefix="dangan-edit-")  # 0700: private to this user
     path = Path(workdir) / f"{parsed}.yaml"
@@ -203,26 +210,38 @@ def _strip_error_header(text: str) -> str:
 Examples:
   dangan ls --category WX --status done
   dangan ls --location A01-02 --where system=elevator --json
+  dangan ls --search '電梯 維保'
+  dangan ls --category TS --where 'received_at>=2024-01-01' --where 'title~噪音'
+\b
+--where takes FIELD=VALUE (exact), FIELD!=VALUE, FIELD~TEXT (contains), and
+FIELD>=VALUE, <=, >, < (numbers, dates, text). --search TEXT: every word must appear in
+some clear field (case and full-/half-width ignored). Encrypted or sensitive values are
+never searched. See docs/exchange.md.
 """,
 )
 @click.option("--category", help="Only this category (two letters).")
 @click.option("--location", help="Only records at or under this location prefix (A01-02).")
 @click.option("--status", help="Only records with this status.")
-@click.option("--where", multiple=True, metavar="FIELD=VALUE", help="Only records whose FIELD equals VALUE.")
+@click.option("--where", multiple=True, metavar="FIELD=VALUE",
+              help="Only records whose FIELD matches (=, !=, ~ contains, >=, <=, >, <).")
+@click.option("--search", metavar="TEXT", help="Only records whose clear fields hold every word of TEXT.")
 @json_option
 @pass_ctx
-def ls_cmd(ctx: Context, category, location, status, where, as_json: bool) -> None:
+def ls_cmd(ctx: Context, category, location, status, where, search, as_json: bool) -> None:
     """List records: code, category, title, status, opened, closed."""
+    from ..query import parse_condition
+
     vault = ctx.vault
     if category and category not in vault.schemas.categories:
         raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
-    conditions = [records.parse_assignment(w) for w in where]
+    conditions = [parse_condition(w) for w in where]
     loc = parse_location(location) if location else None
-    found, unreadable = records.listing(vault, category, loc, status, conditions)
+    found, unreadable = records.listing(vault, category, loc, status, conditions, search)
     for rel in unreadable:
         say(f"dangan: warning: {rel} is not readable; run `dangan check`")
     if as_json:
-        emit_json([item.__dict__ for item in found])
+        # the same list as ever; with --search each item also names the fields that matched
+        emit_json([{k: v for k, v in item.__dict__.items() if k != "matched" or search is not None} for item in found])
         return
     for item in found:
         click.echo("\t".join([item.code, item.category, item.title, item.status, item.opened or "", item.closed or ""]))
@@ -234,33 +253,41 @@ def ls_cmd(ctx: Context, category, location, status, where, as_json: bool) -> No
 Examples:
   dangan import SB equipment.csv --location-column location
   dangan import TS complaints.csv --dry-run
+  dangan import YZ owners.xlsx --sheet 業主 --json
 \b
 The header row names the fields (dotted for nested ones: complainant.phone); each cell is
-typed by the schema like a --set value; an empty cell leaves the field out.
+typed by the schema like a --set value; an empty cell leaves the field out. A bad cell is
+named by row and column and nothing is written. See docs/exchange.md.
 """,
 )
 @click.argument("category")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--location-column", metavar="NAME", help="Column holding each row's location (default: `location`).")
+@click.option("--sheet", metavar="NAME", help="The sheet of an .xlsx workbook to read (default: the first).")
 @click.option("--dry-run", is_flag=True, help="Validate every row; write nothing.")
 @no_commit_option
 @json_option
 @identity_option
 @pass_ctx
-def import_cmd(ctx: Context, category: str, file: Path, location_column: str | None, dry_run: bool,
-               no_commit: bool, as_json: bool) -> None:
-    """Create many records from a CSV file: all rows are validated (and sensitive columns
-    encrypted) before any is written; one commit."""
-    from ..exchange import import_rows
+def import_cmd(ctx: Context, category: str, file: Path, location_column: str | None, sheet: str | None,
+               dry_run: bool, no_commit: bool, as_json: bool) -> None:
+    """Create many records from a CSV or .xlsx file: all rows are validated (and sensitive
+    columns encrypted) before any is written; one commit."""
+    from ..exchange import RowErrors, import_rows
 
     path = ctx.path(file)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise DanganError(f"{file}: {exc.strerror}") from None
-    result = import_rows(ctx.vault, category, data, file.name, location_column, dry_run, not no_commit)
+    try:
+        result = import_rows(ctx.vault, category, data, file.name, location_column, dry_run, not no_commit, sheet)
+    except RowErrors as exc:
+        if as_json:  # every error, for a script or a spreadsheet to show; the message too
+            emit_json({"codes": [], "commit": None, "dry_run": dry_run, "errors": exc.errors})
+        raise
     if as_json:
-        emit_json({"codes": result.codes, "commit": result.commit, "dry_run": dry_run})
+        emit_json({"codes": result.codes, "commit": result.commit, "dry_run": dry_run, "errors": []})
     else:
         verb = "would import" if dry_run else "imported"
         say(f"{verb} {len(result.codes)} record(s)")
@@ -294,6 +321,10 @@ def export_cmd(ctx: Context, category: str | None, fmt: str, decrypt: bool, out:
     if fmt == "csv" and not category:
         raise DanganError("--format csv needs --category (one table per category)")
     rows = export_records(ctx.vault, category, decrypt)
+    if decrypt:
+        from .auditcmd import journal_decryption
+
+        journal_decryption(ctx, [str(r.get("code")) for r in rows], vault=ctx.vault)
     text = to_csv(rows) if fmt == "csv" else _json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
     if out is None:
         click.echo(text, nl=False)

@@ -1,0 +1,182 @@
+"""`dangan ls --search` and the `--where` operators: clear values only, never ciphertext or
+sensitive fields; every search term must match (AND); case- and width-insensitive."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import run_cli, snapshot
+from dangan.agekeys import generate_identity
+from dangan.query import Search, clear_values, fold
+from dangan.yamlio import dump
+
+HEADER = ["location", "title", "kind", "channel", "received_at", "subject", "description",
+          "complainant.name", "complainant.phone", "satisfaction"]
+ROWS = [
+    ["A01-02-001-0301", "2棟301室投訴樓上裝修噪音", "complaint", "phone", "2024-03-02T09:00:00+08:00",
+     "noise", "樓上401室週末裝修，電鑽聲很大。", "林曉東", "138-0000-1234", "2"],
+    ["A01-02-001-0301", "2棟301室建議增加電梯維保公示", "suggestion", "app", "2024-05-10T14:30:00+08:00",
+     "elevator", "希望每月公示電梯維保記錄。Elevator log please", "何靜", "139-0000-5678", "4"],
+    ["A01-03-001-0101", "3棟101室投訴電梯異響", "complaint", "visit", "2025-01-15T08:00:00+08:00",
+     "elevator", "電梯運行時有異響，影響休息。", "王小明", "137-0000-9999", "5"],
+    ["B01-01-001-0201", "星河廣場 ABC 店鋪諮詢停車", "enquiry", "wechat", "2023-12-31T23:59:00+08:00",
+     "parking", "詢問月租車位價格（地下一層）。", "趙六", "136-0000-0001", ""],
+]
+# the codes, in file order, that the import gives those rows
+CODES = ["TS-A01-02-001-0301-0001", "TS-A01-02-001-0301-0002", "TS-A01-03-001-0101-0001",
+         "TS-B01-01-001-0201-0001"]
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A vault with a recipient and four complaints (complainants encrypted). Tests only read."""
+    tmp = tmp_path_factory.mktemp("ls")
+    _, public = generate_identity()
+    root = tmp / "vault"
+    assert run_cli(["init", str(root), "--recipient", f"張敏={public}"]).code == 0
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    writer.writerows(ROWS)
+    sheet = tmp / "ts.csv"
+    sheet.write_text(out.getvalue(), encoding="utf-8")
+    result = run_cli(["-C", str(root), "import", "TS", str(sheet), "--json"])
+    assert result.code == 0, result
+    assert json.loads(result.out)["codes"] == CODES
+    return root
+
+
+def ls(root: Path, *args: str) -> list[dict]:
+    result = run_cli(["-C", str(root), "ls", *args, "--json"])
+    assert result.code == 0, result
+    return json.loads(result.out)
+
+
+def codes(root: Path, *args: str) -> list[str]:
+    return [item["code"] for item in ls(root, *args)]
+
+
+def test_search_terms_must_all_match(filled: Path) -> None:
+    assert codes(filled, "--search", "電梯") == CODES[1:3]
+    assert codes(filled, "--search", "電梯 異響") == [CODES[2]]
+    assert codes(filled, "--search", "電梯 停車") == []  # AND: no record has both
+    # terms may match different fields: 維保 in the title, 公示 in the description too
+    found = ls(filled, "--search", "維保 每月")
+    assert [f["code"] for f in found] == [CODES[1]]
+    assert found[0]["matched"] == ["title", "description"]
+
+
+def test_search_ignores_case_and_width(filled: Path) -> None:
+    assert codes(filled, "--search", "abc") == [CODES[3]]
+    assert codes(filled, "--search", "ＡＢＣ") == [CODES[3]]  # full-width letters
+    assert codes(filled, "--search", "elevator LOG") == [CODES[1]]
+    assert codes(filled, "--search", "(地下一層)") == [CODES[3]]  # the text has full-width （）
+
+
+def test_search_sees_codes_enums_and_dates(filled: Path) -> None:
+    assert codes(filled, "--search", "B01-01") == [CODES[3]]
+    assert codes(filled, "--search", "suggestion") == [CODES[1]]
+    assert codes(filled, "--search", "2025-01") == [CODES[2]]
+
+
+def test_search_never_matches_sensitive_or_encrypted_values(filled: Path) -> None:
+    for secret in ("林曉東", "何靜", "138-0000-1234", "0000"):
+        assert codes(filled, "--search", secret) == [], secret
+    # a piece of a ciphertext that is really in the file is not searchable either
+    text = (filled / "vault/A01/02/001/0301/TS/TS-A01-02-001-0301-0001.yaml").read_text("utf-8")
+    cipher = re.search(r"ENC\[AES256_GCM,data:([A-Za-z0-9+/]{8})", text)
+    assert cipher is not None
+    assert codes(filled, "--search", cipher.group(1)) == []
+    assert codes(filled, "--search", "AES256_GCM") == []
+
+
+def test_a_sensitive_value_wrongly_in_clear_is_not_searchable(filled: Path, tmp_path: Path) -> None:
+    """Even a record written by hand with the complainant in clear (check reports it) is
+    not found by its sensitive values, and the shortcut on raw text does not change that."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(filled, root, symlinks=True)
+    path = root / "vault/A01/03/001/0101/TS/TS-A01-03-001-0101-0002.yaml"
+    path.write_text(dump({
+        "code": "TS-A01-03-001-0101-0002", "category": "TS", "title": "手寫記錄", "status": "open",
+        "opened": "2024-01-01", "kind": "complaint", "channel": "phone", "received_at": "2024-01-01T08:00:00+08:00",
+        "subject": "noise", "description": "x", "complainant": {"name": "明文姓名", "phone": "138-1111-2222"},
+    }), encoding="utf-8")
+    assert codes(root, "--search", "明文姓名") == []
+    assert codes(root, "--search", "138-1111") == []
+    assert codes(root, "--search", "手寫") == ["TS-A01-03-001-0101-0002"]
+
+
+def test_where_operators(filled: Path) -> None:
+    assert codes(filled, "--where", "subject=elevator") == CODES[1:3]  # = unchanged: exact
+    assert codes(filled, "--where", "subject=eleva") == []
+    assert codes(filled, "--where", "subject!=elevator") == [CODES[0], CODES[3]]
+    assert codes(filled, "--where", "title~電梯") == CODES[1:3]
+    assert codes(filled, "--where", "title~ＡＢＣ") == [CODES[3]]
+    assert codes(filled, "--where", "received_at>=2024-05-10") == CODES[1:3]  # the day counts
+    assert codes(filled, "--where", "received_at<2024-01-01") == [CODES[3]]
+    assert codes(filled, "--where", "received_at<=2024-03-02") == [CODES[0], CODES[3]]
+    assert codes(filled, "--where", "satisfaction>=4") == CODES[1:3]  # numbers as numbers
+    assert codes(filled, "--where", "satisfaction<10") == CODES[:3]  # no value: no match
+    assert codes(filled, "--where", "received_at>=2024-01-01", "--where", "title~投訴") == CODES[0:3:2]
+    assert codes(filled, "--search", "電梯", "--location", "A01-03") == [CODES[2]]
+
+
+@pytest.mark.parametrize("where", ["complainant.name~林", "complainant.phone>=1", "complainant~x"])
+def test_where_refuses_to_compare_sensitive_fields(filled: Path, where: str) -> None:
+    before = snapshot(filled)
+    result = run_cli(["-C", str(filled), "ls", "--where", where])
+    assert result.code == 2, result
+    assert "sensitive" in result.err and "Traceback" not in result.err
+    assert snapshot(filled) == before
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--search", "   "], "--search needs some text"),
+    (["--where", "title>="], "nothing to compare"),
+    (["--where", "noequals"], "noequals"),
+    (["--where", "=x"], "=x"),
+])
+def test_bad_queries(filled: Path, args: list[str], says: str) -> None:
+    result = run_cli(["-C", str(filled), "ls", *args])
+    assert result.code == 2 and says in result.err, result
+
+
+def test_json_without_search_is_unchanged(filled: Path) -> None:
+    item = ls(filled, "--category", "TS")[0]
+    assert set(item) == {"code", "category", "title", "status", "opened", "closed", "path"}
+
+
+# ----------------------------------------------------- the raw-text shortcut is sound
+
+# what record values hold: CJK, full-width forms, quotes, YAML specials, spaces, newlines
+_ALPHABET = "aZ09-_電梯維保號ＡＢ１（）：，'\"#:&*!|>%@` \n\t\\é"
+_text = st.one_of(st.text(_ALPHABET, min_size=1, max_size=30), st.text(min_size=1, max_size=10))
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(_text, min_size=1, max_size=4), pick=st.data())
+def test_the_raw_text_shortcut_never_hides_a_match(values: list[str], pick) -> None:
+    """Whatever a value holds (quotes, escapes, full-width forms, YAML specials), a term
+    taken from it passes `may_match` on the dumped file: the shortcut only skips files
+    that cannot match."""
+    tree = {"code": "TS-A01-0001", "category": "TS", "items": [{"note": v} for v in values], "title": values[0]}
+    raw = dump(tree)
+    folded = [fold(text) for _, text in clear_values(tree, frozenset())]
+    words = [w for text in folded for w in text.split()]
+    if not words:
+        return
+    word = pick.draw(st.sampled_from(words))
+    start = pick.draw(st.integers(0, len(word) - 1))
+    term = word[start:pick.draw(st.integers(start + 1, len(word)))]
+    search = Search.parse(term)
+    if search.matched(tree, frozenset()) is not None:
+        assert search.may_match(raw), (term, raw)

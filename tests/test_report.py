@@ -1,0 +1,77 @@
+"""`dangan report`: one self-contained HTML page with every indicator, rendered by Chromium."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, screenshot
+from dangan import agekeys, dashboard
+from test_stats import AS_OF, bulk, commit_files, complaint, dated, ok
+
+HOSTILE = "<script>alert(1)</script> & \"quoted\""
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    base = tmp_path_factory.mktemp("report")
+    root = base / "vault"
+    people = []
+    for name in ("陳立新", "張敏"):
+        people += ["--recipient", f"{name}={agekeys.generate_identity()[1]}"]
+    ok(run_cli(["init", str(root), "--name", "統計測試 <b>", *people], env=dated("2025-01-01T09:00:00+08:00")))
+    hostile = complaint("TS-A01-02-0009", "2025-06-25T10:00:00+08:00", "open", title=HOSTILE)
+    commit_files(root, [*bulk(), hostile], "2025-06-01T12:00:00+08:00", "records")
+    out = base / "report.html"
+    result = ok(run_cli(["-C", str(root), "report", "--out", str(out), "--as-of", AS_OF]))
+    assert str(out) in result.err
+    return out, out.read_text("utf-8")
+
+
+def test_page_has_every_indicator(page: tuple[Path, str]) -> None:
+    _, html = page
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    for heading in dashboard.HEADINGS.values():
+        if heading == dashboard.HEADINGS["inventory"]:
+            continue  # present only when dangan.inventory is installed (below)
+        assert f"<h2>{heading.replace('&', '&amp;')}</h2>" in html, heading
+    assert "2025-06-30" in html and "統計測試 &lt;b&gt;" in html
+    assert html.count("<svg") >= 10  # charts are drawn, not just tables
+    for code in ("TS-A01-02-0002", "SB-A01-02-0002", "JY-0001", "HJ-A01-0002", "BQ-0001"):
+        assert code in html, code  # the list indicators are tables with the codes
+
+
+def test_inventory_section_when_available(page: tuple[Path, str]) -> None:
+    assert dashboard.HEADINGS["inventory"] in page[1]
+
+
+def test_page_is_self_contained_and_escaped(page: tuple[Path, str]) -> None:
+    _, html = page
+    assert "default-src 'none'" in html
+    for banned in ("http://", "https://", "<script", "<link", "<img", "@import", "<iframe", "<object"):
+        assert banned not in html, banned
+    assert re.findall(r"url\((?!#)", html) == []  # only clip paths within the page: url(#id)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;" in html
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    clip_ids = [i for i in ids if i.startswith("p") and len(i) > 8]
+    assert len(clip_ids) == len(set(clip_ids))  # charts do not share clip-path ids
+
+
+def test_renders_in_chromium(page: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = page
+    shot = tmp_path / "report.png"
+    console = screenshot(out, shot, height=2400)
+    assert shot.stat().st_size > 20_000
+    assert console == [], console
+    from PIL import Image  # matplotlib's own dependency
+
+    with Image.open(shot) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # not one blank colour: text and charts
+
+
+def test_report_errors(tmp_path: Path) -> None:
+    missing = run_cli(["-C", str(tmp_path), "report", "--out", str(tmp_path / "r.html")])
+    assert missing.code == 2 and missing.err.startswith("dangan: error:") and not (tmp_path / "r.html").exists()
+    assert run_cli(["report"]).code == 2  # --out is required

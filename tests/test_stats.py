@@ -1,0 +1,282 @@
+"""`dangan stats`: every figure against numbers worked out by hand on a small fixed vault.
+
+The vault (Asia/Shanghai) is written file by file from the schema examples and committed
+in back-dated commits: the bulk on 2025-06-01, one complaint added on 2025-07-20. Stats
+are asked for as of 2025-06-30 unless a test says otherwise.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO, Result, git, run_cli
+from dangan import agekeys, stats
+from dangan.vault import Vault
+from dangan.yamlio import dump, load_text
+
+VALID = REPO / "tests" / "schema_examples" / "valid"
+AS_OF = "2025-06-30"
+SENSITIVE = frozenset({"complainant", "reporter", "contact", "parties"})
+
+
+def dated(when: str) -> dict[str, str]:
+    return {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
+
+
+def ok(result: Result) -> Result:
+    assert result.code == 0, result
+    return result
+
+
+def record(example: str, code: str, **changes: Any) -> tuple[str, str]:
+    """(path, text) of a schema example under a new code, without sensitive fields or refs."""
+    tree = {k: v for k, v in load_text((VALID / example).read_text("utf-8")).items()
+            if k not in SENSITIVE and k != "refs"}
+    tree.update(code=code, category=code[:2], **changes)
+    tree = {k: v for k, v in tree.items() if v is not None}
+    parts = code.split("-")
+    return "/".join(["vault", *parts[1:-1], parts[0], f"{code}.yaml"]), dump(tree)
+
+
+def complaint(code: str, received: str, status: str, closed: str | None = None, kind: str = "complaint",
+              **more: Any) -> tuple[str, str]:
+    day = received[:10]
+    extra: dict[str, Any] = {"kind": kind, "received_at": received, "status": status, "opened": day,
+                             "closed": closed, "deadline": more.pop("deadline", None), **more}
+    if status in ("open", "in_progress"):  # not resolved yet: no result, no return visit
+        extra.update(resolved_at=None, return_visit=None, result=None, satisfaction=None, actions=None,
+                     justified=None)
+    return record("TS-complaint.yaml", code, **extra)
+
+
+def repair(code: str, kind: str, target: str, reported: str, status: str, closed: str | None) -> tuple[str, str]:
+    day = reported[:10]
+    extra: dict[str, Any] = {"kind": kind, "target": target, "reported_at": reported, "status": status,
+                             "opened": day, "closed": closed}
+    if closed is None:
+        extra.update(finished=None, started=None, result=None, satisfaction=None, feedback=None, work_done=None,
+                     parts=None, labour_cost=None, cost=None, charged_to=None)
+    else:
+        extra.update(assigned_at=reported, started=f"{day}T12:00:00+08:00", finished=f"{day}T13:00:00+08:00")
+    return record("WX-private-repair.yaml", code, **extra)
+
+
+def loan(code: str, records: list[str], checkout: str, due: str) -> tuple[str, str]:
+    day = checkout[:10]
+    events = [
+        {"at": f"{day}T09:00:00+08:00", "action": "request", "by": "趙偉", "days": 7},
+        {"at": f"{day}T09:30:00+08:00", "action": "approve", "by": "陳立新"},
+        {"at": f"{day}T09:45:00+08:00", "action": "checkout", "by": "張敏", "days": 7, "due": due},
+    ]
+    return record("JY-loan-out.yaml", code, opened=day, records=records, events=events)
+
+
+SB1, SB2, SB3 = "SB-A01-02-0001", "SB-A01-02-0002", "SB-A01-0003"
+HJ_DUE, HJ_SOON, HJ_HELD, HJ_LATER = "HJ-A01-0001", "HJ-A01-0002", "HJ-A01-0003", "HJ-A01-0004"
+
+
+def bulk() -> list[tuple[str, str]]:
+    hj = "HJ-tank-cleaning.yaml"
+    return [
+        record("XM-residential.yaml", "XM-A01-0001"),
+        record("FW-room.yaml", "FW-A01-02-001-0301-0001"),
+        # statutory inspections: SB1 expires in 20 days, SB2 expired 10 days ago, SB3 in 184 days
+        record("SB-elevator.yaml", SB1, inspection_expires="2025-07-20"),
+        record("SB-water-pumps.yaml", SB2, inspection_date="2024-06-20", inspection_expires="2025-06-20"),
+        record("SB-elevator.yaml", SB3, inspection_expires="2025-12-31"),
+        # repairs (kinds 01/02) and one scheduled upkeep (03)
+        repair("WX-A01-02-0001", "01", SB1, "2025-06-01T10:00:00+08:00", "closed", "2025-06-05"),
+        repair("WX-A01-02-0002", "02", SB1, "2025-06-10T10:00:00+08:00", "closed", "2025-06-12"),
+        repair("WX-A01-02-0003", "01", SB2, "2025-06-20T10:00:00+08:00", "in_progress", None),
+        repair("WX-A01-02-001-0301-0001", "01", "FW-A01-02-001-0301-0001", "2024-01-10T10:00:00+08:00",
+               "closed", "2024-01-20"),
+        repair("WX-A01-02-0004", "03", SB1, "2025-05-10T10:00:00+08:00", "closed", "2025-05-10"),
+        # complaints
+        complaint("TS-A01-02-001-0301-0001", "2025-06-20T10:00:00+08:00", "open", deadline="2025-06-25"),
+        complaint("TS-A01-02-0002", "2025-03-01T10:00:00+08:00", "in_progress"),
+        complaint("TS-A01-02-0003", "2025-05-01T10:00:00+08:00", "closed", "2025-05-11",
+                  resolved_at="2025-05-02T10:00:00+08:00",
+                  return_visit={"visited_at": "2025-05-11T10:00:00+08:00", "visited_by": "周敏"}),
+        complaint("TS-A01-02-0004", "2025-06-01T10:00:00+08:00", "open", kind="suggestion"),
+        # received 23:30 UTC on 2 June = 07:30 on 3 June in Shanghai
+        complaint("TS-A01-02-0005", "2025-06-02T23:30:00+00:00", "closed", "2025-06-07",
+                  resolved_at="2025-06-04T10:00:00+08:00",
+                  return_visit={"visited_at": "2025-06-07T10:00:00+08:00", "visited_by": "周敏"}),
+        complaint("TS-A01-02-0006", "2021-01-01T10:00:00+08:00", "closed", "2021-01-10",
+                  resolved_at="2021-01-05T10:00:00+08:00",
+                  return_visit={"visited_at": "2021-01-10T10:00:00+08:00", "visited_by": "周敏"}),
+        # retention (HJ: P2Y after closed)
+        record(hj, HJ_DUE, opened="2023-04-10", closed="2023-04-15", period_start="2023-04-10",
+               period_end="2023-04-10", water_test={"tested_on": "2023-04-15", "passed": True}),
+        record(hj, HJ_SOON, opened="2023-07-25", closed="2023-08-01", period_start="2023-07-25",
+               period_end="2023-07-25", water_test={"tested_on": "2023-08-01", "passed": True}),
+        record(hj, HJ_HELD, opened="2023-01-01", closed="2023-01-05", period_start="2023-01-01",
+               period_end="2023-01-01", water_test={"tested_on": "2023-01-05", "passed": True}),
+        record(hj, HJ_LATER, opened="2023-12-20", closed="2023-12-31", period_start="2023-12-20",
+               period_end="2023-12-20", water_test={"tested_on": "2023-12-31", "passed": True}),
+        record("BQ-hold.yaml", "BQ-0001", opened="2025-05-01", targets=[HJ_HELD, "A01-02-001"],
+               events=[{"at": "2025-05-01T10:00:00+08:00", "action": "hold", "by": "陳立新", "reason": "收到法院傳票。"}]),
+        # loans: one overdue since 2025-06-17, one due 2025-07-05
+        loan("JY-0001", [SB1], "2025-06-10", "2025-06-17"),
+        loan("JY-0002", [SB3], "2025-06-28", "2025-07-05"),
+    ]
+
+
+def commit_files(root: Path, files: list[tuple[str, str]], when: str, message: str) -> None:
+    for rel, text in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, "utf-8")
+    git(root, "add", "-A")
+    proc = subprocess.run(["git", "commit", "-q", "-m", message], cwd=root, capture_output=True, text=True,
+                          env=dict(os.environ, **dated(when)), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # the hook checked every file
+
+
+@pytest.fixture(scope="module")
+def fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stats") / "vault"
+    people = []
+    for name in ("陳立新", "張敏"):  # approver and archivist of the loans
+        people += ["--recipient", f"{name}={agekeys.generate_identity()[1]}"]
+    ok(run_cli(["init", str(root), "--name", "統計測試", *people], env=dated("2025-01-01T09:00:00+08:00")))
+    assert Vault.open(root).config["timezone"] == "Asia/Shanghai"
+    commit_files(root, bulk(), "2025-06-01T12:00:00+08:00", "records")
+    late = complaint("TS-A01-02-0007", "2025-07-15T10:00:00+08:00", "open")
+    commit_files(root, [late], "2025-07-20T12:00:00+08:00", "a later complaint")
+    return root
+
+
+@pytest.fixture(scope="module")
+def doc(fixed: Path) -> dict[str, Any]:
+    result = ok(run_cli(["-C", str(fixed), "stats", "--as-of", AS_OF, "--json"]))
+    return json.loads(result.out)
+
+
+def test_records_per_category_class_project_status(doc: dict[str, Any]) -> None:
+    rec = doc["records"]
+    # XM 1, FW 1, SB 3, WX 5, TS 6, HJ 4, BQ 1, JY 2 = 23; TS-0007 came in a later commit
+    assert rec["total"] == 23
+    assert {k: v for k, v in rec["by_category"].items() if v} == {
+        "XM": 1, "FW": 1, "SB": 3, "WX": 5, "TS": 6, "HJ": 4, "BQ": 1, "JY": 2}
+    assert rec["by_category"]["QY"] == 0  # every category is listed
+    # project: XM+FW; customer: TS; maintenance: SB+WX+HJ; ledger: BQ+JY
+    assert rec["by_class"] == {"basics": 0, "project": 2, "customer": 6, "maintenance": 12, "safety": 0,
+                               "finance": 0, "ledger": 3}
+    assert rec["by_project"] == {"A01": 20, "company": 3}
+    assert rec["project_names"] == {"A01": "翠湖花園項目概況"}
+    assert rec["by_status"]["TS"] == {"closed": 3, "in_progress": 1, "open": 2}
+    assert rec["by_status"]["WX"] == {"closed": 4, "in_progress": 1}
+    assert rec["unreadable"] == []
+
+
+def test_complaints(doc: dict[str, Any]) -> None:
+    c = doc["complaints"]
+    assert c["received"] == 5  # TS 1, 2, 3, 5, 6 (TS-0004 is a suggestion)
+    assert c["open"] == 2
+    # ages: 2025-06-30 - 2025-03-01 = 121 days, 2025-06-30 - 2025-06-20 = 10 days
+    assert [(o["code"], o["age_days"]) for o in c["open_list"]] == [
+        ("TS-A01-02-0002", 121), ("TS-A01-02-001-0301-0001", 10)]
+    assert c["open_list"][1]["past_deadline"] is True  # deadline 2025-06-25
+    assert c["open_age_days"] == {"mean": 65.5, "median": 65.5, "max": 121}
+    assert c["open_by_age"] == {"0-7": 0, "8-30": 1, "31-90": 0, "91+": 1}
+    # closed within 2024-07-01..2025-06-30: TS-0003 in 10 days; TS-0005 received 3 June
+    # (Shanghai), closed 7 June: 4 days. TS-0006 (2021) is outside the window.
+    assert c["closed_last_365_days"] == 2
+    assert c["mean_days_to_close"] == 7.0
+    assert c["median_days_to_close"] == 7.0
+    assert c["by_month"]["2025-05"] == {"closed": 1, "mean_days_to_close": 10.0}
+    assert c["by_month"]["2025-06"] == {"closed": 1, "mean_days_to_close": 4.0}
+    assert list(c["by_month"])[0] == "2024-07" and len(c["by_month"]) == 12
+
+
+def test_repairs(doc: dict[str, Any]) -> None:
+    r = doc["repairs"]
+    assert r["jobs_by_kind"] == {"01": 3, "02": 1, "03": 1}
+    assert r["repairs"] == 4 and r["open"] == 1  # WX-0003 in progress
+    # last 365 days: WX-0001 in 4 days, WX-0002 in 2; the room repair closed in 2024-01
+    assert r["closed_last_365_days"] == 2 and r["mean_days_to_close"] == 3.0
+    assert r["per_system"] == {"elevator": 2, "no equipment": 1, "water_supply": 1}
+    assert [(e["code"], e["repairs"]) for e in r["per_equipment"]] == [(SB1, 2), (SB2, 1)]
+
+
+def test_inspections(doc: dict[str, Any]) -> None:
+    i = doc["inspections"]
+    assert i["until"] == "2025-08-29"  # 2025-06-30 + 60 days
+    assert [(e["code"], e["days_left"]) for e in i["list"]] == [(SB2, -10), (SB1, 20)]
+    assert i["expired"] == 1 and i["expiring"] == 1
+
+
+def test_loans(doc: dict[str, Any]) -> None:
+    loans = doc["loans"]
+    assert loans["out"] == 2 and loans["overdue"] == 1
+    assert loans["overdue_list"] == [{"code": "JY-0001", "borrower": "趙偉", "department": "工程部",
+                                      "due": "2025-06-17", "days_overdue": 13, "records": [SB1]}]
+
+
+def test_retention_and_holds(doc: dict[str, Any]) -> None:
+    ret = doc["retention"]
+    assert ret["until"] == "2025-09-28"  # 2025-06-30 + 90 days
+    # TS-0006 closed 2021-01-10 + P3Y; HJ-0001 closed 2023-04-15 + P2Y; HJ-0002 due 2025-08-01.
+    # HJ-0003 (due 2025-01-05) is held; HJ-0004 is due 2025-12-31, after the window.
+    assert [(e["code"], e["due"], e["overdue"]) for e in ret["list"]] == [
+        ("TS-A01-02-0006", "2024-01-10", True), (HJ_DUE, "2025-04-15", True), (HJ_SOON, "2025-08-01", False)]
+    assert ret["due"] == 3 and ret["due_already"] == 2
+    assert ret["by_category"] == {"HJ": 2, "TS": 1} and ret["by_action"] == {"destroy": 3}
+    assert ret["kept"] == {"held": 1, "on loan": 0, "override": 0}
+    holds = doc["holds"]
+    assert holds["active"] == 1
+    # HJ-0003, and under A01-02-001: the room FW, its WX and its TS
+    assert holds["list"][0]["records"] == 4 and holds["list"][0]["since"] == "2025-05-01"
+
+
+def test_as_of_reads_the_commit_of_that_day(fixed: Path) -> None:
+    vault = Vault.open(fixed)
+    later = stats.compute(vault, dt.date(2025, 7, 20))
+    assert later["records"]["total"] == 24 and later["complaints"]["open"] == 3
+    before = stats.compute(vault, dt.date(2025, 5, 1))  # only the init commit
+    assert before["records"]["total"] == 0 and before["loans"]["out"] == 0
+    # a hold is not active before its hold event, though the record exists in the commit
+    assert stats.compute(vault, dt.date(2025, 6, 1))["holds"]["active"] == 1
+    assert stats.compute(vault, dt.date(2024, 12, 31))["commit"] is None
+
+
+def test_due_matches_retention_plan(fixed: Path) -> None:
+    """`retention` lists exactly what `retention plan --as-of (as-of + 90 days)` lists as due."""
+    today = stats.compute(Vault.open(fixed))
+    plan = json.loads(ok(run_cli(["-C", str(fixed), "retention", "plan", "--as-of", today["retention"]["until"],
+                                  "--json"])).out)
+    assert sorted(e["code"] for e in plan["due"]) == sorted(e["code"] for e in today["retention"]["list"])
+
+
+def test_fast_reader_agrees_with_the_full_reader(fixed: Path) -> None:
+    names = frozenset({"title", "status", "opened", "closed", "kind", "received_at", "target", "system",
+                       "inspection_expires", "deadline", "handler", "subject", "retention", "reported_at"})
+    checked = 0
+    for path in sorted((fixed / "vault").rglob("*.yaml")):
+        data = path.read_bytes()
+        fast = stats._fields(data, names)
+        full = load_text(data.decode())
+        if fast is None:
+            continue
+        assert fast == {k: full[k] for k in names if k in full}, path
+        checked += 1
+    assert checked >= 20
+    # what it cannot be sure of, it declines: a nested override, a value going on, a comment
+    assert stats._fields(b"title: x\nretention:\n  until: '2030-01-01'\n", names) is None
+    assert stats._fields(b"title: 'it''s\n  going on'\n", names) is None
+    assert stats._fields(b"title: x # note\n", names) is None
+    assert stats._fields(b"title: 'it''s'\nstatus: open\n", names) == {"title": "it's", "status": "open"}
+
+
+def test_text_output_and_errors(fixed: Path) -> None:
+    result = ok(run_cli(["-C", str(fixed), "stats", "--as-of", AS_OF]))
+    for line in ("Records: 23", "JY-0001", "TS-A01-02-0002", "Active legal holds: 1"):
+        assert line in result.out
+    bad = run_cli(["-C", str(fixed), "stats", "--as-of", "2025-02-30"])
+    assert bad.code == 2 and bad.err.startswith("dangan: error:") and "Traceback" not in bad.err
