@@ -17,7 +17,6 @@ bool, None. `to_plain` turns ruamel's subclasses into these.
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 from typing import Any
@@ -247,7 +246,6 @@ _PLAIN_CHARS = re.compile(
 _INDICATOR_START = set("-?:,[]{}#&*!|>'\"%@`")
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _plain_syntax(text: str) -> bool:
     """Can `text` be written as a plain scalar, by rules simple enough to be sure of?"""
     if not text or text[0] in _INDICATOR_START or text[0] == " " or text[-1] == " ":
@@ -257,7 +255,6 @@ def _plain_syntax(text: str) -> bool:
     return not text.startswith(("---", "..."))
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _reads_as_str(text: str) -> bool:
     # ruamel picks resolvers by first character: none of them starts with "_"
     return text[0] == "_" or _NOT_STR.match(text) is None
@@ -309,30 +306,23 @@ def dump_fast(tree: Any) -> str | None:
     return "".join(out)
 
 
-# "key: text\n" for (key, type, value) of one-line scalars: states, categories, dates,
-# names and flags recur across records, and a dictionary hit costs less than the key and
-# value checks and the formatting. Bounded: filled until full, then only read.
-_LINES: dict[tuple[str, type, Any], str | None] = {}
-_LINES_MAX = 1 << 15
+# Remembered results, bounded (cleared when full): keys recur in every record; short
+# values (states, kinds, names, dates) recur across records, long ones (titles, times,
+# ciphertext) rarely do and are not kept.
+_KEYS: dict[str, bool] = {}
+_LINES: dict[tuple[str, str], str] = {}  # (key, short one-line value) -> "key: text\n"
+_SHORT = 24
+_MEMO_MAX = 1 << 15
 
 
-def _line(key: str, value: Any) -> str | None:
-    """The text after the indentation for `key: value` (a one-line scalar), or None."""
-    memo = (key, value.__class__, value)
-    try:
-        return _LINES[memo]
-    except KeyError:
-        pass
-    except TypeError:  # not hashable: not a scalar the fast emitter writes
-        return None
-    line: str | None = None
-    if key.__class__ is str and _plain_ok(key):
-        text = _string(value) if value.__class__ is str else _scalar(value)
-        if text is not None:
-            line = f"{key}: {text}\n" if text else f"{key}:\n"
-    if len(_LINES) < _LINES_MAX:
-        _LINES[memo] = line
-    return line
+def _key_ok(key: Any) -> bool:
+    ok = _KEYS.get(key) if key.__class__ is str else False
+    if ok is None:
+        ok = _plain_ok(key)
+        if len(_KEYS) >= _MEMO_MAX:
+            _KEYS.clear()
+        _KEYS[key] = ok
+    return ok
 
 
 def _mapping(node: dict, indent: int, out: list[str], first_prefix: str | None = None) -> bool | None:
@@ -341,15 +331,30 @@ def _mapping(node: dict, indent: int, out: list[str], first_prefix: str | None =
     lines = _LINES
     for key, value in node.items():
         kind = value.__class__
-        if kind is str and "\n" in value:
-            if key.__class__ is not str or not _plain_ok(key):
-                return None
-            block = _literal(value, indent + 2)
-            if block is None:
-                return None
-            out.append(f"{lead}{key}: {block}")
+        if kind is str:
+            if "\n" in value:
+                if not _key_ok(key):
+                    return None
+                block = _literal(value, indent + 2)
+                if block is None:
+                    return None
+                out.append(f"{lead}{key}: {block}")
+            else:
+                line = lines.get((key, value))
+                if line is None:
+                    if not _key_ok(key):
+                        return None
+                    text = _scalar(value)
+                    if text is None:
+                        return None
+                    line = f"{key}: {text}\n"
+                    if len(value) <= _SHORT:
+                        if len(lines) >= _MEMO_MAX:
+                            lines.clear()
+                        lines[(key, value)] = line
+                out.append(lead + line)
         elif kind is dict or kind is list:
-            if key.__class__ is not str or not _plain_ok(key):
+            if not _key_ok(key):
                 return None
             if not value:
                 out.append(f"{lead}{key}: {{}}\n" if kind is dict else f"{lead}{key}: []\n")
@@ -358,20 +363,14 @@ def _mapping(node: dict, indent: int, out: list[str], first_prefix: str | None =
                 if (_mapping if kind is dict else _sequence)(value, indent + 2, out) is None:
                     return None
         else:
-            line = lines.get((key, kind, value)) if kind is str else None
-            if line is None:
-                line = _line(key, value)
-                if line is None:
-                    return None
-            out.append(lead + line)
+            if not _key_ok(key):
+                return None
+            text = _scalar(value)
+            if text is None:
+                return None
+            out.append(f"{lead}{key}: {text}\n" if text else f"{lead}{key}:\n")
         lead = pad
     return True
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _string(value: str) -> str | None:
-    """`_scalar` of a one-line string, remembered: names, states and dates recur."""
-    return _scalar(value)
 
 
 def _literal(value: str, indent: int) -> str | None:
