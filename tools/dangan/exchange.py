@@ -18,7 +18,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import gitio, records
 from .codes import Code, Location, parse_location
@@ -232,8 +232,10 @@ def import_rows(
     dry_run: bool = False,
     commit: bool = True,
     sheet: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Imported:
-    """Validate (and seal) every row, then write them all in one commit, or nothing."""
+    """Validate (and seal) every row, then write them all in one commit, or nothing.
+    `progress(rows done, rows)` is called after each row."""
     table = read_table(data, name, sheet)
     header = table.header
     if category not in vault.schemas.categories:
@@ -259,7 +261,10 @@ def import_rows(
         prepared: dict[str, bytes] = {}
         codes: list[str] = []
         errors: list[str] = []
-        for number, row in table.rows:
+        total = len(table.rows)
+        for done, (number, row) in enumerate(table.rows, 1):
+            if progress is not None:
+                progress(done, total)
             found: list[str] = []
             tree: dict[str, Any] = {}
             code: Code | None = None

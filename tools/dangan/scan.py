@@ -638,7 +638,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
         return _check_paths(vault, rules, paths, use_cache, progress)
     # git's stat check of every tracked file runs while this process stats the folders
     differ = subprocess.Popen(
-        ["git", "diff-files", "-z", "--name-only", "--", RECORDS + "/"],
+        ["git", "-c", "core.preloadIndex=false", "diff-files", "-z", "--name-only", "--", RECORDS + "/"],
         cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     memo = TreeMemo(root, rules.fingerprint()) if use_cache else None

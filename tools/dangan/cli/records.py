@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -280,8 +282,11 @@ def import_cmd(ctx: Context, category: str, file: Path, location_column: str | N
         data = path.read_bytes()
     except OSError as exc:
         raise DanganError(f"{file}: {exc.strerror}") from None
+    bar = RowsBar(enabled=not as_json and sys.stdout.isatty())
     try:
-        result = import_rows(ctx.vault, category, data, file.name, location_column, dry_run, not no_commit, sheet)
+        with bar:
+            result = import_rows(ctx.vault, category, data, file.name, location_column, dry_run,
+                                 not no_commit, sheet, progress=bar.update)
     except RowErrors as exc:
         if as_json:  # every error, for a script or a spreadsheet to show; the message too
             emit_json({"codes": [], "commit": None, "dry_run": dry_run, "errors": exc.errors})
@@ -293,6 +298,30 @@ def import_cmd(ctx: Context, category: str, file: Path, location_column: str | N
         say(f"{verb} {len(result.codes)} record(s)")
         for code in result.codes:
             click.echo(code)
+
+
+class RowsBar:
+    """A progress bar for a long import, on a terminal only (created at the first row,
+    when the number of rows is known; shown only for files of many rows)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled or total < 500:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="validating and encrypting rows", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+
+    def __enter__(self) -> "RowsBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 @click.command(
