@@ -217,11 +217,11 @@ class SchemaSet:
         if key not in self._validators:
             import jsonschema_rs
 
-            docs = self._at_rest_documents() if at_rest else self.documents
             needed = self._referenced(self.categories[category].schema)
-            resources = [(BASE_URI + name, doc) for name, doc in docs.items() if name in needed]
+            view = self._at_rest if at_rest else self.documents.__getitem__
+            resources = [(BASE_URI + name, view(name)) for name in sorted(needed) if name in self.documents]
             registry = jsonschema_rs.Registry(resources)
-            schema = docs[self.categories[category].schema]
+            schema = view(self.categories[category].schema)
             self._validators[key] = jsonschema_rs.Draft202012Validator(
                 schema, registry=registry, validate_formats=True, base_uri=BASE_URI
                 + self.categories[category].schema,
@@ -260,10 +260,15 @@ class SchemaSet:
             found.append(("/" + "/".join(parts), message))
         return found
 
+    def _at_rest(self, name: str) -> dict[str, Any]:
+        """The at-rest view of one schema file, made on first use (a hook needs two or three)."""
+        views = self.__dict__.setdefault("_at_rest_views", {})
+        if name not in views:
+            views[name] = _enc_view(self.documents[name])
+        return views[name]
+
     def _at_rest_documents(self) -> dict[str, dict[str, Any]]:
-        if not hasattr(self, "_at_rest"):
-            self._at_rest = {name: _enc_view(doc) for name, doc in self.documents.items()}
-        return self._at_rest
+        return {name: self._at_rest(name) for name in self.documents}
 
     def validate_schemas(self) -> list[SchemaProblem]:
         """DG114: registry problems plus the metaschema error of every schema file.
