@@ -358,3 +358,15 @@ def test_a_recorded_result_cannot_be_rewritten(work: Path) -> None:
     refused = subprocess.run(["git", "commit", "-q", "-m", "tidy the count"], cwd=work, capture_output=True, text=True)
     assert refused.returncode != 0
     assert "DG110" in refused.stdout + refused.stderr
+
+
+def test_a_flag_must_name_an_existing_inventory(work: Path) -> None:
+    """custody.inventory is a reference (DG108): a hand-made flag naming no PD is refused."""
+    path = work / "vault/QY/QY-0004.yaml"
+    text = path.read_text("utf-8")
+    assert "custody:\n" in text and "  status:" not in text
+    path.write_text(text.replace("custody:\n", "custody:\n  inventory: PD-0099\n  status: missing\n", 1), "utf-8")
+    git(work, "add", "vault/QY/QY-0004.yaml")
+    refused = subprocess.run(["git", "commit", "-q", "-m", "flag by hand"], cwd=work, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "DG108" in refused.stdout + refused.stderr and "custody.inventory names PD-0099" in refused.stdout + refused.stderr

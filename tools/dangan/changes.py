@@ -4,7 +4,8 @@ A change is what `git diff-index --cached HEAD` (the staged index), `git diff-tr
 pushed or received commit against its parent, or `--range`) reports under `vault/`:
 (status, path, old blob, new blob). Each rule reads only the blobs it needs.
 
-- DG108 `refs` names a code that exists nowhere (on the new side) and was never destroyed;
+- DG108 `refs` (or `custody.inventory`) names a code that exists nowhere (on the new side)
+  and was never destroyed;
 - DG109 a record was deleted without a disposal certificate (on the new side) listing it,
   or a ledger record (JY, XH, BQ) was deleted at all;
 - DG110 a ledger record's history was rewritten: only appending is allowed.
@@ -163,28 +164,35 @@ def change_findings(root: Path, changes: list[Change], side: str,
             destroyed = destroyed_on(root, side)
         return destroyed
 
-    # DG108: refs of added or changed records
-    refs_by_path: dict[str, list[str]] = {}
+    # DG108: codes named by added or changed records (`refs`, and the inventory that
+    # flagged a paper original: custody.inventory)
+    refs_by_path: dict[str, list[tuple[str, str]]] = {}
     for change in changes:
         if change.status not in "AMT" or change.new is None or _code(change.path) is None:
             continue
         tree = _tree(blobs[change.new])
-        refs = tree.get("refs") if tree else None
-        if isinstance(refs, list):
-            refs_by_path[change.path] = [r for r in refs if isinstance(r, str)]
+        if not tree:
+            continue
+        named = [("refs", r) for r in tree.get("refs") or [] if isinstance(r, str)] \
+            if isinstance(tree.get("refs"), list) else []
+        custody = tree.get("custody")
+        if isinstance(custody, dict) and isinstance(custody.get("inventory"), str):
+            named.append(("custody.inventory", custody["inventory"]))
+        if named:
+            refs_by_path[change.path] = named
     targets: dict[str, str] = {}
-    for refs in refs_by_path.values():
-        for ref in refs:
+    for named in refs_by_path.values():
+        for _field, ref in named:
             code = _code_text(ref)
             if code is not None:
                 targets[ref] = code.path
     present = _present(root, side, set(targets.values()), changes)
-    for path, refs in sorted(refs_by_path.items()):
-        for ref in refs:
+    for path, named in sorted(refs_by_path.items()):
+        for field, ref in named:
             target = targets.get(ref)
             if target is None or target in present or ref in certificates():
                 continue
-            findings.append(Finding(path, "DG108", f"refs names {ref}, which exists nowhere and was never destroyed"))
+            findings.append(Finding(path, "DG108", f"{field} names {ref}, which exists nowhere and was never destroyed"))
 
     # DG109: deletions
     for change in changes:
