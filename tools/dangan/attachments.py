@@ -22,7 +22,6 @@ import functools
 import json
 import os
 import re
-import subprocess
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -192,40 +191,14 @@ def measure_file(path: Path) -> tuple[str, Stored]:
 def measure_blobs(root: Path, blobs: Iterable[str]) -> dict[str, Stored]:
     """Facts of Git blobs, streamed through one `git cat-file --batch` (no blob is held
     whole). The process has exited when this returns: callers fork check workers later."""
-    ids = [b for b in dict.fromkeys(blobs) if b]
     out: dict[str, Stored] = {}
-    if not ids:
-        return out
-    proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def feed() -> None:
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write("".join(f"{b}\n" for b in ids).encode())  # type: ignore[union-attr]
-            proc.stdin.close()  # type: ignore[union-attr]
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    try:
-        for blob in ids:
-            header = proc.stdout.readline().split()
-            if len(header) < 3:
-                continue  # missing: the listing rules report what is absent
-            left = int(header[2])
-            m = _Measure(None)
-            while left:
-                chunk = proc.stdout.read(min(CHUNK, left))
-                if not chunk:
-                    raise gitio.GitError(f"git cat-file: object {blob} is truncated")
-                m.update(chunk)
-                left -= len(chunk)
-            proc.stdout.read(1)
-            out[blob] = m.stored(blob)
-    finally:
-        writer.join()
-        proc.stdout.close()
-        proc.wait()
+    for blob, size, pieces in gitio.stream_blobs(root, (b for b in blobs if b), CHUNK):
+        if size is None:
+            continue  # missing: the listing rules report what is absent
+        m = _Measure(None)
+        for piece in pieces:
+            m.update(piece)
+        out[blob] = m.stored(blob)
     return out
 
 

@@ -128,6 +128,19 @@ def ls_tree(root: Path, rev: str, pathspec: Sequence[str] = ()) -> list[IndexEnt
 
 def cat_blobs(root: Path, blobs: Iterable[str]) -> Iterator[tuple[str, bytes]]:
     """(blob id, content) for each id, through one `git cat-file --batch` process."""
+    for blob, size, pieces in stream_blobs(root, blobs, chunk=None):
+        if size is None:
+            raise GitError(f"git cat-file: object {blob} is missing")
+        yield blob, b"".join(pieces)
+
+
+def stream_blobs(root: Path, blobs: Iterable[str], chunk: int | None = 1 << 20
+                 ) -> Iterator[tuple[str, int | None, Iterator[bytes]]]:
+    """(blob id, size or None when missing, its content in pieces of at most `chunk`
+    bytes; None: in one piece) for each id, through one `git cat-file --batch` process,
+    so that a large blob (a scanned attachment) is never held whole. Whatever a caller
+    leaves unread of one blob is skipped before the next. The process has exited when
+    the iteration ends."""
     ids = list(dict.fromkeys(blobs))
     if not ids:
         return
@@ -139,29 +152,41 @@ def cat_blobs(root: Path, blobs: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         stderr=subprocess.DEVNULL,
     )
     assert proc.stdin is not None and proc.stdout is not None
+    out = proc.stdout
     import threading
 
     def feed() -> None:
         try:
-            proc.stdin.write("".join(f"{b}\n" for b in ids).encode())
-            proc.stdin.close()
+            proc.stdin.write("".join(f"{b}\n" for b in ids).encode())  # type: ignore[union-attr]
+            proc.stdin.close()  # type: ignore[union-attr]
         except BrokenPipeError:
             pass
+
+    def pieces(blob: str, left: list[int]) -> Iterator[bytes]:
+        while left[0]:
+            data = out.read(left[0] if chunk is None else min(chunk, left[0]))
+            if not data:
+                raise GitError(f"git cat-file: object {blob} is truncated")
+            left[0] -= len(data)
+            yield data
 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     try:
         for blob in ids:
-            header = proc.stdout.readline().split()
-            if len(header) < 3:
-                raise GitError(f"git cat-file: object {blob} is missing")
-            size = int(header[2])
-            data = proc.stdout.read(size)
-            proc.stdout.read(1)
-            yield blob, data
+            header = out.readline().split()
+            if len(header) < 3:  # "<id> missing"
+                yield blob, None, iter(())
+                continue
+            left = [int(header[2])]
+            content = pieces(blob, left)
+            yield blob, left[0], content
+            for _ in content:  # what the caller did not read
+                pass
+            out.read(1)  # the newline after the content
     finally:
         writer.join()
-        proc.stdout.close()
+        out.close()
         _end(proc)
 
 
