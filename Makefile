@@ -7,7 +7,7 @@ DEMO_DIR ?= .demo
 
 .PHONY: test demo bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml hatch_build.py tools/dangan/_canon.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -27,7 +27,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/pip install --quiet ruff
-	$(BIN)/ruff check tools tests bench
+	$(BIN)/ruff check tools tests bench hatch_build.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_DIR)-backups .pytest_cache

@@ -295,7 +295,21 @@ def _scalar(value: Any) -> str | None:
 
 
 def dump_fast(tree: Any) -> str | None:
-    """The canonical text of a plain tree, or None when the tree needs the full emitter."""
+    """The canonical text of a plain tree, or None when the tree needs the full emitter.
+
+    Done by the compiled `_canon.emit` when it is built (a build hook compiles it on
+    install; without a C compiler the package works without it), which gives the same
+    answers as `_dump_fast_py` (property-tested) and leaves it the trees it does not take.
+    """
+    if _canon is not None:
+        text = _canon.emit(tree)
+        if text is not NotImplemented:
+            return text
+    return _dump_fast_py(tree)
+
+
+def _dump_fast_py(tree: Any) -> str | None:
+    """dump_fast in Python: the definition the compiled emitter follows."""
     if not isinstance(tree, dict):
         return None
     out: list[str] = []
@@ -410,6 +424,14 @@ def _sequence(node: list, indent: int, out: list[str]) -> bool | None:
                 return None
             out.append(f"{pad}- {text}\n")
     return True
+
+
+try:  # the compiled emitter (tools/dangan/_canon.c), when the build could compile it
+    from . import _canon
+except ImportError:  # pragma: no cover - exercised only without a C compiler
+    _canon = None
+else:
+    _canon.configure(_scalar, _literal, _NOT_STR.match)
 
 
 def load_fast(text: str, expected: str | None = None) -> dict[str, Any] | None:
