@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dangan import yamlio
 
-from test_yamlio import keys, records, tricky_strings
+from test_yamlio import keys, records, same, tricky_strings
 
 canon = yamlio._canon
 needs_canon = pytest.mark.skipif(
@@ -132,3 +132,90 @@ def test_letters_start_only_the_nine_words(first: str, rest: str) -> None:
 def test_date_shapes_read_as_timestamps(text: str) -> None:
     assert yamlio._NOT_STR.match(text) is not None
     assert yamlio._scalar(text) == f"'{text}'"
+
+
+# ------------------------------------------------------------ the compiled reader
+
+def _roundtrip(text: str) -> object:
+    try:
+        return yamlio.to_plain(yamlio.load_roundtrip(text))
+    except yamlio.YamlError:
+        return yamlio.YamlError
+
+
+@needs_canon
+@settings(max_examples=400)
+@given(st.one_of(records, st.dictionaries(st.one_of(keys, edge_text), edge_trees, min_size=1, max_size=6)))
+def test_the_compiled_reader_reads_every_canonical_text(tree: dict) -> None:
+    """Complete: whatever the emitter writes, the compiled reader gives the tree back
+    (so canonical records never fall back to the slower readers)."""
+    text = yamlio._dump_fast_py(tree)
+    if text is None or not tree:
+        return
+    parsed = canon.parse(text.encode("utf-8"))
+    assert same(parsed, tree)
+    assert same(yamlio._load_compiled(text.encode("utf-8"), text), tree)
+
+
+soup = st.lists(
+    st.sampled_from([
+        "a: 1\n", "b: x\n", "c: '01'\n", "d:\n", "  - x\n", "  - y: 1\n", "    z: 2\n", "  e: f\n",
+        "- x\n", "g: |\n", "g: |-\n", "g: |+\n", "  text\n", "    more\n", "\n", "h: {}\n", "i: []\n",
+        "j: ''\n", "k: 'x'y'\n", "l: 1.50\n", "m: -0\n", "n: true\n", "o: True\n", "p: 2024-01-01\n",
+        "q: '2024-01-01'\n", "r: \"s\"\n", "s: a: b\n", "t:  u\n", "u: 1.5\n", "a: 2\n", "v:x\n",
+        "w: \t\n", "x: 中文\n", "y: é\n", ": z\n", "  \n", "z: - a\n", "aa: 1e3\n", "bb: 00\n",
+    ]),
+    min_size=1, max_size=10,
+)
+
+
+def _agrees(text: str) -> None:
+    """The compiled reader accepts a text only when ruamel reads the same tree from it."""
+    data = text.encode("utf-8")
+    compiled = yamlio._load_compiled(data, text)
+    if compiled is not None:
+        assert same(compiled, _roundtrip(text))
+        assert yamlio.load_bytes(data) == (compiled, True)
+
+
+@needs_canon
+@settings(max_examples=600)
+@given(soup)
+def test_line_soup_never_makes_the_compiled_reader_disagree(lines: list[str]) -> None:
+    _agrees("".join(lines))
+
+
+@needs_canon
+@given(records, st.integers(0, 10_000), st.sampled_from(["", " ", "\n", "-", ":", "'", "|", "  ", "#", "x"]),
+       st.integers(0, 2))
+def test_edited_canonical_texts_never_make_it_disagree(tree: dict, at: int, insert: str, cut: int) -> None:
+    text = yamlio.dump(tree)
+    at %= len(text) + 1
+    _agrees(text[:at] + insert + text[at + cut:])
+
+
+@needs_canon
+@settings(max_examples=300)
+@given(st.binary(max_size=300))
+def test_any_bytes_are_read_or_declined_safely(data: bytes) -> None:
+    tree = canon.parse(data)
+    assert tree is None or type(tree) is dict
+
+
+@needs_canon
+@pytest.mark.parametrize("data", [
+    b"", b"\n", b"a", b"a:", b"a: 1", b"a: |\n", b"- a\n", b"  a: 1\n", b"a: 1\na: 2\n",
+    b"a:\n  - \n", b"a: |\n  x\n b: 1\n", b"a: '\n", b"a: ''x\n", b"\xff: 1\n", b"a: \xe4\xb8\n",
+    b"a: " + b"9" * 5000 + b"\n", b"a: " + b"1." + b"5" * 100 + b"\n",
+])
+def test_malformed_or_unusual_bytes_are_declined_or_checked(data: bytes) -> None:
+    tree = canon.parse(data)
+    if tree is not None:  # read: the emitter guard decides (a long number is fine to read)
+        text = data.decode("utf-8", "replace")
+        assert (yamlio._load_compiled(data, text) is not None) == (canon.emit(tree) == text)
+
+
+@needs_canon
+def test_deep_blocks_are_declined_not_overflowing() -> None:
+    lines = "".join(" " * (2 * i) + f"k{i}:\n" for i in range(400)) + " " * 800 + "x: 1\n"
+    assert canon.parse(lines.encode()) is None

@@ -411,8 +411,279 @@ static PyObject *canon_configure(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+
+/* ------------------------------------------------------------------------- reading
+
+   `parse(data)` reads a record's bytes as the canonical form is written: block mappings
+   and sequences indented by two, "key: scalar", "key:" (null or a nested block), "{}",
+   "[]", literal blocks, plain and single-quoted scalars. It returns the tree, or None
+   for any text outside that form. It does not have to be right to be safe: yamlio accepts
+   its tree only when `emit(tree)` gives the text back byte for byte, and the property
+   tests prove that ruamel reads such a text as that tree. A mistake here can only make
+   a canonical file take the slower readers. Every read is bounded by `end`. */
+
+typedef struct {
+    const char *p;    /* start of the next line (or of an item's first key, after "- ") */
+    const char *end;
+} Cur;
+
+static PyObject *parse_mapping(Cur *c, Py_ssize_t indent, int inline_first, int depth);
+static PyObject *parse_sequence(Cur *c, Py_ssize_t indent, int depth);
+
+static Py_ssize_t spaces_at(const char *p, const char *end) {
+    const char *q = p;
+    while (q < end && *q == ' ')
+        q++;
+    return q - p;
+}
+
+static const char *eol_of(const char *p, const char *end) {
+    return memchr(p, '\n', (size_t)(end - p));
+}
+
+static PyObject *text_of(const char *p, Py_ssize_t n) {
+    return PyUnicode_DecodeUTF8(p, n, NULL);  /* NULL with UnicodeDecodeError: not ours */
+}
+
+static int all_digits(const char *p, const char *end) {
+    if (p >= end)
+        return 0;
+    for (; p < end; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+static PyObject *parse_scalar(const char *v, Py_ssize_t n) {
+    if (n >= 2 && v[0] == '\'') {
+        if (v[n - 1] != '\'' || memchr(v + 1, '\'', (size_t)(n - 2)) != NULL)
+            return NULL;
+        return text_of(v + 1, n - 2);
+    }
+    if (v[0] == '"' || v[0] == '\'')
+        return NULL;
+    if (n == 4 && memcmp(v, "true", 4) == 0)
+        Py_RETURN_TRUE;
+    if (n == 5 && memcmp(v, "false", 5) == 0)
+        Py_RETURN_FALSE;
+    const char *digits = v[0] == '-' ? v + 1 : v;
+    if (n < 4000 && all_digits(digits, v + n)) {
+        char buf[4001];
+        memcpy(buf, v, (size_t)n);
+        buf[n] = '\0';
+        return PyLong_FromString(buf, NULL, 10);
+    }
+    const char *dot = memchr(digits, '.', (size_t)(v + n - digits));
+    if (n < 64 && dot != NULL && all_digits(digits, dot) && all_digits(dot + 1, v + n)) {
+        char buf[65];
+        memcpy(buf, v, (size_t)n);
+        buf[n] = '\0';
+        double d = PyOS_string_to_double(buf, NULL, NULL);
+        if (d == -1.0 && PyErr_Occurred())
+            return NULL;
+        return PyFloat_FromDouble(d);
+    }
+    return text_of(v, n);
+}
+
+/* The lines of a literal block whose content is indented by `indent`; chomp is ' ', '-'
+   or '+' for "|", "|-" and "|+". */
+static PyObject *parse_literal(Cur *c, Py_ssize_t indent, char chomp) {
+    const char *start = c->p;
+    /* first pass: where the block ends and how long its text is */
+    Py_ssize_t size = 0, lines = 0;
+    const char *p = c->p;
+    while (p < c->end) {
+        const char *eol = eol_of(p, c->end);
+        if (eol == NULL)
+            return NULL;
+        if (eol == p) {
+            size += 1;
+        } else if (spaces_at(p, eol) >= indent) {
+            size += (eol - p) - indent + 1;
+        } else {
+            break;
+        }
+        lines++;
+        p = eol + 1;
+    }
+    if (lines == 0)
+        return NULL;
+    char *buf = PyMem_Malloc((size_t)size + 1);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t len = 0;
+    for (const char *q = start; q < p;) {
+        const char *eol = eol_of(q, p);
+        if (eol != q) {
+            memcpy(buf + len, q + indent, (size_t)(eol - q - indent));
+            len += eol - q - indent;
+        }
+        buf[len++] = '\n';
+        q = eol + 1;
+    }
+    c->p = p;
+    if (chomp == '-')
+        len -= 1;  /* the body without its last line break */
+    PyObject *out = text_of(buf, len);
+    PyMem_Free(buf);
+    return out;
+}
+
+/* The value after "key:" or "- " on the line [v, eol): a scalar, {}, [] or a literal. */
+static PyObject *parse_inline(Cur *c, const char *v, const char *eol, Py_ssize_t content_indent) {
+    Py_ssize_t n = eol - v;
+    if (n <= 0)
+        return NULL;
+    c->p = eol + 1;
+    if (v[0] == '|') {
+        if (n == 1)
+            return parse_literal(c, content_indent, ' ');
+        if (n == 2 && (v[1] == '-' || v[1] == '+'))
+            return parse_literal(c, content_indent, v[1]);
+        return NULL;
+    }
+    if (n == 2 && v[0] == '{' && v[1] == '}')
+        return PyDict_New();
+    if (n == 2 && v[0] == '[' && v[1] == ']')
+        return PyList_New(0);
+    return parse_scalar(v, n);
+}
+
+static PyObject *parse_mapping(Cur *c, Py_ssize_t indent, int inline_first, int depth) {
+    if (depth > MAX_DEPTH)
+        return NULL;
+    PyObject *dict = PyDict_New();
+    if (dict == NULL)
+        return NULL;
+    int first = 1;
+    for (;;) {
+        const char *k = c->p;
+        if (!(first && inline_first)) {
+            if (k >= c->end)
+                break;
+            Py_ssize_t ind = spaces_at(k, c->end);
+            if (ind < indent)
+                break;
+            if (ind > indent || (k + ind + 1 < c->end && k[ind] == '-' && k[ind + 1] == ' '))
+                goto decline;
+            k += ind;
+        }
+        first = 0;
+        const char *eol = eol_of(k, c->end);
+        if (eol == NULL)
+            goto decline;
+        const char *colon = k;
+        while (colon < eol && !(*colon == ':' && (colon + 1 == eol || colon[1] == ' ')))
+            colon++;
+        if (colon == eol || colon == k)
+            goto decline;
+        PyObject *key = text_of(k, colon - k);
+        if (key == NULL)
+            goto decline;
+        PyObject *value;
+        if (colon + 1 == eol) {  /* "key:" then a nested block, or null */
+            c->p = eol + 1;
+            Py_ssize_t next = c->p < c->end ? spaces_at(c->p, c->end) : -1;
+            if (next == indent + 2) {
+                const char *q = c->p + next;
+                if (q + 1 < c->end && q[0] == '-' && q[1] == ' ')
+                    value = parse_sequence(c, indent + 2, depth + 1);
+                else
+                    value = parse_mapping(c, indent + 2, 0, depth + 1);
+            } else {
+                value = Py_NewRef(Py_None);
+            }
+        } else {
+            value = parse_inline(c, colon + 2, eol, indent + 2);
+        }
+        if (value == NULL) {
+            Py_DECREF(key);
+            goto decline;
+        }
+        int present = PyDict_Contains(dict, key);
+        int rc = present == 0 ? PyDict_SetItem(dict, key, value) : -1;
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc < 0)
+            goto decline;  /* a repeated key: not canonical */
+    }
+    if (PyDict_GET_SIZE(dict) == 0)
+        goto decline;
+    return dict;
+decline:
+    Py_DECREF(dict);
+    return NULL;
+}
+
+static PyObject *parse_sequence(Cur *c, Py_ssize_t indent, int depth) {
+    if (depth > MAX_DEPTH)
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    while (c->p < c->end) {
+        Py_ssize_t ind = spaces_at(c->p, c->end);
+        if (ind < indent)
+            break;
+        const char *q = c->p + ind;
+        if (ind > indent || !(q + 1 < c->end && q[0] == '-' && q[1] == ' '))
+            break;  /* the caller decides: canonical text never continues like this */
+        q += 2;
+        const char *eol = eol_of(q, c->end);
+        if (eol == NULL)
+            goto decline;
+        int is_map = eol > q && eol[-1] == ':';
+        for (const char *r = q; !is_map && r + 1 < eol; r++)
+            is_map = r[0] == ':' && r[1] == ' ';
+        PyObject *item;
+        if (q < eol && q[0] == '|') {
+            item = parse_inline(c, q, eol, indent + 2);
+        } else if (is_map) {
+            c->p = q;
+            item = parse_mapping(c, indent + 2, 1, depth + 1);
+        } else {
+            item = parse_inline(c, q, eol, indent + 2);
+        }
+        if (item == NULL)
+            goto decline;
+        int rc = PyList_Append(list, item);
+        Py_DECREF(item);
+        if (rc < 0)
+            goto decline;
+    }
+    if (PyList_GET_SIZE(list) == 0)
+        goto decline;
+    return list;
+decline:
+    Py_DECREF(list);
+    return NULL;
+}
+
+static PyObject *canon_parse(PyObject *self, PyObject *arg) {
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "dangan._canon.parse takes bytes");
+        return NULL;
+    }
+    Cur c = {PyBytes_AS_STRING(arg), PyBytes_AS_STRING(arg) + PyBytes_GET_SIZE(arg)};
+    PyObject *tree = parse_mapping(&c, 0, 0, 0);
+    if (tree != NULL && c.p != c.end) {
+        Py_DECREF(tree);
+        tree = NULL;
+    }
+    if (tree != NULL)
+        return tree;
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError) && !PyErr_ExceptionMatches(PyExc_ValueError))
+            return NULL;  /* out of memory */
+        PyErr_Clear();
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"emit", canon_emit, METH_O, "The canonical text of a tree, None, or NotImplemented."},
+    {"parse", canon_parse, METH_O, "The tree of a canonical record's bytes, or None."},
     {"configure", canon_configure, METH_VARARGS, "configure(scalar, literal, not_str_match)"},
     {NULL, NULL, 0, NULL},
 };
