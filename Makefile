@@ -7,7 +7,7 @@ DEMO_DIR ?= .demo
 
 .PHONY: test demo bench lint clean
 
-$(STAMP): pyproject.toml hatch_build.py tools/dangan/_canon.c
+$(STAMP): pyproject.toml hatch_build.py tools/dangan/_canon.c tools/dangan/_fsstat.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

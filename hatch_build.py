@@ -1,7 +1,8 @@
-"""Build hook: compiles dangan's one C module (tools/dangan/_canon.c, the canonical
-emitter, see yamlio.dump_fast) for the interpreter that installs the package.
+"""Build hook: compiles dangan's C modules for the interpreter that installs the package:
+tools/dangan/_canon.c (the canonical reader and emitter, see yamlio.py) and
+tools/dangan/_fsstat.c (folder mtimes in one call, see quick.py).
 
-The module is optional. Without a C compiler or Python's headers the hook says so and the
+They are optional. Without a C compiler or Python's headers the hook says so and the
 package installs as pure Python: the same results, a slower `check --all` (docs/performance.md).
 DANGAN_PURE_PYTHON=1 skips the compilation on purpose.
 """
@@ -17,33 +18,33 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("tools/dangan/_canon.c")
+SOURCES = (Path("tools/dangan/_canon.c"), Path("tools/dangan/_fsstat.c"))
 
 
-def compile_canon(root: Path) -> Path | None:
-    """Compile the module next to its source; the path of the library, or None."""
+def compile_module(root: Path, source: Path) -> Path | None:
+    """Compile one module next to its source; the path of the library, or None."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    out = root / SOURCE.with_name("_canon" + suffix)
+    out = root / source.with_name(source.stem + suffix)
     include = sysconfig.get_paths()["include"]
     if not (Path(include) / "Python.h").exists():
         return _skip(f"Python's headers are not installed ({include}/Python.h)")
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     tmp = out.with_name(out.name + ".tmp")
     cmd = cc + ["-O2", "-fPIC", "-shared", "-std=c11", "-Wall", f"-I{include}",
-                str(root / SOURCE), "-o", str(tmp)]
+                str(root / source), "-o", str(tmp)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as exc:
         return _skip(f"no C compiler ({exc.strerror}: {cc[0]})")
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        return _skip("the C compiler failed:\n" + proc.stderr[-2000:])
+        return _skip(f"the C compiler failed on {source.name}:\n" + proc.stderr[-2000:])
     os.replace(tmp, out)
     return out
 
 
 def _skip(why: str) -> None:
-    sys.stderr.write(f"dangan: building without the compiled emitter: {why}\n")
+    sys.stderr.write(f"dangan: building without a compiled module: {why}\n")
     return None
 
 
@@ -53,10 +54,11 @@ class CanonBuildHook(BuildHookInterface):
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if os.environ.get("DANGAN_PURE_PYTHON") == "1":
             return
-        built = compile_canon(Path(self.root))
-        if built is None:
-            return
-        build_data["pure_python"] = False
-        build_data["infer_tag"] = True
-        if version != "editable":  # an editable install imports it from tools/dangan/
-            build_data["force_include"][str(built)] = f"dangan/{built.name}"
+        for source in SOURCES:
+            built = compile_module(Path(self.root), source)
+            if built is None:
+                continue
+            build_data["pure_python"] = False
+            build_data["infer_tag"] = True
+            if version != "editable":  # an editable install imports it from tools/dangan/
+                build_data["force_include"][str(built)] = f"dangan/{built.name}"

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from . import __version__, attachments, gitio
+from . import __version__, attachments, gitio, quick
 from .check import CheckResult, Finding, check_config_tree, check_file
 from .errors import DanganError
 from .sealing import Keyring
@@ -61,9 +59,11 @@ class Rules:
         return out
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256(f"dangan {__version__} rules 1\0".encode())
+        digest = hashlib.sha256(f"dangan {__version__} rules 2\0".encode())
         digest.update(self.schemas.fingerprint.encode())
-        digest.update(json.dumps(self.recipients, sort_keys=True).encode())
+        # all of vault.yaml, not only the recipients: the loan rules (DG111) read the
+        # lending settings and the certificate rules (DG112) the timezone
+        digest.update(b"\0" if self.config_bytes is None else b"\1" + self.config_bytes)
         if self.keyring is not None and self.keyring.available():
             # DG107 and plaintext validation run only with a key: results differ by key
             digest.update("".join(sorted(str(i.to_public()) for i in self.keyring.identities)).encode())
@@ -436,7 +436,7 @@ def index_blobs(root: Path) -> dict[str, str]:
 
 def dirty_files(root: Path) -> set[str]:
     """Tracked files whose work tree content may differ from the index (git's stat check)."""
-    raw = gitio.run(["diff-files", "-z", "--name-only", "--", RECORDS + "/"], root).stdout
+    raw = gitio.run(["ls-files", "-m", "-z", "--", RECORDS + "/"], root).stdout  # as quick.probe
     return {p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p}
 
 
@@ -510,119 +510,6 @@ def worktree_items(vault: Vault, only: list[str] | None = None,
     return items
 
 
-class TreeMemo:
-    """The whole result of `check --all`, valid while nothing under vault/ changed.
-
-    "Nothing changed" is decided without reading or listing files: the index is byte for
-    byte the same (its checksum), git's stat check finds the same modified files, every
-    folder under vault/ has the same mtime (a file created, removed or renamed changes its
-    folder's mtime) and every untracked or modified file has the same size and mtime.
-    """
-
-    def __init__(self, root: Path, fingerprint: str) -> None:
-        directory = cache_dir(root)
-        self.path = directory / f"tree-{fingerprint}.json" if directory else None
-        self.root = root
-
-    def index_checksum(self) -> str:
-        try:
-            with open(gitio.git_dir(self.root) / "index", "rb") as handle:
-                handle.seek(-20, os.SEEK_END)
-                return handle.read(20).hex()
-        except OSError:
-            return ""
-
-    def _stats(self, paths: Iterable[str]) -> dict[str, list[int]]:
-        out = {}
-        base = str(self.root) + "/"
-        for rel in paths:
-            try:
-                st = os.stat(base + rel)
-            except OSError:
-                continue
-            out[rel] = [st.st_size, st.st_mtime_ns]
-        return out
-
-    def _load(self) -> dict[str, Any] | None:
-        if self.path is None:
-            return None
-        if not hasattr(self, "_memo"):
-            try:
-                self._memo = json.loads(self.path.read_text("utf-8"))
-            except (OSError, ValueError):
-                self._memo = None
-        return self._memo
-
-    def folders_unchanged(self) -> bool:
-        """Every folder under vault/ has the mtime it had when the memo was written.
-
-        The folders (100,000 in a large vault) are kept in a binary file beside the memo:
-        names joined by NUL, then their mtimes as 64-bit integers (JSON took 0.1 s)."""
-        memo = self._load()
-        if memo is None or self.path is None:
-            return False
-        from array import array
-
-        try:
-            raw = self.path.with_suffix(".dirs").read_bytes()
-            names_raw, _, times_raw = raw.partition(b"\0\0\0")
-            names = names_raw.decode("utf-8", "surrogateescape").split("\0")
-            mtimes = array("q")
-            mtimes.frombytes(times_raw)
-        except (OSError, ValueError):
-            return False
-        if len(names) != len(mtimes) or len(names) != memo.get("dir_count"):
-            return False
-        base = str(self.root) + "/"
-        stat = os.stat
-        try:  # plain strings: pathlib costs more than the stat calls themselves
-            return [stat(base + rel).st_mtime_ns for rel in names] == mtimes.tolist()
-        except OSError:
-            return False
-
-    def lookup(self, dirty: set[str]) -> CheckResult | None:
-        """The remembered result, if the index, git's stat check and the untracked files
-        say nothing changed (call after `folders_unchanged` said so)."""
-        memo = self._load()
-        if memo is None:
-            return None
-        if memo.get("index") != self.index_checksum() or set(memo.get("dirty", [])) != dirty:
-            return None
-        if self._stats(memo.get("extras", {})) != memo.get("extras", {}):
-            return None
-        findings = [Finding(*f) for f in memo.get("findings", [])]
-        return CheckResult(memo.get("checked", 0), findings)
-
-    def save(self, index_checksum: str, dirty: set[str], listing: Listing,
-             extras: Iterable[str], result: CheckResult) -> None:
-        if self.path is None:
-            return
-        memo = {
-            "index": index_checksum,
-            "dirty": sorted(dirty),
-            "dir_count": len(listing.dirs),
-            "extras": self._stats(extras),
-            "checked": result.checked,
-            "findings": [[f.path, f.rule, f.message] for f in result.findings],
-        }
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            for old in self.path.parent.glob("tree-*"):
-                if old.stem != self.path.stem:
-                    old.unlink(missing_ok=True)
-            from array import array
-
-            names = "\0".join(listing.dirs).encode("utf-8", "surrogateescape")
-            dirs = self.path.with_suffix(".dirs")
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_bytes(names + b"\0\0\0" + array("q", listing.dirs.values()).tobytes())
-            os.replace(tmp, dirs)
-            tmp.write_text(json.dumps(memo), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
-
-
 # ---------------------------------------------------------------------- what to check
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -636,20 +523,18 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     root = vault.root
     if paths is not None:
         return _check_paths(vault, rules, paths, use_cache, progress)
-    # git's stat check of every tracked file runs while this process stats the folders
-    differ = subprocess.Popen(
-        ["git", "-c", "core.preloadIndex=false", "diff-files", "-z", "--name-only", "--", RECORDS + "/"],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )
-    memo = TreeMemo(root, rules.fingerprint()) if use_cache else None
-    unchanged = memo is not None and memo.folders_unchanged()
-    out, _ = differ.communicate()
-    dirty = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p} if differ.returncode == 0 else dirty_files(root)
+    memo = None
+    if use_cache and (directory := cache_dir(root)) is not None:
+        memo = quick.TreeMemo(str(directory), str(root), str(directory.parent.parent), rules.fingerprint())
+    probed, remembered = quick.probe(str(root), memo)
+    dirty = probed if probed is not None else dirty_files(root)
     if memo is not None:
         index_checksum = memo.index_checksum()
-        remembered = memo.lookup(dirty) if unchanged else None
         if remembered is not None:
-            return remembered
+            if vault.keyring.explicit is None:
+                quick.remember_fingerprint(str(directory), str(root), rules.fingerprint())
+            checked, found = remembered
+            return CheckResult(checked, [Finding(*f) for f in found])
     # Cold: listing 100,000 folders takes seconds, so it runs in a thread (os.walk spends
     # its time in system calls, which release the GIL) while the workers check the
     # tracked files the index names; the untracked or modified ones follow.
@@ -686,7 +571,10 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     checked = sum(1 for rel, _ in tracked if rel in on_disk) + len(extra_items) + stored
     result = CheckResult(checked, _dedupe(findings))
     if memo is not None:
-        memo.save(index_checksum, dirty, listing, extras, result)
+        memo.save(index_checksum, dirty, listing.dirs, extras, checked,
+                  [[f.path, f.rule, f.message] for f in result.findings])
+        if vault.keyring.explicit is None:  # the note for the standard-library path
+            quick.remember_fingerprint(str(directory), str(root), rules.fingerprint())
     return result
 
 

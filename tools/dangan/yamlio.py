@@ -211,10 +211,20 @@ def canonical(text: str) -> str:
 
 # ------------------------------------------------------------- fast reader and emitter
 
-try:  # yaml-rs is a hard dependency; the guard keeps a broken wheel from breaking reads.
-    import yaml_rs as _yaml_rs
-except ImportError:  # pragma: no cover - exercised only with a broken install
-    _yaml_rs = None
+_yaml_rs: Any = False  # loaded on first use (10 ms; a warm `check --all` never needs it)
+
+
+def _rust_parser() -> Any:
+    """yaml-rs, or None. A hard dependency; the guard keeps a broken wheel from breaking
+    reads."""
+    global _yaml_rs
+    if _yaml_rs is False:
+        try:
+            import yaml_rs
+        except ImportError:  # pragma: no cover - exercised only with a broken install
+            yaml_rs = None
+        _yaml_rs = yaml_rs
+    return _yaml_rs
 
 # The plain scalars that YAML 1.2 (ruamel's resolver, version 1.2) reads as something other
 # than a string: bool, float, int, merge, null, timestamp, value. Copied from ruamel's
@@ -458,10 +468,11 @@ def load_fast(text: str, expected: str | None = None) -> dict[str, Any] | None:
 
     `expected` is what the emitter must reproduce (default: the text itself).
     """
-    if _yaml_rs is None or "\t" in text or "\r" in text or _too_deep(text):
+    parser = _rust_parser()
+    if parser is None or "\t" in text or "\r" in text or _too_deep(text):
         return None
     try:
-        tree = _yaml_rs.loads(text, parse_datetime=False)
+        tree = parser.loads(text, parse_datetime=False)
     except Exception:  # any parse problem: let the round-trip reader describe it
         return None
     if not isinstance(tree, dict) or not tree:
