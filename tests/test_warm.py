@@ -189,3 +189,34 @@ def test_without_the_compiled_stats_the_answers_are_the_same(v: Path, monkeypatc
     assert remembered(v)
     (v / "vault/A01/02/SB/other.txt").write_text("x\n", "utf-8")
     assert not remembered(v)
+
+
+def test_the_hook_asks_git_early_what_check_staged_asks() -> None:
+    from dangan import hookrun
+    from dangan.vault import CONFIG, RECORDS
+
+    assert hookrun.STAGED == ("diff-index", "--cached", "-z", "--raw", "--no-renames", "HEAD", "--",
+                              RECORDS + "/", CONFIG, "schemas/")
+
+
+def test_the_hook_on_a_first_commit(template_vault: Path, tmp_path: Path) -> None:
+    """No HEAD yet: the early `git diff-index HEAD` fails and the hook asks again against
+    the empty tree; a bad record is refused, a good one committed."""
+    root = tmp_path / "fresh"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    for src in template_vault.iterdir():  # the vault's files, not its history
+        if src.name != ".git":
+            subprocess.run(["cp", "-r", str(src), str(root / src.name)], check=True)
+    assert run_bin(["hook", "install"], cwd=root).code == 0
+    target = root / SB
+    target.parent.mkdir(parents=True)
+    target.write_text(sb_text(category="WX"), "utf-8")
+    git(root, "add", "-A")
+    refused = subprocess.run(["git", "commit", "-q", "-m", "first"], cwd=root, capture_output=True, text=True)
+    assert refused.returncode != 0 and f"{SB}: DG103" in refused.stderr, refused
+    assert git(root, "rev-parse", "--verify", "-q", "HEAD", check=False) == ""
+    target.write_text(sb_text(), "utf-8")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first")
+    assert git(root, "ls-files", SB).strip() == SB

@@ -60,10 +60,13 @@ def parse_raw(raw: bytes) -> list[Change]:
     return changes
 
 
-def staged_changes(root: Path, extra: tuple[str, ...] = ()) -> tuple[list[Change], bool]:
+def staged_changes(root: Path, extra: tuple[str, ...] = (), early: bytes | None = None) -> tuple[list[Change], bool]:
     """The index against HEAD (everything is added when there is no HEAD yet), under
-    vault/ and the `extra` paths; and whether there is a HEAD."""
+    vault/ and the `extra` paths; and whether there is a HEAD. `early` is the output of
+    the same command against HEAD, already run (hookrun.STAGED)."""
     args = ["diff-index", "--cached", "-z", "--raw", "--no-renames"]
+    if early is not None:
+        return parse_raw(early), True
     proc = gitio.run([*args, "HEAD", "--", RECORDS + "/", *extra], root, check=False)
     if proc.returncode == 0:
         return parse_raw(proc.stdout), True

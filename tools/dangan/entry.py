@@ -12,9 +12,13 @@ from typing import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["hook", "pre-commit"]:
-        from .hookrun import pre_commit
+        from .hookrun import Early, pre_commit
 
-        return pre_commit()
+        try:
+            early = Early()  # git reads the index while the checker loads
+        except OSError:
+            early = None  # no git here: the check says so the usual way
+        return pre_commit(early)
     vault_path = None
     rest = args
     if len(args) >= 2 and args[0] == "-C" and Path(args[1]).is_dir():  # else click explains

@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import __version__
 from .codes import LEVELS
@@ -53,7 +53,13 @@ class Category:
     klass: str
     levels: tuple[str, ...]
     schema: str
-    sensitive: frozenset[str] = field(default_factory=frozenset)
+    # the names of its sensitive fields, worked out on first use (walking every schema
+    # costs a hook ~20 ms; it needs the categories of the staged records only)
+    names: Callable[[str], frozenset[str]] = field(default=lambda schema: frozenset(), repr=False, compare=False)
+
+    @property
+    def sensitive(self) -> frozenset[str]:
+        return self.names(self.schema)
 
 
 @dataclass(frozen=True)
@@ -141,11 +147,6 @@ class SchemaSet:
             if schema not in self.documents:
                 self.problems.append(SchemaProblem(where, f"{code}: schema file {schema} not found"))
                 continue
-            try:
-                sensitive = frozenset(self._sensitive_names(schema))
-            except SchemaError as exc:
-                self.problems.append(SchemaProblem(f"schemas/{schema}", exc.message))
-                sensitive = frozenset()
             self.categories[code] = Category(
                 code=code,
                 zh=str(entry.get("zh", "")),
@@ -153,7 +154,7 @@ class SchemaSet:
                 klass=str(entry.get("class", "")),
                 levels=levels,
                 schema=schema,
-                sensitive=sensitive,
+                names=self._sensitive,
             )
 
     # -------------------------------------------------------------- sensitivity
@@ -193,6 +194,18 @@ class SchemaSet:
                     continue  # $defs are reached through $ref only; values are not schemas
                 if isinstance(value, (dict, list)):
                     stack.append((current, value))
+
+    def _sensitive(self, doc_name: str) -> frozenset[str]:
+        """The sensitive names of a category's schema, worked out once; a schema that uses
+        a name both ways is a problem (DG114) and protects nothing by name."""
+        known = self.__dict__.setdefault("_sensitive_by_schema", {})
+        if doc_name not in known:
+            try:
+                known[doc_name] = frozenset(self._sensitive_names(doc_name))
+            except SchemaError as exc:
+                self.problems.append(SchemaProblem(f"schemas/{doc_name}", exc.message))
+                known[doc_name] = frozenset()
+        return known[doc_name]
 
     def _sensitive_names(self, doc_name: str) -> set[str]:
         sensitive: set[str] = set()
@@ -278,6 +291,8 @@ class SchemaSet:
         """
         import jsonschema_rs
 
+        for category in self.categories.values():
+            category.sensitive  # noqa: B018 - works out every category's names: their problems
         problems = list(self.problems)
         for name, doc in sorted(self.documents.items()):
             try:

@@ -30,8 +30,6 @@ from decimal import Decimal
 from typing import Any
 
 import pyrage
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from dangan import agekeys
 
@@ -201,6 +199,8 @@ def _decode(kind: str, raw: bytes) -> object:
 
 def encrypt_value(value: object, key: bytes, aad: str, iv: bytes | None = None) -> str:
     """Encrypt one leaf. ``iv`` is for tests and vectors; normally it is random."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # 12 ms: only to seal
+
     kind, plain = _encode(value)
     iv = os.urandom(_IV_SIZE) if iv is None else iv
     sealed = AESGCM(key).encrypt(iv, plain, aad.encode("utf-8"))
@@ -208,6 +208,9 @@ def encrypt_value(value: object, key: bytes, aad: str, iv: bytes | None = None) 
 
 
 def _open_value(enc: str, key: bytes, aad: str) -> tuple[EncValue, bytes]:
+    from cryptography.exceptions import InvalidTag  # 12 ms: only to open
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     parsed = parse_enc(enc)
     try:
         plain = AESGCM(key).decrypt(parsed.iv, parsed.data + parsed.tag, aad.encode("utf-8"))
