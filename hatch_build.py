@@ -4,7 +4,8 @@ tools/dangan/_fsstat.c (folder mtimes in one call, see quick.py).
 
 They are optional. Without a C compiler or Python's headers the hook says so and the
 package installs as pure Python: the same results, a slower `check --all` (docs/performance.md).
-DANGAN_PURE_PYTHON=1 skips the compilation on purpose.
+DANGAN_PURE_PYTHON=1 skips the compilation on purpose (and, at run time, makes dangan
+leave built modules unused).
 """
 from __future__ import annotations
 

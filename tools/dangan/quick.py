@@ -24,9 +24,11 @@ from typing import Any
 
 from . import __version__
 
-try:  # the compiled folder stats (tools/dangan/_fsstat.c), when the build could compile it
+try:  # the compiled folder stats (tools/dangan/_fsstat.c), when the build compiled them
+    if os.environ.get("DANGAN_PURE_PYTHON") == "1":
+        raise ImportError("DANGAN_PURE_PYTHON=1")
     from . import _fsstat
-except ImportError:  # pragma: no cover - exercised only without a C compiler
+except ImportError:
     _fsstat = None
 
 CONFIG = "vault.yaml"
@@ -217,10 +219,12 @@ def stamp(root: str) -> str | None:
     return digest.hexdigest()
 
 
-def remember_fingerprint(directory: str | None, root: str, fingerprint: str) -> None:
-    """Leave the note that lets `answer` find the memo (after a full check)."""
+def remember_fingerprint(directory: str | None, root: str, fingerprint: str, before: str | None) -> None:
+    """Leave the note that lets `answer` find the memo (after a full check). `before` is
+    the stamp taken before the rules were read (None: leave no note, e.g. with --identity);
+    if the inputs changed meanwhile, the fingerprint may not be theirs: no note."""
     current = stamp(root)
-    if directory is None or current is None:
+    if directory is None or current is None or current != before:
         return
     note = {"stamp": current, "fingerprint": fingerprint}
     try:

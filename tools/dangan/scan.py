@@ -551,6 +551,9 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool = True,
                    progress: Callable[[int], None] | None = None) -> CheckResult:
     """File rules over the work tree (all of vault/, or `paths`), plus DG114 for --all."""
+    # the raw inputs of the rules' fingerprint, read before the rules: the note for the
+    # standard-library path is left only if they are still the same at the end
+    stamp = quick.stamp(str(vault.root)) if paths is None and vault.keyring.explicit is None else None
     rules = rules_from_worktree(vault)
     root = vault.root
     if paths is not None:
@@ -563,8 +566,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     if memo is not None:
         index_checksum = memo.index_checksum()
         if remembered is not None:
-            if vault.keyring.explicit is None:
-                quick.remember_fingerprint(str(directory), str(root), rules.fingerprint())
+            quick.remember_fingerprint(str(directory), str(root), rules.fingerprint(), stamp)
             checked, found = remembered
             return CheckResult(checked, [Finding(*f) for f in found])
     # Cold: listing 100,000 folders takes seconds, so it runs in a thread (os.walk spends
@@ -605,8 +607,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     if memo is not None:
         memo.save(index_checksum, dirty, listing.dirs, extras, checked,
                   [[f.path, f.rule, f.message] for f in result.findings])
-        if vault.keyring.explicit is None:  # the note for the standard-library path
-            quick.remember_fingerprint(str(directory), str(root), rules.fingerprint())
+        quick.remember_fingerprint(str(directory), str(root), rules.fingerprint(), stamp)
     return result
 
 

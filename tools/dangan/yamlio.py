@@ -20,6 +20,7 @@ bool, None. `to_plain` turns ruamel's subclasses into these.
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Any
 
@@ -441,9 +442,11 @@ def _sequence(node: list, indent: int, out: list[str]) -> bool | None:
     return True
 
 
-try:  # the compiled emitter (tools/dangan/_canon.c), when the build could compile it
+try:  # the compiled reader and emitter (tools/dangan/_canon.c), when the build compiled it
+    if os.environ.get("DANGAN_PURE_PYTHON") == "1":
+        raise ImportError("DANGAN_PURE_PYTHON=1")
     from . import _canon
-except ImportError:  # pragma: no cover - exercised only without a C compiler
+except ImportError:
     _canon = None
 else:
     _canon.configure(_scalar, _literal, _NOT_STR.match)
