@@ -11,18 +11,15 @@ commit. Bad rows are reported by row number and column and nothing is written.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
-from . import gitio, records
+from . import records
 from .codes import Code, Location, parse_location
-from .errors import DanganError, GitError, RecordError
+from .errors import DanganError, RecordError
 from .yamlio import dump
 
 MAX_ERRORS = 20
@@ -323,60 +320,13 @@ def _location(value: Any) -> Location:
 
 
 def land_new_files(vault: Any, files: dict[str, bytes], message: str, commit: bool = True) -> str | None:
-    """`Vault.apply` for many new files: write, stage, commit — all or nothing.
-
-    Vault.apply fsyncs each file and its folder (two fsyncs a record: 14 s of a 10,000-row
-    import here) and stages with one pathspec per file (quadratic in git). New files need
-    neither: they are written (temp file, rename), made durable by one sync(), staged with
-    `update-index --add --stdin` and committed; on any failure (a hook refusal included)
-    they are removed and unstaged again.
-    """
-    vault.ready_to_write()
+    """`Vault.apply` for new files only: refused if any of them exists already (another
+    writer may have been at work). Many files take Vault.apply's bulk path."""
     root = vault.root
     clash = next((rel for rel in files if (root / rel).exists()), None)
     if clash is not None:
         raise DanganError(f"{clash} already exists; nothing was imported", "run `dangan check`; another writer may have been at work")
-    others_staged = gitio.run(["diff", "--cached", "--quiet"], root, check=False).returncode != 0
-    written: list[str] = []
-    try:
-        for rel, data in files.items():
-            written.append(rel)
-            _write_new(root / rel, data)
-        os.sync()  # one flush for all files: the commit below must not outlive its blobs
-        gitio.run(["update-index", "--add", "-z", "--stdin"], root, input=b"".join(rel.encode() + b"\0" for rel in written))
-        if not commit:
-            return None
-        # with nothing else staged the whole index is the import: no per-file pathspec
-        return gitio.commit(root, message, written if others_staged else [])
-    except BaseException:
-        _remove(root, written)
-        raise
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _remove(root: Path, written: list[str]) -> None:
-    from .fsutil import remove_empty_dirs
-
-    for rel in written:
-        with contextlib.suppress(FileNotFoundError):
-            (root / rel).unlink()
-    for folder in sorted({(root / rel).parent for rel in written}, key=lambda p: -len(p.parts)):
-        remove_empty_dirs(folder, root)
-    with contextlib.suppress(GitError):
-        gitio.restore_index(root, {rel: None for rel in written})
+    return vault.apply(files, message, commit)
 
 
 # ------------------------------------------------------------------------- export

@@ -244,6 +244,14 @@ def add(root: Path, paths: Sequence[str]) -> None:
         run(["add", "-A", "--", *paths], root)
 
 
+def stage(root: Path, paths: Sequence[str]) -> None:
+    """`git add -A -- PATHS` for many paths: one `update-index` reading them from stdin
+    (added, modified or removed as the work tree has them), without pathspec matching."""
+    if paths:
+        run(["update-index", "--add", "--remove", "-z", "--stdin"], root,
+            input=b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths))
+
+
 def restore_index(root: Path, entries: dict[str, IndexEntry | None]) -> None:
     """Put the index entries of `entries` back as they were (None: not in the index)."""
     lines = []
