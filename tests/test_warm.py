@@ -218,3 +218,32 @@ def test_the_hook_on_a_first_commit(template_vault: Path, tmp_path: Path) -> Non
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "first")
     assert git(root, "ls-files", SB).strip() == SB
+
+
+@pytest.mark.parametrize("entry", ["cli", "fast path"])
+def test_an_unexpected_error_is_one_line_not_a_traceback(
+        vault: Path, entry: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from dangan import scan
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(scan, "check_worktree", broken)
+    if entry == "cli":
+        from conftest import run_cli
+
+        result = run_cli(["-C", str(vault), "check", "--all", "--json"])
+        code, err = result.code, result.err
+    else:
+        from dangan.entry import main
+
+        code = main(["-C", str(vault), "check"])
+        err = capsys.readouterr().err
+    assert code == 3
+    assert err == ("dangan: internal error: RuntimeError\n"
+                   "hint: run again with DANGAN_DEBUG=1 and report the traceback\n")
+    monkeypatch.setenv("DANGAN_DEBUG", "1")
+    if entry == "fast path":
+        assert main(["-C", str(vault), "check"]) == 3
+        debug = capsys.readouterr().err
+        assert "Traceback" in debug and "RuntimeError: a bug" in debug

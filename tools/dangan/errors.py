@@ -33,3 +33,20 @@ class VaultError(DanganError):
 
 class GitError(DanganError):
     """A git command failed."""
+
+
+def internal_error(exc: BaseException) -> int:
+    """The last line of defence of every entry point: never a bare traceback (one with
+    DANGAN_DEBUG=1). Exit code 3."""
+    import os
+    import sys
+
+    if os.environ.get("DANGAN_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exception(exc)
+    else:
+        sys.stderr.write(f"dangan: internal error: {type(exc).__name__}\n")
+        sys.stderr.write("hint: run again with DANGAN_DEBUG=1 and report the traceback\n")
+    sys.stderr.flush()
+    return 3

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .errors import DanganError
+from .errors import DanganError, internal_error
 
 if TYPE_CHECKING:
     from .check import CheckResult
@@ -92,11 +92,4 @@ def _guarded(run: Callable[[], int]) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the last line of defence: never a bare traceback
-        if os.environ.get("DANGAN_DEBUG") == "1":
-            import traceback
-
-            traceback.print_exc()
-        else:
-            sys.stderr.write(f"dangan: internal error: {type(exc).__name__}\n")
-            sys.stderr.write("hint: run again with DANGAN_DEBUG=1 and report the traceback\n")
-        return 3
+        return internal_error(exc)

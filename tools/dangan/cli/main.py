@@ -6,7 +6,6 @@ anything unexpected -> 3 with a one-line message (a traceback only with DANGAN_D
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -14,7 +13,7 @@ from typing import Sequence
 import click
 
 from .. import __version__
-from ..errors import DanganError
+from ..errors import DanganError, internal_error
 from .base import Context
 
 EPILOG_MAIN = """\b
@@ -111,14 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the last line of defence: never a bare traceback
-        if os.environ.get("DANGAN_DEBUG") == "1":
-            import traceback
-
-            traceback.print_exc()
-        else:
-            click.echo(f"dangan: internal error: {type(exc).__name__}", err=True)
-            click.echo("hint: run again with DANGAN_DEBUG=1 and report the traceback", err=True)
-        return 3
+        return internal_error(exc)
 
 
 def entry() -> None:
