@@ -304,6 +304,24 @@ def test_encrypted_comment_regex_rule():
 # --- documents -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("given, expected", [
+    ("2024-06-01T10:00:00+08:00", "2024-06-01T02:00:00Z"),  # a back-dated commit (dangan demo)
+    ("@1717200000 +0800", None),  # git's own spelling: the wall clock
+    ("2024-06-01T10:00:00", None),  # no offset: the wall clock
+])
+def test_lastmodified_follows_a_back_dated_commit(alice, monkeypatch, given, expected):
+    import datetime as dt
+
+    monkeypatch.setenv("GIT_COMMITTER_DATE", given)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    stamp = sops.encrypt_document(record(), [alice[1]], REGEX)["sops"]["lastmodified"]
+    if expected is not None:
+        assert stamp == expected
+    else:
+        moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        assert before <= moment <= dt.datetime.now(dt.UTC)
+
+
 def test_metadata_layout_is_current_sops(alice, bob):
     doc = sops.encrypt_document(record(), [alice[1], bob[1]], REGEX, now="2024-05-01T08:00:00Z")
     meta = doc["sops"]

@@ -637,7 +637,19 @@ def _age_only(meta: Metadata) -> None:
 
 
 def _now() -> str:
-    return _rfc3339(_dt.datetime.now(_dt.UTC).replace(microsecond=0), nano=False)
+    """`lastmodified`: now, or the date of the commit being made when GIT_COMMITTER_DATE
+    gives one in ISO 8601 with an offset (how back-dated history is written, e.g. by
+    `dangan demo`), so that a record's metadata agrees with the commit that stores it.
+    Other spellings of that variable are git's business; they leave the wall clock."""
+    moment = _dt.datetime.now(_dt.UTC)
+    given = os.environ.get("GIT_COMMITTER_DATE", "")
+    try:
+        parsed = _dt.datetime.fromisoformat(given) if given else None
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.tzinfo is not None:
+        moment = parsed.astimezone(_dt.UTC)
+    return _rfc3339(moment.replace(microsecond=0), nano=False)
 
 
 def _seal_document(plain: Any, key: bytes, rule: Rule, age: list[tuple[str, str]],
