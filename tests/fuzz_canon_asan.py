@@ -31,7 +31,7 @@ def main(library: str, vault: str | None) -> None:
     sys.modules["dangan._canon"] = canon
     from dangan import yamlio
 
-    canon.configure(yamlio._scalar, yamlio._literal, yamlio._NOT_STR.match)
+    canon.configure(yamlio._scalar, yamlio._NOT_STR.match)
     yamlio._canon = canon
     import test_canon as tc
 

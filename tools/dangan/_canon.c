@@ -1,18 +1,17 @@
-/* dangan._canon: the canonical emitter of yamlio.dump_fast, compiled.
+/* dangan._canon: the canonical reader and emitter of yamlio, compiled.
 
    `emit(tree)` returns exactly what the pure-Python `yamlio._dump_fast_py(tree)` returns
    (the canonical text, or None when the tree needs ruamel's emitter), or NotImplemented
    for a tree it leaves to the Python code (containers that are subclasses of dict or list,
-   nesting deeper than MAX_DEPTH). It decides only the common cases itself: the structure
-   (indentation, "key: ", "- "), exact ints, booleans, None, and strings that are plainly
-   plain (they start with a letter, "_" or a non-ASCII character and hold only characters
-   that YAML allows unquoted). Every other scalar, key and multi-line string is passed to the
-   Python functions given to `configure` (yamlio._scalar, yamlio._literal, yamlio._key_ok),
-   so there is one definition of the hard rules. The property tests in tests/test_yamlio.py
-   compare this module with the Python emitter on generated trees.
+   nesting deeper than MAX_DEPTH). It writes the structure, exact ints, floats, booleans,
+   None, literal blocks and the plain-or-quoted decision of strings itself; it asks the two
+   Python callables given to `configure` only for scalars of other types (yamlio._scalar)
+   and for strings that start like another YAML type (yamlio._NOT_STR.match), so the hard
+   rule has one definition. `parse(data)` reads the canonical layout (see "reading" below).
+   tests/test_canon.py compares both with the Python code on generated input.
 
-   Memory: the output grows in one buffer (PyMem); every exit path frees it. Input strings
-   are read through the public PyUnicode API with their own lengths. */
+   Memory: output is built with CPython's string writer, released on every exit path;
+   input strings are read through the public PyUnicode API with their own lengths. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
@@ -21,7 +20,6 @@
 #define MAX_DEPTH 200
 
 static PyObject *scalar_fn = NULL;   /* yamlio._scalar(value) -> str | None */
-static PyObject *literal_fn = NULL;  /* yamlio._literal(value, indent) -> str | None */
 static PyObject *not_str_fn = NULL;  /* yamlio._NOT_STR.match(text) -> Match | None */
 
 typedef _PyUnicodeWriter Writer;
@@ -375,7 +373,7 @@ static int emit_sequence(Writer *w, PyObject *node, Py_ssize_t indent, int depth
 }
 
 static PyObject *canon_emit(PyObject *self, PyObject *tree) {
-    if (scalar_fn == NULL || literal_fn == NULL || not_str_fn == NULL) {
+    if (scalar_fn == NULL || not_str_fn == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "dangan._canon: configure() was not called");
         return NULL;
     }
@@ -398,15 +396,14 @@ static PyObject *canon_emit(PyObject *self, PyObject *tree) {
 }
 
 static PyObject *canon_configure(PyObject *self, PyObject *args) {
-    PyObject *s, *l, *k;
-    if (!PyArg_ParseTuple(args, "OOO", &s, &l, &k))
+    PyObject *s, *k;
+    if (!PyArg_ParseTuple(args, "OO", &s, &k))
         return NULL;
-    if (!PyCallable_Check(s) || !PyCallable_Check(l) || !PyCallable_Check(k)) {
-        PyErr_SetString(PyExc_TypeError, "dangan._canon.configure takes three callables");
+    if (!PyCallable_Check(s) || !PyCallable_Check(k)) {
+        PyErr_SetString(PyExc_TypeError, "dangan._canon.configure takes two callables");
         return NULL;
     }
     Py_XSETREF(scalar_fn, Py_NewRef(s));
-    Py_XSETREF(literal_fn, Py_NewRef(l));
     Py_XSETREF(not_str_fn, Py_NewRef(k));
     Py_RETURN_NONE;
 }
@@ -684,7 +681,7 @@ static PyObject *canon_parse(PyObject *self, PyObject *arg) {
 static PyMethodDef methods[] = {
     {"emit", canon_emit, METH_O, "The canonical text of a tree, None, or NotImplemented."},
     {"parse", canon_parse, METH_O, "The tree of a canonical record's bytes, or None."},
-    {"configure", canon_configure, METH_VARARGS, "configure(scalar, literal, not_str_match)"},
+    {"configure", canon_configure, METH_VARARGS, "configure(scalar, not_str_match)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -553,7 +553,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     """File rules over the work tree (all of vault/, or `paths`), plus DG114 for --all."""
     # the raw inputs of the rules' fingerprint, read before the rules: the note for the
     # standard-library path is left only if they are still the same at the end
-    stamp = quick.stamp(str(vault.root)) if paths is None and vault.keyring.explicit is None else None
+    stamp = quick.stamp(str(vault.root)) if use_cache and paths is None and vault.keyring.explicit is None else None
     rules = rules_from_worktree(vault)
     root = vault.root
     if paths is not None:

@@ -449,7 +449,7 @@ try:  # the compiled reader and emitter (tools/dangan/_canon.c), when the build 
 except ImportError:
     _canon = None
 else:
-    _canon.configure(_scalar, _literal, _NOT_STR.match)
+    _canon.configure(_scalar, _NOT_STR.match)
 
 
 def _load_compiled(data: bytes, text: str) -> dict[str, Any] | None:
