@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git, run_cli, snapshot
+from conftest import DANGAN_BIN, git, run_cli, snapshot
 
 from dangan import agekeys, demo_scans, sops
 from dangan.codes import path_to_code
@@ -61,25 +61,56 @@ def _trees(root: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+# The demo is a function of its build day. Tests that compare what it holds or prints build
+# it for the day the README's tour was printed; the tests of the tour's commands build it for
+# today, since the tour is about today (lend ls --status overdue, retention plan), and hold
+# on any day (the suite is also run under faked days: tests/test_calendar.py).
+README_DAY = dt.date(2026, 11, 27)
+
+
+def _fresh_shell_env() -> dict[str, str]:
+    """A new shell's environment: this test run's git settings, but no dangan on PATH."""
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and not (Path(p) / "dangan").exists())
+    keep = ("HOME", "LANG", "TMPDIR", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EDITOR")
+    # and a faked clock (tests/test_calendar.py), which a new shell would inherit too
+    faked = {k: v for k, v in os.environ.items() if k.startswith(("FAKETIME", "LD_PRELOAD", "DONT_FAKE"))}
+    return {**{k: os.environ[k] for k in keep if k in os.environ}, **faked, "PATH": path, "GIT_PAGER": "cat"}
+
+
+def _demo_in_a_fresh_shell(path: Path, *args: str) -> tuple[Path, str]:
+    """`make demo`: the installed dangan run by its path from a shell that does not have it
+    on PATH; (path, what it printed)."""
+    proc = subprocess.run([str(DANGAN_BIN), "demo", str(path), *args], capture_output=True, text=True,
+                          env=_fresh_shell_env(), check=False)
+    assert proc.returncode == 0, proc
+    assert proc.stderr == "", proc.stderr
+    return path, proc.stdout
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The small demo built through the CLI: (path, what it printed)."""
-    path = tmp_path_factory.mktemp("demo") / "vault"
-    result = run_cli(["demo", str(path)])
-    assert result.code == 0, result
-    return path, result.out
+    """The small demo as `make demo` builds it, for README_DAY: (path, what it printed)."""
+    return _demo_in_a_fresh_shell(tmp_path_factory.mktemp("demo") / "vault", "--as-of", README_DAY.isoformat())
+
+
+@pytest.fixture(scope="module")
+def today_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The small demo as `make demo` builds it today: (path, what it printed)."""
+    return _demo_in_a_fresh_shell(tmp_path_factory.mktemp("today") / "vault")
 
 
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A second build, with --json into an existing empty directory: its summary (and its
-    files, for the determinism check)."""
+    """A second build for README_DAY, with --json into an existing empty directory: its
+    summary (and its files, for the determinism check)."""
     path = tmp_path_factory.mktemp("demo2")
-    result = run_cli(["demo", str(path), "--json"])
+    result = run_cli(["demo", str(path), "--json", "--as-of", README_DAY.isoformat()])
     assert result.code == 0, result
     document = json.loads(result.out)
     assert {"path", "records", "commits", "by_category", "examples"} <= set(document)
     assert document["path"] == str(path.resolve())
+    assert document["as_of"] == README_DAY.isoformat()
     return document
 
 
@@ -244,8 +275,8 @@ def test_history_is_back_dated_over_two_years(demo: tuple[Path, str]) -> None:
     assert committed == sorted(committed, reverse=True)  # newest first, no time travel
     span = committed[0] - committed[-1]
     assert dt.timedelta(days=700) <= span <= dt.timedelta(days=740)
-    assert committed[0] <= dt.datetime.now(dt.UTC)
-    assert committed[0] >= dt.datetime.now(dt.UTC) - dt.timedelta(days=20)
+    built = dt.datetime.combine(README_DAY, dt.time(), dt.timezone(dt.timedelta(hours=8)))
+    assert built - dt.timedelta(days=20) <= committed[0] < built
     subjects = [line.split(" ", 2)[2] for line in lines]
     assert subjects[-1].startswith("dangan init:")
     assert any(s.startswith("dangan new: ") for s in subjects)
@@ -324,8 +355,9 @@ def test_deterministic(demo: tuple[Path, str], summary: dict[str, Any]) -> None:
     assert unblobbed(_trees(demo[0])) == unblobbed(_trees(Path(summary["path"])))
 
 
-def test_tour_commands_work(demo: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path, out = demo
+@pytest.mark.today
+def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, out = today_demo
     assert "Try:" in out
     work = tmp_path / "vault"
     shutil.copytree(path, work, symlinks=True)  # the tour changes the vault
@@ -456,7 +488,7 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
     assert len(results) >= 20 and all(trees[c]["custody"]["room"] == pd["place"] for c in results)
     for code in counted["damaged"] + counted["missing"]:
         assert trees[code]["custody"]["status"] == results[code] and trees[code]["custody"]["inventory"] == pd["code"]
-    days = (dt.date.today() - dt.date.fromisoformat(pd["closed"])).days
+    days = (README_DAY - dt.date.fromisoformat(pd["closed"])).days
     assert 14 <= days <= 35, pd["closed"]
     subject = git(path, "log", "-1", "--format=%cI %s", "--", path_to_code_path(pd["code"])).strip()
     assert subject.startswith(pd["closed"]) and f"dangan inventory record: {pd['code']}; flagged" in subject
@@ -531,20 +563,46 @@ def test_scans_are_valid_files() -> None:
 
 
 def test_readme_shows_the_tour(demo: tuple[Path, str]) -> None:
-    """The README's demo block is what `make demo` prints, but for paths, dates and times."""
+    """The README's demo block is what `make demo` prints for README_DAY, but for paths."""
     _, out = demo
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- demo-tour -->\n```text\n(.*?)```", readme, re.S)
     assert block, "README.md has no demo tour block"
 
     def normal(text: str) -> list[str]:
-        text = re.sub(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}\+08:00)?", "DATE", text)
-        text = re.sub(r"\d{8}T\d{6}Z", "STAMP", text)
-        text = re.sub(r"(cd |at )\S+", r"\1PATH", text)
+        text = re.sub(r"(cd |at |export PATH=)\S+", r"\1PATH", text)
         text = re.sub(r"\.\./\S+-backups/", "../BACKUPS/", text)
         return [re.sub(r"\s+#", " #", line).rstrip() for line in text.strip().splitlines()]
 
     assert normal(block.group(1)) == normal(out)
+    assert f"Built for {README_DAY}" in readme
+
+
+@pytest.mark.today
+def test_tour_runs_as_printed_in_a_fresh_shell(today_demo: tuple[Path, str], tmp_path: Path) -> None:
+    """Every line under "Try:" runs, as printed, in one new shell where dangan is not on PATH
+    (the tour's first line puts it there); only the vault's folder is a copy."""
+    path, out = today_demo
+    work = tmp_path / "vault"
+    shutil.copytree(path, work, symlinks=True)
+    shutil.copytree(path.parent / f"{path.name}-backups", tmp_path / f"{path.name}-backups")
+    lines = out.split("\nTry:\n", 1)[1].splitlines()
+    assert lines[0].lstrip().startswith("export PATH="), lines[0]
+    (at,) = [i for i, line in enumerate(lines) if line.startswith("  cd ")]
+    assert shlex.split(lines[at]) == ["cd", str(path)]
+    lines[at] = f"  cd {shlex.quote(str(work))}"
+    script = tmp_path / "tour.sh"
+    script.write_text("set -eu\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    proc = subprocess.run(["bash", "--noprofile", "--norc", str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, env=_fresh_shell_env(), check=False)
+    assert proc.returncode == 0, proc
+    assert "not found" not in proc.stderr and "fatal" not in proc.stderr, proc.stderr
+    assert "+status: resolved" in proc.stdout and "JY-" in proc.stdout, proc.stdout
+    new_code = re.search(r"^WX-A01-01-\d{4}$", proc.stdout, re.M)
+    assert new_code and (work / path_to_code_path(new_code.group(0))).is_file()
+    assert git(work, "status", "--porcelain") == ""  # each change was committed through the hooks
+    subjects = git(work, "log", "-2", "--format=%s").splitlines()
+    assert subjects[0].startswith("dangan new: WX-A01-01-") and subjects[1].startswith("dangan set: TS-A01-02-")
 
 
 def test_refuses_non_empty_directory(tmp_path: Path) -> None:
@@ -565,6 +623,17 @@ def test_refuses_an_existing_vault(demo: tuple[Path, str]) -> None:
     result = run_cli(["demo", str(path)])
     assert result.code == 2, result
     assert snapshot(path) == before
+
+
+@pytest.mark.parametrize("day, message", [
+    ("2999-01-01", "--as-of 2999-01-01 is after today"),
+    ("2026-02-30", "'2026-02-30' is not a real date"),
+    ("last week", "'last week' is not a date or timestamp"),
+])
+def test_refuses_a_bad_build_day(tmp_path: Path, day: str, message: str) -> None:
+    result = run_cli(["demo", str(tmp_path / "v"), "--as-of", day])
+    assert result.code == 2 and result.err.startswith(f"dangan: error: {message}"), result
+    assert not (tmp_path / "v").exists()
 
 
 def test_refuses_a_file(tmp_path: Path) -> None:
@@ -588,7 +657,7 @@ def test_large_profile_in_miniature(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                    buildings_range=(2, 2), floors=6, shops_per_floor=4, validate_every=7)
     monkeypatch.setitem(demo_module.PROFILES, "large", mini)
     fractions: list[float] = []
-    result = demo_module.build_demo(tmp_path / "big", "large", progress=fractions.append, check=True)
+    result = demo_module.build_demo(tmp_path / "big", "large", today=README_DAY, progress=fractions.append, check=True)
     path = Path(result["path"])
     assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] <= 1 and len(fractions) > 50
     types = {t["property_type"] for c, t in _stored(path).items() if c.startswith("XM-")}

@@ -34,6 +34,7 @@ import pytest
 from conftest import DANGAN_BIN, REPO, Result, git, run_bin, run_cli, snapshot
 
 from dangan.agekeys import generate_identity
+from dangan.initvault import textconv_command
 from dangan.yamlio import dump, load_roundtrip, to_plain
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
@@ -1138,13 +1139,14 @@ def test_new_branch_checks_only_commits_the_remote_lacks(vault: Path, tmp_path: 
     assert remote_refs(bare) == {"refs/heads/main": old_bad}
 
 
+def _path_without_dangan() -> str:
+    return os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "dangan").exists())
+
+
 def test_pre_receive_hook_without_dangan_refuses(vault: Path, tmp_path: Path) -> None:
-    """A server where dangan is not on PATH refuses with a message instead of letting all in."""
+    """A server where dangan is not on PATH (and no dangan.command is set) refuses with a
+    message and an install line instead of letting all in."""
     bare = make_remote(vault, tmp_path)
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join(
-        p for p in env["PATH"].split(os.pathsep) if not (Path(p) / "dangan").exists()
-    )
     git_bin = shutil.which("git")
     assert git_bin
     proc = subprocess.run(
@@ -1152,12 +1154,57 @@ def test_pre_receive_hook_without_dangan_refuses(vault: Path, tmp_path: Path) ->
         cwd=vault,
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, "PATH": _path_without_dangan()},
         check=False,
     )
     assert proc.returncode != 0, proc
-    assert "needs the dangan command on PATH" in proc.stderr
+    assert "the pre-receive hook cannot find dangan" in proc.stderr
+    assert "pip install /path/to/dangan-clone" in proc.stderr and "dangan hook install" in proc.stderr
     assert remote_refs(bare) == {}
+
+    # the server names its dangan in the bare repository's config: the same push is checked
+    git(bare, "config", "dangan.command", str(DANGAN_BIN))
+    proc = subprocess.run([git_bin, "push", "--no-verify", "origin", "main"], cwd=vault, capture_output=True,
+                          text=True, env={**os.environ, "PATH": _path_without_dangan()}, check=False)
+    assert proc.returncode == 0, proc
+    assert set(remote_refs(bare)) == {"refs/heads/main"}
+
+
+def test_hooks_and_diff_driver_find_dangan_off_path(vault: Path, tmp_path: Path) -> None:
+    """`init` records the absolute path of the dangan that made the vault: its hooks and
+    diff driver work in a shell where dangan is not on PATH; when that file is gone they fall
+    back to PATH, and without either the hook refuses (nothing is committed)."""
+    assert git(vault, "config", "--get", "dangan.command").strip() == str(DANGAN_BIN)
+    git_bin = shutil.which("git")
+    assert git_bin
+    bare_path = {**os.environ, "PATH": _path_without_dangan(), "GIT_PAGER": "cat"}
+
+    def run_git(*args: str, env: dict[str, str] = bare_path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([git_bin, *args], cwd=vault, capture_output=True, text=True, env=env, check=False)
+
+    stage(vault, {SB_REL: sb(status="bogus")})
+    refused = run_git("commit", "-q", "-m", "bad")
+    assert refused.returncode != 0 and found(refused.stderr) == {(SB_REL, "DG102")}, refused
+    stage(vault, {SB_REL: sb()})
+    assert run_git("commit", "-q", "-m", "good").returncode == 0
+    stage(vault, {SB_REL: sb(title="1號樓2號客梯")})
+    assert run_git("commit", "-q", "-m", "retitled").returncode == 0
+    shown = run_git("log", "-p", "-1", "--", SB_REL)
+    assert shown.returncode == 0, shown
+    assert "+title: 1號樓2號客梯" in shown.stdout and "-title: " in shown.stdout, shown.stdout
+
+    # the recorded dangan is gone (a deleted virtualenv): PATH is the fallback
+    git(vault, "config", "dangan.command", str(tmp_path / "gone" / "dangan"))
+    git(vault, "config", "diff.dangan.textconv", textconv_command(str(tmp_path / "gone" / "dangan")))
+    assert run_git("log", "-p", "-1", "--", SB_REL, env={**os.environ, "GIT_PAGER": "cat"}).stdout == shown.stdout
+    stage(vault, {SB_REL: sb(status="bogus")})
+    refused = run_git("commit", "-q", "-m", "bad", env=dict(os.environ))
+    assert refused.returncode != 0 and found(refused.stderr) == {(SB_REL, "DG102")}, refused
+    # neither: the hook refuses with the install line
+    head = git(vault, "rev-parse", "HEAD")
+    refused = run_git("commit", "-q", "-m", "bad")
+    assert refused.returncode != 0 and "the pre-commit hook cannot find dangan" in refused.stderr, refused
+    assert git(vault, "rev-parse", "HEAD") == head
 
 
 def test_tags_are_pushed_and_checked(vault: Path, tmp_path: Path) -> None:
@@ -1205,7 +1252,8 @@ def test_hook_install_on_a_fresh_clone(vault: Path, tmp_path: Path) -> None:
     result = run_bin(["-C", str(clone), "hook", "install"])
     assert result.code == 0, result
     assert git(clone, "config", "--get", "core.hooksPath").strip() == "hooks"
-    assert git(clone, "config", "--get", "diff.dangan.textconv").strip() == "dangan textconv"
+    assert git(clone, "config", "--get", "dangan.command").strip() == str(DANGAN_BIN)
+    assert git(clone, "config", "--get", "diff.dangan.textconv").strip() == textconv_command(str(DANGAN_BIN))
 
     again = run_bin(["-C", str(clone), "hook", "install"])  # idempotent
     assert again.code == 0, again

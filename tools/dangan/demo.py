@@ -656,7 +656,8 @@ class _Demo(StoriesMixin):
                 project.buildings.append(building)
 
     def _project(self, code: str, name: str, kind: str, district: str, street: str, developer: str, subtype: str, i: int) -> Project:
-        year = 2015 + (i * 3) % 8
+        # managed for one to eight years before the history starts (2015-2022 for a 2026 build)
+        year = self.start.year - 9 + (i * 3) % 8
         return Project(
             loc=Location((code,)),
             name=name,
@@ -1838,6 +1839,19 @@ def write_demo_key(path: Path, secret: str, public: str, who: str) -> None:
     agekeys.write_identity_file(path, secret, public)
 
 
+def build_day(text: str | None) -> dt.date | None:
+    """`dangan demo --as-of DAY`: a day in the demo's timezone, not after today."""
+    if text is None:
+        return None
+    from .timeutil import parse_day
+
+    day = parse_day(text, TZ)
+    if day > dt.datetime.now(TZ).date():
+        raise DanganError(f"--as-of {text} is after today",
+                          "the demo's history ends before its build day: give today or an earlier day")
+    return day
+
+
 def build_demo(
     path: Path,
     size: str = "small",
@@ -1848,9 +1862,12 @@ def build_demo(
 ) -> dict[str, Any]:
     """Create a demo vault at `path` (a new or empty directory); return a JSON-able summary.
 
-    `today`: the build date (default: today in Asia/Shanghai); the history covers the two
-    years before it. `progress(fraction)` is called as the simulated time advances (for a
-    progress bar on a terminal).
+    `today`: the build day (default: today in Asia/Shanghai); the history covers the two
+    years before it, and the records, their history and the tour are a function of that day
+    alone (but for ciphertext, keys and the backup's name). A build for a given day is
+    built as at its first moment: the backup, the report and the tour's timestamps are dated
+    then, not by the clock (what tests and the README's tour compare). `progress(fraction)`
+    is called as the simulated time advances (for a progress bar on a terminal).
     """
     if size not in PROFILES:
         raise DanganError(f"unknown demo size {size!r}", f"choose one of: {', '.join(PROFILES)}")
@@ -1861,6 +1878,7 @@ def build_demo(
         if any(path.iterdir()):
             raise DanganError(f"{path} exists and is not empty", "give a new or empty directory, e.g. dangan demo ./demo-vault")
     started = time.monotonic()
+    pinned = _at(today, 0) if today is not None else None
     today = today or dt.datetime.now(TZ).date()
     first = _at(today, 0) - dt.timedelta(days=DAYS_OF_HISTORY) + dt.timedelta(hours=9)
     # the demo's recipients: the archivist (whose key is written next to vault.yaml) and an
@@ -1896,7 +1914,7 @@ def build_demo(
         if result.findings:
             shown = "; ".join(f.line() for f in result.findings[:5])
             raise RuntimeError(f"demo generator bug: the demo vault has {len(result.findings)} finding(s): {shown}")
-    done = after_build(vault, today, backup_too=demo.profile.validate_every == 1)
+    done = after_build(vault, today, backup_too=demo.profile.validate_every == 1, now=pinned)
     by_category: dict[str, int] = {}
     for code in demo.trees:
         category = code[:2]
@@ -1904,6 +1922,8 @@ def build_demo(
     return {
         "path": str(vault.root),
         "size": size,
+        "as_of": today.isoformat(),
+        "now": pinned.isoformat() if pinned else None,  # the moment a build for a given day is at
         "records": len(demo.trees),
         "commits": demo.commits + 1,  # and the init commit
         "by_category": dict(sorted(by_category.items())),

@@ -221,6 +221,9 @@ class StoriesMixin:
 
     def loan_for_audit(self) -> None:
         reports = self._of("CW")[:2]
+        if not reports:  # no financial report filed yet (the reports' months follow the build day)
+            self.at(self.now + dt.timedelta(days=30), self.loan_for_audit)
+            return
         self.examples["encrypted_loan"] = self._loan(
             reports, "沈會計", "蘇州正信會計師事務所", "年度審計，核對財務報告及收支預算。", "copy", 7,
             [(1, "approve", {}), (1, "checkout", {"days": 7}), (24 * 6, "renew", {"days": 7, "reason": "審計延期"}),

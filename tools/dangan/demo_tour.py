@@ -24,13 +24,14 @@ def diff_dates(today: dt.date) -> tuple[str, str]:
     return (today - dt.timedelta(days=DIFF_DAYS)).isoformat(), (today - dt.timedelta(days=1)).isoformat()
 
 
-def after_build(vault: Vault, today: dt.date, backup_too: bool = True) -> dict[str, Any]:
+def after_build(vault: Vault, today: dt.date, backup_too: bool = True, now: dt.datetime | None = None) -> dict[str, Any]:
     """Back up (verified: restored, fsck, every check with the demo key), write a diff
-    between two dates and the HTML report; without `backup_too` (the large demo) only the
-    diff. Paths in the result are absolute."""
+    between two dates and the HTML report as of `today`; without `backup_too` (the large demo)
+    only the diff. `now` names the backup (default: the clock). Paths in the result are
+    absolute."""
     done: dict[str, Any] = {}
     if backup_too:
-        made = backup.create(vault, backup.default_dest(vault.root), keyring=Keyring(vault.root / DEMO_KEY))
+        made = backup.create(vault, backup.default_dest(vault.root), keyring=Keyring(vault.root / DEMO_KEY), now=now)
         if not made.ok or made.bundle is None:
             failure = made.verification.failure if made.verification else "not made"
             raise RuntimeError(f"demo: the backup did not verify: {failure}")
@@ -49,7 +50,7 @@ def after_build(vault: Vault, today: dt.date, backup_too: bool = True) -> dict[s
     if backup_too:  # the large demo leaves both to the user: on 100,000 records they take minutes
         from . import dashboard
 
-        done["report"] = str(dashboard.write(vault, reports / "report.html"))
+        done["report"] = str(dashboard.write(vault, reports / "report.html", today))
     return done
 
 
@@ -71,6 +72,8 @@ def _rel(path: str, root: str) -> str:
 def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> list[tuple[str, str]]:
     """(command, what it shows) for the tour; every dangan command works on the demo vault."""
     ex = result["examples"]
+    if now is None and result.get("now"):
+        now = dt.datetime.fromisoformat(result["now"])  # a demo built for a given day
     now = (now or dt.datetime.now(TZ)).astimezone(TZ).replace(second=0, microsecond=0)
     stamp = _t(now)
     equipment = parse_code(ex["equipment"])
@@ -159,8 +162,20 @@ def _columns(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def tour(result: dict[str, Any]) -> str:
+def path_line(command: str | None, on_path: str | None) -> str | None:
+    """The tour's first line when the dangan that built the demo (`command`) is not the one a
+    new shell finds on PATH (`on_path`): put its folder first, as `source .venv/bin/activate`
+    would."""
+    if not command or (on_path and Path(on_path).resolve() == Path(command).resolve()):
+        return None
+    return f"export PATH={_arg(str(Path(command).parent))}:\"$PATH\""
+
+
+def tour(result: dict[str, Any], path_hint: str | None = None) -> str:
+    """The text `dangan demo` prints; `path_hint` (see `path_line`) leads the commands."""
     commands = tour_commands(result)
+    if path_hint:
+        commands.insert(0, (path_hint, "this dangan on PATH, for this shell"))
     width = max(_columns(cmd) for cmd, _ in commands if _columns(cmd) <= 60)
     projects = result["by_category"].get("XM", 0)
     lines = [

@@ -1,8 +1,11 @@
 """`dangan init`: a new vault with the standard schemas, hooks and first commit."""
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -42,16 +45,46 @@ def vault_config(name: str, recipients: list[dict[str, Any]], timezone: str = "A
     }
 
 
+def installed_command() -> str | None:
+    """The absolute path of the `dangan` executable of the running installation (the
+    console script beside this interpreter), or None when there is none to name.
+
+    Hooks and the diff driver run it by this path, as pre-commit's hook shim records its
+    interpreter: they work when `dangan` is not on PATH (a virtualenv never activated)."""
+    here = Path(sys.executable).parent
+    for name in ("dangan", "dangan.exe"):
+        candidate = here / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate.absolute())
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if argv0 is not None and argv0.name in ("dangan", "dangan.exe") and argv0.is_file():
+        return str(argv0.absolute())
+    return None
+
+
 def install_hooks_config(root: Path) -> None:
     """Hooks and the diff driver live in .git/config, which a clone does not carry:
-    `init` and `hook install` set them."""
+    `init` and `hook install` set them, with `dangan.command` (the absolute path of this
+    dangan) for the hook scripts, which fall back to `dangan` on PATH."""
     gitio.run(["config", "core.hooksPath", "hooks"], root)
-    install_diff_driver(root)
+    command = installed_command()
+    if command:
+        gitio.run(["config", "dangan.command", command], root)
+    install_diff_driver(root, command)
 
 
-def install_diff_driver(root: Path) -> None:
+def textconv_command(command: str | None) -> str:
+    """The diff driver's command line: this dangan by its path, else (or when that file has
+    gone) the `dangan` on PATH. Git runs it through the shell with the file appended."""
+    if not command:
+        return "dangan textconv"
+    script = f'd={shlex.quote(command)}; [ -x "$d" ] || d=dangan; exec "$d" textconv "$@"'
+    return f"sh -c {shlex.quote(script)} dangan-textconv"
+
+
+def install_diff_driver(root: Path, command: str | None = None) -> None:
     # textconv shows records decrypted to key holders and masked to others
-    gitio.run(["config", "diff.dangan.textconv", "dangan textconv"], root)
+    gitio.run(["config", "diff.dangan.textconv", textconv_command(command)], root)
 
 
 def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]]) -> Vault:

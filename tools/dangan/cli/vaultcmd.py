@@ -37,19 +37,24 @@ def init_cmd(path: Path, name: str | None, recipients, as_json: bool) -> None:
 Examples:
   dangan demo ./demo-vault
   dangan demo ./big --size large
+  dangan demo ./same-as-readme --as-of 2026-11-27
 """,
 )
 @click.argument("path", type=click.Path(path_type=Path), default=Path("dangan-demo"), required=False)
 @click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True)
+@click.option("--as-of", "as_of", metavar="DAY",
+              help="Build the demo as on DAY (YYYY-MM-DD, today or earlier; default today): "
+                   "the same day gives the same records and tour.")
 @json_option
-def demo_cmd(path: Path, size: str, as_json: bool) -> None:
+def demo_cmd(path: Path, size: str, as_of: str | None, as_json: bool) -> None:
     """Build a demo vault with realistic records and print a tour of commands to try."""
     import sys
 
-    from ..demo import build_demo, tour
+    from ..demo import build_day, build_demo, tour
 
+    today = build_day(as_of)
     if as_json or not sys.stderr.isatty():
-        result = build_demo(path, size)
+        result = build_demo(path, size, today=today)
     else:
         with click.progressbar(length=1000, label=f"building the {size} demo", file=sys.stderr) as bar:
             done = 0
@@ -61,11 +66,16 @@ def demo_cmd(path: Path, size: str, as_json: bool) -> None:
                     bar.update(step - done)
                     done = step
 
-            result = build_demo(path, size, progress=progress)
+            result = build_demo(path, size, today=today, progress=progress)
     if as_json:
         emit_json(result)
     else:
-        click.echo(tour(result))
+        import shutil
+
+        from ..demo_tour import path_line
+        from ..initvault import installed_command
+
+        click.echo(tour(result, path_line(installed_command(), shutil.which("dangan"))))
         if result.get("checked") is False:
             click.echo(f"(not checked while building: run `dangan -C {result['path']} check --all`)")
 
