@@ -673,3 +673,25 @@ def test_large_profile_in_miniature(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert len({f.strip('"').startswith("vault/A") for f in files}) <= 1, commit  # "...": a quoted path
     firsts = {re.match(r"dangan \w+: \w\w-(\w)", s).group(1) for s in subjects if re.match(r"dangan \w+: \w\w-\w", s)}
     assert {"A", "B", "C", "D"} <= firsts or {"A", "B"} <= firsts
+
+
+def test_readme_short_tour_runs_as_printed(tmp_path: Path) -> None:
+    """The README's "A short tour" block, run as printed by one new shell in a folder of its
+    own: `source .venv/bin/activate` is the activation script of the environment under test,
+    $EDITOR saves the file unchanged (`edit`: nothing to do)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## A short tour\n\n```sh\n(.*?)```", readme, re.S)
+    assert block, "README.md has no short tour"
+    script = block.group(1)
+    assert script.startswith("source .venv/bin/activate")
+    activate = DANGAN_BIN.parent / "activate"
+    assert activate.is_file(), "the tests run from a virtualenv, as `make test` makes it"
+    script = script.replace("source .venv/bin/activate", f"source {shlex.quote(str(activate))}", 1)
+    (tmp_path / "tour.sh").write_text("set -eu\n" + script, encoding="utf-8")
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "tour.sh"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**_fresh_shell_env(), "EDITOR": "true"}, check=False)
+    assert proc.returncode == 0, proc
+    assert "SB-A01-02-0001" in proc.stdout and "maintenance_interval: P15D" in git(
+        tmp_path / "archive", "show", "HEAD:vault/A01/02/SB/SB-A01-02-0001.yaml")
+    subjects = git(tmp_path / "archive", "log", "--format=%s").splitlines()
+    assert [s.split(":")[0] for s in subjects] == ["dangan set", "dangan new", "dangan init"], subjects
