@@ -518,7 +518,7 @@ def test_recipients_add_and_remove_end_to_end(tmp_path: Path, alice: Key, bob: K
 
 
 def test_recipients_add_without_a_role_adds_a_reader(tmp_path: Path, alice: Key, bob: Key):
-    """cli.md: `add NAME KEY [--role R]...`; the help says the default is a plain reader."""
+    """docs/cli.md: `recipients add NAME KEY [--role R]...`; the help says the default is a plain reader."""
     root = init(tmp_path / "vault", ("Alice", alice))
     new(root, "TS-complaint.yaml")
     before = snapshot(root)
@@ -554,7 +554,7 @@ def test_access_restricts_a_category_and_remove_refuses_to_orphan_it(tmp_path: P
 
 
 def test_new_reads_fields_from_stdin(tmp_path: Path, alice: Key):
-    """cli.md: `new ... --file -`; in-process stdin (CliRunner) has no file name."""
+    """docs/cli.md: `new ... --file -`; in-process stdin (CliRunner) has no file name."""
     root = init(tmp_path / "vault", ("Alice", alice))
     result = dg(root, "new", "TS", ROOM, "--file", "-", "--json", input=example("TS-complaint.yaml"))
     assert result.code == 0, result
