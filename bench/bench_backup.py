@@ -1,6 +1,6 @@
 """Benchmark: `dangan backup create` with its verification vs the same steps by hand with git.
 
-quality.md §4: at most 2x the time of `git bundle create --all`, `git clone --mirror` from
+docs/performance.md: at most 2x the time of `git bundle create --all`, `git clone --mirror` from
 that bundle and `git fsck --full` there. dangan does more (SHA-256, refs against the
 manifest, records, the check engine on the restored HEAD); the target says it may cost at
 most as much again. Called by bench/run.py as `measure(vault, work)`; runnable alone:

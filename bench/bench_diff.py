@@ -1,4 +1,4 @@
-"""Benchmark: `dangan diff` between two dates with 1% of the records changed (quality.md §4).
+"""Benchmark: `dangan diff` between two dates with 1% of the records changed (docs/performance.md).
 
 The given vault is not touched: a clone sharing its objects (`git clone --shared
 --no-checkout`, with only vault.yaml and schemas/ checked out) gets ten back-dated commits

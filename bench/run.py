@@ -1,4 +1,4 @@
-"""dangan benchmarks (`make bench`): each target of quality.md §4 that exists so far.
+"""dangan benchmarks (`make bench`): each target of docs/performance.md.
 
 Builds (once, cached under bench/.work/) the large demo vault, then measures each figure and
 its comparison in the same run, prints a table and writes docs/performance.md. These are
@@ -145,7 +145,7 @@ def check_jsonschema_peer(vault: Path) -> float | None:
 def bench_check(vault: Path, results: list[dict]) -> None:
     n = record_count(vault)
     colds = []
-    # "cold" is without dangan's cache (quality.md §4), not with the OS page cache emptied:
+    # "cold" is without dangan's cache (docs/format.md §8), not with the OS page cache emptied:
     # one untimed run first, so that the three timed ones read the files from memory as a
     # user's second command does (this VM also reclaims idle page cache on its own)
     clear_cache(vault)

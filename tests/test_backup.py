@@ -1,4 +1,4 @@
-"""Backups end to end (workflows.md §4): real bundles, real restores, a real bare remote.
+"""Backups end to end (docs/backup.md): real bundles, real restores, a real bare remote.
 
 A backup is only a backup once it has been restored, so every test here restores: ref by
 ref and object by object against the original, `git fsck --full`, `check --all`. Damaged

@@ -1,4 +1,4 @@
-"""Bad input gets a clear answer and loses nothing (quality.md §1).
+"""Bad input gets a clear answer and loses nothing (docs/quality.md §1).
 
 Every case: exit 2 (1 for a refusal), a one- or two-line `dangan: error: ...` message on
 stderr that names the input, nothing on stdout, no traceback, and the vault exactly as it

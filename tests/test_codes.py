@@ -1,4 +1,4 @@
-"""Archive codes and their paths (vault-format.md §2)."""
+"""Archive codes and their paths (docs/format.md §2)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""Every command and subcommand documents itself with an example (cli.md)."""
+"""Every command and subcommand documents itself with an example (docs/cli.md)."""
 from __future__ import annotations
 
 import click

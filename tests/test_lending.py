@@ -1,10 +1,10 @@
-"""The lending log end to end (issue 5; workflows.md §2, cli.md "Lending").
+"""The lending log end to end (issue 5; docs/lending.md, docs/cli.md).
 
 Real vaults with recipients and roles (張敏 archivist and approver, 陳立新 approver, 王芳 a
 reader without a role), real commits through the vault's pre-commit hook, no mocks:
 
 - request → approve → checkout → renew → return, with the files and commits it produces;
-- each refusal of workflows.md §2 as its own test: exit 1, DG111 named, nothing written;
+- each refusal of docs/lending.md §1 as its own test: exit 1, DG111 named, nothing written;
 - hand-edited loans refused by a real `git commit` (DG110/DG111), and a correct one accepted;
 - the overdue report as of dates across month and year boundaries, in the vault's timezone;
 - damaged and lost returns visible on the lent records.
@@ -230,7 +230,7 @@ def test_lost_return_and_no_commit(copy: Path) -> None:
 
 
 # ------------------------------------------------------------------ refusals
-# Each is one rule of workflows.md §2: exit 1, DG111 named, nothing written (the shared
+# Each is one rule of docs/lending.md §1: exit 1, DG111 named, nothing written (the shared
 # base vault: HEAD, index and work tree compared before and after).
 
 REFUSALS: dict[str, tuple[list[str], tuple[str, ...]]] = {
@@ -489,7 +489,7 @@ def test_overdue_text_and_state_as_of(timeline: dict[str, Any]) -> None:
 
 ACTIONS = ["request", "approve", "reject", "checkout", "renew", "return"]
 LETTER = dict(zip(ACTIONS, "qajcnt"))
-# an independent statement of workflows.md §2: the action sequences a loan may have
+# an independent statement of docs/lending.md §1: the action sequences a loan may have
 VALID = re.compile(r"q(j|a(j|cn*t?)?)?")
 CONFIG = {"timezone": "Asia/Shanghai", "recipients": [{"name": "A", "key": "k", "roles": ["approver", "archivist"]}],
           "lending": {"loan_days": 7, "max_total_days": 30, "originals_not_lent": []}}

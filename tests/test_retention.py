@@ -1,4 +1,4 @@
-"""Retention and destruction end to end (workflows.md §3, cli.md, docs/retention.md).
+"""Retention and destruction end to end (docs/retention.md, docs/cli.md).
 
 One vault with back-dated records is built per module: HJ (P2Y after closed), XJ (P1M
 after `finished_at`, a timestamp: the vault's timezone decides its day), CW (P10Y, review),
@@ -191,7 +191,7 @@ def test_due_date_is_the_same_day_or_the_month_end(start: dt.date, years: int, m
 
 # ------------------------------------------------------------------------ schedule
 
-STANDARD = {  # workflows.md §3 (PD: docs/decisions.md)
+STANDARD = {  # docs/categories.md, retention column (PD: docs/decisions.md)
     **{c: {"keep": "permanent"} for c in ("QY", "XM", "LD", "FW", "XH", "BQ")},
     "YZ": ("P10Y", "review"), "ZH": ("P5Y", "destroy"), "ZX": ("P10Y", "review"), "HT": ("P10Y", "review"),
     "TS": ("P3Y", "destroy"), "SB": ("P8Y", "destroy"), "WX": ("P5Y", "destroy"), "XJ": ("P3Y", "destroy"),

@@ -10,7 +10,7 @@ It checks, and exits 1 on any problem:
 
 1. every schema in schemas/ against the Draft 2020-12 metaschema, and schemas/categories.yaml
    against the schema files (ids, titles, `category` consts, levels, classes);
-2. the sensitive-field rules of vault-format.md §4 for each category schema, including what
+2. the sensitive-field rules of docs/format.md §3 for each category schema, including what
    it $refs from common.json:
    - a property name that is `x-sensitive` anywhere in the category is sensitive everywhere
      (SOPS encrypts by key name);

@@ -1,4 +1,4 @@
-"""Backups (備份, workflows.md §4): verified bundles, restore, an append-only mirror, pruning.
+"""Backups (備份, plan §5.1, §6.2; docs/backup.md): verified bundles, restore, an append-only mirror, pruning.
 
 A backup is a Git bundle of every ref (branches, tags, notes, refs/dangan/*, anything under
 refs/) plus a manifest JSON beside it. A bundle is trusted only once it has been restored:
@@ -390,7 +390,7 @@ def _check(repo: Path, rev: str, keyring: Keyring | None) -> str:
 def _seed_cache(source: Path | None, repo: Path) -> None:
     """Check results are keyed by (path, blob id, rules), and blob ids are what fsck just
     proved: results the source vault already has hold for the restored blobs too
-    (quality.md §4 allows a restored backup to reuse them)."""
+    (the cache is keyed by content, docs/format.md §8, so a restored copy may reuse it)."""
     if source is None:
         return
     try:
@@ -424,7 +424,7 @@ def _return_cache(repo: Path, source: Path | None) -> None:
 def verify(bundle: Path, keyring: Keyring | None = None, *, manifest: Manifest | None = None,
            cache_from: Path | None = None, on_step: OnStep | None = None,
            work: Path | None = None) -> Verification:
-    """Every step of workflows.md §4; the result names the first step that failed."""
+    """Every step of `backup verify` (docs/backup.md); the result names the first that failed."""
     bundle = Path(os.path.abspath(bundle))  # git runs in the trial repository
     result = Verification(bundle.name if manifest is None else manifest.bundle)
     step = _Runner(result, on_step)

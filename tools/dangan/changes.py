@@ -1,4 +1,4 @@
-"""The change rules of workflows.md §1: they judge a change, not a file.
+"""The change rules (docs/ci.md): they judge a change, not a file.
 
 A change is what `git diff-index --cached HEAD` (the staged index), `git diff-tree A B` (a
 pushed or received commit against its parent, or `--range`) reports under `vault/`:

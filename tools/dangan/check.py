@@ -1,4 +1,4 @@
-"""The file rules of workflows.md §1 (DG101-DG106, DG113-DG118) as pure functions.
+"""The file rules of docs/ci.md (DG101-DG106, DG113-DG118) as pure functions.
 
 `check_file` looks at one file's bytes and returns findings; the sources (`work_tree`,
 `staged`, `paths`) say which bytes to look at. Nothing here prints.

@@ -1,4 +1,4 @@
-"""Archive codes (檔號) and the paths derived from them (vault-format.md §2).
+"""Archive codes (檔號) and the paths derived from them (docs/format.md §2).
 
     code     = category "-" [ location "-" ] serial
     location = project [ "-" building [ "-" unit [ "-" room ] ] ]

@@ -1,4 +1,4 @@
-"""The standard settings `dangan init` writes into vault.yaml (workflows.md §2-3)."""
+"""The standard settings `dangan init` writes into vault.yaml (docs/lending.md §1, docs/retention.md §1)."""
 from __future__ import annotations
 
 from typing import Any
@@ -32,6 +32,6 @@ RETENTION: dict[str, dict[str, str]] = {
     "JY": _rule("P10Y", "destroy"),
     "XH": _PERMANENT,
     "BQ": _PERMANENT,
-    # workflows.md §3 has no row for inventories; ten years, like loans (docs/decisions.md)
+    # the original specification had no rule for inventories; ten years, like loans (docs/decisions.md)
     "PD": _rule("P10Y", "destroy"),
 }

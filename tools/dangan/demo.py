@@ -2,7 +2,7 @@
 
 The demo is a property-management company (蘇州安和物業服務有限公司) with a residential
 project A01 (翠湖花園) and a commercial project B01 (星河廣場); `--size large` (the benchmark
-vault of quality.md §4: about 100,000 records, a fifth of them encrypted, ~400 commits) has
+vault of docs/performance.md: about 100,000 records, a fifth of them encrypted, ~400 commits) has
 70 projects - residential A01-A40, commercial B01-B20, industrial C01-C05, public D01-D05 -
 and files every room.
 
@@ -120,7 +120,7 @@ PROFILES = {
         owner_share=0.4, fee_share=0.15, repairs=0.15, common_repairs=0.25,
         complaints=0.25, decorations=0.06, inspections=2, period="month",
     ),
-    # the benchmark vault (quality.md §4): about 100,000 records, a fifth of them encrypted
+    # the benchmark vault (docs/performance.md): about 100,000 records, a fifth of them encrypted
     "large": Profile(
         residential=40, commercial=20, buildings=8, units=2, floors=18,
         rooms=None, shop_floors=4, shops_per_floor=12,

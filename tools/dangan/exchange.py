@@ -1,4 +1,4 @@
-"""Data exchange (§6.2): `dangan import` of many records from a spreadsheet (CSV or
+"""Data exchange (plan §6.2): `dangan import` of many records from a spreadsheet (CSV or
 .xlsx), all or nothing, and `dangan export` back to CSV or JSON. docs/exchange.md is the
 user's description; this module's rules are the ones stated there.
 

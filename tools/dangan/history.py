@@ -1,6 +1,6 @@
 """History: dates resolved to commits, compliance diffs between them, a record's log.
 
-Dates (workflows.md §5). A date resolves on the *first-parent chain* of a branch: the
+Dates (docs/history.md §1). A date resolves on the *first-parent chain* of a branch: the
 commits that were the branch's tip one after another. Commits of a merged pull-request
 branch are not on it (the merge is, dated when it was merged), so a pull-request commit
 made before a date but merged after it never counts as "before the date". Committer dates
@@ -463,7 +463,7 @@ def diff(
     location: Location | None = None,
     decrypt: bool = False,
 ) -> Diff:
-    """The compliance diff between two dates or revisions (workflows.md §5)."""
+    """The compliance diff between two dates or revisions (docs/history.md §2)."""
     if category is not None and category not in vault.schemas.categories:
         known = ", ".join(sorted(vault.schemas.categories))
         raise DanganError(f"unknown category {category!r}", f"known categories: {known}")

@@ -1,4 +1,4 @@
-"""Lending (借閱): loans as JY records, their state machine and rules (workflows.md §2).
+"""Lending (借閱): loans as JY records, their state machine and rules (docs/lending.md §1).
 
 A loan is an append-only list of events; everything else about its state (status, due date,
 who approved it, how it came back) is derived by replaying them. One replay serves three
@@ -244,7 +244,7 @@ def _category(code: Any) -> str:
 
 
 def loan_problems(tree: dict[str, Any], config: dict[str, Any]) -> list[str]:
-    """DG111 for one loan: its events against workflows.md §2 and vault.yaml's `lending`.
+    """DG111 for one loan: its events against docs/lending.md §1 and vault.yaml's `lending`.
 
     The roles of the people are judged where the loan changes (`loan_conflicts`, with the
     vault.yaml of that commit), not here: an approver who later leaves and is removed from

@@ -1,4 +1,4 @@
-"""What `dangan ls` filters with (§6.3 查詢): `--where` conditions and `--search` text.
+"""What `dangan ls` filters with (plan §6.3 查詢): `--where` conditions and `--search` text.
 
 Both look only at clear values. A value under a sensitive field name, or one stored
 encrypted (`ENC[...]`), never matches a search or a comparison: a query must not become an

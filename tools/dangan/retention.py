@@ -1,5 +1,5 @@
 """Retention and destruction (保管期限與銷毀): schedules, plans, holds, certificates
-(workflows.md §3; docs/retention.md).
+(plan §5.3; docs/retention.md).
 
 - The schedule: each category's rule from vault.yaml `retention` (`keep` an ISO 8601
   duration or `permanent`, `after` the field that starts the clock, `action`); a category

@@ -1,4 +1,4 @@
-"""The category registry and the JSON Schemas of a vault (vault-format.md §3-4).
+"""The category registry and the JSON Schemas of a vault (docs/format.md §3-4).
 
 A vault's `schemas/` holds `categories.yaml`, `common.json`, one schema per category and
 `vault.schema.json`. Validation uses jsonschema-rs (compiled, ~60x faster than jsonschema);

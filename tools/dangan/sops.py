@@ -10,7 +10,7 @@ element of a list. Comments never enter the MAC (sops hashes leaves "only if not
 ``Comment`` compares by identity, so two equal comment lines in one mapping stay two keys.
 dangan never writes comments; :func:`strip_comments` removes them before validation.
 
-The format facts (value syntax, AAD, MAC) are in shared/vectors/sops/README.md.
+The format facts (value syntax, AAD, MAC): docs/format.md §7 and tests/vectors/sops/README.md.
 Cryptography: AES-256-GCM and hashes from ``cryptography``/``hashlib``, age from pyrage.
 """
 from __future__ import annotations
@@ -294,7 +294,7 @@ _RULE_FIELDS = tuple(f.name for f in fields(Rule))
 
 
 def encrypted_regex_for(names: Iterable[str]) -> str:
-    """``^(name1|name2|...)$`` for a category's sensitive property names (vault-format §6).
+    """``^(name1|name2|...)$`` for a category's sensitive property names (docs/format.md §7).
 
     Sorted, so the regex stored in every record does not change with schema order.
     """

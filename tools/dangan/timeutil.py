@@ -1,6 +1,6 @@
 """Dates and times on the command line and in records, in the vault's timezone.
 
-Command-line dates (cli.md conventions): `YYYY-MM-DD` or an ISO 8601 timestamp; a bare
+Command-line dates (docs/cli.md §1): `YYYY-MM-DD` or an ISO 8601 timestamp; a bare
 date means that day in the vault's timezone. `--at` (when something happened) defaults to
 now; `--as-of` (the day a report is for) defaults to today. Records store timestamps as
 `YYYY-MM-DDTHH:MM:SS+08:00` strings (common.json `datetime`) and days as `YYYY-MM-DD`.

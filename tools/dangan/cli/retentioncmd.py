@@ -1,4 +1,4 @@
-"""Retention commands: retention schedule/plan/apply/hold/release/extend (cli.md)."""
+"""Retention commands: retention schedule/plan/apply/hold/release/extend (docs/retention.md)."""
 from __future__ import annotations
 
 from pathlib import Path
