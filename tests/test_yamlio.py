@@ -225,7 +225,16 @@ def test_values_no_record_may_hold_are_named_and_no_fast_reader_takes_them(name:
     assert yamlio.load_fast(data.decode()) is None
     assert yamlio._load_compiled(data, data.decode()) is None
     assert yamlio.tree_or_none(data) is None
-    assert "9999" not in str(yamlio.value_problem(yamlio.to_plain({"a": 10 ** 700})))
+
+
+def test_value_problem_names_the_field_never_the_value() -> None:
+    """What the writers (records.prepare) refuse, in a message that quotes nothing."""
+    tree = {"a": [1, {"b": 10 ** 700}], "c": float("nan"), "d": "x\ud800"}
+    assert yamlio.value_problem(tree) == "/a/1/b: an integer of more than 640 digits (quote it if it is text)"
+    assert yamlio.value_problem({"c": float("-inf")}).startswith("/c: an infinite or NaN number")
+    assert yamlio.value_problem({"d": ["ok", "x\ud800"]}).startswith("/d/1: a lone surrogate")
+    assert yamlio.value_problem({"e": {1, 2}}) == "/e: a value of type set, which records do not hold"
+    assert yamlio.value_problem({"ok": [10 ** 640 - 1, 1.5, None, True, "中"]}) is None
 
 
 @given(st.integers(630, 650), st.booleans())
