@@ -8,6 +8,7 @@ even where `git bundle verify` passes them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -289,18 +290,51 @@ def test_restore_of_a_damaged_bundle_writes_nothing(full: Path, tmp_path: Path) 
     assert not target.exists()
 
 
-def test_create_fails_and_keeps_nothing_when_the_vault_has_findings(source: Path, tmp_path: Path) -> None:
+def test_findings_in_the_vault_never_stop_a_backup(source: Path, tmp_path: Path) -> None:
+    """Records committed past the hooks (an unreadable one, one with a 5,000-digit integer)
+    are the vault's findings, not the bundle's: create keeps a verified bundle and says
+    what it found (exit 0); verify and restore say it again; the restored vault holds the
+    bad records byte for byte, and every other record."""
     root = tmp_path / "vault"
     shutil.copytree(source, root, symlinks=True)
-    bad = root / "vault" / "A01" / "XM" / "XM-A01-0002.yaml"
-    bad.write_text("title: [unclosed\n", encoding="utf-8")
+    folder = root / "vault" / "A01" / "02" / "SB"
+    good = next(folder.glob("SB-*.yaml"))
+    big = folder / "SB-A01-02-0009.yaml"
+    text = good.read_text("utf-8").replace(good.stem, big.stem)
+    big.write_text(re.sub(r"(?m)^stops: .*$", "stops: " + "1234567890" * 500, text), encoding="utf-8")
+    broken = root / "vault" / "A01" / "XM" / "XM-A01-0002.yaml"
+    broken.write_text("title: [unclosed\n", encoding="utf-8")
     git(root, "add", "-A")
     git(root, "commit", "-q", "--no-verify", "-m", "broken by hand")
     dest = tmp_path / "bk"
     result = dangan(root, "backup", "create", "--dest", str(dest))
-    assert result.code == 1, result
-    assert "check" in result.err and "DG101" in result.err
-    assert list(dest.iterdir()) == []
+    assert result.code == 0, result
+    bundle = Path(result.out.strip())  # stdout is the bundle's path alone
+    assert bundle.parent == dest and bundle.exists() and manifest_of(bundle).exists()
+    warning = [line for line in result.err.splitlines() if line.startswith("dangan: warning:")]
+    assert len(warning) == 1 and "2 finding(s)" in warning[0], result
+    assert "internal error" not in result.err
+    assert "`dangan check --all`" in result.err
+
+    doc = json.loads(dangan(root, "backup", "verify", str(bundle), "--json").out)
+    assert doc["ok"] is True and doc["failure"] is None
+    assert len(doc["warnings"]) == 1 and doc["warnings"][0].startswith("check: 2 finding(s)")
+    assert [s["name"] for s in doc["steps"] if s["warning"]] == ["check"]
+
+    target = tmp_path / "restored"
+    restored = dangan(root, "backup", "restore", str(bundle), str(target))
+    assert restored.code == 0, restored
+    assert "WARN check" in restored.out and "dangan: warning: check: 2 finding(s)" in restored.err
+    assert (target / big.relative_to(root)).read_bytes() == big.read_bytes()
+    assert (target / good.relative_to(root)).read_bytes() == good.read_bytes()
+    check = run_cli(["-C", str(target), "check", "--all"])
+    assert check.code == 1 and {line.split(": ")[1][:5] for line in check.out.splitlines()
+                                if line.startswith("vault/")} == {"DG101"}, check
+
+
+def test_a_backup_of_a_clean_vault_warns_of_nothing(full: Path) -> None:
+    result = dangan(full.parent, "backup", "verify", str(full))
+    assert result.code == 0 and "warning" not in result.err and "WARN" not in result.out, result
 
 
 def test_create_refuses_a_destination_inside_the_vault(source: Path) -> None:
@@ -614,3 +648,18 @@ def test_ls_lists_oldest_first(tmp_path: Path) -> None:
     assert unknown and "no manifest" in unknown[0]["problem"]
     text = run_cli(["backup", "ls", str(directory)])
     assert text.code == 0 and "archive-20240303T020000Z.bundle  full" in text.out
+
+
+def test_a_check_that_breaks_is_a_warning_not_a_lost_backup() -> None:
+    """The check step runs the rule engine over whatever the vault holds; should it ever
+    break on some record (a bug), the bundle, already proved by refs and fsck, is kept and
+    the operator is told how to get the traceback."""
+    from dangan import backup
+
+    def broken() -> str:
+        raise ValueError("Exceeds the limit (4300 digits) for integer string conversion")
+
+    result = backup.Verification("x.bundle")
+    assert backup._Runner(result, None)("check", backup._guarded(broken)) is True
+    assert result.ok and result.warnings[0].startswith("check: the check stopped with an internal error (ValueError)")
+    assert "DANGAN_DEBUG=1" in result.warnings[0]

@@ -185,6 +185,11 @@ BAD_YAML: dict[str, tuple[bytes, str | None]] = {
     ),
     "non-string-key": (GOOD + b"1: one\n", None),
     "null-key": (GOOD + b"~: nothing\n", None),
+    # values no record can be written with (format.md 4.1)
+    "5000-digit-integer": (GOOD.replace(b"stops: 19\n", b"stops: " + b"7" * 5000 + b"\n"), "640 digits"),
+    "hex-integer": (GOOD.replace(b"stops: 19\n", b"stops: 0x" + b"f" * 5000 + b"\n"), "640 digits"),
+    "infinity": (GOOD.replace(b"rated_speed: 1.75\n", b"rated_speed: -.inf\n"), "infinite"),
+    "lone-surrogate": (GOOD + b'notes: "\\udc80"\n', "surrogate"),
 }
 
 
@@ -305,7 +310,13 @@ def test_fields_file_must_not_set_code_or_category(vault: Path, cli, tmp_path: P
         "=x",
         "custody..form=x",
         "title.sub=x",
+        "stops=" + "9" * 5000,
+        "stops=-" + "9" * 641,
+        "rated_speed=" + "9" * 5000,
+        'custody={"form": NaN}',
+        'custody={"form": ' + "9" * 700 + "}",
     ],
+    ids=lambda a: a if len(a) < 40 else a[:20] + f"...({len(a)} characters)",
 )
 def test_bad_set_values(vault: Path, cli, tmp_path: Path, assignment: str) -> None:
     path = tmp_path / "fields.yaml"
@@ -313,6 +324,7 @@ def test_bad_set_values(vault: Path, cli, tmp_path: Path, assignment: str) -> No
     before = snapshot(vault)
     result = cli("new", "SB", "A01-02", "--file", str(path), "--set", assignment)
     assert_clean_error(result)
+    assert len(result.err) < 500, "the message must not echo a huge input"
     assert snapshot(vault) == before
     assert no_record_files(vault)
 

@@ -116,10 +116,39 @@ def test_subclassed_scalars_take_the_python_rules() -> None:
 
 @needs_canon
 def test_a_helper_error_propagates() -> None:
-    with pytest.raises(ValueError):  # int too large to print: the same error as in Python
-        canon.emit({"a": 10 ** 5000})
-    with pytest.raises(ValueError):
-        yamlio._dump_fast_py({"a": 10 ** 5000})
+    class Unprintable(int):
+        def __str__(self) -> str:
+            raise ValueError("cannot print")
+
+    with pytest.raises(ValueError, match="cannot print"):  # the same error as in Python
+        canon.emit({"a": Unprintable(7)})
+    with pytest.raises(ValueError, match="cannot print"):
+        yamlio._dump_fast_py({"a": Unprintable(7)})
+
+
+@pytest.mark.parametrize("value", [
+    10 ** yamlio.MAX_INT_DIGITS, -(10 ** yamlio.MAX_INT_DIGITS), 10 ** 5000, 16 ** 5000,
+    float("inf"), float("-inf"), float("nan"),
+], ids=["1e640", "-1e640", "1e5000", "16**5000", "inf", "-inf", "nan"])
+def test_no_canonical_text_for_a_value_records_cannot_hold(value: object) -> None:
+    """Past 640 digits str() may raise (Python's digit limit; 4300 by default): both
+    emitters give up instead, with or without the compiled module, and so does dump_fast
+    in the sequence branch."""
+    for tree in ({"a": value}, {"a": [value]}, {"a": {"b": value}}):
+        assert yamlio._dump_fast_py(tree) is None
+        assert yamlio.dump_fast(tree) is None
+        if canon is not None:
+            assert canon.emit(tree) is None
+
+
+@pytest.mark.parametrize("value", [10 ** yamlio.MAX_INT_DIGITS - 1, -(10 ** yamlio.MAX_INT_DIGITS - 1),
+                                   2 ** 63, -(2 ** 63) - 1, 2 ** 64],
+                         ids=["640 nines", "-640 nines", "2**63", "-2**63-1", "2**64"])
+def test_integers_up_to_the_bound_are_written_exactly(value: int) -> None:
+    text = yamlio.dump_fast({"a": value})
+    assert text == f"a: {value}\n"
+    assert yamlio._dump_fast_py({"a": value}) == text
+    assert yamlio.load_bytes(text.encode()) == ({"a": value}, True)
 
 
 # --------------------------------------------- the shortcuts the C code takes, checked

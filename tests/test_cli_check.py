@@ -24,6 +24,7 @@ VALID = REPO / "tests" / "schema_examples" / "valid"
 LINE = re.compile(r"^(?P<path>\S+): (?P<rule>DG\d{3}) (?P<message>.+)$")
 
 SB_REL = "vault/A01/02/SB/SB-A01-02-0001.yaml"
+BIG = "1234567890" * 500  # 5,000 digits: past Python's int-to-str limit (4300 by default)
 
 
 def example(name: str) -> dict[str, Any]:
@@ -134,6 +135,23 @@ BROKEN: dict[str, Callable[[], Broken]] = {
     "DG101-not-a-mapping": lambda: Broken(SB_REL, _b("- SB-A01-02-0001\n- 電梯\n"), "DG101"),
     "DG101-tag": lambda: Broken(
         SB_REL, _b(sb_text().replace("system: elevator", "system: !equipment elevator")), "DG101"
+    ),
+    # values that cannot be written back canonically (an internal error until issue 15)
+    "DG101-5000-digit-integer": lambda: Broken(
+        SB_REL, _b(sb_text().replace("stops: 19\n", f"stops: {BIG}\n")), "DG101",
+        "an integer of more than 640 digits",
+    ),
+    "DG101-huge-hex-integer": lambda: Broken(
+        SB_REL, _b(sb_text().replace("stops: 19\n", "stops: 0x" + "f" * 5000 + "\n")), "DG101",
+        "an integer of more than 640 digits",
+    ),
+    "DG101-infinity": lambda: Broken(
+        SB_REL, _b(sb_text().replace("rated_speed: 1.75\n", "rated_speed: .inf\n")), "DG101",
+        "/rated_speed: an infinite or NaN number",
+    ),
+    "DG101-lone-surrogate": lambda: Broken(
+        SB_REL, _b(sb_text().replace("model: HDK-1000/1.75\n", 'model: "HDK\\ud800"\n')), "DG101",
+        "/model: a lone surrogate",
     ),
     # DG102: schema
     "DG102-enum": lambda: Broken(SB_REL, _b(sb_text(status="bogus")), "DG102", "/status"),
@@ -494,6 +512,8 @@ def test_hook_is_installed(vault: Path) -> None:
         "DG105-clear-sensitive",
         "DG104-stray-txt",
         "DG113-flow-style",
+        "DG101-5000-digit-integer",
+        "DG101-lone-surrogate",
     ],
 )
 def test_pre_commit_hook_refuses_a_bad_record(vault: Path, case: str) -> None:
@@ -541,3 +561,46 @@ def test_check_real_executable(vault: Path) -> None:
     as_json = run_bin(["-C", str(vault), "check", "--json"])
     assert as_json.code == 1, as_json
     assert json.loads(as_json.out)["findings"][0]["rule"] == "DG102"
+
+
+def test_a_5000_digit_integer_committed_past_the_hook_is_one_finding(vault: Path) -> None:
+    """The user's report: one record with a 5,000-digit integer, committed with
+    --no-verify, made check, check --all and check --range die with "internal error:
+    ValueError". Now each names it in one DG101 line (exit 1), cold and warm, with and
+    without the compiled reader; the other record stays clean; the hook refuses the file."""
+    good_rel = SB_REL.replace("0001", "0002")
+    commit_no_verify(vault, good_rel, sb_text(code="SB-A01-02-0002"), "a good record")
+    base = git(vault, "rev-parse", "HEAD").strip()
+    bad = sb_text().replace("stops: 19\n", f"stops: {BIG}\n")
+    commit = commit_no_verify(vault, SB_REL, bad, "floors by hand")
+    line = f"{SB_REL}: DG101 line 18: an integer of more than 640 digits (quote it if it is text)"
+    assert bad.splitlines()[17].startswith("stops: 1234567890")
+
+    def user(*args: str, env: dict[str, str] | None = None) -> list[str]:
+        result = run_bin(["-C", str(vault), *args], env=env)
+        assert result.code == 1, result
+        assert "internal error" not in result.err and "Traceback" not in result.err, result
+        assert BIG[:50] not in result.out + result.err  # the value is never echoed
+        return [x for x in result.out.splitlines() if LINE.match(x)]
+
+    for _ in range(2):  # cold, then warm (the quick path)
+        assert user("check") == [line]
+        assert user("check", "--all") == [line]
+    assert user("check", "--all", env={"DANGAN_PURE_PYTHON": "1"}) == [line]
+    assert user("check", "--range", f"{base}..HEAD") == [f"{line} (commit {commit[:10]})"]
+    doc = json.loads(run_bin(["-C", str(vault), "check", "--all", "--json"]).out)
+    assert [(f["path"], f["rule"]) for f in doc["findings"]] == [(SB_REL, "DG101")]
+
+    # the hook refuses the same file with the finding (and the record's fix goes through)
+    write(vault, SB_REL, bad.replace("stops: 1234567890", "stops: 9876543210"))
+    git(vault, "add", SB_REL)
+    before = snapshot(vault)
+    proc = _git_commit(vault, "more floors")
+    assert proc.returncode == 1, proc
+    assert "DG101 line 18: an integer of more than 640 digits" in proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot(vault) == before
+    write(vault, SB_REL, sb_text())
+    git(vault, "add", SB_REL)
+    assert _git_commit(vault, "fixed").returncode == 0
+    assert run_bin(["-C", str(vault), "check", "--all"]).code == 0

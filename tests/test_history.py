@@ -533,3 +533,56 @@ def test_sealed_records_take_the_fast_reader_and_agree_with_ruamel(sealed_vault:
         assert fast is not None and fast == to_plain(load_roundtrip(text))
     # not canonical: the guard declines and the caller falls back to the full reader
     assert load_fast(texts[0].replace("sops:\n", "sops: # note\n", 1)) is None
+
+
+# ------------------------------------------------------- a record no command can write
+
+BIG = "1234567890" * 500  # 5,000 digits: past Python's int-to-str limit (4300 by default)
+
+
+def test_a_record_with_a_5000_digit_integer_stops_no_history_command(vault: Path, tmp_path: Path) -> None:
+    """Committed past the hooks, the record is reported as unreadable wherever it appears;
+    ls, log, diff and the diff driver (`git log -p`) go on with every other record."""
+    from conftest import run_bin
+
+    fields = tmp_path / "sb.yaml"
+    fields.write_text(example("SB-elevator.yaml"), encoding="utf-8")
+    for _ in range(2):
+        ok(run_cli(["-C", str(vault), "new", "SB", "A01-02", "--file", str(fields)]))
+    first = git(vault, "rev-parse", "HEAD").strip()
+    bad = vault / "vault" / "A01" / "02" / "SB" / "SB-A01-02-0002.yaml"
+    bad.write_text(bad.read_text("utf-8").replace("stops: 19\n", f"stops: {BIG}\n"), encoding="utf-8")
+    assert BIG in bad.read_text("utf-8")
+    git(vault, "add", "-A")
+    git(vault, "commit", "-q", "--no-verify", "-m", "floors by hand")
+    ok(run_cli(["-C", str(vault), "set", SB, "title=2棟1單元貨梯"]))  # a later, good change
+
+    def user(*args: str) -> Result:
+        result = run_bin(["-C", str(vault), *args])
+        assert "internal error" not in result.err and "Traceback" not in result.err, result
+        return result
+
+    listing = user("ls")
+    assert listing.code == 0 and SB in listing.out and "SB-A01-02-0002" not in listing.out
+    assert "SB-A01-02-0002.yaml is not readable" in listing.err
+
+    diff = user("diff", "--from", first, "--to", "HEAD")
+    assert diff.code == 0, diff
+    assert "M SB-A01-02-0001  2棟1單元貨梯" in diff.out and "~ title" in diff.out
+    assert "M SB-A01-02-0002" in diff.out
+    assert "not readable YAML: line 18: an integer of more than 640 digits" in diff.out
+    doc = json.loads(user("diff", "--from", first, "--to", "HEAD", "--format", "json").out)
+    jsonschema.validate(doc, SCHEMA)
+    assert [r["code"] for r in doc["records"]] == [SB, "SB-A01-02-0002"]
+
+    log = user("log", "SB-A01-02-0002")
+    assert log.code == 0 and "floors by hand" in log.out and "an integer of more than 640 digits" in log.out
+    entries = json.loads(user("log", SB, "--json").out)["commits"]
+    assert [e["change"] for e in entries] == ["modified", "added"]
+    assert all("\0" not in e["subject"] for e in entries)  # git's -z had left a NUL on it
+
+    proc = subprocess.run(["git", "log", "-p", "--no-color"], cwd=vault, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "internal error" not in proc.stderr and "fatal" not in proc.stderr
+    assert f"+stops: {BIG}" in proc.stdout  # the unreadable version, shown as it is
+    assert "+title: 2棟1單元貨梯" in proc.stdout  # and the others through the driver

@@ -174,6 +174,38 @@ BAD = {
     "deep nesting": b"a: " + b"[" * 10000 + b"]" * 10000 + b"\n",
     "deep block nesting": b"".join(b"  " * i + b"k:\n" for i in range(3000)),
     "int key": b"1: a\n",
+    # values no record may hold: Python cannot print the integers (more than 4300 digits by
+    # default, 640 at the lowest setting), JSON has no infinity or NaN, UTF-8 no surrogates
+    "5,000-digit integer": b"floors: " + b"1234567890" * 500 + b"\n",
+    "641-digit integer": b"floors: " + b"9" * 641 + b"\n",
+    "negative 5,000-digit integer": b"floors: -" + b"9" * 5000 + b"\n",
+    "5,000-digit hex integer": b"floors: 0x" + b"f" * 5000 + b"\n",
+    "octal integer past the bound": b"floors: 0o" + b"7" * 800 + b"\n",
+    "big integer in a list": b"a:\n  - 1\n  - " + b"9" * 5000 + b"\n",
+    "infinity": b"a: .inf\n",
+    "negative infinity": b"a: -.inf\n",
+    "nan": b"a: .nan\n",
+    "float overflowing to infinity": b"a: 1e400\n",
+    "lone surrogate": b'a: "x\\ud800y"\n',
+    "surrogate pair escapes": b'a: "\\ud83d\\ude00"\n',
+    "lone surrogate key": b'"\\udfff": 1\n',
+}
+
+# what each of them must say (the message names the problem, never the value)
+UNWRITABLE = {
+    "5,000-digit integer": "line 1: an integer of more than 640 digits",
+    "641-digit integer": "line 1: an integer of more than 640 digits",
+    "negative 5,000-digit integer": "line 1: an integer of more than 640 digits",
+    "5,000-digit hex integer": "line 1: an integer of more than 640 digits",
+    "octal integer past the bound": "line 1: an integer of more than 640 digits",
+    "big integer in a list": "line 3: an integer of more than 640 digits",
+    "infinity": "/a: an infinite or NaN number",
+    "negative infinity": "/a: an infinite or NaN number",
+    "nan": "/a: an infinite or NaN number",
+    "float overflowing to infinity": "/a: an infinite or NaN number",
+    "lone surrogate": "/a: a lone surrogate",
+    "surrogate pair escapes": "/a: a lone surrogate",
+    "lone surrogate key": "a key with a lone surrogate",
 }
 
 
@@ -183,6 +215,45 @@ def test_unreadable_inputs_raise_yaml_error(name: str) -> None:
         yamlio.load_bytes(BAD[name])
     assert "\n" not in str(info.value)
     assert len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize("name", sorted(UNWRITABLE))
+def test_values_no_record_may_hold_are_named_and_no_fast_reader_takes_them(name: str) -> None:
+    data = BAD[name]
+    with pytest.raises(YamlError, match=UNWRITABLE[name]):
+        yamlio.load_bytes(data)
+    assert yamlio.load_fast(data.decode()) is None
+    assert yamlio._load_compiled(data, data.decode()) is None
+    assert yamlio.tree_or_none(data) is None
+
+
+def test_value_problem_names_the_field_never_the_value() -> None:
+    """What the writers (records.prepare) refuse, in a message that quotes nothing."""
+    tree = {"a": [1, {"b": 10 ** 700}], "c": float("nan"), "d": "x\ud800"}
+    assert yamlio.value_problem(tree) == "/a/1/b: an integer of more than 640 digits (quote it if it is text)"
+    assert yamlio.value_problem({"c": float("-inf")}).startswith("/c: an infinite or NaN number")
+    assert yamlio.value_problem({"d": ["ok", "x\ud800"]}).startswith("/d/1: a lone surrogate")
+    assert yamlio.value_problem({"e": {1, 2}}) == "/e: a value of type set, which records do not hold"
+    assert yamlio.value_problem({"ok": [10 ** 640 - 1, 1.5, None, True, "中"]}) is None
+
+
+@given(st.integers(630, 650), st.booleans())
+def test_every_reader_draws_the_integer_bound_at_the_same_place(digits: int, negative: bool) -> None:
+    """640 digits are read by all three readers (canonical: the compiled one takes it);
+    641 by none; and whatever reads the text can write it back."""
+    number = ("-" if negative else "") + "9" * digits
+    data = f"a: {number}\nb: x\n".encode()
+    if digits <= yamlio.MAX_INT_DIGITS:
+        assert yamlio.load_bytes(data) == ({"a": int(number), "b": "x"}, True)
+        assert yamlio.load_fast(data.decode()) == {"a": int(number), "b": "x"}
+        if yamlio._canon is not None:
+            assert yamlio._load_compiled(data, data.decode()) == {"a": int(number), "b": "x"}
+        assert yamlio.dump(yamlio.load_roundtrip(data.decode())) == data.decode()
+    else:
+        with pytest.raises(YamlError, match="more than 640 digits"):
+            yamlio.load_bytes(data)
+        assert yamlio.load_fast(data.decode()) is None
+        assert yamlio._load_compiled(data, data.decode()) is None
 
 
 @given(st.text(alphabet="0123456789.-+_eExobaT :Z~nulNLtrfsi<=N", min_size=1, max_size=14))

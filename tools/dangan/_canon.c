@@ -3,11 +3,11 @@
    `emit(tree)` returns exactly what the pure-Python `yamlio._dump_fast_py(tree)` returns
    (the canonical text, or None when the tree needs ruamel's emitter), or NotImplemented
    for a tree it leaves to the Python code (containers that are subclasses of dict or list,
-   nesting deeper than MAX_DEPTH). It writes the structure, exact ints, floats, booleans,
-   None, literal blocks and the plain-or-quoted decision of strings itself; it asks the two
-   Python callables given to `configure` only for scalars of other types (yamlio._scalar)
-   and for strings that start like another YAML type (yamlio._NOT_STR.match), so the hard
-   rule has one definition. `parse(data)` reads the canonical layout (see "reading" below).
+   nesting deeper than MAX_DEPTH). It writes the structure, exact ints that fit in 64 bits,
+   floats, booleans, None, literal blocks and the plain-or-quoted decision of strings
+   itself; it asks the two Python callables given to `configure` only for scalars of other
+   types and longer ints (yamlio._scalar) and for strings that start like another YAML
+   type (yamlio._NOT_STR.match), so the hard rules have one definition. `parse(data)` reads the canonical layout (see "reading" below).
    tests/test_canon.py compares both with the Python code on generated input.
 
    Memory: output is built with CPython's string writer, released on every exit path;
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #define MAX_DEPTH 200
+#define MAX_INT_DIGITS 640  /* yamlio.MAX_INT_DIGITS: the longest integer a record holds */
 
 static PyObject *scalar_fn = NULL;   /* yamlio._scalar(value) -> str | None */
 static PyObject *not_str_fn = NULL;  /* yamlio._NOT_STR.match(text) -> Match | None */
@@ -174,7 +175,12 @@ static int put_scalar(Writer *w, PyObject *value, const char *sep) {
         return value == Py_True ? put_ascii(w, "true", 4) : put_ascii(w, "false", 5);
     }
     PyObject *text = NULL;
-    if (PyLong_CheckExact(value)) {
+    int overflow = 0;
+    if (PyLong_CheckExact(value) && (PyLong_AsLongLongAndOverflow(value, &overflow), !overflow)) {
+        /* at most 19 digits: always printable. Longer ones go to yamlio._scalar, which
+           knows the bound (yamlio.MAX_INT_DIGITS) past which there is no canonical text */
+        if (PyErr_Occurred())
+            return ERROR;
         text = PyObject_Str(value);
     } else if (PyFloat_CheckExact(value)) {
         if (!isfinite(PyFloat_AS_DOUBLE(value)))
@@ -464,8 +470,10 @@ static PyObject *parse_scalar(const char *v, Py_ssize_t n) {
     if (n == 5 && memcmp(v, "false", 5) == 0)
         Py_RETURN_FALSE;
     const char *digits = v[0] == '-' ? v + 1 : v;
-    if (n < 4000 && all_digits(digits, v + n)) {
-        char buf[4001];
+    if (v + n - digits <= MAX_INT_DIGITS && all_digits(digits, v + n)) {
+        /* longer ones stay text here; the emitter then gives the text back quoted, so the
+           file is declined and the round-trip reader refuses it (DG101) */
+        char buf[MAX_INT_DIGITS + 2];
         memcpy(buf, v, (size_t)n);
         buf[n] = '\0';
         return PyLong_FromString(buf, NULL, 10);

@@ -563,7 +563,7 @@ def _commits_touching(vault: Vault, code: Code, branch: str | None) -> Iterator[
     ).stdout.decode("utf-8", "surrogateescape")
     for chunk in raw.split("\x1e")[1:]:
         head, _, rest = chunk.partition("\n")
-        meta = head.split("\x1f")
+        meta = head.rstrip("\0").split("\x1f")  # with -z git ends the format line "\0\n"
         blobs = None
         for token in rest.split("\0"):
             token = token.strip("\n")

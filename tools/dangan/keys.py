@@ -237,9 +237,9 @@ def textconv(vault: Vault | None, path: Path, keyring: sealing.Keyring) -> str:
         tree = load_text(decode(data))
     except YamlError:
         return data.decode("utf-8", "replace")
-    if "sops" not in tree or vault is None:
-        return dump({k: v for k, v in tree.items() if k != "sops"})
     try:
+        if "sops" not in tree or vault is None:
+            return dump({k: v for k, v in tree.items() if k != "sops"})
         category = vault.schemas.category(str(tree.get("category", "")))
         names = category.sensitive if category else frozenset()
         if keyring.available():

@@ -15,7 +15,8 @@ from .errors import DanganError, RecordError
 from . import sealing
 from .schemas import BASE_URI, SchemaSet
 from .vault import RECORDS, Vault
-from .yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
+from .yamlio import (MAX_INT_DIGITS, YamlError, decode, dump, int_ok, load_roundtrip, load_text,
+                     to_plain, value_problem)
 
 COMMON_ORDER = ("code", "category", "title", "status", "opened", "closed")
 DISPOSAL = "XH"
@@ -141,8 +142,17 @@ def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
     if not types or ("string" in types and (types == {"string"} or any(_accepts(s, raw) for s in strings))):
         return raw
     if "integer" in types or "number" in types:
+        digits = raw.strip().lstrip("+-")
+        if len(digits) > MAX_INT_DIGITS and digits.isdigit():
+            # int() would refuse more than 4300 digits, and a record holds at most 640
+            if "string" in types:
+                return raw
+            raise DanganError(f"{dotted}: a number of more than {MAX_INT_DIGITS} digits",
+                              f"records hold integers of at most {MAX_INT_DIGITS} digits")
         try:
-            return int(raw)
+            value = int(raw)
+            if int_ok(value):
+                return value
         except ValueError:
             if "number" in types:
                 try:
@@ -153,13 +163,13 @@ def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
                     pass
         if "string" in types:
             return raw
-        raise DanganError(f"{dotted}={raw!r}: not a number")
+        raise DanganError(f"{dotted}={_shown(raw)}: not a number")
     if "boolean" in types:
         if raw.lower() in ("true", "false"):
             return raw.lower() == "true"
         if "string" in types:
             return raw
-        raise DanganError(f"{dotted}={raw!r}: expected true or false")
+        raise DanganError(f"{dotted}={_shown(raw)}: expected true or false")
     if "array" in types or "object" in types:
         try:
             value = json.loads(raw)
@@ -171,6 +181,11 @@ def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
             raise DanganError(f"{dotted}: give a JSON object, e.g. '{{\"key\": \"value\"}}'") from None
         return value
     return raw
+
+
+def _shown(raw: str) -> str:
+    """A command-line value quoted for a message, cut short: it may be megabytes long."""
+    return repr(raw if len(raw) <= 40 else raw[:37] + "...")
 
 
 def _accepts(schema: dict[str, Any], raw: str) -> bool:
@@ -282,6 +297,9 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
         raise RecordError(f"{code}: the category field must be {code.category}")
     if "sops" in tree:
         raise RecordError(f"{code}: `sops` is reserved for the encryption metadata")
+    problem = value_problem(tree)  # what no reader would take back (DG101): never written
+    if problem is not None:
+        raise RecordError(f"{code} is not valid: {problem}", "nothing was written; fix the fields and retry")
     errors = validation_errors(vault, code.category, tree) + missing_refs(vault, tree)
     if errors:
         shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")

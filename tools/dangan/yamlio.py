@@ -15,7 +15,10 @@ Two readers produce the same tree for every file they both accept:
   to the round-trip reader. A fast accept also proves the file is canonical (DG113).
 
 The tree model shared by both: dict (str keys, document order), list, str, int, float,
-bool, None. `to_plain` turns ruamel's subclasses into these.
+bool, None. `to_plain` turns ruamel's subclasses into these. Only values every part of
+dangan can write back are in it (`value_problem`): integers of at most MAX_INT_DIGITS
+digits, finite floats, strings without lone surrogates. A text holding anything else is
+not a readable record (DG101), so no command meets a value it cannot print or emit.
 """
 from __future__ import annotations
 
@@ -27,6 +30,16 @@ from typing import Any
 
 MAX_RECORD_BYTES = 256 * 1024
 BOM = b"\xef\xbb\xbf"
+
+# Python converts an int of more than sys.get_int_max_str_digits() digits neither to nor
+# from text (ValueError: the cost is quadratic); the limit is 4300 by default and may be
+# set as low as 640 (PYTHONINTMAXSTRDIGITS) but no lower. A record's integer must be
+# writable in every dangan process, so records hold at most 640 digits: far beyond any
+# count, area or amount, and independent of how the process was started. dangan never
+# raises the process's limit.
+MAX_INT_DIGITS = 640
+_INT_BOUND = 10 ** MAX_INT_DIGITS
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class YamlError(Exception):
@@ -121,14 +134,59 @@ def load_roundtrip(text: str) -> Any:
 
 
 def _check_keys(node: Any) -> None:
+    """Keys are strings, and every value is one a record may hold (`value_problem`)."""
     if isinstance(node, dict):
-        for key, value in node.items():
+        for key in node:
             if not isinstance(key, str):
                 raise YamlError(f"key {key!r} is not a string")
-            _check_keys(value)
-    elif isinstance(node, list):
-        for item in node:
-            _check_keys(item)
+    problem = value_problem(node)
+    if problem is not None:
+        raise YamlError(problem)
+
+
+def int_ok(value: int) -> bool:
+    """At most MAX_INT_DIGITS digits: convertible to text in any Python process."""
+    return -_INT_BOUND < value < _INT_BOUND
+
+
+def value_problem(tree: Any, path: str = "") -> str | None:
+    """Why `tree` holds a value no record may hold (one line naming its field, never
+    quoting it), or None. Such values cannot be written back: an integer too long for
+    Python to print, an infinite or NaN float (JSON, and so JSON Schema, has neither), a
+    lone surrogate (from a "\\ud800" escape: UTF-8 cannot store it), a key that is not a
+    string, a type outside the tree model."""
+    kind = tree.__class__
+    if kind is str or isinstance(tree, str):
+        if _SURROGATE.search(tree) is None:
+            return None
+        return f"{path or '/'}: a lone surrogate (a \\uD800-\\uDFFF escape), which UTF-8 cannot store"
+    if tree is None or isinstance(tree, bool):
+        return None
+    if isinstance(tree, int):
+        if int_ok(tree):
+            return None
+        return f"{path or '/'}: an integer of more than {MAX_INT_DIGITS} digits (quote it if it is text)"
+    if isinstance(tree, float):
+        if math.isfinite(tree):
+            return None
+        return f"{path or '/'}: an infinite or NaN number (.inf, .nan, or too large for a float)"
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if not isinstance(key, str):
+                return f"{path or '/'}: a key that is not a string ({type(key).__name__})"
+            if _SURROGATE.search(key) is not None:
+                return f"{path or '/'}: a key with a lone surrogate (a \\uD800-\\uDFFF escape)"
+            problem = value_problem(value, f"{path}/{key}")
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(tree, list):
+        for i, item in enumerate(tree):
+            problem = value_problem(item, f"{path}/{i}")
+            if problem is not None:
+                return problem
+        return None
+    return f"{path or '/'}: a value of type {type(tree).__name__}, which records do not hold"
 
 
 def to_plain(node: Any) -> Any:
@@ -294,7 +352,9 @@ def _scalar(value: Any) -> str | None:
     if value is False:
         return "false"
     if isinstance(value, int):
-        return str(value)
+        # beyond the bound str() may fail (Python's digit limit): no canonical text then,
+        # and the readers refuse such a text (DG101)
+        return str(value) if int_ok(value) else None
     if isinstance(value, float):
         if not math.isfinite(value):
             return None

@@ -17,7 +17,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from .yamlio import YamlError, _UNSAFE, _literal_ok
+from .yamlio import MAX_INT_DIGITS, YamlError, _UNSAFE, _literal_ok, int_ok
 
 CONTAINERS = (CommentedMap, CommentedSeq)
 
@@ -54,8 +54,23 @@ class _Constructor(RoundTripConstructor):
     def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
         return self.construct_scalar(node)
 
+    def construct_yaml_int(self, node: Any) -> Any:
+        """ruamel's int, refused beyond MAX_INT_DIGITS digits with the line it is on.
+
+        Python's own limit makes ruamel raise a bare ValueError on more than 4300 decimal
+        digits; hex and octal have no such limit and read into ints too long to print."""
+        try:
+            value = super().construct_yaml_int(node)
+        except ValueError:
+            value = None
+        if value is None or not int_ok(value):
+            raise YamlError(f"line {node.start_mark.line + 1}: an integer of more than "
+                            f"{MAX_INT_DIGITS} digits (quote it if it is text)")
+        return value
+
 
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
 
 
 class _Representer(RoundTripRepresenter):

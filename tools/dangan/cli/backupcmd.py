@@ -46,7 +46,15 @@ class _Steps:
 
 def _print_steps(verification: backup.Verification) -> None:
     for s in verification.steps:
-        click.echo(f"  {'ok  ' if s.ok else 'FAIL'} {s.name:<9} {s.detail}")
+        click.echo(f"  {('WARN' if s.warning else 'ok  ') if s.ok else 'FAIL'} {s.name:<9} {s.detail}")
+
+
+def _warn(verification: backup.Verification) -> None:
+    """Findings in the vault's content: the backup stands, the operator is told."""
+    for warning in verification.warnings:
+        say(f"dangan: warning: {warning}")
+    if verification.warnings:
+        say("hint: the backup is good; fix the vault itself: `dangan check --all` lists every finding")
 
 
 def _fail(verification: backup.Verification, what: str) -> None:
@@ -98,6 +106,7 @@ def create_cmd(ctx: Context, dest: Path | None, incremental: bool, as_json: bool
     """Bundle every ref with a manifest; report success only after verifying it.
 
     Prints the bundle's path. Exit 1 when verification fails (no bundle is kept then).
+    Findings in the vault's records do not fail it: they are printed as warnings.
     """
     vault = ctx.vault
     target = ctx.path(dest) if dest is not None else backup.default_dest(vault.root)
@@ -112,6 +121,8 @@ def create_cmd(ctx: Context, dest: Path | None, incremental: bool, as_json: bool
         basis = f" on {m.basis}" if m.basis else ""
         say(f"{m.kind} bundle{basis}: {len(m.refs)} ref(s), {m.records} record(s), {m.size} bytes; verified")
         click.echo(str(created.bundle))
+    if created.ok and created.verification is not None and not as_json:
+        _warn(created.verification)  # stderr: stdout stays the bundle's path alone
     if not created.ok and created.verification is not None:
         if not as_json:
             _print_steps(created.verification)
@@ -150,6 +161,8 @@ def verify_cmd(ctx: Context, bundle: Path, as_json: bool) -> None:
     else:
         click.echo(f"{path.name}: {'verified' if result.ok else 'FAILED'}")
         _print_steps(result)
+        if result.ok:
+            _warn(result)
     if not result.ok:
         _fail(result, f"{path.name} failed verification")
 
@@ -177,6 +190,7 @@ def restore_cmd(ctx: Context, bundle: Path, directory: Path, as_json: bool) -> N
         _print_steps(result.verification)
         if result.verification.ok:
             click.echo(str(target))
+            _warn(result.verification)
     if not result.verification.ok:
         kept = f" (the restored vault is at {target})" if result.written else " (nothing was written)"
         _fail(result.verification, f"restore failed{kept}")
