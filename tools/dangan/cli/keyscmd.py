@@ -16,9 +16,12 @@ from .base import identity_option, Context, emit_json, json_option, no_commit_op
 
 def _report(change: keys.KeyChange, as_json: bool, what: str) -> None:
     if as_json:
-        emit_json({"rewrapped": change.rewrapped, "rotated": change.rotated, "commit": change.commit})
+        emit_json({"rewrapped": change.rewrapped, "rotated": change.rotated, "commit": change.commit,
+                   "hand_edited_vault_yaml": change.hand_edited_config})
         return
     say(f"{what}: {len(change.rewrapped)} record(s) re-wrapped, {len(change.rotated)} rotated")
+    if change.hand_edited_config:
+        say(f"vault.yaml (edited by hand) {'committed' if change.commit else 'staged'} with them")
     if change.commit:
         click.echo(change.commit)
 
