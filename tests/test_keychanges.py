@@ -36,6 +36,7 @@ ARCHIVIST, APPROVER, NEWCOMER = "張敏", "李強 (approver)", "王芳"
 SB = "SB-A01-01-0001"
 TS = "TS-A01-01-001-0101-0001"
 JY, BQ = "vault/JY/JY-0001.yaml", "vault/BQ/BQ-0001.yaml"
+SLIP = "vault/JY/JY-0001/借閱單.txt.age"  # an attachment of the loan (docs/attachments.md)
 PHONE, PARTIES = "13912345678", ("林曉東", "蘇州某裝飾工程有限公司")
 TS_FIELDS = """title: 1棟1單元101室投訴樓上裝修噪音
 status: open
@@ -90,8 +91,12 @@ def sealed_files(root: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def attachment_files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in (root / "vault").rglob("*.age"))
+
+
 def changed_in(root: Path, rev: str = "HEAD") -> list[str]:
-    return git(root, "show", "--name-only", "--format=", rev).split()
+    return [p for p in git(root, "show", "-z", "--name-only", "--format=", rev).split("\0") if p.strip()]
 
 
 def hook_env(key: Key | None) -> dict[str, str]:
@@ -152,7 +157,12 @@ def base(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Key]) -> Path
     party_args = [a for p in PARTIES for a in ("--party", p)]
     ok(dg(root, "retention", "hold", SB, "--reason", "業主訴訟，證據保全", "--by", APPROVER,
           "--case", "(2024)蘇0506民初1號", *party_args, "--at", "2024-11-02T09:00:00+08:00", env=env))
+    slip = root.parent / "借閱單.txt"
+    slip.write_text("借閱單掃描件（示例）\n", "utf-8")
+    ok(dg(root, "attach", "JY-0001", str(slip), "--title", "借閱單", "--by", ARCHIVIST,
+          "--at", "2024-11-01T10:30:00+08:00", env=env))
     assert set(sealed_files(root)) == {JY, BQ, "vault/A01/01/001/0101/TS/" + TS + ".yaml"}
+    assert attachment_files(root) == [SLIP]
     assert git(root, "status", "--porcelain") == ""
     return root
 
@@ -175,7 +185,7 @@ def test_recipients_remove_rotates_in_one_accepted_commit(copy: Path, keys: dict
                  env=hook_env(keys[ARCHIVIST] if hook_key else None))
     answer = json.loads(ok(removed).out)
     assert head(root, "HEAD~1") == start and answer["commit"] == head(root)  # ONE commit
-    assert sorted(changed_in(root)) == sorted(["vault.yaml", *before])
+    assert sorted(changed_in(root)) == sorted(["vault.yaml", SLIP, *before])
     assert sorted(answer["rotated"]) == sorted(["BQ-0001", "JY-0001", TS]) and answer["rewrapped"] == []
     assert APPROVER not in (root / "vault.yaml").read_text("utf-8")
     assert git(root, "status", "--porcelain") == ""
@@ -186,8 +196,12 @@ def test_recipients_remove_rotates_in_one_accepted_commit(copy: Path, keys: dict
 def _removed_key_opens_nothing(root: Path, gone: Key, before: dict[str, dict[str, Any]]) -> None:
     """Neither the removed identity nor the data key it could unwrap before opens any
     current record (every record was rotated); the remaining key opens all of them."""
+    import pyrage
+
     now = sealed_files(root)
     assert set(now) == set(before)
+    with pytest.raises(pyrage.DecryptError):
+        pyrage.decrypt((root / SLIP).read_bytes(), [gone.identity])
     for path, tree in now.items():
         assert gone.public not in {r for r, _ in sops.Metadata.from_dict(tree["sops"]).age}
         with pytest.raises(sops.NoMatchingIdentity):
@@ -206,7 +220,7 @@ def test_keys_rotate_all_in_one_accepted_commit(copy: Path, keys: dict[str, Key]
     rotated = dg(root, "keys", "rotate", "--json", key=keys[APPROVER],
                  env=hook_env(keys[APPROVER] if hook_key else None))
     answer = json.loads(ok(rotated).out)
-    assert head(root, "HEAD~1") == start and sorted(changed_in(root)) == sorted(before)
+    assert head(root, "HEAD~1") == start and sorted(changed_in(root)) == sorted([SLIP, *before])
     assert len(answer["rotated"]) == 3 and answer["hand_edited_vault_yaml"] is False
     for path, tree in sealed_files(root).items():
         assert rekeyed(before[path], tree), path  # a new data key, every value re-encrypted
@@ -249,7 +263,7 @@ def test_updatekeys_commits_the_hand_edited_vault_yaml_with_the_records(
                             "vault.yaml (edited by hand) committed with them\n")
     assert git(root, "log", "-1", "--format=%s") == "dangan keys updatekeys (with vault.yaml as edited)\n"
     assert head(root, "HEAD~1") == start
-    assert sorted(changed_in(root)) == sorted(["vault.yaml", *before])
+    assert sorted(changed_in(root)) == sorted(["vault.yaml", SLIP, *before])
     assert git(root, "show", "HEAD:vault.yaml") == edited
     assert git(root, "status", "--porcelain") == ""
     ok(dg(root, "check"))
@@ -259,9 +273,13 @@ def test_updatekeys_commits_the_hand_edited_vault_yaml_with_the_records(
         _removed_key_opens_nothing(root, keys[APPROVER], before)
     else:  # a newcomer: re-wrapped (3, said above), the data keys kept
         for path, tree in sealed_files(root).items():
-            assert {k: v for k, v in tree.items() if k != "sops"} == \
-                {k: v for k, v in before[path].items() if k != "sops"}  # values untouched
+            # values untouched; the attachment, encrypted again for the newcomer, moved
+            assert {k: v for k, v in tree.items() if k not in ("sops", "attachments")} == \
+                {k: v for k, v in before[path].items() if k not in ("sops", "attachments")}
             sops.decrypt_document(tree, [keys[NEWCOMER].identity])
+        import pyrage
+
+        assert pyrage.decrypt((root / SLIP).read_bytes(), [keys[NEWCOMER].identity]).startswith("借閱單".encode())
     accepted_everywhere(root, tmp_path, start, keys[ARCHIVIST])
 
 
@@ -342,10 +360,15 @@ def _rename_borrower(plain: dict[str, Any]) -> None:
     plain["borrower"]["name"] = "錢七"
 
 
+def _retitle_attachment(plain: dict[str, Any]) -> None:
+    plain["attachments"][0]["title"] = "另一份文件"
+
+
 CLEAR_REWRITES = {  # rotation + a clear ledger value changed: refused with or without a key
     "hold-released-by-edit": (BQ, _release_hold, "existing entries of `events`"),
     "hold-event-edited": (BQ, _edit_hold_event, "existing entries of `events`"),
     "loan-borrower-renamed": (JY, _rename_borrower, "field `borrower`"),
+    "loan-attachment-retitled": (JY, _retitle_attachment, "existing entries of `attachments`"),
 }
 
 
@@ -476,3 +499,13 @@ def test_ledger_rewrites_on_stored_trees(copy: Path, keys: dict[str, Key]) -> No
     # the stanzas alone are no rotation: an old ciphertext kept means the same data key
     half = {**rotated, "borrower": old["borrower"]}
     assert not rekeyed(old, half)
+    # an attachment's facts move with a key change only: same key, same recipients digest,
+    # another sha256 is a rewrite; a changed digest (a re-encryption for others) is not
+    entry = old["attachments"][0]
+    swapped = {**old, "attachments": [{**entry, "sha256": "0" * 64}]}
+    assert ledger_rewrites(old, swapped) == [
+        "existing entries of `attachments` were changed or removed; only appending is allowed"]
+    for_others = {**old, "attachments": [{**entry, "sha256": "0" * 64, "recipients": "1" * 16}]}
+    assert ledger_rewrites(old, for_others) == []
+    renamed = {**rotated, "attachments": [{**entry, "file": "other.txt"}]}
+    assert ledger_rewrites(old, renamed) != []

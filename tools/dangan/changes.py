@@ -403,11 +403,38 @@ def ledger_rewrites(old: dict[str, Any], new: dict[str, Any], opener: Opener | N
     and every clear value, key and list length as always, which is all a keyless checker
     (pre-receive, CI) can see. When `opener` opens both versions, their plaintexts must
     also pass, so a value changed under cover of a rotation is found."""
-    if not rekeyed(old, new):
-        return rewritten(old, new)
-    problems = rewritten(_sealed_view(old), _sealed_view(new))
+    new_key = rekeyed(old, new)
+    if not new_key:
+        return rewritten(*_reencrypted_files(old, new, False))
+    problems = rewritten(*_reencrypted_files(_sealed_view(old), _sealed_view(new), True))
     if opener is not None:
         before, after = opener(old), opener(new)
         if before is not None and after is not None:
-            problems += [f"{p} (under a new data key)" for p in rewritten(before, after) if p not in problems]
+            problems += [f"{p} (under a new data key)" for p in rewritten(*_reencrypted_files(before, after, True))
+                         if p not in problems]
     return problems
+
+
+# What encrypting an attachment again changes in its listing (attachments.rewrap).
+_FILE_FACTS = ("size", "sha256", "recipients")
+
+
+def _reencrypted_files(old: dict[str, Any], new: dict[str, Any], new_key: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`old` and `new` without the facts of the attachments encrypted again between them.
+
+    Key changes encrypt a record's attachments again with new file keys (age cannot
+    re-wrap a file key), which changes each listing's `size`, `sha256` and `recipients`:
+    allowed for an entry whose `recipients` digest changed, or for every entry when the
+    record itself was re-keyed. Its `file`, `title` and `type` must stay; the content of
+    the stored file is not compared (threat-model.md: DG115 ties it to the new listing)."""
+    before, after = old.get("attachments"), new.get("attachments")
+    if not isinstance(before, list) or not isinstance(after, list):
+        return old, new
+    kept_before, kept_after = list(before), list(after)
+    for i, (a, b) in enumerate(zip(before, after)):
+        if not isinstance(a, dict) or not isinstance(b, dict) or a.get("file") != b.get("file"):
+            continue
+        if new_key or a.get("recipients") != b.get("recipients"):
+            kept_before[i] = {k: v for k, v in a.items() if k not in _FILE_FACTS}
+            kept_after[i] = {k: v for k, v in b.items() if k not in _FILE_FACTS}
+    return {**old, "attachments": kept_before}, {**new, "attachments": kept_after}
