@@ -57,7 +57,11 @@ def keys_generate(out: Path | None, as_json: bool) -> None:
 @identity_option
 @pass_ctx
 def keys_updatekeys(ctx: Context, no_commit: bool, as_json: bool) -> None:
-    """Re-wrap every record's data key for the recipients in vault.yaml."""
+    """Re-wrap every record's data key for the recipients in vault.yaml.
+
+    A record that would lose a recipient gets a new data key instead. After a hand edit of
+    vault.yaml, the edit is committed together with the records.
+    """
     _report(keys.updatekeys(ctx.vault, not no_commit), as_json, "updatekeys")
 
 
