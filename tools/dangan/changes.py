@@ -8,14 +8,16 @@ pushed or received commit against its parent, or `--range`) reports under `vault
   and was never destroyed;
 - DG109 a record was deleted without a disposal certificate (on the new side) listing it,
   or a ledger record (JY, XH, BQ) was deleted at all;
-- DG110 a ledger record's history was rewritten: only appending is allowed.
+- DG110 a ledger record's history was rewritten: only appending is allowed. Sealing the
+  same values again for other recipients (a re-wrap or a rotation) is not a rewrite:
+  `ledger_rewrites` tells the two apart, on plaintext where a key opens both versions.
 """
 from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import gitio
 from .attachments import owner
@@ -24,6 +26,9 @@ from .codes import Code, path_to_code
 from .errors import DanganError
 from .vault import RECORDS
 from .yamlio import YamlError, decode, load_text
+
+if TYPE_CHECKING:
+    from .sealing import Keyring
 
 # Append-only records (DG110): loans, certificates, holds and inventory results (PD: a
 # count's findings are evidence and must not be rewritten after the fact).
@@ -150,10 +155,12 @@ def blobs_needed(changes: list[Change]) -> set[str]:
 
 def change_findings(root: Path, changes: list[Change], side: str,
                     blobs: dict[str, bytes] | None = None,
-                    config: dict[str, Any] | None = None) -> list[Finding]:
+                    config: dict[str, Any] | None = None,
+                    keyring: Keyring | None = None) -> list[Finding]:
     """DG108-DG110 for one change whose new side is `side` (':' index, or a commit id).
 
-    `blobs` may bring the contents already read (blob id -> bytes)."""
+    `blobs` may bring the contents already read (blob id -> bytes). `keyring`, when it
+    holds a key, lets DG110 compare a rotated ledger record on its plaintext."""
     findings: list[Finding] = []
     wanted = blobs_needed(changes)
     blobs = dict(blobs or {})
@@ -213,6 +220,7 @@ def change_findings(root: Path, changes: list[Change], side: str,
             ))
 
     # DG110: ledger history is append-only
+    opener = _opener(keyring)
     for change in changes:
         code = _code(change.path)
         if change.status not in "MT" or code is None or code.category not in LEDGER:
@@ -220,7 +228,7 @@ def change_findings(root: Path, changes: list[Change], side: str,
         old, new = _tree(blobs.get(change.old or "", b"")), _tree(blobs[change.new]) if change.new else None
         if old is None or new is None:
             continue
-        for problem in rewritten(old, new):
+        for problem in ledger_rewrites(old, new, opener):
             findings.append(Finding(change.path, "DG110", problem))
 
     # DG111/DG112: the workflows' rules that look beyond one record
@@ -292,3 +300,141 @@ def rewritten(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         elif after != before:
             problems.append(f"field `{key}` was changed; ledger records are append-only")
     return problems
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """An encrypted leaf as a keyless reader knows it: its sops type and the length of its
+    ciphertext, which AES-GCM keeps equal to the plaintext's length (in UTF-8 bytes)."""
+
+    type: str
+    length: int
+
+
+def rekeyed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether `new` carries the marks of `old` sealed under a new data key (sops rotate):
+    both are sops documents, no age stanza and no encrypted value of `old` is left, and
+    the MAC changed. A re-wrap (same data key) keeps every ciphertext and needs no help.
+
+    Only the shape is evidence: anyone can wrap a new data key for the recipients' public
+    keys, so this says nothing about the values; `ledger_rewrites` compares what it can."""
+    if not isinstance(old.get("sops"), dict) or not isinstance(new.get("sops"), dict):
+        return False
+    from . import sops  # pyrage and cryptography load only for sealed ledger changes
+
+    try:
+        before, after = sops.Metadata.from_dict(old["sops"]), sops.Metadata.from_dict(new["sops"])
+    except sops.SopsError:
+        return False
+    if not after.age or {enc for _, enc in before.age} & {enc for _, enc in after.age}:
+        return False
+    old_values, new_values = set(_enc_leaves(old)), set(_enc_leaves(new))
+    return bool(old_values) and not old_values & new_values and before.mac != after.mac
+
+
+def _enc_leaves(tree: Any) -> list[str]:
+    from .sops import is_encrypted
+
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key != "sops" or node is not tree:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif is_encrypted(node):
+            found.append(node)
+
+    walk(tree)
+    return found
+
+
+def _sealed_view(tree: Any) -> Any:
+    """`tree` with each well-formed ENC[...] value replaced by its `Sealed` shape."""
+    from .sops import SopsError, is_encrypted, parse_enc
+
+    if isinstance(tree, dict):
+        return {key: _sealed_view(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [_sealed_view(value) for value in tree]
+    if is_encrypted(tree):
+        try:
+            parsed = parse_enc(tree)
+        except SopsError:
+            return tree
+        return Sealed(parsed.type, len(parsed.data))
+    return tree
+
+
+Opener = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+def _opener(keyring: Keyring | None) -> Opener | None:
+    """Plaintext of a stored sops document with its MAC verified, or None when the key
+    does not open it (or it fails to verify: DG107 reports that where a key is)."""
+    if keyring is None:
+        return None
+
+    def open_(tree: dict[str, Any]) -> dict[str, Any] | None:
+        if not keyring.available():
+            return None
+        import copy
+
+        from . import sops
+
+        try:
+            plain, _meta = sops.decrypt_document(copy.deepcopy(tree), keyring.identities)
+        except sops.SopsError:
+            return None
+        stripped = sops.strip_comments(plain)
+        return stripped if isinstance(stripped, dict) else None
+
+    return open_
+
+
+def ledger_rewrites(old: dict[str, Any], new: dict[str, Any], opener: Opener | None = None) -> list[str]:
+    """DG110 for two stored versions of a ledger record (docs/decisions.md, "Key changes").
+
+    A re-wrap keeps every ciphertext, so the stored trees compare as they are. A rotation
+    re-encrypts every value: then encrypted values are compared by type and length only,
+    and every clear value, key and list length as always, which is all a keyless checker
+    (pre-receive, CI) can see. When `opener` opens both versions, their plaintexts must
+    also pass, so a value changed under cover of a rotation is found."""
+    new_key = rekeyed(old, new)
+    if not new_key:
+        return rewritten(*_reencrypted_files(old, new, False))
+    problems = rewritten(*_reencrypted_files(_sealed_view(old), _sealed_view(new), True))
+    if opener is not None:
+        before, after = opener(old), opener(new)
+        if before is not None and after is not None:
+            problems += [f"{p} (under a new data key)" for p in rewritten(*_reencrypted_files(before, after, True))
+                         if p not in problems]
+    return problems
+
+
+# What encrypting an attachment again changes in its listing (attachments.rewrap).
+_FILE_FACTS = ("size", "sha256", "recipients")
+
+
+def _reencrypted_files(old: dict[str, Any], new: dict[str, Any], new_key: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`old` and `new` without the facts of the attachments encrypted again between them.
+
+    Key changes encrypt a record's attachments again with new file keys (age cannot
+    re-wrap a file key), which changes each listing's `size`, `sha256` and `recipients`:
+    allowed for an entry whose `recipients` digest changed, or for every entry when the
+    record itself was re-keyed. Its `file`, `title` and `type` must stay; the content of
+    the stored file is not compared (threat-model.md: DG115 ties it to the new listing)."""
+    before, after = old.get("attachments"), new.get("attachments")
+    if not isinstance(before, list) or not isinstance(after, list):
+        return old, new
+    kept_before, kept_after = list(before), list(after)
+    for i, (a, b) in enumerate(zip(before, after)):
+        if not isinstance(a, dict) or not isinstance(b, dict) or a.get("file") != b.get("file"):
+            continue
+        if new_key or a.get("recipients") != b.get("recipients"):
+            kept_before[i] = {k: v for k, v in a.items() if k not in _FILE_FACTS}
+            kept_after[i] = {k: v for k, v in b.items() if k not in _FILE_FACTS}
+    return {**old, "attachments": kept_before}, {**new, "attachments": kept_after}

@@ -23,6 +23,8 @@ class KeyChange:
     rewrapped: list[str]
     rotated: list[str]
     commit: str | None
+    # vault.yaml as edited by hand went with the records (updatekeys and rotate)
+    hand_edited_config: bool = False
 
 
 def default_identity_file() -> Path:
@@ -70,7 +72,14 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
             config: bytes | None, commit: bool, only: set[str] | None = None) -> KeyChange:
     """Re-wrap (or rotate) every encrypted record for the recipients `after` gives, and
     encrypt attachments again where their recipients change (always with new file keys:
-    age has no re-wrap of a file key, and a removed recipient must lose the new versions)."""
+    age has no re-wrap of a file key, and a removed recipient must lose the new versions).
+
+    A record that would lose a recipient is rotated, whatever `rotate_for` says: the data
+    key they could unwrap must not keep opening its new values (a recipient taken off by
+    hand in vault.yaml, or `access` narrowed, then `updatekeys`). `config` is vault.yaml's
+    new text; without one, a hand edit of vault.yaml (the work tree's differs from HEAD's)
+    is what the records are resealed for, so it is committed with them: the hook judges
+    the records by the vault.yaml of the same commit."""
     from . import attachments
 
     changes: dict[str, bytes | Path | None] = {}
@@ -89,7 +98,7 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
                     f"{code}: no recipient would be left for category {code.category}",
                     "keep at least one recipient who may read it (vault.yaml `access`)",
                 )
-            rotate = rotate_for(code)
+            rotate = rotate_for(code) or _loses_a_recipient(doc, recipients)
             new_doc: Any = sealing.reseal(doc, recipients, vault.keyring, rotate, str(code)) if "sops" in doc else doc
             if str(code) in with_files:
                 renewed, moves = attachments.rewrap(vault, after, code, new_doc, rotate)
@@ -98,6 +107,7 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
             if new_doc is not doc and new_doc != doc:
                 changes[code.path] = dump(new_doc).encode()
                 (rotated if rotate else rewrapped).append(str(code))
+        hand_edited = config is None and bool(changes) and (config := _edited_config(vault)) is not None
         if config is not None:
             changes[CONFIG] = config
     except BaseException:
@@ -105,11 +115,42 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
         raise
     if not changes:
         return KeyChange(rewrapped, rotated, None)
+    if hand_edited:
+        message += " (with vault.yaml as edited)"
     if any(isinstance(value, Path) for value in changes.values()):
         commit_id = attachments.transact(vault, changes, message, commit)
     else:
         commit_id = vault.apply({k: v for k, v in changes.items() if not isinstance(v, Path)}, message, commit)
-    return KeyChange(rewrapped, rotated, commit_id)
+    return KeyChange(rewrapped, rotated, commit_id, hand_edited)
+
+
+def _loses_a_recipient(doc: dict[str, Any], recipients: list[str]) -> bool:
+    """Whether a stored record is wrapped for someone `recipients` no longer names."""
+    if "sops" not in doc:
+        return False
+    from . import agekeys, sops
+
+    try:
+        stored = {agekeys.parse_recipient(r).text for r, _ in sops.Metadata.from_dict(doc["sops"]).age if r}
+        wanted = {agekeys.parse_recipient(r).text for r in recipients}
+    except (sops.SopsError, agekeys.IdentityError):
+        return False  # sealing.reseal reports what is wrong with it
+    return bool(stored - wanted)
+
+
+def _edited_config(vault: Vault) -> bytes | None:
+    """vault.yaml of the work tree when it differs from HEAD's (or there is no HEAD)."""
+    from . import gitio
+    from .scan import blob_id
+
+    try:
+        data = (vault.root / CONFIG).read_bytes()
+    except OSError:
+        return None
+    committed = gitio.ls_tree(vault.root, "HEAD", [CONFIG]) if gitio.head(vault.root) else []
+    if committed and committed[0].blob == blob_id(data):
+        return None
+    return data
 
 
 def _codes(texts: set[str]) -> list[Code]:

@@ -668,7 +668,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
         return ((path, blob, blobs[blob]) for path, blob in wanted)
 
     findings = check_blobs(root, rules, items, read, use_cache, folders=folders) + loose
-    findings += change_findings(root, changes, ":", blobs, rules.config)
+    findings += change_findings(root, changes, ":", blobs, rules.config, vault.keyring)
     findings += rules.config_findings(root if use_cache else None)
     return CheckResult(len(items), _dedupe(findings))
 
@@ -703,7 +703,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
         items += again
         checked += len(items)
         found = check_blobs(root, rules, items, blob_reader(root), use_cache, folders=folders) + loose
-        found += change_findings(root, changes, commit, None, rules.config)
+        found += change_findings(root, changes, commit, None, rules.config, keyring)
         found += rules.config_findings(root if use_cache else None)
         short = commit[:10]
         findings += [Finding(f.path, f.rule, f"{f.message} (commit {short})") for f in found]

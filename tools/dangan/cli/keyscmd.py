@@ -16,9 +16,12 @@ from .base import identity_option, Context, emit_json, json_option, no_commit_op
 
 def _report(change: keys.KeyChange, as_json: bool, what: str) -> None:
     if as_json:
-        emit_json({"rewrapped": change.rewrapped, "rotated": change.rotated, "commit": change.commit})
+        emit_json({"rewrapped": change.rewrapped, "rotated": change.rotated, "commit": change.commit,
+                   "hand_edited_vault_yaml": change.hand_edited_config})
         return
     say(f"{what}: {len(change.rewrapped)} record(s) re-wrapped, {len(change.rotated)} rotated")
+    if change.hand_edited_config:
+        say(f"vault.yaml (edited by hand) {'committed' if change.commit else 'staged'} with them")
     if change.commit:
         click.echo(change.commit)
 
@@ -54,7 +57,11 @@ def keys_generate(out: Path | None, as_json: bool) -> None:
 @identity_option
 @pass_ctx
 def keys_updatekeys(ctx: Context, no_commit: bool, as_json: bool) -> None:
-    """Re-wrap every record's data key for the recipients in vault.yaml."""
+    """Re-wrap every record's data key for the recipients in vault.yaml.
+
+    A record that would lose a recipient gets a new data key instead. After a hand edit of
+    vault.yaml, the edit is committed together with the records.
+    """
     _report(keys.updatekeys(ctx.vault, not no_commit), as_json, "updatekeys")
 
 
