@@ -10,8 +10,12 @@
    type (yamlio._NOT_STR.match), so the hard rules have one definition. `parse(data)` reads the canonical layout (see "reading" below).
    tests/test_canon.py compares both with the Python code on generated input.
 
-   Memory: output is built with CPython's string writer, released on every exit path;
-   input strings are read through the public PyUnicode API with their own lengths. */
+   Only CPython's public C API is used (no _Py* names: those change or go away between
+   versions; the private string writer this file used is deprecated in 3.14).
+
+   Memory: output is built in the Writer below (a buffer of 1-, 2- or 4-byte characters that
+   widens like CPython's own str, on the stack for the first 4 KiB), released on every exit
+   path; input strings are read through the public PyUnicode API with their own lengths. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
@@ -23,7 +27,6 @@
 static PyObject *scalar_fn = NULL;   /* yamlio._scalar(value) -> str | None */
 static PyObject *not_str_fn = NULL;  /* yamlio._NOT_STR.match(text) -> Match | None */
 
-typedef _PyUnicodeWriter Writer;
 
 /* results of the emitting functions */
 #define OK 0
@@ -34,8 +37,125 @@ typedef _PyUnicodeWriter Writer;
 
 static const char SPACES[] = "                                                                ";
 
+/* ------------------------------------------------------------------------- the writer
+
+   The emitted text, built in a buffer of characters of one width (`kind`: 1, 2 or 4 bytes,
+   as PyUnicode_KIND) that widens when a wider string is written, then copied once into a
+   str of exactly that width (PyUnicode_New). `maxchar` is the class of the widest
+   character written (127, 255, 0xffff or 0x10ffff), which is what PyUnicode_New needs to
+   make the same compact str as any other way of building the text: every string written
+   is an exact str in CPython's narrowest form, so its kind and ASCII flag give its class.
+   Measured against the private _PyUnicodeWriter it replaces, a growing UTF-8 buffer
+   decoded at the end, and PyUnicode_Join of pieces: see docs/performance.md. */
+
+#define WRITER_STACK 4096
+
+typedef struct {
+    char *data;          /* len characters of `kind` bytes each */
+    Py_ssize_t len;      /* in characters */
+    Py_ssize_t cap;      /* in bytes */
+    int kind;
+    Py_UCS4 maxchar;
+    char stack[WRITER_STACK];
+} Writer;
+
+static void writer_init(Writer *w) {
+    w->data = w->stack;
+    w->len = 0;
+    w->cap = WRITER_STACK;
+    w->kind = PyUnicode_1BYTE_KIND;
+    w->maxchar = 127;
+}
+
+static void writer_dealloc(Writer *w) {
+    if (w->data != w->stack)
+        PyMem_Free(w->data);
+    w->data = w->stack;
+}
+
+/* Copies n characters of width `from` at src to width `to` (to >= from) at dst. */
+static void widen(void *dst, int to, const void *src, int from, Py_ssize_t n) {
+    if (to == from) {
+        memcpy(dst, src, (size_t)n * (size_t)to);
+    } else if (from == 1 && to == 2) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            ((Py_UCS2 *)dst)[i] = ((const Py_UCS1 *)src)[i];
+    } else if (from == 1) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            ((Py_UCS4 *)dst)[i] = ((const Py_UCS1 *)src)[i];
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++)
+            ((Py_UCS4 *)dst)[i] = ((const Py_UCS2 *)src)[i];
+    }
+}
+
+/* Room for `extra` more characters of width `kind`: widens and grows the buffer. */
+static int writer_reserve(Writer *w, Py_ssize_t extra, int kind) {
+    int to = kind > w->kind ? kind : w->kind;
+    if (extra > PY_SSIZE_T_MAX / 4 - w->len) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t need = w->len + extra;
+    if (to == w->kind && (size_t)need * (size_t)to <= (size_t)w->cap)
+        return 0;
+    /* capacity in bytes, at least doubled so that appends stay amortized O(1) */
+    size_t bytes = (size_t)need * (size_t)to;
+    size_t grown = (size_t)w->cap * 2;
+    if (bytes < grown)
+        bytes = grown;
+    char *data = PyMem_Malloc(bytes);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    widen(data, to, w->data, w->kind, w->len);
+    writer_dealloc(w);
+    w->data = data;
+    w->cap = (Py_ssize_t)bytes;
+    w->kind = to;
+    return 0;
+}
+
 static int put_ascii(Writer *w, const char *s, Py_ssize_t n) {
-    return _PyUnicodeWriter_WriteASCIIString(w, s, n) < 0 ? ERROR : OK;
+    if (writer_reserve(w, n, PyUnicode_1BYTE_KIND) < 0)
+        return ERROR;
+    widen(w->data + w->len * w->kind, w->kind, s, PyUnicode_1BYTE_KIND, n);
+    w->len += n;
+    return OK;
+}
+
+static int put_str(Writer *w, PyObject *s) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    Py_UCS4 maxchar = kind == PyUnicode_1BYTE_KIND ? (PyUnicode_IS_ASCII(s) ? 127 : 255)
+                      : kind == PyUnicode_2BYTE_KIND ? 0xffff : 0x10ffff;
+    if (writer_reserve(w, n, kind) < 0)
+        return ERROR;
+    widen(w->data + w->len * w->kind, w->kind, PyUnicode_DATA(s), kind, n);
+    w->len += n;
+    if (maxchar > w->maxchar)
+        w->maxchar = maxchar;
+    return OK;
+}
+
+/* The characters [start, end) of s (a slice is an exact str in its own narrowest form). */
+static int put_substring(Writer *w, PyObject *s, Py_ssize_t start, Py_ssize_t end) {
+    PyObject *part = PyUnicode_Substring(s, start, end);
+    if (part == NULL)
+        return ERROR;
+    int rc = put_str(w, part);
+    Py_DECREF(part);
+    return rc;
+}
+
+/* The text written, as a str; the writer is released either way. */
+static PyObject *writer_finish(Writer *w) {
+    PyObject *out = PyUnicode_New(w->len, w->maxchar);
+    if (out != NULL)
+        memcpy(PyUnicode_DATA(out), w->data, (size_t)w->len * (size_t)w->kind);
+    writer_dealloc(w);
+    return out;
 }
 
 static int put_spaces(Writer *w, Py_ssize_t n) {
@@ -46,10 +166,6 @@ static int put_spaces(Writer *w, Py_ssize_t n) {
         n -= k;
     }
     return OK;
-}
-
-static int put_str(Writer *w, PyObject *s) {
-    return _PyUnicodeWriter_WriteStr(w, s) < 0 ? ERROR : OK;
 }
 
 /* Characters of yamlio._PLAIN_CHARS. */
@@ -261,7 +377,7 @@ static int put_literal(Writer *w, PyObject *value, Py_ssize_t indent) {
         if (i == body_end || PyUnicode_READ(kind, data, i) == '\n') {
             if (i > start) {
                 if (put_spaces(w, indent) != OK
-                    || _PyUnicodeWriter_WriteSubstring(w, value, start, i) < 0)
+                    || put_substring(w, value, start, i) != OK)
                     return ERROR;
             }
             if (put_ascii(w, "\n", 1) != OK)
@@ -379,6 +495,7 @@ static int emit_sequence(Writer *w, PyObject *node, Py_ssize_t indent, int depth
 }
 
 static PyObject *canon_emit(PyObject *self, PyObject *tree) {
+    (void)self;
     if (scalar_fn == NULL || not_str_fn == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "dangan._canon: configure() was not called");
         return NULL;
@@ -388,12 +505,11 @@ static PyObject *canon_emit(PyObject *self, PyObject *tree) {
     if (PyDict_GET_SIZE(tree) == 0)
         return PyUnicode_FromString("{}\n");
     Writer w;
-    _PyUnicodeWriter_Init(&w);
-    w.overallocate = 1;
+    writer_init(&w);
     int rc = emit_mapping(&w, tree, 0, -1, 0);
     if (rc == OK)
-        return _PyUnicodeWriter_Finish(&w);
-    _PyUnicodeWriter_Dealloc(&w);
+        return writer_finish(&w);
+    writer_dealloc(&w);
     if (rc == GIVE_UP)
         Py_RETURN_NONE;
     if (rc == NOT_MINE)
@@ -402,6 +518,7 @@ static PyObject *canon_emit(PyObject *self, PyObject *tree) {
 }
 
 static PyObject *canon_configure(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *s, *k;
     if (!PyArg_ParseTuple(args, "OO", &s, &k))
         return NULL;
@@ -666,6 +783,7 @@ decline:
 }
 
 static PyObject *canon_parse(PyObject *self, PyObject *arg) {
+    (void)self;
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "dangan._canon.parse takes bytes");
         return NULL;

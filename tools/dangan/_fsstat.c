@@ -14,12 +14,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* st_mtime in nanoseconds, as os.stat's st_mtime_ns: Linux and most systems name the
+   field st_mtim, macOS st_mtimespec (pyconfig.h says which, as for posixmodule.c). */
+#if defined(HAVE_STAT_TV_NSEC)
+#define MTIME_NS(st) ((int64_t)(st).st_mtim.tv_sec * 1000000000 + (int64_t)(st).st_mtim.tv_nsec)
+#elif defined(HAVE_STAT_TV_NSEC2)
+#define MTIME_NS(st) ((int64_t)(st).st_mtimespec.tv_sec * 1000000000 + (int64_t)(st).st_mtimespec.tv_nsec)
+#else
+#define MTIME_NS(st) ((int64_t)(st).st_mtime * 1000000000)
+#endif
+
 /* mtimes(root: str, names: bytes) -> bytes
 
    `names` are paths relative to `root`, each followed by a NUL byte. The result holds one
    signed 64-bit integer per name in native byte order (what array('q').tobytes() gives):
    st_mtime in nanoseconds, or -1 for a name that cannot be stat'ed (gone, too long). */
 static PyObject *fs_mtimes(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *root_obj;
     Py_buffer names;
     if (!PyArg_ParseTuple(args, "O&y*", PyUnicode_FSConverter, &root_obj, &names))
@@ -48,8 +59,7 @@ static PyObject *fs_mtimes(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < count; i++) {
         const char *z = memchr(p, '\0', (size_t)(end - p));  /* found: count said so */
         struct stat st;
-        times[i] = fstatat(dir, p, &st, AT_SYMLINK_NOFOLLOW) == 0
-            ? (int64_t)st.st_mtim.tv_sec * 1000000000 + (int64_t)st.st_mtim.tv_nsec : -1;
+        times[i] = fstatat(dir, p, &st, AT_SYMLINK_NOFOLLOW) == 0 ? MTIME_NS(st) : -1;
         p = z + 1;
     }
     Py_END_ALLOW_THREADS
