@@ -46,15 +46,19 @@ edge_trees = st.recursive(
 
 
 def can_compile() -> bool:
-    """What hatch_build.py needs: the interpreter's C compiler and Python's headers."""
+    """What hatch_build.py needs: the interpreter's C compiler, Python's headers and
+    setuptools (whose build_ext drives the compiler)."""
     import shlex
     import shutil
     import sysconfig
     from pathlib import Path
 
+    import importlib.util
+
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
-    return bool(cc) and shutil.which(cc[0]) is not None and headers.exists()
+    return (bool(cc) and shutil.which(cc[0]) is not None and headers.exists()
+            and importlib.util.find_spec("setuptools") is not None)
 
 
 def test_the_compiled_modules_are_built_where_they_can_be() -> None:
@@ -67,6 +71,73 @@ def test_the_compiled_modules_are_built_where_they_can_be() -> None:
 
     assert canon is not None
     assert quick._fsstat is not None
+
+
+def _hatch_build():
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("hatch_build", REPO / "hatch_build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load(name: str, path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"dangan.{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_build_hook_builds_modules_for_this_interpreter(tmp_path) -> None:
+    """hatch_build.build_module compiles through setuptools' build_ext: each module is
+    named with this interpreter's EXT_SUFFIX, imports, and works."""
+    import sysconfig
+
+    from conftest import REPO
+
+    if not can_compile():
+        pytest.skip("no C compiler, Python headers or setuptools here: pure Python")
+    hook = _hatch_build()
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    built = {source.stem: hook.build_module(REPO / source, tmp_path / "out") for source in hook.SOURCES}
+    for stem, path in built.items():
+        assert path == tmp_path / "out" / f"{stem}{suffix}", built
+        assert path.is_file()
+    compiled = _load("_canon", built["_canon"])
+    compiled.configure(yamlio._scalar, yamlio._NOT_STR.match)
+    tree = {"code": "SB-A01-02-0001", "date": "2024-01-31", "n": 3, "notes": "中文\nline 2\n",
+            "items": [{"a": 1.5, "b": None}, "x"], "empty": {}}
+    text = yamlio._dump_fast_py(tree)
+    assert text is not None and compiled.emit(tree) == text
+    assert compiled.parse(text.encode()) == tree
+    if "_fsstat" in built:
+        fsstat = _load("_fsstat", built["_fsstat"])
+        (tmp_path / "d").mkdir()
+        packed = fsstat.mtimes(str(tmp_path), b"d\0missing\0")
+        assert len(packed) == 16
+        assert int.from_bytes(packed[:8], sys.byteorder, signed=True) == (tmp_path / "d").stat().st_mtime_ns
+        assert int.from_bytes(packed[8:], sys.byteorder, signed=True) == -1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="$CC names the compiler on POSIX systems")
+def test_without_a_compiler_the_hook_says_so_in_one_line(tmp_path, monkeypatch, capsys) -> None:
+    from conftest import REPO
+
+    if not can_compile():
+        pytest.skip("no C compiler, Python headers or setuptools here")
+    hook = _hatch_build()
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert hook.build_module(REPO / "tools/dangan/_canon.c", tmp_path / "out") is None
+    err = capsys.readouterr().err
+    assert err.startswith("dangan: building without a compiled module: ") and err.count("\n") == 1, err
+    assert "_canon" in err and not (tmp_path / "out").exists()
 
 
 @needs_canon
