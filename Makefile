@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: test demo bench lint clean
+.PHONY: test fuzz demo bench lint clean
 
 $(STAMP): pyproject.toml hatch_build.py tools/dangan/_canon.c tools/dangan/_fsstat.c
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml hatch_build.py tools/dangan/_canon.c tools/dangan/_fsst
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q
 	$(BIN)/dangan -C . check --all
+
+# the C reader and emitter under ASan and UBSan: a fixed set of inputs, ~30 s (CI runs it)
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz_canon_asan.py
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) $(DEMO_DIR)-backups
