@@ -159,6 +159,26 @@ def test_agree_on_any_top_level_value(tree: object) -> None:
 
 
 @needs_canon
+@pytest.mark.parametrize("late", ["", "é", "中", "\U0001f600"], ids=["ascii", "latin-1", "cjk", "astral"])
+@pytest.mark.parametrize("early", ["", "é", "中"], ids=["ascii", "latin-1", "cjk"])
+def test_long_texts_widen_and_grow_the_writer_alike(early: str, late: str) -> None:
+    """The emitter's buffer starts as 4 KiB of 1-byte characters on the stack: texts past
+    it, and wider characters arriving after it has grown, give the same str as Python's,
+    down to its internal width (a str built too wide would still compare equal)."""
+    tree = {"a": f"x{early}", "items": [f"line {i} {'y' * 40}" for i in range(300)],
+            "notes": "\n".join(f"para {i} {'z' * 60}" for i in range(80)) + "\n", "z": f"end{late}"}
+    compiled = canon.emit(tree)
+    expected = yamlio._dump_fast_py(tree)
+    if late == "\U0001f600":  # outside the plain characters: both leave it to ruamel
+        assert compiled is None and expected is None
+        return
+    assert expected is not None and len(expected) > 4096 * 4
+    assert compiled == expected
+    assert sys.getsizeof(compiled) == sys.getsizeof(expected)  # same kind: compact, narrowest
+    assert same(canon.parse(compiled.encode()), tree)
+
+
+@needs_canon
 def test_containers_it_does_not_know_are_left_to_python() -> None:
     assert canon.emit(OrderedDict(a="x")) is NotImplemented
     assert canon.emit({"a": [OrderedDict(b="x")]}) is NotImplemented
