@@ -29,7 +29,7 @@ def main(library: str, vault: str | None) -> None:
     canon = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(canon)
     sys.modules["dangan._canon"] = canon
-    from dangan import yamlio
+    from dangan.formats import yamlio
 
     canon.configure(yamlio._scalar, yamlio._NOT_STR.match)
     yamlio._canon = canon

@@ -22,8 +22,8 @@ import pytest
 from conftest import REPO, Result, git, run_cli, snapshot
 from test_encryption import Key, make_key  # real age keys in files, as users keep them
 
-from dangan import attachments
-from dangan.yamlio import dump, load_text
+from dangan.services import attachments
+from dangan.formats.yamlio import dump, load_text
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="age CLI not installed")

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from conftest import DANGAN_BIN, git, run_cli, snapshot
 
-from dangan import agekeys, demo_scans, sops
-from dangan.codes import path_to_code
+from dangan.formats import agekeys, sops
+from dangan.demo import scans as demo_scans
+from dangan.model.codes import path_to_code
 from dangan.demo import (
     DEMO_APPROVER,
     DEMO_ARCHIVIST,
@@ -34,8 +35,8 @@ from dangan.demo import (
     tour,
     tour_commands,
 )
-from dangan.schemas import sensitive_leaves
-from dangan.yamlio import decode, load_text
+from dangan.formats.schemas import sensitive_leaves
+from dangan.formats.yamlio import decode, load_text
 
 ENC = re.compile(r"ENC\[AES256_GCM,[^\]]*\]")
 
@@ -188,7 +189,7 @@ def test_demo_keys_are_labelled_private_and_ignored(demo: tuple[Path, str]) -> N
 
 
 def test_personal_data_is_encrypted(demo: tuple[Path, str], summary: dict[str, Any]) -> None:
-    from dangan.vault import Vault
+    from dangan.store.vault import Vault
 
     path, _ = demo
     vault = Vault.open(path)
@@ -233,7 +234,7 @@ def test_owner_decrypts_with_the_demo_key(demo: tuple[Path, str], summary: dict[
 
 def test_no_plaintext_in_any_git_object(demo: tuple[Path, str]) -> None:
     path, _ = demo
-    from dangan.vault import Vault
+    from dangan.store.vault import Vault
 
     vault = Vault.open(path)
     stored = _stored(path)
@@ -309,7 +310,7 @@ def test_repair_goes_from_assigned_to_done_in_history(demo: tuple[Path, str]) ->
 
 
 def path_to_code_path(code: str) -> str:
-    from dangan.codes import parse_code
+    from dangan.model.codes import parse_code
 
     return parse_code(code).path
 
@@ -388,7 +389,7 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
     assert re.search(r"^JY-\d{4}\tout\t.*overdue", outputs["lend ls --status overdue"], re.M)
     plan = outputs["retention plan"]
     assert re.search(r"TS-A01-\S+\theld\tBQ-0001", plan) and "1 due" in plan, plan
-    if "report --out reports/report.html" in outputs:  # the HTML report exists (dangan.dashboard)
+    if "report --out reports/report.html" in outputs:  # the HTML report exists (dangan.report.dashboard)
         assert (work / "reports" / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     diff = next(out for cmd, out in outputs.items() if cmd.startswith("diff --from"))
     assert "XH-0001" in diff and "JY-" in diff
@@ -470,10 +471,10 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
     damaged original flagged on their records; three scans attached through the real core,
     encrypted to their categories' recipients, opened with the demo key, never in clear in
     Git."""
-    from dangan import attachments, stats
-    from dangan.codes import parse_code
-    from dangan.sealing import Keyring
-    from dangan.vault import Vault
+    from dangan.services import attachments, stats
+    from dangan.model.codes import parse_code
+    from dangan.store.sealing import Keyring
+    from dangan.store.vault import Vault
 
     path, out = demo
     trees, stored = _trees(path), _stored(path)

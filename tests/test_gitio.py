@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dangan import gitio
+from dangan.git import gitio
 from dangan.errors import GitError
 
 

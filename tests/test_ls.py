@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import run_cli, snapshot
-from dangan.agekeys import generate_identity
-from dangan.query import Search, clear_values, fold
-from dangan.yamlio import dump
+from dangan.formats.agekeys import generate_identity
+from dangan.model.query import Search, clear_values, fold
+from dangan.formats.yamlio import dump
 
 HEADER = ["location", "title", "kind", "channel", "received_at", "subject", "description",
           "complainant.name", "complainant.phone", "satisfaction"]

@@ -8,8 +8,8 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from ..sealing import Keyring
-from ..vault import Vault
+from dangan.store.sealing import Keyring
+from dangan.store.vault import Vault
 
 F = TypeVar("F", bound=Callable[..., Any])
 

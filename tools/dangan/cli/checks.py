@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from .. import check as checks
-from .. import hookrun, scan
-from .. import gitio
-from ..errors import DanganError
-from ..initvault import install_hooks_config
-from ..yamlio import YamlError, canonical, decode
-from .base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
+from dangan.rules import check as checks
+from dangan.hook import hookrun
+from dangan.services import scan
+from dangan.git import gitio
+from dangan.errors import DanganError
+from dangan.services.initvault import install_hooks_config
+from dangan.formats.yamlio import YamlError, canonical, decode
+from dangan.cli.base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
 
 
 def _report(result: checks.CheckResult, as_json: bool) -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from .. import inventory, timeutil
-from ..errors import DanganError
-from .base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+from dangan.services import inventory
+from dangan.model import timeutil
+from dangan.errors import DanganError
+from dangan.cli.base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
 
 
 @click.group(

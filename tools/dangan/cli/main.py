@@ -12,9 +12,9 @@ from typing import Sequence
 
 import click
 
-from .. import __version__
-from ..errors import DanganError, internal_error
-from .base import Context
+from dangan import __version__
+from dangan.errors import DanganError, internal_error
+from dangan.cli.base import Context
 
 EPILOG_MAIN = """\b
 Examples:

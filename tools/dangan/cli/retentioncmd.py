@@ -6,14 +6,15 @@ from typing import Any
 
 import click
 
-from .. import gitio, retention
-from ..codes import parse_code
-from ..errors import DanganError
-from ..fsutil import write_atomic
-from ..timeutil import default_person, parse_day, parse_when
-from ..vault import RECORDS, Vault
-from ..yamlio import dump
-from .base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+from dangan.git import gitio
+from dangan.services import retention
+from dangan.model.codes import parse_code
+from dangan.errors import DanganError
+from dangan.store.fsutil import write_atomic
+from dangan.model.timeutil import default_person, parse_day, parse_when
+from dangan.store.vault import RECORDS, Vault
+from dangan.formats.yamlio import dump
+from dangan.cli.base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
 
 
 def _person(vault: Vault, given: str | None) -> str:
