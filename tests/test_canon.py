@@ -63,7 +63,7 @@ def test_the_compiled_modules_are_built_where_they_can_be() -> None:
     DANGAN_PURE_PYTHON=1) dangan runs as pure Python, which the other tests cover."""
     if os.environ.get("DANGAN_PURE_PYTHON") == "1" or not can_compile():
         pytest.skip("no C compiler here, or DANGAN_PURE_PYTHON=1: pure Python")
-    from dangan.hook import quick
+    from dangan.store import quick
 
     assert canon is not None
     assert quick._fsstat is not None

@@ -471,6 +471,7 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
     damaged original flagged on their records; three scans attached through the real core,
     encrypted to their categories' recipients, opened with the demo key, never in clear in
     Git."""
+    from dangan.store import attached
     from dangan.services import attachments, stats
     from dangan.model.codes import parse_code
     from dangan.store.sealing import Keyring
@@ -515,14 +516,14 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
         (entry,) = stored[scan["code"]]["attachments"]  # in clear, even in a SOPS document
         assert entry["file"] == scan["file"] and entry["by"] == DEMO_ARCHIVIST
         assert entry["type"] == ("image/png" if scan["file"].endswith(".png") else "application/pdf")
-        data = (path / attachments.path_of(code, scan["file"])).read_bytes()
+        data = (path / attached.path_of(code, scan["file"])).read_bytes()
         assert data.startswith(b"age-encryption.org/v1\n") and 500 < entry["size"] == len(data) < 8000
-        assert entry["sha256"] == attachments.sha256_of(path / attachments.path_of(code, scan["file"]))
+        assert entry["sha256"] == attachments.sha256_of(path / attached.path_of(code, scan["file"]))
         assert entry["added"][:10] == pd["closed"]
         target = path.parent / f"opened-{code}-{scan['file']}"
         attachments.get(vault, code, scan["file"], target)
         assert target.read_bytes() == expected[scan["code"]]
-        subject = git(path, "log", "-1", "--format=%s", "--", attachments.path_of(code, scan["file"])).strip()
+        subject = git(path, "log", "-1", "--format=%s", "--", attached.path_of(code, scan["file"])).strip()
         assert subject == f"dangan attach: {code} {scan['file']}"
     objects = subprocess.run(
         ["git", "cat-file", "--batch-all-objects", "--batch"], cwd=path, capture_output=True, check=True

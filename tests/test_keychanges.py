@@ -347,7 +347,7 @@ def _commit(root: Path, key: Key | None) -> subprocess.CompletedProcess[str]:
 
 def _release_hold(plain: dict[str, Any]) -> None:
     """The hold made to look released: retention follows the events, so the hold event is
-    rewritten (`status` alone is derived and decides nothing: retention.hold_active)."""
+    rewritten (`status` alone is derived and decides nothing: disposal.hold_active)."""
     plain["status"] = "released"
     plain["events"][-1]["action"] = "release"
 

@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dangan.formats.agekeys import generate_identity
-from dangan.services.retention import add_duration
+from dangan.model.disposal import add_duration
 from dangan.formats.yamlio import dump, load_text
 
 VALID = REPO / "tests" / "schema_examples" / "valid"

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, git, run_bin
 from test_cli_check import sb_text
 
-from dangan.hook import quick
+from dangan.store import quick
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 SB = "vault/A01/02/SB/SB-A01-02-0001.yaml"

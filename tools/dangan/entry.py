@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) >= 2 and args[0] == "-C" and Path(args[1]).is_dir():  # else click explains
         vault_path, rest = Path(args[1]), args[2:]
     if rest in (["check"], ["check", "--all"]):
-        from dangan.hook.quick import answer
+        from dangan.store.quick import answer
 
         remembered = answer(str(vault_path or "."))  # standard library only: ~10 ms of imports
         if remembered is not None:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from dangan.git import gitio
+from dangan.model import disposal
 from dangan.services import retention
 from dangan.model.codes import parse_code
 from dangan.errors import DanganError
@@ -48,7 +49,7 @@ Examples:
 def schedule_cmd(ctx: Context, as_json: bool) -> None:
     """The effective retention rule of every category (vault.yaml `retention`)."""
     vault = ctx.vault
-    rules = retention.schedule(vault.config, vault.schemas.categories)
+    rules = disposal.schedule(vault.config, vault.schemas.categories)
     rows = []
     for category, rule in rules.items():
         cat = vault.schemas.categories[category]
@@ -110,7 +111,7 @@ def _print_plan(plan: retention.Plan) -> None:
     for item in plan.not_due:
         for reason in item["reasons"]:
             counts[reason] = counts.get(reason, 0) + 1
-    listed = [i for i in plan.not_due if set(i["reasons"]) - {retention.PERMANENT, retention.NO_TRIGGER}]
+    listed = [i for i in plan.not_due if set(i["reasons"]) - {disposal.PERMANENT, disposal.NO_TRIGGER}]
     if listed:
         click.echo(f"kept although due by their rule ({len(listed)}):")
         for item in listed:

@@ -35,6 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dangan.model import loans
 from dangan.services import attachments, inventory, lending, retention
 from dangan.demo import scans as demo_scans
 from dangan.git import gitio
@@ -42,7 +43,7 @@ from dangan.formats import sops
 from dangan.model.codes import Location, parse_code
 from dangan.demo.history import DEMO_APPROVER, DEMO_ARCHIVIST, DEMO_KEY, _at, _d, _git_env, _History, _patched_env, _t
 from dangan.demo.people import _People
-from dangan.rules.domain import Side
+from dangan.model.sides import Side
 from dangan.store.sealing import Keyring
 from dangan.formats.yamlio import decode, load_text
 
@@ -157,8 +158,8 @@ class StoriesMixin:
         })
 
     # ----------------------------------------------------------------- loans
-    def _rules(self) -> lending.LendingRules:
-        return lending.LendingRules.from_config(self.vault.config)
+    def _rules(self) -> loans.LendingRules:
+        return loans.LendingRules.from_config(self.vault.config)
 
     def _side(self) -> Side:
         def records_of(category: str) -> list[tuple[str, dict[str, Any]]]:
@@ -180,9 +181,9 @@ class StoriesMixin:
             "borrower": person,
             "purpose": purpose,
             "form": form,
-            "events": [lending.new_event("request", self.now, borrower, rules, lending.LoanState(), days=days)],
+            "events": [loans.new_event("request", self.now, borrower, rules, loans.LoanState(), days=days)],
         }
-        problems = lending.loan_problems(tree, self.vault.config)
+        problems = loans.loan_problems(tree, self.vault.config)
         if problems:
             raise RuntimeError(f"demo generator bug: a loan of {codes} breaks DG111: {problems}")
         return self.new("JY", Location(), tree)
@@ -191,12 +192,12 @@ class StoriesMixin:
         """Append one event at the current moment, checked by lending's own rules."""
         rules = self._rules()
         tree = self.trees[code]
-        state, _ = lending.replay(tree, rules)
+        state, _ = loans.replay(tree, rules)
         if action == "checkout" and "days" not in details:  # as `lend checkout`: the days asked for
             details = {**details, "days": state.requested_days or rules.loan_days}
-        new = lending.with_event(tree, lending.new_event(action, self.now, by, rules, state, **details), rules)
-        problems = lending.loan_problems(new, self.vault.config)
-        problems += lending.loan_conflicts(parse_code(code).path, new, self._side(), tree)
+        new = loans.with_event(tree, loans.new_event(action, self.now, by, rules, state, **details), rules)
+        problems = loans.loan_problems(new, self.vault.config)
+        problems += loans.loan_conflicts(parse_code(code).path, new, self._side(), tree)
         if problems:
             raise RuntimeError(f"demo generator bug: {action} of {code} breaks DG111: {problems}")
         self.set(code, {key: new[key] for key in ("status", "closed", "events") if key in new})

@@ -1,7 +1,7 @@
 """All Git access goes through this module: one choke point for subprocess calls.
 
 Plumbing (`ls-files`, `cat-file --batch`, `diff-tree`) for anything touching many files;
-GitPython is not used on hot paths (it walks trees ~60x slower than `git ls-tree`).
+The plumbing commands are run directly (a library such as GitPython walks trees ~60x slower than `git ls-tree`).
 """
 from __future__ import annotations
 

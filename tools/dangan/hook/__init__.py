@@ -1,6 +1,8 @@
-"""The lean entry of the Git hooks and the warm `check`: `quick` answers a plain `check`
-from the standard library alone when nothing changed; `hookrun` runs a hook and renders
-its findings. Kept apart so that a hook's start-up imports only what it uses.
+"""The lean entry of the Git hooks: `hookrun` runs a hook over what is staged or pushed and
+renders its findings. Kept apart from the CLI so that a hook's start-up imports only what it
+uses (`dangan.entry` dispatches to it, and to `dangan.store.quick`, the warm `check`, before
+click is imported).
 
-May import: everything but `dangan.cli`, `dangan.demo` and `dangan.report`.
+May import: `dangan.services` and everything below it; never `dangan.cli`, `dangan.demo` or
+`dangan.report`.
 """

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from dangan.git import gitio
-from dangan.services.attachments import owner
+from dangan.store.attached import owner
 from dangan.rules.check import Finding
 from dangan.model.codes import Code, path_to_code
 from dangan.errors import DanganError

@@ -9,7 +9,7 @@ import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from dangan.services import attachments
+from dangan.store import attached as attachments
 from dangan.rules import domain
 from dangan.store import sealing
 from dangan.store.sealing import Keyring

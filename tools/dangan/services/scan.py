@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from dangan import __version__
-from dangan.services import attachments
+from dangan.store import attached as attachments
 from dangan.git import gitio
-from dangan.hook import quick
+from dangan.store import quick
 from dangan.rules.check import CheckResult, Finding, check_config_tree, check_file
 from dangan.errors import DanganError
 from dangan.store.sealing import Keyring

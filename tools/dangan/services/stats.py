@@ -25,8 +25,9 @@ from typing import Any, Callable
 
 from dangan.git import gitio
 from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
-from dangan.services.lending import LendingRules, row as loan_row
-from dangan.services.retention import HELD, ON_LOAN, OVERRIDE, Keepers, Rule, assess, hold_active, schedule, to_day
+from dangan.model.loans import LendingRules
+from dangan.services.lending import row as loan_row
+from dangan.model.disposal import HELD, ON_LOAN, OVERRIDE, Keepers, Rule, assess, hold_active, schedule, to_day
 from dangan.store.vault import RECORDS, Vault
 from dangan.formats.yamlio import tree_or_none
 
