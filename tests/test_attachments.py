@@ -22,10 +22,10 @@ import pytest
 from conftest import REPO, Result, git, run_cli, snapshot
 from test_encryption import Key, make_key  # real age keys in files, as users keep them
 
-from dangan.store import attached
-
-from dangan.services import attachments
+from dangan.errors import DanganError
 from dangan.formats.yamlio import dump, load_text
+from dangan.services import attachments
+from dangan.store import attached
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="age CLI not installed")
@@ -358,7 +358,7 @@ def test_warm_checks_trust_the_facts_of_unchanged_blobs(v: Path) -> None:
     (cache / "attachments.json").write_text(json.dumps(facts), "utf-8")
     for memo in [*cache.glob("tree-*"), *cache.glob("check-*")]:  # records are judged again
         memo.unlink()
-    assert ("%s/plan.png.age" % FW_DIR, "DG115") in rules(dg(v, "check", "--all").out)
+    assert (f"{FW_DIR}/plan.png.age", "DG115") in rules(dg(v, "check", "--all").out)
 
 
 def test_a_record_edited_to_drop_its_listing_is_dg116(v: Path) -> None:
@@ -464,7 +464,7 @@ def test_safe_names() -> None:
     assert attached.safe_name("scan.pdf.age") == "scan.pdf"
     assert attached.safe_name("e\u0301.png") == "\u00e9.png"  # NFC
     for bad in ("", "..", ".x", "a/b", "a\\b", "a\nb", "a:b", "x" * 121, "dot."):
-        with pytest.raises(Exception):
+        with pytest.raises(DanganError):
             attached.safe_name(bad)
 
 

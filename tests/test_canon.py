@@ -10,10 +10,9 @@ from collections import OrderedDict
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_yamlio import keys, records, same, tricky_strings
 
 from dangan.formats import yamlio
-
-from test_yamlio import keys, records, same, tricky_strings
 
 canon = yamlio._canon
 needs_canon = pytest.mark.skipif(

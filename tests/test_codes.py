@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dangan.model.codes import Code, Location, next_serial, parse_code, parse_location, path_to_code
 from dangan.errors import CodeError
+from dangan.model.codes import Code, Location, next_serial, parse_code, parse_location, path_to_code
 
 SPEC_TABLE = [
     ("YZ-A01-02-001-0301-0001", "vault/A01/02/001/0301/YZ/YZ-A01-02-001-0301-0001.yaml"),

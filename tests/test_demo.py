@@ -23,9 +23,6 @@ from typing import Any
 import pytest
 from conftest import DANGAN_BIN, git, run_cli, snapshot
 
-from dangan.formats import agekeys, sops
-from dangan.demo import scans as demo_scans
-from dangan.model.codes import path_to_code
 from dangan.demo import (
     DEMO_APPROVER,
     DEMO_ARCHIVIST,
@@ -35,8 +32,11 @@ from dangan.demo import (
     tour,
     tour_commands,
 )
+from dangan.demo import scans as demo_scans
+from dangan.formats import agekeys, sops
 from dangan.formats.schemas import sensitive_leaves
 from dangan.formats.yamlio import decode, load_text
+from dangan.model.codes import path_to_code
 
 ENC = re.compile(r"ENC\[AES256_GCM,[^\]]*\]")
 
@@ -471,9 +471,9 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
     damaged original flagged on their records; three scans attached through the real core,
     encrypted to their categories' recipients, opened with the demo key, never in clear in
     Git."""
-    from dangan.store import attached
-    from dangan.services import attachments, stats
     from dangan.model.codes import parse_code
+    from dangan.services import attachments, stats
+    from dangan.store import attached
     from dangan.store.sealing import Keyring
     from dangan.store.vault import Vault
 
@@ -484,7 +484,7 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
     assert pd["status"] == "completed" and pd["place"] == counted["room"] == "翠湖花園客服中心檔案室"
     results = {r["code"]: r["result"] for r in pd["results"]}
     flagged = {c: r for c, r in results.items() if r != "found"}
-    assert flagged == {**{c: "damaged" for c in counted["damaged"]}, **{c: "missing" for c in counted["missing"]}}
+    assert flagged == {**dict.fromkeys(counted["damaged"], "damaged"), **dict.fromkeys(counted["missing"], "missing")}
     assert counted["damaged"] == [ex["damaged_original"]] == [trees[ex["damaged_loan"]]["records"][0]]
     assert counted["missing"] == [ex["missing_original"]] and ex["missing_original"].startswith("FW-A01-")
     assert len(results) >= 20 and all(trees[c]["custody"]["room"] == pd["place"] for c in results)
@@ -661,7 +661,7 @@ def test_large_profile_in_miniature(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     fractions: list[float] = []
     result = demo_module.build_demo(tmp_path / "big", "large", today=README_DAY, progress=fractions.append, check=True)
     path = Path(result["path"])
-    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] <= 1 and len(fractions) > 50
+    assert fractions == sorted(fractions) and fractions[0] >= 0 and fractions[-1] <= 1 and len(fractions) > 50
     types = {t["property_type"] for c, t in _stored(path).items() if c.startswith("XM-")}
     assert types == {"residential", "commercial", "industrial", "public"}
     assert 0.1 <= result["encrypted"] / result["records"] <= 0.35

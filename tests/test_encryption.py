@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import REPO, Result, git, run_cli, snapshot
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ruamel.yaml import YAML
 
-from conftest import REPO, Result, git, run_cli, snapshot
 from dangan.formats import agekeys, sops
 
 VALID = REPO / "tests" / "schema_examples" / "valid"

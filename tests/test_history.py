@@ -22,10 +22,10 @@ import jsonschema
 import pytest
 from conftest import REPO, Result, git, run_cli, screenshot, snapshot
 
-from dangan.formats import agekeys
-from dangan.services import history
 from dangan.cli.historycmd import render_markdown
+from dangan.formats import agekeys
 from dangan.formats.yamlio import dump, load_text
+from dangan.services import history
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 SCHEMA = json.loads((REPO / "docs" / "diff.schema.json").read_text("utf-8"))

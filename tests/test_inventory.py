@@ -15,13 +15,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
-
 from conftest import Result, git, run_cli, snapshot
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dangan.formats import agekeys
+from dangan.formats.yamlio import load_text
 from dangan.services import inventory
 from dangan.store.vault import Vault
-from dangan.formats.yamlio import load_text
 
 ARCHIVIST = "張敏"  # recipient with both roles (init --recipient)
 WITNESS = "陳立新"

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import DANGAN_BIN, REPO, Result, git, run_cli
+
 from dangan.formats import agekeys
 from dangan.store import journal
 

@@ -29,8 +29,8 @@ import pytest
 from conftest import Result, git, run_cli
 
 from dangan.formats import agekeys, sops
-from dangan.rules.changes import ledger_rewrites, rekeyed
 from dangan.formats.yamlio import dump, load_text
+from dangan.rules.changes import ledger_rewrites, rekeyed
 
 ARCHIVIST, APPROVER, NEWCOMER = "張敏", "李強 (approver)", "王芳"
 SB = "SB-A01-01-0001"

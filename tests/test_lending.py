@@ -28,10 +28,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dangan.formats import agekeys
+from dangan.formats.yamlio import dump, load_text
 from dangan.model import loans
 from dangan.services import lending
 from dangan.store.vault import Vault
-from dangan.formats.yamlio import dump, load_text
 
 ARCHIVIST, APPROVER, READER, BORROWER = "張敏", "陳立新", "王芳", "趙偉"
 SB1, SB2 = "SB-A01-01-0001", "SB-A01-01-0002"

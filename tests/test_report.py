@@ -5,11 +5,11 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli, screenshot
+from test_stats import AS_OF, bulk, commit_files, complaint, dated, ok
+
 from dangan.formats import agekeys
 from dangan.report import dashboard
-from test_stats import AS_OF, bulk, commit_files, complaint, dated, ok
 
 HOSTILE = "<script>alert(1)</script> & \"quoted\""
 

@@ -21,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dangan.formats.agekeys import generate_identity
-from dangan.model.disposal import add_duration
 from dangan.formats.yamlio import dump, load_text
+from dangan.model.disposal import add_duration
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 APPROVER, ARCHIVIST = "陳立新", "張敏"

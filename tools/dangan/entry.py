@@ -5,8 +5,8 @@ has a 0.5 s budget at 100,000 records. Everything else goes through `dangan.cli.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,12 +6,20 @@ from pathlib import Path
 
 import click
 
-from dangan.services import attachments
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.errors import DanganError
 from dangan.git import gitio
 from dangan.model import timeutil
 from dangan.model.codes import parse_code
-from dangan.errors import DanganError
-from dangan.cli.base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+from dangan.services import attachments
 
 
 def _size(n: int) -> str:

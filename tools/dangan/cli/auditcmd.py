@@ -3,17 +3,18 @@ the commands that show plaintext (services/records.py, historycmd.py, keyscmd.py
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 
-from dangan.git import gitio
-from dangan.store import journal
-from dangan.errors import DanganError, Refusal
-from dangan.model.timeutil import parse_when
-from dangan.store.vault import Vault, find_root
 from dangan.cli.base import Context, emit_json, json_option, pass_ctx, say
+from dangan.errors import DanganError, Refusal
+from dangan.git import gitio
+from dangan.model.timeutil import parse_when
+from dangan.store import journal
+from dangan.store.vault import Vault, find_root
 
 CODES_SHOWN = 6  # codes per line in `audit ls` text; --json has them all
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from dangan.services import history
-from dangan.model.codes import parse_code, parse_location
-from dangan.store.fsutil import write_atomic
 from dangan.cli.base import Context, emit_json, identity_option, json_option, pass_ctx, say
+from dangan.model.codes import parse_code, parse_location
+from dangan.services import history
+from dangan.store.fsutil import write_atomic
 
 FORMATS = ("text", "json", "markdown", "html")
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters

@@ -6,10 +6,18 @@ from pathlib import Path
 
 import click
 
-from dangan.services import inventory
-from dangan.model import timeutil
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
 from dangan.errors import DanganError
-from dangan.cli.base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+from dangan.model import timeutil
+from dangan.services import inventory
 
 
 @click.group(

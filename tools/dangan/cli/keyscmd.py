@@ -5,13 +5,21 @@ from pathlib import Path
 
 import click
 
-from dangan.services import keys
-from dangan.model.codes import parse_code
-from dangan.store.vault import Vault
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
 from dangan.errors import DanganError
-from dangan.store.sealing import Keyring
 from dangan.formats.yamlio import dump
-from dangan.cli.base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
+from dangan.model.codes import parse_code
+from dangan.services import keys
+from dangan.store.sealing import Keyring
+from dangan.store.vault import Vault
 
 
 def _report(change: keys.KeyChange, as_json: bool, what: str) -> None:
@@ -162,8 +170,8 @@ def textconv_cmd(ctx: Context, file: Path) -> None:
     if vault is not None and ctx.keyring.available():
         masked = keys.textconv(vault, file, _NoKeys())
         if shown != masked:  # the key holder's view: plaintext a person will read
-            from dangan.store.journal import JournalError
             from dangan.cli.auditcmd import journal_decryption
+            from dangan.store.journal import JournalError
 
             try:  # git runs the driver once per version of each record a diff shows
                 journal_decryption(ctx, _codes_in(file), vault=vault)

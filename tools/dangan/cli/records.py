@@ -11,12 +11,20 @@ from typing import Any
 
 import click
 
-from dangan.services import records
-from dangan.store import sealing
-from dangan.model.codes import parse_code, parse_location
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
 from dangan.errors import DanganError, Refusal
 from dangan.formats.yamlio import dump
-from dangan.cli.base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
+from dangan.model.codes import parse_code, parse_location
+from dangan.services import records
+from dangan.store import sealing
 
 
 @click.command(
@@ -317,7 +325,7 @@ class RowsBar:
             self.bar.__enter__()
         self.bar.update(1)
 
-    def __enter__(self) -> "RowsBar":
+    def __enter__(self) -> RowsBar:
         return self
 
     def __exit__(self, *exc: object) -> None:

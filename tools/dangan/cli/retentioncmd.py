@@ -6,16 +6,24 @@ from typing import Any
 
 import click
 
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.errors import DanganError
+from dangan.formats.yamlio import dump
 from dangan.git import gitio
 from dangan.model import disposal
-from dangan.services import retention
 from dangan.model.codes import parse_code
-from dangan.errors import DanganError
-from dangan.store.fsutil import write_atomic
 from dangan.model.timeutil import default_person, parse_day, parse_when
+from dangan.services import retention
+from dangan.store.fsutil import write_atomic
 from dangan.store.vault import RECORDS, Vault
-from dangan.formats.yamlio import dump
-from dangan.cli.base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
 
 
 def _person(vault: Vault, given: str | None) -> str:

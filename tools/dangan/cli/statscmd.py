@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from dangan.model.timeutil import parse_day
 from dangan.cli.base import Context, emit_json, json_option, pass_ctx, say
+from dangan.model.timeutil import parse_day
 
 AS_OF_HELP = "The day the figures are for (default: today, vault timezone); the vault as committed at its end."
 

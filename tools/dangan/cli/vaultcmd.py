@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from dangan.services.initvault import init_vault, parse_recipient_option
 from dangan.cli.base import emit_json, json_option
+from dangan.services.initvault import init_vault, parse_recipient_option
 
 
 @click.command(

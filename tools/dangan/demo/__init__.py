@@ -51,19 +51,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dangan.formats import agekeys, sops
-from dangan.git import gitio
-from dangan.services import scan
-from dangan.model.codes import Code, Location, parse_code
-from dangan.demo.history import COMPANY, DEMO_APPROVER, DEMO_ARCHIVIST, DEMO_KEY, TZ, _at, _d, _git_env, _History, _patched_env, _t
+from dangan.demo.history import (
+    COMPANY,
+    DEMO_APPROVER,
+    DEMO_ARCHIVIST,
+    DEMO_KEY,
+    TZ,
+    _at,
+    _d,
+    _git_env,
+    _History,
+    _patched_env,
+    _t,
+)
 from dangan.demo.people import _People, id_check_digit  # noqa: F401 (id_check_digit: tests, API)
 from dangan.demo.stories import StoriesMixin
 from dangan.errors import DanganError
+from dangan.formats import agekeys, sops
+from dangan.formats.yamlio import dump
+from dangan.git import gitio
+from dangan.model.codes import Code, Location, parse_code
+from dangan.services import scan
 from dangan.services.initvault import init_vault
 from dangan.services.records import COMMON_ORDER
 from dangan.store.sealing import Keyring, has_clear_sensitive
 from dangan.store.vault import Vault
-from dangan.formats.yamlio import dump
 
 SEED = 20241
 DAYS_OF_HISTORY = 730

@@ -35,17 +35,27 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dangan.model import loans
-from dangan.services import attachments, inventory, lending, retention
 from dangan.demo import scans as demo_scans
-from dangan.git import gitio
-from dangan.formats import sops
-from dangan.model.codes import Location, parse_code
-from dangan.demo.history import DEMO_APPROVER, DEMO_ARCHIVIST, DEMO_KEY, _at, _d, _git_env, _History, _patched_env, _t
+from dangan.demo.history import (
+    DEMO_APPROVER,
+    DEMO_ARCHIVIST,
+    DEMO_KEY,
+    _at,
+    _d,
+    _git_env,
+    _History,
+    _patched_env,
+    _t,
+)
 from dangan.demo.people import _People
-from dangan.model.sides import Side
-from dangan.store.sealing import Keyring
+from dangan.formats import sops
 from dangan.formats.yamlio import decode, load_text
+from dangan.git import gitio
+from dangan.model import loans
+from dangan.model.codes import Location, parse_code
+from dangan.model.sides import Side
+from dangan.services import attachments, inventory, lending, retention
+from dangan.store.sealing import Keyring
 
 STORY_SEED = 20243
 SWEEP_DAYS_BEFORE = 30  # the sweep is made this many days before the build day

@@ -9,9 +9,9 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from dangan.services import backup, history
-from dangan.model.codes import parse_code
 from dangan.demo.history import COMPANY, DEMO_KEY, TZ, _t
+from dangan.model.codes import parse_code
+from dangan.services import backup, history
 from dangan.store.fsutil import write_atomic
 from dangan.store.sealing import Keyring
 from dangan.store.vault import Vault

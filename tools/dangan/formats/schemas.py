@@ -14,9 +14,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from dangan import __version__
 from dangan.model.codes import LEVELS
@@ -75,7 +76,7 @@ class SchemaSet:
     work tree, the index and any commit (the server-side hook has no work tree).
     """
 
-    def __init__(self, files: "dict[str, bytes] | Path | None") -> None:
+    def __init__(self, files: dict[str, bytes] | Path | None) -> None:
         if isinstance(files, Path):  # a schemas/ directory
             files = _read_dir(files)
         self.problems: list[SchemaProblem] = []
@@ -86,7 +87,7 @@ class SchemaSet:
         self._load(files)
 
     @classmethod
-    def from_dir(cls, directory: Path) -> "SchemaSet":
+    def from_dir(cls, directory: Path) -> SchemaSet:
         return cls(_read_dir(directory))
 
     # ------------------------------------------------------------------ loading

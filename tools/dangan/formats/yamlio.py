@@ -27,7 +27,6 @@ import os
 import re
 from typing import Any
 
-
 MAX_RECORD_BYTES = 256 * 1024
 BOM = b"\xef\xbb\xbf"
 

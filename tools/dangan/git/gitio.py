@@ -9,9 +9,9 @@ import functools
 import os
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from dangan.errors import GitError
 

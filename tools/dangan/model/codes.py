@@ -165,6 +165,6 @@ def path_to_code(path: str) -> Code:
     return code
 
 
-def next_serial(used: "set[int] | list[int]") -> int:
+def next_serial(used: set[int] | list[int]) -> int:
     """1 + the largest serial ever used (work tree and disposal certificates)."""
     return max(used, default=0) + 1

@@ -21,9 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-from dangan.model.codes import Code, CodeError, parse_code, parse_location
+
 from dangan.errors import DanganError
+from dangan.model.codes import Code, CodeError, parse_code, parse_location
 from dangan.model.timeutil import record_time
+
 if TYPE_CHECKING:
     from dangan.model.sides import Side
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-from dangan.model.sides import Side
 
+from dangan.model.sides import Side
 
 CATEGORY = "JY"
 DISPOSAL = "XH"

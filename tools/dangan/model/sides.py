@@ -4,8 +4,9 @@ records the change deletes. The rules judge; whoever calls them provides this vi
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass

@@ -15,17 +15,18 @@ pushed or received commit against its parent, or `--range`) reports under `vault
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from dangan.git import gitio
-from dangan.store.attached import owner
-from dangan.rules.check import Finding
-from dangan.model.codes import Code, path_to_code
 from dangan.errors import DanganError
-from dangan.store.vault import RECORDS
 from dangan.formats.yamlio import YamlError, decode, load_text
+from dangan.git import gitio
+from dangan.model.codes import Code, path_to_code
+from dangan.rules.check import Finding
+from dangan.store.attached import owner
+from dangan.store.vault import RECORDS
 
 if TYPE_CHECKING:
     from dangan.store.sealing import Keyring

@@ -6,18 +6,19 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-from dangan.store import attached as attachments
-from dangan.rules import domain
-from dangan.store import sealing
-from dangan.store.sealing import Keyring
-from dangan.model.codes import parse_code
 from dangan.errors import DanganError
 from dangan.formats.schemas import BASE_URI, SchemaSet, sensitive_leaves
-from dangan.store.vault import CONFIG
 from dangan.formats.yamlio import YamlError, decode, load_bytes, load_text
+from dangan.model.codes import parse_code
+from dangan.rules import domain
+from dangan.store import attached as attachments
+from dangan.store import sealing
+from dangan.store.sealing import Keyring
+from dangan.store.vault import CONFIG
 
 RULES = {
     "DG101": "not a readable record",

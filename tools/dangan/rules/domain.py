@@ -10,7 +10,8 @@ module only routes.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from dangan.model.sides import Side  # noqa: F401 (the change rules' view of a commit)
 

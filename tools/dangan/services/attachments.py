@@ -25,21 +25,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from dangan.errors import DanganError, Refusal
 from dangan.git import gitio
 from dangan.model.codes import Code
-from dangan.errors import DanganError, Refusal
-from dangan.store.vault import Vault
 from dangan.store.attached import (
-    SUFFIX,
     CHUNK,
+    SUFFIX,
     folder_of,
-    path_of,
-    owner,
-    safe_name,
-    media_type,
-    recipients_digest,
     listed,
+    media_type,
+    owner,
+    path_of,
+    recipients_digest,
+    safe_name,
 )
+from dangan.store.vault import Vault
 
 # ----------------------------------------------------------------- crypto, files
 
@@ -192,7 +192,7 @@ def transact(vault: Vault, changes: Mapping[str, bytes | Path | None], message: 
     vault.ready_to_write()
     root = vault.root
     paths = list(changes)
-    before: dict[str, gitio.IndexEntry | None] = {rel: None for rel in paths}
+    before: dict[str, gitio.IndexEntry | None] = dict.fromkeys(paths)
     for entry in gitio.ls_files(root, paths):
         before[entry.path] = entry
     aside: dict[str, Path] = {}
@@ -224,7 +224,7 @@ def transact(vault: Vault, changes: Mapping[str, bytes | Path | None], message: 
         with contextlib.suppress(gitio.GitError):
             gitio.restore_index(root, before)
         raise
-    for rel, backup in aside.items():
+    for backup in aside.values():
         backup.unlink(missing_ok=True)
     for rel, value in changes.items():
         if value is None:
@@ -271,8 +271,8 @@ def _write_record(vault: Vault, code: Code, plain: dict[str, Any], rt: Any, stor
                   entries: list[dict[str, Any]]) -> bytes:
     """The record with `attachments` set to `entries` (dropped when empty), validated and
     sealed like any change; a clear record keeps its comments."""
-    from dangan.services import records
     from dangan.formats.yamlio import dump, to_plain
+    from dangan.services import records
 
     tree: Any = rt if rt is not None else copy.deepcopy(plain)
     if entries:
@@ -288,9 +288,9 @@ def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.date
            name: str | None = None, title: str | None = None, kind: str | None = None,
            commit: bool = True) -> Changed:
     """Encrypt files into the record's folder and list them in the record: one commit."""
+    from dangan.model.timeutil import stamp
     from dangan.services import records
     from dangan.store.fsutil import remove_empty_dirs
-    from dangan.model.timeutil import stamp
 
     if not files:
         raise DanganError("name at least one file to attach")
@@ -450,7 +450,7 @@ def remove(vault: Vault, code: Code, names: Sequence[str], commit: bool = True) 
         changes: dict[str, bytes | Path | None] = {}
         if len(kept) != len(current):
             changes[code.path] = _write_record(vault, code, plain, rt, stored, kept)
-        changes.update({rel: None for rel in gone})
+        changes.update(dict.fromkeys(gone))
         shown = ", ".join(rel.rsplit("/", 1)[1][: -len(SUFFIX)] if rel.endswith(SUFFIX) else rel.rsplit("/", 1)[1]
                           for rel in gone)
         commit_id = transact(vault, changes, f"dangan attachments rm: {code} {shown}", commit)
@@ -463,7 +463,7 @@ def owners(vault: Vault) -> set[str]:
     """Codes of the records that have an attachment folder in the work tree."""
     found = set()
     base = vault.root / "vault"
-    for dirpath, dirnames, filenames in os.walk(base):
+    for dirpath, _dirnames, filenames in os.walk(base):
         if filenames:
             rel = Path(dirpath).relative_to(vault.root).as_posix()
             record = owner(f"{rel}/{filenames[0]}")

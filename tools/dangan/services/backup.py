@@ -32,12 +32,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dangan import __version__
-from dangan.git import gitio
 from dangan.errors import DanganError, GitError
+from dangan.formats.yamlio import YamlError, decode, load_text
+from dangan.git import gitio
 from dangan.store.fsutil import write_atomic
 from dangan.store.sealing import Keyring
 from dangan.store.vault import CONFIG, RECORDS, Vault
-from dangan.formats.yamlio import YamlError, decode, load_text
 
 FORMAT = "dangan-backup 1"
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -355,7 +355,7 @@ def _ref_diff(expected: dict[str, str], actual: dict[str, str]) -> str:
 
 def _apply_chain(repo: Path, chain: Chain, update_head_ok: bool = False) -> str:
     """Fetch every bundle of the chain into `repo`, then set its refs to the manifest's."""
-    for path, manifest in chain:
+    for path, _manifest in chain:
         args = ["fetch", "-q", "--no-write-fetch-head"]
         if update_head_ok:
             args.append("--update-head-ok")

@@ -14,13 +14,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from dangan.services import records
-from dangan.model.codes import Code, Location, parse_location
 from dangan.errors import DanganError, RecordError
 from dangan.formats.yamlio import dump
+from dangan.model.codes import Code, Location, parse_location
+from dangan.services import records
 
 MAX_ERRORS = 20
 XLSX_MAGIC = b"PK\x03\x04"  # a zip archive: what every .xlsx is
@@ -347,8 +348,8 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 def export_records(vault: Any, category: str | None, decrypt: bool) -> list[dict[str, Any]]:
     """Every record (of a category), without its sops block: masked, or decrypted."""
-    from dangan.store import sealing
     from dangan.formats.yamlio import YamlError, decode, load_text
+    from dangan.store import sealing
 
     if category is not None and category not in vault.schemas.categories:
         raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")

@@ -27,12 +27,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dangan.git import gitio
-from dangan.model.codes import Code, Location, path_to_code
 from dangan.errors import CodeError, DanganError, GitError
 from dangan.formats.schemas import is_enc
-from dangan.store.vault import Vault
 from dangan.formats.yamlio import YamlError, decode, load_text
+from dangan.git import gitio
+from dangan.model.codes import Code, Location, path_to_code
+from dangan.store.vault import Vault
 
 FORMAT = "dangan-diff/1"
 MASK = "‹encrypted›"

@@ -10,12 +10,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from dangan.model import defaults
-from dangan.git import gitio
 from dangan.errors import DanganError
 from dangan.formats.resources import standard_dir
-from dangan.store.vault import CONFIG, Vault
 from dangan.formats.yamlio import dump
+from dangan.git import gitio
+from dangan.model import defaults
+from dangan.store.vault import CONFIG, Vault
 
 GITATTRIBUTES = "# dangan: records diff through the dangan driver (decrypted for key holders)\nvault/**/*.yaml diff=dangan\n"
 _AGE = re.compile(r"age1[0-9a-z]{58}")

@@ -20,16 +20,17 @@ import datetime as dt
 import html
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from dangan.services import records
-from dangan.model import timeutil
-from dangan.model.codes import Code, Location, parse_code
 from dangan.errors import DanganError
 from dangan.formats.schemas import is_enc
-from dangan.store.vault import RECORDS, Vault
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
+from dangan.model import timeutil
+from dangan.model.codes import Code, Location, parse_code
+from dangan.services import records
+from dangan.store.vault import RECORDS, Vault
 
 CATEGORY = "PD"
 PAPER = frozenset({"paper", "both"})

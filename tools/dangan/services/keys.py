@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from dangan.store import sealing
-from dangan.model.codes import Code, path_to_code
 from dangan.errors import DanganError, Refusal
-from dangan.store.vault import CONFIG, Vault
 from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
+from dangan.model.codes import Code, path_to_code
+from dangan.store import sealing
+from dangan.store.vault import CONFIG, Vault
 
 ROLES = ("archivist", "approver")
 
@@ -270,7 +271,6 @@ def textconv(vault: Vault | None, path: Path, keyring: sealing.Keyring) -> str:
     Never fails: a file it cannot read is shown as it is.
     """
     from dangan.formats import sops
-
     from dangan.services.records import masked
 
     data = path.read_bytes()

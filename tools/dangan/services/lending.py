@@ -11,26 +11,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dangan.errors import DanganError, Refusal
+from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.git import gitio
-from dangan.services import records
 from dangan.model import timeutil
 from dangan.model.codes import Code, Location, parse_code
-from dangan.model.sides import Side
-from dangan.errors import DanganError, Refusal
-from dangan.store.vault import RECORDS, Vault
-from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.model.loans import (
     CATEGORY,
     DISPOSAL,
     LendingRules,
     LoanState,
-    replay,
-    loan_problems,
-    loan_conflicts,
     certificate_index,
+    loan_conflicts,
+    loan_problems,
     new_event,
+    replay,
     with_event,
 )
+from dangan.model.sides import Side
+from dangan.services import records
+from dangan.store.vault import RECORDS, Vault
 
 # ------------------------------------------------------------- the commands
 

@@ -10,13 +10,22 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from dangan.model.codes import Code, Location, next_serial, parse_code
 from dangan.errors import DanganError, RecordError
-from dangan.store import sealing
 from dangan.formats.schemas import BASE_URI, SchemaSet
+from dangan.formats.yamlio import (
+    MAX_INT_DIGITS,
+    YamlError,
+    decode,
+    dump,
+    int_ok,
+    load_roundtrip,
+    load_text,
+    to_plain,
+    value_problem,
+)
+from dangan.model.codes import Code, Location, next_serial, parse_code
+from dangan.store import sealing
 from dangan.store.vault import RECORDS, Vault
-from dangan.formats.yamlio import (MAX_INT_DIGITS, YamlError, decode, dump, int_ok, load_roundtrip, load_text,
-                     to_plain, value_problem)
 
 COMMON_ORDER = ("code", "category", "title", "status", "opened", "closed")
 DISPOSAL = "XH"

@@ -24,28 +24,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from dangan.git import gitio
-from dangan.services import records
-from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
 from dangan.errors import DanganError, Refusal
-from dangan.model.timeutil import record_time, stamp
-from dangan.store.vault import RECORDS, Vault
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
+from dangan.git import gitio
+from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
 from dangan.model.disposal import (
-    DISPOSAL, HOLD, LOAN, PERMANENT, NO_TRIGGER, OVERRIDE, PLAN_FORMAT,
-    _why,
+    DISPOSAL,
+    HOLD,
+    LOAN,
+    NO_TRIGGER,
+    OVERRIDE,
+    PERMANENT,
+    PLAN_FORMAT,
+    Assessment,
+    Keepers,
     Rule,
+    _why,
+    add_duration,
+    assess,
+    hold_active,
+    role_problems,
     rule_for,
     schedule,
-    add_duration,
     to_day,
-    hold_active,
-    Keepers,
-    Assessment,
-    assess,
     witness_problems,
-    role_problems,
 )
+from dangan.model.timeutil import record_time, stamp
+from dangan.services import records
+from dangan.store.vault import RECORDS, Vault
 
 if TYPE_CHECKING:
     pass
@@ -270,7 +276,7 @@ def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: b
         codes, changes = _certificates(vault, items, disposal, as_of)
         changes.update({path: None for _, path, _ in current})
         files = _attachment_files(vault, [path for _, path, _ in current])
-        changes.update({path: None for path in files})
+        changes.update(dict.fromkeys(files))
         shown = codes[0] if len(codes) == 1 else f"{codes[0]}..{codes[-1]}"
         message = f"dangan retention apply: {shown} ({len(current)} record(s) destroyed)"
         if files:  # set aside, not read into memory, in case the commit is refused

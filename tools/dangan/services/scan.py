@@ -17,20 +17,21 @@ import gc
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from dangan import __version__
-from dangan.store import attached as attachments
-from dangan.git import gitio
-from dangan.store import quick
-from dangan.rules.check import CheckResult, Finding, check_config_tree, check_file
 from dangan.errors import DanganError
-from dangan.store.sealing import Keyring
 from dangan.formats.schemas import SchemaSet
-from dangan.store.vault import CONFIG, RECORDS, Vault
 from dangan.formats.yamlio import YamlError, decode, load_text
+from dangan.git import gitio
+from dangan.rules.check import CheckResult, Finding, check_config_tree, check_file
+from dangan.store import attached as attachments
+from dangan.store import quick
+from dangan.store.sealing import Keyring
+from dangan.store.vault import CONFIG, RECORDS, Vault
 
 SMALL = 64  # below this many files the per-file cache is not worth loading
 PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves

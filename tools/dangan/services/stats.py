@@ -19,17 +19,28 @@ import functools
 import re
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
+from dangan.formats.yamlio import tree_or_none
 from dangan.git import gitio
 from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
+from dangan.model.disposal import (
+    HELD,
+    ON_LOAN,
+    OVERRIDE,
+    Keepers,
+    Rule,
+    assess,
+    hold_active,
+    schedule,
+    to_day,
+)
 from dangan.model.loans import LendingRules
 from dangan.services.lending import row as loan_row
-from dangan.model.disposal import HELD, ON_LOAN, OVERRIDE, Keepers, Rule, assess, hold_active, schedule, to_day
 from dangan.store.vault import RECORDS, Vault
-from dangan.formats.yamlio import tree_or_none
 
 FORMAT = "dangan stats 1"
 INSPECTION_WINDOW = 60  # days ahead for statutory inspections
@@ -107,7 +118,7 @@ def _scalar(rest: str) -> tuple[bool, Any]:
     return True, text
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _key_lines(wanted: frozenset[str]) -> re.Pattern[bytes]:
     names = b"|".join(re.escape(name.encode()) for name in sorted(wanted))
     return re.compile(rb"^(" + names + rb"):(.*)$", re.M)
@@ -263,8 +274,8 @@ def _title(record: Record) -> str:
 def records_section(data: Data) -> dict[str, Any]:
     """Records per category, content class, project and status."""
     categories = data.vault.schemas.categories
-    by_category = Counter({c: 0 for c in categories})
-    by_class = Counter({k: 0 for k in data.vault.schemas.classes})
+    by_category = Counter(dict.fromkeys(categories, 0))
+    by_class = Counter(dict.fromkeys(data.vault.schemas.classes, 0))
     by_project: Counter[str] = Counter()
     by_status: dict[str, Counter[str]] = {}
     projects: dict[str, str] = {}

@@ -8,8 +8,8 @@ changes) are `dangan.services.attachments`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from dangan.git import gitio
-from dangan.errors import DanganError
-from dangan.model.layout import SUFFIX, folder_of, listed, owner, path_of  # noqa: F401 (part of this module's API)
 
+from dangan.errors import DanganError
+from dangan.git import gitio
+from dangan.model.layout import SUFFIX, folder_of, listed, owner, path_of  # noqa: F401 (part of this module's API)
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
 ARMOR_MAGIC = b"-----BEGIN AGE ENCRYPTED FILE-----"
@@ -278,7 +278,7 @@ def record_findings(rel: str, tree: Mapping[str, Any], files: Mapping[str, Store
 def file_findings(rel: str, data: bytes) -> list[tuple[str, str, str]]:
     """DG117 for one file under vault/ that is not a record, from its first bytes."""
     pointer = _lfs_pointer(data[:1024]) if len(data) < 1024 else None
-    if pointer is not None or data.startswith(AGE_MAGIC) or data.startswith(ARMOR_MAGIC):
+    if pointer is not None or data.startswith((AGE_MAGIC, ARMOR_MAGIC)):
         return []
     return [(rel, "DG117", "a clear (unencrypted) file; only records and age-encrypted attachments "
                            "belong under vault/ (use `dangan attach`)")]

@@ -23,13 +23,14 @@ import hashlib
 import json
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dangan.git import gitio
 from dangan.errors import DanganError
+from dangan.git import gitio
 
 NAME = "journal.jsonl"
 GENESIS = "0" * 64

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dangan.model.codes import Code
 from dangan.errors import DanganError, Refusal
-from dangan.formats.schemas import sensitive_leaves, is_enc
+from dangan.formats.schemas import is_enc, sensitive_leaves
+from dangan.model.codes import Code
 
 
 class IntegrityError(Refusal):

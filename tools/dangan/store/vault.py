@@ -5,17 +5,18 @@ import contextlib
 import datetime as dt
 import functools
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dangan.git import gitio
-from dangan.model.codes import Code, CodeError, path_to_code
 from dangan.errors import DanganError, GitError, VaultError
 from dangan.formats.schemas import SchemaSet
-from dangan.store.sealing import Keyring
 from dangan.formats.yamlio import YamlError, decode, load_roundtrip, load_text, to_plain
+from dangan.git import gitio
+from dangan.model.codes import Code, CodeError, path_to_code
+from dangan.store.sealing import Keyring
 
 CONFIG = "vault.yaml"
 KNOWN_VERSIONS = (1,)
@@ -39,7 +40,7 @@ class Vault:
     keyring: Keyring = field(default_factory=Keyring)
 
     @classmethod
-    def open(cls, path: Path | None = None, *, search: bool = True) -> "Vault":
+    def open(cls, path: Path | None = None, *, search: bool = True) -> Vault:
         base = Path(path) if path is not None else Path.cwd()
         if not base.exists():
             raise VaultError(f"no such directory: {base}")
@@ -52,7 +53,7 @@ class Vault:
         return cls(root, load_config(root))
 
     @classmethod
-    def for_git_checks(cls, path: Path | None = None) -> "Vault":
+    def for_git_checks(cls, path: Path | None = None) -> Vault:
         """The vault for checks that judge Git objects (staged changes, commit ranges).
 
         They take vault.yaml and schemas from the index or the commits, so the work tree's
@@ -157,7 +158,9 @@ class Vault:
         return to_plain(rt), rt
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
-        from dangan.store.fsutil import writer_lock  # tempfile and fcntl only for commands that write
+        from dangan.store.fsutil import (
+            writer_lock,  # tempfile and fcntl only for commands that write
+        )
 
         return writer_lock(self.git_dir / "dangan" / "lock")
 
@@ -196,7 +199,7 @@ class Vault:
                 before_files[rel] = (self.root / rel).read_bytes()
             except FileNotFoundError:
                 before_files[rel] = None
-        before_index: dict[str, gitio.IndexEntry | None] = {rel: None for rel in paths}
+        before_index: dict[str, gitio.IndexEntry | None] = dict.fromkeys(paths)
         wanted = set(paths)
         for entry in gitio.ls_files(self.root, [] if bulk else paths):
             if entry.path in wanted:
