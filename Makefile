@@ -30,8 +30,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/pip install --quiet ruff
+	$(BIN)/pip install --quiet ruff import-linter
 	$(BIN)/ruff check tools tests bench hatch_build.py
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_DIR)-backups .pytest_cache

@@ -1,6 +1,6 @@
 """Build hook: compiles dangan's C modules for the interpreter that installs the package:
-tools/dangan/_canon.c (the canonical reader and emitter, see yamlio.py) and
-tools/dangan/_fsstat.c (folder mtimes in one call, see quick.py; POSIX only).
+tools/dangan/_canon.c (the canonical reader and emitter, see formats/yamlio.py) and
+tools/dangan/_fsstat.c (folder mtimes in one call, see store/quick.py; POSIX only).
 
 They are compiled by setuptools' build_ext, the standard extension build: the compiler, its
 flags and the module's file name (EXT_SUFFIX) are the installing interpreter's own
@@ -20,8 +20,9 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 try:
     from hatchling.builders.hooks.plugin.interface import BuildHookInterface

@@ -27,12 +27,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
-from dangan import yamlio  # noqa: E402
+from dangan.formats import yamlio  # noqa: E402
 
 # runs dangan with a given build of _canon (or the installed one: "-") and with or without
 # the C reader (without: yamlio._load_compiled declines, so yaml-rs reads and the C emitter
@@ -45,7 +46,7 @@ if so != "-":
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     sys.modules["dangan._canon"] = module
-import dangan.yamlio as yamlio
+import dangan.formats.yamlio as yamlio
 if not reader:
     yamlio._load_compiled = lambda data, text: None
 from dangan.entry import main

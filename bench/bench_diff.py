@@ -49,11 +49,11 @@ def _clone(vault: Path, work: Path) -> Path:
 
 def _changes(clone: Path, share: float, seed: int) -> tuple[list[dict[str, bytes | None]], int]:
     """DAYS batches of {path: new bytes or None}; 80% modified, 10% added, 10% removed."""
-    from dangan import gitio
-    from dangan.codes import Code, path_to_code
-    from dangan.sealing import Keyring, seal
-    from dangan.vault import Vault
-    from dangan.yamlio import decode, dump, load_text
+    from dangan.formats.yamlio import decode, dump, load_text
+    from dangan.git import gitio
+    from dangan.model.codes import Code, path_to_code
+    from dangan.store.sealing import Keyring, seal
+    from dangan.store.vault import Vault
 
     vault = Vault.open(clone)
     key = clone / "DEMO-KEY.txt"
@@ -78,7 +78,7 @@ def _changes(clone: Path, share: float, seed: int) -> tuple[list[dict[str, bytes
             continue
         plain = tree
         if "sops" in tree:
-            from dangan.sealing import open_document
+            from dangan.store.sealing import open_document
 
             plain = open_document(str(code), tree, vault.keyring)
         plain = dict(plain)

@@ -114,7 +114,7 @@ def check_jsonschema_peer(vault: Path) -> float | None:
     if not exe.exists():
         return None
     sys.path.insert(0, str(REPO / "tools"))
-    from dangan.schemas import SchemaSet  # noqa: E402
+    from dangan.formats.schemas import SchemaSet  # noqa: E402
 
     schemas = SchemaSet.from_dir(vault / "schemas")
     views = schemas._at_rest_documents()
@@ -188,7 +188,7 @@ def bench_hook(vault: Path, results: list[dict]) -> None:
 def bench_new(results: list[dict]) -> None:
     """`dangan new` with encryption for 3 recipients and its commit (hook included)."""
     sys.path.insert(0, str(REPO / "tools"))
-    from dangan import agekeys  # noqa: E402
+    from dangan.formats import agekeys  # noqa: E402
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-new-", dir=WORK))
     try:
@@ -226,7 +226,7 @@ def bench_import(results: list[dict]) -> None:
     import io
 
     sys.path.insert(0, str(REPO / "tools"))
-    from dangan import agekeys  # noqa: E402
+    from dangan.formats import agekeys  # noqa: E402
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-import-", dir=WORK))
     try:

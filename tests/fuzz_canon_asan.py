@@ -162,7 +162,7 @@ def child(library: str, scale: float, vault: Path) -> None:
 
     canon = load("dangan._canon", library)
     sys.modules["dangan._canon"] = canon  # before yamlio imports the installed one
-    from dangan import yamlio
+    from dangan.formats import yamlio
 
     assert yamlio._canon is canon, yamlio._canon
     import test_canon as tc

@@ -9,7 +9,7 @@ from conftest import git, snapshot
 from test_cli_check import sb_text
 
 from dangan.errors import Refusal
-from dangan.vault import BULK, Vault
+from dangan.store.vault import BULK, Vault
 
 
 def rel(n: int) -> str:

@@ -22,8 +22,10 @@ import pytest
 from conftest import REPO, Result, git, run_cli, snapshot
 from test_encryption import Key, make_key  # real age keys in files, as users keep them
 
-from dangan import attachments
-from dangan.yamlio import dump, load_text
+from dangan.errors import DanganError
+from dangan.formats.yamlio import dump, load_text
+from dangan.services import attachments
+from dangan.store import attached
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 needs_age = pytest.mark.skipif(shutil.which("age") is None, reason="age CLI not installed")
@@ -356,7 +358,7 @@ def test_warm_checks_trust_the_facts_of_unchanged_blobs(v: Path) -> None:
     (cache / "attachments.json").write_text(json.dumps(facts), "utf-8")
     for memo in [*cache.glob("tree-*"), *cache.glob("check-*")]:  # records are judged again
         memo.unlink()
-    assert ("%s/plan.png.age" % FW_DIR, "DG115") in rules(dg(v, "check", "--all").out)
+    assert (f"{FW_DIR}/plan.png.age", "DG115") in rules(dg(v, "check", "--all").out)
 
 
 def test_a_record_edited_to_drop_its_listing_is_dg116(v: Path) -> None:
@@ -454,22 +456,22 @@ def test_a_sweep_destroys_attachments_with_their_record(tmp_path: Path, keys: di
     ("vault/A01/note.txt", None),
 ])
 def test_owner(rel: str, record: str | None) -> None:
-    assert attachments.owner(rel) == record
+    assert attached.owner(rel) == record
 
 
 def test_safe_names() -> None:
-    assert attachments.safe_name(" 房產證.pdf ") == "房產證.pdf"
-    assert attachments.safe_name("scan.pdf.age") == "scan.pdf"
-    assert attachments.safe_name("e\u0301.png") == "\u00e9.png"  # NFC
+    assert attached.safe_name(" 房產證.pdf ") == "房產證.pdf"
+    assert attached.safe_name("scan.pdf.age") == "scan.pdf"
+    assert attached.safe_name("e\u0301.png") == "\u00e9.png"  # NFC
     for bad in ("", "..", ".x", "a/b", "a\\b", "a\nb", "a:b", "x" * 121, "dot."):
-        with pytest.raises(Exception):
-            attachments.safe_name(bad)
+        with pytest.raises(DanganError):
+            attached.safe_name(bad)
 
 
 def test_a_git_lfs_pointer_stands_for_its_file() -> None:
     oid = "a" * 64
     pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize 12345\n".encode()
-    m = attachments._Measure(None)
+    m = attached._Measure(None)
     m.update(pointer)
-    assert m.stored("b" * 40) == attachments.Stored("b" * 40, oid, 12345, None)
-    assert attachments.file_findings("vault/x", pointer) == []
+    assert m.stored("b" * 40) == attached.Stored("b" * 40, oid, 12345, None)
+    assert attached.file_findings("vault/x", pointer) == []

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from conftest import DANGAN_BIN, REPO, git, run_bin, run_cli
 
-from dangan.schemas import SchemaSet
-from dangan.yamlio import dump, load_roundtrip, to_plain
+from dangan.formats.schemas import SchemaSet
+from dangan.formats.yamlio import dump, load_roundtrip, to_plain
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 GOLDEN = REPO / "tests" / "golden" / "backup_prune.txt"
@@ -367,7 +367,7 @@ def test_verify_checks_thousands_of_records_without_hanging(template_vault: Path
 
 def test_encrypted_vault_round_trip_keeps_ciphertext_and_opens_with_the_key(tmp_path: Path) -> None:
     """Sealed values travel as ciphertext; the trial restore checks the MACs with the key."""
-    from dangan import agekeys
+    from dangan.formats import agekeys
 
     secret, public = agekeys.generate_identity()
     keyfile = tmp_path / "alice.key"
@@ -654,7 +654,7 @@ def test_a_check_that_breaks_is_a_warning_not_a_lost_backup() -> None:
     """The check step runs the rule engine over whatever the vault holds; should it ever
     break on some record (a bug), the bundle, already proved by refs and fsck, is kept and
     the operator is told how to get the traceback."""
-    from dangan import backup
+    from dangan.services import backup
 
     def broken() -> str:
         raise ValueError("Exceeds the limit (4300 digits) for integer string conversion")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import REPO, git, run_bin, run_cli, snapshot
 
-from dangan.yamlio import dump, load_roundtrip, to_plain
+from dangan.formats.yamlio import dump, load_roundtrip, to_plain
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 

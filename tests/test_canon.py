@@ -10,10 +10,9 @@ from collections import OrderedDict
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dangan import yamlio
-
 from test_yamlio import keys, records, same, tricky_strings
+
+from dangan.formats import yamlio
 
 canon = yamlio._canon
 needs_canon = pytest.mark.skipif(
@@ -48,12 +47,11 @@ edge_trees = st.recursive(
 def can_compile() -> bool:
     """What hatch_build.py needs: the interpreter's C compiler, Python's headers and
     setuptools (whose build_ext drives the compiler)."""
+    import importlib.util
     import shlex
     import shutil
     import sysconfig
     from pathlib import Path
-
-    import importlib.util
 
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
@@ -67,7 +65,7 @@ def test_the_compiled_modules_are_built_where_they_can_be() -> None:
     DANGAN_PURE_PYTHON=1) dangan runs as pure Python, which the other tests cover."""
     if os.environ.get("DANGAN_PURE_PYTHON") == "1" or not can_compile():
         pytest.skip("no C compiler here, or DANGAN_PURE_PYTHON=1: pure Python")
-    from dangan import quick
+    from dangan.store import quick
 
     assert canon is not None
     assert quick._fsstat is not None
@@ -395,5 +393,5 @@ def test_check_all_gives_the_same_results_in_pure_python(tmp_path) -> None:
     assert code == 1
     for rule in ("DG113", "DG101", "DG103"):
         assert f'"rule": "{rule}"' in out, out
-    assert subprocess.run([sys.executable, "-c", "import dangan.yamlio as y; assert y._canon is None"],
+    assert subprocess.run([sys.executable, "-c", "import dangan.formats.yamlio as y; assert y._canon is None"],
                           env={**os.environ, "DANGAN_PURE_PYTHON": "1"}).returncode == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from conftest import DANGAN_BIN, REPO, git
 from test_hooks import SB_REL, commit, commit_no_verify, sb
 
-from dangan.yamlio import load_roundtrip, to_plain
+from dangan.formats.yamlio import load_roundtrip, to_plain
 
 TEMPLATES = REPO / "docs" / "ci"
 

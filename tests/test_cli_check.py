@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import REPO, git, run_bin, snapshot
 
-from dangan.yamlio import dump, load_roundtrip, to_plain
+from dangan.formats.yamlio import dump, load_roundtrip, to_plain
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 LINE = re.compile(r"^(?P<path>\S+): (?P<rule>DG\d{3}) (?P<message>.+)$")

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from conftest import REPO, git, run_bin, snapshot
 
-from dangan.schemas import SchemaSet
-from dangan.yamlio import dump, load_bytes, load_roundtrip, to_plain
+from dangan.formats.schemas import SchemaSet
+from dangan.formats.yamlio import dump, load_bytes, load_roundtrip, to_plain
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 LEVEL_LOCATION = {
@@ -46,7 +46,7 @@ def expected_code(category: str, location: str, serial: int = 1) -> str:
 
 
 def expected_path(category: str, location: str, serial: int = 1) -> str:
-    """The derived path, computed here independently of dangan.codes."""
+    """The derived path, computed here independently of dangan.model.codes."""
     folders = location.split("-") if location else []
     return "/".join(
         ["vault", *folders, category, expected_code(category, location, serial) + ".yaml"]
@@ -154,7 +154,7 @@ def assert_error(result, code: int = 2) -> None:
 def grant_roles(cli, fields: dict) -> None:
     """Make everyone who acts in a ledger record (`by`, `approved_by`) a recipient with
     both roles, as the lending and retention rules require."""
-    from dangan.agekeys import generate_identity
+    from dangan.formats.agekeys import generate_identity
 
     names: set[str] = set()
 

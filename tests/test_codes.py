@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dangan.codes import Code, Location, next_serial, parse_code, parse_location, path_to_code
 from dangan.errors import CodeError
+from dangan.model.codes import Code, Location, next_serial, parse_code, parse_location, path_to_code
 
 SPEC_TABLE = [
     ("YZ-A01-02-001-0301-0001", "vault/A01/02/001/0301/YZ/YZ-A01-02-001-0301-0001.yaml"),
@@ -147,7 +147,7 @@ _CODE_LIKE = st.text(alphabet="ABCDYZ0123456789-", max_size=30)
 @given(st.one_of(_CODE_LIKE, codes().map(str), st.text(max_size=30)))
 def test_fast_path_agrees_with_the_full_parser(text: str) -> None:
     """parse_code's one-regex fast path accepts exactly what the part-by-part parser does."""
-    from dangan.codes import _parse_code_slowly
+    from dangan.model.codes import _parse_code_slowly
 
     def outcome(parse):  # type: ignore[no-untyped-def]
         try:

@@ -23,8 +23,6 @@ from typing import Any
 import pytest
 from conftest import DANGAN_BIN, git, run_cli, snapshot
 
-from dangan import agekeys, demo_scans, sops
-from dangan.codes import path_to_code
 from dangan.demo import (
     DEMO_APPROVER,
     DEMO_ARCHIVIST,
@@ -34,8 +32,11 @@ from dangan.demo import (
     tour,
     tour_commands,
 )
-from dangan.schemas import sensitive_leaves
-from dangan.yamlio import decode, load_text
+from dangan.demo import scans as demo_scans
+from dangan.formats import agekeys, sops
+from dangan.formats.schemas import sensitive_leaves
+from dangan.formats.yamlio import decode, load_text
+from dangan.model.codes import path_to_code
 
 ENC = re.compile(r"ENC\[AES256_GCM,[^\]]*\]")
 
@@ -188,7 +189,7 @@ def test_demo_keys_are_labelled_private_and_ignored(demo: tuple[Path, str]) -> N
 
 
 def test_personal_data_is_encrypted(demo: tuple[Path, str], summary: dict[str, Any]) -> None:
-    from dangan.vault import Vault
+    from dangan.store.vault import Vault
 
     path, _ = demo
     vault = Vault.open(path)
@@ -233,7 +234,7 @@ def test_owner_decrypts_with_the_demo_key(demo: tuple[Path, str], summary: dict[
 
 def test_no_plaintext_in_any_git_object(demo: tuple[Path, str]) -> None:
     path, _ = demo
-    from dangan.vault import Vault
+    from dangan.store.vault import Vault
 
     vault = Vault.open(path)
     stored = _stored(path)
@@ -309,7 +310,7 @@ def test_repair_goes_from_assigned_to_done_in_history(demo: tuple[Path, str]) ->
 
 
 def path_to_code_path(code: str) -> str:
-    from dangan.codes import parse_code
+    from dangan.model.codes import parse_code
 
     return parse_code(code).path
 
@@ -388,7 +389,7 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
     assert re.search(r"^JY-\d{4}\tout\t.*overdue", outputs["lend ls --status overdue"], re.M)
     plan = outputs["retention plan"]
     assert re.search(r"TS-A01-\S+\theld\tBQ-0001", plan) and "1 due" in plan, plan
-    if "report --out reports/report.html" in outputs:  # the HTML report exists (dangan.dashboard)
+    if "report --out reports/report.html" in outputs:  # the HTML report exists (dangan.report.dashboard)
         assert (work / "reports" / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     diff = next(out for cmd, out in outputs.items() if cmd.startswith("diff --from"))
     assert "XH-0001" in diff and "JY-" in diff
@@ -470,10 +471,11 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
     damaged original flagged on their records; three scans attached through the real core,
     encrypted to their categories' recipients, opened with the demo key, never in clear in
     Git."""
-    from dangan import attachments, stats
-    from dangan.codes import parse_code
-    from dangan.sealing import Keyring
-    from dangan.vault import Vault
+    from dangan.model.codes import parse_code
+    from dangan.services import attachments, stats
+    from dangan.store import attached
+    from dangan.store.sealing import Keyring
+    from dangan.store.vault import Vault
 
     path, out = demo
     trees, stored = _trees(path), _stored(path)
@@ -482,7 +484,7 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
     assert pd["status"] == "completed" and pd["place"] == counted["room"] == "翠湖花園客服中心檔案室"
     results = {r["code"]: r["result"] for r in pd["results"]}
     flagged = {c: r for c, r in results.items() if r != "found"}
-    assert flagged == {**{c: "damaged" for c in counted["damaged"]}, **{c: "missing" for c in counted["missing"]}}
+    assert flagged == {**dict.fromkeys(counted["damaged"], "damaged"), **dict.fromkeys(counted["missing"], "missing")}
     assert counted["damaged"] == [ex["damaged_original"]] == [trees[ex["damaged_loan"]]["records"][0]]
     assert counted["missing"] == [ex["missing_original"]] and ex["missing_original"].startswith("FW-A01-")
     assert len(results) >= 20 and all(trees[c]["custody"]["room"] == pd["place"] for c in results)
@@ -514,14 +516,14 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
         (entry,) = stored[scan["code"]]["attachments"]  # in clear, even in a SOPS document
         assert entry["file"] == scan["file"] and entry["by"] == DEMO_ARCHIVIST
         assert entry["type"] == ("image/png" if scan["file"].endswith(".png") else "application/pdf")
-        data = (path / attachments.path_of(code, scan["file"])).read_bytes()
+        data = (path / attached.path_of(code, scan["file"])).read_bytes()
         assert data.startswith(b"age-encryption.org/v1\n") and 500 < entry["size"] == len(data) < 8000
-        assert entry["sha256"] == attachments.sha256_of(path / attachments.path_of(code, scan["file"]))
+        assert entry["sha256"] == attachments.sha256_of(path / attached.path_of(code, scan["file"]))
         assert entry["added"][:10] == pd["closed"]
         target = path.parent / f"opened-{code}-{scan['file']}"
         attachments.get(vault, code, scan["file"], target)
         assert target.read_bytes() == expected[scan["code"]]
-        subject = git(path, "log", "-1", "--format=%s", "--", attachments.path_of(code, scan["file"])).strip()
+        subject = git(path, "log", "-1", "--format=%s", "--", attached.path_of(code, scan["file"])).strip()
         assert subject == f"dangan attach: {code} {scan['file']}"
     objects = subprocess.run(
         ["git", "cat-file", "--batch-all-objects", "--batch"], cwd=path, capture_output=True, check=True
@@ -659,7 +661,7 @@ def test_large_profile_in_miniature(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     fractions: list[float] = []
     result = demo_module.build_demo(tmp_path / "big", "large", today=README_DAY, progress=fractions.append, check=True)
     path = Path(result["path"])
-    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] <= 1 and len(fractions) > 50
+    assert fractions == sorted(fractions) and fractions[0] >= 0 and fractions[-1] <= 1 and len(fractions) > 50
     types = {t["property_type"] for c, t in _stored(path).items() if c.startswith("XM-")}
     assert types == {"residential", "commercial", "industrial", "public"}
     assert 0.1 <= result["encrypted"] / result["records"] <= 0.35

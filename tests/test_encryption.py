@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import REPO, Result, git, run_cli, snapshot
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ruamel.yaml import YAML
 
-from conftest import REPO, Result, git, run_cli, snapshot
-from dangan import agekeys, sops
+from dangan.formats import agekeys, sops
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 VECTORS = REPO / "tests" / "vectors" / "sops" / "age-pr1031"  # written by sops 3.7.1
@@ -457,7 +457,7 @@ def test_check_findings_never_quote_decrypted_values(copy: Path, alice: Key):
     plain, _meta = sops.decrypt_document(stored, [alice.identity])
     plain["complainant"]["phone"] = INVALID_PHONE
     doc = sops.encrypt_document(plain, [alice.public], stored["sops"]["encrypted_regex"])
-    from dangan.yamlio import dump
+    from dangan.formats.yamlio import dump
     path.write_text(dump(doc), "utf-8")
     assert INVALID_PHONE not in path.read_text("utf-8")
     checked = dg(copy, "check", key=alice)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from dangan import agekeys
-from dangan.yamlio import decode, load_text
+from dangan.formats import agekeys
+from dangan.formats.yamlio import decode, load_text
 
 EXAMPLE_KEY = REPO / "tests" / "example-key" / "EXAMPLE-KEY.txt"
 OWNER = "YZ-A01-01-001-0101-0001"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dangan import gitio
 from dangan.errors import GitError
+from dangan.git import gitio
 
 
 def _blob(root: Path, data: bytes) -> str:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 import pytest
-
 from conftest import run_cli
+
 from dangan.cli.main import cli
 
 

@@ -22,9 +22,10 @@ import jsonschema
 import pytest
 from conftest import REPO, Result, git, run_cli, screenshot, snapshot
 
-from dangan import agekeys, history
 from dangan.cli.historycmd import render_markdown
-from dangan.yamlio import dump, load_text
+from dangan.formats import agekeys
+from dangan.formats.yamlio import dump, load_text
+from dangan.services import history
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 SCHEMA = json.loads((REPO / "docs" / "diff.schema.json").read_text("utf-8"))
@@ -321,8 +322,8 @@ def test_log_lists_each_commit_touching_a_record(dated_vault: Dated) -> None:
 
 def test_record_at_a_date_and_a_revision(dated_vault: Dated) -> None:
     root, c = dated_vault.root, dated_vault.commits
-    from dangan.codes import parse_code
-    from dangan.vault import Vault
+    from dangan.model.codes import parse_code
+    from dangan.store.vault import Vault
 
     vault = Vault.open(root)
     tree, resolved = history.record_at(vault, parse_code(SB), "2024-02-01")
@@ -364,7 +365,7 @@ def test_html_is_self_contained_escaped_and_opens(dated_vault: Dated, tmp_path: 
     root = dated_vault.root
     doc = diff_json(root, "--from", "2024-01-31", "--to", "2024-02-29")
     doc["records"][0]["title"] = "<script>alert(1)</script> & \"quoted\""
-    from dangan.report_html import render_diff
+    from dangan.report.diffpage import render_diff
 
     page = render_diff(doc)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;" in page
@@ -491,9 +492,9 @@ def test_sealed_log_and_record_at(sealed_vault: Sealed) -> None:
     assert NEW_PHONE not in json.dumps(doc, ensure_ascii=False)
     keyed = json.loads(ok(dg(s.root, "log", TS_SEALED, "--json", key=s.alice)).out)
     assert keyed["commits"][0]["fields"] == [] and keyed["commits"][0]["compared"] == "plaintext"
-    from dangan.codes import parse_code
-    from dangan.sealing import Keyring, open_document
-    from dangan.vault import Vault
+    from dangan.model.codes import parse_code
+    from dangan.store.sealing import Keyring, open_document
+    from dangan.store.vault import Vault
 
     vault = Vault.open(s.root)
     stored, resolved = history.record_at(vault, parse_code(TS_SEALED), "2024-03-02")
@@ -524,7 +525,7 @@ def test_field_changes_walk_mappings_and_lists() -> None:
 def test_sealed_records_take_the_fast_reader_and_agree_with_ruamel(sealed_vault: Sealed) -> None:
     """SOPS records (ENC values, armored enc in literal blocks) are canonical for the fast
     reader, which gives ruamel's tree."""
-    from dangan.yamlio import load_fast, load_roundtrip, to_plain
+    from dangan.formats.yamlio import load_fast, load_roundtrip, to_plain
 
     texts = [git(sealed_vault.root, "show", f"{c}:vault/A01/02/001/0301/TS/{TS_SEALED}.yaml")
              for c in list(sealed_vault.commits.values())[1:]]

@@ -33,9 +33,9 @@ from typing import Any
 import pytest
 from conftest import DANGAN_BIN, REPO, Result, git, run_bin, run_cli, snapshot
 
-from dangan.agekeys import generate_identity
-from dangan.initvault import textconv_command
-from dangan.yamlio import dump, load_roundtrip, to_plain
+from dangan.formats.agekeys import generate_identity
+from dangan.formats.yamlio import dump, load_roundtrip, to_plain
+from dangan.services.initvault import textconv_command
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 # `PATH: DGnnn message`, as the hooks print it; a server's lines come back as `remote: ...`

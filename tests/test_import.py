@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import git, run_cli, snapshot
-from dangan.agekeys import generate_identity, write_identity_file
+
+from dangan.formats.agekeys import generate_identity, write_identity_file
 
 HEADER = ["location", "title", "kind", "channel", "received_at", "subject", "description",
           "complainant.name", "complainant.phone"]

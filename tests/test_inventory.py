@@ -15,12 +15,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
-
 from conftest import Result, git, run_cli, snapshot
-from dangan import agekeys, inventory
-from dangan.vault import Vault
-from dangan.yamlio import load_text
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dangan.formats import agekeys
+from dangan.formats.yamlio import load_text
+from dangan.services import inventory
+from dangan.store.vault import Vault
 
 ARCHIVIST = "張敏"  # recipient with both roles (init --recipient)
 WITNESS = "陳立新"
@@ -140,7 +142,7 @@ def filled(root: Path, results: dict[str, tuple[str, str]], extra: list[dict[str
 
 
 def record_file(root: Path, code: str) -> dict:
-    return load_text((root / Vault.open(root).path_of(__import__("dangan.codes").codes.parse_code(code))).read_text("utf-8"))
+    return load_text((root / Vault.open(root).path_of(__import__("dangan.model.codes").model.codes.parse_code(code))).read_text("utf-8"))
 
 
 def commits(root: Path) -> int:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import DANGAN_BIN, REPO, Result, git, run_cli
-from dangan import agekeys, journal
+
+from dangan.formats import agekeys
+from dangan.store import journal
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 ROOM = "A01-02-001-0301"
@@ -320,7 +321,7 @@ def test_the_diff_driver_falls_back_to_the_masked_view(copy: Sealed) -> None:
 # ----------------------------------------------------------------- where and how
 
 def test_concurrent_writers_never_interleave(copy: Sealed) -> None:
-    script = ("import sys; from pathlib import Path; from dangan import journal\n"
+    script = ("import sys; from pathlib import Path; from dangan.store import journal\n"
               "for i in range(40): journal.note(Path(sys.argv[1]), 'show', [f'TS-A01-{sys.argv[2]}-{i:04d}'], who='x')\n")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(copy.root), tag]) for tag in ("01", "02", "03")]
     assert all(p.wait(timeout=60) == 0 for p in procs)

@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 from conftest import Result, git, run_cli
 
-from dangan import agekeys, sops
-from dangan.changes import ledger_rewrites, rekeyed
-from dangan.yamlio import dump, load_text
+from dangan.formats import agekeys, sops
+from dangan.formats.yamlio import dump, load_text
+from dangan.rules.changes import ledger_rewrites, rekeyed
 
 ARCHIVIST, APPROVER, NEWCOMER = "張敏", "李強 (approver)", "王芳"
 SB = "SB-A01-01-0001"
@@ -347,7 +347,7 @@ def _commit(root: Path, key: Key | None) -> subprocess.CompletedProcess[str]:
 
 def _release_hold(plain: dict[str, Any]) -> None:
     """The hold made to look released: retention follows the events, so the hold event is
-    rewritten (`status` alone is derived and decides nothing: retention.hold_active)."""
+    rewritten (`status` alone is derived and decides nothing: disposal.hold_active)."""
     plain["status"] = "released"
     plain["events"][-1]["action"] = "release"
 

@@ -27,9 +27,11 @@ from conftest import Result, git, run_cli, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dangan import agekeys, lending
-from dangan.vault import Vault
-from dangan.yamlio import dump, load_text
+from dangan.formats import agekeys
+from dangan.formats.yamlio import dump, load_text
+from dangan.model import loans
+from dangan.services import lending
+from dangan.store.vault import Vault
 
 ARCHIVIST, APPROVER, READER, BORROWER = "張敏", "陳立新", "王芳", "趙偉"
 SB1, SB2 = "SB-A01-01-0001", "SB-A01-01-0002"
@@ -505,15 +507,15 @@ def test_order_of_events_follows_the_state_machine(actions: list[str]) -> None:
             event.update(days=1, due=f"2024-05-{i + 2:02d}")
         events.append(event)
     tree = {"code": "JY-0001", "borrower": {"name": "B"}, "form": "copy", "records": [SB1], "events": events}
-    rules = lending.LendingRules.from_config(CONFIG)
-    state, problems = lending.replay(tree, rules)
+    rules = loans.LendingRules.from_config(CONFIG)
+    state, problems = loans.replay(tree, rules)
     in_order = VALID.fullmatch("".join(LETTER[a] for a in actions)) is not None
     assert in_order == (not any("out of order" in p for p in problems)), (actions, problems)
     if in_order:
         tree["status"] = state.status
-        assert lending.loan_problems(tree | {"closed": _closed(state)}, CONFIG) == []
+        assert loans.loan_problems(tree | {"closed": _closed(state)}, CONFIG) == []
         assert state.role_problems == []
 
 
-def _closed(state: lending.LoanState) -> str | None:
+def _closed(state: loans.LoanState) -> str | None:
     return state.ended_at.date().isoformat() if state.ended_at else None

@@ -9,13 +9,13 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import run_cli, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import run_cli, snapshot
-from dangan.agekeys import generate_identity
-from dangan.query import Search, clear_values, fold
-from dangan.yamlio import dump
+from dangan.formats.agekeys import generate_identity
+from dangan.formats.yamlio import dump
+from dangan.model.query import Search, clear_values, fold
 
 HEADER = ["location", "title", "kind", "channel", "received_at", "subject", "description",
           "complainant.name", "complainant.phone", "satisfaction"]

@@ -5,10 +5,11 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli, screenshot
-from dangan import agekeys, dashboard
 from test_stats import AS_OF, bulk, commit_files, complaint, dated, ok
+
+from dangan.formats import agekeys
+from dangan.report import dashboard
 
 HOSTILE = "<script>alert(1)</script> & \"quoted\""
 
@@ -34,7 +35,7 @@ def test_page_has_every_indicator(page: tuple[Path, str]) -> None:
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     for heading in dashboard.HEADINGS.values():
         if heading == dashboard.HEADINGS["inventory"]:
-            continue  # present only when dangan.inventory is installed (below)
+            continue  # present only when dangan.services.inventory is installed (below)
         assert f"<h2>{heading.replace('&', '&amp;')}</h2>" in html, heading
     assert "2025-06-30" in html and "統計測試 &lt;b&gt;" in html
     assert html.count("<svg") >= 10  # charts are drawn, not just tables

@@ -20,9 +20,9 @@ from conftest import REPO, Result, git, run_cli, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dangan.agekeys import generate_identity
-from dangan.retention import add_duration
-from dangan.yamlio import dump, load_text
+from dangan.formats.agekeys import generate_identity
+from dangan.formats.yamlio import dump, load_text
+from dangan.model.disposal import add_duration
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 APPROVER, ARCHIVIST = "陳立新", "張敏"
@@ -645,7 +645,7 @@ def test_an_encrypted_record_is_destroyed_without_a_key(v: Path, tmp_path: Path)
 
 def test_a_large_disposal_is_split_into_volumes(v: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A certificate is a record (at most 256 KiB): a long list takes several, one commit."""
-    from dangan import retention
+    from dangan.services import retention
 
     monkeypatch.setattr(retention, "VOLUME_BYTES", 600)  # about two items a volume
     plan_file = write_plan(v, tmp_path, "2024-05-01")

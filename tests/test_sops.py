@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dangan import agekeys, sops
-from dangan.agekeys import IdentityError
-from dangan.sops import (
+from dangan.formats import agekeys, sops
+from dangan.formats.agekeys import IdentityError
+from dangan.formats.sops import (
     Comment,
     DecryptionError,
     MacMismatch,

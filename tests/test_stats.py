@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import REPO, Result, git, run_cli
-from dangan import agekeys, stats
-from dangan.vault import Vault
-from dangan.yamlio import dump, load_text
+
+from dangan.formats import agekeys
+from dangan.formats.yamlio import dump, load_text
+from dangan.services import stats
+from dangan.store.vault import Vault
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 AS_OF = "2025-06-30"

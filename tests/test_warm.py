@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, git, run_bin
 from test_cli_check import sb_text
 
-from dangan import quick
+from dangan.store import quick
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 SB = "vault/A01/02/SB/SB-A01-02-0001.yaml"
@@ -190,8 +190,8 @@ def test_without_the_compiled_stats_the_answers_are_the_same(v: Path, monkeypatc
 
 
 def test_the_hook_asks_git_early_what_check_staged_asks() -> None:
-    from dangan import hookrun
-    from dangan.vault import CONFIG, RECORDS
+    from dangan.hook import hookrun
+    from dangan.store.vault import CONFIG, RECORDS
 
     assert hookrun.STAGED == ("diff-index", "--cached", "-z", "--raw", "--no-renames", "HEAD", "--",
                               RECORDS + "/", CONFIG, "schemas/")
@@ -223,7 +223,7 @@ def test_the_hook_on_a_first_commit(template_vault: Path, tmp_path: Path) -> Non
 @pytest.mark.parametrize("entry", ["cli", "fast path"])
 def test_an_unexpected_error_is_one_line_not_a_traceback(
         vault: Path, entry: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from dangan import scan
+    from dangan.services import scan
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")

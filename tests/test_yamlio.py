@@ -7,8 +7,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from dangan import yamlio
-from dangan.yamlio import YamlError
+from dangan.formats import yamlio
+from dangan.formats.yamlio import YamlError
 
 # ------------------------------------------------------------------ strategies
 

@@ -39,8 +39,9 @@ import json
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -444,9 +445,9 @@ def check_vault(root: Path, schemas: Schemas, sensitive: dict[str, set[str]],
         config = load_yaml(vault_yaml)
         for err in schemas.validator("vault.schema.json").iter_errors(config):
             problems.add(vault_yaml, describe(err))
-        for cat in list((config.get("retention") or {})) + list(
+        for cat in list(config.get("retention") or {}) + list(
                 (config.get("lending") or {}).get("originals_not_lent", [])) + list(
-                (config.get("access") or {})):
+                config.get("access") or {}):
             if cat not in schemas.categories:
                 problems.add(vault_yaml, f"unknown category {cat}")
     records: dict[str, tuple[Path, dict]] = {}
@@ -504,7 +505,7 @@ def check_vault(root: Path, schemas: Schemas, sensitive: dict[str, set[str]],
         for err in schemas.validator(schemas.categories[cat]["schema"]).iter_errors(clear):
             problems.add(rel, describe(err))
         records[code] = (path, data)
-    for code, (path, data) in records.items():
+    for _code, (path, data) in records.items():
         for ref in data.get("refs", []) or []:
             if ref not in records:
                 problems.add(path.relative_to(root).as_posix(), f"refs names unknown code {ref}")

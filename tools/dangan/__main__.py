@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from .cli.main import entry
+from dangan.cli.main import entry
 
 entry()

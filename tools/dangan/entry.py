@@ -5,14 +5,14 @@ has a 0.5 s budget at 100,000 records. Everything else goes through `dangan.cli.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["hook", "pre-commit"]:
-        from .hookrun import Early, pre_commit
+        from dangan.hook.hookrun import Early, pre_commit
 
         try:
             early = Early()  # git reads the index while the checker loads
@@ -24,15 +24,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) >= 2 and args[0] == "-C" and Path(args[1]).is_dir():  # else click explains
         vault_path, rest = Path(args[1]), args[2:]
     if rest in (["check"], ["check", "--all"]):
-        from .quick import answer
+        from dangan.store.quick import answer
 
         remembered = answer(str(vault_path or "."))  # standard library only: ~10 ms of imports
         if remembered is not None:
             return _print(*remembered)
-        from .hookrun import check_all
+        from dangan.hook.hookrun import check_all
 
         return check_all(vault_path)
-    from .cli.main import main as cli_main
+    from dangan.cli.main import main as cli_main
 
     return cli_main(args)
 

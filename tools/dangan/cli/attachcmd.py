@@ -6,10 +6,20 @@ from pathlib import Path
 
 import click
 
-from .. import attachments, gitio, timeutil
-from ..codes import parse_code
-from ..errors import DanganError
-from .base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.errors import DanganError
+from dangan.git import gitio
+from dangan.model import timeutil
+from dangan.model.codes import parse_code
+from dangan.services import attachments
 
 
 def _size(n: int) -> str:
@@ -122,7 +132,7 @@ def get_cmd(ctx: Context, code: str, name: str, out: Path | None, as_json: bool)
     if out is None and sys.stdout.isatty():
         raise DanganError("refusing to write a decrypted file to a terminal",
                           "give --out FILE, or redirect standard output to a file")
-    from .auditcmd import journal_decryption
+    from dangan.cli.auditcmd import journal_decryption
 
     vault = ctx.vault
     parsed = parse_code(code)

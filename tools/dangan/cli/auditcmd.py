@@ -1,18 +1,20 @@
 """`dangan audit ls|verify`: read the access journal; `journal_decryption()` writes it for
-the commands that show plaintext (records.py, historycmd.py, keyscmd.py)."""
+the commands that show plaintext (services/records.py, historycmd.py, keyscmd.py)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 
-from .. import gitio, journal
-from ..errors import DanganError, Refusal
-from ..timeutil import parse_when
-from ..vault import Vault, find_root
-from .base import Context, emit_json, json_option, pass_ctx, say
+from dangan.cli.base import Context, emit_json, json_option, pass_ctx, say
+from dangan.errors import DanganError, Refusal
+from dangan.git import gitio
+from dangan.model.timeutil import parse_when
+from dangan.store import journal
+from dangan.store.vault import Vault, find_root
 
 CODES_SHOWN = 6  # codes per line in `audit ls` text; --json has them all
 

@@ -8,10 +8,10 @@ from typing import Any, Self
 
 import click
 
-from .. import backup
-from ..errors import DanganError
-from ..vault import find_root
-from .base import Context, emit_json, identity_option, json_option, pass_ctx, say
+from dangan.cli.base import Context, emit_json, identity_option, json_option, pass_ctx, say
+from dangan.errors import DanganError
+from dangan.services import backup
+from dangan.store.vault import find_root
 
 
 class _Steps:

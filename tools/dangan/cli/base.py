@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from ..sealing import Keyring
-from ..vault import Vault
+from dangan.store.sealing import Keyring
+from dangan.store.vault import Vault
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,13 +6,22 @@ from pathlib import Path
 
 import click
 
-from .. import check as checks
-from .. import hookrun, scan
-from .. import gitio
-from ..errors import DanganError
-from ..initvault import install_hooks_config
-from ..yamlio import YamlError, canonical, decode
-from .base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.errors import DanganError
+from dangan.formats.yamlio import YamlError, canonical, decode
+from dangan.git import gitio
+from dangan.hook import hookrun
+from dangan.rules import check as checks
+from dangan.services import scan
+from dangan.services.initvault import install_hooks_config
 
 
 def _report(result: checks.CheckResult, as_json: bool) -> None:

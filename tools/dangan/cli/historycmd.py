@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from .. import history
-from ..codes import parse_code, parse_location
-from ..fsutil import write_atomic
-from .base import Context, emit_json, identity_option, json_option, pass_ctx, say
+from dangan.cli.base import Context, emit_json, identity_option, json_option, pass_ctx, say
+from dangan.model.codes import parse_code, parse_location
+from dangan.services import history
+from dangan.store.fsutil import write_atomic
 
 FORMATS = ("text", "json", "markdown", "html")
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
@@ -50,7 +50,7 @@ def diff_cmd(ctx: Context, since: str, until: str | None, branch: str | None, ca
     loc = parse_location(location) if location else None
     result = history.diff(vault, since, until, branch=branch, category=category, location=loc, decrypt=decrypt)
     if decrypt:  # the report shows old and new plaintext of these records
-        from .auditcmd import journal_decryption
+        from dangan.cli.auditcmd import journal_decryption
 
         journal_decryption(ctx, [r.code for r in result.records], vault=vault)
     document = result.as_dict()
@@ -60,7 +60,7 @@ def diff_cmd(ctx: Context, since: str, until: str | None, branch: str | None, ca
     elif fmt == "markdown":
         text = render_markdown(document)
     elif fmt == "html":
-        from ..report_html import render_diff
+        from dangan.report.diffpage import render_diff
 
         text = render_diff(document)
     else:

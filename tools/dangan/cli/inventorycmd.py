@@ -6,9 +6,18 @@ from pathlib import Path
 
 import click
 
-from .. import inventory, timeutil
-from ..errors import DanganError
-from .base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.errors import DanganError
+from dangan.model import timeutil
+from dangan.services import inventory
 
 
 @click.group(

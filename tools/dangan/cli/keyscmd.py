@@ -5,13 +5,21 @@ from pathlib import Path
 
 import click
 
-from .. import keys
-from ..codes import parse_code
-from ..vault import Vault
-from ..errors import DanganError
-from ..sealing import Keyring
-from ..yamlio import dump
-from .base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.errors import DanganError
+from dangan.formats.yamlio import dump
+from dangan.model.codes import parse_code
+from dangan.services import keys
+from dangan.store.sealing import Keyring
+from dangan.store.vault import Vault
 
 
 def _report(change: keys.KeyChange, as_json: bool, what: str) -> None:
@@ -162,8 +170,8 @@ def textconv_cmd(ctx: Context, file: Path) -> None:
     if vault is not None and ctx.keyring.available():
         masked = keys.textconv(vault, file, _NoKeys())
         if shown != masked:  # the key holder's view: plaintext a person will read
-            from ..journal import JournalError
-            from .auditcmd import journal_decryption
+            from dangan.cli.auditcmd import journal_decryption
+            from dangan.store.journal import JournalError
 
             try:  # git runs the driver once per version of each record a diff shows
                 journal_decryption(ctx, _codes_in(file), vault=vault)
@@ -182,7 +190,7 @@ class _NoKeys(Keyring):
 
 def _codes_in(file: Path) -> list[str]:
     """The code a record file names (git hands the driver a temporary copy)."""
-    from ..yamlio import YamlError, decode, load_text
+    from dangan.formats.yamlio import YamlError, decode, load_text
 
     try:
         code = load_text(decode(file.read_bytes())).get("code")
@@ -194,7 +202,7 @@ def _codes_in(file: Path) -> list[str]:
 def _journal_file(ctx: Context, path: Path, plain: object) -> None:
     """`decrypt FILE`: journaled in the vault that holds FILE, else (a copy, or a file that
     is no record) in the user's journal; a record is named by its code wherever it lies."""
-    from .auditcmd import journal_decryption, vault_of_file
+    from dangan.cli.auditcmd import journal_decryption, vault_of_file
 
     vault, root = vault_of_file(path)
     code = plain.get("code") if isinstance(plain, dict) else None

@@ -5,9 +5,18 @@ from dataclasses import asdict
 
 import click
 
-from .. import lending, timeutil
-from ..lending import Done
-from .base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.model import timeutil
+from dangan.services import lending
+from dangan.services.lending import Done
 
 AT_HELP = "When it happened (YYYY-MM-DD or ISO 8601; default now), for paper events entered later."
 BY_HELP = "Who did it (default: git config user.name)."

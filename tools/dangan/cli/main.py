@@ -7,14 +7,14 @@ anything unexpected -> 3 with a one-line message (a traceback only with DANGAN_D
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import click
 
-from .. import __version__
-from ..errors import DanganError, internal_error
-from .base import Context
+from dangan import __version__
+from dangan.cli.base import Context
+from dangan.errors import DanganError, internal_error
 
 EPILOG_MAIN = """\b
 Examples:

@@ -11,11 +11,20 @@ from typing import Any
 
 import click
 
-from .. import records, sealing
-from ..codes import parse_code, parse_location
-from ..errors import DanganError, Refusal
-from ..yamlio import dump
-from .base import identity_option, Context, emit_json, json_option, no_commit_option, pass_ctx, say
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.errors import DanganError, Refusal
+from dangan.formats.yamlio import dump
+from dangan.model.codes import parse_code, parse_location
+from dangan.services import records
+from dangan.store import sealing
 
 
 @click.command(
@@ -71,20 +80,20 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
     parsed = parse_code(code)
     resolved = None
     if as_of:
-        from .. import history
+        from dangan.services import history
 
         stored, resolved = history.record_at(vault, parsed, as_of)
     else:
         stored, _ = vault.read(parsed)
     if decrypt:
         view = sealing.open_document(str(parsed), stored, vault.keyring)
-        from .auditcmd import journal_decryption
+        from dangan.cli.auditcmd import journal_decryption
 
         journal_decryption(ctx, [str(parsed)], vault=vault)  # before any output; exit 2 if it fails
     else:
         category = vault.schemas.category(parsed.category)
         view = records.masked(stored, category.sensitive if category else frozenset())
-    from .. import lending
+    from dangan.services import lending
 
     damage = lending.damage_reports(vault, str(parsed)) if resolved is None else []
     if as_json:
@@ -150,7 +159,7 @@ def edit_cmd(ctx: Context, code: str, no_commit: bool) -> None:
     parsed = parse_code(code)
     original = records.editable_text(vault, parsed)
     if "sops" in vault.read(parsed)[0]:  # the editor is about to show plaintext
-        from .auditcmd import journal_decryption
+        from dangan.cli.auditcmd import journal_decryption
 
         journal_decryption(ctx, [str(parsed)], vault=vault)
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
@@ -231,7 +240,7 @@ never searched. See docs/exchange.md.
 @pass_ctx
 def ls_cmd(ctx: Context, category, location, status, where, search, as_json: bool) -> None:
     """List records: code, category, title, status, opened, closed."""
-    from ..query import parse_condition
+    from dangan.model.query import parse_condition
 
     vault = ctx.vault
     if category and category not in vault.schemas.categories:
@@ -275,7 +284,7 @@ def import_cmd(ctx: Context, category: str, file: Path, location_column: str | N
                dry_run: bool, no_commit: bool, as_json: bool) -> None:
     """Create many records from a CSV or .xlsx file: all rows are validated (and sensitive
     columns encrypted) before any is written; one commit."""
-    from ..exchange import RowErrors, import_rows
+    from dangan.services.exchange import RowErrors, import_rows
 
     path = ctx.path(file)
     try:
@@ -316,7 +325,7 @@ class RowsBar:
             self.bar.__enter__()
         self.bar.update(1)
 
-    def __enter__(self) -> "RowsBar":
+    def __enter__(self) -> RowsBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -345,20 +354,20 @@ def export_cmd(ctx: Context, category: str | None, fmt: str, decrypt: bool, out:
     """Records as CSV or JSON, sensitive values masked unless --decrypt."""
     import json as _json
 
-    from ..exchange import export_records, to_csv
+    from dangan.services.exchange import export_records, to_csv
 
     if fmt == "csv" and not category:
         raise DanganError("--format csv needs --category (one table per category)")
     rows = export_records(ctx.vault, category, decrypt)
     if decrypt:
-        from .auditcmd import journal_decryption
+        from dangan.cli.auditcmd import journal_decryption
 
         journal_decryption(ctx, [str(r.get("code")) for r in rows], vault=ctx.vault)
     text = to_csv(rows) if fmt == "csv" else _json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
     if out is None:
         click.echo(text, nl=False)
         return
-    from ..fsutil import write_atomic
+    from dangan.store.fsutil import write_atomic
 
     target = ctx.path(out)
     # decrypted exports hold personal data: readable by their owner only

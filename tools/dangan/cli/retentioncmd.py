@@ -6,14 +6,24 @@ from typing import Any
 
 import click
 
-from .. import gitio, retention
-from ..codes import parse_code
-from ..errors import DanganError
-from ..fsutil import write_atomic
-from ..timeutil import default_person, parse_day, parse_when
-from ..vault import RECORDS, Vault
-from ..yamlio import dump
-from .base import Context, emit_json, identity_option, json_option, no_commit_option, pass_ctx, say
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.errors import DanganError
+from dangan.formats.yamlio import dump
+from dangan.git import gitio
+from dangan.model import disposal
+from dangan.model.codes import parse_code
+from dangan.model.timeutil import default_person, parse_day, parse_when
+from dangan.services import retention
+from dangan.store.fsutil import write_atomic
+from dangan.store.vault import RECORDS, Vault
 
 
 def _person(vault: Vault, given: str | None) -> str:
@@ -47,7 +57,7 @@ Examples:
 def schedule_cmd(ctx: Context, as_json: bool) -> None:
     """The effective retention rule of every category (vault.yaml `retention`)."""
     vault = ctx.vault
-    rules = retention.schedule(vault.config, vault.schemas.categories)
+    rules = disposal.schedule(vault.config, vault.schemas.categories)
     rows = []
     for category, rule in rules.items():
         cat = vault.schemas.categories[category]
@@ -109,7 +119,7 @@ def _print_plan(plan: retention.Plan) -> None:
     for item in plan.not_due:
         for reason in item["reasons"]:
             counts[reason] = counts.get(reason, 0) + 1
-    listed = [i for i in plan.not_due if set(i["reasons"]) - {retention.PERMANENT, retention.NO_TRIGGER}]
+    listed = [i for i in plan.not_due if set(i["reasons"]) - {disposal.PERMANENT, disposal.NO_TRIGGER}]
     if listed:
         click.echo(f"kept although due by their rule ({len(listed)}):")
         for item in listed:

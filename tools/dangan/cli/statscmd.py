@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from ..timeutil import parse_day
-from .base import Context, emit_json, json_option, pass_ctx, say
+from dangan.cli.base import Context, emit_json, json_option, pass_ctx, say
+from dangan.model.timeutil import parse_day
 
 AS_OF_HELP = "The day the figures are for (default: today, vault timezone); the vault as committed at its end."
 
@@ -89,7 +89,7 @@ def stats_cmd(ctx: Context, as_of: str | None, as_json: bool) -> None:
     destruction in 90 days; active legal holds. Never decrypts. docs/stats.md says exactly
     how each figure is computed.
     """
-    from .. import stats
+    from dangan.services import stats
 
     vault = ctx.vault
     doc = stats.compute(vault, parse_day(as_of, vault.tz))
@@ -116,7 +116,7 @@ def report_cmd(ctx: Context, out: Path, as_of: str | None, as_json: bool) -> Non
     """One self-contained HTML page with the indicators of `dangan stats` as charts and
     tables, for reading in a browser (no network, no scripts).
     """
-    from .. import dashboard
+    from dangan.report import dashboard
 
     vault = ctx.vault
     day = parse_day(as_of, vault.tz)

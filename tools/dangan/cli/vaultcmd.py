@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from ..initvault import init_vault, parse_recipient_option
-from .base import emit_json, json_option
+from dangan.cli.base import emit_json, json_option
+from dangan.services.initvault import init_vault, parse_recipient_option
 
 
 @click.command(
@@ -50,7 +50,7 @@ def demo_cmd(path: Path, size: str, as_of: str | None, as_json: bool) -> None:
     """Build a demo vault with realistic records and print a tour of commands to try."""
     import sys
 
-    from ..demo import build_day, build_demo, tour
+    from dangan.demo import build_day, build_demo, tour
 
     today = build_day(as_of)
     if as_json or not sys.stderr.isatty():
@@ -72,8 +72,8 @@ def demo_cmd(path: Path, size: str, as_of: str | None, as_json: bool) -> None:
     else:
         import shutil
 
-        from ..demo_tour import path_line
-        from ..initvault import installed_command
+        from dangan.demo.tour import path_line
+        from dangan.services.initvault import installed_command
 
         click.echo(tour(result, path_line(installed_command(), shutil.which("dangan"))))
         if result.get("checked") is False:

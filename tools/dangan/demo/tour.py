@@ -1,0 +1,200 @@
+"""What `dangan demo` does after the build (a verified backup, a diff between two dates, the
+HTML report) and the tour it prints: what was done, then a short list of commands to try."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shlex
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from dangan.demo.history import COMPANY, DEMO_KEY, TZ, _t
+from dangan.model.codes import parse_code
+from dangan.services import backup, history
+from dangan.store.fsutil import write_atomic
+from dangan.store.sealing import Keyring
+from dangan.store.vault import Vault
+
+REPORTS = "reports"  # inside the demo vault, ignored by its .gitignore
+DIFF_DAYS = 45  # the diff covers the last weeks: the sweep, the overdue loan, open work
+
+
+def diff_dates(today: dt.date) -> tuple[str, str]:
+    return (today - dt.timedelta(days=DIFF_DAYS)).isoformat(), (today - dt.timedelta(days=1)).isoformat()
+
+
+def after_build(vault: Vault, today: dt.date, backup_too: bool = True, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Back up (verified: restored, fsck, every check with the demo key), write a diff
+    between two dates and the HTML report as of `today`; without `backup_too` (the large demo)
+    only the diff. `now` names the backup (default: the clock). Paths in the result are
+    absolute."""
+    done: dict[str, Any] = {}
+    if backup_too:
+        made = backup.create(vault, backup.default_dest(vault.root), keyring=Keyring(vault.root / DEMO_KEY), now=now)
+        if not made.ok or made.bundle is None:
+            failure = made.verification.failure if made.verification else "not made"
+            raise RuntimeError(f"demo: the backup did not verify: {failure}")
+        done["backup"] = str(made.bundle)
+        done["verified"] = [step.name for step in made.verification.steps] if made.verification else []
+    since, until = diff_dates(today)
+    reports = vault.root / REPORTS
+    reports.mkdir(exist_ok=True)
+    document = history.diff(vault, since, until).as_dict()
+    from dangan.report.diffpage import render_diff
+
+    out = reports / f"diff-{since}-{until}.html"
+    write_atomic(out, render_diff(document).encode("utf-8"))
+    done["diff"] = {"from": since, "to": until, "path": str(out), "changed": document["summary"]["total"]["records"]}
+    done["report"] = None
+    if backup_too:  # the large demo leaves both to the user: on 100,000 records they take minutes
+        from dangan.report import dashboard
+
+        done["report"] = str(dashboard.write(vault, reports / "report.html", today))
+    return done
+
+
+_SHELL_SPECIAL = re.compile(r"[\s'\"\\$`!*?#&;|<>(){}\[\]~]")
+
+
+def _arg(text: str) -> str:
+    return shlex.quote(text) if _SHELL_SPECIAL.search(text) or not text else text
+
+
+def _rel(path: str, root: str) -> str:
+    """A path as seen from the vault (after the tour's `cd`)."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(Path("..") / Path(path).relative_to(Path(root).parent))
+
+
+def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """(command, what it shows) for the tour; every dangan command works on the demo vault."""
+    ex = result["examples"]
+    if now is None and result.get("now"):
+        now = dt.datetime.fromisoformat(result["now"])  # a demo built for a given day
+    now = (now or dt.datetime.now(TZ)).astimezone(TZ).replace(second=0, microsecond=0)
+    stamp = _t(now)
+    equipment = parse_code(ex["equipment"])
+    room = parse_code(ex["room"])
+    complaint = parse_code(ex["complaint"])
+    done = result.get("done") or {}
+    new_wx = [
+        "dangan", "new", "WX", str(equipment.location),
+        "--set", "title=1號電梯外呼按鈕失靈", "--set", "kind=01", "--set", "trade=elevator",
+        "--set", f"reported_at={stamp}", "--set", "fault=3層外呼按鈕按下無反應。",
+        "--set", f"refs={equipment}",
+    ]
+    resolve = [
+        "dangan", "--identity", DEMO_KEY, "set", ex["complaint"], "status=resolved", f"resolved_at={stamp}",
+        "result=已約談樓上裝修施工方，重申施工時間，噪音問題已解決。",
+    ]
+    owner = ex.get("owner")
+    scan = next((s for s in result.get("scans") or [] if s["code"] == owner), None)
+    sealed = [
+        (f"dangan show {owner}", "the owner file: names, ID and phone numbers stay ‹encrypted›"
+         + ("; its scans are listed" if scan else "")),
+        (f"dangan --identity {DEMO_KEY} show {owner} --decrypt", f"the same opened with the demo key ({DEMO_KEY})"),
+    ] if owner else []
+    if scan:
+        sealed.append((f"dangan --identity {DEMO_KEY} attachments get {owner} {_arg(scan['file'])} --out {REPORTS}",
+                       "decrypt the scanned ID-card copy (an age file beside the record)"))
+    stories = []
+    if "overdue_loan" in ex:
+        stories.append(("dangan lend ls --status overdue", f"the loan to chase today ({ex['overdue_loan']}); `lend ls` lists all"))
+    if "certificate" in ex:
+        stories.append(("dangan retention plan", f"what is due now, what the hold keeps; `show {ex['certificate']}`: the sweep"))
+    counted = result.get("inventory")
+    if counted:
+        stories.append((f"dangan inventory sheet --room {_arg(counted['room'])}",
+                        f"the next count's sheet: what {counted['code']} found missing or damaged is flagged"))
+    if done.get("diff"):
+        diff = done["diff"]
+        stories.append((f"dangan diff --from {diff['from']} --to {diff['to']}", "what changed between two dates, destruction included"))
+    return [
+        (f"cd {_arg(result['path'])}", ""),
+        ("dangan ls --category SB --where system=elevator", "the elevator ledger"),
+        (f"dangan ls --location {room.location}", "everything filed for one flat: room, owner, fees, repairs, complaints"),
+        *sealed,
+        (" ".join(_arg(a) for a in resolve), "resolve the open noise complaint: validated, re-encrypted with the same data key, committed"),
+        (f"git log -p -- {complaint.path}", "its history through the dangan diff driver: personal data masked, only changed lines"),
+        (" ".join(_arg(a) for a in new_wx), "file a new repair job; prints its code"),
+        *stories,
+        *([("dangan stats", "the archive in figures: records, loans, retention, inventory, open work")]
+          if done.get("report") else []),
+        ("dangan check", "every record against its schema"),
+        ("git log --oneline | head", "two years of back-dated history"),
+    ]
+
+
+def done_lines(result: dict[str, Any]) -> list[str]:
+    """What the demo did after the build, with the paths of what it wrote."""
+    done = result.get("done") or {}
+    root = result["path"]
+    ex = result["examples"]
+    lines = []
+    if "certificate" in ex:
+        lines.append(f"  loans      {ex.get('overdue_loan')} is out and overdue, {ex.get('requested_loan')} awaits approval, "
+                     f"{ex.get('damaged_loan')} came back damaged")
+        lines.append(f"  retention  {ex.get('hold')} holds {ex.get('held_complaint')} (a lawsuit); last month's sweep destroyed "
+                     f"{len(result.get('destroyed') or [])} records of the old paper archives (certificate {ex['certificate']})")
+    counted = result.get("inventory")
+    if counted:
+        found = [f"{code} missing" for code in counted["missing"]] + [f"{code} damaged" for code in counted["damaged"]]
+        lines.append(f"  inventory  {counted['code']} counted {counted['room']} on {counted['day']}: {', '.join(found)} "
+                     "(flagged on the records)")
+    if result.get("scans"):
+        shown = ", ".join(f"{s['code']} {s['file']}" for s in result["scans"])
+        lines.append(f"  scans      {shown} (attached, encrypted beside their records)")
+    if done.get("backup"):
+        lines.append(f"  backup     {_rel(done['backup'], root)} (verified: {', '.join(done.get('verified') or [])})")
+    if done.get("diff"):
+        diff = done["diff"]
+        lines.append(f"  diff       {_rel(diff['path'], root)} ({diff['changed']} records changed {diff['from']} .. {diff['to']})")
+    if done.get("report"):
+        lines.append(f"  report     {_rel(done['report'], root)} (the HTML report; `dangan report` writes it again)")
+    return ["Done for you:", *lines, ""] if lines else []
+
+
+def _columns(text: str) -> int:
+    """Terminal columns of a text: CJK characters take two, so comments still line up."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def path_line(command: str | None, on_path: str | None) -> str | None:
+    """The tour's first line when the dangan that built the demo (`command`) is not the one a
+    new shell finds on PATH (`on_path`): put its folder first, as `source .venv/bin/activate`
+    would."""
+    if not command or (on_path and Path(on_path).resolve() == Path(command).resolve()):
+        return None
+    return f"export PATH={_arg(str(Path(command).parent))}:\"$PATH\""
+
+
+def tour(result: dict[str, Any], path_hint: str | None = None) -> str:
+    """The text `dangan demo` prints; `path_hint` (see `path_line`) leads the commands."""
+    commands = tour_commands(result)
+    if path_hint:
+        commands.insert(0, (path_hint, "this dangan on PATH, for this shell"))
+    width = max(_columns(cmd) for cmd, _ in commands if _columns(cmd) <= 60)
+    projects = result["by_category"].get("XM", 0)
+    lines = [
+        f"Demo vault ready: {result['records']} records in {result['commits']} commits at {result['path']}",
+        f"Two years of {COMPANY} archives: 翠湖花園 A01 (residential), 星河廣場 B01 (commercial)"
+        + (f" and {projects - 2} more projects" if projects > 2 else ""),
+        f"({', '.join(f'{k} {v}' for k, v in result['by_category'].items())})",
+        *([(f"{result['encrypted']} records hold encrypted personal data (invented people); the demo key is "
+            f"{DEMO_KEY} - for this demo only, never for real records")] if result.get("encrypted") else []),
+        "",
+        *done_lines(result),
+        "Try:",
+    ]
+    for cmd, what in commands:
+        if what and _columns(cmd) <= width:
+            lines.append(f"  {cmd}{' ' * (width - _columns(cmd))}  # {what}")
+        elif what:
+            lines.append(f"  # {what}")
+            lines.append(f"  {cmd}")
+        else:
+            lines.append(f"  {cmd}")
+    return "\n".join(lines)

@@ -1,0 +1,399 @@
+"""The category registry and the JSON Schemas of a vault (docs/format.md §3-4).
+
+A vault's `schemas/` holds `categories.yaml`, `common.json`, one schema per category and
+`vault.schema.json`. Validation uses jsonschema-rs (compiled, ~60x faster than jsonschema);
+`jsonschema` itself is imported only to check schemas against the metaschema (DG114).
+
+Sensitive properties carry `"x-sensitive": true`. At rest a sensitive value is SOPS
+ciphertext, so there are two views of each schema: the plaintext one (used when writing,
+and when a key is at hand) and the at-rest one, where every sensitive property accepts an
+`ENC[...]` string (or a list/mapping of them) instead of its plaintext schema.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dangan import __version__
+from dangan.model.codes import LEVELS
+
+BASE_URI = "https://dangan.invalid/schemas/"
+ENC_PATTERN = (
+    r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/]*={0,2},iv:[A-Za-z0-9+/]+={0,2},"
+    r"tag:[A-Za-z0-9+/]+={0,2},type:str\]$"
+)
+_ENC_LEAF = {"anyOf": [{"type": "string", "pattern": ENC_PATTERN}, {"const": ""}]}
+_ENC_VALUE = {
+    "anyOf": [
+        _ENC_LEAF,
+        {"type": "array", "items": {"$ref": "#/$defs/__enc"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/$defs/__enc"}},
+    ]
+}
+
+
+class SchemaError(Exception):
+    """A schema or the registry is unusable (DG114). `path` names the file."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    zh: str
+    en: str
+    klass: str
+    levels: tuple[str, ...]
+    schema: str
+    # the names of its sensitive fields, worked out on first use (walking every schema
+    # costs a hook ~20 ms; it needs the categories of the staged records only)
+    names: Callable[[str], frozenset[str]] = field(default=lambda schema: frozenset(), repr=False, compare=False)
+
+    @property
+    def sensitive(self) -> frozenset[str]:
+        return self.names(self.schema)
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    path: str
+    message: str
+
+
+class SchemaSet:
+    """All schemas of one vault, loaded once; validators compiled on first use.
+
+    Built from the files of `schemas/` (name -> bytes), so that the same code serves the
+    work tree, the index and any commit (the server-side hook has no work tree).
+    """
+
+    def __init__(self, files: dict[str, bytes] | Path | None) -> None:
+        if isinstance(files, Path):  # a schemas/ directory
+            files = _read_dir(files)
+        self.problems: list[SchemaProblem] = []
+        self.documents: dict[str, dict[str, Any]] = {}  # file name -> schema
+        self.categories: dict[str, Category] = {}
+        self.classes: dict[str, dict[str, str]] = {}
+        self._validators: dict[tuple[str, bool], Any] = {}
+        self._load(files)
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> SchemaSet:
+        return cls(_read_dir(directory))
+
+    # ------------------------------------------------------------------ loading
+    def _load(self, files: dict[str, bytes] | None) -> None:
+        from dangan.formats.yamlio import YamlError, decode, load_text
+
+        digest = hashlib.sha256(__version__.encode())
+        self.fingerprint = digest.hexdigest()
+        if files is None:
+            self.problems.append(SchemaProblem("schemas/", "missing schemas directory"))
+            return
+        for name in sorted(files):
+            raw = files[name]
+            digest.update(name.encode() + b"\0" + raw + b"\0")
+            if not name.endswith(".json"):
+                continue
+            try:
+                doc = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                self.problems.append(SchemaProblem(f"schemas/{name}", f"not JSON: {_short(str(exc))}"))
+                continue
+            if not isinstance(doc, dict):
+                self.problems.append(SchemaProblem(f"schemas/{name}", "not a JSON object"))
+                continue
+            self.documents[name] = doc
+        self.fingerprint = digest.hexdigest()
+        try:
+            registry = load_text(decode(files["categories.yaml"]))
+        except KeyError:
+            self.problems.append(SchemaProblem("schemas/categories.yaml", "missing"))
+            registry = {}
+        except YamlError as exc:
+            self.problems.append(SchemaProblem("schemas/categories.yaml", str(exc)))
+            registry = {}
+        self._load_registry(registry)
+
+    def _load_registry(self, registry: dict[str, Any]) -> None:
+        where = "schemas/categories.yaml"
+        self.classes = registry.get("classes") or {}
+        entries = registry.get("categories")
+        if not isinstance(entries, dict):
+            if registry:
+                self.problems.append(SchemaProblem(where, "`categories` must be a mapping"))
+            return
+        for code, entry in entries.items():
+            if not (isinstance(code, str) and len(code) == 2 and code.isascii() and code.isupper()):
+                self.problems.append(SchemaProblem(where, f"category {code!r} is not two letters A-Z"))
+                continue
+            if not isinstance(entry, dict):
+                self.problems.append(SchemaProblem(where, f"{code}: entry must be a mapping"))
+                continue
+            levels = tuple(entry.get("levels") or ())
+            bad = [lv for lv in levels if lv not in LEVELS]
+            schema = entry.get("schema", f"{code}.json")
+            if bad or not levels:
+                self.problems.append(SchemaProblem(where, f"{code}: levels must be among {', '.join(LEVELS)}"))
+                continue
+            if schema not in self.documents:
+                self.problems.append(SchemaProblem(where, f"{code}: schema file {schema} not found"))
+                continue
+            self.categories[code] = Category(
+                code=code,
+                zh=str(entry.get("zh", "")),
+                en=str(entry.get("en", "")),
+                klass=str(entry.get("class", "")),
+                levels=levels,
+                schema=schema,
+                names=self._sensitive,
+            )
+
+    # -------------------------------------------------------------- sensitivity
+    def _resolve(self, ref: str, current: str) -> tuple[str, Any]:
+        target, _, pointer = ref.partition("#")
+        doc_name = target.rsplit("/", 1)[-1] if target else current
+        node: Any = self.documents.get(doc_name)
+        if node is None:
+            raise SchemaError(f"schemas/{current}", f"$ref {ref!r} names an unknown schema")
+        for part in [p for p in pointer.split("/") if p]:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, dict) or part not in node:
+                raise SchemaError(f"schemas/{current}", f"$ref {ref!r} does not resolve")
+            node = node[part]
+        return doc_name, node
+
+    def _walk_properties(self, doc_name: str) -> Iterator[tuple[str, bool]]:
+        """Every (property name, sensitive?) reachable from a schema, following $refs."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Any]] = [(doc_name, self.documents[doc_name])]
+        while stack:
+            current, node = stack.pop()
+            if isinstance(node, list):
+                stack.extend((current, item) for item in node)
+                continue
+            if not isinstance(node, dict) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                stack.append(self._resolve(ref, current))
+            for name, sub in (node.get("properties") or {}).items():
+                if isinstance(sub, dict):
+                    yield name, sub.get("x-sensitive") is True
+            for key, value in node.items():
+                if key in ("$defs", "const", "enum", "examples", "default"):
+                    continue  # $defs are reached through $ref only; values are not schemas
+                if isinstance(value, (dict, list)):
+                    stack.append((current, value))
+
+    def _sensitive(self, doc_name: str) -> frozenset[str]:
+        """The sensitive names of a category's schema, worked out once; a schema that uses
+        a name both ways is a problem (DG114) and protects nothing by name."""
+        known = self.__dict__.setdefault("_sensitive_by_schema", {})
+        if doc_name not in known:
+            try:
+                known[doc_name] = frozenset(self._sensitive_names(doc_name))
+            except SchemaError as exc:
+                self.problems.append(SchemaProblem(f"schemas/{doc_name}", exc.message))
+                known[doc_name] = frozenset()
+        return known[doc_name]
+
+    def _sensitive_names(self, doc_name: str) -> set[str]:
+        sensitive: set[str] = set()
+        clear: set[str] = set()
+        for name, is_sensitive in self._walk_properties(doc_name):
+            (sensitive if is_sensitive else clear).add(name)
+        both = sensitive & clear
+        if both:
+            raise SchemaError(
+                f"schemas/{doc_name}",
+                f"property name(s) {', '.join(sorted(both))} used both sensitive and clear; "
+                "encryption is by key name, so rename one of them",
+            )
+        return sensitive
+
+    # --------------------------------------------------------------- validation
+    def category(self, code: str) -> Category | None:
+        return self.categories.get(code)
+
+    def validator(self, category: str, at_rest: bool = False) -> Any:
+        key = (category, at_rest)
+        if key not in self._validators:
+            import jsonschema_rs
+
+            needed = self._referenced(self.categories[category].schema)
+            view = self._at_rest if at_rest else self.documents.__getitem__
+            resources = [(BASE_URI + name, view(name)) for name in sorted(needed) if name in self.documents]
+            registry = jsonschema_rs.Registry(resources)
+            schema = view(self.categories[category].schema)
+            self._validators[key] = jsonschema_rs.Draft202012Validator(
+                schema, registry=registry, validate_formats=True, base_uri=BASE_URI
+                + self.categories[category].schema,
+            )
+        return self._validators[key]
+
+    def _referenced(self, name: str) -> set[str]:
+        """`name` and every schema file it reaches by $ref (registering only these keeps
+        a hook's validator cheap to build)."""
+        seen = {name}
+        stack = [self.documents.get(name)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str):
+                    target = ref.split("#", 1)[0].rsplit("/", 1)[-1]
+                    if target and target not in seen and target in self.documents:
+                        seen.add(target)
+                        stack.append(self.documents[target])
+                stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+            elif isinstance(node, list):
+                stack.extend(v for v in node if isinstance(v, (dict, list)))
+        return seen
+
+    def errors(self, category: str, record: dict[str, Any], at_rest: bool = False) -> list[tuple[str, str]]:
+        """(JSON path, reason) for each schema violation of a plain record tree."""
+        validator = self.validator(category, at_rest)
+        if validator.is_valid(record):  # the common case, without building error objects
+            return []
+        names = self.categories[category].sensitive
+        found = []
+        for error in validator.iter_errors(record):
+            parts = [str(p) for p in error.instance_path]
+            message = _redacted(error) if names.intersection(parts) else _short(error.message)
+            found.append(("/" + "/".join(parts), message))
+        return found
+
+    def _at_rest(self, name: str) -> dict[str, Any]:
+        """The at-rest view of one schema file, made on first use (a hook needs two or three)."""
+        views = self.__dict__.setdefault("_at_rest_views", {})
+        if name not in views:
+            views[name] = _enc_view(self.documents[name])
+        return views[name]
+
+    def _at_rest_documents(self) -> dict[str, dict[str, Any]]:
+        return {name: self._at_rest(name) for name in self.documents}
+
+    def validate_schemas(self) -> list[SchemaProblem]:
+        """DG114: registry problems plus the metaschema error of every schema file.
+
+        jsonschema-rs checks against the Draft 2020-12 metaschema in microseconds (the
+        pure-Python jsonschema took ~0.5 s for the standard set, too slow for a hook).
+        """
+        import jsonschema_rs
+
+        for category in self.categories.values():
+            category.sensitive  # noqa: B018 - works out every category's names: their problems
+        problems = list(self.problems)
+        for name, doc in sorted(self.documents.items()):
+            try:
+                jsonschema_rs.meta.validate(doc)
+            except jsonschema_rs.ValidationError as error:
+                where = "/".join(str(p) for p in error.instance_path) or "(root)"
+                problems.append(SchemaProblem(f"schemas/{name}", f"{where}: {_short(error.message)}"))
+            except jsonschema_rs.ReferencingError as error:
+                problems.append(SchemaProblem(f"schemas/{name}", _short(str(error))))
+        return problems
+
+
+def _redacted(error: Any) -> str:
+    """A schema error under a sensitive name, without the value (it may be plaintext)."""
+    kind = error.kind
+    name = type(kind).__name__
+    keyword = name[0].lower() + name[1:]
+    detail = ""
+    for attr in ("pattern", "format", "limit", "types"):
+        if hasattr(kind, attr):
+            detail = f" {getattr(kind, attr)}"
+            break
+    return f"the value (not shown: sensitive) fails `{keyword}`{detail}"
+
+
+def _read_dir(directory: Path) -> dict[str, bytes] | None:
+    if not directory.is_dir():
+        return None
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def _short(message: str, limit: int = 200) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _enc_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a schema where each sensitive property accepts only SOPS ciphertext."""
+    view = copy.deepcopy(doc)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+            return
+        if not isinstance(node, dict):
+            return
+        props = node.get("properties")
+        if isinstance(props, dict):
+            for name, sub in list(props.items()):
+                if isinstance(sub, dict) and sub.get("x-sensitive") is True:
+                    props[name] = {"$ref": "#/$defs/__enc", "x-sensitive": True}
+        for key, value in node.items():
+            if key not in ("const", "enum", "examples", "default"):
+                visit(value)
+
+    visit(view)
+    view.setdefault("$defs", {})["__enc"] = copy.deepcopy(_ENC_VALUE)
+    return view
+
+
+_ENC_RE: Any = None
+
+
+def is_enc(value: Any) -> bool:
+    global _ENC_RE
+    if _ENC_RE is None:
+        import re
+
+        _ENC_RE = re.compile(ENC_PATTERN)
+    return isinstance(value, str) and _ENC_RE.fullmatch(value) is not None
+
+
+def sensitive_leaves(tree: Any, names: frozenset[str], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(path, value) of every leaf under a sensitive key name (the SOPS rule, by name).
+
+    A list built by plain recursion: `check` calls this for every record, and chains of
+    generators cost several times more than the walk itself."""
+    out: list[tuple[tuple[str, ...], Any]] = []
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key in names:
+                out.extend(_leaves(value, path + (key,)))
+            elif isinstance(value, (dict, list)):
+                if path == () and key == "sops":
+                    continue
+                out.extend(sensitive_leaves(value, names, path + (key,)))
+    elif isinstance(tree, list):
+        for i, item in enumerate(tree):
+            if isinstance(item, (dict, list)):
+                out.extend(sensitive_leaves(item, names, path + (str(i),)))
+    return out
+
+
+def _leaves(tree: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, path + (key,))
+    elif isinstance(tree, list):
+        for i, item in enumerate(tree):
+            yield from _leaves(item, path + (str(i),))
+    else:
+        yield path, tree

@@ -1,0 +1,5 @@
+"""The archive's domain, pure: archive codes and locations, dates in the vault's timezone,
+queries over record fields, the standard settings. No git, no files, no printing.
+
+May import: `dangan.errors` and the standard library only.
+"""

@@ -1,0 +1,170 @@
+"""Archive codes (檔號) and the paths derived from them (docs/format.md §2).
+
+    code     = category "-" [ location "-" ] serial
+    location = project [ "-" building [ "-" unit [ "-" room ] ] ]
+
+Code -> path is a pure function and path -> code its inverse.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dangan.errors import CodeError
+
+LEVELS = ("company", "project", "building", "unit", "room")
+MAX_CODE_LENGTH = 64
+
+_CATEGORY = re.compile(r"[A-Z]{2}")
+_PROJECT = re.compile(r"[ABCD][0-9]{2}")
+_SERIAL = re.compile(r"[0-9]{4,9}")
+_PART = (  # location parts in fixed order: (regex, level name)
+    (_PROJECT, "project"),
+    (re.compile(r"[0-9]{2}"), "building"),
+    (re.compile(r"[0-9]{3}"), "unit"),
+    (re.compile(r"[0-9]{4}"), "room"),
+)
+_PROPERTY_TYPES = {"A": "residential", "B": "commercial", "C": "industrial", "D": "public"}
+
+
+def _quote(text: str) -> str:
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    return repr(shown)
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """project [building [unit [room]]]; an empty location is the company level."""
+
+    parts: tuple[str, ...] = ()
+
+    @property
+    def level(self) -> str:
+        return LEVELS[len(self.parts)]
+
+    @property
+    def property_type(self) -> str | None:
+        return _PROPERTY_TYPES[self.parts[0][0]] if self.parts else None
+
+    def __str__(self) -> str:
+        return "-".join(self.parts)
+
+    def contains(self, other: Location) -> bool:
+        return other.parts[: len(self.parts)] == self.parts
+
+
+@dataclass(frozen=True, order=True)
+class Code:
+    category: str
+    location: Location
+    serial: int
+
+    def __str__(self) -> str:
+        parts = [self.category, *self.location.parts, f"{self.serial:04d}"]
+        return "-".join(parts)
+
+    @property
+    def level(self) -> str:
+        return self.location.level
+
+    @property
+    def path(self) -> str:
+        """The path of this record relative to the vault root, with forward slashes."""
+        return "/".join(["vault", *self.location.parts, self.category, f"{self}.yaml"])
+
+
+def parse_location(text: str) -> Location:
+    """Parse `A01-02-001-0301` (or a prefix of it); '' is the company level."""
+    if text == "":
+        return Location()
+    _check_text(text, "location")
+    if "" in text.split("-"):
+        raise CodeError(f"location {_quote(text)} has an empty part")
+    parts = text.split("-")
+    if len(parts) > len(_PART):
+        raise CodeError(
+            f"location {_quote(text)} has {len(parts)} parts; at most 4 (project-building-unit-room)",
+            "example: A01-02-001-0301",
+        )
+    for part, (regex, level) in zip(parts, _PART):
+        if not regex.fullmatch(part):
+            raise CodeError(
+                f"location {_quote(text)}: {level} {_quote(part)} is malformed",
+                "project = A-D + 2 digits, building 2 digits, unit 3 digits, room 4 digits",
+            )
+        if set(part.lstrip("ABCD")) == {"0"}:
+            raise CodeError(f"location {_quote(text)}: {level} {_quote(part)} is all zeros")
+    return Location(tuple(parts))
+
+
+def _check_text(text: str, what: str) -> None:
+    if len(text) > MAX_CODE_LENGTH:
+        raise CodeError(f"{what} {_quote(text)} is too long ({len(text)} characters)")
+    if not text.isascii() or not text.isprintable():
+        raise CodeError(f"{what} {_quote(text)} contains characters other than A-Z, 0-9 and '-'")
+    if "/" in text or "\\" in text or "." in text:
+        raise CodeError(f"{what} {_quote(text)} contains a path character")
+    if text != text.strip() or " " in text:
+        raise CodeError(f"{what} {_quote(text)} contains spaces")
+
+
+# a well-formed code in one match (ASCII digits only: [0-9], not \d); the checks that a
+# regular expression states badly (all-zero parts) follow. Anything else takes the slow
+# path, which says what is wrong.
+_WELL_FORMED = re.compile(
+    r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-(?:[0-9]{4}|[1-9][0-9]{4,8})"
+)
+_ZERO_PARTS = ("", "A", "B", "C", "D")  # what an all-zero part (A00, 00, 0000) strips to
+
+
+def parse_code(text: str) -> Code:
+    """Parse an archive code, from both ends: category first, serial last."""
+    if text.__class__ is str and _WELL_FORMED.fullmatch(text):
+        parts = text.split("-")
+        if not any(part.strip("0") in _ZERO_PARTS for part in parts[1:]):
+            return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))
+    return _parse_code_slowly(text)
+
+
+def _parse_code_slowly(text: str) -> Code:
+    if not isinstance(text, str):
+        raise CodeError(f"code must be a string, not {type(text).__name__}")
+    _check_text(text, "code")
+    if text != text.upper():
+        raise CodeError(f"code {_quote(text)} must be upper case", f"did you mean {text.upper()}?")
+    parts = text.split("-")
+    if len(parts) < 2 or "" in parts:
+        raise CodeError(f"code {_quote(text)} is malformed", "example: YZ-A01-02-001-0301-0001")
+    category, serial = parts[0], parts[-1]
+    if not _CATEGORY.fullmatch(category):
+        raise CodeError(f"code {_quote(text)}: category {_quote(category)} is not two letters A-Z")
+    if not _SERIAL.fullmatch(serial):
+        raise CodeError(
+            f"code {_quote(text)}: serial {_quote(serial)} must be 4 or more digits",
+            "serials are zero-padded to four: 0001",
+        )
+    if int(serial) == 0:
+        raise CodeError(f"code {_quote(text)}: serial is all zeros")
+    if len(serial) > 4 and serial.startswith("0"):
+        raise CodeError(f"code {_quote(text)}: serial {_quote(serial)} is over-padded")
+    try:
+        location = parse_location("-".join(parts[1:-1]))
+    except CodeError as exc:
+        raise CodeError(f"code {_quote(text)}: {exc.message}", exc.hint) from None
+    return Code(category, location, int(serial))
+
+
+def path_to_code(path: str) -> Code:
+    """Inverse of Code.path; raises CodeError when `path` is not a derived path."""
+    segments = path.split("/")
+    if len(segments) < 3 or segments[0] != "vault" or not segments[-1].endswith(".yaml"):
+        raise CodeError(f"{_quote(path)} is not a record path (vault/.../CAT/CODE.yaml)")
+    code = parse_code(segments[-1][: -len(".yaml")])
+    if code.path != path:
+        raise CodeError(f"{_quote(path)} is not the path of {code} (expected {code.path})")
+    return code
+
+
+def next_serial(used: set[int] | list[int]) -> int:
+    """1 + the largest serial ever used (work tree and disposal certificates)."""
+    return max(used, default=0) + 1

@@ -1,0 +1,161 @@
+"""What `dangan ls` filters with (plan §6.3 查詢): `--where` conditions and `--search` text.
+
+Both look only at clear values. A value under a sensitive field name, or one stored
+encrypted (`ENC[...]`), never matches a search or a comparison: a query must not become an
+oracle on personal data (a wrongly clear value) or on ciphertext. Matching is
+case-insensitive and width-insensitive (NFKC: ＡＢＣ１２３ and （ match ABC123 and ( ).
+docs/exchange.md describes the rules for users.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dangan.errors import DanganError
+
+OPERATORS = ("!=", ">=", "<=", "~", "=", ">", "<")
+_CONDITION = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.]*?)(!=|>=|<=|~|=|>|<)(.*)", re.S)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+def fold(text: str) -> str:
+    """The form both sides are compared in: NFKC (full-width to half-width), case-folded."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return text.casefold()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`--where FIELD<op>VALUE`. `=` and `!=` compare the value's text exactly (as `=`
+    always did); `~` is contains (folded); `>= <= > <` compare numbers as numbers, a date
+    VALUE with the date part of a date or date-time field, anything else as text."""
+
+    field: str
+    op: str
+    value: str
+
+    def holds(self, tree: dict[str, Any], hidden: frozenset[str]) -> bool:
+        found = lookup(tree, self.field)
+        if self.op == "=":
+            return str(found) == self.value
+        if self.op == "!=":
+            return str(found) != self.value
+        if found is None or isinstance(found, (dict, list)) or _secret(self.field, found, hidden):
+            return False
+        if self.op == "~":
+            return fold(self.value) in fold(str(found))
+        return _compare(found, self.op, self.value)
+
+
+def parse_condition(text: str) -> Condition:
+    match = _CONDITION.fullmatch(text)
+    if match is None:
+        raise DanganError(
+            f"--where {text!r} is not FIELD=VALUE (or !=, ~, >=, <=, >, <)",
+            "examples: --where system=elevator --where opened>=2024-01-01 --where title~電梯",
+        )
+    field, op, value = match.groups()
+    if any(not part for part in field.split(".")):
+        raise DanganError(f"--where {text!r}: {field!r} is not a field path", "use dotted keys like custody.cabinet")
+    if op in (">=", "<=", ">", "<", "~") and value == "":
+        raise DanganError(f"--where {text!r}: nothing to compare with")
+    return Condition(field, op, value)
+
+
+def check_searchable(condition: Condition, sensitive: frozenset[str]) -> None:
+    """Comparing a sensitive field could only ever compare ciphertext: say so up front."""
+    if condition.op not in ("=", "!=") and sensitive.intersection(condition.field.split(".")):
+        raise DanganError(
+            f"--where {condition.field}{condition.op}...: {condition.field} is a sensitive field; "
+            "its values are encrypted and cannot be searched",
+            "filter on clear fields (title, status, dates, location)",
+        )
+
+
+def _compare(found: Any, op: str, value: str) -> bool:
+    left: Any
+    right: Any
+    if isinstance(found, (int, float)) and not isinstance(found, bool) and _NUMBER.fullmatch(value):
+        left, right = found, float(value)
+    elif isinstance(found, str) and _DATE.fullmatch(value) and _DATE.match(found):
+        left, right = found[:10], value  # the day as written (in the vault's time zone)
+    else:
+        left, right = fold(str(found)), fold(value)
+    if op == ">=":
+        return left >= right
+    if op == "<=":
+        return left <= right
+    if op == ">":
+        return left > right
+    return left < right
+
+
+def lookup(tree: Any, dotted: str) -> Any:
+    node = tree
+    for part in dotted.split("."):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _secret(dotted: str, value: Any, hidden: frozenset[str]) -> bool:
+    return bool(hidden.intersection(dotted.split("."))) or (isinstance(value, str) and value.startswith("ENC["))
+
+
+# ------------------------------------------------------------------------ search
+
+@dataclass(frozen=True)
+class Search:
+    """`--search TEXT`: every whitespace-separated term must occur (folded, as a
+    substring) in some clear value of the record; different terms may match different
+    fields. No ranking and no edit-distance guessing: a record matches or it does not."""
+
+    text: str
+    terms: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Search:
+        terms = tuple(dict.fromkeys(fold(text).split()))
+        if not terms:
+            raise DanganError("--search needs some text", "example: --search '電梯 維保'")
+        return cls(text, terms)
+
+    def may_match(self, raw: str) -> bool:
+        """A cheap look at the file's text before it is parsed: a term that is nowhere in
+        the text is in no value either. YAML quoting changes only quote marks (doubled
+        in '...') and backslashes (escapes in "..."), so a text with a backslash, or a
+        term with a quote mark, is always parsed; tests/test_ls.py checks this property."""
+        if "\\" in raw or any("'" in term or '"' in term for term in self.terms):
+            return True
+        folded = fold(raw)
+        return all(term in folded for term in self.terms)
+
+    def matched(self, tree: dict[str, Any], hidden: frozenset[str]) -> list[str] | None:
+        """The fields whose values hold a term (None: not every term is found)."""
+        values = [(path, fold(text)) for path, text in clear_values(tree, hidden)]
+        fields = [path for path, text in values if any(term in text for term in self.terms)]
+        if all(any(term in text for _, text in values) for term in self.terms):
+            return fields
+        return None
+
+
+def clear_values(tree: Any, hidden: frozenset[str], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(dotted path, text) of every scalar a search may see: not the sops block, not under
+    a sensitive name, not a ciphertext."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if (not prefix and key == "sops") or key in hidden:
+                continue
+            yield from clear_values(value, hidden, f"{prefix}{key}.")
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            yield from clear_values(value, hidden, f"{prefix}{i}.")
+    elif tree is not None and not (isinstance(tree, str) and tree.startswith("ENC[")):
+        yield prefix[:-1], tree if isinstance(tree, str) else str(tree).lower() if isinstance(tree, bool) else str(tree)

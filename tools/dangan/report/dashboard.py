@@ -1,0 +1,285 @@
+"""`dangan report`: the indicators of `stats.compute` as one self-contained HTML page.
+
+Charts are drawn by matplotlib (Agg, SVG inlined in the page); lists are HTML tables. The
+page loads nothing (a Content-Security-Policy of `default-src 'none'` says so to the
+browser) and runs no script. Every text taken from records goes through html.escape;
+stats never holds a sensitive value, so the page cannot either.
+
+Fonts: when matplotlib finds a CJK font, glyphs are drawn as SVG paths (the page looks
+the same everywhere); without one, text is left as SVG text in a CJK-capable CSS font list
+so that the reader's browser draws it, rather than baking boxes (tofu) into the page.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from dangan.services.stats import compute
+from dangan.store.vault import Vault
+
+CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK TC", "Source Han Sans SC", "WenQuanYi Zen Hei",
+             "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB"]
+FONTS = [*CJK_FONTS, "DejaVu Sans"]
+CSS_FONTS = ", ".join(f"'{name}'" for name in FONTS) + ", sans-serif"
+# every indicator of stats, as the page's section headings (tests look for each)
+HEADINGS = {
+    "records_category": "Records per category 各類檔案數量",
+    "records_class": "Records per content class 內容大類",
+    "records_project": "Records per project 各項目檔案數量",
+    "records_status": "Records per status 檔案狀態",
+    "complaints_open": "Open complaints and their age 未結投訴及時長",
+    "complaints_close": "Mean days to close complaints 投訴平均結案天數",
+    "repairs_close": "Mean days to close repairs 維修平均結案天數",
+    "repairs_system": "Repairs per system 各系統維修次數",
+    "repairs_equipment": "Repairs per equipment 各設備維修次數",
+    "inspections": "Statutory inspections expiring in 60 days 60天內到期的法定檢驗",
+    "loans": "Loans out and overdue 借出及逾期借閱",
+    "retention": "Records due for destruction in 90 days 90天內到期銷毀",
+    "holds": "Active legal holds 生效中的保全凍結",
+    "inventory": "Archive rooms: last inventory and open discrepancies 檔案室盤點",
+}
+COLOURS = ["#2f6f9f", "#d9822b", "#3f9f5f", "#b5475d", "#7a5fa8", "#8c6d3f", "#4f9fa8", "#9f9f3f"]
+
+
+def _plt() -> Any:
+    import logging
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "weight 500 instead": harmless
+    from matplotlib import font_manager, pyplot
+
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    have_cjk = any(name in installed for name in CJK_FONTS)
+    matplotlib.rcParams.update({
+        "font.family": "sans-serif",
+        "font.sans-serif": FONTS,
+        "svg.fonttype": "path" if have_cjk else "none",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "font.size": 10,
+    })
+    return pyplot
+
+
+_STRIP = [
+    re.compile(r"<\?xml[^>]*\?>\s*"),
+    re.compile(r"<!DOCTYPE[^>]*>\s*"),
+    re.compile(r"<metadata>.*?</metadata>\s*", re.S),
+    re.compile(r'\s+xmlns(?::\w+)?="[^"]*"'),
+]
+
+
+class Charts:
+    """Draws charts as inline SVG, each with its own id salt (ids stay unique on the page)."""
+
+    def __init__(self) -> None:
+        self.plt = _plt()
+        self.count = 0
+
+    def svg(self, fig: Any) -> str:
+        import matplotlib
+
+        self.count += 1
+        matplotlib.rcParams["svg.hashsalt"] = f"dangan-chart-{self.count}"
+        buffer = io.StringIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Glyph missing" without a CJK font: the browser draws it
+            fig.savefig(buffer, format="svg", bbox_inches="tight")
+        self.plt.close(fig)
+        text = buffer.getvalue()
+        for pattern in _STRIP:
+            text = pattern.sub("", text)
+        return f'<div class="chart">{text}</div>'
+
+    def bars(self, items: dict[str, float | int | None], xlabel: str = "", colour: int = 0) -> str:
+        """Horizontal bars, first item on top."""
+        labels = list(items)[::-1]
+        values = [items[k] or 0 for k in labels]
+        fig, ax = self.plt.subplots(figsize=(7.5, max(1.2, 0.32 * len(labels) + 0.6)))
+        bars = ax.barh(labels, values, color=COLOURS[colour % len(COLOURS)])
+        ax.bar_label(bars, padding=3, fmt="%g")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # counts: no 0.2 ticks
+        ax.set_xlabel(xlabel)
+        ax.margins(x=0.12)
+        return self.svg(fig)
+
+    def columns(self, series: dict[str, dict[str, float | int | None]], ylabel: str = "") -> str:
+        """Grouped vertical columns: {series name: {x label: value}}."""
+        names = list(series)
+        xs = list(next(iter(series.values()))) if series else []
+        fig, ax = self.plt.subplots(figsize=(7.5, 2.8))
+        width = 0.8 / max(1, len(names))
+        for n, name in enumerate(names):
+            positions = [i + (n - (len(names) - 1) / 2) * width for i in range(len(xs))]
+            ax.bar(positions, [series[name][x] or 0 for x in xs], width, label=name, color=COLOURS[n % len(COLOURS)])
+        ax.set_xticks(range(len(xs)), xs, rotation=45, ha="right")
+        ax.set_ylabel(ylabel)
+        if len(names) > 1:
+            ax.legend(frameon=False)
+        return self.svg(fig)
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _table(headers: list[str], rows: list[list[Any]], limit: int = 100) -> str:
+    if not rows:
+        return '<p class="none">none 無</p>'
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows[:limit])
+    more = f'<p class="more">and {len(rows) - limit} more (see `dangan stats --json`)</p>' if len(rows) > limit else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def _tiles(doc: dict[str, Any]) -> str:
+    tiles = [
+        ("records 檔案", doc["records"]["total"]),
+        ("open complaints 未結投訴", doc["complaints"]["open"]),
+        ("loans out 借出", doc["loans"]["out"]),
+        ("overdue loans 逾期", doc["loans"]["overdue"]),
+        ("inspections due 檢驗到期", doc["inspections"]["expiring"] + doc["inspections"]["expired"]),
+        ("due for destruction 到期銷毀", doc["retention"]["due"]),
+        ("active holds 保全", doc["holds"]["active"]),
+    ]
+    return '<div class="tiles">' + "".join(
+        f'<div class="tile"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in tiles) + "</div>"
+
+
+def _section(key: str, *parts: str) -> str:
+    return f'<section id="{key}"><h2>{_esc(HEADINGS[key])}</h2>{"".join(parts)}</section>'
+
+
+def _sections(doc: dict[str, Any], vault: Vault, charts: Charts) -> list[str]:
+    rec, comp, rep = doc["records"], doc["complaints"], doc["repairs"]
+    cats = vault.schemas.categories
+    klasses = vault.schemas.classes
+    names = rec["project_names"]
+    out = [
+        _section("records_category", charts.bars(
+            {f"{c} {cats[c].zh if c in cats else ''}": n for c, n in rec["by_category"].items()}, "records")),
+        _section("records_class", charts.bars(
+            {f"{(klasses.get(k) or {}).get('zh', '')} {k}".strip(): n for k, n in rec["by_class"].items()}, "records", 1)),
+        _section("records_project", charts.bars(
+            {f"{p} {names.get(p, '')}".strip(): n for p, n in rec["by_project"].items()}, "records", 2)),
+        _section("records_status", _table(
+            ["category 類別", "status 狀態", "records 數量"],
+            [[c, s, n] for c, by in rec["by_status"].items() for s, n in by.items()], limit=500)),
+    ]
+    age = comp["open_age_days"]
+    out.append(_section(
+        "complaints_open",
+        f"<p>{comp['open']} open of {comp['received']} received; age mean {_esc(age['mean'])} days, "
+        f"median {_esc(age['median'])}, max {_esc(age['max'])}</p>",
+        charts.bars(comp["open_by_age"], "open complaints by age (days)", 3),
+        _table(["code 編號", "title 題名", "received 受理", "age (days) 天數", "subject 事由", "handler 責任人",
+                "deadline 時限"],
+               [[o["code"], o["title"], o["received"], o["age_days"], o["subject"], o["handler"],
+                 (o["deadline"] or "") + (" ⚠" if o["past_deadline"] else "")] for o in comp["open_list"]]),
+    ))
+    for key, part in (("complaints_close", comp), ("repairs_close", rep)):
+        out.append(_section(
+            key,
+            f"<p>last 365 days: {part['closed_last_365_days']} closed, mean {_esc(part['mean_days_to_close'])} days, "
+            f"median {_esc(part['median_days_to_close'])}</p>",
+            charts.columns({"closed": {m: v["closed"] for m, v in part["by_month"].items()},
+                            "mean days to close": {m: v["mean_days_to_close"] for m, v in part["by_month"].items()}}),
+        ))
+    out.append(_section("repairs_system", f"<p>{rep['repairs']} repairs, {rep['open']} open</p>",
+                        charts.bars(rep["per_system"], "repairs", 4)))
+    top = rep["per_equipment"][:15]
+    out.append(_section(
+        "repairs_equipment",
+        charts.bars({f"{e['code']} {e['title']}": e["repairs"] for e in top}, "repairs", 5) if top else "",
+        _table(["code 編號", "title 題名", "system 系統", "repairs 次數"],
+               [[e["code"], e["title"], e["system"], e["repairs"]] for e in rep["per_equipment"]], limit=30),
+    ))
+    ins = doc["inspections"]
+    out.append(_section(
+        "inspections",
+        f"<p>{ins['expiring']} expiring by {_esc(ins['until'])}, {ins['expired']} already expired</p>",
+        _table(["code 編號", "title 題名", "system 系統", "location 位置", "expires 到期", "days left 剩餘天數"],
+               [[e["code"], e["title"], e["system"], e["location"], e["expires"], e["days_left"]] for e in ins["list"]]),
+    ))
+    loans = doc["loans"]
+    out.append(_section(
+        "loans",
+        charts.bars({k: loans[k] for k in ("requested", "approved", "out", "overdue", "closed", "rejected")}, "loans", 6),
+        _table(["loan 借閱", "borrower 借閱人", "department 部門", "due 應還", "days overdue 逾期天數", "records 檔案"],
+               [[o["code"], o["borrower"], o["department"], o["due"], o["days_overdue"], " ".join(o["records"])]
+                for o in loans["overdue_list"]]),
+    ))
+    ret = doc["retention"]
+    out.append(_section(
+        "retention",
+        f"<p>{ret['due']} due by {_esc(ret['until'])} ({ret['due_already']} already due); kept although due: "
+        + ", ".join(f"{_esc(k)} {v}" for k, v in ret["kept"].items()) + "</p>",
+        charts.bars(ret["by_category"], "records", 7) if ret["by_category"] else "",
+        _table(["code 編號", "category 類別", "due 到期", "action 處置"],
+               [[e["code"], e["category"], e["due"], e["action"]] for e in ret["list"]]),
+    ))
+    holds = doc["holds"]
+    out.append(_section(
+        "holds",
+        _table(["hold 保全", "title 題名", "since 起始", "targets 範圍", "case 案號", "authority 提出單位", "records 檔案數"],
+               [[h["code"], h["title"], h["since"], " ".join(h["targets"]), h["case"], h["authority"], h["records"]]
+                for h in holds["list"]]),
+    ))
+    if "inventory" in doc:
+        rooms = doc["inventory"]
+        out.append(_section(
+            "inventory",
+            charts.bars({r["room"]: r["open_discrepancies"] for r in rooms}, "open discrepancies", 3) if rooms else "",
+            _table(["room 檔案室", "last inventory 上次盤點", "inventory 盤點記錄", "open discrepancies 未結差異"],
+                   [[r["room"], r["last_inventory"] or "never 未盤點", r["inventory"], r["open_discrepancies"]]
+                    for r in rooms]),
+        ))
+    return out
+
+
+STYLE = f"""
+body {{ font-family: {CSS_FONTS}; margin: 2em auto; max-width: 60em; color: #222; }}
+h1 {{ margin-bottom: 0.2em; }} .sub {{ color: #666; margin-top: 0; }}
+section {{ border-top: 1px solid #ddd; padding: 0.5em 0 1em; }}
+.tiles {{ display: flex; flex-wrap: wrap; gap: 0.8em; margin: 1em 0; }}
+.tile {{ border: 1px solid #ccd; border-radius: 6px; padding: 0.5em 1em; min-width: 8em; }}
+.tile b {{ display: block; font-size: 1.8em; }} .tile span {{ color: #555; font-size: 0.9em; }}
+table {{ border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; }}
+th {{ background: #f0f3f6; }} .none, .more {{ color: #777; }}
+.chart svg {{ max-width: 100%; height: auto; }}
+.chart text {{ font-family: {CSS_FONTS}; }}
+"""
+
+
+def render(vault: Vault, as_of: dt.date | None = None) -> str:
+    """The report page for `as_of` (default today), as text."""
+    doc = compute(vault, as_of)
+    charts = Charts()
+    name = doc["vault"]["name"] or str(vault.root.name)
+    title = f"{name} — 檔案統計報表 {doc['as_of']}"
+    commit = (doc["commit"] or "no commit")[:12]
+    body = "".join(_sections(doc, vault, charts))
+    return (
+        "<!DOCTYPE html>\n<html lang=\"zh\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
+        f"<title>{_esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        f"<h1>{_esc(name)}</h1>\n"
+        f"<p class=\"sub\">檔案統計報表 archive report · as of 截至 {_esc(doc['as_of'])} ({_esc(doc['timezone'])}) · "
+        f"commit {_esc(commit)}</p>\n{_tiles(doc)}\n{body}\n</body>\n</html>\n"
+    )
+
+
+def write(vault: Vault, out: Path, as_of: dt.date | None = None) -> Path:
+    """Render and write the page atomically; returns the path written."""
+    from dangan.store.fsutil import write_atomic
+
+    write_atomic(out, render(vault, as_of).encode("utf-8"))
+    return out

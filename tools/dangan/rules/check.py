@@ -1,0 +1,213 @@
+"""The file rules of docs/ci.md (DG101-DG106, DG113-DG118) as pure functions.
+
+`check_file` looks at one file's bytes and returns findings; the sources (`work_tree`,
+`staged`, `paths`) say which bytes to look at. Nothing here prints.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dangan.errors import DanganError
+from dangan.formats.schemas import BASE_URI, SchemaSet, sensitive_leaves
+from dangan.formats.yamlio import YamlError, decode, load_bytes, load_text
+from dangan.model.codes import parse_code
+from dangan.rules import domain
+from dangan.store import attached as attachments
+from dangan.store import sealing
+from dangan.store.sealing import Keyring
+from dangan.store.vault import CONFIG
+
+RULES = {
+    "DG101": "not a readable record",
+    "DG102": "violates its category schema",
+    "DG103": "code, path, category or level mismatch",
+    "DG104": "stray file or unknown category",
+    "DG105": "sensitive field holds a clear value",
+    "DG106": "SOPS structure",
+    "DG107": "MAC mismatch",
+    "DG108": "refs to a code that does not exist",
+    "DG109": "deletion without a disposal certificate",
+    "DG110": "ledger history rewritten",
+    "DG111": "loan breaks the lending rules",
+    "DG112": "disposal breaks the retention rules",
+    "DG113": "not in canonical form",
+    "DG114": "vault.yaml or a schema is invalid",
+    "DG115": "listed attachment missing or not matching its listing",
+    "DG116": "attachment not listed by its record, or its record is gone",
+    "DG117": "clear (unencrypted) file where an attachment belongs",
+    "DG118": "attachment encrypted for other recipients than vault.yaml gives",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    rule: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.path}: {self.rule} {self.message}"
+
+
+@dataclass
+class CheckResult:
+    checked: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "findings": [asdict(f) for f in sorted(self.findings)],
+        }
+
+
+# --------------------------------------------------------------------- one file
+
+@functools.lru_cache(maxsize=64)
+def _encoded(names: frozenset[str]) -> tuple[bytes, ...]:
+    return tuple(name.encode("utf-8") for name in names)
+
+
+def _mentions(data: bytes, names: frozenset[str]) -> bool:
+    return any(name in data for name in _encoded(names))
+
+
+def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | None = None,
+               recipients: dict[str, list[str]] | None = None,
+               config: dict[str, Any] | None = None,
+               attached: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Every file rule for one file under vault/.
+
+    `recipients` (category -> keys) enables the recipient part of DG106; `keyring`, when it
+    holds an identity, enables DG107 (MAC) and the plaintext schema of sensitive values.
+    `attached` is what the record's attachment folder holds (file name -> attachments.Stored;
+    None or empty: nothing), for DG115, DG116 and DG118.
+    """
+    found: list[Finding] = []
+
+    def add(rule: str, message: str) -> None:
+        found.append(Finding(rel, rule, message))
+
+    if attachments.owner(rel) is not None:  # a file in a record's attachment folder
+        return [Finding(*f) for f in attachments.file_findings(rel, data)]
+    if not rel.endswith(".yaml"):
+        add("DG104", "stray file: only records (CODE.yaml) and their attachment folders belong under vault/; "
+                     "move or remove it")
+        return found  # clear or not: DG104 already says it does not belong there
+    try:
+        tree, canonical = load_bytes(data)
+    except YamlError as exc:
+        add("DG101", f"{exc}")
+        return found
+
+    code_text = tree.get("code")
+    if not isinstance(code_text, str):
+        add("DG103", "no `code` field (a string like YZ-A01-02-001-0301-0001)")
+        return found
+    try:
+        code = parse_code(code_text)
+    except DanganError as exc:
+        add("DG103", f"malformed code: {exc.message}")
+        return found
+    cat = schemas.category(code.category)
+    if cat is None:
+        add("DG104", f"unknown category {code.category!r} (not in schemas/categories.yaml)")
+        return found
+    if rel != code.path:
+        add("DG103", f"path is not the derived path of {code}; move it to {code.path}")
+    if tree.get("category") != code.category:
+        add("DG103", f"`category` is {tree.get('category')!r} but the code says {code.category}")
+    if code.level not in cat.levels:
+        add("DG103", f"{code.category} is not filed at the {code.level} level (allowed: {', '.join(cat.levels)})")
+
+    encrypted = "sops" in tree
+    # A canonical text writes every key plain, so a sensitive field can only be there if
+    # its name is in the bytes: most records of such categories are skipped without a walk.
+    leaves = (sensitive_leaves(tree, cat.sensitive)
+              if cat.sensitive and (not canonical or _mentions(data, cat.sensitive)) else [])
+    # a value that starts like ciphertext but is malformed is DG106/DG102, not a leak
+    clear = sorted({"/" + "/".join(p) for p, v in leaves
+                    if v not in (None, "") and not (isinstance(v, str) and v.startswith("ENC["))})
+    for where in clear:
+        add("DG105", f"sensitive field {where} holds a clear value; encrypt it (dangan set) or remove it")
+    wanted = (recipients or {}).get(code.category)
+    problems = sealing.structure_problems(tree, cat.sensitive, wanted or [], leaves) if (leaves or encrypted) else []
+    for problem in problems:
+        if wanted is None and problem.startswith("recipients differ"):
+            continue
+        add("DG106", problem)
+
+    body = {k: v for k, v in tree.items() if k != "sops"}
+    errors = schemas.errors(code.category, body, at_rest=not clear)
+    plain = None
+    if encrypted and keyring is not None and keyring.available():
+        from dangan.formats import sops
+
+        try:
+            plain, _ = sops.decrypt_document(tree, keyring.identities)
+            plain = sops.strip_comments(plain)
+        except sops.NoMatchingIdentity:
+            plain = None  # not ours to read: the structure checks above still apply
+        except sops.SopsError as exc:
+            add("DG107", f"{exc}; the record was altered outside dangan (restore it from history)")
+    if plain is not None:
+        errors = schemas.errors(code.category, plain)
+    category_reported = any(f.rule == "DG103" and "`category`" in f.message for f in found)
+    for path, reason in errors:
+        if path == "/category" and category_reported:
+            continue  # already reported as DG103, the rule that names the fix
+        add("DG102", f"{path}: {reason}")
+    if not errors and config is not None:  # the workflows' rules need a schema-valid record
+        for rule, message in domain.file_rules(code.category, plain if plain is not None else body, config):
+            add(rule, message)
+    if attached or "attachments" in body:  # listed in clear: no key needed
+        found += [Finding(*f) for f in attachments.record_findings(rel, body, attached, wanted)]
+    if not canonical:
+        add("DG113", "not in canonical form; run `dangan fmt` on it")
+    return found
+
+
+# ----------------------------------------------------------------- vault level
+
+def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None) -> list[Finding]:
+    """DG114: vault.yaml against vault.schema.json, and every schema against the metaschema."""
+    found = [Finding(p.path, "DG114", p.message) for p in schemas.validate_schemas()]
+    if config_bytes is None:
+        return found + [Finding(CONFIG, "DG114", "missing")]
+    try:
+        config = load_text(decode(config_bytes))
+    except YamlError as exc:
+        return found + [Finding(CONFIG, "DG114", str(exc))]
+    doc = schemas.documents.get("vault.schema.json")
+    if doc is None:
+        return found + [Finding("schemas/vault.schema.json", "DG114", "missing")]
+    import jsonschema_rs
+
+    registry = jsonschema_rs.Registry([(BASE_URI + n, d) for n, d in schemas.documents.items()])
+    validator = jsonschema_rs.Draft202012Validator(
+        doc, registry=registry, validate_formats=True, base_uri=BASE_URI + "vault.schema.json"
+    )
+    for error in validator.iter_errors(config):
+        where = "/" + "/".join(str(p) for p in error.instance_path)
+        found.append(Finding(CONFIG, "DG114", f"{where}: {' '.join(error.message.split())[:200]}"))
+    names = {r.get("name") for r in config.get("recipients") or [] if isinstance(r, dict)}
+    for category, people in (config.get("access") or {}).items():
+        if category not in schemas.categories:
+            found.append(Finding(CONFIG, "DG114", f"/access/{category}: unknown category"))
+        for person in people or []:
+            if person not in names:
+                found.append(Finding(CONFIG, "DG114", f"/access/{category}: {person!r} is not a recipient"))
+    for category in config.get("retention") or {}:
+        if category not in schemas.categories:
+            found.append(Finding(CONFIG, "DG114", f"/retention/{category}: unknown category"))
+    return found
+
+

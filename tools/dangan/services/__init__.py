@@ -1,0 +1,8 @@
+"""What commands do: each service validates, locks, writes atomically and commits
+(records, import/export, keys, attachments, lending, retention, history and diffs, backups,
+inventory, statistics, vault creation, checking a work tree or a range). Services return
+results; they never print (the CLI does).
+
+May import: everything below it (`rules`, `store`, `git`, `formats`, `model`, `errors`),
+`dangan.report` for the pages a service writes; never `dangan.cli`.
+"""

@@ -1,0 +1,513 @@
+"""Attachments (附件): scans and documents kept with a record, always encrypted (docs/attachments.md).
+
+An attachment of record `CODE` is one standard age file, `FILE.age`, in the folder named by
+the code next to the record (`vault/A01/02/001/0301/YZ/YZ-A01-02-001-0301-0001/房產證.pdf.age`),
+encrypted to the recipients of the record's category, and listed in the record's
+`attachments` (file name, media type, size and SHA-256 of the *stored* file, when, by whom,
+a digest of the recipients it was encrypted to). Nothing about the plaintext is stored in
+clear. Files are streamed: encrypting, decrypting and hashing never hold a whole file.
+
+This module has the operations: attach, ls, get, rm, re-encryption for key changes. Where
+attachments live, what is known of a stored file and the rules DG115-DG118 are
+`dangan.store.attached`.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import hashlib
+import os
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from dangan.errors import DanganError, Refusal
+from dangan.git import gitio
+from dangan.model.codes import Code
+from dangan.store.attached import (
+    CHUNK,
+    SUFFIX,
+    folder_of,
+    listed,
+    media_type,
+    owner,
+    path_of,
+    recipients_digest,
+    safe_name,
+)
+from dangan.store.vault import Vault
+
+# ----------------------------------------------------------------- crypto, files
+
+def _recipients(vault: Vault, category: str) -> tuple[list[Any], list[str]]:
+    from dangan.formats import agekeys
+
+    keys = vault.recipient_keys(category)
+    if not keys:
+        raise DanganError(f"no recipients may read {category}: attachments are always encrypted",
+                          "add a recipient (`dangan recipients add`) or check vault.yaml `access`")
+    try:
+        return [agekeys.parse_recipient(k).key for k in keys], keys
+    except agekeys.IdentityError as exc:
+        raise DanganError(f"vault.yaml: {exc}") from None
+
+
+class _HashingWriter:
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+class _Journalled:
+    """A sink that calls `first()` before the first bytes pass (the access journal)."""
+
+    def __init__(self, handle: IO[bytes], first: Callable[[], None]) -> None:
+        self.handle = handle
+        self.first = first
+
+    def write(self, data: bytes) -> int:
+        self.first()
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+@dataclass
+class Sealed:
+    """An encrypted file written next to its final place, not yet renamed into it."""
+
+    temp: Path
+    sha256: str
+    size: int
+
+
+def _temp_in(folder: Path, name: str) -> tuple[int, Path]:
+    import tempfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")  # 0600
+    return fd, Path(tmp)
+
+
+def seal_stream(source: IO[bytes], folder: Path, name: str, recipients: list[Any]) -> Sealed:
+    """Encrypt a stream to an age file in `folder` (a temp name; only ciphertext touches disk)."""
+    import pyrage
+
+    fd, tmp = _temp_in(folder, name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            writer = _HashingWriter(handle)
+            pyrage.encrypt_io(source, writer, recipients)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return Sealed(tmp, writer.sha256.hexdigest(), writer.size)
+
+
+def _open_stream(stored: Path, sink: IO[bytes], identities: Sequence[Any], label: str) -> None:
+    import pyrage
+
+    if not identities:
+        raise DanganError(f"{label}: no identity given to open it", "give --identity FILE")
+    try:
+        with open(stored, "rb") as source:
+            pyrage.decrypt_io(source, sink, list(identities))
+    except pyrage.DecryptError as exc:
+        text = str(exc)
+        if "No matching keys" in text or "no matching" in text.lower():
+            raise DanganError(f"{label}: none of your identities is a recipient of it",
+                              "ask an archivist to add your key (`dangan recipients add`)") from None
+        raise Refusal(f"{label}: does not decrypt ({text[:120]}); it was damaged or altered",
+                      "restore it from Git history") from None
+
+
+def reseal_file(stored: Path, folder: Path, name: str, identities: Sequence[Any], recipients: list[Any],
+                label: str) -> Sealed:
+    """Decrypt and encrypt again to `recipients` with a new file key, through a pipe
+    between two threads: the plaintext is never on disk and never whole in memory."""
+    read_fd, write_fd = os.pipe()
+    failure: list[BaseException] = []
+
+    def decrypt() -> None:
+        try:
+            with open(write_fd, "wb", buffering=CHUNK) as sink:
+                _open_stream(stored, sink, identities, label)
+        except BaseException as exc:  # reported by the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=decrypt, daemon=True)
+    worker.start()
+    sealed: Sealed | None = None
+    try:
+        with open(read_fd, "rb", buffering=CHUNK) as source:
+            try:
+                sealed = seal_stream(source, folder, name, recipients)
+            except BaseException:
+                while source.read(CHUNK):  # let the decrypting thread finish writing
+                    pass
+                raise
+    finally:
+        worker.join()
+    if failure:  # a truncated plaintext was encrypted: never keep it
+        if sealed is not None:
+            sealed.temp.unlink(missing_ok=True)
+        raise failure[0]
+    assert sealed is not None
+    return sealed
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------- one commit
+
+def transact(vault: Vault, changes: Mapping[str, bytes | Path | None], message: str, commit: bool = True) -> str | None:
+    """Like Vault.apply, for large files: a Path value is a temp file renamed into place,
+    None deletes; an existing file is set aside by renaming (never read into memory) and
+    put back, with the index, if anything fails (a hook refusal, a lock)."""
+    from dangan.store.fsutil import remove_empty_dirs, write_atomic
+
+    vault.ready_to_write()
+    root = vault.root
+    paths = list(changes)
+    before: dict[str, gitio.IndexEntry | None] = dict.fromkeys(paths)
+    for entry in gitio.ls_files(root, paths):
+        before[entry.path] = entry
+    aside: dict[str, Path] = {}
+    token = os.urandom(4).hex()
+    try:
+        for rel, value in changes.items():
+            target = root / rel
+            if target.exists():
+                backup = target.with_name(f".{target.name}.{token}.old")
+                os.replace(target, backup)
+                aside[rel] = backup
+            if isinstance(value, bytes):
+                write_atomic(target, value)
+            elif isinstance(value, Path):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(value, target)
+        gitio.add(root, paths)
+        result = gitio.commit(root, message, paths) if commit else None
+    except BaseException:
+        for rel, value in changes.items():
+            target = root / rel
+            if rel in aside:
+                os.replace(aside[rel], target)
+            elif value is not None:
+                target.unlink(missing_ok=True)
+                remove_empty_dirs(target.parent, root)
+            if isinstance(value, Path):
+                value.unlink(missing_ok=True)
+        with contextlib.suppress(gitio.GitError):
+            gitio.restore_index(root, before)
+        raise
+    for backup in aside.values():
+        backup.unlink(missing_ok=True)
+    for rel, value in changes.items():
+        if value is None:
+            remove_empty_dirs((root / rel).parent, root)
+    return result
+
+
+def discard(sealed: Iterable[Sealed]) -> None:
+    for item in sealed:
+        item.temp.unlink(missing_ok=True)
+
+
+def discard_temps(values: Iterable[object]) -> None:
+    """Remove the temp files among a change's values (a failed key change)."""
+    for value in values:
+        if isinstance(value, Path):
+            value.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------ operations
+
+@dataclass(frozen=True)
+class Changed:
+    """What attach or rm did: the record, the attachment files, the commit."""
+
+    code: Code
+    files: list[str]
+    entries: list[dict[str, Any]]
+    commit: str | None
+
+
+def _find(entries: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    wanted = unicodedata.normalize("NFC", name.strip())
+    if wanted.endswith(SUFFIX):
+        wanted = wanted[: -len(SUFFIX)]
+    exact = [e for e in entries if e.get("file") == wanted]
+    if exact:
+        return exact[0]
+    folded = [e for e in entries if str(e.get("file", "")).casefold() == wanted.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _write_record(vault: Vault, code: Code, plain: dict[str, Any], rt: Any, stored: dict[str, Any],
+                  entries: list[dict[str, Any]]) -> bytes:
+    """The record with `attachments` set to `entries` (dropped when empty), validated and
+    sealed like any change; a clear record keeps its comments."""
+    from dangan.formats.yamlio import dump, to_plain
+    from dangan.services import records
+
+    tree: Any = rt if rt is not None else copy.deepcopy(plain)
+    if entries:
+        tree["attachments"] = entries
+    elif "attachments" in tree:
+        del tree["attachments"]
+    sealed = records.prepare(vault, code, to_plain(tree), previous=stored)
+    out = tree if (rt is not None and "sops" not in sealed) else sealed
+    return dump(out).encode()
+
+
+def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.datetime,
+           name: str | None = None, title: str | None = None, kind: str | None = None,
+           commit: bool = True) -> Changed:
+    """Encrypt files into the record's folder and list them in the record: one commit."""
+    from dangan.model.timeutil import stamp
+    from dangan.services import records
+    from dangan.store.fsutil import remove_empty_dirs
+
+    if not files:
+        raise DanganError("name at least one file to attach")
+    if name is not None and len(files) > 1:
+        raise DanganError("--name names one file; attach the files one at a time")
+    if title is not None and (not title.strip() or "\n" in title or len(title) > 500):
+        raise DanganError("--title is one line of at most 500 characters")
+    for path in files:
+        if not path.is_file():
+            raise DanganError(f"{path}: no such file" if not path.exists() else f"{path} is not a regular file")
+    with vault.lock():
+        vault.ready_to_write()
+        plain, rt, stored = records.read_plain(vault, code)
+        current = listed(plain)
+        taken = {str(e.get("file", "")).casefold() for e in current}
+        names = []
+        for path in files:
+            chosen = safe_name(name if name is not None else path.name)
+            if chosen.casefold() in taken:
+                raise DanganError(f"{code} already has an attachment named {chosen!r}",
+                                  "give another name with --name, or remove the old one (dangan attachments rm)")
+            taken.add(chosen.casefold())
+            names.append(chosen)
+        keys, texts = _recipients(vault, code.category)
+        digest = recipients_digest(texts)
+        folder = vault.root / folder_of(code)
+        existed = folder.exists()
+        sealed: list[Sealed] = []
+        try:
+            added = []
+            for path, chosen in zip(files, names):
+                try:
+                    with open(path, "rb") as source:
+                        item = seal_stream(source, folder, chosen, keys)
+                except OSError as exc:
+                    raise DanganError(f"{path}: {exc.strerror}") from None
+                sealed.append(item)
+                entry: dict[str, Any] = {"file": chosen}
+                if title:
+                    entry["title"] = title.strip()
+                entry.update({"type": media_type(chosen, kind), "size": item.size, "sha256": item.sha256,
+                              "added": stamp(at, vault.tz), "by": by, "recipients": digest})
+                added.append(entry)
+            data = _write_record(vault, code, plain, rt, stored, current + added)
+            changes: dict[str, bytes | Path | None] = {code.path: data}
+            changes.update({path_of(code, n): s.temp for n, s in zip(names, sealed)})
+            commit_id = transact(vault, changes, f"dangan attach: {code} {', '.join(names)}", commit)
+        except BaseException:
+            discard(sealed)
+            if not existed:
+                remove_empty_dirs(folder, vault.root)
+            raise
+    return Changed(code, [path_of(code, n) for n in names], added, commit_id)
+
+
+def entries_of(vault: Vault, code: Code) -> list[dict[str, Any]]:
+    """The listing of a record (no key needed: it is in clear), with each file's path
+    and whether it is there."""
+    stored, _ = vault.read(code)
+    out = []
+    for entry in listed(stored):
+        rel = path_of(code, str(entry.get("file")))
+        out.append({**entry, "path": rel, "present": (vault.root / rel).is_file()})
+    return out
+
+
+def _note(vault: Vault, rel: str, code: Code) -> None:
+    """The access journal, for a decryption shown to a person (journal.md)."""
+    from dangan.store import journal
+
+    journal.note(vault.root, "attachments get", [str(code)], files=[rel], tz=vault.tz)
+
+
+def get(vault: Vault, code: Code, name: str, out: Path | None, sink: IO[bytes] | None = None,
+        journal: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Decrypt one attachment to `out` (0600, written whole or not at all) or to `sink`.
+
+    The stored file is checked against its listing first: age authenticates what it
+    decrypts, the listing says it is the file that was attached. `journal(path)` writes
+    the access journal entry before any plaintext is produced (the CLI's, with the
+    command line and identities; by default a plain entry)."""
+    stored, _ = vault.read(code)
+    entry = _find(listed(stored), name)
+    if entry is None:
+        names = ", ".join(str(e.get("file")) for e in listed(stored)) or "none"
+        raise DanganError(f"{code} has no attachment {name!r}", f"its attachments: {names}")
+    rel = path_of(code, str(entry["file"]))
+    path = vault.root / rel
+    if not path.is_file():
+        raise Refusal(f"{rel} is missing (DG115)", "restore it from Git history")
+    if sha256_of(path) != entry.get("sha256"):
+        raise Refusal(f"{rel} does not match the SHA-256 its record lists (DG115)",
+                      "restore it from Git history; `dangan check` lists what else differs")
+    identities = vault.keyring.identities
+    label = f"{code} {entry['file']}"
+    noted: list[bool] = []
+
+    def note() -> None:  # once, before the first plaintext byte leaves (a failed key: none)
+        if not noted:
+            noted.append(True)
+            if journal is not None:
+                journal(rel)
+            else:
+                _note(vault, rel, code)
+
+    if out is None:
+        assert sink is not None
+        _open_stream(path, _Journalled(sink, note), identities, label)
+        note()  # an empty file
+    else:
+        out = out.absolute()
+        if out.is_dir():
+            out = out / str(entry["file"])
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")  # 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                _open_stream(path, _Journalled(handle, note), identities, label)
+            note()
+            os.replace(tmp, out)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    return {"code": str(code), "file": entry["file"], "type": entry.get("type"),
+            "out": str(out) if out is not None else None}
+
+
+def remove(vault: Vault, code: Code, names: Sequence[str], commit: bool = True) -> Changed:
+    """Remove attachments and their listing: one commit. A file in the folder that the
+    record does not list (DG116) may be removed by its file name too."""
+    from dangan.services import records
+
+    if not names:
+        raise DanganError("name the attachments to remove", "list them with `dangan attachments ls CODE`")
+    with vault.lock():
+        vault.ready_to_write()
+        plain, rt, stored = records.read_plain(vault, code)
+        current = listed(plain)
+        gone: list[str] = []
+        drop: list[int] = []
+        for name in names:
+            entry = _find(current, name)
+            if entry is not None:
+                drop.append(id(entry))
+                gone.append(path_of(code, str(entry["file"])))
+                continue
+            stray = f"{folder_of(code)}/{name.strip()}"
+            if "/" not in name.strip() and owner(stray) is not None and (vault.root / stray).is_file():
+                gone.append(stray)
+                continue
+            raise DanganError(f"{code} has no attachment {name!r}", "list them with `dangan attachments ls CODE`")
+        if len(set(gone)) != len(gone):
+            raise DanganError("an attachment is named twice")
+        kept = [e for e in current if id(e) not in drop]
+        changes: dict[str, bytes | Path | None] = {}
+        if len(kept) != len(current):
+            changes[code.path] = _write_record(vault, code, plain, rt, stored, kept)
+        changes.update(dict.fromkeys(gone))
+        shown = ", ".join(rel.rsplit("/", 1)[1][: -len(SUFFIX)] if rel.endswith(SUFFIX) else rel.rsplit("/", 1)[1]
+                          for rel in gone)
+        commit_id = transact(vault, changes, f"dangan attachments rm: {code} {shown}", commit)
+    return Changed(code, gone, [e for e in current if id(e) in drop], commit_id)
+
+
+# ----------------------------------------------------------------- key changes
+
+def owners(vault: Vault) -> set[str]:
+    """Codes of the records that have an attachment folder in the work tree."""
+    found = set()
+    base = vault.root / "vault"
+    for dirpath, _dirnames, filenames in os.walk(base):
+        if filenames:
+            rel = Path(dirpath).relative_to(vault.root).as_posix()
+            record = owner(f"{rel}/{filenames[0]}")
+            if record is not None:
+                found.add(record.rsplit("/", 1)[1][: -len(".yaml")])
+    return found
+
+
+def rewrap(vault: Vault, after: Vault, code: Code, doc: dict[str, Any], force: bool) -> tuple[Any, dict[str, Path]]:
+    """Encrypt a record's attachments again (new file keys) for the recipients `after`
+    gives its category, when they were encrypted for another set or `force` (a recipient
+    removed, keys rotated). Returns (the record's new document or None, temp files by
+    path); `doc` is the record's current document (possibly just resealed)."""
+    from dangan.store import sealing
+
+    plain = sealing.open_document(str(code), doc, vault.keyring) if "sops" in doc else doc
+    entries = listed(plain)
+    if not entries:
+        return None, {}
+    keys, texts = _recipients(after, code.category)
+    digest = recipients_digest(texts)
+    if not force and all(e.get("recipients") == digest for e in entries):
+        return None, {}
+    identities = vault.keyring.identities
+    folder = vault.root / folder_of(code)
+    moves: dict[str, Path] = {}
+    renewed = []
+    try:
+        for entry in entries:
+            rel = path_of(code, str(entry.get("file")))
+            if not (vault.root / rel).is_file():
+                raise DanganError(f"{code}: attachment {rel} is missing (DG115)",
+                                  "restore it or remove it (dangan attachments rm) first")
+            item = reseal_file(vault.root / rel, folder, str(entry["file"]), identities, keys, f"{code} {entry['file']}")
+            moves[rel] = item.temp
+            renewed.append({**entry, "size": item.size, "sha256": item.sha256, "recipients": digest})
+    except BaseException:
+        for temp in moves.values():
+            temp.unlink(missing_ok=True)
+        raise
+    new_plain = {**plain, "attachments": renewed}
+    if "sops" in doc:
+        names = after.schemas.categories[code.category].sensitive
+        return sealing.seal(code, new_plain, names, after.recipient_keys(code.category), doc, vault.keyring), moves
+    _, rt = vault.read(code)
+    rt["attachments"] = renewed
+    return rt, moves

@@ -1,0 +1,391 @@
+"""Data exchange (plan §6.2): `dangan import` of many records from a spreadsheet (CSV or
+.xlsx), all or nothing, and `dangan export` back to CSV or JSON. docs/exchange.md is the
+user's description; this module's rules are the ones stated there.
+
+The header row names the fields (dotted paths such as `complainant.phone` or
+`owners.0.name`); each cell is typed by the category's schema like a `--set` value, and an
+empty cell leaves the field out. The location of each row comes from the column named by
+`--location-column` (default `location`, if present). Every row is validated — and its
+sensitive values encrypted — before anything is written; then all records land in one
+commit. Bad rows are reported by row number and column and nothing is written.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dangan.errors import DanganError, RecordError
+from dangan.formats.yamlio import dump
+from dangan.model.codes import Code, Location, parse_location
+from dangan.services import records
+
+MAX_ERRORS = 20
+XLSX_MAGIC = b"PK\x03\x04"  # a zip archive: what every .xlsx is
+EXACT_DIGITS = 15  # Excel keeps 15 significant digits of a number; more are lost
+
+
+@dataclass(frozen=True)
+class Imported:
+    codes: list[str]
+    commit: str | None
+
+
+class RowErrors(DanganError):
+    """Rows that are not valid: nothing was imported. `errors` has one line each."""
+
+    def __init__(self, message: str, hint: str, errors: list[str]) -> None:
+        super().__init__(message, hint)
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Table:
+    """A sheet: its header and its rows, each with the row number a spreadsheet shows
+    (the header is row 1). CSV cells are strings; .xlsx cells are what the workbook holds
+    (str, int, float, bool, datetime, date, time, or None for an empty cell)."""
+
+    header: list[str]
+    rows: list[tuple[int, dict[str, Any]]]
+
+
+# ---------------------------------------------------------------------- reading
+
+def read_table(data: bytes, name: str, sheet: str | None = None) -> Table:
+    """The CSV or .xlsx file `name` (told apart by content, not by the name)."""
+    if data.startswith(XLSX_MAGIC):
+        return read_xlsx(data, name, sheet)
+    if sheet is not None:
+        raise DanganError(f"{name}: --sheet is for .xlsx workbooks; this is a CSV file")
+    return read_csv(data, name)
+
+
+def read_csv(data: bytes, name: str) -> Table:
+    """Header and rows of a CSV file (UTF-8; a BOM, as spreadsheets write, is allowed)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DanganError(f"{name}: not UTF-8 (invalid byte at offset {exc.start})", "export the sheet as CSV UTF-8") from None
+    if "\x00" in text:
+        raise DanganError(f"{name}: contains NUL bytes; not a CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        lines = list(reader)
+    except csv.Error as exc:
+        raise DanganError(f"{name}: not readable as CSV near line {reader.line_num}: {exc}") from None
+    header = _header(lines[0] if lines else [], name)
+    rows = []
+    # a spreadsheet row is one CSV record, whatever newlines its quoted cells hold
+    for number, cells in enumerate(lines[1:], start=2):
+        if not any(cell.strip() for cell in cells):
+            continue  # an empty row, as spreadsheets leave at the end
+        if len(cells) > len(header):
+            raise DanganError(f"{name}: row {number} has more cells than the header")
+        rows.append((number, dict(zip(header, cells))))
+    return Table(header, rows)
+
+
+def read_xlsx(data: bytes, name: str, sheet: str | None = None) -> Table:
+    """The first sheet (or `sheet`) of a workbook: cached values, never formulas."""
+    try:
+        import openpyxl
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise DanganError(f"{name}: reading .xlsx needs openpyxl", "pip install openpyxl, or save the sheet as CSV UTF-8") from None
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile, KeyError, XML errors... on bad files
+        raise DanganError(f"{name}: not a readable .xlsx workbook ({type(exc).__name__})", "open and save it again in a spreadsheet, or export CSV UTF-8") from None
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise DanganError(f"{name}: no sheet {sheet!r}", f"sheets: {', '.join(book.sheetnames)}")
+        ws = book[sheet] if sheet is not None else book.worksheets[0]
+        values = ws.iter_rows(values_only=True)
+        first = next(values, None) or ()
+        cut = len(first)
+        while cut and (first[cut - 1] is None or str(first[cut - 1]).strip() == ""):
+            cut -= 1  # formatted but empty cells right of the header
+        header = _header(["" if v is None else str(v) for v in first[:cut]], name)
+        rows = []
+        for number, cells in enumerate(values, start=2):
+            if all(v is None or (isinstance(v, str) and not v.strip()) for v in cells):
+                continue
+            if any(v is not None for v in cells[len(header):]):
+                raise DanganError(f"{name}: row {number} has a value right of the last named column")
+            rows.append((number, {h: v for h, v in zip(header, cells) if v is not None}))
+    finally:
+        book.close()
+    return Table(header, rows)
+
+
+def _header(cells: list[str], name: str) -> list[str]:
+    header = [cell.strip() for cell in cells]
+    if not header or not any(header):
+        raise DanganError(f"{name}: no header row", "the first row names the fields, e.g. title,status,opened")
+    if "" in header:
+        raise DanganError(f"{name}: column {header.index('') + 1} of the header has no name")
+    if len(set(header)) != len(header):
+        twice = sorted({h for h in header if header.count(h) > 1})
+        raise DanganError(f"{name}: the column name {twice[0]!r} appears twice in the header")
+    return header
+
+
+# ---------------------------------------------------------------------- columns
+
+@dataclass(frozen=True)
+class Column:
+    """What the schema says about one column, worked out once per file, not per cell."""
+
+    field: str
+    sensitive: bool
+    text_only: bool  # every schema for it is a plain string: the cell is the value
+    formats: frozenset[str]
+
+
+def column(vault: Any, category: str, field: str) -> Column:
+    types: set[str] = set()
+    formats: set[str] = set()
+    for sub in records.field_schemas(vault.schemas, category, field):
+        kind = sub.get("type")
+        types.update([kind] if isinstance(kind, str) else list(kind or []))
+        if isinstance(sub.get("format"), str):
+            formats.add(sub["format"])
+    names = records.sensitive_names(vault, category)
+    return Column(field, any(part in names for part in field.split(".")), types == {"string"}, frozenset(formats))
+
+
+def cell_text(value: Any, col: Column, tz: dt.tzinfo) -> str:
+    """A workbook cell as the text a CSV would hold for it (then typed like a CSV cell).
+
+    Dates and times become the schema's forms (a date, or a date-time in the vault's
+    time zone); a whole number in a text column loses Excel's `.0` (a phone typed as a
+    number), but one too long for Excel to have kept exactly is refused.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        midnight = value.time() == dt.time(0)
+        if "date" in col.formats and "date-time" not in col.formats:
+            if not midnight:
+                raise DanganError("holds a date and a time; the field is a date")
+            return value.date().isoformat()
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=tz)
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, float) and value.is_integer():
+        if abs(value) >= 10 ** EXACT_DIGITS and col.text_only:
+            raise DanganError(
+                "is a number too long for Excel to have kept exactly (15 digits)",
+            )
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        if isinstance(value, int) and len(str(abs(value))) > EXACT_DIGITS and col.text_only:
+            raise DanganError("is a number too long for Excel to have kept exactly (15 digits)")
+        return str(value)
+    if isinstance(value, dt.timedelta):
+        raise DanganError("is a duration; write it as text (e.g. P30D)")
+    raise DanganError(f"holds a {type(value).__name__} value dangan cannot read")
+
+
+def typed(vault: Any, category: str, col: Column, text: str) -> Any:
+    """A cell's text typed by the schema, as `--set` types it; errors never quote a
+    sensitive value."""
+    if col.text_only:
+        return text
+    try:
+        return records.coerce(vault.schemas, category, col.field, text)
+    except DanganError as exc:
+        if col.sensitive:
+            raise DanganError("is not a value of the field's type (a sensitive value, not shown)") from None
+        raise DanganError(exc.message.split(": ", 1)[-1]) from None
+
+
+def _where(error: str, columns: dict[str, Column]) -> tuple[str | None, str]:
+    """(column, reason) of a validation error `"/complainant/phone: reason"`."""
+    pointer, _, reason = error.partition(": ")
+    dotted = pointer.strip("/").replace("/", ".")
+    return (dotted if dotted in columns else None), (reason or error)
+
+
+def _say(number: int, col: str | None, reason: str) -> str:
+    return f"row {number}, column {col}: {reason}" if col else f"row {number}: {reason}"
+
+
+# ----------------------------------------------------------------------- import
+
+def import_rows(
+    vault: Any,
+    category: str,
+    data: bytes,
+    name: str,
+    location_column: str | None = None,
+    dry_run: bool = False,
+    commit: bool = True,
+    sheet: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Imported:
+    """Validate (and seal) every row, then write them all in one commit, or nothing.
+    `progress(rows done, rows)` is called after each row."""
+    table = read_table(data, name, sheet)
+    header = table.header
+    if category not in vault.schemas.categories:
+        raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+    if category == records.DISPOSAL:
+        raise DanganError("disposal certificates are written by `dangan retention apply`, not imported")
+    where_column = location_column or ("location" if "location" in header else None)
+    if location_column and location_column not in header:
+        raise DanganError(f"{name}: no column {location_column!r}", f"columns: {', '.join(header)}")
+    fields = [h for h in header if h != where_column]
+    for reserved in ("code", "category"):
+        if reserved in fields:
+            raise DanganError(f"{name}: the column {reserved!r} is set by dangan", "remove that column")
+    for field in fields:
+        if any(not part for part in field.split(".")):
+            raise DanganError(f"{name}: the column {field!r} is not a field path", "use dotted names like owners.0.phone")
+    if not table.rows:
+        raise DanganError(f"{name}: no rows to import")
+    columns = {field: column(vault, category, field) for field in fields}
+    tz = vault.tz
+    with vault.lock():
+        serials: dict[Location, int] = {}
+        prepared: dict[str, bytes] = {}
+        codes: list[str] = []
+        errors: list[str] = []
+        total = len(table.rows)
+        for done, (number, row) in enumerate(table.rows, 1):
+            if progress is not None:
+                progress(done, total)
+            found: list[str] = []
+            tree: dict[str, Any] = {}
+            code: Code | None = None
+            try:
+                location = _location(row.get(where_column) if where_column else None)
+                if location not in serials:
+                    records.check_category(vault, category, location)
+                    serials[location] = records.allocate(vault, category, location).serial
+                code = Code(category, location, serials[location])
+            except DanganError as exc:
+                found.append(_say(number, where_column, exc.message))
+            for field, col in columns.items():
+                value = row.get(field)
+                try:
+                    text = value if isinstance(value, str) else ("" if value is None else cell_text(value, col, tz))
+                    if text.strip() == "":
+                        continue
+                    records.set_path(tree, field, typed(vault, category, col, text))
+                except DanganError as exc:
+                    found.append(_say(number, field, exc.message))
+            if code is not None and not found:
+                tree = records.new_tree(vault, code, tree)
+                for error in records.validation_errors(vault, category, tree) + records.missing_refs(vault, tree):
+                    found.append(_say(number, *_where(error, columns)))
+            if not found:
+                try:
+                    sealed = records.prepare(vault, code, tree)
+                except RecordError as exc:  # not expected after the checks above
+                    found.append(_say(number, None, exc.message.split(" is not valid: ", 1)[-1]))
+            if found:
+                errors.extend(found)
+                if len(errors) >= MAX_ERRORS:
+                    break
+                continue
+            serials[location] += 1
+            prepared[code.path] = dump(sealed).encode()
+            codes.append(str(code))
+        if errors:
+            stopped = " (stopped after 20)" if len(errors) >= MAX_ERRORS else ""
+            shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+            raise RowErrors(
+                f"{name}: {len(errors)} error(s){stopped}; nothing was imported: {shown}",
+                "fix those cells and import the whole file again (--json lists every error)",
+                errors,
+            )
+        if dry_run:
+            return Imported(codes, None)
+        message = f"dangan import: {len(codes)} {category} record(s) from {name}"
+        commit_id = land_new_files(vault, prepared, message, commit)
+    return Imported(codes, commit_id)
+
+
+def _location(value: Any) -> Location:
+    text = "" if value is None else str(value).strip()
+    return parse_location(text)
+
+
+def land_new_files(vault: Any, files: dict[str, bytes], message: str, commit: bool = True) -> str | None:
+    """`Vault.apply` for new files only: refused if any of them exists already (another
+    writer may have been at work). Many files take Vault.apply's bulk path."""
+    root = vault.root
+    clash = next((rel for rel in files if (root / rel).exists()), None)
+    if clash is not None:
+        raise DanganError(f"{clash} already exists; nothing was imported", "run `dangan check`; another writer may have been at work")
+    return vault.apply(files, message, commit)
+
+
+# ------------------------------------------------------------------------- export
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted paths to leaves (`owners.0.name`), the form `import` and `--set` take."""
+    out: dict[str, Any] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            out.update(flatten(value, f"{prefix}{i}."))
+    else:
+        out[prefix[:-1]] = tree
+    return out
+
+
+def export_records(vault: Any, category: str | None, decrypt: bool) -> list[dict[str, Any]]:
+    """Every record (of a category), without its sops block: masked, or decrypted."""
+    from dangan.formats.yamlio import YamlError, decode, load_text
+    from dangan.store import sealing
+
+    if category is not None and category not in vault.schemas.categories:
+        raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+    out = []
+    for code, rel in vault.record_paths():
+        if category and code.category != category:
+            continue
+        try:
+            stored = load_text(decode((vault.root / rel).read_bytes()))
+        except YamlError as exc:
+            raise DanganError(f"{rel}: {exc}", "run `dangan check` and fix it first") from None
+        if decrypt:
+            out.append(sealing.open_document(str(code), stored, vault.keyring))
+        else:
+            cat = vault.schemas.category(code.category)
+            out.append(records.masked(stored, cat.sensitive if cat else frozenset()))
+    return out
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """One row per record, one column per dotted field path (first-seen order)."""
+    flat = [flatten(r) for r in rows]
+    columns: dict[str, None] = {}
+    for item in flat:
+        columns.update(dict.fromkeys(item))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(columns))
+    for item in flat:
+        writer.writerow(["" if item.get(c) is None else _cell(item.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)

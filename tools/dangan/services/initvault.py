@@ -1,0 +1,114 @@
+"""`dangan init`: a new vault with the standard schemas, hooks and first commit."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from dangan.errors import DanganError
+from dangan.formats.resources import standard_dir
+from dangan.formats.yamlio import dump
+from dangan.git import gitio
+from dangan.model import defaults
+from dangan.store.vault import CONFIG, Vault
+
+GITATTRIBUTES = "# dangan: records diff through the dangan driver (decrypted for key holders)\nvault/**/*.yaml diff=dangan\n"
+_AGE = re.compile(r"age1[0-9a-z]{58}")
+_SSH = re.compile(r"ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?")
+
+
+def parse_recipient_option(text: str) -> dict[str, Any]:
+    name, sep, key = text.partition("=")
+    name, key = name.strip(), key.strip()
+    if not sep or not name or not key:
+        raise DanganError(f"--recipient {text!r} is not NAME=KEY", "example: --recipient 張敏=age1...")
+    if not (_AGE.fullmatch(key) or _SSH.fullmatch(key)):
+        raise DanganError(
+            f"--recipient {name}: not an age recipient (age1...) or an ssh-ed25519/ssh-rsa public key"
+        )
+    return {"name": name, "key": key, "roles": ["archivist", "approver"]}
+
+
+def vault_config(name: str, recipients: list[dict[str, Any]], timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+    return {
+        "dangan": 1,
+        "id": str(uuid.uuid4()),
+        "name": name,
+        "timezone": timezone,
+        "recipients": recipients,
+        "lending": dict(defaults.LENDING),
+        "retention": {k: dict(v) for k, v in defaults.RETENTION.items()},
+    }
+
+
+def installed_command() -> str | None:
+    """The absolute path of the `dangan` executable of the running installation (the
+    console script beside this interpreter), or None when there is none to name.
+
+    Hooks and the diff driver run it by this path, as pre-commit's hook shim records its
+    interpreter: they work when `dangan` is not on PATH (a virtualenv never activated)."""
+    here = Path(sys.executable).parent
+    for name in ("dangan", "dangan.exe"):
+        candidate = here / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate.absolute())
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if argv0 is not None and argv0.name in ("dangan", "dangan.exe") and argv0.is_file():
+        return str(argv0.absolute())
+    return None
+
+
+def install_hooks_config(root: Path) -> None:
+    """Hooks and the diff driver live in .git/config, which a clone does not carry:
+    `init` and `hook install` set them, with `dangan.command` (the absolute path of this
+    dangan) for the hook scripts, which fall back to `dangan` on PATH."""
+    gitio.run(["config", "core.hooksPath", "hooks"], root)
+    command = installed_command()
+    if command:
+        gitio.run(["config", "dangan.command", command], root)
+    install_diff_driver(root, command)
+
+
+def textconv_command(command: str | None) -> str:
+    """The diff driver's command line: this dangan by its path, else (or when that file has
+    gone) the `dangan` on PATH. Git runs it through the shell with the file appended."""
+    if not command:
+        return "dangan textconv"
+    script = f'd={shlex.quote(command)}; [ -x "$d" ] || d=dangan; exec "$d" textconv "$@"'
+    return f"sh -c {shlex.quote(script)} dangan-textconv"
+
+
+def install_diff_driver(root: Path, command: str | None = None) -> None:
+    # textconv shows records decrypted to key holders and masked to others
+    gitio.run(["config", "diff.dangan.textconv", textconv_command(command)], root)
+
+
+def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]]) -> Vault:
+    """Create the vault at `path` and make its first commit; refuse to touch an existing one."""
+    path = path.resolve()
+    if (path / CONFIG).exists():
+        raise DanganError(f"{path} is already a vault ({CONFIG} exists)")
+    if path.exists() and not path.is_dir():
+        raise DanganError(f"{path} exists and is not a directory")
+    names = [r["name"] for r in recipients]
+    if len(set(names)) != len(names):
+        raise DanganError("two recipients have the same name")
+    path.mkdir(parents=True, exist_ok=True)
+    created_git = not (path / ".git").exists()
+    if created_git:
+        gitio.run(["init", "-q", "-b", "main"], path)
+    config = vault_config(name or path.name, recipients)
+    (path / CONFIG).write_text(dump(config), encoding="utf-8")
+    shutil.copytree(standard_dir("schemas"), path / "schemas", dirs_exist_ok=True)
+    shutil.copytree(standard_dir("hooks"), path / "hooks", dirs_exist_ok=True)
+    (path / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
+    install_hooks_config(path)
+    files = [CONFIG, "schemas", "hooks", ".gitattributes"]
+    gitio.add(path, files)
+    gitio.commit(path, f"dangan init: {config['name']}", files)
+    return Vault.open(path, search=False)

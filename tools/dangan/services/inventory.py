@@ -1,0 +1,560 @@
+"""Inventory of paper originals (盤點, plan §5.1, §7.1-7.2): sheets, results, discrepancies.
+
+An inventory walks one archive room (or one cabinet of it) with a sheet that lists, in shelf
+order, every record whose paper original should be there (`custody`). The counter fills in
+a result per row — found, missing, damaged, misplaced — and `record` turns the filled sheet
+into a PD record and, in the same commit, flags each record whose original is missing or
+damaged (`custody.status` + `custody.inventory`), or clears the flag of one found again.
+
+The sheet is built from clear fields only (`custody`, `title`): it never decrypts. Setting
+or clearing a flag on an encrypted record does need its key, because the SOPS MAC covers
+every value of the document, the clear ones too (docs/inventory.md).
+
+Functions here take a Vault and plain arguments and return results; they never print.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import datetime as dt
+import html
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dangan.errors import DanganError
+from dangan.formats.schemas import is_enc
+from dangan.formats.yamlio import YamlError, decode, dump, load_text
+from dangan.model import timeutil
+from dangan.model.codes import Code, Location, parse_code
+from dangan.services import records
+from dangan.store.vault import RECORDS, Vault
+
+CATEGORY = "PD"
+PAPER = frozenset({"paper", "both"})
+RESULTS = ("found", "missing", "damaged", "misplaced")
+FLAGS = frozenset({"missing", "damaged"})
+# what a counter may write in the result column besides the English words
+RESULT_WORDS = {
+    "在架": "found", "缺失": "missing", "丟失": "missing", "丢失": "missing",
+    "損壞": "damaged", "损坏": "damaged", "錯架": "misplaced", "错架": "misplaced",
+}
+SHEET_COLUMNS = ("code", "title", "category", "room", "cabinet", "shelf", "box", "on_loan", "flagged", "result", "note")
+HINT = "nothing was written; fix the sheet and run `dangan inventory record` again"
+
+
+# ------------------------------------------------------------------ the sheet
+
+@dataclass(frozen=True)
+class SheetRow:
+    """A record whose paper original should be at a place (one line of a sheet)."""
+
+    code: str
+    title: str
+    category: str
+    room: str
+    cabinet: str
+    shelf: str
+    box: str
+    on_loan: str  # the JY loan that has the original out, if any: it is not on the shelf
+    flagged: str  # the open discrepancy from an earlier inventory (missing, damaged) or ""
+
+    def cells(self) -> list[str]:
+        return [self.code, self.title, self.category, self.room, self.cabinet, self.shelf, self.box,
+                self.on_loan, self.flagged, "", ""]
+
+
+def natural_key(text: str) -> tuple[Any, ...]:
+    """Shelf order: digit runs compare as numbers, so shelf 2 comes before shelf 10."""
+    return tuple((0, int(part), part) if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part)
+
+
+def _place_key(row: SheetRow) -> tuple[Any, ...]:
+    # a record without a cabinet, shelf or box sorts after the placed ones of its room
+    def level(value: str) -> tuple[Any, ...]:
+        return (1,) if not value else (0, natural_key(value))
+
+    code = parse_code(row.code)
+    return (natural_key(row.room), level(row.cabinet), level(row.shelf), level(row.box),
+            code.category, str(code.location), code.serial)
+
+
+def _text(value: Any) -> str:
+    """A clear one-line value of a record for the sheet ('' when absent or encrypted)."""
+    if value is None or is_enc(value) or isinstance(value, (dict, list)):
+        return ""
+    return str(value)
+
+
+def _custodies(vault: Vault) -> Iterator[tuple[Code, dict[str, Any], dict[str, Any]]]:
+    """(code, record, custody) of every record in the work tree that has a custody mapping.
+
+    Read as stored, without decrypting: custody and title are never sensitive.
+    """
+    for code, rel in vault.record_paths():
+        try:
+            data = (vault.root / rel).read_bytes()
+        except OSError:
+            continue
+        if b"custody:" not in data:  # records without custody: no parse at all
+            continue
+        tree = _custody_part(data)
+        custody = tree.get("custody") if tree is not None else None
+        if isinstance(custody, dict):
+            yield code, tree, custody
+
+
+_PART = re.compile(r"^(?:title: [^\n]*\n|custody:\n(?:(?:  [^\n]*|[ \t]*#[^\n]*)?\n)*)", re.M)
+
+
+def _custody_part(data: bytes) -> dict[str, Any] | None:
+    """`title` and `custody` of a stored record, parsing only those lines (a whole record
+    costs ten times more; a sheet of a large vault reads every record). A record on disk is
+    in canonical form, so both are top-level keys at the start of a line; anything the
+    small parse cannot take falls back to reading the whole file."""
+    try:
+        text = decode(data)
+    except YamlError:
+        return None  # check reports it (DG101)
+    part = "".join(m.group(0) for m in _PART.finditer(text))
+    for candidate in (part, text):
+        try:
+            return load_text(candidate)
+        except YamlError:
+            continue
+    return None
+
+
+def _originals_out(vault: Vault) -> dict[str, str]:
+    """code -> the loan that has its paper original out today."""
+    from dangan.services import lending
+
+    out: dict[str, str] = {}
+    for loan in lending.loans(vault, "out"):
+        if loan.form == "original":
+            for code in loan.records:
+                out.setdefault(code, loan.code)
+    return out
+
+
+def sheet(vault: Vault, room: str | None = None, cabinet: str | None = None) -> list[SheetRow]:
+    """Every record whose paper original should be in `room` (and `cabinet`), in shelf order.
+
+    Only records with `custody.form` paper or both; destroyed records are gone from the
+    work tree and so from the sheet. Without `room`, every room.
+    """
+    if cabinet is not None and room is None:
+        raise DanganError("--cabinet needs --room", "cabinets are numbered within a room: give --room ROOM --cabinet C")
+    loans = _originals_out(vault)
+    rows = []
+    for code, tree, custody in _custodies(vault):
+        if custody.get("form") not in PAPER:
+            continue
+        where = _text(custody.get("room"))
+        if not where or (room is not None and where != room):
+            continue
+        if cabinet is not None and _text(custody.get("cabinet")) != cabinet:
+            continue
+        rows.append(SheetRow(
+            code=str(code), title=_text(tree.get("title")), category=code.category, room=where,
+            cabinet=_text(custody.get("cabinet")), shelf=_text(custody.get("shelf")), box=_text(custody.get("box")),
+            on_loan=loans.get(str(code), ""), flagged=_text(custody.get("status")),
+        ))
+    return sorted(rows, key=_place_key)
+
+
+def sheet_csv(rows: list[SheetRow]) -> str:
+    """The sheet as CSV, result and note left empty for the counter."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SHEET_COLUMNS)
+    for row in rows:
+        writer.writerow(row.cells())
+    return buffer.getvalue()
+
+
+_CSS = """
+body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;margin:1.5rem;color:#111}
+h1{font-size:1.3rem;margin:0 0 .2rem}p{margin:.2rem 0}
+table{border-collapse:collapse;width:100%;margin:.8rem 0;font-size:.9rem}
+th,td{border:1px solid #888;padding:.25rem .4rem;text-align:left;vertical-align:top}
+th{background:#eee}td.fill{min-width:6rem}tr{break-inside:avoid}
+.sign{margin-top:1.5rem;display:flex;gap:4rem}.muted{color:#555}
+@media print{body{margin:0}}
+"""
+
+
+def sheet_html(rows: list[SheetRow], vault_name: str, room: str | None, cabinet: str | None, day: dt.date) -> str:
+    """A printable sheet: no script, no external resource, every value escaped."""
+    def e(value: Any) -> str:
+        return html.escape("" if value is None else str(value), quote=True)
+
+    place = room or "全部檔案室 all rooms"
+    if cabinet:
+        place += f" / {cabinet}櫃"
+    head = "".join(f"<th>{e(h)}</th>" for h in (
+        "#", "檔案編號 code", "題名 title", "類別", "檔案室", "櫃", "層", "盒", "借出 on loan", "前次異常",
+        "結果 result", "說明 note"))
+    body = []
+    for number, row in enumerate(rows, start=1):
+        cells = [str(number), row.code, row.title, row.category, row.room, row.cabinet, row.shelf, row.box,
+                 row.on_loan, row.flagged]
+        body.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + '<td class="fill"></td><td class="fill"></td></tr>')
+    return (
+        "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\">"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f"<title>盤點表 {e(place)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>檔案盤點表 Inventory sheet — {e(place)}</h1>"
+        f"<p>{e(vault_name)} · 製表 {e(day.isoformat())} · {len(rows)} 件</p>"
+        "<p class=\"muted\">結果 result: found 在架 / missing 缺失 / damaged 損壞 / misplaced 錯架; "
+        "an original on loan is not on the shelf: leave its result empty. Records found here that the sheet "
+        "does not list: add a row with their code and misplaced.</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        "<div class=\"sign\"><p>盤點人 counted by: ____________</p><p>複核人 witness: ____________</p>"
+        "<p>日期 date: ____________</p></div></body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------- the results
+
+@dataclass(frozen=True)
+class Counted:
+    line: int  # row of the CSV file as a spreadsheet numbers it (1 is the header)
+    code: str
+    result: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record` wrote (JSON shape of `inventory record`, docs/inventory.md)."""
+
+    code: str
+    path: str
+    commit: str | None
+    place: str
+    cabinet: str | None
+    counted_at: str
+    results: dict[str, int]
+    not_counted: list[str]
+    flagged: list[str]
+    cleared: list[str]
+
+
+def _result(raw: str) -> str | None:
+    word = raw.strip()
+    return word.lower() if word.lower() in RESULTS else RESULT_WORDS.get(word)
+
+
+def _csv_rows(data: bytes, name: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of the filled sheet (UTF-8, with or without the BOM spreadsheets write)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DanganError(f"{name}: not UTF-8 (invalid byte at offset {exc.start})", "save the sheet as CSV UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        lines = list(reader)
+    except csv.Error as exc:
+        raise DanganError(f"{name}: line {reader.line_num}: {exc}", "save the sheet as CSV UTF-8") from None
+    if not lines or not any(cell.strip() for cell in lines[0]):
+        raise DanganError(f"{name}: no header row", f"the first row names the columns: {','.join(SHEET_COLUMNS)}")
+    header = [cell.strip() for cell in lines[0]]
+    rows = []
+    for number, cells in enumerate(lines[1:], start=2):
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+            raise DanganError(f"{name}: row {number} has more cells than the header", HINT)
+        rows.append(dict(zip(header, cells)))
+    return header, rows
+
+
+def read_results(data: bytes, name: str) -> tuple[list[Counted], set[str]]:
+    """The rows of a filled sheet that have a result, and the rooms the rows name.
+
+    Every bad row is collected; any at all is exit 2 naming its line and column.
+    """
+    header, rows = _csv_rows(data, name)
+    for column in ("code", "result"):
+        if column not in header:
+            raise DanganError(f"{name}: no `{column}` column", "fill in the CSV written by `dangan inventory sheet`")
+    counted: list[Counted] = []
+    rooms: set[str] = set()
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for line, row in enumerate(rows, start=2):
+        text = (row.get("code") or "").strip()
+        raw = (row.get("result") or "").strip()
+        note = (row.get("note") or "").strip() or None
+        if (row.get("room") or "").strip():
+            rooms.add((row.get("room") or "").strip())
+        if not raw:
+            if note and text:
+                errors.append(f"row {line}, column result: {text} has a note but no result")
+            continue  # not counted
+        if not text:
+            errors.append(f"row {line}, column code: a result without a code")
+            continue
+        result = _result(raw)
+        if result is None:
+            errors.append(f"row {line}, column result: {raw!r} is not one of {', '.join(RESULTS)}")
+            continue
+        try:
+            code = str(parse_code(text))
+        except DanganError:
+            errors.append(f"row {line}, column code: {text!r} is not an archive code")
+            continue
+        if code in seen:
+            errors.append(f"row {line}, column code: {code} is already counted on row {seen[code]}")
+            continue
+        seen[code] = line
+        if note is not None and ("\n" in note or "\r" in note or len(note) > 500):
+            errors.append(f"row {line}, column note: one line of at most 500 characters")
+            continue
+        counted.append(Counted(line, code, result, note))
+    _refuse_rows(name, errors)
+    return counted, rooms
+
+
+def _refuse_rows(name: str, errors: list[str]) -> None:
+    """Exit 2 naming the first bad rows: the whole sheet is judged before anything is written."""
+    if errors:
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise DanganError(f"{name}: {len(errors)} bad row(s){more}: " + "; ".join(errors[:5]), HINT)
+
+
+def _flag_change(custody: dict[str, Any], result: str) -> str | None:
+    """The flag a record gets from a result: 'missing'/'damaged' to set, '' to clear, None
+    to leave it as it is (a flag already saying the same keeps the inventory that found it)."""
+    current = custody.get("status")
+    if result in FLAGS:
+        return None if current == result else result
+    if result == "found":
+        return "" if current else None
+    # misplaced: the original turned up (elsewhere), so it is no longer missing; a damage stands
+    return "" if current == "missing" else None
+
+
+@dataclass
+class _Plan:
+    changes: dict[str, bytes] = field(default_factory=dict)
+    flagged: list[str] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+
+
+def _flag_records(vault: Vault, counted: list[Counted], pd_code: str) -> _Plan:
+    """The new bytes of every record whose flag changes (validated, re-sealed if encrypted)."""
+    plan = _Plan()
+    wanted: list[tuple[Code, str, dict[str, Any]]] = []
+    for item in counted:
+        code = parse_code(item.code)
+        stored, _ = vault.read(code)
+        custody = stored.get("custody") if isinstance(stored.get("custody"), dict) else {}
+        change = _flag_change(custody, item.result)
+        if change is not None:
+            wanted.append((code, change, stored))
+    sealed_codes = [str(code) for code, _, stored in wanted if "sops" in stored]
+    if sealed_codes and not vault.keyring.available():
+        shown = ", ".join(sealed_codes[:5]) + (f" and {len(sealed_codes) - 5} more" if len(sealed_codes) > 5 else "")
+        raise DanganError(
+            f"setting the custody flag of encrypted record(s) {shown} needs their key "
+            "(the SOPS MAC covers every value, the clear custody too)",
+            "give --identity FILE of a recipient; nothing was written",
+        )
+    for code, change, _stored in wanted:
+        plain, rt, stored = records.read_plain(vault, code)
+        new = copy.deepcopy(plain)
+        targets = [new] + ([rt] if rt is not None else [])
+        for tree in targets:
+            custody = tree["custody"]
+            if change:
+                custody["status"] = change
+                custody["inventory"] = pd_code
+            else:
+                for key in ("status", "inventory"):
+                    if key in custody:
+                        del custody[key]
+        sealed = records.prepare(vault, code, new, previous=stored)
+        out = rt if (rt is not None and "sops" not in sealed) else sealed  # a clear record keeps its comments
+        plan.changes[code.path] = dump(out).encode()
+        (plan.flagged if change else plan.cleared).append(str(code))
+    return plan
+
+
+def record(
+    vault: Vault,
+    data: bytes,
+    name: str,
+    by: str | None,
+    witness: str,
+    at: str | None = None,
+    room: str | None = None,
+    cabinet: str | None = None,
+    title: str | None = None,
+    actions: str | None = None,
+    commit: bool = True,
+) -> Recorded:
+    """A filled sheet -> one PD record and the flags on the records it counted, one commit."""
+    from dangan.services.lending import person
+
+    who = person(vault, by)
+    if not witness or not witness.strip():
+        raise DanganError("an inventory needs a witness", "give --witness NAME (複核人)")
+    if witness.strip() == who.strip():
+        raise DanganError(f"the witness must be someone other than the counter ({who})", "give --witness NAME of a second person")
+    moment = timeutil.parse_when(at, vault.tz)
+    counted, rooms = read_results(data, name)
+    if room is None:
+        if len(rooms) != 1:
+            found = ", ".join(sorted(rooms)) or "none"
+            raise DanganError(f"{name}: the rows name {len(rooms)} rooms ({found}); one inventory is of one room",
+                              "give --room ROOM, or split the sheet by room")
+        room = next(iter(rooms))
+    if not counted:
+        raise DanganError(f"{name}: no row has a result; nothing was counted", "fill in the result column")
+    with vault.lock():
+        expected = {row.code: row for row in sheet(vault, room, cabinet)}
+        _check_places(vault, counted, expected, room, cabinet, name)
+        code = records.allocate(vault, CATEGORY, Location())
+        position = {c: i for i, c in enumerate(expected)}
+        ordered = sorted(counted, key=lambda c: (0, position[c.code]) if c.code in position else (1, c.line))
+        results = []
+        for item in ordered:
+            entry: dict[str, Any] = {"code": item.code, "result": item.result}
+            if item.note:
+                entry["note"] = item.note
+            results.append(entry)
+        day = moment.astimezone(vault.tz).date().isoformat()
+        where = f"{room} {cabinet}櫃" if cabinet else room
+        tree: dict[str, Any] = {
+            "code": str(code), "category": CATEGORY, "title": title or f"{where}盤點（{day}）",
+            "status": "completed", "opened": day, "closed": day, "place": room,
+        }
+        if cabinet:
+            tree["cabinet"] = cabinet
+        tree.update({"counted_at": timeutil.stamp(moment, vault.tz), "by": who, "checked_by": witness.strip(),
+                     "results": results})
+        if actions:
+            tree["actions"] = actions
+        document = records.prepare(vault, code, tree)
+        plan = _flag_records(vault, counted, str(code))
+        changes: dict[str, bytes | None] = {code.path: dump(document).encode(), **plan.changes}
+        commit_id = vault.apply(changes, _message(code, plan), commit)
+    tally = {r: sum(1 for c in counted if c.result == r) for r in RESULTS}
+    done = {c.code for c in counted}
+    return Recorded(str(code), code.path, commit_id, room, cabinet, tree["counted_at"], tally,
+                    [c for c in expected if c not in done], plan.flagged, plan.cleared)
+
+
+def _check_places(vault: Vault, counted: list[Counted], expected: dict[str, SheetRow], room: str,
+                  cabinet: str | None, name: str) -> None:
+    """A counted code must exist; one that the sheet does not list can only be misplaced."""
+    errors = []
+    destroyed: set[str] | None = None
+    for item in counted:
+        if item.code in expected:
+            loan = expected[item.code].on_loan
+            if loan and item.result == "missing":
+                errors.append(f"row {item.line}, column result: the original of {item.code} is out on loan {loan}, "
+                              "not missing; leave its result empty (not counted)")
+            continue
+        code = parse_code(item.code)
+        if code.category not in vault.schemas.categories or not vault.path_of(code).is_file():
+            if destroyed is None:
+                destroyed = records.destroyed_codes(vault)
+            why = "was destroyed" if item.code in destroyed else "is no record of this vault"
+            errors.append(f"row {item.line}, column code: {item.code} {why}")
+        elif item.result != "misplaced":
+            here = f"{room} {cabinet}櫃" if cabinet else room
+            errors.append(f"row {item.line}, column result: {item.code} is not on the sheet of {here} "
+                          f"(its custody says it is elsewhere, or it has no paper original); a record found "
+                          f"where it does not belong is `misplaced`")
+    _refuse_rows(name, errors)
+
+
+def _message(code: Code, plan: _Plan) -> str:
+    parts = [f"dangan inventory record: {code}"]
+    for label, codes in (("flagged", plan.flagged), ("cleared", plan.cleared)):
+        if codes:
+            shown = " ".join(codes[:10]) + (f" and {len(codes) - 10} more" if len(codes) > 10 else "")
+            parts.append(f"{label} {shown}")
+    return "; ".join(parts)
+
+
+# -------------------------------------------------------------------- reports
+
+def inventories(vault: Vault) -> list[dict[str, Any]]:
+    """Every PD record (clear: inventories have no sensitive fields), oldest first."""
+    found = []
+    folder = vault.root / RECORDS / CATEGORY
+    for path in sorted(folder.glob(f"{CATEGORY}-*.yaml")) if folder.is_dir() else []:
+        try:
+            tree = load_text(decode(path.read_bytes()))
+        except YamlError:
+            continue  # check reports it (DG101)
+        results = [r for r in tree.get("results") or [] if isinstance(r, dict)]
+        found.append({
+            "code": str(tree.get("code", path.stem)),
+            "status": tree.get("status"),
+            "place": tree.get("place"),
+            "cabinet": tree.get("cabinet"),
+            "counted_at": tree.get("counted_at"),
+            "by": tree.get("by"),
+            "checked_by": tree.get("checked_by"),
+            "results": {r: sum(1 for x in results if x.get("result") == r) for r in RESULTS},
+            "notes": {str(x.get("code")): x.get("note") for x in results},
+        })
+    return sorted(found, key=lambda pd: (str(pd["counted_at"] or ""), natural_key(pd["code"])))
+
+
+def _day(vault: Vault, stamp: Any) -> dt.date | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return timeutil.record_time(stamp, vault.tz).astimezone(vault.tz).date()
+    except ValueError:
+        return None
+
+
+def room_summary(vault: Vault, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+    """Per archive room: its last completed inventory and its open discrepancies, as of a day.
+
+    Open discrepancies are the records of the room flagged missing or damaged today by an
+    inventory counted on or before `as_of` (a flag cleared since is not seen: the flags are
+    the current state, docs/inventory.md).
+    """
+    day = as_of or vault.today()
+    every = inventories(vault)
+    pds = [pd for pd in every if (when := _day(vault, pd["counted_at"])) is not None and when <= day]
+    by_code = {pd["code"]: pd for pd in pds}
+    later = {pd["code"] for pd in every} - set(by_code)
+    rooms: dict[str, dict[str, Any]] = {}
+
+    def entry(room: str) -> dict[str, Any]:
+        return rooms.setdefault(room, {"room": room, "last_inventory": None, "inventory": None,
+                                       "open_discrepancies": 0, "discrepancies": []})
+
+    for pd in pds:
+        if pd["status"] == "completed" and isinstance(pd["place"], str):
+            item = entry(pd["place"])
+            item["last_inventory"] = _day(vault, pd["counted_at"]).isoformat()
+            item["inventory"] = pd["code"]  # pds are oldest first: the last one wins
+    for code, _tree, custody in _custodies(vault):
+        room = _text(custody.get("room"))
+        if not room:
+            continue
+        item = entry(room)
+        status = custody.get("status")
+        if status not in FLAGS:
+            continue
+        found_by = str(custody.get("inventory") or "")
+        pd = by_code.get(found_by)
+        if found_by in later:
+            continue  # flagged by an inventory counted after `as_of`
+        item["discrepancies"].append({"code": str(code), "result": status,
+                                      "note": pd["notes"].get(str(code)) if pd else None})
+    for item in rooms.values():
+        item["discrepancies"].sort(key=lambda d: natural_key(d["code"]))
+        item["open_discrepancies"] = len(item["discrepancies"])
+    return [rooms[name] for name in sorted(rooms, key=natural_key)]

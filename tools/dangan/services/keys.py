@@ -1,0 +1,294 @@
+"""Recipients and data keys of a vault: generate, add, remove, updatekeys, rotate, decrypt."""
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dangan.errors import DanganError, Refusal
+from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
+from dangan.model.codes import Code, path_to_code
+from dangan.store import sealing
+from dangan.store.vault import CONFIG, Vault
+
+ROLES = ("archivist", "approver")
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """What a recipients/keys command did: the codes it re-wrapped or rotated, its commit."""
+
+    rewrapped: list[str]
+    rotated: list[str]
+    commit: str | None
+    # vault.yaml as edited by hand went with the records (updatekeys and rotate)
+    hand_edited_config: bool = False
+
+
+def default_identity_file() -> Path:
+    return Path.home() / ".config" / "sops" / "age" / "keys.txt"
+
+
+def generate(out: Path | None) -> tuple[str, Path]:
+    """A new age identity appended to `out` (0600); returns (public key, file)."""
+    from dangan.formats import agekeys
+
+    path = out or default_identity_file()
+    secret, public = agekeys.generate_identity()
+    try:
+        agekeys.write_identity_file(path, secret, public)
+    except agekeys.IdentityError as exc:
+        raise DanganError(str(exc)) from None
+    return public, path
+
+
+def encrypted_records(vault: Vault) -> list[tuple[Code, dict[str, Any]]]:
+    """Every record stored with a sops block, as (code, stored document)."""
+    found = []
+    for rel in vault.record_files():
+        if not rel.endswith(".yaml"):
+            continue
+        try:
+            code = path_to_code(rel)
+            tree = load_text(decode((vault.root / rel).read_bytes()))
+        except (DanganError, YamlError):
+            continue  # check reports unreadable files; key changes skip them
+        if "sops" in tree:
+            found.append((code, tree))
+    return found
+
+
+def _with_config(vault: Vault, change: Callable[[Any], None]) -> tuple[Vault, bytes]:
+    """The vault as it would be after `change` to vault.yaml (comments kept), and its bytes."""
+    rt = load_roundtrip(decode((vault.root / CONFIG).read_bytes()))
+    change(rt)
+    text = dump(rt)
+    return Vault(vault.root, to_plain(load_roundtrip(text)), vault.keyring), text.encode()
+
+
+def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], message: str,
+            config: bytes | None, commit: bool, only: set[str] | None = None) -> KeyChange:
+    """Re-wrap (or rotate) every encrypted record for the recipients `after` gives, and
+    encrypt attachments again where their recipients change (always with new file keys:
+    age has no re-wrap of a file key, and a removed recipient must lose the new versions).
+
+    A record that would lose a recipient is rotated, whatever `rotate_for` says: the data
+    key they could unwrap must not keep opening its new values (a recipient taken off by
+    hand in vault.yaml, or `access` narrowed, then `updatekeys`). `config` is vault.yaml's
+    new text; without one, a hand edit of vault.yaml (the work tree's differs from HEAD's)
+    is what the records are resealed for, so it is committed with them: the hook judges
+    the records by the vault.yaml of the same commit."""
+    from dangan.services import attachments
+
+    changes: dict[str, bytes | Path | None] = {}
+    rewrapped: list[str] = []
+    rotated: list[str] = []
+    with_files = attachments.owners(vault)
+    sealed = {str(code): (code, doc) for code, doc in encrypted_records(vault)}
+    clear = [(code, vault.read(code)[0]) for code in sorted(_codes(with_files)) if str(code) not in sealed]
+    try:
+        for code, doc in [*sealed.values(), *clear]:
+            if only is not None and str(code) not in only:
+                continue
+            recipients = after.recipient_keys(code.category)
+            if not recipients:
+                raise Refusal(
+                    f"{code}: no recipient would be left for category {code.category}",
+                    "keep at least one recipient who may read it (vault.yaml `access`)",
+                )
+            rotate = rotate_for(code) or _loses_a_recipient(doc, recipients)
+            new_doc: Any = sealing.reseal(doc, recipients, vault.keyring, rotate, str(code)) if "sops" in doc else doc
+            if str(code) in with_files:
+                renewed, moves = attachments.rewrap(vault, after, code, new_doc, rotate)
+                changes.update(moves)
+                new_doc = renewed if renewed is not None else new_doc
+            if new_doc is not doc and new_doc != doc:
+                changes[code.path] = dump(new_doc).encode()
+                (rotated if rotate else rewrapped).append(str(code))
+        hand_edited = config is None and bool(changes) and (config := _edited_config(vault)) is not None
+        if config is not None:
+            changes[CONFIG] = config
+    except BaseException:
+        attachments.discard_temps(changes.values())
+        raise
+    if not changes:
+        return KeyChange(rewrapped, rotated, None)
+    if hand_edited:
+        message += " (with vault.yaml as edited)"
+    if any(isinstance(value, Path) for value in changes.values()):
+        commit_id = attachments.transact(vault, changes, message, commit)
+    else:
+        commit_id = vault.apply({k: v for k, v in changes.items() if not isinstance(v, Path)}, message, commit)
+    return KeyChange(rewrapped, rotated, commit_id, hand_edited)
+
+
+def _loses_a_recipient(doc: dict[str, Any], recipients: list[str]) -> bool:
+    """Whether a stored record is wrapped for someone `recipients` no longer names."""
+    if "sops" not in doc:
+        return False
+    from dangan.formats import agekeys, sops
+
+    try:
+        stored = {agekeys.parse_recipient(r).text for r, _ in sops.Metadata.from_dict(doc["sops"]).age if r}
+        wanted = {agekeys.parse_recipient(r).text for r in recipients}
+    except (sops.SopsError, agekeys.IdentityError):
+        return False  # sealing.reseal reports what is wrong with it
+    return bool(stored - wanted)
+
+
+def _edited_config(vault: Vault) -> bytes | None:
+    """vault.yaml of the work tree when it differs from HEAD's (or there is no HEAD)."""
+    from dangan.git import gitio
+    from dangan.services.scan import blob_id
+
+    try:
+        data = (vault.root / CONFIG).read_bytes()
+    except OSError:
+        return None
+    committed = gitio.ls_tree(vault.root, "HEAD", [CONFIG]) if gitio.head(vault.root) else []
+    if committed and committed[0].blob == blob_id(data):
+        return None
+    return data
+
+
+def _codes(texts: set[str]) -> list[Code]:
+    from dangan.model.codes import parse_code
+
+    return [parse_code(text) for text in texts]
+
+
+def add_recipient(vault: Vault, name: str, key: str, roles: list[str], commit: bool = True) -> KeyChange:
+    from dangan.formats import agekeys
+
+    try:
+        recipient = agekeys.parse_recipient(key)
+    except agekeys.IdentityError as exc:
+        raise DanganError(str(exc)) from None
+    if not name.strip():
+        raise DanganError("a recipient needs a name")
+    for existing in vault.recipients:
+        if existing.get("name") == name:
+            raise DanganError(f"{name!r} is already a recipient", "remove them first to change their key")
+        try:
+            if agekeys.parse_recipient(str(existing.get("key", ""))).text == recipient.text:
+                raise DanganError(f"that key already belongs to {existing.get('name')!r}")
+        except agekeys.IdentityError:
+            pass
+    bad = [r for r in roles if r not in ROLES]
+    if bad:
+        raise DanganError(f"unknown role {bad[0]!r}", f"roles: {', '.join(ROLES)}")
+
+    def change(config: Any) -> None:
+        entry = {"name": name, "key": recipient.text, "roles": list(dict.fromkeys(roles))}
+        if config.get("recipients") is None:
+            config["recipients"] = []
+        config["recipients"].append(entry)
+
+    with vault.lock():
+        after, config = _with_config(vault, change)
+        return _reseal(vault, after, lambda code: False, f"dangan recipients add: {name}", config, commit)
+
+
+def remove_recipient(vault: Vault, name: str, commit: bool = True) -> KeyChange:
+    """Remove a recipient; every record they could read gets a new data key."""
+    if not any(r.get("name") == name for r in vault.recipients):
+        raise DanganError(f"{name!r} is not a recipient", "list them with `dangan recipients ls`")
+
+    def change(config: Any) -> None:
+        config["recipients"] = [r for r in config.get("recipients") or [] if r.get("name") != name]
+        for category, people in list((config.get("access") or {}).items()):
+            config["access"][category] = [p for p in people or [] if p != name]
+
+    def could_read(code: Code) -> bool:
+        return any(r.get("name") == name for r in vault.recipients_for(code.category))
+
+    with vault.lock():
+        after, config = _with_config(vault, change)
+        return _reseal(vault, after, could_read, f"dangan recipients remove: {name}", config, commit)
+
+
+def updatekeys(vault: Vault, commit: bool = True) -> KeyChange:
+    with vault.lock():
+        return _reseal(vault, vault, lambda code: False, "dangan keys updatekeys", None, commit)
+
+
+def rotate(vault: Vault, codes: list[Code], commit: bool = True) -> KeyChange:
+    only = {str(c) for c in codes} if codes else None
+    if only:
+        stored = {str(code) for code, _ in encrypted_records(vault)}
+        missing = sorted(only - stored)
+        if missing:
+            raise DanganError(f"{missing[0]} is not an encrypted record of this vault")
+    with vault.lock():
+        label = " ".join(sorted(only)) if only else "all"
+        return _reseal(vault, vault, lambda code: True, f"dangan keys rotate: {label}", None, commit, only)
+
+
+def decrypt_file(path: Path, keyring: sealing.Keyring) -> tuple[Any, str]:
+    """Any sops YAML or JSON file: (plaintext tree without comments, 'yaml' or 'json')."""
+    from dangan.formats import sops
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DanganError(f"{path}: {exc.strerror}") from None
+    try:
+        text = decode(data) if len(data) <= 256 * 1024 else data.decode("utf-8")
+    except (YamlError, UnicodeDecodeError) as exc:
+        raise DanganError(f"{path}: {exc}") from None
+    kind = "json" if path.suffix.lower() == ".json" else "yaml"
+    try:
+        doc = json.loads(text) if kind == "json" else sops.load_sops_yaml(text)
+    except (ValueError, sops.SopsError) as exc:
+        raise DanganError(f"{path}: not a readable sops {kind} file ({str(exc)[:120]})") from None
+    if not isinstance(doc, dict) or "sops" not in doc:
+        raise DanganError(f"{path}: not a sops file (no sops metadata)")
+    try:
+        plain, _meta = sops.decrypt_document(doc, keyring.identities)
+    except sops.NoMatchingIdentity as exc:
+        raise DanganError(f"{path}: {exc}") from None
+    except sops.SopsError as exc:
+        raise Refusal(f"{path}: {exc}", "the file was changed without its key, or is damaged") from None
+    return sops.strip_comments(plain), kind
+
+
+def recipients_table(vault: Vault) -> list[dict[str, Any]]:
+    categories = sorted(vault.schemas.categories)
+    rows = []
+    for r in vault.recipients:
+        readable = [c for c in categories if any(x.get("name") == r.get("name") for x in vault.recipients_for(c))]
+        rows.append({"name": r.get("name"), "key": r.get("key"), "roles": list(r.get("roles") or []),
+                     "categories": readable if len(readable) < len(categories) else ["*"]})
+    return rows
+
+
+def textconv(vault: Vault | None, path: Path, keyring: sealing.Keyring) -> str:
+    """What the Git diff driver shows for a record: decrypted for key holders, else masked.
+
+    Never fails: a file it cannot read is shown as it is.
+    """
+    from dangan.formats import sops
+    from dangan.services.records import masked
+
+    data = path.read_bytes()
+    try:
+        tree = load_text(decode(data))
+    except YamlError:
+        return data.decode("utf-8", "replace")
+    try:
+        if "sops" not in tree or vault is None:
+            return dump({k: v for k, v in tree.items() if k != "sops"})
+        category = vault.schemas.category(str(tree.get("category", "")))
+        names = category.sensitive if category else frozenset()
+        if keyring.available():
+            try:
+                plain, _ = sops.decrypt_document(copy.deepcopy(tree), keyring.identities)
+                return dump(sops.strip_comments(plain))
+            except sops.SopsError:
+                pass
+        return dump(masked(tree, names, fingerprint=True))
+    except Exception:  # a diff must always show something
+        return data.decode("utf-8", "replace")

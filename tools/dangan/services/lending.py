@@ -1,0 +1,335 @@
+"""Lending (借閱), the commands: `request`, `approve`, `reject`, `checkout`, `renew`,
+`give_back` for return, and the reports (`loans`, `damage_reports`, `summary`). They take a
+Vault and plain arguments, lock, write one JY record and commit, return results and never
+print. The state machine and the rules they obey are `dangan.model.loans`
+(docs/lending.md §1): a command refuses a new event when the replay of the loan with it appended finds a
+problem."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dangan.errors import DanganError, Refusal
+from dangan.formats.yamlio import YamlError, decode, dump, load_text
+from dangan.git import gitio
+from dangan.model import timeutil
+from dangan.model.codes import Code, Location, parse_code
+from dangan.model.loans import (
+    CATEGORY,
+    DISPOSAL,
+    LendingRules,
+    LoanState,
+    certificate_index,
+    loan_conflicts,
+    loan_problems,
+    new_event,
+    replay,
+    with_event,
+)
+from dangan.model.sides import Side
+from dangan.services import records
+from dangan.store.vault import RECORDS, Vault
+
+# ------------------------------------------------------------- the commands
+
+FORMS = ("original", "copy", "scan")
+FORM_ZH = {"original": "原件", "copy": "複印件", "scan": "掃描件"}
+CONDITIONS = ("intact", "damaged", "lost")
+HINT = "nothing was written; the lending rules are in docs/lending.md"
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a lending command wrote."""
+
+    code: str
+    path: str
+    commit: str | None
+    status: str
+    due: str | None
+
+
+def person(vault: Vault, by: str | None) -> str:
+    """`--by NAME`, by default `git config user.name`."""
+    return by if by else timeutil.default_person(gitio.config_get(vault.root, "user.name"))
+
+
+def _work_tree(vault: Vault) -> Side:
+    """The work tree's records, as the check engine's change rules see a commit's."""
+    cache: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+
+    def records_of(category: str) -> list[tuple[str, dict[str, Any]]]:
+        if category not in cache:
+            folder = vault.root / RECORDS / category
+            found: list[tuple[str, dict[str, Any]]] = []
+            for path in sorted(folder.glob(f"{category}-*.yaml")) if folder.is_dir() else []:
+                try:
+                    tree = load_text(decode(path.read_bytes()))
+                except YamlError:
+                    continue  # check reports it (DG101)
+                if isinstance(tree, dict):
+                    found.append((vault.rel(path), tree))
+            cache[category] = found
+        return cache[category]
+
+    return Side(records=records_of, blob=lambda _blob: None, config=vault.config)
+
+
+def _refuse_if(code: Code | str, problems: list[str]) -> None:
+    if problems:
+        roles = all(" role in vault.yaml" in p for p in problems)
+        hint = ("nothing was written; roles are given to recipients: `dangan recipients add NAME KEY --role approver`"
+                if roles else HINT)
+        raise Refusal(f"{code}: DG111 " + "; ".join(dict.fromkeys(problems)), hint)
+
+
+def _lent_codes(vault: Vault, texts: list[str]) -> list[str]:
+    """The codes to lend: existing records (a destroyed one is refused, an unknown one is
+    bad input)."""
+    if not texts:
+        raise DanganError("no records to lend", "give one or more archive codes")
+    codes = [parse_code(t) for t in texts]
+    shown = [str(c) for c in codes]
+    if len(set(shown)) != len(shown):
+        raise DanganError("a code is given twice", "list each record once")
+    unknown = [c for c in codes if c.category not in vault.schemas.categories]
+    if unknown:
+        raise DanganError(f"unknown category {unknown[0].category!r} in code {unknown[0]}")
+    missing = [c for c in codes if not vault.path_of(c).is_file()]
+    if missing:
+        destroyed = certificate_index(_work_tree(vault).records(DISPOSAL))
+        gone = [f"{c} was destroyed ({destroyed[str(c)]})" for c in missing if str(c) in destroyed]
+        never = [str(c) for c in missing if str(c) not in destroyed]
+        if never:
+            raise DanganError(f"no record {', '.join(never)} (no such file)", "list records with `dangan ls`")
+        _refuse_if("lend request", [f"{g}; a destroyed record cannot be lent" for g in gone])
+    return shown
+
+
+def request(
+    vault: Vault,
+    codes: list[str],
+    borrower: str,
+    department: str,
+    purpose: str,
+    form: str = "copy",
+    days: int | None = None,
+    contact: str | None = None,
+    at: str | None = None,
+    title: str | None = None,
+    commit: bool = True,
+) -> Done:
+    """A new loan JY-nnnn in state `requested`, requested by the borrower."""
+    if form not in FORMS:
+        raise DanganError(f"unknown form {form!r}", f"forms: {', '.join(FORMS)}")
+    rules = LendingRules.from_config(vault.config)
+    moment = timeutil.parse_when(at, vault.tz)
+    with vault.lock():
+        lent = _lent_codes(vault, codes)
+        code = records.allocate(vault, CATEGORY, Location())
+        person_record: dict[str, Any] = {"name": borrower, "department": department}
+        if contact:
+            person_record["contact"] = contact
+        more = f" 等{len(lent)}件" if len(lent) > 1 else ""
+        tree: dict[str, Any] = {
+            "code": str(code),
+            "category": CATEGORY,
+            "title": title or f"借閱 {lent[0]}{more}（{FORM_ZH[form]}）",
+            "status": "requested",
+            "opened": moment.astimezone(rules.tz).date().isoformat(),
+            "records": lent,
+            "borrower": person_record,
+            "purpose": purpose,
+            "form": form,
+            "events": [new_event("request", moment, borrower, rules, LoanState(), days=days)],
+        }
+        _refuse_if(code, loan_problems(tree, vault.config))
+        sealed = records.prepare(vault, code, tree)
+        message = f"dangan lend request: {code} {' '.join(lent)}"
+        commit_id = vault.apply({code.path: dump(sealed).encode()}, message, commit)
+    return Done(str(code), code.path, commit_id, "requested", None)
+
+
+def _loan_code(text: str) -> Code:
+    code = parse_code(text)
+    if code.category != CATEGORY:
+        raise DanganError(f"{code} is not a loan", f"loans are {CATEGORY}-nnnn codes; list them with `dangan lend ls`")
+    return code
+
+
+def _append(vault: Vault, loan: str, action: str,
+            make: Callable[[LoanState, LendingRules], dict[str, Any]], commit: bool) -> Done:
+    """Append one event to a loan: replay, refuse on any DG111 problem, write, commit."""
+    code = _loan_code(loan)
+    rules = LendingRules.from_config(vault.config)
+    with vault.lock():
+        plain, _rt, stored = records.read_plain(vault, code)
+        state, _ = replay(plain, rules)
+        new = with_event(plain, make(state, rules), rules)
+        problems = loan_problems(new, vault.config) + loan_conflicts(code.path, new, _work_tree(vault))
+        _refuse_if(code, problems)
+        sealed = records.prepare(vault, code, new, previous=stored)
+        commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan lend {action}: {code}", commit)
+    after, _ = replay(new, rules)
+    due = after.due.isoformat() if after.due and after.status == "out" else None
+    return Done(str(code), code.path, commit_id, str(after.status), due)
+
+
+def approve(vault: Vault, loan: str, by: str | None = None, at: str | None = None, commit: bool = True) -> Done:
+    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+    return _append(vault, loan, "approve", lambda s, r: new_event("approve", moment, who, r, s), commit)
+
+
+def reject(vault: Vault, loan: str, reason: str, by: str | None = None, at: str | None = None,
+           commit: bool = True) -> Done:
+    if not reason or not reason.strip():
+        raise DanganError("a rejection needs a reason", "give --reason TEXT")
+    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+    return _append(vault, loan, "reject", lambda s, r: new_event("reject", moment, who, r, s, reason=reason), commit)
+
+
+def checkout(vault: Vault, loan: str, by: str | None = None, days: int | None = None, at: str | None = None,
+             commit: bool = True) -> Done:
+    """Hand over: due = the checkout day (in the vault's timezone) + days."""
+    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+
+    def make(state: LoanState, rules: LendingRules) -> dict[str, Any]:
+        granted = days if days is not None else (state.requested_days or rules.loan_days)
+        return new_event("checkout", moment, who, rules, state, days=granted)
+
+    return _append(vault, loan, "checkout", make, commit)
+
+
+def renew(vault: Vault, loan: str, days: int, by: str | None = None, reason: str | None = None,
+          at: str | None = None, commit: bool = True) -> Done:
+    """Extend: the new due date is the previous one + days, never past checkout + max_total_days."""
+    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+    return _append(vault, loan, "renew",
+                   lambda s, r: new_event("renew", moment, who, r, s, days=days, reason=reason), commit)
+
+
+def give_back(vault: Vault, loan: str, condition: str, by: str | None = None, note: str | None = None,
+              at: str | None = None, commit: bool = True) -> Done:
+    """Take back (`lend return`): intact, damaged or lost; damaged and lost need a note."""
+    if condition not in CONDITIONS:
+        raise DanganError(f"unknown condition {condition!r}", f"conditions: {', '.join(CONDITIONS)}")
+    if condition != "intact" and not (note and note.strip()):
+        raise DanganError(f"a {condition} return needs a note", "give --note TEXT: what is damaged or lost, and what was done")
+    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+    return _append(vault, loan, "return",
+                   lambda s, r: new_event("return", moment, who, r, s, condition=condition, note=note), commit)
+
+
+# -------------------------------------------------------------------- reports
+
+LIST_STATUSES = ("all", "requested", "approved", "rejected", "out", "overdue", "closed")
+
+
+@dataclass(frozen=True)
+class LoanRow:
+    """One loan as of a day (JSON shape of `lend ls`, docs/lending.md)."""
+
+    code: str
+    status: str
+    overdue: bool
+    days_overdue: int
+    due: str | None
+    records: list[str]
+    borrower: str
+    department: str
+    form: str
+    purpose: str
+    requested: str | None
+    approved_by: str | None
+    checked_out: str | None
+    renewals: int
+    ended: str | None
+    condition: str | None
+    note: str | None
+    path: str
+
+
+def row(path: str, tree: dict[str, Any], rules: LendingRules, as_of: dt.date) -> LoanRow | None:
+    """The loan as its events up to the end of `as_of` (vault timezone) say; None before its request."""
+    until = dt.datetime.combine(as_of, dt.time.max).replace(tzinfo=rules.tz)
+    state, _ = replay(tree, rules, until)
+    if state.status is None:
+        return None
+    overdue = state.status == "out" and state.due is not None and state.due < as_of
+    borrower = tree.get("borrower") if isinstance(tree.get("borrower"), dict) else {}
+
+    def day(moment: dt.datetime | None) -> str | None:
+        return moment.astimezone(rules.tz).date().isoformat() if moment else None
+
+    return LoanRow(
+        code=str(tree.get("code", path)),
+        status=state.status,
+        overdue=overdue,
+        days_overdue=(as_of - state.due).days if overdue and state.due else 0,
+        due=state.due.isoformat() if state.due and state.status == "out" else None,
+        records=[str(c) for c in tree.get("records") or []],
+        borrower=str(borrower.get("name", "")),
+        department=str(borrower.get("department", "")),
+        form=str(tree.get("form", "")),
+        purpose=str(tree.get("purpose", "")),
+        requested=day(state.requested_at),
+        approved_by=state.approved_by,
+        checked_out=day(state.checkout_at),
+        renewals=state.renewals,
+        ended=day(state.ended_at),
+        condition=state.condition,
+        note=state.note,
+        path=path,
+    )
+
+
+def loans(vault: Vault, status: str = "all", as_of: dt.date | None = None, borrower: str | None = None,
+          record: str | None = None) -> list[LoanRow]:
+    """Loans as of a day: `overdue` = out and due before that day, with days overdue."""
+    if status not in LIST_STATUSES:
+        raise DanganError(f"unknown status {status!r}", f"statuses: {', '.join(LIST_STATUSES)}")
+    if record is not None:
+        record = str(parse_code(record))
+    rules = LendingRules.from_config(vault.config)
+    day = as_of or vault.today()
+    found = []
+    for path, tree in _work_tree(vault).records(CATEGORY):
+        item = row(path, tree, rules, day)
+        if item is None:
+            continue
+        if status == "overdue" and not item.overdue:
+            continue
+        if status not in ("all", "overdue") and item.status != status:
+            continue
+        if borrower is not None and item.borrower != borrower:
+            continue
+        if record is not None and record not in item.records:
+            continue
+        found.append(item)
+    return sorted(found, key=lambda r: _serial(r.code))
+
+
+def _serial(code: str) -> tuple[int, str]:
+    tail = code.rsplit("-", 1)[-1]
+    return (int(tail), code) if tail.isdigit() else (0, code)
+
+
+def damage_reports(vault: Vault, code: str) -> list[dict[str, Any]]:
+    """Loans that returned the record `code` damaged or lost (for `dangan show CODE`)."""
+    return [
+        {"loan": r.code, "returned": r.ended, "condition": r.condition, "note": r.note, "borrower": r.borrower}
+        for r in loans(vault, "closed", record=code)
+        if r.condition in ("damaged", "lost")
+    ]
+
+
+def summary(vault: Vault, as_of: dt.date | None = None) -> dict[str, int]:
+    """Lending indicators for `stats`: loans by state, overdue, damaged and lost returns."""
+    rows = loans(vault, "all", as_of)
+    counts = {s: sum(1 for r in rows if r.status == s) for s in ("requested", "approved", "out", "closed", "rejected")}
+    counts["overdue"] = sum(1 for r in rows if r.overdue)
+    counts["damaged"] = sum(1 for r in rows if r.condition == "damaged")
+    counts["lost"] = sum(1 for r in rows if r.condition == "lost")
+    return counts

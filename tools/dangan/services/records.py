@@ -1,0 +1,561 @@
+"""Records: allocating codes, building and changing field trees, validating them.
+
+Functions here take a Vault and plain arguments and return results; they never print.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from dangan.errors import DanganError, RecordError
+from dangan.formats.schemas import BASE_URI, SchemaSet
+from dangan.formats.yamlio import (
+    MAX_INT_DIGITS,
+    YamlError,
+    decode,
+    dump,
+    int_ok,
+    load_roundtrip,
+    load_text,
+    to_plain,
+    value_problem,
+)
+from dangan.model.codes import Code, Location, next_serial, parse_code
+from dangan.store import sealing
+from dangan.store.vault import RECORDS, Vault
+
+COMMON_ORDER = ("code", "category", "title", "status", "opened", "closed")
+DISPOSAL = "XH"
+
+
+@dataclass(frozen=True)
+class Written:
+    code: Code
+    path: str
+    commit: str | None
+
+
+# ------------------------------------------------------------------ allocation
+
+def check_category(vault: Vault, category: str, location: Location) -> None:
+    cat = vault.schemas.category(category)
+    if cat is None:
+        known = ", ".join(sorted(vault.schemas.categories))
+        raise DanganError(f"unknown category {category!r}", f"known categories: {known}")
+    if location.level not in cat.levels:
+        raise DanganError(
+            f"{category} ({cat.en}) is not filed at the {location.level} level",
+            f"allowed levels: {', '.join(cat.levels)}",
+        )
+
+
+def destroyed_codes(vault: Vault) -> set[str]:
+    """Every code listed in a disposal certificate (never to be reused)."""
+    codes: set[str] = set()
+    base = vault.root / RECORDS / DISPOSAL
+    if not base.is_dir():
+        return codes
+    for path in sorted(base.glob(f"{DISPOSAL}-*.yaml")):
+        try:
+            tree = load_text(decode(path.read_bytes()))
+        except YamlError:
+            continue  # a broken certificate is reported by check (DG101)
+        for item in tree.get("items") or []:
+            if isinstance(item, dict) and isinstance(item.get("code"), str):
+                codes.add(item["code"])
+    return codes
+
+
+def allocate(vault: Vault, category: str, location: Location) -> Code:
+    """The next code: 1 + the largest serial used in the work tree or any certificate."""
+    check_category(vault, category, location)
+    used: set[int] = set()
+    folder = vault.root / Code(category, location, 1).path.rsplit("/", 1)[0]
+    if folder.is_dir():
+        for path in folder.glob(f"{category}-*.yaml"):
+            try:
+                code = parse_code(path.name[: -len(".yaml")])
+            except DanganError:
+                continue
+            if code.category == category and code.location == location:
+                used.add(code.serial)
+    for text in destroyed_codes(vault):
+        try:
+            code = parse_code(text)
+        except DanganError:
+            continue
+        if code.category == category and code.location == location:
+            used.add(code.serial)
+    return Code(category, location, next_serial(used))
+
+
+# ------------------------------------------------------------- typed --set values
+
+def _schema_nodes(schemas: SchemaSet, node: Any, doc: str) -> list[tuple[str, dict[str, Any]]]:
+    """`node` and every schema it composes with ($ref, allOf/anyOf/oneOf, then/else)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    stack = [(doc, node)]
+    seen: set[int] = set()
+    while stack:
+        current, item = stack.pop()
+        if not isinstance(item, dict) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        found.append((current, item))
+        ref = item.get("$ref")
+        if isinstance(ref, str):
+            stack.append(schemas._resolve(ref.replace(BASE_URI, ""), current))
+        for key in ("allOf", "anyOf", "oneOf"):
+            for sub in item.get(key) or []:
+                stack.append((current, sub))
+        for key in ("then", "else"):
+            if isinstance(item.get(key), dict):
+                stack.append((current, item[key]))
+    return found
+
+
+def field_schemas(schemas: SchemaSet, category: str, dotted: str) -> list[dict[str, Any]]:
+    """The schemas that may apply to a dotted field path (`owners.0.phone`)."""
+    doc = schemas.categories[category].schema
+    level: list[tuple[str, Any]] = [(doc, schemas.documents[doc])]
+    for part in dotted.split("."):
+        nxt: list[tuple[str, Any]] = []
+        for current, node in level:
+            for where, sub in _schema_nodes(schemas, node, current):
+                if part.isdigit() and isinstance(sub.get("items"), dict):
+                    nxt.append((where, sub["items"]))
+                props = sub.get("properties") or {}
+                if part in props:
+                    nxt.append((where, props[part]))
+        level = nxt
+    return [sub for current, node in level for _, sub in _schema_nodes(schemas, node, current)]
+
+
+def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
+    """A command-line string typed by the schema: a phone number stays a string.
+
+    When a field allows a string and another type (a maintenance interval in days or as
+    an ISO duration), the string is kept only if a string alternative accepts it.
+    """
+    types: set[str] = set()
+    strings: list[dict[str, Any]] = []
+    for sub in field_schemas(schemas, category, dotted):
+        kind = sub.get("type")
+        kinds = [kind] if isinstance(kind, str) else list(kind or [])
+        types.update(kinds)
+        if "string" in kinds:
+            strings.append(sub)
+    if not types or ("string" in types and (types == {"string"} or any(_accepts(s, raw) for s in strings))):
+        return raw
+    if "integer" in types or "number" in types:
+        digits = raw.strip().lstrip("+-")
+        if len(digits) > MAX_INT_DIGITS and digits.isdigit():
+            # int() would refuse more than 4300 digits, and a record holds at most 640
+            if "string" in types:
+                return raw
+            raise DanganError(f"{dotted}: a number of more than {MAX_INT_DIGITS} digits",
+                              f"records hold integers of at most {MAX_INT_DIGITS} digits")
+        try:
+            value = int(raw)
+            if int_ok(value):
+                return value
+        except ValueError:
+            if "number" in types:
+                try:
+                    value = float(raw)
+                    if value == value and value not in (float("inf"), float("-inf")):
+                        return value
+                except ValueError:
+                    pass
+        if "string" in types:
+            return raw
+        raise DanganError(f"{dotted}={_shown(raw)}: not a number")
+    if "boolean" in types:
+        if raw.lower() in ("true", "false"):
+            return raw.lower() == "true"
+        if "string" in types:
+            return raw
+        raise DanganError(f"{dotted}={_shown(raw)}: expected true or false")
+    if "array" in types or "object" in types:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            if "array" in types:
+                return [part.strip() for part in raw.split(",") if part.strip()]
+            if "string" in types:
+                return raw
+            raise DanganError(f"{dotted}: give a JSON object, e.g. '{{\"key\": \"value\"}}'") from None
+        return value
+    return raw
+
+
+def _shown(raw: str) -> str:
+    """A command-line value quoted for a message, cut short: it may be megabytes long."""
+    return repr(raw if len(raw) <= 40 else raw[:37] + "...")
+
+
+def _accepts(schema: dict[str, Any], raw: str) -> bool:
+    """Would this string schema (pattern, enum, const, format) take `raw`?"""
+    import re
+
+    if "enum" in schema and raw not in schema["enum"]:
+        return False
+    if "const" in schema and raw != schema["const"]:
+        return False
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        try:
+            return re.search(pattern, raw) is not None
+        except re.error:
+            return True
+    return True
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise DanganError(f"{text!r} is not KEY=VALUE", "example: --set title=1號樓電梯")
+    if any(not part for part in key.split(".")):
+        raise DanganError(f"{key!r} is not a field path", "use dotted keys like owners.0.phone")
+    return key, value
+
+
+def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node: Any = tree
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        nxt_is_index = not last and parts[i + 1].isdigit()
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) > len(node):
+                raise DanganError(f"{dotted}: {part!r} is not an index of a list of {len(node)}")
+            index = int(part)
+            if index == len(node):
+                node.append([] if nxt_is_index else {})
+            if last:
+                node[index] = value
+            else:
+                if not isinstance(node[index], (dict, list)):
+                    raise DanganError(f"{dotted}: {'.'.join(parts[:i + 1])} is not a mapping")
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if part not in node or node[part] is None:
+                    node[part] = [] if nxt_is_index else {}
+                if not isinstance(node[part], (dict, list)):
+                    raise DanganError(f"{dotted}: {'.'.join(parts[:i + 1])} is not a mapping")
+                node = node[part]
+        else:
+            raise DanganError(f"{dotted}: cannot set inside a plain value")
+
+
+def unset_path(tree: dict[str, Any], dotted: str) -> None:
+    parts = dotted.split(".")
+    node: Any = tree
+    for part in parts[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise DanganError(f"--unset {dotted}: no such field")
+    last = parts[-1]
+    if isinstance(node, dict) and last in node:
+        del node[last]
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        del node[int(last)]
+    else:
+        raise DanganError(f"--unset {dotted}: no such field")
+    if last in ("code", "category"):
+        raise DanganError(f"--unset {last}: the code and category of a record are fixed")
+
+
+# ----------------------------------------------------------------- validation
+
+def order_fields(tree: dict[str, Any]) -> dict[str, Any]:
+    """Common fields first, in the documented order; the rest as given."""
+    ordered = {key: tree[key] for key in COMMON_ORDER if key in tree}
+    ordered.update((k, v) for k, v in tree.items() if k not in ordered)
+    return ordered
+
+
+def validation_errors(vault: Vault, category: str, tree: dict[str, Any]) -> list[str]:
+    """Plaintext schema errors, each `path: reason`, for a record about to be written."""
+    return [f"{path}: {reason}" for path, reason in vault.schemas.errors(category, tree)]
+
+
+def sensitive_names(vault: Vault, category: str) -> frozenset[str]:
+    return vault.schemas.categories[category].sensitive
+
+
+def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate a plaintext record and return the document to write (sealed if needed).
+
+    Bad input is exit 2 and nothing is written. `previous` is the stored document being
+    replaced: its data key and unchanged ciphertexts are kept.
+    """
+    tree = order_fields(tree)
+    if tree.get("code") != str(code):
+        raise RecordError(f"{code}: the code field must be {code}")
+    if tree.get("category") != code.category:
+        raise RecordError(f"{code}: the category field must be {code.category}")
+    if "sops" in tree:
+        raise RecordError(f"{code}: `sops` is reserved for the encryption metadata")
+    problem = value_problem(tree)  # what no reader would take back (DG101): never written
+    if problem is not None:
+        raise RecordError(f"{code} is not valid: {problem}", "nothing was written; fix the fields and retry")
+    errors = validation_errors(vault, code.category, tree) + missing_refs(vault, tree)
+    if errors:
+        shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+        raise RecordError(f"{code} is not valid: {shown}", "nothing was written; fix the fields and retry")
+    return sealing.seal(
+        code,
+        tree,
+        sensitive_names(vault, code.category),
+        vault.recipient_keys(code.category),
+        previous,
+        vault.keyring,
+    )
+
+
+def missing_refs(vault: Vault, tree: dict[str, Any]) -> list[str]:
+    """DG108 before writing: every code in `refs` exists or was destroyed."""
+    refs = tree.get("refs")
+    if not isinstance(refs, list):
+        return []
+    missing = []
+    destroyed: set[str] | None = None
+    for ref in refs:
+        if not isinstance(ref, str):
+            continue
+        try:
+            target = parse_code(ref)
+        except DanganError:
+            continue  # the schema's pattern reports it
+        if vault.path_of(target).exists():
+            continue
+        if destroyed is None:
+            destroyed = destroyed_codes(vault)
+        if ref not in destroyed:
+            missing.append(f"/refs: {ref} exists nowhere and was never destroyed")
+    return missing
+
+
+def read_plain(vault: Vault, code: Code) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """(plaintext, round-trip tree or None if encrypted, stored document) of a record."""
+    stored, rt = vault.read(code)
+    if "sops" in stored:
+        return sealing.open_document(str(code), stored, vault.keyring), None, stored
+    return stored, rt, stored
+
+
+def read_fields_file(data: bytes, name: str) -> dict[str, Any]:
+    """Fields given with `new --file`: the same safety rules as records (DG101)."""
+    try:
+        return to_plain(load_roundtrip(decode(data)))
+    except YamlError as exc:
+        raise DanganError(f"{name}: {exc}", "give a YAML mapping of fields") from None
+
+
+# ------------------------------------------------------------------- operations
+
+def default_status(vault: Vault, category: str) -> str | None:
+    for sub in field_schemas(vault.schemas, category, "status"):
+        if isinstance(sub.get("enum"), list) and sub["enum"]:
+            return str(sub["enum"][0])
+        if isinstance(sub.get("const"), str):
+            return sub["const"]
+    return None
+
+
+def apply_assignments(vault: Vault, category: str, tree: dict[str, Any], assignments: list[str], unset: list[str] = ()) -> None:
+    for text in assignments:
+        key, raw = parse_assignment(text)
+        if key in ("code", "category"):
+            raise DanganError(f"--set {key}: the code and category of a record are fixed")
+        set_path(tree, key, coerce(vault.schemas, category, key, raw))
+    for key in unset:
+        unset_path(tree, key)
+
+
+def new_tree(vault: Vault, code: Code, fields: dict[str, Any]) -> dict[str, Any]:
+    """A new record's fields: its code and category first, `opened` today and the
+    category's first status unless given."""
+    tree = {"code": str(code), "category": code.category, **fields}
+    tree.setdefault("opened", vault.today().isoformat())
+    status = default_status(vault, code.category)
+    if status is not None:
+        tree.setdefault("status", status)
+    return tree
+
+
+def create(
+    vault: Vault,
+    category: str,
+    location: Location,
+    fields: dict[str, Any],
+    assignments: list[str],
+    commit: bool = True,
+) -> Written:
+    """Allocate the next code, build, validate, write and commit a new record."""
+    check_category(vault, category, location)
+    if category == "XH":
+        raise DanganError(
+            "disposal certificates are written by `dangan retention apply`, with the removal of the records they list",
+            "make a plan: dangan retention plan --out plan.yaml",
+        )
+    tree = dict(fields)
+    for key in ("code", "category"):
+        if key in tree:
+            raise DanganError(f"the input sets `{key}`; dangan allocates the code itself", "remove that field")
+    apply_assignments(vault, category, tree, assignments)
+    with vault.lock():
+        code = allocate(vault, category, location)
+        tree = new_tree(vault, code, tree)
+        sealed = prepare(vault, code, tree)
+        commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan new: {code} {tree.get('title', '')}".rstrip(), commit)
+    return Written(code, code.path, commit_id)
+
+
+def update(vault: Vault, code: Code, assignments: list[str], unset: list[str], commit: bool = True) -> Written | None:
+    """Change fields of a record (comments kept in clear records); None when nothing changed."""
+    with vault.lock():
+        plain, rt, stored = read_plain(vault, code)
+        target: dict[str, Any] = rt if rt is not None else copy.deepcopy(plain)
+        apply_assignments(vault, code.category, target, assignments, unset)
+        new_plain = to_plain(target)
+        if new_plain == plain:
+            return None
+        sealed = prepare(vault, code, new_plain, previous=stored)
+        # a clear record keeps its round-trip tree (comments); a sealed one is a new document
+        out = target if (rt is not None and "sops" not in sealed) else sealed
+        keys = [parse_assignment(a)[0] for a in assignments] + list(unset)
+        message = f"dangan set: {code} {', '.join(keys)}"
+        commit_id = vault.apply({code.path: dump(out).encode()}, message, commit)
+    return Written(code, code.path, commit_id)
+
+
+def editable_text(vault: Vault, code: Code) -> str:
+    """The text `dangan edit` shows: the file itself, or the decrypted record."""
+    plain, rt, _ = read_plain(vault, code)
+    if rt is not None:
+        return vault.path_of(code).read_text("utf-8")
+    return dump(plain)
+
+
+def replace(vault: Vault, code: Code, text: str, commit: bool = True) -> Written | None:
+    """Write an edited text of a record (`dangan edit`); RecordError lists what is wrong."""
+    try:
+        rt = load_roundtrip(text)
+    except YamlError as exc:
+        raise RecordError(str(exc)) from None
+    new_plain = to_plain(rt)
+    with vault.lock():
+        old_plain, old_rt, stored = read_plain(vault, code)
+        if new_plain == old_plain and (old_rt is None or dump(rt) == vault.path_of(code).read_text("utf-8")):
+            return None
+        sealed = prepare(vault, code, new_plain, previous=stored)
+        out = rt if "sops" not in sealed else sealed
+        commit_id = vault.apply({code.path: dump(out).encode()}, f"dangan edit: {code}", commit)
+    return Written(code, code.path, commit_id)
+
+
+@dataclass(frozen=True)
+class Listed:
+    code: str
+    category: str
+    title: str
+    status: str
+    opened: str | None
+    closed: str | None
+    path: str
+    matched: list[str] | None = None  # with a search: the fields that held a term
+
+
+def listing(
+    vault: Vault,
+    category: str | None = None,
+    location: Location | None = None,
+    status: str | None = None,
+    where: list[Any] = (),
+    search: str | None = None,
+) -> tuple[list[Listed], list[str]]:
+    """Records matching the filters, and the paths that could not be read.
+
+    One pass over the files: category and location come from the path; a search first
+    looks at the raw text (a file without every term is not parsed); then status,
+    `where` (Conditions, or (field, value) pairs meaning `=`) and the search's look at
+    the clear values. model/query.py says what matches.
+    """
+    from dangan.model.query import Condition, Search, check_searchable
+
+    conditions = [c if isinstance(c, Condition) else Condition(c[0], "=", c[1]) for c in where]
+    hidden_by = {name: cat.sensitive for name, cat in vault.schemas.categories.items()}
+    everywhere = frozenset().union(*hidden_by.values()) if hidden_by else frozenset()
+    for condition in conditions:
+        check_searchable(condition, hidden_by.get(category, everywhere) if category else everywhere)
+    wanted = Search.parse(search) if search is not None else None
+    found: list[Listed] = []
+    unreadable: list[str] = []
+    for code, rel in vault.record_paths():
+        if category and code.category != category:
+            continue
+        if location is not None and not location.contains(code.location):
+            continue
+        try:
+            text = decode((vault.root / rel).read_bytes())
+            if wanted is not None and not wanted.may_match(text):
+                continue
+            tree = load_text(text)
+        except YamlError:
+            unreadable.append(rel)
+            continue
+        if status and tree.get("status") != status:
+            continue
+        hidden = hidden_by.get(code.category, everywhere)
+        if not all(condition.holds(tree, hidden) for condition in conditions):
+            continue
+        matched = None
+        if wanted is not None:
+            matched = wanted.matched(tree, hidden)
+            if matched is None:
+                continue
+        found.append(
+            Listed(
+                code=str(code),
+                category=code.category,
+                title=str(tree.get("title", "")),
+                status=str(tree.get("status", "")),
+                opened=tree.get("opened"),
+                closed=tree.get("closed"),
+                path=rel,
+                matched=matched,
+            )
+        )
+    return found, unreadable
+
+
+def masked(tree: dict[str, Any], names: frozenset[str], fingerprint: bool = False) -> dict[str, Any]:
+    """The record for display without a key: sensitive values as ‹encrypted›, no sops block.
+
+    With `fingerprint` (the diff driver) each value shows a short hash of its ciphertext,
+    so a reviewer without a key sees *that* a value changed (ciphertext of unchanged values
+    is kept) and nothing about what it is.
+    """
+    def visit(node: Any, hidden: bool) -> Any:
+        if isinstance(node, dict):
+            return {k: visit(v, hidden or k in names) for k, v in node.items()}
+        if isinstance(node, list):
+            return [visit(v, hidden) for v in node]
+        if hidden and node not in (None, ""):
+            if fingerprint:
+                return f"‹encrypted {hashlib.sha256(str(node).encode()).hexdigest()[:8]}›"
+            return "‹encrypted›"
+        return node
+
+    return {k: visit(v, k in names) for k, v in tree.items() if k != "sops"}

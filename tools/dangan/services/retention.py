@@ -1,0 +1,534 @@
+"""Retention and destruction (保管期限與銷毀): schedules, plans, holds, certificates
+(plan §5.3; docs/retention.md).
+
+- The schedule: each category's rule from vault.yaml `retention` (`keep` an ISO 8601
+  duration or `permanent`, `after` the field that starts the clock, `action`); a category
+  without a rule is kept permanently (nothing is destroyed that nobody decided on).
+- Due date = trigger + keep (month-end clamping, see `add_duration`), or the record's
+  `retention.until` override if that is later.
+- A plan (`make_plan`) reads the committed vault (HEAD) and lists what is due as of a day
+  and, with the reason, what is kept although its rule alone would not keep it: held (BQ),
+  on loan (JY out), `retention.until`, no trigger date, permanent.
+- `apply_plan` re-checks a plan, writes the disposal certificate XH-nnnn and removes the
+  records in one commit; `hold`, `release`, `extend` change the records that keep others.
+- `certificate_problems` and `certificate_conflicts` are DG112, called by the check engine.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from dangan.errors import DanganError, Refusal
+from dangan.formats.yamlio import YamlError, decode, dump, load_text
+from dangan.git import gitio
+from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
+from dangan.model.disposal import (
+    DISPOSAL,
+    HOLD,
+    LOAN,
+    NO_TRIGGER,
+    OVERRIDE,
+    PERMANENT,
+    PLAN_FORMAT,
+    Assessment,
+    Keepers,
+    Rule,
+    _why,
+    add_duration,
+    assess,
+    hold_active,
+    role_problems,
+    rule_for,
+    schedule,
+    to_day,
+    witness_problems,
+)
+from dangan.model.timeutil import record_time, stamp
+from dangan.services import records
+from dangan.store.vault import RECORDS, Vault
+
+if TYPE_CHECKING:
+    pass
+
+# ------------------------------------------------------------------ the vault at HEAD
+
+@dataclass
+class Committed:
+    """The records of the last commit: (code, path, blob), and their trees on demand."""
+
+    root: Path
+    commit: str
+    entries: list[tuple[Code, str, str]]
+
+    def trees(self, blobs: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        return {blob: _tree(data) for blob, data in gitio.cat_blobs(self.root, blobs)}
+
+    def category(self, category: str) -> list[dict[str, Any]]:
+        wanted = [blob for code, _, blob in self.entries if code.category == category]
+        return [t for t in self.trees(wanted).values() if t is not None]
+
+    def keepers(self) -> Keepers:
+        return Keepers.from_trees(self.category(HOLD), self.category(LOAN))
+
+
+def committed(vault: Vault) -> Committed:
+    commit = gitio.head(vault.root)
+    if commit is None:
+        raise DanganError("the vault has no commit yet", "commit the records first")
+    entries = []
+    for entry in gitio.ls_tree(vault.root, commit, [RECORDS + "/"]):
+        try:
+            entries.append((path_to_code(entry.path), entry.path, entry.blob))
+        except CodeError:
+            continue  # a stray file: `dangan check` reports it
+    return Committed(vault.root, commit, entries)
+
+
+def _tree(data: bytes) -> dict[str, Any] | None:
+    try:
+        tree = load_text(decode(data))
+    except YamlError:
+        return None
+    return tree if isinstance(tree, dict) else None
+
+
+# ------------------------------------------------------------------------ plan
+
+@dataclass
+class Plan:
+    vault_id: str
+    as_of: dt.date
+    made_at: str
+    commit: str
+    category: str | None
+    due: list[dict[str, Any]]
+    not_due: list[dict[str, Any]]
+    later: int  # records simply not yet due
+    unreadable: list[str]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "plan": PLAN_FORMAT,
+            "vault": self.vault_id,
+            "as_of": self.as_of.isoformat(),
+            "made_at": self.made_at,
+            "commit": self.commit,
+            "category": self.category,
+            "due": self.due,
+            "not_due": self.not_due,
+            "later": self.later,
+            "unreadable": self.unreadable,
+        }
+
+
+def _due_entry(found: Assessment, path: str, blob: str) -> dict[str, Any]:
+    # a person decides each `review` record: change it to destroy, or remove the entry
+    return {**_item(found, blob), "decision": "destroy" if found.rule.action == "destroy" else "review"}
+
+
+def _kept_entry(found: Assessment) -> dict[str, Any]:
+    entry: dict[str, Any] = {"code": str(found.code), "category": found.code.category, "reasons": list(found.reasons)}
+    if found.due is not None:
+        entry["due"] = found.due.isoformat()
+    if found.until is not None and OVERRIDE in found.reasons:
+        entry["until"] = found.until.isoformat()
+    if found.holds:
+        entry["holds"] = found.holds
+    if found.loans:
+        entry["loans"] = found.loans
+    return entry
+
+
+def make_plan(vault: Vault, as_of: dt.date, category: str | None = None, now: dt.datetime | None = None) -> Plan:
+    """What is due as of `as_of` in the committed vault, and what is kept and why."""
+    if category is not None and category not in vault.schemas.categories:
+        raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+    state = committed(vault)
+    keepers = state.keepers()
+    rules = schedule(vault.config, vault.schemas.categories)
+    chosen = [(c, p, b) for c, p, b in state.entries if category is None or c.category == category]
+    # permanent records need not be read: their rule alone keeps them
+    to_read = {b for c, _, b in chosen if not rules.get(c.category, Rule("permanent")).permanent}
+    texts = dict(gitio.cat_blobs(vault.root, to_read))
+    due: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    later = 0
+    unreadable: list[str] = []
+    for code, path, blob in sorted(chosen, key=lambda item: str(item[0])):
+        rule = rules.get(code.category, Rule("permanent", source="none"))
+        if rule.permanent:
+            kept.append({"code": str(code), "category": code.category, "reasons": [PERMANENT]})
+            continue
+        quick = _at_a_glance(texts[blob], rule, as_of)
+        if quick == "later":
+            later += 1
+            continue
+        if quick == NO_TRIGGER:
+            kept.append({"code": str(code), "category": code.category, "reasons": [NO_TRIGGER]})
+            continue
+        tree = _tree(texts[blob])
+        if tree is None:
+            unreadable.append(path)
+            continue
+        found = assess(code, tree, rule, as_of, vault.tz, keepers)
+        if found.is_due:
+            due.append(_due_entry(found, path, blob))
+        elif found.later:
+            later += 1
+        else:
+            kept.append(_kept_entry(found))
+    moment = now or dt.datetime.now(vault.tz)
+    return Plan(str(vault.config.get("id", "")), as_of, stamp(moment, vault.tz), state.commit, category,
+                due, kept, later, unreadable)
+
+
+def _at_a_glance(data: bytes, rule: Rule, as_of: dt.date) -> str | None:
+    """"later" or "no trigger date" when the text alone shows it, else None (parse it).
+
+    The canonical reader costs ~0.25 ms a record; most records of a sweep are simply not
+    due yet or still open, which the trigger line of a canonical text shows. Every answer
+    given here can only keep a record (an odd text that fools it is kept, never destroyed);
+    anything else goes through the full reader, and the hooks judge every certificate.
+    """
+    text = data.decode("utf-8", "replace")
+    lines = re.findall(rf"^{re.escape(rule.after)}:(.*)$", text, re.MULTILINE)
+    if not lines:
+        return NO_TRIGGER
+    if len(lines) > 1:
+        return None
+    value = lines[0]
+    if value in ("", " null", " ''"):
+        return NO_TRIGGER
+    match = re.fullmatch(r" '([0-9]{4}-[0-9]{2}-[0-9]{2})'", value)
+    if match is None:
+        return None
+    try:
+        start = dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+    return "later" if add_duration(start, rule.keep) > as_of else None
+
+
+def read_plan(data: bytes, name: str) -> dict[str, Any]:
+    try:  # a plan is not a record: no 256 KiB limit
+        doc = load_text(data.decode("utf-8"))
+    except (YamlError, UnicodeDecodeError) as exc:
+        raise DanganError(f"{name}: {exc}", "give a plan written by `dangan retention plan --out`") from None
+    if not isinstance(doc, dict) or doc.get("plan") != PLAN_FORMAT:
+        raise DanganError(f"{name} is not a retention plan", "make one with `dangan retention plan --out PLAN.yaml`")
+    if not isinstance(doc.get("due"), list) or to_day(doc.get("as_of"), ZoneInfo("UTC")) is None:
+        raise DanganError(f"{name}: a plan needs `as_of` and a `due` list")
+    return doc
+
+
+# ----------------------------------------------------------------------- apply
+
+@dataclass(frozen=True)
+class Disposal:
+    approved_by: str
+    witnesses: list[str]
+    carried_out_by: str
+    method: str
+    place: str
+    at: dt.datetime
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    codes: list[Code]  # one certificate, or several when the items exceed one record's size
+    destroyed: list[str]
+    commit: str | None
+
+
+def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: bool = True) -> Applied:
+    """Re-check a plan, write certificate XH-nnnn and remove its records: one commit."""
+    if plan.get("vault") != vault.config.get("id"):
+        raise DanganError("the plan was made for another vault", "make a new plan in this vault")
+    as_of = to_day(plan.get("as_of"), vault.tz)
+    assert as_of is not None  # read_plan checked it
+    day = disposal.at.astimezone(vault.tz).date()
+    if as_of > day:
+        raise Refusal(f"the plan is as of {as_of}, after the day of the destruction ({day})",
+                      "records are destroyed only once due: make a plan as of today")
+    problems = (witness_problems(disposal.approved_by, disposal.witnesses)
+                + role_problems(vault.config, disposal.approved_by, disposal.carried_out_by))
+    if problems:
+        raise Refusal("; ".join(problems), "roles are given in vault.yaml `recipients`; nothing was written")
+    listed = [e for e in plan["due"] if isinstance(e, dict)]
+    waiting = [str(e.get("code")) for e in listed if e.get("decision") not in ("destroy",)]
+    if waiting:
+        raise Refusal(f"{len(waiting)} record(s) await a decision: {', '.join(waiting[:5])}",
+                      "a person reviews each: set `decision: destroy` in the plan, or remove the entry to keep it")
+    if not listed:
+        raise DanganError("the plan lists nothing to destroy")
+    if len({str(e.get("code")) for e in listed}) != len(listed):
+        raise DanganError("the plan lists a record twice")
+    with vault.lock():
+        vault.ready_to_write()
+        current, items = _recheck(vault, listed, as_of)
+        codes, changes = _certificates(vault, items, disposal, as_of)
+        changes.update({path: None for _, path, _ in current})
+        files = _attachment_files(vault, [path for _, path, _ in current])
+        changes.update(dict.fromkeys(files))
+        shown = codes[0] if len(codes) == 1 else f"{codes[0]}..{codes[-1]}"
+        message = f"dangan retention apply: {shown} ({len(current)} record(s) destroyed)"
+        if files:  # set aside, not read into memory, in case the commit is refused
+            from dangan.services.attachments import transact
+
+            commit_id = transact(vault, dict(changes), message, commit)
+        else:
+            commit_id = vault.apply(changes, message, commit)
+    return Applied(codes, [str(code) for code, _, _ in current], commit_id)
+
+
+def _with_attachments(item: dict[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A certificate item names the attachments destroyed with the record (file, SHA-256
+    of the stored file, as its last version lists them)."""
+    from dangan.store.attached import listed
+
+    files = [{"file": e.get("file"), "sha256": e.get("sha256")} for e in listed(tree)]
+    return {**item, "attachments": files} if files else item
+
+
+def _attachment_files(vault: Vault, paths: list[str]) -> list[str]:
+    """Every committed file in the attachment folders of the records at `paths`."""
+    folders = [path[: -len(".yaml")] + "/" for path in paths]
+    found: list[str] = []
+    for start in range(0, len(folders), 500):  # bounded command lines
+        found += [e.path for e in gitio.ls_tree(vault.root, "HEAD", folders[start : start + 500])]
+    return found
+
+
+def _some(problems: list[str]) -> str:
+    return "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+
+
+def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date) -> tuple[list[tuple[Code, str, str]], list[dict[str, Any]]]:
+    """The plan's records as committed now, and their certificate items; Refusal if any
+    changed since the plan (blob id), has uncommitted changes, or is no longer due."""
+    state = committed(vault)
+    at_head = {str(code): (code, path, blob) for code, path, blob in state.entries}
+    stale: list[str] = []
+    current: list[tuple[Code, str, str]] = []
+    for entry in listed:
+        text = str(entry.get("code"))
+        if text not in at_head:
+            stale.append(f"{text} is no longer in the vault")
+        elif entry.get("blob") != at_head[text][2]:
+            stale.append(f"{text} changed since the plan was made")
+        else:
+            current.append(at_head[text])
+    if stale:
+        raise Refusal(f"the plan is stale: {_some(stale)}",
+                      "make a new plan (`dangan retention plan --out PLAN.yaml`) and have it approved")
+    uncommitted = _uncommitted(vault, [path for _, path, _ in current], {p: b for _, p, b in current})
+    if uncommitted:
+        raise Refusal(f"{', '.join(uncommitted[:5])} has uncommitted changes", "commit or restore them first")
+    keepers = state.keepers()
+    trees = state.trees([blob for _, _, blob in current])
+    refused: list[str] = []
+    items = []
+    for code, _path, blob in current:
+        tree = trees.get(blob)
+        if tree is None:
+            refused.append(f"{code} is not readable")
+            continue
+        found = assess(code, tree, rule_for(vault.config, code.category), as_of, vault.tz, keepers)
+        if found.is_due:
+            items.append(_with_attachments(_item(found, blob), tree))
+        else:
+            refused.append(f"{code} {_why(found)} (plan as of {as_of})")
+    if refused:
+        raise Refusal(f"refused: {_some(refused)}", "nothing was written; make a new plan")
+    return current, items
+
+
+def _certificates(vault: Vault, items: list[dict[str, Any]], disposal: Disposal,
+                  as_of: dt.date) -> tuple[list[Code], dict[str, bytes | None]]:
+    """Certificate XH-nnnn (or consecutive volumes of it) for the items, ready to write."""
+    groups = _volumes(items)
+    first = records.allocate(vault, DISPOSAL, Location())
+    changes: dict[str, bytes | None] = {}
+    codes = []
+    for number, group in enumerate(groups, 1):
+        xh = Code(DISPOSAL, Location(), first.serial + number - 1)
+        title = disposal.title or f"{as_of.isoformat()}到期檔案銷毀清冊"
+        if len(groups) > 1:
+            title += f"（第{number}冊，共{len(groups)}冊）"
+        tree = {
+            "code": str(xh),
+            "category": DISPOSAL,
+            "title": title,
+            "status": "destroyed",
+            "opened": disposal.at.astimezone(vault.tz).date().isoformat(),
+            "approved_by": disposal.approved_by,
+            "witnesses": list(disposal.witnesses),
+            "carried_out_by": disposal.carried_out_by,
+            "method": disposal.method,
+            "place": disposal.place,
+            "destroyed_at": stamp(disposal.at, vault.tz),
+            "plan_as_of": as_of.isoformat(),
+            "items": group,
+        }
+        changes[xh.path] = dump(records.prepare(vault, xh, tree)).encode()
+        codes.append(xh)
+    return codes, changes
+
+
+# A record is at most 256 KiB (DG101); a certificate's items stay well below that.
+VOLUME_BYTES = 192 * 1024
+
+
+def _volumes(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The items split into certificates (volumes, 冊) that each fit one record."""
+    groups: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for item in items:
+        cost = len(dump({"items": [item]}).encode())
+        if groups[-1] and size + cost > VOLUME_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += cost
+    return groups
+
+
+def _item(found: Assessment, blob: str) -> dict[str, Any]:
+    assert found.trigger is not None and found.due is not None
+    return {
+        "code": str(found.code),
+        "category": found.code.category,
+        "title": found.title,
+        "rule": found.rule.as_dict(),
+        "trigger": found.trigger.isoformat(),
+        "due": found.due.isoformat(),
+        "blob": blob,
+    }
+
+
+def _uncommitted(vault: Vault, paths: list[str], blobs: dict[str, str]) -> list[str]:
+    """Paths whose index entry or work tree file differs from the committed blob."""
+    from dangan.services.scan import blob_id
+
+    staged = {e.path: e.blob for e in gitio.ls_files(vault.root, paths) if e.stage == 0}
+    changed = []
+    for path in paths:
+        try:
+            data = (vault.root / path).read_bytes()
+        except FileNotFoundError:
+            changed.append(path)
+            continue
+        if staged.get(path) != blobs[path] or blob_id(data) != blobs[path]:
+            changed.append(path)
+    return changed
+
+
+# ------------------------------------------------------------- holds, extensions
+
+def _event(at: dt.datetime, action: str, by: str, reason: str, tz: ZoneInfo) -> dict[str, str]:
+    return {"at": stamp(at, tz), "action": action, "by": by, "reason": reason}
+
+
+def hold(vault: Vault, targets: list[str], reason: str, by: str, at: dt.datetime, case: str | None = None,
+         authority: str | None = None, title: str | None = None, parties: list[str] = (),
+         commit: bool = True) -> records.Written:
+    """A legal hold BQ-nnnn over codes, location prefixes or categories."""
+    if not targets:
+        raise DanganError("name what to hold: record codes, location prefixes (A01-02) or categories (TS)")
+    checked = [check_target(vault, t) for t in targets]
+    if len(set(checked)) != len(checked):
+        raise DanganError("a target is named twice")
+    tree: dict[str, Any] = {
+        "title": title or f"保全凍結：{'、'.join(checked)}"[:200],
+        "status": "active",
+        "opened": at.astimezone(vault.tz).date().isoformat(),
+        "targets": checked,
+        "reason": reason,
+    }
+    if case:
+        tree["case"] = case
+    if authority:
+        tree["authority"] = authority
+    if parties:
+        tree["parties"] = list(parties)
+    tree["events"] = [_event(at, "hold", by, reason, vault.tz)]
+    with vault.lock():
+        code = records.allocate(vault, HOLD, Location())
+        tree = {"code": str(code), "category": HOLD, **tree}
+        sealed = records.prepare(vault, code, tree)
+        commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan retention hold: {code} {', '.join(checked)}", commit)
+    return records.Written(code, code.path, commit_id)
+
+
+def check_target(vault: Vault, target: str) -> str:
+    """A hold target as given, if it is a known category, a location or an existing code."""
+    text = target.strip()
+    if re.fullmatch(r"[A-Z]{2}", text):
+        if text not in vault.schemas.categories:
+            raise DanganError(f"unknown category {text!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+        return text
+    try:
+        code = parse_code(text)
+    except CodeError:
+        code = None
+    if code is not None:
+        if not vault.path_of(code).exists():
+            if text in records.destroyed_codes(vault):
+                raise DanganError(f"{text} was already destroyed; there is nothing left to hold")
+            raise DanganError(f"no record {text}", "list records with `dangan ls`")
+        return text
+    try:
+        location = parse_location(text)
+    except CodeError:
+        raise DanganError(f"{target!r} is not a record code, a location prefix or a category",
+                          "examples: TS-A01-02-0003, A01-02, TS") from None
+    if not location.parts:
+        raise DanganError("an empty target holds nothing")
+    return text
+
+
+def release(vault: Vault, hold_code: Code, by: str, reason: str, at: dt.datetime, commit: bool = True) -> records.Written:
+    """End a hold by appending a release event (the hold record itself stays forever)."""
+    if hold_code.category != HOLD:
+        raise DanganError(f"{hold_code} is not a legal hold (BQ-nnnn)")
+    with vault.lock():
+        plain, _, stored = records.read_plain(vault, hold_code)
+        if not hold_active(plain):
+            raise Refusal(f"{hold_code} was already released")
+        events = list(plain.get("events") or [])
+        last = events[-1].get("at") if events and isinstance(events[-1], dict) else None
+        if isinstance(last, str) and record_time(last, vault.tz) > at:
+            raise Refusal(f"the release ({stamp(at, vault.tz)}) would be dated before the hold's last event ({last})")
+        tree = copy.deepcopy(plain)
+        tree["events"] = events + [_event(at, "release", by, reason, vault.tz)]
+        tree["status"] = "released"
+        sealed = records.prepare(vault, hold_code, tree, previous=stored)
+        commit_id = vault.apply({hold_code.path: dump(sealed).encode()}, f"dangan retention release: {hold_code}", commit)
+    return records.Written(hold_code, hold_code.path, commit_id)
+
+
+def extend(vault: Vault, code: Code, until: dt.date, reason: str, commit: bool = True) -> records.Written:
+    """Keep one record at least until `until` (`retention: {until, reason}`)."""
+    if code.category not in vault.schemas.categories:
+        raise DanganError(f"unknown category {code.category!r} in code {code}")
+    with vault.lock():
+        plain, _, stored = records.read_plain(vault, code)
+        previous = plain.get("retention") if isinstance(plain.get("retention"), dict) else None
+        old = to_day((previous or {}).get("until"), vault.tz)
+        if old is not None and until < old:
+            raise Refusal(f"{code} is already kept until {old}; extend never shortens",
+                          "give a later date")
+        tree = copy.deepcopy(plain)
+        tree["retention"] = {"until": until.isoformat(), "reason": reason}
+        sealed = records.prepare(vault, code, tree, previous=stored)
+        commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan retention extend: {code} until {until}", commit)
+    return records.Written(code, code.path, commit_id)
+
+

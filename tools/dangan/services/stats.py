@@ -1,0 +1,563 @@
+"""Counts and indicators of a vault as of a day (統計, plan §6.3; docs/stats.md).
+
+`compute(vault, as_of)` reads the vault as it stood at the end of `as_of` — the tree of the
+last commit on the first-parent chain at or before that moment, the same date -> commit
+mapping as `dangan diff` — and judges every date against `as_of` in the vault's timezone.
+Stats never decrypt: every figure comes from clear fields.
+
+One pass: the tree is listed once (`git ls-tree`), every blob read through one
+`git cat-file --batch`, and most records are read by `_fields`, a reader of the few
+top-level scalars a section needs (about ten times cheaper than a full parse); loans, holds
+and any record it cannot read with certainty go through the full reader.
+
+A section is one function `(Data) -> dict` and one line in SECTIONS.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from dangan.formats.yamlio import tree_or_none
+from dangan.git import gitio
+from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
+from dangan.model.disposal import (
+    HELD,
+    ON_LOAN,
+    OVERRIDE,
+    Keepers,
+    Rule,
+    assess,
+    hold_active,
+    schedule,
+    to_day,
+)
+from dangan.model.loans import LendingRules
+from dangan.services.lending import row as loan_row
+from dangan.store.vault import RECORDS, Vault
+
+FORMAT = "dangan stats 1"
+INSPECTION_WINDOW = 60  # days ahead for statutory inspections
+RETENTION_WINDOW = 90  # days ahead for records due for destruction
+CLOSING_WINDOW = 365  # days back for the mean time to close
+AGE_BUCKETS = ((7, "0-7"), (30, "8-30"), (90, "31-90"), (None, "91+"))
+OPEN_COMPLAINT = frozenset({"open", "in_progress"})
+DONE_REPAIR = frozenset({"done", "closed"})
+REPAIR_KINDS = frozenset({"01", "02"})  # '03' is scheduled upkeep, not a repair
+FULL_READ = frozenset({"JY", "BQ"})  # nested events: the full reader
+COMMON = ("title", "status", "opened", "closed", "retention")
+WANTED = {
+    "TS": ("kind", "received_at", "subject", "handler", "deadline"),
+    "WX": ("kind", "target", "reported_at"),
+    "SB": ("system", "inspection_expires", "install_location"),
+}
+COMPANY = "company"  # the `by_project` key of company-level records
+
+
+# ------------------------------------------------------------------ reading
+
+@dataclass
+class Record:
+    code: Code
+    path: str
+    fields: dict[str, Any]  # the top-level fields read (all of them for a full read)
+
+
+@dataclass
+class Data:
+    """What every section works from: the records of one commit, and the day."""
+
+    vault: Vault
+    as_of: dt.date
+    commit: str | None
+    committed: str | None
+    records: list[Record] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    def of(self, category: str) -> list[Record]:
+        return [r for r in self.records if r.code.category == category]
+
+    def day(self, value: Any) -> dt.date | None:
+        return to_day(value, self.vault.tz)
+
+
+_INT = re.compile(r"-?[0-9]+")
+_UNSURE = tuple("\"|>[{&*!%@`")
+_SOPS = b"\nsops:"
+_AFTER_SOPS = re.compile(rb"\n[^ \n]")  # a column-0 line after the sops block
+_LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
+_CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
+
+
+def _scalar(rest: str) -> tuple[bool, Any]:
+    """(sure, value) of what follows `key:` on a canonical line; not sure: parse fully."""
+    if rest == "":
+        return True, None  # null, or a nested block: no wanted field is nested
+    if rest[0] != " " or rest.endswith(" ") or " #" in rest:
+        return False, None
+    text = rest[1:]
+    if text in ("null", "~"):
+        return True, None
+    if text.startswith("'"):
+        inner = text[1:-1]
+        if len(text) < 2 or not text.endswith("'") or inner.replace("''", "").count("'"):
+            return False, None  # a quoted scalar that goes on: not a one-liner
+        return True, inner.replace("''", "'")
+    if text.startswith(_UNSURE):
+        return False, None
+    if text in ("true", "false"):
+        return True, text == "true"
+    if _INT.fullmatch(text):
+        return True, int(text)
+    return True, text
+
+
+@functools.cache
+def _key_lines(wanted: frozenset[str]) -> re.Pattern[bytes]:
+    names = b"|".join(re.escape(name.encode()) for name in sorted(wanted))
+    return re.compile(rb"^(" + names + rb"):(.*)$", re.M)
+
+
+def _fields(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
+    """The wanted top-level scalars of a record text, or None when only a full parse is sure.
+
+    In block YAML a line that starts in column 0 with `key:` is a top-level key: nested
+    keys, literal blocks and the sops block are indented. The sops block (most of an
+    encrypted record) is skipped when nothing follows it in column 0. A nested
+    `retention:` block (an override) needs the full reader, as does any value this reader
+    is not sure of.
+    """
+    end = data.rfind(_SOPS)
+    if end < 0 or _AFTER_SOPS.search(data, end + len(_SOPS)):
+        end = len(data)
+    found: dict[str, Any] = {}
+    for key, rest in _key_lines(wanted).findall(data, 0, end):
+        name = key.decode()
+        if name in found or (name == "retention" and rest == b""):
+            return None
+        sure, value = _scalar(rest.decode("utf-8"))
+        if not sure:
+            return None
+        found[name] = value
+    return found
+
+
+def _code(path: str) -> Code | None:
+    """The code of a record path: the file name, checked against where it lies."""
+    name = path.rsplit("/", 1)[-1]
+    stem = name[:-5] if name.endswith(".yaml") else ""
+    if not _CODE.fullmatch(stem):
+        return None
+    parts = stem.split("-")
+    if path != "/".join([RECORDS, *parts[1:-1], parts[0], name]):
+        return None
+    return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))
+
+
+def _read_blobs(root: Any, blobs: list[str], read: Callable[[str, bytes], Any]) -> dict[str, Any]:
+    """read(blob, content) of every blob, through two `git cat-file` processes at once (git
+    inflates while we parse); contents are dropped as soon as they are read."""
+    def part(ids: list[str]) -> dict[str, Any]:
+        return {blob: read(blob, content) for blob, content in gitio.cat_blobs(root, ids)}
+
+    if len(blobs) < 2000:
+        return part(blobs)
+    half = len(blobs) // 2
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(part, (blobs[:half], blobs[half:]))
+    return {**first, **second}
+
+
+def snapshot(vault: Vault, as_of: dt.date) -> Data:
+    """The records of the last commit at or before the end of `as_of` (vault timezone)."""
+    from dangan.services.history import resolve
+
+    found = resolve(vault, as_of.isoformat())
+    data = Data(vault, as_of, found.commit, found.committed)
+    if found.commit is None:
+        return data
+    raw = gitio.run(["ls-tree", "-r", "-z", found.commit, "--", RECORDS + "/"], vault.root).stdout
+    entries: list[tuple[Code, str, str]] = []
+    for blob, name in _LS_TREE.findall(raw):
+        path = name.decode("utf-8", "surrogateescape")
+        code = _code(path)
+        if code is None:
+            try:
+                code = path_to_code(path)
+            except CodeError:
+                continue  # a stray file: `dangan check` reports it
+        entries.append((code, path, blob.decode()))
+    rules = schedule(vault.config, vault.schemas.categories)
+    wanted: dict[str, frozenset[str]] = {}
+    for category in {code.category for code, _, _ in entries}:
+        after = rules[category].after if category in rules else "closed"
+        wanted[category] = frozenset((*COMMON, after, *WANTED.get(category, ())))
+    category_of = {blob: code.category for code, _, blob in entries}
+
+    def read(blob: str, content: bytes) -> dict[str, Any] | None:
+        category = category_of[blob]
+        tree = None
+        if category not in FULL_READ:
+            try:
+                tree = _fields(content, wanted[category])
+            except UnicodeDecodeError:
+                tree = None
+        return tree if tree is not None else tree_or_none(content)  # the full reader of `retention plan`
+
+    trees = _read_blobs(vault.root, list(category_of), read)
+    for code, path, blob in entries:
+        tree = trees[blob]
+        if tree is None:
+            data.unreadable.append(path)
+            continue
+        data.records.append(Record(code, path, tree))
+    return data
+
+
+# ------------------------------------------------------------------ helpers
+
+def _mean(values: list[int]) -> float | None:
+    return round(statistics.fmean(values), 1) if values else None
+
+
+def _median(values: list[int]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def _bucket(age: int) -> str:
+    for limit, label in AGE_BUCKETS:
+        if limit is None or age <= limit:
+            return label
+    return AGE_BUCKETS[-1][1]
+
+
+def _months(as_of: dt.date, count: int = 12) -> list[str]:
+    """The `count` calendar months ending with the month of `as_of`, oldest first."""
+    year, month = as_of.year, as_of.month
+    out = []
+    for _ in range(count):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out[::-1]
+
+
+def _closing(data: Data, items: list[tuple[dt.date, dt.date]]) -> dict[str, Any]:
+    """Time to close over (start day, closed day) pairs: last 365 days, and by month."""
+    first = data.as_of - dt.timedelta(days=CLOSING_WINDOW - 1)
+    recent = [(closed - start).days for start, closed in items if first <= closed <= data.as_of]
+    months = {m: [] for m in _months(data.as_of)}
+    for start, closed in items:
+        key = f"{closed.year:04d}-{closed.month:02d}"
+        if key in months and closed <= data.as_of:
+            months[key].append((closed - start).days)
+    return {
+        "closed_last_365_days": len(recent),
+        "mean_days_to_close": _mean(recent),
+        "median_days_to_close": _median(recent),
+        "by_month": {m: {"closed": len(v), "mean_days_to_close": _mean(v)} for m, v in months.items()},
+    }
+
+
+def _title(record: Record) -> str:
+    title = record.fields.get("title")
+    return title if isinstance(title, str) and title else str(record.code)
+
+
+# ------------------------------------------------------------------ sections
+
+def records_section(data: Data) -> dict[str, Any]:
+    """Records per category, content class, project and status."""
+    categories = data.vault.schemas.categories
+    by_category = Counter(dict.fromkeys(categories, 0))
+    by_class = Counter(dict.fromkeys(data.vault.schemas.classes, 0))
+    by_project: Counter[str] = Counter()
+    by_status: dict[str, Counter[str]] = {}
+    projects: dict[str, str] = {}
+    for record in data.records:
+        code = record.code
+        by_category[code.category] += 1
+        klass = categories[code.category].klass if code.category in categories else "unknown"
+        by_class[klass] += 1
+        by_project[code.location.parts[0] if code.location.parts else COMPANY] += 1
+        by_status.setdefault(code.category, Counter())[str(record.fields.get("status"))] += 1
+        if code.category == "XM" and len(code.location.parts) == 1:
+            projects.setdefault(code.location.parts[0], _title(record))
+    return {
+        "total": len(data.records),
+        "by_category": dict(by_category),
+        "by_class": dict(by_class),
+        "by_project": dict(sorted(by_project.items())),
+        "project_names": dict(sorted(projects.items())),
+        "by_status": {c: dict(sorted(s.items())) for c, s in sorted(by_status.items())},
+        "unreadable": sorted(data.unreadable),
+    }
+
+
+def complaints_section(data: Data) -> dict[str, Any]:
+    """Complaints (TS kind complaint): open ones and their age, time to close."""
+    received = 0
+    open_list: list[dict[str, Any]] = []
+    closed: list[tuple[dt.date, dt.date]] = []
+    for record in data.of("TS"):
+        f = record.fields
+        start = data.day(f.get("received_at")) or data.day(f.get("opened"))
+        if f.get("kind") != "complaint" or start is None or start > data.as_of:
+            continue
+        received += 1
+        end = data.day(f.get("closed"))
+        if end is not None and end >= start:
+            closed.append((start, end))
+        if f.get("status") in OPEN_COMPLAINT:
+            deadline = data.day(f.get("deadline"))
+            open_list.append({
+                "code": str(record.code), "title": _title(record), "received": start.isoformat(),
+                "age_days": (data.as_of - start).days, "status": f.get("status"),
+                "subject": f.get("subject"), "handler": f.get("handler"),
+                "deadline": deadline.isoformat() if deadline else None,
+                "past_deadline": deadline is not None and deadline < data.as_of,
+            })
+    open_list.sort(key=lambda item: (-item["age_days"], item["code"]))
+    ages = [item["age_days"] for item in open_list]
+    by_age = Counter({label: 0 for _, label in AGE_BUCKETS})
+    by_age.update(_bucket(age) for age in ages)
+    return {
+        "received": received,
+        "open": len(open_list),
+        "open_age_days": {"mean": _mean(ages), "median": _median(ages), "max": max(ages) if ages else None},
+        "open_by_age": dict(by_age),
+        "open_list": open_list,
+        **_closing(data, closed),
+    }
+
+
+def repairs_section(data: Data) -> dict[str, Any]:
+    """Repair jobs (WX kinds 01, 02): per equipment, per system, open, time to close."""
+    equipment = {str(r.code): r for r in data.of("SB")}
+    by_kind: Counter[str] = Counter()
+    per_equipment: Counter[str] = Counter()
+    per_system: Counter[str] = Counter()
+    repairs = still_open = 0
+    closed: list[tuple[dt.date, dt.date]] = []
+    for record in data.of("WX"):
+        f = record.fields
+        start = data.day(f.get("reported_at")) or data.day(f.get("opened"))
+        if start is None or start > data.as_of:
+            continue
+        by_kind[str(f.get("kind"))] += 1
+        if str(f.get("kind")) not in REPAIR_KINDS:
+            continue
+        repairs += 1
+        if f.get("status") not in DONE_REPAIR:
+            still_open += 1
+        end = data.day(f.get("closed"))
+        if end is not None and end >= start:
+            closed.append((start, end))
+        target = f.get("target")
+        if isinstance(target, str) and target in equipment:
+            per_equipment[target] += 1
+            per_system[str(equipment[target].fields.get("system"))] += 1
+        else:
+            per_system["no equipment"] += 1
+    return {
+        "jobs_by_kind": dict(sorted(by_kind.items())),
+        "repairs": repairs,
+        "open": still_open,
+        **_closing(data, closed),
+        "per_system": dict(sorted(per_system.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "per_equipment": [
+            {"code": code, "title": _title(equipment[code]), "system": equipment[code].fields.get("system"),
+             "repairs": n}
+            for code, n in sorted(per_equipment.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+    }
+
+
+def inspections_section(data: Data) -> dict[str, Any]:
+    """Equipment in use whose statutory inspection expires within 60 days (or has expired)."""
+    horizon = data.as_of + dt.timedelta(days=INSPECTION_WINDOW)
+    listed = []
+    for record in data.of("SB"):
+        f = record.fields
+        expires = data.day(f.get("inspection_expires"))
+        ended = data.day(f.get("closed"))
+        if expires is None or expires > horizon or f.get("status") == "decommissioned":
+            continue
+        if ended is not None and ended <= data.as_of:
+            continue
+        listed.append({
+            "code": str(record.code), "title": _title(record), "system": f.get("system"),
+            "location": f.get("install_location"), "expires": expires.isoformat(),
+            "days_left": (expires - data.as_of).days,
+        })
+    listed.sort(key=lambda item: (item["expires"], item["code"]))
+    return {
+        "window_days": INSPECTION_WINDOW,
+        "until": horizon.isoformat(),
+        "expired": sum(1 for item in listed if item["days_left"] < 0),
+        "expiring": sum(1 for item in listed if item["days_left"] >= 0),
+        "list": listed,
+    }
+
+
+def _loan_rows(data: Data) -> list[Any]:
+    rules = LendingRules.from_config(data.vault.config)
+    rows = (loan_row(r.path, r.fields, rules, data.as_of) for r in data.of("JY"))
+    return [item for item in rows if item is not None]
+
+
+def loans_section(data: Data) -> dict[str, Any]:
+    """Loans by state as of the day (the replay of `dangan lend ls`), overdue ones listed."""
+    rows = _loan_rows(data)
+    counts = {s: sum(1 for r in rows if r.status == s) for s in ("requested", "approved", "out", "closed", "rejected")}
+    counts["overdue"] = sum(1 for r in rows if r.overdue)
+    counts["damaged"] = sum(1 for r in rows if r.condition == "damaged")
+    counts["lost"] = sum(1 for r in rows if r.condition == "lost")
+    overdue = [
+        {"code": r.code, "borrower": r.borrower, "department": r.department, "due": r.due,
+         "days_overdue": r.days_overdue, "records": r.records}
+        for r in rows if r.overdue
+    ]
+    overdue.sort(key=lambda item: (-item["days_overdue"], item["code"]))
+    return {**counts, "overdue_list": overdue}
+
+
+def _until(tree: dict[str, Any], moment: dt.datetime, tz: Any) -> dict[str, Any]:
+    """A hold with only its events at or before `moment`."""
+    events = []
+    for event in tree.get("events") or []:
+        if not isinstance(event, dict):
+            continue
+        try:
+            at = dt.datetime.fromisoformat(str(event.get("at")))
+        except ValueError:
+            continue
+        if (at if at.tzinfo else at.replace(tzinfo=tz)) <= moment:
+            events.append(event)
+    return {**tree, "events": events}
+
+
+def _active_holds(data: Data) -> list[tuple[Record, dict[str, Any]]]:
+    tz = data.vault.tz
+    moment = dt.datetime.combine(data.as_of, dt.time.max).replace(tzinfo=tz)
+    found = []
+    for record in data.of("BQ"):
+        tree = _until(record.fields, moment, tz)
+        if tree["events"] and hold_active(tree):
+            found.append((record, tree))
+    return found
+
+
+def retention_section(data: Data) -> dict[str, Any]:
+    """Records due for destruction by the end of as-of + 90 days (`retention plan` rules)."""
+    horizon = data.as_of + dt.timedelta(days=RETENTION_WINDOW)
+    rules = schedule(data.vault.config, data.vault.schemas.categories)
+    out = [{"code": r.code, "status": "out", "records": r.records} for r in _loan_rows(data) if r.status == "out"]
+    keepers = Keepers.from_trees([tree for _, tree in _active_holds(data)], out)
+    listed = []
+    kept: Counter[str] = Counter()
+    for record in data.records:
+        rule = rules.get(record.code.category, Rule("permanent", source="none"))
+        if rule.permanent:
+            continue
+        found = assess(record.code, record.fields, rule, horizon, data.vault.tz, keepers)
+        if found.is_due and found.due is not None:
+            listed.append({"code": str(record.code), "category": record.code.category,
+                           "due": found.due.isoformat(), "action": rule.action,
+                           "overdue": found.due <= data.as_of})
+        else:
+            kept.update(reason for reason in found.reasons if reason in (HELD, ON_LOAN, OVERRIDE))
+    listed.sort(key=lambda item: (item["due"], item["code"]))
+    by_category = Counter(item["category"] for item in listed)
+    return {
+        "window_days": RETENTION_WINDOW,
+        "until": horizon.isoformat(),
+        "due": len(listed),
+        "due_already": sum(1 for item in listed if item["overdue"]),
+        "by_category": dict(sorted(by_category.items())),
+        "by_action": dict(sorted(Counter(item["action"] for item in listed).items())),
+        "kept": {reason: kept[reason] for reason in (HELD, ON_LOAN, OVERRIDE)},
+        "list": listed,
+    }
+
+
+def _coverage(targets: list[str], data: Data) -> int:
+    """How many records of the snapshot a hold's targets name (codes, prefixes, categories)."""
+    categories, codes, prefixes = set(), set(), []
+    for target in targets:
+        if re.fullmatch(r"[A-Z]{2}", target):
+            categories.add(target)
+            continue
+        try:
+            codes.add(parse_code(target))
+            continue
+        except CodeError:
+            pass
+        try:
+            prefix = parse_location(target)
+        except CodeError:
+            continue
+        if prefix.parts:
+            prefixes.append(prefix.parts)
+    return sum(
+        1 for r in data.records
+        if r.code.category in categories or r.code in codes
+        or any(r.code.location.parts[: len(p)] == p for p in prefixes)
+    )
+
+
+def holds_section(data: Data) -> dict[str, Any]:
+    """Legal holds (BQ) active at the end of the day."""
+    listed = []
+    for record, tree in _active_holds(data):
+        targets = [t for t in tree.get("targets") or [] if isinstance(t, str)]
+        listed.append({
+            "code": str(record.code), "title": _title(record), "since": str(data.day(tree["events"][0].get("at"))),
+            "targets": targets, "case": tree.get("case"), "authority": tree.get("authority"),
+            "records": _coverage(targets, data),
+        })
+    return {"active": len(listed), "list": listed}
+
+
+def inventory_section(data: Data) -> list[dict[str, Any]]:
+    """Per archive room: last inventory and open discrepancies (dangan.services.inventory)."""
+    from dangan.services import inventory
+
+    return inventory.room_summary(data.vault, data.as_of)
+
+
+Section = Callable[[Data], Any]
+SECTIONS: list[tuple[str, Section]] = [
+    ("records", records_section),
+    ("complaints", complaints_section),
+    ("repairs", repairs_section),
+    ("inspections", inspections_section),
+    ("loans", loans_section),
+    ("retention", retention_section),
+    ("holds", holds_section),
+    ("inventory", inventory_section),
+]
+
+
+def compute(vault: Vault, as_of: dt.date | None = None) -> dict[str, Any]:
+    """The `dangan stats --json` document (docs/stats.md); a section that gives None is left out."""
+    day = as_of or vault.today()
+    data = snapshot(vault, day)
+    doc: dict[str, Any] = {
+        "stats": FORMAT,
+        "vault": {"id": str(vault.config.get("id", "")), "name": str(vault.config.get("name", ""))},
+        "as_of": day.isoformat(),
+        "timezone": str(vault.tz),
+        "commit": data.commit,
+        "committed": data.committed,
+    }
+    for name, section in SECTIONS:
+        value = section(data)
+        if value is not None:
+            doc[name] = value
+    return doc

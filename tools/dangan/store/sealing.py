@@ -1,0 +1,183 @@
+"""Records and keys: sealing sensitive values for a vault's recipients, and opening them.
+
+The format is `sops` (SOPS documents) and the key files `agekeys`; this module knows the
+vault: which names are sensitive in a category, who may read it (`access`), where the
+user's identities are. Errors become DanganError: a missing or wrong key is bad input
+(exit 2); a record that fails its MAC or authentication is a refusal (exit 1).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dangan.errors import DanganError, Refusal
+from dangan.formats.schemas import is_enc, sensitive_leaves
+from dangan.model.codes import Code
+
+
+class IntegrityError(Refusal):
+    """A record's MAC or ciphertext does not verify: it was altered outside dangan."""
+
+
+@dataclass
+class Keyring:
+    """The user's identities, found lazily (only a command that decrypts asks for them)."""
+
+    explicit: Path | None = None
+
+    @functools.cached_property
+    def identities(self) -> list[Any]:
+        from dangan.formats import agekeys
+
+        try:
+            return agekeys.find_identities(self.explicit, os.environ, Path.home())
+        except agekeys.IdentityError as exc:
+            raise DanganError(str(exc), "give --identity FILE, or set SOPS_AGE_KEY_FILE") from None
+
+    @functools.cached_property
+    def _available(self) -> bool:
+        try:
+            return bool(self.identities)
+        except DanganError:
+            return False
+
+    def available(self) -> bool:
+        """True when an identity can be loaded (check uses keys only when there are some).
+        Asked once per record by check: the answer, like the identities, is kept."""
+        return self._available
+
+
+@functools.lru_cache(maxsize=256)
+def regex_for(names: frozenset[str]) -> str:
+    from dangan.formats import sops  # cryptography and pyrage load only when needed
+    return sops.encrypted_regex_for(names)
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_recipients(recipients: tuple[str, ...]) -> frozenset[str]:
+    """The recipients as records store them (checked for every encrypted record)."""
+    from dangan.formats import agekeys
+
+    try:
+        return frozenset(agekeys.parse_recipient(r).text for r in recipients)
+    except agekeys.IdentityError:
+        return frozenset(recipients)
+
+
+def recipient_keys(config_recipients: list[dict[str, Any]]) -> list[str]:
+    return [str(r["key"]) for r in config_recipients]
+
+
+def has_clear_sensitive(tree: dict[str, Any], names: frozenset[str]) -> bool:
+    return any(value not in (None, "") and not is_enc(value) for _, value in sensitive_leaves(tree, names))
+
+
+def seal(
+    code: Code,
+    plain: dict[str, Any],
+    names: frozenset[str],
+    recipients: list[str],
+    previous: dict[str, Any] | None,
+    keyring: Keyring,
+) -> dict[str, Any]:
+    """The document to write for a plaintext record.
+
+    Without sensitive values the record is plain YAML (no sops block). Otherwise a SOPS
+    document: with `previous` (the current file) its data key and the ciphertext of every
+    unchanged value are kept, so a review diff shows only what changed.
+    """
+    from dangan.formats import agekeys, sops  # cryptography and pyrage load only when needed
+    if not has_clear_sensitive(plain, names):
+        return plain
+    present = sorted({path[0] for path, v in sensitive_leaves(plain, names) if v not in (None, "")})
+    if not recipients:
+        raise DanganError(
+            f"{code}: no recipients to encrypt for (sensitive field(s): {', '.join(present)})",
+            "add a recipient to vault.yaml (`dangan recipients add`), or leave these fields out",
+        )
+    prior = previous if previous is not None and "sops" in previous else None
+    try:
+        return sops.encrypt_document(
+            plain,
+            recipients,
+            regex_for(names),
+            previous_doc=prior,
+            identities=keyring.identities if prior is not None else (),
+        )
+    except sops.NoMatchingIdentity as exc:
+        raise DanganError(f"{code}: {exc}", "changing an encrypted record needs one of its keys") from None
+    except sops.MacMismatch as exc:
+        raise IntegrityError(f"{code}: {exc}", "restore the record from Git history") from None
+    except sops.SopsError as exc:
+        raise DanganError(f"{code}: {exc}") from None
+    except agekeys.IdentityError as exc:
+        raise DanganError(f"{code}: {exc}") from None
+
+
+def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
+    """The plaintext of a stored record (MAC verified); a plain record is returned as is."""
+    from dangan.formats import sops  # cryptography and pyrage load only when needed
+    if "sops" not in doc:
+        return doc
+    try:
+        plain, _meta = sops.decrypt_document(doc, keyring.identities)
+    except sops.NoMatchingIdentity as exc:
+        raise DanganError(f"{label}: {exc}", "ask an archivist to add your key (`dangan recipients add`)") from None
+    except (sops.MacMismatch, sops.DecryptionError) as exc:
+        raise IntegrityError(f"{label}: {exc}", "the file was altered outside dangan; restore it from Git history") from None
+    except sops.SopsError as exc:
+        raise IntegrityError(f"{label}: {exc}") from None
+    return sops.strip_comments(plain)
+
+
+def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate: bool, label: str) -> dict[str, Any]:
+    """`keys updatekeys` (same data key, new recipients) or `keys rotate` (new data key)."""
+    from dangan.formats import sops  # cryptography and pyrage load only when needed
+    try:
+        if rotate:
+            return sops.rotate(doc, keyring.identities, recipients)
+        return sops.rewrap(doc, keyring.identities, recipients)
+    except sops.NoMatchingIdentity as exc:
+        raise DanganError(f"{label}: {exc}", "one of the current recipients must run this") from None
+    except (sops.MacMismatch, sops.DecryptionError) as exc:
+        raise IntegrityError(f"{label}: {exc}") from None
+    except sops.SopsError as exc:
+        raise DanganError(f"{label}: {exc}") from None
+
+
+def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: list[str],
+                       leaves: list[tuple[tuple[str, ...], Any]] | None = None) -> list[str]:
+    """DG106: what is wrong with a stored record's SOPS structure (no key needed)."""
+    from dangan.formats import sops  # cryptography and pyrage load only when needed
+    problems: list[str] = []
+    if leaves is None:
+        leaves = list(sensitive_leaves(doc, names))
+    enc_present = any(is_enc(v) for _, v in leaves)
+    if "sops" not in doc:
+        if enc_present:
+            problems.append("encrypted values but no `sops:` block; the record cannot be decrypted")
+        return problems
+    if not enc_present:
+        problems.append("a `sops:` block but no encrypted values; remove the block")
+    try:
+        meta = sops.Metadata.from_dict(doc["sops"])
+    except sops.SopsError as exc:
+        return problems + [f"malformed sops block: {exc}"]
+    if not names:
+        problems.append("the category has no sensitive fields but the record has a sops block")
+        return problems
+    expected = regex_for(names)
+    if meta.rule.encrypted_regex != expected:
+        problems.append(f"encrypted_regex is {meta.rule.encrypted_regex!r}, the schema gives {expected!r}")
+    wanted = _canonical_recipients(tuple(recipients))
+    have = {r for r, _ in meta.age}
+    if have != wanted:
+        problems.append("recipients differ from those vault.yaml gives this category; run `dangan keys updatekeys`")
+    for _path, value in leaves:
+        if isinstance(value, str) and value.startswith("ENC[") and not is_enc(value):
+            problems.append("a malformed ENC[...] value")
+            break
+    return problems

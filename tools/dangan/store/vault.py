@@ -1,0 +1,256 @@
+"""A vault: finding it, its configuration, its records on disk, and changing them safely."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dangan.errors import DanganError, GitError, VaultError
+from dangan.formats.schemas import SchemaSet
+from dangan.formats.yamlio import YamlError, decode, load_roundtrip, load_text, to_plain
+from dangan.git import gitio
+from dangan.model.codes import Code, CodeError, path_to_code
+from dangan.store.sealing import Keyring
+
+CONFIG = "vault.yaml"
+KNOWN_VERSIONS = (1,)
+RECORDS = "vault"
+BULK = 200  # from this many files Vault.apply writes, stages and commits in bulk
+
+
+def find_root(start: Path) -> Path | None:
+    """The first directory from `start` upwards that holds a vault.yaml, like git."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / CONFIG).is_file():
+            return candidate
+    return None
+
+
+@dataclass
+class Vault:
+    root: Path
+    config: dict[str, Any]
+    keyring: Keyring = field(default_factory=Keyring)
+
+    @classmethod
+    def open(cls, path: Path | None = None, *, search: bool = True) -> Vault:
+        base = Path(path) if path is not None else Path.cwd()
+        if not base.exists():
+            raise VaultError(f"no such directory: {base}")
+        root = find_root(base) if search else (base if (base / CONFIG).is_file() else None)
+        if root is None:
+            raise VaultError(
+                f"no vault here: no {CONFIG} in {base.resolve()} or any parent",
+                "run `dangan init PATH` to create one, or use -C PATH",
+            )
+        return cls(root, load_config(root))
+
+    @classmethod
+    def for_git_checks(cls, path: Path | None = None) -> Vault:
+        """The vault for checks that judge Git objects (staged changes, commit ranges).
+
+        They take vault.yaml and schemas from the index or the commits, so the work tree's
+        vault.yaml is not parsed (a broken or deleted one is a DG114 finding there, not an
+        error here), and the root falls back to the Git top level.
+        """
+        base = Path(path) if path is not None else Path.cwd()
+        root = find_root(base) if base.exists() else None
+        if root is None:
+            root = gitio.toplevel(base) if base.exists() else None
+        if root is None:
+            raise VaultError(f"no vault here: {base.resolve()} is not in a Git repository",
+                             "run this inside a vault, or use -C PATH")
+        return cls(root, {})
+
+    # ---------------------------------------------------------------- settings
+    @functools.cached_property
+    def schemas(self) -> SchemaSet:
+        return SchemaSet.from_dir(self.root / "schemas")
+
+    @functools.cached_property
+    def tz(self) -> ZoneInfo:
+        name = self.config.get("timezone") or "UTC"
+        try:
+            return ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise VaultError(f"{CONFIG}: unknown timezone {name!r}", "use an IANA name like Asia/Shanghai") from None
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(self.tz).date()
+
+    @property
+    def recipients(self) -> list[dict[str, Any]]:
+        return list(self.config.get("recipients") or [])
+
+    def recipient_keys(self, category: str) -> list[str]:
+        return [str(r["key"]) for r in self.recipients_for(category) if isinstance(r, dict) and r.get("key")]
+
+    def recipients_for(self, category: str) -> list[dict[str, Any]]:
+        allowed = (self.config.get("access") or {}).get(category)
+        if allowed is None:
+            return self.recipients
+        return [r for r in self.recipients if r.get("name") in allowed]
+
+    @functools.cached_property
+    def git_dir(self) -> Path:
+        return gitio.git_dir(self.root)
+
+    # ----------------------------------------------------------------- records
+    def path_of(self, code: Code) -> Path:
+        return self.root / code.path
+
+    def rel(self, path: Path) -> str:
+        return path.resolve().relative_to(self.root.resolve()).as_posix()
+
+    def record_files(self) -> Iterator[str]:
+        """Every file under vault/ in the work tree (relative; folders depth first, in name
+        order, each folder's files before its subfolders). Plain `scandir` and string
+        paths: pathlib per folder cost more than the listing at 100,000 folders."""
+        base = str(self.root) + "/"
+        stack = [RECORDS]
+        while stack:
+            rel = stack.pop()
+            subdirs: list[str] = []
+            names: list[str] = []
+            try:
+                with os.scandir(base + rel) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            subdirs.append(entry.name)
+                        else:
+                            names.append(entry.name)
+            except OSError:
+                continue
+            names.sort()
+            for name in names:
+                yield f"{rel}/{name}"
+            subdirs.sort(reverse=True)
+            stack.extend(f"{rel}/{name}" for name in subdirs)
+
+    def record_paths(self) -> Iterator[tuple[Code, str]]:
+        for rel in self.record_files():
+            try:
+                yield path_to_code(rel), rel
+            except CodeError:
+                continue
+
+    def read(self, code: Code) -> tuple[dict[str, Any], Any]:
+        """(plain tree, round-trip tree) of a record; exit 2 if it does not exist."""
+        if code.category not in self.schemas.categories:
+            known = ", ".join(sorted(self.schemas.categories))
+            raise DanganError(f"unknown category {code.category!r} in code {str(code)!r}", f"known categories: {known}")
+        path = self.path_of(code)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise DanganError(f"no record {code} (no file {code.path})", "list records with `dangan ls`") from None
+        try:
+            rt = load_roundtrip(decode(data))
+        except YamlError as exc:
+            raise DanganError(f"{code.path}: {exc}", "fix the file, then run `dangan check`") from None
+        return to_plain(rt), rt
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        from dangan.store.fsutil import (
+            writer_lock,  # tempfile and fcntl only for commands that write
+        )
+
+        return writer_lock(self.git_dir / "dangan" / "lock")
+
+    # ----------------------------------------------------------------- changes
+    def ready_to_write(self) -> None:
+        busy = gitio.busy_state(self.root)
+        if busy:
+            raise VaultError(
+                f"the repository is in the middle of {busy}",
+                "finish or abort it with git first; dangan changes nothing meanwhile",
+            )
+        if gitio.index_locked(self.root):
+            raise VaultError(
+                f"the Git index is locked ({self.git_dir / 'index.lock'} exists)",
+                "another git process is running; if none is, remove that file",
+            )
+
+    def apply(self, changes: Mapping[str, bytes | None], message: str, commit: bool = True) -> str | None:
+        """Write (bytes) or delete (None) files, stage them, commit: all or nothing.
+
+        On any failure (a hook refusal, a lock) the work tree and the index are put back
+        as they were and the error propagates.
+
+        From BULK files on (an import, a retention sweep, updatekeys, fmt of a vault) the
+        same is done in bulk: no fsync per file and folder but one sync() before the
+        commit, one `update-index --stdin` instead of a pathspec per file (git matches
+        pathspecs against each other: quadratic), and with nothing else staged a commit
+        of the whole index. At 10,000 files that is seconds instead of minutes.
+        """
+        self.ready_to_write()
+        paths = list(changes)
+        bulk = len(paths) >= BULK
+        before_files: dict[str, bytes | None] = {}
+        for rel in paths:
+            try:
+                before_files[rel] = (self.root / rel).read_bytes()
+            except FileNotFoundError:
+                before_files[rel] = None
+        before_index: dict[str, gitio.IndexEntry | None] = dict.fromkeys(paths)
+        wanted = set(paths)
+        for entry in gitio.ls_files(self.root, [] if bulk else paths):
+            if entry.path in wanted:
+                before_index[entry.path] = entry
+        others_staged = bulk and gitio.run(["diff", "--cached", "--quiet"], self.root, check=False).returncode != 0
+        try:
+            for rel, data in changes.items():
+                self._put(rel, data, durable=not bulk)
+            if bulk:
+                os.sync()  # one flush for every file: the commit must not outlive its blobs
+                gitio.stage(self.root, paths)
+            else:
+                gitio.add(self.root, paths)
+            if not commit:
+                return None
+            return gitio.commit(self.root, message, paths if not bulk or others_staged else [])
+        except BaseException:
+            self._restore(before_files, before_index)
+            raise
+
+    def _put(self, rel: str, data: bytes | None, durable: bool = True) -> None:
+        """Write a file atomically, or delete it (None) with the folders it leaves empty."""
+        from dangan.store.fsutil import remove_empty_dirs, write_atomic
+
+        target = self.root / rel
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+            remove_empty_dirs(target.parent, self.root)
+        else:
+            write_atomic(target, data, durable=durable)
+
+    def _restore(self, files: Mapping[str, bytes | None], index: dict[str, gitio.IndexEntry | None]) -> None:
+        for rel, data in files.items():
+            self._put(rel, data)
+        with contextlib.suppress(GitError):
+            gitio.restore_index(self.root, index)
+
+
+def load_config(root: Path) -> dict[str, Any]:
+    path = root / CONFIG
+    try:
+        config = load_text(decode(path.read_bytes()))
+    except YamlError as exc:
+        raise VaultError(f"{CONFIG}: {exc}", "fix vault.yaml; `dangan check` lists DG114 problems") from None
+    version = config.get("dangan")
+    if version not in KNOWN_VERSIONS:
+        raise VaultError(
+            f"{CONFIG} says dangan: {version!r}; this dangan reads vault format "
+            f"{', '.join(map(str, KNOWN_VERSIONS))}",
+            "upgrade dangan, or check that this is a dangan vault",
+        )
+    return config
+
