@@ -54,7 +54,7 @@ def pre_commit(early: Early | None = None) -> int:
 
         return report(check_staged(Vault.for_git_checks(), early=early), "commit")
 
-    return _guarded(run)
+    return _guarded(run, ["hook", "pre-commit"], ("hook", "pre-commit"))
 
 
 def check_all(vault_path: Path | None) -> int:
@@ -71,10 +71,11 @@ def check_all(vault_path: Path | None) -> int:
         sys.stdout.flush()
         return 1 if result.findings else 0
 
-    return _guarded(run)
+    argv = ["check", "--all"] if vault_path is None else ["-C", str(vault_path), "check", "--all"]
+    return _guarded(run, argv, ("check",))
 
 
-def _guarded(run: Callable[[], int]) -> int:
+def _guarded(run: Callable[[], int], argv: list[str], command: tuple[str, ...]) -> int:
     """The CLI's error handling (cli/main.py) for these entry points."""
     try:
         return run()
@@ -89,4 +90,4 @@ def _guarded(run: Callable[[], int]) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the last line of defence: never a bare traceback
-        return internal_error(exc)
+        return internal_error(exc, argv, command)
