@@ -8,6 +8,7 @@ it would answer from the memo; then the real executable must print the right res
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -240,8 +241,11 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(
         code = main(["-C", str(vault), "check"])
         err = capsys.readouterr().err
     assert code == 3
-    assert err == ("dangan: internal error: RuntimeError\n"
-                   "hint: run again with DANGAN_DEBUG=1 and report the traceback\n")
+    log = re.fullmatch(r"dangan: internal error: RuntimeError\n"
+                       r"hint: a crash log was written to (\S+) \(it holds no record values\); "
+                       r"DANGAN_DEBUG=1 prints the traceback\n", err)
+    assert log and Path(log[1]).parent == vault / ".git" / "dangan", err
+    assert "RuntimeError: (message withheld" in Path(log[1]).read_text("utf-8")  # more: test_crash.py
     monkeypatch.setenv("DANGAN_DEBUG", "1")
     if entry == "fast path":
         assert main(["-C", str(vault), "check"]) == 3

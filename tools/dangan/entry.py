@@ -26,7 +26,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest in (["check"], ["check", "--all"]):
         from dangan.store.quick import answer
 
-        remembered = answer(str(vault_path or "."))  # standard library only: ~10 ms of imports
+        try:
+            remembered = answer(str(vault_path or "."))  # standard library only: ~10 ms of imports
+        except KeyboardInterrupt:
+            sys.stderr.write("dangan: interrupted\n")
+            return 130
+        except Exception as exc:  # the last line of defence, as on the other paths
+            from dangan.errors import internal_error
+
+            return internal_error(exc, args, ("check",))
         if remembered is not None:
             return _print(*remembered)
         from dangan.hook.hookrun import check_all

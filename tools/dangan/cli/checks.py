@@ -16,6 +16,7 @@ from dangan.cli.base import (
     say,
 )
 from dangan.errors import DanganError
+from dangan.formats import findings as shown
 from dangan.formats.yamlio import YamlError, canonical, decode
 from dangan.git import gitio
 from dangan.hook import hookrun
@@ -25,13 +26,12 @@ from dangan.services.initvault import install_hooks_config
 
 
 def _report(result: checks.CheckResult, as_json: bool) -> None:
+    # written as the hook and the warm check write it (not click.echo, which would strip
+    # escape sequences that the others keep): the three outputs are the same bytes
     if as_json:
-        emit_json(result.to_json())
+        emit_json(shown.document(result.checked, result.findings))
     else:
-        for finding in sorted(result.findings):
-            click.echo(finding.line())
-        n = len(result.findings)
-        click.echo(f"{result.checked} file(s) checked, {n} finding{'s' if n != 1 else ''}")
+        sys.stdout.write(shown.check_text(result.checked, result.findings))
     if result.findings:
         raise SystemExit(1)
 

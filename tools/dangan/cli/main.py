@@ -110,7 +110,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the last line of defence: never a bare traceback
-        return internal_error(exc)
+        return internal_error(exc, args, _command_words(args))
+
+
+def _command_words(args: list[str]) -> tuple[str, ...]:
+    """The words of the command that `args` run (("lend", "approve")), for the crash log,
+    which shows them and redacts every other word. Only names known to be commands count;
+    asking click again could fail again, so anything unexpected gives fewer words."""
+    try:
+        i = 0
+        while i < len(args) and args[i].startswith("-"):
+            i += 2 if args[i] in ("-C", "--identity") else 1
+        if i >= len(args) or args[i] not in LAZY:
+            return ()
+        command = cli.get_command(click.Context(cli), args[i])
+        if (isinstance(command, click.Group) and i + 1 < len(args)
+                and args[i + 1] in command.list_commands(click.Context(command))):
+            return args[i], args[i + 1]
+        return (args[i],)
+    except Exception:  # a crash while reporting a crash: show no words
+        return ()
 
 
 def entry() -> None:

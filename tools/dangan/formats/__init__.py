@@ -1,6 +1,11 @@
 """Bytes <-> trees, one module per format: YAML (the canonical form and its readers:
 `yamlio`, `yamlrt`, the compiled `dangan._canon`), SOPS documents (`sops`), age and SSH keys
-(`agekeys`), the JSON Schemas of the categories (`schemas`, `resources`). No git, no vault.
+(`agekeys`), the JSON Schemas of the categories (`schemas`, `resources`), and the shapes in
+which results are shown: the findings as lines and as the JSON document of `check --json`
+(`findings`, the one renderer of the CLI, the hooks and the warm check; the standard library
+alone, because the warm check imports it) and HTML (`html`: escaping, tables and the content
+policy of the self-contained pages, used by `report` and by the inventory sheet of
+`services`, which may not import `report`). No git, no vault.
 
-May import: `dangan.model`, `dangan.errors`.
+May import: `dangan.model`, `dangan.errors` (`findings`: the standard library only).
 """

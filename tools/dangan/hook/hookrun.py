@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dangan.errors import DanganError, internal_error
+from dangan.formats import findings as shown
 
 if TYPE_CHECKING:
     from dangan.rules.check import CheckResult
@@ -42,9 +43,7 @@ def report(result: CheckResult, action: str) -> int:
     """Findings on stderr (git shows them to the committer); exit 1 refuses."""
     if not result.findings:
         return 0
-    for finding in sorted(result.findings):
-        sys.stderr.write(finding.line() + "\n")
-    sys.stderr.write(f"dangan: {action} refused: {len(result.findings)} finding(s); fix them and retry\n")
+    sys.stderr.write(shown.refusal_text(action, result.findings))
     return 1
 
 
@@ -55,7 +54,7 @@ def pre_commit(early: Early | None = None) -> int:
 
         return report(check_staged(Vault.for_git_checks(), early=early), "commit")
 
-    return _guarded(run)
+    return _guarded(run, ["hook", "pre-commit"], ("hook", "pre-commit"))
 
 
 def check_all(vault_path: Path | None) -> int:
@@ -68,17 +67,15 @@ def check_all(vault_path: Path | None) -> int:
         vault = Vault.open(vault_path)
         vault.keyring = Keyring(None)  # what the CLI's Context gives without --identity
         result = check_worktree(vault)
-        out = [finding.line() + "\n" for finding in sorted(result.findings)]
-        n = len(result.findings)
-        out.append(f"{result.checked} file(s) checked, {n} finding{'s' if n != 1 else ''}\n")
-        sys.stdout.write("".join(out))
+        sys.stdout.write(shown.check_text(result.checked, result.findings))
         sys.stdout.flush()
         return 1 if result.findings else 0
 
-    return _guarded(run)
+    argv = ["check", "--all"] if vault_path is None else ["-C", str(vault_path), "check", "--all"]
+    return _guarded(run, argv, ("check",))
 
 
-def _guarded(run: Callable[[], int]) -> int:
+def _guarded(run: Callable[[], int], argv: list[str], command: tuple[str, ...]) -> int:
     """The CLI's error handling (cli/main.py) for these entry points."""
     try:
         return run()
@@ -93,4 +90,4 @@ def _guarded(run: Callable[[], int]) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the last line of defence: never a bare traceback
-        return internal_error(exc)
+        return internal_error(exc, argv, command)

@@ -2,7 +2,7 @@
 
 Charts are drawn by matplotlib (Agg, SVG inlined in the page); lists are HTML tables. The
 page loads nothing (a Content-Security-Policy of `default-src 'none'` says so to the
-browser) and runs no script. Every text taken from records goes through html.escape;
+browser) and runs no script. Every text taken from records is escaped (formats/html.py);
 stats never holds a sensitive value, so the page cannot either.
 
 Fonts: when matplotlib finds a CJK font, glyphs are drawn as SVG paths (the page looks
@@ -12,13 +12,13 @@ so that the reader's browser draws it, rather than baking boxes (tofu) into the 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import io
 import re
 import warnings
 from pathlib import Path
 from typing import Any
 
+from dangan.formats.html import CSP, esc, table
 from dangan.services.stats import compute
 from dangan.store.vault import Vault
 
@@ -126,17 +126,11 @@ class Charts:
         return self.svg(fig)
 
 
-def _esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
 def _table(headers: list[str], rows: list[list[Any]], limit: int = 100) -> str:
     if not rows:
         return '<p class="none">none 無</p>'
-    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows[:limit])
     more = f'<p class="more">and {len(rows) - limit} more (see `dangan stats --json`)</p>' if len(rows) > limit else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+    return table(headers, rows[:limit]) + more
 
 
 def _tiles(doc: dict[str, Any]) -> str:
@@ -150,11 +144,11 @@ def _tiles(doc: dict[str, Any]) -> str:
         ("active holds 保全", doc["holds"]["active"]),
     ]
     return '<div class="tiles">' + "".join(
-        f'<div class="tile"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in tiles) + "</div>"
+        f'<div class="tile"><b>{esc(v)}</b><span>{esc(k)}</span></div>' for k, v in tiles) + "</div>"
 
 
 def _section(key: str, *parts: str) -> str:
-    return f'<section id="{key}"><h2>{_esc(HEADINGS[key])}</h2>{"".join(parts)}</section>'
+    return f'<section id="{key}"><h2>{esc(HEADINGS[key])}</h2>{"".join(parts)}</section>'
 
 
 def _sections(doc: dict[str, Any], vault: Vault, charts: Charts) -> list[str]:
@@ -176,8 +170,8 @@ def _sections(doc: dict[str, Any], vault: Vault, charts: Charts) -> list[str]:
     age = comp["open_age_days"]
     out.append(_section(
         "complaints_open",
-        f"<p>{comp['open']} open of {comp['received']} received; age mean {_esc(age['mean'])} days, "
-        f"median {_esc(age['median'])}, max {_esc(age['max'])}</p>",
+        f"<p>{comp['open']} open of {comp['received']} received; age mean {esc(age['mean'])} days, "
+        f"median {esc(age['median'])}, max {esc(age['max'])}</p>",
         charts.bars(comp["open_by_age"], "open complaints by age (days)", 3),
         _table(["code 編號", "title 題名", "received 受理", "age (days) 天數", "subject 事由", "handler 責任人",
                 "deadline 時限"],
@@ -187,8 +181,8 @@ def _sections(doc: dict[str, Any], vault: Vault, charts: Charts) -> list[str]:
     for key, part in (("complaints_close", comp), ("repairs_close", rep)):
         out.append(_section(
             key,
-            f"<p>last 365 days: {part['closed_last_365_days']} closed, mean {_esc(part['mean_days_to_close'])} days, "
-            f"median {_esc(part['median_days_to_close'])}</p>",
+            f"<p>last 365 days: {part['closed_last_365_days']} closed, mean {esc(part['mean_days_to_close'])} days, "
+            f"median {esc(part['median_days_to_close'])}</p>",
             charts.columns({"closed": {m: v["closed"] for m, v in part["by_month"].items()},
                             "mean days to close": {m: v["mean_days_to_close"] for m, v in part["by_month"].items()}}),
         ))
@@ -204,7 +198,7 @@ def _sections(doc: dict[str, Any], vault: Vault, charts: Charts) -> list[str]:
     ins = doc["inspections"]
     out.append(_section(
         "inspections",
-        f"<p>{ins['expiring']} expiring by {_esc(ins['until'])}, {ins['expired']} already expired</p>",
+        f"<p>{ins['expiring']} expiring by {esc(ins['until'])}, {ins['expired']} already expired</p>",
         _table(["code 編號", "title 題名", "system 系統", "location 位置", "expires 到期", "days left 剩餘天數"],
                [[e["code"], e["title"], e["system"], e["location"], e["expires"], e["days_left"]] for e in ins["list"]]),
     ))
@@ -219,8 +213,8 @@ def _sections(doc: dict[str, Any], vault: Vault, charts: Charts) -> list[str]:
     ret = doc["retention"]
     out.append(_section(
         "retention",
-        f"<p>{ret['due']} due by {_esc(ret['until'])} ({ret['due_already']} already due); kept although due: "
-        + ", ".join(f"{_esc(k)} {v}" for k, v in ret["kept"].items()) + "</p>",
+        f"<p>{ret['due']} due by {esc(ret['until'])} ({ret['due_already']} already due); kept although due: "
+        + ", ".join(f"{esc(k)} {v}" for k, v in ret["kept"].items()) + "</p>",
         charts.bars(ret["by_category"], "records", 7) if ret["by_category"] else "",
         _table(["code 編號", "category 類別", "due 到期", "action 處置"],
                [[e["code"], e["category"], e["due"], e["action"]] for e in ret["list"]]),
@@ -269,11 +263,11 @@ def render(vault: Vault, as_of: dt.date | None = None) -> str:
     body = "".join(_sections(doc, vault, charts))
     return (
         "<!DOCTYPE html>\n<html lang=\"zh\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
-        f"<title>{_esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-        f"<h1>{_esc(name)}</h1>\n"
-        f"<p class=\"sub\">檔案統計報表 archive report · as of 截至 {_esc(doc['as_of'])} ({_esc(doc['timezone'])}) · "
-        f"commit {_esc(commit)}</p>\n{_tiles(doc)}\n{body}\n</body>\n</html>\n"
+        f"{CSP}\n"
+        f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        f"<h1>{esc(name)}</h1>\n"
+        f"<p class=\"sub\">檔案統計報表 archive report · as of 截至 {esc(doc['as_of'])} ({esc(doc['timezone'])}) · "
+        f"commit {esc(commit)}</p>\n{_tiles(doc)}\n{body}\n</body>\n</html>\n"
     )
 
 

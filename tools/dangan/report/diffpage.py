@@ -6,9 +6,10 @@ the page shows exactly what the JSON says.
 """
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
+
+from dangan.formats.html import CSP, esc
 
 _CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;
@@ -29,37 +30,33 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em}
 _KIND_ZH = {"added": "新增 added", "removed": "移除 removed", "modified": "修改 modified"}
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
-    return f'<span class="val">{_e(text)}</span>'
+    return f'<span class="val">{esc(text)}</span>'
 
 
 def _side(name: str, side: dict[str, Any]) -> str:
     if side["commit"] is None:
         commit = '<span class="muted">before the first commit (empty)</span>'
     else:
-        commit = f"<code>{_e(side['commit'])}</code>"
-    effective = f"<br><span class=\"muted\">dated before its parent; counted as {_e(side['effective'])}</span>" if side["effective"] else ""
-    bound = _e(side["bound"] or "")
-    return (f"<tr><th>{name}</th><td>{_e(side['given'])}</td><td>{bound}</td><td>{commit}</td>"
-            f"<td>{_e(side['committed'] or '')}{effective}</td><td>{_e(side['subject'] or '')}</td></tr>")
+        commit = f"<code>{esc(side['commit'])}</code>"
+    effective = f"<br><span class=\"muted\">dated before its parent; counted as {esc(side['effective'])}</span>" if side["effective"] else ""
+    bound = esc(side["bound"] or "")
+    return (f"<tr><th>{name}</th><td>{esc(side['given'])}</td><td>{bound}</td><td>{commit}</td>"
+            f"<td>{esc(side['committed'] or '')}{effective}</td><td>{esc(side['subject'] or '')}</td></tr>")
 
 
 def _record(record: dict[str, Any]) -> str:
     kind = record["change"]
-    parts = [f'<div class="record" id="{_e(record["code"])}">',
-             f'<h3><code>{_e(record["code"])}</code> <span class="badge k-{kind}">{_KIND_ZH[kind]}</span> {_e(record["title"])}</h3>']
+    parts = [f'<div class="record" id="{esc(record["code"])}">',
+             f'<h3><code>{esc(record["code"])}</code> <span class="badge k-{kind}">{_KIND_ZH[kind]}</span> {esc(record["title"])}</h3>']
     if kind == "removed":
         cert = record["certificate"]
         if cert is None:
             parts.append('<p class="note">No disposal certificate (銷毀清冊) lists this record.</p>')
         else:
             match = "the version it lists is the one removed" if cert["blob_matches"] else "it lists a different version"
-            parts.append(f"<p>Destroyed by disposal certificate <code>{_e(cert['code'])}</code>; {match}.</p>")
+            parts.append(f"<p>Destroyed by disposal certificate <code>{esc(cert['code'])}</code>; {match}.</p>")
     if record["fields"]:
         parts.append("<table><tr><th>field</th><th>change</th><th>old</th><th>new</th></tr>")
         for f in record["fields"]:
@@ -67,13 +64,13 @@ def _record(record: dict[str, Any]) -> str:
             new = "" if f["change"] == "removed" else _value(f["new"])
             if f["redacted"] and f["change"] == "changed" and f["old"] == f["new"]:
                 old, new = _value(f["old"]), '<span class="muted">changed (sensitive; not shown)</span>'
-            parts.append(f"<tr><td><code>{_e(f['path'])}</code></td><td>{_e(f['change'])}</td><td>{old}</td><td>{new}</td></tr>")
+            parts.append(f"<tr><td><code>{esc(f['path'])}</code></td><td>{esc(f['change'])}</td><td>{old}</td><td>{new}</td></tr>")
         parts.append("</table>")
     for note in record["notes"]:
-        parts.append(f'<p class="note">{_e(note)}</p>')
-    blobs = " → ".join(_e(b[:12]) for b in (record["old_blob"], record["new_blob"]) if b)
-    compared = f" · compared as {_e(record['compared'])}" if record["compared"] != "none" else ""
-    parts.append(f'<p class="muted">{_e(record["path"])} · blob {blobs}{compared}</p></div>')
+        parts.append(f'<p class="note">{esc(note)}</p>')
+    blobs = " → ".join(esc(b[:12]) for b in (record["old_blob"], record["new_blob"]) if b)
+    compared = f" · compared as {esc(record['compared'])}" if record["compared"] != "none" else ""
+    parts.append(f'<p class="muted">{esc(record["path"])} · blob {blobs}{compared}</p></div>')
     return "\n".join(parts)
 
 
@@ -86,12 +83,12 @@ def render_diff(doc: dict[str, Any]) -> str:
     out = [
         "<!DOCTYPE html>",
         '<html lang="zh-Hant"><head><meta charset="utf-8">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        CSP,
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{_e(title)}</h1>",
-        f"<p class=\"muted\">{_e(vault.get('name') or '')} · vault {_e(vault.get('id') or '')} · branch {_e(doc['branch'])} · "
-        f"timezone {_e(vault.get('timezone'))} · {_e(filters)} · "
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        f"<p class=\"muted\">{esc(vault.get('name') or '')} · vault {esc(vault.get('id') or '')} · branch {esc(doc['branch'])} · "
+        f"timezone {esc(vault.get('timezone'))} · {esc(filters)} · "
         + ("sensitive values shown (decrypted)" if doc["decrypted"] else "sensitive values not shown")
         + (" · a key was at hand: encrypted records compared by plaintext" if doc["key_used"]
            else " · no key at hand: encrypted records compared by ciphertext")
@@ -108,18 +105,18 @@ def render_diff(doc: dict[str, Any]) -> str:
     if doc["summary"]["by_category"]:
         out.append("<table><tr><th>category</th><th>added</th><th>removed</th><th>modified</th></tr>")
         for category, c in doc["summary"]["by_category"].items():
-            out.append(f"<tr><td>{_e(category)}</td><td class=\"n\">{c['added']}</td>"
+            out.append(f"<tr><td>{esc(category)}</td><td class=\"n\">{c['added']}</td>"
                        f"<td class=\"n\">{c['removed']}</td><td class=\"n\">{c['modified']}</td></tr>")
         out.append("</table>")
     if doc["other_files"]:
         out.append("<h2>Other files</h2><ul>")
-        out += [f"<li><code>{_e(o['path'])}</code> {_e(o['change'])}</li>" for o in doc["other_files"]]
+        out += [f"<li><code>{esc(o['path'])}</code> {esc(o['change'])}</li>" for o in doc["other_files"]]
         out.append("</ul>")
     if doc["records"]:
         out.append("<h2>Records</h2>")
         out += [_record(r) for r in doc["records"]]
     if doc["metadata_only"]:
         out.append("<h2>No field change</h2><p class=\"muted\">Re-wrapped keys or formatting only: "
-                   + ", ".join(f"<code>{_e(c)}</code>" for c in doc["metadata_only"]) + "</p>")
-    out.append(f"<p class=\"muted\">{_e(doc['format'])}</p></body></html>")
+                   + ", ".join(f"<code>{esc(c)}</code>" for c in doc["metadata_only"]) + "</p>")
+    out.append(f"<p class=\"muted\">{esc(doc['format'])}</p></body></html>")
     return "\n".join(out) + "\n"

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from dangan.errors import DanganError
+from dangan.formats import findings as shown
 from dangan.formats.schemas import BASE_URI, SchemaSet, sensitive_leaves
 from dangan.formats.yamlio import YamlError, decode, load_bytes, load_text
 from dangan.model.codes import parse_code
@@ -49,7 +50,7 @@ class Finding:
     message: str
 
     def line(self) -> str:
-        return f"{self.path}: {self.rule} {self.message}"
+        return shown.line(self.path, self.rule, self.message)
 
 
 @dataclass
@@ -62,11 +63,7 @@ class CheckResult:
         return not self.findings
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "findings": [asdict(f) for f in sorted(self.findings)],
-        }
+        return shown.document(self.checked, self.findings)
 
 
 # --------------------------------------------------------------------- one file

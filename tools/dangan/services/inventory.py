@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import csv
 import datetime as dt
-import html
 import io
 import re
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dangan.errors import DanganError
+from dangan.formats.html import CSP, esc, table
 from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.model import timeutil
@@ -188,30 +188,23 @@ th{background:#eee}td.fill{min-width:6rem}tr{break-inside:avoid}
 
 def sheet_html(rows: list[SheetRow], vault_name: str, room: str | None, cabinet: str | None, day: dt.date) -> str:
     """A printable sheet: no script, no external resource, every value escaped."""
-    def e(value: Any) -> str:
-        return html.escape("" if value is None else str(value), quote=True)
-
     place = room or "全部檔案室 all rooms"
     if cabinet:
         place += f" / {cabinet}櫃"
-    head = "".join(f"<th>{e(h)}</th>" for h in (
-        "#", "檔案編號 code", "題名 title", "類別", "檔案室", "櫃", "層", "盒", "借出 on loan", "前次異常",
-        "結果 result", "說明 note"))
-    body = []
-    for number, row in enumerate(rows, start=1):
-        cells = [str(number), row.code, row.title, row.category, row.room, row.cabinet, row.shelf, row.box,
-                 row.on_loan, row.flagged]
-        body.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + '<td class="fill"></td><td class="fill"></td></tr>')
+    headers = ("#", "檔案編號 code", "題名 title", "類別", "檔案室", "櫃", "層", "盒", "借出 on loan", "前次異常",
+               "結果 result", "說明 note")
+    cells = [[str(number), row.code, row.title, row.category, row.room, row.cabinet, row.shelf, row.box,
+              row.on_loan, row.flagged] for number, row in enumerate(rows, start=1)]
     return (
         "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\">"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>盤點表 {e(place)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>檔案盤點表 Inventory sheet — {e(place)}</h1>"
-        f"<p>{e(vault_name)} · 製表 {e(day.isoformat())} · {len(rows)} 件</p>"
+        f"{CSP}"
+        f"<title>盤點表 {esc(place)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>檔案盤點表 Inventory sheet — {esc(place)}</h1>"
+        f"<p>{esc(vault_name)} · 製表 {esc(day.isoformat())} · {len(rows)} 件</p>"
         "<p class=\"muted\">結果 result: found 在架 / missing 缺失 / damaged 損壞 / misplaced 錯架; "
         "an original on loan is not on the shelf: leave its result empty. Records found here that the sheet "
         "does not list: add a row with their code and misplaced.</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        + table(headers, cells, row_tail='<td class="fill"></td><td class="fill"></td>') +
         "<div class=\"sign\"><p>盤點人 counted by: ____________</p><p>複核人 witness: ____________</p>"
         "<p>日期 date: ____________</p></div></body></html>\n"
     )

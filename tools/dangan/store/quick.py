@@ -23,6 +23,7 @@ import subprocess
 from typing import Any
 
 from dangan import __version__
+from dangan.formats import findings as shown  # the standard library alone, as this module
 
 try:  # the compiled folder stats (tools/dangan/_fsstat.c), when the build compiled them
     if os.environ.get("DANGAN_PURE_PYTHON") == "1":
@@ -278,7 +279,4 @@ def answer(start: str) -> tuple[str, int] | None:
     if remembered is None:
         return None
     checked, findings = remembered
-    lines = [f"{path}: {rule} {message}\n" for path, rule, message in sorted(findings)]
-    n = len(findings)
-    lines.append(f"{checked} file(s) checked, {n} finding{'s' if n != 1 else ''}\n")
-    return "".join(lines), 1 if findings else 0
+    return shown.check_text(checked, findings), 1 if findings else 0
