@@ -147,3 +147,34 @@ def test_batch_readers_raise_when_git_fails(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(GitError, match=r"^git cat-file: fatal: not a git repository"):
         gitio.BlobCat(tmp_path).get(blob)
 
+
+def test_fast_import_failure_is_a_git_error(tmp_path: Path) -> None:
+    """The demo's history writer streams into `git fast-import` through gitio.start: a
+    stream git refuses (a parent that does not exist) ends in git's own message."""
+    import datetime as dt
+
+    from dangan.demo.history import _at, _History
+
+    _repo(tmp_path)
+    history = _History(tmp_path, "f" * 40)
+    history.commit(_at(dt.date(2020, 1, 2), 9), "two", [("vault/B.yaml", b"b: 2\n")])
+    with pytest.raises(GitError, match=r"^git fast-import: fatal: "):
+        history.close()
+
+
+def test_the_early_starts_go_through_gitio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm check's stat probe and the hook's early diff-index run git via gitio.start
+    and read its status: a failing git sends them down the full path (None), never to a
+    wrong answer."""
+    from dangan.hook.hookrun import Early
+    from dangan.store.quick import probe
+
+    _repo(tmp_path)
+    (tmp_path / "vault" / "A.yaml").write_text("a: 2\n")
+    assert probe(str(tmp_path), None) == ({"vault/A.yaml"}, None)
+    monkeypatch.chdir(tmp_path)
+    early = Early()
+    assert early.result(tmp_path) == b""  # nothing staged under vault/
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "nowhere"))
+    assert probe(str(tmp_path), None) == (None, None)
+    assert Early().result(tmp_path) is None
