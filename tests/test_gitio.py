@@ -178,3 +178,50 @@ def test_the_early_starts_go_through_gitio(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "nowhere"))
     assert probe(str(tmp_path), None) == (None, None)
     assert Early().result(tmp_path) is None
+
+
+# ------------------------------------------------ git is started in dangan/git alone
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tools" / "dangan"
+
+
+def git_starts(source: str) -> list[int]:
+    """Lines of `source` that start git: a call given an argument list whose first element
+    is "git" (`subprocess.run(["git", ...])`, `Popen(("git", *args))`), the string "git"
+    itself (`os.execvp("git", ...)`, `shutil.which("git")`) or a command line "git ..."
+    run by a shell (`shell=True`, `os.system`); a message "git fsck: ..." is none of these."""
+    import ast
+
+    def is_git(node: ast.expr, shell: bool) -> bool:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value == "git" or (shell and node.value.startswith("git "))
+        if isinstance(node, ast.JoinedStr) and node.values:
+            return shell and is_git(node.values[0], shell)
+        if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
+            return is_git(node.elts[0], False)
+        return False
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            shell = name in ("system", "popen", "getoutput", "getstatusoutput") or any(
+                k.arg == "shell" for k in node.keywords)
+            if any(is_git(a, shell) for a in [*node.args, *(k.value for k in node.keywords)]):
+                found.append(node.lineno)
+    return found
+
+
+def test_no_module_outside_dangan_git_starts_git() -> None:
+    """Issue 16: git is started through dangan.git.gitio only, which checks every exit
+    status. (make lint's import-linter contract keeps subprocess out of the other
+    packages; this catches what an import contract cannot, e.g. an exec or a shell line.)"""
+    assert git_starts('import subprocess\nsubprocess.run(["git", "cat-file", "--batch-check"])\n') == [2]
+    assert git_starts('p = Popen(("git", *STAGED))\nos.execvp("git", a)\nos.system(f"git {x}")\n') == [1, 2, 3]
+    assert git_starts('call(f"git {x}", shell=True)\nraise GitError(f"git fsck: {m}")\n') == [1]
+    assert git_starts('gitio.run(["cat-file", "-e", oid], root)\nprint("git")\n') == [2]  # print: a false alarm, fine
+    files = sorted(p for p in PACKAGE.rglob("*.py") if "git" not in p.relative_to(PACKAGE).parts[:1])
+    assert len(files) > 50 and PACKAGE / "rules" / "changes.py" in files
+    offenders = [f"{path.relative_to(PACKAGE)}:{line}" for path in files
+                 for line in git_starts(path.read_text(encoding="utf-8"))]
+    assert offenders == [], "start git through dangan.git.gitio: " + ", ".join(offenders)

@@ -28,7 +28,7 @@ class Early:
 
     def __init__(self) -> None:
         self.cwd = os.getcwd()
-        self.proc = gitio.start(STAGED)
+        self.proc = gitio.start(STAGED, stderr=False)
 
     def result(self, root: Path) -> bytes | None:
         """git's output if it ran for `root` and succeeded (there is a HEAD), else None."""
