@@ -321,11 +321,14 @@ BATCH = ("cat-file", "--batch")
 def _died(proc: subprocess.Popen[bytes], args: Sequence[str]) -> GitError:
     """The error for a streaming git that stopped answering: its exit status and stderr."""
     _close_stdin(proc)
-    err = proc.stderr.read() if proc.stderr is not None else b""
+    err = b""
+    if proc.stderr is not None:
+        err = proc.stderr.read()
+        proc.stderr.close()
     proc.wait()
     if proc.returncode:
         return failure(args, err, None, proc.returncode)
-    return GitError(f"git {args[0]}: ended before answering")
+    return GitError(f"git {command(args)}: ended before answering")
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
