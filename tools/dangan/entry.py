@@ -12,11 +12,12 @@ from pathlib import Path
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["hook", "pre-commit"]:
+        from dangan.errors import GitError
         from dangan.hook.hookrun import Early, pre_commit
 
         try:
             early = Early()  # git reads the index while the checker loads
-        except OSError:
+        except (OSError, GitError):
             early = None  # no git here: the check says so the usual way
         return pre_commit(early)
     vault_path = None

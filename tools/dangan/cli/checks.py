@@ -91,10 +91,10 @@ def check_cmd(ctx: Context, paths, all_: bool, staged: bool, rev_range: str | No
 
 
 def _commit(vault, rev: str) -> str:
-    proc = gitio.run(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], vault.root, check=False)
-    if rev.startswith("-") or proc.returncode != 0:
+    commit = gitio.commit_of(vault.root, rev)  # a failing git raises, it is no "not a commit"
+    if commit is None:
         raise DanganError(f"{rev!r} is not a commit in this repository")
-    return proc.stdout.decode().strip()
+    return commit
 
 
 @click.command(
@@ -205,7 +205,7 @@ def hook_pre_receive() -> None:
 
 
 def _known(root: Path, rev: str) -> bool:
-    return gitio.run(["cat-file", "-e", f"{rev}^{{commit}}"], root, check=False).returncode == 0
+    return gitio.commit_of(root, rev) is not None
 
 
 def _commits(root: Path, spec: list[str]) -> list[tuple[str | None, str]]:

@@ -2,9 +2,9 @@
 Git environment of a back-dated commit made through the real commands (see demo/__init__.py)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
-import subprocess
 from pathlib import Path
 
 from dangan.git import gitio
@@ -30,6 +30,9 @@ def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ)
 
 
+IMPORT = ("-c", "core.fsync=none", "fast-import", "--quiet", "--done")
+
+
 class _History:
     """Back-dated commits streamed into one `git fast-import` process: no index, no work
     tree, no process per commit. The work tree is checked out once at the end."""
@@ -37,10 +40,7 @@ class _History:
     def __init__(self, root: Path, parent: str) -> None:
         self.root = root
         self.parent: str | None = parent
-        self.proc = subprocess.Popen(
-            ["git", "-c", "core.fsync=none", "fast-import", "--quiet", "--done"],
-            cwd=root, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        self.proc = gitio.start(IMPORT, root, stdin=True, stdout=False)
         name, email = ARCHIVIST
         self.person = f"{name} <{email}>".encode()
 
@@ -56,16 +56,18 @@ class _History:
         for path, data in files:
             out += [b"M 100644 inline ", path.encode(), b"\ndata %d\n" % len(data), data, b"\n"]
         out.append(b"\n")
-        self.proc.stdin.write(b"".join(out))
+        try:
+            self.proc.stdin.write(b"".join(out))
+        except BrokenPipeError:
+            gitio.finish(self.proc, IMPORT)  # fast-import ended early: its message says why
+            raise
 
     def close(self) -> None:
         """Finish the import, then check out HEAD into the index and the work tree."""
-        assert self.proc.stdin is not None and self.proc.stderr is not None
-        self.proc.stdin.write(b"done\n")
-        self.proc.stdin.close()
-        err = self.proc.stderr.read()
-        if self.proc.wait() != 0:
-            raise RuntimeError(f"demo: git fast-import failed: {err.decode('utf-8', 'replace').strip()}")
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # fast-import ended early: finish says why
+            self.proc.stdin.write(b"done\n")
+        gitio.finish(self.proc, IMPORT)
         gitio.run(["-c", "core.fsync=none", "reset", "-q", "--hard", "HEAD"], self.root)
 
 

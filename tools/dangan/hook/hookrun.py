@@ -5,7 +5,6 @@ exit codes are those of the CLI (tests/test_cli_check.py compares the two)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dangan.errors import DanganError, internal_error
 from dangan.formats import findings as shown
+from dangan.git import gitio
 
 if TYPE_CHECKING:
     from dangan.rules.check import CheckResult
@@ -29,7 +29,7 @@ class Early:
 
     def __init__(self) -> None:
         self.cwd = os.getcwd()
-        self.proc = subprocess.Popen(["git", *STAGED], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = gitio.start(STAGED, stderr=False)
 
     def result(self, root: Path) -> bytes | None:
         """git's output if it ran for `root` and succeeded (there is a HEAD), else None."""

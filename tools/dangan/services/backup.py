@@ -181,8 +181,7 @@ def head_of(root: Path) -> tuple[str | None, str]:
     commit = gitio.head(root)
     if commit is None:
         raise DanganError(f"{root} has no commit to back up", "commit something first")
-    proc = gitio.run(["symbolic-ref", "-q", "HEAD"], root, check=False)
-    return (proc.stdout.decode().strip() or None), commit
+    return gitio.symbolic_head(root), commit
 
 
 def record_count(root: Path, rev: str) -> int:
@@ -191,11 +190,11 @@ def record_count(root: Path, rev: str) -> int:
 
 
 def vault_id_at(root: Path, rev: str) -> str | None:
-    proc = gitio.run(["cat-file", "blob", f"{rev}:{CONFIG}"], root, check=False)
-    if proc.returncode != 0:
+    name = f"{rev}:{CONFIG}"
+    if gitio.object_types(root, [name]) != ["blob"]:  # no vault.yaml there (a failing git raises)
         return None
     try:
-        config = load_text(decode(proc.stdout))
+        config = load_text(decode(gitio.run(["cat-file", "blob", name], root).stdout))
     except YamlError:
         return None
     return str(config.get("id")) if isinstance(config, dict) and config.get("id") else None
@@ -568,7 +567,7 @@ def _free_name(dest: Path, slug: str, now: dt.datetime) -> str:
 
 
 def _has_object(root: Path, oid: str) -> bool:
-    return gitio.run(["cat-file", "-e", oid], root, check=False).returncode == 0
+    return gitio.has_object(root, oid)
 
 
 def create(vault: Vault, dest: Path, incremental: bool = False, keyring: Keyring | None = None,

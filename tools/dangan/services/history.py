@@ -76,9 +76,7 @@ def _iso(ts: int, vault: Vault) -> str:
 
 def branch_tip(vault: Vault, branch: str | None) -> str | None:
     """The commit at the tip of `branch` (default: the current branch, HEAD)."""
-    ref = branch or "HEAD"
-    proc = gitio.run(["rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], vault.root, check=False)
-    tip = proc.stdout.decode().strip()
+    tip = gitio.commit_of(vault.root, branch or "HEAD")
     if tip:
         return tip
     if branch is None:
@@ -114,10 +112,7 @@ def resolve(vault: Vault, when: str, branch: str | None = None,
     from dangan.model.timeutil import parse_when
 
     if not looks_like_date(when):
-        commit = ""
-        if when and not when.startswith("-"):  # never an option to git
-            proc = gitio.run(["rev-parse", "--verify", "-q", f"{when}^{{commit}}"], vault.root, check=False)
-            commit = proc.stdout.decode().strip()
+        commit = gitio.commit_of(vault.root, when) if when else None  # never an option to git
         if not commit:
             raise DanganError(
                 f"{when!r} is neither a date nor a revision",
@@ -526,8 +521,7 @@ def diff(
 
 
 def _branch_name(vault: Vault) -> str:
-    proc = gitio.run(["symbolic-ref", "-q", "--short", "HEAD"], vault.root, check=False)
-    return proc.stdout.decode().strip() or "HEAD"
+    return gitio.symbolic_head(vault.root, short=True) or "HEAD"
 
 
 # ------------------------------------------------------------------ one record

@@ -1,7 +1,8 @@
 """The vault on disk: the vault and its settings (`vault`), atomic files and locks
 (`fsutil`), the keyring that seals and opens records (`sealing`), the access journal
 (`journal`), attachments as stored and their rules' facts (`attached`), and the quick note
-that lets a warm `check` answer from the standard library alone (`quick`).
+that lets a warm `check` answer from the standard library and `dangan.git.gitio` alone
+(`quick`).
 
 May import: `dangan.model`, `dangan.formats`, `dangan.git`, `dangan.errors`.
 """

@@ -197,7 +197,8 @@ def _digest(line: bytes) -> str:
 
 def _git_settings(root: Path) -> dict[str, str]:
     """user.name and dangan.journalSyslog in one `git config` call."""
-    proc = gitio.run(["config", "-z", "--get-regexp", r"^(user\.name|dangan\.journalsyslog)$"], root, check=False)
+    proc = gitio.run(["config", "-z", "--get-regexp", r"^(user\.name|dangan\.journalsyslog)$"], root,
+                     ok=(0, 1))  # 1: neither is set
     found: dict[str, str] = {}
     for item in proc.stdout.decode("utf-8", "replace").split("\0"):
         if item:

@@ -4,26 +4,28 @@ The memo (`TreeMemo`, format.md §8) is the whole result of the last `check --al
 while the index, git's stat check of every tracked file, every folder's mtime under vault/
 and the untracked files' stats are unchanged. `check_worktree` (services/scan.py) asks it first.
 
-`answer` does the same with the standard library only, for the executable's fast path
-(entry.py): importing the checker (schemas, YAML, dataclasses...) costs ~80 ms on the
-benchmark machine, a sixth of the 0.5 s budget of a warm check of 100,000 records. It cannot
-compute the rules' fingerprint (that needs the parsed vault.yaml and the identities' public
-keys), so the full path leaves a note beside the memo (`quick.json`): a stamp of the raw
-inputs of that fingerprint — dangan's version, the bytes of schemas/ and vault.yaml, the
-identity sources' file stats — and the fingerprint they gave. When the stamp is the same,
-the fingerprint is; anything unusual (another identity source, a Git work tree whose .git
-is a file, an unreadable file) sends the command down the full path, which decides.
+`answer` does the same with the standard library only (and `git.gitio`, which starts git and
+imports nothing heavier), for the executable's fast path (entry.py): importing the checker
+(schemas, YAML, dataclasses...) costs ~80 ms on the benchmark machine, a sixth of the 0.5 s
+budget of a warm check of 100,000 records. It cannot compute the rules' fingerprint (that
+needs the parsed vault.yaml and the identities' public keys), so the full path leaves a note
+beside the memo (`quick.json`): a stamp of the raw inputs of that fingerprint — dangan's
+version, the bytes of schemas/ and vault.yaml, the identity sources' file stats — and the
+fingerprint they gave. When the stamp is the same, the fingerprint is; anything unusual
+(another identity source, a Git work tree whose .git is a file, an unreadable file) sends
+the command down the full path, which decides.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import subprocess
 from typing import Any
 
 from dangan import __version__
+from dangan.errors import GitError
 from dangan.formats import findings as shown  # the standard library alone, as this module
+from dangan.git import gitio
 
 try:  # the compiled folder stats (tools/dangan/_fsstat.c), when the build compiled them
     if os.environ.get("DANGAN_PURE_PYTHON") == "1":
@@ -173,13 +175,15 @@ def probe(root: str, memo: TreeMemo | None) -> tuple[set[str] | None, tuple[int,
     (diff-files makes two) and a file whose stat changed but not its content is not
     reported. Measured on 2 cores at 100,000 files: ls-files -m 0.24-0.26 s, diff-files
     0.20-0.24 s with its preload threads (both cores) and 0.40-0.46 s without."""
-    differ = subprocess.Popen(
-        ["git", "ls-files", "-m", "-z", "--", RECORDS + "/"],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )
+    args = ("ls-files", "-m", "-z", "--", RECORDS + "/")
+    try:
+        differ = gitio.start(args, root, stderr=False)  # on failure the full path asks again
+    except GitError:
+        return None, None
     unchanged = memo is not None and memo.folders_unchanged()
-    out, _ = differ.communicate()
-    if differ.returncode != 0:
+    try:
+        out = gitio.finish(differ, args)
+    except GitError:  # the full path asks again and says what failed
         return None, None
     dirty = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
     return dirty, (memo.lookup(dirty) if memo is not None and unchanged else None)

@@ -204,7 +204,7 @@ class Vault:
         for entry in gitio.ls_files(self.root, [] if bulk else paths):
             if entry.path in wanted:
                 before_index[entry.path] = entry
-        others_staged = bulk and gitio.run(["diff", "--cached", "--quiet"], self.root, check=False).returncode != 0
+        others_staged = bulk and gitio.run(["diff", "--cached", "--quiet"], self.root, ok=(0, 1)).returncode == 1
         try:
             for rel, data in changes.items():
                 self._put(rel, data, durable=not bulk)
