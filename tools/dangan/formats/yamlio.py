@@ -27,6 +27,13 @@ import os
 import re
 from typing import Any
 
+from dangan.formats.yamlbase import (  # noqa: F401 (yamlio is the interface)
+    MAX_INT_DIGITS,
+    YamlError,
+    _literal_ok,
+    int_ok,
+)
+
 MAX_RECORD_BYTES = 256 * 1024
 BOM = b"\xef\xbb\xbf"
 
@@ -36,13 +43,7 @@ BOM = b"\xef\xbb\xbf"
 # writable in every dangan process, so records hold at most 640 digits: far beyond any
 # count, area or amount, and independent of how the process was started. dangan never
 # raises the process's limit.
-MAX_INT_DIGITS = 640
-_INT_BOUND = 10 ** MAX_INT_DIGITS
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class YamlError(Exception):
-    """Not a readable record (DG101). The message never quotes file content."""
 
 
 # --------------------------------------------------------------------------- reading
@@ -59,22 +60,6 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise YamlError(f"not UTF-8 (invalid byte at offset {exc.start})") from None
-
-
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
-
-
-_TRAILING_SPACE = re.compile(r"[ \t](?:\n|$)")
-
-
-def _literal_ok(text: str) -> bool:
-    """Can `text` be a literal block: printable lines without trailing blanks, not
-    starting with a space or a line break (which would need an indentation indicator)."""
-    return (
-        not text.startswith((" ", "\n"))
-        and _TRAILING_SPACE.search(text) is None
-        and text.replace("\n", "").isprintable()
-    )
 
 
 MAX_FLOW_DEPTH = 100
@@ -141,11 +126,6 @@ def _check_keys(node: Any) -> None:
     problem = value_problem(node)
     if problem is not None:
         raise YamlError(problem)
-
-
-def int_ok(value: int) -> bool:
-    """At most MAX_INT_DIGITS digits: convertible to text in any Python process."""
-    return -_INT_BOUND < value < _INT_BOUND
 
 
 def value_problem(tree: Any, path: str = "") -> str | None:

@@ -17,7 +17,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from dangan.formats.yamlio import _UNSAFE, MAX_INT_DIGITS, YamlError, _literal_ok, int_ok
+from dangan.formats.yamlbase import _UNSAFE, MAX_INT_DIGITS, YamlError, _literal_ok, int_ok
 
 CONTAINERS = (CommentedMap, CommentedSeq)
 
