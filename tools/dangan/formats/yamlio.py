@@ -194,7 +194,9 @@ def load_text(text: str) -> dict[str, Any]:
     was really content (inside a literal block) is in the parsed tree, so the emitter
     writes it and the comparison fails: such texts go to the round-trip reader.
     """
-    tree = load_fast(text)
+    tree = _load_compiled_text(text)
+    if tree is None:
+        tree = load_fast(text)
     if tree is None and ("#" in text or "\n\n" in text):
         tree = load_fast(text, _COMMENT_LINE.sub("", text))
     if tree is not None:
@@ -503,6 +505,19 @@ def _load_compiled(data: bytes, text: str) -> dict[str, Any] | None:
     if tree is None or _canon.emit(tree) != text:
         return None
     return tree
+
+
+def _load_compiled_text(text: str) -> dict[str, Any] | None:
+    """`_load_compiled` for a text: every reader of records tries the compiled reader
+    first, then yaml-rs, then ruamel (one read path; the hook no longer loads yaml-rs for
+    canonical records)."""
+    if _canon is None:
+        return None
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the round-trip reader says why
+        return None
+    return _load_compiled(data, text)
 
 
 def load_fast(text: str, expected: str | None = None) -> dict[str, Any] | None:
