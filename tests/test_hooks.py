@@ -1390,3 +1390,75 @@ def test_check_range_bad_revisions(vault: Path, cli) -> None:
     real = run_bin(["-C", str(vault), "check", "--range", "main..nosuch"])
     assert real.code == 2, real
     assert "nosuch" in real.err
+
+
+# ------------------------------------------------- 6. history is append-only on the server
+
+
+def _server_with_history(vault: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A bare server with pre-receive and three pushed commits on main (and a tag)."""
+    bare = make_remote(vault, tmp_path)
+    made = [commit(vault, "an elevator", {SB_REL: sb()}),
+            commit(vault, "retitled", {SB_REL: sb(title="1號樓2號客梯")}),
+            commit(vault, "a loan", {JY_REL: jy()})]
+    git(vault, "tag", "-a", "-m", "年度歸檔", "v2025", made[1])
+    assert push(vault, "origin", "main", "v2025").returncode == 0
+    return bare, made
+
+
+def test_server_refuses_to_rewrite_or_delete_protected_history(vault: Path, tmp_path: Path) -> None:
+    """Issue 17: `git push --force` dropping commits from main, deleting main and moving or
+    deleting a tag are refused by pre-receive (DG120), --no-verify or not; no ref moves."""
+    bare, made = _server_with_history(vault, tmp_path)
+    before = remote_refs(bare)
+    git(vault, "reset", "-q", "--hard", made[0])  # drop the last two commits
+    forced = push(vault, "--no-verify", "--force", "origin", "main")
+    assert forced.returncode != 0, forced
+    assert ("refs/heads/main", "DG120") in found(forced.stderr, remote=True), forced.stderr
+    assert "would drop 2 commit(s)" in forced.stderr
+    deleted = push(vault, "--no-verify", "origin", ":main")
+    assert deleted.returncode != 0 and ("refs/heads/main", "DG120") in found(deleted.stderr, remote=True), deleted
+    git(vault, "tag", "-f", "-a", "-m", "改", "v2025", made[0])
+    moved = push(vault, "--no-verify", "--force", "origin", "v2025")
+    assert moved.returncode != 0 and ("refs/tags/v2025", "DG120") in found(moved.stderr, remote=True), moved
+    gone = push(vault, "--no-verify", "origin", ":refs/tags/v2025")
+    assert gone.returncode != 0 and ("refs/tags/v2025", "DG120") in found(gone.stderr, remote=True), gone
+    assert remote_refs(bare) == before
+
+    # adding on top is how history changes: a fast-forward is accepted
+    git(vault, "reset", "-q", "--hard", made[2])
+    after = commit(vault, "renamed again", {SB_REL: sb(title="1號樓3號客梯")})
+    assert push(vault, "origin", "main").returncode == 0
+    assert remote_refs(bare)["refs/heads/main"] == after
+
+
+def test_server_leaves_other_branches_free_and_reads_protection_from_its_own_tip(vault: Path, tmp_path: Path) -> None:
+    """A feature branch may be rebased and deleted; vault.yaml `protected_branches` adds
+    branches, judged by the vault.yaml the server already has: a push cannot unprotect a
+    branch and rewrite it at once."""
+    bare, made = _server_with_history(vault, tmp_path)
+    git(vault, "checkout", "-q", "-b", "feature")
+    commit(vault, "draft", {SB_REL: sb(title="草稿")})
+    assert push(vault, "origin", "feature").returncode == 0
+    git(vault, "reset", "-q", "--hard", made[2])
+    commit(vault, "draft again", {SB_REL: sb(title="草稿二")})
+    rebased = push(vault, "--force", "origin", "feature")
+    assert rebased.returncode == 0, rebased
+    assert push(vault, "origin", ":feature").returncode == 0
+    assert "refs/heads/feature" not in remote_refs(bare)
+
+    # protect `release` too (committed through the hooks, pushed)
+    git(vault, "checkout", "-q", "main")
+    config = load_roundtrip((vault / "vault.yaml").read_text("utf-8"))
+    config["protected_branches"] = ["main", "release"]
+    (vault / "vault.yaml").write_text(dump(config), "utf-8")
+    git(vault, "add", "vault.yaml")
+    assert git_commit(vault, "protect release").returncode == 0
+    assert push(vault, "origin", "main", "main:release").returncode == 0
+    release = remote_refs(bare)["refs/heads/release"]
+    # a push that unprotects release and rewinds it in one go is still judged by the
+    # server's release tip, which protects it
+    git(vault, "checkout", "-q", "-b", "rewind", made[2])
+    refused = push(vault, "--no-verify", "--force", "origin", "rewind:release")
+    assert refused.returncode != 0 and ("refs/heads/release", "DG120") in found(refused.stderr, remote=True), refused
+    assert remote_refs(bare)["refs/heads/release"] == release

@@ -194,14 +194,20 @@ def hook_pre_receive() -> None:
     """Check every commit a push brings to a server's (bare) repository; no --no-verify here."""
     root = Path.cwd()
     commits: list[tuple[str | None, str]] = []
+    updates: list[tuple[str, str, str]] = []
     for line in sys.stdin.read().splitlines():
         parts = line.split()
-        if len(parts) != 3 or set(parts[1]) == {"0"}:
+        if len(parts) != 3:
             continue
+        updates.append((parts[0], parts[1], parts[2]))
+        if set(parts[1]) == {"0"}:
+            continue  # a deletion brings no commit (DG120 judges it)
         old, new = parts[0], parts[1]
         spec = [f"{old}..{new}"] if set(old) != {"0"} else [new, "--not", "--all"]
         commits += _commits(root, spec)
-    _hook_report(scan.check_commits(root, list(dict.fromkeys(commits)), None, use_cache=False), "push")
+    result = scan.check_commits(root, list(dict.fromkeys(commits)), None, use_cache=False)
+    result.findings = scan.receive_findings(root, updates) + result.findings
+    _hook_report(result, "push")
 
 
 def _known(root: Path, rev: str) -> bool:

@@ -151,6 +151,16 @@ def commit_of(root: Path, rev: str) -> str | None:
     return proc.stdout.decode().strip() or None
 
 
+def is_ancestor(root: Path, older: str, newer: str) -> bool:
+    """Whether `older` is reachable from `newer` (`merge-base --is-ancestor`: 1 is no)."""
+    return run(["merge-base", "--is-ancestor", older, newer], root, ok=(0, 1)).returncode == 0
+
+
+def count_commits(root: Path, spec: Sequence[str]) -> int:
+    """`rev-list --count SPEC`: how many commits the range names."""
+    return int(run(["rev-list", "--count", *spec], root).stdout.decode().strip() or 0)
+
+
 def symbolic_head(root: Path, *, short: bool = False) -> str | None:
     """The branch HEAD points to (`refs/heads/main`, or `main` if `short`), or None when
     HEAD is detached (exit status 1)."""

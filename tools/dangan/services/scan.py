@@ -691,6 +691,49 @@ def commits_in(root: Path, spec: str) -> list[tuple[str | None, str]]:
     return out
 
 
+ZERO = frozenset("0")
+DEFAULT_PROTECTED = ("main",)
+
+
+def protected_branches(root: Path, commit: str) -> set[str]:
+    """The branches vault.yaml of `commit` protects (`protected_branches`, default main)."""
+    entries = gitio.ls_tree(root, commit, [CONFIG])
+    names: list[str] = list(DEFAULT_PROTECTED)
+    for _blob, data in gitio.cat_blobs(root, [e.blob for e in entries]):
+        try:
+            config = load_text(decode(data))
+        except YamlError:
+            break  # an unreadable vault.yaml protects the default (DG114 reports it)
+        given = config.get("protected_branches") if isinstance(config, dict) else None
+        if isinstance(given, list) and all(isinstance(b, str) for b in given):
+            names = given
+    return {f"refs/heads/{name}" for name in names}
+
+
+def receive_findings(root: Path, updates: list[tuple[str, str, str]]) -> list[Finding]:
+    """DG120 for a push's ref updates (old, new, ref), judged on the server before any ref
+    moves: a protected branch (vault.yaml of the ref's current tip: nobody unprotects a
+    branch in the push that rewrites it) or a tag must never lose history, neither by a
+    non-fast-forward update nor by deletion. New refs and other branches are free."""
+    found: list[Finding] = []
+    for old, new, ref in updates:
+        if set(old) == ZERO:
+            continue  # a new ref drops nothing
+        tag = ref.startswith("refs/tags/")
+        if not tag and ref not in protected_branches(root, old):
+            continue
+        kind = "tag" if tag else "protected branch"
+        if set(new) == ZERO:
+            found.append(Finding(ref, "DG120", f"deleting the {kind} {ref} would drop its history from the "
+                                               "archive; the server keeps it"))
+        elif not gitio.is_ancestor(root, old, new):
+            dropped = gitio.count_commits(root, [old, "--not", new])
+            found.append(Finding(ref, "DG120", f"a non-fast-forward update of the {kind} {ref} would drop "
+                                               f"{dropped} commit(s) ({old[:10]}..) from the archive's history; "
+                                               "add commits on top instead (git revert)"))
+    return found
+
+
 def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Keyring | None,
                   use_cache: bool = True) -> CheckResult:
     """Every commit against its first parent: file rules on what it changed, change rules,
