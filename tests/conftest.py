@@ -68,6 +68,11 @@ def run_cli(args: Sequence[str], input: str | bytes | None = None, env: dict[str
         return Result(code, out.getvalue().decode("utf-8", "replace"), err.getvalue().decode("utf-8", "replace"))
 
 
+def path_without_dangan() -> str:
+    """PATH without the folders that hold a `dangan`: a shell where it is not installed."""
+    return os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and not (Path(p) / "dangan").exists())
+
+
 def run_bin(args: Sequence[str], cwd: Path | None = None, input: bytes | None = None, env: dict[str, str] | None = None) -> Result:
     """The installed `dangan` executable in a subprocess, as a user runs it."""
     full = dict(os.environ)

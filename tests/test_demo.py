@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DANGAN_BIN, git, run_cli, snapshot
+from conftest import DANGAN_BIN, git, path_without_dangan, run_cli, snapshot
 
 from dangan.demo import (
     DEMO_APPROVER,
@@ -71,7 +71,7 @@ README_DAY = dt.date(2026, 11, 27)
 
 def _fresh_shell_env() -> dict[str, str]:
     """A new shell's environment: this test run's git settings, but no dangan on PATH."""
-    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and not (Path(p) / "dangan").exists())
+    path = path_without_dangan()
     keep = ("HOME", "LANG", "TMPDIR", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_AUTHOR_NAME",
             "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EDITOR")
     # and a faked clock (tests/test_calendar.py), which a new shell would inherit too

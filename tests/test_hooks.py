@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DANGAN_BIN, REPO, Result, git, run_bin, run_cli, snapshot
+from conftest import DANGAN_BIN, REPO, Result, git, path_without_dangan, run_bin, run_cli, snapshot
 
 from dangan.formats.agekeys import generate_identity
 from dangan.formats.yamlio import dump, load_roundtrip, to_plain
@@ -1139,10 +1139,6 @@ def test_new_branch_checks_only_commits_the_remote_lacks(vault: Path, tmp_path: 
     assert remote_refs(bare) == {"refs/heads/main": old_bad}
 
 
-def _path_without_dangan() -> str:
-    return os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "dangan").exists())
-
-
 def test_pre_receive_hook_without_dangan_refuses(vault: Path, tmp_path: Path) -> None:
     """A server where dangan is not on PATH (and no dangan.command is set) refuses with a
     message and an install line instead of letting all in."""
@@ -1154,7 +1150,7 @@ def test_pre_receive_hook_without_dangan_refuses(vault: Path, tmp_path: Path) ->
         cwd=vault,
         capture_output=True,
         text=True,
-        env={**os.environ, "PATH": _path_without_dangan()},
+        env={**os.environ, "PATH": path_without_dangan()},
         check=False,
     )
     assert proc.returncode != 0, proc
@@ -1165,7 +1161,7 @@ def test_pre_receive_hook_without_dangan_refuses(vault: Path, tmp_path: Path) ->
     # the server names its dangan in the bare repository's config: the same push is checked
     git(bare, "config", "dangan.command", str(DANGAN_BIN))
     proc = subprocess.run([git_bin, "push", "--no-verify", "origin", "main"], cwd=vault, capture_output=True,
-                          text=True, env={**os.environ, "PATH": _path_without_dangan()}, check=False)
+                          text=True, env={**os.environ, "PATH": path_without_dangan()}, check=False)
     assert proc.returncode == 0, proc
     assert set(remote_refs(bare)) == {"refs/heads/main"}
 
@@ -1177,7 +1173,7 @@ def test_hooks_and_diff_driver_find_dangan_off_path(vault: Path, tmp_path: Path)
     assert git(vault, "config", "--get", "dangan.command").strip() == str(DANGAN_BIN)
     git_bin = shutil.which("git")
     assert git_bin
-    bare_path = {**os.environ, "PATH": _path_without_dangan(), "GIT_PAGER": "cat"}
+    bare_path = {**os.environ, "PATH": path_without_dangan(), "GIT_PAGER": "cat"}
 
     def run_git(*args: str, env: dict[str, str] = bare_path) -> subprocess.CompletedProcess[str]:
         return subprocess.run([git_bin, *args], cwd=vault, capture_output=True, text=True, env=env, check=False)

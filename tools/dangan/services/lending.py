@@ -2,8 +2,8 @@
 `give_back` for return, and the reports (`loans`, `damage_reports`, `summary`). They take a
 Vault and plain arguments, lock, write one JY record and commit, return results and never
 print. The state machine and the rules they obey are `dangan.model.loans`
-(docs/lending.md §1): a command refuses a new event when the replay of the loan with it appended finds a
-problem."""
+(docs/lending.md §1): a command refuses a new event when the replay of the loan with it
+appended finds a problem."""
 from __future__ import annotations
 
 import datetime as dt
