@@ -431,7 +431,8 @@ def test_a_sweep_destroys_attachments_with_their_record(tmp_path: Path, keys: di
     assert commit(root).returncode != 0
     git(root, "reset", "-q", "--hard")
 
-    done = dg(root, "retention", "apply", str(plan), "--approved-by", APPROVER, "--witness", "錢芳",
+    ok(dg(root, "retention", "approve", str(plan), "--by", APPROVER))
+    done = dg(root, "retention", "apply", str(plan), "--witness", "錢芳",
               "--witness", "孫麗", "--method", "碎紙機粉碎", "--place", "總部檔案室", "--by", ARCHIVIST, "--json")
     ok(done)
     assert not (root / f"vault/A01/HJ/{code}").exists()

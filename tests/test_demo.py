@@ -317,10 +317,11 @@ def path_to_code_path(code: str) -> str:
 
 def _without_ciphertext(data: bytes) -> str:
     """A record's text with what is random in every build masked: ciphertext (values, MAC),
-    the wrapped data keys and the (freshly generated) recipients."""
+    the wrapped data keys, the (freshly generated) recipients, and the ids of the blobs and
+    commits that contain them."""
     text = ENC.sub("ENC[...]", decode(data))
     text = re.sub(r"-----BEGIN AGE ENCRYPTED FILE-----\n(?:.*\n)*?\s*-----END AGE ENCRYPTED FILE-----", "AGE", text)
-    text = re.sub(r"blob: [0-9a-f]{40}", "blob: ...", text)
+    text = re.sub(r"(blob|approval): [0-9a-f]{40}", r"\1: ...", text)  # ids of blobs and commits
     # a record sealed again by a real command (attach) is stamped with the wall clock
     text = re.sub(r"lastmodified: '[^']*'", "lastmodified: ...", text)
     return re.sub(r"recipient: age1[0-9a-z]+", "recipient: age1...", _unsealed_listing(text))
@@ -348,7 +349,7 @@ def test_deterministic(demo: tuple[Path, str], summary: dict[str, Any]) -> None:
         rel: _without_ciphertext(data) for rel, data in second.items()
     }
     def unblobbed(trees: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        text = re.sub(r'"blob": "[0-9a-f]{40}"', '"blob": ""', json.dumps(trees, ensure_ascii=False))
+        text = re.sub(r'"(blob|approval)": "[0-9a-f]{40}"', r'"\1": ""', json.dumps(trees, ensure_ascii=False))
         text = re.sub(r'"(sha256|recipients)": "[0-9a-f]+"', r'"\1": ""', text)
         text = re.sub(r'"size": \d+', '"size": 0', text)
         return json.loads(text)

@@ -222,14 +222,17 @@ def hj_certificate(root: Path, **changes: Any) -> dict[str, Any]:
 def dispose(root: Path, *args: str, as_of: str = "2025-12-31") -> Result:
     """The real sweep: `dangan retention plan --as-of AS_OF --out PLAN` (outside the work
     tree), then `dangan retention apply PLAN` by the fixture's people; `args` go to apply
-    (e.g. --no-commit). Every committed record due as of that day is destroyed."""
+    (e.g. --no-commit). The approver approves the plan first (`retention approve`, a
+    commit of its own). Every committed record due as of that day is destroyed."""
     plan = root.parent / f"plan-{as_of}.yaml"
     made = run_cli(["-C", str(root), "retention", "plan", "--as-of", as_of, "--out", str(plan)])
     assert made.code == 0, made
+    approved = run_cli(["-C", str(root), "retention", "approve", str(plan), "--by", "陳立新"])
+    assert approved.code == 0, approved
     return run_cli(
         [
             "-C", str(root), "retention", "apply", str(plan),
-            "--approved-by", "陳立新", "--witness", WITNESSES[0], "--witness", WITNESSES[1],
+            "--witness", WITNESSES[0], "--witness", WITNESSES[1],
             "--method", "碎紙機粉碎（保密級）", "--place", "總部檔案室",
             "--by", "張敏", "--at", f"{as_of}T15:00:00+08:00", *args,
         ]

@@ -137,10 +137,24 @@ def due_codes(root: Path, as_of: str, *extra: str) -> list[str]:
     return [item["code"] for item in plan(root, as_of, *extra)["due"]]
 
 
+def approve(root: Path, plan_file: Path, by: str = APPROVER) -> Result:
+    return dg(root, "retention", "approve", str(plan_file), "--by", by)
+
+
 def apply(root: Path, plan_file: Path, *extra: str, approver: str = APPROVER,
           witnesses: tuple[str, ...] = WITNESSES, by: str = ARCHIVIST) -> Result:
-    return dg(root, "retention", "apply", str(plan_file), "--approved-by", approver, *witnesses,
+    """The approver approves the plan (`retention approve`), then the archivist applies it.
+    A refused approval is the answer; when the apply is refused, the approval commit (which
+    changes no file) is dropped again, so that the test sees the vault as it was."""
+    head = git(root, "rev-parse", "HEAD").strip()
+    approved = approve(root, plan_file, approver)
+    if approved.code != 0:
+        return approved
+    done = dg(root, "retention", "apply", str(plan_file), *witnesses,
               "--method", "碎紙機粉碎", "--place", "總部檔案室", "--by", by, *extra)
+    if done.code != 0:
+        git(root, "reset", "-q", "--soft", head)
+    return done
 
 
 def write_plan(root: Path, tmp_path: Path, as_of: str, *extra: str) -> Path:
@@ -398,7 +412,13 @@ def test_apply_destroys_in_one_commit_and_serials_are_never_reused(v: Path, tmp_
     assert result.code == 0, result
     out = json.loads(result.out)
     assert out["code"] == "XH-0001" and out["certificates"] == ["XH-0001"] and out["destroyed"] == listed
-    assert git(v, "rev-parse", "HEAD~1").strip() == parent  # one commit
+    # the approver's commit (it changes no file), then the destruction: one commit
+    approval = git(v, "rev-parse", "HEAD~1").strip()
+    assert git(v, "rev-parse", "HEAD~2").strip() == parent
+    assert git(v, "show", "--name-only", "--format=", approval).strip() == ""
+    message = git(v, "log", "-1", "--format=%B", approval)
+    assert message.startswith("dangan retention approve: 3 record(s) as of 2024-05-01\n")
+    assert all(f"{c} {blobs[c]}" in message for c in listed) and "Dangan-By: 陳立新" in message
     assert git(v, "log", "-1", "--format=%s").strip() == "dangan retention apply: XH-0001 (3 record(s) destroyed)"
     changed = git(v, "show", "--name-status", "--format=", "HEAD").split("\n")
     assert sorted(line for line in changed if line) == sorted(
@@ -406,6 +426,7 @@ def test_apply_destroys_in_one_commit_and_serials_are_never_reused(v: Path, tmp_
     assert git(v, "status", "--porcelain") == ""
     certificate = load_text((v / "vault/XH/XH-0001.yaml").read_text("utf-8"))
     assert certificate["approved_by"] == APPROVER and certificate["witnesses"] == ["錢芳", "孫麗"]
+    assert certificate["approval"] == approval
     assert certificate["carried_out_by"] == ARCHIVIST and certificate["method"] == "碎紙機粉碎"
     assert certificate["destroyed_at"] == "2024-05-06T15:00:00+08:00" and certificate["plan_as_of"] == "2024-05-01"
     assert [i["code"] for i in certificate["items"]] == listed
@@ -658,7 +679,7 @@ def test_a_large_disposal_is_split_into_volumes(v: Path, tmp_path: Path, monkeyp
     assert result.code == 0, result
     out = json.loads(result.out)
     assert len(out["certificates"]) >= 3 and out["destroyed"] == due
-    assert git(v, "rev-parse", "HEAD~1").strip() == parent
+    assert git(v, "rev-parse", "HEAD~2").strip() == parent  # the approval, then one commit
     volumes = [load_text((v / p).read_text("utf-8")) for p in out["paths"]]
     assert [i["code"] for vol in volumes for i in vol["items"]] == due
     assert all(f"共{len(volumes)}冊" in vol["title"] for vol in volumes)

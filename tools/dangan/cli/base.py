@@ -21,6 +21,7 @@ class Context:
     def __init__(self, vault_path: Path | None, identity: Path | None = None) -> None:
         self.vault_path = vault_path
         self.keyring = Keyring(identity)
+        self.sign_key: Path | None = None
         self._vault: Vault | None = None
 
     def path(self, given: Path) -> Path:
@@ -41,6 +42,9 @@ class Context:
         if self._vault is None:
             self._vault = Vault.open(self.vault_path)
         self._vault.keyring = self.keyring
+        from dangan.services.signing import Signing
+
+        self._vault.signing = Signing(self.sign_key)
         return self._vault
 
 
@@ -68,8 +72,27 @@ def identity_option(func: F) -> F:
     )(func)
 
 
+def _set_sign_key(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_object(Context).sign_key = value
+
+
+def sign_key_option(func: F) -> F:
+    """`--sign-key FILE`: the SSH private key dangan signs this command's commit with
+    (docs/signing.md); also a global option, and DANGAN_SIGNING_KEY."""
+    return click.option(
+        "--sign-key",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        is_eager=True,
+        callback=_set_sign_key,
+        help="SSH private key to sign the commit with (role acts: docs/signing.md).",
+    )(func)
+
+
 def no_commit_option(func: F) -> F:
-    return click.option("--no-commit", is_flag=True, help="Write and stage, but do not commit.")(func)
+    """`--no-commit`; every command that commits also takes `--sign-key`."""
+    return click.option("--no-commit", is_flag=True, help="Write and stage, but do not commit.")(sign_key_option(func))
 
 
 def emit_json(document: Any) -> None:

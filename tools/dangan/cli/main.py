@@ -68,15 +68,21 @@ class LazyGroup(click.Group):
     type=click.Path(dir_okay=False, path_type=Path),
     help="age or SSH identity file to decrypt with (default: SOPS_AGE_KEY_FILE, ...).",
 )
+@click.option(
+    "--sign-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SSH private key to sign role acts with (default: DANGAN_SIGNING_KEY, git's SSH signing).",
+)
 @click.version_option(__version__, prog_name="dangan")
 @click.pass_context
-def cli(ctx: click.Context, vault_path: Path | None, identity: Path | None) -> None:
+def cli(ctx: click.Context, vault_path: Path | None, identity: Path | None, sign_key: Path | None) -> None:
     """dangan (檔案): property-service archives kept as code in a Git repository.
 
     Every record is a YAML file validated by a JSON Schema, at a path derived from its
     archive code; sensitive fields are encrypted (SOPS with age); Git is the database.
     """
     ctx.obj = Context(vault_path, identity)
+    ctx.obj.sign_key = sign_key
 
 
 def main(argv: Sequence[str] | None = None) -> int:

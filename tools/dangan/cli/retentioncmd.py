@@ -132,17 +132,55 @@ def _print_plan(plan: retention.Plan) -> None:
 
 
 @retention_group.command(
+    "approve",
+    epilog="""\b
+Examples:
+  dangan retention approve sweep-2025.yaml --by 陳立新
+  dangan retention approve sweep-2025.yaml --by 陳立新 --sign-key ~/.ssh/id_ed25519
+""",
+)
+@click.argument("plan_file", metavar="PLAN.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--by", "by", metavar="NAME", help="The approver (批准人; default: git user.name); needs the approver role.")
+@no_commit_option
+@json_option
+@pass_ctx
+def approve_cmd(ctx: Context, plan_file: Path, by: str | None, no_commit: bool, as_json: bool) -> None:
+    """Approve a plan's destruction: one commit naming each record, signed by the approver.
+
+    Made by the approver (from their own machine, on the branch of the sweep's pull
+    request). `retention apply` carries out only an approved plan and names the approval.
+    Refused when the plan has undecided entries or its records changed since it was made.
+    """
+    vault = ctx.vault
+    plan = retention.read_plan(_read(ctx, plan_file), str(plan_file))
+    approved = retention.approve_plan(vault, plan, _person(vault, by), not no_commit)
+    if as_json:
+        emit_json({"commit": approved.commit, "by": approved.by, "plan": approved.plan, "records": approved.count})
+        return
+    say(f"{approved.count} record(s) approved for destruction by {approved.by}")
+    click.echo(approved.commit or approved.plan)
+
+
+def _read(ctx: Context, plan_file: Path) -> bytes:
+    try:
+        return ctx.path(plan_file).read_bytes()
+    except OSError as exc:
+        raise DanganError(f"cannot read {plan_file}: {exc.strerror}") from None
+
+
+@retention_group.command(
     "apply",
     epilog="""\b
 Examples:
-  dangan retention apply plan.yaml --approved-by 陳立新 --witness 錢芳 --witness 孫麗 \\
+  dangan retention apply plan.yaml --witness 錢芳 --witness 孫麗 \\
       --method 碎紙機粉碎（保密級） --place 總部檔案室
-  dangan retention apply plan.yaml --approved-by 陳立新 --witness 錢芳 --witness 孫麗 \\
+  dangan retention apply plan.yaml --witness 錢芳 --witness 孫麗 \\
       --method 委託專業機構化漿 --place 蘇州再生紙業 --at 2025-01-10T15:00:00+08:00 --json
 """,
 )
 @click.argument("plan_file", metavar="PLAN.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--approved-by", "approved_by", required=True, metavar="NAME", help="Approver (批准人); needs the approver role.")
+@click.option("--approved-by", "approved_by", metavar="NAME",
+              help="Approver (批准人): must be who approved the plan (default: the approval's).")
 @click.option("--witness", "witnesses", multiple=True, required=True, metavar="NAME", help="A witness (監銷人); two, neither the approver.")
 @click.option("--method", required=True, help="How the originals were destroyed (銷毀方式).")
 @click.option("--place", required=True, help="Where (銷毀地點).")
@@ -152,24 +190,20 @@ Examples:
 @no_commit_option
 @json_option
 @pass_ctx
-def apply_cmd(ctx: Context, plan_file: Path, approved_by: str, witnesses, method: str, place: str,
+def apply_cmd(ctx: Context, plan_file: Path, approved_by: str | None, witnesses, method: str, place: str,
               by: str | None, at: str | None, title: str | None, no_commit: bool, as_json: bool) -> None:
-    """Carry out a plan: certificate XH-nnnn and removal of its records, in one commit.
+    """Carry out an approved plan: certificate XH-nnnn and removal of its records, in one commit.
 
-    Refused (exit 1, nothing written) when a listed record changed since the plan was made,
+    Refused (exit 1, nothing written) when the plan has no approval (`retention approve`)
+    in the branch's history, when a listed record changed since the plan was made,
     is held, on loan or not due, when a `review` entry has no decision, or when the people
     do not fit the rules. Prints the certificate code (one per volume when the list is
     longer than one record holds).
     """
     vault = ctx.vault
-    path = ctx.path(plan_file)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DanganError(f"cannot read {plan_file}: {exc.strerror}") from None
-    plan = retention.read_plan(data, str(plan_file))
+    plan = retention.read_plan(_read(ctx, plan_file), str(plan_file))
     disposal = retention.Disposal(
-        approved_by=approved_by.strip(),
+        approved_by=approved_by.strip() if approved_by else None,
         witnesses=[w.strip() for w in witnesses],
         carried_out_by=_person(vault, by),
         method=method,

@@ -13,9 +13,10 @@ Mixed into the demo builder (`_Demo`), whose `at`, `new`, `set`, `flush` and clo
   requested and awaiting approval.
 * A legal hold (BQ) over one of the old complaints and its flat, a year before the sweep.
 * The yearly retention sweep, a month before the build day, through the real core: the
-  history written so far is finished, `retention.make_plan` + `apply_plan` write the
-  disposal certificate XH-0001 and remove the records in one back-dated commit that runs
-  the vault's hooks, then the history continues on top of it.
+  history written so far is finished, `retention.make_plan`, the approver's
+  `approve_plan` (a commit of its own) and `apply_plan` write the disposal certificate
+  XH-0001 and remove the records in one back-dated commit that runs the vault's hooks, then
+  the history continues on top of them.
 * An inventory (盤點) of A01's archive room, three weeks before the build day, the same way:
   `inventory.sheet` lists the room, the counter's results go to `inventory.record` (PD-0001;
   one room file's original missing, the contract stained on loan damaged, both flagged on
@@ -331,8 +332,9 @@ class StoriesMixin:
             plan = retention.make_plan(self.vault, moment.date(), now=moment - dt.timedelta(hours=2)).document()
             # entries a person would review (action: review) are kept: none are due in the demo
             plan["due"] = [e for e in plan["due"] if e.get("decision") == "destroy"]
+            retention.approve_plan(self.vault, plan, DEMO_APPROVER)  # the approver's own commit
             applied = retention.apply_plan(self.vault, plan, retention.Disposal(
-                approved_by=DEMO_APPROVER, witnesses=list(WITNESSES), carried_out_by=DEMO_ARCHIVIST,
+                approved_by=None, witnesses=list(WITNESSES), carried_out_by=DEMO_ARCHIVIST,
                 method="碎紙機粉碎", place="安和物業總部檔案室", at=moment,
                 title=f"{moment.year}年度到期檔案銷毀"))
         for code in applied.destroyed:
@@ -342,7 +344,7 @@ class StoriesMixin:
             self._reload(str(code))
         self.destroyed = applied.destroyed
         self.examples["certificate"] = str(applied.codes[0])
-        self._resume(moment, 1)
+        self._resume(moment, 2)
 
     # ------------------------------------------------------ inventory, scans
     def inventory_and_scans(self) -> None:

@@ -423,15 +423,18 @@ def restore_index(root: Path, entries: dict[str, IndexEntry | None]) -> None:
         run(["update-index", "--index-info"], root, input="".join(lines).encode())
 
 
-def commit(root: Path, message: str, paths: Sequence[str]) -> str:
+def commit(root: Path, message: str, paths: Sequence[str], *, sign: bool = False, empty: bool = False) -> str:
     """Commit exactly `paths` (other staged changes stay staged); return the new commit.
 
     The vault's hooks run as for any commit; PATH is extended with this interpreter's
-    bin directory so that they find the same dangan that is committing.
+    bin directory so that they find the same dangan that is committing. `sign`: git signs
+    the commit itself (`-S`, the user's gpg.format=ssh and user.signingKey: ssh-keygen and
+    its agent). `empty`: a commit that changes no file (an approval, docs/retention.md §3).
     """
     bindir = str(Path(sys.executable).parent)
     path_env = bindir + os.pathsep + os.environ.get("PATH", "")
-    proc = run(["commit", "-q", "-m", message, "--", *paths], root, env={"PATH": path_env}, check=False)
+    options = ["-S"] * sign + ["--allow-empty"] * empty
+    proc = run(["commit", "-q", *options, "-m", message, "--", *paths], root, env={"PATH": path_env}, check=False)
     if proc.returncode != 0:
         text = proc.stderr.decode("utf-8", "replace").strip()
         if "commit refused" in text:  # the vault's own hook said no: a refusal, exit 1
@@ -443,3 +446,33 @@ def commit(root: Path, message: str, paths: Sequence[str]) -> str:
         first = text.splitlines()[0] if text else "git commit failed"
         raise GitError(f"git commit: {first}")
     return out(["rev-parse", "HEAD"], root).strip()
+
+
+def commit_objects(root: Path, commits: Iterable[str]) -> dict[str, bytes]:
+    """The raw objects of commits (what `git cat-file commit X` prints), by id, in one
+    `cat-file --batch`: their headers, signature and message."""
+    return dict(cat_blobs(root, commits))
+
+
+def write_commit(root: Path, raw: bytes) -> str:
+    """Store a commit object made by hand (a commit signed by dangan); its id."""
+    return run(["hash-object", "-t", "commit", "-w", "--stdin"], root, input=raw).stdout.decode().strip()
+
+
+def move_head(root: Path, new: str, old: str, reason: str) -> None:
+    """Point HEAD (its branch) at `new`, only if it is still at `old` (update-ref's check)."""
+    run(["update-ref", "-m", reason, "HEAD", new, old], root)
+
+
+def commits_with(root: Path, rev: str, text: str) -> list[str]:
+    """The commits reachable from `rev` whose message contains `text` (fixed string),
+    newest first."""
+    return run(["rev-list", "--fixed-strings", f"--grep={text}", rev, "--"], root).stdout.decode().split()
+
+
+def file_at(root: Path, rev: str, path: str) -> bytes | None:
+    """A file's content at a commit, or None when the commit has no such file."""
+    entries = [e for e in ls_tree(root, rev, [path]) if e.path == path]
+    if not entries:
+        return None
+    return next(iter(cat_blobs(root, [entries[0].blob])))[1]

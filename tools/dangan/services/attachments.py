@@ -210,7 +210,10 @@ def transact(vault: Vault, changes: Mapping[str, bytes | Path | None], message: 
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(value, target)
         gitio.add(root, paths)
-        result = gitio.commit(root, message, paths) if commit else None
+        token = None
+        if commit and vault.signing:  # the attachments' bytes carry no act: only the records'
+            token = vault.signing.prepare(root, {p: v for p, v in changes.items() if not isinstance(v, Path)}, message)
+        result = gitio.commit(root, message, paths, sign=bool(token and token.git_signs)) if commit else None
     except BaseException:
         for rel, value in changes.items():
             target = root / rel
@@ -229,6 +232,8 @@ def transact(vault: Vault, changes: Mapping[str, bytes | Path | None], message: 
     for rel, value in changes.items():
         if value is None:
             remove_empty_dirs((root / rel).parent, root)
+    if result is not None and vault.signing:
+        result = vault.signing.finish(root, result, token)
     return result
 
 

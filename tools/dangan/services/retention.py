@@ -16,7 +16,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ from dangan.model.disposal import (
     add_duration,
     assess,
     hold_active,
+    people_with,
     role_problems,
     rule_for,
     schedule,
@@ -50,7 +53,8 @@ from dangan.model.disposal import (
     witness_problems,
 )
 from dangan.model.timeutil import record_time, stamp
-from dangan.services import records
+from dangan.rules.acts import ACT_TRAILER, APPROVAL, required
+from dangan.services import records, signing
 from dangan.store.vault import RECORDS, Vault
 
 if TYPE_CHECKING:
@@ -231,7 +235,7 @@ def read_plan(data: bytes, name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Disposal:
-    approved_by: str
+    approved_by: str | None  # None: the approver of the plan's approval
     witnesses: list[str]
     carried_out_by: str
     method: str
@@ -257,23 +261,20 @@ def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: b
     if as_of > day:
         raise Refusal(f"the plan is as of {as_of}, after the day of the destruction ({day})",
                       "records are destroyed only once due: make a plan as of today")
+    listed = _decided(plan)
+    approval = find_approval(vault, plan, listed, as_of)
+    if disposal.approved_by not in (None, approval.by):
+        raise Refusal(f"the plan was approved by {approval.by} (commit {approval.commit[:10]}), "
+                      f"not by {disposal.approved_by}", "leave out --approved-by: the approval names its approver")
+    disposal = dataclasses.replace(disposal, approved_by=approval.by)
     problems = (witness_problems(disposal.approved_by, disposal.witnesses)
                 + role_problems(vault.config, disposal.approved_by, disposal.carried_out_by))
     if problems:
         raise Refusal("; ".join(problems), "roles are given in vault.yaml `recipients`; nothing was written")
-    listed = [e for e in plan["due"] if isinstance(e, dict)]
-    waiting = [str(e.get("code")) for e in listed if e.get("decision") not in ("destroy",)]
-    if waiting:
-        raise Refusal(f"{len(waiting)} record(s) await a decision: {', '.join(waiting[:5])}",
-                      "a person reviews each: set `decision: destroy` in the plan, or remove the entry to keep it")
-    if not listed:
-        raise DanganError("the plan lists nothing to destroy")
-    if len({str(e.get("code")) for e in listed}) != len(listed):
-        raise DanganError("the plan lists a record twice")
     with vault.lock():
         vault.ready_to_write()
         current, items = _recheck(vault, listed, as_of)
-        codes, changes = _certificates(vault, items, disposal, as_of)
+        codes, changes = _certificates(vault, items, disposal, as_of, approval.commit)
         changes.update({path: None for _, path, _ in current})
         files = _attachment_files(vault, [path for _, path, _ in current])
         changes.update(dict.fromkeys(files))
@@ -286,6 +287,94 @@ def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: b
         else:
             commit_id = vault.apply(changes, message, commit)
     return Applied(codes, [str(code) for code, _, _ in current], commit_id)
+
+
+def _decided(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's entries, every one decided `destroy` (else Refusal), none twice."""
+    listed = [e for e in plan["due"] if isinstance(e, dict)]
+    waiting = [str(e.get("code")) for e in listed if e.get("decision") not in ("destroy",)]
+    if waiting:
+        raise Refusal(f"{len(waiting)} record(s) await a decision: {', '.join(waiting[:5])}",
+                      "a person reviews each: set `decision: destroy` in the plan, or remove the entry to keep it")
+    if not listed:
+        raise DanganError("the plan lists nothing to destroy")
+    if len({str(e.get("code")) for e in listed}) != len(listed):
+        raise DanganError("the plan lists a record twice")
+    return listed
+
+
+# ------------------------------------------------------------------- approval
+
+def plan_digest(vault_id: str, as_of: dt.date, listed: list[dict[str, Any]]) -> str:
+    """What an approval approves: the vault, the as-of day and each record in the version
+    the plan saw (code and blob id), in a fixed order. Editing the plan after the approval
+    (adding an entry) gives another digest, which nobody approved."""
+    lines = sorted(f"{e.get('code')} {e.get('blob')}\n" for e in listed)
+    text = f"{vault_id}\n{as_of.isoformat()}\n" + "".join(lines)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Approved:
+    commit: str | None
+    by: str
+    plan: str
+    count: int
+
+
+def approve_plan(vault: Vault, plan: dict[str, Any], by: str, commit: bool = True) -> Approved:
+    """The approver's step (審批): one commit that changes no file and names every record of
+    the plan in the version the plan saw; signed by the approver where vault.yaml asks for
+    signed role acts (DG119). `apply` carries out only an approved plan and names the
+    approval in its certificate."""
+    if plan.get("vault") != vault.config.get("id"):
+        raise DanganError("the plan was made for another vault", "make a new plan in this vault")
+    as_of = to_day(plan.get("as_of"), vault.tz)
+    assert as_of is not None  # read_plan checked it
+    listed = _decided(plan)
+    if by not in people_with(vault.config, "approver"):
+        raise Refusal(f"{by} does not have the approver role in vault.yaml (recipients[].roles)",
+                      "the approver approves: roles are given in vault.yaml `recipients`")
+    digest = plan_digest(str(vault.config.get("id")), as_of, listed)
+    with vault.lock():
+        vault.ready_to_write()
+        _recheck(vault, listed, as_of)  # what is approved is due now, unchanged since the plan
+        if gitio.run(["diff", "--cached", "--quiet"], vault.root, ok=(0, 1)).returncode == 1:
+            raise DanganError("other changes are staged", "commit or unstage them first: an approval changes no file")
+        if not commit:
+            return Approved(None, by, digest, len(listed))
+        body = "".join(sorted(f"{e.get('code')} {e.get('blob')}\n" for e in listed))
+        message = (f"dangan retention approve: {len(listed)} record(s) as of {as_of}\n\n"
+                   f"Approves the destruction of these records, each in the version named:\n\n{body}\n"
+                   f"{ACT_TRAILER}: {APPROVAL}\nDangan-By: {by}\nDangan-Plan: {digest}\n"
+                   f"Dangan-As-Of: {as_of.isoformat()}\n")
+        token = vault.signing.prepare(vault.root, {}, message) if vault.signing else None
+        made = gitio.commit(vault.root, message, [], sign=bool(token and token.git_signs), empty=True)
+        if vault.signing:
+            made = vault.signing.finish(vault.root, made, token)
+    return Approved(made, by, digest, len(listed))
+
+
+def find_approval(vault: Vault, plan: dict[str, Any], listed: list[dict[str, Any]], as_of: dt.date) -> Any:
+    """The approval of exactly this plan in the history of HEAD (the newest), checked as
+    the hooks will check the certificate that names it; Refusal when there is none."""
+    digest = plan_digest(str(vault.config.get("id")), as_of, listed)
+    found = gitio.commits_with(vault.root, "HEAD", f"Dangan-Plan: {digest}") if gitio.head(vault.root) else []
+    if not found:
+        raise Refusal("the plan has not been approved (no approval of it in this branch's history)",
+                      "the approver runs `dangan retention approve PLAN.yaml --by NAME` (signed where vault.yaml "
+                      "asks for signed role acts), then pull and apply; docs/retention.md §3")
+    raw = gitio.commit_objects(vault.root, found[:1])[found[0]]
+    approval = signing.read_approval(signing.parse_commit(found[0], raw))
+    assert approval is not None and approval.by is not None
+    stub = {"approval": found[0], "approved_by": approval.by, "plan_as_of": as_of.isoformat(),
+            "items": [{"code": e.get("code"), "blob": e.get("blob")} for e in listed]}
+    config = signing.Configs(vault.root)
+    need = required(config.at("HEAD"))
+    problems = signing.approval_problems(vault.root, stub, "the plan", "HEAD", config, need)
+    if problems:
+        raise Refusal("DG119 " + "; ".join(problems[:3]), "the approver approves again, signing with their own key")
+    return approval
 
 
 def _with_attachments(item: dict[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
@@ -351,7 +440,7 @@ def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date) -> tupl
 
 
 def _certificates(vault: Vault, items: list[dict[str, Any]], disposal: Disposal,
-                  as_of: dt.date) -> tuple[list[Code], dict[str, bytes | None]]:
+                  as_of: dt.date, approval: str) -> tuple[list[Code], dict[str, bytes | None]]:
     """Certificate XH-nnnn (or consecutive volumes of it) for the items, ready to write."""
     groups = _volumes(items)
     first = records.allocate(vault, DISPOSAL, Location())
@@ -369,6 +458,7 @@ def _certificates(vault: Vault, items: list[dict[str, Any]], disposal: Disposal,
             "status": "destroyed",
             "opened": disposal.at.astimezone(vault.tz).date().isoformat(),
             "approved_by": disposal.approved_by,
+            "approval": approval,
             "witnesses": list(disposal.witnesses),
             "carried_out_by": disposal.carried_out_by,
             "method": disposal.method,

@@ -754,6 +754,9 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
         found += rules.config_findings(root if use_cache else None)
         short = commit[:10]
         findings += [Finding(f.path, f.rule, f"{f.message} (commit {short})") for f in found]
+    from dangan.services import signing  # history checks only: the pre-commit hook never needs it
+
+    findings += signing.history_findings(root, commits)  # DG119: who signed the role acts
     return CheckResult(checked, _dedupe(findings))
 
 

@@ -38,6 +38,10 @@ class Vault:
     root: Path
     config: dict[str, Any]
     keyring: Keyring = field(default_factory=Keyring)
+    # signatures of role acts (services.signing.Signing, set by the CLI): `prepare(root,
+    # changes, message)` before each commit (it may refuse), `finish(root, commit, token)`
+    # after it (it may sign the commit and return the signed one's id). None: commit as is.
+    signing: Any = None
 
     @classmethod
     def open(cls, path: Path | None = None, *, search: bool = True) -> Vault:
@@ -215,10 +219,14 @@ class Vault:
                 gitio.add(self.root, paths)
             if not commit:
                 return None
-            return gitio.commit(self.root, message, paths if not bulk or others_staged else [])
+            token = self.signing.prepare(self.root, changes, message) if self.signing else None
+            made = gitio.commit(self.root, message, paths if not bulk or others_staged else [],
+                                sign=bool(token and token.git_signs))
         except BaseException:
             self._restore(before_files, before_index)
             raise
+        # committed: signing replaces the commit object, the files stay as committed
+        return self.signing.finish(self.root, made, token) if self.signing else made
 
     def _put(self, rel: str, data: bytes | None, durable: bool = True) -> None:
         """Write a file atomically, or delete it (None) with the folders it leaves empty."""

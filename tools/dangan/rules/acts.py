@@ -1,0 +1,179 @@
+"""Role acts and who may sign them (DG119, docs/signing.md). Pure: trees in, findings out.
+
+A *role act* is a change whose authority comes from a role that vault.yaml gives a person:
+
+- a loan (JY) approved or rejected: an appended `approve`/`reject` event, by an approver;
+- a legal hold (BQ) created, released or extended: each appended event, by an approver;
+- a record's retention extended (`retention` added or changed on any record), by an approver;
+- the approval of a destruction (a `dangan retention approve` commit), by an approver;
+- a destruction carried out (a disposal certificate XH added), by the archivist named in it;
+- any change of `vault.yaml` (recipients, roles, rules) or of `schemas/`, by an approver.
+
+When the vault.yaml of the parent commit says `signed_role_acts: true`, the commit that
+carries a role act must be SSH-signed with a signing key that *that* vault.yaml gives to the
+person named in the act (or, for an act that names nobody, to any holder of the role): a
+role granted in the same push grants nothing yet. The services judge the signature
+(services/signing.py); this module says which acts a change carries and whether a key may
+sign them. It reads only clear fields (`events[].action`, `by`, `carried_out_by`,
+`retention`), so a checker without any decryption key judges it, as the server does.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dangan.formats import sshsig
+
+APPROVER = "approver"
+ARCHIVIST = "archivist"
+LOAN, HOLD, DISPOSAL = "JY", "BQ", "XH"
+LOAN_DECISIONS = frozenset({"approve", "reject"})
+# the trailers of an approval commit (`dangan retention approve`)
+ACT_TRAILER = "Dangan-Act"
+APPROVAL = "retention-approve"
+
+
+@dataclass(frozen=True)
+class Act:
+    role: str  # APPROVER or ARCHIVIST
+    person: str | None  # who the act names; None: any holder of the role may sign it
+    path: str  # the file that carries it (vault/..., vault.yaml, schemas/...; "" for a commit)
+    what: str  # how a finding names it: "JY-0003 event 2 (approve by 陳立新)"
+
+
+def required(config: Mapping[str, Any] | None) -> bool:
+    """Whether role acts must be signed under this vault.yaml (an unreadable one: yes)."""
+    if config is None:
+        return True
+    return config.get("signed_role_acts") is True
+
+
+def _events(tree: Mapping[str, Any] | None) -> list[Any]:
+    events = (tree or {}).get("events")
+    return list(events) if isinstance(events, list) else []
+
+
+def record_acts(path: str, code: str, category: str, old: Mapping[str, Any] | None,
+                new: Mapping[str, Any] | None) -> list[Act]:
+    """The role acts of one record's change (old/new: its trees, None when absent)."""
+    if new is None:
+        return []  # a removal is judged with the certificate that lists it
+    acts: list[Act] = []
+    if category in (LOAN, HOLD):
+        before = len(_events(old))
+        for number, event in enumerate(_events(new)[before:], before + 1):
+            if not isinstance(event, dict):
+                continue
+            action, by = str(event.get("action")), event.get("by")
+            if category == LOAN and action not in LOAN_DECISIONS:
+                continue  # hand-over, renewal and return are the archivist's daily work
+            person = by if isinstance(by, str) and by else None
+            acts.append(Act(APPROVER, person, path, f"{code} event {number} ({action} by {by})"))
+    if category == DISPOSAL and old is None:
+        by = new.get("carried_out_by")
+        person = by if isinstance(by, str) and by else None
+        acts.append(Act(ARCHIVIST, person, path, f"{code} (destruction carried out by {by})"))
+    kept = new.get("retention")
+    if kept is not None and kept != (old or {}).get("retention"):
+        until = kept.get("until") if isinstance(kept, dict) else kept
+        acts.append(Act(APPROVER, None, path, f"{code} retention kept until {until}"))
+    return acts
+
+
+def config_act(path: str, old: Any, new: Any) -> list[Act]:
+    """A change of vault.yaml or of a schema (its tree, None when absent). The first
+    vault.yaml of a vault is trusted as created: adding it is no act."""
+    if old is None and path == "vault.yaml":
+        return []
+    if old == new:
+        return []  # the same settings written differently
+    return [Act(APPROVER, None, path, f"{path} changed")]
+
+
+def trailers(message: str) -> dict[str, str]:
+    """The `Key: value` lines of a commit message's last paragraph (git's trailers)."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    found: dict[str, str] = {}
+    if not paragraphs:
+        return found
+    for line in paragraphs[-1].splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key and " " not in key:
+            found[key] = value.strip()
+    return found
+
+
+def approval_act(message: str) -> list[Act]:
+    """An approval commit (`dangan retention approve`) is an approver's act."""
+    found = trailers(message)
+    if found.get(ACT_TRAILER) != APPROVAL:
+        return []
+    by = found.get("Dangan-By") or None
+    return [Act(APPROVER, by, "", f"approval of a destruction (plan {found.get('Dangan-Plan', '?')}, by {by})")]
+
+
+@dataclass(frozen=True)
+class Holder:
+    name: str
+    roles: frozenset[str]
+    keys: tuple[sshsig.PublicKey, ...]
+
+
+def holders(config: Mapping[str, Any] | None) -> list[Holder]:
+    """Each recipient with its roles and signing keys (`signing_key`, or `key` when that is
+    an SSH key). A key that cannot be read signs nothing (DG114 reports vault.yaml)."""
+    out = []
+    for entry in (config or {}).get("recipients") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        keys = []
+        given = entry.get("signing_key")
+        text = given if given is not None else entry.get("key")  # signing_key replaces key
+        if isinstance(text, str) and text.startswith("ssh-"):
+            with contextlib.suppress(sshsig.SignatureError):
+                keys.append(sshsig.parse_public_key(text))
+        roles = entry.get("roles") if isinstance(entry.get("roles"), list) else []
+        out.append(Holder(entry["name"], frozenset(str(r) for r in roles), tuple(keys)))
+    return out
+
+
+def signer_problem(config: Mapping[str, Any] | None, act: Act, signer: sshsig.PublicKey | None,
+                   signed_note: str = "") -> str | None:
+    """Why `signer` may not sign `act` under `config` (the parent commit's vault.yaml), or
+    None when it may. `signer` None: the commit is not signed (`signed_note` says more)."""
+    people = holders(config)
+    if act.person is not None:
+        named = [h for h in people if h.name == act.person]
+        with_role = [h for h in named if act.role in h.roles]
+        if not with_role:
+            who = (f"{act.person} does not have the {act.role} role" if named
+                   else f"{act.person} is not among its recipients")
+            return f"{act.what}: {who} in the parent commit's vault.yaml"
+        allowed = [k for h in with_role for k in h.keys]
+        whose = act.person
+    else:
+        allowed = [k for h in people if act.role in h.roles for k in h.keys]
+        whose = f"a holder of the {act.role} role"
+    if not allowed:
+        return f"{act.what}: the parent commit's vault.yaml gives {whose} no signing key (recipients[].signing_key)"
+    if signer is None:
+        return f"{act.what} is a role act, but the commit is not signed{signed_note}; it must be signed by {whose}"
+    if signer not in allowed:
+        return (f"{act.what} is signed by {signer.fingerprint()}, which the parent commit's vault.yaml does not "
+                f"give to {whose}")
+    return None
+
+
+def problems(config: Mapping[str, Any] | None, acts: Sequence[Act], signer: sshsig.PublicKey | None,
+             signed_note: str = "") -> list[tuple[str, str]]:
+    """(path, message) for each act the signer may not sign, when signing is required."""
+    if not acts or not required(config):
+        return []
+    found = []
+    for act in acts:
+        problem = signer_problem(config, act, signer, signed_note)
+        if problem:
+            found.append((act.path, problem))
+    return found
