@@ -174,6 +174,8 @@ class Keepers:
 
     holds: list[tuple[str, list[str]]] = field(default_factory=list)  # (BQ code, targets)
     loans: list[tuple[str, set[str]]] = field(default_factory=list)  # (JY code, codes out)
+    # encrypted holds (BQ) read from their clear fields, their MAC not verified (no key)
+    unverified: list[str] = field(default_factory=list)
 
     @classmethod
     def from_trees(cls, holds: Iterable[dict[str, Any]], loans: Iterable[dict[str, Any]]) -> Keepers:
