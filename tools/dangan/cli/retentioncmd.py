@@ -84,12 +84,15 @@ Examples:
 @click.option("--category", help="Only this category.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan (YAML) for `retention apply`.")
 @json_option
+@identity_option
 @pass_ctx
 def plan_cmd(ctx: Context, as_of: str | None, category: str | None, out: Path | None, as_json: bool) -> None:
     """Records due for destruction as of a day, and records kept with the reason.
 
     Reads the committed vault (HEAD). Kept records: held (a BQ legal hold), on loan (a JY
     loan that is out), override (retention.until), no trigger date, permanent, ledger.
+    Every legal hold is verified (its MAC) with the key at hand: refused (exit 1) when one
+    fails; without a key the plan says which encrypted holds it could not verify.
     """
     vault = ctx.vault
     plan = retention.make_plan(vault, parse_day(as_of, vault.tz), category)
@@ -111,6 +114,8 @@ def plan_cmd(ctx: Context, as_of: str | None, category: str | None, out: Path | 
 
 def _print_plan(plan: retention.Plan) -> None:
     click.echo(f"as of {plan.as_of} (commit {plan.commit[:12]}): {len(plan.due)} due")
+    if plan.unverified_holds:  # on the list the approver reads, not only on stderr
+        click.echo(f"not verified: {retention.unverified_note(plan.unverified_holds)}")
     for item in plan.due:
         rule = item["rule"]
         click.echo(f"  {item['code']}\t{rule['keep']} after {rule['after']} {item['trigger']} -> due {item['due']}"
@@ -187,18 +192,24 @@ Examples:
 @click.option("--by", "by", metavar="NAME", help="Archivist who carries it out (default: git user.name).")
 @click.option("--at", "at", metavar="WHEN", help="When it was carried out (default: now).")
 @click.option("--title", help="Title of the certificate (default: DATE到期檔案銷毀清冊).")
+@click.option("--accept-unverified-holds", "unverified_ok", is_flag=True,
+              help="Proceed although encrypted legal holds cannot be verified (no key): trust their clear fields.")
 @no_commit_option
 @json_option
+@identity_option
 @pass_ctx
 def apply_cmd(ctx: Context, plan_file: Path, approved_by: str | None, witnesses, method: str, place: str,
-              by: str | None, at: str | None, title: str | None, no_commit: bool, as_json: bool) -> None:
+              by: str | None, at: str | None, title: str | None, unverified_ok: bool, no_commit: bool,
+              as_json: bool) -> None:
     """Carry out an approved plan: certificate XH-nnnn and removal of its records, in one commit.
 
     Refused (exit 1, nothing written) when the plan has no approval (`retention approve`)
-    in the branch's history, when a listed record changed since the plan was made,
-    is held, on loan or not due, when a `review` entry has no decision, or when the people
-    do not fit the rules. Prints the certificate code (one per volume when the list is
-    longer than one record holds).
+    in the branch's history, when a listed record changed since the plan was made, is
+    held, on loan or not due, when a `review` entry has no decision, when the people do
+    not fit the rules, when a legal hold fails verification (its MAC), or when an
+    encrypted hold cannot be verified for want of a key (unless --accept-unverified-holds).
+    Prints the certificate code (one per volume when the list is longer than one record
+    holds).
     """
     vault = ctx.vault
     plan = retention.read_plan(_read(ctx, plan_file), str(plan_file))
@@ -211,10 +222,13 @@ def apply_cmd(ctx: Context, plan_file: Path, approved_by: str | None, witnesses,
         at=parse_when(at, vault.tz),
         title=title,
     )
-    applied = retention.apply_plan(vault, plan, disposal, not no_commit)
+    applied = retention.apply_plan(vault, plan, disposal, not no_commit, unverified_holds_ok=unverified_ok)
+    if applied.unverified_holds:
+        say(f"dangan: warning: {retention.unverified_note(applied.unverified_holds)}")
     if as_json:
         emit_json({"code": str(applied.codes[0]), "certificates": [str(c) for c in applied.codes],
-                   "paths": [c.path for c in applied.codes], "destroyed": applied.destroyed, "commit": applied.commit})
+                   "paths": [c.path for c in applied.codes], "destroyed": applied.destroyed, "commit": applied.commit,
+                   "unverified_holds": applied.unverified_holds})
         return
     say(f"{', '.join(map(str, applied.codes))}: {len(applied.destroyed)} record(s) destroyed")
     for code in applied.codes:

@@ -328,15 +328,20 @@ class StoriesMixin:
     def sweep(self) -> None:
         """The yearly sweep through the real core (plan, certificate, removal, hooks)."""
         moment = self._pause()
-        with self._dated(moment):
-            plan = retention.make_plan(self.vault, moment.date(), now=moment - dt.timedelta(hours=2)).document()
-            # entries a person would review (action: review) are kept: none are due in the demo
-            plan["due"] = [e for e in plan["due"] if e.get("decision") == "destroy"]
-            retention.approve_plan(self.vault, plan, DEMO_APPROVER)  # the approver's own commit
-            applied = retention.apply_plan(self.vault, plan, retention.Disposal(
-                approved_by=None, witnesses=list(WITNESSES), carried_out_by=DEMO_ARCHIVIST,
-                method="碎紙機粉碎", place="安和物業總部檔案室", at=moment,
-                title=f"{moment.year}年度到期檔案銷毀"))
+        # the archivist's key: plan and apply verify the encrypted legal hold with it
+        keyring, self.vault.keyring = self.vault.keyring, Keyring(self.vault.root / DEMO_KEY)
+        try:
+            with self._dated(moment):
+                plan = retention.make_plan(self.vault, moment.date(), now=moment - dt.timedelta(hours=2)).document()
+                # entries a person would review (action: review) are kept: none are due in the demo
+                plan["due"] = [e for e in plan["due"] if e.get("decision") == "destroy"]
+                retention.approve_plan(self.vault, plan, DEMO_APPROVER)  # the approver's own commit
+                applied = retention.apply_plan(self.vault, plan, retention.Disposal(
+                    approved_by=None, witnesses=list(WITNESSES), carried_out_by=DEMO_ARCHIVIST,
+                    method="碎紙機粉碎", place="安和物業總部檔案室", at=moment,
+                    title=f"{moment.year}年度到期檔案銷毀"))
+        finally:
+            self.vault.keyring = keyring
         for code in applied.destroyed:
             self.trees.pop(code, None)
             self.docs.pop(code, None)

@@ -7,7 +7,8 @@
   `retention.until` override if that is later; what keeps a record although due (holds,
   loans: `Keepers`), judged by `assess`;
 - who may approve, witness and carry out a destruction;
-- `certificate_problems` and `certificate_conflicts`: DG112, called by the check engine.
+- `certificate_problems`, `certificate_conflicts` and `hold_problems`: DG112, called by the
+  check engine.
 
 Pure: no git, no files. The plans, the certificate writing and the hold commands are
 `dangan.services.retention`.
@@ -126,11 +127,22 @@ def vault_tz(config: Mapping[str, Any]) -> ZoneInfo:
 # ------------------------------------------------------------- holds and loans
 
 def hold_active(tree: Mapping[str, Any]) -> bool:
-    """A hold is active until a release event; `status` is derived, the events decide."""
+    """A hold is active until its last event is a release. Only the events decide: `status`
+    is derived, and a clear `status: released` without a release event (an edit that
+    skipped the hooks) must not lift a hold. A hold without events keeps (the safe side)."""
     events = [e for e in tree.get("events") or [] if isinstance(e, dict)]
-    if events:
-        return events[-1].get("action") != "release"
-    return tree.get("status") != "released"
+    return not events or events[-1].get("action") != "release"
+
+
+def hold_problems(tree: Mapping[str, Any]) -> list[str]:
+    """DG112 for one hold on its own: its `status` says what its events say (as DG111
+    does for a loan's). `hold_active` reads the events, so a contradiction is either a
+    hand edit of `status` or a release event without its status: both are reported."""
+    derived = "active" if hold_active(tree) else "released"
+    status = tree.get("status")
+    if status is not None and status != derived:
+        return [f"status is {status!r} but the events say {derived!r}"]
+    return []
 
 
 def loan_out(tree: Mapping[str, Any]) -> bool:
@@ -162,6 +174,8 @@ class Keepers:
 
     holds: list[tuple[str, list[str]]] = field(default_factory=list)  # (BQ code, targets)
     loans: list[tuple[str, set[str]]] = field(default_factory=list)  # (JY code, codes out)
+    # encrypted holds (BQ) read from their clear fields, their MAC not verified (no key)
+    unverified: list[str] = field(default_factory=list)
 
     @classmethod
     def from_trees(cls, holds: Iterable[dict[str, Any]], loans: Iterable[dict[str, Any]]) -> Keepers:

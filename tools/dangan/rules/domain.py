@@ -1,7 +1,8 @@
 """Domain rules of ledger records, checked with the file and change rules.
 
 File level (one record and vault.yaml): DG111 for a loan (JY) that breaks the lending
-rules on its own; DG112 for a disposal certificate (XH) that does. Change level (a change
+rules on its own; DG112 for a disposal certificate (XH) that does, or a legal hold (BQ)
+whose status contradicts its events. Change level (a change
 and the records on its new side): DG111 for an original out on two loans at once; DG112
 for a certificate that destroys a record that is held, on loan or not due.
 
@@ -28,6 +29,10 @@ def file_rules(category: str, tree: dict[str, Any], config: dict[str, Any]) -> P
         from dangan.model import disposal
 
         return [("DG112", m) for m in disposal.certificate_problems(tree, config)]
+    if category == "BQ":
+        from dangan.model import disposal
+
+        return [("DG112", m) for m in disposal.hold_problems(tree)]
     return []
 
 

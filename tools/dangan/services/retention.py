@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -58,7 +58,7 @@ from dangan.services import records, signing
 from dangan.store.vault import RECORDS, Vault
 
 if TYPE_CHECKING:
-    pass
+    from dangan.store.sealing import Keyring
 
 # ------------------------------------------------------------------ the vault at HEAD
 
@@ -77,8 +77,14 @@ class Committed:
         wanted = [blob for code, _, blob in self.entries if code.category == category]
         return [t for t in self.trees(wanted).values() if t is not None]
 
-    def keepers(self) -> Keepers:
-        return Keepers.from_trees(self.category(HOLD), self.category(LOAN))
+    def keepers(self, keyring: Keyring | None = None) -> Keepers:
+        """The active holds and the loans out. Every hold is read through its MAC when a
+        key opens it (Refusal naming the holds that fail); an encrypted hold no key at hand
+        opens is read from its clear fields and listed in `unverified`."""
+        holds, unverified = _verified_holds(self, keyring)
+        keepers = Keepers.from_trees(holds, self.category(LOAN))
+        keepers.unverified = unverified
+        return keepers
 
 
 def committed(vault: Vault) -> Committed:
@@ -92,6 +98,65 @@ def committed(vault: Vault) -> Committed:
         except CodeError:
             continue  # a stray file: `dangan check` reports it
     return Committed(vault.root, commit, entries)
+
+
+def _identities(keyring: Keyring | None) -> list[Any]:
+    """The identities to verify with: none without a keyring or a key; an identity given
+    with --identity that cannot be loaded is bad input (exit 2), as for every command."""
+    if keyring is None or (keyring.explicit is None and not keyring.available()):
+        return []
+    return list(keyring.identities)
+
+
+def _verified_holds(state: Committed, keyring: Keyring | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every committed hold (BQ), opened and verified where a key allows: (trees, codes of
+    the encrypted holds left unverified). Refusal when a hold cannot be read or fails its
+    MAC: it may have been edited to lift it (a clear `status` or a release event appended
+    without the data key), and destroying what it might hold cannot be undone.
+
+    A hold without a `sops` block (no parties) has no MAC; it is taken as committed, and
+    the append-only rule DG110 and the hooks guard it (docs/decisions.md)."""
+    from dangan.formats import sops
+
+    identities = _identities(keyring)
+    entries = [(code, blob) for code, _, blob in state.entries if code.category == HOLD]
+    trees = state.trees([blob for _, blob in entries])
+    holds: list[dict[str, Any]] = []
+    unverified: list[str] = []
+    failed: list[str] = []
+    for code, blob in entries:
+        tree = trees.get(blob)
+        if tree is None:
+            failed.append(f"{code} is not readable")
+            continue
+        if "sops" not in tree:
+            holds.append(tree)
+            continue
+        if not identities:
+            unverified.append(str(code))
+            holds.append(tree)
+            continue
+        try:
+            plain, _ = sops.decrypt_document(tree, identities)
+        except sops.NoMatchingIdentity:
+            unverified.append(str(code))  # a key, but not one of this hold's recipients
+            holds.append(tree)
+            continue
+        except sops.SopsError as exc:  # MAC mismatch, failed authentication, broken block
+            failed.append(f"{code}: {exc}")
+            continue
+        holds.append(plain)
+    if failed:
+        raise Refusal(f"legal hold(s) fail verification, nothing is done while they do: {_some(failed)}",
+                      "a hold was altered outside dangan: restore it from Git history (`git log -p "
+                      "vault/BQ`), release holds only with `dangan retention release`; see `dangan check`")
+    return holds, sorted(unverified)
+
+
+def unverified_note(codes: list[str]) -> str:
+    """The line a plan and a disposal carry when encrypted holds went unverified."""
+    return (f"{len(codes)} encrypted hold(s) could not be verified without a key: {', '.join(codes)}; "
+            "their clear fields were trusted (give --identity FILE of a recipient to verify them)")
 
 
 def _tree(data: bytes) -> dict[str, Any] | None:
@@ -115,6 +180,7 @@ class Plan:
     not_due: list[dict[str, Any]]
     later: int  # records simply not yet due
     unreadable: list[str]
+    unverified_holds: list[str] = field(default_factory=list)  # encrypted, MAC not verified: no key
 
     def document(self) -> dict[str, Any]:
         return {
@@ -128,6 +194,7 @@ class Plan:
             "not_due": self.not_due,
             "later": self.later,
             "unreadable": self.unreadable,
+            "unverified_holds": self.unverified_holds,
         }
 
 
@@ -154,7 +221,7 @@ def make_plan(vault: Vault, as_of: dt.date, category: str | None = None, now: dt
     if category is not None and category not in vault.schemas.categories:
         raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
     state = committed(vault)
-    keepers = state.keepers()
+    keepers = state.keepers(vault.keyring)
     rules = schedule(vault.config, vault.schemas.categories)
     chosen = [(c, p, b) for c, p, b in state.entries if category is None or c.category == category]
     # permanent records need not be read: their rule alone keeps them
@@ -189,7 +256,7 @@ def make_plan(vault: Vault, as_of: dt.date, category: str | None = None, now: dt
             kept.append(_kept_entry(found))
     moment = now or dt.datetime.now(vault.tz)
     return Plan(str(vault.config.get("id", "")), as_of, stamp(moment, vault.tz), state.commit, category,
-                due, kept, later, unreadable)
+                due, kept, later, unreadable, keepers.unverified)
 
 
 def _at_a_glance(data: bytes, rule: Rule, as_of: dt.date) -> str | None:
@@ -249,10 +316,15 @@ class Applied:
     codes: list[Code]  # one certificate, or several when the items exceed one record's size
     destroyed: list[str]
     commit: str | None
+    unverified_holds: list[str] = field(default_factory=list)  # accepted with unverified_holds_ok
 
 
-def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: bool = True) -> Applied:
-    """Re-check a plan, write certificate XH-nnnn and remove its records: one commit."""
+def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: bool = True,
+               unverified_holds_ok: bool = False) -> Applied:
+    """Re-check a plan, write certificate XH-nnnn and remove its records: one commit.
+
+    Every hold is verified with the key at hand; an encrypted hold that no key opens
+    refuses the disposal unless `unverified_holds_ok` (docs/retention.md §4)."""
     if plan.get("vault") != vault.config.get("id"):
         raise DanganError("the plan was made for another vault", "make a new plan in this vault")
     as_of = to_day(plan.get("as_of"), vault.tz)
@@ -273,7 +345,7 @@ def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: b
         raise Refusal("; ".join(problems), "roles are given in vault.yaml `recipients`; nothing was written")
     with vault.lock():
         vault.ready_to_write()
-        current, items = _recheck(vault, listed, as_of)
+        current, items, unverified = _recheck(vault, listed, as_of, unverified_holds_ok)
         codes, changes = _certificates(vault, items, disposal, as_of, approval.commit)
         changes.update({path: None for _, path, _ in current})
         files = _attachment_files(vault, [path for _, path, _ in current])
@@ -286,7 +358,7 @@ def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: b
             commit_id = transact(vault, dict(changes), message, commit)
         else:
             commit_id = vault.apply(changes, message, commit)
-    return Applied(codes, [str(code) for code, _, _ in current], commit_id)
+    return Applied(codes, [str(code) for code, _, _ in current], commit_id, unverified)
 
 
 def _decided(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -338,7 +410,9 @@ def approve_plan(vault: Vault, plan: dict[str, Any], by: str, commit: bool = Tru
     digest = plan_digest(str(vault.config.get("id")), as_of, listed)
     with vault.lock():
         vault.ready_to_write()
-        _recheck(vault, listed, as_of)  # what is approved is due now, unchanged since the plan
+        # what is approved is due now, unchanged since the plan; a hold that fails its MAC
+        # refuses here too, one that no key of the approver opens is left to `apply`
+        _recheck(vault, listed, as_of, unverified_ok=True)
         if gitio.run(["diff", "--cached", "--quiet"], vault.root, ok=(0, 1)).returncode == 1:
             raise DanganError("other changes are staged", "commit or unstage them first: an approval changes no file")
         if not commit:
@@ -399,9 +473,11 @@ def _some(problems: list[str]) -> str:
     return "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
 
 
-def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date) -> tuple[list[tuple[Code, str, str]], list[dict[str, Any]]]:
-    """The plan's records as committed now, and their certificate items; Refusal if any
-    changed since the plan (blob id), has uncommitted changes, or is no longer due."""
+def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date, unverified_ok: bool = False
+             ) -> tuple[list[tuple[Code, str, str]], list[dict[str, Any]], list[str]]:
+    """The plan's records as committed now, their certificate items and the holds left
+    unverified; Refusal if any changed since the plan (blob id), has uncommitted changes,
+    or is no longer due, or if a hold fails verification or cannot be verified."""
     state = committed(vault)
     at_head = {str(code): (code, path, blob) for code, path, blob in state.entries}
     stale: list[str] = []
@@ -420,7 +496,12 @@ def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date) -> tupl
     uncommitted = _uncommitted(vault, [path for _, path, _ in current], {p: b for _, p, b in current})
     if uncommitted:
         raise Refusal(f"{', '.join(uncommitted[:5])} has uncommitted changes", "commit or restore them first")
-    keepers = state.keepers()
+    keepers = state.keepers(vault.keyring)
+    if keepers.unverified and not unverified_ok:
+        raise Refusal(f"{len(keepers.unverified)} encrypted hold(s) could not be verified without a key: "
+                      f"{', '.join(keepers.unverified)}; nothing was written",
+                      "give --identity FILE of a recipient of the holds, or --accept-unverified-holds to "
+                      "trust their clear fields")
     trees = state.trees([blob for _, _, blob in current])
     refused: list[str] = []
     items = []
@@ -436,7 +517,7 @@ def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date) -> tupl
             refused.append(f"{code} {_why(found)} (plan as of {as_of})")
     if refused:
         raise Refusal(f"refused: {_some(refused)}", "nothing was written; make a new plan")
-    return current, items
+    return current, items, keepers.unverified
 
 
 def _certificates(vault: Vault, items: list[dict[str, Any]], disposal: Disposal,
