@@ -88,9 +88,20 @@ def write_plan(root: Path, *extra: str) -> Path:
 
 
 def apply(root: Path, plan_file: Path, *extra: str) -> Result:
-    return dg(root, "retention", "apply", str(plan_file), "--approved-by", APPROVER, *WITNESSES,
+    """The approver approves the plan (`retention approve`, with the same identity), then
+    the archivist applies it. A refused approval is the answer; when the apply is refused,
+    the approval commit (it changes no file) is dropped again: the vault is as it was."""
+    head = git(root, "rev-parse", "HEAD").strip()
+    identity = list(extra[extra.index("--identity"):extra.index("--identity") + 2]) if "--identity" in extra else []
+    approved = dg(root, "retention", "approve", str(plan_file), "--by", APPROVER, *identity)
+    if approved.code != 0:
+        return approved
+    done = dg(root, "retention", "apply", str(plan_file), *WITNESSES,
               "--method", "碎紙機粉碎", "--place", "總部檔案室", "--by", ARCHIVIST,
               "--at", "2024-03-26T10:00:00+08:00", *extra)
+    if done.code != 0:
+        git(root, "reset", "-q", "--soft", head)
+    return done
 
 
 def encrypted_hold(root: Path) -> None:

@@ -148,6 +148,7 @@ Examples:
 @click.option("--by", "by", metavar="NAME", help="The approver (批准人; default: git user.name); needs the approver role.")
 @no_commit_option
 @json_option
+@identity_option
 @pass_ctx
 def approve_cmd(ctx: Context, plan_file: Path, by: str | None, no_commit: bool, as_json: bool) -> None:
     """Approve a plan's destruction: one commit naming each record, signed by the approver.
