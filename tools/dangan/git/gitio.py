@@ -161,6 +161,25 @@ def count_commits(root: Path, spec: Sequence[str]) -> int:
     return int(run(["rev-list", "--count", *spec], root).stdout.decode().strip() or 0)
 
 
+def committed_at(root: Path, commit: str) -> int:
+    """A commit's committer date, as Unix seconds (`%ct`; DG121 bounds its events by it)."""
+    return int(out(["show", "-s", "--format=%ct", commit, "--"], root).strip())
+
+
+def pending_commit_time(root: Path) -> int | None:
+    """The committer date the next commit will get (`git var GIT_COMMITTER_IDENT`: now, or
+    GIT_COMMITTER_DATE when a hook runs under a back-dated commit); None when git knows no
+    committer identity (the commit itself will then fail and say why)."""
+    proc = run(["var", "GIT_COMMITTER_IDENT"], root, check=False)
+    if proc.returncode != 0:
+        return None
+    parts = proc.stdout.decode("utf-8", "replace").split()
+    try:
+        return int(parts[-2])
+    except (IndexError, ValueError):
+        return None
+
+
 def symbolic_head(root: Path, *, short: bool = False) -> str | None:
     """The branch HEAD points to (`refs/heads/main`, or `main` if `short`), or None when
     HEAD is detached (exit status 1)."""
