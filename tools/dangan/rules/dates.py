@@ -38,12 +38,19 @@ STAMPS = {"XH": ("destroyed_at", "plan_as_of"), "PD": ("counted_at",)}
 SKEW_TEXT = f"{int(CLOCK_SKEW.total_seconds() // 60)} minutes of clock skew allowed"
 
 
+def commit_times(root: Path, commits: list[tuple[str | None, str]]) -> dict[str, int]:
+    """The committer dates of the commits `check_commits` judges, read once for all."""
+    return gitio.commit_times(root, [commit for _parent, commit in commits])
+
+
 def commit_findings(root: Path, changes: list[Any], commit: str, config: Mapping[str, Any],
-                    now: dt.datetime | None = None) -> list[Finding]:
+                    times: Mapping[str, int] | None = None, now: dt.datetime | None = None) -> list[Finding]:
     """DG121 for one commit of history (pre-push, pre-receive, `check --range`): the commit
-    dated after `now` (the checker's clock) + skew, and every time it adds dated after it."""
+    dated after `now` (the checker's clock) + skew, and every time it adds dated after it.
+    `times`: committer dates already read (`commit_times`)."""
     tz = vault_tz(config)
-    committed = dt.datetime.fromtimestamp(gitio.committed_at(root, commit), tz)
+    stamp = times[commit] if times and commit in times else gitio.commit_times(root, [commit])[commit]
+    committed = dt.datetime.fromtimestamp(stamp, tz)
     clock = now or dt.datetime.now(tz)
     found = []
     if committed > clock + CLOCK_SKEW:

@@ -742,9 +742,11 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
     and DG114, each judged by that commit's own vault.yaml and schemas."""
     from dangan.rules.changes import change_findings, commit_changes
     from dangan.rules.dates import commit_findings as commit_dates
+    from dangan.rules.dates import commit_times
 
     findings: list[Finding] = []
     checked = 0
+    times = commit_times(root, commits)  # DG121: every committer date in one git call
     for parent, commit in commits:
         rules = rules_from_commit(root, commit, keyring)
         changes = commit_changes(root, parent, commit)
@@ -754,7 +756,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
         checked += len(items)
         found = check_blobs(root, rules, items, blob_reader(root), use_cache, folders=folders) + loose
         found += change_findings(root, changes, commit, None, rules.config, keyring)
-        found += commit_dates(root, changes, commit, rules.config)
+        found += commit_dates(root, changes, commit, rules.config, times)
         found += rules.config_findings(root if use_cache else None)
         short = commit[:10]
         findings += [Finding(f.path, f.rule, f"{f.message} (commit {short})") for f in found]
