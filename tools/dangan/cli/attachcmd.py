@@ -60,7 +60,7 @@ def attach_cmd(ctx: Context, code: str, files, title, name, kind, by, at, no_com
     """
     vault = ctx.vault
     who = by or timeutil.default_person(gitio.config_get(vault.root, "user.name"))
-    moment = timeutil.parse_when(at, vault.tz)
+    moment = timeutil.parse_at(at, vault.tz)
     done = attachments.attach(vault, parse_code(code), [ctx.path(f) for f in files], who, moment,
                               name=name, title=title, kind=kind, commit=not no_commit)
     if as_json:

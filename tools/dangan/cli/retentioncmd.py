@@ -20,7 +20,7 @@ from dangan.formats.yamlio import dump
 from dangan.git import gitio
 from dangan.model import disposal
 from dangan.model.codes import parse_code
-from dangan.model.timeutil import default_person, parse_day, parse_when
+from dangan.model.timeutil import default_person, parse_at, parse_day
 from dangan.services import retention
 from dangan.store.fsutil import write_atomic
 from dangan.store.vault import RECORDS, Vault
@@ -220,7 +220,7 @@ def apply_cmd(ctx: Context, plan_file: Path, approved_by: str | None, witnesses,
         carried_out_by=_person(vault, by),
         method=method,
         place=place,
-        at=parse_when(at, vault.tz),
+        at=parse_at(at, vault.tz),
         title=title,
     )
     applied = retention.apply_plan(vault, plan, disposal, not no_commit, unverified_holds_ok=unverified_ok)
@@ -262,7 +262,7 @@ def hold_cmd(ctx: Context, targets, reason: str, by: str | None, case: str | Non
     While the hold is active nothing it covers is due for destruction. Prints the code.
     """
     vault = ctx.vault
-    written = retention.hold(vault, list(targets), reason, _person(vault, by), parse_when(at, vault.tz), case,
+    written = retention.hold(vault, list(targets), reason, _person(vault, by), parse_at(at, vault.tz), case,
                              authority, title, list(parties), not no_commit)
     _done(written, as_json)
 
@@ -285,7 +285,7 @@ Examples:
 def release_cmd(ctx: Context, hold_code: str, reason: str, by: str | None, at: str | None, no_commit: bool, as_json: bool) -> None:
     """End a legal hold (a release event is appended; the hold stays on record)."""
     vault = ctx.vault
-    written = retention.release(vault, parse_code(hold_code), _person(vault, by), reason, parse_when(at, vault.tz), not no_commit)
+    written = retention.release(vault, parse_code(hold_code), _person(vault, by), reason, parse_at(at, vault.tz), not no_commit)
     _done(written, as_json)
 
 

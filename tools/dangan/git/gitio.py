@@ -161,6 +161,34 @@ def count_commits(root: Path, spec: Sequence[str]) -> int:
     return int(run(["rev-list", "--count", *spec], root).stdout.decode().strip() or 0)
 
 
+def commit_times(root: Path, commits: Sequence[str]) -> dict[str, int]:
+    """The committer date of each commit (full ids), as Unix seconds (`%ct`), in one git
+    process for a whole range (DG121 bounds a commit's events by its date)."""
+    if not commits:
+        return {}
+    given = "".join(f"{c}\n" for c in commits).encode()
+    raw = run(["log", "--no-walk=unsorted", "--stdin", "--format=%H %ct"], root, input=given).stdout
+    times = {}
+    for line in raw.decode().splitlines():
+        commit, _, stamp = line.partition(" ")
+        times[commit] = int(stamp)
+    return times
+
+
+def pending_commit_time(root: Path) -> int | None:
+    """The committer date the next commit will get (`git var GIT_COMMITTER_IDENT`: now, or
+    GIT_COMMITTER_DATE when a hook runs under a back-dated commit); None when git knows no
+    committer identity (the commit itself will then fail and say why)."""
+    proc = run(["var", "GIT_COMMITTER_IDENT"], root, check=False)
+    if proc.returncode != 0:
+        return None
+    parts = proc.stdout.decode("utf-8", "replace").split()
+    try:
+        return int(parts[-2])
+    except (IndexError, ValueError):
+        return None
+
+
 def symbolic_head(root: Path, *, short: bool = False) -> str | None:
     """The branch HEAD points to (`refs/heads/main`, or `main` if `short`), or None when
     HEAD is detached (exit status 1)."""

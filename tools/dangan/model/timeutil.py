@@ -4,6 +4,10 @@ Command-line dates (docs/cli.md §1): `YYYY-MM-DD` or an ISO 8601 timestamp; a b
 date means that day in the vault's timezone. `--at` (when something happened) defaults to
 now; `--as-of` (the day a report is for) defaults to today. Records store timestamps as
 `YYYY-MM-DDTHH:MM:SS+08:00` strings (common.json `datetime`) and days as `YYYY-MM-DD`.
+
+Dates are real (DG121, docs/decisions.md): an act is never dated after now, so `--at`
+refuses the future (`parse_at`) and the checks refuse an event dated after its commit.
+`CLOCK_SKEW` is how far two honest clocks (the writer's, the server's) may disagree.
 """
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from zoneinfo import ZoneInfo
 from dangan.errors import DanganError
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# How far ahead of a clock a time may be and still count as "now": two honest machines'
+# clocks (NTP keeps them within seconds; a laptop off the network drifts minutes)
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def parse_when(text: str | None, tz: ZoneInfo, *, end_of_day: bool = False) -> dt.datetime:
@@ -34,6 +41,21 @@ def parse_when(text: str | None, tz: ZoneInfo, *, end_of_day: bool = False) -> d
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment.replace(microsecond=0)
+
+
+def parse_at(text: str | None, tz: ZoneInfo, now: dt.datetime | None = None) -> dt.datetime:
+    """`--at WHEN` of a command that records an act: `parse_when`, but never in the future.
+
+    A paper form is entered after the fact, so any past time is taken; a time after now
+    (+ `CLOCK_SKEW`) is bad input: the checks would refuse it as DG121 anyway."""
+    moment = parse_when(text, tz)
+    current = now or dt.datetime.now(tz)
+    if text is not None and moment > current + CLOCK_SKEW:
+        raise DanganError(
+            f"--at {text.strip()} is in the future (now is {stamp(current, tz)})",
+            "give the time the act happened; nothing is recorded ahead of time (DG121)",
+        )
+    return moment
 
 
 def parse_day(text: str | None, tz: ZoneInfo) -> dt.date:

@@ -41,6 +41,7 @@ RULES = {
     "DG117": "clear (unencrypted) file where an attachment belongs",
     "DG118": "attachment encrypted for other recipients than vault.yaml gives",
     "DG120": "history of a protected branch or a tag rewritten on the server",
+    "DG121": "dated after the commit that records it, or a commit dated in the future",
 }
 
 

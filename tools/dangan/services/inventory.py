@@ -396,7 +396,7 @@ def record(
         raise DanganError("an inventory needs a witness", "give --witness NAME (複核人)")
     if witness.strip() == who.strip():
         raise DanganError(f"the witness must be someone other than the counter ({who})", "give --witness NAME of a second person")
-    moment = timeutil.parse_when(at, vault.tz)
+    moment = timeutil.parse_at(at, vault.tz)
     counted, rooms = read_results(data, name)
     if room is None:
         if len(rooms) != 1:

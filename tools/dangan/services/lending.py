@@ -125,7 +125,7 @@ def request(
     if form not in FORMS:
         raise DanganError(f"unknown form {form!r}", f"forms: {', '.join(FORMS)}")
     rules = LendingRules.from_config(vault.config)
-    moment = timeutil.parse_when(at, vault.tz)
+    moment = timeutil.parse_at(at, vault.tz)
     with vault.lock():
         lent = _lent_codes(vault, codes)
         code = records.allocate(vault, CATEGORY, Location())
@@ -178,7 +178,7 @@ def _append(vault: Vault, loan: str, action: str,
 
 
 def approve(vault: Vault, loan: str, by: str | None = None, at: str | None = None, commit: bool = True) -> Done:
-    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+    who, moment = person(vault, by), timeutil.parse_at(at, vault.tz)
     return _append(vault, loan, "approve", lambda s, r: new_event("approve", moment, who, r, s), commit)
 
 
@@ -186,14 +186,14 @@ def reject(vault: Vault, loan: str, reason: str, by: str | None = None, at: str 
            commit: bool = True) -> Done:
     if not reason or not reason.strip():
         raise DanganError("a rejection needs a reason", "give --reason TEXT")
-    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+    who, moment = person(vault, by), timeutil.parse_at(at, vault.tz)
     return _append(vault, loan, "reject", lambda s, r: new_event("reject", moment, who, r, s, reason=reason), commit)
 
 
 def checkout(vault: Vault, loan: str, by: str | None = None, days: int | None = None, at: str | None = None,
              commit: bool = True) -> Done:
     """Hand over: due = the checkout day (in the vault's timezone) + days."""
-    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+    who, moment = person(vault, by), timeutil.parse_at(at, vault.tz)
 
     def make(state: LoanState, rules: LendingRules) -> dict[str, Any]:
         granted = days if days is not None else (state.requested_days or rules.loan_days)
@@ -205,7 +205,7 @@ def checkout(vault: Vault, loan: str, by: str | None = None, days: int | None = 
 def renew(vault: Vault, loan: str, days: int, by: str | None = None, reason: str | None = None,
           at: str | None = None, commit: bool = True) -> Done:
     """Extend: the new due date is the previous one + days, never past checkout + max_total_days."""
-    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+    who, moment = person(vault, by), timeutil.parse_at(at, vault.tz)
     return _append(vault, loan, "renew",
                    lambda s, r: new_event("renew", moment, who, r, s, days=days, reason=reason), commit)
 
@@ -217,7 +217,7 @@ def give_back(vault: Vault, loan: str, condition: str, by: str | None = None, no
         raise DanganError(f"unknown condition {condition!r}", f"conditions: {', '.join(CONDITIONS)}")
     if condition != "intact" and not (note and note.strip()):
         raise DanganError(f"a {condition} return needs a note", "give --note TEXT: what is damaged or lost, and what was done")
-    who, moment = person(vault, by), timeutil.parse_when(at, vault.tz)
+    who, moment = person(vault, by), timeutil.parse_at(at, vault.tz)
     return _append(vault, loan, "return",
                    lambda s, r: new_event("return", moment, who, r, s, condition=condition, note=note), commit)
 

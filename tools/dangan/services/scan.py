@@ -651,6 +651,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
     """What the pre-commit hook checks: the staged changes against HEAD, judged by the
     staged vault.yaml and schemas. Unchanged files were checked when they were committed."""
     from dangan.rules.changes import blobs_needed, change_findings, staged_changes
+    from dangan.rules.dates import staged_findings as staged_dates
 
     root = vault.root
     # `early`: the hook's hookrun.Early, git's answer to the same question started sooner
@@ -673,6 +674,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
 
     findings = check_blobs(root, rules, items, read, use_cache, folders=folders) + loose
     findings += change_findings(root, changes, ":", blobs, rules.config, vault.keyring)
+    findings += staged_dates(root, changes, blobs, rules.config)
     findings += rules.config_findings(root if use_cache else None)
     return CheckResult(len(items), _dedupe(findings))
 
@@ -739,9 +741,12 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
     """Every commit against its first parent: file rules on what it changed, change rules,
     and DG114, each judged by that commit's own vault.yaml and schemas."""
     from dangan.rules.changes import change_findings, commit_changes
+    from dangan.rules.dates import commit_findings as commit_dates
+    from dangan.rules.dates import commit_times
 
     findings: list[Finding] = []
     checked = 0
+    times = commit_times(root, commits)  # DG121: every committer date in one git call
     for parent, commit in commits:
         rules = rules_from_commit(root, commit, keyring)
         changes = commit_changes(root, parent, commit)
@@ -751,6 +756,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
         checked += len(items)
         found = check_blobs(root, rules, items, blob_reader(root), use_cache, folders=folders) + loose
         found += change_findings(root, changes, commit, None, rules.config, keyring)
+        found += commit_dates(root, changes, commit, rules.config, times)
         found += rules.config_findings(root if use_cache else None)
         short = commit[:10]
         findings += [Finding(f.path, f.rule, f"{f.message} (commit {short})") for f in found]
