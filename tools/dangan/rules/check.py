@@ -40,6 +40,7 @@ RULES = {
     "DG116": "attachment not listed by its record, or its record is gone",
     "DG117": "clear (unencrypted) file where an attachment belongs",
     "DG118": "attachment encrypted for other recipients than vault.yaml gives",
+    "DG119": "role act not signed by the person vault.yaml gives its key and role",
     "DG120": "history of a protected branch or a tag rewritten on the server",
     "DG121": "dated after the commit that records it, or a commit dated in the future",
 }
