@@ -319,3 +319,32 @@ def test_a_certificate_without_an_approval_is_refused_by_the_server(v: Path, key
     pushed = push(v)
     assert refused(pushed), pushed.stderr
     assert "XH-0001 names no approval" in pushed.stderr
+
+
+def test_a_release_signed_by_another_key_is_refused(v: Path, keys, base: Path) -> None:
+    held = dg(v, "retention", "hold", HJ, "--reason", "訴訟", "--by", APPROVER, "--sign-key", str(keys[APPROVER][0]))
+    assert held.code == 0, held
+    assert push(v).returncode == 0
+    hold = held.out.strip()
+    before = snapshot(v)
+    wrong = dg(v, "retention", "release", hold, "--reason", "結案", "--by", APPROVER,
+               "--sign-key", str(keys[ARCHIVIST][0]))
+    assert wrong.code == 1 and "DG119" in wrong.err and "does not give to 陳立新" in wrong.err, wrong
+    assert snapshot(v) == before
+
+
+def test_an_approvers_key_swapped_in_the_same_push_is_refused(v: Path, keys) -> None:
+    """The archivist puts their own key in place of the approver's and approves as 陳立新:
+    the approval holds under the new vault.yaml, but the swap needed the old key."""
+    config = load_text((v / "vault.yaml").read_text("utf-8"))
+    for entry in config["recipients"]:
+        if entry["name"] == APPROVER:
+            entry["signing_key"] = keys[ARCHIVIST][1]
+    (v / "vault.yaml").write_text(dump(config), encoding="utf-8")
+    git(v, "-c", "gpg.format=ssh", "-c", f"user.signingKey={keys[ARCHIVIST][0]}", "commit", "-q", "-S", "-am", "keys")
+    loan = request(v)
+    assert dg(v, "lend", "approve", loan, "--by", APPROVER, "--sign-key", str(keys[ARCHIVIST][0])).code == 0
+    pushed = push(v)
+    assert refused(pushed), pushed.stderr
+    lines = [line for line in pushed.stderr.splitlines() if "DG119" in line]
+    assert len(lines) == 1 and "remote: vault.yaml: DG119 vault.yaml changed is signed by" in lines[0], pushed.stderr
