@@ -747,9 +747,14 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
     findings: list[Finding] = []
     checked = 0
     times = commit_times(root, commits)  # DG121: every committer date in one git call
+    configs: dict[str, dict[str, Any] | None] = {}  # DG119: each commit's vault.yaml
+    certificates: set[str] = set()  # DG119: the commits that add a disposal certificate
     for parent, commit in commits:
         rules = rules_from_commit(root, commit, keyring)
+        configs[commit] = rules.config if rules.config else None
         changes = commit_changes(root, parent, commit)
+        if any(c.status == "A" and c.path.startswith(f"{RECORDS}/XH/") for c in changes):
+            certificates.add(commit)
         folders, again, loose = _change_context(root, commit, changes, use_cache=use_cache)
         items, _ = _split([(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"])
         items += again
@@ -762,7 +767,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
         findings += [Finding(f.path, f.rule, f"{f.message} (commit {short})") for f in found]
     from dangan.services import signing  # history checks only: the pre-commit hook never needs it
 
-    findings += signing.history_findings(root, commits)  # DG119: who signed the role acts
+    findings += signing.history_findings(root, commits, configs, certificates)  # DG119: who signed
     return CheckResult(checked, _dedupe(findings))
 
 

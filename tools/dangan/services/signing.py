@@ -83,11 +83,12 @@ def _tree(path: str, data: bytes | None) -> Any:
 
 
 class Configs:
-    """vault.yaml at each commit asked for, read once."""
+    """vault.yaml at each commit asked for, read once (`known`: already read, e.g. by the
+    file rules of the same range; None for one that is missing or unreadable)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, known: Mapping[str, dict[str, Any] | None] | None = None) -> None:
         self.root = root
-        self.cache: dict[str, dict[str, Any] | None] = {}
+        self.cache: dict[str, dict[str, Any] | None] = dict(known or {})
 
     def at(self, commit: str) -> dict[str, Any] | None:
         if commit not in self.cache:
@@ -135,9 +136,8 @@ def _worth_reading(path: str) -> bool:
     return len(parts) > 1 and parts[1] in (role_acts.LOAN, role_acts.HOLD, role_acts.DISPOSAL)
 
 
-def _acts_of(root: Path, info: CommitInfo) -> list[role_acts.Act]:
-    base = info.parents[0] if info.parents else None
-    changed = _changed(root, base, info.id)
+def _acts_of(root: Path, info: CommitInfo, changed: dict[str, tuple[str | None, str | None]]
+             ) -> list[role_acts.Act]:
     for other in info.parents[1:]:  # a merge carries what it changed against every parent
         theirs = _changed(root, other, info.id)
         changed = {p: blobs for p, blobs in changed.items() if p in theirs}
@@ -168,26 +168,37 @@ def signer_of(info: CommitInfo) -> tuple[sshsig.PublicKey | None, str]:
     return key, ""
 
 
-def history_findings(root: Path, commits: list[tuple[str | None, str]]) -> list[Finding]:
+def history_findings(root: Path, commits: list[tuple[str | None, str]],
+                     configs: Mapping[str, dict[str, Any] | None] | None = None,
+                     certificates_added: set[str] | None = None) -> list[Finding]:
     """DG119 for each commit of a history (`check --range`, pre-push, pre-receive), and the
-    approval that each certificate added there names (DG119 too)."""
+    approval that each certificate added there names (DG119 too).
+
+    `configs`: vault.yaml of commits already read (scan.check_commits reads each commit's);
+    `certificates_added`: the commits that add a certificate, when the caller knows. Where
+    vault.yaml does not ask for signatures and no certificate is added, a commit costs
+    nothing more than its vault.yaml."""
     if not commits:
         return []
     raws = gitio.commit_objects(root, [c for _, c in commits])
-    configs = Configs(root)
+    read = Configs(root, configs)
     findings: list[Finding] = []
     for _parent, commit in commits:
         info = parse_commit(commit, raws[commit])
         base = info.parents[0] if info.parents else commit  # a root: its own, trusted as created
-        config = configs.at(base)
-        acts = _acts_of(root, info)
+        config = read.at(base)
+        need = role_acts.required(config)
+        if not need and certificates_added is not None and commit not in certificates_added:
+            continue
+        changed = _changed(root, info.parents[0] if info.parents else None, commit)
         short = commit[:10]
-        if acts and role_acts.required(config):
-            signer, note = signer_of(info)
+        if need:
+            acts = _acts_of(root, info, changed)
+            signer, note = signer_of(info) if acts else (None, "")
             for path, message in role_acts.problems(config, acts, signer, note):
                 findings.append(Finding(path or CONFIG, "DG119", f"{message} (commit {short})"))
         findings += [Finding(p, "DG119", f"{m} (commit {short})")
-                     for p, m in certificate_approvals(root, info, config, configs)]
+                     for p, m in certificate_approvals(root, info, changed, need, read)]
     return findings
 
 
@@ -254,15 +265,14 @@ def approval_problems(root: Path, certificate: Mapping[str, Any], code: str, sid
     return problems
 
 
-def certificate_approvals(root: Path, info: CommitInfo, config: Mapping[str, Any] | None,
-                          configs: Configs) -> list[tuple[str, str]]:
-    """(path, message) for each certificate a commit adds whose approval does not back it."""
-    base = info.parents[0] if info.parents else None
-    added = [(p, new) for p, (old, new) in _changed(root, base, info.id).items()
+def certificate_approvals(root: Path, info: CommitInfo, changed: dict[str, tuple[str | None, str | None]],
+                          need: bool, configs: Configs) -> list[tuple[str, str]]:
+    """(path, message) for each certificate a commit adds whose approval does not back it
+    (`need`: signatures are required, so a certificate must name a signed approval)."""
+    added = [(p, new) for p, (old, new) in changed.items()
              if old is None and new and p.startswith(f"{RECORDS}/{role_acts.DISPOSAL}/")]
     if not added:
         return []
-    need = role_acts.required(config)
     out = []
     data = dict(gitio.cat_blobs(root, [b for _, b in added]))
     for path, blob in added:
