@@ -23,7 +23,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         people += ["--recipient", f"{name}={agekeys.generate_identity()[1]}"]
     ok(run_cli(["init", str(root), "--name", "統計測試 <b>", *people], env=dated("2025-01-01T09:00:00+08:00")))
     hostile = complaint("TS-A01-02-0009", "2025-06-25T10:00:00+08:00", "open", title=HOSTILE)
-    commit_files(root, [*bulk(), hostile], "2025-06-01T12:00:00+08:00", "records")
+    commit_files(root, [*bulk(), hostile], "2025-06-29T12:00:00+08:00", "records")
     out = base / "report.html"
     result = ok(run_cli(["-C", str(root), "report", "--out", str(out), "--as-of", AS_OF]))
     assert str(out) in result.err

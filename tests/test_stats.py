@@ -1,7 +1,7 @@
 """`dangan stats`: every figure against numbers worked out by hand on a small fixed vault.
 
 The vault (Asia/Shanghai) is written file by file from the schema examples and committed
-in back-dated commits: the bulk on 2025-06-01, one complaint added on 2025-07-20. Stats
+in back-dated commits: the bulk on 2025-06-29, one complaint added on 2025-07-20. Stats
 are asked for as of 2025-06-30 unless a test says otherwise.
 """
 from __future__ import annotations
@@ -147,7 +147,7 @@ def fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         people += ["--recipient", f"{name}={agekeys.generate_identity()[1]}"]
     ok(run_cli(["init", str(root), "--name", "統計測試", *people], env=dated("2025-01-01T09:00:00+08:00")))
     assert Vault.open(root).config["timezone"] == "Asia/Shanghai"
-    commit_files(root, bulk(), "2025-06-01T12:00:00+08:00", "records")
+    commit_files(root, bulk(), "2025-06-29T12:00:00+08:00", "records")  # after its last loan event (DG121)
     late = complaint("TS-A01-02-0007", "2025-07-15T10:00:00+08:00", "open")
     commit_files(root, [late], "2025-07-20T12:00:00+08:00", "a later complaint")
     return root
@@ -242,8 +242,10 @@ def test_as_of_reads_the_commit_of_that_day(fixed: Path) -> None:
     assert later["records"]["total"] == 24 and later["complaints"]["open"] == 3
     before = stats.compute(vault, dt.date(2025, 5, 1))  # only the init commit
     assert before["records"]["total"] == 0 and before["loans"]["out"] == 0
-    # a hold is not active before its hold event, though the record exists in the commit
-    assert stats.compute(vault, dt.date(2025, 6, 1))["holds"]["active"] == 1
+    # the bulk commit of 2025-06-29 (dated after its last event, DG121): the hold placed on
+    # 2025-05-01 is active that day, and not in the init commit that is all 2025-06-28 sees
+    assert stats.compute(vault, dt.date(2025, 6, 29))["holds"]["active"] == 1
+    assert stats.compute(vault, dt.date(2025, 6, 28))["holds"]["active"] == 0
     assert stats.compute(vault, dt.date(2024, 12, 31))["commit"] is None
 
 
