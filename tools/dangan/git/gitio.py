@@ -116,7 +116,9 @@ def finish(proc: subprocess.Popen[bytes], args: Sequence[str], *, ok: tuple[int,
 
 def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
     if proc.stdin is not None and not proc.stdin.closed:
-        with contextlib.suppress(BrokenPipeError):  # it died early: its status and stderr say why
+        # BrokenPipeError: it died early, its status and stderr say why; ValueError: a feeding
+        # thread (stream_blobs) closed it at the same moment
+        with contextlib.suppress(BrokenPipeError, ValueError):
             proc.stdin.close()
 
 
@@ -319,8 +321,8 @@ def stream_blobs(root: Path, blobs: Iterable[str], chunk: int | None = 1 << 20
         try:
             proc.stdin.write("".join(f"{b}\n" for b in ids).encode())  # type: ignore[union-attr]
             proc.stdin.close()  # type: ignore[union-attr]
-        except BrokenPipeError:
-            pass  # git ended early: the reader finds out and says why
+        except (BrokenPipeError, ValueError):
+            pass  # git ended early (and the reader closed our end): the reader says why
 
     def pieces(blob: str, left: list[int]) -> Iterator[bytes]:
         while left[0]:
