@@ -54,7 +54,7 @@ def make_key(folder: Path, name: str) -> Key:
     return Key(path, public)
 
 
-def dg(root: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+def dg(root: Path, *args: str, env: dict[str, str | None] | None = None) -> Result:
     return run_cli(["-C", str(root), *args], env=env)
 
 
@@ -142,8 +142,10 @@ def copy(base: Path, tmp_path: Path) -> Path:
 
 def test_request_approve_checkout_renew_return(copy: Path, keys: dict[str, Key]) -> None:
     root = copy
-    env = {"SOPS_AGE_KEY_FILE": str(keys[ARCHIVIST].file)}  # the loan's contact is encrypted
-    git(root, "config", "user.name", ARCHIVIST)  # the default of --by
+    # the loan's contact is encrypted; --by defaults to git's author: user.name here (the
+    # suite's GIT_AUTHOR_NAME, which git would prefer, is taken away)
+    env = {"SOPS_AGE_KEY_FILE": str(keys[ARCHIVIST].file), "GIT_AUTHOR_NAME": None}
+    git(root, "config", "user.name", ARCHIVIST)
     start = git(root, "rev-parse", "HEAD").strip()
 
     made = ok(dg(root, "lend", "request", YZ, "--borrower", "周敏", "--department", "客服部",
@@ -290,7 +292,7 @@ BAD_INPUT = {
 @pytest.mark.parametrize("case", sorted(BAD_INPUT))
 def test_bad_input_is_exit_2(base: Path, case: str) -> None:
     before = snapshot(base)
-    result = dg(base, "lend", *BAD_INPUT[case])
+    result = dg(base, "lend", *BAD_INPUT[case], env={"GIT_AUTHOR_NAME": None})  # no git name anywhere
     assert result.code == 2, result
     assert result.err.startswith("dangan: error:") and "Traceback" not in result.err
     assert snapshot(base) == before
@@ -519,3 +521,13 @@ def test_order_of_events_follows_the_state_machine(actions: list[str]) -> None:
 
 def _closed(state: loans.LoanState) -> str | None:
     return state.ended_at.date().isoformat() if state.ended_at else None
+
+
+def test_by_defaults_to_the_author_git_would_record(copy: Path) -> None:
+    """GIT_AUTHOR_NAME comes before user.name, as in git itself (issue 19)."""
+    git(copy, "config", "user.name", ARCHIVIST)
+    result = dg(copy, "lend", "approve", "JY-0001", "--at", "2024-11-04T09:30:00+08:00",
+                env={"GIT_AUTHOR_NAME": APPROVER})
+    assert result.code == 0, result
+    assert loan_file(copy, "JY-0001")["events"][-1]["by"] == APPROVER
+    assert git(copy, "log", "-1", "--format=%an").strip() == APPROVER

@@ -45,7 +45,7 @@ Examples:
 @click.option("--name", metavar="NAME", help="Store the file under this name (one FILE only); "
                                              "file names are in clear, so keep personal data out of them.")
 @click.option("--type", "kind", metavar="MEDIA/TYPE", help="Media type (default: guessed from the name).")
-@click.option("--by", metavar="NAME", help="Who attaches it (default: git config user.name).")
+@click.option("--by", metavar="NAME", help="Who attaches it (default: git's author name).")
 @click.option("--at", metavar="WHEN", help="When (default: now), YYYY-MM-DD or an ISO 8601 timestamp.")
 @no_commit_option
 @json_option
@@ -59,7 +59,7 @@ def attach_cmd(ctx: Context, code: str, files, title, name, kind, by, at, no_com
     to an encrypted record needs one of its keys (the record's MAC covers the listing).
     """
     vault = ctx.vault
-    who = by or timeutil.default_person(gitio.config_get(vault.root, "user.name"))
+    who = by or timeutil.default_person(gitio.author_name(vault.root))
     moment = timeutil.parse_at(at, vault.tz)
     done = attachments.attach(vault, parse_code(code), [ctx.path(f) for f in files], who, moment,
                               name=name, title=title, kind=kind, commit=not no_commit)

@@ -91,7 +91,7 @@ Examples:
 """,
 )
 @click.argument("results", type=click.Path(dir_okay=False, path_type=Path), metavar="SHEET_RESULTS.csv")
-@click.option("--by", metavar="NAME", help="Who counted (盤點人; default: git config user.name).")
+@click.option("--by", metavar="NAME", help="Who counted (盤點人; default: git's author name).")
 @click.option("--witness", required=True, metavar="NAME", help="Who checked the count (複核人), not the counter.")
 @click.option("--at", metavar="WHEN", help="When the count was done (YYYY-MM-DD or ISO 8601; default now).")
 @click.option("--room", metavar="ROOM", help="The room counted (default: the room column of the sheet).")

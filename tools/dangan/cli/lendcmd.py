@@ -19,7 +19,7 @@ from dangan.services import lending
 from dangan.services.lending import Done
 
 AT_HELP = "When it happened (YYYY-MM-DD or ISO 8601; default now), for paper events entered later."
-BY_HELP = "Who did it (default: git config user.name)."
+BY_HELP = "Who did it (default: git's author name)."
 
 
 def _at(func):  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ from dangan.store.vault import RECORDS, Vault
 
 
 def _person(vault: Vault, given: str | None) -> str:
-    return given.strip() if given and given.strip() else default_person(gitio.config_get(vault.root, "user.name"))
+    return given.strip() if given and given.strip() else default_person(gitio.author_name(vault.root))
 
 
 @click.group(
@@ -145,7 +145,7 @@ Examples:
 """,
 )
 @click.argument("plan_file", metavar="PLAN.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--by", "by", metavar="NAME", help="The approver (批准人; default: git user.name); needs the approver role.")
+@click.option("--by", "by", metavar="NAME", help="The approver (批准人; default: git's author name); needs the approver role.")
 @no_commit_option
 @json_option
 @identity_option
@@ -190,7 +190,7 @@ Examples:
 @click.option("--witness", "witnesses", multiple=True, required=True, metavar="NAME", help="A witness (監銷人); two, neither the approver.")
 @click.option("--method", required=True, help="How the originals were destroyed (銷毀方式).")
 @click.option("--place", required=True, help="Where (銷毀地點).")
-@click.option("--by", "by", metavar="NAME", help="Archivist who carries it out (default: git user.name).")
+@click.option("--by", "by", metavar="NAME", help="Archivist who carries it out (default: git's author name).")
 @click.option("--at", "at", metavar="WHEN", help="When it was carried out (default: now).")
 @click.option("--title", help="Title of the certificate (default: DATE到期檔案銷毀清冊).")
 @click.option("--accept-unverified-holds", "unverified_ok", is_flag=True,
@@ -246,7 +246,7 @@ Examples:
 )
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("--reason", required=True, help="Why the records are held (保全原因).")
-@click.option("--by", "by", metavar="NAME", help="Who places the hold (default: git user.name).")
+@click.option("--by", "by", metavar="NAME", help="Who places the hold (default: git's author name).")
 @click.option("--case", "case", metavar="REF", help="Case or matter reference (案號).")
 @click.option("--authority", help="Court, agency or body that asked for it.")
 @click.option("--party", "parties", multiple=True, metavar="NAME", help="A party to the case (encrypted).")
@@ -276,7 +276,7 @@ Examples:
 )
 @click.argument("hold_code", metavar="HOLD")
 @click.option("--reason", required=True, help="Why the hold ends.")
-@click.option("--by", "by", metavar="NAME", help="Who releases it (default: git user.name).")
+@click.option("--by", "by", metavar="NAME", help="Who releases it (default: git's author name).")
 @click.option("--at", "at", metavar="WHEN", help="When (default: now).")
 @no_commit_option
 @json_option

@@ -212,6 +212,14 @@ def config_get(root: Path, key: str) -> str | None:
     return proc.stdout.decode().strip() or None
 
 
+def author_name(root: Path) -> str | None:
+    """The name git would write as the author of a commit made here: GIT_AUTHOR_NAME from
+    the environment, else `author.name`, else `user.name` — or None where git would only
+    guess one from the system account (dangan then asks for a name instead)."""
+    given = os.environ.get("GIT_AUTHOR_NAME", "").strip()
+    return given or config_get(root, "author.name") or config_get(root, "user.name")
+
+
 def busy_state(root: Path) -> str | None:
     """'merge', 'rebase', ... when the repository is in the middle of something."""
     gd = git_dir(root)

@@ -83,6 +83,8 @@ def record_time(text: str, tz: ZoneInfo) -> dt.datetime:
 
 
 def default_person(root_name: str | None) -> str:
+    """`--by`'s default: the author git would record (gitio.author_name)."""
     if not root_name:
-        raise DanganError("no name given and `git config user.name` is not set", "give --by NAME")
+        raise DanganError("no name given, and git has no author name (GIT_AUTHOR_NAME, git config user.name)",
+                          "give --by NAME, or set git config user.name")
     return root_name

@@ -52,8 +52,8 @@ class Done:
 
 
 def person(vault: Vault, by: str | None) -> str:
-    """`--by NAME`, by default `git config user.name`."""
-    return by if by else timeutil.default_person(gitio.config_get(vault.root, "user.name"))
+    """`--by NAME`, by default the author git would record (GIT_AUTHOR_NAME, user.name)."""
+    return by if by else timeutil.default_person(gitio.author_name(vault.root))
 
 
 def _work_tree(vault: Vault) -> Side:
