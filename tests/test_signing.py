@@ -348,3 +348,30 @@ def test_an_approvers_key_swapped_in_the_same_push_is_refused(v: Path, keys) -> 
     assert refused(pushed), pushed.stderr
     lines = [line for line in pushed.stderr.splitlines() if "DG119" in line]
     assert len(lines) == 1 and "remote: vault.yaml: DG119 vault.yaml changed is signed by" in lines[0], pushed.stderr
+
+
+def test_a_merge_keeps_the_signed_approval_and_a_squash_loses_it(v: Path, keys) -> None:
+    """On a pull request's branch the approver signs; a merge commit (unsigned, as a host
+    makes it) carries no act of its own and is accepted; a squash of the same branch is one
+    unsigned commit that carries the approval: refused."""
+    loan = request(v)
+    assert push(v).returncode == 0
+    trunk = git(v, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(v, "switch", "-q", "-c", "loan")
+    assert dg(v, "lend", "approve", loan, "--by", APPROVER, "--sign-key", str(keys[APPROVER][0])).code == 0
+    git(v, "switch", "-q", trunk)
+    (v / "notes.txt").write_text("meanwhile\n", encoding="utf-8")  # main moved on: a real merge
+    git(v, "add", "notes.txt")
+    git(v, "commit", "-q", "-m", "meanwhile")
+    base = git(v, "rev-parse", "HEAD").strip()
+    git(v, "merge", "-q", "--no-ff", "--no-edit", "loan")
+    assert len(git(v, "rev-list", "--parents", "-1", "HEAD").split()) == 3
+    assert dg(v, "check", "--range", f"{base}..HEAD").code == 0
+    pushed = push(v)
+    assert pushed.returncode == 0, pushed.stderr
+    # the squash: the same change as one new commit, without the approver's signature
+    git(v, "reset", "-q", "--hard", base)
+    git(v, "merge", "-q", "--squash", "loan")
+    git(v, "commit", "-q", "--no-verify", "-m", "squashed")
+    checked = dg(v, "check", "--range", f"{base}..HEAD")
+    assert checked.code == 1 and f"{loan} event 2 (approve by {APPROVER}) is a role act" in checked.out, checked
