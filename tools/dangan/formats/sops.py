@@ -8,7 +8,8 @@ Comments. sops encrypts YAML comments too. A comment is a :class:`Comment` objec
 where sops' own tree puts it: as a *key* (with value ``None``) in a mapping, or as an
 element of a list. Comments never enter the MAC (sops hashes leaves "only if not a comment").
 ``Comment`` compares by identity, so two equal comment lines in one mapping stay two keys.
-dangan never writes comments; :func:`strip_comments` removes them before validation.
+:func:`strip_comments` removes them before validation; the comments of a record file are
+kept through dangan's writes by `formats.sopsrt`, on round-trip trees.
 
 The format facts (value syntax, AAD, MAC): docs/format.md §7 and tests/vectors/sops/README.md.
 Cryptography: AES-256-GCM and hashes from ``cryptography``/``hashlib``, age from pyrage.
