@@ -151,7 +151,8 @@ def decrypt_cmd(ctx: Context, file: Path, as_json: bool) -> None:
     plain, kind = keys.decrypt_file(path, ctx.keyring)
     _journal_file(ctx, path, plain)
     if as_json or kind == "json":
-        emit_json(plain)
+        from dangan.formats import sops  # as `sops decrypt --output-type json` prints it
+        click.echo(sops.json_text(plain), nl=False)
     else:
         click.echo(dump(plain), nl=False)
 

@@ -8,7 +8,8 @@ Comments. sops encrypts YAML comments too. A comment is a :class:`Comment` objec
 where sops' own tree puts it: as a *key* (with value ``None``) in a mapping, or as an
 element of a list. Comments never enter the MAC (sops hashes leaves "only if not a comment").
 ``Comment`` compares by identity, so two equal comment lines in one mapping stay two keys.
-dangan never writes comments; :func:`strip_comments` removes them before validation.
+:func:`strip_comments` removes them before validation; the comments of a record file are
+kept through dangan's writes by `formats.sopsrt`, on round-trip trees.
 
 The format facts (value syntax, AAD, MAC): docs/format.md §7 and tests/vectors/sops/README.md.
 Cryptography: AES-256-GCM and hashes from ``cryptography``/``hashlib``, age from pyrage.
@@ -190,11 +191,38 @@ def _decode(kind: str, raw: bytes) -> object:
         if text in ("0", "f", "F", "FALSE", "false", "False"):
             return False
     if kind == "time":
-        try:
-            return _dt.datetime.fromisoformat(text)
-        except ValueError:
-            pass
+        moment = go_time(text)
+        if moment is not None:
+            return moment
     raise SopsError(f"decrypted value is not a valid {kind}")
+
+
+_TIME_RE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def go_time(text: str) -> str | None:
+    """A ``type:time`` plaintext as sops prints it, or None when Go would not parse it.
+
+    sops decrypts it into a Go ``time.Time`` and prints that with RFC 3339 (nano) in YAML
+    and JSON alike: fraction without trailing zeros, ``Z`` for a zero offset. dangan
+    keeps it as that text (a string: dangan's YAML has no timestamp type, and Python's
+    datetime would lose nanoseconds). Its bytes are what the MAC hashes, as in sops."""
+    match = _TIME_RE.fullmatch(text)
+    if match is None:
+        return None
+    day, clock, fraction, zone = match.groups()
+    try:
+        _dt.datetime.fromisoformat(f"{day}T{clock}")
+    except ValueError:
+        return None
+    if zone != "Z" and (int(zone[1:3]) > 23 or int(zone[4:6]) > 59):
+        return None
+    fraction = (fraction or "").rstrip("0")
+    zone = "Z" if zone[1:] == "00:00" else zone
+    return f"{day}T{clock}{'.' + fraction if fraction else ''}{zone}"
 
 
 def encrypt_value(value: object, key: bytes, aad: str, iv: bytes | None = None) -> str:
@@ -385,6 +413,11 @@ def encrypt_tree(plain: Any, key: bytes, rule: Rule, previous: Any = None) -> An
         if not plain_bytes and kind in ("str", "comment"):
             return value  # sops leaves empty strings in clear
         old = stash.get((_aad(path), kind, plain_bytes))
+        if not old and kind == "str":
+            # a time (or bytes) value sops wrote decrypts to this same text: unchanged,
+            # it keeps its ciphertext and so its type
+            old = stash.get((_aad(path), "time", plain_bytes)) or \
+                stash.get((_aad(path), "bytes", plain_bytes))
         enc = old.popleft() if old else encrypt_value(value, key, _aad(path))
         return Comment(enc) if comment else enc
 
@@ -814,3 +847,66 @@ def _from_ruamel(node: Any, seen: set[int]) -> Any:
         if isinstance(node, plain):
             return plain(node)
     raise SopsError(f"unsupported YAML value of type {type(node).__name__}")
+
+
+# --- JSON as sops prints it ------------------------------------------------------------
+
+
+def json_text(tree: Any) -> str:
+    """A decrypted tree as ``sops decrypt --output-type json`` prints it, byte for byte.
+
+    sops writes each value with Go's ``encoding/json`` and indents with tabs: floats as
+    Go formats them (``1e+21``, ``1.5e-7``, ``-0``, ``1`` for 1.0), ``<``, ``>``, ``&``,
+    U+2028 and U+2029 escaped, comments left out."""
+    return _json_value(tree, "") + "\n"
+
+
+def _json_value(node: Any, indent: str) -> str:
+    import json
+
+    inner = indent + "\t"
+    if isinstance(node, dict):
+        items = [(k, v) for k, v in node.items() if not isinstance(k, Comment)]
+        if not items:
+            return "{}"
+        body = ",\n".join(f"{inner}{_json_string(str(k))}: {_json_value(v, inner)}" for k, v in items)
+        return "{\n" + body + "\n" + indent + "}"
+    if isinstance(node, list):
+        items = [v for v in node if not isinstance(v, Comment)]
+        if not items:
+            return "[]"
+        return "[\n" + ",\n".join(inner + _json_value(v, inner) for v in items) + "\n" + indent + "]"
+    if node is None:
+        return "null"
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if isinstance(node, int):
+        return str(int(node))
+    if isinstance(node, float):
+        return _json_float(float(node))
+    if isinstance(node, str):
+        return _json_string(node)
+    return json.dumps(node)  # not a tree value: json says why
+
+
+def _json_string(text: str) -> str:
+    import json
+
+    out = json.dumps(text, ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        out = out.replace(char, escaped)
+    return out
+
+
+def _json_float(value: float) -> str:
+    # Go's encoding/json: 'f' format between 1e-6 and 1e21, else 'e' with "e-07" -> "e-7".
+    if not math.isfinite(value):
+        raise SopsError("JSON has no infinite or NaN numbers")
+    size = abs(value)
+    if size == 0 or 1e-6 <= size < 1e21:
+        return _go_float(value) if value != 0 else ("-0" if math.copysign(1, value) < 0 else "0")
+    text = repr(value)
+    mantissa, _, exponent = text.partition("e")
+    sign, digits = exponent[0], exponent[1:].lstrip("0")
+    return f"{mantissa}e{sign}{digits.zfill(2) if sign == '+' else digits}"

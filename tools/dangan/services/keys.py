@@ -53,7 +53,10 @@ def encrypted_records(vault: Vault) -> list[tuple[Code, dict[str, Any]]]:
             continue
         try:
             code = path_to_code(rel)
-            tree = load_text(decode((vault.root / rel).read_bytes()))
+            text = decode((vault.root / rel).read_bytes())
+            tree = load_text(text)
+            if "sops" in tree and "#" in text:  # comments: re-sealed in place (sealing.reseal)
+                tree = load_roundtrip(text)
         except (DanganError, YamlError):
             continue  # check reports unreadable files; key changes skip them
         if "sops" in tree:
@@ -228,8 +231,9 @@ def rotate(vault: Vault, codes: list[Code], commit: bool = True) -> KeyChange:
 
 
 def decrypt_file(path: Path, keyring: sealing.Keyring) -> tuple[Any, str]:
-    """Any sops YAML or JSON file: (plaintext tree without comments, 'yaml' or 'json')."""
-    from dangan.formats import sops
+    """Any sops YAML or JSON file: (plaintext tree, 'yaml' or 'json'). A YAML file's tree
+    is a round-trip tree holding its comments, decrypted, as `sops -d` prints them."""
+    from dangan.formats import sops, sopsrt
 
     try:
         data = path.read_bytes()
@@ -241,12 +245,14 @@ def decrypt_file(path: Path, keyring: sealing.Keyring) -> tuple[Any, str]:
         raise DanganError(f"{path}: {exc}") from None
     kind = "json" if path.suffix.lower() == ".json" else "yaml"
     try:
-        doc = json.loads(text) if kind == "json" else sops.load_sops_yaml(text)
-    except (ValueError, sops.SopsError) as exc:
+        doc = json.loads(text) if kind == "json" else load_roundtrip(text)
+    except (ValueError, sops.SopsError, YamlError) as exc:
         raise DanganError(f"{path}: not a readable sops {kind} file ({str(exc)[:120]})") from None
     if not isinstance(doc, dict) or "sops" not in doc:
         raise DanganError(f"{path}: not a sops file (no sops metadata)")
     try:
+        if kind == "yaml":
+            return sopsrt.decrypt_commented(doc, keyring.identities), kind
         plain, _meta = sops.decrypt_document(doc, keyring.identities)
     except sops.NoMatchingIdentity as exc:
         raise DanganError(f"{path}: {exc}") from None
@@ -285,6 +291,9 @@ def textconv(vault: Vault | None, path: Path, keyring: sealing.Keyring) -> str:
         names = category.sensitive if category else frozenset()
         if keyring.available():
             try:
+                if b"#" in data:  # comments: shown decrypted, as `sops -d` shows them
+                    from dangan.formats import sopsrt
+                    return dump(sopsrt.decrypt_commented(load_roundtrip(decode(data)), keyring.identities))
                 plain, _ = sops.decrypt_document(copy.deepcopy(tree), keyring.identities)
                 return dump(sops.strip_comments(plain))
             except sops.SopsError:

@@ -347,10 +347,13 @@ def missing_refs(vault: Vault, tree: dict[str, Any]) -> list[str]:
 
 
 def read_plain(vault: Vault, code: Code) -> tuple[dict[str, Any], Any, dict[str, Any]]:
-    """(plaintext, round-trip tree or None if encrypted, stored document) of a record."""
+    """(plaintext, round-trip tree or None if encrypted, stored document) of a record.
+
+    The stored document of an encrypted record is its round-trip tree: sealing it again
+    (`prepare(previous=...)`) keeps its comments, encrypted ones included."""
     stored, rt = vault.read(code)
     if "sops" in stored:
-        return sealing.open_document(str(code), stored, vault.keyring), None, stored
+        return sealing.open_document(str(code), stored, vault.keyring), None, rt
     return stored, rt, stored
 
 
@@ -442,10 +445,10 @@ def update(vault: Vault, code: Code, assignments: list[str], unset: list[str], c
 
 def editable_text(vault: Vault, code: Code) -> str:
     """The text `dangan edit` shows: the file itself, or the decrypted record."""
-    plain, rt, _ = read_plain(vault, code)
-    if rt is not None:
+    stored, rt = vault.read(code)
+    if "sops" not in stored:
         return vault.path_of(code).read_text("utf-8")
-    return dump(plain)
+    return dump(sealing.open_commented(str(code), rt, vault.keyring).plain)
 
 
 def replace(vault: Vault, code: Code, text: str, commit: bool = True) -> Written | None:
@@ -457,10 +460,16 @@ def replace(vault: Vault, code: Code, text: str, commit: bool = True) -> Written
     new_plain = to_plain(rt)
     with vault.lock():
         old_plain, old_rt, stored = read_plain(vault, code)
-        if new_plain == old_plain and (old_rt is None or dump(rt) == vault.path_of(code).read_text("utf-8")):
+        opened = sealing.open_commented(str(code), stored, vault.keyring) if old_rt is None else None
+        shown = dump(opened.plain) if opened is not None else vault.path_of(code).read_text("utf-8")
+        if new_plain == old_plain and dump(rt) == shown:
             return None
         sealed = prepare(vault, code, new_plain, previous=stored)
-        out = rt if "sops" not in sealed else sealed
+        # the edited text's comments: in clear, or encrypted as they were stored
+        if "sops" not in sealed:
+            out = rt
+        else:
+            out = sealing.seal_commented(rt, sealed, opened) if opened is not None else sealed
         commit_id = vault.apply({code.path: dump(out).encode()}, f"dangan edit: {code}", commit)
     return Written(code, code.path, commit_id)
 

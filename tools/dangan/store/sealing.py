@@ -89,24 +89,28 @@ def seal(
     document: with `previous` (the current file) its data key and the ciphertext of every
     unchanged value are kept, so a review diff shows only what changed.
     """
-    from dangan.formats import agekeys, sops  # cryptography and pyrage load only when needed
+    from dangan.formats import agekeys, sops, sopsrt  # cryptography and pyrage: only when needed
+    prior = previous if previous is not None and "sops" in previous else None
     if not has_clear_sensitive(plain, names):
-        return plain
+        # the record turns clear: its clear comments stay, encrypted ones cannot
+        return sopsrt.carry_comments(prior, plain) if prior is not None else plain
     present = sorted({path[0] for path, v in sensitive_leaves(plain, names) if v not in (None, "")})
     if not recipients:
         raise DanganError(
             f"{code}: no recipients to encrypt for (sensitive field(s): {', '.join(present)})",
             "add a recipient to vault.yaml (`dangan recipients add`), or leave these fields out",
         )
-    prior = previous if previous is not None and "sops" in previous else None
     try:
-        return sops.encrypt_document(
+        sealed = sops.encrypt_document(
             plain,
             recipients,
             regex_for(names),
             previous_doc=prior,
             identities=keyring.identities if prior is not None else (),
         )
+        # `previous` read as a round-trip tree: its comments stay (the data key is kept,
+        # so encrypted comments keep their ciphertext)
+        return sopsrt.carry_comments(prior, sealed) if prior is not None else sealed
     except sops.NoMatchingIdentity as exc:
         raise DanganError(f"{code}: {exc}", "changing an encrypted record needs one of its keys") from None
     except sops.MacMismatch as exc:
@@ -133,13 +137,35 @@ def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str
     return sops.strip_comments(plain)
 
 
+def open_commented(label: str, doc: Any, keyring: Keyring) -> Any:
+    """A stored record read as a round-trip tree, opened with its comments
+    (`formats.sopsrt.Opened`: the plaintext tree with comments decrypted, and how each
+    comment was stored, to seal it again as it was)."""
+    from dangan.formats import sops, sopsrt  # cryptography and pyrage load only when needed
+    try:
+        return sopsrt.open_commented(doc, keyring.identities)
+    except sops.NoMatchingIdentity as exc:
+        raise DanganError(f"{label}: {exc}", "ask an archivist to add your key (`dangan recipients add`)") from None
+    except (sops.MacMismatch, sops.DecryptionError) as exc:
+        raise IntegrityError(f"{label}: {exc}", "the file was altered outside dangan; restore it from Git history") from None
+    except sops.SopsError as exc:
+        raise IntegrityError(f"{label}: {exc}") from None
+
+
+def seal_commented(edited: Any, sealed: dict[str, Any], opened: Any) -> Any:
+    """`dangan edit`: the edited tree's comments encrypted as they were stored."""
+    from dangan.formats import sopsrt
+    return sopsrt.seal_commented(edited, sealed, opened)
+
+
 def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate: bool, label: str) -> dict[str, Any]:
-    """`keys updatekeys` (same data key, new recipients) or `keys rotate` (new data key)."""
-    from dangan.formats import sops  # cryptography and pyrage load only when needed
+    """`keys updatekeys` (same data key, new recipients) or `keys rotate` (new data key).
+    A round-trip `doc` keeps its comments (re-encrypted under the new key on rotation)."""
+    from dangan.formats import sops, sopsrt  # cryptography and pyrage load only when needed
     try:
         if rotate:
-            return sops.rotate(doc, keyring.identities, recipients)
-        return sops.rewrap(doc, keyring.identities, recipients)
+            return sopsrt.rotate_commented(doc, keyring.identities, recipients)
+        return sopsrt.carry_comments(doc, sops.rewrap(doc, keyring.identities, recipients))
     except sops.NoMatchingIdentity as exc:
         raise DanganError(f"{label}: {exc}", "one of the current recipients must run this") from None
     except (sops.MacMismatch, sops.DecryptionError) as exc:
