@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,43 @@ class Table:
     rows: list[tuple[int, dict[str, Any]]]
 
 
+# ----------------------------------------------------------- spreadsheet formulas
+#
+# A spreadsheet evaluates a CSV cell that begins with `=`, `+`, `-` or `@` (and, in some,
+# tab, carriage return, line feed or NUL) as a formula: `=HYPERLINK(...)`, `=cmd|'...'!A0`.
+# OWASP's rule: such a cell is written with a `'` in front, which a spreadsheet takes as
+# "this is text", and quoted. docs/exchange.md "Spreadsheet formulas" states the rule.
+
+FORMULA_START = frozenset("=+-@\t\r\n\x00")
+
+
+def _evaluated(text: str) -> bool:
+    """Whether a spreadsheet could take `text` for a formula: it begins with a trigger, also
+    after white space, or with a character NFKC folds into one (full-width `＝＋－＠`)."""
+    for start in (text[:1], text.lstrip()[:1]):
+        if start and (start in FORMULA_START or unicodedata.normalize("NFKC", start)[:1] in FORMULA_START):
+            return True
+    return False
+
+
+def neutralised(text: str) -> bool:
+    """Whether `export` writes `text` with a `'` in front: a cell a spreadsheet would
+    evaluate, or one that already is such a cell behind apostrophes (`'=x`), so that
+    `as_read` can take exactly one apostrophe off again and a round trip is the identity."""
+    return _evaluated(text.lstrip("'"))
+
+
+def as_written(text: str) -> str:
+    """A text cell as `export` writes it (see `neutralised`)."""
+    return "'" + text if neutralised(text) else text
+
+
+def as_read(text: str) -> str:
+    """A text cell as `import` reads it: the `'` that `as_written` added (and that a
+    spreadsheet hides as its text marker) comes off; any other cell is kept as it is."""
+    return text[1:] if text.startswith("'") and neutralised(text[1:]) else text
+
+
 # ---------------------------------------------------------------------- reading
 
 def read_table(data: bytes, name: str, sheet: str | None = None) -> Table:
@@ -64,7 +102,8 @@ def read_table(data: bytes, name: str, sheet: str | None = None) -> Table:
 
 
 def read_csv(data: bytes, name: str) -> Table:
-    """Header and rows of a CSV file (UTF-8; a BOM, as spreadsheets write, is allowed)."""
+    """Header and rows of a CSV file (UTF-8; a BOM, as spreadsheets write, is allowed).
+    A cell neutralised by `export` comes back as it was (`as_read`)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -73,7 +112,7 @@ def read_csv(data: bytes, name: str) -> Table:
         raise DanganError(f"{name}: contains NUL bytes; not a CSV file")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        lines = list(reader)
+        lines = [[as_read(cell) for cell in cells] for cells in reader]
     except csv.Error as exc:
         raise DanganError(f"{name}: not readable as CSV near line {reader.line_num}: {exc}") from None
     header = _header(lines[0] if lines else [], name)
@@ -107,14 +146,15 @@ def read_xlsx(data: bytes, name: str, sheet: str | None = None) -> Table:
         cut = len(first)
         while cut and (first[cut - 1] is None or str(first[cut - 1]).strip() == ""):
             cut -= 1  # formatted but empty cells right of the header
-        header = _header(["" if v is None else str(v) for v in first[:cut]], name)
+        header = _header(["" if v is None else as_read(str(v)) for v in first[:cut]], name)
         rows = []
         for number, cells in enumerate(values, start=2):
             if all(v is None or (isinstance(v, str) and not v.strip()) for v in cells):
                 continue
             if any(v is not None for v in cells[len(header):]):
                 raise DanganError(f"{name}: row {number} has a value right of the last named column")
-            rows.append((number, {h: v for h, v in zip(header, cells) if v is not None}))
+            rows.append((number, {h: as_read(v) if isinstance(v, str) else v
+                                  for h, v in zip(header, cells) if v is not None}))
     finally:
         book.close()
     return Table(header, rows)
@@ -370,22 +410,38 @@ def export_records(vault: Any, category: str | None, decrypt: bool) -> list[dict
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """One row per record, one column per dotted field path (first-seen order)."""
+    """One row per record, one column per dotted field path (first-seen order). Text
+    cells a spreadsheet would evaluate are neutralised (`as_written`) and quoted; numbers
+    and booleans are written as they are (`-3` in a number field is a number, not a
+    formula). Otherwise the bytes are what `csv.writer` writes."""
     flat = [flatten(r) for r in rows]
     columns: dict[str, None] = {}
     for item in flat:
         columns.update(dict.fromkeys(item))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(list(columns))
+    lines = [_csv_line(list(columns))]
     for item in flat:
-        writer.writerow(["" if item.get(c) is None else _cell(item.get(c)) for c in columns])
-    return buffer.getvalue()
+        lines.append(_csv_line([_cell(item.get(c)) for c in columns]))
+    return "".join(lines)
 
 
-def _cell(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
+def _cell(value: Any) -> str | bool | int | float:
+    return "" if value is None else value if isinstance(value, (bool, int, float)) else str(value)
+
+
+def _csv_line(cells: list[Any]) -> str:
+    """One CSV line as `csv.writer(lineterminator="\\n")` writes it, but a neutralised cell
+    is always quoted (OWASP: quote it, so that no separator in it starts a new cell)."""
+    if len(cells) == 1 and cells[0] == "":
+        return '""\n'  # csv.writer's form of a row of one empty cell
+    out = []
+    for value in cells:
+        if isinstance(value, bool):
+            text, guard = ("true" if value else "false"), False
+        elif isinstance(value, (int, float)):
+            text, guard = str(value), False
+        else:
+            text, guard = as_written(value), neutralised(value)
+        if guard or any(c in text for c in ',"\r\n'):
+            text = '"' + text.replace('"', '""') + '"'
+        out.append(text)
+    return ",".join(out) + "\n"
