@@ -1,21 +1,26 @@
-"""Issue 19, part 2, on real vaults through the CLI:
+"""Issue 19, parts 2 and 7, on real vaults through the CLI:
 
 - CSV exports are safe to open in a spreadsheet: a text cell a spreadsheet would evaluate
   (`=cmd|' /C calc'!A0`, `=HYPERLINK(...)`, `+1+cmd|calc`, `@SUM(...)`) is written with a
   `'` in front and quoted (OWASP's rule, docs/exchange.md "Spreadsheet formulas"); numbers
   stay numbers; `import` takes exactly that `'` off again, so export → import is the
   identity; the JSON export is unchanged.
+- Import errors: one line per bad cell on stderr (at most ten, each cut at 200
+  characters, then how many more), and a file that is neither CSV nor a workbook is called
+  what it is.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import random
 import unicodedata
+import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import Result, run_cli
+from conftest import Result, run_cli, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -199,3 +204,98 @@ def test_control_and_folded_triggers_are_neutralised(text: str) -> None:
     small forms), byte for byte (the CLI cannot always store these: see part 1)."""
     produced = to_csv([{"t": text}])
     assert produced == 't\n"\'' + text + '"\n'
+
+
+# --------------------------------------------------------------- part 7: import errors
+
+def write_rows(path: Path, rows: list[list[str]]) -> Path:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["location", "title", "use", "gross_area", "floor"])
+    writer.writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+def test_bad_cells_are_one_line_each_capped_with_a_count(vault: Path, tmp_path: Path) -> None:
+    long_use = "x" * 3000
+    rows = [[ROOM, f"房{i}", "residential", "50", f"地下{i}層"] for i in range(1, 25)]
+    rows[0][2:] = [long_use, "50", "2"]  # row 2: a bad cell of 3 KB, the rest fine
+    sheet = write_rows(tmp_path / "rooms.csv", rows)
+    before = snapshot(vault)
+
+    result = dg(vault, "import", "FW", str(sheet))
+
+    assert result.code == 2, result
+    assert result.out == ""
+    lines = result.err.splitlines()
+    assert lines[-2] == "dangan: error: rooms.csv: 20 error(s) (reading stopped after 20); nothing was imported"
+    assert lines[-1] == "hint: fix those cells and import the whole file again (--json lists every error)"
+    cells = lines[:-3]
+    assert len(cells) == 10 and lines[-3] == "... and 10 more (--json lists every error)"
+    assert cells[0].startswith('rooms.csv: row 2, column use: "xxxxxxxx')
+    assert cells[1:] == [f"rooms.csv: row {n}, column floor: not a number" for n in range(3, 12)]
+    assert all(len(c) <= len("rooms.csv: ") + 200 for c in cells), [len(c) for c in cells]
+    assert cells[0].endswith("…") and len(cells[0]) == len("rooms.csv: ") + 200  # the 3 KB cell, cut
+    assert long_use not in result.err
+    assert snapshot(vault) == before
+
+    as_json = dg(vault, "import", "FW", str(sheet), "--json")
+    assert as_json.code == 2
+    errors = json.loads(as_json.out)["errors"]
+    assert len(errors) == 20 and errors[0].startswith('row 2, column use: "xxxxxxxx')  # every error
+    assert errors[1:] == [f"row {n}, column floor: not a number" for n in range(3, 22)]
+    assert snapshot(vault) == before
+
+
+def test_one_bad_cell_is_one_line(vault: Path, tmp_path: Path) -> None:
+    sheet = write_rows(tmp_path / "one.csv", [[ROOM, "房1", "residential", "50", "2"],
+                                               [ROOM, "房2", "palace", "50", "3"]])
+    result = dg(vault, "import", "FW", str(sheet))
+    assert result.code == 2, result
+    lines = result.err.splitlines()
+    assert len(lines) == 3, result
+    assert lines[0] == 'one.csv: row 3, column use: "palace" is not one of "residential", "shop" or 5 other candidates'
+    assert lines[1] == "dangan: error: one.csv: 1 error(s); nothing was imported"
+
+
+def ods_bytes() -> bytes:
+    """A minimal OpenDocument spreadsheet: its `mimetype` stored first, as the format says."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", "<office:document-content/>")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name,content,says", [
+    ("garbage.xlsx", random.Random(19).randbytes(4096),
+     "garbage.xlsx: neither a CSV file nor an .xlsx workbook (an .xlsx is a zip archive; this file is not one)"),
+    ("zeros.xlsx", bytes(2048), "zeros.xlsx: neither a CSV file nor an .xlsx workbook (an .xlsx"),
+    ("scan.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)),
+     "scan.csv: neither a CSV file nor an .xlsx workbook"),
+    ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "old.xls: an Excel 97-2003 workbook (.xls)"),
+    ("sheet.ods", None, "sheet.ods: an OpenDocument spreadsheet (.ods), not .xlsx or CSV"),
+    ("unicode.txt", "title\n房1\n".encode("utf-16"), "unicode.txt: UTF-16 text"),
+])
+def test_a_file_that_is_neither_csv_nor_a_workbook_is_called_what_it_is(
+        vault: Path, tmp_path: Path, name: str, content: bytes | None, says: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(ods_bytes() if content is None else content)
+    before = snapshot(vault)
+    result = dg(vault, "import", "FW", str(path))
+    assert result.code == 2, result
+    lines = result.err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"dangan: error: {says}"), result
+    assert lines[1].startswith("hint: ") and ("CSV UTF-8" in lines[1]), result
+    assert "NUL" not in result.err and "Traceback" not in result.err
+    assert snapshot(vault) == before
+
+
+def test_a_csv_in_another_encoding_is_still_text(vault: Path, tmp_path: Path) -> None:
+    """GBK (what a Chinese Excel saves as "CSV") is text, just not UTF-8: the message says so."""
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("location,title\nA01-02-001-0301,電梯機房\n".encode("gbk"))
+    result = dg(vault, "import", "FW", str(path))
+    assert result.code == 2, result
+    assert result.err.startswith("dangan: error: gbk.csv: not UTF-8 (invalid byte at offset 31)"), result

@@ -299,6 +299,8 @@ def import_cmd(ctx: Context, category: str, file: Path, location_column: str | N
     except RowErrors as exc:
         if as_json:  # every error, for a script or a spreadsheet to show; the message too
             emit_json({"codes": [], "commit": None, "dry_run": dry_run, "errors": exc.errors})
+        for line in exc.shown():  # one line per bad cell, then the error itself
+            say(line)
         raise
     if as_json:
         emit_json({"codes": result.codes, "commit": result.commit, "dry_run": dry_run, "errors": []})

@@ -25,7 +25,15 @@ from dangan.model.codes import Code, Location, parse_location
 from dangan.services import records
 
 MAX_ERRORS = 20
+SHOWN_ERRORS = 10  # lines printed on stderr; --json has every error
+SHOWN_WIDTH = 200  # characters of one printed error line (a cell may hold kilobytes)
 XLSX_MAGIC = b"PK\x03\x04"  # a zip archive: what every .xlsx is
+# an .ods is a zip archive too, whose first member is its `mimetype`, stored uncompressed
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls, encrypted .xlsx
+# bytes no text encoding of a sheet uses (tab, newlines, form feed and ESC left out)
+BINARY_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}
+SAVE_AS = "dangan reads CSV UTF-8 and .xlsx workbooks: open the file in a spreadsheet and save it as one of those"
 EXACT_DIGITS = 15  # Excel keeps 15 significant digits of a number; more are lost
 
 
@@ -36,11 +44,23 @@ class Imported:
 
 
 class RowErrors(DanganError):
-    """Rows that are not valid: nothing was imported. `errors` has one line each."""
+    """Rows that are not valid: nothing was imported. `errors` has one line each (every
+    error, for --json); `shown()` the lines a terminal gets."""
 
-    def __init__(self, message: str, hint: str, errors: list[str]) -> None:
+    def __init__(self, message: str, hint: str, errors: list[str], name: str = "") -> None:
         super().__init__(message, hint)
         self.errors = errors
+        self.name = name
+
+    def shown(self) -> list[str]:
+        """One line per bad cell, at most SHOWN_ERRORS of them and each at most SHOWN_WIDTH
+        characters (a cell of kilobytes quoted in a reason), then how many more there are."""
+        where = f"{self.name}: " if self.name else ""
+        lines = [where + (e if len(e) <= SHOWN_WIDTH else e[: SHOWN_WIDTH - 1] + "…")
+                 for e in self.errors[:SHOWN_ERRORS]]
+        if len(self.errors) > SHOWN_ERRORS:
+            lines.append(f"... and {len(self.errors) - SHOWN_ERRORS} more (--json lists every error)")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -93,12 +113,44 @@ def as_read(text: str) -> str:
 # ---------------------------------------------------------------------- reading
 
 def read_table(data: bytes, name: str, sheet: str | None = None) -> Table:
-    """The CSV or .xlsx file `name` (told apart by content, not by the name)."""
+    """The CSV or .xlsx file `name` (told apart by content, not by the name); any other
+    file is refused with what it looks like."""
+    if data.startswith(XLSX_MAGIC) and ODS_MIMETYPE in data[:200]:
+        raise DanganError(f"{name}: an OpenDocument spreadsheet (.ods), not .xlsx or CSV", SAVE_AS)
     if data.startswith(XLSX_MAGIC):
         return read_xlsx(data, name, sheet)
+    refusal = not_a_table(data, name)
+    if refusal is not None:
+        raise refusal
     if sheet is not None:
         raise DanganError(f"{name}: --sheet is for .xlsx workbooks; this is a CSV file")
     return read_csv(data, name)
+
+
+def not_a_table(data: bytes, name: str) -> DanganError | None:
+    """The error for a file that is neither CSV nor a workbook, or None for text.
+
+    Text is told from binary content as git does (a NUL byte), and by control bytes that no
+    text encoding of a sheet holds (a CSV in GBK is not UTF-8 but still text: it gets the
+    "not UTF-8" error of read_csv, with the offset)."""
+    if data.startswith(OLE2_MAGIC):  # also what a password-protected .xlsx is
+        return DanganError(f"{name}: an Excel 97-2003 workbook (.xls) or a password-protected one, "
+                           "not .xlsx or CSV", "save it as .xlsx without a password, or as CSV UTF-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return DanganError(f"{name}: UTF-16 text (Excel's \"Unicode Text\"), not CSV UTF-8",
+                           "save the sheet as CSV UTF-8")
+    head = data[:8192]
+    binary = b"\x00" in data
+    if not binary:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            binary = any(byte in BINARY_BYTES for byte in head)
+    if not binary:
+        return None
+    named = name.lower().endswith((".xlsx", ".xlsm"))
+    why = " (an .xlsx is a zip archive; this file is not one)" if named else ""
+    return DanganError(f"{name}: neither a CSV file nor an .xlsx workbook{why}", SAVE_AS)
 
 
 def read_csv(data: bytes, name: str) -> Table:
@@ -108,8 +160,8 @@ def read_csv(data: bytes, name: str) -> Table:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DanganError(f"{name}: not UTF-8 (invalid byte at offset {exc.start})", "export the sheet as CSV UTF-8") from None
-    if "\x00" in text:
-        raise DanganError(f"{name}: contains NUL bytes; not a CSV file")
+    if "\x00" in text:  # not_a_table refuses these first; kept for callers of read_csv
+        raise DanganError(f"{name}: contains NUL bytes; not a CSV file", SAVE_AS)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         lines = [[as_read(cell) for cell in cells] for cells in reader]
@@ -341,12 +393,12 @@ def import_rows(
             prepared[code.path] = dump(sealed).encode()
             codes.append(str(code))
         if errors:
-            stopped = " (stopped after 20)" if len(errors) >= MAX_ERRORS else ""
-            shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+            stopped = f" (reading stopped after {MAX_ERRORS})" if len(errors) >= MAX_ERRORS else ""
             raise RowErrors(
-                f"{name}: {len(errors)} error(s){stopped}; nothing was imported: {shown}",
+                f"{name}: {len(errors)} error(s){stopped}; nothing was imported",
                 "fix those cells and import the whole file again (--json lists every error)",
                 errors,
+                name,
             )
         if dry_run:
             return Imported(codes, None)
