@@ -1,4 +1,4 @@
-"""Issue 19, parts 2 and 7, on real vaults through the CLI:
+"""Issue 19, parts 2, 7 and 8 (second half), on real vaults through the CLI:
 
 - CSV exports are safe to open in a spreadsheet: a text cell a spreadsheet would evaluate
   (`=cmd|' /C calc'!A0`, `=HYPERLINK(...)`, `+1+cmd|calc`, `@SUM(...)`) is written with a
@@ -8,6 +8,8 @@
 - Import errors: one line per bad cell on stderr (at most ten, each cut at 200
   characters, then how many more), and a file that is neither CSV nor a workbook is called
   what it is.
+- `dangan show` of a record lists the loans that returned it damaged or lost
+  (docs/lending.md §4), on stdout, as YAML comments.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from conftest import Result, run_cli, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dangan.formats import agekeys
+from dangan.formats.yamlio import load_text
 from dangan.services.exchange import as_read, as_written, neutralised, to_csv
 
 ROOM = "A01-02-001-0301"
@@ -299,3 +303,58 @@ def test_a_csv_in_another_encoding_is_still_text(vault: Path, tmp_path: Path) ->
     result = dg(vault, "import", "FW", str(path))
     assert result.code == 2, result
     assert result.err.startswith("dangan: error: gbk.csv: not UTF-8 (invalid byte at offset 31)"), result
+
+
+# ------------------------------------------------------- part 8: damage on `show`
+
+def test_show_lists_the_loans_that_returned_the_record_damaged_or_lost(tmp_path: Path) -> None:
+    keys = {}
+    for name in ("張敏", "陳立新"):
+        secret, public = agekeys.generate_identity()
+        agekeys.write_identity_file(tmp_path / f"{name}.key", secret, public)
+        keys[name] = public
+    root = tmp_path / "vault"
+    ok(run_cli(["init", str(root), "--recipient", f"張敏={keys['張敏']}"]))
+    ok(dg(root, "recipients", "add", "陳立新", keys["陳立新"], "--role", "approver"))
+    lift, pump = "SB-A01-01-0001", "SB-A01-01-0002"
+    for title in ("乘客電梯", "生活水泵"):
+        ok(dg(root, "new", "SB", "A01-01", "--set", f"title={title}", "--set", "system=elevator",
+              "--set", "equipment_type=曳引式", "--set", "install_location=1棟", "--set", f"opened={OPENED}"))
+
+    def loan(record: str, day: int, borrower: str, condition: str, note: str | None) -> str:
+        at = f"2024-11-{day:02d}T09:"
+        code = ok(dg(root, "lend", "request", record, "--borrower", borrower, "--department", "工程部",
+                     "--purpose", "年度檢驗。", "--form", "original", "--at", at + "00:00+08:00")).out.strip()
+        ok(dg(root, "lend", "approve", code, "--by", "陳立新", "--at", at + "10:00+08:00"))
+        ok(dg(root, "lend", "checkout", code, "--by", "張敏", "--at", at + "20:00+08:00"))
+        ok(dg(root, "lend", "return", code, "--by", "張敏", "--condition", condition,
+              *(["--note", note] if note else []), "--at", f"2024-11-{day + 1:02d}T10:00:00+08:00"))
+        return code
+
+    first = loan(lift, 4, "趙偉", "damaged", "第3頁水漬，已晾乾壓平")
+    loan(lift, 8, "周敏", "intact", None)
+    third = loan(lift, 12, "王芳", "lost", "遺失於電梯機房")
+    loan(pump, 16, "趙偉", "damaged", "封面破損")
+
+    shown = ok(dg(root, "show", lift))
+    lines = shown.out.splitlines()
+    assert lines[:2] == [
+        f"# damaged on loan {first}: returned 2024-11-05, borrower 趙偉: 第3頁水漬，已晾乾壓平",
+        f"# lost on loan {third}: returned 2024-11-13, borrower 王芳: 遺失於電梯機房",
+    ]
+    assert lines[2] == f"code: {lift}"
+    assert load_text(shown.out)["title"] == "乘客電梯"  # still YAML: the reports are comments
+    assert "周敏" not in shown.out and "封面破損" not in shown.out  # intact, and another record's
+
+    as_json = json.loads(ok(dg(root, "show", lift, "--json")).out)
+    assert as_json["damage"] == [
+        {"loan": first, "returned": "2024-11-05", "condition": "damaged", "note": "第3頁水漬，已晾乾壓平", "borrower": "趙偉"},
+        {"loan": third, "returned": "2024-11-13", "condition": "lost", "note": "遺失於電梯機房", "borrower": "王芳"},
+    ]
+    # the same loans `lend ls --record` names with those conditions
+    listed = json.loads(ok(dg(root, "lend", "ls", "--record", lift, "--json")).out)["loans"]
+    assert [r["code"] for r in listed if r["condition"] in ("damaged", "lost")] == [first, third]
+
+    pump_shown = ok(dg(root, "show", pump)).out.splitlines()
+    assert pump_shown[0].startswith("# damaged on loan ") and pump_shown[0].endswith("borrower 趙偉: 封面破損")
+    assert pump_shown[1] == f"code: {pump}"
