@@ -104,9 +104,12 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
     else:
         if resolved is not None:
             say(f"{parsed} as of {as_of}: commit {resolved.commit[:12] if resolved.commit else '(none)'}")
+        # part of the answer (stdout), as YAML comments so that the output stays YAML;
+        # a note of several lines stays on its comment line
         for report in damage:
-            note = f": {report['note']}" if report.get("note") else ""
-            say(f"# {report['loan']}: returned {report['condition']} on {report['returned']}{note}")
+            note = " ".join((report.get("note") or "").splitlines())
+            click.echo(f"# {report['condition']} on loan {report['loan']}: returned {report['returned']}, "
+                       f"borrower {report['borrower']}" + (f": {note}" if note else ""))
         click.echo(dump(view), nl=False)
 
 
@@ -299,6 +302,8 @@ def import_cmd(ctx: Context, category: str, file: Path, location_column: str | N
     except RowErrors as exc:
         if as_json:  # every error, for a script or a spreadsheet to show; the message too
             emit_json({"codes": [], "commit": None, "dry_run": dry_run, "errors": exc.errors})
+        for line in exc.shown():  # one line per bad cell, then the error itself
+            say(line)
         raise
     if as_json:
         emit_json({"codes": result.codes, "commit": result.commit, "dry_run": dry_run, "errors": []})

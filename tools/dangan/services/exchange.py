@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,15 @@ from dangan.model.codes import Code, Location, parse_location
 from dangan.services import records
 
 MAX_ERRORS = 20
+SHOWN_ERRORS = 10  # lines printed on stderr; --json has every error
+SHOWN_WIDTH = 200  # characters of one printed error line (a cell may hold kilobytes)
 XLSX_MAGIC = b"PK\x03\x04"  # a zip archive: what every .xlsx is
+# an .ods is a zip archive too, whose first member is its `mimetype`, stored uncompressed
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls, encrypted .xlsx
+# bytes no text encoding of a sheet uses (tab, newlines, form feed and ESC left out)
+BINARY_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}
+SAVE_AS = "dangan reads CSV UTF-8 and .xlsx workbooks: open the file in a spreadsheet and save it as one of those"
 EXACT_DIGITS = 15  # Excel keeps 15 significant digits of a number; more are lost
 
 
@@ -35,11 +44,23 @@ class Imported:
 
 
 class RowErrors(DanganError):
-    """Rows that are not valid: nothing was imported. `errors` has one line each."""
+    """Rows that are not valid: nothing was imported. `errors` has one line each (every
+    error, for --json); `shown()` the lines a terminal gets."""
 
-    def __init__(self, message: str, hint: str, errors: list[str]) -> None:
+    def __init__(self, message: str, hint: str, errors: list[str], name: str = "") -> None:
         super().__init__(message, hint)
         self.errors = errors
+        self.name = name
+
+    def shown(self) -> list[str]:
+        """One line per bad cell, at most SHOWN_ERRORS of them and each at most SHOWN_WIDTH
+        characters (a cell of kilobytes quoted in a reason), then how many more there are."""
+        where = f"{self.name}: " if self.name else ""
+        lines = [where + (e if len(e) <= SHOWN_WIDTH else e[: SHOWN_WIDTH - 1] + "…")
+                 for e in self.errors[:SHOWN_ERRORS]]
+        if len(self.errors) > SHOWN_ERRORS:
+            lines.append(f"... and {len(self.errors) - SHOWN_ERRORS} more (--json lists every error)")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -52,28 +73,98 @@ class Table:
     rows: list[tuple[int, dict[str, Any]]]
 
 
+# ----------------------------------------------------------- spreadsheet formulas
+#
+# A spreadsheet evaluates a CSV cell that begins with `=`, `+`, `-` or `@` (and, in some,
+# tab, carriage return, line feed or NUL) as a formula: `=HYPERLINK(...)`, `=cmd|'...'!A0`.
+# OWASP's rule: such a cell is written with a `'` in front, which a spreadsheet takes as
+# "this is text", and quoted. docs/exchange.md "Spreadsheet formulas" states the rule.
+
+FORMULA_START = frozenset("=+-@\t\r\n\x00")
+
+
+def _evaluated(text: str) -> bool:
+    """Whether a spreadsheet could take `text` for a formula: it begins with a trigger, also
+    after white space, or with a character NFKC folds into one (full-width `＝＋－＠`)."""
+    for start in (text[:1], text.lstrip()[:1]):
+        if start and (start in FORMULA_START or unicodedata.normalize("NFKC", start)[:1] in FORMULA_START):
+            return True
+    return False
+
+
+def neutralised(text: str) -> bool:
+    """Whether `export` writes `text` with a `'` in front: a cell a spreadsheet would
+    evaluate, or one that already is such a cell behind apostrophes (`'=x`), so that
+    `as_read` can take exactly one apostrophe off again and a round trip is the identity."""
+    return _evaluated(text.lstrip("'"))
+
+
+def as_written(text: str) -> str:
+    """A text cell as `export` writes it (see `neutralised`)."""
+    return "'" + text if neutralised(text) else text
+
+
+def as_read(text: str) -> str:
+    """A text cell as `import` reads it: the `'` that `as_written` added (and that a
+    spreadsheet hides as its text marker) comes off; any other cell is kept as it is."""
+    return text[1:] if text.startswith("'") and neutralised(text[1:]) else text
+
+
 # ---------------------------------------------------------------------- reading
 
 def read_table(data: bytes, name: str, sheet: str | None = None) -> Table:
-    """The CSV or .xlsx file `name` (told apart by content, not by the name)."""
+    """The CSV or .xlsx file `name` (told apart by content, not by the name); any other
+    file is refused with what it looks like."""
+    if data.startswith(XLSX_MAGIC) and ODS_MIMETYPE in data[:200]:
+        raise DanganError(f"{name}: an OpenDocument spreadsheet (.ods), not .xlsx or CSV", SAVE_AS)
     if data.startswith(XLSX_MAGIC):
         return read_xlsx(data, name, sheet)
+    refusal = not_a_table(data, name)
+    if refusal is not None:
+        raise refusal
     if sheet is not None:
         raise DanganError(f"{name}: --sheet is for .xlsx workbooks; this is a CSV file")
     return read_csv(data, name)
 
 
+def not_a_table(data: bytes, name: str) -> DanganError | None:
+    """The error for a file that is neither CSV nor a workbook, or None for text.
+
+    Text is told from binary content as git does (a NUL byte), and by control bytes that no
+    text encoding of a sheet holds (a CSV in GBK is not UTF-8 but still text: it gets the
+    "not UTF-8" error of read_csv, with the offset)."""
+    if data.startswith(OLE2_MAGIC):  # also what a password-protected .xlsx is
+        return DanganError(f"{name}: an Excel 97-2003 workbook (.xls) or a password-protected one, "
+                           "not .xlsx or CSV", "save it as .xlsx without a password, or as CSV UTF-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return DanganError(f"{name}: UTF-16 text (Excel's \"Unicode Text\"), not CSV UTF-8",
+                           "save the sheet as CSV UTF-8")
+    head = data[:8192]
+    binary = b"\x00" in data
+    if not binary:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            binary = any(byte in BINARY_BYTES for byte in head)
+    if not binary:
+        return None
+    named = name.lower().endswith((".xlsx", ".xlsm"))
+    why = " (an .xlsx is a zip archive; this file is not one)" if named else ""
+    return DanganError(f"{name}: neither a CSV file nor an .xlsx workbook{why}", SAVE_AS)
+
+
 def read_csv(data: bytes, name: str) -> Table:
-    """Header and rows of a CSV file (UTF-8; a BOM, as spreadsheets write, is allowed)."""
+    """Header and rows of a CSV file (UTF-8; a BOM, as spreadsheets write, is allowed).
+    A cell neutralised by `export` comes back as it was (`as_read`)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DanganError(f"{name}: not UTF-8 (invalid byte at offset {exc.start})", "export the sheet as CSV UTF-8") from None
-    if "\x00" in text:
-        raise DanganError(f"{name}: contains NUL bytes; not a CSV file")
+    if "\x00" in text:  # not_a_table refuses these first; kept for callers of read_csv
+        raise DanganError(f"{name}: contains NUL bytes; not a CSV file", SAVE_AS)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        lines = list(reader)
+        lines = [[as_read(cell) for cell in cells] for cells in reader]
     except csv.Error as exc:
         raise DanganError(f"{name}: not readable as CSV near line {reader.line_num}: {exc}") from None
     header = _header(lines[0] if lines else [], name)
@@ -107,14 +198,15 @@ def read_xlsx(data: bytes, name: str, sheet: str | None = None) -> Table:
         cut = len(first)
         while cut and (first[cut - 1] is None or str(first[cut - 1]).strip() == ""):
             cut -= 1  # formatted but empty cells right of the header
-        header = _header(["" if v is None else str(v) for v in first[:cut]], name)
+        header = _header(["" if v is None else as_read(str(v)) for v in first[:cut]], name)
         rows = []
         for number, cells in enumerate(values, start=2):
             if all(v is None or (isinstance(v, str) and not v.strip()) for v in cells):
                 continue
             if any(v is not None for v in cells[len(header):]):
                 raise DanganError(f"{name}: row {number} has a value right of the last named column")
-            rows.append((number, {h: v for h, v in zip(header, cells) if v is not None}))
+            rows.append((number, {h: as_read(v) if isinstance(v, str) else v
+                                  for h, v in zip(header, cells) if v is not None}))
     finally:
         book.close()
     return Table(header, rows)
@@ -301,12 +393,12 @@ def import_rows(
             prepared[code.path] = dump(sealed).encode()
             codes.append(str(code))
         if errors:
-            stopped = " (stopped after 20)" if len(errors) >= MAX_ERRORS else ""
-            shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+            stopped = f" (reading stopped after {MAX_ERRORS})" if len(errors) >= MAX_ERRORS else ""
             raise RowErrors(
-                f"{name}: {len(errors)} error(s){stopped}; nothing was imported: {shown}",
+                f"{name}: {len(errors)} error(s){stopped}; nothing was imported",
                 "fix those cells and import the whole file again (--json lists every error)",
                 errors,
+                name,
             )
         if dry_run:
             return Imported(codes, None)
@@ -370,22 +462,38 @@ def export_records(vault: Any, category: str | None, decrypt: bool) -> list[dict
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """One row per record, one column per dotted field path (first-seen order)."""
+    """One row per record, one column per dotted field path (first-seen order). Text
+    cells a spreadsheet would evaluate are neutralised (`as_written`) and quoted; numbers
+    and booleans are written as they are (`-3` in a number field is a number, not a
+    formula). Otherwise the bytes are what `csv.writer` writes."""
     flat = [flatten(r) for r in rows]
     columns: dict[str, None] = {}
     for item in flat:
         columns.update(dict.fromkeys(item))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(list(columns))
+    lines = [_csv_line(list(columns))]
     for item in flat:
-        writer.writerow(["" if item.get(c) is None else _cell(item.get(c)) for c in columns])
-    return buffer.getvalue()
+        lines.append(_csv_line([_cell(item.get(c)) for c in columns]))
+    return "".join(lines)
 
 
-def _cell(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
+def _cell(value: Any) -> str | bool | int | float:
+    return "" if value is None else value if isinstance(value, (bool, int, float)) else str(value)
+
+
+def _csv_line(cells: list[Any]) -> str:
+    """One CSV line as `csv.writer(lineterminator="\\n")` writes it, but a neutralised cell
+    is always quoted (OWASP: quote it, so that no separator in it starts a new cell)."""
+    if len(cells) == 1 and cells[0] == "":
+        return '""\n'  # csv.writer's form of a row of one empty cell
+    out = []
+    for value in cells:
+        if isinstance(value, bool):
+            text, guard = ("true" if value else "false"), False
+        elif isinstance(value, (int, float)):
+            text, guard = str(value), False
+        else:
+            text, guard = as_written(value), neutralised(value)
+        if guard or any(c in text for c in ',"\r\n'):
+            text = '"' + text.replace('"', '""') + '"'
+        out.append(text)
+    return ",".join(out) + "\n"
