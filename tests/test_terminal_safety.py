@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import DANGAN_BIN, REPO, git, snapshot
 
-from dangan.formats import terminal
+from dangan.formats import agekeys, sops, terminal
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import dump, load_roundtrip, to_plain
 
@@ -209,6 +209,34 @@ def test_an_error_quoting_the_input_is_inert(sb_vault: Path) -> None:
     code, out, err = _run(sb_vault, "show", "SB-\x1b]0;x\x07")
     assert code == 2 and out == b""
     assert "\\x1b]0;x\\x07" in assert_inert(err)
+
+
+def test_show_decrypt_and_check_with_a_key_are_inert(tmp_path: Path) -> None:
+    """A sealed record whose sensitive name carries payloads (sealed by hand, committed with
+    --no-verify): `show --decrypt` prints it inert, and `check` with the key reports DG102
+    on the name without showing it."""
+    secret, public = agekeys.generate_identity()
+    key = tmp_path / "alice.key"
+    agekeys.write_identity_file(key, secret, public)
+    root = tmp_path / "v"
+    subprocess.run([str(DANGAN_BIN), "init", str(root), "--recipient", f"alice={public}"], check=True,
+                   capture_output=True)
+    tree = to_plain(load_roundtrip((VALID / "TS-complaint.yaml").read_text("utf-8")))
+    tree.pop("refs", None)
+    tree["complainant"]["name"] = "林" + PAYLOADS["osc52_clipboard"] + PAYLOADS["bidi_override"]
+    doc = sops.encrypt_document(tree, [public], "^(complainant|name|phone)$")
+    _write(root, "vault/A01/02/001/0301/TS/TS-A01-02-001-0301-0001.yaml", doc)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--no-verify", "-m", "sealed by hand")
+    code, out, err = _run(root, "--identity", str(key), "show", tree["code"], "--decrypt")
+    assert code == 0, err
+    assert "invoice\\u202egnp.exe" in assert_inert(out) and "\\e]52;c;" in out.decode()
+    assert_inert(err)
+    code, out, err = _run(root, "--identity", str(key), "check", "--all")
+    text = assert_inert(out)
+    assert code == 1 and "DG102 /complainant/name: holds U+001B at character 2" in text, text
+    assert "cm0gLXJmIH4" not in text
+    assert_inert(err)
 
 
 # ------------------------------------------------------------------ the function itself
