@@ -60,7 +60,7 @@ def test_the_renderer_is_the_standard_library_alone() -> None:
     code = ("import sys, dangan.formats.findings; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('dangan'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["dangan", "dangan.formats", "dangan.formats.findings"]
+    assert out.split() == ["dangan", "dangan.formats", "dangan.formats.findings", "dangan.formats.terminal"]
 
 
 # ------------------------------------------------------------------ HTML

@@ -16,6 +16,7 @@ from dangan.cli.base import (
     say,
 )
 from dangan.errors import DanganError
+from dangan.formats.terminal import escape
 from dangan.git import gitio
 from dangan.model import timeutil
 from dangan.model.codes import parse_code
@@ -103,9 +104,10 @@ def ls_cmd(ctx: Context, code: str, as_json: bool) -> None:
         return
     for entry in entries:
         missing = "" if entry["present"] else "  MISSING"
-        title = f"  {entry['title']}" if entry.get("title") else ""
-        click.echo(f"{entry['file']}\t{entry.get('type')}\t{_size(int(entry.get('size') or 0))}\t"
-                   f"{entry.get('added')}\t{entry.get('by')}{title}{missing}")
+        title = f"  {escape(str(entry['title']))}" if entry.get("title") else ""
+        click.echo(f"{escape(str(entry['file']))}\t{escape(str(entry.get('type')))}\t"
+                   f"{_size(int(entry.get('size') or 0))}\t{escape(str(entry.get('added')))}\t"
+                   f"{escape(str(entry.get('by')))}{title}{missing}")
     if not entries:
         say(f"{parsed} has no attachments")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from dangan.cli.base import Context, emit_json, json_option, pass_ctx, say
+from dangan.cli.base import Context, emit_json, json_option, pass_ctx, row, say
 from dangan.errors import DanganError, Refusal
 from dangan.git import gitio
 from dangan.model.timeutil import parse_when
@@ -159,8 +159,8 @@ def audit_ls(ctx: Context, since: str | None, until: str | None, code: str | Non
     for entry in found:
         shown = entry.codes + entry.files
         names = ", ".join(shown[:CODES_SHOWN]) + (f" (+{len(shown) - CODES_SHOWN} more)" if len(shown) > CODES_SHOWN else "")
-        click.echo("\t".join([str(entry.line), entry.time, f"{entry.who or '-'} ({entry.user}@{entry.host})",
-                              entry.command, names]))
+        click.echo(row(str(entry.line), entry.time, f"{entry.who or '-'} ({entry.user}@{entry.host})",
+                       entry.command, names))
 
 
 @audit_group.command("verify", epilog="""\b

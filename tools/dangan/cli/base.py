@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from dangan.formats.terminal import escape, json_safe
 from dangan.store.sealing import Keyring
 from dangan.store.vault import Vault
 
@@ -96,9 +97,17 @@ def no_commit_option(func: F) -> F:
 
 
 def emit_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+    """The document, exact, with the characters a terminal acts on as JSON escapes."""
+    sys.stdout.write(json_safe(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=False)) + "\n")
 
 
 def say(message: str) -> None:
-    """Human messages that are not the command's answer go to stderr."""
-    click.echo(message, err=True)
+    """Human messages that are not the command's answer go to stderr, with control
+    characters and bidi overrides escaped (a message may quote a value or a file name)."""
+    click.echo(escape(message, lines=True), err=True)
+
+
+def row(*fields: str) -> str:
+    """One line of tab-separated fields, each shown inert: a tab or a line feed inside a
+    value is escaped too, so the columns stay columns (docs/format.md §4.4)."""
+    return "\t".join(escape(field) for field in fields)

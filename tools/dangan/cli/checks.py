@@ -17,6 +17,7 @@ from dangan.cli.base import (
 )
 from dangan.errors import DanganError
 from dangan.formats import findings as shown
+from dangan.formats.terminal import escape
 from dangan.formats.yamlio import YamlError, canonical, decode
 from dangan.git import gitio
 from dangan.hook import hookrun
@@ -137,7 +138,7 @@ def fmt_cmd(ctx: Context, paths, check_only: bool, no_commit: bool, as_json: boo
     else:
         verb = "would reformat" if check_only else "reformatted"
         for rel in sorted(changes):
-            click.echo(f"{verb} {rel}")
+            click.echo(f"{verb} {escape(rel)}")
         click.echo(f"{len(changes)} file(s) {verb}, {len(rels) - len(changes) - len(unreadable)} unchanged")
     if unreadable or (check_only and changes):
         raise SystemExit(1)

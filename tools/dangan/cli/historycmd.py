@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from dangan.cli.base import Context, emit_json, identity_option, json_option, pass_ctx, say
+from dangan.formats.terminal import escape, json_safe
 from dangan.model.codes import parse_code, parse_location
 from dangan.services import history
 from dangan.store.fsutil import write_atomic
@@ -56,15 +57,15 @@ def diff_cmd(ctx: Context, since: str, until: str | None, branch: str | None, ca
     document = result.as_dict()
     fmt = "json" if as_json else fmt
     if fmt == "json":
-        text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+        text = json_safe(json.dumps(document, ensure_ascii=False, indent=2)) + "\n"
     elif fmt == "markdown":
-        text = render_markdown(document)
+        text = escape(render_markdown(document), lines=True)
     elif fmt == "html":
         from dangan.report.diffpage import render_diff
 
         text = render_diff(document)
     else:
-        text = render_text(document)
+        text = escape(render_text(document), lines=True)
     if out is not None:
         target = ctx.path(out)
         write_atomic(target, text.encode("utf-8"), mode=0o600 if decrypt else 0o644)
@@ -97,14 +98,15 @@ def log_cmd(ctx: Context, code: str, branch: str | None, as_json: bool) -> None:
         emit_json({"code": str(parsed), "path": parsed.path, "commits": [e.as_dict() for e in entries]})
         return
     for entry in entries:
-        click.echo(f"{entry.commit[:12]}  {entry.committed}  {entry.author}  {entry.change}")
-        click.echo(f"    {entry.subject}")
+        # the author, the subject and a field's name come from whoever made the commit
+        click.echo(f"{entry.commit[:12]}  {entry.committed}  {escape(entry.author)}  {entry.change}")
+        click.echo(f"    {escape(entry.subject)}")
         if entry.change == "modified":
             for f in entry.fields:
                 mark = " (sensitive)" if f.sensitive else ""
-                click.echo(f"    {_SIGN[f.change]} {f.path}{mark}")
+                click.echo(f"    {_SIGN[f.change]} {escape(f.path)}{mark}")
         for note in entry.notes:
-            click.echo(f"    note: {note}")
+            click.echo(f"    note: {escape(note)}")
 
 
 COMMANDS = [diff_cmd, log_cmd]
@@ -133,13 +135,18 @@ def commit_line(side: dict[str, Any]) -> str:
 
 
 def field_text(f: dict[str, Any]) -> str:
+    """One changed field on one line: a line break, control character or bidi override in a
+    value is escaped (docs/format.md §4.4)."""
+    def shown(value: Any) -> str:
+        return escape(value_text(value))
+
     if f["change"] == "added":
-        return f"{f['path']}: {value_text(f['new'])}"
+        return f"{f['path']}: {shown(f['new'])}"
     if f["change"] == "removed":
-        return f"{f['path']}: {value_text(f['old'])}"
+        return f"{f['path']}: {shown(f['old'])}"
     if f["redacted"] and f["old"] == f["new"]:
         return f"{f['path']}: changed (sensitive)"
-    return f"{f['path']}: {value_text(f['old'])} -> {value_text(f['new'])}"
+    return f"{f['path']}: {shown(f['old'])} -> {shown(f['new'])}"
 
 
 def certificate_text(record: dict[str, Any]) -> str:

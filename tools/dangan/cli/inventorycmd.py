@@ -16,6 +16,7 @@ from dangan.cli.base import (
     say,
 )
 from dangan.errors import DanganError
+from dangan.formats.terminal import escape
 from dangan.model import timeutil
 from dangan.services import inventory
 
@@ -140,7 +141,7 @@ def ls_cmd(ctx: Context, as_json: bool) -> None:
     for pd in found:
         counts = " ".join(f"{r}={n}" for r, n in pd["results"].items())
         place = pd["place"] + (f" {pd['cabinet']}櫃" if pd.get("cabinet") else "")
-        click.echo(f"{pd['code']}\t{str(pd['counted_at'])[:10]}\t{place}\t{counts}")
+        click.echo(f"{pd['code']}\t{str(pd['counted_at'])[:10]}\t{escape(place)}\t{escape(counts)}")
 
 
 @inventory_group.command("rooms", epilog="\b\nExamples:\n  dangan inventory rooms\n  dangan inventory rooms --as-of 2024-12-31 --json")
@@ -156,9 +157,9 @@ def rooms_cmd(ctx: Context, as_of: str | None, as_json: bool) -> None:
         return
     for item in summary:
         last = f"{item['last_inventory']} {item['inventory']}" if item["inventory"] else "never counted"
-        click.echo(f"{item['room']}\t{last}\t{item['open_discrepancies']} open")
+        click.echo(f"{escape(item['room'])}\t{last}\t{item['open_discrepancies']} open")
         for d in item["discrepancies"]:
-            click.echo(f"  {d['code']}\t{d['result']}" + (f"\t{d['note']}" if d.get("note") else ""))
+            click.echo(f"  {d['code']}\t{d['result']}" + (f"\t{escape(d['note'])}" if d.get("note") else ""))
 
 
 COMMANDS = [inventory_group]

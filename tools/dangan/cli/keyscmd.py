@@ -15,6 +15,7 @@ from dangan.cli.base import (
     say,
 )
 from dangan.errors import DanganError
+from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
 from dangan.model.codes import parse_code
 from dangan.services import keys
@@ -99,7 +100,8 @@ def recipients_ls(ctx: Context, as_json: bool) -> None:
         emit_json(rows)
         return
     for row in rows:
-        click.echo("\t".join([str(row["name"]), ",".join(row["roles"]) or "-", ",".join(row["categories"]), str(row["key"])]))
+        click.echo("\t".join(escape(f) for f in [str(row["name"]), ",".join(row["roles"]) or "-",
+                                                   ",".join(row["categories"]), str(row["key"])]))
 
 
 @recipients_group.command(
@@ -154,7 +156,7 @@ def decrypt_cmd(ctx: Context, file: Path, as_json: bool) -> None:
         from dangan.formats import sops  # as `sops decrypt --output-type json` prints it
         click.echo(sops.json_text(plain), nl=False)
     else:
-        click.echo(dump(plain), nl=False)
+        click.echo(escape(dump(plain), lines=True), nl=False)  # bidi overrides: format.md §4.4
 
 
 @click.command("textconv", hidden=True, epilog="\b\nExample (what git runs for records, via .gitattributes):\n  git config diff.dangan.textconv 'dangan textconv'")
@@ -179,7 +181,7 @@ def textconv_cmd(ctx: Context, file: Path) -> None:
             except JournalError as exc:  # a diff must still show something: the masked view
                 say(f"dangan: warning: {exc.message}; showing the record masked")
                 shown = masked
-    click.echo(shown, nl=False)
+    click.echo(escape(shown, lines=True), nl=False)  # git shows it on a terminal: format.md §4.4
 
 
 class _NoKeys(Keyring):

@@ -12,6 +12,7 @@ from dangan.cli.base import (
     json_option,
     no_commit_option,
     pass_ctx,
+    row,
     say,
 )
 from dangan.model import timeutil
@@ -188,8 +189,8 @@ def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) ->
         return
     for r in rows:
         overdue = f"{r.days_overdue} day{'' if r.days_overdue == 1 else 's'} overdue" if r.overdue else ""
-        click.echo("\t".join([r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records),
-                              r.condition or ""]))
+        click.echo(row(r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records),
+                       r.condition or ""))
 
 
 COMMANDS = [lend_group]

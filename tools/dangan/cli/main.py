@@ -15,6 +15,7 @@ import click
 from dangan import __version__
 from dangan.cli.base import Context
 from dangan.errors import DanganError, internal_error
+from dangan.formats.terminal import escape
 
 EPILOG_MAIN = """\b
 Examples:
@@ -91,9 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli.main(args=args, prog_name="dangan", standalone_mode=False)
         return 0
     except DanganError as exc:
-        click.echo(f"dangan: error: {exc.message}", err=True)
+        # a message may quote the input, a value or a file name: shown inert (format.md §4.4)
+        click.echo(escape(f"dangan: error: {exc.message}", lines=True), err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            click.echo(escape(f"hint: {exc.hint}"), err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -101,11 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 1
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "dangan"
-        click.echo(f"dangan: error: {exc.format_message()}", err=True)
-        click.echo(f"hint: see `{command} --help`", err=True)
+        click.echo(escape(f"dangan: error: {exc.format_message()}", lines=True), err=True)
+        click.echo(escape(f"hint: see `{command} --help`"), err=True)
         return 2
     except click.ClickException as exc:
-        click.echo(f"dangan: error: {exc.format_message()}", err=True)
+        click.echo(escape(f"dangan: error: {exc.format_message()}", lines=True), err=True)
         return 2
     except click.Abort:
         click.echo("dangan: interrupted", err=True)

@@ -18,9 +18,11 @@ from dangan.cli.base import (
     json_option,
     no_commit_option,
     pass_ctx,
+    row,
     say,
 )
 from dangan.errors import DanganError, Refusal
+from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
 from dangan.model.codes import parse_code, parse_location
 from dangan.services import records
@@ -108,9 +110,10 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
         # a note of several lines stays on its comment line
         for report in damage:
             note = " ".join((report.get("note") or "").splitlines())
-            click.echo(f"# {report['condition']} on loan {report['loan']}: returned {report['returned']}, "
-                       f"borrower {report['borrower']}" + (f": {note}" if note else ""))
-        click.echo(dump(view), nl=False)
+            click.echo(escape(f"# {report['condition']} on loan {report['loan']}: returned {report['returned']}, "
+                              f"borrower {report['borrower']}" + (f": {note}" if note else "")))
+        # the YAML text escapes control characters itself; bidi overrides it writes raw
+        click.echo(escape(dump(view), lines=True), nl=False)
 
 
 @click.command(
@@ -258,7 +261,7 @@ def ls_cmd(ctx: Context, category, location, status, where, search, as_json: boo
         emit_json([{k: v for k, v in item.__dict__.items() if k != "matched" or search is not None} for item in found])
         return
     for item in found:
-        click.echo("\t".join([item.code, item.category, item.title, item.status, item.opened or "", item.closed or ""]))
+        click.echo(row(item.code, item.category, item.title, item.status, item.opened or "", item.closed or ""))
 
 
 @click.command(

@@ -16,6 +16,7 @@ from dangan.cli.base import (
     say,
 )
 from dangan.errors import DanganError
+from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
 from dangan.git import gitio
 from dangan.model import disposal
@@ -119,7 +120,7 @@ def _print_plan(plan: retention.Plan) -> None:
     for item in plan.due:
         rule = item["rule"]
         click.echo(f"  {item['code']}\t{rule['keep']} after {rule['after']} {item['trigger']} -> due {item['due']}"
-                   f"\t{item['decision']}\t{item['title']}")
+                   f"\t{item['decision']}\t{escape(item['title'])}")
     counts: dict[str, int] = {}
     for item in plan.not_due:
         for reason in item["reasons"]:
@@ -131,7 +132,7 @@ def _print_plan(plan: retention.Plan) -> None:
             extra = [*item.get("holds", []), *item.get("loans", [])]
             if "until" in item:
                 extra.append(f"until {item['until']}")
-            click.echo(f"  {item['code']}\t{', '.join(item['reasons'])}\t{' '.join(extra)}")
+            click.echo(f"  {item['code']}\t{escape(', '.join(item['reasons']))}\t{escape(' '.join(extra))}")
     summary = [f"{n} {reason}" for reason, n in sorted(counts.items())] + [f"{plan.later} not yet due"]
     click.echo("not due: " + ", ".join(summary))
 

@@ -10,11 +10,14 @@ nothing else.
 
 A finding is anything with `path`, `rule` and `message` (`rules.check.Finding`) or a
 `[path, rule, message]` triple (as the quick note remembers it); both sort the same way.
+It imports `formats.terminal` (the standard library alone as well) to show findings inert.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
+
+from dangan.formats.terminal import escape
 
 
 class _HasFields(Protocol):
@@ -34,8 +37,11 @@ def _fields(finding: FindingLike) -> tuple[str, str, str]:
 
 
 def line(path: str, rule: str, message: str) -> str:
-    """One finding as people and `grep` read it."""
-    return f"{path}: {rule} {message}"
+    """One finding as people and `grep` read it; a control character or bidi override in the
+    path or the message (a file name, a value quoted by a schema error) is shown escaped
+    (`formats.terminal`), so a finding is always one inert line. `document` keeps the exact
+    text."""
+    return escape(f"{path}: {rule} {message}")
 
 
 def lines(findings: Iterable[FindingLike]) -> list[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dangan import __version__
+from dangan.formats import terminal
 from dangan.model.codes import LEVELS
 
 BASE_URI = "https://dangan.invalid/schemas/"
@@ -27,6 +28,10 @@ ENC_PATTERN = (
     r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/]*={0,2},iv:[A-Za-z0-9+/]+={0,2},"
     r"tag:[A-Za-z0-9+/]+={0,2},type:str\]$"
 )
+# the characters the schemas' text patterns refuse (common.json `line`, `staff`, `text`,
+# `email`): what formats.terminal escapes on output, as a JSON Schema class body
+UNSAFE_CLASS = "\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
+TEXT_CLASS = "\\u0000-\\u0008\\u000b-\\u001f" + UNSAFE_CLASS  # free text: \t and \n pass
 _ENC_LEAF = {"anyOf": [{"type": "string", "pattern": ENC_PATTERN}, {"const": ""}]}
 _ENC_VALUE = {
     "anyOf": [
@@ -270,7 +275,8 @@ class SchemaSet:
         found = []
         for error in validator.iter_errors(record):
             parts = [str(p) for p in error.instance_path]
-            message = _redacted(error) if names.intersection(parts) else _short(error.message)
+            message = _unsafe_text(error) or (
+                _redacted(error) if names.intersection(parts) else _short(error.message))
             found.append(("/" + "/".join(parts), message))
         return found
 
@@ -304,6 +310,23 @@ class SchemaSet:
             except jsonschema_rs.ReferencingError as error:
                 problems.append(SchemaProblem(f"schemas/{name}", _short(str(error))))
         return problems
+
+
+def _unsafe_text(error: Any) -> str | None:
+    """The message of a value that fails a pattern because of a character a terminal would
+    act on (common.json `line`, `text`, ...: docs/format.md §4.4): it names the first such
+    character by its code point, never the value (which may be sensitive), or None when the
+    pattern failed for another reason."""
+    pattern = getattr(error.kind, "pattern", None)
+    if not isinstance(pattern, str) or UNSAFE_CLASS not in pattern or not isinstance(error.instance, str):
+        return None
+    text = TEXT_CLASS in pattern
+    at = terminal.first_unsafe(error.instance, lines=text)
+    if at is None:
+        return None
+    allowed = "only line feeds and tabs" if text else "none"
+    return (f"holds U+{ord(error.instance[at]):04X} at character {at + 1}: a control "
+            f"character, line separator or bidirectional override (this field allows {allowed})")
 
 
 def _redacted(error: Any) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dangan.errors import DanganError, internal_error
 from dangan.formats import findings as shown
+from dangan.formats.terminal import escape
 from dangan.git import gitio
 
 if TYPE_CHECKING:
@@ -80,9 +81,9 @@ def _guarded(run: Callable[[], int], argv: list[str], command: tuple[str, ...]) 
     try:
         return run()
     except DanganError as exc:
-        sys.stderr.write(f"dangan: error: {exc.message}\n")
+        sys.stderr.write(escape(f"dangan: error: {exc.message}", lines=True) + "\n")
         if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
+            sys.stderr.write(escape(f"hint: {exc.hint}") + "\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("dangan: interrupted\n")

@@ -1,0 +1,57 @@
+"""Text on its way to a terminal: the characters a terminal would act on, made visible
+(docs/format.md §4.4, docs/decisions.md "Control characters").
+
+A record value, a commit subject or a file name may hold an escape sequence (`ESC ] 52 ;`
+writes the clipboard, `ESC ] 0 ;` the window title, `ESC ] 8 ;` a hyperlink, `ESC [` or the
+C1 byte U+009B moves the cursor and erases) or a bidirectional override that shows text in
+another order than it is stored. Everything dangan prints as text goes through `escape`
+(values one at a time, or a whole message), so that none of these reaches a terminal: each
+is shown as `\\xNN` (below U+0100) or `\\uNNNN`. JSON output goes through `json_safe`, which
+writes the same characters as JSON escapes: the document decodes to exactly the same data.
+
+The standard library alone: the findings renderer (`formats.findings`), and through it the
+warm check, import this module (an import-linter contract keeps both that way).
+"""
+from __future__ import annotations
+
+import re
+
+# C0 controls (U+0000-U+001F), DEL, C1 controls (U+0080-U+009F), the line and paragraph
+# separators U+2028/U+2029, and the bidirectional embeddings, overrides and isolates
+# (U+202A-U+202E, U+2066-U+2069: the "Trojan Source" characters). Marks such as U+200E are
+# left alone: they only nudge neutral characters and cannot reorder a line on their own.
+UNSAFE = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[{UNSAFE}]")
+# the same, but line feed and tab pass: for text shown over several lines (a YAML document)
+_UNSAFE_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# what json.dumps leaves raw (it escapes C0 itself; its own line feeds indent the document)
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: str, lines: bool = False) -> str:
+    r"""`text` with every character of `UNSAFE` written as `\xNN` or `\uNNNN`; with `lines`,
+    line feeds and tabs are kept (text meant to span lines). A backslash is left as it is:
+    in a valid record no field holds these characters (the schemas refuse them), so an
+    escape seen on screen marks a record `check` reports, and `--json` gives the exact text.
+    """
+    pattern = _UNSAFE_IN_LINES if lines else _UNSAFE
+    return pattern.sub(_shown, text)
+
+
+def first_unsafe(text: str, lines: bool = False) -> int | None:
+    """The index of the first character `escape` would write escaped, or None."""
+    found = (_UNSAFE_IN_LINES if lines else _UNSAFE).search(text)
+    return found.start() if found else None
+
+
+def json_safe(document: str) -> str:
+    r"""A JSON text with DEL, the C1 controls, U+2028/U+2029 and the bidi overrides written as
+    `\uNNNN` escapes (json.dumps writes them raw with `ensure_ascii=False`; C0 controls it
+    already escapes). Such characters can only stand inside JSON strings, where the escape
+    means the same character, so the document decodes to exactly the same data."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
