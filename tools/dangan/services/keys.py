@@ -11,7 +11,7 @@ from typing import Any
 from dangan.errors import DanganError, Refusal
 from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
 from dangan.model.codes import Code, path_to_code
-from dangan.store import sealing
+from dangan.store import sealing, sopsconfig
 from dangan.store.vault import CONFIG, Vault
 
 ROLES = ("archivist", "approver")
@@ -80,7 +80,11 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
     hand in vault.yaml, or `access` narrowed, then `updatekeys`). `config` is vault.yaml's
     new text; without one, a hand edit of vault.yaml (the work tree's differs from HEAD's)
     is what the records are resealed for, so it is committed with them: the hook judges
-    the records by the vault.yaml of the same commit."""
+    the records by the vault.yaml of the same commit.
+
+    .sops.yaml is rewritten from `after` whenever it would change (store.sopsconfig), in
+    the same commit: this is how `updatekeys` mends a stale one, and then the hand edits
+    of vault.yaml and schemas/ it follows go with it (the hook judges it by them)."""
     from dangan.services import attachments
 
     changes: dict[str, bytes | Path | None] = {}
@@ -108,6 +112,11 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
             if new_doc is not doc and new_doc != doc:
                 changes[code.path] = dump(new_doc).encode()
                 (rotated if rotate else rewrapped).append(str(code))
+        sops_config = sopsconfig.render(after.config, after.schemas)
+        if _read(vault.root / sopsconfig.SOPS_CONFIG) != sops_config:
+            changes[sopsconfig.SOPS_CONFIG] = sops_config
+            if config is None:
+                changes.update(_edited_schemas(vault))
         hand_edited = config is None and bool(changes) and (config := _edited_config(vault)) is not None
         if config is not None:
             changes[CONFIG] = config
@@ -118,6 +127,8 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
         return KeyChange(rewrapped, rotated, None)
     if hand_edited:
         message += " (with vault.yaml as edited)"
+    if any(rel.startswith("schemas/") for rel in changes):
+        message += " (with schemas/ as edited)"
     if any(isinstance(value, Path) for value in changes.values()):
         commit_id = attachments.transact(vault, changes, message, commit)
     else:
@@ -152,6 +163,30 @@ def _edited_config(vault: Vault) -> bytes | None:
     if committed and committed[0].blob == blob_id(data):
         return None
     return data
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _edited_schemas(vault: Vault) -> dict[str, bytes | None]:
+    """The files of schemas/ whose work-tree bytes differ from HEAD's (None: deleted)."""
+    from dangan.git import gitio
+    from dangan.services.scan import blob_id
+
+    committed = {e.path: e.blob for e in gitio.ls_tree(vault.root, "HEAD", ["schemas/"])} if gitio.head(vault.root) else {}
+    folder = vault.root / "schemas"
+    present = {f"schemas/{p.name}": p for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
+    edited: dict[str, bytes | None] = {}
+    for rel, path in present.items():
+        data = path.read_bytes()
+        if committed.get(rel) != blob_id(data):
+            edited[rel] = data
+    edited.update({rel: None for rel in committed if rel not in present and "/" not in rel[len("schemas/"):]})
+    return edited
 
 
 def _codes(texts: set[str]) -> list[Code]:

@@ -35,6 +35,7 @@ except ImportError:
     _fsstat = None
 
 CONFIG = "vault.yaml"
+SOPS_CONFIG = ".sops.yaml"
 RECORDS = "vault"
 STAMP_FILE = "quick.json"
 GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")
@@ -197,10 +198,15 @@ def stamp(root: str) -> str | None:
     a key itself; a file cannot be read)."""
     if os.environ.get("SOPS_AGE_KEY"):
         return None
-    digest = hashlib.sha256(f"dangan {__version__} quick 2\0".encode())
+    digest = hashlib.sha256(f"dangan {__version__} quick 3\0".encode())
     try:
         with open(os.path.join(root, CONFIG), "rb") as handle:
             digest.update(b"config\0" + handle.read() + b"\0")
+        try:  # .sops.yaml (store.sopsconfig): DG114 judges it, when there is one
+            with open(os.path.join(root, SOPS_CONFIG), "rb") as handle:
+                digest.update(b"sops\0" + handle.read() + b"\0")
+        except FileNotFoundError:
+            digest.update(b"no sops\0")
         schemas = os.path.join(root, "schemas")
         for name in sorted(os.listdir(schemas)):
             path = os.path.join(schemas, name)
