@@ -40,7 +40,8 @@ os.environ.update(
         "LANG": "C.UTF-8",
     }
 )
-for _var in ("VISUAL", "DANGAN_AGE_KEY_FILE", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "DANGAN_DEBUG", "GIT_DIR", "GIT_INDEX_FILE"):
+for _var in ("VISUAL", "DANGAN_AGE_KEY_FILE", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+             "XDG_CONFIG_HOME", "DANGAN_DEBUG", "GIT_DIR", "GIT_INDEX_FILE"):
     os.environ.pop(_var, None)
 # the hooks of test vaults find the dangan of this environment
 os.environ["PATH"] = f"{DANGAN_BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}"

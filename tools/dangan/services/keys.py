@@ -29,7 +29,12 @@ class KeyChange:
 
 
 def default_identity_file() -> Path:
-    return Path.home() / ".config" / "sops" / "age" / "keys.txt"
+    """Where sops looks by default: $XDG_CONFIG_HOME/sops/age/keys.txt (or ~/.config/...)."""
+    import os
+
+    from dangan.formats import agekeys
+
+    return agekeys.default_keys_file(os.environ, Path.home())
 
 
 def generate(out: Path | None) -> tuple[str, Path]:

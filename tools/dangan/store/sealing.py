@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,15 @@ class IntegrityError(Refusal):
 
 @dataclass
 class Keyring:
-    """The user's identities, found lazily (only a command that decrypts asks for them)."""
+    """The user's identities, found lazily (only a command that decrypts asks for them).
+
+    `notify` (set by the entry points: the CLI, the hooks) is told, once, why a key file
+    was refused when a command goes on without a key — `check` without DG107, the diff
+    driver showing records masked — instead of doing so silently."""
 
     explicit: Path | None = None
+    notify: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    refused: bool = field(default=False, init=False, repr=False, compare=False)  # a key file refused
 
     @functools.cached_property
     def identities(self) -> list[Any]:
@@ -36,13 +43,16 @@ class Keyring:
         try:
             return agekeys.find_identities(self.explicit, os.environ, Path.home())
         except agekeys.IdentityError as exc:
+            self.refused = not isinstance(exc, agekeys.NoIdentity)
             raise DanganError(str(exc), "give --identity FILE, or set SOPS_AGE_KEY_FILE") from None
 
     @functools.cached_property
     def _available(self) -> bool:
         try:
             return bool(self.identities)
-        except DanganError:
+        except DanganError as exc:
+            if self.notify is not None and self.refused:
+                self.notify(f"{exc.message}; going on without a key")
             return False
 
     def available(self) -> bool:
