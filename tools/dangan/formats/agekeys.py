@@ -224,3 +224,57 @@ def _perm_message(path: Path, mode: int) -> str:
         f"identity file {path} is accessible by group or others "
         f"(mode {stat.S_IMODE(mode):04o}); fix it with: chmod 600 {path}"
     )
+
+
+# ------------------------------------------------------------------- age file headers
+
+_AGE_MAGIC = b"age-encryption.org/v1\n"
+_ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
+
+
+def header_stanzas(head: bytes) -> list[list[str]] | None:
+    """The recipient stanzas' first lines (``["X25519", share]``, ``["ssh-ed25519", tag,
+    share]``...) of an age file whose first bytes are `head` (binary or armored), or None
+    when `head` does not hold a whole age header. Bodies and the header MAC are skipped:
+    the payload's authentication is the decryption's business."""
+    if head.startswith(_ARMOR_BEGIN):
+        import base64
+        import binascii
+
+        lines = head.split(b"\n")[1:]
+        text = b"".join(line.strip() for line in lines[: len(lines) - 1] if not line.startswith(b"-----END"))
+        try:
+            head = base64.b64decode(text[: len(text) - len(text) % 4])
+        except (binascii.Error, ValueError):
+            return None
+    if not head.startswith(_AGE_MAGIC):
+        return None
+    lines = head[len(_AGE_MAGIC):].split(b"\n")
+    stanzas: list[list[str]] = []
+    i = 0
+    while i < len(lines) - 1:  # the last piece may be cut short
+        line = lines[i]
+        if line.startswith(b"---"):
+            return stanzas
+        if not line.startswith(b"-> "):
+            return None
+        stanzas.append(line[3:].decode("ascii", "replace").split())
+        i += 1
+        while i < len(lines) - 1 and len(lines[i]) == 64:  # full body lines; a short one ends it
+            i += 1
+        i += 1
+    return None
+
+
+def stanza_of(recipient: Recipient) -> list[str]:
+    """What an age header shows of a stanza for `recipient`: its type, and for an SSH key
+    the tag (the first 4 bytes of the SHA-256 of the key, as age's agessh computes it). An
+    X25519 stanza shows nothing of its recipient: only its type can be compared."""
+    if recipient.kind == "x25519":
+        return ["X25519"]
+    import base64
+    import hashlib
+
+    wire = base64.b64decode(recipient.text.split()[1])
+    tag = base64.b64encode(hashlib.sha256(wire).digest()[:4]).decode().rstrip("=")
+    return [recipient.kind, tag]
