@@ -118,10 +118,12 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
                 changes[code.path] = dump(new_doc).encode()
                 (rotated if rotate else rewrapped).append(str(code))
         sops_config = sopsconfig.render(after.config, after.schemas)
-        if _read(vault.root / sopsconfig.SOPS_CONFIG) != sops_config:
+        if _committed(vault, sopsconfig.SOPS_CONFIG) != sops_config:
             changes[sopsconfig.SOPS_CONFIG] = sops_config
             if config is None:
                 changes.update(_edited_schemas(vault))
+        elif _read(vault.root / sopsconfig.SOPS_CONFIG) != sops_config:
+            _restore(vault, sopsconfig.SOPS_CONFIG, sops_config)  # a work tree edit: HEAD's is right
         hand_edited = config is None and bool(changes) and (config := _edited_config(vault)) is not None
         if config is not None:
             changes[CONFIG] = config
@@ -175,6 +177,23 @@ def _read(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
+
+
+def _committed(vault: Vault, rel: str) -> bytes | None:
+    """The bytes of `rel` in HEAD (None: not there, or no HEAD)."""
+    from dangan.git import gitio
+
+    entries = gitio.ls_tree(vault.root, "HEAD", [rel]) if gitio.head(vault.root) else []
+    return dict(gitio.cat_blobs(vault.root, [entries[0].blob]))[entries[0].blob] if entries else None
+
+
+def _restore(vault: Vault, rel: str, data: bytes) -> None:
+    """Put a file back as HEAD has it (`data`), in the work tree and the index."""
+    from dangan.git import gitio
+    from dangan.store.fsutil import write_atomic
+
+    write_atomic(vault.root / rel, data)
+    gitio.add(vault.root, [rel])
 
 
 def _edited_schemas(vault: Vault) -> dict[str, bytes | None]:
