@@ -55,9 +55,8 @@ def report(result: CheckResult, action: str) -> int:
 def pre_commit(early: Early | None = None) -> int:
     def run() -> int:
         from dangan.services.scan import check_staged
-        from dangan.store.vault import Vault
-
         from dangan.store.sealing import Keyring
+        from dangan.store.vault import Vault
 
         vault = Vault.for_git_checks()
         vault.keyring = Keyring(None, notify=warn)  # a refused key file: said, not silent
