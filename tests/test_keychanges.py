@@ -260,7 +260,8 @@ def test_updatekeys_commits_the_hand_edited_vault_yaml_with_the_records(
         done = ok(dg(root, "keys", "updatekeys", key=keys[ARCHIVIST]))
         assert done.out == head(root) + "\n"
         assert done.err == ("updatekeys: 3 record(s) re-wrapped, 0 rotated\n"
-                            "vault.yaml (edited by hand) committed with them\n")
+                            "vault.yaml (edited by hand) committed with them\n"
+                            ".sops.yaml rewritten from vault.yaml and schemas/ (committed)\n")
     assert git(root, "log", "-1", "--format=%s") == "dangan keys updatekeys (with vault.yaml as edited)\n"
     assert head(root, "HEAD~1") == start
     assert sorted(changed_in(root)) == sorted([".sops.yaml", "vault.yaml", SLIP, *before])

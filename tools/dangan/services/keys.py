@@ -26,6 +26,7 @@ class KeyChange:
     commit: str | None
     # vault.yaml as edited by hand went with the records (updatekeys and rotate)
     hand_edited_config: bool = False
+    sops_config: bool = False  # .sops.yaml rewritten in that commit (store.sopsconfig)
 
 
 def default_identity_file() -> Path:
@@ -140,7 +141,7 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
         commit_id = attachments.transact(vault, changes, message, commit)
     else:
         commit_id = vault.apply({k: v for k, v in changes.items() if not isinstance(v, Path)}, message, commit)
-    return KeyChange(rewrapped, rotated, commit_id, hand_edited)
+    return KeyChange(rewrapped, rotated, commit_id, hand_edited, sopsconfig.SOPS_CONFIG in changes)
 
 
 def _loses_a_recipient(doc: dict[str, Any], recipients: list[str]) -> bool:
