@@ -89,6 +89,16 @@ def git(root: Path, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def sops_config(root: Path) -> bytes:
+    """The .sops.yaml that the vault.yaml and schemas/ of `root`'s work tree give: what a
+    hand edit of recipients or `access` commits with vault.yaml (DG114 otherwise)."""
+    from dangan.formats.schemas import SchemaSet
+    from dangan.store import sopsconfig
+    from dangan.store.vault import load_config
+
+    return sopsconfig.render(load_config(root), SchemaSet.from_dir(root / "schemas"))
+
+
 def snapshot(root: Path) -> tuple[str, str, str]:
     """What must not change when a command fails: HEAD, the index, the work tree status."""
     head = git(root, "rev-parse", "HEAD", check=False).strip()
