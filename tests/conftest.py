@@ -40,7 +40,8 @@ os.environ.update(
         "LANG": "C.UTF-8",
     }
 )
-for _var in ("VISUAL", "DANGAN_AGE_KEY_FILE", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "DANGAN_DEBUG", "GIT_DIR", "GIT_INDEX_FILE"):
+for _var in ("VISUAL", "DANGAN_AGE_KEY_FILE", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+             "XDG_CONFIG_HOME", "DANGAN_DEBUG", "GIT_DIR", "GIT_INDEX_FILE"):
     os.environ.pop(_var, None)
 # the hooks of test vaults find the dangan of this environment
 os.environ["PATH"] = f"{DANGAN_BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -86,6 +87,16 @@ def git(root: Path, *args: str, check: bool = True) -> str:
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
     return proc.stdout
+
+
+def sops_config(root: Path) -> bytes:
+    """The .sops.yaml that the vault.yaml and schemas/ of `root`'s work tree give: what a
+    hand edit of recipients or `access` commits with vault.yaml (DG114 otherwise)."""
+    from dangan.formats.schemas import SchemaSet
+    from dangan.store import sopsconfig
+    from dangan.store.vault import load_config
+
+    return sopsconfig.render(load_config(root), SchemaSet.from_dir(root / "schemas"))
 
 
 def snapshot(root: Path) -> tuple[str, str, str]:

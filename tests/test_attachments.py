@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Result, git, run_cli, snapshot
+from conftest import REPO, Result, git, run_cli, snapshot, sops_config
 from test_encryption import Key, make_key  # real age keys in files, as users keep them
 
 from dangan.errors import DanganError
@@ -400,7 +400,8 @@ def test_a_hand_edited_recipient_list_is_dg118_until_updatekeys(v: Path, keys: d
     config = load_text((v / "vault.yaml").read_text("utf-8"))
     config["recipients"].append({"name": "Bob", "key": keys["bob"].public, "roles": []})
     (v / "vault.yaml").write_text(dump(config), "utf-8")
-    git(v, "commit", "-q", "-m", "Bob joins, by hand", "--", "vault.yaml")  # hooks judge what changed
+    (v / ".sops.yaml").write_bytes(sops_config(v))  # DG114 without it
+    git(v, "commit", "-q", "-m", "Bob joins, by hand", "--", "vault.yaml", ".sops.yaml")  # hooks judge what changed
     assert (f"{FW_DIR}/plan.png.age", "DG118") in rules(dg(v, "check", "--all").out)
     ok(dg(v, "keys", "updatekeys", key=keys["alice"]))
     ok(dg(v, "check", "--all"))

@@ -494,7 +494,7 @@ def test_recipients_add_and_remove_end_to_end(tmp_path: Path, alice: Key, bob: K
     assert [e["recipient"] for e in after_add["sops"]["age"]] == [alice.public, bob.public]
     assert age_cli_data_key(age_entry(after_add, bob.public), bob) == age_cli_data_key(age_entry(before, alice.public), alice)
     assert "name: 林曉東" in ok(dg(root, "show", TS_CODE, "--decrypt", key=bob)).out
-    assert git(root, "show", "--name-only", "--format=", "HEAD").split() == ["vault.yaml", TS_PATH]
+    assert git(root, "show", "--name-only", "--format=", "HEAD").split() == [".sops.yaml", "vault.yaml", TS_PATH]
 
     ok(dg(root, "recipients", "remove", "Alice", key=bob))
     current = load((root / TS_PATH).read_text("utf-8"))
@@ -532,7 +532,13 @@ def test_access_restricts_a_category_and_remove_refuses_to_orphan_it(tmp_path: P
     root = init(tmp_path / "vault", ("Alice", alice), ("Bob", bob))
     config = root / "vault.yaml"
     config.write_text(config.read_text("utf-8") + "access:\n  TS:\n    - Alice\n", "utf-8")
-    git(root, "commit", "-q", "-am", "TS readable by Alice only")
+    # a hand edit of vault.yaml goes in with the .sops.yaml it gives (a plain `git commit`
+    # of it is DG114: .sops.yaml stale)
+    refused = subprocess.run(["git", "commit", "-q", "-am", "TS readable by Alice only"], cwd=root,
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and ".sops.yaml: DG114 stale: the rule for TS" in refused.stderr, refused
+    ok(dg(root, "keys", "updatekeys", key=alice))
+    assert git(root, "show", "--name-only", "--format=", "HEAD").split() == [".sops.yaml", "vault.yaml"]
     new(root, "TS-complaint.yaml")
     new(root, "YZ-owner-file.yaml")
 

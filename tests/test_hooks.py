@@ -31,7 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DANGAN_BIN, REPO, Result, git, path_without_dangan, run_bin, run_cli, snapshot
+from conftest import (
+    DANGAN_BIN,
+    REPO,
+    Result,
+    git,
+    path_without_dangan,
+    run_bin,
+    run_cli,
+    snapshot,
+    sops_config,
+)
 
 from dangan.formats.agekeys import generate_identity
 from dangan.formats.yamlio import dump, load_roundtrip, to_plain
@@ -376,7 +386,8 @@ def staffed_template(template_vault: Path, tmp_path_factory: pytest.TempPathFact
     assert config["retention"]["SB"] == {"keep": "P8Y", "after": "closed", "action": "destroy"}
     assert config["retention"]["HJ"] == {"keep": "P2Y", "after": "closed", "action": "destroy"}
     assert config["retention"]["JY"] == {"keep": "P10Y", "after": "closed", "action": "destroy"}
-    commit(path, "recipients and their roles", {"vault.yaml": config})
+    (path / "vault.yaml").write_text(dump(config), "utf-8")
+    commit(path, "recipients and their roles", {"vault.yaml": config, ".sops.yaml": sops_config(path)})
     return path
 
 

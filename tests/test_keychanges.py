@@ -185,7 +185,7 @@ def test_recipients_remove_rotates_in_one_accepted_commit(copy: Path, keys: dict
                  env=hook_env(keys[ARCHIVIST] if hook_key else None))
     answer = json.loads(ok(removed).out)
     assert head(root, "HEAD~1") == start and answer["commit"] == head(root)  # ONE commit
-    assert sorted(changed_in(root)) == sorted(["vault.yaml", SLIP, *before])
+    assert sorted(changed_in(root)) == sorted([".sops.yaml", "vault.yaml", SLIP, *before])
     assert sorted(answer["rotated"]) == sorted(["BQ-0001", "JY-0001", TS]) and answer["rewrapped"] == []
     assert APPROVER not in (root / "vault.yaml").read_text("utf-8")
     assert git(root, "status", "--porcelain") == ""
@@ -260,10 +260,11 @@ def test_updatekeys_commits_the_hand_edited_vault_yaml_with_the_records(
         done = ok(dg(root, "keys", "updatekeys", key=keys[ARCHIVIST]))
         assert done.out == head(root) + "\n"
         assert done.err == ("updatekeys: 3 record(s) re-wrapped, 0 rotated\n"
-                            "vault.yaml (edited by hand) committed with them\n")
+                            "vault.yaml (edited by hand) committed with them\n"
+                            ".sops.yaml rewritten from vault.yaml and schemas/ (committed)\n")
     assert git(root, "log", "-1", "--format=%s") == "dangan keys updatekeys (with vault.yaml as edited)\n"
     assert head(root, "HEAD~1") == start
-    assert sorted(changed_in(root)) == sorted(["vault.yaml", SLIP, *before])
+    assert sorted(changed_in(root)) == sorted([".sops.yaml", "vault.yaml", SLIP, *before])
     assert git(root, "show", "HEAD:vault.yaml") == edited
     assert git(root, "status", "--porcelain") == ""
     ok(dg(root, "check"))

@@ -192,10 +192,11 @@ def test_without_the_compiled_stats_the_answers_are_the_same(v: Path, monkeypatc
 
 def test_the_hook_asks_git_early_what_check_staged_asks() -> None:
     from dangan.hook import hookrun
-    from dangan.store.vault import CONFIG, RECORDS
+    from dangan.services.scan import SETTINGS
+    from dangan.store.vault import RECORDS
 
-    assert hookrun.STAGED == ("diff-index", "--cached", "-z", "--raw", "--no-renames", "HEAD", "--",
-                              RECORDS + "/", CONFIG, "schemas/")
+    asked = ("diff-index", "--cached", "-z", "--raw", "--no-renames", "HEAD", "--", RECORDS + "/", *SETTINGS, "schemas/")
+    assert asked == hookrun.STAGED
 
 
 def test_the_hook_on_a_first_commit(template_vault: Path, tmp_path: Path) -> None:

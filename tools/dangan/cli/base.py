@@ -16,12 +16,17 @@ from dangan.store.vault import Vault
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def warn(message: str) -> None:
+    """A warning on stderr: the command goes on (e.g. without a key that was refused)."""
+    click.echo(f"dangan: warning: {message}", err=True)
+
+
 class Context:
     """What the group options give every command; the vault is opened on first use."""
 
     def __init__(self, vault_path: Path | None, identity: Path | None = None) -> None:
         self.vault_path = vault_path
-        self.keyring = Keyring(identity)
+        self.keyring = Keyring(identity, notify=warn)
         self.sign_key: Path | None = None
         self._vault: Vault | None = None
 
@@ -58,7 +63,7 @@ def json_option(func: F) -> F:
 
 def _set_identity(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
     if value is not None:
-        ctx.find_object(Context).keyring = Keyring(value)
+        ctx.find_object(Context).keyring = Keyring(value, notify=warn)
 
 
 def identity_option(func: F) -> F:

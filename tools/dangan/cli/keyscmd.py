@@ -31,6 +31,8 @@ def _report(change: keys.KeyChange, as_json: bool, what: str) -> None:
     say(f"{what}: {len(change.rewrapped)} record(s) re-wrapped, {len(change.rotated)} rotated")
     if change.hand_edited_config:
         say(f"vault.yaml (edited by hand) {'committed' if change.commit else 'staged'} with them")
+    if change.sops_config:
+        say(f".sops.yaml rewritten from vault.yaml and schemas/ ({'committed' if change.commit else 'staged'})")
     if change.commit:
         click.echo(change.commit)
 

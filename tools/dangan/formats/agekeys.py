@@ -28,6 +28,19 @@ class IdentityError(Exception):
     """A key file or key string that cannot be used; the message says what to do."""
 
 
+class NoIdentity(IdentityError):
+    """No identity anywhere dangan looks: not a refusal, a user without a key."""
+
+
+def default_keys_file(env: Mapping[str, str], home: Path) -> Path:
+    """sops's default keys file: ``$XDG_CONFIG_HOME/sops/age/keys.txt``, or under
+    ``~/.config`` when that is unset or empty (Go's os.UserConfigDir, which sops uses; a
+    relative XDG_CONFIG_HOME is refused by Go, and ignored here for the same file)."""
+    xdg = env.get("XDG_CONFIG_HOME") or ""
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".config"
+    return base / "sops" / "age" / "keys.txt"
+
+
 @dataclass(frozen=True)
 class Recipient:
     """A validated public key. ``text`` is the canonical form stored in ``sops.age``."""
@@ -158,10 +171,13 @@ def find_identities(explicit: Path | None, env: Mapping[str, str], home: Path) -
 
     ``--identity FILE`` alone when given (like ``age -i``). Otherwise every source that
     exists, in this order: ``DANGAN_AGE_KEY_FILE``, ``SOPS_AGE_KEY_FILE``, ``SOPS_AGE_KEY``
-    (the key itself), ``~/.config/sops/age/keys.txt``, ``~/.ssh/id_ed25519``,
-    ``~/.ssh/id_rsa`` — the files sops reads, so one key serves both tools. A file named by
-    the user must exist; default locations are skipped when absent, and a default SSH key
-    protected by a passphrase is skipped (it may serve ssh alone).
+    (the key itself), ``$XDG_CONFIG_HOME/sops/age/keys.txt`` (default
+    ``~/.config/sops/age/keys.txt``), ``SOPS_AGE_SSH_PRIVATE_KEY_FILE``,
+    ``~/.ssh/id_ed25519``, ``~/.ssh/id_rsa`` — what sops 3.11 reads (age/keysource.go;
+    sops tries them all, so the order only decides which is tried first), so one key serves
+    both tools. A file named by the user must exist; default locations are skipped when
+    absent, and a default SSH key protected by a passphrase is skipped (it may serve ssh
+    alone). The ``*_CMD`` variables of sops (a command that prints a key) are not run.
     """
     if explicit is not None:
         return read_identity_file(explicit)
@@ -174,9 +190,14 @@ def find_identities(explicit: Path | None, env: Mapping[str, str], home: Path) -
             found += read_identity_file(path)
     if env.get("SOPS_AGE_KEY"):
         found += load_identities(env["SOPS_AGE_KEY"], "SOPS_AGE_KEY")
-    default = home / ".config" / "sops" / "age" / "keys.txt"
+    default = default_keys_file(env, home)
     if default.exists():
         found += read_identity_file(default)
+    if env.get("SOPS_AGE_SSH_PRIVATE_KEY_FILE"):
+        path = Path(env["SOPS_AGE_SSH_PRIVATE_KEY_FILE"]).expanduser()
+        if not path.exists():
+            raise IdentityError(f"SOPS_AGE_SSH_PRIVATE_KEY_FILE names {path}, which does not exist")
+        found += read_identity_file(path)
     for name in ("id_ed25519", "id_rsa"):
         path = home / ".ssh" / name
         if path.exists():
@@ -186,7 +207,7 @@ def find_identities(explicit: Path | None, env: Mapping[str, str], home: Path) -
                 if "passphrase" not in str(exc):
                     raise
     if not found:
-        raise IdentityError(
+        raise NoIdentity(
             "no identity found: pass --identity FILE, set SOPS_AGE_KEY_FILE, "
             f"or create {default} (dangan keys generate)"
         )
@@ -203,3 +224,57 @@ def _perm_message(path: Path, mode: int) -> str:
         f"identity file {path} is accessible by group or others "
         f"(mode {stat.S_IMODE(mode):04o}); fix it with: chmod 600 {path}"
     )
+
+
+# ------------------------------------------------------------------- age file headers
+
+_AGE_MAGIC = b"age-encryption.org/v1\n"
+_ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
+
+
+def header_stanzas(head: bytes) -> list[list[str]] | None:
+    """The recipient stanzas' first lines (``["X25519", share]``, ``["ssh-ed25519", tag,
+    share]``...) of an age file whose first bytes are `head` (binary or armored), or None
+    when `head` does not hold a whole age header. Bodies and the header MAC are skipped:
+    the payload's authentication is the decryption's business."""
+    if head.startswith(_ARMOR_BEGIN):
+        import base64
+        import binascii
+
+        lines = head.split(b"\n")[1:]
+        text = b"".join(line.strip() for line in lines[: len(lines) - 1] if not line.startswith(b"-----END"))
+        try:
+            head = base64.b64decode(text[: len(text) - len(text) % 4])
+        except (binascii.Error, ValueError):
+            return None
+    if not head.startswith(_AGE_MAGIC):
+        return None
+    lines = head[len(_AGE_MAGIC):].split(b"\n")
+    stanzas: list[list[str]] = []
+    i = 0
+    while i < len(lines) - 1:  # the last piece may be cut short
+        line = lines[i]
+        if line.startswith(b"---"):
+            return stanzas
+        if not line.startswith(b"-> "):
+            return None
+        stanzas.append(line[3:].decode("ascii", "replace").split())
+        i += 1
+        while i < len(lines) - 1 and len(lines[i]) == 64:  # full body lines; a short one ends it
+            i += 1
+        i += 1
+    return None
+
+
+def stanza_of(recipient: Recipient) -> list[str]:
+    """What an age header shows of a stanza for `recipient`: its type, and for an SSH key
+    the tag (the first 4 bytes of the SHA-256 of the key, as age's agessh computes it). An
+    X25519 stanza shows nothing of its recipient: only its type can be compared."""
+    if recipient.kind == "x25519":
+        return ["X25519"]
+    import base64
+    import hashlib
+
+    wire = base64.b64decode(recipient.text.split()[1])
+    tag = base64.b64encode(hashlib.sha256(wire).digest()[:4]).decode().rstrip("=")
+    return [recipient.kind, tag]

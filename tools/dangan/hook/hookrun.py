@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # started before the checker is imported, so that git reads the index (~45 ms at 100,000
 # files: it hashes the whole file) while Python loads its modules on the other core.
 STAGED = ("diff-index", "--cached", "-z", "--raw", "--no-renames", "HEAD", "--",
-          "vault/", "vault.yaml", "schemas/")
+          "vault/", "vault.yaml", ".sops.yaml", "schemas/")
 
 
 class Early:
@@ -40,6 +40,11 @@ class Early:
         return out
 
 
+def warn(message: str) -> None:
+    """cli/base.py's `warn`, without click."""
+    sys.stderr.write(f"dangan: warning: {message}\n")
+
+
 def report(result: CheckResult, action: str) -> int:
     """Findings on stderr (git shows them to the committer); exit 1 refuses."""
     if not result.findings:
@@ -51,9 +56,12 @@ def report(result: CheckResult, action: str) -> int:
 def pre_commit(early: Early | None = None) -> int:
     def run() -> int:
         from dangan.services.scan import check_staged
+        from dangan.store.sealing import Keyring
         from dangan.store.vault import Vault
 
-        return report(check_staged(Vault.for_git_checks(), early=early), "commit")
+        vault = Vault.for_git_checks()
+        vault.keyring = Keyring(None, notify=warn)  # a refused key file: said, not silent
+        return report(check_staged(vault, early=early), "commit")
 
     return _guarded(run, ["hook", "pre-commit"], ("hook", "pre-commit"))
 
@@ -66,7 +74,7 @@ def check_all(vault_path: Path | None) -> int:
         from dangan.store.vault import Vault
 
         vault = Vault.open(vault_path)
-        vault.keyring = Keyring(None)  # what the CLI's Context gives without --identity
+        vault.keyring = Keyring(None, notify=warn)  # what the CLI's Context gives without --identity
         result = check_worktree(vault)
         sys.stdout.write(shown.check_text(result.checked, result.findings))
         sys.stdout.flush()

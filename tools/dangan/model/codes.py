@@ -117,6 +117,16 @@ _WELL_FORMED = re.compile(
 _ZERO_PARTS = ("", "A", "B", "C", "D")  # what an all-zero part (A00, 00, 0000) strips to
 
 
+def path_regex(category: str) -> str:
+    """A regular expression (Go RE2 and Python alike) that matches the derived paths of
+    the records of `category`, relative to the vault root: `.sops.yaml`'s `path_regex`
+    (store.sopsconfig). Any location depth: the level rule is DG103's, not sops's."""
+    if not _CATEGORY.fullmatch(category):
+        raise CodeError(f"category {_quote(category)} is not two capital letters")
+    location = r"(?:[ABCD][0-9]{2}/(?:[0-9]{2}/(?:[0-9]{3}/(?:[0-9]{4}/)?)?)?)?"
+    return rf"^vault/{location}{category}/{category}-[0-9A-Z-]+\.yaml$"
+
+
 def parse_code(text: str) -> Code:
     """Parse an archive code, from both ends: category first, serial last."""
     if text.__class__ is str and _WELL_FORMED.fullmatch(text):

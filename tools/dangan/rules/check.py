@@ -17,7 +17,7 @@ from dangan.formats.yamlio import YamlError, decode, load_bytes, load_text
 from dangan.model.codes import parse_code
 from dangan.rules import domain
 from dangan.store import attached as attachments
-from dangan.store import sealing
+from dangan.store import sealing, sopsconfig
 from dangan.store.sealing import Keyring
 from dangan.store.vault import CONFIG
 
@@ -35,7 +35,7 @@ RULES = {
     "DG111": "loan breaks the lending rules",
     "DG112": "disposal breaks the retention rules",
     "DG113": "not in canonical form",
-    "DG114": "vault.yaml or a schema is invalid",
+    "DG114": "vault.yaml, a schema or .sops.yaml is invalid",
     "DG115": "listed attachment missing or not matching its listing",
     "DG116": "attachment not listed by its record, or its record is gone",
     "DG117": "clear (unencrypted) file where an attachment belongs",
@@ -109,6 +109,10 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         return found
 
     code_text = tree.get("code")
+    foreign = sealing.record_of_another_rule(tree)
+    if foreign is not None:
+        add("DG106", foreign)
+        return found
     if not isinstance(code_text, str):
         add("DG103", "no `code` field (a string like YZ-A01-02-001-0301-0001)")
         return found
@@ -177,8 +181,10 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
 
 # ----------------------------------------------------------------- vault level
 
-def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None) -> list[Finding]:
-    """DG114: vault.yaml against vault.schema.json, and every schema against the metaschema."""
+def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None,
+                      sops_bytes: bytes | None = None) -> list[Finding]:
+    """DG114: vault.yaml against vault.schema.json, every schema against the metaschema,
+    and .sops.yaml (when there is one) against what those two give (store.sopsconfig)."""
     found = [Finding(p.path, "DG114", p.message) for p in schemas.validate_schemas()]
     if config_bytes is None:
         return found + [Finding(CONFIG, "DG114", "missing")]
@@ -208,6 +214,10 @@ def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None) -> list[Fi
     for category in config.get("retention") or {}:
         if category not in schemas.categories:
             found.append(Finding(CONFIG, "DG114", f"/retention/{category}: unknown category"))
+    if sops_bytes is not None and isinstance(config, dict) and not found:  # judged by sound settings
+        stale = sopsconfig.finding(sops_bytes, config, schemas)
+        if stale is not None:
+            found.append(Finding(sopsconfig.SOPS_CONFIG, "DG114", stale))
     return found
 
 

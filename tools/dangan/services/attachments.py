@@ -29,6 +29,8 @@ from dangan.errors import DanganError, Refusal
 from dangan.git import gitio
 from dangan.model.codes import Code
 from dangan.store.attached import (
+    AGE_MAGIC,
+    ARMOR_MAGIC,
     CHUNK,
     SUFFIX,
     folder_of,
@@ -171,6 +173,55 @@ def reseal_file(stored: Path, folder: Path, name: str, identities: Sequence[Any]
         raise failure[0]
     assert sealed is not None
     return sealed
+
+
+HEADER_BYTES = 64 * 1024  # an age header with every recipient of a vault fits
+
+
+def adopt(vault: Vault, code: Code, path: Path, source: IO[bytes], head: bytes, folder: Path,
+          name: str, texts: list[str]) -> Sealed:
+    """An existing age file registered as it is (copied, never encrypted again) when it is
+    wrapped to the recipients vault.yaml gives the category and opens with the user's
+    identity (its payload authenticated to the end). An age header names SSH recipients by
+    a tag but X25519 ones not at all: their number is compared, and the user's key proves
+    one of them (docs/attachments.md)."""
+    from dangan.formats import agekeys
+
+    label = str(path)
+    stanzas = agekeys.header_stanzas(head)
+    redo = (f"decrypt it and attach the plaintext (`age -d -i KEY -o {path.name.removesuffix(SUFFIX)} "
+            f"{path.name}`, then `dangan attach {code} {path.name.removesuffix(SUFFIX)}`), or encrypt "
+            f"it with age to exactly the recipients `dangan recipients ls` shows for {code.category}")
+    if stanzas is None:
+        raise DanganError(f"{label}: starts like an age file but its header is not readable", redo)
+    have = sorted(s[:2] if s and s[0].startswith("ssh-") else s[:1] for s in stanzas)
+    want = sorted(agekeys.stanza_of(agekeys.parse_recipient(t)) for t in texts)
+    if have != want:
+        raise DanganError(f"{label}: an age file encrypted for {len(stanzas)} recipient(s) other than the "
+                          f"{len(texts)} vault.yaml gives {code.category}; dangan does not encrypt it twice", redo)
+    try:
+        identities = vault.keyring.identities
+    except DanganError as exc:
+        raise DanganError(f"{label}: an age file; registering it needs your key to prove it opens "
+                          f"({exc.message})", "give --identity FILE") from None
+    try:
+        with open(os.devnull, "wb") as null:
+            _open_stream(path, null, identities, label)
+    except DanganError as exc:
+        raise DanganError(exc.message, redo) from None
+    fd, tmp = _temp_in(folder, name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            writer = _HashingWriter(handle)
+            while chunk := source.read(CHUNK):
+                writer.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return Sealed(tmp, writer.sha256.hexdigest(), writer.size)
 
 
 def sha256_of(path: Path) -> str:
@@ -329,7 +380,12 @@ def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.date
             for path, chosen in zip(files, names):
                 try:
                     with open(path, "rb") as source:
-                        item = seal_stream(source, folder, chosen, keys)
+                        head = source.read(HEADER_BYTES)
+                        source.seek(0)
+                        if head.startswith((AGE_MAGIC, ARMOR_MAGIC)):  # already an age file: as it is
+                            item = adopt(vault, code, path, source, head, folder, chosen, texts)
+                        else:
+                            item = seal_stream(source, folder, chosen, keys)
                 except OSError as exc:
                     raise DanganError(f"{path}: {exc.strerror}") from None
                 sealed.append(item)

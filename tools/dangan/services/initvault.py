@@ -12,9 +12,12 @@ from typing import Any
 
 from dangan.errors import DanganError
 from dangan.formats.resources import standard_dir
+from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import dump
 from dangan.git import gitio
 from dangan.model import defaults
+from dangan.store import sopsconfig
+from dangan.store.sopsconfig import SOPS_CONFIG
 from dangan.store.vault import CONFIG, Vault
 
 GITATTRIBUTES = "# dangan: records diff through the dangan driver (decrypted for key holders)\nvault/**/*.yaml diff=dangan\n"
@@ -107,8 +110,10 @@ def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]]) -
     shutil.copytree(standard_dir("schemas"), path / "schemas", dirs_exist_ok=True)
     shutil.copytree(standard_dir("hooks"), path / "hooks", dirs_exist_ok=True)
     (path / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
+    # sops's creation rules, so that `sops edit` of a new record writes what dangan would
+    (path / SOPS_CONFIG).write_bytes(sopsconfig.render(config, SchemaSet.from_dir(path / "schemas")))
     install_hooks_config(path)
-    files = [CONFIG, "schemas", "hooks", ".gitattributes"]
+    files = [CONFIG, SOPS_CONFIG, "schemas", "hooks", ".gitattributes"]
     gitio.add(path, files)
     gitio.commit(path, f"dangan init: {config['name']}", files)
     return Vault.open(path, search=False)

@@ -11,7 +11,7 @@ from typing import Any
 from dangan.errors import DanganError, Refusal
 from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
 from dangan.model.codes import Code, path_to_code
-from dangan.store import sealing
+from dangan.store import sealing, sopsconfig
 from dangan.store.vault import CONFIG, Vault
 
 ROLES = ("archivist", "approver")
@@ -26,10 +26,16 @@ class KeyChange:
     commit: str | None
     # vault.yaml as edited by hand went with the records (updatekeys and rotate)
     hand_edited_config: bool = False
+    sops_config: bool = False  # .sops.yaml rewritten in that commit (store.sopsconfig)
 
 
 def default_identity_file() -> Path:
-    return Path.home() / ".config" / "sops" / "age" / "keys.txt"
+    """Where sops looks by default: $XDG_CONFIG_HOME/sops/age/keys.txt (or ~/.config/...)."""
+    import os
+
+    from dangan.formats import agekeys
+
+    return agekeys.default_keys_file(os.environ, Path.home())
 
 
 def generate(out: Path | None) -> tuple[str, Path]:
@@ -83,7 +89,11 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
     hand in vault.yaml, or `access` narrowed, then `updatekeys`). `config` is vault.yaml's
     new text; without one, a hand edit of vault.yaml (the work tree's differs from HEAD's)
     is what the records are resealed for, so it is committed with them: the hook judges
-    the records by the vault.yaml of the same commit."""
+    the records by the vault.yaml of the same commit.
+
+    .sops.yaml is rewritten from `after` whenever it would change (store.sopsconfig), in
+    the same commit: this is how `updatekeys` mends a stale one, and then the hand edits
+    of vault.yaml and schemas/ it follows go with it (the hook judges it by them)."""
     from dangan.services import attachments
 
     changes: dict[str, bytes | Path | None] = {}
@@ -111,6 +121,13 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
             if new_doc is not doc and new_doc != doc:
                 changes[code.path] = dump(new_doc).encode()
                 (rotated if rotate else rewrapped).append(str(code))
+        sops_config = sopsconfig.render(after.config, after.schemas)
+        if _committed(vault, sopsconfig.SOPS_CONFIG) != sops_config:
+            changes[sopsconfig.SOPS_CONFIG] = sops_config
+            if config is None:
+                changes.update(_edited_schemas(vault))
+        elif _read(vault.root / sopsconfig.SOPS_CONFIG) != sops_config:
+            _restore(vault, sopsconfig.SOPS_CONFIG, sops_config)  # a work tree edit: HEAD's is right
         hand_edited = config is None and bool(changes) and (config := _edited_config(vault)) is not None
         if config is not None:
             changes[CONFIG] = config
@@ -121,11 +138,13 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
         return KeyChange(rewrapped, rotated, None)
     if hand_edited:
         message += " (with vault.yaml as edited)"
+    if any(rel.startswith("schemas/") for rel in changes):
+        message += " (with schemas/ as edited)"
     if any(isinstance(value, Path) for value in changes.values()):
         commit_id = attachments.transact(vault, changes, message, commit)
     else:
         commit_id = vault.apply({k: v for k, v in changes.items() if not isinstance(v, Path)}, message, commit)
-    return KeyChange(rewrapped, rotated, commit_id, hand_edited)
+    return KeyChange(rewrapped, rotated, commit_id, hand_edited, sopsconfig.SOPS_CONFIG in changes)
 
 
 def _loses_a_recipient(doc: dict[str, Any], recipients: list[str]) -> bool:
@@ -155,6 +174,47 @@ def _edited_config(vault: Vault) -> bytes | None:
     if committed and committed[0].blob == blob_id(data):
         return None
     return data
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _committed(vault: Vault, rel: str) -> bytes | None:
+    """The bytes of `rel` in HEAD (None: not there, or no HEAD)."""
+    from dangan.git import gitio
+
+    entries = gitio.ls_tree(vault.root, "HEAD", [rel]) if gitio.head(vault.root) else []
+    return dict(gitio.cat_blobs(vault.root, [entries[0].blob]))[entries[0].blob] if entries else None
+
+
+def _restore(vault: Vault, rel: str, data: bytes) -> None:
+    """Put a file back as HEAD has it (`data`), in the work tree and the index."""
+    from dangan.git import gitio
+    from dangan.store.fsutil import write_atomic
+
+    write_atomic(vault.root / rel, data)
+    gitio.add(vault.root, [rel])
+
+
+def _edited_schemas(vault: Vault) -> dict[str, bytes | None]:
+    """The files of schemas/ whose work-tree bytes differ from HEAD's (None: deleted)."""
+    from dangan.git import gitio
+    from dangan.services.scan import blob_id
+
+    committed = {e.path: e.blob for e in gitio.ls_tree(vault.root, "HEAD", ["schemas/"])} if gitio.head(vault.root) else {}
+    folder = vault.root / "schemas"
+    present = {f"schemas/{p.name}": p for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
+    edited: dict[str, bytes | None] = {}
+    for rel, path in present.items():
+        data = path.read_bytes()
+        if committed.get(rel) != blob_id(data):
+            edited[rel] = data
+    edited.update({rel: None for rel in committed if rel not in present and "/" not in rel[len("schemas/"):]})
+    return edited
 
 
 def _codes(texts: set[str]) -> list[Code]:

@@ -31,8 +31,10 @@ from dangan.rules.check import CheckResult, Finding, check_config_tree, check_fi
 from dangan.store import attached as attachments
 from dangan.store import quick
 from dangan.store.sealing import Keyring
+from dangan.store.sopsconfig import SOPS_CONFIG
 from dangan.store.vault import CONFIG, RECORDS, Vault
 
+SETTINGS = (CONFIG, SOPS_CONFIG)  # the files at the root that judge the records with schemas/
 SMALL = 64  # below this many files the per-file cache is not worth loading
 PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
 CHUNK = 1000
@@ -46,6 +48,7 @@ class Rules:
     config_bytes: bytes | None
     keyring: Keyring | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    sops_bytes: bytes | None = None  # .sops.yaml (store.sopsconfig), None when there is none
 
     def __post_init__(self) -> None:
         try:
@@ -70,6 +73,8 @@ class Rules:
         # all of vault.yaml, not only the recipients: the loan rules (DG111) read the
         # lending settings and the certificate rules (DG112) the timezone
         digest.update(b"\0" if self.config_bytes is None else b"\1" + self.config_bytes)
+        # .sops.yaml: only DG114 reads it, but the whole-tree memo is keyed by this
+        digest.update(b"\0" if self.sops_bytes is None else b"\1" + self.sops_bytes)
         if self.keyring is not None and self.keyring.available():
             # DG107 and plaintext validation run only with a key: results differ by key
             digest.update("".join(sorted(str(i.to_public()) for i in self.keyring.identities)).encode())
@@ -81,16 +86,17 @@ class Rules:
         schema cost a pre-commit hook ~25 ms otherwise)."""
         directory = cache_dir(root) if root is not None else None
         if directory is None:
-            return check_config_tree(self.schemas, self.config_bytes)
-        digest = hashlib.sha256(f"dangan {__version__} config 1\0".encode())
+            return check_config_tree(self.schemas, self.config_bytes, self.sops_bytes)
+        digest = hashlib.sha256(f"dangan {__version__} config 2\0".encode())
         digest.update(self.schemas.fingerprint.encode())
         digest.update(b"\0" if self.config_bytes is None else b"\1" + self.config_bytes)
+        digest.update(b"\0" if self.sops_bytes is None else b"\1" + self.sops_bytes)
         path = directory / f"config-{digest.hexdigest()[:32]}.json"
         try:
             return [Finding(*f) for f in json.loads(path.read_text("utf-8"))]
         except (OSError, ValueError, TypeError):
             pass
-        found = check_config_tree(self.schemas, self.config_bytes)
+        found = check_config_tree(self.schemas, self.config_bytes, self.sops_bytes)
         try:
             directory.mkdir(parents=True, exist_ok=True)
             for old in directory.glob("config-*.json"):
@@ -105,34 +111,40 @@ class Rules:
 
 def rules_from_worktree(vault: Vault) -> Rules:
     config = vault.root / CONFIG
-    return Rules(vault.schemas, config.read_bytes() if config.exists() else None, vault.keyring)
+    sops = vault.root / SOPS_CONFIG
+    return Rules(vault.schemas, config.read_bytes() if config.exists() else None, vault.keyring,
+                 sops_bytes=sops.read_bytes() if sops.is_file() else None)
 
 
 def _rules_from_entries(root: Path, entries: list[gitio.IndexEntry], keyring: Keyring | None) -> Rules:
-    wanted = {e.blob: e.path for e in entries if e.path == CONFIG or e.path.startswith("schemas/")}
+    wanted = {e.blob: e.path for e in entries if e.path in SETTINGS or e.path.startswith("schemas/")}
     blobs = dict(gitio.cat_blobs(root, wanted))
     files: dict[str, bytes] = {}
     config: bytes | None = None
+    sops: bytes | None = None
     for e in entries:
         if e.path == CONFIG:
             config = blobs[e.blob]
+        elif e.path == SOPS_CONFIG:
+            sops = blobs[e.blob]
         elif e.path.startswith("schemas/") and "/" not in e.path[len("schemas/"):]:
             files[e.path[len("schemas/"):]] = blobs[e.blob]
-    return Rules(SchemaSet(files or None), config, keyring)
+    return Rules(SchemaSet(files or None), config, keyring, sops_bytes=sops)
 
 
 def rules_from_commit(root: Path, rev: str, keyring: Keyring | None) -> Rules:
-    return _rules_from_entries(root, gitio.ls_tree(root, rev, [CONFIG, "schemas/"]), keyring)
+    return _rules_from_entries(root, gitio.ls_tree(root, rev, [*SETTINGS, "schemas/"]), keyring)
 
 
 def rules_from_head_or_worktree(root: Path, keyring: Keyring | None) -> Rules:
     """HEAD's vault.yaml and schemas, read from the work tree when the bytes are equal."""
-    return _rules_preferring_worktree(root, gitio.ls_tree(root, "HEAD", [CONFIG, "schemas/"]), keyring)
+    return _rules_preferring_worktree(root, gitio.ls_tree(root, "HEAD", [*SETTINGS, "schemas/"]), keyring)
 
 
 def _rules_preferring_worktree(root: Path, entries: list[gitio.IndexEntry], keyring: Keyring | None) -> Rules:
     files: dict[str, bytes] = {}
     config: bytes | None = None
+    sops: bytes | None = None
     for e in entries:
         try:
             data = (root / e.path).read_bytes()
@@ -142,14 +154,16 @@ def _rules_preferring_worktree(root: Path, entries: list[gitio.IndexEntry], keyr
             return _rules_from_entries(root, entries, keyring)
         if e.path == CONFIG:
             config = data
+        elif e.path == SOPS_CONFIG:
+            sops = data
         elif "/" not in e.path[len("schemas/"):]:
             files[e.path[len("schemas/"):]] = data
-    return Rules(SchemaSet(files or None), config, keyring)
+    return Rules(SchemaSet(files or None), config, keyring, sops_bytes=sops)
 
 
 def rules_from_index(root: Path, keyring: Keyring | None) -> Rules:
     """The staged vault.yaml and schemas (read from the work tree when the same bytes)."""
-    entries = [e for e in gitio.ls_files(root, [CONFIG, "schemas/"]) if e.stage == 0]
+    entries = [e for e in gitio.ls_files(root, [*SETTINGS, "schemas/"]) if e.stage == 0]
     return _rules_preferring_worktree(root, entries, keyring)
 
 
@@ -655,7 +669,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
 
     root = vault.root
     # `early`: the hook's hookrun.Early, git's answer to the same question started sooner
-    every, has_head = staged_changes(root, (CONFIG, "schemas/"), early.result(root) if early else None)
+    every, has_head = staged_changes(root, (*SETTINGS, "schemas/"), early.result(root) if early else None)
     changes = [c for c in every if c.path.startswith(RECORDS + "/")]
     if has_head and len(changes) == len(every):
         # vault.yaml and schemas/ are staged as in HEAD: read HEAD's (a small tree, where

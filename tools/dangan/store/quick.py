@@ -35,12 +35,13 @@ except ImportError:
     _fsstat = None
 
 CONFIG = "vault.yaml"
+SOPS_CONFIG = ".sops.yaml"
 RECORDS = "vault"
 STAMP_FILE = "quick.json"
 GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")
 # where find_identities (formats/agekeys.py) looks when no --identity is given
-IDENTITY_VARS = ("DANGAN_AGE_KEY_FILE", "SOPS_AGE_KEY_FILE")
-IDENTITY_FILES = (".config/sops/age/keys.txt", ".ssh/id_ed25519", ".ssh/id_rsa")
+IDENTITY_VARS = ("DANGAN_AGE_KEY_FILE", "SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+IDENTITY_FILES = (".ssh/id_ed25519", ".ssh/id_rsa")  # and the keys file (agekeys.default_keys_file)
 
 
 class TreeMemo:
@@ -197,10 +198,15 @@ def stamp(root: str) -> str | None:
     a key itself; a file cannot be read)."""
     if os.environ.get("SOPS_AGE_KEY"):
         return None
-    digest = hashlib.sha256(f"dangan {__version__} quick 2\0".encode())
+    digest = hashlib.sha256(f"dangan {__version__} quick 3\0".encode())
     try:
         with open(os.path.join(root, CONFIG), "rb") as handle:
             digest.update(b"config\0" + handle.read() + b"\0")
+        try:  # .sops.yaml (store.sopsconfig): DG114 judges it, when there is one
+            with open(os.path.join(root, SOPS_CONFIG), "rb") as handle:
+                digest.update(b"sops\0" + handle.read() + b"\0")
+        except FileNotFoundError:
+            digest.update(b"no sops\0")
         schemas = os.path.join(root, "schemas")
         for name in sorted(os.listdir(schemas)):
             path = os.path.join(schemas, name)
@@ -208,7 +214,10 @@ def stamp(root: str) -> str | None:
                 with open(path, "rb") as handle:
                     digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + handle.read() + b"\0")
         home = os.path.expanduser("~")
+        xdg = os.environ.get("XDG_CONFIG_HOME") or ""
+        config_home = xdg if os.path.isabs(xdg) else os.path.join(home, ".config")
         sources = [os.environ.get(var) or "" for var in IDENTITY_VARS]
+        sources += [os.path.join(config_home, "sops", "age", "keys.txt")]
         sources += [os.path.join(home, name) for name in IDENTITY_FILES]
         for source in sources:  # the identity files' identity, never their content
             digest.update(source.encode("utf-8", "surrogateescape") + b"\0")
@@ -218,6 +227,8 @@ def stamp(root: str) -> str | None:
                 except FileNotFoundError:
                     digest.update(b"absent\0")
                 else:
+                    if st.st_mode & 0o077:  # refused: the full path says why (agekeys._too_open)
+                        return None
                     digest.update(f"{st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_mode}\0".encode())
     except OSError:
         return None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,15 @@ class IntegrityError(Refusal):
 
 @dataclass
 class Keyring:
-    """The user's identities, found lazily (only a command that decrypts asks for them)."""
+    """The user's identities, found lazily (only a command that decrypts asks for them).
+
+    `notify` (set by the entry points: the CLI, the hooks) is told, once, why a key file
+    was refused when a command goes on without a key — `check` without DG107, the diff
+    driver showing records masked — instead of doing so silently."""
 
     explicit: Path | None = None
+    notify: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    refused: bool = field(default=False, init=False, repr=False, compare=False)  # a key file refused
 
     @functools.cached_property
     def identities(self) -> list[Any]:
@@ -35,13 +43,16 @@ class Keyring:
         try:
             return agekeys.find_identities(self.explicit, os.environ, Path.home())
         except agekeys.IdentityError as exc:
+            self.refused = not isinstance(exc, agekeys.NoIdentity)
             raise DanganError(str(exc), "give --identity FILE, or set SOPS_AGE_KEY_FILE") from None
 
     @functools.cached_property
     def _available(self) -> bool:
         try:
             return bool(self.identities)
-        except DanganError:
+        except DanganError as exc:
+            if self.notify is not None and self.refused:
+                self.notify(f"{exc.message}; going on without a key")
             return False
 
     def available(self) -> bool:
@@ -174,6 +185,51 @@ def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate:
         raise DanganError(f"{label}: {exc}") from None
 
 
+REENCRYPT = ("decrypt it (`sops decrypt -i FILE`) and encrypt it again inside the vault "
+             "(`sops encrypt -i FILE`), where .sops.yaml gives the rule")
+_RULE_NAMES = ("encrypted_regex", "unencrypted_regex", "encrypted_suffix", "unencrypted_suffix",
+               "encrypted_comment_regex", "unencrypted_comment_regex")
+_LITERAL = re.compile(r"(?:[^.^$*+?{}\[\]\\|()]|\\.)+")
+
+
+def describe_rule(meta: Any) -> str:
+    """The sops rule a `sops:` block names, for a message: sops's default rule when none."""
+    given = [(k, meta.get(k)) for k in _RULE_NAMES if isinstance(meta, dict) and meta.get(k)]
+    if not given:
+        return "sops's default rule (every value encrypted)"
+    name, value = given[0]
+    default = " (sops's default rule: every value encrypted)" if (name, value) == ("unencrypted_suffix", "_unencrypted") else ""
+    return f"{name} {str(value)!r}{default}"
+
+
+@functools.lru_cache(maxsize=64)
+def regex_names(regex: str) -> frozenset[str] | None:
+    """The key names an `encrypted_regex` of the form ``^(a|b|...)$`` (or ``^(?:a|b)$``)
+    selects, in any order and escaping; None for any other regex. Such a regex selects
+    exactly the keys named, as the vault's does when the names are the same: dangan accepts
+    it (docs/decisions.md), while an equivalence of arbitrary regexes is not decided."""
+    match = re.fullmatch(r"\^\((?:\?:)?(.*)\)\$", regex, re.S)
+    if match is None:
+        return None
+    names = set()
+    for alternative in match.group(1).split("|"):
+        if not _LITERAL.fullmatch(alternative):
+            return None
+        names.add(re.sub(r"\\(.)", r"\1", alternative))
+    return frozenset(names)
+
+
+def record_of_another_rule(doc: dict[str, Any]) -> str | None:
+    """The one finding (DG106) for a record sops encrypted without the vault's rule so
+    that its `code` is ciphertext (sops's default rule encrypts every value): nothing of it
+    can be judged without the key, and a DG103 about a 139-character code says nothing."""
+    code = doc.get("code")
+    if "sops" not in doc or not (isinstance(code, str) and code.startswith("ENC[")):
+        return None
+    return (f"encrypted with {describe_rule(doc['sops'])}, not the vault's rule: even `code` is "
+            f"encrypted, so dangan cannot file it; {REENCRYPT}")
+
+
 def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: list[str],
                        leaves: list[tuple[tuple[str, ...], Any]] | None = None) -> list[str]:
     """DG106: what is wrong with a stored record's SOPS structure (no key needed)."""
@@ -196,8 +252,9 @@ def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: l
         problems.append("the category has no sensitive fields but the record has a sops block")
         return problems
     expected = regex_for(names)
-    if meta.rule.encrypted_regex != expected:
-        problems.append(f"encrypted_regex is {meta.rule.encrypted_regex!r}, the schema gives {expected!r}")
+    if meta.rule.encrypted_regex != expected and regex_names(meta.rule.encrypted_regex) != names:
+        problems.append(f"encrypted with {describe_rule(doc['sops'])}, not the vault's encrypted_regex "
+                        f"{expected!r}; {REENCRYPT}")
     wanted = _canonical_recipients(tuple(recipients))
     have = {r for r, _ in meta.age}
     if have != wanted:
