@@ -106,7 +106,7 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
                 changes.update(moves)
                 new_doc = renewed if renewed is not None else new_doc
             if new_doc is not doc and new_doc != doc:
-                changes[code.path] = dump(new_doc).encode()
+                changes[code.path] = vault.render(code.path, new_doc)
                 (rotated if rotate else rewrapped).append(str(code))
         hand_edited = config is None and bool(changes) and (config := _edited_config(vault)) is not None
         if config is not None:
