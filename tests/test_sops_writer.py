@@ -226,7 +226,7 @@ def test_a_record_sops_wrote_commits_and_behaves_as_a_dangan_record(
     for part in field.split("."):
         node = node[part]
     assert node == value
-    assert opened(root, rel, keys["age"]) == {k: v for k, v in shown.items()}
+    assert opened(root, rel, keys["age"]) == shown
     for key in (keys["age"], None):
         checked = dg(root, "check", "--all", key=key)
         assert checked.code == 0 and "0 findings" in checked.out, checked

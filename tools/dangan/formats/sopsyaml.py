@@ -30,11 +30,12 @@ _MAX_KEY = 128  # longer keys are written as explicit `? key` entries by the emi
 
 # yaml.v3's resolve table: the plain scalars it reads as another type than a string, and
 # the YAML 1.1 booleans it still quotes when writing (isOldBool).
-_V3_NOT_STR = frozenset(
-    "true True TRUE false False FALSE ~ null Null NULL .nan .NaN .NAN .inf .Inf .INF "
-    "+.inf +.Inf +.INF -.inf -.Inf -.INF "
-    "y Y yes Yes YES on On ON n N no No NO off Off OFF".split()
-)
+_V3_NOT_STR = frozenset((
+    "true", "True", "TRUE", "false", "False", "FALSE", "~", "null", "Null", "NULL",
+    ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
+    "-.inf", "-.Inf", "-.INF",
+    "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF",
+))
 _V3_BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
 _V3_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|[0-9]+)")
