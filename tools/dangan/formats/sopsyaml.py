@@ -5,7 +5,7 @@ not in dangan's canonical form (docs/format.md §4.2) but in sops's: 4-space ind
 sequences indented under their key, `null` for null, strings quoted with double quotes when
 a YAML reader would take them for another type (`"2024-01-01"`, `"yes"`, `"01"`) and with
 single quotes when only their syntax needs it (`'a: b'`). DG113 accepts either form for an
-encrypted record (§4.2). A text is in sops's form when `emit`, given the tree read from it,
+encrypted record (docs/format.md §4.2). A text is in sops's form when `emit`, given the tree read from it,
 writes it back byte for byte, as the canonical guard does for dangan's own form: nothing in
 the file (its `version`, say) is taken on trust. And a dangan write of a record in sops's
 form writes it back in sops's form (`dump_as`), so that its diff holds only what changed.
