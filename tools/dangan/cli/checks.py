@@ -17,6 +17,7 @@ from dangan.cli.base import (
 )
 from dangan.errors import DanganError
 from dangan.formats import findings as shown
+from dangan.formats import sopsyaml
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import YamlError, canonical, decode
 from dangan.git import gitio
@@ -128,7 +129,7 @@ def fmt_cmd(ctx: Context, paths, check_only: bool, no_commit: bool, as_json: boo
             unreadable.append(rel)
             say(f"{rel}: DG101 {exc}")
             continue
-        if new != text:
+        if new != text and not sopsyaml.text_in_sops_form(text):  # sops's form is kept
             changes[rel] = new.encode("utf-8")
     if not check_only and changes:
         with vault.lock():

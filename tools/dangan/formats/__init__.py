@@ -1,6 +1,6 @@
 """Bytes <-> trees, one module per format: YAML (the canonical form and its readers:
-`yamlio`, `yamlrt`, the compiled `dangan._canon`), SOPS documents (`sops`), age and SSH keys
-(`agekeys`), the JSON Schemas of the categories (`schemas`, `resources`), and the shapes in
+`yamlio`, `yamlrt`, the compiled `dangan._canon`; the form sops writes: `sopsyaml`), SOPS
+documents (`sops`), age and SSH keys (`agekeys`), the JSON Schemas of the categories (`schemas`, `resources`), and the shapes in
 which results are shown: the findings as lines and as the JSON document of `check --json`
 (`findings`, the one renderer of the CLI, the hooks and the warm check; the standard library
 alone, because the warm check imports it) and HTML (`html`: escaping, tables and the content

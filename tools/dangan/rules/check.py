@@ -174,9 +174,18 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
             add(rule, message)
     if attached or "attachments" in body:  # listed in clear: no key needed
         found += [Finding(*f) for f in attachments.record_findings(rel, body, attached, wanted)]
-    if not canonical:
+    if not canonical and not (encrypted and _sops_form(tree, data)):
         add("DG113", "not in canonical form; run `dangan fmt` on it")
     return found
+
+
+def _sops_form(tree: dict[str, Any], data: bytes) -> bool:
+    """An encrypted record exactly as sops writes it is as good as a canonical one
+    (docs/format.md §4.2): a sops user never needs `dangan fmt`. Asked only of the few
+    files the canonical guard refused, so the fast path pays nothing for it."""
+    from dangan.formats import sopsyaml
+
+    return sopsyaml.is_sops_form(tree, data.decode("utf-8"))
 
 
 # ----------------------------------------------------------------- vault level

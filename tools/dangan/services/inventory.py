@@ -370,7 +370,7 @@ def _flag_records(vault: Vault, counted: list[Counted], pd_code: str) -> _Plan:
                         del custody[key]
         sealed = records.prepare(vault, code, new, previous=stored)
         out = rt if (rt is not None and "sops" not in sealed) else sealed  # a clear record keeps its comments
-        plan.changes[code.path] = dump(out).encode()
+        plan.changes[code.path] = vault.render(code.path, out)
         (plan.flagged if change else plan.cleared).append(str(code))
     return plan
 

@@ -119,7 +119,7 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
                 changes.update(moves)
                 new_doc = renewed if renewed is not None else new_doc
             if new_doc is not doc and new_doc != doc:
-                changes[code.path] = dump(new_doc).encode()
+                changes[code.path] = vault.render(code.path, new_doc)
                 (rotated if rotate else rewrapped).append(str(code))
         sops_config = sopsconfig.render(after.config, after.schemas)
         if _committed(vault, sopsconfig.SOPS_CONFIG) != sops_config:

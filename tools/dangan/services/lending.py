@@ -171,7 +171,7 @@ def _append(vault: Vault, loan: str, action: str,
         problems = loan_problems(new, vault.config) + loan_conflicts(code.path, new, _work_tree(vault))
         _refuse_if(code, problems)
         sealed = records.prepare(vault, code, new, previous=stored)
-        commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan lend {action}: {code}", commit)
+        commit_id = vault.apply({code.path: vault.render(code.path, sealed)}, f"dangan lend {action}: {code}", commit)
     after, _ = replay(new, rules)
     due = after.due.isoformat() if after.due and after.status == "out" else None
     return Done(str(code), code.path, commit_id, str(after.status), due)

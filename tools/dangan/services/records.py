@@ -439,7 +439,7 @@ def update(vault: Vault, code: Code, assignments: list[str], unset: list[str], c
         out = target if (rt is not None and "sops" not in sealed) else sealed
         keys = [parse_assignment(a)[0] for a in assignments] + list(unset)
         message = f"dangan set: {code} {', '.join(keys)}"
-        commit_id = vault.apply({code.path: dump(out).encode()}, message, commit)
+        commit_id = vault.apply({code.path: vault.render(code.path, out)}, message, commit)
     return Written(code, code.path, commit_id)
 
 
@@ -470,7 +470,7 @@ def replace(vault: Vault, code: Code, text: str, commit: bool = True) -> Written
             out = rt
         else:
             out = sealing.seal_commented(rt, sealed, opened) if opened is not None else sealed
-        commit_id = vault.apply({code.path: dump(out).encode()}, f"dangan edit: {code}", commit)
+        commit_id = vault.apply({code.path: vault.render(code.path, out)}, f"dangan edit: {code}", commit)
     return Written(code, code.path, commit_id)
 
 

@@ -681,7 +681,7 @@ def release(vault: Vault, hold_code: Code, by: str, reason: str, at: dt.datetime
         tree["events"] = events + [_event(at, "release", by, reason, vault.tz)]
         tree["status"] = "released"
         sealed = records.prepare(vault, hold_code, tree, previous=stored)
-        commit_id = vault.apply({hold_code.path: dump(sealed).encode()}, f"dangan retention release: {hold_code}", commit)
+        commit_id = vault.apply({hold_code.path: vault.render(hold_code.path, sealed)}, f"dangan retention release: {hold_code}", commit)
     return records.Written(hold_code, hold_code.path, commit_id)
 
 
@@ -699,7 +699,7 @@ def extend(vault: Vault, code: Code, until: dt.date, reason: str, commit: bool =
         tree = copy.deepcopy(plain)
         tree["retention"] = {"until": until.isoformat(), "reason": reason}
         sealed = records.prepare(vault, code, tree, previous=stored)
-        commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan retention extend: {code} until {until}", commit)
+        commit_id = vault.apply({code.path: vault.render(code.path, sealed)}, f"dangan retention extend: {code} until {until}", commit)
     return records.Written(code, code.path, commit_id)
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dangan.errors import DanganError, GitError, VaultError
 from dangan.formats.schemas import SchemaSet
-from dangan.formats.yamlio import YamlError, decode, load_roundtrip, load_text, to_plain
+from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
 from dangan.git import gitio
 from dangan.model.codes import Code, CodeError, path_to_code
 from dangan.store.sealing import Keyring
@@ -160,6 +160,23 @@ class Vault:
         except YamlError as exc:
             raise DanganError(f"{code.path}: {exc}", "fix the file, then run `dangan check`") from None
         return to_plain(rt), rt
+
+    def render(self, rel: str, doc: Any) -> bytes:
+        """The bytes to write for `doc` at `rel`, a record that may exist: in sops's form
+        when the file there now is an encrypted record in sops's form (so a dangan write
+        of a record sops wrote changes only what changed), else in canonical form
+        (docs/format.md §4.2)."""
+        if isinstance(doc, dict) and "sops" in doc:
+            from dangan.formats import sopsyaml
+
+            try:
+                previous: str | None = (self.root / rel).read_text("utf-8")
+            except (OSError, UnicodeDecodeError):
+                previous = None
+            text = sopsyaml.dump_as(doc, previous)
+            if text is not None:
+                return text.encode("utf-8")
+        return dump(doc).encode("utf-8")
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         from dangan.store.fsutil import (
