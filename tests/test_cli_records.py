@@ -813,6 +813,22 @@ def test_fmt_rewrites_canonically_and_keeps_comments(vault: Path, cli) -> None:
     assert cli("check").code == 0
 
 
+def test_fmt_putting_back_what_head_holds_makes_no_commit(vault: Path, cli) -> None:
+    """A record whose final newline was lost in the work tree: fmt restores HEAD's bytes,
+    succeeds and makes no empty commit (it used to fail with "git commit failed"; issue 19)."""
+    rel = "vault/A01/02/SB/SB-A01-02-0001.yaml"
+    commit_by_hand(vault, rel, NON_CANONICAL, "hand-written")
+    assert cli("fmt").code == 0  # committed in canonical form
+    committed = (vault / rel).read_bytes()
+    (vault / rel).write_bytes(committed.rstrip(b"\n"))
+    before = head(vault)
+    result = cli("fmt")
+    assert result.code == 0, result
+    assert "1 file(s) reformatted" in result.out
+    assert (vault / rel).read_bytes() == committed
+    assert head(vault) == before and status(vault) == ""
+
+
 def test_fmt_check_json_and_no_commit(vault: Path, cli) -> None:
     rel = "vault/A01/02/SB/SB-A01-02-0001.yaml"
     commit_by_hand(vault, rel, NON_CANONICAL, "hand-written")

@@ -1,7 +1,7 @@
 """sops as a writer of records (issue 18, part 1).
 
 A vault made by `dangan init` with an age and an SSH recipient, a complaint (TS) whose
-complainant is encrypted, and a `.sops.yaml` written here the way dangan's rules give it
+complainant is encrypted, and the `.sops.yaml` that `dangan init` wrote from dangan's rules
 (one creation rule for the category's path, its `encrypted_regex`, the vault's
 recipients). The real sops binary then writes the record — `sops edit` (through an EDITOR
 script), `sops set`, `sops rotate -i`, `sops updatekeys -y`, `sops encrypt` of a new
@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from dangan.formats import agekeys, sops, sopsyaml
 from dangan.formats.yamlio import YamlError, dump, load_roundtrip, load_text, to_plain
-from dangan.store.sealing import regex_for
+from dangan.store import sopsconfig
 from dangan.store.vault import Vault
 
 TS = "TS-A01-01-001-0101-0001"
@@ -111,20 +111,12 @@ def changed_names(root: Path, rel: str, *names: str) -> tuple[list[str], list[st
     return changed, expected
 
 
-def write_sops_config(root: Path, extra: list[str] = ()) -> None:
-    """The creation rule dangan's rules give category TS: its path, its encrypted_regex as
-    dangan computes it, the recipients vault.yaml gives it (written here: another change
-    makes dangan write this file)."""
+def write_sops_config(root: Path) -> None:
+    """`.sops.yaml` as dangan writes it (store.sopsconfig, which `dangan init` and the key
+    commands keep): one creation rule per category, its path, its encrypted_regex as dangan
+    computes it and the recipients vault.yaml gives it."""
     vault = Vault.open(root)
-    regex = regex_for(vault.schemas.category("TS").sensitive)
-    recipients = [agekeys.parse_recipient(r).text for r in vault.recipient_keys("TS")] + list(extra)
-    (root / ".sops.yaml").write_text(
-        "creation_rules:\n"
-        "  - path_regex: (^|/)vault/(.+/)?TS/[^/]+\\.yaml$\n"
-        f"    encrypted_regex: '{regex}'\n"
-        f"    age: '{','.join(recipients)}'\n", "utf-8")
-    exclude = root / ".git" / "info" / "exclude"
-    exclude.write_text(exclude.read_text("utf-8") + ".sops.yaml\n", "utf-8")
+    (root / ".sops.yaml").write_bytes(sopsconfig.render(vault.config, vault.schemas))
 
 
 # ------------------------------------------------------------------ fixtures
@@ -154,7 +146,7 @@ def base(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Any]) -> Path
     fields = root.parent / "ts.yaml"
     fields.write_text(TS_FIELDS, "utf-8")
     assert ok(dg(root, "new", "TS", "A01-01-001-0101", "--file", str(fields))).out.strip() == TS
-    write_sops_config(root)
+    assert (root / ".sops.yaml").is_file()  # written and committed by `dangan init`
     assert git(root, "status", "--porcelain") == ""
     return root
 
@@ -200,7 +192,7 @@ def _sops_updatekeys(root: Path, keys: dict[str, Any]) -> tuple[str, str, str]:
     (root / "vault.yaml").write_text(dump(config), "utf-8")
     write_sops_config(root)
     run_sops(root, keys["age"], "updatekeys", "-y", TS_PATH)
-    git(root, "add", "vault.yaml")
+    git(root, "add", "vault.yaml", ".sops.yaml")
     return TS_PATH, "complainant.name", "林曉東"
 
 

@@ -88,6 +88,24 @@ def _tokens(tree: Any) -> Iterator[tuple[Any, tuple[str, ...]]]:
     yield from visit(tree, ())
 
 
+def has_comments(tree: Any) -> bool:
+    """Whether a round-trip tree carries any comment (clear, encrypted, or an encrypted
+    comment stored as a list item)."""
+    if not _is_rt(tree):
+        return False
+    if next(_tokens(tree), None) is not None:
+        return True
+
+    def items(node: Any) -> bool:
+        if isinstance(node, dict):
+            return any(items(v) for v in node.values())
+        if isinstance(node, list):
+            return any(_comment_item(v) or items(v) for v in node)
+        return False
+
+    return items(tree)
+
+
 def _copy(tree: Any) -> Any:
     """A deep copy whose comments all print: ruamel's emitter marks a comment it wrote
     (`pre_done`) and a copy of a tree already dumped would keep that mark and skip it."""

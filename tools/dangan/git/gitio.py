@@ -486,6 +486,14 @@ def commit(root: Path, message: str, paths: Sequence[str], *, sign: bool = False
     return out(["rev-parse", "HEAD"], root).strip()
 
 
+def staged_differs(root: Path, paths: Sequence[str]) -> bool:
+    """Whether the index differs from HEAD at `paths` (all of them when empty): whether a
+    commit of them would record anything. No HEAD yet: everything staged is new."""
+    if head(root) is None:
+        return True
+    return run(["diff", "--cached", "--quiet", "HEAD", "--", *paths], root, ok=(0, 1)).returncode == 1
+
+
 def commit_objects(root: Path, commits: Iterable[str]) -> dict[str, bytes]:
     """The raw objects of commits (what `git cat-file commit X` prints), by id, in one
     `cat-file --batch`: their headers, signature and message."""

@@ -167,8 +167,11 @@ class Vault:
         of a record sops wrote changes only what changed), else in canonical form
         (docs/format.md §4.2)."""
         if isinstance(doc, dict) and "sops" in doc:
-            from dangan.formats import sopsyaml
+            from dangan.formats import sopsrt, sopsyaml
 
+            if sopsrt.has_comments(doc):
+                return dump(doc).encode("utf-8")  # sops's form is not known with comments: keep them
+            doc = to_plain(doc)  # a round-trip tree without comments: its values only
             try:
                 previous: str | None = (self.root / rel).read_text("utf-8")
             except (OSError, UnicodeDecodeError):
@@ -203,7 +206,9 @@ class Vault:
         """Write (bytes) or delete (None) files, stage them, commit: all or nothing.
 
         On any failure (a hook refusal, a lock) the work tree and the index are put back
-        as they were and the error propagates.
+        as they were and the error propagates. The new commit's id is returned; None when
+        not committing, or when the files are back to what HEAD holds (nothing to commit is
+        not an error: `dangan fmt` putting back a final newline).
 
         From BULK files on (an import, a retention sweep, updatekeys, fmt of a vault) the
         same is done in bulk: no fsync per file and folder but one sync() before the
@@ -236,6 +241,8 @@ class Vault:
                 gitio.add(self.root, paths)
             if not commit:
                 return None
+            if not gitio.staged_differs(self.root, paths if not bulk or others_staged else []):
+                return None  # the files are back to what HEAD holds: nothing to commit, no error
             token = self.signing.prepare(self.root, changes, message) if self.signing else None
             made = gitio.commit(self.root, message, paths if not bulk or others_staged else [],
                                 sign=bool(token and token.git_signs))
