@@ -299,6 +299,18 @@ def test_fmt_leaves_sops_form_alone_and_a_plain_record_in_sops_style_is_still_dg
     assert "DG113" in dg(root, "check", TS_PATH).out
 
 
+def test_an_attachment_added_to_a_record_sops_wrote_keeps_its_form(root: Path, keys: dict[str, Any],
+                                                                   tmp_path: Path) -> None:
+    _sops_set(root, keys)
+    assert commit(root, keys["age"], TS_PATH, message="sops set").returncode == 0
+    scan = tmp_path / "complaint.pdf"
+    scan.write_bytes(b"%PDF-1.4\n% a scanned complaint\n")
+    ok(dg(root, "attach", TS, str(scan), "--by", "張敏", key=keys["age"]))
+    text = (root / TS_PATH).read_text("utf-8")
+    assert sopsyaml.text_in_sops_form(text) and "attachments:" in text
+    assert ok(dg(root, "check", "--all", key=keys["age"])).code == 0
+
+
 def test_a_dangan_written_record_stays_canonical(root: Path, keys: dict[str, Any]) -> None:
     before = (root / TS_PATH).read_text("utf-8")
     assert not sopsyaml.text_in_sops_form(before)

@@ -327,7 +327,7 @@ def _write_record(vault: Vault, code: Code, plain: dict[str, Any], rt: Any, stor
                   entries: list[dict[str, Any]]) -> bytes:
     """The record with `attachments` set to `entries` (dropped when empty), validated and
     sealed like any change; a clear record keeps its comments."""
-    from dangan.formats.yamlio import dump, to_plain
+    from dangan.formats.yamlio import to_plain
     from dangan.services import records
 
     tree: Any = rt if rt is not None else copy.deepcopy(plain)
@@ -337,7 +337,7 @@ def _write_record(vault: Vault, code: Code, plain: dict[str, Any], rt: Any, stor
         del tree["attachments"]
     sealed = records.prepare(vault, code, to_plain(tree), previous=stored)
     out = tree if (rt is not None and "sops" not in sealed) else sealed
-    return dump(out).encode()
+    return vault.render(code.path, out)  # a record sops wrote stays in sops's form
 
 
 def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.datetime,
