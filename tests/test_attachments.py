@@ -477,3 +477,27 @@ def test_a_git_lfs_pointer_stands_for_its_file() -> None:
     m.update(pointer)
     assert m.stored("b" * 40) == attached.Stored("b" * 40, oid, 12345, None)
     assert attached.file_findings("vault/x", pointer) == []
+
+
+def test_a_hand_edited_name_never_reaches_outside_the_records_folder(v: Path, tmp_path: Path,
+                                                                     keys: dict[str, Key]) -> None:
+    """`file: ../../x` written by hand (committed past the hook): get, ls and rm refuse
+    it with one line before any path is opened (issue 19)."""
+    outside = v / "vault" / "secret.txt.age"
+    outside.write_bytes(b"not an attachment of FW")
+    tree = record(v)
+    stored = (v / FW_DIR / f"{tree['attachments'][0]['file']}.age").read_bytes()
+    tree["attachments"][0]["file"] = "../../../../../secret.txt"
+    (v / FW_PATH).write_text(dump(tree), encoding="utf-8")
+    git(v, "commit", "-q", "--no-verify", "-am", "hand edit")
+    before = snapshot(v)
+    for args in (["attachments", "get", FW, "../../../../../secret.txt", "--out", str(tmp_path / "got")],
+                 ["attachments", "ls", FW],
+                 ["attachments", "rm", FW, "../../../../../secret.txt"]):
+        result = dg(v, *args, key=keys["alice"])
+        assert result.code == 2 and "is not one file name" in result.err, (args, result)
+        assert result.err.count("\n") == 2  # one line and its hint
+    assert snapshot(v) == before and not (tmp_path / "got").exists()
+    assert outside.read_bytes() == b"not an attachment of FW" and stored
+    check = dg(v, "check", "--all")
+    assert check.code == 1 and "DG102" in check.out

@@ -312,6 +312,18 @@ class Changed:
     commit: str | None
 
 
+def _rel(code: Code, entry: Mapping[str, Any]) -> str:
+    """The stored path of a listed attachment. Its name comes from the record, which a
+    hand edit can make `../../x`: a name that is not one plain file name (the schema's
+    rule, DG102) is refused before any path is opened, so nothing outside the record's
+    folder is ever read, written or removed."""
+    name = str(entry.get("file"))
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise DanganError(f"{code} lists an attachment named {name!r}, which is not one file name",
+                          "fix the record's attachments list; `dangan check` reports it as DG102")
+    return path_of(code, name)
+
+
 def _find(entries: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
     wanted = unicodedata.normalize("NFC", name.strip())
     if wanted.endswith(SUFFIX):
@@ -413,7 +425,7 @@ def entries_of(vault: Vault, code: Code) -> list[dict[str, Any]]:
     stored, _ = vault.read(code)
     out = []
     for entry in listed(stored):
-        rel = path_of(code, str(entry.get("file")))
+        rel = _rel(code, entry)
         out.append({**entry, "path": rel, "present": (vault.root / rel).is_file()})
     return out
 
@@ -438,7 +450,7 @@ def get(vault: Vault, code: Code, name: str, out: Path | None, sink: IO[bytes] |
     if entry is None:
         names = ", ".join(str(e.get("file")) for e in listed(stored)) or "none"
         raise DanganError(f"{code} has no attachment {name!r}", f"its attachments: {names}")
-    rel = path_of(code, str(entry["file"]))
+    rel = _rel(code, entry)
     path = vault.root / rel
     if not path.is_file():
         raise Refusal(f"{rel} is missing (DG115)", "restore it from Git history")
@@ -498,7 +510,7 @@ def remove(vault: Vault, code: Code, names: Sequence[str], commit: bool = True) 
             entry = _find(current, name)
             if entry is not None:
                 drop.append(id(entry))
-                gone.append(path_of(code, str(entry["file"])))
+                gone.append(_rel(code, entry))
                 continue
             stray = f"{folder_of(code)}/{name.strip()}"
             if "/" not in name.strip() and owner(stray) is not None and (vault.root / stray).is_file():
@@ -554,7 +566,7 @@ def rewrap(vault: Vault, after: Vault, code: Code, doc: dict[str, Any], force: b
     renewed = []
     try:
         for entry in entries:
-            rel = path_of(code, str(entry.get("file")))
+            rel = _rel(code, entry)
             if not (vault.root / rel).is_file():
                 raise DanganError(f"{code}: attachment {rel} is missing (DG115)",
                                   "restore it or remove it (dangan attachments rm) first")
