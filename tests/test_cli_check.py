@@ -604,3 +604,30 @@ def test_a_5000_digit_integer_committed_past_the_hook_is_one_finding(vault: Path
     git(vault, "add", SB_REL)
     assert _git_commit(vault, "fixed").returncode == 0
     assert run_bin(["-C", str(vault), "check", "--all"]).code == 0
+
+
+def test_a_symlinked_record_is_a_finding_and_never_followed(vault: Path, cli, tmp_path: Path) -> None:
+    """A record that is a link to a file outside the vault (issue 19): the work-tree check
+    reports it (DG104) instead of checking the outside file, and `show` refuses it; a
+    folder where a record belongs is one line too, not an internal error."""
+    example = (REPO / "tests/schema_examples/valid/HJ-tank-cleaning.yaml").read_text("utf-8")
+    fields = tmp_path / "hj.yaml"
+    fields.write_text("".join(line + "\n" for line in example.splitlines()
+                              if not line.startswith(("code:", "category:", "refs:"))), "utf-8")
+    made = cli("new", "HJ", "A01", "--file", str(fields))
+    assert made.code == 0, made
+    code = made.out.strip()
+    rel = f"vault/A01/HJ/{code}.yaml"
+    outside = tmp_path / "outside.yaml"
+    outside.write_bytes((vault / rel).read_bytes())  # a valid record, outside the vault
+    (vault / rel).unlink()
+    (vault / rel).symlink_to(outside)
+    checked = cli("check", "--all")
+    assert checked.code == 1 and f"{rel}: DG104 a symbolic link" in checked.out, checked
+    shown = cli("show", code)
+    assert shown.code == 2 and "is a symbolic link" in shown.err and "Traceback" not in shown.err, shown
+    assert shown.out == ""
+    (vault / rel).unlink()
+    (vault / rel).mkdir()
+    folder = cli("show", code)
+    assert folder.code == 2 and "is a folder, not a record file" in folder.err, folder

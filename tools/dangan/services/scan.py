@@ -496,6 +496,11 @@ class Listing:
 
     files: list[str]
     dirs: dict[str, int]
+    links: list[str] = field(default_factory=list)  # symbolic links: never followed, DG104
+
+
+LINK = ("a symbolic link: dangan never follows a link under vault/ (it could point outside the "
+        "vault); replace it with the file it stands for")
 
 
 def list_worktree(root: Path) -> Listing:
@@ -504,6 +509,7 @@ def list_worktree(root: Path) -> Listing:
     Plain `scandir` with one stat per folder: half the time of os.walk at 100,000 folders."""
     files: list[str] = []
     dirs: dict[str, int] = {}
+    links: list[str] = []
     base = str(root) + "/"
     try:
         dirs[RECORDS] = os.stat(base + RECORDS).st_mtime_ns
@@ -522,6 +528,8 @@ def list_worktree(root: Path) -> Listing:
                         sub = f"{rel}/{entry.name}"
                         dirs[sub] = entry.stat(follow_symlinks=False).st_mtime_ns
                         subdirs.append(sub)
+                    elif entry.is_symlink():
+                        links.append(f"{rel}/{entry.name}")
                     else:
                         names.append(f"{rel}/{entry.name}")
         except OSError:
@@ -530,7 +538,7 @@ def list_worktree(root: Path) -> Listing:
         files.extend(names)
         subdirs.sort(reverse=True)
         stack.extend(subdirs)
-    return Listing(files, dirs)
+    return Listing(files, dirs, sorted(links))
 
 
 def worktree_items(vault: Vault, only: list[str] | None = None,
@@ -618,6 +626,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     facts.save()
     findings += check_blobs(root, rules, extra_items, None, use_cache, progress=progress, folders=folders)
     findings += [Finding(*f) for f in attachments.loose_findings(folders, on_disk.__contains__)]
+    findings += [Finding(rel, "DG104", LINK) for rel in listing.links]
     findings += rules.config_findings(root if use_cache else None)
     stored = sum(len(files) for files in folders.values())
     checked = sum(1 for rel, _ in tracked if rel in on_disk) + len(extra_items) + stored

@@ -151,10 +151,16 @@ class Vault:
             known = ", ".join(sorted(self.schemas.categories))
             raise DanganError(f"unknown category {code.category!r} in code {str(code)!r}", f"known categories: {known}")
         path = self.path_of(code)
+        if path.is_symlink():  # it could point anywhere, outside the vault too: never followed
+            raise DanganError(f"{code.path} is a symbolic link, not a record",
+                              "replace it with the record's file; `dangan check` reports it (DG104)")
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             raise DanganError(f"no record {code} (no file {code.path})", "list records with `dangan ls`") from None
+        except IsADirectoryError:
+            raise DanganError(f"{code.path} is a folder, not a record file",
+                              "move it away; `dangan check` reports what is under vault/") from None
         try:
             rt = load_roundtrip(decode(data))
         except YamlError as exc:
