@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ruamel.yaml import YAML
 
 from dangan.formats import agekeys, sops
+from dangan.formats.yamlio import dump, load_text
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 VECTORS = REPO / "tests" / "vectors" / "sops" / "age-pr1031"  # written by sops 3.7.1
@@ -776,3 +777,15 @@ def test_decrypt_a_json_sops_file_and_a_tampered_copy(tmp_path: Path, alice: Key
 
     wrong = run_cli(["--identity", str(carol.file), "decrypt", str(path)])
     assert wrong.code == 2 and "none of your identities" in wrong.err, wrong
+
+
+def test_show_decrypt_of_a_record_whose_sops_block_was_removed_refuses(copy: Path, alice: Key) -> None:
+    """The ciphertext stays, the sops block is gone: `show --decrypt` used to print the
+    raw ENC[...] values with exit 0; it refuses, naming the damage (issue 19)."""
+    path = copy / TS_PATH
+    tree = load_text(path.read_text("utf-8"))
+    del tree["sops"]
+    path.write_text(dump(tree), encoding="utf-8")
+    shown = dg(copy, "show", TS_CODE, "--decrypt", key=alice)
+    assert shown.code == 1 and "holds encrypted values (ENC[...]) but no sops block" in shown.err, shown
+    assert shown.out == "" and "ENC[AES256_GCM" not in shown.err

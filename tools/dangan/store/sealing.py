@@ -132,10 +132,24 @@ def seal(
         raise DanganError(f"{code}: {exc}") from None
 
 
+def _holds_ciphertext(node: Any) -> bool:
+    if isinstance(node, str):
+        return node.startswith("ENC[") and node.endswith("]")
+    if isinstance(node, dict):
+        return any(_holds_ciphertext(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_holds_ciphertext(v) for v in node)
+    return False
+
+
 def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
     """The plaintext of a stored record (MAC verified); a plain record is returned as is."""
     from dangan.formats import sops  # cryptography and pyrage load only when needed
     if "sops" not in doc:
+        if _holds_ciphertext(doc):  # its sops block was removed: nothing can open it
+            raise IntegrityError(f"{label} holds encrypted values (ENC[...]) but no sops block, so nothing "
+                                 "can decrypt them (DG106)",
+                                 "the file was altered outside dangan; restore it from Git history")
         return doc
     try:
         plain, _meta = sops.decrypt_document(doc, keyring.identities)
