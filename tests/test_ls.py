@@ -113,6 +113,10 @@ def test_a_sensitive_value_wrongly_in_clear_is_not_searchable(filled: Path, tmp_
     assert codes(root, "--search", "明文姓名") == []
     assert codes(root, "--search", "138-1111") == []
     assert codes(root, "--search", "手寫") == ["TS-A01-03-001-0101-0002"]
+    # nor by a comparison (issue 19: `=` used to match the clear value)
+    assert codes(root, "--where", "complainant.name=明文姓名") == []
+    assert codes(root, "--where", "complainant.phone!=x") == []
+    assert codes(root, "--where", "title=手寫記錄") == ["TS-A01-03-001-0101-0002"]
 
 
 def test_where_operators(filled: Path) -> None:

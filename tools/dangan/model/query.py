@@ -39,6 +39,8 @@ class Condition:
 
     def holds(self, tree: dict[str, Any], hidden: frozenset[str]) -> bool:
         found = lookup(tree, self.field)
+        if found is not None and _secret(self.field, found, hidden):
+            return False  # a sensitive value (even one wrongly stored in clear) never matches
         if self.op == "=":
             return str(found) == self.value
         if self.op == "!=":
