@@ -395,3 +395,22 @@ def test_check_all_gives_the_same_results_in_pure_python(tmp_path) -> None:
         assert f'"rule": "{rule}"' in out, out
     assert subprocess.run([sys.executable, "-c", "import dangan.formats.yamlio as y; assert y._canon is None"],
                           env={**os.environ, "DANGAN_PURE_PYTHON": "1"}).returncode == 0
+
+
+@pytest.mark.parametrize("length, readable", [(1024, True), (1025, False)])
+def test_a_key_longer_than_yaml_allows_is_unreadable_on_every_path(length: int, readable: bool) -> None:
+    """YAML limits an implicit key to 1024 characters and ruamel enforces it; the compiled
+    reader used to accept a longer one as canonical (issue 19). Both emitters now give it
+    up, so the fast path declines and every reader says the same: DG101."""
+    key = "鍵" * length  # characters, not bytes
+    text = f"code: X\n{key}: 1\n"
+    assert (yamlio._dump_fast_py({"code": "X", key: 1}) == text) is readable
+    if canon is not None:
+        assert (canon.emit({"code": "X", key: 1}) == text) is readable
+    if readable:
+        assert yamlio.load_bytes(text.encode()) == ({"code": "X", key: 1}, True)
+    else:
+        with pytest.raises(yamlio.YamlError):
+            yamlio.load_bytes(text.encode())
+        with pytest.raises(yamlio.YamlError):
+            yamlio.load_roundtrip(text)

@@ -331,7 +331,9 @@ static int put_scalar(Writer *w, PyObject *value, const char *sep) {
 
 /* yamlio._plain_ok(key) for a key; GIVE_UP when it cannot be written plain. */
 static int key_ok(PyObject *key) {
-    if (!PyUnicode_CheckExact(key) || PyUnicode_GET_LENGTH(key) == 0 || !plain_syntax(key))
+    /* at most 1024 characters: YAML's limit for an implicit key, which ruamel enforces */
+    if (!PyUnicode_CheckExact(key) || PyUnicode_GET_LENGTH(key) == 0 || PyUnicode_GET_LENGTH(key) > 1024
+            || !plain_syntax(key))
         return GIVE_UP;
     int is_str = reads_as_str(key);
     return is_str < 0 ? ERROR : (is_str ? OK : GIVE_UP);

@@ -384,12 +384,15 @@ _KEYS: dict[str, bool] = {}
 _LINES: dict[tuple[str, str], str] = {}  # (key, short one-line value) -> "key: text\n"
 _SHORT = 24
 _MEMO_MAX = 1 << 15
+MAX_KEY = 1024  # YAML 1.2 §7.4: an implicit key is at most 1024 characters
 
 
 def _key_ok(key: Any) -> bool:
     ok = _KEYS.get(key) if key.__class__ is str else False
     if ok is None:
-        ok = _plain_ok(key)
+        # YAML allows an implicit (plain) key of at most 1024 characters: ruamel refuses a
+        # longer one, so no canonical file holds it (the C emitter's key_ok agrees)
+        ok = len(key) <= MAX_KEY and _plain_ok(key)
         if len(_KEYS) >= _MEMO_MAX:
             _KEYS.clear()
         _KEYS[key] = ok
