@@ -384,7 +384,7 @@ _KEYS: dict[str, bool] = {}
 _LINES: dict[tuple[str, str], str] = {}  # (key, short one-line value) -> "key: text\n"
 _SHORT = 24
 _MEMO_MAX = 1 << 15
-MAX_KEY = 1024  # YAML 1.2 §7.4: an implicit key is at most 1024 characters
+MAX_KEY = 1024  # YAML 1.2, section 7.4: an implicit key is at most 1024 characters
 
 
 def _key_ok(key: Any) -> bool:

@@ -68,7 +68,7 @@ class Rules:
         return out
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256(f"dangan {__version__} rules 3\0".encode())
+        digest = hashlib.sha256(f"dangan {__version__} rules 4\0".encode())
         digest.update(self.schemas.fingerprint.encode())
         # all of vault.yaml, not only the recipients: the loan rules (DG111) read the
         # lending settings and the certificate rules (DG112) the timezone
