@@ -120,6 +120,15 @@ def request(root: Path) -> str:
     return made.out.strip()
 
 
+def approve_by_hand(root: Path) -> None:
+    """The loan's approval by 陳立新 written into the file without dangan (not committed)."""
+    path = next(p for p in git(root, "ls-files", "vault").split() if "/JY/" in p)
+    tree = load_text((root / path).read_text("utf-8"))
+    tree["events"].append({"at": tree["events"][0]["at"], "action": "approve", "by": APPROVER})
+    tree["status"] = "approved"
+    (root / path).write_text(dump(tree), encoding="utf-8")
+
+
 def allowed_signers(tmp_path: Path, *publics: str) -> Path:
     path = tmp_path / "allowed_signers"
     path.write_text("".join(f"person@example.invalid namespaces=\"git\" {p}\n" for p in publics))
@@ -152,11 +161,7 @@ def test_an_unsigned_approval_is_refused_by_dangan_and_by_the_server(v: Path) ->
     assert unsigned.code == 2 and "must be signed" in unsigned.err and "--sign-key" in unsigned.err, unsigned
     assert snapshot(v) == before
     # the same approval by hand, committed without dangan: the server refuses it
-    path = next(p for p in git(v, "ls-files", "vault").split() if "/JY/" in p)
-    tree = load_text((v / path).read_text("utf-8"))
-    tree["events"].append({"at": tree["events"][0]["at"], "action": "approve", "by": APPROVER})
-    tree["status"] = "approved"
-    (v / path).write_text(dump(tree), encoding="utf-8")
+    approve_by_hand(v)
     git(v, "commit", "-q", "-am", "approve by hand")
     checked = dg(v, "check", "--range", "origin/main..HEAD")
     assert checked.code == 1 and "DG119" in checked.out and "not signed" in checked.out, checked
@@ -174,11 +179,7 @@ def test_an_approval_signed_with_someone_elses_key_is_refused(v: Path, keys) -> 
     assert wrong.code == 1 and "DG119" in wrong.err, wrong
     assert snapshot(v) == before
     # signed by git with the archivist's key (ssh-keygen), committed by hand: refused on the server
-    path = next(p for p in git(v, "ls-files", "vault").split() if "/JY/" in p)
-    tree = load_text((v / path).read_text("utf-8"))
-    tree["events"].append({"at": tree["events"][0]["at"], "action": "approve", "by": APPROVER})
-    tree["status"] = "approved"
-    (v / path).write_text(dump(tree), encoding="utf-8")
+    approve_by_hand(v)
     git(v, "-c", "gpg.format=ssh", "-c", f"user.signingKey={keys[ARCHIVIST][0]}", "commit", "-q", "-S", "-am", "x")
     pushed = push(v)
     assert refused(pushed), pushed.stderr

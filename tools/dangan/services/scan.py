@@ -722,16 +722,15 @@ DEFAULT_PROTECTED = ("main",)
 
 def protected_branches(root: Path, commit: str) -> set[str]:
     """The branches vault.yaml of `commit` protects (`protected_branches`, default main)."""
-    entries = gitio.ls_tree(root, commit, [CONFIG])
+    data = gitio.file_at(root, commit, CONFIG)
     names: list[str] = list(DEFAULT_PROTECTED)
-    for _blob, data in gitio.cat_blobs(root, [e.blob for e in entries]):
-        try:
-            config = load_text(decode(data))
-        except YamlError:
-            break  # an unreadable vault.yaml protects the default (DG114 reports it)
-        given = config.get("protected_branches") if isinstance(config, dict) else None
-        if isinstance(given, list) and all(isinstance(b, str) for b in given):
-            names = given
+    try:
+        config = load_text(decode(data)) if data is not None else None
+    except YamlError:
+        config = None  # an unreadable vault.yaml protects the default (DG114 reports it)
+    given = config.get("protected_branches") if isinstance(config, dict) else None
+    if isinstance(given, list) and all(isinstance(b, str) for b in given):
+        names = given
     return {f"refs/heads/{name}" for name in names}
 
 

@@ -48,25 +48,14 @@ SIGN_HINT = ("give your SSH signing key: `--sign-key FILE` or DANGAN_SIGNING_KEY
 class CommitInfo:
     id: str
     parents: list[str]
-    committer_time: int
     message: str
     raw: bytes
 
 
 def parse_commit(commit_id: str, raw: bytes) -> CommitInfo:
     head, _, body = raw.partition(b"\n\n")
-    parents: list[str] = []
-    when = 0
-    for line in head.split(b"\n"):
-        if line.startswith(b"parent "):
-            parents.append(line[7:].decode())
-        elif line.startswith(b"committer "):
-            fields = line.rsplit(b" ", 2)
-            try:
-                when = int(fields[-2])
-            except (ValueError, IndexError):
-                when = 0
-    return CommitInfo(commit_id, parents, when, body.decode("utf-8", "replace"), raw)
+    parents = [line[7:].decode() for line in head.split(b"\n") if line.startswith(b"parent ")]
+    return CommitInfo(commit_id, parents, body.decode("utf-8", "replace"), raw)
 
 
 def _tree(path: str, data: bytes | None) -> Any:
@@ -111,9 +100,15 @@ def _changed(root: Path, base: str | None, commit: str) -> dict[str, tuple[str |
 
 
 def change_acts(path_blobs: Mapping[str, tuple[bytes | None, bytes | None]]) -> list[role_acts.Act]:
-    """The role acts of a change given as path -> (old bytes, new bytes)."""
+    """The role acts of a change given as path -> (old bytes, new bytes). Only ledgers and
+    settings are parsed, and a record whose bytes name no `retention:` (no override to
+    extend): the others carry no act."""
     found: list[role_acts.Act] = []
     for path, (old, new) in sorted(path_blobs.items()):
+        if not path.endswith((".yaml", ".json")):
+            continue  # an attachment
+        if not _worth_reading(path) and b"retention:" not in (old or b"") + (new or b""):
+            continue
         if path == CONFIG or path.startswith(SCHEMAS):
             found += role_acts.config_act(path, _tree(path, old), _tree(path, new))
             continue
@@ -141,20 +136,10 @@ def _acts_of(root: Path, info: CommitInfo, changed: dict[str, tuple[str | None, 
     for other in info.parents[1:]:  # a merge carries what it changed against every parent
         theirs = _changed(root, other, info.id)
         changed = {p: blobs for p, blobs in changed.items() if p in theirs}
-    if not changed:
-        return role_acts.approval_act(info.message) if len(info.parents) <= 1 else []
-    ids = {b for pair in changed.values() for b in pair if b}
-    data = dict(gitio.cat_blobs(root, ids))
-    pairs = {}
-    for path, (old, new) in changed.items():
-        if not path.endswith((".yaml", ".json")):
-            continue
-        old_data, new_data = data.get(old) if old else None, data.get(new) if new else None
-        if not _worth_reading(path) and b"retention:" not in (old_data or b"") + (new_data or b""):
-            continue  # a record whose retention override is untouched carries no act
-        pairs[path] = (old_data, new_data)
-    found = change_acts(pairs)
-    if len(info.parents) <= 1:
+    data = dict(gitio.cat_blobs(root, {b for pair in changed.values() for b in pair if b}))
+    found = change_acts({path: (data.get(old) if old else None, data.get(new) if new else None)
+                         for path, (old, new) in changed.items()})
+    if len(info.parents) <= 1:  # a merge's message approves nothing
         found += role_acts.approval_act(info.message)
     return found
 
@@ -373,19 +358,15 @@ class Signing:
 
     @staticmethod
     def acts(root: Path, head: str, changes: Mapping[str, bytes | None], message: str) -> list[role_acts.Act]:
+        """The role acts of the commit about to be made on `head`."""
         watched = [p for p in changes if p == CONFIG or p.startswith((SCHEMAS, RECORDS + "/"))]
         wanted = set(watched)
-        entries = gitio.ls_tree(root, head, watched) if watched else []
-        blobs = {e.path: e.blob for e in entries if e.path in wanted}
+        blobs = {e.path: e.blob for e in (gitio.ls_tree(root, head, watched) if watched else [])
+                 if e.path in wanted}
         data = dict(gitio.cat_blobs(root, blobs.values()))
-        pairs = {}
-        for path in watched:
-            old = data.get(blobs[path]) if path in blobs else None
-            new = changes[path]
-            if not _worth_reading(path) and b"retention:" not in (old or b"") + (new or b""):
-                continue
-            pairs[path] = (old, new)
-        return change_acts(pairs) + role_acts.approval_act(message)
+        return (change_acts({path: (data.get(blobs[path]) if path in blobs else None, changes[path])
+                             for path in watched})
+                + role_acts.approval_act(message))
 
     def finish(self, root: Path, commit: str, token: Token | None) -> str:
         """Sign the new commit with dangan's key (git signed it already otherwise)."""

@@ -1,6 +1,7 @@
 """The vault on disk: the vault and its settings (`vault`), atomic files and locks
 (`fsutil`), the keyring that seals and opens records (`sealing`), the access journal
-(`journal`), attachments as stored and their rules' facts (`attached`), and the quick note
+(`journal`), attachments as stored and their rules' facts (`attached`), the `.sops.yaml`
+that dangan keeps for sops users (`sopsconfig`), and the quick note
 that lets a warm `check` answer from the standard library and `dangan.git.gitio` alone
 (`quick`).
 

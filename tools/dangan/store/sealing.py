@@ -7,10 +7,11 @@ user's identities are. Errors become DanganError: a missing or wrong key is bad 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,25 @@ def seal(
         raise DanganError(f"{code}: {exc}") from None
 
 
+@contextlib.contextmanager
+def _opening(label: str) -> Iterator[None]:
+    """What opening a record can go wrong with, as dangan's errors: no key of ours opens
+    it (exit 2), or it was altered outside dangan (IntegrityError, exit 1)."""
+    from dangan.formats import sops
+
+    try:
+        yield
+    except sops.NoMatchingIdentity as exc:
+        raise DanganError(f"{label}: {exc}", "ask an archivist to add your key (`dangan recipients add`)") from None
+    except (sops.MacMismatch, sops.DecryptionError) as exc:
+        raise IntegrityError(f"{label}: {exc}", "the file was altered outside dangan; restore it from Git history") from None
+    except sops.SopsError as exc:
+        raise IntegrityError(f"{label}: {exc}") from None
+
+
 def _holds_ciphertext(node: Any) -> bool:
     if isinstance(node, str):
-        return node.startswith("ENC[") and node.endswith("]")
+        return is_enc(node)
     if isinstance(node, dict):
         return any(_holds_ciphertext(v) for v in node.values())
     if isinstance(node, list):
@@ -151,14 +168,8 @@ def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str
                                  "can decrypt them (DG106)",
                                  "the file was altered outside dangan; restore it from Git history")
         return doc
-    try:
+    with _opening(label):
         plain, _meta = sops.decrypt_document(doc, keyring.identities)
-    except sops.NoMatchingIdentity as exc:
-        raise DanganError(f"{label}: {exc}", "ask an archivist to add your key (`dangan recipients add`)") from None
-    except (sops.MacMismatch, sops.DecryptionError) as exc:
-        raise IntegrityError(f"{label}: {exc}", "the file was altered outside dangan; restore it from Git history") from None
-    except sops.SopsError as exc:
-        raise IntegrityError(f"{label}: {exc}") from None
     return sops.strip_comments(plain)
 
 
@@ -166,15 +177,10 @@ def open_commented(label: str, doc: Any, keyring: Keyring) -> Any:
     """A stored record read as a round-trip tree, opened with its comments
     (`formats.sopsrt.Opened`: the plaintext tree with comments decrypted, and how each
     comment was stored, to seal it again as it was)."""
-    from dangan.formats import sops, sopsrt  # cryptography and pyrage load only when needed
-    try:
+    from dangan.formats import sopsrt  # cryptography and pyrage load only when needed
+
+    with _opening(label):
         return sopsrt.open_commented(doc, keyring.identities)
-    except sops.NoMatchingIdentity as exc:
-        raise DanganError(f"{label}: {exc}", "ask an archivist to add your key (`dangan recipients add`)") from None
-    except (sops.MacMismatch, sops.DecryptionError) as exc:
-        raise IntegrityError(f"{label}: {exc}", "the file was altered outside dangan; restore it from Git history") from None
-    except sops.SopsError as exc:
-        raise IntegrityError(f"{label}: {exc}") from None
 
 
 def seal_commented(edited: Any, sealed: dict[str, Any], opened: Any) -> Any:

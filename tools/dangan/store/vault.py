@@ -247,11 +247,16 @@ class Vault:
                 gitio.add(self.root, paths)
             if not commit:
                 return None
-            if not gitio.staged_differs(self.root, paths if not bulk or others_staged else []):
-                return None  # the files are back to what HEAD holds: nothing to commit, no error
+            scope = paths if not bulk or others_staged else []
             token = self.signing.prepare(self.root, changes, message) if self.signing else None
-            made = gitio.commit(self.root, message, paths if not bulk or others_staged else [],
-                                sign=bool(token and token.git_signs))
+            try:
+                made = gitio.commit(self.root, message, scope, sign=bool(token and token.git_signs))
+            except GitError:
+                # asked only when git refused (it costs a read of the index): the files are
+                # back to what HEAD holds, so there is nothing to commit, and that is no error
+                if gitio.staged_differs(self.root, scope):
+                    raise
+                return None
         except BaseException:
             self._restore(before_files, before_index)
             raise
