@@ -9,7 +9,8 @@ from conftest import git, snapshot
 from test_cli_check import sb_text
 
 from dangan.errors import Refusal
-from dangan.store.vault import BULK, Vault
+from dangan.store.transaction import BULK
+from dangan.store.vault import Vault
 
 
 def rel(n: int) -> str:

@@ -17,7 +17,7 @@ import functools
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from dangan.errors import GitError
@@ -441,15 +441,21 @@ def add(root: Path, paths: Sequence[str]) -> None:
         run(["add", "-A", "--", *paths], root)
 
 
-def stage(root: Path, paths: Sequence[str]) -> None:
+def stage(root: Path, paths: Sequence[str], index: Path | None = None) -> None:
     """`git add -A -- PATHS` for many paths: one `update-index` reading them from stdin
-    (added, modified or removed as the work tree has them), without pathspec matching."""
+    (added, modified or removed as the work tree has them), without pathspec matching.
+    `index`: stage into that index file instead of the repository's (GIT_INDEX_FILE)."""
     if paths:
         run(["update-index", "--add", "--remove", "-z", "--stdin"], root,
-            input=b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths))
+            input=b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths), env=index_env(index))
 
 
-def restore_index(root: Path, entries: dict[str, IndexEntry | None]) -> None:
+def index_env(index: Path | None) -> dict[str, str] | None:
+    """The environment that points git at another index file (None: the repository's)."""
+    return {"GIT_INDEX_FILE": str(index)} if index is not None else None
+
+
+def restore_index(root: Path, entries: Mapping[str, IndexEntry | None], index: Path | None = None) -> None:
     """Put the index entries of `entries` back as they were (None: not in the index)."""
     lines = []
     for path, entry in entries.items():
@@ -458,21 +464,27 @@ def restore_index(root: Path, entries: dict[str, IndexEntry | None]) -> None:
         else:
             lines.append(f"{entry.mode} {entry.blob}\t{path}\n")
     if lines:
-        run(["update-index", "--index-info"], root, input="".join(lines).encode())
+        run(["update-index", "--index-info"], root, input="".join(lines).encode("utf-8", "surrogateescape"),
+            env=index_env(index))
 
 
-def commit(root: Path, message: str, paths: Sequence[str], *, sign: bool = False, empty: bool = False) -> str:
+def commit(root: Path, message: str, paths: Sequence[str], *, sign: bool = False, empty: bool = False,
+           index: Path | None = None) -> str:
     """Commit exactly `paths` (other staged changes stay staged); return the new commit.
 
     The vault's hooks run as for any commit; PATH is extended with this interpreter's
     bin directory so that they find the same dangan that is committing. `sign`: git signs
     the commit itself (`-S`, the user's gpg.format=ssh and user.signingKey: ssh-keygen and
     its agent). `empty`: a commit that changes no file (an approval, docs/retention.md §3).
+    `index`: commit the whole of that index file (GIT_INDEX_FILE; `paths` must be empty),
+    and return HEAD as git left it: the caller (store/transaction.py) finds its own commit,
+    since another may land on top at once.
     """
     bindir = str(Path(sys.executable).parent)
-    path_env = bindir + os.pathsep + os.environ.get("PATH", "")
+    env = {"PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    env.update(index_env(index) or {})
     options = ["-S"] * sign + ["--allow-empty"] * empty
-    proc = run(["commit", "-q", *options, "-m", message, "--", *paths], root, env={"PATH": path_env}, check=False)
+    proc = run(["commit", "-q", *options, "-m", message, "--", *paths], root, env=env, check=False)
     if proc.returncode != 0:
         text = proc.stderr.decode("utf-8", "replace").strip()
         if "commit refused" in text:  # the vault's own hook said no: a refusal, exit 1
@@ -481,9 +493,27 @@ def commit(root: Path, message: str, paths: Sequence[str], *, sign: bool = False
             lines = [line for line in text.splitlines() if ": DG1" in line]
             shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
             raise Refusal(f"the pre-commit hook refused the commit: {shown}", "nothing was changed; fix the findings and retry")
-        first = text.splitlines()[0] if text else "git commit failed"
-        raise GitError(f"git commit: {first}")
+        if text:
+            raise failure(["commit"], proc.stderr, None, proc.returncode)
+        # nothing on stderr: git said why on stdout, last ("nothing to commit, ...")
+        said = [line for line in proc.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
+        raise GitError(f"git commit: {said[-1].strip() if said else f'failed (exit status {proc.returncode})'}")
     return out(["rev-parse", "HEAD"], root).strip()
+
+
+def write_tree(root: Path, index: Path | None = None) -> str:
+    """The tree an index holds (`write-tree`: its cache-tree makes this cheap after a commit)."""
+    return run(["write-tree"], root, env=index_env(index)).stdout.decode().strip()
+
+
+def recent(root: Path, rev: str, count: int) -> list[tuple[str, str, list[str]]]:
+    """(commit, tree, parents) of the `count` newest commits reachable from `rev`."""
+    raw = run(["log", f"-{count}", "--format=%H %T %P", rev, "--"], root).stdout.decode()
+    found = []
+    for line in raw.splitlines():
+        commit, tree, *parents = line.split()
+        found.append((commit, tree, parents))
+    return found
 
 
 def staged_differs(root: Path, paths: Sequence[str]) -> bool:

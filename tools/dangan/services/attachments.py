@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from dangan.errors import DanganError, Refusal
-from dangan.git import gitio
 from dangan.model.codes import Code
 from dangan.store.attached import (
     AGE_MAGIC,
@@ -237,55 +236,19 @@ def sha256_of(path: Path) -> str:
 def transact(vault: Vault, changes: Mapping[str, bytes | Path | None], message: str, commit: bool = True) -> str | None:
     """Like Vault.apply, for large files: a Path value is a temp file renamed into place,
     None deletes; an existing file is set aside by renaming (never read into memory) and
-    put back, with the index, if anything fails (a hook refusal, a lock)."""
-    from dangan.store.fsutil import remove_empty_dirs, write_atomic
+    put back, with the index, if anything fails (a hook refusal, a lock, a kill:
+    store/transaction.py)."""
+    from dangan.store import transaction
 
     vault.ready_to_write()
-    root = vault.root
-    paths = list(changes)
-    before: dict[str, gitio.IndexEntry | None] = dict.fromkeys(paths)
-    for entry in gitio.ls_files(root, paths):
-        before[entry.path] = entry
-    aside: dict[str, Path] = {}
-    token = os.urandom(4).hex()
     try:
-        for rel, value in changes.items():
-            target = root / rel
-            if target.exists():
-                backup = target.with_name(f".{target.name}.{token}.old")
-                os.replace(target, backup)
-                aside[rel] = backup
-            if isinstance(value, bytes):
-                write_atomic(target, value)
-            elif isinstance(value, Path):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(value, target)
-        gitio.add(root, paths)
-        token = None
-        if commit and vault.signing:  # the attachments' bytes carry no act: only the records'
-            token = vault.signing.prepare(root, {p: v for p, v in changes.items() if not isinstance(v, Path)}, message)
-        result = gitio.commit(root, message, paths, sign=bool(token and token.git_signs)) if commit else None
-    except BaseException:
-        for rel, value in changes.items():
-            target = root / rel
-            if rel in aside:
-                os.replace(aside[rel], target)
-            elif value is not None:
-                target.unlink(missing_ok=True)
-                remove_empty_dirs(target.parent, root)
-            if isinstance(value, Path):
-                value.unlink(missing_ok=True)
-        with contextlib.suppress(gitio.GitError):
-            gitio.restore_index(root, before)
-        raise
-    for backup in aside.values():
-        backup.unlink(missing_ok=True)
-    for rel, value in changes.items():
-        if value is None:
-            remove_empty_dirs((root / rel).parent, root)
-    if result is not None and vault.signing:
-        result = vault.signing.finish(root, result, token)
-    return result
+        return transaction.write(
+            vault.root, changes, message, commit=commit, signing=vault.signing,
+            # the attachments' bytes carry no act: only the records'
+            signed_changes={p: v for p, v in changes.items() if not isinstance(v, Path)},
+        )
+    finally:
+        discard_temps(changes.values())  # those not moved into place
 
 
 def discard(sealed: Iterable[Sealed]) -> None:

@@ -422,10 +422,7 @@ def approve_plan(vault: Vault, plan: dict[str, Any], by: str, commit: bool = Tru
                    f"Approves the destruction of these records, each in the version named:\n\n{body}\n"
                    f"{ACT_TRAILER}: {APPROVAL}\nDangan-By: {by}\nDangan-Plan: {digest}\n"
                    f"Dangan-As-Of: {as_of.isoformat()}\n")
-        token = vault.signing.prepare(vault.root, {}, message) if vault.signing else None
-        made = gitio.commit(vault.root, message, [], sign=bool(token and token.git_signs), empty=True)
-        if vault.signing:
-            made = vault.signing.finish(vault.root, made, token)
+        made = vault.apply({}, message, empty=True)
     return Approved(made, by, digest, len(listed))
 
 

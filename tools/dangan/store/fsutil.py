@@ -51,9 +51,14 @@ def remove_empty_dirs(start: Path, stop: Path) -> None:
         current = current.parent
 
 
+class LockBusy(DanganError):
+    """Another dangan command holds the writers' lock."""
+
+
 @contextlib.contextmanager
 def writer_lock(lock_path: Path, timeout: float = 30.0) -> Iterator[None]:
-    """Serialise dangan writers on one vault (a lock file under .git/)."""
+    """Serialise dangan writers on one vault (a lock file under .git/). `timeout=0`: one
+    try, LockBusy at once when another holds it."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + timeout
@@ -65,8 +70,8 @@ def writer_lock(lock_path: Path, timeout: float = 30.0) -> Iterator[None]:
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                if time.monotonic() > deadline:
-                    raise DanganError(
+                if time.monotonic() >= deadline:
+                    raise LockBusy(
                         f"another dangan command is writing to this vault ({lock_path})",
                         "wait for it to finish and try again",
                     ) from None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dangan.errors import DanganError, GitError, VaultError
+from dangan.errors import DanganError, VaultError
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
 from dangan.git import gitio
@@ -21,7 +21,6 @@ from dangan.store.sealing import Keyring
 CONFIG = "vault.yaml"
 KNOWN_VERSIONS = (1,)
 RECORDS = "vault"
-BULK = 200  # from this many files Vault.apply writes, stages and commits in bulk
 
 
 def find_root(start: Path) -> Path | None:
@@ -187,12 +186,19 @@ class Vault:
                 return text.encode("utf-8")
         return dump(doc).encode("utf-8")
 
-    def lock(self) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """The writers' lock; a plan a killed writer left is recovered as soon as it is held."""
+        from dangan.store import transaction
         from dangan.store.fsutil import (
             writer_lock,  # tempfile and fcntl only for commands that write
         )
 
-        return writer_lock(self.git_dir / "dangan" / "lock")
+        with writer_lock(self.git_dir / "dangan" / "lock"):
+            found = transaction.recover(self.root, self.git_dir)
+            if found is not None:
+                transaction.note(found)
+            yield
 
     # ----------------------------------------------------------------- changes
     def ready_to_write(self) -> None:
@@ -208,78 +214,35 @@ class Vault:
                 "another git process is running; if none is, remove that file",
             )
 
-    def apply(self, changes: Mapping[str, bytes | None], message: str, commit: bool = True) -> str | None:
-        """Write (bytes) or delete (None) files, stage them, commit: all or nothing.
+    def apply(self, changes: Mapping[str, bytes | None], message: str, commit: bool = True, *,
+              empty: bool = False) -> str | None:
+        """Write (bytes) or delete (None) files, stage them, commit: all or nothing, also
+        when dangan is killed half-way (store/transaction.py says how).
 
         On any failure (a hook refusal, a lock) the work tree and the index are put back
         as they were and the error propagates. The new commit's id is returned; None when
         not committing, or when the files are back to what HEAD holds (nothing to commit is
-        not an error: `dangan fmt` putting back a final newline).
-
-        From BULK files on (an import, a retention sweep, updatekeys, fmt of a vault) the
-        same is done in bulk: no fsync per file and folder but one sync() before the
-        commit, one `update-index --stdin` instead of a pathspec per file (git matches
-        pathspecs against each other: quadratic), and with nothing else staged a commit
-        of the whole index. At 10,000 files that is seconds instead of minutes.
+        not an error: `dangan fmt` putting back a final newline). `empty`: a commit that
+        changes no file (an approval, docs/retention.md §3).
         """
+        from dangan.store import transaction
+
         self.ready_to_write()
-        paths = list(changes)
-        bulk = len(paths) >= BULK
-        before_files: dict[str, bytes | None] = {}
-        for rel in paths:
-            try:
-                before_files[rel] = (self.root / rel).read_bytes()
-            except FileNotFoundError:
-                before_files[rel] = None
-        before_index: dict[str, gitio.IndexEntry | None] = dict.fromkeys(paths)
-        wanted = set(paths)
-        for entry in gitio.ls_files(self.root, [] if bulk else paths):
-            if entry.path in wanted:
-                before_index[entry.path] = entry
-        others_staged = bulk and gitio.run(["diff", "--cached", "--quiet"], self.root, ok=(0, 1)).returncode == 1
+        return transaction.write(self.root, changes, message, commit=commit, signing=self.signing, empty=empty)
+
+    def recover_interrupted(self) -> Any:
+        """Finish or roll back what a killed dangan command left (store/transaction.py):
+        a Recovery to report, or None. Nothing is done while another dangan writes."""
+        from dangan.store import transaction
+        from dangan.store.fsutil import LockBusy, writer_lock
+
+        if not transaction.pending(self.git_dir):
+            return None
         try:
-            for rel, data in changes.items():
-                self._put(rel, data, durable=not bulk)
-            if bulk:
-                os.sync()  # one flush for every file: the commit must not outlive its blobs
-                gitio.stage(self.root, paths)
-            else:
-                gitio.add(self.root, paths)
-            if not commit:
-                return None
-            scope = paths if not bulk or others_staged else []
-            token = self.signing.prepare(self.root, changes, message) if self.signing else None
-            try:
-                made = gitio.commit(self.root, message, scope, sign=bool(token and token.git_signs))
-            except GitError:
-                # asked only when git refused (it costs a read of the index): the files are
-                # back to what HEAD holds, so there is nothing to commit, and that is no error
-                if gitio.staged_differs(self.root, scope):
-                    raise
-                return None
-        except BaseException:
-            self._restore(before_files, before_index)
-            raise
-        # committed: signing replaces the commit object, the files stay as committed
-        return self.signing.finish(self.root, made, token) if self.signing else made
-
-    def _put(self, rel: str, data: bytes | None, durable: bool = True) -> None:
-        """Write a file atomically, or delete it (None) with the folders it leaves empty."""
-        from dangan.store.fsutil import remove_empty_dirs, write_atomic
-
-        target = self.root / rel
-        if data is None:
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
-            remove_empty_dirs(target.parent, self.root)
-        else:
-            write_atomic(target, data, durable=durable)
-
-    def _restore(self, files: Mapping[str, bytes | None], index: dict[str, gitio.IndexEntry | None]) -> None:
-        for rel, data in files.items():
-            self._put(rel, data)
-        with contextlib.suppress(GitError):
-            gitio.restore_index(self.root, index)
+            with writer_lock(self.git_dir / "dangan" / "lock", timeout=0):
+                return transaction.recover(self.root, self.git_dir)
+        except LockBusy:
+            return None
 
 
 def load_config(root: Path) -> dict[str, Any]:
