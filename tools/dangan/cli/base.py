@@ -47,11 +47,24 @@ class Context:
     def vault(self) -> Vault:
         if self._vault is None:
             self._vault = Vault.open(self.vault_path)
+            # what a killed dangan left is finished or undone before anything reads the vault
+            found = self._vault.recover_interrupted()
+            if found is not None:
+                warn(found.describe())
+            click.get_current_context().call_on_close(_report_recovered)
         self._vault.keyring = self.keyring
         from dangan.services.signing import Signing
 
         self._vault.signing = Signing(self.sign_key)
         return self._vault
+
+
+def _report_recovered() -> None:
+    """What a write recovered or left for the next command, found after the vault was opened."""
+    from dangan.store import transaction
+
+    for found in transaction.recovered():
+        warn(found.describe())
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -232,8 +232,7 @@ class Write:
                     and gitio.head(self.root) == head and not empty:
                 return None
             raise
-        tree = gitio.write_tree(self.root, private)
-        made = self._find(tree)
+        made = self._find(head)
         if made is None:
             raise GitError("git commit: the new commit is not in the history of HEAD any more",
                            "another writer moved HEAD at the same moment; see `git reflog` and run the command again")
@@ -251,7 +250,14 @@ class Write:
         self.save()
         return commit
 
-    def _find(self, tree: str) -> tuple[str, list[str]] | None:
+    def _find(self, head: str | None) -> tuple[str, list[str]] | None:
+        """The commit git just made, and its parents. HEAD, when its parent is the HEAD
+        planned on (another commit on that parent would have failed git's check on HEAD);
+        else the newest commit holding the private index's tree."""
+        newest = gitio.recent(self.root, "HEAD", 1)
+        if newest and newest[0][2][:1] == ([head] if head else []):
+            return newest[0][0], newest[0][2]
+        tree = gitio.write_tree(self.root, self.folder / INDEX)
         for commit, found, parents in gitio.recent(self.root, "HEAD", SEARCH):
             if found == tree:
                 return commit, parents
@@ -266,14 +272,14 @@ class Write:
             return False
         return True
 
-    def stage(self, commit: str | None) -> None:
-        """The repository's index as the commit has the paths (no commit: as the work tree)."""
-        if commit is None:
+    def stage(self, committed: bool) -> None:
+        """The paths staged in the repository's index from the work tree, which holds what
+        was just committed (so git records their stat data and reads none of them again, as
+        `git add` would). Not committing: the plan says so first, to be undone if killed."""
+        if not committed:
             self.plan["staged"] = True
             self.save()
-            gitio.stage(self.root, self.paths)
-        else:
-            _set_index(self.root, self.paths, commit)
+        gitio.stage(self.root, self.paths)
 
     # ------------------------------------------------------------ rolling back
     def roll_back(self) -> list[str]:
@@ -338,10 +344,17 @@ def glob_escape(name: str) -> str:
 
 
 def _command() -> str:
-    args = [Path(sys.argv[0]).name if sys.argv else "dangan", *sys.argv[1:]]
-    name = "dangan" if args[0] in ("dangan", "__main__.py", "-m") else args[0]
-    text = " ".join([name, *(a for a in args[1:] if not a.startswith("-"))][:4])
-    return text[:120]
+    """`dangan` and the first words of its command line, for people to recognise the
+    command by (`dangan import TS`): no options, no option values, no paths."""
+    words, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg in ("-C", "--identity", "--sign-key", "--by", "--set", "--file"):
+            skip = True
+        elif not arg.startswith("-") and "/" not in arg:
+            words.append(arg)
+    return " ".join(["dangan", *words[:3]])[:120]
 
 
 def _sync_folder(folder: Path) -> None:
@@ -387,10 +400,7 @@ def write(root: Path, changes: Mapping[str, bytes | Path | None], message: str, 
             recover(root, git_dir)
         raise
     try:
-        if not commit:
-            job.stage(None)
-        else:
-            job.stage(made if made is not None else gitio.head(root))
+        job.stage(commit)
     except GitError:
         if not commit:
             with contextlib.suppress(Exception):
