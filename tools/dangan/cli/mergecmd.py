@@ -14,7 +14,7 @@ from dangan.model.codes import parse_code
 @click.command(
     "merge-driver",
     hidden=True,
-    epilog="\b\nWhat git runs for records (`merge=dangan` in .gitattributes, set by `dangan hook install`):\n"
+    epilog="\b\nExample (what git runs for records: `merge=dangan` in .gitattributes, set by `dangan hook install`):\n"
            "  git config merge.dangan.driver 'dangan merge-driver %O %A %B %P'",
 )
 @click.argument("base", type=click.Path(dir_okay=False, path_type=Path))
