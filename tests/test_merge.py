@@ -251,6 +251,24 @@ def test_same_plaintext_on_both_sides_is_no_conflict(team: dict[str, Path], key:
     assert (record["complainant"]["phone"], record["handler"], record["status"]) == ("139-5555-6666", "王芳", "closed")
 
 
+def test_a_rotation_on_one_side_is_kept(team: dict[str, Path], key: dict[str, Any]) -> None:
+    """alice rotated the record's data key (as `recipients remove` does for someone shut
+    out); bob's merge seals with the new key, never the old one."""
+    alice, bob, k = team["alice"], team["bob"], key["file"]
+    old_blob = load_text((bob / TS_PATH).read_text("utf-8"))["sops"]["age"][0]["enc"]
+    ok(dg(alice, "keys", "rotate", TS, key=k))
+    g(alice, "push", "-q")
+    rotated = load_text((alice / TS_PATH).read_text("utf-8"))
+    assert rotated["sops"]["age"][0]["enc"] != old_blob
+    ok(dg(bob, "set", TS, "handler=李雷", key=k))
+    pulled = g(bob, "pull", "--no-edit", key=k, check=False)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    merged = load_text((bob / TS_PATH).read_text("utf-8"))
+    assert merged["sops"]["age"][0]["enc"] == rotated["sops"]["age"][0]["enc"]  # the new key's blob
+    assert merged["complainant"] == rotated["complainant"]  # its ciphertexts, unchanged
+    assert sops_open(bob, TS_PATH, k)["handler"] == "李雷"
+
+
 # ------------------------------------------------------------ conflicts
 
 def _both_change_phone(team: dict[str, Path], k: Path) -> None:
