@@ -244,7 +244,7 @@ def hook_install(ctx: Context) -> None:
             "remove them or call `dangan hook pre-commit` from them, then run this again",
         )
     install_hooks_config(vault.root)
-    click.echo("hooks installed: core.hooksPath = hooks; diff driver: dangan textconv")
+    click.echo("hooks installed: core.hooksPath = hooks; diff driver: dangan textconv; merge driver: dangan merge-driver")
 
 
 def _hook_report(result: checks.CheckResult, action: str) -> None:

@@ -38,6 +38,7 @@ LAZY = {
     "stats": "statscmd", "report": "statscmd",
     "inventory": "inventorycmd",
     "audit": "auditcmd",
+    "merge-driver": "mergecmd", "resolve": "mergecmd",
 }
 
 

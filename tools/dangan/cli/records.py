@@ -25,6 +25,7 @@ from dangan.errors import DanganError, Refusal
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
 from dangan.model.codes import parse_code, parse_location
+from dangan.model.threeway import conflict_hint, conflict_refusal
 from dangan.services import records
 from dangan.store import sealing
 
@@ -87,6 +88,8 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
         stored, resolved = history.record_at(vault, parsed, as_of)
     else:
         stored, _ = vault.read(parsed)
+    if (in_conflict := conflict_refusal(str(parsed), stored)) is not None:
+        raise Refusal(in_conflict, conflict_hint(str(parsed)))
     if decrypt:
         view = sealing.open_document(str(parsed), stored, vault.keyring)
         from dangan.cli.auditcmd import journal_decryption

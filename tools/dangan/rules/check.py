@@ -15,6 +15,7 @@ from dangan.formats import findings as shown
 from dangan.formats.schemas import BASE_URI, SchemaSet, sensitive_leaves
 from dangan.formats.yamlio import YamlError, decode, load_bytes, load_text
 from dangan.model.codes import parse_code
+from dangan.model.threeway import conflict_note
 from dangan.rules import domain
 from dangan.store import attached as attachments
 from dangan.store import sealing, sopsconfig
@@ -106,6 +107,10 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         tree, canonical = load_bytes(data)
     except YamlError as exc:
         add("DG101", f"{exc}")
+        return found
+    conflict = conflict_note(tree)  # what the merge driver left in place of a record
+    if conflict is not None:
+        add("DG101", conflict)
         return found
 
     code_text = tree.get("code")

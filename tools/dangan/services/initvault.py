@@ -20,7 +20,12 @@ from dangan.store import sopsconfig
 from dangan.store.sopsconfig import SOPS_CONFIG
 from dangan.store.vault import CONFIG, Vault
 
-GITATTRIBUTES = "# dangan: records diff through the dangan driver (decrypted for key holders)\nvault/**/*.yaml diff=dangan\n"
+GITATTRIBUTES = (
+    "# dangan: records diff through the dangan driver (decrypted for key holders) and merge\n"
+    "# field by field through its merge driver (docs/team.md)\n"
+    "vault/**/*.yaml diff=dangan merge=dangan\n"
+)
+MERGE_ATTRIBUTE = "vault/**/*.yaml merge=dangan"
 _AGE = re.compile(r"age1[0-9a-z]{58}")
 _SSH = re.compile(r"ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?")
 
@@ -75,15 +80,51 @@ def install_hooks_config(root: Path) -> None:
     if command:
         gitio.run(["config", "dangan.command", command], root)
     install_diff_driver(root, command)
+    install_merge_driver(root, command)
+
+
+def _command_line(command: str | None, verb: str) -> str:
+    """A driver's command line: this dangan by its path, else (or when that file has gone)
+    the `dangan` on PATH. Git runs it through the shell with its arguments appended."""
+    if not command:
+        return f"dangan {verb}"
+    script = f'd={shlex.quote(command)}; [ -x "$d" ] || d=dangan; exec "$d" {verb} "$@"'
+    return f"sh -c {shlex.quote(script)} dangan-{verb}"
 
 
 def textconv_command(command: str | None) -> str:
-    """The diff driver's command line: this dangan by its path, else (or when that file has
-    gone) the `dangan` on PATH. Git runs it through the shell with the file appended."""
-    if not command:
-        return "dangan textconv"
-    script = f'd={shlex.quote(command)}; [ -x "$d" ] || d=dangan; exec "$d" textconv "$@"'
-    return f"sh -c {shlex.quote(script)} dangan-textconv"
+    """The diff driver's command line (git appends the file)."""
+    return _command_line(command, "textconv")
+
+
+def merge_driver_command(command: str | None) -> str:
+    """The merge driver's command line: git puts its temporary files of the base, ours and
+    theirs (%O %A %B, quoted by git) and the record's path (%P) in place."""
+    return _command_line(command, "merge-driver") + " %O %A %B %P"
+
+
+def install_merge_driver(root: Path, command: str | None = None) -> None:
+    """Records merge field by field (services.merge). A vault made before the driver
+    existed has no `merge=dangan` in its committed .gitattributes: the attribute goes into
+    this clone's .git/info/attributes, so the driver works at once, without a commit."""
+    gitio.run(["config", "merge.dangan.name", "dangan: records merged field by field"], root)
+    gitio.run(["config", "merge.dangan.driver", merge_driver_command(command)], root)
+    try:
+        committed = (root / ".gitattributes").read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        committed = ""
+    if "merge=dangan" in committed:
+        return
+    info = Path(gitio.out(["rev-parse", "--git-path", "info/attributes"], root).strip())
+    info = info if info.is_absolute() else root / info
+    try:
+        present = info.read_text("utf-8")
+    except FileNotFoundError:
+        present = ""
+    if MERGE_ATTRIBUTE not in present.splitlines():
+        info.parent.mkdir(parents=True, exist_ok=True)
+        prefix = "" if not present or present.endswith("\n") else "\n"
+        info.write_text(f"{present}{prefix}{MERGE_ATTRIBUTE}\n", "utf-8")
 
 
 def install_diff_driver(root: Path, command: str | None = None) -> None:

@@ -24,6 +24,7 @@ from dangan.formats.yamlio import (
     value_problem,
 )
 from dangan.model.codes import Code, Location, next_serial, parse_code
+from dangan.model.threeway import conflict_hint, conflict_refusal
 from dangan.store import sealing
 from dangan.store.vault import RECORDS, Vault
 
@@ -352,6 +353,8 @@ def read_plain(vault: Vault, code: Code) -> tuple[dict[str, Any], Any, dict[str,
     The stored document of an encrypted record is its round-trip tree: sealing it again
     (`prepare(previous=...)`) keeps its comments, encrypted ones included."""
     stored, rt = vault.read(code)
+    if (in_conflict := conflict_refusal(str(code), stored)) is not None:
+        raise DanganError(in_conflict, conflict_hint(str(code)))
     if "sops" in stored:
         return sealing.open_document(str(code), stored, vault.keyring), None, rt
     return stored, rt, stored
@@ -446,6 +449,8 @@ def update(vault: Vault, code: Code, assignments: list[str], unset: list[str], c
 def editable_text(vault: Vault, code: Code) -> str:
     """The text `dangan edit` shows: the file itself, or the decrypted record."""
     stored, rt = vault.read(code)
+    if (in_conflict := conflict_refusal(str(code), stored)) is not None:
+        raise DanganError(in_conflict, conflict_hint(str(code)))
     if "sops" not in stored:
         return vault.path_of(code).read_text("utf-8")
     return dump(sealing.open_commented(str(code), rt, vault.keyring).plain)
