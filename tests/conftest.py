@@ -27,9 +27,13 @@ settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 _HOME = Path(tempfile.mkdtemp(prefix="dangan-test-home-"))
+# where `dangan edit` puts the decrypted copy (store/scratch.py): never the machine's own
+_RUNTIME = _HOME / "run"
+_RUNTIME.mkdir(mode=0o700)
 os.environ.update(
     {
         "HOME": str(_HOME),
+        "XDG_RUNTIME_DIR": str(_RUNTIME),
         "GIT_CONFIG_GLOBAL": os.devnull,
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_AUTHOR_NAME": "測試員 Tester",

@@ -599,6 +599,7 @@ INVALID_PHONE = "12-SECRET-3456"  # a phone the schema refuses: never written an
 class Session:
     root: Path
     tmpdir: Path
+    run: Path
     log: Path
     results: dict[str, Result]
     secrets: tuple[str, ...]
@@ -609,12 +610,14 @@ def session(tmp_path_factory: pytest.TempPathFactory, alice: Key, bob: Key) -> S
     base = tmp_path_factory.mktemp("session")
     tmpdir = base / "tmp"
     tmpdir.mkdir()
+    run = base / "run"  # XDG_RUNTIME_DIR: where the editor's copy goes (store/scratch.py)
+    run.mkdir(mode=0o700)
     editor = base / "editor.py"
     editor.write_text(EDITOR, "utf-8")
     log = base / "edits.log"
     root = base / "vault"
     results: dict[str, Result] = {}
-    env = {"TMPDIR": str(tmpdir), "SOPS_AGE_KEY_FILE": str(alice.file), "EDIT_LOG": str(log),
+    env = {"TMPDIR": str(tmpdir), "XDG_RUNTIME_DIR": str(run), "SOPS_AGE_KEY_FILE": str(alice.file), "EDIT_LOG": str(log),
            "EDITOR": f"{sys.executable} {editor}", "VISUAL": None}
     saved = tempfile.tempdir
     tempfile.tempdir = None  # in-process commands must look at TMPDIR afresh
@@ -640,7 +643,7 @@ def session(tmp_path_factory: pytest.TempPathFactory, alice: Key, bob: Key) -> S
     finally:
         tempfile.tempdir = saved
     secrets = tuple(dict.fromkeys(TS_SECRETS + YZ_SECRETS + (TS_NEW_PHONE, EDIT_PHONE, INVALID_PHONE)))
-    return Session(root, tmpdir, log, results, secrets)
+    return Session(root, tmpdir, run, log, results, secrets)
 
 
 EXPECTED_EXIT = {
@@ -668,13 +671,13 @@ def test_session_leaves_no_plaintext_in_git_objects(session: Session):
 
 
 def test_session_leaves_nothing_in_tmpdir(session: Session):
-    assert list(session.tmpdir.rglob("*")) == []
+    assert list(session.tmpdir.rglob("*")) == [] and list(session.run.rglob("*")) == []
     assert [p for p in session.root.rglob("*") if p.name.endswith(".tmp")] == []
-    # the editor was given a private file under TMPDIR, removed afterwards
+    # the editor was given a private file under XDG_RUNTIME_DIR, removed afterwards
     edits = [line.split("\t") for line in session.log.read_text().splitlines()]
     assert len(edits) == 3  # edit; edit invalid (twice: the error round, then abandoned)
     for path, mode in edits:
-        assert Path(path).parent.parent == session.tmpdir
+        assert Path(path).parent.parent == session.run
         assert mode == "600"
         assert not Path(path).exists()
 

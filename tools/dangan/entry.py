@@ -4,6 +4,8 @@ command modules cost ~40 ms): the pre-commit hook, which runs on every commit, a
 has a 0.5 s budget at 100,000 records. Everything else goes through `dangan.cli.main`."""
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,9 +43,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dangan.hook.hookrun import check_all
 
         return check_all(vault_path)
+    _unwind_on_signals()
     from dangan.cli.main import main as cli_main
 
-    return cli_main(args)
+    code = cli_main(args)
+    if _received:
+        # the command unwound (finally blocks, the scratch folders) after SIGTERM or SIGHUP:
+        # the shell's code for that signal, whatever the unwinding returned
+        import signal
+
+        with contextlib.suppress(OSError):  # a closed terminal cannot take the message
+            sys.stderr.write(f"dangan: stopped by {signal.Signals(_received[0]).name}\n")
+            sys.stderr.flush()
+        return 128 + _received[0]
+    return code
+
+
+_received: list[int] = []
+
+
+def _unwind_on_signals() -> None:
+    """SIGTERM (`kill`, a service manager) and SIGHUP (a closed terminal) unwind dangan as
+    Ctrl-C does: a SystemExit is raised where the program is, so every `finally` runs and
+    `dangan edit` removes its folder of plaintext (store/scratch.py). Only here, in the
+    executable: the hook's and the warm check's paths above keep the default (a kill leaves
+    nothing there in plaintext), and in-process callers (the tests) keep their own handlers."""
+    import signal
+
+    owner = os.getpid()
+
+    def unwind(signum: int, frame: object) -> None:
+        if os.getpid() != owner:  # a forked worker of the check's pool dies as it would have
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if _received:
+            return  # already unwinding: a second signal must not cut the cleanup short
+        _received.append(signum)
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:  # nohup's SIG_IGN stays ignored
+            signal.signal(signum, unwind)
 
 
 def _print(text: str, code: int) -> int:

@@ -41,6 +41,9 @@ LAZY = {
     "merge-driver": "mergecmd", "resolve": "mergecmd",
 }
 
+# the hooks and the diff driver run on every commit and every `git diff`: no sweep there
+NO_SWEEP = ("hook", "textconv")
+
 
 class LazyGroup(click.Group):
     """click's documented pattern for loading subcommands on demand."""
@@ -85,6 +88,10 @@ def cli(ctx: click.Context, vault_path: Path | None, identity: Path | None, sign
     """
     ctx.obj = Context(vault_path, identity)
     ctx.obj.sign_key = sign_key
+    if ctx.invoked_subcommand not in NO_SWEEP:
+        from dangan.store import scratch
+
+        scratch.sweep()  # what a killed dangan left (an editor's copy): quick, never fails
 
 
 def main(argv: Sequence[str] | None = None) -> int:

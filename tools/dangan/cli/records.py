@@ -5,7 +5,6 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from dangan.formats.yamlio import dump
 from dangan.model.codes import parse_code, parse_location
 from dangan.model.threeway import conflict_hint, conflict_refusal
 from dangan.services import records
-from dangan.store import sealing
+from dangan.store import scratch, sealing
 
 
 @click.command(
@@ -172,9 +171,11 @@ def edit_cmd(ctx: Context, code: str, no_commit: bool) -> None:
 
         journal_decryption(ctx, [str(parsed)], vault=vault)
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    workdir = tempfile.mkdtemp(prefix="dangan-edit-")  # 0700: private to this user
-    path = Path(workdir) / f"{parsed}.yaml"
-    try:
+    # 0700, in RAM where there is one, removed whole with the editor's swap and backup files
+    # however dangan ends (SIGTERM and SIGHUP unwind too: entry.py); after a kill -9, the
+    # next command's sweep removes it (store/scratch.py)
+    with scratch.folder("edit", plaintext=True) as workdir:
+        path = workdir / f"{parsed}.yaml"
         text = original
         previous: str | None = None
         while True:
@@ -202,10 +203,6 @@ def edit_cmd(ctx: Context, code: str, no_commit: bool) -> None:
                 continue
             click.echo(str(parsed) if written else f"{parsed}: no changes")
             return
-    finally:
-        for leftover in Path(workdir).glob("*"):
-            leftover.unlink()
-        os.rmdir(workdir)
 
 
 _HEADER = "# dangan: "

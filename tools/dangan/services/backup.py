@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from dangan import __version__
 from dangan.errors import DanganError, GitError
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
+from dangan.store import scratch
 from dangan.store.fsutil import write_atomic
 from dangan.store.sealing import Keyring
 from dangan.store.vault import CONFIG, RECORDS, Vault
@@ -486,9 +486,12 @@ def verify(bundle: Path, keyring: Keyring | None = None, *, manifest: Manifest |
     final: Manifest = state["manifest"]
     if not (step("checksum", lambda: _checksums(chain)) and step("header", lambda: _headers(chain))):
         return result
-    trial = Path(tempfile.mkdtemp(prefix="dangan-verify-", dir=work))
-    try:
-        gitio.run(["init", "-q", "--bare", str(trial)], trial.parent)
+    # the trial repository: ciphertext as committed (and a copy of the vault's check cache),
+    # but as big as the history, so on disk in the temp folder, not in RAM; removed however
+    # dangan ends, and by the next command's sweep after a kill -9 (store/scratch.py)
+    with scratch.folder("verify", plaintext=False, parent=work) as box:
+        trial = box / "trial.git"
+        gitio.run(["init", "-q", "--bare", str(trial)], box)
         (
             step("restore", lambda: _apply_chain(trial, chain))
             and step("refs", lambda: _refs_equal(trial, final))
@@ -498,8 +501,6 @@ def verify(bundle: Path, keyring: Keyring | None = None, *, manifest: Manifest |
             and step("check", _guarded(lambda: _check(trial, final.head_commit, keyring)))
             and (_return_cache(trial, cache_from) or True)
         )
-    finally:
-        shutil.rmtree(trial, ignore_errors=True)
     return result
 
 
