@@ -663,3 +663,31 @@ def test_a_check_that_breaks_is_a_warning_not_a_lost_backup() -> None:
     assert backup._Runner(result, None)("check", backup._guarded(broken)) is True
     assert result.ok and result.warnings[0].startswith("check: the check stopped with an internal error (ValueError)")
     assert "DANGAN_DEBUG=1" in result.warnings[0]
+
+
+def test_a_killed_creates_partial_file_is_swept_by_the_next_create(source: Path, tmp_path: Path) -> None:
+    """`.NAME.PID.partial`: removed when its process is gone and it is over an hour old;
+    kept while young, or while its process runs (another create under way)."""
+    import os
+    import time as clock
+
+    from dangan.services.backup import PARTIAL_AGE, _sweep_partials
+
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    old = clock.time() - PARTIAL_AGE - 60
+    stale = dest / f".v-20240101T000000Z.bundle.{dead.pid}.partial"
+    young = dest / f".v-20240102T000000Z.bundle.{dead.pid}.partial"
+    running = dest / f".v-20240103T000000Z.bundle.{os.getpid()}.partial"
+    for path in (stale, young, running):
+        path.write_bytes(b"# v2 git bundle\n")
+    os.utime(stale, (old, old))
+    os.utime(running, (old, old))
+    assert _sweep_partials(dest) == [stale]
+    assert not stale.exists() and young.exists() and running.exists()
+    os.utime(young, (old, old))  # and through the command itself
+    made = run_cli(["-C", str(source), "backup", "create", "--dest", str(dest)])
+    assert made.code == 0, made
+    assert not young.exists() and running.exists()

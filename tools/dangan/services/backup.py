@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -556,6 +557,36 @@ def _latest(dest: Path, vault_id: str) -> tuple[Path, Manifest] | None:
     return (best[1], best[2]) if best else None
 
 
+PARTIAL_AGE = 3600  # seconds: a bundle being written or verified is younger, or its writer alive
+
+
+def _sweep_partials(dest: Path, now: float | None = None) -> list[Path]:
+    """Remove the `.NAME.PID.partial` files a killed `backup create` left in `dest`: those
+    whose process is gone and that are over an hour old (the folder may be shared with
+    another machine, whose process ids mean nothing here: the age guards those). The
+    files hold ciphertext only; they are removed because they can be as big as a backup."""
+    removed = []
+    now = time.time() if now is None else now
+    for path in dest.glob(".*.partial"):
+        pid = path.name.removesuffix(".partial").rsplit(".", 1)[-1]
+        try:
+            if path.is_symlink() or not path.is_file() or now - path.stat().st_mtime < PARTIAL_AGE:
+                continue
+            if pid.isdigit():
+                try:
+                    os.kill(int(pid), 0)
+                    continue  # still running here
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    continue  # someone else's, running
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
 def _free_name(dest: Path, slug: str, now: dt.datetime) -> str:
     # two backups in one second: the later one takes the next free second, so names stay
     # unique and sort by time
@@ -585,6 +616,7 @@ def create(vault: Vault, dest: Path, incremental: bool = False, keyring: Keyring
     dest.mkdir(parents=True, exist_ok=True)
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     basis = _latest(dest, vault_id) if incremental else None
+    _sweep_partials(dest)
     if on_step:
         on_step("bundle")
     for _ in range(3):  # refs moved while bundling: try again with a fresh snapshot
@@ -593,7 +625,7 @@ def create(vault: Vault, dest: Path, incremental: bool = False, keyring: Keyring
         if basis is not None and basis[1].refs == refs and basis[1].head == head:
             return Created("incremental", None, None, None, unchanged_since=basis[0].name)
         name = _free_name(dest, _slug(str(vault.config.get("name") or root.name)), now)
-        partial = dest / f".{name}.partial"
+        partial = dest / f".{name}.{os.getpid()}.partial"
         kind, prereq_of = "full", None
         exclude = [oid for oid in dict.fromkeys(basis[1].refs.values()) if _has_object(root, oid)] if basis else []
         if exclude:
