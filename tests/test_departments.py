@@ -1,0 +1,47 @@
+"""Departments in vault.yaml: who files a record (model/departments.py; docs/format.md §5)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import run_cli
+
+from dangan.formats.yamlio import dump, load_text
+from dangan.model.codes import parse_code
+from dangan.model.departments import department_of, parse
+
+CONFIG = {
+    "departments": [
+        {"name": "工程部", "responsible": "李建國", "people": ["李建國", "王師傅"],
+         "files": [{"category": "WX"}, {"category": "SB"}, {"category": "XJ"}]},
+        {"name": "安保部", "responsible": "趙剛", "files": [{"category": "XJ", "location": "A01-02"}, {"category": "AQ"}]},
+        {"name": "客服部", "responsible": "張敏", "files": [{"category": "TS"}, {"category": "WX", "location": "A02"}]},
+    ]
+}
+
+
+def test_the_most_specific_entry_names_the_department() -> None:
+    departments = parse(CONFIG)
+    assert department_of(departments, parse_code("WX-A01-02-001-0301-0001")).name == "工程部"
+    assert department_of(departments, parse_code("WX-A02-01-001-0101-0001")).name == "客服部"  # A02 beats any
+    assert department_of(departments, parse_code("XJ-A01-02-0001")).name == "安保部"  # A01-02 beats any
+    assert department_of(departments, parse_code("XJ-A01-01-0001")).name == "工程部"
+    assert department_of(departments, parse_code("XJ-A01-0001")).name == "工程部"
+    assert department_of(departments, parse_code("YZ-A01-02-001-0301-0001")) is None  # unassigned
+    assert department_of([], parse_code("TS-A01-02-001-0301-0001")) is None
+
+
+def test_departments_are_checked_as_part_of_vault_yaml(vault: Path) -> None:
+    config = load_text((vault / "vault.yaml").read_text("utf-8"))
+    config.update(CONFIG)
+    (vault / "vault.yaml").write_text(dump(config), "utf-8")
+    assert run_cli(["-C", str(vault), "check", "--all"]).code == 0
+    config["departments"][0]["files"].append({"category": "QQ"})
+    config["departments"].append({"name": "工程部", "responsible": "某人", "files": []})
+    config["departments"][1]["people"] = ["某甲"]
+    config["departments"][2]["files"].append({"category": "TS", "location": "not a location"})
+    (vault / "vault.yaml").write_text(dump(config), "utf-8")
+    result = run_cli(["-C", str(vault), "check", "--all"])
+    assert result.code == 1, result
+    assert "unknown category 'QQ'" in result.out and "'工程部' is listed twice" in result.out, result.out
+    assert "responsible '趙剛' is not among its people" in result.out, result.out
+    assert "/departments/2/files/2/location" in result.out, result.out
