@@ -28,6 +28,7 @@ import pytest
 from conftest import DANGAN_BIN, git, run_cli
 from test_attachments import ARCHIVIST, FW, new
 from test_encryption import Key, make_key
+from test_retention import dated  # noqa: F401  (fixture: a back-dated vault with records due)
 from test_signing import base, keys  # noqa: F401  (fixtures: a vault that signs role acts)
 
 TS = "TS-A01-02-001-0301-0001"
@@ -410,3 +411,38 @@ def test_a_role_act_killed_before_dangan_signed_it_is_withdrawn(base: Path, keys
     again = dangan(root, "lend", "approve", loan, "--by", APPROVER, "--sign-key", str(keys[APPROVER][0]))
     assert again.returncode == 0, again
     assert "gpgsig " in git(root, "cat-file", "commit", "HEAD")
+
+
+# ------------------------------------------------------------- a destruction
+
+@pytest.mark.parametrize(("when", "outcome"), [("after", "before"), ("before", "after")])
+def test_a_retention_apply_killed_leaves_no_staged_deletion(dated: Path, tmp_path: Path, when: str,  # noqa: F811
+                                                            outcome: str) -> None:
+    """`retention apply` deletes the records of an approved plan and adds the certificate,
+    in one commit. Killed after its files (deletions done, certificate written, nothing
+    committed): the next command brings the records back and takes the certificate away.
+    Killed after the commit (before the index): finished."""
+    from test_retention import ARCHIVIST, WITNESSES, approve, path_of, write_plan
+
+    root = tmp_path / "vault"
+    shutil.copytree(dated, root, symlinks=True)
+    plan_file = write_plan(root, tmp_path, "2024-05-01", "--category", "XJ")
+    assert approve(root, plan_file).code == 0
+    before = state(root)
+    step = "dangan.store.transaction:Write.put" if when == "after" else "dangan.store.transaction:Write.stage"
+    killed = dangan(root, "retention", "apply", str(plan_file), *WITNESSES, "--method", "碎紙機粉碎",
+                    "--place", "總部檔案室", "--by", ARCHIVIST, "--at", "2024-05-06T15:00:00+08:00",
+                    program=killing(tmp_path, step, when))
+    assert killed.returncode == -signal.SIGKILL, killed
+    looked = dangan(root, "ls")
+    assert looked.returncode == 0 and ("rolled back" if outcome == "before" else "finished") in looked.stderr, looked
+    head, index, status = state(root)
+    assert git(root, "diff", "--cached", "--name-only") == ""  # no staged deletion, no staged certificate
+    assert status == ""
+    listed = ["XJ-A01-0001", "XJ-A01-0002", "XJ-A01-02-0001"]
+    if outcome == "before":
+        assert (head, index) == before[:2]
+        assert all((root / path_of(c)).exists() for c in listed) and not (root / "vault/XH/XH-0001.yaml").exists()
+    else:
+        assert git(root, "log", "-1", "--format=%s").strip() == "dangan retention apply: XH-0001 (3 record(s) destroyed)"
+        assert not any((root / path_of(c)).exists() for c in listed) and (root / "vault/XH/XH-0001.yaml").exists()
