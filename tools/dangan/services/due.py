@@ -33,7 +33,7 @@ from dangan.store.vault import RECORDS, Vault
 
 FORMAT = "dangan due 1"
 BASE = ("status", "title")
-UPKEEP = ("kind", "status", "target", "finished", "closed", "started")
+UPKEEP = ("kind", "status", "target", "finished", "closed", "started", "refs")
 COUNTED = ("status", "place", "cabinet", "scope", "counted_at")
 ROOM = "custody.room"  # the key `_quick` gives a record's archive room under
 REFS = "refs"
@@ -45,7 +45,7 @@ _SOPS = b"\nsops:"
 _AFTER_SOPS = re.compile(rb"\n[^ \n]")
 _LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
 _CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
-_CUSTODY_ROOM = re.compile(rb"^custody:\n(?:  [^\n]*\n)*?  room:([^\n]*)\n", re.M)
+_COLUMN0 = re.compile(rb"\n[^ ]")  # the line after a block: not indented
 _REFS = re.compile(rb"^refs:\n((?:  - [^\n]*\n)*)", re.M)
 
 
@@ -80,6 +80,25 @@ def _key_lines(wanted: frozenset[str]) -> re.Pattern[bytes]:
     return re.compile(rb"^(" + names + rb"):([^\n]*)$", re.M)
 
 
+def _room(text: bytes) -> tuple[bool, Any]:
+    """(sure, value) of `custody.room`: the `  room:` line inside the column-0 `custody:`
+    block (bytes.find, not a regular expression: every record of the vault passes here)."""
+    start = text.find(b"\ncustody:\n")
+    if start < 0:
+        return True, None
+    start += 10
+    end = _COLUMN0.search(text, start)
+    block = text[start: end.start() + 1 if end else len(text)]
+    at = block.find(b"  room:")
+    if at != 0:
+        at = block.find(b"\n  room:")
+        if at < 0:
+            return True, None
+        at += 1
+    line_end = block.find(b"\n", at)
+    return _scalar(block[at + 7: line_end if line_end >= 0 else len(block)].decode("utf-8"))
+
+
 def _quick(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
     """The wanted top-level fields, `custody.room` and `refs` of a stored record, or None
     when only a full parse is sure. In canonical block YAML a column-0 `key:` line is a
@@ -101,28 +120,28 @@ def _quick(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
         if not sure:
             return None
         found[name] = value
-    room = _CUSTODY_ROOM.search(text)
+    sure, room = _room(text)
+    if not sure:
+        return None
     if room is not None:
-        sure, value = _scalar(room.group(1).decode("utf-8"))
-        if not sure:
-            return None
-        found[ROOM] = value
-    refs = _REFS.search(text)
-    if refs is not None:
-        items = []
-        for line in refs.group(1).decode("utf-8").splitlines():
-            sure, value = _scalar(line[3:])
-            if not sure:
-                return None
-            items.append(value)
-        found[REFS] = items
+        found[ROOM] = room
+    if REFS in wanted:
+        refs = _REFS.search(text)
+        if refs is not None:
+            items = []
+            for line in refs.group(1).decode("utf-8").splitlines():
+                sure, value = _scalar(line[3:])
+                if not sure:
+                    return None
+                items.append(value)
+            found[REFS] = items
     return found
 
 
 def _from_tree(tree: Mapping[str, Any], wanted: frozenset[str]) -> dict[str, Any]:
     """What `_quick` gives, from a fully parsed record."""
     found: dict[str, Any] = {}
-    for name in wanted:
+    for name in wanted - {REFS}:
         if name in tree:
             value = tree[name]
             found[name] = BLOCK if isinstance(value, (dict, list)) and value else value
@@ -166,24 +185,69 @@ class Record:
     fields: dict[str, Any]
 
 
-def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]) -> tuple[list[Record], list[str]]:
-    """(records, unreadable paths) of a commit, each with the fields its category needs."""
+def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
+    """Archive room -> paths of the records whose text has a `  room:` line, by one `git
+    grep` of the commit (git inflates and searches in C, on every core; the records are
+    not sent to Python). In a valid record that line is `custody.room` (the only `room`
+    property of the schemas), unless a line of a literal block reads so: `_confirmed`
+    makes sure."""
+    proc = gitio.run(["grep", "-z", "-I", "--no-color", "--no-line-number", "--no-column", "-E",
+                      "-e", "^  room:", commit, "--", RECORDS + "/"], vault.root, ok=(0, 1))
+    prefix = commit + ":"
+    rooms: dict[str, list[str]] = {}
+    for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        path, _, text = line.partition("\0")
+        sure, room = _scalar(text[len("  room:"):])
+        if sure and isinstance(room, str) and room and path.startswith(prefix):
+            rooms.setdefault(room, []).append(path[len(prefix):])
+    return rooms
+
+
+def _confirmed(vault: Vault, candidates: dict[str, list[str]], blob_of: Mapping[str, str]) -> set[str]:
+    """The rooms of `candidates` that some record's custody really names (full reads, the
+    first candidate of each room first: nearly always the one that confirms it)."""
+    confirmed: set[str] = set()
+    pending = {room: list(paths) for room, paths in candidates.items()}
+    while pending:
+        batch = {room: paths.pop(0) for room, paths in pending.items() if paths}
+        if not batch:
+            break
+        blobs = {blob_of[path]: room for room, path in batch.items() if path in blob_of}
+        for blob, content in gitio.cat_blobs(vault.root, list(blobs)):
+            tree = tree_or_none(content)
+            custody = tree.get("custody") if tree is not None else None
+            if isinstance(custody, Mapping) and custody.get("room") == blobs[blob]:
+                confirmed.add(blobs[blob])
+        pending = {room: paths for room, paths in pending.items() if room not in confirmed and paths}
+    return confirmed
+
+
+def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
+             ) -> tuple[list[Record], list[str], set[str]]:
+    """(records of the categories in `wanted` with the fields they need, unreadable paths,
+    the archive rooms of every record) of a commit. Only the records an obligation needs
+    are read; the rooms of the others come from `git grep`, in parallel."""
     raw = gitio.run(["ls-tree", "-r", "-z", commit, "--", RECORDS + "/"], vault.root).stdout
     entries: list[tuple[Code, str, str]] = []
+    blob_of: dict[str, str] = {}
     for blob, name in _LS_TREE.findall(raw):
         path = name.decode("utf-8", "surrogateescape")
+        blob_of[path] = blob.decode()
+        folder = path.rsplit("/", 2)
+        if len(folder) == 3 and folder[1] not in wanted:
+            continue  # not read (a record lies in its category's folder); its room: grep
         code = _code(path)
         if code is None:
             try:
                 code = path_to_code(path)
             except CodeError:
                 continue  # a stray file: `dangan check` reports it
-        entries.append((code, path, blob.decode()))
+        if code.category in wanted:
+            entries.append((code, path, blob_of[path]))
     category_of = {blob: code.category for code, _, blob in entries}
-    none: frozenset[str] = frozenset()
 
     def read(blob: str, content: bytes) -> dict[str, Any] | None:
-        names = wanted.get(category_of[blob], none)
+        names = wanted[category_of[blob]]
         try:
             found = _quick(content, names)
         except UnicodeDecodeError:
@@ -193,14 +257,19 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]) ->
         tree = tree_or_none(content)
         return None if tree is None else _from_tree(tree, names)
 
-    fields = _read_blobs(vault.root, list(category_of), read)
+    with ThreadPoolExecutor(1) as pool:
+        grep = pool.submit(_grep_rooms, vault, commit)
+        fields = _read_blobs(vault.root, list(category_of), read)
+        candidates = grep.result()
     records, unreadable = [], []
     for code, path, blob in entries:
         if fields[blob] is None:
             unreadable.append(path)
         else:
             records.append(Record(code, fields[blob]))
-    return records, unreadable
+    rooms = {room for r in records if (room := _text(r.fields.get(ROOM)))}
+    rooms |= _confirmed(vault, {room: paths for room, paths in candidates.items() if room not in rooms}, blob_of)
+    return records, unreadable, rooms
 
 
 # ------------------------------------------------------------------ obligations
@@ -284,9 +353,10 @@ def _field_obligations(records: list[Record], marks: Mapping[str, list[ob.Mark]]
     return found
 
 
-def _count_obligations(vault: Vault, records: list[Record], as_of: dt.date, first: dt.date | None) -> list[ob.Obligation]:
+def _count_obligations(vault: Vault, records: list[Record], rooms: set[str], as_of: dt.date,
+                       first: dt.date | None) -> list[ob.Obligation]:
     default, per_room = ob.count_intervals(vault.config)
-    rooms = {room for r in records if (room := _text(r.fields.get(ROOM)))} | set(per_room)
+    rooms = rooms | set(per_room)
     last: dict[str, tuple[dt.date, str]] = {}
     for record in records:
         f = record.fields
@@ -372,8 +442,8 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
         return doc
     first = dt.datetime.fromtimestamp(chain[0].effective, vault.tz).date() if chain else None
     marks = _marks(vault)
-    records, unreadable = _records(vault, found.commit, _wanted(marks))
-    items = _field_obligations(records, marks, vault.tz) + _count_obligations(vault, records, day, first)
+    records, unreadable, rooms = _records(vault, found.commit, _wanted(marks))
+    items = _field_obligations(records, marks, vault.tz) + _count_obligations(vault, records, rooms, day, first)
     items = [item for item in _assign(items, vault) if item.due <= horizon
              and (department is None or item.department == department)]
     items.sort(key=lambda item: (item.due, item.subject, item.field))
