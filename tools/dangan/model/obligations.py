@@ -1,7 +1,7 @@
 """Dated obligations (期限義務): which dates of a record are duties, and when each falls due.
 
-The plan asks for duties in time: 及時性原則 (§4.1), 定期核對和更新 (§6.2), 設備設施更新…
-及時進行更新 (§7.2), 定期對檔案進行盤點 (§5.1). dangan reads them from two places
+The plan asks for duties in time: 及時性原則 (plan §4.1), 定期核對和更新 (plan §6.2), 設備設施更新…
+及時進行更新 (plan §7.2), 定期對檔案進行盤點 (plan §5.1). dangan reads them from two places
 (docs/duties.md, "Obligations"):
 
 * **Marked date fields.** A category schema marks a date property that is a duty with
