@@ -37,6 +37,7 @@ LAZY = {
     "attach": "attachcmd", "attachments": "attachcmd",
     "stats": "statscmd", "report": "statscmd",
     "inventory": "inventorycmd",
+    "due": "duecmd",
     "audit": "auditcmd",
     "merge-driver": "mergecmd", "resolve": "mergecmd",
 }

@@ -1,0 +1,276 @@
+"""`dangan due`: each kind of obligation found when unmet and not when met, as of dates
+before and after its deadline, in text and --json.
+
+The vault (Asia/Shanghai, begun 2025-01-01) is committed in back-dated commits: on
+2025-01-10 every obligation is open; on 2025-04-15 each is met (a renewal, a move-out, a
+review, a superseded certificate, an inspection, an upkeep job, a decommissioning, an
+actual end, a resolution, a whole-room count). Every call passes --as-of.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, Result, git, run_cli
+
+from dangan.formats.yamlio import dump, load_text
+from dangan.model import obligations
+
+VALID = REPO / "tests" / "schema_examples" / "valid"
+SENSITIVE = frozenset({"complainant", "reporter", "contact", "parties", "client_contact", "tenant_name",
+                       "id_type", "id_number", "phone", "email", "applicant", "foreman", "refs",
+                       "monthly_rent", "deposit", "fees", "contract_amount"})
+HT, ZH, AQ, QY = "HT-A01-0001", "ZH-A01-01-002-1802-0001", "AQ-A01-0001", "QY-0001"
+SB1, SB2, ZX, TS = "SB-A01-02-0001", "SB-A01-02-0002", "ZX-A01-02-002-0502-0001", "TS-A01-02-001-0301-0001"
+ROOM, HQ, CELLAR = "翠湖花園客服中心檔案室", "總部檔案室", "地下室檔案庫"
+CONFIG_EXTRA = f"""departments:
+  - name: 工程部
+    responsible: 李建國
+    files:
+      - category: SB
+      - category: WX
+  - name: 客服部
+    responsible: 周敏
+    files:
+      - category: TS
+      - category: ZH
+      - category: ZX
+  - name: 檔案室
+    responsible: 張敏
+    files:
+      - category: PD
+inventory:
+  rooms:
+    {HQ}: P6M
+"""
+
+
+def dated(when: str) -> dict[str, str]:
+    return {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
+
+
+def record(example: str, code: str, **changes: Any) -> tuple[str, str]:
+    """(path, text) of a schema example under a new code, without sensitive fields or refs."""
+    tree = {k: v for k, v in load_text((VALID / example).read_text("utf-8")).items() if k not in SENSITIVE}
+    tree.update(code=code, category=code[:2], **changes)
+    tree = {k: v for k, v in tree.items() if v is not None}
+    parts = code.split("-")
+    return "/".join(["vault", *parts[1:-1], parts[0], f"{code}.yaml"]), dump(tree)
+
+
+def custody(room: str) -> dict[str, str]:
+    return {"form": "paper", "room": room, "cabinet": "01"}
+
+
+def upkeep(code: str, day: str) -> tuple[str, str]:
+    return record("WX-scheduled-upkeep.yaml", code, target=SB1, opened=day, closed=day,
+                  reported_at=f"{day}T08:00:00+08:00", scheduled_for=day, started=f"{day}T09:00:00+08:00",
+                  finished=f"{day}T11:00:00+08:00")
+
+
+def complaint(**changes: Any) -> tuple[str, str]:
+    base: dict[str, Any] = {"status": "open", "received_at": "2025-01-08T10:00:00+08:00", "opened": "2025-01-08",
+                            "deadline": "2025-01-25", "closed": None, "resolved_at": None, "return_visit": None,
+                            "result": None, "satisfaction": None, "actions": None, "justified": None}
+    base.update(changes)
+    return record("TS-complaint.yaml", TS, **base)
+
+
+def plan(review_due: str) -> tuple[str, str]:
+    return record("AQ-drill.yaml", AQ, status="active", closed=None, kind="emergency_plan", plan=None, held_at=None,
+                  topic=None, trainer=None, participants=None, hours=None, evaluation=None, place=None,
+                  title="翠湖花園消防應急預案", opened="2024-03-01", plan_version="2024版", effective="2024-03-01",
+                  review_due=review_due)
+
+
+def decoration(**changes: Any) -> tuple[str, str]:
+    base: dict[str, Any] = {"status": "approved", "closed": None, "deposit_refunded": None, "actual_end": None,
+                            "inspections": None, "planned_start": "2024-12-20", "planned_end": "2025-02-20",
+                            "opened": "2024-12-10"}
+    base.update(changes)
+    return record("ZX-decoration.yaml", ZX, **base)
+
+
+def first_commit() -> list[tuple[str, str]]:
+    return [
+        record("HT-subcontract.yaml", HT, end="2025-03-31", custody=custody(ROOM)),
+        record("ZH-residential-tenant.yaml", ZH, lease_end="2025-02-28"),
+        plan("2025-03-01"),
+        record("QY-iso-certificate.yaml", QY, valid_until="2025-03-15", custody=custody(HQ)),
+        record("SB-elevator.yaml", SB1, inspection_expires="2025-03-20", custody=custody(ROOM)),
+        # never maintained: from commissioning, 2024-12-01 + P1M
+        record("SB-elevator.yaml", SB2, installed="2024-12-01", maintenance_interval="P1M", custody=custody(ROOM)),
+        upkeep("WX-A01-02-0001", "2025-01-05"),  # SB1: next maintenance 2025-01-20
+        decoration(),
+        complaint(),
+        # a room only an unread category names (found by git grep)
+        record("FW-room.yaml", "FW-A01-02-001-0301-0001", custody=custody(CELLAR)),
+    ]
+
+
+def second_commit() -> list[tuple[str, str]]:
+    pd = record("PD-inventory.yaml", "PD-0001", opened="2025-04-14", closed="2025-04-14", place=ROOM, scope=None,
+                counted_at="2025-04-14T14:00:00+08:00", results=[])
+    cabinet_only = record("PD-inventory.yaml", "PD-0002", opened="2025-04-14", closed="2025-04-14", place=HQ,
+                          cabinet="01", scope=None, counted_at="2025-04-14T16:00:00+08:00", results=[])
+    return [
+        record("HT-subcontract.yaml", HT, end="2026-03-31", custody=custody(ROOM)),  # renewed
+        record("ZH-residential-tenant.yaml", ZH, lease_end="2025-02-28", moved_out="2025-02-28"),
+        plan("2028-03-01"),  # reviewed
+        record("QY-iso-certificate.yaml", QY, status="superseded", valid_until="2025-03-15", custody=custody(HQ)),
+        record("SB-elevator.yaml", SB1, inspection_date="2025-03-18", inspection_expires="2026-03-20",
+               custody=custody(ROOM)),
+        record("SB-elevator.yaml", SB2, installed="2024-12-01", maintenance_interval="P1M", status="decommissioned",
+               decommissioned="2025-04-01", custody=custody(ROOM)),
+        upkeep("WX-A01-02-0002", "2025-04-10"),  # SB1: next maintenance 2025-04-25
+        decoration(status="accepted", actual_end="2025-02-18"),
+        complaint(status="resolved", resolved_at="2025-01-20T10:00:00+08:00", result="已處理。"),
+        pd, cabinet_only,
+    ]
+
+
+def commit_files(root: Path, files: list[tuple[str, str]], when: str, message: str) -> None:
+    for rel, text in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, "utf-8")
+    git(root, "add", "-A")
+    proc = subprocess.run(["git", "commit", "-q", "-m", message], cwd=root, capture_output=True, text=True,
+                          env=dict(os.environ, **dated(when)), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # the hook checked every file
+
+
+@pytest.fixture(scope="module")
+def fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("due") / "vault"
+    result = run_cli(["init", str(root), "--name", "期限測試"], env=dated("2025-01-01T09:00:00+08:00"))
+    assert result.code == 0, result
+    config = (root / "vault.yaml").read_text("utf-8") + CONFIG_EXTRA
+    commit_files(root, [("vault.yaml", config), *first_commit()], "2025-01-10T12:00:00+08:00", "records")
+    commit_files(root, second_commit(), "2025-04-15T12:00:00+08:00", "obligations met")
+    return root
+
+
+def due(root: Path, *args: str) -> Result:
+    return run_cli(["-C", str(root), "due", *args])
+
+
+def doc_of(root: Path, *args: str) -> dict[str, Any]:
+    result = due(root, *args, "--json")
+    assert result.code in (0, 1), result
+    return json.loads(result.out)
+
+
+def listed(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(o["subject"], o["field"]): o for o in doc["obligations"]}
+
+
+def test_before_the_deadlines_only_what_falls_due_within_the_window(fixed: Path) -> None:
+    doc = doc_of(fixed, "--as-of", "2025-01-15")
+    found = listed(doc)
+    assert set(found) == {(SB2, "maintenance_interval"), (SB1, "maintenance_interval"), (TS, "deadline")}
+    assert found[(SB2, "maintenance_interval")]["due"] == "2025-01-01"  # commissioned 2024-12-01 + P1M
+    assert found[(SB2, "maintenance_interval")]["state"] == "overdue"
+    assert found[(SB2, "maintenance_interval")]["days_overdue"] == 14
+    assert found[(SB1, "maintenance_interval")]["due"] == "2025-01-20"  # upkeep 2025-01-05 + 15 days
+    assert found[(SB1, "maintenance_interval")]["days_left"] == 5
+    assert found[(TS, "deadline")]["days_left"] == 10
+    assert doc["overdue"] == 1 and doc["upcoming"] == 2 and doc["until"] == "2025-02-14"
+    assert [o["due"] for o in doc["obligations"]] == sorted(o["due"] for o in doc["obligations"])
+
+
+def test_after_the_deadlines_every_unmet_obligation_is_overdue(fixed: Path) -> None:
+    doc = doc_of(fixed, "--as-of", "2025-04-10")  # the records of 2025-01-10
+    found = listed(doc)
+    expected = {
+        (HT, "end"): 10, (ZH, "lease_end"): 41, (AQ, "review_due"): 40, (QY, "valid_until"): 26,
+        (SB1, "inspection_expires"): 21, (SB1, "maintenance_interval"): 80, (SB2, "maintenance_interval"): 99,
+        (ZX, "planned_end"): 49, (TS, "deadline"): 75,
+    }
+    assert {key: o["days_overdue"] for key, o in found.items()} == expected
+    assert all(o["state"] == "overdue" for o in found.values())
+    assert found[(AQ, "review_due")]["zh"] == "應急預案修訂"
+    assert doc["commit"] is not None and doc["committed"].startswith("2025-01-10")
+
+
+def test_each_met_obligation_is_gone(fixed: Path) -> None:
+    doc = doc_of(fixed, "--as-of", "2025-04-20")  # the records of 2025-04-15
+    assert list(listed(doc)) == [(SB1, "maintenance_interval")]  # the next one: 2025-04-10 + 15 days
+    assert doc["obligations"][0]["due"] == "2025-04-25"
+    assert "WX-A01-02-0002" in doc["obligations"][0]["basis"]
+    assert doc["overdue"] == 0
+    assert due(fixed, "--as-of", "2025-04-20").code == 0  # nothing overdue: exit 0
+
+
+def test_archive_room_counts(fixed: Path) -> None:
+    doc = doc_of(fixed, "--as-of", "2025-04-20", "--within", "P1Y")
+    rooms = {o["subject"]: o for o in doc["obligations"] if o["kind"] == "count"}
+    # the vault began 2025-01-01; HQ has its own interval (P6M) and only a cabinet was counted
+    assert rooms[HQ]["due"] == "2025-07-01"
+    assert rooms[ROOM]["due"] == "2026-04-14"  # PD-0001's whole-room count + P1Y
+    assert "PD-0001" in rooms[ROOM]["basis"]
+    assert rooms[CELLAR]["due"] == "2026-01-01"  # named by an FW record only; never counted
+    assert rooms[HQ]["department"] == "檔案室" and rooms[HQ]["responsible"] == "張敏"
+    late = listed(doc_of(fixed, "--as-of", "2025-07-05"))
+    assert late[(HQ, "inventory")]["days_overdue"] == 4
+    before = doc_of(fixed, "--as-of", "2025-04-10", "--within", "P1Y")  # before PD-0001
+    assert {o["subject"]: o["due"] for o in before["obligations"] if o["kind"] == "count"}[ROOM] == "2026-01-01"
+
+
+def test_text_lines_name_the_department_and_the_responsible_person(fixed: Path) -> None:
+    result = due(fixed, "--as-of", "2025-04-10")
+    assert result.code == 1, result  # something is overdue
+    lines = result.out.splitlines()
+    assert lines[0].endswith("9 overdue, 0 due by 2025-05-10")
+    line = next(x for x in lines if f"  {SB1}  inspection_expires  " in x)
+    assert line.startswith("2025-03-20  21 d overdue  ")
+    assert "特種設備定期檢驗 (statutory inspection)  工程部 李建國  2棟1單元乘客電梯" in line
+    assert any(f"  {AQ}  review_due  " in x and "  unassigned  " in x for x in lines)
+    assert len(lines) == 10
+
+
+def test_department_filter(fixed: Path) -> None:
+    doc = doc_of(fixed, "--as-of", "2025-04-10", "--department", "工程部")
+    assert {(o["subject"], o["field"]) for o in doc["obligations"]} == {
+        (SB1, "inspection_expires"), (SB1, "maintenance_interval"), (SB2, "maintenance_interval")}
+    assert {o["responsible"] for o in doc["obligations"]} == {"李建國"}
+    unassigned = doc_of(fixed, "--as-of", "2025-04-10", "--department", "unassigned")
+    assert {o["subject"] for o in unassigned["obligations"]} == {HT, AQ, QY}
+
+
+def test_before_the_first_commit_nothing_is_due(fixed: Path) -> None:
+    doc = doc_of(fixed, "--as-of", "2024-12-01")
+    assert doc["commit"] is None and doc["obligations"] == []
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--within", "30 days"], "not an ISO 8601 duration"),
+    (["--department", "財務部"], "no department"),
+    (["--as-of", "2025-02-30"], "not a real date"),
+])
+def test_bad_input_is_refused(fixed: Path, args: list[str], words: str) -> None:
+    result = due(fixed, *args, "--as-of", "2025-04-10") if "--as-of" not in args else due(fixed, *args)
+    assert result.code == 2, result
+    assert words in result.err and result.out == ""
+
+
+def test_marks_of_the_standard_schemas() -> None:
+    found = {}
+    for name in ("HT", "ZH", "AQ", "QY", "SB", "ZX", "TS"):
+        schema = json.loads((REPO / "schemas" / f"{name}.json").read_text("utf-8"))
+        found.update({(m.category, m.field): m for m in obligations.marks_of(name, schema)})
+    assert set(found) == {("HT", "end"), ("ZH", "lease_end"), ("AQ", "review_due"), ("QY", "valid_until"),
+                          ("SB", "inspection_expires"), ("SB", "maintenance_interval"), ("ZX", "planned_end"),
+                          ("TS", "deadline")}
+    assert found[("SB", "maintenance_interval")].derived == obligations.MAINTENANCE
+    # a malformed mark (no open_while) is skipped rather than guessed at
+    assert obligations.marks_of("XX", {"properties": {"d": {"x-dangan-obligation": {"duty": "x"}}}}) == []
+
+
+@pytest.mark.parametrize("value, expected", [
+    (15, "P15D"), ("15", "P15D"), ("P1M", "P1M"), ("P0D", None), (0, None), (True, None), ("often", None)])
+def test_maintenance_interval(value: Any, expected: str | None) -> None:
+    assert obligations.interval(value) == expected

@@ -1,0 +1,67 @@
+"""`dangan due`: overdue and upcoming obligations (docs/duties.md, "Obligations")."""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from dangan.cli.base import Context, emit_json, json_option, pass_ctx
+from dangan.formats.terminal import escape
+from dangan.model.timeutil import parse_day
+
+
+def text_lines(doc: dict[str, Any]) -> list[str]:
+    """A header, then one line per obligation: due date, days, subject, field, duty,
+    department and responsible person, title. Every value is escaped (docs/format.md §4.4)."""
+    commit = (doc["commit"] or "none")[:12]
+    scope = f", department {doc['department']}" if doc["department"] else ""
+    lines = [escape(f"{doc['vault']['name']} — as of {doc['as_of']} ({doc['timezone']}), commit {commit}{scope}: "
+                    f"{doc['overdue']} overdue, {doc['upcoming']} due by {doc['until']}")]
+    for item in doc["obligations"]:
+        days = (f"{item['days_overdue']} d overdue" if item["state"] == "overdue"
+                else f"{item['days_left']} d left")
+        who = item["department"] + (f" {item['responsible']}" if item["responsible"] else "")
+        duty = f"{item['zh']} ({item['duty']})" if item["zh"] else item["duty"]
+        fields = [item["due"], days, item["subject"], item["field"], duty, who, item["title"] or ""]
+        lines.append("  ".join(escape(str(f)) for f in fields).rstrip())
+    for path in doc["unreadable"]:
+        lines.append(escape(f"unreadable (not judged): {path}"))
+    return lines
+
+
+@click.command(
+    "due",
+    epilog="""\b
+Examples:
+  dangan due
+  dangan due --within P90D --department 工程部
+  dangan due --as-of 2025-12-31 --json
+""",
+)
+@click.option("--within", default="P30D", show_default=True, metavar="DURATION",
+              help="List what falls due this long after the day (ISO 8601: P30D, P2W, P3M; P0D: overdue only).")
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="The day to judge (default: today, vault timezone); the vault as committed at its end.")
+@click.option("--department", metavar="NAME", help="Only this department's obligations (or `unassigned`).")
+@json_option
+@pass_ctx
+def due_cmd(ctx: Context, within: str, as_of: str | None, department: str | None, as_json: bool) -> None:
+    """Dated obligations (期限義務) overdue or falling due: contract and lease ends, plan
+    reviews, certificates, statutory inspections, decoration works, complaint deadlines,
+    the next maintenance of each piece of equipment and the next count of each archive
+    room, each with its department and responsible person. Never decrypts. Exit status 1
+    when something listed is overdue, 0 otherwise.
+    """
+    from dangan.services import due
+
+    vault = ctx.vault
+    doc = due.compute(vault, parse_day(as_of, vault.tz), due.check_within(within), department)
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo("\n".join(text_lines(doc)))
+    if doc["overdue"]:
+        raise SystemExit(1)
+
+
+COMMANDS = [due_cmd]

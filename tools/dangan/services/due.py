@@ -1,0 +1,454 @@
+"""`dangan due`: the dated obligations of a vault as of a day (docs/duties.md, "Obligations").
+
+The records are those of the last commit on the first-parent chain at or before the end of
+the day (vault timezone), the date -> commit mapping of `dangan diff` and `stats`
+(services.history.resolve). The rules are today's: the obligation marks of the vault's
+`schemas/` and vault.yaml (`inventory`, `departments`) as they are in the work tree, so that
+a company that tunes a rule sees its past judged by it too (docs/decisions.md).
+
+One pass, never decrypting: the tree is listed once (`git ls-tree`), every record blob read
+through two `git cat-file --batch` processes, and each record read by `_quick`, a reader
+of the few top-level scalars an obligation needs plus `custody.room` and `refs` (every
+record's custody: the archive rooms are where the records say their originals are). A
+record that reader is not sure of goes through the full reader.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from dangan.errors import CodeError, DanganError
+from dangan.formats.yamlio import tree_or_none
+from dangan.git import gitio
+from dangan.model import departments as deps
+from dangan.model import obligations as ob
+from dangan.model.codes import Code, Location, path_to_code
+from dangan.model.disposal import add_duration, to_day, valid_duration
+from dangan.store.vault import RECORDS, Vault
+
+FORMAT = "dangan due 1"
+BASE = ("status", "title")
+UPKEEP = ("kind", "status", "target", "finished", "closed", "started", "refs")
+COUNTED = ("status", "place", "cabinet", "scope", "counted_at")
+ROOM = "custody.room"  # the key `_quick` gives a record's archive room under
+REFS = "refs"
+BLOCK = object()  # a top-level key whose value is a nested block: set, whatever it holds
+
+_INT = re.compile(r"-?[0-9]+")
+_UNSURE = tuple("\"|>[{&*!%@`")
+_SOPS = b"\nsops:"
+_AFTER_SOPS = re.compile(rb"\n[^ \n]")
+_LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
+_CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
+_COLUMN0 = re.compile(rb"\n[^ ]")  # the line after a block: not indented
+_REFS = re.compile(rb"^refs:\n((?:  - [^\n]*\n)*)", re.M)
+
+
+# ------------------------------------------------------------------ reading
+
+def _scalar(rest: str) -> tuple[bool, Any]:
+    """(sure, value) of what follows `key:` on a canonical line (as services.stats reads it)."""
+    if rest == "":
+        return True, None
+    if rest[0] != " " or rest.endswith(" ") or " #" in rest:
+        return False, None
+    text = rest[1:]
+    if text in ("null", "~"):
+        return True, None
+    if text.startswith("'"):
+        inner = text[1:-1]
+        if len(text) < 2 or not text.endswith("'") or inner.replace("''", "").count("'"):
+            return False, None
+        return True, inner.replace("''", "'")
+    if text.startswith(_UNSURE):
+        return False, None
+    if text in ("true", "false"):
+        return True, text == "true"
+    if _INT.fullmatch(text):
+        return True, int(text)
+    return True, text
+
+
+@functools.cache
+def _key_lines(wanted: frozenset[str]) -> re.Pattern[bytes]:
+    names = b"|".join(re.escape(name.encode()) for name in sorted(wanted))
+    return re.compile(rb"^(" + names + rb"):([^\n]*)$", re.M)
+
+
+def _room(text: bytes) -> tuple[bool, Any]:
+    """(sure, value) of `custody.room`: the `  room:` line inside the column-0 `custody:`
+    block (bytes.find, not a regular expression: every record of the vault passes here)."""
+    start = text.find(b"\ncustody:\n")
+    if start < 0:
+        return True, None
+    start += 10
+    end = _COLUMN0.search(text, start)
+    block = text[start: end.start() + 1 if end else len(text)]
+    at = block.find(b"  room:")
+    if at != 0:
+        at = block.find(b"\n  room:")
+        if at < 0:
+            return True, None
+        at += 1
+    line_end = block.find(b"\n", at)
+    return _scalar(block[at + 7: line_end if line_end >= 0 else len(block)].decode("utf-8"))
+
+
+def _quick(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
+    """The wanted top-level fields, `custody.room` and `refs` of a stored record, or None
+    when only a full parse is sure. In canonical block YAML a column-0 `key:` line is a
+    top-level key, and an empty value is null unless an indented block follows."""
+    end = data.rfind(_SOPS)
+    if end < 0 or _AFTER_SOPS.search(data, end + len(_SOPS)):
+        end = len(data)
+    text = data[:end] if end < len(data) else data
+    found: dict[str, Any] = {}
+    for match in _key_lines(wanted).finditer(text) if wanted else ():
+        name, rest = match.group(1).decode(), match.group(2).decode("utf-8")
+        if name in found:
+            return None
+        if rest == "":
+            following = text[match.end() + 1: match.end() + 2]
+            found[name] = BLOCK if following == b" " else None
+            continue
+        sure, value = _scalar(rest)
+        if not sure:
+            return None
+        found[name] = value
+    sure, room = _room(text)
+    if not sure:
+        return None
+    if room is not None:
+        found[ROOM] = room
+    if REFS in wanted:
+        refs = _REFS.search(text)
+        if refs is not None:
+            items = []
+            for line in refs.group(1).decode("utf-8").splitlines():
+                sure, value = _scalar(line[3:])
+                if not sure:
+                    return None
+                items.append(value)
+            found[REFS] = items
+    return found
+
+
+def _from_tree(tree: Mapping[str, Any], wanted: frozenset[str]) -> dict[str, Any]:
+    """What `_quick` gives, from a fully parsed record."""
+    found: dict[str, Any] = {}
+    for name in wanted - {REFS}:
+        if name in tree:
+            value = tree[name]
+            found[name] = BLOCK if isinstance(value, (dict, list)) and value else value
+    custody = tree.get("custody")
+    if isinstance(custody, Mapping) and "room" in custody:
+        found[ROOM] = custody["room"]
+    refs = tree.get("refs")
+    if isinstance(refs, list):
+        found[REFS] = refs
+    return found
+
+
+def _code(path: str) -> Code | None:
+    """The code of a record path: the file name, checked against where it lies."""
+    name = path.rsplit("/", 1)[-1]
+    stem = name[:-5] if name.endswith(".yaml") else ""
+    if not _CODE.fullmatch(stem):
+        return None
+    parts = stem.split("-")
+    if path != "/".join([RECORDS, *parts[1:-1], parts[0], name]):
+        return None
+    return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))
+
+
+def _read_blobs(root: Any, blobs: list[str], read: Callable[[str, bytes], Any]) -> dict[str, Any]:
+    """read(blob, content) of every blob, through two `git cat-file` processes at once."""
+    def part(ids: list[str]) -> dict[str, Any]:
+        return {blob: read(blob, content) for blob, content in gitio.cat_blobs(root, ids)}
+
+    if len(blobs) < 2000:
+        return part(blobs)
+    half = len(blobs) // 2
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(part, (blobs[:half], blobs[half:]))
+    return {**first, **second}
+
+
+@dataclass
+class Record:
+    code: Code
+    fields: dict[str, Any]
+
+
+def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
+    """Archive room -> paths of the records whose text has a `  room:` line, by one `git
+    grep` of the commit (git inflates and searches in C, on every core; the records are
+    not sent to Python). In a valid record that line is `custody.room` (the only `room`
+    property of the schemas), unless a line of a literal block reads so: `_confirmed`
+    makes sure."""
+    proc = gitio.run(["grep", "-z", "-I", "--no-color", "--no-line-number", "--no-column", "-E",
+                      "-e", "^  room:", commit, "--", RECORDS + "/"], vault.root, ok=(0, 1))
+    prefix = commit + ":"
+    rooms: dict[str, list[str]] = {}
+    for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        path, _, text = line.partition("\0")
+        sure, room = _scalar(text[len("  room:"):])
+        if sure and isinstance(room, str) and room and path.startswith(prefix):
+            rooms.setdefault(room, []).append(path[len(prefix):])
+    return rooms
+
+
+def _confirmed(vault: Vault, candidates: dict[str, list[str]], blob_of: Mapping[str, str]) -> set[str]:
+    """The rooms of `candidates` that some record's custody really names (full reads, the
+    first candidate of each room first: nearly always the one that confirms it)."""
+    confirmed: set[str] = set()
+    pending = {room: list(paths) for room, paths in candidates.items()}
+    while pending:
+        batch = {room: paths.pop(0) for room, paths in pending.items() if paths}
+        if not batch:
+            break
+        blobs = {blob_of[path]: room for room, path in batch.items() if path in blob_of}
+        for blob, content in gitio.cat_blobs(vault.root, list(blobs)):
+            tree = tree_or_none(content)
+            custody = tree.get("custody") if tree is not None else None
+            if isinstance(custody, Mapping) and custody.get("room") == blobs[blob]:
+                confirmed.add(blobs[blob])
+        pending = {room: paths for room, paths in pending.items() if room not in confirmed and paths}
+    return confirmed
+
+
+def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
+             ) -> tuple[list[Record], list[str], set[str]]:
+    """(records of the categories in `wanted` with the fields they need, unreadable paths,
+    the archive rooms of every record) of a commit. Only the records an obligation needs
+    are read; the rooms of the others come from `git grep`, in parallel."""
+    raw = gitio.run(["ls-tree", "-r", "-z", commit, "--", RECORDS + "/"], vault.root).stdout
+    entries: list[tuple[Code, str, str]] = []
+    blob_of: dict[str, str] = {}
+    for blob, name in _LS_TREE.findall(raw):
+        path = name.decode("utf-8", "surrogateescape")
+        blob_of[path] = blob.decode()
+        folder = path.rsplit("/", 2)
+        if len(folder) == 3 and folder[1] not in wanted:
+            continue  # not read (a record lies in its category's folder); its room: grep
+        code = _code(path)
+        if code is None:
+            try:
+                code = path_to_code(path)
+            except CodeError:
+                continue  # a stray file: `dangan check` reports it
+        if code.category in wanted:
+            entries.append((code, path, blob_of[path]))
+    category_of = {blob: code.category for code, _, blob in entries}
+
+    def read(blob: str, content: bytes) -> dict[str, Any] | None:
+        names = wanted[category_of[blob]]
+        try:
+            found = _quick(content, names)
+        except UnicodeDecodeError:
+            found = None
+        if found is not None:
+            return found
+        tree = tree_or_none(content)
+        return None if tree is None else _from_tree(tree, names)
+
+    with ThreadPoolExecutor(1) as pool:
+        grep = pool.submit(_grep_rooms, vault, commit)
+        fields = _read_blobs(vault.root, list(category_of), read)
+        candidates = grep.result()
+    records, unreadable = [], []
+    for code, path, blob in entries:
+        if fields[blob] is None:
+            unreadable.append(path)
+        else:
+            records.append(Record(code, fields[blob]))
+    rooms = {room for r in records if (room := _text(r.fields.get(ROOM)))}
+    rooms |= _confirmed(vault, {room: paths for room, paths in candidates.items() if room not in rooms}, blob_of)
+    return records, unreadable, rooms
+
+
+# ------------------------------------------------------------------ obligations
+
+def _marks(vault: Vault) -> dict[str, list[ob.Mark]]:
+    schemas = vault.schemas
+    found: dict[str, list[ob.Mark]] = {}
+    for code, category in schemas.categories.items():
+        marks = ob.marks_of(code, schemas.documents.get(category.schema) or {})
+        if marks:
+            found[code] = marks
+    return found
+
+
+def _wanted(marks: Mapping[str, list[ob.Mark]]) -> dict[str, frozenset[str]]:
+    wanted: dict[str, set[str]] = {}
+    for category, items in marks.items():
+        names = wanted.setdefault(category, set(BASE))
+        for mark in items:
+            names.update((mark.field, *mark.met_by))
+            if mark.derived == ob.MAINTENANCE:
+                names.update(("installed", "opened"))
+                wanted.setdefault("WX", set()).update(UPKEEP)
+    wanted.setdefault("PD", set()).update(COUNTED)
+    return {category: frozenset(names) for category, names in wanted.items()}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _last_upkeep(records: list[Record], tz: Any) -> dict[str, tuple[dt.date, str]]:
+    """Equipment code -> (day, WX code) of its last finished upkeep job (WX kind '03')."""
+    last: dict[str, tuple[dt.date, str]] = {}
+    for record in records:
+        f = record.fields
+        if record.code.category != "WX" or f.get("kind") != ob.UPKEEP_KIND or f.get("status") not in ob.UPKEEP_DONE:
+            continue
+        day = to_day(f.get("finished"), tz) or to_day(f.get("closed"), tz) or to_day(f.get("started"), tz)
+        if day is None:
+            continue
+        refs = f.get(REFS) if isinstance(f.get(REFS), list) else []
+        for target in {f.get("target"), *refs}:
+            if isinstance(target, str) and target.startswith("SB-") \
+                    and (target not in last or (day, str(record.code)) > last[target]):
+                last[target] = (day, str(record.code))
+    return last
+
+
+def _field_obligations(records: list[Record], marks: Mapping[str, list[ob.Mark]], tz: Any) -> list[ob.Obligation]:
+    upkeep: dict[str, tuple[dt.date, str]] | None = None
+    found = []
+    for record in records:
+        for mark in marks.get(record.code.category, ()):
+            f = record.fields
+            if not mark.open_for(f):
+                continue
+            title = _text(f.get("title"))
+            if mark.derived == ob.MAINTENANCE:
+                every = ob.interval(f.get(mark.field))
+                if every is None:
+                    continue
+                if upkeep is None:
+                    upkeep = _last_upkeep(records, tz)
+                last = upkeep.get(str(record.code))
+                if last is not None:
+                    start, basis = last[0], f"last upkeep {last[1]} on {last[0]} + {every}"
+                else:
+                    start = to_day(f.get("installed"), tz) or to_day(f.get("opened"), tz)
+                    if start is None:
+                        continue
+                    basis = f"no upkeep job; commissioned {start} + {every}"
+                found.append(ob.Obligation(ob.MAINTENANCE, str(record.code), record.code.category, mark.field,
+                                           mark.duty, mark.zh, ob.next_due(start, every), basis, title))
+                continue
+            due = to_day(f.get(mark.field), tz)
+            if due is None:
+                continue
+            found.append(ob.Obligation("field", str(record.code), record.code.category, mark.field,
+                                       mark.duty, mark.zh, due, f"{mark.field} {due}", title))
+    return found
+
+
+def _count_obligations(vault: Vault, records: list[Record], rooms: set[str], as_of: dt.date,
+                       first: dt.date | None) -> list[ob.Obligation]:
+    default, per_room = ob.count_intervals(vault.config)
+    rooms = rooms | set(per_room)
+    last: dict[str, tuple[dt.date, str]] = {}
+    for record in records:
+        f = record.fields
+        if record.code.category != "PD" or f.get("status") != "completed" or f.get("cabinet") or f.get("scope"):
+            continue  # only a completed count of a whole room counts the room
+        room, day = _text(f.get("place")), to_day(f.get("counted_at"), vault.tz)
+        if room is None or day is None or day > as_of:
+            continue
+        if room not in last or (day, str(record.code)) > last[room]:
+            last[room] = (day, str(record.code))
+    found = []
+    for room in rooms:
+        every = per_room.get(room, default)
+        if room in last:
+            start, basis = last[room][0], f"last inventory {last[room][1]} on {last[room][0]} + {every}"
+        elif first is not None:
+            start, basis = first, f"never counted; vault begun {first} + {every}"
+        else:
+            continue
+        found.append(ob.Obligation(ob.COUNT, room, "PD", "inventory", "count the archive room", "檔案盤點",
+                                   add_duration(start, every), basis, None))
+    return found
+
+
+def _assign(items: list[ob.Obligation], vault: Vault) -> list[ob.Obligation]:
+    """Each obligation with the department that answers for it (model.departments): a
+    record's department; for a room's count, the department that files inventories (PD)."""
+    from dataclasses import replace
+
+    departments = deps.parse(vault.config)
+    out = []
+    for item in items:
+        if item.kind == ob.COUNT:
+            code = Code("PD", Location(()), 0)
+        else:
+            code = _code_of(item.subject)
+        department = deps.department_of(departments, code) if code is not None else None
+        out.append(replace(item, department=department.name if department else deps.UNASSIGNED,
+                           responsible=department.responsible if department else None))
+    return out
+
+
+def _code_of(text: str) -> Code | None:
+    from dangan.model.codes import parse_code
+
+    try:
+        return parse_code(text)
+    except CodeError:
+        return None
+
+
+def check_within(within: str) -> str:
+    if not valid_duration(within):
+        raise DanganError(f"--within {within!r} is not an ISO 8601 duration",
+                          "give days, weeks, months or years: P30D, P2W, P3M, P1Y (P0D: overdue only)")
+    return within
+
+
+def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT_WITHIN,
+            department: str | None = None) -> dict[str, Any]:
+    """The `dangan due --json` document (docs/duties.md): obligations overdue on `as_of` or
+    falling due by `as_of` + `within`, earliest first."""
+    from dangan.services.history import branch_tip, first_parent_chain, resolve
+
+    check_within(within)
+    day = as_of or vault.today()
+    if department is not None and department != deps.UNASSIGNED \
+            and deps.named(deps.parse(vault.config), department) is None:
+        names = ", ".join(d.name for d in deps.parse(vault.config)) or "none are listed in vault.yaml"
+        raise DanganError(f"no department {department!r}", f"departments: {names}; or {deps.UNASSIGNED}")
+    horizon = add_duration(day, within)
+    tip = branch_tip(vault, None)
+    chain = first_parent_chain(vault, tip) if tip else []
+    found = resolve(vault, day.isoformat(), chain=chain)
+    doc: dict[str, Any] = {
+        "due": FORMAT,
+        "vault": {"id": str(vault.config.get("id", "")), "name": str(vault.config.get("name", ""))},
+        "as_of": day.isoformat(), "timezone": str(vault.tz), "within": within,
+        "until": horizon.isoformat(), "commit": found.commit, "committed": found.committed,
+        "department": department, "overdue": 0, "upcoming": 0, "obligations": [], "unreadable": [],
+    }
+    if found.commit is None:
+        return doc
+    first = dt.datetime.fromtimestamp(chain[0].effective, vault.tz).date() if chain else None
+    marks = _marks(vault)
+    records, unreadable, rooms = _records(vault, found.commit, _wanted(marks))
+    items = _field_obligations(records, marks, vault.tz) + _count_obligations(vault, records, rooms, day, first)
+    items = [item for item in _assign(items, vault) if item.due <= horizon
+             and (department is None or item.department == department)]
+    items.sort(key=lambda item: (item.due, item.subject, item.field))
+    doc["obligations"] = [item.as_dict(day) for item in items]
+    doc["overdue"] = sum(1 for item in items if item.due < day)
+    doc["upcoming"] = len(items) - doc["overdue"]
+    doc["unreadable"] = sorted(unreadable)
+    return doc
