@@ -68,7 +68,7 @@ from dangan.demo.people import _People, id_check_digit  # noqa: F401 (id_check_d
 from dangan.demo.stories import StoriesMixin
 from dangan.errors import DanganError
 from dangan.formats import agekeys, sops
-from dangan.formats.yamlio import dump
+from dangan.formats.yamlio import dump, load_text
 from dangan.git import gitio
 from dangan.model.codes import Code, Location, parse_code
 from dangan.services import scan
@@ -180,6 +180,19 @@ SERVICE = ["周敏", "林芳", "蔣婷", "曹雪", "彭丹", "范琳", "潘悅",
 FIRE_LEADS = ["趙偉", "鄭磊", "韓冬", "秦凱", "邵峰", "毛俊", "傅剛", "田野", "姜濤", "俞輝"]
 FINANCE = ["錢芳", "馮潔", "龔玲", "薛紅", "姚萍", "湯麗", "白雪", "史文", "陶然", "余慧"]
 TECHNICIANS = ["李海峰", "王建", "劉師傅", "陳小兵", "趙永", "孫立", "楊斌", "吳剛"]
+# who files what (vault.yaml `departments`, docs/format.md §5; plan §4.3: 客服部門、維修部門、
+# 安保部門等相關部門將產生的檔案材料及時提交給檔案管理人員): `dangan due` and `dangan gaps` name them
+DEPARTMENTS = [
+    {"name": "客服部", "responsible": SERVICE[0], "people": SERVICE[:4],
+     "files": [{"category": c} for c in ("YZ", "ZH", "FW", "TS", "SF", "ZX")]},
+    {"name": "工程部", "responsible": ENGINEERS[0], "people": ENGINEERS[:4],
+     "files": [{"category": c} for c in ("SB", "WX", "XJ")]},
+    {"name": "安保部", "responsible": FIRE_LEADS[0], "people": FIRE_LEADS[:3], "files": [{"category": "AQ"}]},
+    {"name": "環境部", "responsible": "葉倩", "files": [{"category": "HJ"}]},
+    {"name": "綜合管理部", "responsible": MANAGERS[0], "people": [MANAGERS[0], FINANCE[0]],
+     "files": [{"category": c} for c in ("QY", "XM", "LD", "HT", "CW")]},
+    {"name": "檔案室", "responsible": DEMO_ARCHIVIST, "files": [{"category": c} for c in ("JY", "XH", "BQ", "PD")]},
+]
 
 
 @dataclass
@@ -1910,7 +1923,11 @@ def build_demo(
     write_demo_key(vault.root / DEMO_KEY, secret, public, DEMO_ARCHIVIST)
     write_demo_key(vault.root / DEMO_APPROVER_KEY, approver_secret, approver_public, DEMO_APPROVER)
     (vault.root / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
-    gitio.run(["add", ".gitignore"], vault.root)
+    config = load_text((vault.root / "vault.yaml").read_text("utf-8"))
+    config["departments"] = DEPARTMENTS
+    (vault.root / "vault.yaml").write_text(dump(config), encoding="utf-8")
+    vault = Vault.open(vault.root)
+    gitio.run(["add", ".gitignore", "vault.yaml"], vault.root)
     gitio.run(["-c", "commit.gpgsign=false", "commit", "-q", "--amend", "--no-edit", "--no-verify"], vault.root, env=env)
     demo = _Demo(vault, PROFILES[size], today, agekeys.load_identities(secret, DEMO_KEY))
     demo.last_commit = first
