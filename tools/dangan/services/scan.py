@@ -68,7 +68,9 @@ class Rules:
         return out
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256(f"dangan {__version__} rules 4\0".encode())
+        # "rules 5": DG101 names git's conflict markers and DG107 the commands that restore
+        # a record, so a whole tree's findings remembered by an older dangan are not shown
+        digest = hashlib.sha256(f"dangan {__version__} rules 5\0".encode())
         digest.update(self.schemas.fingerprint.encode())
         # all of vault.yaml, not only the recipients: the loan rules (DG111) read the
         # lending settings and the certificate rules (DG112) the timezone
