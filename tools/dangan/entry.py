@@ -22,6 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, GitError):
             early = None  # no git here: the check says so the usual way
         return pre_commit(early)
+    if args[:2] == ["hook", "prepare-commit-msg"]:  # git's arguments follow: unused
+        from dangan.hook.hookrun import prepare_commit_msg
+
+        return prepare_commit_msg()
     vault_path = None
     rest = args
     if len(args) >= 2 and args[0] == "-C" and Path(args[1]).is_dir():  # else click explains

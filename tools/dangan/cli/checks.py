@@ -24,7 +24,7 @@ from dangan.git import gitio
 from dangan.hook import hookrun
 from dangan.rules import check as checks
 from dangan.services import scan
-from dangan.services.initvault import install_hooks_config
+from dangan.services.initvault import add_missing_hooks, install_hooks_config
 
 
 def _report(result: checks.CheckResult, as_json: bool) -> None:
@@ -189,6 +189,17 @@ def hook_pre_push(ctx: Context, args) -> None:
 
 
 @hook_group.command(
+    "prepare-commit-msg",
+    context_settings={"ignore_unknown_options": True},
+    epilog="\b\nExample (what git runs for each commit of a rebase):\n  git rebase --continue",
+)
+@click.argument("args", nargs=-1)
+def hook_prepare_commit_msg(args) -> None:
+    """Check the staged changes of a commit git makes without pre-commit (rebase, cherry-pick, revert)."""
+    raise SystemExit(hookrun.prepare_commit_msg())
+
+
+@hook_group.command(
     "pre-receive",
     epilog="\b\nExample (on the server, in the bare repository; 'old new ref' lines on stdin):\n  cp hooks/pre-receive /srv/git/archive.git/hooks/",
 )
@@ -244,7 +255,11 @@ def hook_install(ctx: Context) -> None:
             "remove them or call `dangan hook pre-commit` from them, then run this again",
         )
     install_hooks_config(vault.root)
+    added = add_missing_hooks(vault.root)
     click.echo("hooks installed: core.hooksPath = hooks; diff driver: dangan textconv; merge driver: dangan merge-driver")
+    if added:  # a vault made by an older dangan: the new hook scripts, for the team to commit
+        click.echo(f"added {', '.join(added)} (this dangan's hook scripts the vault lacked); "
+                   "commit them so that every clone runs them: git add hooks && git commit", err=True)
 
 
 def _hook_report(result: checks.CheckResult, action: str) -> None:

@@ -83,6 +83,22 @@ def install_hooks_config(root: Path) -> None:
     install_merge_driver(root, command)
 
 
+def add_missing_hooks(root: Path) -> list[str]:
+    """Copy into the vault's hooks/ the standard hook scripts it lacks (a vault made by an
+    older dangan has no prepare-commit-msg); scripts it has are never overwritten. The
+    added paths, for the caller to say: they are the team's to commit."""
+    folder = root / "hooks"
+    if not folder.is_dir():
+        return []
+    added = []
+    for script in sorted(standard_dir("hooks").iterdir()):
+        target = folder / script.name
+        if script.is_file() and not target.exists():
+            shutil.copy2(script, target)
+            added.append(f"hooks/{script.name}")
+    return added
+
+
 def _command_line(command: str | None, verb: str) -> str:
     """A driver's command line: this dangan by its path, else (or when that file has gone)
     the `dangan` on PATH. Git runs it through the shell with its arguments appended."""
