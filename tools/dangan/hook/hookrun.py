@@ -110,6 +110,36 @@ def prepare_commit_msg() -> int:
     return _guarded(run, ["hook", "prepare-commit-msg"], ("hook", "prepare-commit-msg"))
 
 
+def framework(early: Early | None = None) -> int:
+    """The pre-commit framework's `dangan-check` (.pre-commit-hooks.yaml). One hook, three
+    questions, told apart by what git and the framework put in the environment:
+
+    - in a commit (git sets GIT_INDEX_FILE for the hooks of `git commit` and of a merge):
+      the staged changes, as hooks/pre-commit checks them — the fast default;
+    - with PRE_COMMIT_FROM_REF and PRE_COMMIT_TO_REF (a pre-push, or `pre-commit run
+      --from-ref A --to-ref B` in CI): every commit of A..B, as `check --range` does;
+    - any other run (`pre-commit run --all-files`, a CI job): the whole vault, as
+      `dangan check --all`: a run outside a commit has no staged changes to speak of, and
+      passing there on a broken vault would tell CI a lie (issue 20)."""
+    if os.environ.get("GIT_INDEX_FILE"):
+        return pre_commit(early)
+    start, end = os.environ.get("PRE_COMMIT_FROM_REF"), os.environ.get("PRE_COMMIT_TO_REF")
+    if start and end:
+        def run() -> int:
+            from dangan.services.scan import check_commits, commits_in
+            from dangan.store.sealing import Keyring
+            from dangan.store.vault import Vault
+
+            vault = Vault.for_git_checks()
+            keyring = Keyring(None, notify=warn)
+            result = check_commits(vault.root, commits_in(vault.root, f"{start}..{end}"), keyring)
+            sys.stdout.write(shown.check_text(result.checked, result.findings))
+            return 1 if result.findings else 0
+
+        return _guarded(run, ["hook", "framework"], ("hook", "framework"))
+    return check_all(None)
+
+
 def check_all(vault_path: Path | None) -> int:
     """`dangan check --all`, printed as cli/checks.py's `_report` prints it."""
     def run() -> int:

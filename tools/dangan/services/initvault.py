@@ -71,11 +71,13 @@ def installed_command() -> str | None:
     return None
 
 
-def install_hooks_config(root: Path) -> None:
+def install_hooks_config(root: Path, hooks_path: bool = True) -> None:
     """Hooks and the diff driver live in .git/config, which a clone does not carry:
     `init` and `hook install` set them, with `dangan.command` (the absolute path of this
-    dangan) for the hook scripts, which fall back to `dangan` on PATH."""
-    gitio.run(["config", "core.hooksPath", "hooks"], root)
+    dangan) for the hook scripts, which fall back to `dangan` on PATH. Without
+    `hooks_path` another hook manager runs the checks (`hook install --no-hooks-path`)."""
+    if hooks_path:
+        gitio.run(["config", "core.hooksPath", "hooks"], root)
     command = installed_command()
     if command:
         gitio.run(["config", "dangan.command", command], root)
