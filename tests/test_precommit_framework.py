@@ -86,9 +86,15 @@ def names_the_record(proc: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.mark.slow
 def test_try_repo_all_files_checks_the_whole_vault(broken: Path, dangan_repo: dict[str, str]) -> None:
-    result = run_pc(broken, dangan_repo, "try-repo", dangan_repo["url"], "dangan-check",
-                    "--ref", dangan_repo["rev"], "--all-files")
-    names_the_record(result)
+    def try_repo() -> subprocess.CompletedProcess[str]:
+        return run_pc(broken, dangan_repo, "try-repo", dangan_repo["url"], "dangan-check",
+                      "--ref", dangan_repo["rev"], "--all-files")
+
+    names_the_record(try_repo())
+    path = broken / SB_REL  # fixed in the work tree (not even staged): the whole vault passes
+    path.write_text(path.read_text("utf-8").replace("status: bogus", "status: standby"), "utf-8")
+    fixed = try_repo()
+    assert fixed.returncode == 0 and "Passed" in fixed.stdout, fixed.stdout + fixed.stderr
 
 
 @pytest.mark.slow
@@ -142,3 +148,16 @@ def test_a_pinned_config_with_pre_commit_install(broken: Path, dangan_repo: dict
     assert bad.returncode != 0, bad.stdout + bad.stderr
     assert f"{SB_REL}: DG102 /status" in bad.stdout + bad.stderr
     assert git(vault, "rev-parse", "HEAD") == head
+
+
+def test_the_rev_docs_give_exists_and_has_the_hook() -> None:
+    """docs/ci.md pins a commit id (the repository has no tags): it must be a commit of this
+    repository whose .pre-commit-hooks.yaml runs the hook that checks the whole vault."""
+    text = (REPO / "docs" / "ci.md").read_text("utf-8")
+    revs = re.findall(r"^\s+rev: ([0-9a-f]{40})\b", text, re.M)
+    assert revs, "docs/ci.md gives no commit id as rev"
+    if git(REPO, "rev-parse", "--is-shallow-repository").strip() == "true":
+        pytest.skip("a shallow clone lacks the history the pinned commit is in")
+    for rev in revs:
+        hooks = git(REPO, "show", f"{rev}:.pre-commit-hooks.yaml")
+        assert "id: dangan-check" in hooks and "entry: dangan hook framework" in hooks, rev
