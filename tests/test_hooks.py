@@ -4,7 +4,6 @@ Every test drives real Git in a test vault (core.hooksPath = hooks, the venv's `
 PATH): the pre-commit hook refuses each file rule and each change rule; the pre-push hook
 and a bare remote's `hooks/pre-receive` refuse bad commits (every commit of the push, not
 only its tip) and leave the remote's refs as they were; `hook install` on a fresh clone;
-the pre-commit framework's `try-repo` with the repository's `.pre-commit-hooks.yaml`;
 `check --range` naming the commit of each finding.
 
 Records are written by hand from tests/schema_examples/valid/ (their `refs` dropped: they
@@ -1311,45 +1310,7 @@ def test_hook_install_refuses_foreign_hooks(vault: Path, tmp_path: Path) -> None
 
 
 # ------------------------------------------------------ 4. the pre-commit framework
-
-
-def _pre_commit_bin() -> str | None:
-    local = DANGAN_BIN.parent / "pre-commit"
-    return str(local) if local.exists() else shutil.which("pre-commit")
-
-
-@pytest.mark.slow
-def test_pre_commit_framework_try_repo(vault: Path) -> None:
-    """`pre-commit try-repo` builds dangan from this repository (its `.pre-commit-hooks.yaml`)
-    and runs its hook in the vault: a bad staged record fails, a clean vault passes.
-
-    try-repo copies the repository at HEAD plus its uncommitted changes to tracked files.
-    """
-    binary = _pre_commit_bin()
-    if binary is None:
-        pytest.skip("the pre-commit framework is not installed (pip install pre-commit)")
-
-    def try_repo() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [binary, "try-repo", str(REPO), "dangan-check", "--all-files", "--color", "never"],
-            cwd=vault,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-
-    stage(vault, {SB_REL: sb(status="bogus"), JY_REL: jy()})
-    bad = try_repo()
-    assert bad.returncode == 1, bad
-    assert found(bad.stdout + bad.stderr) == {(SB_REL, "DG102")}, bad
-    assert "Failed" in bad.stdout
-
-    stage(vault, {SB_REL: sb()})
-    good = try_repo()
-    assert good.returncode == 0, good
-    assert "Passed" in good.stdout
-    assert found(good.stdout + good.stderr) == set(), good
+# tests/test_precommit_framework.py: the real framework builds dangan once for its tests.
 
 
 # -------------------------------------------------------------- 5. check --range

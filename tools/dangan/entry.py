@@ -13,15 +13,21 @@ from pathlib import Path
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["hook", "pre-commit"]:
+    if args == ["hook", "pre-commit"] or args == ["hook", "framework"]:
         from dangan.errors import GitError
-        from dangan.hook.hookrun import Early, pre_commit
+        from dangan.hook.hookrun import Early, framework, pre_commit
 
+        if args[1] == "framework" and not os.environ.get("GIT_INDEX_FILE"):
+            return framework()  # not a commit: a range or the whole vault (no early diff)
         try:
             early = Early()  # git reads the index while the checker loads
         except (OSError, GitError):
             early = None  # no git here: the check says so the usual way
         return pre_commit(early)
+    if args[:2] == ["hook", "prepare-commit-msg"]:  # git's arguments follow: unused
+        from dangan.hook.hookrun import prepare_commit_msg
+
+        return prepare_commit_msg()
     vault_path = None
     rest = args
     if len(args) >= 2 and args[0] == "-C" and Path(args[1]).is_dir():  # else click explains

@@ -24,7 +24,7 @@ from dangan.git import gitio
 from dangan.hook import hookrun
 from dangan.rules import check as checks
 from dangan.services import scan
-from dangan.services.initvault import install_hooks_config
+from dangan.services.initvault import add_missing_hooks, install_hooks_config
 
 
 def _report(result: checks.CheckResult, as_json: bool) -> None:
@@ -189,6 +189,27 @@ def hook_pre_push(ctx: Context, args) -> None:
 
 
 @hook_group.command(
+    "framework",
+    epilog="\b\nExample (what the pre-commit framework's dangan-check runs):\n  pre-commit run dangan-check --all-files",
+)
+def hook_framework() -> None:
+    """The pre-commit framework's hook: staged changes in a commit, the refs' range in a push,
+    else the whole vault (docs/ci.md)."""
+    raise SystemExit(hookrun.framework())
+
+
+@hook_group.command(
+    "prepare-commit-msg",
+    context_settings={"ignore_unknown_options": True},
+    epilog="\b\nExample (what git runs for each commit of a rebase):\n  git rebase --continue",
+)
+@click.argument("args", nargs=-1)
+def hook_prepare_commit_msg(args) -> None:
+    """Check the staged changes of a commit git makes without pre-commit (rebase, cherry-pick, revert)."""
+    raise SystemExit(hookrun.prepare_commit_msg())
+
+
+@hook_group.command(
     "pre-receive",
     epilog="\b\nExample (on the server, in the bare repository; 'old new ref' lines on stdin):\n  cp hooks/pre-receive /srv/git/archive.git/hooks/",
 )
@@ -225,26 +246,48 @@ def _commits(root: Path, spec: list[str]) -> list[tuple[str | None, str]]:
     return out
 
 
-@hook_group.command("install", epilog="\b\nExample:\n  git clone server:archive.git && cd archive && dangan hook install")
+@hook_group.command(
+    "install",
+    epilog="\b\nExamples:\n  git clone server:archive.git && cd archive && dangan hook install\n"
+           "  dangan hook install --no-hooks-path && pre-commit install   # hooks run by the pre-commit framework",
+)
+@click.option("--no-hooks-path", "no_hooks_path", is_flag=True,
+              help="Set up the diff and merge drivers only; another hook manager (pre-commit) runs the checks.")
 @pass_ctx
-def hook_install(ctx: Context) -> None:
-    """Set core.hooksPath to the vault's hooks/ (for a fresh clone)."""
+def hook_install(ctx: Context, no_hooks_path: bool) -> None:
+    """Set core.hooksPath to the vault's hooks/ and the diff and merge drivers (for a fresh clone)."""
     vault = ctx.vault
     current = gitio.config_get(vault.root, "core.hooksPath")
+    if no_hooks_path:
+        if current == "hooks":
+            raise DanganError(
+                "core.hooksPath is set to dangan's hooks/, where `pre-commit install` refuses to install",
+                "unset it first (`git config --unset core.hooksPath`), then run this again",
+            )
+        install_hooks_config(vault.root, hooks_path=False)
+        click.echo("diff driver: dangan textconv; merge driver: dangan merge-driver; hooks: left to "
+                   "your hook manager (the pre-commit framework's dangan-check, docs/ci.md)")
+        return
     if current not in (None, "hooks"):
         raise DanganError(
             f"core.hooksPath is already set to {current!r} (another hook manager?)",
-            "unset it (`git config --unset core.hooksPath`) or make that manager call `dangan hook pre-commit`",
+            "unset it (`git config --unset core.hooksPath`), or keep that manager and run "
+            "`dangan hook install --no-hooks-path` (it must call `dangan hook pre-commit`)",
         )
     if current is None and any(
         p.is_file() and not p.name.endswith(".sample") for p in (vault.git_dir / "hooks").glob("*")
     ):
         raise DanganError(
             f"{vault.git_dir / 'hooks'} holds hooks of another tool",
-            "remove them or call `dangan hook pre-commit` from them, then run this again",
+            "remove them, or keep that manager and run `dangan hook install --no-hooks-path` "
+            "(the pre-commit framework: its dangan-check hook, docs/ci.md)",
         )
     install_hooks_config(vault.root)
+    added = add_missing_hooks(vault.root)
     click.echo("hooks installed: core.hooksPath = hooks; diff driver: dangan textconv; merge driver: dangan merge-driver")
+    if added:  # a vault made by an older dangan: the new hook scripts, for the team to commit
+        click.echo(f"added {', '.join(added)} (this dangan's hook scripts the vault lacked); "
+                   "commit them so that every clone runs them: git add hooks && git commit", err=True)
 
 
 def _hook_report(result: checks.CheckResult, action: str) -> None:

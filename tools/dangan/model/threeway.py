@@ -11,6 +11,7 @@ the fields each side changed); what it compares is up to the caller.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,3 +151,37 @@ def conflict_refusal(code: str, tree: Any) -> str | None:
 def conflict_hint(code: str) -> str:
     return (f"`dangan resolve {code}` shows the fields in conflict and finishes it; "
             "`git merge --abort` (or `git rebase --abort`) gives up the merge")
+
+
+# Git's own conflict markers: what a merge leaves in a record when the dangan driver did not
+# run (a clone without `dangan hook install`, `git merge-file`, a `-s`/`-X` strategy that
+# bypasses drivers). Git writes them at the start of a line, where no line of a record can
+# begin with them: a file that holds one fails to parse, so only such files are searched.
+_MARKER = re.compile(rb"^(?:<{7}|>{7}|\|{7})(?: |$)|^={7}$", re.M)
+
+
+def has_markers(data: bytes) -> bool:
+    """Whether `data` holds a line git writes around a conflict (`<<<<<<< ours` ...)."""
+    return _MARKER.search(data) is not None
+
+
+def markers_note(code: str, path: str) -> str:
+    """What a check says of a record holding git's conflict markers (DG101): the merge
+    that left them and the commands that undo them; removing them by hand is no way out
+    (the MAC of an encrypted record covers every value: it would no longer match)."""
+    return (f"git conflict markers (<<<<<<< ======= >>>>>>>): git merged this record line by line, "
+            f"without the dangan merge driver (`dangan hook install` sets it up). During the merge or "
+            f"rebase, `git checkout -m -- {path}` then `dangan resolve {code}` merges it field by field "
+            f"(or `dangan resolve {code} --take ours|theirs`); after it, `git checkout HEAD -- {path}` "
+            f"restores the committed record. Do not delete the markers by hand: an encrypted record's "
+            f"MAC would no longer match")
+
+
+def markers_refusal(code: str, path: str, busy: str | None) -> tuple[str, str]:
+    """(message, hint) of a command that reads a record holding git's conflict markers."""
+    message = f"{path} holds git conflict markers: git merged it line by line, not dangan's merge driver"
+    if busy is not None:
+        return message, (f"`git checkout -m -- {path}` then `dangan resolve {code}` merges it field by "
+                         f"field; `git merge --abort` (or `git rebase --abort`) gives {busy} up")
+    return message, (f"`git checkout HEAD -- {path}` restores the committed record (`git log -- {path}` "
+                     "lists older versions); run `dangan hook install` so the next merge uses the driver")

@@ -15,7 +15,7 @@ from dangan.formats import findings as shown
 from dangan.formats.schemas import BASE_URI, SchemaSet, sensitive_leaves
 from dangan.formats.yamlio import YamlError, decode, load_bytes, load_text
 from dangan.model.codes import parse_code
-from dangan.model.threeway import conflict_note
+from dangan.model.threeway import conflict_note, has_markers, markers_note
 from dangan.rules import domain
 from dangan.store import attached as attachments
 from dangan.store import sealing, sopsconfig
@@ -61,6 +61,9 @@ class Finding:
 class CheckResult:
     checked: int = 0
     findings: list[Finding] = field(default_factory=list)
+    # encrypted records judged without a key: their MAC (DG107) was not verified (the
+    # pre-commit hook says so; a key holder's commit, push or check verifies it)
+    unverified: int = 0
 
     @property
     def ok(self) -> bool:
@@ -106,7 +109,9 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     try:
         tree, canonical = load_bytes(data)
     except YamlError as exc:
-        add("DG101", f"{exc}")
+        # git's own markers say more than the parse error they cause: the merge, the way out
+        name = rel.rsplit("/", 1)[-1].removesuffix(".yaml")
+        add("DG101", markers_note(name, rel) if has_markers(data) else f"{exc}")
         return found
     conflict = conflict_note(tree)  # what the merge driver left in place of a record
     if conflict is not None:
@@ -166,7 +171,8 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         except sops.NoMatchingIdentity:
             plain = None  # not ours to read: the structure checks above still apply
         except sops.SopsError as exc:
-            add("DG107", f"{exc}; the record was altered outside dangan (restore it from history)")
+            add("DG107", f"{exc}; the record was altered outside dangan (a hand-resolved merge?): "
+                         f"{sealing.restore_hint(rel)}")
     if plain is not None:
         errors = schemas.errors(code.category, plain)
     category_reported = any(f.rule == "DG103" and "`category`" in f.message for f in found)

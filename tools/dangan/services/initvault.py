@@ -71,16 +71,34 @@ def installed_command() -> str | None:
     return None
 
 
-def install_hooks_config(root: Path) -> None:
+def install_hooks_config(root: Path, hooks_path: bool = True) -> None:
     """Hooks and the diff driver live in .git/config, which a clone does not carry:
     `init` and `hook install` set them, with `dangan.command` (the absolute path of this
-    dangan) for the hook scripts, which fall back to `dangan` on PATH."""
-    gitio.run(["config", "core.hooksPath", "hooks"], root)
+    dangan) for the hook scripts, which fall back to `dangan` on PATH. Without
+    `hooks_path` another hook manager runs the checks (`hook install --no-hooks-path`)."""
+    if hooks_path:
+        gitio.run(["config", "core.hooksPath", "hooks"], root)
     command = installed_command()
     if command:
         gitio.run(["config", "dangan.command", command], root)
     install_diff_driver(root, command)
     install_merge_driver(root, command)
+
+
+def add_missing_hooks(root: Path) -> list[str]:
+    """Copy into the vault's hooks/ the standard hook scripts it lacks (a vault made by an
+    older dangan has no prepare-commit-msg); scripts it has are never overwritten. The
+    added paths, for the caller to say: they are the team's to commit."""
+    folder = root / "hooks"
+    if not folder.is_dir():
+        return []
+    added = []
+    for script in sorted(standard_dir("hooks").iterdir()):
+        target = folder / script.name
+        if script.is_file() and not target.exists():
+            shutil.copy2(script, target)
+            added.append(f"hooks/{script.name}")
+    return added
 
 
 def _command_line(command: str | None, verb: str) -> str:

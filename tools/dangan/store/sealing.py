@@ -25,6 +25,25 @@ class IntegrityError(Refusal):
     """A record's MAC or ciphertext does not verify: it was altered outside dangan."""
 
 
+def restore_hint(where: str) -> str:
+    """How to put back a record that fails its MAC, by the commands that do it. `where` is
+    its path or a label that starts with its code; a hand-resolved merge is the usual cause,
+    and while the merge is still open git can merge it again."""
+    from dangan.model.codes import parse_code
+
+    if where.endswith(".yaml"):
+        path, name = where, where.rsplit("/", 1)[-1].removesuffix(".yaml")
+    else:
+        try:
+            code = parse_code(where.split(" ")[0])
+            path, name = code.path, str(code)
+        except DanganError:
+            path, name = "PATH", "CODE"
+    return (f"`git checkout HEAD -- {path}` restores the committed version (`git log --oneline -- {path}` "
+            f"lists older ones: `git checkout COMMIT -- {path}`); during a merge or rebase, "
+            f"`git checkout -m -- {path}` then `dangan resolve {name}` merges it again")
+
+
 @dataclass
 class Keyring:
     """The user's identities, found lazily (only a command that decrypts asks for them).
@@ -126,7 +145,7 @@ def seal(
     except sops.NoMatchingIdentity as exc:
         raise DanganError(f"{code}: {exc}", "changing an encrypted record needs one of its keys") from None
     except sops.MacMismatch as exc:
-        raise IntegrityError(f"{code}: {exc}", "restore the record from Git history") from None
+        raise IntegrityError(f"{code}: {exc}", restore_hint(str(code))) from None
     except sops.SopsError as exc:
         raise DanganError(f"{code}: {exc}") from None
     except agekeys.IdentityError as exc:
@@ -144,7 +163,8 @@ def _opening(label: str) -> Iterator[None]:
     except sops.NoMatchingIdentity as exc:
         raise DanganError(f"{label}: {exc}", "ask an archivist to add your key (`dangan recipients add`)") from None
     except (sops.MacMismatch, sops.DecryptionError) as exc:
-        raise IntegrityError(f"{label}: {exc}", "the file was altered outside dangan; restore it from Git history") from None
+        raise IntegrityError(f"{label}: {exc}",
+                             f"the file was altered outside dangan: {restore_hint(label)}") from None
     except sops.SopsError as exc:
         raise IntegrityError(f"{label}: {exc}") from None
 
@@ -166,7 +186,7 @@ def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str
         if _holds_ciphertext(doc):  # its sops block was removed: nothing can open it
             raise IntegrityError(f"{label} holds encrypted values (ENC[...]) but no sops block, so nothing "
                                  "can decrypt them (DG106)",
-                                 "the file was altered outside dangan; restore it from Git history")
+                                 f"the file was altered outside dangan: {restore_hint(label)}")
         return doc
     with _opening(label):
         plain, _meta = sops.decrypt_document(doc, keyring.identities)

@@ -163,6 +163,10 @@ class Vault:
         try:
             rt = load_roundtrip(decode(data))
         except YamlError as exc:
+            from dangan.model.threeway import has_markers, markers_refusal
+
+            if has_markers(data):  # a merge git did line by line: say which and the way out
+                raise DanganError(*markers_refusal(str(code), code.path, gitio.busy_state(self.root))) from None
             raise DanganError(f"{code.path}: {exc}", "fix the file, then run `dangan check`") from None
         return to_plain(rt), rt
 
@@ -204,9 +208,13 @@ class Vault:
     def ready_to_write(self) -> None:
         busy = gitio.busy_state(self.root)
         if busy:
+            unmerged = sorted({e.path for e in gitio.ls_files(self.root) if e.stage})
             raise VaultError(
-                f"the repository is in the middle of {busy}",
-                "finish or abort it with git first; dangan changes nothing meanwhile",
+                f"the repository is in the middle of {busy}"
+                + (f" ({len(unmerged)} path(s) in conflict: {', '.join(unmerged[:3])}"
+                   f"{', ...' if len(unmerged) > 3 else ''})" if unmerged else "")
+                + "; dangan changes nothing meanwhile",
+                _finish_hint(busy, bool(unmerged)),
             )
         if gitio.index_locked(self.root):
             raise VaultError(
@@ -243,6 +251,26 @@ class Vault:
                 return transaction.recover(self.root, self.git_dir)
         except LockBusy:
             return None
+
+
+# what finishes and what gives up each operation gitio.busy_state names
+_FINISH = {
+    "a merge": ("git commit", "git merge --abort"),
+    "a rebase": ("git rebase --continue", "git rebase --abort"),
+    "a rebase or am": ("git rebase --continue (or git am --continue)", "git rebase --abort (or git am --abort)"),
+    "a cherry-pick": ("git cherry-pick --continue", "git cherry-pick --abort"),
+    "a revert": ("git revert --continue", "git revert --abort"),
+}
+
+
+def _finish_hint(busy: str, unmerged: bool) -> str:
+    """What to run while git is in the middle of something (docs/team.md §3)."""
+    if busy not in _FINISH:
+        return "`git bisect reset` ends the bisect"
+    finish, abort = _FINISH[busy]
+    first = ("settle each record in conflict with `dangan resolve CODE` (its `--set FIELD=VALUE` "
+             "changes a field as `set` would), then " if unmerged else "")
+    return f"{first}`{finish}` finishes it; `{abort}` gives it up"
 
 
 def load_config(root: Path) -> dict[str, Any]:
