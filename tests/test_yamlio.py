@@ -8,7 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from dangan.formats import yamlio
-from dangan.formats.yamlio import YamlError
+from dangan.formats.yamlio import YamlError, load_roundtrip, load_text
 
 # ------------------------------------------------------------------ strategies
 
@@ -291,3 +291,15 @@ def test_commented_config_takes_the_fast_path() -> None:
 def test_a_comment_like_line_inside_a_literal_block_is_content() -> None:
     text = "notes: |\n  first\n  # not a comment\n"
     assert yamlio.load_text(text) == {"notes": "first\n# not a comment\n"}
+
+
+@pytest.mark.parametrize("text", [
+    "a:\n    - |4-\n\n      #\n",  # what sops writes for ["\n#"]: by the spec an empty value and a comment
+    "a:\n  - - |2+\n\n      x\n",
+    "a:\n  - >-1\n   x\n",
+])
+def test_a_list_item_block_with_an_indentation_indicator_is_refused_not_misread(text: str) -> None:
+    for reader in (load_text, load_roundtrip):
+        with pytest.raises(YamlError, match="indentation indicator in a list item"):
+            reader(text)
+    assert load_text("a: |4-\n\n    #\n") == {"a": "\n#"}  # a mapping's value: every reader agrees

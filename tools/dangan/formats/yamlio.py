@@ -102,11 +102,28 @@ def _ruamel_container(tree: Any) -> bool:
     return type(tree).__module__.startswith("ruamel.")
 
 
+# A block scalar with an explicit indentation indicator as a list item (`- |4-`): YAML
+# counts the indicator from the item's dash, Go's yaml.v3 (so sops) from the list's parent,
+# and writes `- |4-` for a string that starts with a line feed. Read by the spec the value
+# is empty and its lines a comment; read as sops meant, they are the value. Neither reading
+# can be trusted to be the writer's, so such a text is refused (DG101), never misread.
+_ITEM_INDICATOR = re.compile(r"^[ ]*(?:-[ ]+)+[|>](?:[1-9][-+]?|[-+][1-9])[ ]*(?:#.*)?$", re.M)
+
+
+def _ambiguous_item(text: str) -> None:
+    if ("- |" in text or "- >" in text) and (found := _ITEM_INDICATOR.search(text)):
+        line = text.count("\n", 0, found.start()) + 1
+        raise YamlError(f"line {line}: a block scalar with an indentation indicator in a list item "
+                        f"({found.group().strip()!r}): YAML readers disagree on where its text starts (sops writes "
+                        "this for a value that begins with a line break); write the value quoted")
+
+
 def load_roundtrip(text: str) -> Any:
     """Parse one record for editing (a ruamel tree that keeps comments and order).
     Raises YamlError for anything DG101 refuses."""
     from dangan.formats import yamlrt
 
+    _ambiguous_item(text)
     if _too_deep(text):
         raise YamlError(f"nested too deeply (more than {MAX_FLOW_DEPTH} levels of [ or {{)")
     tree = yamlrt.load(text)
@@ -194,6 +211,7 @@ def load_text(text: str) -> dict[str, Any]:
     was really content (inside a literal block) is in the parsed tree, so the emitter
     writes it and the comparison fails: such texts go to the round-trip reader.
     """
+    _ambiguous_item(text)
     tree = _load_compiled_text(text)
     if tree is None:
         tree = load_fast(text)
