@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,7 @@ class Snapshot:
     config: dict[str, Any]
     records: list[tuple[Code, str, dict[str, Any]]]  # code, path, tree (clear fields)
     unreadable: list[str]
+    filed: dict[str, int] = field(default_factory=dict)  # path -> its first commit's time
 
 
 def _read(root: Path, blobs: list[str], read: Callable[[bytes], Any]) -> dict[str, Any]:
@@ -162,17 +163,39 @@ def _config_at(vault: Vault, commit: str) -> dict[str, Any]:
 _CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
 
 
-def _code(path: str) -> Code | None:
-    """The code of a record path: the file name, checked against where it lies (the fast
-    path of `path_to_code` for the names dangan writes)."""
-    name = path.rsplit("/", 1)[-1]
-    stem = name[:-5] if name.endswith(".yaml") else ""
-    if not _CODE.fullmatch(stem):
+_SERIAL = re.compile(r"[0-9]{4,9}")
+
+
+def _folder(folder: str) -> tuple[str, Location, str] | None:
+    """(category, location, the file names' prefix) of a records folder dangan writes:
+    vault/A01/02/FW for FW-A01-02-...; None for anything else."""
+    segments = folder.split("/")
+    if len(segments) < 2 or segments[0] != RECORDS:
         return None
-    parts = stem.split("-")
-    if path != "/".join([RECORDS, *parts[1:-1], parts[0], name]):
+    category, parts = segments[-1], segments[1:-1]
+    if not _CODE.fullmatch("-".join([category, *parts, "0001"])):
         return None
-    return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))
+    return category, Location(tuple(parts)), "-".join([category, *parts, ""])
+
+
+def _codes(paths: list[str]) -> list[Code | None]:
+    """The code of each record path (the fast path of `path_to_code`: each folder is
+    parsed once, each file name only compared with its folder's prefix)."""
+    folders: dict[str, tuple[str, Location, str] | None] = {}
+    out: list[Code | None] = []
+    for path in paths:
+        slash = path.rfind("/")
+        folder = path[:slash]
+        if folder not in folders:
+            folders[folder] = _folder(folder)
+        known = folders[folder]
+        name = path[slash + 1:]
+        serial = name[len(known[2]):-5] if known else ""
+        if known and name.startswith(known[2]) and name.endswith(".yaml") and _SERIAL.fullmatch(serial):
+            out.append(Code(known[0], known[1], int(serial)))
+        else:
+            out.append(None)
+    return out
 
 
 @dataclass(frozen=True)
@@ -194,19 +217,26 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
         return Snapshot(None, None, dict(vault.config), [], [])
     config = _config_at(vault, found.commit)
     want = wanted(config)
-    raw = gitio.run(["ls-tree", "-r", "-z", found.commit, "--", RECORDS + "/"], vault.root).stdout
+    stamp = ",".join(sorted(want.fields)) + "|" + ",".join(sorted(want.nested))
+    # git lists the tree and the first commits are read on the other core while the
+    # fields read before are loaded here
+    with ThreadPoolExecutor(2) as pool:
+        listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", RECORDS + "/"], vault.root)
+        filed = pool.submit(first_commits, vault.root, found.commit)
+        cached = _load_fields(vault.root, stamp)
+        raw = listing.result().stdout
+        filed_at = filed.result()
+    listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
+    listed = [(blob, path) for blob, path in listed
+              if path.rsplit("/", 1)[-1][:2] in want.categories and path.endswith(".yaml")]
     entries: list[tuple[Code, str, str]] = []
-    for blob, name in _LS_TREE.findall(raw):
-        path = name.decode("utf-8", "surrogateescape")
-        if path.rsplit("/", 1)[-1][:2] not in want.categories or not path.endswith(".yaml"):
-            continue
-        code = _code(path)
+    for (blob, path), code in zip(listed, _codes([path for _, path in listed]), strict=True):
         if code is None:
             try:
                 code = path_to_code(path)
             except CodeError:
                 continue  # a stray file: `dangan check` reports it
-        entries.append((code, path, blob.decode()))
+        entries.append((code, path, blob))
 
     keep = want.fields | want.nested
 
@@ -221,14 +251,12 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
         return tree
 
     blobs = {blob for _, _, blob in entries}
-    stamp = ",".join(sorted(want.fields)) + "|" + ",".join(sorted(want.nested))
-    trees = _load_fields(vault.root, stamp)
-    trees = {blob: trees[blob] for blob in blobs if blob in trees}
+    trees = {blob: cached[blob] for blob in blobs if blob in cached}
     todo = [blob for blob in blobs if blob not in trees]
     if todo:
         trees.update(_read(vault.root, todo, read))
         _store_fields(vault.root, stamp, trees)
-    snap = Snapshot(found.commit, found.committed, config, [], [])
+    snap = Snapshot(found.commit, found.committed, config, [], [], filed_at)
     for code, path, blob in entries:
         tree = trees.get(blob)
         if isinstance(tree, dict):
@@ -281,11 +309,15 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict
                      "category": where.category, "location": "-".join(where.location.parts),
                      "since": since.isoformat(), "what": what, **extra})
 
-    filed_at: dict[str, int] = first_commits(vault.root, snap.commit) if snap.commit else {}
+    days: dict[int, dt.date] = {}
 
     def filed(path: str) -> dt.date | None:
-        when = filed_at.get(path)
-        return dt.datetime.fromtimestamp(when, tz).date() if when is not None else None
+        when = snap.filed.get(path)
+        if when is None:
+            return None
+        if when not in days:  # records share their commits: one conversion per commit
+            days[when] = dt.datetime.fromtimestamp(when, tz).date()
+        return days[when]
 
     rules = filing.deadlines(config)
     wanted_originals = filing.originals(config)
