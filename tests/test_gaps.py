@@ -237,3 +237,32 @@ def test_unmet_periodic_rule_collapses_a_run() -> None:
     found = expected.unmet(rule, items, dt.date(2025, 7, 1), ZoneInfo("Asia/Shanghai"))
     assert [(m.since.isoformat(), m.periods) for m in found] == [("2025-01-01", 1), ("2025-03-01", 4)]
     assert gaps.FORMAT == "dangan gaps 1"
+
+
+def test_unknown_categories_in_the_duty_settings_are_named() -> None:
+    config = {"filing": {"WX": {"within": "P7D"}, "QQ": False},
+              "expected": [{"each": "FW", "needs": {"category": "ZZ"}}, {"every": "P1M", "category": "HJ"}],
+              "originals": {"categories": ["HT", "XX"]}}
+    assert expected.problems(config, ["WX", "FW", "HJ", "HT"]) == [
+        "filing: unknown category 'QQ'",
+        "expected[0]: needs.category names unknown category 'ZZ'",
+        "originals: unknown category 'XX'",
+    ]
+    assert expected.problems(CONFIG, ["WX", "SB", "HJ", "YZ", "FW", "HT"]) == []
+
+
+def test_a_malformed_duty_setting_is_refused_by_the_hook(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    root = tmp_path / "vault"
+    setup_vault(root, {})
+    settings = load_text((root / "vault.yaml").read_text("utf-8"))
+    settings["filing"] = {"WX": {"within": "7 days"}}
+    settings["expected"] = [{"every": "monthly", "category": "HJ"}]
+    (root / "vault.yaml").write_text(dump(settings), "utf-8")
+    git(root, "add", "vault.yaml")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "bad duties"], cwd=root, capture_output=True, text=True,
+                          env=dict(os.environ, **dated("2025-01-05T12:00:00+08:00")), check=False)
+    assert proc.returncode == 1 and "DG114" in proc.stderr, proc.stderr
+    assert "filing" in proc.stderr and "expected" in proc.stderr

@@ -344,3 +344,28 @@ def fields_read(all_rules: Iterable[Rule]) -> set[str]:
         if rule.needs_valid:
             out.add(rule.needs_valid)
     return out
+
+
+def problems(config: Mapping[str, Any], categories: Sequence[str]) -> list[str]:
+    """Cross-checks of the duty settings the schema cannot make (for DG114): every category
+    named by `filing`, `expected` and `originals` is one the vault has."""
+    known = set(categories)
+    out = []
+    filing = config.get("filing")
+    for category in filing if isinstance(filing, Mapping) else ():
+        if category not in known:
+            out.append(f"filing: unknown category {category!r}")
+    for index, entry in enumerate(config.get("expected") or []):
+        if not isinstance(entry, Mapping):
+            continue
+        needs = entry.get("needs") if isinstance(entry.get("needs"), Mapping) else {}
+        for key, value in (("each", entry.get("each")), ("category", entry.get("category")),
+                           ("needs.category", needs.get("category"))):
+            if isinstance(value, str) and value not in known:
+                out.append(f"expected[{index}]: {key} names unknown category {value!r}")
+    originals = config.get("originals")
+    listed = originals.get("categories") if isinstance(originals, Mapping) else None
+    for category in listed if isinstance(listed, list) else ():
+        if category not in known:
+            out.append(f"originals: unknown category {category!r}")
+    return out
