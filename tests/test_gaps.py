@@ -199,12 +199,20 @@ def test_defaults_apply_without_settings(tmp_path: Path) -> None:
     setup_vault(root, {})
     commit_files(root, [record("FW-room.yaml", FW, opened="2025-01-02", status="occupied"),
                         # a repair finished in January, filed in March: late by the default P7D
-                        repair(WX_LATE, "2025-01-05T10:00:00+08:00")], "2025-03-01T12:00:00+08:00", "records")
+                        repair(WX_LATE, "2025-01-05T10:00:00+08:00"),
+                        # finished (and due) before the vault existed: a backlog entered from paper
+                        repair(WX_ON_TIME, "2024-06-01T10:00:00+08:00")], "2025-03-01T12:00:00+08:00", "records")
     _, doc = judge(root, "2025-03-02")
     assert ("missing", FW) in kinds(doc) and ("late", WX_LATE) in kinds(doc)
+    assert ("late", WX_ON_TIME) not in kinds(doc)
     assert {g["department"] for g in doc["gaps"]} == {"unassigned"}
     # `expected: []` and `filing: {WX: false}` turn them off
     settings = load_text((root / "vault.yaml").read_text("utf-8"))
+    settings.update(filing={"WX": {"within": "P7D", "after": "finished", "since": "2024-01-01"}})
+    (root / "vault.yaml").write_text(dump(settings), "utf-8")
+    commit_files(root, [], "2025-03-02T10:00:00+08:00", "judge the backlog too")
+    _, backlog = judge(root, "2025-03-02")
+    assert ("late", WX_ON_TIME) in kinds(backlog)
     settings.update(expected=[], filing={"WX": False})
     (root / "vault.yaml").write_text(dump(settings), "utf-8")
     commit_files(root, [], "2025-03-02T12:00:00+08:00", "no duties")
@@ -236,6 +244,13 @@ def test_unmet_periodic_rule_collapses_a_run() -> None:
              expected.Item(parse_code("HJ-A01-0001"), {"period_start": "2025-02-03"})]
     found = expected.unmet(rule, items, dt.date(2025, 7, 1), ZoneInfo("Asia/Shanghai"))
     assert [(m.since.isoformat(), m.periods) for m in found] == [("2025-01-01", 1), ("2025-03-01", 4)]
+    # periods before the vault's first day are not judged, unless the rule's `since` says so
+    later = expected.unmet(rule, items, dt.date(2025, 7, 1), ZoneInfo("Asia/Shanghai"), dt.date(2025, 4, 15))
+    assert [(m.since.isoformat(), m.periods) for m in later] == [("2025-05-01", 2)]
+    ruled = expected.rules({"expected": [{"every": "P1M", "category": "HJ", "per": "project",
+                                          "date": "period_start", "since": "2025-01-01"}]})
+    again = expected.unmet(ruled, items, dt.date(2025, 7, 1), ZoneInfo("Asia/Shanghai"), dt.date(2025, 4, 15))
+    assert [(m.since.isoformat(), m.periods) for m in again] == [("2025-01-01", 1), ("2025-03-01", 4)]
     assert gaps.FORMAT == "dangan gaps 1"
 
 

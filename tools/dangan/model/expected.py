@@ -261,7 +261,8 @@ def _units(rule: Rule, by_category: Mapping[str, list[Item]], tz: ZoneInfo) -> l
     return out
 
 
-def _every(rule: Rule, by_category: Mapping[str, list[Item]], day: dt.date, tz: ZoneInfo) -> list[Missing]:
+def _every(rule: Rule, by_category: Mapping[str, list[Item]], day: dt.date, tz: ZoneInfo,
+           start: dt.date | None) -> list[Missing]:
     """Periods as numbers: the records mark theirs, and the gaps between marks are the runs."""
     every = rule.every
     assert every is not None
@@ -276,8 +277,9 @@ def _every(rule: Rule, by_category: Mapping[str, list[Item]], day: dt.date, tz: 
         unit = Location(item.code.location.parts[:depth])
         seen.setdefault(unit, set()).add(period_index(when, every))
     out = []
-    for location, start, end in _units(rule, by_category, tz):
-        begin = max(start, rule.since) if rule.since else start
+    since = rule.since or start
+    for location, began, end in _units(rule, by_category, tz):
+        begin = max(began, since) if since else began
         first = period_index(begin, every)
         if period_first(first, every) < begin:
             first += 1  # only whole periods are judged
@@ -309,8 +311,11 @@ def _run(rule: Rule, location: Location, first: int, last: int) -> Missing:
     return Missing(rule, rule.category, location, since, what, None, count, period_first(last, every))
 
 
-def unmet(all_rules: Iterable[Rule], items: Iterable[Item], day: dt.date, tz: ZoneInfo) -> list[Missing]:
-    """Every unmet rule as of `day`, over the records of one tree."""
+def unmet(all_rules: Iterable[Rule], items: Iterable[Item], day: dt.date, tz: ZoneInfo,
+          start: dt.date | None = None) -> list[Missing]:
+    """Every unmet rule as of `day`, over the records of one tree. Periods before `start`
+    (the vault's first day) are not judged unless a rule's `since` says otherwise: periodic
+    records are expected from when the archive was kept in the vault."""
     by_category: dict[str, list[Item]] = {}
     for item in items:
         by_category.setdefault(item.code.category, []).append(item)
@@ -319,7 +324,7 @@ def unmet(all_rules: Iterable[Rule], items: Iterable[Item], day: dt.date, tz: Zo
         if rule.kind == "each":
             out += _each(rule, by_category.get(rule.category, []), by_category, day, tz)
         else:
-            out += _every(rule, by_category, day, tz)
+            out += _every(rule, by_category, day, tz, start)
     return out
 
 

@@ -44,9 +44,13 @@ class Deadline:
     category: str
     within: str  # ISO 8601 duration
     after: tuple[str, ...]  # business date fields, the first present counts
+    since: dt.date | None = None  # judge only deadlines from this day (default: the vault's first)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"within": self.within, "after": list(self.after)}
+        out: dict[str, Any] = {"within": self.within, "after": list(self.after)}
+        if self.since:
+            out["since"] = self.since.isoformat()
+        return out
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ def _deadline(category: str, entry: Any) -> Deadline | None:
     if not isinstance(within, str) or not valid_duration(within):
         return None
     fields = (after,) if isinstance(after, str) else tuple(a for a in after or () if isinstance(a, str))
-    return Deadline(category, within, fields) if fields else None
+    since = to_day(entry.get("since"), ZoneInfo("UTC"))  # a date: no zone is involved
+    return Deadline(category, within, fields, since) if fields else None
 
 
 def deadlines(config: Mapping[str, Any]) -> dict[str, Deadline]:
@@ -99,15 +104,22 @@ def business_date(rule: Deadline, tree: Mapping[str, Any], tz: ZoneInfo) -> tupl
     return None
 
 
-def lateness(rule: Deadline, tree: Mapping[str, Any], filed: dt.date, tz: ZoneInfo) -> Late | None:
-    """A Late when the record was filed after its business date + `within`; None otherwise
-    (also when the record has none of the rule's dates: nothing to measure against)."""
+def lateness(rule: Deadline, tree: Mapping[str, Any], filed: dt.date, tz: ZoneInfo,
+             start: dt.date | None = None) -> Late | None:
+    """A Late when the record was filed after its business date + `within`; None otherwise:
+    also when the record has none of the rule's dates (nothing to measure against), and when
+    the deadline fell before the rule's `since`, by default `start` (the vault's first day:
+    a deadline that passed before the vault existed could not be kept in it; records entered
+    from paper then are a backlog, 補錄, not late filings)."""
     found = business_date(rule, tree, tz)
     if found is None:
         return None
     name, day = found
     deadline = _plus(day, rule.within)
     if filed <= deadline:
+        return None
+    since = rule.since or start
+    if since is not None and deadline < since:
         return None
     return Late(name, day, deadline, filed)
 

@@ -279,6 +279,12 @@ def _wanted(config: dict[str, Any]) -> Wanted:
     return Wanted(frozenset(categories), frozenset(n for n in names if "." not in n), frozenset(nested))
 
 
+def _first_day(root: Path, commit: str, tz: Any) -> dt.date:
+    """The vault's first day: its root commit's, in the vault's timezone."""
+    times = gitio.out(["log", "--max-parents=0", "--format=%ct", commit], root).split()
+    return dt.datetime.fromtimestamp(min(int(t) for t in times), tz).date()
+
+
 def _shelved(tree: dict[str, Any]) -> bool:
     """A custody location in the archive: the original was shelved before receipts were recorded."""
     custody = tree.get("custody")
@@ -319,6 +325,7 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict
             days[when] = dt.datetime.fromtimestamp(when, tz).date()
         return days[when]
 
+    start = _first_day(vault.root, snap.commit, tz) if snap.commit else None
     rules = filing.deadlines(config)
     wanted_originals = filing.originals(config)
     for code, path, tree in snap.records:
@@ -326,7 +333,7 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict
         if day is None:
             continue
         rule = rules.get(code.category)
-        if rule is not None and (late := filing.lateness(rule, tree, day, tz)) is not None:
+        if rule is not None and (late := filing.lateness(rule, tree, day, tz, start)) is not None:
             add("late", code, late.deadline + dt.timedelta(days=1),
                 f"{code} filed {late.filed.isoformat()}, {late.days_late} d after its deadline "
                 f"{late.deadline.isoformat()} ({rule.within} after {late.business_field} "
@@ -343,7 +350,7 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict
                     code=str(code), filed=day.isoformat(), due=due.isoformat())
 
     items = [expected.Item(code, tree) for code, _, tree in snap.records]
-    for miss in expected.unmet(expected.rules(config), items, as_of, tz):
+    for miss in expected.unmet(expected.rules(config), items, as_of, tz, start):
         probe = Code(miss.category, miss.location, 0)
         extra: dict[str, Any] = {"rule": miss.rule.name, "missing_category": miss.category}
         if miss.subject:
