@@ -281,3 +281,23 @@ def test_a_malformed_duty_setting_is_refused_by_the_hook(tmp_path: Path) -> None
                           env=dict(os.environ, **dated("2025-01-05T12:00:00+08:00")), check=False)
     assert proc.returncode == 1 and "DG114" in proc.stderr, proc.stderr
     assert "filing" in proc.stderr and "expected" in proc.stderr
+
+
+def test_fast_codes_agree_with_path_to_code() -> None:
+    from dangan.errors import CodeError
+    from dangan.model.codes import path_to_code
+
+    paths = ["vault/A01/02/001/0301/FW/FW-A01-02-001-0301-0001.yaml",
+             "vault/A01/02/001/0301/FW/FW-A01-02-001-0301-00001.yaml",  # not the spelling of its code
+             "vault/A01/FW/FW-A01-0001.yaml", "vault/JY/JY-0012.yaml", "vault/A01/02/WX/WX-A01-02-12345.yaml",
+             "vault/A01/02/WX/WX-A01-03-0001.yaml", "vault/A01/FW/WX-A01-0001.yaml", "vault/a/WX/WX-a-0001.yaml"]
+
+    def slow(path: str) -> str | None:
+        try:
+            return str(path_to_code(path))
+        except CodeError:
+            return None
+
+    fast = [str(code) if code else None for code in gaps._codes(paths)]
+    assert fast == [slow(p) for p in paths]
+    assert fast.count(None) == 4

@@ -28,7 +28,7 @@ from typing import Any
 
 from dangan.errors import CodeError, DanganError
 from dangan.formats import fields
-from dangan.formats.yamlio import load_text, tree_or_none
+from dangan.formats.yamlio import YamlError, load_text, tree_or_none
 from dangan.git import gitio
 from dangan.model import departments as deps
 from dangan.model import expected, filing
@@ -155,14 +155,12 @@ def _config_at(vault: Vault, commit: str) -> dict[str, Any]:
             tree = load_text(found.stdout.decode("utf-8"))
             if isinstance(tree, dict):
                 return tree
-        except Exception:  # noqa: BLE001 - a broken vault.yaml is DG114's to report
-            pass
+        except (UnicodeDecodeError, YamlError):
+            pass  # a broken vault.yaml is DG114's to report
     return dict(vault.config)
 
 
 _CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
-
-
 _SERIAL = re.compile(r"[0-9]{4,9}")
 
 
@@ -191,7 +189,8 @@ def _codes(paths: list[str]) -> list[Code | None]:
         known = folders[folder]
         name = path[slash + 1:]
         serial = name[len(known[2]):-5] if known else ""
-        if known and name.startswith(known[2]) and name.endswith(".yaml") and _SERIAL.fullmatch(serial):
+        if (known and name.startswith(known[2]) and name.endswith(".yaml") and _SERIAL.fullmatch(serial)
+                and serial == f"{int(serial):04d}"):  # the one spelling Code.path gives
             out.append(Code(known[0], known[1], int(serial)))
         else:
             out.append(None)
