@@ -1,6 +1,6 @@
-"""`dangan receive`: the archivist received and checked a record's paper original (plan
-§4.3: 相關部門將產生的檔案材料及時提交給檔案管理人員。檔案管理人員對收到的材料進行初步分類和
-整理; docs/duties.md "Paper originals").
+"""`dangan receive`: the archivist received and checked a record's paper original
+(plan §4.3: 相關部門將產生的檔案材料及時提交給檔案管理人員。檔案管理人員對收到的材料進行初步分類
+和整理; docs/duties.md "Paper originals").
 
 A receipt is a field of the record itself, `received: {from, pages, by, at}`, written like
 any `set`: validated against the schema, sealed again when the record is encrypted (the
