@@ -306,9 +306,11 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from bench_backup import measure as bench_backup  # noqa: E402
     from bench_diff import measure as bench_diff  # noqa: E402
+    from bench_gaps import measure as bench_gaps  # noqa: E402
 
     results += bench_diff(vault, WORK)
     results += bench_backup(vault, WORK)
+    results += bench_gaps(vault)
     report(results, not args.no_write)
 
 

@@ -40,6 +40,7 @@ LAZY = {
     "due": "duecmd",
     "audit": "auditcmd",
     "merge-driver": "mergecmd", "resolve": "mergecmd",
+    "gaps": "gapscmd", "receive": "gapscmd",
 }
 
 # the hooks and the diff driver run on every commit and every `git diff`: no sweep there

@@ -35,3 +35,43 @@ RETENTION: dict[str, dict[str, str]] = {
     # the original specification had no rule for inventories; ten years, like loans (docs/decisions.md)
     "PD": _rule("P10Y", "destroy"),
 }
+
+# Filing deadlines (docs/duties.md "Filing deadlines"): per category, how long after which
+# business date a record must be filed (its first commit). The operational records the
+# departments hand in (plan §4.3: 客服部門、維修部門、安保部門); records dangan writes at the
+# act (JY, XH, BQ, PD) and the standing files of a takeover (XM, LD, FW, SB, QY, SF, CW)
+# have none. `after` lists date fields, the first one a record has counts.
+FILING: dict[str, dict[str, Any]] = {
+    "WX": {"within": "P7D", "after": ["finished"]},  # a job is filed within a week of its end
+    "TS": {"within": "P3D", "after": ["received_at"]},  # a complaint is registered when received
+    "XJ": {"within": "P3D", "after": ["finished_at", "started_at"]},
+    "HJ": {"within": "P15D", "after": ["period_end", "period_start"]},  # the month's sheet by the 15th
+    "AQ": {"within": "P7D", "after": ["occurred_at", "held_at", "effective"]},
+    "ZX": {"within": "P7D", "after": ["opened"]},
+    "HT": {"within": "P30D", "after": ["signed"]},
+    "ZH": {"within": "P30D", "after": ["lease_start"]},
+    "YZ": {"within": "P30D", "after": ["opened"]},
+}
+
+# Expected records (docs/duties.md "Expected records"): one record for each of a set, and
+# periodic records per project.
+EXPECTED: list[dict[str, Any]] = [
+    {"name": "owner file", "each": "FW",
+     "where": {"status": ["occupied", "rented", "vacant", "decorating"]},
+     "needs": {"category": "YZ", "status": ["active"]}},
+    {"name": "elevator inspection", "each": "SB",
+     "where": {"system": ["elevator", "escalator"], "status": ["in_service", "standby", "under_repair"]},
+     "needs": {"valid": "inspection_expires"}},
+    {"name": "monthly environment record", "every": "P1M", "category": "HJ", "per": "project",
+     "date": ["period_start", "opened"], "grace": "P15D"},
+    {"name": "fire inspection round", "every": "P3M", "category": "XJ", "per": "project",
+     "where": {"round_type": ["fire_inspection"]}, "date": ["started_at"], "grace": "P15D"},
+    {"name": "daily patrol", "every": "P1D", "category": "XJ", "per": "project",
+     "where": {"round_type": ["security_patrol", "night_patrol"]}, "date": ["started_at"], "grace": "P3D"},
+    {"name": "yearly drill", "every": "P1Y", "category": "AQ", "per": "project",
+     "where": {"kind": ["drill"]}, "date": ["held_at"], "grace": "P1M"},
+]
+
+# Paper originals (docs/duties.md "Paper originals"): the categories whose signed paper
+# original the department hands to the archivist, and how long after filing it has.
+ORIGINALS: dict[str, Any] = {"within": "P30D", "categories": ["HT", "QY", "YZ", "ZH", "ZX"]}

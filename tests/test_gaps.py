@@ -1,0 +1,303 @@
+"""`dangan gaps` and `dangan receive` (issue 21): late filings, missing expected records and
+paper originals not received, on a vault with back-dated history, judged as of days before
+and after each deadline, in text and --json. Every run passes --as-of: nothing here
+depends on today's date."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import git, run_cli
+from test_stats import commit_files, dated, record
+
+from dangan.formats.yamlio import dump, load_text
+from dangan.model import expected
+from dangan.services import gaps
+
+FW = "FW-A01-02-001-0301-0001"
+YZ = "YZ-A01-02-001-0301-0001"
+SB = "SB-A01-02-0001"
+HT = "HT-A01-0001"
+WX_LATE, WX_ON_TIME = "WX-A01-02-0001", "WX-A01-02-0002"
+
+CONFIG = {
+    "departments": [
+        {"name": "工程部", "responsible": "李建國", "files": [{"category": "WX"}, {"category": "SB"}, {"category": "HJ"}]},
+        {"name": "客服部", "responsible": "周敏", "files": [{"category": "YZ"}, {"category": "FW"}, {"category": "HT"}]},
+    ],
+    "filing": {"WX": {"within": "P7D", "after": "finished"}},
+    "expected": [
+        {"name": "owner file", "each": "FW", "where": {"status": ["occupied", "rented"]},
+         "needs": {"category": "YZ", "status": ["active"]}},
+        {"name": "elevator inspection", "each": "SB", "where": {"system": ["elevator"]},
+         "needs": {"valid": "inspection_expires"}},
+        {"name": "monthly HJ", "every": "P1M", "category": "HJ", "per": "project", "date": "period_start",
+         "grace": "P5D"},
+    ],
+    "originals": {"within": "P10D", "categories": ["HT"]},
+}
+
+
+def repair(code: str, finished: str) -> tuple[str, str]:
+    return record("WX-private-repair.yaml", code, opened=finished[:10], reported_at=finished,
+                  assigned_at=finished, started=finished, finished=finished, status="closed", closed=finished[:10])
+
+
+def environment(code: str, day: str) -> tuple[str, str]:
+    return record("HJ-tank-cleaning.yaml", code, opened=day, closed=day, period_start=day, period_end=day,
+                  water_test={"tested_on": day, "passed": True})
+
+
+def setup_vault(root: Path, config: dict[str, Any]) -> None:
+    assert run_cli(["init", str(root), "--name", "缺漏測試"], env=dated("2024-12-31T09:00:00+08:00")).code == 0
+    if config:
+        settings = load_text((root / "vault.yaml").read_text("utf-8"))
+        settings.update(config)
+        (root / "vault.yaml").write_text(dump(settings), "utf-8")
+        commit_files(root, [], "2024-12-31T10:00:00+08:00", "duties")
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("gaps") / "vault"
+    setup_vault(root, CONFIG)
+    commit_files(root, [
+        record("XM-residential.yaml", "XM-A01-0001", opened="2025-01-01", management_start="2025-01-01"),
+        record("FW-room.yaml", FW, opened="2025-01-02", status="occupied"),
+        record("SB-elevator.yaml", SB, opened="2025-01-02", inspection_date="2024-04-01",
+               inspection_expires="2025-03-31"),
+        record("HT-subcontract.yaml", HT, opened="2025-01-01", signed="2025-01-01", start="2025-01-01",
+               client_contact=None, custody=None),  # no archive room yet: not shelved
+        environment("HJ-A01-0001", "2025-01-10"),
+    ], "2025-01-02T12:00:00+08:00", "takeover")
+    # WX_LATE finished 1 February, deadline 8 February, filed 20 February; WX_ON_TIME within a week
+    commit_files(root, [repair(WX_LATE, "2025-02-01T10:00:00+08:00"),
+                        repair(WX_ON_TIME, "2025-02-18T10:00:00+08:00")], "2025-02-20T12:00:00+08:00", "repairs")
+    commit_files(root, [record("YZ-clear-part-only.yaml", YZ, opened="2025-03-01")],
+                 "2025-03-05T12:00:00+08:00", "owner file")
+    commit_files(root, [environment("HJ-A01-0002", "2025-03-08")], "2025-03-10T12:00:00+08:00", "march")
+    return root
+
+
+def judge(root: Path, day: str, *more: str) -> tuple[int, dict[str, Any]]:
+    result = run_cli(["-C", str(root), "gaps", "--as-of", day, "--json", *more])
+    assert result.code in (0, 1), result
+    doc = json.loads(result.out)
+    assert result.code == (1 if doc["gaps"] else 0)  # exit 1 exactly when a gap is listed
+    return result.code, doc
+
+
+def kinds(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(g["kind"], g.get("code") or g["location"]) for g in doc["gaps"]}
+
+
+def test_before_any_record_nothing_is_missing(history: Path) -> None:
+    code, doc = judge(history, "2024-12-31")
+    assert code == 0 and doc["gaps"] == [] and doc["counts"]["total"] == 0
+    assert run_cli(["-C", str(history), "gaps", "--as-of", "2024-12-31"]).code == 0
+
+
+def test_as_of_february(history: Path) -> None:
+    _, doc = judge(history, "2025-02-10")
+    by_kind = {g["kind"]: g for g in doc["gaps"]}
+    # the occupied room has no owner file since it was opened
+    owner = next(g for g in doc["gaps"] if g.get("rule") == "owner file")
+    assert owner["code"] == FW and owner["since"] == "2025-01-02" and owner["missing_category"] == "YZ"
+    assert owner["department"] == "客服部" and owner["responsible"] == "周敏"
+    # the contract's original was due 10 days after filing (2 January)
+    original = by_kind["original"]
+    assert original["code"] == HT and original["filed"] == "2025-01-02" and original["due"] == "2025-01-12"
+    assert original["since"] == "2025-01-13"
+    # the late repair is not committed yet; the elevator's inspection is valid; February is
+    # not judged until five days after it ends
+    assert "late" not in by_kind
+    assert not any(g.get("rule") in ("elevator inspection", "monthly HJ") for g in doc["gaps"])
+    assert doc["counts"] == {"late": 0, "missing": 1, "original": 1, "total": 2}
+
+
+def test_as_of_march(history: Path) -> None:
+    _, doc = judge(history, "2025-03-06")
+    late = [g for g in doc["gaps"] if g["kind"] == "late"]
+    assert [g["code"] for g in late] == [WX_LATE]  # WX_ON_TIME was filed two days after it finished
+    assert late[0] | {"what": ""} == late[0] | {
+        "what": "", "filed": "2025-02-20", "deadline": "2025-02-08", "days_late": 12, "since": "2025-02-09",
+        "business_field": "finished", "business_date": "2025-02-01", "department": "工程部", "responsible": "李建國"}
+    # the owner file came on 5 March: met
+    assert not any(g.get("rule") == "owner file" for g in doc["gaps"])
+    # February has no HJ record, judged from 6 March (28 February + P5D)
+    monthly = [g for g in doc["gaps"] if g.get("rule") == "monthly HJ"]
+    assert [(g["since"], g["periods"], g["location"]) for g in monthly] == [("2025-02-01", 1, "A01")]
+    _, before = judge(history, "2025-03-05")
+    assert not any(g.get("rule") == "monthly HJ" for g in before["gaps"])
+
+
+def test_as_of_april_the_inspection_has_passed(history: Path) -> None:
+    _, doc = judge(history, "2025-04-02")
+    inspection = [g for g in doc["gaps"] if g.get("rule") == "elevator inspection"]
+    assert [(g["code"], g["since"], g["value"]) for g in inspection] == [(SB, "2025-04-01", "2025-03-31")]
+    _, on_the_day = judge(history, "2025-03-31")  # valid through its last day
+    assert not any(g.get("rule") == "elevator inspection" for g in on_the_day["gaps"])
+
+
+def test_department_filter_and_breakdown(history: Path) -> None:
+    _, doc = judge(history, "2025-04-02", "--department", "工程部")
+    assert doc["department"] == "工程部"
+    assert {g["department"] for g in doc["gaps"]} == {"工程部"}
+    assert kinds(doc) >= {("late", WX_LATE), ("missing", SB)}
+    assert [d["name"] for d in doc["departments"]] == ["工程部"]
+    assert doc["departments"][0]["late"] == 1 and doc["departments"][0]["responsible"] == "李建國"
+    bad = run_cli(["-C", str(history), "gaps", "--as-of", "2025-04-02", "--department", "財務部"])
+    assert bad.code == 2 and "dangan: error:" in bad.err and "財務部" in bad.err and "工程部" in bad.err
+
+
+def test_text_output(history: Path) -> None:
+    result = run_cli(["-C", str(history), "gaps", "--as-of", "2025-03-06"])
+    assert result.code == 1
+    lines = result.out.splitlines()
+    assert lines[0].startswith("gaps as of 2025-03-06 (Asia/Shanghai)") and "1 late, 1 missing, 1 originals" in lines[0]
+    assert "工程部 (responsible: 李建國):" in lines and "客服部 (responsible: 周敏):" in lines
+    late = next(line for line in lines if line.lstrip().startswith("late"))
+    assert WX_LATE in late and "since 2025-02-09" in late and "12 d after its deadline 2025-02-08" in late
+
+
+def test_receive_then_the_original_is_no_longer_missing(history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(history, root, symlinks=True)
+    env = dated("2025-03-12T12:00:00+08:00")
+    refused = run_cli(["-C", str(root), "receive", HT, "--from", "保安部", "--pages", "8", "--by", "張敏"], env=env)
+    assert refused.code == 2 and "not a department" in refused.err
+    head = git(root, "rev-parse", "HEAD")
+    done = run_cli(["-C", str(root), "receive", HT, "--from", "客服部", "--pages", "8", "--by", "張敏",
+                    "--at", "2025-03-12T10:00:00+08:00", "--json"], env=env)
+    assert done.code == 0, done
+    assert git(root, "rev-parse", "HEAD^") == head  # one commit, through the hooks
+    tree = load_text((root / "vault" / "A01" / "HT" / f"{HT}.yaml").read_text("utf-8"))
+    assert tree["received"] == {"from": "客服部", "pages": 8, "by": "張敏", "at": "2025-03-12T10:00:00+08:00"}
+    again = run_cli(["-C", str(root), "receive", HT, "--from", "客服部", "--pages", "8", "--by", "張敏"], env=env)
+    assert again.code == 2 and "already received" in again.err
+    _, before = judge(root, "2025-03-11")
+    _, after = judge(root, "2025-03-12")
+    assert ("original", HT) in kinds(before) and ("original", HT) not in kinds(after)
+
+
+def test_the_cache_of_first_commits_gives_the_same_answer(history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(history, root, symlinks=True)
+    cache = root / ".git" / "dangan" / "cache"
+    _, later = judge(root, "2025-04-02")  # fills the caches from the newest commit
+    _, earlier = judge(root, "2025-03-06")  # answered from them
+    shutil.rmtree(cache)
+    _, fresh = judge(root, "2025-03-06")
+    assert earlier == fresh and later != earlier
+
+
+def test_defaults_apply_without_settings(tmp_path: Path) -> None:
+    root = tmp_path / "vault"
+    setup_vault(root, {})
+    commit_files(root, [record("FW-room.yaml", FW, opened="2025-01-02", status="occupied"),
+                        # a repair finished in January, filed in March: late by the default P7D
+                        repair(WX_LATE, "2025-01-05T10:00:00+08:00"),
+                        # finished (and due) before the vault existed: a backlog entered from paper
+                        repair(WX_ON_TIME, "2024-06-01T10:00:00+08:00")], "2025-03-01T12:00:00+08:00", "records")
+    _, doc = judge(root, "2025-03-02")
+    assert ("missing", FW) in kinds(doc) and ("late", WX_LATE) in kinds(doc)
+    assert ("late", WX_ON_TIME) not in kinds(doc)
+    assert {g["department"] for g in doc["gaps"]} == {"unassigned"}
+    # `expected: []` and `filing: {WX: false}` turn them off
+    settings = load_text((root / "vault.yaml").read_text("utf-8"))
+    settings.update(filing={"WX": {"within": "P7D", "after": "finished", "since": "2024-01-01"}})
+    (root / "vault.yaml").write_text(dump(settings), "utf-8")
+    commit_files(root, [], "2025-03-02T10:00:00+08:00", "judge the backlog too")
+    _, backlog = judge(root, "2025-03-02")
+    assert ("late", WX_ON_TIME) in kinds(backlog)
+    settings.update(expected=[], filing={"WX": False})
+    (root / "vault.yaml").write_text(dump(settings), "utf-8")
+    commit_files(root, [], "2025-03-02T12:00:00+08:00", "no duties")
+    code, off = judge(root, "2025-03-02")
+    assert code == 0 and off["gaps"] == []
+    _, still = judge(root, "2025-03-01")  # a past day is judged by the settings then in force
+    assert ("missing", FW) in kinds(still)
+
+
+def test_periods_are_calendar_periods() -> None:
+    import datetime as dt
+
+    day = dt.date(2025, 5, 14)  # a Wednesday
+    assert expected.period_start(day, "P1D") == day
+    assert expected.period_start(day, "P1W") == dt.date(2025, 5, 12)
+    assert expected.period_start(day, "P1M") == dt.date(2025, 5, 1)
+    assert expected.period_start(day, "P3M") == dt.date(2025, 4, 1)
+    assert expected.period_start(day, "P1Y") == dt.date(2025, 1, 1)
+
+
+def test_unmet_periodic_rule_collapses_a_run() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from dangan.model.codes import parse_code
+
+    rule = expected.rules({"expected": [{"every": "P1M", "category": "HJ", "per": "project", "date": "period_start"}]})
+    items = [expected.Item(parse_code("XM-A01-0001"), {"status": "active", "management_start": "2025-01-01"}),
+             expected.Item(parse_code("HJ-A01-0001"), {"period_start": "2025-02-03"})]
+    found = expected.unmet(rule, items, dt.date(2025, 7, 1), ZoneInfo("Asia/Shanghai"))
+    assert [(m.since.isoformat(), m.periods) for m in found] == [("2025-01-01", 1), ("2025-03-01", 4)]
+    # periods before the vault's first day are not judged, unless the rule's `since` says so
+    later = expected.unmet(rule, items, dt.date(2025, 7, 1), ZoneInfo("Asia/Shanghai"), dt.date(2025, 4, 15))
+    assert [(m.since.isoformat(), m.periods) for m in later] == [("2025-05-01", 2)]
+    ruled = expected.rules({"expected": [{"every": "P1M", "category": "HJ", "per": "project",
+                                          "date": "period_start", "since": "2025-01-01"}]})
+    again = expected.unmet(ruled, items, dt.date(2025, 7, 1), ZoneInfo("Asia/Shanghai"), dt.date(2025, 4, 15))
+    assert [(m.since.isoformat(), m.periods) for m in again] == [("2025-01-01", 1), ("2025-03-01", 4)]
+    assert gaps.FORMAT == "dangan gaps 1"
+
+
+def test_unknown_categories_in_the_duty_settings_are_named() -> None:
+    config = {"filing": {"WX": {"within": "P7D"}, "QQ": False},
+              "expected": [{"each": "FW", "needs": {"category": "ZZ"}}, {"every": "P1M", "category": "HJ"}],
+              "originals": {"categories": ["HT", "XX"]}}
+    assert expected.problems(config, ["WX", "FW", "HJ", "HT"]) == [
+        "filing: unknown category 'QQ'",
+        "expected[0]: needs.category names unknown category 'ZZ'",
+        "originals: unknown category 'XX'",
+    ]
+    assert expected.problems(CONFIG, ["WX", "SB", "HJ", "YZ", "FW", "HT"]) == []
+
+
+def test_a_malformed_duty_setting_is_refused_by_the_hook(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    root = tmp_path / "vault"
+    setup_vault(root, {})
+    settings = load_text((root / "vault.yaml").read_text("utf-8"))
+    settings["filing"] = {"WX": {"within": "7 days"}}
+    settings["expected"] = [{"every": "monthly", "category": "HJ"}]
+    (root / "vault.yaml").write_text(dump(settings), "utf-8")
+    git(root, "add", "vault.yaml")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "bad duties"], cwd=root, capture_output=True, text=True,
+                          env=dict(os.environ, **dated("2025-01-05T12:00:00+08:00")), check=False)
+    assert proc.returncode == 1 and "DG114" in proc.stderr, proc.stderr
+    assert "filing" in proc.stderr and "expected" in proc.stderr
+
+
+def test_fast_codes_agree_with_path_to_code() -> None:
+    from dangan.errors import CodeError
+    from dangan.model.codes import path_to_code
+
+    paths = ["vault/A01/02/001/0301/FW/FW-A01-02-001-0301-0001.yaml",
+             "vault/A01/02/001/0301/FW/FW-A01-02-001-0301-00001.yaml",  # not the spelling of its code
+             "vault/A01/FW/FW-A01-0001.yaml", "vault/JY/JY-0012.yaml", "vault/A01/02/WX/WX-A01-02-12345.yaml",
+             "vault/A01/02/WX/WX-A01-03-0001.yaml", "vault/A01/FW/WX-A01-0001.yaml", "vault/a/WX/WX-a-0001.yaml"]
+
+    def slow(path: str) -> str | None:
+        try:
+            return str(path_to_code(path))
+        except CodeError:
+            return None
+
+    fast = [str(code) if code else None for code in gaps._codes(paths)]
+    assert fast == [slow(p) for p in paths]
+    assert fast.count(None) == 4

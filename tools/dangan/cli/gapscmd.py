@@ -1,0 +1,106 @@
+"""`dangan gaps` (late filings, missing expected records, originals not received) and
+`dangan receive` (the archive received a paper original): docs/duties.md."""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from dangan.cli.base import (
+    Context,
+    emit_json,
+    identity_option,
+    json_option,
+    no_commit_option,
+    pass_ctx,
+    say,
+)
+from dangan.formats.terminal import escape
+from dangan.model.timeutil import parse_day
+
+AS_OF_HELP = "The day judged (default: today, vault timezone); the vault as committed at its end."
+
+
+def text_lines(doc: dict[str, Any]) -> list[str]:
+    """One line per gap, grouped by department, each value escaped."""
+    counts = doc["counts"]
+    lines = [escape(f"gaps as of {doc['as_of']} ({doc['timezone']}), commit {(doc['commit'] or 'none')[:12]}: "
+                    f"{counts['late']} late, {counts['missing']} missing, {counts['original']} originals "
+                    f"not received")]
+    current = None
+    for gap in doc["gaps"]:
+        if gap["department"] != current:
+            current = gap["department"]
+            who = f" (responsible: {gap['responsible']})" if gap["responsible"] else ""
+            lines.append(escape(f"{current}{who}:"))
+        lines.append(escape(f"  {gap['kind']:<8} since {gap['since']}  {gap['what']}"))
+    for path in doc["unreadable"]:
+        lines.append(escape(f"unreadable, not judged: {path}"))
+    return lines
+
+
+@click.command(
+    "gaps",
+    epilog="""\b
+Examples:
+  dangan gaps
+  dangan gaps --as-of 2025-12-31 --department 工程部
+  dangan gaps --json | jq '.gaps[] | select(.kind == "missing")'
+Exit status: 0 no gap, 1 gaps listed, 2 bad input.
+""",
+)
+@click.option("--as-of", "as_of", metavar="DATE", help=AS_OF_HELP)
+@click.option("--department", metavar="NAME", help="Only the gaps of this department (or `unassigned`).")
+@json_option
+@pass_ctx
+def gaps_cmd(ctx: Context, as_of: str | None, department: str | None, as_json: bool) -> None:
+    """What should have been filed and was not (歸檔及時, 齊全無缺): records filed after their
+    deadline, expected records that are missing, paper originals the archive has not
+    received; each with its department and responsible person. Never decrypts.
+    """
+    from dangan.services import gaps
+
+    vault = ctx.vault
+    doc = gaps.compute(vault, parse_day(as_of, vault.tz), department)
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo("\n".join(text_lines(doc)))
+    if doc["gaps"]:
+        raise SystemExit(1)
+
+
+@click.command(
+    "receive",
+    epilog="""\b
+Examples:
+  dangan receive YZ-A01-01-001-0301-0001 --from 客服部 --pages 12 --identity key.txt
+  dangan receive HT-A01-0003 HT-A01-0004 --from 工程部 --pages 8 --by 張敏 --at 2026-11-20T10:00
+""",
+)
+@click.argument("codes", nargs=-1, required=True, metavar="CODE...")
+@click.option("--from", "source", required=True, metavar="DEPARTMENT", help="The department that handed the originals over.")
+@click.option("--pages", required=True, type=click.IntRange(min=1), help="Pages received and checked (per record).")
+@click.option("--by", metavar="NAME", help="The archivist who received them (default: the git author).")
+@click.option("--at", "at", metavar="WHEN", help="When they were received (default: now; never in the future).")
+@no_commit_option
+@identity_option
+@json_option
+@pass_ctx
+def receive_cmd(ctx: Context, codes: tuple[str, ...], source: str, pages: int, by: str | None, at: str | None,
+                no_commit: bool, as_json: bool) -> None:
+    """Record that the archive received and checked the paper originals of CODE... (原件接收):
+    sets `received: {from, pages, by, at}` on each record, in one commit. An encrypted
+    record needs its key (--identity).
+    """
+    from dangan.services import receipts
+
+    done = receipts.receive(ctx.vault, list(codes), source, pages, by, at, commit=not no_commit)
+    if as_json:
+        emit_json(done.as_dict())
+        return
+    where = f"commit {done.commit[:12]}" if done.commit else "staged, not committed"
+    say(f"received {len(done.codes)} original(s) from {source} ({where})")
+
+
+COMMANDS = [gaps_cmd, receive_cmd]

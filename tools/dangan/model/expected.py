@@ -1,0 +1,376 @@
+"""Expected records: declarative completeness rules (plan §4.1 完整性原則: 確保所有與物業項目
+相關的檔案資料齊全無缺; 定期收集法: 按照規定的時間周期對各類檔案資料進行定期收集和整理).
+
+vault.yaml `expected` (docs/format.md §5, docs/duties.md) is a list of rules of two kinds;
+without the key the defaults of `model.defaults.EXPECTED` apply, and `expected: []` turns
+them all off:
+
+    expected:
+      # one record for each of a set: every FW matching `where` needs ...
+      - name: owner file
+        each: FW
+        where: {use: [residential], status: [occupied, rented, vacant, decorating]}
+        needs: {category: YZ, status: [active]}     # a record at the same location
+      - name: elevator inspection
+        each: SB
+        where: {system: [elevator, escalator]}
+        needs: {valid: inspection_expires}          # a date field not yet passed
+      # periodic records: at least one per period, per project (or building, or company)
+      - name: monthly environment record
+        every: P1M
+        category: HJ
+        per: project
+        date: period_start
+        grace: P15D                                 # a period is judged this long after it ends
+
+`where` compares top-level fields with a list of allowed values. A periodic rule judges the
+calendar periods (days, ISO weeks, months, years, or multiples of them) that lie wholly
+after the unit began — its XM or LD record's `management_start`/`handed_over` or `opened` —
+and after `since` when given, and whose end + `grace` is before the day judged. Missing
+periods in a row are one gap, "since" its first. Pure: no files, no git.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dangan.model import defaults
+from dangan.model.codes import Code, Location
+from dangan.model.disposal import add_duration, to_day, valid_duration
+
+_EVERY = re.compile(r"P([1-9][0-9]*)([DWMY])")
+_UNITS = {"company": 0, "project": 1, "building": 2}
+_UNIT_START = {1: ("XM", ("management_start", "opened")), 2: ("LD", ("handed_over", "opened"))}
+_UNIT_ENDED = {1: {"closed"}, 2: {"demolished"}}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    kind: str  # each | every
+    category: str  # each: the set's category; every: the periodic record's category
+    where: tuple[tuple[str, frozenset[Any]], ...] = ()
+    needs_category: str | None = None
+    needs_status: frozenset[str] | None = None
+    needs_valid: str | None = None
+    every: str | None = None
+    per: str = "company"
+    date: tuple[str, ...] = ("opened",)
+    grace: str = "P0D"
+    since: dt.date | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.kind == "each":
+            out["each"] = self.category
+            needs: dict[str, Any] = {}
+            if self.needs_category:
+                needs["category"] = self.needs_category
+            if self.needs_status is not None:
+                needs["status"] = sorted(self.needs_status)
+            if self.needs_valid:
+                needs["valid"] = self.needs_valid
+            out["needs"] = needs
+        else:
+            out.update({"every": self.every, "category": self.category, "per": self.per,
+                        "date": list(self.date), "grace": self.grace})
+            if self.since:
+                out["since"] = self.since.isoformat()
+        if self.where:
+            out["where"] = {k: sorted(v, key=str) for k, v in self.where}
+        return out
+
+
+@dataclass
+class Item:
+    """What a rule reads of one record: its code and top-level fields."""
+
+    code: Code
+    tree: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Missing:
+    rule: Rule
+    category: str  # of the record that is missing
+    location: Location
+    since: dt.date
+    what: str  # one line: what is missing
+    subject: str | None = None  # the record of the set (each) that lacks it
+    periods: int = 0  # every: missing periods in the run
+    last: dt.date | None = None  # every: first day of the last missing period
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _where(value: Any) -> tuple[tuple[str, frozenset[Any]], ...]:
+    if not isinstance(value, Mapping):
+        return ()
+    out = []
+    for key, allowed in value.items():
+        items = allowed if isinstance(allowed, list) else [allowed]
+        out.append((str(key), frozenset(i for i in items if isinstance(i, (str, int, bool)))))
+    return tuple(out)
+
+
+def _fields(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(v for v in value if isinstance(v, str)) or default
+    return default
+
+
+def _rule(entry: Any, index: int) -> Rule | None:
+    """One rule of vault.yaml (already validated by its schema; malformed ones are skipped)."""
+    if not isinstance(entry, Mapping):
+        return None
+    name = entry.get("name") if isinstance(entry.get("name"), str) else None
+    if isinstance(entry.get("each"), str):
+        needs = entry.get("needs") if isinstance(entry.get("needs"), Mapping) else {}
+        status = needs.get("status")
+        category = needs.get("category") if isinstance(needs.get("category"), str) else None
+        valid = needs.get("valid") if isinstance(needs.get("valid"), str) else None
+        if category is None and valid is None:
+            return None
+        label = name or f"{entry['each']} needs {category or valid}"
+        return Rule(label, "each", entry["each"], _where(entry.get("where")), category,
+                    frozenset(status) if isinstance(status, list) else None, valid)
+    every, category = entry.get("every"), entry.get("category")
+    if not (isinstance(every, str) and _EVERY.fullmatch(every) and isinstance(category, str)):
+        return None
+    per = entry.get("per", "company")
+    grace = entry.get("grace", "P0D")
+    since = to_day(entry.get("since"), ZoneInfo("UTC"))
+    return Rule(name or f"{category} every {every} per {per}", "every", category,
+                _where(entry.get("where")), every=every, per=per if per in _UNITS else "company",
+                date=_fields(entry.get("date"), ("opened",)),
+                grace=grace if isinstance(grace, str) and valid_duration(grace) else "P0D", since=since)
+
+
+def rules(config: Mapping[str, Any]) -> list[Rule]:
+    given = config.get("expected")
+    entries = given if isinstance(given, list) else defaults.EXPECTED
+    return [r for i, e in enumerate(entries) if (r := _rule(e, i)) is not None]
+
+
+def matches(rule: Rule, tree: Mapping[str, Any]) -> bool:
+    return all(tree.get(key) in allowed for key, allowed in rule.where)
+
+
+# --------------------------------------------------------------------------- each
+
+def _each(rule: Rule, items: Sequence[Item], by_category: Mapping[str, list[Item]], day: dt.date,
+          tz: ZoneInfo) -> list[Missing]:
+    out = []
+    needed: dict[Location, list[Item]] = {}
+    if rule.needs_category:
+        for item in by_category.get(rule.needs_category, ()):
+            needed.setdefault(item.code.location, []).append(item)
+    for item in items:
+        if not matches(rule, item.tree):
+            continue
+        opened = to_day(item.tree.get("opened"), tz) or day
+        if opened > day:
+            continue
+        if rule.needs_category:
+            found = needed.get(item.code.location, [])
+            if any(rule.needs_status is None or f.tree.get("status") in rule.needs_status for f in found):
+                continue
+            # since the set's record opened, or since the last needed record closed
+            closed = [d for f in found if (d := to_day(f.tree.get("closed"), tz)) is not None]
+            since = max([opened, *closed])
+            states = "/".join(sorted(rule.needs_status)) if rule.needs_status else ""
+            what = f"no {states + ' ' if states else ''}{rule.needs_category} record for {item.code}"
+            out.append(Missing(rule, rule.needs_category, item.code.location, since, what, str(item.code)))
+        elif rule.needs_valid:
+            valid = to_day(item.tree.get(rule.needs_valid), tz)
+            if valid is not None and valid >= day:
+                continue
+            since = opened if valid is None else valid + dt.timedelta(days=1)
+            what = (f"{item.code} has no {rule.needs_valid}" if valid is None
+                    else f"{item.code}: {rule.needs_valid} {valid.isoformat()} has passed")
+            out.append(Missing(rule, item.code.category, item.code.location, since, what, str(item.code),
+                               extra={"field": rule.needs_valid, "value": valid.isoformat() if valid else None}))
+    return out
+
+
+# --------------------------------------------------------------------------- every
+
+def _every_parts(every: str) -> tuple[int, str]:
+    match = _EVERY.fullmatch(every)
+    assert match is not None
+    return int(match.group(1)), match.group(2)
+
+
+def period_index(day: dt.date, every: str) -> int:
+    """The number of the calendar period of `every` (P1D, P2W, P1M, P3M, P1Y...) holding `day`."""
+    count, unit = _every_parts(every)
+    if unit == "D":
+        return (day.toordinal() - 1) // count
+    if unit == "W":
+        return ((day.toordinal() - 1) // 7) // count  # 0001-01-01 was a Monday
+    if unit == "M":
+        return (day.year * 12 + day.month - 1) // count
+    return day.year // count
+
+
+def period_first(index: int, every: str) -> dt.date:
+    """The first day of period number `index`."""
+    count, unit = _every_parts(every)
+    if unit == "D":
+        return dt.date.fromordinal(index * count + 1)
+    if unit == "W":
+        return dt.date.fromordinal(index * count * 7 + 1)
+    if unit == "M":
+        year, month0 = divmod(index * count, 12)
+        return dt.date(year, month0 + 1, 1)
+    return dt.date(max(index * count, 1), 1, 1)
+
+
+def period_start(day: dt.date, every: str) -> dt.date:
+    """The first day of the calendar period of `every` holding `day`."""
+    return period_first(period_index(day, every), every)
+
+
+def _last_day(index: int, every: str) -> dt.date:
+    return period_first(index + 1, every) - dt.timedelta(days=1)
+
+
+def _units(rule: Rule, by_category: Mapping[str, list[Item]], tz: ZoneInfo) -> list[tuple[Location, dt.date, dt.date | None]]:
+    """(location, start, end) of each unit the rule is judged per."""
+    depth = _UNITS[rule.per]
+    if depth == 0:
+        starts = [d for items in by_category.values() for i in items if (d := to_day(i.tree.get("opened"), tz))]
+        return [(Location(), min(starts), None)] if starts else []
+    category, fields = _UNIT_START[depth]
+    out = []
+    for item in by_category.get(category, ()):
+        if item.tree.get("status") in ("preparing",):
+            continue
+        start = next((d for f in fields if (d := to_day(item.tree.get(f), tz)) is not None), None)
+        if start is None:
+            continue
+        end = to_day(item.tree.get("management_end") or item.tree.get("closed"), tz)
+        if end is None and item.tree.get("status") in _UNIT_ENDED[depth]:
+            continue  # ended, with no date to say when: judged nowhere
+        out.append((item.code.location, start, end))
+    return out
+
+
+def _every(rule: Rule, by_category: Mapping[str, list[Item]], day: dt.date, tz: ZoneInfo,
+           start: dt.date | None) -> list[Missing]:
+    """Periods as numbers: the records mark theirs, and the gaps between marks are the runs."""
+    every = rule.every
+    assert every is not None
+    depth = _UNITS[rule.per]
+    seen: dict[Location, set[int]] = {}
+    for item in by_category.get(rule.category, ()):
+        if not matches(rule, item.tree):
+            continue
+        when = next((d for f in rule.date if (d := to_day(item.tree.get(f), tz)) is not None), None)
+        if when is None:
+            continue
+        unit = Location(item.code.location.parts[:depth])
+        seen.setdefault(unit, set()).add(period_index(when, every))
+    out = []
+    since = rule.since or start
+    for location, began, end in _units(rule, by_category, tz):
+        begin = max(began, since) if since else began
+        first = period_index(begin, every)
+        if period_first(first, every) < begin:
+            first += 1  # only whole periods are judged
+        last = period_index(day, every)
+        if end is not None:  # the unit ended: only the periods wholly before its end
+            last = min(last, period_index(end, every) - (_last_day(period_index(end, every), every) > end))
+        while last >= first and add_duration(_last_day(last, every), rule.grace) >= day:
+            last -= 1
+        if last < first:
+            continue
+        marks = sorted(i for i in seen.get(location, ()) if first <= i <= last)
+        previous = first - 1
+        for mark in [*marks, last + 1]:
+            if mark > previous + 1:
+                out.append(_run(rule, location, previous + 1, mark - 1))
+            previous = mark
+    return out
+
+
+def _run(rule: Rule, location: Location, first: int, last: int) -> Missing:
+    every = rule.every or "P1D"
+    where = "-".join(location.parts) or "the company"
+    count = last - first + 1
+    since = period_first(first, every)
+    what = (f"no {rule.category} record for the period of {since.isoformat()} ({every}) at {where}"
+            if count == 1 else
+            f"no {rule.category} record in {count} periods of {every} at {where}, "
+            f"{since.isoformat()} to {_last_day(last, every).isoformat()}")
+    return Missing(rule, rule.category, location, since, what, None, count, period_first(last, every))
+
+
+def unmet(all_rules: Iterable[Rule], items: Iterable[Item], day: dt.date, tz: ZoneInfo,
+          start: dt.date | None = None) -> list[Missing]:
+    """Every unmet rule as of `day`, over the records of one tree. Periods before `start`
+    (the vault's first day) are not judged unless a rule's `since` says otherwise: periodic
+    records are expected from when the archive was kept in the vault."""
+    by_category: dict[str, list[Item]] = {}
+    for item in items:
+        by_category.setdefault(item.code.category, []).append(item)
+    out: list[Missing] = []
+    for rule in all_rules:
+        if rule.kind == "each":
+            out += _each(rule, by_category.get(rule.category, []), by_category, day, tz)
+        else:
+            out += _every(rule, by_category, day, tz, start)
+    return out
+
+
+def categories_read(all_rules: Iterable[Rule]) -> set[str]:
+    """The categories a set of rules reads."""
+    out: set[str] = set()
+    for rule in all_rules:
+        out.add(rule.category)
+        if rule.needs_category:
+            out.add(rule.needs_category)
+        if rule.kind == "every" and _UNITS[rule.per]:
+            out.add(_UNIT_START[_UNITS[rule.per]][0])
+    return out
+
+
+def fields_read(all_rules: Iterable[Rule]) -> set[str]:
+    """The record fields a set of rules reads (beyond status, opened and closed)."""
+    out = {"management_start", "management_end", "handed_over"}
+    for rule in all_rules:
+        out.update(key for key, _ in rule.where)
+        out.update(rule.date)
+        if rule.needs_valid:
+            out.add(rule.needs_valid)
+    return out
+
+
+def problems(config: Mapping[str, Any], categories: Sequence[str]) -> list[str]:
+    """Cross-checks of the duty settings the schema cannot make (for DG114): every category
+    named by `filing`, `expected` and `originals` is one the vault has."""
+    known = set(categories)
+    out = []
+    filing = config.get("filing")
+    for category in filing if isinstance(filing, Mapping) else ():
+        if category not in known:
+            out.append(f"filing: unknown category {category!r}")
+    for index, entry in enumerate(config.get("expected") or []):
+        if not isinstance(entry, Mapping):
+            continue
+        needs = entry.get("needs") if isinstance(entry.get("needs"), Mapping) else {}
+        for key, value in (("each", entry.get("each")), ("category", entry.get("category")),
+                           ("needs.category", needs.get("category"))):
+            if isinstance(value, str) and value not in known:
+                out.append(f"expected[{index}]: {key} names unknown category {value!r}")
+    originals = config.get("originals")
+    listed = originals.get("categories") if isinstance(originals, Mapping) else None
+    for category in listed if isinstance(listed, list) else ():
+        if category not in known:
+            out.append(f"originals: unknown category {category!r}")
+    return out

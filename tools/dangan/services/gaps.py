@@ -1,0 +1,385 @@
+"""`dangan gaps`: what should have been filed and was not, as of a day (docs/duties.md).
+
+Three kinds of gap, each with the department that files the record concerned and its
+responsible person (model/departments.py):
+
+- `late`: a record first committed after its filing deadline (model/filing.py);
+- `missing`: an expected record that is not there (model/expected.py);
+- `original`: a record whose paper original the archive expects and has not received
+  (`dangan receive`) by filing + `originals.within`.
+
+The vault is read as it stood at the end of the day judged: the tree of the last commit on
+the first-parent chain at or before it (`history.resolve`, as `stats`, `diff` and `show
+--as-of`), with the vault.yaml of that commit, so a past day is judged by the rules then in
+force. A record's filing day is its first commit's day in the vault's timezone: one `git
+log --diff-filter=A` pass over the history, kept in `.git/dangan/cache/filed.json` by the
+commit it reached and extended from there (format.md §8).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dangan.errors import CodeError, DanganError
+from dangan.formats import fields
+from dangan.formats.yamlio import YamlError, load_text, tree_or_none
+from dangan.git import gitio
+from dangan.model import departments as deps
+from dangan.model import expected, filing
+from dangan.model.codes import Code, Location, path_to_code
+from dangan.model.disposal import vault_tz
+from dangan.store import fsutil
+from dangan.store.vault import RECORDS, Vault
+
+FORMAT = "dangan gaps 1"
+KINDS = ("late", "missing", "original")
+CACHE = "filed.json"
+FIELDS = "gaps-fields.json"
+_LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
+
+
+# ------------------------------------------------------------------ first commits
+
+def _log_adds(root: Path, spec: list[str]) -> dict[str, int]:
+    """path -> the earliest commit time (Unix) that added it, over the commits of `spec`."""
+    raw = gitio.run(["log", "--diff-filter=A", "--no-renames", "--name-only", "-z", "--format=%x01%ct",
+                     *spec, "--", RECORDS + "/"], root).stdout
+    found: dict[str, int] = {}
+    for chunk in raw.split(b"\x01")[1:]:
+        stamp, _, names = chunk.partition(b"\n")
+        when = int(stamp.strip(b"\0\n") or 0)
+        for name in names.split(b"\0"):
+            name = name.strip(b"\n")
+            if not name:
+                continue
+            path = name.decode("utf-8", "surrogateescape")
+            if path not in found or when < found[path]:
+                found[path] = when  # git log runs newest first: the last seen is the earliest
+    return found
+
+
+def first_commits(root: Path, commit: str) -> dict[str, int]:
+    """Every record path's first commit time in the history of `commit`.
+
+    The map of a later commit serves an earlier one too: a path in an earlier tree was
+    first added no later than that tree, whatever came after. So the cache keeps the map of
+    the newest commit asked, and a newer one only reads the commits since."""
+    cache = gitio.git_dir(root) / "dangan" / "cache" / CACHE
+    known: dict[str, int] | None = None
+    tip = None
+    try:
+        doc = json.loads(cache.read_bytes())
+        tip, known = doc["commit"], doc["filed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if known is not None and tip == commit:
+        return known
+    if known is not None and tip and gitio.has_object(root, tip):
+        if gitio.is_ancestor(root, commit, tip):
+            return known
+        if gitio.is_ancestor(root, tip, commit):
+            for path, when in _log_adds(root, [f"{tip}..{commit}"]).items():
+                known.setdefault(path, when)
+            _store(cache, commit, known)
+            return known
+    found = _log_adds(root, [commit])
+    _store(cache, commit, found)
+    return found
+
+
+def _store(cache: Path, commit: str, found: dict[str, int]) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"commit": commit, "filed": found}, separators=(",", ":")).encode()
+        fsutil.write_atomic(cache, data, durable=False)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+# ------------------------------------------------------------------ reading a tree
+
+def _load_fields(root: Path, stamp: str) -> dict[str, Any]:
+    """The fields read before, by blob id (a blob never changes: never stale), for the
+    same set of wanted fields."""
+    try:
+        doc = json.loads((gitio.git_dir(root) / "dangan" / "cache" / FIELDS).read_bytes())
+        return doc["trees"] if doc.get("stamp") == stamp else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _store_fields(root: Path, stamp: str, trees: dict[str, Any]) -> None:
+    try:
+        cache = gitio.git_dir(root) / "dangan" / "cache" / FIELDS
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"stamp": stamp, "trees": trees}, ensure_ascii=False, separators=(",", ":"))
+        fsutil.write_atomic(cache, data.encode(), durable=False)
+    except (OSError, ValueError, TypeError):
+        pass  # a cache that cannot be written only costs time
+
+
+@dataclass
+class Snapshot:
+    commit: str | None
+    committed: str | None
+    config: dict[str, Any]
+    records: list[tuple[Code, str, dict[str, Any]]]  # code, path, tree (clear fields)
+    unreadable: list[str]
+    filed: dict[str, int] = field(default_factory=dict)  # path -> its first commit's time
+
+
+def _read(root: Path, blobs: list[str], read: Callable[[bytes], Any]) -> dict[str, Any]:
+    """read(content) of every blob, through two `git cat-file` processes at once."""
+    def part(ids: list[str]) -> dict[str, Any]:
+        return {blob: read(content) for blob, content in gitio.cat_blobs(root, ids)}
+
+    if len(blobs) < 2000:
+        return part(blobs)
+    half = len(blobs) // 2
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(part, (blobs[:half], blobs[half:]))
+    return {**first, **second}
+
+
+def _config_at(vault: Vault, commit: str) -> dict[str, Any]:
+    """vault.yaml as committed (the rules in force then); the work tree's when unreadable."""
+    found = gitio.run(["cat-file", "-p", f"{commit}:vault.yaml"], vault.root, check=False)
+    if found.returncode == 0:
+        try:
+            tree = load_text(found.stdout.decode("utf-8"))
+            if isinstance(tree, dict):
+                return tree
+        except (UnicodeDecodeError, YamlError):
+            pass  # a broken vault.yaml is DG114's to report
+    return dict(vault.config)
+
+
+_CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
+_SERIAL = re.compile(r"[0-9]{4,9}")
+
+
+def _folder(folder: str) -> tuple[str, Location, str] | None:
+    """(category, location, the file names' prefix) of a records folder dangan writes:
+    vault/A01/02/FW for FW-A01-02-...; None for anything else."""
+    segments = folder.split("/")
+    if len(segments) < 2 or segments[0] != RECORDS:
+        return None
+    category, parts = segments[-1], segments[1:-1]
+    if not _CODE.fullmatch("-".join([category, *parts, "0001"])):
+        return None
+    return category, Location(tuple(parts)), "-".join([category, *parts, ""])
+
+
+def _codes(paths: list[str]) -> list[Code | None]:
+    """The code of each record path (the fast path of `path_to_code`: each folder is
+    parsed once, each file name only compared with its folder's prefix)."""
+    folders: dict[str, tuple[str, Location, str] | None] = {}
+    out: list[Code | None] = []
+    for path in paths:
+        slash = path.rfind("/")
+        folder = path[:slash]
+        if folder not in folders:
+            folders[folder] = _folder(folder)
+        known = folders[folder]
+        name = path[slash + 1:]
+        serial = name[len(known[2]):-5] if known else ""
+        if (known and name.startswith(known[2]) and name.endswith(".yaml") and _SERIAL.fullmatch(serial)
+                and serial == f"{int(serial):04d}"):  # the one spelling Code.path gives
+            out.append(Code(known[0], known[1], int(serial)))
+        else:
+            out.append(None)
+    return out
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a judgement reads: the categories, their top-level fields and mappings."""
+
+    categories: frozenset[str]
+    fields: frozenset[str]
+    nested: frozenset[str]
+
+
+def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wanted]) -> Snapshot:
+    """The records `wanted(config)` names, as of the end of `as_of`: the fields it names are
+    read by `formats.fields` (the full reader only for a text it is not sure of)."""
+    from dangan.services.history import resolve
+
+    found = resolve(vault, as_of.isoformat())
+    if found.commit is None:
+        return Snapshot(None, None, dict(vault.config), [], [])
+    config = _config_at(vault, found.commit)
+    want = wanted(config)
+    stamp = ",".join(sorted(want.fields)) + "|" + ",".join(sorted(want.nested))
+    # git lists the tree and the first commits are read on the other core while the
+    # fields read before are loaded here
+    with ThreadPoolExecutor(2) as pool:
+        listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", RECORDS + "/"], vault.root)
+        filed = pool.submit(first_commits, vault.root, found.commit)
+        cached = _load_fields(vault.root, stamp)
+        raw = listing.result().stdout
+        filed_at = filed.result()
+    listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
+    listed = [(blob, path) for blob, path in listed
+              if path.rsplit("/", 1)[-1][:2] in want.categories and path.endswith(".yaml")]
+    entries: list[tuple[Code, str, str]] = []
+    for (blob, path), code in zip(listed, _codes([path for _, path in listed]), strict=True):
+        if code is None:
+            try:
+                code = path_to_code(path)
+            except CodeError:
+                continue  # a stray file: `dangan check` reports it
+        entries.append((code, path, blob))
+
+    keep = want.fields | want.nested
+
+    def read(content: bytes) -> Any:
+        try:
+            tree = fields.read(content, want.fields, want.nested)
+        except UnicodeDecodeError:
+            tree = None
+        if tree is None:
+            full = tree_or_none(content)
+            tree = {k: v for k, v in full.items() if k in keep} if isinstance(full, dict) else None
+        return tree
+
+    blobs = {blob for _, _, blob in entries}
+    trees = {blob: cached[blob] for blob in blobs if blob in cached}
+    todo = [blob for blob in blobs if blob not in trees]
+    if todo:
+        trees.update(_read(vault.root, todo, read))
+        _store_fields(vault.root, stamp, trees)
+    snap = Snapshot(found.commit, found.committed, config, [], [], filed_at)
+    for code, path, blob in entries:
+        tree = trees.get(blob)
+        if isinstance(tree, dict):
+            snap.records.append((code, path, tree))
+        else:
+            snap.unreadable.append(path)
+    return snap
+
+
+# ------------------------------------------------------------------ gaps
+
+def _wanted(config: dict[str, Any]) -> Wanted:
+    deadlines = filing.deadlines(config)
+    rules = expected.rules(config)
+    categories = set(deadlines) | expected.categories_read(rules) | set(filing.originals(config).categories)
+    names = {"status", "opened", "closed"} | expected.fields_read(rules)
+    for rule in deadlines.values():
+        names.update(rule.after)
+    nested = {"custody", "received"} | {n.split(".")[0] for n in names if "." in n}
+    return Wanted(frozenset(categories), frozenset(n for n in names if "." not in n), frozenset(nested))
+
+
+def _first_day(root: Path, commit: str, tz: Any) -> dt.date:
+    """The vault's first day: its root commit's, in the vault's timezone."""
+    times = gitio.out(["log", "--max-parents=0", "--format=%ct", commit], root).split()
+    return dt.datetime.fromtimestamp(min(int(t) for t in times), tz).date()
+
+
+def _shelved(tree: dict[str, Any]) -> bool:
+    """A custody location in the archive: the original was shelved before receipts were recorded."""
+    custody = tree.get("custody")
+    return isinstance(custody, dict) and isinstance(custody.get("room"), str) and custody.get("form") != "electronic"
+
+
+def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict[str, Any]:
+    """The gaps of the vault as of the end of `as_of`, optionally of one department."""
+    snap = snapshot(vault, as_of, _wanted)
+    config = snap.config
+    tz = vault_tz(config) if config.get("timezone") else vault.tz
+    departments = deps.parse(config)
+    if department is not None and department != deps.UNASSIGNED and deps.named(departments, department) is None:
+        names = ", ".join(d.name for d in departments) or "none are configured"
+        raise DanganError(f"--department {department!r} is not a department of vault.yaml",
+                          f"give one of: {names} (or {deps.UNASSIGNED})")
+    gaps: list[dict[str, Any]] = []
+
+    def owner(code: Code) -> tuple[str, str | None]:
+        found = deps.department_of(departments, code)
+        return (found.name, found.responsible) if found else (deps.UNASSIGNED, None)
+
+    def add(kind: str, where: Code, since: dt.date, what: str, **extra: Any) -> None:
+        name, responsible = owner(where)
+        if department is not None and name != department:
+            return
+        gaps.append({"kind": kind, "department": name, "responsible": responsible,
+                     "category": where.category, "location": "-".join(where.location.parts),
+                     "since": since.isoformat(), "what": what, **extra})
+
+    days: dict[int, dt.date] = {}
+
+    def filed(path: str) -> dt.date | None:
+        when = snap.filed.get(path)
+        if when is None:
+            return None
+        if when not in days:  # records share their commits: one conversion per commit
+            days[when] = dt.datetime.fromtimestamp(when, tz).date()
+        return days[when]
+
+    start = _first_day(vault.root, snap.commit, tz) if snap.commit else None
+    rules = filing.deadlines(config)
+    wanted_originals = filing.originals(config)
+    for code, path, tree in snap.records:
+        day = filed(path)
+        if day is None:
+            continue
+        rule = rules.get(code.category)
+        if rule is not None and (late := filing.lateness(rule, tree, day, tz, start)) is not None:
+            add("late", code, late.deadline + dt.timedelta(days=1),
+                f"{code} filed {late.filed.isoformat()}, {late.days_late} d after its deadline "
+                f"{late.deadline.isoformat()} ({rule.within} after {late.business_field} "
+                f"{late.business_day.isoformat()})",
+                code=str(code), filed=day.isoformat(), deadline=late.deadline.isoformat(),
+                business_field=late.business_field, business_date=late.business_day.isoformat(),
+                days_late=late.days_late)
+        if (filing.expects_original(wanted_originals, code.category, tree) and not filing.received(tree)
+                and not _shelved(tree)):
+            due = filing.original_due(wanted_originals, day)
+            if due < as_of:
+                add("original", code, due + dt.timedelta(days=1),
+                    f"{code}: paper original not received (filed {day.isoformat()}, due by {due.isoformat()})",
+                    code=str(code), filed=day.isoformat(), due=due.isoformat())
+
+    items = [expected.Item(code, tree) for code, _, tree in snap.records]
+    for miss in expected.unmet(expected.rules(config), items, as_of, tz, start):
+        probe = Code(miss.category, miss.location, 0)
+        extra: dict[str, Any] = {"rule": miss.rule.name, "missing_category": miss.category}
+        if miss.subject:
+            extra["code"] = miss.subject
+        if miss.periods:
+            extra.update(periods=miss.periods, every=miss.rule.every, last_period=miss.last.isoformat()
+                         if miss.last else None)
+        extra.update(miss.extra)
+        add("missing", probe, miss.since, miss.what, **extra)
+
+    order = {k: i for i, k in enumerate(KINDS)}
+    gaps.sort(key=lambda g: (g["department"] == deps.UNASSIGNED, g["department"], order[g["kind"]],
+                             g.get("code") or g["location"], g["since"]))
+    by_department: dict[str, dict[str, Any]] = {}
+    for d in departments:
+        if department is None or d.name == department:
+            by_department[d.name] = {"name": d.name, "responsible": d.responsible, **dict.fromkeys(KINDS, 0)}
+    for gap in gaps:
+        entry = by_department.setdefault(gap["department"], {"name": gap["department"], "responsible": None,
+                                                              **dict.fromkeys(KINDS, 0)})
+        entry[gap["kind"]] += 1
+    return {
+        "format": FORMAT,
+        "as_of": as_of.isoformat(),
+        "timezone": str(tz),
+        "commit": snap.commit,
+        "committed": snap.committed,
+        "department": department,
+        "counts": {**{k: sum(1 for g in gaps if g["kind"] == k) for k in KINDS}, "total": len(gaps)},
+        "departments": list(by_department.values()),
+        "gaps": gaps,
+        "unreadable": snap.unreadable,
+    }
