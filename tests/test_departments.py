@@ -45,3 +45,11 @@ def test_departments_are_checked_as_part_of_vault_yaml(vault: Path) -> None:
     assert "unknown category 'QQ'" in result.out and "'工程部' is listed twice" in result.out, result.out
     assert "responsible '趙剛' is not among its people" in result.out, result.out
     assert "/departments/2/files/2/location" in result.out, result.out
+
+
+def test_duty_settings_naming_unknown_categories_are_dg114(vault: Path) -> None:
+    config = load_text((vault / "vault.yaml").read_text("utf-8"))
+    config["filing"] = {"QQ": {"within": "P7D"}}
+    (vault / "vault.yaml").write_text(dump(config), "utf-8")
+    result = run_cli(["-C", str(vault), "check", "--all"])
+    assert result.code == 1 and "DG114" in result.out and "filing: unknown category 'QQ'" in result.out, result

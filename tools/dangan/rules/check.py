@@ -234,9 +234,11 @@ def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None,
     for category in config.get("retention") or {}:
         if category not in schemas.categories:
             found.append(Finding(CONFIG, "DG114", f"/retention/{category}: unknown category"))
-    from dangan.model import departments
+    from dangan.model import departments, expected
 
-    found += [Finding(CONFIG, "DG114", m) for m in departments.problems(config, list(schemas.categories))]
+    for problem in (*departments.problems(config, list(schemas.categories)),
+                    *expected.problems(config, list(schemas.categories))):
+        found.append(Finding(CONFIG, "DG114", problem))
     if sops_bytes is not None and isinstance(config, dict) and not found:  # judged by sound settings
         stale = sopsconfig.finding(sops_bytes, config, schemas)
         if stale is not None:
