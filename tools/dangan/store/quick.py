@@ -198,7 +198,7 @@ def stamp(root: str) -> str | None:
     a key itself; a file cannot be read)."""
     if os.environ.get("SOPS_AGE_KEY"):
         return None
-    digest = hashlib.sha256(f"dangan {__version__} quick 4\0".encode())
+    digest = hashlib.sha256(f"dangan {__version__} quick 5\0".encode())
     try:
         with open(os.path.join(root, CONFIG), "rb") as handle:
             digest.update(b"config\0" + handle.read() + b"\0")
