@@ -30,6 +30,7 @@ from dangan.rules.check import (
     dangling_refs,
     destroyed_codes,
     named_codes,
+    not_a_file,
 )
 from dangan.store.attached import owner
 from dangan.store.vault import RECORDS
@@ -54,6 +55,20 @@ class Change:
     path: str
     old: str | None
     new: str | None
+    mode: str = "100644"  # of the new side (git's "000000" for a deletion)
+
+
+def split_not_files(changes: list[Change]) -> tuple[list[Change], list[Finding]]:
+    """(the changes the rules read, DG104 for each link or submodule a change adds): the
+    blob of a link is its target's text, which no rule may judge as a record's content."""
+    kept, found = [], []
+    for change in changes:
+        message = not_a_file(change.mode) if change.status in "AMT" else None
+        if message is None:
+            kept.append(change)
+        else:
+            found.append(Finding(change.path, "DG104", message))
+    return kept, found
 
 
 def parse_raw(raw: bytes) -> list[Change]:
@@ -66,7 +81,7 @@ def parse_raw(raw: bytes) -> list[Change]:
         path = parts[i + 1].decode("utf-8", "surrogateescape")
         old = None if set(meta[2]) == {"0"} else meta[2]
         new = None if set(meta[3]) == {"0"} else meta[3]
-        changes.append(Change(meta[4][0], path, old, new))
+        changes.append(Change(meta[4][0], path, old, new, meta[1]))
         i += 2
     return changes
 

@@ -48,6 +48,21 @@ RULES = {
 }
 
 
+# Git's modes of what is not a file: a symbolic link (its blob is the link's target text,
+# which the file rules must never judge as a record) and a submodule (no blob at all).
+LINK_MODE, GITLINK_MODE = "120000", "160000"
+LINK = ("a symbolic link: dangan never follows a link under vault/ (it could point outside the "
+        "vault); replace it with the file it stands for")
+GITLINK = ("a submodule (another repository): only records and their attachment folders belong "
+           "under vault/; remove it")
+
+
+def not_a_file(mode: str) -> str | None:
+    """The DG104 message for an entry of the index or a commit that is not a plain file
+    (by its Git mode), or None for a file."""
+    return LINK if mode == LINK_MODE else GITLINK if mode == GITLINK_MODE else None
+
+
 @dataclass(frozen=True, order=True)
 class Finding:
     path: str

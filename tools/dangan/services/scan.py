@@ -29,6 +29,7 @@ from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
 from dangan.rules.check import (
     DISPOSAL_FOLDER,
+    LINK,
     CheckResult,
     Finding,
     Named,
@@ -36,6 +37,7 @@ from dangan.rules.check import (
     dangling_refs,
     destroyed_codes,
     judge_file,
+    not_a_file,
 )
 from dangan.store import attached as attachments
 from dangan.store import quick
@@ -309,8 +311,10 @@ Batch = tuple[int, list[Finding], bytes, list[tuple[str, bytes]], dict[bytes, Na
 
 def _read(path: str) -> bytes:
     """A file's bytes by plain system calls (cheaper than open().read() at 100,000 files).
-    A short read of a regular file is its end: a record takes one call."""
-    fd = os.open(path, os.O_RDONLY)
+    A short read of a regular file is its end: a record takes one call. A link is never
+    followed (it could name a file outside the vault, or /dev/zero): it fails, as a file
+    that is gone does, and the listing reports it (DG104)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
         data = os.read(fd, READ_SIZE)
         if len(data) < READ_SIZE:
@@ -560,6 +564,9 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+NOT_FILES = (b"120000", b"160000")  # git's modes of a symbolic link and a submodule
+
+
 def index_blobs(root: Path) -> dict[str, str]:
     """path -> blob id of the stage-0 index entries under vault/ (bulk, no objects)."""
     raw = gitio.run(["ls-files", "-s", "-z", "--", RECORDS + "/"], root).stdout
@@ -567,7 +574,8 @@ def index_blobs(root: Path) -> dict[str, str]:
     for item in raw.split(b"\0"):
         if item:
             meta, _, path = item.partition(b"\t")
-            if meta.endswith(b" 0"):  # stage 0
+            # stage 0, and a file: a link's blob is its target's text (the listing finds it)
+            if meta.endswith(b" 0") and meta[:6] not in NOT_FILES:
                 out[path.decode("utf-8", "surrogateescape")] = meta[7:47].decode()
     return out
 
@@ -587,8 +595,6 @@ class Listing:
     links: list[str] = field(default_factory=list)  # symbolic links: never followed, DG104
 
 
-LINK = ("a symbolic link: dangan never follows a link under vault/ (it could point outside the "
-        "vault); replace it with the file it stands for")
 
 
 def list_worktree(root: Path) -> Listing:
@@ -795,7 +801,7 @@ def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
 def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> CheckResult:
     """What the pre-commit hook checks: the staged changes against HEAD, judged by the
     staged vault.yaml and schemas. Unchanged files were checked when they were committed."""
-    from dangan.rules.changes import blobs_needed, change_findings, staged_changes
+    from dangan.rules.changes import blobs_needed, change_findings, split_not_files, staged_changes
     from dangan.rules.dates import staged_findings as staged_dates
 
     root = vault.root
@@ -808,6 +814,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
         rules = rules_from_head_or_worktree(root, vault.keyring)
     else:
         rules = rules_from_index(root, vault.keyring)
+    changes, links = split_not_files(changes)  # a staged link: DG104, its blob never read
     folders, again, loose = _change_context(root, ":", changes, has_head, use_cache)
     items, _ = _split([(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"])
     items += again
@@ -817,7 +824,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
     def read(wanted: list[tuple[str, str]]) -> Iterator[tuple[str, str, bytes]]:
         return ((path, blob, blobs[blob]) for path, blob in wanted)
 
-    findings = check_blobs(root, rules, items, read, use_cache, folders=folders) + loose
+    findings = check_blobs(root, rules, items, read, use_cache, folders=folders) + loose + links
     findings += change_findings(root, changes, ":", blobs, rules.config, vault.keyring)
     findings += staged_dates(root, changes, blobs, rules.config)
     findings += rules.config_findings(root if use_cache else None)
@@ -884,7 +891,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
                   use_cache: bool = True) -> CheckResult:
     """Every commit against its first parent: file rules on what it changed, change rules,
     and DG114, each judged by that commit's own vault.yaml and schemas."""
-    from dangan.rules.changes import change_findings, commit_changes
+    from dangan.rules.changes import change_findings, commit_changes, split_not_files
     from dangan.rules.dates import commit_findings as commit_dates
     from dangan.rules.dates import commit_times
 
@@ -896,14 +903,14 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
     for parent, commit in commits:
         rules = rules_from_commit(root, commit, keyring)
         configs[commit] = rules.config if rules.config else None
-        changes = commit_changes(root, parent, commit)
+        changes, links = split_not_files(commit_changes(root, parent, commit))
         if any(c.status == "A" and c.path.startswith(f"{RECORDS}/XH/") for c in changes):
             certificates.add(commit)
         folders, again, loose = _change_context(root, commit, changes, use_cache=use_cache)
         items, _ = _split([(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"])
         items += again
         checked += len(items)
-        found = check_blobs(root, rules, items, blob_reader(root), use_cache, folders=folders) + loose
+        found = check_blobs(root, rules, items, blob_reader(root), use_cache, folders=folders) + loose + links
         found += change_findings(root, changes, commit, None, rules.config, keyring)
         found += commit_dates(root, changes, commit, rules.config, times)
         found += rules.config_findings(root if use_cache else None)
@@ -920,9 +927,11 @@ def check_tree(root: Path, rev: str, keyring: Keyring | None, use_cache: bool = 
     from dangan.rules.changes import destroyed_on
 
     rules = rules_from_commit(root, rev, keyring)
-    items = [(e.path, e.blob) for e in gitio.ls_tree(root, rev, [RECORDS + "/"])]
+    entries = gitio.ls_tree(root, rev, [RECORDS + "/"])
+    items = [(e.path, e.blob) for e in entries if not_a_file(e.mode) is None]
     named: dict[str, Named] = {}
     findings = check_blobs(root, rules, items, blob_reader(root), use_cache, named=named)
+    findings += [Finding(e.path, "DG104", message) for e in entries if (message := not_a_file(e.mode))]
     paths = {path for path, _ in items}  # DG108: the commit's files are its records
     findings += dangling_refs(named, paths.intersection, lambda: destroyed_on(root, rev))
     findings += rules.config_findings(root if use_cache else None)
