@@ -166,3 +166,25 @@ def test_check_all_never_reads_through_a_tracked_link(vault: Path) -> None:
                               capture_output=True, text=True, preexec_fn=limit)
         assert proc.returncode == 1, proc
         assert dg104_lines(proc.stdout, LINK_REL) and "internal error" not in proc.stderr, proc
+
+
+def test_check_of_a_folder_reports_its_links_without_reading_them(vault: Path, tmp_path: Path) -> None:
+    """`check FOLDER` lists the folder's files, links included: each link is DG104 and is
+    not read (a link to /dev/zero exhausted memory; one to an outside file was judged as a
+    record)."""
+    import resource
+    import sys
+
+    base(vault)
+    ln_s(vault, {LINK_REL: "/dev/zero", STRAY_LINK_REL: str(outside(tmp_path))})
+    cap = 1 << 31
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    proc = subprocess.run([str(Path(sys.executable).parent / "dangan"), "check", "vault/A01"], cwd=vault,
+                          capture_output=True, text=True, preexec_fn=limit)
+    assert proc.returncode == 1, proc
+    for rel in (LINK_REL, STRAY_LINK_REL):
+        assert dg104_lines(proc.stdout, rel), proc
+    assert "internal error" not in proc.stderr and "stray file" not in proc.stdout, proc

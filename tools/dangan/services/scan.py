@@ -772,7 +772,10 @@ def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
     index = index_blobs(root)
     records: set[str] = set()
     plain: list[str] = []
+    links = [rel for rel in paths if (root / rel).is_symlink()]  # DG104, never read through
     for rel in paths:
+        if rel in links:
+            continue
         record = attachments.owner(rel)
         if record is None:
             plain.append(rel)
@@ -783,8 +786,10 @@ def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
         folder = root / record[:-5]
         if folder.is_dir():
             for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-                if entry.is_file(follow_symlinks=False):
-                    rel = f"{record[:-5]}/{entry.name}"
+                rel = f"{record[:-5]}/{entry.name}"
+                if entry.is_symlink():
+                    links.append(rel)
+                elif entry.is_file(follow_symlinks=False):
                     measured.append((rel, facts.for_worktree(rel, None if rel in dirty else index.get(rel))))
     facts.save()
     folders = attachments.group((rel, s) for rel, s in measured if s is not None)
@@ -794,6 +799,7 @@ def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
     findings = check_blobs(root, rules, items, None, use_cache, progress=progress, folders=folders,
                            named=named)
     findings += worktree_refs(root, named, lambda rel: _is_file(root / rel))
+    findings += [Finding(rel, "DG104", LINK) for rel in sorted(set(links))]
     findings += [Finding(*f) for f in attachments.loose_findings(folders, lambda r: (root / r).is_file())]
     return CheckResult(len(items) + len(measured), _dedupe(findings))
 
