@@ -118,42 +118,49 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     """`check_file`, and the codes the record names (`named_codes`), read from the tree
     the rules parse anyway: what DG108 judges across files (`dangling_refs`)."""
     found: list[Finding] = []
-    named: Named = ()
 
     def add(rule: str, message: str) -> None:
         found.append(Finding(rel, rule, message))
 
     if attachments.owner(rel) is not None:  # a file in a record's attachment folder
-        return [Finding(*f) for f in attachments.file_findings(rel, data)], named
+        return [Finding(*f) for f in attachments.file_findings(rel, data)], ()
     if not rel.endswith(".yaml"):
         add("DG104", "stray file: only records (CODE.yaml) and their attachment folders belong under vault/; "
                      "move or remove it")
-        return found, named  # clear or not: DG104 already says it does not belong there
+        return found, ()  # clear or not: DG104 already says it does not belong there
     try:
         tree, canonical = load_bytes(data)
     except YamlError as exc:
         add("DG101", f"{exc}")
-        return found, named
-    named = named_codes(tree, rel)
+        return found, ()
+    pairs = _named_pairs(tree)
+
+    def done(at_record_path: bool = False) -> tuple[list[Finding], Named]:
+        """The findings, and what the record names (asked cheaply: most records name a
+        code, and path_to_code would cost as much again as the rest of named_codes)."""
+        if not pairs or not (at_record_path or _record_code(rel) is not None):
+            return found, ()
+        return found, tuple(pairs)
 
     code_text = tree.get("code")
     foreign = sealing.record_of_another_rule(tree)
     if foreign is not None:
         add("DG106", foreign)
-        return found, named
+        return done()
     if not isinstance(code_text, str):
         add("DG103", "no `code` field (a string like YZ-A01-02-001-0301-0001)")
-        return found, named
+        return done()
     try:
         code = parse_code(code_text)
     except DanganError as exc:
         add("DG103", f"malformed code: {exc.message}")
-        return found, named
+        return done()
     cat = schemas.category(code.category)
     if cat is None:
         add("DG104", f"unknown category {code.category!r} (not in schemas/categories.yaml)")
-        return found, named
-    if rel != code.path:
+        return done()
+    at_record_path = rel == code.path
+    if not at_record_path:
         add("DG103", f"path is not the derived path of {code}; move it to {code.path}")
     if tree.get("category") != code.category:
         add("DG103", f"`category` is {tree.get('category')!r} but the code says {code.category}")
@@ -204,7 +211,7 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         found += [Finding(*f) for f in attachments.record_findings(rel, body, attached, wanted)]
     if not canonical and not (encrypted and _sops_form(tree, data)):
         add("DG113", "not in canonical form; run `dangan fmt` on it")
-    return found, named
+    return done(at_record_path)
 
 
 def _sops_form(tree: dict[str, Any], data: bytes) -> bool:
@@ -225,17 +232,23 @@ DISPOSAL_FOLDER = f"{RECORDS}/{DISPOSAL}/"  # where they are filed (at the compa
 
 def named_codes(tree: Any, rel: str) -> Named:
     """The codes a record names (`refs`, and the inventory that flagged a paper original:
-    `custody.inventory`) that are well-formed codes: a malformed one is the schema's to
-    report (DG102). Nothing for a file that is not at a record's path."""
-    if not isinstance(tree, dict):
+    `custody.inventory`), as written; nothing for a file that is not at a record's path.
+    Whether each is a well-formed code is asked by `dangling_refs`, once per distinct
+    text (a malformed one is the schema's to report, DG102)."""
+    pairs = _named_pairs(tree)
+    if not pairs or _record_code(rel) is None:
         return ()
+    return tuple(pairs)
+
+
+def _named_pairs(tree: Any) -> list[tuple[str, str]]:
+    if not isinstance(tree, dict):
+        return []
     refs, custody = tree.get("refs"), tree.get("custody")
     named = [("refs", r) for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
     if isinstance(custody, dict) and isinstance(custody.get("inventory"), str):
         named.append(("custody.inventory", custody["inventory"]))
-    if not named or _record_code(rel) is None:
-        return ()
-    return tuple((field, ref) for field, ref in named if _target(ref) is not None)
+    return named
 
 
 def _record_code(rel: str) -> Any:
@@ -247,7 +260,7 @@ def _record_code(rel: str) -> Any:
         return None
 
 
-@functools.lru_cache(maxsize=4096)  # a vault names few distinct codes, each many times
+@functools.lru_cache(maxsize=1 << 16)  # a vault names fewer distinct codes, most many times
 def _target(ref: str) -> str | None:
     """The path of the record `ref` names, or None when it is not a code."""
     try:
@@ -272,7 +285,7 @@ def dangling_refs(named: Mapping[str, Named], present: Callable[[set[str]], set[
     """DG108, on any side (the work tree, the index, a commit): each code `named` (record
     path -> its `named_codes`) whose record is not `present` (asked once, with every
     target path) and that no certificate lists (`destroyed`, asked only if one is missing)."""
-    targets = {ref: _target(ref) for pairs in named.values() for _field, ref in pairs}
+    targets = {ref: _target(ref) for ref in {ref for pairs in named.values() for _field, ref in pairs}}
     there = present({path for path in targets.values() if path is not None})
     missing = {ref for ref, path in targets.items() if path is not None and path not in there}
     if not missing:

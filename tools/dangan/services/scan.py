@@ -17,7 +17,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,14 +216,15 @@ class Cache:
     def key(path: str, blob: str) -> bytes:
         return hashlib.blake2b(f"{path}\0{blob}".encode(), digest_size=16).digest()
 
-    def add(self, entry: bytes, named: Named) -> None:
-        """`entry`: a key and the id of `named` (`_named_id`)."""
-        key, ident = entry[:16], entry[16:]
-        if key not in self.known:
-            self.known[key] = ident
-            self.new.append(entry)
-        if ident != NAMES_NONE and ident not in self.named:
-            self.named[ident] = self.new_named[ident] = named
+    def add(self, entries: bytes, lists: Mapping[bytes, Named]) -> None:
+        """Entries (key and id, `_named_id`, packed) of files checked since the cache was
+        read, so none is known yet, and the lists of their ids. Kept for `save` only: a
+        `Cache` answers for what was on disk when it was read."""
+        if entries:
+            self.new.append(entries)
+        for ident, pairs in lists.items():
+            if ident not in self.named:
+                self.named[ident] = self.new_named[ident] = pairs
 
     def save(self) -> None:
         if self.path is None or self.refs_path is None or not self.new:
@@ -269,12 +270,14 @@ def _read_lists(raw: bytes) -> dict[bytes, Named]:
     return named
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1 << 16)
 def _named_id(named: Named) -> bytes:
     """An id of what a file names, from its content (so processes writing at once agree)."""
     if not named:
         return NAMES_NONE
-    return hashlib.blake2b(json.dumps(named).encode(), digest_size=8).digest()
+    # repr of a tuple of strings is unambiguous and the same in every process (json.dumps
+    # costs several times as much, for each of the ~25,000 distinct lists of a large vault)
+    return hashlib.blake2b(repr(named).encode("utf-8", "backslashreplace"), digest_size=8).digest()
 
 
 def cache_dir(root: Path) -> Path | None:
@@ -524,13 +527,9 @@ def _collect(batch: Batch, cache: Cache, findings: list[Finding],
              progress: Callable[[int], None] | None, named: dict[str, Named] | None) -> None:
     checked, found, clean, names, lists = batch
     findings.extend(found)
-    size = Cache.ENTRY
-    for i in range(0, len(clean), size):
-        entry = clean[i : i + size]
-        cache.add(entry, lists.get(entry[16:], ()))
+    cache.add(clean, lists)
     if named is not None:
-        for path, ident in names:
-            named[path] = lists[ident]
+        named.update((path, lists[ident]) for path, ident in names)
     if progress:
         progress(checked)
 
