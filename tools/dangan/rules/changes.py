@@ -23,7 +23,15 @@ from dangan.errors import DanganError
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
 from dangan.model.codes import Code, path_to_code
-from dangan.rules.check import Finding
+from dangan.rules.check import (
+    DISPOSAL_FOLDER,
+    Finding,
+    Named,
+    dangling_refs,
+    destroyed_codes,
+    named_codes,
+    not_a_file,
+)
 from dangan.store.attached import owner
 from dangan.store.vault import RECORDS
 
@@ -36,7 +44,6 @@ LEDGER = ("JY", "XH", "BQ", "PD")
 # Certificates and holds are permanent. Loans are ledger records too (append-only) but
 # have a retention rule of their own (JY P10Y, destroy): they go with a certificate.
 PERMANENT = ("XH", "BQ")
-DISPOSAL = "XH"
 # Fields of a ledger record that may change: `status` is derived from the events.
 DERIVED = frozenset({"status", "sops"})
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the empty tree
@@ -48,6 +55,20 @@ class Change:
     path: str
     old: str | None
     new: str | None
+    mode: str = "100644"  # of the new side (git's "000000" for a deletion)
+
+
+def split_not_files(changes: list[Change]) -> tuple[list[Change], list[Finding]]:
+    """(the changes the rules read, DG104 for each link or submodule a change adds): the
+    blob of a link is its target's text, which no rule may judge as a record's content."""
+    kept, found = [], []
+    for change in changes:
+        message = not_a_file(change.mode) if change.status in "AMT" else None
+        if message is None:
+            kept.append(change)
+        else:
+            found.append(Finding(change.path, "DG104", message))
+    return kept, found
 
 
 def parse_raw(raw: bytes) -> list[Change]:
@@ -60,7 +81,7 @@ def parse_raw(raw: bytes) -> list[Change]:
         path = parts[i + 1].decode("utf-8", "surrogateescape")
         old = None if set(meta[2]) == {"0"} else meta[2]
         new = None if set(meta[3]) == {"0"} else meta[3]
-        changes.append(Change(meta[4][0], path, old, new))
+        changes.append(Change(meta[4][0], path, old, new, meta[1]))
         i += 2
     return changes
 
@@ -110,15 +131,9 @@ def _present(root: Path, side: str, paths: set[str], changes: list[Change]) -> s
 
 def destroyed_on(root: Path, side: str) -> set[str]:
     """Codes listed in the disposal certificates on `side` (':' index, or a commit)."""
-    folder = f"{RECORDS}/{DISPOSAL}/"
+    folder = DISPOSAL_FOLDER
     entries = gitio.ls_files(root, [folder]) if side == ":" else gitio.ls_tree(root, side, [folder])
-    codes: set[str] = set()
-    for _blob, data in gitio.cat_blobs(root, [e.blob for e in entries]):
-        tree = _tree(data)
-        for item in (tree or {}).get("items") or []:
-            if isinstance(item, dict) and isinstance(item.get("code"), str):
-                codes.add(item["code"])
-    return codes
+    return destroyed_codes(_tree(data) for _blob, data in gitio.cat_blobs(root, [e.blob for e in entries]))
 
 
 def _tree(data: bytes) -> dict[str, Any] | None:
@@ -170,35 +185,14 @@ def change_findings(root: Path, changes: list[Change], side: str,
             destroyed = destroyed_on(root, side)
         return destroyed
 
-    # DG108: codes named by added or changed records (`refs`, and the inventory that
-    # flagged a paper original: custody.inventory)
-    refs_by_path: dict[str, list[tuple[str, str]]] = {}
+    # DG108: codes named by added or changed records (rules.check.named_codes)
+    named: dict[str, Named] = {}
     for change in changes:
-        if change.status not in "AMT" or change.new is None or _code(change.path) is None:
-            continue
-        tree = _tree(blobs[change.new])
-        if not tree:
-            continue
-        named = [("refs", r) for r in tree.get("refs") or [] if isinstance(r, str)] \
-            if isinstance(tree.get("refs"), list) else []
-        custody = tree.get("custody")
-        if isinstance(custody, dict) and isinstance(custody.get("inventory"), str):
-            named.append(("custody.inventory", custody["inventory"]))
-        if named:
-            refs_by_path[change.path] = named
-    targets: dict[str, str] = {}
-    for named in refs_by_path.values():
-        for _field, ref in named:
-            code = _code_text(ref)
-            if code is not None:
-                targets[ref] = code.path
-    present = _present(root, side, set(targets.values()), changes)
-    for path, named in sorted(refs_by_path.items()):
-        for field, ref in named:
-            target = targets.get(ref)
-            if target is None or target in present or ref in certificates():
-                continue
-            findings.append(Finding(path, "DG108", f"{field} names {ref}, which exists nowhere and was never destroyed"))
+        if change.status in "AMT" and change.new in blobs and _code(change.path) is not None:
+            pairs = named_codes(_tree(blobs[change.new]), change.path)
+            if pairs:
+                named[change.path] = pairs
+    findings += dangling_refs(named, lambda paths: _present(root, side, paths, changes), certificates)
 
     # DG109: deletions
     for change in changes:
@@ -269,15 +263,6 @@ def _side_records(root: Path, side: str):  # type: ignore[no-untyped-def]
         return cache[category]
 
     return records
-def _code_text(text: str) -> Code | None:
-    from dangan.model.codes import parse_code
-
-    try:
-        return parse_code(text)
-    except DanganError:
-        return None
-
-
 def rewritten(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """How `new` rewrites `old` rather than appending to it (empty when it only appends)."""
     problems = []

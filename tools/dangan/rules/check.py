@@ -1,12 +1,14 @@
 """The file rules of docs/ci.md (DG101-DG106, DG113-DG118) as pure functions.
 
 `check_file` looks at one file's bytes and returns findings; the sources (`work_tree`,
-`staged`, `paths`) say which bytes to look at. Nothing here prints.
+`staged`, `paths`) say which bytes to look at. `dangling_refs` (DG108) judges what the
+records of one side name, for the change rules and for a whole work tree or commit alike.
+Nothing here prints.
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +22,7 @@ from dangan.rules import domain
 from dangan.store import attached as attachments
 from dangan.store import sealing, sopsconfig
 from dangan.store.sealing import Keyring
-from dangan.store.vault import CONFIG
+from dangan.store.vault import CONFIG, RECORDS
 
 RULES = {
     "DG101": "not a readable record",
@@ -45,6 +47,21 @@ RULES = {
     "DG120": "history of a protected branch or a tag rewritten on the server",
     "DG121": "dated after the commit that records it, or a commit dated in the future",
 }
+
+
+# Git's modes of what is not a file: a symbolic link (its blob is the link's target text,
+# which the file rules must never judge as a record) and a submodule (no blob at all).
+LINK_MODE, GITLINK_MODE = "120000", "160000"
+LINK = ("a symbolic link: dangan never follows a link under vault/ (it could point outside the "
+        "vault); replace it with the file it stands for")
+GITLINK = ("a submodule (another repository): only records and their attachment folders belong "
+           "under vault/; remove it")
+
+
+def not_a_file(mode: str) -> str | None:
+    """The DG104 message for an entry of the index or a commit that is not a plain file
+    (by its Git mode), or None for a file."""
+    return LINK if mode == LINK_MODE else GITLINK if mode == GITLINK_MODE else None
 
 
 @dataclass(frozen=True, order=True)
@@ -95,47 +112,65 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     `attached` is what the record's attachment folder holds (file name -> attachments.Stored;
     None or empty: nothing), for DG115, DG116 and DG118.
     """
+    return judge_file(schemas, rel, data, keyring, recipients, config, attached)[0]
+
+
+def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | None = None,
+               recipients: dict[str, list[str]] | None = None,
+               config: dict[str, Any] | None = None,
+               attached: Mapping[str, Any] | None = None) -> tuple[list[Finding], Named]:
+    """`check_file`, and the codes the record names (`named_codes`), read from the tree
+    the rules parse anyway: what DG108 judges across files (`dangling_refs`)."""
     found: list[Finding] = []
 
     def add(rule: str, message: str) -> None:
         found.append(Finding(rel, rule, message))
 
     if attachments.owner(rel) is not None:  # a file in a record's attachment folder
-        return [Finding(*f) for f in attachments.file_findings(rel, data)]
+        return [Finding(*f) for f in attachments.file_findings(rel, data)], ()
     if not rel.endswith(".yaml"):
         add("DG104", "stray file: only records (CODE.yaml) and their attachment folders belong under vault/; "
                      "move or remove it")
-        return found  # clear or not: DG104 already says it does not belong there
+        return found, ()  # clear or not: DG104 already says it does not belong there
     try:
         tree, canonical = load_bytes(data)
     except YamlError as exc:
         # git's own markers say more than the parse error they cause: the merge, the way out
         name = rel.rsplit("/", 1)[-1].removesuffix(".yaml")
         add("DG101", markers_note(name, rel) if has_markers(data) else f"{exc}")
-        return found
+        return found, ()
     conflict = conflict_note(tree)  # what the merge driver left in place of a record
     if conflict is not None:
         add("DG101", conflict)
-        return found
+        return found, ()
+    pairs = _named_pairs(tree)
+
+    def done(at_record_path: bool = False) -> tuple[list[Finding], Named]:
+        """The findings, and what the record names (asked cheaply: most records name a
+        code, and path_to_code would cost as much again as the rest of named_codes)."""
+        if not pairs or not (at_record_path or _record_code(rel) is not None):
+            return found, ()
+        return found, tuple(pairs)
 
     code_text = tree.get("code")
     foreign = sealing.record_of_another_rule(tree)
     if foreign is not None:
         add("DG106", foreign)
-        return found
+        return done()
     if not isinstance(code_text, str):
         add("DG103", "no `code` field (a string like YZ-A01-02-001-0301-0001)")
-        return found
+        return done()
     try:
         code = parse_code(code_text)
     except DanganError as exc:
         add("DG103", f"malformed code: {exc.message}")
-        return found
+        return done()
     cat = schemas.category(code.category)
     if cat is None:
         add("DG104", f"unknown category {code.category!r} (not in schemas/categories.yaml)")
-        return found
-    if rel != code.path:
+        return done()
+    at_record_path = rel == code.path
+    if not at_record_path:
         add("DG103", f"path is not the derived path of {code}; move it to {code.path}")
     if tree.get("category") != code.category:
         add("DG103", f"`category` is {tree.get('category')!r} but the code says {code.category}")
@@ -187,7 +222,7 @@ def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         found += [Finding(*f) for f in attachments.record_findings(rel, body, attached, wanted)]
     if not canonical and not (encrypted and _sops_form(tree, data)):
         add("DG113", "not in canonical form; run `dangan fmt` on it")
-    return found
+    return done(at_record_path)
 
 
 def _sops_form(tree: dict[str, Any], data: bytes) -> bool:
@@ -197,6 +232,79 @@ def _sops_form(tree: dict[str, Any], data: bytes) -> bool:
     from dangan.formats import sopsyaml
 
     return sopsyaml.is_sops_form(tree, data.decode("utf-8"))
+
+
+# ------------------------------------------------------- references (DG108)
+
+Named = tuple[tuple[str, str], ...]  # (field, code as written) for each code a record names
+DISPOSAL = "XH"  # the disposal certificates: the codes in their `items` were destroyed
+DISPOSAL_FOLDER = f"{RECORDS}/{DISPOSAL}/"  # where they are filed (at the company level)
+
+
+def named_codes(tree: Any, rel: str) -> Named:
+    """The codes a record names (`refs`, and the inventory that flagged a paper original:
+    `custody.inventory`), as written; nothing for a file that is not at a record's path.
+    Whether each is a well-formed code is asked by `dangling_refs`, once per distinct
+    text (a malformed one is the schema's to report, DG102)."""
+    pairs = _named_pairs(tree)
+    if not pairs or _record_code(rel) is None:
+        return ()
+    return tuple(pairs)
+
+
+def _named_pairs(tree: Any) -> list[tuple[str, str]]:
+    if not isinstance(tree, dict):
+        return []
+    refs, custody = tree.get("refs"), tree.get("custody")
+    named = [("refs", r) for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
+    if isinstance(custody, dict) and isinstance(custody.get("inventory"), str):
+        named.append(("custody.inventory", custody["inventory"]))
+    return named
+
+
+def _record_code(rel: str) -> Any:
+    from dangan.model.codes import path_to_code
+
+    try:
+        return path_to_code(rel)
+    except DanganError:
+        return None
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a vault names fewer distinct codes, most many times
+def _target(ref: str) -> str | None:
+    """The path of the record `ref` names, or None when it is not a code."""
+    try:
+        return parse_code(ref).path
+    except DanganError:
+        return None
+
+
+def destroyed_codes(certificates: Iterable[Any]) -> set[str]:
+    """The codes listed in the `items` of disposal certificates (their parsed trees)."""
+    codes: set[str] = set()
+    for tree in certificates:
+        items = tree.get("items") if isinstance(tree, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("code"), str):
+                codes.add(item["code"])
+    return codes
+
+
+def dangling_refs(named: Mapping[str, Named], present: Callable[[set[str]], set[str]],
+                  destroyed: Callable[[], set[str]]) -> list[Finding]:
+    """DG108, on any side (the work tree, the index, a commit): each code `named` (record
+    path -> its `named_codes`) whose record is not `present` (asked once, with every
+    target path) and that no certificate lists (`destroyed`, asked only if one is missing)."""
+    targets = {ref: _target(ref) for ref in {ref for pairs in named.values() for _field, ref in pairs}}
+    there = present({path for path in targets.values() if path is not None})
+    missing = {ref for ref, path in targets.items() if path is not None and path not in there}
+    if not missing:
+        return []
+    gone = destroyed()
+    return [Finding(path, "DG108", f"{field} names {ref}, which exists nowhere and was never destroyed")
+            for path, pairs in named.items() for field, ref in pairs
+            if ref in missing and ref not in gone]
 
 
 # ----------------------------------------------------------------- vault level

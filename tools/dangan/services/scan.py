@@ -17,7 +17,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,18 @@ from dangan.errors import DanganError
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
-from dangan.rules.check import CheckResult, Finding, check_config_tree, check_file
+from dangan.rules.check import (
+    DISPOSAL_FOLDER,
+    LINK,
+    CheckResult,
+    Finding,
+    Named,
+    check_config_tree,
+    dangling_refs,
+    destroyed_codes,
+    judge_file,
+    not_a_file,
+)
 from dangan.store import attached as attachments
 from dangan.store import quick
 from dangan.store.sealing import Keyring
@@ -68,8 +79,9 @@ class Rules:
         return out
 
     def fingerprint(self) -> str:
-        # "rules 5": DG101 names git's conflict markers and DG107 the commands that restore
-        # a record, so a whole tree's findings remembered by an older dangan are not shown
+        # "rules 5": DG101 names git's conflict markers, DG107 the commands that restore a
+        # record, DG108 is judged on the work tree and links are DG104 by mode, so a whole
+        # tree's findings remembered by an older dangan are not shown
         digest = hashlib.sha256(f"dangan {__version__} rules 5\0".encode())
         digest.update(self.schemas.fingerprint.encode())
         # all of vault.yaml, not only the recipients: the loan rules (DG111) read the
@@ -172,43 +184,103 @@ def rules_from_index(root: Path, keyring: Keyring | None) -> Rules:
 # -------------------------------------------------------------------------- cache
 
 class Cache:
-    """Clean (path, blob) results for one rules fingerprint, as 16-byte keys in one file."""
+    """Clean (path, blob) results for one rules fingerprint, and the codes each file names.
+
+    One file of 24-byte entries: the 16-byte key, then the id of the codes the file names
+    (`rules.check.named_codes`; 8 zero bytes when none), whose lists are kept once per id
+    in a second file of JSON lines (most records name the same few codes). DG108 judges
+    references across files, so a cached file must still say what it names: without its
+    list (a torn write), an entry is a miss and the file is read again."""
+
+    ENTRY = 24
 
     def __init__(self, directory: Path | None, fingerprint: str) -> None:
         self.path = directory / f"check-{fingerprint}.bin" if directory else None
-        self.known: set[bytes] = set()
+        self.refs_path = directory / f"refs-{fingerprint}.jsonl" if directory else None
+        self.known: dict[bytes, bytes] = {}  # key -> id of what it names
+        self.named: dict[bytes, Named] = {}  # id -> (field, code) pairs
         self.new: list[bytes] = []
-        if self.path is None:
+        self.new_named: dict[bytes, Named] = {}
+        if self.path is None or self.refs_path is None:
             return
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return
-        usable = len(data) - len(data) % 16  # a torn last append is ignored
-        self.known = {data[i : i + 16] for i in range(0, usable, 16)}
+        try:
+            self.named = _read_lists(self.refs_path.read_bytes())
+        except FileNotFoundError:
+            self.named = {}  # no file named a code yet
+        size = self.ENTRY
+        usable = len(data) - len(data) % size  # a torn last append is ignored
+        self.known = {data[i : i + 16]: data[i + 16 : i + size] for i in range(0, usable, size)}
 
     @staticmethod
     def key(path: str, blob: str) -> bytes:
         return hashlib.blake2b(f"{path}\0{blob}".encode(), digest_size=16).digest()
 
-    def add(self, key: bytes) -> None:
-        if key not in self.known:
-            self.known.add(key)
-            self.new.append(key)
+    def add(self, entries: bytes, lists: Mapping[bytes, Named]) -> None:
+        """Entries (key and id, `_named_id`, packed) of files checked since the cache was
+        read, so none is known yet, and the lists of their ids. Kept for `save` only: a
+        `Cache` answers for what was on disk when it was read."""
+        if entries:
+            self.new.append(entries)
+        for ident, pairs in lists.items():
+            if ident not in self.named:
+                self.named[ident] = self.new_named[ident] = pairs
 
     def save(self) -> None:
-        if self.path is None or not self.new:
+        if self.path is None or self.refs_path is None or not self.new:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            for old in self.path.parent.glob("check-*.bin"):
-                if old != self.path:
-                    old.unlink(missing_ok=True)  # results of older rules are never used again
+            for pattern in ("check-*.bin", "refs-*.jsonl"):
+                for old in self.path.parent.glob(pattern):
+                    if old not in (self.path, self.refs_path):
+                        old.unlink(missing_ok=True)  # results of older rules are never used again
+            if self.new_named:  # the lists first: an entry read without its list is a miss
+                lines = [json.dumps([i.hex(), pairs]) + "\n" for i, pairs in self.new_named.items()]
+                with open(self.refs_path, "a", encoding="utf-8") as handle:
+                    handle.write("".join(lines))
             with open(self.path, "ab") as handle:
                 handle.write(b"".join(self.new))
         except OSError:
             pass  # a cache that cannot be written only costs time
         self.new = []
+        self.new_named = {}
+
+
+NAMES_NONE = bytes(8)  # the id of naming no code
+
+
+def _read_lists(raw: bytes) -> dict[bytes, Named]:
+    """The lists of the cache's JSON lines (`[id, [[field, code], ...]]`), parsed as one
+    document (a third of the time of a `json.loads` per line at 25,000 lines); a torn
+    line sends it line by line, skipping what does not parse (its entries are misses)."""
+    lines = raw.splitlines()
+    try:
+        return {bytes.fromhex(ident): pairs for ident, pairs in json.loads(b"[" + b",".join(lines) + b"]")}
+    except (ValueError, TypeError):
+        pass
+    named: dict[bytes, Named] = {}
+    for line in lines:
+        try:
+            ident, pairs = json.loads(line)
+            if all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs):
+                named[bytes.fromhex(ident)] = pairs
+        except (ValueError, TypeError):
+            continue
+    return named
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _named_id(named: Named) -> bytes:
+    """An id of what a file names, from its content (so processes writing at once agree)."""
+    if not named:
+        return NAMES_NONE
+    # repr of a tuple of strings is unambiguous and the same in every process (json.dumps
+    # costs several times as much, for each of the ~25,000 distinct lists of a large vault)
+    return hashlib.blake2b(repr(named).encode("utf-8", "backslashreplace"), digest_size=8).digest()
 
 
 def cache_dir(root: Path) -> Path | None:
@@ -239,13 +311,16 @@ def _key(path: str, blob: str) -> bytes:
     return Cache.key(path, blob if digest is None else f"{blob}\0{digest}")
 
 
-Batch = tuple[int, list[Finding], bytes]  # files checked, findings, cache keys of clean ones
-
+# files checked, findings, the clean files' cache entries (key and `_named_id`), and what the
+# files name: (path, id) for each file that names a code, with each id's list once
+Batch = tuple[int, list[Finding], bytes, list[tuple[str, bytes]], dict[bytes, Named]]
 
 def _read(path: str) -> bytes:
     """A file's bytes by plain system calls (cheaper than open().read() at 100,000 files).
-    A short read of a regular file is its end: a record takes one call."""
-    fd = os.open(path, os.O_RDONLY)
+    A short read of a regular file is its end: a record takes one call. A link is never
+    followed (it could name a file outside the vault, or /dev/zero): it fails, as a file
+    that is gone does, and the listing reports it (DG104)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
         data = os.read(fd, READ_SIZE)
         if len(data) < READ_SIZE:
@@ -268,6 +343,8 @@ def _check_chunk(items: list[tuple[str, str, bytes | None]]) -> Batch:
     recipients = _RULES.recipients
     findings: list[Finding] = []
     clean: list[bytes] = []
+    names: list[tuple[str, bytes]] = []
+    lists: dict[bytes, Named] = {}
     checked = 0
     for path, blob, data in items:
         if data is None:  # a work tree file: read here, in parallel, not in the parent
@@ -276,14 +353,17 @@ def _check_chunk(items: list[tuple[str, str, bytes | None]]) -> Batch:
             except OSError:
                 continue
         checked += 1
-        found = check_file(_RULES.schemas, path, data, _RULES.keyring, recipients, _RULES.config,
-                           _FOLDERS.get(path))
+        found, named = judge_file(_RULES.schemas, path, data, _RULES.keyring, recipients, _RULES.config,
+                                  _FOLDERS.get(path))
+        ident = _named_id(named)
+        if named:
+            names.append((path, ident))
+            lists[ident] = named
         if found:
             findings.extend(found)
         else:
-            clean.append(_key(path, blob))
-    return checked, findings, b"".join(clean)
-
+            clean.append(_key(path, blob) + ident)
+    return checked, findings, b"".join(clean), names, lists
 
 def check_blobs(
     root: Path,
@@ -295,6 +375,7 @@ def check_blobs(
     progress: Callable[[int], None] | None = None,
     meanwhile: Callable[[], None] | None = None,
     folders: attachments.Folders | None = None,
+    named: dict[str, Named] | None = None,
 ) -> list[Finding]:
     """File rules over (path, blob) pairs; `read` yields (path, blob, bytes) for misses,
     or is None for work tree files, which the workers read themselves.
@@ -305,7 +386,10 @@ def check_blobs(
 
     `meanwhile` runs in a thread of this process while the workers check, started only
     once they are forked (a process must not fork while another of its threads runs
-    arbitrary code); it has finished when this returns."""
+    arbitrary code); it has finished when this returns.
+
+    `named`, when given, receives what each file names (path -> `named_codes`), from the
+    cache for the files it vouches for: what DG108 judges across the files of a source."""
     global _RULES, _ROOT, _FOLDERS, _DIGESTS
     loose: list[Finding] = []
     if folders is None:
@@ -314,7 +398,14 @@ def check_blobs(
     _DIGESTS = {path: attachments.folder_digest(files) for path, files in folders.items() if files}
     # a handful of files is checked faster than the cache of 100,000 keys is loaded
     cache = Cache(cache_dir(root) if use_cache and len(items) > SMALL else None, rules.fingerprint())
-    misses = [(p, b) for p, b in items if _key(p, b) not in cache.known]
+    misses = []
+    known, lists, none = cache.known, cache.named, NAMES_NONE
+    for p, b in items:  # a hit: known, and what it names (none, or its list) at hand
+        ident = known.get(_key(p, b))
+        if ident is None or (ident != none and ident not in lists):
+            misses.append((p, b))
+        elif ident != none and named is not None:
+            named[p] = lists[ident]
     if progress:
         progress(len(items) - len(misses))
     findings: list[Finding] = []
@@ -343,7 +434,7 @@ def check_blobs(
                 helper.start()
             results = pool.map(_check_chunk, chunks)
             for batch in results:
-                _collect(batch, cache, findings, progress)
+                _collect(batch, cache, findings, progress, named)
         finally:
             pool.shutdown(cancel_futures=True)
             gc.unfreeze()
@@ -353,7 +444,7 @@ def check_blobs(
         if meanwhile is not None:
             meanwhile()
         for chunk in _chunks(source, CHUNK):
-            _collect(_check_chunk(chunk), cache, findings, progress)
+            _collect(_check_chunk(chunk), cache, findings, progress, named)
     cache.save()
     return findings + loose
 
@@ -436,11 +527,12 @@ def _change_context(root: Path, side: str, changes: list[Any], has_head: bool = 
 
 
 def _collect(batch: Batch, cache: Cache, findings: list[Finding],
-             progress: Callable[[int], None] | None) -> None:
-    checked, found, clean = batch
+             progress: Callable[[int], None] | None, named: dict[str, Named] | None) -> None:
+    checked, found, clean, names, lists = batch
     findings.extend(found)
-    for i in range(0, len(clean), 16):
-        cache.add(clean[i : i + 16])
+    cache.add(clean, lists)
+    if named is not None:
+        named.update((path, lists[ident]) for path, ident in names)
     if progress:
         progress(checked)
 
@@ -474,6 +566,9 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+NOT_FILES = (b"120000", b"160000")  # git's modes of a symbolic link and a submodule
+
+
 def index_blobs(root: Path) -> dict[str, str]:
     """path -> blob id of the stage-0 index entries under vault/ (bulk, no objects)."""
     raw = gitio.run(["ls-files", "-s", "-z", "--", RECORDS + "/"], root).stdout
@@ -481,7 +576,8 @@ def index_blobs(root: Path) -> dict[str, str]:
     for item in raw.split(b"\0"):
         if item:
             meta, _, path = item.partition(b"\t")
-            if meta.endswith(b" 0"):  # stage 0
+            # stage 0, and a file: a link's blob is its target's text (the listing finds it)
+            if meta.endswith(b" 0") and meta[:6] not in NOT_FILES:
                 out[path.decode("utf-8", "surrogateescape")] = meta[7:47].decode()
     return out
 
@@ -501,8 +597,6 @@ class Listing:
     links: list[str] = field(default_factory=list)  # symbolic links: never followed, DG104
 
 
-LINK = ("a symbolic link: dangan never follows a link under vault/ (it could point outside the "
-        "vault); replace it with the file it stands for")
 
 
 def list_worktree(root: Path) -> Listing:
@@ -607,8 +701,10 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     # so their facts are those of the index blob (cached by blob id)
     facts = attachments.Facts(root, use_cache)
     folders = attachments.group((rel, s) for rel, blob in attached if (s := facts.for_worktree(rel, blob)))
+    named: dict[str, Named] = {}  # what each record names, for DG108 across the tree
     findings = check_blobs(root, rules, tracked, None, use_cache, progress=progress,
-                           meanwhile=lambda: listed.append(list_worktree(root)), folders=folders)
+                           meanwhile=lambda: listed.append(list_worktree(root)), folders=folders,
+                           named=named)
     if not listed:  # the listing thread failed: list here, and let any error surface
         listed.append(list_worktree(root))
     listing = listed[0]
@@ -626,7 +722,11 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
         again = {rel for rel, _ in extra_items}
         extra_items += [(r, index[r]) for r in sorted(new_files) if r in index and r in on_disk and r not in again]
     facts.save()
-    findings += check_blobs(root, rules, extra_items, None, use_cache, progress=progress, folders=folders)
+    for rel, _ in extra_items:  # judged again below: what they name now
+        named.pop(rel, None)
+    findings += check_blobs(root, rules, extra_items, None, use_cache, progress=progress, folders=folders,
+                            named=named)
+    findings += worktree_refs(root, {p: n for p, n in named.items() if p in on_disk}, on_disk)
     findings += [Finding(*f) for f in attachments.loose_findings(folders, on_disk.__contains__)]
     findings += [Finding(rel, "DG104", LINK) for rel in listing.links]
     findings += rules.config_findings(root if use_cache else None)
@@ -640,6 +740,31 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     return result
 
 
+def _is_file(path: Path) -> bool:
+    """A file, not a link (a link under vault/ is DG104 and stands for no record)."""
+    return not path.is_symlink() and path.is_file()
+
+
+def worktree_refs(root: Path, named: dict[str, Named], records: set[str] | Callable[[str], bool]) -> list[Finding]:
+    """DG108 in the work tree: the codes `named` (path -> what it names) whose file is not
+    among `records` (the files under vault/, or a test of one path) and that no disposal
+    certificate in the work tree lists (read only when a code is missing)."""
+    exists = records.__contains__ if isinstance(records, set) else records
+
+    def destroyed() -> set[str]:
+        folder = root / DISPOSAL_FOLDER
+        trees = []
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name) if folder.is_dir() else []:
+            if entry.name.endswith(".yaml") and entry.is_file(follow_symlinks=False):
+                try:
+                    trees.append(load_text(decode(_read(entry.path))))
+                except (OSError, YamlError):
+                    continue  # unreadable: DG101 says so
+        return destroyed_codes(trees)
+
+    return dangling_refs(named, lambda paths: {p for p in paths if exists(p)}, destroyed)
+
+
 def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
                  progress: Callable[[int], None] | None) -> CheckResult:
     """`check PATH...`: the files given; a record with its attachment folder, and an
@@ -649,7 +774,10 @@ def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
     index = index_blobs(root)
     records: set[str] = set()
     plain: list[str] = []
+    links = [rel for rel in paths if (root / rel).is_symlink()]  # DG104, never read through
     for rel in paths:
+        if rel in links:
+            continue
         record = attachments.owner(rel)
         if record is None:
             plain.append(rel)
@@ -660,14 +788,20 @@ def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
         folder = root / record[:-5]
         if folder.is_dir():
             for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-                if entry.is_file(follow_symlinks=False):
-                    rel = f"{record[:-5]}/{entry.name}"
+                rel = f"{record[:-5]}/{entry.name}"
+                if entry.is_symlink():
+                    links.append(rel)
+                elif entry.is_file(follow_symlinks=False):
                     measured.append((rel, facts.for_worktree(rel, None if rel in dirty else index.get(rel))))
     facts.save()
     folders = attachments.group((rel, s) for rel, s in measured if s is not None)
     wanted = plain + [r for r in sorted(folders) if r not in plain and (root / r).is_file()]
     items = worktree_items(vault, wanted, index=index, dirty=dirty)
-    findings = check_blobs(root, rules, items, None, use_cache, progress=progress, folders=folders)
+    named: dict[str, Named] = {}
+    findings = check_blobs(root, rules, items, None, use_cache, progress=progress, folders=folders,
+                           named=named)
+    findings += worktree_refs(root, named, lambda rel: _is_file(root / rel))
+    findings += [Finding(rel, "DG104", LINK) for rel in sorted(set(links))]
     findings += [Finding(*f) for f in attachments.loose_findings(folders, lambda r: (root / r).is_file())]
     return CheckResult(len(items) + len(measured), _dedupe(findings))
 
@@ -675,7 +809,7 @@ def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
 def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> CheckResult:
     """What the pre-commit hook checks: the staged changes against HEAD, judged by the
     staged vault.yaml and schemas. Unchanged files were checked when they were committed."""
-    from dangan.rules.changes import blobs_needed, change_findings, staged_changes
+    from dangan.rules.changes import blobs_needed, change_findings, split_not_files, staged_changes
     from dangan.rules.dates import staged_findings as staged_dates
 
     root = vault.root
@@ -688,6 +822,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
         rules = rules_from_head_or_worktree(root, vault.keyring)
     else:
         rules = rules_from_index(root, vault.keyring)
+    changes, links = split_not_files(changes)  # a staged link: DG104, its blob never read
     folders, again, loose = _change_context(root, ":", changes, has_head, use_cache)
     items, _ = _split([(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"])
     items += again
@@ -697,7 +832,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
     def read(wanted: list[tuple[str, str]]) -> Iterator[tuple[str, str, bytes]]:
         return ((path, blob, blobs[blob]) for path, blob in wanted)
 
-    findings = check_blobs(root, rules, items, read, use_cache, folders=folders) + loose
+    findings = check_blobs(root, rules, items, read, use_cache, folders=folders) + loose + links
     findings += change_findings(root, changes, ":", blobs, rules.config, vault.keyring)
     findings += staged_dates(root, changes, blobs, rules.config)
     findings += rules.config_findings(root if use_cache else None)
@@ -767,7 +902,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
                   use_cache: bool = True) -> CheckResult:
     """Every commit against its first parent: file rules on what it changed, change rules,
     and DG114, each judged by that commit's own vault.yaml and schemas."""
-    from dangan.rules.changes import change_findings, commit_changes
+    from dangan.rules.changes import change_findings, commit_changes, split_not_files
     from dangan.rules.dates import commit_findings as commit_dates
     from dangan.rules.dates import commit_times
 
@@ -779,14 +914,14 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
     for parent, commit in commits:
         rules = rules_from_commit(root, commit, keyring)
         configs[commit] = rules.config if rules.config else None
-        changes = commit_changes(root, parent, commit)
+        changes, links = split_not_files(commit_changes(root, parent, commit))
         if any(c.status == "A" and c.path.startswith(f"{RECORDS}/XH/") for c in changes):
             certificates.add(commit)
         folders, again, loose = _change_context(root, commit, changes, use_cache=use_cache)
         items, _ = _split([(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"])
         items += again
         checked += len(items)
-        found = check_blobs(root, rules, items, blob_reader(root), use_cache, folders=folders) + loose
+        found = check_blobs(root, rules, items, blob_reader(root), use_cache, folders=folders) + loose + links
         found += change_findings(root, changes, commit, None, rules.config, keyring)
         found += commit_dates(root, changes, commit, rules.config, times)
         found += rules.config_findings(root if use_cache else None)
@@ -800,9 +935,16 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
 
 def check_tree(root: Path, rev: str, keyring: Keyring | None, use_cache: bool = True) -> CheckResult:
     """Every file of one commit (e.g. `check --range B` with a single revision)."""
+    from dangan.rules.changes import destroyed_on
+
     rules = rules_from_commit(root, rev, keyring)
-    items = [(e.path, e.blob) for e in gitio.ls_tree(root, rev, [RECORDS + "/"])]
-    findings = check_blobs(root, rules, items, blob_reader(root), use_cache)
+    entries = gitio.ls_tree(root, rev, [RECORDS + "/"])
+    items = [(e.path, e.blob) for e in entries if not_a_file(e.mode) is None]
+    named: dict[str, Named] = {}
+    findings = check_blobs(root, rules, items, blob_reader(root), use_cache, named=named)
+    findings += [Finding(e.path, "DG104", message) for e in entries if (message := not_a_file(e.mode))]
+    paths = {path for path, _ in items}  # DG108: the commit's files are its records
+    findings += dangling_refs(named, paths.intersection, lambda: destroyed_on(root, rev))
     findings += rules.config_findings(root if use_cache else None)
     return CheckResult(len(items), _dedupe(findings))
 
