@@ -368,7 +368,7 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
     lines = [line.strip() for line in out.splitlines()]
     assert f"cd {path}" in lines or f"cd {shlex.quote(str(path))}" in lines
     commands = [shlex.split(line, comments=True) for line in lines if line.startswith(("dangan ", "git "))]
-    assert 10 <= sum(argv[0] == "dangan" for argv in commands) <= 14, commands
+    assert 10 <= sum(argv[0] == "dangan" for argv in commands) <= 16, commands
     outputs: dict[str, str] = {}
     for argv in commands:
         if argv[0] == "git":
@@ -378,7 +378,8 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
             outputs[" ".join(argv)] = proc.stdout
             continue
         result = run_cli(["-C", str(work), *argv[1:]])
-        assert result.code == 0, (argv, result)
+        # due and gaps answer 1 when they list something (docs/duties.md), as check does
+        assert result.code == (1 if argv[1:2] in (["due"], ["gaps"]) else 0), (argv, result)
         outputs[" ".join(argv[1:])] = result.out
     assert outputs["ls --category SB --where system=elevator"].count("SB-") >= 4
     owner = next(out for cmd, out in outputs.items() if cmd.startswith("--identity") and cmd.endswith("--decrypt"))
@@ -388,6 +389,12 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
     assert re.search(r"\+  name: ‹encrypted [0-9a-f]{8}›", history), history
     assert "+status: resolved" in history and "ENC[" not in history and "sops:" not in history
     assert re.search(r"^JY-\d{4}\tout\t.*overdue", outputs["lend ls --status overdue"], re.M)
+    # the duties of the plan: the overdue safety review and elevator upkeep, the rooms without an owner file
+    assert re.search(r"overdue\s+AQ-A01-0001\s+review_due", outputs["due"]), outputs["due"]
+    assert re.search(r"overdue\s+SB-A01-01-0001\s+maintenance_interval.*工程部", outputs["due"]), outputs["due"]
+    # (14 rooms in the demo built on 2026-12-06; which rooms are empty moves with the day built)
+    assert len(re.findall(r"^\s*missing\s+since \S+\s+no active YZ record for FW-", outputs["gaps"], re.M)) >= 10, \
+        outputs["gaps"]
     plan = outputs["retention plan"]
     assert re.search(r"TS-A01-\S+\theld\tBQ-0001", plan) and "1 due" in plan, plan
     if "report --out reports/report.html" in outputs:  # the HTML report exists (dangan.report.dashboard)

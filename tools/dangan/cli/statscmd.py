@@ -67,6 +67,18 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
         lines += ["", "Archive rooms (last inventory, open discrepancies):"]
         lines += _table([(room["room"], f"{room['last_inventory'] or 'never'}, {room['open_discrepancies']}")
                          for room in doc["inventory"]])
+    if "due" in doc:
+        due = doc["due"]
+        lines += ["", f"Obligations: {due['overdue']} overdue, {due['upcoming']} due by {due['until']} (dangan due):"]
+        lines += _table([(f"{d['department']} {d['responsible'] or ''}".strip(),
+                          f"{d['overdue']} overdue, {d['upcoming']} upcoming") for d in due["by_department"]], "    ")
+    if "gaps" in doc:
+        counts = doc["gaps"]["counts"]
+        lines += ["", f"Gaps: {counts['late']} late filings, {counts['missing']} missing, "
+                      f"{counts['original']} originals not received (dangan gaps):"]
+        lines += _table([(f"{d['name']} {d['responsible'] or ''}".strip(),
+                          f"{d['late']} late, {d['missing']} missing, {d['original']} originals")
+                         for d in doc["gaps"]["by_department"]], "    ")
     return lines
 
 

@@ -121,7 +121,9 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
         (f"git log -p -- {complaint.path}", "its history through the dangan diff driver: personal data masked, only changed lines"),
         (" ".join(_arg(a) for a in new_wx), "file a new repair job; prints its code"),
         *stories,
-        *([("dangan stats", "the archive in figures: records, loans, retention, inventory, open work")]
+        ("dangan due", "what falls due: the overdue safety review, the elevators' maintenance, contracts ending"),
+        ("dangan gaps", "what is missing or late: rooms without an owner file, months without an environment record"),
+        *([("dangan stats", "the archive in figures: records, loans, retention, inventory, duties, open work")]
           if done.get("report") else []),
         ("dangan check", "every record against its schema"),
         ("git log --oneline | head", "two years of back-dated history"),

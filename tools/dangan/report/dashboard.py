@@ -42,6 +42,8 @@ HEADINGS = {
     "retention": "Records due for destruction in 90 days 90天內到期銷毀",
     "holds": "Active legal holds 生效中的保全凍結",
     "inventory": "Archive rooms: last inventory and open discrepancies 檔案室盤點",
+    "due": "Obligations overdue and due in 30 days 逾期及30天內到期的事項",
+    "gaps": "Late filings, missing records, originals not received 歸檔遲延與缺漏",
 }
 COLOURS = ["#2f6f9f", "#d9822b", "#3f9f5f", "#b5475d", "#7a5fa8", "#8c6d3f", "#4f9fa8", "#9f9f3f"]
 
@@ -234,6 +236,28 @@ def _sections(doc: dict[str, Any], vault: Vault, charts: Charts) -> list[str]:
             _table(["room 檔案室", "last inventory 上次盤點", "inventory 盤點記錄", "open discrepancies 未結差異"],
                    [[r["room"], r["last_inventory"] or "never 未盤點", r["inventory"], r["open_discrepancies"]]
                     for r in rooms]),
+        ))
+    if "due" in doc:
+        due = doc["due"]
+        out.append(_section(
+            "due",
+            f"<p>{due['overdue']} overdue, {due['upcoming']} due by {esc(due['until'])}</p>",
+            _table(["department 部門", "responsible 責任人", "overdue 逾期", "upcoming 將到期"],
+                   [[d["department"], d["responsible"] or "", d["overdue"], d["upcoming"]] for d in due["by_department"]]),
+            _table(["due 到期", "record 檔案", "field 欄位", "duty 事項", "department 部門"],
+                   [[o["due"], o["subject"], o["field"], o["zh"] or o["duty"], o["department"]] for o in due["list"]]),
+        ))
+    if "gaps" in doc:
+        gaps = doc["gaps"]
+        counts = gaps["counts"]
+        out.append(_section(
+            "gaps",
+            f"<p>{counts['late']} late filings, {counts['missing']} missing, {counts['original']} originals not received</p>",
+            _table(["department 部門", "responsible 責任人", "late 遲延", "missing 缺漏", "originals 原件未交"],
+                   [[d["name"], d["responsible"] or "", d["late"], d["missing"], d["original"]]
+                    for d in gaps["by_department"]]),
+            _table(["kind 類型", "since 起始", "what 內容", "department 部門"],
+                   [[g["kind"], g["since"], g["what"], g["department"]] for g in gaps["list"]]),
         ))
     return out
 

@@ -532,6 +532,32 @@ def inventory_section(data: Data) -> list[dict[str, Any]]:
 
 
 Section = Callable[[Data], Any]
+def due_section(data: Data) -> dict[str, Any] | None:
+    """Obligations overdue on the day or falling due within 30 days (`dangan due`,
+    docs/duties.md), by department; the earliest 100 listed."""
+    from dangan.services import due
+
+    doc = due.compute(data.vault, data.as_of)
+    by_department: dict[str, dict[str, Any]] = {}
+    for item in doc["obligations"]:
+        entry = by_department.setdefault(item["department"], {"department": item["department"],
+                                                              "responsible": item.get("responsible"),
+                                                              "overdue": 0, "upcoming": 0})
+        entry["overdue" if item["state"] == "overdue" else "upcoming"] += 1
+    return {"within": doc["within"], "until": doc["until"], "overdue": doc["overdue"], "upcoming": doc["upcoming"],
+            "by_department": sorted(by_department.values(), key=lambda e: (-e["overdue"], e["department"])),
+            "list": doc["obligations"][:100]}
+
+
+def gaps_section(data: Data) -> dict[str, Any] | None:
+    """Late filings, missing expected records and paper originals not received on the day
+    (`dangan gaps`, docs/duties.md), by department; the first 100 listed."""
+    from dangan.services import gaps
+
+    doc = gaps.compute(data.vault, data.as_of)
+    return {"counts": doc["counts"], "by_department": doc["departments"], "list": doc["gaps"][:100]}
+
+
 SECTIONS: list[tuple[str, Section]] = [
     ("records", records_section),
     ("complaints", complaints_section),
@@ -541,6 +567,8 @@ SECTIONS: list[tuple[str, Section]] = [
     ("retention", retention_section),
     ("holds", holds_section),
     ("inventory", inventory_section),
+    ("due", due_section),
+    ("gaps", gaps_section),
 ]
 
 
