@@ -14,6 +14,8 @@ import functools
 import re
 from typing import Any
 
+from dangan.model.codes import Code, Location
+
 _INT = re.compile(r"-?[0-9]+")
 _UNSURE = tuple("\"|>[{&*!%@`")
 _SOPS = b"\nsops:"
@@ -45,7 +47,7 @@ def scalar(rest: str) -> tuple[bool, Any]:
 
 
 @functools.cache
-def _key_lines(wanted: frozenset[str]) -> re.Pattern[bytes]:
+def key_lines(wanted: frozenset[str]) -> re.Pattern[bytes]:
     names = b"|".join(re.escape(name.encode()) for name in sorted(wanted))
     return re.compile(rb"^(" + names + rb"):(.*)$", re.M)
 
@@ -57,7 +59,7 @@ def read(data: bytes, wanted: frozenset[str], nested: frozenset[str] = frozenset
     if end < 0 or _AFTER_SOPS.search(data, end + len(_SOPS)):
         end = len(data)
     found: dict[str, Any] = {}
-    for match in _key_lines(wanted | nested).finditer(data, 0, end):
+    for match in key_lines(wanted | nested).finditer(data, 0, end):
         name = match.group(1).decode()
         rest = match.group(2)
         if name in found:
@@ -85,3 +87,19 @@ def read(data: bytes, wanted: frozenset[str], nested: frozenset[str] = frozenset
             return None
         found[name] = value
     return found
+
+
+_CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
+
+
+def code_of_path(path: str, records: str = "vault") -> Code | None:
+    """The code of a record path: the file name, checked against where it lies (the fast
+    path of `path_to_code`; None where that one needs to say why)."""
+    name = path.rsplit("/", 1)[-1]
+    stem = name[:-5] if name.endswith(".yaml") else ""
+    if not _CODE.fullmatch(stem):
+        return None
+    parts = stem.split("-")
+    if path != "/".join([records, *parts[1:-1], parts[0], name]):
+        return None
+    return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))

@@ -15,14 +15,14 @@ record that reader is not sure of goes through the full reader.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from dangan.errors import CodeError, DanganError
+from dangan.formats import fields as fieldreader
 from dangan.formats.yamlio import tree_or_none
 from dangan.git import gitio
 from dangan.model import departments as deps
@@ -39,8 +39,6 @@ ROOM = "custody.room"  # the key `_quick` gives a record's archive room under
 REFS = "refs"
 BLOCK = object()  # a top-level key whose value is a nested block: set, whatever it holds
 
-_INT = re.compile(r"-?[0-9]+")
-_UNSURE = tuple("\"|>[{&*!%@`")
 _SOPS = b"\nsops:"
 _AFTER_SOPS = re.compile(rb"\n[^ \n]")
 _LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
@@ -50,35 +48,6 @@ _REFS = re.compile(rb"^refs:\n((?:  - [^\n]*\n)*)", re.M)
 
 
 # ------------------------------------------------------------------ reading
-
-def _scalar(rest: str) -> tuple[bool, Any]:
-    """(sure, value) of what follows `key:` on a canonical line (as services.stats reads it)."""
-    if rest == "":
-        return True, None
-    if rest[0] != " " or rest.endswith(" ") or " #" in rest:
-        return False, None
-    text = rest[1:]
-    if text in ("null", "~"):
-        return True, None
-    if text.startswith("'"):
-        inner = text[1:-1]
-        if len(text) < 2 or not text.endswith("'") or inner.replace("''", "").count("'"):
-            return False, None
-        return True, inner.replace("''", "'")
-    if text.startswith(_UNSURE):
-        return False, None
-    if text in ("true", "false"):
-        return True, text == "true"
-    if _INT.fullmatch(text):
-        return True, int(text)
-    return True, text
-
-
-@functools.cache
-def _key_lines(wanted: frozenset[str]) -> re.Pattern[bytes]:
-    names = b"|".join(re.escape(name.encode()) for name in sorted(wanted))
-    return re.compile(rb"^(" + names + rb"):([^\n]*)$", re.M)
-
 
 def _room(text: bytes) -> tuple[bool, Any]:
     """(sure, value) of `custody.room`: the `  room:` line inside the column-0 `custody:`
@@ -96,7 +65,7 @@ def _room(text: bytes) -> tuple[bool, Any]:
             return True, None
         at += 1
     line_end = block.find(b"\n", at)
-    return _scalar(block[at + 7: line_end if line_end >= 0 else len(block)].decode("utf-8"))
+    return fieldreader.scalar(block[at + 7: line_end if line_end >= 0 else len(block)].decode("utf-8"))
 
 
 def _quick(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
@@ -108,7 +77,7 @@ def _quick(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
         end = len(data)
     text = data[:end] if end < len(data) else data
     found: dict[str, Any] = {}
-    for match in _key_lines(wanted).finditer(text) if wanted else ():
+    for match in fieldreader.key_lines(wanted).finditer(text) if wanted else ():
         name, rest = match.group(1).decode(), match.group(2).decode("utf-8")
         if name in found:
             return None
@@ -116,7 +85,7 @@ def _quick(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
             following = text[match.end() + 1: match.end() + 2]
             found[name] = BLOCK if following == b" " else None
             continue
-        sure, value = _scalar(rest)
+        sure, value = fieldreader.scalar(rest)
         if not sure:
             return None
         found[name] = value
@@ -130,7 +99,7 @@ def _quick(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
         if refs is not None:
             items = []
             for line in refs.group(1).decode("utf-8").splitlines():
-                sure, value = _scalar(line[3:])
+                sure, value = fieldreader.scalar(line[3:])
                 if not sure:
                     return None
                 items.append(value)
@@ -154,31 +123,6 @@ def _from_tree(tree: Mapping[str, Any], wanted: frozenset[str]) -> dict[str, Any
     return found
 
 
-def _code(path: str) -> Code | None:
-    """The code of a record path: the file name, checked against where it lies."""
-    name = path.rsplit("/", 1)[-1]
-    stem = name[:-5] if name.endswith(".yaml") else ""
-    if not _CODE.fullmatch(stem):
-        return None
-    parts = stem.split("-")
-    if path != "/".join([RECORDS, *parts[1:-1], parts[0], name]):
-        return None
-    return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))
-
-
-def _read_blobs(root: Any, blobs: list[str], read: Callable[[str, bytes], Any]) -> dict[str, Any]:
-    """read(blob, content) of every blob, through two `git cat-file` processes at once."""
-    def part(ids: list[str]) -> dict[str, Any]:
-        return {blob: read(blob, content) for blob, content in gitio.cat_blobs(root, ids)}
-
-    if len(blobs) < 2000:
-        return part(blobs)
-    half = len(blobs) // 2
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(part, (blobs[:half], blobs[half:]))
-    return {**first, **second}
-
-
 @dataclass
 class Record:
     code: Code
@@ -197,7 +141,7 @@ def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
     rooms: dict[str, list[str]] = {}
     for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
         path, _, text = line.partition("\0")
-        sure, room = _scalar(text[len("  room:"):])
+        sure, room = fieldreader.scalar(text[len("  room:"):])
         if sure and isinstance(room, str) and room and path.startswith(prefix):
             rooms.setdefault(room, []).append(path[len(prefix):])
     return rooms
@@ -236,7 +180,7 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
         folder = path.rsplit("/", 2)
         if len(folder) == 3 and folder[1] not in wanted:
             continue  # not read (a record lies in its category's folder); its room: grep
-        code = _code(path)
+        code = fieldreader.code_of_path(path)
         if code is None:
             try:
                 code = path_to_code(path)
@@ -259,7 +203,7 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
 
     with ThreadPoolExecutor(1) as pool:
         grep = pool.submit(_grep_rooms, vault, commit)
-        fields = _read_blobs(vault.root, list(category_of), read)
+        fields = gitio.read_blobs(vault.root, list(category_of), read)
         candidates = grep.result()
     records, unreadable = [], []
     for code, path, blob in entries:

@@ -134,19 +134,6 @@ class Snapshot:
     filed: dict[str, int] = field(default_factory=dict)  # path -> its first commit's time
 
 
-def _read(root: Path, blobs: list[str], read: Callable[[bytes], Any]) -> dict[str, Any]:
-    """read(content) of every blob, through two `git cat-file` processes at once."""
-    def part(ids: list[str]) -> dict[str, Any]:
-        return {blob: read(content) for blob, content in gitio.cat_blobs(root, ids)}
-
-    if len(blobs) < 2000:
-        return part(blobs)
-    half = len(blobs) // 2
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(part, (blobs[:half], blobs[half:]))
-    return {**first, **second}
-
-
 def _config_at(vault: Vault, commit: str) -> dict[str, Any]:
     """vault.yaml as committed (the rules in force then); the work tree's when unreadable."""
     found = gitio.run(["cat-file", "-p", f"{commit}:vault.yaml"], vault.root, check=False)
@@ -253,7 +240,7 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     trees = {blob: cached[blob] for blob in blobs if blob in cached}
     todo = [blob for blob in blobs if blob not in trees]
     if todo:
-        trees.update(_read(vault.root, todo, read))
+        trees.update(gitio.read_blobs(vault.root, todo, lambda _blob, content: read(content)))
         _store_fields(vault.root, stamp, trees)
     snap = Snapshot(found.commit, found.committed, config, [], [], filed_at)
     for code, path, blob in entries:

@@ -15,18 +15,17 @@ A section is one function `(Data) -> dict` and one line in SECTIONS.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 import statistics
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from dangan.formats import fields as fieldreader
 from dangan.formats.yamlio import tree_or_none
 from dangan.git import gitio
-from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
+from dangan.model.codes import Code, CodeError, parse_code, parse_location, path_to_code
 from dangan.model.disposal import (
     HELD,
     ON_LOAN,
@@ -87,41 +86,10 @@ class Data:
         return to_day(value, self.vault.tz)
 
 
-_INT = re.compile(r"-?[0-9]+")
-_UNSURE = tuple("\"|>[{&*!%@`")
 _SOPS = b"\nsops:"
 _AFTER_SOPS = re.compile(rb"\n[^ \n]")  # a column-0 line after the sops block
 _LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
 _CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
-
-
-def _scalar(rest: str) -> tuple[bool, Any]:
-    """(sure, value) of what follows `key:` on a canonical line; not sure: parse fully."""
-    if rest == "":
-        return True, None  # null, or a nested block: no wanted field is nested
-    if rest[0] != " " or rest.endswith(" ") or " #" in rest:
-        return False, None
-    text = rest[1:]
-    if text in ("null", "~"):
-        return True, None
-    if text.startswith("'"):
-        inner = text[1:-1]
-        if len(text) < 2 or not text.endswith("'") or inner.replace("''", "").count("'"):
-            return False, None  # a quoted scalar that goes on: not a one-liner
-        return True, inner.replace("''", "'")
-    if text.startswith(_UNSURE):
-        return False, None
-    if text in ("true", "false"):
-        return True, text == "true"
-    if _INT.fullmatch(text):
-        return True, int(text)
-    return True, text
-
-
-@functools.cache
-def _key_lines(wanted: frozenset[str]) -> re.Pattern[bytes]:
-    names = b"|".join(re.escape(name.encode()) for name in sorted(wanted))
-    return re.compile(rb"^(" + names + rb"):(.*)$", re.M)
 
 
 def _fields(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
@@ -137,41 +105,15 @@ def _fields(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
     if end < 0 or _AFTER_SOPS.search(data, end + len(_SOPS)):
         end = len(data)
     found: dict[str, Any] = {}
-    for key, rest in _key_lines(wanted).findall(data, 0, end):
+    for key, rest in fieldreader.key_lines(wanted).findall(data, 0, end):
         name = key.decode()
         if name in found or (name == "retention" and rest == b""):
             return None
-        sure, value = _scalar(rest.decode("utf-8"))
+        sure, value = fieldreader.scalar(rest.decode("utf-8"))
         if not sure:
             return None
         found[name] = value
     return found
-
-
-def _code(path: str) -> Code | None:
-    """The code of a record path: the file name, checked against where it lies."""
-    name = path.rsplit("/", 1)[-1]
-    stem = name[:-5] if name.endswith(".yaml") else ""
-    if not _CODE.fullmatch(stem):
-        return None
-    parts = stem.split("-")
-    if path != "/".join([RECORDS, *parts[1:-1], parts[0], name]):
-        return None
-    return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))
-
-
-def _read_blobs(root: Any, blobs: list[str], read: Callable[[str, bytes], Any]) -> dict[str, Any]:
-    """read(blob, content) of every blob, through two `git cat-file` processes at once (git
-    inflates while we parse); contents are dropped as soon as they are read."""
-    def part(ids: list[str]) -> dict[str, Any]:
-        return {blob: read(blob, content) for blob, content in gitio.cat_blobs(root, ids)}
-
-    if len(blobs) < 2000:
-        return part(blobs)
-    half = len(blobs) // 2
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(part, (blobs[:half], blobs[half:]))
-    return {**first, **second}
 
 
 def snapshot(vault: Vault, as_of: dt.date) -> Data:
@@ -186,7 +128,7 @@ def snapshot(vault: Vault, as_of: dt.date) -> Data:
     entries: list[tuple[Code, str, str]] = []
     for blob, name in _LS_TREE.findall(raw):
         path = name.decode("utf-8", "surrogateescape")
-        code = _code(path)
+        code = fieldreader.code_of_path(path)
         if code is None:
             try:
                 code = path_to_code(path)
@@ -210,7 +152,7 @@ def snapshot(vault: Vault, as_of: dt.date) -> Data:
                 tree = None
         return tree if tree is not None else tree_or_none(content)  # the full reader of `retention plan`
 
-    trees = _read_blobs(vault.root, list(category_of), read)
+    trees = gitio.read_blobs(vault.root, list(category_of), read)
     for code, path, blob in entries:
         tree = trees[blob]
         if tree is None:
