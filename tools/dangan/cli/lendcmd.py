@@ -1,4 +1,4 @@
-"""Lending commands (借閱): `dangan lend request|approve|reject|checkout|renew|return|ls`."""
+"""Lending commands (借閱): `dangan lend request|approve|reject|checkout|renew|return|view|copy|ls`."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -46,14 +46,16 @@ Examples:
   dangan lend request SB-A01-01-0002 --borrower 趙偉 --department 工程部 --purpose 年檢 --form original
   dangan lend approve JY-0003 --by 陳立新
   dangan lend checkout JY-0003 --by 張敏 --days 7
+  dangan lend view YZ-A01-01-001-0101-0001 --borrower 周敏 --department 客服部 --purpose 核對產權
   dangan lend ls --status overdue --as-of 2025-01-06
 """,
 )
 def lend_group() -> None:
-    """The lending log (借閱): request, approve, hand over, renew and take back records.
+    """The lending log (借閱): request, approve, hand over, renew and take back records;
+    views in the archive room and certified copies.
 
     Every loan is a JY record whose events are only ever appended; each command appends
-    one event and commits. A command that a lending rule refuses exits 1, names the rule
+    one event and commits. A view or a copy is a JY record of one event, closed at once. A command that a lending rule refuses exits 1, names the rule
     (DG111) and writes nothing.
     """
 
@@ -164,6 +166,68 @@ def return_cmd(ctx: Context, loan: str, by, condition: str, note, at, no_commit:
 
 
 @lend_group.command(
+    "view",
+    epilog="""\b
+Examples:
+  dangan lend view YZ-A01-01-001-0101-0001 --borrower 周敏 --department 客服部 --purpose 核對產權 --by 張敏
+  dangan lend view SB-A01-01-0002 --borrower 趙偉 --department 工程部 --purpose 查閱 \\
+      --at 2025-03-04T10:00:00+08:00 --json
+""",
+)
+@click.argument("codes", nargs=-1, required=True, metavar="CODE...")
+@click.option("--borrower", required=True, metavar="NAME", help="Who viewed the records (查閱人).")
+@click.option("--department", required=True, metavar="DEPT", help="The viewer's department (部門).")
+@click.option("--purpose", required=True, metavar="TEXT", help="Purpose of the view (查閱目的).")
+@_by
+@_at
+@no_commit_option
+@json_option
+@pass_ctx
+def view_cmd(ctx: Context, codes, borrower, department, purpose, by, at, no_commit: bool, as_json: bool) -> None:
+    """Record a view of originals in the archive room (查閱), by the archivist who supervised it.
+
+    One event, closed at once (`viewed`): never out, never overdue. Originals that are
+    never lent (lending.originals_not_lent) may be viewed.
+    """
+    _report(lending.view(ctx.vault, list(codes), borrower, department, purpose, by, at, not no_commit), as_json)
+
+
+@lend_group.command(
+    "copy",
+    epilog="""\b
+Examples:
+  dangan lend copy YZ-A01-01-001-0101-0001 --pages 3 --certified-by 張敏 --given-to 周敏 \\
+      --department 客服部 --purpose 辦理產權變更
+  dangan lend copy HT-A01-0002 --form extract --pages 1 --certified-by 張敏 --given-to 李娜 \\
+      --department 財務部 --purpose 審計摘抄 --json
+""",
+)
+@click.argument("codes", nargs=-1, required=True, metavar="CODE...")
+@click.option("--form", type=click.Choice(lending.COPY_FORMS), default="copy", show_default=True,
+              help="copy 複印件 or extract 摘抄.")
+@click.option("--pages", required=True, type=click.IntRange(min=1), help="Pages handed over (頁數).")
+@click.option("--certified-by", "certified_by", required=True, metavar="NAME",
+              help="The archivist who certified that the copy matches the original (核對人).")
+@click.option("--given-to", "given_to", required=True, metavar="NAME", help="Who received it (領取人).")
+@click.option("--department", required=True, metavar="DEPT", help="The recipient's department (部門).")
+@click.option("--purpose", required=True, metavar="TEXT", help="Purpose of the copy (用途).")
+@_by
+@_at
+@no_commit_option
+@json_option
+@pass_ctx
+def copy_cmd(ctx: Context, codes, form: str, pages: int, certified_by: str, given_to: str, department: str,
+             purpose: str, by, at, no_commit: bool, as_json: bool) -> None:
+    """Register a certified copy or extract given for good (檔案復制, 摘抄).
+
+    One event, closed at once (`copied`), nothing to return. The certifier, an archivist,
+    vouches that the copy matches the original.
+    """
+    _report(lending.register_copy(ctx.vault, list(codes), given_to, department, purpose, pages, certified_by,
+                                  form, by, at, not no_commit), as_json)
+
+
+@lend_group.command(
     "ls",
     epilog="""\b
 Examples:
@@ -180,7 +244,8 @@ Examples:
 @json_option
 @pass_ctx
 def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) -> None:
-    """List loans: code, status, due date, days overdue, borrower, form, records, condition."""
+    """List loans, views and copies: code, status, due date, days overdue, borrower, form,
+    records, condition (a copy: pages and certifier)."""
     vault = ctx.vault
     day = timeutil.parse_day(as_of, vault.tz)
     rows = lending.loans(vault, status, day, borrower, record)
@@ -189,8 +254,10 @@ def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) ->
         return
     for r in rows:
         overdue = f"{r.days_overdue} day{'' if r.days_overdue == 1 else 's'} overdue" if r.overdue else ""
-        click.echo(row(r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records),
-                       r.condition or ""))
+        last = r.condition or ""
+        if r.kind == "copy":
+            last = f"{r.pages} pages, certified by {r.certified_by}"
+        click.echo(row(r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records), last))
 
 
 COMMANDS = [lend_group]

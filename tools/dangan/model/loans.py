@@ -28,7 +28,13 @@ STATUS_AFTER = {
     "checkout": "out",
     "renew": "out",
     "return": "closed",
+    # a view (查閱) in the archive room and a certified copy or extract (復制, 摘抄) are one
+    # event each: opened and closed at once, never out, never overdue (docs/lending.md §2)
+    "view": "viewed",
+    "copy": "copied",
 }
+# the actions a record of the lending log starts with, and what the record then is
+FIRST = {"request": "loan", "view": "view", "copy": "copy"}
 # the states an action may follow (None: a loan not yet requested)
 ALLOWED_AFTER: dict[str, frozenset[str | None]] = {
     "request": frozenset({None}),
@@ -37,10 +43,17 @@ ALLOWED_AFTER: dict[str, frozenset[str | None]] = {
     "checkout": frozenset({"approved"}),
     "renew": frozenset({"out"}),
     "return": frozenset({"out"}),
+    "view": frozenset({None}),
+    "copy": frozenset({None}),
 }
-TERMINAL = frozenset({"rejected", "closed"})
+TERMINAL = frozenset({"rejected", "closed", "viewed", "copied"})
 OPEN = frozenset({"requested", "approved", "out"})
-ROLE_OF = {"approve": "approver", "reject": "approver", "checkout": "archivist", "renew": "archivist", "return": "archivist"}
+ROLE_OF = {"approve": "approver", "reject": "approver", "checkout": "archivist", "renew": "archivist",
+           "return": "archivist", "view": "archivist", "copy": "archivist"}
+# the forms each kind of record may have: a view is of the original, in the archive room; a
+# copy record registers a certified copy (復印件) or an extract (摘抄) handed over for good
+FORMS_OF = {"loan": frozenset({"original", "copy", "scan"}), "view": frozenset({"original"}),
+            "copy": frozenset({"copy", "extract"})}
 WHY_STATE = {
     None: "no request yet",
     "requested": "it is requested, not approved",
@@ -48,6 +61,8 @@ WHY_STATE = {
     "rejected": "it was rejected",
     "out": "it is out",
     "closed": "it was returned",
+    "viewed": "it is a view, closed when it was recorded",
+    "copied": "it is a copy given for good, closed when it was recorded",
 }
 
 
@@ -59,6 +74,8 @@ class LendingRules:
 
     loan_days: int = 7
     max_total_days: int = 30
+    # open loans (requested, approved, out) one borrower may hold; None: no limit
+    max_open_loans: int | None = None
     originals_not_lent: frozenset[str] = frozenset()
     # recipients of vault.yaml holding each role (roles live on recipients only: a vault
     # without recipients has nobody who may approve or hand over)
@@ -81,6 +98,7 @@ class LendingRules:
         return cls(
             loan_days=_int(lending.get("loan_days"), 7),
             max_total_days=_int(lending.get("max_total_days"), 30),
+            max_open_loans=_int(lending.get("max_open_loans"), None),
             originals_not_lent=frozenset(str(c) for c in lending.get("originals_not_lent") or []),
             approvers=holders("approver"),
             archivists=holders("archivist"),
@@ -91,7 +109,7 @@ class LendingRules:
         return name in (self.approvers if role == "approver" else self.archivists)
 
 
-def _int(value: Any, default: int) -> int:
+def _int(value: Any, default: Any) -> Any:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
@@ -102,6 +120,7 @@ class LoanState:
     """What the events of a loan say, up to a moment."""
 
     status: str | None = None
+    kind: str | None = None  # loan, view or copy: what the first event made the record
     requested_at: dt.datetime | None = None
     requested_days: int | None = None
     approved_by: str | None = None
@@ -113,6 +132,9 @@ class LoanState:
     condition: str | None = None
     note: str | None = None
     returned_by: str | None = None
+    recorded_by: str | None = None  # the archivist of a view or a copy
+    pages: int | None = None
+    certified_by: str | None = None
     last_at: dt.datetime | None = None
     events: int = 0
     # (event number, problem) for events by someone without the role they need: judged
@@ -168,6 +190,8 @@ def replay(tree: dict[str, Any], rules: LendingRules, until: dt.datetime | None 
         role = ROLE_OF.get(action)
         if role is not None and not rules.holds(role, by):
             state.role_problems.append((number, f"{label}: {by} does not have the {role} role in vault.yaml (recipients[].roles)"))
+        if number == 1:
+            state.kind = FIRST.get(action)
         day = at.astimezone(rules.tz).date() if at is not None else None
         days = event.get("days")
         days = days if isinstance(days, int) and not isinstance(days, bool) else None
@@ -209,6 +233,25 @@ def replay(tree: dict[str, Any], rules: LendingRules, until: dt.datetime | None 
                     )
             state.due = due
             state.renewals += 1
+        elif action in ("view", "copy"):
+            if by == borrower:
+                problems.append(f"{label}: the archivist who records a {action} is not its {_whom(action)}")
+            state.requested_at = state.ended_at = at
+            state.recorded_by = by
+            if action == "copy":
+                pages = event.get("pages")
+                state.pages = pages if isinstance(pages, int) and not isinstance(pages, bool) else None
+                certifier = event.get("certified_by")
+                state.certified_by = str(certifier) if certifier is not None else None
+                if state.pages is None:
+                    problems.append(f"{label}: a copy names its number of pages (pages)")
+                if not certifier:
+                    problems.append(f"{label}: a copy is certified as matching the original (certified_by)")
+                elif certifier == borrower:
+                    problems.append(f"{label}: {certifier} receives the copy and cannot certify it")
+                elif not rules.holds("archivist", str(certifier)):
+                    state.role_problems.append((number, f"{label}: the certifier {certifier} does not have the "
+                                                        "archivist role in vault.yaml (recipients[].roles)"))
         elif action in ("return", "reject"):
             state.ended_at = at
             if action == "return":
@@ -224,7 +267,11 @@ def replay(tree: dict[str, Any], rules: LendingRules, until: dt.datetime | None 
 
 def _past(action: str) -> str:
     return {"request": "requested", "approve": "approved", "reject": "rejected", "checkout": "checked out",
-            "renew": "renewed", "return": "returned"}[action]
+            "renew": "renewed", "return": "returned", "view": "viewed", "copy": "copied"}[action]
+
+
+def _whom(action: str) -> str:
+    return "viewer" if action == "view" else "recipient"
 
 
 def _stamp(moment: dt.datetime, tz: ZoneInfo) -> str:
@@ -244,7 +291,13 @@ def loan_problems(tree: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """
     rules = LendingRules.from_config(config)
     state, problems = replay(tree, rules)
-    if tree.get("form") == "original":
+    form = tree.get("form")
+    if state.kind is not None and form not in FORMS_OF[state.kind]:
+        allowed = ", ".join(sorted(FORMS_OF[state.kind]))
+        problems.append(f"form is {form!r}, but a {state.kind} record has the form {allowed}")
+    # a view shows the original in the archive room: it never leaves, so the categories whose
+    # originals are not lent may be viewed (and copied) all the same
+    if form == "original" and state.kind == "loan":
         for code in tree.get("records") or []:
             if _category(code) in rules.originals_not_lent:
                 problems.append(
@@ -273,7 +326,9 @@ def loan_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict[str, A
     mine = [c for c in tree.get("records") or [] if isinstance(c, str)]
     known = len(old.get("events") or []) if isinstance(old, dict) and isinstance(old.get("events"), list) else 0
     problems: list[str] = [message for number, message in state.role_problems if number > known]
-    if state.status in OPEN:
+    if known == 0 and state.kind == "loan" and rules.max_open_loans is not None:
+        problems += _over_limit(path, tree, side, rules)
+    if state.status in OPEN or (known == 0 and state.kind in ("view", "copy")):
         destroyed = certificate_index(side.records(DISPOSAL))
         for code in mine:
             if code in destroyed:
@@ -294,6 +349,26 @@ def loan_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict[str, A
     return problems
 
 
+def _over_limit(path: str, tree: dict[str, Any], side: Side, rules: LendingRules) -> list[str]:
+    """A new request by a borrower who already holds `max_open_loans` open loans (their
+    other loans requested, approved or out in this commit; views and copies are not loans)."""
+    borrower = tree.get("borrower") if isinstance(tree.get("borrower"), dict) else {}
+    name = borrower.get("name")
+    held = []
+    for other_path, other in side.records(CATEGORY):
+        if other_path == path or not isinstance(other.get("borrower"), dict):
+            continue
+        if other["borrower"].get("name") != name:
+            continue
+        other_state, _ = replay(other, rules)
+        if other_state.status in OPEN:
+            held.append(str(other.get("code", other_path)))
+    if rules.max_open_loans is None or len(held) < rules.max_open_loans:
+        return []
+    return [f"{name} already holds {len(held)} open loans ({', '.join(sorted(held))}); at most "
+            f"{rules.max_open_loans} (vault.yaml lending.max_open_loans)"]
+
+
 def certificate_index(certificates: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
     """code -> the disposal certificate that destroyed it."""
     found: dict[str, str] = {}
@@ -308,7 +383,8 @@ def certificate_index(certificates: Iterable[tuple[str, dict[str, Any]]]) -> dic
 
 def new_event(action: str, at: dt.datetime, by: str, rules: LendingRules, state: LoanState,
               days: int | None = None, reason: str | None = None, condition: str | None = None,
-              note: str | None = None) -> dict[str, Any]:
+              note: str | None = None, pages: int | None = None,
+              certified_by: str | None = None) -> dict[str, Any]:
     """The event a command appends, with its derived fields (the due date)."""
     event: dict[str, Any] = {"at": _stamp(at, rules.tz), "action": action, "by": by}
     if action in ("request", "checkout", "renew") and days is not None:
@@ -323,6 +399,10 @@ def new_event(action: str, at: dt.datetime, by: str, rules: LendingRules, state:
         event["condition"] = condition
     if note:
         event["note"] = note
+    if pages is not None:
+        event["pages"] = pages
+    if certified_by:
+        event["certified_by"] = certified_by
     return event
 
 

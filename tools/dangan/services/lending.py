@@ -1,5 +1,6 @@
 """Lending (借閱), the commands: `request`, `approve`, `reject`, `checkout`, `renew`,
-`give_back` for return, and the reports (`loans`, `damage_reports`, `summary`). They take a
+`give_back` for return, `view` and `register_copy` (a view in the archive room and a
+certified copy or extract: one event each, nothing to return), and the reports (`loans`, `damage_reports`, `summary`). They take a
 Vault and plain arguments, lock, write one JY record and commit, return results and never
 print. The state machine and the rules they obey are `dangan.model.loans`
 (docs/lending.md §1): a command refuses a new event when the replay of the loan with it
@@ -35,7 +36,8 @@ from dangan.store.vault import RECORDS, Vault
 # ------------------------------------------------------------- the commands
 
 FORMS = ("original", "copy", "scan")
-FORM_ZH = {"original": "原件", "copy": "複印件", "scan": "掃描件"}
+COPY_FORMS = ("copy", "extract")
+FORM_ZH = {"original": "原件", "copy": "複印件", "scan": "掃描件", "extract": "摘抄"}
 CONDITIONS = ("intact", "damaged", "lost")
 HINT = "nothing was written; the lending rules are in docs/lending.md"
 
@@ -77,11 +79,14 @@ def _work_tree(vault: Vault) -> Side:
     return Side(records=records_of, blob=lambda _blob: None, config=vault.config)
 
 
-def _refuse_if(code: Code | str, problems: list[str]) -> None:
+def _refuse_if(code: Code | str, problems: list[str], borrower: str | None = None) -> None:
     if problems:
         roles = all(" role in vault.yaml" in p for p in problems)
         hint = ("nothing was written; roles are given to recipients: `dangan recipients add NAME KEY --role approver`"
                 if roles else HINT)
+        if borrower is not None and all("lending.max_open_loans" in p for p in problems):
+            hint = (f"nothing was written; a loan must come back (or be rejected) first: "
+                    f"`dangan lend ls --borrower {borrower}`")
         raise Refusal(f"{code}: DG111 " + "; ".join(dict.fromkeys(problems)), hint)
 
 
@@ -145,11 +150,73 @@ def request(
             "form": form,
             "events": [new_event("request", moment, borrower, rules, LoanState(), days=days)],
         }
-        _refuse_if(code, loan_problems(tree, vault.config))
+        problems = loan_problems(tree, vault.config) + loan_conflicts(code.path, tree, _work_tree(vault))
+        _refuse_if(code, problems, borrower)
         sealed = records.prepare(vault, code, tree)
         message = f"dangan lend request: {code} {' '.join(lent)}"
         commit_id = vault.apply({code.path: dump(sealed).encode()}, message, commit)
     return Done(str(code), code.path, commit_id, "requested", None)
+
+
+def _one_event(vault: Vault, action: str, codes: list[str], name: str, department: str, purpose: str,
+               form: str, event: Callable[[dt.datetime, LendingRules], dict[str, Any]], at: str | None,
+               title: str, commit: bool) -> Done:
+    """A record of the lending log that is one event, opened and closed at once (a view, a
+    copy): refused like a loan's event on any DG111 problem, with the roles judged now."""
+    rules = LendingRules.from_config(vault.config)
+    moment = timeutil.parse_at(at, vault.tz)
+    with vault.lock():
+        lent = _lent_codes(vault, codes)
+        code = records.allocate(vault, CATEGORY, Location())
+        more = f" 等{len(lent)}件" if len(lent) > 1 else ""
+        day = moment.astimezone(rules.tz).date().isoformat()
+        tree: dict[str, Any] = {
+            "code": str(code),
+            "category": CATEGORY,
+            "title": f"{title} {lent[0]}{more}（{FORM_ZH[form]}）",
+            "status": "requested",
+            "opened": day,
+            "records": lent,
+            "borrower": {"name": name, "department": department},
+            "purpose": purpose,
+            "form": form,
+            "events": [],
+        }
+        tree = with_event(tree, event(moment, rules), rules)
+        problems = loan_problems(tree, vault.config) + loan_conflicts(code.path, tree, _work_tree(vault))
+        _refuse_if(code, problems)
+        sealed = records.prepare(vault, code, tree)
+        message = f"dangan lend {action}: {code} {' '.join(lent)}"
+        commit_id = vault.apply({code.path: dump(sealed).encode()}, message, commit)
+    return Done(str(code), code.path, commit_id, str(tree["status"]), None)
+
+
+def view(vault: Vault, codes: list[str], borrower: str, department: str, purpose: str, by: str | None = None,
+         at: str | None = None, commit: bool = True) -> Done:
+    """A view (查閱) of originals in the archive room, recorded by the archivist who
+    supervised it: one event, `viewed` at once, never out, never overdue. The categories
+    whose originals are not lent may be viewed: the original does not leave the room."""
+    who = person(vault, by)
+    return _one_event(vault, "view", codes, borrower, department, purpose, "original",
+                      lambda moment, rules: new_event("view", moment, who, rules, LoanState()), at, "查閱", commit)
+
+
+def register_copy(vault: Vault, codes: list[str], given_to: str, department: str, purpose: str, pages: int,
+                  certified_by: str, form: str = "copy", by: str | None = None, at: str | None = None,
+                  commit: bool = True) -> Done:
+    """A copy or an extract (檔案復制, 摘抄) given for good: who made it, how many pages, the
+    archivist who certified that it matches the original, to whom: `copied`, nothing to
+    return."""
+    if form not in COPY_FORMS:
+        raise DanganError(f"unknown form {form!r} for a copy", f"forms: {', '.join(COPY_FORMS)}")
+    if pages < 1:
+        raise DanganError(f"--pages {pages}: a copy has at least one page", "give --pages N, the pages handed over")
+    who = person(vault, by)
+    return _one_event(
+        vault, "copy", codes, given_to, department, purpose, form,
+        lambda moment, rules: new_event("copy", moment, who, rules, LoanState(), pages=pages,
+                                        certified_by=certified_by),
+        at, "復制" if form == "copy" else "摘抄", commit)
 
 
 def _loan_code(text: str) -> Code:
@@ -224,7 +291,7 @@ def give_back(vault: Vault, loan: str, condition: str, by: str | None = None, no
 
 # -------------------------------------------------------------------- reports
 
-LIST_STATUSES = ("all", "requested", "approved", "rejected", "out", "overdue", "closed")
+LIST_STATUSES = ("all", "requested", "approved", "rejected", "out", "overdue", "closed", "viewed", "copied")
 
 
 @dataclass(frozen=True)
@@ -249,6 +316,10 @@ class LoanRow:
     condition: str | None
     note: str | None
     path: str
+    kind: str = "loan"  # loan, view or copy
+    recorded_by: str | None = None  # the archivist of a view or a copy
+    pages: int | None = None
+    certified_by: str | None = None
 
 
 def row(path: str, tree: dict[str, Any], rules: LendingRules, as_of: dt.date) -> LoanRow | None:
@@ -282,6 +353,10 @@ def row(path: str, tree: dict[str, Any], rules: LendingRules, as_of: dt.date) ->
         condition=state.condition,
         note=state.note,
         path=path,
+        kind=state.kind or "loan",
+        recorded_by=state.recorded_by,
+        pages=state.pages,
+        certified_by=state.certified_by,
     )
 
 
@@ -328,7 +403,8 @@ def damage_reports(vault: Vault, code: str) -> list[dict[str, Any]]:
 def summary(vault: Vault, as_of: dt.date | None = None) -> dict[str, int]:
     """Lending indicators for `stats`: loans by state, overdue, damaged and lost returns."""
     rows = loans(vault, "all", as_of)
-    counts = {s: sum(1 for r in rows if r.status == s) for s in ("requested", "approved", "out", "closed", "rejected")}
+    counts = {s: sum(1 for r in rows if r.status == s)
+              for s in ("requested", "approved", "out", "closed", "rejected", "viewed", "copied")}
     counts["overdue"] = sum(1 for r in rows if r.overdue)
     counts["damaged"] = sum(1 for r in rows if r.condition == "damaged")
     counts["lost"] = sum(1 for r in rows if r.condition == "lost")

@@ -356,7 +356,9 @@ def _loan_rows(data: Data) -> list[Any]:
 def loans_section(data: Data) -> dict[str, Any]:
     """Loans by state as of the day (the replay of `dangan lend ls`), overdue ones listed."""
     rows = _loan_rows(data)
-    counts = {s: sum(1 for r in rows if r.status == s) for s in ("requested", "approved", "out", "closed", "rejected")}
+    # views and copies are `viewed` and `copied`, never out or overdue: counted apart
+    counts = {s: sum(1 for r in rows if r.status == s)
+              for s in ("requested", "approved", "out", "closed", "rejected", "viewed", "copied")}
     counts["overdue"] = sum(1 for r in rows if r.overdue)
     counts["damaged"] = sum(1 for r in rows if r.condition == "damaged")
     counts["lost"] = sum(1 for r in rows if r.condition == "lost")
