@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from dangan.model.sides import Side
 
 
-DISPOSAL, HOLD, LOAN = "XH", "BQ", "JY"
+DISPOSAL, HOLD, LOAN, APPRAISAL = "XH", "BQ", "JY", "JD"
 # Ledger records are never deleted (DG109), whatever their rule says.
-NEVER_DELETED = frozenset({"XH", "BQ"})  # loans (JY) follow their own rule, P10Y destroy
+NEVER_DELETED = frozenset({"XH", "BQ", "JD"})  # loans (JY) follow their own rule, P10Y destroy
 PLAN_FORMAT = "dangan retention plan 1"
 
 # reasons a record that is not due is kept (plan `not_due[].reasons`)
