@@ -9,7 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import git, snapshot
-from test_retention import APPROVER, ARCHIVIST, apply, approve, commit_files, dated, dg, findings, v, write_plan
+from test_retention import (
+    APPROVER,
+    ARCHIVIST,
+    apply,
+    approve,
+    commit_files,
+    dated,
+    dg,
+    findings,
+    v,
+    write_plan,
+)
 
 from dangan.formats.yamlio import dump, load_text
 
