@@ -151,3 +151,22 @@ def test_appraisals_are_permanent_and_append_only(v: Path, tmp_path: Path) -> No
     proc = commit_files(v, "forget it", {rel: None})
     assert proc.returncode != 0 and (rel, "DG109") in findings(proc.stderr), proc.stderr
     assert git(v, "rev-parse", "HEAD").strip() == head
+
+
+def test_a_certificate_naming_a_wrong_appraisal_is_dg112(v: Path, tmp_path: Path) -> None:
+    """The hooks judge the appraisal a certificate names (made by hand, past `apply`)."""
+    from test_retention import handmade, path_of
+
+    plan_file = write_plan(v, tmp_path, "2026-02-28", "--category", "CW")
+    assert dg(v, "retention", "appraise", str(plan_file), *APPRAISERS, "--opinion", "需保留", "--at", AT,
+              "--keep", f"{CW}=2031-12-31:待審計").code == 0
+    head = git(v, "rev-parse", "HEAD").strip()
+    for named, message in (("JD-0009", "JD-0009 is not in the vault"),
+                           ("JD-0001", "does not appraise this version")):
+        certificate = handmade(v, HJ)
+        certificate["items"][0]["appraisal"] = named
+        proc = commit_files(v, "by hand", {"vault/XH/XH-0001.yaml": certificate, path_of(HJ): None})
+        assert proc.returncode != 0, proc.stderr
+        assert ("vault/XH/XH-0001.yaml", "DG112") in findings(proc.stderr) and message in proc.stderr, proc.stderr
+        git(v, "reset", "-q", "--hard", head)
+    assert git(v, "rev-parse", "HEAD").strip() == head
