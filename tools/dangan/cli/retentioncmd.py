@@ -113,7 +113,8 @@ def plan_cmd(ctx: Context, as_of: str | None, category: str | None, out: Path | 
         say(f"dangan: warning: {path} is not readable and was left out; run `dangan check`")
     _print_plan(plan)
     if out is not None:
-        say(f"plan written to {out}; carry it out with `dangan retention apply {out} --approved-by ...`")
+        say(f"plan written to {out}; next: `dangan retention appraise {out} --appraiser NAME --appraiser NAME`, "
+            f"`retention approve {out} --by NAME`, `retention apply {out} --witness ...`")
 
 
 def _print_plan(plan: retention.Plan) -> None:
