@@ -157,6 +157,12 @@ def apply(root: Path, plan_file: Path, *extra: str, approver: str = APPROVER,
     return done
 
 
+def appraise(root: Path, plan_file: Path, at: str) -> Result:
+    """The appraisers record the plan's decisions (JD; test_appraisal.py)."""
+    return dg(root, "retention", "appraise", str(plan_file), "--appraiser", ARCHIVIST, "--appraiser", "王建國",
+              "--opinion", "已過保管期限，無保存價值", "--at", at)
+
+
 def write_plan(root: Path, tmp_path: Path, as_of: str, *extra: str) -> Path:
     out = tmp_path / f"plan-{as_of[:10]}.yaml"
     made = dg(root, "retention", "plan", "--as-of", as_of, "--out", str(out), *extra)
@@ -206,7 +212,7 @@ def test_due_date_is_the_same_day_or_the_month_end(start: dt.date, years: int, m
 # ------------------------------------------------------------------------ schedule
 
 STANDARD = {  # docs/categories.md, retention column (PD: docs/decisions.md)
-    **{c: {"keep": "permanent"} for c in ("QY", "XM", "LD", "FW", "XH", "BQ")},
+    **{c: {"keep": "permanent"} for c in ("QY", "XM", "LD", "FW", "XH", "BQ", "JD")},
     "YZ": ("P10Y", "review"), "ZH": ("P5Y", "destroy"), "ZX": ("P10Y", "review"), "HT": ("P10Y", "review"),
     "TS": ("P3Y", "destroy"), "SB": ("P8Y", "destroy"), "WX": ("P5Y", "destroy"), "XJ": ("P3Y", "destroy"),
     "HJ": ("P2Y", "destroy"), "AQ": ("P10Y", "review"), "SF": ("P30Y", "review"), "CW": ("P10Y", "review"),
@@ -505,6 +511,9 @@ def test_review_records_need_a_decision(v: Path, tmp_path: Path) -> None:
     document = load_text(plan_file.read_text("utf-8"))
     document["due"][0]["decision"] = "destroy"
     plan_file.write_text(dump(document), encoding="utf-8")
+    unappraised = apply(v, plan_file, "--at", "2026-03-02T10:00:00+08:00")
+    assert unappraised.code == 1 and "CW-A01-0001 must be appraised" in unappraised.err, unappraised
+    assert appraise(v, plan_file, "2026-03-02T10:00:00+08:00").code == 0  # test_appraisal.py
     done = apply(v, plan_file, "--at", "2026-03-02T10:00:00+08:00")
     assert done.code == 0 and done.out == "XH-0001\n", done
     item = load_text((v / "vault/XH/XH-0001.yaml").read_text("utf-8"))["items"][0]
@@ -657,6 +666,7 @@ def test_an_encrypted_record_is_destroyed_without_a_key(v: Path, tmp_path: Path)
     assert [(i["code"], i["due"], i["decision"]) for i in document["due"]] == [(code, "2022-06-30", "review")]
     document["due"][0]["decision"] = "destroy"
     plan_file.write_text(dump(document), encoding="utf-8")
+    assert appraise(v, plan_file, "2024-03-26T09:00:00+08:00").code == 0  # a review record: appraised first
     done = apply(v, plan_file, "--at", "2024-03-26T10:00:00+08:00")
     assert done.code == 0, done
     assert not (v / path_of(code)).exists()

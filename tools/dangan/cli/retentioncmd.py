@@ -1,4 +1,5 @@
-"""Retention commands: retention schedule/plan/apply/hold/release/extend (docs/retention.md)."""
+"""Retention commands: retention schedule/plan/appraise/approve/apply/hold/release/extend
+(docs/retention.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,6 +38,8 @@ def _person(vault: Vault, given: str | None) -> str:
 Examples:
   dangan retention schedule
   dangan retention plan --as-of 2025-12-31 --out plan.yaml
+  dangan retention appraise plan.yaml --appraiser 張敏 --appraiser 王建國 --opinion 無保存價值
+  dangan retention approve plan.yaml --by 陳立新
   dangan retention apply plan.yaml --approved-by 陳立新 --witness 錢芳 --witness 孫麗 \\
       --method 碎紙機粉碎 --place 總部檔案室
 """,
@@ -110,7 +113,8 @@ def plan_cmd(ctx: Context, as_of: str | None, category: str | None, out: Path | 
         say(f"dangan: warning: {path} is not readable and was left out; run `dangan check`")
     _print_plan(plan)
     if out is not None:
-        say(f"plan written to {out}; carry it out with `dangan retention apply {out} --approved-by ...`")
+        say(f"plan written to {out}; next: `dangan retention appraise {out} --appraiser NAME --appraiser NAME`, "
+            f"`retention approve {out} --by NAME`, `retention apply {out} --witness ...`")
 
 
 def _print_plan(plan: retention.Plan) -> None:
@@ -166,6 +170,68 @@ def approve_cmd(ctx: Context, plan_file: Path, by: str | None, no_commit: bool, 
         return
     say(f"{approved.count} record(s) approved for destruction by {approved.by}")
     click.echo(approved.commit or approved.plan)
+
+
+@retention_group.command(
+    "appraise",
+    epilog="""\b
+Examples:
+  dangan retention appraise sweep-2025.yaml --appraiser 張敏 --appraiser 王建國 \\
+      --opinion 已超過保管期限，無繼續保存價值
+  dangan retention appraise sweep-2025.yaml --appraiser 張敏 --appraiser 王建國 \\
+      --keep CW-A01-0001=2031-12-31:涉及未結稅務稽查 --at 2026-01-05T10:00:00+08:00
+""",
+)
+@click.argument("plan_file", metavar="PLAN.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--appraiser", "appraisers", multiple=True, required=True, metavar="NAME",
+              help="An appraiser (鑒定人); at least two different people.")
+@click.option("--opinion", metavar="TEXT", help="The opinion (鑒定意見) of every entry without an `opinion:` of its own.")
+@click.option("--keep", "keeps", multiple=True, metavar="CODE=DATE:REASON",
+              help="Keep this record until DATE, for REASON (instead of the plan's decision).")
+@click.option("--at", "at", metavar="WHEN", help="When the appraisal was made (default: now).")
+@click.option("--title", help="Title of the record (default: DATE到期檔案鑒定記錄).")
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def appraise_cmd(ctx: Context, plan_file: Path, appraisers, opinion: str | None, keeps, at: str | None,
+                 title: str | None, no_commit: bool, as_json: bool) -> None:
+    """Record the appraisal (鑒定) of a plan's records: JD-nnnn, in one commit.
+
+    Each entry of the plan is decided `destroy` or `keep` (in the plan: `decision:`, with
+    `until:` and `reason:` for keep, and `opinion:`; or --keep and --opinion). A kept record
+    is kept until the new date (`retention.until`, set in the same commit). The plan file
+    is updated with the decisions and the JD code. `approve` and `apply` refuse a record
+    whose rule says review unless an appraisal decided to destroy it.
+    """
+    vault = ctx.vault
+    data = _read(ctx, plan_file)
+    plan = retention.read_plan(data, str(plan_file))
+    appraisal = retention.Appraisal(
+        appraisers=list(appraisers),
+        at=parse_at(at, vault.tz),
+        opinion=opinion,
+        keeps=dict(_keep(text) for text in keeps),
+        title=title,
+    )
+    appraised = retention.appraise_plan(vault, plan, appraisal, not no_commit)
+    if not no_commit:
+        write_atomic(ctx.path(plan_file), dump(retention.record_decisions(plan, appraised)).encode())
+    if as_json:
+        emit_json({"code": str(appraised.code), "path": appraised.code.path, "commit": appraised.commit,
+                   "destroy": appraised.destroy, "kept": appraised.kept})
+        return
+    say(f"{appraised.code}: {len(appraised.destroy)} to destroy, {len(appraised.kept)} kept"
+        + (f"; {plan_file} updated with the decisions" if not no_commit else ""))
+    click.echo(str(appraised.code))
+
+
+def _keep(text: str) -> tuple[str, tuple[str, str]]:
+    code, sep, rest = text.partition("=")
+    until, sep2, reason = rest.partition(":")
+    if not (sep and sep2 and code.strip() and until.strip() and reason.strip()):
+        raise DanganError(f"--keep {text!r} is not CODE=DATE:REASON", "e.g. --keep CW-A01-0001=2031-12-31:涉及稅務稽查")
+    return code.strip(), (until.strip(), reason.strip())
 
 
 def _read(ctx: Context, plan_file: Path) -> bytes:

@@ -32,6 +32,7 @@ RETENTION: dict[str, dict[str, str]] = {
     "JY": _rule("P10Y", "destroy"),
     "XH": _PERMANENT,
     "BQ": _PERMANENT,
+    "JD": _PERMANENT,  # appraisals (鑒定記錄): the evidence of what was kept or destroyed
     # the original specification had no rule for inventories; ten years, like loans (docs/decisions.md)
     "PD": _rule("P10Y", "destroy"),
 }

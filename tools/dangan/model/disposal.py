@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from dangan.model.sides import Side
 
 
-DISPOSAL, HOLD, LOAN = "XH", "BQ", "JY"
+DISPOSAL, HOLD, LOAN, APPRAISAL = "XH", "BQ", "JY", "JD"
 # Ledger records are never deleted (DG109), whatever their rule says.
-NEVER_DELETED = frozenset({"XH", "BQ"})  # loans (JY) follow their own rule, P10Y destroy
+NEVER_DELETED = frozenset({"XH", "BQ", "JD"})  # loans (JY) follow their own rule, P10Y destroy
 PLAN_FORMAT = "dangan retention plan 1"
 
 # reasons a record that is not due is kept (plan `not_due[].reasons`)
@@ -370,6 +370,8 @@ def certificate_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict
                             f"version {removed}; make a new plan")
             continue
         problems += _attachments_follow(code, item, last, side)
+        if isinstance(item.get("appraisal"), str):
+            problems += _appraisal_agrees(code, item, side)
         rule = rule_for(config, code.category)
         found = assess(code, last, rule, day, tz, keepers)
         if not found.is_due:
@@ -378,6 +380,22 @@ def certificate_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict
             problems.append(f"{code}: the certificate says trigger {item.get('trigger')}, due {item.get('due')}; "
                             f"the record's are {found.trigger}, {found.due}")
     return problems
+
+
+def _appraisal_agrees(code: Code, item: Mapping[str, Any], side: Side) -> list[str]:
+    """The appraisal (JD) a certificate item names decided to destroy that very version.
+    A certificate without `appraisal` is not judged here: those written before appraisals
+    existed have none, and `approve`/`apply` require one where the rule says review."""
+    named = item["appraisal"]
+    trees = [t for _, t in side.records(APPRAISAL) if t.get("code") == named]
+    if not trees:
+        return [f"{code}: its appraisal {named} is not in the vault"]
+    for entry in trees[0].get("items") or []:
+        if isinstance(entry, dict) and entry.get("code") == str(code) and entry.get("blob") == item.get("blob"):
+            if entry.get("decision") == "destroy":
+                return []
+            return [f"{code}: its appraisal {named} decided to keep it, not to destroy it"]
+    return [f"{code}: its appraisal {named} does not appraise this version ({item.get('blob')})"]
 
 
 def _why(found: Assessment) -> str:

@@ -9,6 +9,8 @@
 - A plan (`make_plan`) reads the committed vault (HEAD) and lists what is due as of a day
   and, with the reason, what is kept although its rule alone would not keep it: held (BQ),
   on loan (JY out), `retention.until`, no trigger date, permanent.
+- `appraise_plan` records the appraisal (鑒定, JD-nnnn) of a plan's records: destroy, or
+  keep until a new date (the record's `retention.until`, in the same commit);
 - `apply_plan` re-checks a plan, writes the disposal certificate XH-nnnn and removes the
   records in one commit; `hold`, `release`, `extend` change the records that keep others.
 - `certificate_problems` and `certificate_conflicts` are DG112, called by the check engine.
@@ -31,6 +33,7 @@ from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.git import gitio
 from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
 from dangan.model.disposal import (
+    APPRAISAL,
     DISPOSAL,
     HOLD,
     LOAN,
@@ -346,6 +349,8 @@ def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: b
     with vault.lock():
         vault.ready_to_write()
         current, items, unverified = _recheck(vault, listed, as_of, unverified_holds_ok)
+        appraised = appraisals_for(vault, listed)
+        items = [_named(item, appraised.get(item["code"])) for item in items]
         codes, changes = _certificates(vault, items, disposal, as_of, approval.commit)
         changes.update({path: None for _, path, _ in current})
         files = _attachment_files(vault, [path for _, path, _ in current])
@@ -362,17 +367,201 @@ def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: b
 
 
 def _decided(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """The plan's entries, every one decided `destroy` (else Refusal), none twice."""
-    listed = [e for e in plan["due"] if isinstance(e, dict)]
+    """The plan's entries to destroy, every one decided `destroy` (else Refusal), none
+    twice. An entry decided `keep` (by an appraisal, `retention appraise`) is not destroyed
+    and leaves the plan, as if it had been deleted."""
+    listed = [e for e in plan["due"] if isinstance(e, dict) and e.get("decision") != "keep"]
     waiting = [str(e.get("code")) for e in listed if e.get("decision") not in ("destroy",)]
     if waiting:
         raise Refusal(f"{len(waiting)} record(s) await a decision: {', '.join(waiting[:5])}",
-                      "a person reviews each: set `decision: destroy` in the plan, or remove the entry to keep it")
+                      "the appraisers decide each: set `decision: destroy` or `keep` in the plan and record it "
+                      "with `dangan retention appraise`, or remove the entry to keep the record")
     if not listed:
         raise DanganError("the plan lists nothing to destroy")
     if len({str(e.get("code")) for e in listed}) != len(listed):
         raise DanganError("the plan lists a record twice")
     return listed
+
+
+# ------------------------------------------------------------------ appraisal
+
+@dataclass(frozen=True)
+class Appraisal:
+    """The appraisers' step (鑒定): who, when, and the decisions not written in the plan."""
+
+    appraisers: list[str]
+    at: dt.datetime
+    opinion: str | None = None  # for every entry without an `opinion:` of its own
+    keeps: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (until, reason)
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Appraised:
+    code: Code
+    destroy: list[str]
+    kept: list[str]
+    commit: str | None
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # code -> decision fields
+
+
+def appraise_plan(vault: Vault, plan: dict[str, Any], appraisal: Appraisal, commit: bool = True) -> Appraised:
+    """Record the appraisal (鑒定記錄) JD-nnnn of every entry of a plan: destroy, or keep
+    until a new date with the reason. A kept record gets `retention: {until, reason}` (as
+    `retention extend` sets it) in the same commit, so it leaves the sweep with the reason
+    on the record itself; `approve` and `apply` then refuse a `review` record that no
+    appraisal decided to destroy (docs/retention.md §3)."""
+    if plan.get("vault") != vault.config.get("id"):
+        raise DanganError("the plan was made for another vault", "make a new plan in this vault")
+    as_of = to_day(plan.get("as_of"), vault.tz)
+    assert as_of is not None  # read_plan checked it
+    day = appraisal.at.astimezone(vault.tz).date()
+    if as_of > day:
+        raise Refusal(f"the plan is as of {as_of}, after the day of the appraisal ({day})",
+                      "records are appraised once due: make a plan as of today")
+    people = [a.strip() for a in appraisal.appraisers if a.strip()]
+    if len(set(people)) < 2 or len(set(people)) != len(people):
+        raise DanganError(f"an appraisal needs at least two different appraisers (鑒定人); given: {', '.join(people)}",
+                          "give --appraiser NAME once for each, at least twice")
+    entries = [e for e in plan["due"] if isinstance(e, dict)]
+    if not entries:
+        raise DanganError("the plan lists nothing to appraise")
+    codes = [str(e.get("code")) for e in entries]
+    if len(set(codes)) != len(codes):
+        raise DanganError("the plan lists a record twice")
+    stray = sorted(set(appraisal.keeps) - set(codes))
+    if stray:
+        raise DanganError(f"--keep {stray[0]}: the plan does not list it", "keep only records of the plan")
+    decided, waiting, problems = _decisions(entries, appraisal, day, vault)
+    if waiting:
+        raise Refusal(f"{len(waiting)} record(s) await a decision: {', '.join(waiting[:5])}",
+                      "set `decision: destroy` or `decision: keep` (with `until:` and `reason:`) in the plan, "
+                      "or give --keep CODE=DATE:REASON")
+    if problems:
+        raise DanganError(_some(problems), "each entry needs an opinion (`opinion:` or --opinion); a kept one "
+                          "a new date after the appraisal and a reason")
+    with vault.lock():
+        vault.ready_to_write()
+        current, items, _ = _recheck(vault, [entry for entry, _ in decided], as_of, unverified_ok=True)
+        jd = records.allocate(vault, APPRAISAL, Location())
+        changes: dict[str, bytes | None] = {}
+        listed = []
+        for (_, decision), (code, path, _blob), item in zip(decided, current, items):
+            keys = ("code", "category", "title", "rule", "due", "blob")
+            listed.append({**{k: item[k] for k in keys}, **decision})
+            if decision["decision"] == "keep":
+                plain, _, stored = records.read_plain(vault, code)
+                tree = copy.deepcopy(plain)
+                tree["retention"] = {"until": decision["until"], "reason": f"{decision['reason']}（{jd}鑒定，{day}）"}
+                changes[path] = vault.render(path, records.prepare(vault, code, tree, previous=stored))
+        tree = {
+            "code": str(jd),
+            "category": APPRAISAL,
+            "title": appraisal.title or f"{as_of.isoformat()}到期檔案鑒定記錄",
+            "status": "completed",
+            "opened": day.isoformat(),
+            "appraisers": people,
+            "appraised_at": stamp(appraisal.at, vault.tz),
+            "plan_as_of": as_of.isoformat(),
+            "items": listed,
+        }
+        changes[jd.path] = dump(records.prepare(vault, jd, tree)).encode()
+        destroy = [i["code"] for i in listed if i["decision"] == "destroy"]
+        kept = [i for i in listed if i["decision"] == "keep"]
+        body = "".join(f"{i['code']} kept until {i['until']}: {i['reason']}\n" for i in kept)
+        message = (f"dangan retention appraise: {jd} ({len(destroy)} to destroy, {len(kept)} kept)\n\n"
+                   f"Appraisers (鑒定人): {', '.join(people)}; plan as of {as_of}.\n" + (f"\n{body}" if body else ""))
+        commit_id = vault.apply(changes, message, commit)
+    decisions = {i["code"]: {k: i[k] for k in ("decision", "opinion", "until", "reason") if k in i} for i in listed}
+    return Appraised(jd, destroy, [i["code"] for i in kept], commit_id, decisions)
+
+
+def record_decisions(plan: dict[str, Any], appraised: Appraised) -> dict[str, Any]:
+    """The plan with the appraisal's decisions written into its entries (`appraisal:`
+    names the JD), for the approver to read; the approval digest is unchanged, as it
+    covers the records to destroy in the versions the plan saw."""
+    document = copy.deepcopy(plan)
+    for entry in document.get("due") or []:
+        if isinstance(entry, dict) and str(entry.get("code")) in appraised.decisions:
+            entry.update(appraised.decisions[str(entry.get("code"))], appraisal=str(appraised.code))
+    return document
+
+
+def _decisions(entries: list[dict[str, Any]], appraisal: Appraisal, day: dt.date, vault: Vault
+               ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[str], list[str]]:
+    """(entry, decision fields) for each entry; the codes still undecided; bad decisions."""
+    decided, waiting, problems = [], [], []
+    for entry in entries:
+        code = str(entry.get("code"))
+        choice, until, reason = entry.get("decision"), entry.get("until"), entry.get("reason")
+        if code in appraisal.keeps:
+            choice, (until, reason) = "keep", appraisal.keeps[code]
+        if choice not in ("destroy", "keep"):
+            waiting.append(code)
+            continue
+        opinion = entry.get("opinion") or appraisal.opinion
+        if not isinstance(opinion, str) or not opinion.strip():
+            problems.append(f"{code} has no opinion (鑒定意見)")
+            continue
+        decision: dict[str, Any] = {"decision": choice, "opinion": opinion.strip()}
+        if choice == "keep":
+            new = to_day(str(until), vault.tz) if until is not None else None
+            if new is None or not isinstance(reason, str) or not reason.strip():
+                problems.append(f"{code} is kept without a new date (until: YYYY-MM-DD) and a reason")
+                continue
+            if new <= day:
+                problems.append(f"{code} is kept until {new}, not after the appraisal ({day})")
+                continue
+            decision.update(until=new.isoformat(), reason=reason.strip())
+        decided.append((entry, decision))
+    return decided, waiting, problems
+
+
+def appraisals_for(vault: Vault, listed: list[dict[str, Any]]) -> dict[str, str]:
+    """For each plan entry to destroy, the appraisal (JD) that decided so for the version
+    listed (the newest that appraised it counts). Refusal when a record whose rule says
+    `review` has none, or when an appraisal decided to keep the record."""
+    state = committed(vault)
+    mine = sorted((e for e in state.entries if e[0].category == APPRAISAL), key=lambda e: e[0].serial)
+    trees = state.trees([blob for _, _, blob in mine])
+    latest: dict[str, tuple[str, Any, Any]] = {}
+    for code, _, blob in mine:
+        for item in (trees.get(blob) or {}).get("items") or []:
+            if isinstance(item, dict):
+                latest[str(item.get("code"))] = (str(code), item.get("blob"), item.get("decision"))
+    named: dict[str, str] = {}
+    refused: list[str] = []
+    for entry in listed:
+        text = str(entry.get("code"))
+        found = latest.get(text)
+        if found is not None and found[1] == entry.get("blob"):
+            if found[2] != "destroy":
+                refused.append(f"{text} was appraised to be kept ({found[0]})")
+            else:
+                named[text] = found[0]
+            continue
+        rule = rule_for(vault.config, text.split("-", 1)[0])
+        planned = entry.get("rule") if isinstance(entry.get("rule"), dict) else {}
+        if rule.action == "review" or planned.get("action") == "review":
+            refused.append(f"{text} must be appraised (its rule says review) and has no appraisal of this version")
+    if refused:
+        raise Refusal(f"refused: {_some(refused)}",
+                      "the appraisers decide first: `dangan retention appraise PLAN.yaml --appraiser NAME "
+                      "--appraiser NAME`; nothing was written")
+    return named
+
+
+def _named(item: dict[str, Any], appraisal: str | None) -> dict[str, Any]:
+    """A certificate item naming the appraisal that decided its destruction."""
+    if appraisal is None:
+        return item
+    files = {"attachments": item["attachments"]} if "attachments" in item else {}
+    return {**{k: v for k, v in item.items() if k != "attachments"}, "appraisal": appraisal, **files}
+
+
+def _appraised_line(named: dict[str, str]) -> str:
+    codes = sorted(set(named.values()))
+    return f"Appraised (鑒定) in {', '.join(codes)}.\n\n" if codes else ""
 
 
 # ------------------------------------------------------------------- approval
@@ -413,6 +602,7 @@ def approve_plan(vault: Vault, plan: dict[str, Any], by: str, commit: bool = Tru
         # what is approved is due now, unchanged since the plan; a hold that fails its MAC
         # refuses here too, one that no key of the approver opens is left to `apply`
         _recheck(vault, listed, as_of, unverified_ok=True)
+        appraised = appraisals_for(vault, listed)
         if gitio.run(["diff", "--cached", "--quiet"], vault.root, ok=(0, 1)).returncode == 1:
             raise DanganError("other changes are staged", "commit or unstage them first: an approval changes no file")
         if not commit:
@@ -420,6 +610,7 @@ def approve_plan(vault: Vault, plan: dict[str, Any], by: str, commit: bool = Tru
         body = "".join(sorted(f"{e.get('code')} {e.get('blob')}\n" for e in listed))
         message = (f"dangan retention approve: {len(listed)} record(s) as of {as_of}\n\n"
                    f"Approves the destruction of these records, each in the version named:\n\n{body}\n"
+                   f"{_appraised_line(appraised)}"
                    f"{ACT_TRAILER}: {APPROVAL}\nDangan-By: {by}\nDangan-Plan: {digest}\n"
                    f"Dangan-As-Of: {as_of.isoformat()}\n")
         made = vault.apply({}, message, empty=True)
