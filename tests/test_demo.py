@@ -378,8 +378,7 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
             outputs[" ".join(argv)] = proc.stdout
             continue
         result = run_cli(["-C", str(work), *argv[1:]])
-        # due and gaps answer 1 when they list something (docs/duties.md), as check does
-        assert result.code == (1 if argv[1:2] in (["due"], ["gaps"]) else 0), (argv, result)
+        assert result.code == 0, (argv, result)
         outputs[" ".join(argv[1:])] = result.out
     assert outputs["ls --category SB --where system=elevator"].count("SB-") >= 4
     owner = next(out for cmd, out in outputs.items() if cmd.startswith("--identity") and cmd.endswith("--decrypt"))
@@ -389,8 +388,9 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
     assert re.search(r"\+  name: ‹encrypted [0-9a-f]{8}›", history), history
     assert "+status: resolved" in history and "ENC[" not in history and "sops:" not in history
     assert re.search(r"^JY-\d{4}\tout\t.*overdue", outputs["lend ls --status overdue"], re.M)
-    # the duties of the plan: the overdue safety review and elevator upkeep, the rooms without an owner file
-    assert re.search(r"overdue\s+AQ-A01-0001\s+review_due", outputs["due"]), outputs["due"]
+    # the duties of the plan: the elevators' upkeep (never done in the demo: overdue on any day; the
+    # safety plan's review and the contracts' ends fall due on days that move with the day built),
+    # and the rooms without an owner file
     assert re.search(r"overdue\s+SB-A01-01-0001\s+maintenance_interval.*工程部", outputs["due"]), outputs["due"]
     # (14 rooms in the demo built on 2026-12-06; which rooms are empty moves with the day built)
     assert len(re.findall(r"^\s*missing\s+since \S+\s+no active YZ record for FW-", outputs["gaps"], re.M)) >= 10, \

@@ -83,10 +83,10 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def judge(root: Path, day: str, *more: str) -> tuple[int, dict[str, Any]]:
-    result = run_cli(["-C", str(root), "gaps", "--as-of", day, "--json", *more])
+    result = run_cli(["-C", str(root), "gaps", "--as-of", day, "--json", "--exit-code", *more])
     assert result.code in (0, 1), result
     doc = json.loads(result.out)
-    assert result.code == (1 if doc["gaps"] else 0)  # exit 1 exactly when a gap is listed
+    assert result.code == (1 if doc["gaps"] else 0)  # --exit-code: 1 exactly when a gap is listed
     return result.code, doc
 
 
@@ -155,7 +155,7 @@ def test_department_filter_and_breakdown(history: Path) -> None:
 
 def test_text_output(history: Path) -> None:
     result = run_cli(["-C", str(history), "gaps", "--as-of", "2025-03-06"])
-    assert result.code == 1
+    assert result.code == 0, result  # a report; --exit-code makes gaps an exit status 1
     lines = result.out.splitlines()
     assert lines[0].startswith("gaps as of 2025-03-06 (Asia/Shanghai)") and "1 late, 1 missing, 1 originals" in lines[0]
     assert "工程部 (responsible: 李建國):" in lines and "客服部 (responsible: 周敏):" in lines

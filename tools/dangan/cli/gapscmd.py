@@ -46,14 +46,16 @@ Examples:
   dangan gaps
   dangan gaps --as-of 2025-12-31 --department 工程部
   dangan gaps --json | jq '.gaps[] | select(.kind == "missing")'
-Exit status: 0 no gap, 1 gaps listed, 2 bad input.
+Exit status: 0 (with --exit-code: 1 when gaps are listed), 2 bad input.
 """,
 )
 @click.option("--as-of", "as_of", metavar="DATE", help=AS_OF_HELP)
 @click.option("--department", metavar="NAME", help="Only the gaps of this department (or `unassigned`).")
+@click.option("--exit-code", "exit_code", is_flag=True,
+              help="Exit with status 1 when gaps are listed (for cron jobs and CI).")
 @json_option
 @pass_ctx
-def gaps_cmd(ctx: Context, as_of: str | None, department: str | None, as_json: bool) -> None:
+def gaps_cmd(ctx: Context, as_of: str | None, department: str | None, exit_code: bool, as_json: bool) -> None:
     """What should have been filed and was not (歸檔及時, 齊全無缺): records filed after their
     deadline, expected records that are missing, paper originals the archive has not
     received; each with its department and responsible person. Never decrypts.
@@ -66,7 +68,7 @@ def gaps_cmd(ctx: Context, as_of: str | None, department: str | None, as_json: b
         emit_json(doc)
     else:
         click.echo("\n".join(text_lines(doc)))
-    if doc["gaps"]:
+    if exit_code and doc["gaps"]:
         raise SystemExit(1)
 
 
