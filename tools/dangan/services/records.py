@@ -415,6 +415,12 @@ def create(
             "disposal certificates are written by `dangan retention apply`, with the removal of the records they list",
             "make a plan: dangan retention plan --out plan.yaml",
         )
+    if category == "JD":
+        raise DanganError(
+            "appraisal records are written by `dangan retention appraise`, with the decisions of a plan",
+            "make a plan (dangan retention plan --out plan.yaml), then: dangan retention appraise plan.yaml "
+            "--appraiser NAME --appraiser NAME",
+        )
     tree = dict(fields)
     for key in ("code", "category"):
         if key in tree:
