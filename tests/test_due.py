@@ -9,13 +9,12 @@ actual end, a resolution, a whole-room count). Every call passes --as-of.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Result, git, run_cli
+from conftest import REPO, Result, run_cli
+from test_stats import commit_files, dated  # the back-dated commits both vaults are built from
 
 from dangan.formats.yamlio import dump, load_text
 from dangan.model import obligations
@@ -47,10 +46,6 @@ inventory:
   rooms:
     {HQ}: P6M
 """
-
-
-def dated(when: str) -> dict[str, str]:
-    return {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
 
 
 def record(example: str, code: str, **changes: Any) -> tuple[str, str]:
@@ -131,16 +126,6 @@ def second_commit() -> list[tuple[str, str]]:
         complaint(status="resolved", resolved_at="2025-01-20T10:00:00+08:00", result="已處理。"),
         pd, cabinet_only,
     ]
-
-
-def commit_files(root: Path, files: list[tuple[str, str]], when: str, message: str) -> None:
-    for rel, text in files:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, "utf-8")
-    git(root, "add", "-A")
-    proc = subprocess.run(["git", "commit", "-q", "-m", message], cwd=root, capture_output=True, text=True,
-                          env=dict(os.environ, **dated(when)), check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr  # the hook checked every file
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import random
 import shutil
@@ -207,6 +208,9 @@ def test_a_set_of_a_sensitive_value_killed(vault_copy: Path, key: Key, tmp_path:
     killed = dangan(vault_copy, "set", TS, "complainant.phone=139-7777-0000", key=key,
                     program=killing(tmp_path, step, when, nth), env={"TMPDIR": str(tmp)})
     assert killed.returncode == -signal.SIGKILL, killed
+    plan = (vault_copy / ".git" / "dangan" / "pending.json").read_text("utf-8")
+    assert "139-7777-0000" not in plan and TS not in json.loads(plan)["command"]  # the command words only
+    assert json.loads(plan)["command"] == "dangan set"
     assert_whole(vault_copy, before, key, outcome=outcome, tmp=tmp, secrets=["139-7777-0000", phone(1)])
     assert (path.read_bytes() == old) == (outcome == "before")
 

@@ -322,16 +322,23 @@ class Applied:
     unverified_holds: list[str] = field(default_factory=list)  # accepted with unverified_holds_ok
 
 
+def _plan_day(vault: Vault, plan: dict[str, Any]) -> dt.date:
+    """The day a plan is as of, once it is known to be this vault's (appraise, approve
+    and apply each start here)."""
+    if plan.get("vault") != vault.config.get("id"):
+        raise DanganError("the plan was made for another vault", "make a new plan in this vault")
+    as_of = to_day(plan.get("as_of"), vault.tz)
+    assert as_of is not None  # read_plan checked it
+    return as_of
+
+
 def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: bool = True,
                unverified_holds_ok: bool = False) -> Applied:
     """Re-check a plan, write certificate XH-nnnn and remove its records: one commit.
 
     Every hold is verified with the key at hand; an encrypted hold that no key opens
     refuses the disposal unless `unverified_holds_ok` (docs/retention.md §4)."""
-    if plan.get("vault") != vault.config.get("id"):
-        raise DanganError("the plan was made for another vault", "make a new plan in this vault")
-    as_of = to_day(plan.get("as_of"), vault.tz)
-    assert as_of is not None  # read_plan checked it
+    as_of = _plan_day(vault, plan)
     day = disposal.at.astimezone(vault.tz).date()
     if as_of > day:
         raise Refusal(f"the plan is as of {as_of}, after the day of the destruction ({day})",
@@ -411,10 +418,7 @@ def appraise_plan(vault: Vault, plan: dict[str, Any], appraisal: Appraisal, comm
     `retention extend` sets it) in the same commit, so it leaves the sweep with the reason
     on the record itself; `approve` and `apply` then refuse a `review` record that no
     appraisal decided to destroy (docs/retention.md §3)."""
-    if plan.get("vault") != vault.config.get("id"):
-        raise DanganError("the plan was made for another vault", "make a new plan in this vault")
-    as_of = to_day(plan.get("as_of"), vault.tz)
-    assert as_of is not None  # read_plan checked it
+    as_of = _plan_day(vault, plan)
     day = appraisal.at.astimezone(vault.tz).date()
     if as_of > day:
         raise Refusal(f"the plan is as of {as_of}, after the day of the appraisal ({day})",
@@ -588,10 +592,7 @@ def approve_plan(vault: Vault, plan: dict[str, Any], by: str, commit: bool = Tru
     the plan in the version the plan saw; signed by the approver where vault.yaml asks for
     signed role acts (DG119). `apply` carries out only an approved plan and names the
     approval in its certificate."""
-    if plan.get("vault") != vault.config.get("id"):
-        raise DanganError("the plan was made for another vault", "make a new plan in this vault")
-    as_of = to_day(plan.get("as_of"), vault.tz)
-    assert as_of is not None  # read_plan checked it
+    as_of = _plan_day(vault, plan)
     listed = _decided(plan)
     if by not in people_with(vault.config, "approver"):
         raise Refusal(f"{by} does not have the approver role in vault.yaml (recipients[].roles)",

@@ -40,6 +40,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
@@ -343,18 +344,26 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
+_WORD = re.compile(r"[a-z][a-z-]*")
+
+
 def _command() -> str:
-    """`dangan` and the first words of its command line, for people to recognise the
-    command by (`dangan import TS`): no options, no option values, no paths."""
+    """`dangan` and its command words (`dangan lend approve`), for people to recognise the
+    command by, in the plan file and the next command's notice: the leading lower-case
+    words only, so no code, name, path or assigned value (`phone=...`) is ever written."""
     words, skip = [], False
     for arg in sys.argv[1:]:
         if skip:
             skip = False
-        elif arg in ("-C", "--identity", "--sign-key", "--by", "--set", "--file"):
+        elif arg in ("-C", "--identity", "--sign-key"):  # the global options that take a value
             skip = True
-        elif not arg.startswith("-") and "/" not in arg:
+        elif arg.startswith("-"):
+            continue
+        elif _WORD.fullmatch(arg) and len(words) < 2:
             words.append(arg)
-    return " ".join(["dangan", *words[:3]])[:120]
+        else:
+            break
+    return " ".join(["dangan", *words])
 
 
 def _sync_folder(folder: Path) -> None:
