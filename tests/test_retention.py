@@ -212,7 +212,7 @@ def test_due_date_is_the_same_day_or_the_month_end(start: dt.date, years: int, m
 # ------------------------------------------------------------------------ schedule
 
 STANDARD = {  # docs/categories.md, retention column (PD: docs/decisions.md)
-    **{c: {"keep": "permanent"} for c in ("QY", "XM", "LD", "FW", "XH", "BQ", "JD")},
+    **{c: {"keep": "permanent"} for c in ("QY", "XM", "LD", "FW", "XH", "BQ", "JD", "YJ")},
     "YZ": ("P10Y", "review"), "ZH": ("P5Y", "destroy"), "ZX": ("P10Y", "review"), "HT": ("P10Y", "review"),
     "TS": ("P3Y", "destroy"), "SB": ("P8Y", "destroy"), "WX": ("P5Y", "destroy"), "XJ": ("P3Y", "destroy"),
     "HJ": ("P2Y", "destroy"), "AQ": ("P10Y", "review"), "SF": ("P30Y", "review"), "CW": ("P10Y", "review"),

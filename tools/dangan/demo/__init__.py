@@ -191,7 +191,7 @@ DEPARTMENTS = [
     {"name": "環境部", "responsible": "葉倩", "files": [{"category": "HJ"}]},
     {"name": "綜合管理部", "responsible": MANAGERS[0], "people": [MANAGERS[0], FINANCE[0]],
      "files": [{"category": c} for c in ("QY", "XM", "LD", "HT", "CW")]},
-    {"name": "檔案室", "responsible": DEMO_ARCHIVIST, "files": [{"category": c} for c in ("JY", "XH", "JD", "BQ", "PD")]},
+    {"name": "檔案室", "responsible": DEMO_ARCHIVIST, "files": [{"category": c} for c in ("JY", "XH", "JD", "YJ", "BQ", "PD")]},
 ]
 
 

@@ -33,6 +33,7 @@ RETENTION: dict[str, dict[str, str]] = {
     "XH": _PERMANENT,
     "BQ": _PERMANENT,
     "JD": _PERMANENT,  # appraisals (鑒定記錄): the evidence of what was kept or destroyed
+    "YJ": _PERMANENT,  # handovers (移交記錄): the licence for records no longer held
     # the original specification had no rule for inventories; ten years, like loans (docs/decisions.md)
     "PD": _rule("P10Y", "destroy"),
 }

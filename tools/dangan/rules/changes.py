@@ -38,12 +38,14 @@ from dangan.store.vault import RECORDS
 if TYPE_CHECKING:
     from dangan.store.sealing import Keyring
 
-# Append-only records (DG110): loans, certificates, holds, appraisals and inventory results
-# (PD: a count's findings are evidence and must not be rewritten after the fact).
-LEDGER = ("JY", "XH", "BQ", "JD", "PD")
-# Certificates, holds and appraisals (JD) are permanent. Loans are ledger records too (append-only) but
-# have a retention rule of their own (JY P10Y, destroy): they go with a certificate.
-PERMANENT = ("XH", "BQ", "JD")
+# Append-only records (DG110): loans, certificates, holds, appraisals, handovers and inventory
+# results (PD: a count's findings are evidence and must not be rewritten after the fact).
+LEDGER = ("JY", "XH", "BQ", "JD", "YJ", "PD")
+# Certificates, holds, appraisals (JD) and handovers (YJ) are permanent. Loans are ledger records
+# too (append-only) but have a retention rule of their own (JY P10Y, destroy): they go with a
+# certificate.
+PERMANENT = ("XH", "BQ", "JD", "YJ")
+PERMANENT_KIND = {"XH": "disposal certificate", "BQ": "legal hold", "JD": "appraisal", "YJ": "handover"}
 # Fields of a ledger record that may change: `status` is derived from the events.
 DERIVED = frozenset({"status", "sops"})
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the empty tree
@@ -202,7 +204,7 @@ def change_findings(root: Path, changes: list[Change], side: str,
         if code is None:
             continue
         if code.category in PERMANENT:
-            kind = {"XH": "disposal certificate", "BQ": "legal hold", "JD": "appraisal"}[code.category]
+            kind = PERMANENT_KIND[code.category]
             findings.append(Finding(change.path, "DG109", f"{code} is a {kind}; they are permanent and never deleted"))
         elif str(code) not in certificates():
             findings.append(Finding(

@@ -421,6 +421,11 @@ def create(
             "make a plan (dangan retention plan --out plan.yaml), then: dangan retention appraise plan.yaml "
             "--appraiser NAME --appraiser NAME",
         )
+    if category == "YJ":
+        raise DanganError(
+            "handover records are written by `dangan handover record` and `dangan handover import`",
+            "list what a handover gives: dangan handover list PREFIX",
+        )
     tree = dict(fields)
     for key in ("code", "category"):
         if key in tree:
