@@ -388,10 +388,16 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
     assert re.search(r"\+  name: ‹encrypted [0-9a-f]{8}›", history), history
     assert "+status: resolved" in history and "ENC[" not in history and "sops:" not in history
     assert re.search(r"^JY-\d{4}\tout\t.*overdue", outputs["lend ls --status overdue"], re.M)
-    # the duties of the plan: the elevators' upkeep (never done in the demo: overdue on any day; the
-    # safety plan's review and the contracts' ends fall due on days that move with the day built),
-    # and the rooms without an owner file
-    assert re.search(r"overdue\s+SB-A01-01-0001\s+maintenance_interval.*工程部", outputs["due"]), outputs["due"]
+    # the duties of the plan, on any day the demo is built for: the elevators' upkeep (never done in
+    # the demo), the safety plan's review (due 280 days before the demo's day), the two-year
+    # subcontracts (ending 22 to 25 days after it: their terms begin on a day of the month no later
+    # than the 28th), and the rooms without an owner file
+    due = outputs["due"]
+    assert re.search(r"overdue\s+SB-A01-01-0001\s+maintenance_interval.*工程部", due), due
+    assert re.search(r"\b280 d overdue\s+AQ-A01-0001\s+review_due\s.*安保部", due), due
+    ending = re.findall(r"^\S+\s+(\d+) d left\s+(HT-\S+)\s+end\s.*維護保養合同", due, re.M)
+    assert {code for _, code in ending} == {"HT-A01-0003", "HT-B01-0005", "HT-B01-0006"}, due
+    assert all(22 <= int(days) <= 25 for days, _ in ending), due
     # (14 rooms in the demo built on 2026-12-06; which rooms are empty moves with the day built)
     assert len(re.findall(r"^\s*missing\s+since \S+\s+no active YZ record for FW-", outputs["gaps"], re.M)) >= 10, \
         outputs["gaps"]

@@ -346,11 +346,13 @@ EQUIPMENT = {
 
 LEAD_DAYS = (8, 18)  # a certificate is renewed this many days before it expires
 
-SUBCONTRACTS = {  # subject: (contractor, what, years per contract)
-    "elevator": (ELEVATOR_CO, "電梯維護保養", 2),
-    "hvac": (HVAC_CO, "中央空調維護保養", 2),
-    "cleaning": (CLEAN_CO, "保潔及外立面清洗", 3),
+SUBCONTRACTS = {  # subject: (contractor, what, years per contract, years its terms lag the others)
+    "elevator": (ELEVATOR_CO, "電梯維護保養", 2, 0),
+    "hvac": (HVAC_CO, "中央空調維護保養", 2, 0),
+    "cleaning": (CLEAN_CO, "保潔及外立面清洗", 3, 1),
 }
+CONTRACT_ENDS_IN = 25  # days from the demo's day to the end of the two-year subcontracts
+REVIEW_OVERDUE_DAYS = 280  # days the emergency plans' review is overdue on the demo's day
 
 PRIVATE_FAULTS = [
     ("衛生間角閥漏水", "plumbing", "衛生間洗手盆下角閥滲水。", "更換冷熱水角閥各1個。", [("角閥", "DN15 全銅", 2, "個", 35)]),
@@ -878,8 +880,9 @@ class _Demo(StoriesMixin):
                 "custody": self.custody(p, "02", f"LD-{b.no:02d}"),
                 "refs": [p.xm],
             })
-        # the emergency plan of the project
-        effective = dt.date(self.start.year - 1, 3, 1)
+        # the emergency plan of the project, three years old: its review fell due 280 days before
+        # the demo's day, whatever day the demo is built for (docs/duties.md, the tour)
+        effective = _add_years(self.cutoff.date() - dt.timedelta(days=REVIEW_OVERDUE_DAYS), -3)
         p.plan = self.new("AQ", p.loc, {
             "title": f"{p.name}消防及突發事件綜合應急預案（{effective.year}版）",
             "status": "active",
@@ -1175,16 +1178,29 @@ class _Demo(StoriesMixin):
         renew_signed = end - dt.timedelta(days=self.rng.randint(20, 40))
         self.at(_at(renew_signed, 14), self._renew_service_contract, p, end)
         self.at(_at(end + dt.timedelta(days=1), 9), self._expire, p.contracts["property"], end)
-        # subcontracts for whole calendar years, renewed when they run out
+        # subcontracts for whole years, renewed when they run out; their terms begin on the
+        # day CONTRACT_ENDS_IN after the demo's day less one, so that the two-year ones in force
+        # end CONTRACT_ENDS_IN days after it, whatever day the demo is built for (the tour's
+        # `dangan due`): the renewal, two weeks before, has not been signed yet
         subjects = ["elevator"] + (["hvac", "cleaning"] if p.kind == "commercial" else [])
+        last_start = self._term_start((self.cutoff.date() + dt.timedelta(days=CONTRACT_ENDS_IN + 1)).year)
         for subject in subjects:
-            years = SUBCONTRACTS[subject][2]
-            first = self.now.year - int(p.code[1:]) % years
+            years, lag = SUBCONTRACTS[subject][2], SUBCONTRACTS[subject][3]
+            first = last_start.year - lag
+            while self._term_start(first) > self.now.date():
+                first -= years
             p.contracts[subject] = self._subcontract(p, subject, first)
-            for nxt in range(first + years, self.cutoff.year + 1, years):
-                renewal = max(_at(dt.date(nxt - 1, 12, 18), 15), self.now + dt.timedelta(hours=1))
+            for nxt in range(first + years, self.cutoff.year + 2, years):
+                begins = self._term_start(nxt)
+                renewal = max(_at(begins - dt.timedelta(days=14), 15), self.now + dt.timedelta(hours=1))
                 self.at(renewal, self._renew_subcontract, p, subject, nxt)
-                self.at(_at(dt.date(nxt, 1, 2), 9), self._expire_current, p, subject, dt.date(nxt - 1, 12, 31))
+                self.at(_at(begins + dt.timedelta(days=1), 9), self._expire_current, p, subject,
+                        begins - dt.timedelta(days=1))
+
+    def _term_start(self, year: int) -> dt.date:
+        """The first day of a subcontract's term that begins in `year` (see onboard_contracts)."""
+        anchor = self.cutoff.date() + dt.timedelta(days=CONTRACT_ENDS_IN + 1)
+        return dt.date(year, anchor.month, min(anchor.day, 28))
 
     def _service_contract(self, p: Project, start: dt.date, end: dt.date, status: str, signed: dt.date) -> str:
         party_a = f"{p.name}業主委員會" if p.kind == "residential" else p.developer
@@ -1224,14 +1240,14 @@ class _Demo(StoriesMixin):
         self.at(_at(start, 9, 30), p.contracts.__setitem__, "property", code)
 
     def _subcontract(self, p: Project, subject: str, year: int) -> str:
-        party_b, label, years = SUBCONTRACTS[subject]
-        last = year + years - 1
+        party_b, label, years, _ = SUBCONTRACTS[subject]
+        begins, ends = self._term_start(year), self._term_start(year + years) - dt.timedelta(days=1)
         refs: list[str] = []
         if subject == "elevator":
             refs = [c for b in p.buildings for c in b.elevators + b.escalators]
         elif subject == "hvac":
             refs = [p.equipment["chiller"], p.equipment["ahu"]]
-        signed = min(dt.date(year - 1, 12, 18), self.now.date())
+        signed = min(begins - dt.timedelta(days=14), self.now.date())
         amount = years * {"elevator": 9600 * max(1, len(refs)), "hvac": 186000, "cleaning": 24000 * len(p.buildings) + 60000}[subject]
         scope = {
             "elevator": f"{len(refs)}台電梯的半月保養、季度保養、年度保養及24小時應急救援。",
@@ -1239,17 +1255,17 @@ class _Demo(StoriesMixin):
             "cleaning": "公共區域日常保潔、垃圾分類清運、外立面及玻璃幕牆定期清洗。",
         }[subject]
         return self.new("HT", p.loc, {
-            "title": f"{p.name}{label}合同（{year}-{last}年度）",
+            "title": f"{p.name}{label}合同（{begins.year}-{ends.year}年度）",
             "status": "active",
             "opened": _d(signed),
-            "contract_no": f"AH-WB-{year}-{p.code}-{subject[:2].upper()}",
+            "contract_no": f"AH-WB-{begins.year}-{p.code}-{subject[:2].upper()}",
             "contract_type": "subcontract",
             "subject": subject,
             "party_a": COMPANY,
             "party_b": party_b,
             "signed": _d(signed),
-            "start": _d(dt.date(year, 1, 1)),
-            "end": _d(dt.date(last, 12, 31)),
+            "start": _d(begins),
+            "end": _d(ends),
             "service_scope": scope,
             "fee_model": "fixed_price",
             "contract_amount": amount,
@@ -1261,7 +1277,7 @@ class _Demo(StoriesMixin):
 
     def _renew_subcontract(self, p: Project, subject: str, year: int) -> None:
         code = self._subcontract(p, subject, year)
-        self.at(_at(dt.date(year, 1, 2), 9, 30), p.contracts.__setitem__, subject, code)
+        self.at(_at(self._term_start(year) + dt.timedelta(days=1), 9, 30), p.contracts.__setitem__, subject, code)
 
     def _expire_current(self, p: Project, subject: str, end: dt.date) -> None:
         self._expire(p.contracts[subject], end)
