@@ -261,3 +261,31 @@ def test_marks_of_the_standard_schemas() -> None:
     (15, "P15D"), ("15", "P15D"), ("P1M", "P1M"), ("P0D", None), (0, None), (True, None), ("often", None)])
 def test_maintenance_interval(value: Any, expected: str | None) -> None:
     assert obligations.interval(value) == expected
+
+
+def test_what_was_read_is_kept_and_the_work_tree_never_counts(fixed: Path, tmp_path: Path) -> None:
+    """The second run answers from `.git/dangan/cache` (what was read of each blob, the rooms
+    of each tree) exactly as the first; an uncommitted edit of the work tree changes neither
+    (the rooms come from the commit, the work tree only grepped when it holds the commit),
+    and a commit of it does."""
+    import shutil
+
+    root = tmp_path / "vault"
+    shutil.copytree(fixed, root, symlinks=True)
+    cache = root / ".git" / "dangan" / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    cold = doc_of(root, "--as-of", "2025-04-20", "--within", "P1Y")
+    assert (cache / "due-fields.json").exists() and (cache / "due-rooms.json").exists()
+    assert doc_of(root, "--as-of", "2025-04-20", "--within", "P1Y") == cold
+    rooms = {o["subject"] for o in cold["obligations"] if o["kind"] == "count"}
+    assert CELLAR in rooms
+
+    fw = root / "vault" / "A01" / "02" / "001" / "0301" / "FW" / "FW-A01-02-001-0301-0001.yaml"
+    fw.write_text(fw.read_text("utf-8").replace(CELLAR, "新檔案庫"), "utf-8")
+    shutil.rmtree(cache)  # a cold run beside the edit: the commit's rooms, not the work tree's
+    dirty = doc_of(root, "--as-of", "2025-04-20", "--within", "P1Y")
+    assert {o["subject"] for o in dirty["obligations"] if o["kind"] == "count"} == rooms
+
+    commit_files(root, [(str(fw.relative_to(root)), fw.read_text("utf-8"))], "2025-04-21T12:00:00+08:00", "moved")
+    after = {o["subject"] for o in doc_of(root, "--as-of", "2025-04-21", "--within", "P1Y")["obligations"] if o["kind"] == "count"}
+    assert after == rooms - {CELLAR} | {"新檔案庫"}

@@ -103,3 +103,39 @@ def code_of_path(path: str, records: str = "vault") -> Code | None:
     if path != "/".join([records, *parts[1:-1], parts[0], name]):
         return None
     return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))
+
+
+_SERIAL = re.compile(r"[0-9]{4,9}")
+
+
+def _folder(folder: str, records: str) -> tuple[str, Location, str] | None:
+    """(category, location, the file names' prefix) of a records folder dangan writes:
+    vault/A01/02/FW for FW-A01-02-...; None for anything else."""
+    segments = folder.split("/")
+    if len(segments) < 2 or segments[0] != records:
+        return None
+    category, parts = segments[-1], segments[1:-1]
+    if not _CODE.fullmatch("-".join([category, *parts, "0001"])):
+        return None
+    return category, Location(tuple(parts)), "-".join([category, *parts, ""])
+
+
+def codes_of_paths(paths: list[str], records: str = "vault") -> list[Code | None]:
+    """`code_of_path` of each path, for the readers of a whole tree: each folder is parsed
+    once, each file name only compared with its folder's prefix."""
+    folders: dict[str, tuple[str, Location, str] | None] = {}
+    out: list[Code | None] = []
+    for path in paths:
+        slash = path.rfind("/")
+        folder = path[:slash]
+        if folder not in folders:
+            folders[folder] = _folder(folder, records)
+        known = folders[folder]
+        name = path[slash + 1:]
+        serial = name[len(known[2]):-5] if known else ""
+        if (known and name.startswith(known[2]) and name.endswith(".yaml") and _SERIAL.fullmatch(serial)
+                and serial == f"{int(serial):04d}"):  # the one spelling Code.path gives
+            out.append(Code(known[0], known[1], int(serial)))
+        else:
+            out.append(None)
+    return out

@@ -6,15 +6,20 @@ the day (vault timezone), the date -> commit mapping of `dangan diff` and `stats
 `schemas/` and vault.yaml (`inventory`, `departments`) as they are in the work tree, so that
 a company that tunes a rule sees its past judged by it too (docs/decisions.md).
 
-One pass, never decrypting: the tree is listed once (`git ls-tree`), every record blob read
-through two `git cat-file --batch` processes, and each record read by `_quick`, a reader
-of the few top-level scalars an obligation needs plus `custody.room` and `refs` (every
-record's custody: the archive rooms are where the records say their originals are). A
-record that reader is not sure of goes through the full reader.
+One pass, never decrypting: the tree is listed once (`git ls-tree`), the record blobs of
+the categories an obligation names read through two `git cat-file --batch` processes, and
+each read by `_quick`, a reader of the few top-level scalars an obligation needs plus
+`custody.room` and `refs`. A record that reader is not sure of goes through the full reader.
+What was read of each blob is kept (services.blobcache, `due-fields.json`): a blob never
+changes, so the next run reads only the records written since. The archive rooms are where
+the records of every category say their originals are (`custody.room`): `git grep` finds
+them, in the work tree when it holds the commit (git reads the files; grepping a commit
+inflates every blob), and they are kept by the records folder's tree id (`due-rooms.json`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +34,8 @@ from dangan.model import departments as deps
 from dangan.model import obligations as ob
 from dangan.model.codes import Code, Location, path_to_code
 from dangan.model.disposal import add_duration, to_day, valid_duration
+from dangan.services import blobcache
+from dangan.store import fsutil
 from dangan.store.vault import RECORDS, Vault
 
 FORMAT = "dangan due 1"
@@ -37,7 +44,11 @@ UPKEEP = ("kind", "status", "target", "finished", "closed", "started", "refs")
 COUNTED = ("status", "place", "cabinet", "scope", "counted_at")
 ROOM = "custody.room"  # the key `_quick` gives a record's archive room under
 REFS = "refs"
-BLOCK = object()  # a top-level key whose value is a nested block: set, whatever it holds
+# a top-level key whose value is a nested block: set, whatever it holds (a mapping no
+# reader gives for a field, which the cache of what was read keeps as it is)
+BLOCK = {"<block>": True}
+FIELDS = "due-fields.json"
+ROOMS = "due-rooms.json"
 
 _SOPS = b"\nsops:"
 _AFTER_SOPS = re.compile(rb"\n[^ \n]")
@@ -131,13 +142,16 @@ class Record:
 
 def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
     """Archive room -> paths of the records whose text has a `  room:` line, by one `git
-    grep` of the commit (git inflates and searches in C, on every core; the records are
-    not sent to Python). In a valid record that line is `custody.room` (the only `room`
-    property of the schemas), unless a line of a literal block reads so: `_confirmed`
-    makes sure."""
+    grep` (git searches in C, on every core; the records are not sent to Python): of the
+    work tree when its records are those of the commit (git reads the files, three times
+    faster than inflating every blob of the commit), else of the commit. In a valid record
+    that line is `custody.room` (the only `room` property of the schemas), unless a line of
+    a literal block reads so: `_confirmed` makes sure."""
+    clean = gitio.run(["diff", "--quiet", commit, "--", RECORDS + "/"], vault.root, ok=(0, 1)).returncode == 0
+    spec = [] if clean else [commit]
     proc = gitio.run(["grep", "-z", "-I", "--no-color", "--no-line-number", "--no-column", "-E",
-                      "-e", "^  room:", commit, "--", RECORDS + "/"], vault.root, ok=(0, 1))
-    prefix = commit + ":"
+                      "-e", "^  room:", *spec, "--", RECORDS + "/"], vault.root, ok=(0, 1))
+    prefix = "" if clean else commit + ":"
     rooms: dict[str, list[str]] = {}
     for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
         path, _, text = line.partition("\0")
@@ -145,6 +159,26 @@ def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
         if sure and isinstance(room, str) and room and path.startswith(prefix):
             rooms.setdefault(room, []).append(path[len(prefix):])
     return rooms
+
+
+def _cached_rooms(vault: Vault, tree: str) -> set[str] | None:
+    try:
+        doc = json.loads((gitio.git_dir(vault.root) / "dangan" / "cache" / ROOMS).read_bytes())
+        if doc.get("tree") == tree and isinstance(doc.get("rooms"), list):
+            return {room for room in doc["rooms"] if isinstance(room, str)}
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def _store_rooms(vault: Vault, tree: str, rooms: set[str]) -> None:
+    try:
+        cache = gitio.git_dir(vault.root) / "dangan" / "cache" / ROOMS
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"tree": tree, "rooms": sorted(rooms)}, ensure_ascii=False)
+        fsutil.write_atomic(cache, data.encode(), durable=False)
+    except (OSError, ValueError):
+        pass  # a cache that cannot be written only costs time
 
 
 def _confirmed(vault: Vault, candidates: dict[str, list[str]], blob_of: Mapping[str, str]) -> set[str]:
@@ -172,15 +206,12 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
     the archive rooms of every record) of a commit. Only the records an obligation needs
     are read; the rooms of the others come from `git grep`, in parallel."""
     raw = gitio.run(["ls-tree", "-r", "-z", commit, "--", RECORDS + "/"], vault.root).stdout
+    blob_of = {name.decode("utf-8", "surrogateescape"): blob.decode() for blob, name in _LS_TREE.findall(raw)}
+    # a record lies in its category's folder: the others are not read (their rooms: grep)
+    read_paths = [path for path in blob_of if (folder := path.rsplit("/", 2)) and
+                  (len(folder) < 3 or folder[1] in wanted)]
     entries: list[tuple[Code, str, str]] = []
-    blob_of: dict[str, str] = {}
-    for blob, name in _LS_TREE.findall(raw):
-        path = name.decode("utf-8", "surrogateescape")
-        blob_of[path] = blob.decode()
-        folder = path.rsplit("/", 2)
-        if len(folder) == 3 and folder[1] not in wanted:
-            continue  # not read (a record lies in its category's folder); its room: grep
-        code = fieldreader.code_of_path(path)
+    for path, code in zip(read_paths, fieldreader.codes_of_paths(read_paths), strict=True):
         if code is None:
             try:
                 code = path_to_code(path)
@@ -201,18 +232,32 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
         tree = tree_or_none(content)
         return None if tree is None else _from_tree(tree, names)
 
+    # the rooms of every record, kept by the records folder's tree (one tree, one answer)
+    listed = gitio.run(["rev-parse", "--verify", "-q", f"{commit}:{RECORDS}"], vault.root, ok=(0, 1))
+    tree_id = listed.stdout.decode().strip() or None
+    known_rooms = _cached_rooms(vault, tree_id) if tree_id else None
+    stamp = ";".join(f"{category}:{','.join(sorted(names))}" for category, names in sorted(wanted.items()))
+    fields = {blob: value for blob, value in blobcache.load(vault.root, FIELDS, stamp).items()
+              if blob in category_of}
+    todo = [blob for blob in category_of if blob not in fields]
     with ThreadPoolExecutor(1) as pool:
-        grep = pool.submit(_grep_rooms, vault, commit)
-        fields = gitio.read_blobs(vault.root, list(category_of), read)
-        candidates = grep.result()
+        grep = pool.submit(_grep_rooms, vault, commit) if known_rooms is None else None
+        if todo:
+            fields.update(gitio.read_blobs(vault.root, todo, read))
+            blobcache.store(vault.root, FIELDS, stamp, fields)
+        candidates = grep.result() if grep is not None else {}
     records, unreadable = [], []
     for code, path, blob in entries:
         if fields[blob] is None:
             unreadable.append(path)
         else:
             records.append(Record(code, fields[blob]))
+    if known_rooms is not None:
+        return records, unreadable, known_rooms
     rooms = {room for r in records if (room := _text(r.fields.get(ROOM)))}
     rooms |= _confirmed(vault, {room: paths for room, paths in candidates.items() if room not in rooms}, blob_of)
+    if tree_id:
+        _store_rooms(vault, tree_id, rooms)
     return records, unreadable, rooms
 
 

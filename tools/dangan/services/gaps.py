@@ -32,8 +32,9 @@ from dangan.formats.yamlio import YamlError, load_text, tree_or_none
 from dangan.git import gitio
 from dangan.model import departments as deps
 from dangan.model import expected, filing
-from dangan.model.codes import Code, Location, path_to_code
+from dangan.model.codes import Code, path_to_code
 from dangan.model.disposal import vault_tz
+from dangan.services import blobcache
 from dangan.store import fsutil
 from dangan.store.vault import RECORDS, Vault
 
@@ -104,26 +105,6 @@ def _store(cache: Path, commit: str, found: dict[str, int]) -> None:
 
 # ------------------------------------------------------------------ reading a tree
 
-def _load_fields(root: Path, stamp: str) -> dict[str, Any]:
-    """The fields read before, by blob id (a blob never changes: never stale), for the
-    same set of wanted fields."""
-    try:
-        doc = json.loads((gitio.git_dir(root) / "dangan" / "cache" / FIELDS).read_bytes())
-        return doc["trees"] if doc.get("stamp") == stamp else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
-
-
-def _store_fields(root: Path, stamp: str, trees: dict[str, Any]) -> None:
-    try:
-        cache = gitio.git_dir(root) / "dangan" / "cache" / FIELDS
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({"stamp": stamp, "trees": trees}, ensure_ascii=False, separators=(",", ":"))
-        fsutil.write_atomic(cache, data.encode(), durable=False)
-    except (OSError, ValueError, TypeError):
-        pass  # a cache that cannot be written only costs time
-
-
 @dataclass
 class Snapshot:
     commit: str | None
@@ -145,43 +126,6 @@ def _config_at(vault: Vault, commit: str) -> dict[str, Any]:
         except (UnicodeDecodeError, YamlError):
             pass  # a broken vault.yaml is DG114's to report
     return dict(vault.config)
-
-
-_CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
-_SERIAL = re.compile(r"[0-9]{4,9}")
-
-
-def _folder(folder: str) -> tuple[str, Location, str] | None:
-    """(category, location, the file names' prefix) of a records folder dangan writes:
-    vault/A01/02/FW for FW-A01-02-...; None for anything else."""
-    segments = folder.split("/")
-    if len(segments) < 2 or segments[0] != RECORDS:
-        return None
-    category, parts = segments[-1], segments[1:-1]
-    if not _CODE.fullmatch("-".join([category, *parts, "0001"])):
-        return None
-    return category, Location(tuple(parts)), "-".join([category, *parts, ""])
-
-
-def _codes(paths: list[str]) -> list[Code | None]:
-    """The code of each record path (the fast path of `path_to_code`: each folder is
-    parsed once, each file name only compared with its folder's prefix)."""
-    folders: dict[str, tuple[str, Location, str] | None] = {}
-    out: list[Code | None] = []
-    for path in paths:
-        slash = path.rfind("/")
-        folder = path[:slash]
-        if folder not in folders:
-            folders[folder] = _folder(folder)
-        known = folders[folder]
-        name = path[slash + 1:]
-        serial = name[len(known[2]):-5] if known else ""
-        if (known and name.startswith(known[2]) and name.endswith(".yaml") and _SERIAL.fullmatch(serial)
-                and serial == f"{int(serial):04d}"):  # the one spelling Code.path gives
-            out.append(Code(known[0], known[1], int(serial)))
-        else:
-            out.append(None)
-    return out
 
 
 @dataclass(frozen=True)
@@ -209,14 +153,14 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     with ThreadPoolExecutor(2) as pool:
         listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", RECORDS + "/"], vault.root)
         filed = pool.submit(first_commits, vault.root, found.commit)
-        cached = _load_fields(vault.root, stamp)
+        cached = blobcache.load(vault.root, FIELDS, stamp)
         raw = listing.result().stdout
         filed_at = filed.result()
     listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
     listed = [(blob, path) for blob, path in listed
               if path.rsplit("/", 1)[-1][:2] in want.categories and path.endswith(".yaml")]
     entries: list[tuple[Code, str, str]] = []
-    for (blob, path), code in zip(listed, _codes([path for _, path in listed]), strict=True):
+    for (blob, path), code in zip(listed, fields.codes_of_paths([path for _, path in listed]), strict=True):
         if code is None:
             try:
                 code = path_to_code(path)
@@ -241,7 +185,7 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     todo = [blob for blob in blobs if blob not in trees]
     if todo:
         trees.update(gitio.read_blobs(vault.root, todo, lambda _blob, content: read(content)))
-        _store_fields(vault.root, stamp, trees)
+        blobcache.store(vault.root, FIELDS, stamp, trees)
     snap = Snapshot(found.commit, found.committed, config, [], [], filed_at)
     for code, path, blob in entries:
         tree = trees.get(blob)
