@@ -66,7 +66,7 @@ def measure(vault: Path, repeat: int = 3) -> list[dict]:
         {"name": "gaps, warm (caches of first commits and fields)", "value": warm, "unit": "s",
          "target": f"< {TARGET:.0f} s", "met": warm < TARGET, "note": note},
         {"name": "gaps, cold (no cache: git log pass, every blob read)", "value": cold, "unit": "s",
-         "target": "(no target)", "met": True,
+         "target": f"< {TARGET:.0f} s", "met": cold < TARGET,
          "note": f"cold runs {', '.join(f'{c:.1f} s' for c in colds)}"},
     ]
 
