@@ -38,6 +38,7 @@ from dangan.store.vault import CONFIG, RECORDS, Vault
 
 FORMAT = "dangan-handover 1"
 MANIFEST = "HANDOVER.json"
+_MANIFEST_HINT = "ask for the export again: the manifest is written by `dangan handover export`"
 ROLES = ["archivist", "approver"]
 # what `dangan init` lays out, the records and the manifest: nothing else is in an export
 LAID_OUT = (CONFIG, ".sops.yaml", ".gitattributes", MANIFEST)
@@ -97,7 +98,7 @@ def parse_recipients(texts: list[str]) -> list[dict[str, Any]]:
         if any(r["name"] == name for r in out):
             raise DanganError(f"two recipients are named {name!r}", "give each --recipient NAME=KEY its own name")
         if any(r["key"] == recipient.text for r in out):
-            raise DanganError(f"--recipient {name}: that key is given twice")
+            raise DanganError(f"--recipient {name}: that key is given twice", "give each key once")
         out.append({"name": name, "key": recipient.text, "roles": list(ROLES)})
     return out
 
@@ -322,7 +323,11 @@ def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out
         changes[MANIFEST] = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
         step("commit")
         message = f"dangan handover export: {len(records)} record(s) under {prefix} from {source_name} at {head[:12]}"
-        attachments.transact(target, changes, message)
+        try:
+            attachments.transact(target, changes, message)
+        except DanganError as exc:  # the new vault's own hook: what the source holds fails its rules
+            raise Refusal(f"the exported vault's commit was refused: {exc.message}",
+                          "nothing was kept; `dangan check --all` in this vault lists what to fix first") from None
     except BaseException:
         attachments.discard_temps(changes.values())
         raise
@@ -466,24 +471,24 @@ def read_manifest(root: Path, rev: str | None = "HEAD") -> dict[str, Any]:
     try:
         manifest = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise DanganError(f"{MANIFEST} is not readable JSON ({exc})") from None
+        raise DanganError(f"{MANIFEST} is not readable JSON ({exc})", _MANIFEST_HINT) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DanganError(f"{MANIFEST} is not a handover manifest ({FORMAT})")
+        raise DanganError(f"{MANIFEST} is not a handover manifest ({FORMAT})", _MANIFEST_HINT)
     for key, kind in (("source", dict), ("vault", dict), ("prefix", str), ("records", list),
                       ("attachments", list), ("outside_refs", list), ("recipients", list)):
         if not isinstance(manifest.get(key), kind):
-            raise DanganError(f"{MANIFEST}: `{key}` is missing or malformed")
+            raise DanganError(f"{MANIFEST}: `{key}` is missing or malformed", _MANIFEST_HINT)
     for record in manifest["records"]:
         if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in
                                                    ("code", "path", "category", "title", "source_blob", "blob")):
-            raise DanganError(f"{MANIFEST}: a malformed record entry")
+            raise DanganError(f"{MANIFEST}: a malformed record entry", _MANIFEST_HINT)
         try:
             if parse_code(record["code"]).path != record["path"]:
-                raise DanganError(f"{MANIFEST}: {record['code']} is not at {record['path']}")
+                raise DanganError(f"{MANIFEST}: {record['code']} is not at {record['path']}", _MANIFEST_HINT)
         except CodeError as exc:
-            raise DanganError(f"{MANIFEST}: {exc.message}") from None
+            raise DanganError(f"{MANIFEST}: {exc.message}", _MANIFEST_HINT) from None
     for item in manifest["attachments"]:
         if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("record", "file", "path", "sha256")) \
                 or not isinstance(item.get("size"), int):
-            raise DanganError(f"{MANIFEST}: a malformed attachment entry")
+            raise DanganError(f"{MANIFEST}: a malformed attachment entry", _MANIFEST_HINT)
     return manifest

@@ -68,7 +68,7 @@ def parse_maps(texts: list[str]) -> list[tuple[Location, Location]]:
             raise DanganError(f"--map {text!r}: OLD and NEW must be locations of the same level",
                               "a project for a project (B01=C03), a building for a building (B01-02=C03-01)")
         if any(o == old for o, _ in maps):
-            raise DanganError(f"--map {old}=... is given twice")
+            raise DanganError(f"--map {old}=... is given twice", "map each location once")
         maps.append((old, new))
     return sorted(maps, key=lambda m: -len(m[0].parts))  # the most specific first
 
@@ -76,7 +76,7 @@ def parse_maps(texts: list[str]) -> list[tuple[Location, Location]]:
 def _one_line(value: str, what: str) -> str:
     value = value.strip()
     if not value or "\n" in value or len(value) > 100:
-        raise DanganError(f"{what} must be one line of 1 to 100 characters")
+        raise DanganError(f"{what} must be one line of 1 to 100 characters", "give a name, e.g. 王芳")
     return value
 
 
@@ -114,7 +114,8 @@ def verify_folder(folder: Path) -> dict[str, Any]:
         raise DanganError(f"{folder} is not an exported vault (no Git repository there)",
                           "give the folder `dangan handover export` made")
     if gitio.head(folder) is None:
-        raise DanganError(f"{folder} has no commit: not an exported vault")
+        raise DanganError(f"{folder} has no commit: not an exported vault",
+                          "give the folder `dangan handover export` made")
     manifest = handover_export.read_manifest(folder, "HEAD")
     try:
         handover_export._fsck(folder)
@@ -156,7 +157,7 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
     received_by = _one_line(received_by, "--received-by")
     witnesses = list(dict.fromkeys(_one_line(w, "--witness") for w in witnesses))
     if not witnesses:
-        raise DanganError("name at least one witness with --witness NAME")
+        raise DanganError("name at least one witness", "--witness NAME (repeatable)")
     maps = parse_maps(map_texts)
     folder = Path(os.path.abspath(folder))
     if folder.resolve() == vault.root.resolve():
@@ -269,7 +270,7 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
         except BaseException:
             attachments.discard_temps(changes.values())
             raise
-    return Received([(old, new) for old, new in codes.items()], attached, str(receipt), commit,
+    return Received(list(codes.items()), attached, str(receipt), commit,
                     dict(manifest["source"]))
 
 
