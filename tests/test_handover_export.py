@@ -140,7 +140,7 @@ def test_export_gives_a_vault_only_the_receiving_party_opens(setup, tmp_path: Pa
     assert git(out, "status", "--porcelain", "--untracked-files=all") == ""
     assert "HANDOVER.json" in git(out, "show", "--name-only", "--format=", "HEAD").split()
     assert subprocess.run(["git", "fsck", "--full"], cwd=out, capture_output=True).returncode == 0
-    exported = {p for p in git(out, "ls-files", "vault/").split()}
+    exported = set(git(out, "ls-files", "vault/").split())
     assert exported == set(committed)
 
     # the company's key is nowhere in it, and opens nothing; the committee's key opens all

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dangan.errors import DanganError
+from dangan.errors import DanganError, Refusal
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.git import gitio
 from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location
@@ -33,6 +33,7 @@ from dangan.store.vault import Vault
 RECEIPT = "YJ"
 _LOCATION = re.compile(r"[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?")
 SHOWN = 5  # problems named in the one-line error
+_KEY_HINT = "the export opens with the receiving party's key (its vault.yaml names it): give --identity FILE"
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
     try:
         identities = vault.keyring.identities
     except DanganError as exc:
-        raise DanganError(exc.message, "the export opens with the receiving party's key: give --identity FILE") from None
+        raise DanganError(exc.message, _KEY_HINT) from None
     blobs = dict(gitio.cat_blobs(folder, [r["blob"] for r in manifest["records"]]))
     now = (now or dt.datetime.now(dt.UTC)).astimezone(vault.tz).replace(microsecond=0)
     with vault.lock():
@@ -204,11 +205,10 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
                 stored = load_text(decode(blobs[record["blob"]]))
                 try:
                     plain = sealing.open_document(str(old), stored, vault.keyring)
-                except sealing.IntegrityError:
+                except Refusal:
                     raise
                 except DanganError as exc:
-                    raise DanganError(exc.message, "the export opens with the receiving party's key: "
-                                                   "give --identity FILE") from None
+                    raise DanganError(exc.message, _KEY_HINT) from None
                 tree = _remap(plain, codes, maps)
                 errors += [f"{new}: {e}" for e in records.validation_errors(vault, new.category, tree)]
                 errors += [f"{new}: {e}" for e in _missing_refs(vault, tree, set(codes.values()))]
@@ -226,8 +226,13 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
                     digest = recipients_digest(keys_text)
                     for entry in entries:
                         source = folder / path_of(old, str(entry.get("file")))
-                        sealed = attachments.reseal_file(source, vault.root / folder_of(new), str(entry["file"]),
-                                                         identities, age_keys, f"{old} {entry['file']}")
+                        try:
+                            sealed = attachments.reseal_file(source, vault.root / folder_of(new), str(entry["file"]),
+                                                             identities, age_keys, f"{old} {entry['file']}")
+                        except Refusal:
+                            raise
+                        except DanganError as exc:
+                            raise DanganError(exc.message, _KEY_HINT) from None
                         changes[path_of(new, str(entry["file"]))] = sealed.temp
                         renewed.append({**entry, "size": sealed.size, "sha256": sealed.sha256, "recipients": digest})
                     tree["attachments"] = renewed
