@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Result, git, run_cli, snapshot
+from conftest import DANGAN_BIN, Result, git, run_cli, snapshot
 from test_handover_export import OWNER, PREFIX, YZ, age_key, company_key, dg, export, make_source
+from test_interrupt import killing
 
 from dangan.formats.yamlio import decode, load_text
 
@@ -197,3 +200,54 @@ def test_bad_input_changes_nothing(setup, tmp_path: Path) -> None:
     missing = receive(target, folder, key, witness=False)
     assert missing.code == 2 and "--witness" in missing.err
     assert snapshot(target) == before
+
+
+def _run(program: Path, root: Path, key: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(program), "-C", str(root), "--identity", str(key), *args],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(("step", "when", "outcome"), [
+    ("dangan.store.transaction:Write.put", "after", "before"),  # every file written, no commit
+    ("dangan.store.transaction:Write.commit", "after", "after"),  # committed, the index not yet
+])
+def test_an_import_killed_is_whole_after_the_next_command(setup, tmp_path: Path, step: str, when: str,
+                                                          outcome: str) -> None:
+    """kill -9 in the one transaction: the next command rolls it all back or finishes it;
+    never some records without their receipt."""
+    folder, target, key, manifest = setup
+    before = snapshot(target)
+    args = ["handover", "import", str(folder), "--from", FROM, "--received-by", "王芳", "--witness", "李主任"]
+    killed = _run(killing(tmp_path, step, when), target, key, *args)
+    assert killed.returncode == -signal.SIGKILL, killed
+    looked = _run(DANGAN_BIN, target, key, "ls")
+    assert looked.returncode == 0 and "an interrupted `dangan handover import`" in looked.stderr, looked
+    paths = [r["path"] for r in manifest["records"]] + [a["path"] for a in manifest["attachments"]]
+    if outcome == "before":
+        assert snapshot(target) == before
+        assert not any((target / p).exists() for p in paths) and not (target / "vault/YJ").exists()
+    else:
+        assert git(target, "status", "--porcelain") == ""
+        assert files_of(target) >= set(paths) | {"vault/YJ/YJ-0001.yaml"}
+    assert dg(target, "check", "--all", key=key).code == 0
+    for path in target.rglob("*"):
+        if path.is_file() and "objects" not in path.parts:
+            assert OWNER.encode() not in path.read_bytes(), path
+
+
+def test_an_export_killed_leaves_ciphertext_only_and_the_next_sweeps_it(exported, tmp_path: Path) -> None:
+    _out, _key, public, source = exported
+    out = tmp_path / "again"
+    company = source.parent / "keys" / "company-key.txt"
+    args = ["handover", "export", PREFIX, "--recipient", public, "--out", str(out)]
+    killed = _run(killing(tmp_path, "dangan.store.transaction:Write.put", "after"), source, company, *args)
+    assert killed.returncode == -signal.SIGKILL, killed
+    assert not out.exists()
+    partials = [p for p in tmp_path.iterdir() if p.name.startswith(".again.") and p.name.endswith(".partial")]
+    assert len(partials) == 1
+    for path in partials[0].rglob("*"):
+        if path.is_file() and "objects" not in path.parts:
+            assert OWNER.encode() not in path.read_bytes(), path
+    assert _run(DANGAN_BIN, source, company, *args).returncode == 0
+    assert not partials[0].exists()
+    assert (out / "HANDOVER.json").is_file()
