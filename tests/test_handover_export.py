@@ -290,3 +290,20 @@ def test_a_failed_verification_removes_the_partial(setup, tmp_path: Path) -> Non
     assert not out.exists()
     assert leftovers(out) == []
     assert not stale.exists()
+
+
+def test_an_open_discrepancy_naming_an_inventory_outside_is_listed(setup, tmp_path: Path) -> None:
+    """A paper original flagged damaged by the company-level inventory PD-0001: the
+    export cannot take the PD, so custody.status and custody.inventory leave the record and
+    the manifest keeps them; check is clean in the export."""
+    source, company, committee, public = setup
+    out = tmp_path / "out"
+    result = export(source, out, company, public, prefix="A01-01")
+    assert result.code == 0, result
+    manifest = json.loads((out / "HANDOVER.json").read_text("utf-8"))
+    flagged = [o for o in manifest["outside_refs"] if o["field"] == "custody.inventory"]
+    assert flagged == [{"code": "FW-A01-01-002-1802-0001", "field": "custody.inventory", "ref": "PD-0001",
+                        "status": "damaged"}]
+    shown = dg(out, "show", "FW-A01-01-002-1802-0001", "--decrypt", key=committee)
+    assert shown.code == 0 and "PD-0001" not in shown.out and "damaged" not in shown.out, shown
+    assert dg(out, "check", "--all", key=committee).code == 0
