@@ -739,6 +739,34 @@ def encrypt_document(plain: dict[str, Any], recipients: Sequence[str], encrypted
     return _seal_document(plain, key, rule, age, None, now)
 
 
+def encrypt_checked(plain: dict[str, Any], recipients: Sequence[str], encrypted_regex: str,
+                    now: str | None = None) -> dict[str, Any]:
+    """Encrypt a record with a new data key for `recipients` (who may be other people than
+    the user: a handover), then prove the document before the key is dropped: its values
+    decrypt with that key to exactly `plain`, its MAC verifies, and the data key is wrapped
+    for exactly `recipients`. The key never leaves this function; a mismatch is a
+    SopsError (without plaintext), and nothing unproven is returned."""
+    rule = Rule(encrypted_regex=encrypted_regex)
+    key = os.urandom(32)
+    age = _reuse_or_wrap(key, recipients, [])
+    doc = _seal_document(plain, key, rule, age, None, now)
+    body, meta = _split(doc)
+    try:
+        opened = decrypt_tree(body, key, meta.rule)
+        verify_mac(opened, key, meta)
+    except DecryptionError:
+        raise SopsError("a value sealed just now does not decrypt with its data key") from None
+    if opened != plain:
+        raise SopsError("a value sealed just now decrypts to something else than its plaintext")
+    wanted = {agekeys.parse_recipient(r).text for r in recipients}
+    if {r for r, _ in meta.age} != wanted or len(meta.age) != len(wanted):
+        raise SopsError("the data key was not wrapped for exactly the recipients given")
+    for _recipient, enc in meta.age:
+        if not enc.startswith("-----BEGIN AGE ENCRYPTED FILE-----"):
+            raise SopsError("a wrapped data key is not an age file")
+    return doc
+
+
 def rewrap(doc: dict[str, Any], identities: Sequence[agekeys.Identity],
            recipients: Sequence[str]) -> dict[str, Any]:
     """sops updatekeys: the same data key for a new recipient set; values untouched."""

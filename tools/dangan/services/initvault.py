@@ -150,8 +150,10 @@ def install_diff_driver(root: Path, command: str | None = None) -> None:
     gitio.run(["config", "diff.dangan.textconv", textconv_command(command)], root)
 
 
-def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]]) -> Vault:
-    """Create the vault at `path` and make its first commit; refuse to touch an existing one."""
+def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]],
+               timezone: str = "Asia/Shanghai") -> Vault:
+    """Create the vault at `path` and make its first commit; refuse to touch an existing one.
+    `timezone`: a handover's exported vault keeps its source vault's."""
     path = path.resolve()
     if (path / CONFIG).exists():
         raise DanganError(f"{path} is already a vault ({CONFIG} exists)")
@@ -164,7 +166,7 @@ def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]]) -
     created_git = not (path / ".git").exists()
     if created_git:
         gitio.run(["init", "-q", "-b", "main"], path)
-    config = vault_config(name or path.name, recipients)
+    config = vault_config(name or path.name, recipients, timezone)
     (path / CONFIG).write_text(dump(config), encoding="utf-8")
     shutil.copytree(standard_dir("schemas"), path / "schemas", dirs_exist_ok=True)
     shutil.copytree(standard_dir("hooks"), path / "hooks", dirs_exist_ok=True)

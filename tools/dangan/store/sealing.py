@@ -152,6 +152,27 @@ def seal(
         raise DanganError(f"{code}: {exc}") from None
 
 
+def seal_checked(code: Code, plain: dict[str, Any], names: frozenset[str],
+                 recipients: list[str]) -> dict[str, Any]:
+    """A record sealed with a new data key for `recipients`, who need not include the user
+    (a handover's receiving party), each value proven against `plain` before the key is
+    dropped (`sops.encrypt_checked`). A record without sensitive values stays plain."""
+    from dangan.formats import agekeys, sops  # cryptography and pyrage: only when needed
+
+    if not has_clear_sensitive(plain, names):
+        return plain
+    if not recipients:
+        raise DanganError(f"{code}: no recipients to encrypt for",
+                          "give at least one recipient who may read it")
+    try:
+        return sops.encrypt_checked(plain, recipients, regex_for(names))
+    except agekeys.IdentityError as exc:
+        raise DanganError(f"{code}: {exc}") from None
+    except sops.SopsError as exc:
+        raise Refusal(f"{code}: sealing failed its proof: {exc}",
+                      "nothing was kept; run the command again, and report it if it repeats") from None
+
+
 @contextlib.contextmanager
 def _opening(label: str) -> Iterator[None]:
     """What opening a record can go wrong with, as dangan's errors: no key of ours opens
