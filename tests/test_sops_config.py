@@ -324,4 +324,13 @@ def test_attach_registers_an_age_file_as_it_is_or_says_what_to_do(tmp_path: Path
     out = tmp_path / "back.pdf"
     ok(run_cli(["-C", str(root), "--identity", str(sam[0]), "attachments", "get", CODE, "scan.pdf", "--out", str(out)]))
     assert out.read_bytes() == scan.read_bytes()
+    # rage (and pyrage) write a random `*-grease` stanza into every header: not a recipient
+    import pyrage
+
+    by_rage = tmp_path / "rage.pdf.age"
+    keys = [(pyrage.ssh if k.startswith("ssh-") else pyrage.x25519).Recipient.from_str(k) for k in (alice[1], sam[1])]
+    by_rage.write_bytes(pyrage.encrypt(scan.read_bytes(), keys))
+    assert b"-grease" in by_rage.read_bytes()[:1024]
+    ok(run_cli(["-C", str(root), "--identity", str(alice[0]), "attach", CODE, str(by_rage), "--by", "張敏"]))
+    assert (root / PATH.removesuffix(".yaml") / "rage.pdf.age").read_bytes() == by_rage.read_bytes()
     ok(run_cli(["-C", str(root), "check"]))

@@ -236,7 +236,9 @@ def header_stanzas(head: bytes) -> list[list[str]] | None:
     """The recipient stanzas' first lines (``["X25519", share]``, ``["ssh-ed25519", tag,
     share]``...) of an age file whose first bytes are `head` (binary or armored), or None
     when `head` does not hold a whole age header. Bodies and the header MAC are skipped:
-    the payload's authentication is the decryption's business."""
+    the payload's authentication is the decryption's business. A grease stanza (a type
+    ending in `-grease`, which rage adds to some headers so that readers keep skipping what
+    they do not know) names no recipient and is left out."""
     if head.startswith(_ARMOR_BEGIN):
         import base64
         import binascii
@@ -258,7 +260,9 @@ def header_stanzas(head: bytes) -> list[list[str]] | None:
             return stanzas
         if not line.startswith(b"-> "):
             return None
-        stanzas.append(line[3:].decode("ascii", "replace").split())
+        stanza = line[3:].decode("ascii", "replace").split()
+        if not (stanza and stanza[0].endswith("-grease")):
+            stanzas.append(stanza)  # rage adds a random `*-grease` stanza, which readers skip
         i += 1
         while i < len(lines) - 1 and len(lines[i]) == 64:  # full body lines; a short one ends it
             i += 1
