@@ -41,6 +41,7 @@ LAZY = {
     "audit": "auditcmd",
     "merge-driver": "mergecmd", "resolve": "mergecmd",
     "gaps": "gapscmd", "receive": "gapscmd",
+    "handover": "handovercmd",
 }
 
 # the hooks and the diff driver run on every commit and every `git diff`: no sweep there

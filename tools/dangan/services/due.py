@@ -29,6 +29,7 @@ from dangan.model import departments as deps
 from dangan.model import obligations as ob
 from dangan.model.codes import Code, Location, path_to_code
 from dangan.model.disposal import add_duration, to_day, valid_duration
+from dangan.rules.changes import handed_over_on
 from dangan.store.vault import RECORDS, Vault
 
 FORMAT = "dangan due 1"
@@ -166,16 +167,19 @@ def _confirmed(vault: Vault, candidates: dict[str, list[str]], blob_of: Mapping[
     return confirmed
 
 
-def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
+def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], gone: frozenset[str] = frozenset()
              ) -> tuple[list[Record], list[str], set[str]]:
     """(records of the categories in `wanted` with the fields they need, unreadable paths,
     the archive rooms of every record) of a commit. Only the records an obligation needs
-    are read; the rooms of the others come from `git grep`, in parallel."""
+    are read; the rooms of the others come from `git grep`, in parallel. The records whose
+    path is in `gone` (handed over, docs/handover.md) are left out, with their rooms."""
     raw = gitio.run(["ls-tree", "-r", "-z", commit, "--", RECORDS + "/"], vault.root).stdout
     entries: list[tuple[Code, str, str]] = []
     blob_of: dict[str, str] = {}
     for blob, name in _LS_TREE.findall(raw):
         path = name.decode("utf-8", "surrogateescape")
+        if path in gone:
+            continue
         blob_of[path] = blob.decode()
         folder = path.rsplit("/", 2)
         if len(folder) == 3 and folder[1] not in wanted:
@@ -205,6 +209,8 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
         grep = pool.submit(_grep_rooms, vault, commit)
         fields = gitio.read_blobs(vault.root, list(category_of), read)
         candidates = grep.result()
+    if gone:
+        candidates = {room: [p for p in paths if p not in gone] for room, paths in candidates.items()}
     records, unreadable = [], []
     for code, path, blob in entries:
         if fields[blob] is None:
@@ -352,6 +358,11 @@ def _code_of(text: str) -> Code | None:
         return None
 
 
+def _path_of(text: str) -> str:
+    code = _code_of(text)
+    return code.path if code is not None else ""
+
+
 def check_within(within: str) -> str:
     if not valid_duration(within):
         raise DanganError(f"--within {within!r} is not an ISO 8601 duration",
@@ -386,7 +397,8 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
         return doc
     first = dt.datetime.fromtimestamp(chain[0].effective, vault.tz).date() if chain else None
     marks = _marks(vault)
-    records, unreadable, rooms = _records(vault, found.commit, _wanted(marks))
+    gone = frozenset(_path_of(text) for text in handed_over_on(vault.root, found.commit))
+    records, unreadable, rooms = _records(vault, found.commit, _wanted(marks), gone - {""})
     items = _field_obligations(records, marks, vault.tz) + _count_obligations(vault, records, rooms, day, first)
     items = [item for item in _assign(items, vault) if item.due <= horizon
              and (department is None or item.department == department)]
