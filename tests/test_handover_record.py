@@ -388,3 +388,58 @@ def test_held_records_are_handed_over_but_kept_until_the_hold_is_released(work: 
     remove(work, HANDED)
     made = commit(work, "removed once released")
     assert made.returncode == 0, made.stderr
+
+
+# ------------------------------------------------------------------ signed acts
+
+@pytest.fixture
+def signed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, Path]]:
+    """A vault whose vault.yaml asks for signed role acts (an approver and an archivist, each
+    with an SSH signing key) with project A02's elevator and hygiene record, and a server."""
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("needs ssh-keygen (OpenSSH 8.2+)")
+    from test_signing import ssh_key
+
+    for name in DATES:
+        monkeypatch.setenv(name, WORK_DAY)
+    people = {"陳立新": ["approver"], ARCHIVIST: ["archivist"]}
+    ssh = {name: ssh_key(tmp_path, f"key{n}") for n, name in enumerate(people)}
+    root = tmp_path / "vault"
+    ok(run_cli(["init", str(root), *[a for name in people
+                                       for a in ("--recipient", f"{name}={agekeys.generate_identity()[1]}")]]))
+    config = load_text((root / "vault.yaml").read_text("utf-8"))
+    for entry in config["recipients"]:
+        entry["roles"] = people[entry["name"]]
+        entry["signing_key"] = ssh[entry["name"]][1]
+    config["signed_role_acts"] = True
+    (root / "vault.yaml").write_text(dump(config), "utf-8")
+    write(root, example("SB-elevator.yaml", SB2))
+    write(root, example("HJ-tank-cleaning.yaml", HJ2, opened="2020-05-14", closed="2020-05-20"))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "signing keys, project A02")
+    make_remote(root, tmp_path)
+    assert push(root).returncode == 0
+    return root, {name: path for name, (path, _public) in ssh.items()}
+
+
+def test_a_handover_is_the_archivists_signed_act(signed: tuple[Path, dict[str, Path]]) -> None:
+    root, keys = signed
+    state = snapshot(root)
+    refused(dg(root, "handover", "record", "A02", *RECORD), 2, "YJ-0001", "must be signed")
+    assert snapshot(root) == state
+    wrong = dg(root, "handover", "record", "A02", *RECORD, "--sign-key", str(keys["陳立新"]))
+    assert wrong.code == 1 and "DG119" in wrong.err, wrong
+    assert snapshot(root) == state
+    ok(dg(root, "handover", "record", "A02", *RECORD, "--sign-key", str(keys[ARCHIVIST])))
+    remove(root, [HJ2, SB2])
+    assert commit(root, "A02's copies removed").returncode == 0  # a removal is no act
+    pushed = push(root)
+    assert pushed.returncode == 0, pushed.stderr
+    # a handover committed unsigned by hand is refused by the server
+    tree = load_text((root / "vault/YJ/YJ-0001.yaml").read_text("utf-8"))
+    tree.update(code="YJ-0002", title="再次移交")
+    (root / "vault/YJ/YJ-0002.yaml").write_text(dump(tree), "utf-8")
+    git(root, "add", "vault/YJ/YJ-0002.yaml")
+    assert commit(root, "unsigned handover", "--no-verify").returncode == 0
+    forced = push(root)
+    assert forced.returncode != 0 and "DG119" in forced.stderr and "YJ-0002" in forced.stderr, forced.stderr

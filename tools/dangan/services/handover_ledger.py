@@ -249,7 +249,7 @@ body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sa
 h1{font-size:1.3rem;margin:0 0 .2rem}p{margin:.2rem 0}
 table{border-collapse:collapse;width:100%;margin:.8rem 0;font-size:.85rem}
 th,td{border:1px solid #888;padding:.25rem .4rem;text-align:left;vertical-align:top}
-th{background:#eee}thead{display:table-header-group}tr{break-inside:avoid}
+th{background:#eee}thead{display:table-header-group}tr{break-inside:avoid}td:nth-child(2){white-space:nowrap}
 .sign{margin-top:2rem;display:grid;grid-template-columns:1fr 1fr;gap:1.5rem 4rem;break-inside:avoid}
 .muted{color:#555}
 @media print{body{margin:0}}
