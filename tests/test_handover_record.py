@@ -159,10 +159,10 @@ def make_remote(root: Path, tmp_path: Path) -> Path:
     return bare
 
 
-def push(root: Path) -> subprocess.CompletedProcess[str]:
-    """Without the local pre-push hook: the server judges."""
-    return subprocess.run(["git", "push", "-q", "--no-verify", "origin", "HEAD:main"], cwd=root,
-                          capture_output=True, text=True, check=False)
+def push(root: Path, verify: bool = False) -> subprocess.CompletedProcess[str]:
+    """Without the local pre-push hook unless `verify`: then the server judges alone."""
+    return subprocess.run(["git", "push", "-q", *([] if verify else ["--no-verify"]), "origin", "HEAD:main"],
+                          cwd=root, capture_output=True, text=True, check=False)
 
 
 # ------------------------------------------------------------------ the record
@@ -310,7 +310,7 @@ def test_removing_the_handed_over_records_is_accepted_by_the_hooks_and_the_serve
     assert not (work / folder_of(parse_code(SB2))).exists()
     ok(dg(work, "check", "--all"))
     ok(dg(work, "check", "--range", "HEAD~3..HEAD"))
-    pushed = push(work)
+    pushed = push(work, verify=True)  # the local pre-push hook, then the server's pre-receive
     assert pushed.returncode == 0, pushed.stderr
     assert git(work, "ls-remote", str(bare)).split()[0] == git(work, "rev-parse", "HEAD").strip()
     # HJ-A01 still names HJ-A02: it exists elsewhere now, as a destroyed record does
@@ -443,3 +443,11 @@ def test_a_handover_is_the_archivists_signed_act(signed: tuple[Path, dict[str, P
     assert commit(root, "unsigned handover", "--no-verify").returncode == 0
     forced = push(root)
     assert forced.returncode != 0 and "DG119" in forced.stderr and "YJ-0002" in forced.stderr, forced.stderr
+
+
+def test_a_handover_dated_after_its_commit_is_dg121(work: Path) -> None:
+    exiting(work)
+    state = snapshot(work)
+    late = dg(work, "handover", "record", "A02", *RECORD[:-2], "--at", "2025-03-02T10:00:00+08:00")
+    assert late.code == 1 and "DG121" in late.err and "handed_over_at" in late.err, late
+    assert snapshot(work) == state
