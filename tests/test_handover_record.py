@@ -243,6 +243,12 @@ def test_records_out_on_loan_refuse_the_handover(work: Path) -> None:
     ok(dg(work, "lend", "return", loan, "--by", ARCHIVIST, "--condition", "intact",
           "--at", "2025-01-05T09:00:00+08:00"))
     assert ok(dg(work, "handover", "record", "A02", *RECORD)).out.strip() == "YJ-0001"
+    # the closed loan stays in the company's ledger and still names the record removed
+    remove(work, HANDED)
+    made = commit(work, "A02's copies removed; the loan that had SB-A02-02-0001 out stays")
+    assert made.returncode == 0, made.stderr
+    ok(dg(work, "check", "--all"))
+    assert SB2 in ok(dg(work, "lend", "ls", "--json")).out
 
 
 # ------------------------------------------------------------ out of the reports
