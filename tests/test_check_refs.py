@@ -73,7 +73,7 @@ def dg108(found: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
 
 
 def missing(field: str, code: str) -> str:
-    return f"{field} names {code}, which exists nowhere and was never destroyed"
+    return f"{field} names {code}, which exists nowhere and was never destroyed nor handed over"
 
 
 def cache(root: Path) -> Path:

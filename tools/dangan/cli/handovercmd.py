@@ -1,6 +1,7 @@
-"""Handover commands (移交/接管, docs/handover.md): handover export and handover import."""
+"""Handover commands (移交/接管, docs/handover.md): `dangan handover list|export|record|import`."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -10,27 +11,130 @@ from dangan.cli.base import (
     emit_json,
     identity_option,
     json_option,
+    no_commit_option,
     pass_ctx,
     say,
     sign_key_option,
 )
+from dangan.errors import DanganError
+from dangan.formats.terminal import escape
+from dangan.services import handover_ledger
 
 
 @click.group(
     "handover",
     epilog="""\b
 Examples:
+  dangan handover list B01 --format html --out 移交清冊.html
   dangan handover export B01 --recipient 業委會=age1... --out /media/usb/B01-handover
+  dangan handover record B01 --to 翠湖花園業主委員會 --received-by 周明 --witness 陳建華 --by 李娜
   dangan -C /srv/new-archive handover import /media/usb/B01-handover --map B01=C03 \\
       --from 某物業服務有限公司 --received-by 王芳 --witness 李主任
 """,
 )
 def handover_group() -> None:
-    """Handover of a project (移交/接管): the list, the exported vault, the records of it.
+    """Hand a project's records over to another organisation (移交, docs/handover.md).
 
-    When a service contract ends, the records of a property go to the owners' committee or
-    to the next company (docs/handover.md).
+    `list` prints the 移交清冊 of a location prefix; `export` makes the new vault the
+    receiving party opens with its own keys; `record` writes the YJ record that says they
+    were handed over: they leave retention plans, inventories, due, gaps and statistics,
+    and their removal from this vault is licensed (DG109). On the receiving side, `import`
+    files them, with a YJ receipt.
     """
+
+
+@handover_group.command(
+    "list",
+    epilog="""\b
+Examples:
+  dangan handover list B01
+  dangan handover list B01 --format csv --out 移交清冊.csv
+  dangan handover list B01-02 --format html --out 移交清冊.html
+  dangan handover list B01 --format json
+""",
+)
+@click.argument("prefix")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "html", "json"]), default="text",
+              show_default=True, help="text (a table), csv, json, or html to print and sign.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
+@pass_ctx
+def list_cmd(ctx: Context, prefix: str, fmt: str, out: Path | None) -> None:
+    """List every record under PREFIX (a project such as B01, or a part of it) as committed:
+    code, category, title, status, dates, where the paper original is, pages, attachments.
+
+    Records a handover already gave away are left out. Never decrypts. Open loans and
+    holds on the records are named on stderr (json: in the document).
+    """
+    vault = ctx.vault
+    found = handover_ledger.listing(vault, prefix)
+    if fmt == "csv":
+        text = handover_ledger.as_csv(found)
+    elif fmt == "json":
+        text = handover_ledger.as_json(found)
+    elif fmt == "html":
+        text = handover_ledger.as_html(found, vault.today())
+    else:
+        lines = ["\t".join(handover_ledger.COLUMNS)]
+        lines += ["\t".join(escape(cell) for cell in row.cells()) for row in found.rows]
+        text = "\n".join(lines) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        target = ctx.path(out)
+        try:
+            # a BOM so that spreadsheet programs read the Chinese text of a CSV as UTF-8
+            target.write_text(("\ufeff" if fmt == "csv" else "") + text, encoding="utf-8")
+        except OSError as exc:
+            raise DanganError(f"cannot write {target}: {exc.strerror}") from None
+    if fmt != "json":
+        where = f": {ctx.path(out)}" if out is not None else ""
+        say(f"{len(found.rows)} record(s) under {found.prefix}{where}")
+        for code, loans in found.loans.items():
+            say(f"{code} is on open loan {', '.join(loans)}: it cannot be handed over until it is back")
+        for code, holds in found.holds.items():
+            say(f"{code} is held by {', '.join(holds)}: it may be handed over, not removed while held")
+
+
+@handover_group.command(
+    "record",
+    epilog="""\b
+Examples:
+  dangan handover record B01 --to 翠湖花園業主委員會 --received-by 周明 --witness 陳建華 --by 李娜
+  dangan handover record B01-02 --to 新盛物業 --received-by 王強 --witness 陳建華 --witness 劉芳 \\
+      --by 李娜 --at 2026-12-31T10:00:00+08:00 --json
+""",
+)
+@click.argument("prefix")
+@click.option("--to", "to", required=True, metavar="ORG", help="The organisation that receives them (接收單位).")
+@click.option("--received-by", "received_by", required=True, metavar="NAME", help="Who receives them (接收人).")
+@click.option("--witness", "witnesses", required=True, multiple=True, metavar="NAME",
+              help="Who witnesses the handover (監交人); repeat for more.")
+@click.option("--by", metavar="NAME", help="Who hands them over (移交人; default: git's author name).")
+@click.option("--at", metavar="WHEN", help="When (YYYY-MM-DD or ISO 8601; default now).")
+@click.option("--title", metavar="TEXT", help="Title of the YJ record (default: prefix and organisation).")
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def record_cmd(ctx: Context, prefix: str, to: str, received_by: str, witnesses: tuple[str, ...], by, at, title,
+               no_commit: bool, as_json: bool) -> None:
+    """Record that the records under PREFIX were handed over: a YJ record (status
+    handed_over) listing each in its committed version.
+
+    A whole project's profile (XM) must say `exiting` first; records on open loans
+    refuse it. A signed role act of the archivist who hands over, where vault.yaml asks
+    for signatures. Prints the YJ code.
+    """
+    done = handover_ledger.record(ctx.vault, prefix, to, received_by, list(witnesses), by, at, title,
+                                  not no_commit)
+    if as_json:
+        emit_json(asdict(done))
+        return
+    for code in done.codes:
+        click.echo(code)
+    say(f"{' '.join(done.codes)}: {done.count} record(s) under {done.prefix} handed over to {done.to}")
+    for code, holds in done.held.items():
+        say(f"{code} is held by {', '.join(holds)}: keep it until the hold is released (DG109)")
 
 
 @handover_group.command(

@@ -7,6 +7,9 @@ A *role act* is a change whose authority comes from a role that vault.yaml gives
 - a record's retention extended (`retention` added or changed on any record), by an approver;
 - the approval of a destruction (a `dangan retention approve` commit), by an approver;
 - a destruction carried out (a disposal certificate XH added), by the archivist named in it;
+- a handover (a YJ with status handed_over added, `dangan handover record`), by the
+  archivist named in it as having handed the records over (`handed_over_by`): it licenses
+  the removal of every record it lists, as a certificate does;
 - any change of `vault.yaml` (recipients, roles, rules) or of `schemas/`, by an approver.
 
 When the vault.yaml of the parent commit says `signed_role_acts: true`, the commit that
@@ -28,7 +31,7 @@ from dangan.formats import sshsig
 
 APPROVER = "approver"
 ARCHIVIST = "archivist"
-LOAN, HOLD, DISPOSAL = "JY", "BQ", "XH"
+LOAN, HOLD, DISPOSAL, HANDOVER = "JY", "BQ", "XH", "YJ"
 LOAN_DECISIONS = frozenset({"approve", "reject"})
 # the trailers of an approval commit (`dangan retention approve`)
 ACT_TRAILER = "Dangan-Act"
@@ -75,6 +78,11 @@ def record_acts(path: str, code: str, category: str, old: Mapping[str, Any] | No
         by = new.get("carried_out_by")
         person = by if isinstance(by, str) and by else None
         acts.append(Act(ARCHIVIST, person, path, f"{code} (destruction carried out by {by})"))
+    if category == HANDOVER and old is None and new.get("status") == "handed_over":
+        # a receipt (status received) licenses nothing: it records what came in
+        by = new.get("handed_over_by")
+        person = by if isinstance(by, str) and by else None
+        acts.append(Act(ARCHIVIST, person, path, f"{code} (handover to {new.get('to')} by {by})"))
     kept = new.get("retention")
     if kept is not None and kept != (old or {}).get("retention"):
         until = kept.get("until") if isinstance(kept, dict) else kept

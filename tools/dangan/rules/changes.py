@@ -5,9 +5,10 @@ pushed or received commit against its parent, or `--range`) reports under `vault
 (status, path, old blob, new blob). Each rule reads only the blobs it needs.
 
 - DG108 `refs` (or `custody.inventory`) names a code that exists nowhere (on the new side)
-  and was never destroyed;
-- DG109 a record was deleted without a disposal certificate (on the new side) listing it,
-  or a ledger record (JY, XH, BQ) was deleted at all;
+  and was never destroyed nor handed over;
+- DG109 a record was deleted without a disposal certificate or a handover (YJ, status
+  handed_over) on the new side listing it, or while a legal hold covers it and only a
+  handover licenses it, or a permanent ledger record (XH, BQ, JD, YJ) was deleted at all;
 - DG110 a ledger record's history was rewritten: only appending is allowed. Sealing the
   same values again for other recipients (a re-wrap or a rotation) is not a rewrite:
   `ledger_rewrites` tells the two apart, on plaintext where a key opens both versions.
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from dangan.errors import DanganError
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
+from dangan.model import handover as handovers
 from dangan.model.codes import Code, path_to_code
 from dangan.rules.check import (
     DISPOSAL_FOLDER,
@@ -46,6 +48,8 @@ LEDGER = ("JY", "XH", "BQ", "JD", "YJ", "PD")
 # certificate.
 PERMANENT = ("XH", "BQ", "JD", "YJ")
 PERMANENT_KIND = {"XH": "disposal certificate", "BQ": "legal hold", "JD": "appraisal", "YJ": "handover"}
+# Ledger records that are not even appended to: a handover's items are its licence (DG109).
+WRITTEN_ONCE = ("YJ",)
 # Fields of a ledger record that may change: `status` is derived from the events.
 DERIVED = frozenset({"status", "sops"})
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the empty tree
@@ -138,6 +142,15 @@ def destroyed_on(root: Path, side: str) -> set[str]:
     return destroyed_codes(_tree(data) for _blob, data in gitio.cat_blobs(root, [e.blob for e in entries]))
 
 
+def handed_over_on(root: Path, side: str) -> set[str]:
+    """Codes listed by the handovers (YJ, status handed_over) on `side` (':' index, or a
+    commit): records this company gave away, which may be gone from its vault."""
+    folder = f"{RECORDS}/{handovers.CATEGORY}/"
+    entries = gitio.ls_files(root, [folder]) if side == ":" else gitio.ls_tree(root, side, [folder])
+    entries = [e for e in entries if e.stage == 0]
+    return handovers.handed_over_codes(_tree(data) for _blob, data in gitio.cat_blobs(root, [e.blob for e in entries]))
+
+
 def _tree(data: bytes) -> dict[str, Any] | None:
     try:
         tree = load_text(decode(data))
@@ -180,12 +193,19 @@ def change_findings(root: Path, changes: list[Change], side: str,
     missing = [b for b in wanted if b not in blobs]
     blobs.update(gitio.cat_blobs(root, missing))
     destroyed: set[str] | None = None
+    given: set[str] | None = None
 
     def certificates() -> set[str]:
         nonlocal destroyed
         if destroyed is None:
             destroyed = destroyed_on(root, side)
         return destroyed
+
+    def handed() -> set[str]:
+        nonlocal given
+        if given is None:
+            given = handed_over_on(root, side)
+        return given
 
     # DG108: codes named by added or changed records (rules.check.named_codes)
     named: dict[str, Named] = {}
@@ -194,9 +214,11 @@ def change_findings(root: Path, changes: list[Change], side: str,
             pairs = named_codes(_tree(blobs[change.new]), change.path)
             if pairs:
                 named[change.path] = pairs
-    findings += dangling_refs(named, lambda paths: _present(root, side, paths, changes), certificates)
+    findings += dangling_refs(named, lambda paths: _present(root, side, paths, changes),
+                              lambda: certificates() | handed())
 
     # DG109: deletions
+    licensed_by_handover: list[tuple[str, Code]] = []
     for change in changes:
         if change.status != "D":
             continue
@@ -206,11 +228,18 @@ def change_findings(root: Path, changes: list[Change], side: str,
         if code.category in PERMANENT:
             kind = PERMANENT_KIND[code.category]
             findings.append(Finding(change.path, "DG109", f"{code} is a {kind}; they are permanent and never deleted"))
-        elif str(code) not in certificates():
+        elif str(code) in certificates():
+            continue
+        elif str(code) in handed():
+            licensed_by_handover.append((change.path, code))
+        else:
             findings.append(Finding(
                 change.path, "DG109",
-                f"{code} was deleted without a disposal certificate listing it; use `dangan retention apply`",
+                f"{code} was deleted without a disposal certificate or a handover listing it; use "
+                "`dangan retention apply`, or `dangan handover record` for records handed over",
             ))
+    if licensed_by_handover:
+        findings += _held_handed_over(root, side, licensed_by_handover)
 
     # DG110: ledger history is append-only
     opener = _opener(keyring)
@@ -220,6 +249,11 @@ def change_findings(root: Path, changes: list[Change], side: str,
             continue
         old, new = _tree(blobs.get(change.old or "", b"")), _tree(blobs[change.new]) if change.new else None
         if old is None or new is None:
+            continue
+        if code.category in WRITTEN_ONCE:
+            if {k: v for k, v in old.items() if k != "sops"} != {k: v for k, v in new.items() if k != "sops"}:
+                findings.append(Finding(change.path, "DG110", f"{code} was changed; a handover is written once "
+                                        "and never edited (an item appended would license another removal)"))
             continue
         for problem in ledger_rewrites(old, new, opener):
             findings.append(Finding(change.path, "DG110", problem))
@@ -247,6 +281,23 @@ def change_findings(root: Path, changes: list[Change], side: str,
             cat.close()
         findings += [Finding(path, rule, message) for path, rule, message in found]
     return findings
+
+
+def _held_handed_over(root: Path, side: str, removed: list[tuple[str, Code]]) -> list[Finding]:
+    """DG109 for handed-over records removed while a legal hold on the new side covers them:
+    the handover gives the records away, but a hold keeps this company's copy until it is
+    released (docs/decisions.md, "Handover and legal holds")."""
+    from dangan.model.disposal import Keepers
+
+    holds = [tree for _path, tree in _side_records(root, side)("BQ")]
+    keepers = Keepers.from_trees(holds, [])
+    found = []
+    for path, code in removed:
+        held = keepers.holding(code)
+        if held:
+            found.append(Finding(path, "DG109", f"{code} was handed over, but is held by {', '.join(held)}; "
+                                 "its copy may be removed once the hold is released (`dangan retention release`)"))
+    return found
 
 
 def _tree_or_none(data: bytes | None) -> dict[str, Any] | None:

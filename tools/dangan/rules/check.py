@@ -295,14 +295,16 @@ def dangling_refs(named: Mapping[str, Named], present: Callable[[set[str]], set[
                   destroyed: Callable[[], set[str]]) -> list[Finding]:
     """DG108, on any side (the work tree, the index, a commit): each code `named` (record
     path -> its `named_codes`) whose record is not `present` (asked once, with every
-    target path) and that no certificate lists (`destroyed`, asked only if one is missing)."""
+    target path) and that no certificate or handover lists (`destroyed`: the codes destroyed or
+    handed over, asked only if one is missing)."""
     targets = {ref: _target(ref) for ref in {ref for pairs in named.values() for _field, ref in pairs}}
     there = present({path for path in targets.values() if path is not None})
     missing = {ref for ref, path in targets.items() if path is not None and path not in there}
     if not missing:
         return []
     gone = destroyed()
-    return [Finding(path, "DG108", f"{field} names {ref}, which exists nowhere and was never destroyed")
+    return [Finding(path, "DG108", f"{field} names {ref}, which exists nowhere and was never destroyed "
+                    "nor handed over")
             for path, pairs in named.items() for field, ref in pairs
             if ref in missing and ref not in gone]
 

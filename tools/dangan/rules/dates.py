@@ -2,7 +2,8 @@
 
 An act recorded in the archive happened before the commit that records it: a loan's or a
 hold's event (`events[].at`), a disposal certificate's destruction (`destroyed_at`, and its
-plan's `plan_as_of` day), an inventory's count (`counted_at`), an attachment's listing
+plan's `plan_as_of` day), an inventory's count (`counted_at`), a handover (`handed_over_at`),
+an attachment's listing
 (`attachments[].added`). So each time a change *adds* is judged against the committer date
 of its commit, with `CLOCK_SKEW` of slack; a time already in the parent is not judged again.
 The committer date in turn is bounded by the clock of whoever checks the commit (the
@@ -33,7 +34,7 @@ from dangan.rules.check import Finding
 RULE = "DG121"
 # the ledgers whose acts carry times (events, a destruction, a count)
 EVENTS = ("JY", "BQ")
-STAMPS = {"XH": ("destroyed_at", "plan_as_of"), "PD": ("counted_at",)}
+STAMPS = {"XH": ("destroyed_at", "plan_as_of"), "PD": ("counted_at",), "YJ": ("handed_over_at",)}
 TIMED = frozenset((*EVENTS, *STAMPS))
 SKEW_TEXT = f"{int(CLOCK_SKEW.total_seconds() // 60)} minutes of clock skew allowed"
 

@@ -19,6 +19,7 @@ inflates every blob), and they are kept by the records folder's tree id (`due-ro
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from dangan.model import departments as deps
 from dangan.model import obligations as ob
 from dangan.model.codes import Code, Location, path_to_code
 from dangan.model.disposal import add_duration, to_day, valid_duration
+from dangan.rules.changes import handed_over_on
 from dangan.services import blobcache
 from dangan.store import fsutil
 from dangan.store.vault import RECORDS, Vault
@@ -200,13 +202,16 @@ def _confirmed(vault: Vault, candidates: dict[str, list[str]], blob_of: Mapping[
     return confirmed
 
 
-def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
+def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], gone: frozenset[str] = frozenset()
              ) -> tuple[list[Record], list[str], set[str]]:
     """(records of the categories in `wanted` with the fields they need, unreadable paths,
     the archive rooms of every record) of a commit. Only the records an obligation needs
-    are read; the rooms of the others come from `git grep`, in parallel."""
+    are read; the rooms of the others come from `git grep`, in parallel. The records whose
+    path is in `gone` (handed over, docs/handover.md) are left out, with their rooms."""
     raw = gitio.run(["ls-tree", "-r", "-z", commit, "--", RECORDS + "/"], vault.root).stdout
     blob_of = {name.decode("utf-8", "surrogateescape"): blob.decode() for blob, name in _LS_TREE.findall(raw)}
+    for path in gone:
+        blob_of.pop(path, None)
     # a record lies in its category's folder: the others are not read (their rooms: grep)
     read_paths = [path for path in blob_of if (folder := path.rsplit("/", 2)) and
                   (len(folder) < 3 or folder[1] in wanted)]
@@ -235,6 +240,8 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
     # the rooms of every record, kept by the records folder's tree (one tree, one answer)
     listed = gitio.run(["rev-parse", "--verify", "-q", f"{commit}:{RECORDS}"], vault.root, ok=(0, 1))
     tree_id = listed.stdout.decode().strip() or None
+    if tree_id and gone:  # the rooms of the records still held: the tree and what left it
+        tree_id += ":" + hashlib.sha1("\n".join(sorted(gone)).encode()).hexdigest()
     known_rooms = _cached_rooms(vault, tree_id) if tree_id else None
     stamp = ";".join(f"{category}:{','.join(sorted(names))}" for category, names in sorted(wanted.items()))
     fields = {blob: value for blob, value in blobcache.load(vault.root, FIELDS, stamp).items()
@@ -246,6 +253,8 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]]
             fields.update(gitio.read_blobs(vault.root, todo, read))
             blobcache.store(vault.root, FIELDS, stamp, fields)
         candidates = grep.result() if grep is not None else {}
+    if gone:
+        candidates = {room: [p for p in paths if p not in gone] for room, paths in candidates.items()}
     records, unreadable = [], []
     for code, path, blob in entries:
         if fields[blob] is None:
@@ -397,6 +406,11 @@ def _code_of(text: str) -> Code | None:
         return None
 
 
+def _path_of(text: str) -> str:
+    code = _code_of(text)
+    return code.path if code is not None else ""
+
+
 def check_within(within: str) -> str:
     if not valid_duration(within):
         raise DanganError(f"--within {within!r} is not an ISO 8601 duration",
@@ -431,7 +445,8 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
         return doc
     first = dt.datetime.fromtimestamp(chain[0].effective, vault.tz).date() if chain else None
     marks = _marks(vault)
-    records, unreadable, rooms = _records(vault, found.commit, _wanted(marks))
+    gone = frozenset(_path_of(text) for text in handed_over_on(vault.root, found.commit))
+    records, unreadable, rooms = _records(vault, found.commit, _wanted(marks), gone - {""})
     items = _field_obligations(records, marks, vault.tz) + _count_obligations(vault, records, rooms, day, first)
     items = [item for item in _assign(items, vault) if item.due <= horizon
              and (department is None or item.department == department)]

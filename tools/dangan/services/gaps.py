@@ -34,6 +34,7 @@ from dangan.model import departments as deps
 from dangan.model import expected, filing
 from dangan.model.codes import Code, path_to_code
 from dangan.model.disposal import vault_tz
+from dangan.rules.changes import handed_over_on
 from dangan.services import blobcache
 from dangan.store import fsutil
 from dangan.store.vault import RECORDS, Vault
@@ -224,6 +225,10 @@ def _shelved(tree: dict[str, Any]) -> bool:
 def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict[str, Any]:
     """The gaps of the vault as of the end of `as_of`, optionally of one department."""
     snap = snapshot(vault, as_of, _wanted)
+    if snap.commit is not None:  # records handed over (YJ) are no longer this company's to file
+        handed = handed_over_on(vault.root, snap.commit)
+        if handed:
+            snap.records = [(code, path, tree) for code, path, tree in snap.records if str(code) not in handed]
     config = snap.config
     tz = vault_tz(config) if config.get("timezone") else vault.tz
     departments = deps.parse(config)

@@ -91,9 +91,13 @@ def _text(value: Any) -> str:
 def _custodies(vault: Vault) -> Iterator[tuple[Code, dict[str, Any], dict[str, Any]]]:
     """(code, record, custody) of every record in the work tree that has a custody mapping.
 
-    Read as stored, without decrypting: custody and title are never sensitive.
+    Read as stored, without decrypting: custody and title are never sensitive. A record a
+    handover (YJ) gave away is not this company's to count, even before its copy is removed.
     """
+    handed = records.handed_over_codes(vault)
     for code, rel in vault.record_paths():
+        if handed and str(code) in handed:
+            continue
         try:
             data = (vault.root / rel).read_bytes()
         except OSError:
@@ -445,6 +449,7 @@ def _check_places(vault: Vault, counted: list[Counted], expected: dict[str, Shee
     """A counted code must exist; one that the sheet does not list can only be misplaced."""
     errors = []
     destroyed: set[str] | None = None
+    handed: set[str] = set()
     for item in counted:
         if item.code in expected:
             loan = expected[item.code].on_loan
@@ -456,7 +461,9 @@ def _check_places(vault: Vault, counted: list[Counted], expected: dict[str, Shee
         if code.category not in vault.schemas.categories or not vault.path_of(code).is_file():
             if destroyed is None:
                 destroyed = records.destroyed_codes(vault)
-            why = "was destroyed" if item.code in destroyed else "is no record of this vault"
+                handed = records.handed_over_codes(vault)
+            why = ("was destroyed" if item.code in destroyed
+                   else "was handed over" if item.code in handed else "is no record of this vault")
             errors.append(f"row {item.line}, column code: {item.code} {why}")
         elif item.result != "misplaced":
             here = f"{room} {cabinet}櫃" if cabinet else room

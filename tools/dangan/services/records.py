@@ -23,6 +23,7 @@ from dangan.formats.yamlio import (
     to_plain,
     value_problem,
 )
+from dangan.model import handover as handovers
 from dangan.model.codes import Code, Location, next_serial, parse_code
 from dangan.model.threeway import conflict_hint, conflict_refusal
 from dangan.store import sealing
@@ -70,6 +71,21 @@ def destroyed_codes(vault: Vault) -> set[str]:
     return codes
 
 
+def handed_over_codes(vault: Vault) -> set[str]:
+    """Every code a handover (YJ, status handed_over) in the work tree lists: records this
+    company gave away, which exist elsewhere (never reused, DG108 accepts a reference)."""
+    base = vault.root / RECORDS / handovers.CATEGORY
+    if not base.is_dir():
+        return set()
+    trees = []
+    for path in sorted(base.glob(f"{handovers.CATEGORY}-*.yaml")):
+        try:
+            trees.append(load_text(decode(path.read_bytes())))
+        except (OSError, YamlError):
+            continue  # check reports it (DG101)
+    return handovers.handed_over_codes(trees)
+
+
 def allocate(vault: Vault, category: str, location: Location) -> Code:
     """The next code: 1 + the largest serial used in the work tree or any certificate."""
     check_category(vault, category, location)
@@ -83,7 +99,7 @@ def allocate(vault: Vault, category: str, location: Location) -> Code:
                 continue
             if code.category == category and code.location == location:
                 used.add(code.serial)
-    for text in destroyed_codes(vault):
+    for text in destroyed_codes(vault) | handed_over_codes(vault):
         try:
             code = parse_code(text)
         except DanganError:
@@ -341,9 +357,9 @@ def missing_refs(vault: Vault, tree: dict[str, Any]) -> list[str]:
         if vault.path_of(target).exists():
             continue
         if destroyed is None:
-            destroyed = destroyed_codes(vault)
+            destroyed = destroyed_codes(vault) | handed_over_codes(vault)
         if ref not in destroyed:
-            missing.append(f"/refs: {ref} exists nowhere and was never destroyed")
+            missing.append(f"/refs: {ref} exists nowhere and was never destroyed nor handed over")
     return missing
 
 

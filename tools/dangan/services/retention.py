@@ -57,6 +57,7 @@ from dangan.model.disposal import (
 )
 from dangan.model.timeutil import record_time, stamp
 from dangan.rules.acts import ACT_TRAILER, APPROVAL, required
+from dangan.rules.changes import handed_over_on
 from dangan.services import records, signing
 from dangan.store.vault import RECORDS, Vault
 
@@ -226,7 +227,9 @@ def make_plan(vault: Vault, as_of: dt.date, category: str | None = None, now: dt
     state = committed(vault)
     keepers = state.keepers(vault.keyring)
     rules = schedule(vault.config, vault.schemas.categories)
-    chosen = [(c, p, b) for c, p, b in state.entries if category is None or c.category == category]
+    handed = handed_over_on(vault.root, state.commit)  # given away (YJ): no longer ours to sweep
+    chosen = [(c, p, b) for c, p, b in state.entries
+              if (category is None or c.category == category) and str(c) not in handed]
     # permanent records need not be read: their rule alone keeps them
     to_read = {b for c, _, b in chosen if not rules.get(c.category, Rule("permanent")).permanent}
     texts = dict(gitio.cat_blobs(vault.root, to_read))

@@ -27,6 +27,8 @@ from dangan.errors import DanganError
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
+from dangan.model.handover import CATEGORY as HANDOVER
+from dangan.model.handover import handed_over_codes
 from dangan.rules.check import (
     DISPOSAL_FOLDER,
     LINK,
@@ -748,11 +750,10 @@ def _is_file(path: Path) -> bool:
 def worktree_refs(root: Path, named: dict[str, Named], records: set[str] | Callable[[str], bool]) -> list[Finding]:
     """DG108 in the work tree: the codes `named` (path -> what it names) whose file is not
     among `records` (the files under vault/, or a test of one path) and that no disposal
-    certificate in the work tree lists (read only when a code is missing)."""
+    certificate nor handover in the work tree lists (read only when a code is missing)."""
     exists = records.__contains__ if isinstance(records, set) else records
 
-    def destroyed() -> set[str]:
-        folder = root / DISPOSAL_FOLDER
+    def read(folder: Path) -> list[Any]:
         trees = []
         for entry in sorted(os.scandir(folder), key=lambda e: e.name) if folder.is_dir() else []:
             if entry.name.endswith(".yaml") and entry.is_file(follow_symlinks=False):
@@ -760,7 +761,11 @@ def worktree_refs(root: Path, named: dict[str, Named], records: set[str] | Calla
                     trees.append(load_text(decode(_read(entry.path))))
                 except (OSError, YamlError):
                     continue  # unreadable: DG101 says so
-        return destroyed_codes(trees)
+        return trees
+
+    def destroyed() -> set[str]:  # destroyed, or handed over (YJ): existing elsewhere
+        return (destroyed_codes(read(root / DISPOSAL_FOLDER))
+                | handed_over_codes(read(root / RECORDS / HANDOVER)))
 
     return dangling_refs(named, lambda paths: {p for p in paths if exists(p)}, destroyed)
 
@@ -935,7 +940,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
 
 def check_tree(root: Path, rev: str, keyring: Keyring | None, use_cache: bool = True) -> CheckResult:
     """Every file of one commit (e.g. `check --range B` with a single revision)."""
-    from dangan.rules.changes import destroyed_on
+    from dangan.rules.changes import destroyed_on, handed_over_on
 
     rules = rules_from_commit(root, rev, keyring)
     entries = gitio.ls_tree(root, rev, [RECORDS + "/"])
@@ -944,7 +949,8 @@ def check_tree(root: Path, rev: str, keyring: Keyring | None, use_cache: bool = 
     findings = check_blobs(root, rules, items, blob_reader(root), use_cache, named=named)
     findings += [Finding(e.path, "DG104", message) for e in entries if (message := not_a_file(e.mode))]
     paths = {path for path, _ in items}  # DG108: the commit's files are its records
-    findings += dangling_refs(named, paths.intersection, lambda: destroyed_on(root, rev))
+    findings += dangling_refs(named, paths.intersection,
+                              lambda: destroyed_on(root, rev) | handed_over_on(root, rev))
     findings += rules.config_findings(root if use_cache else None)
     return CheckResult(len(items), _dedupe(findings))
 

@@ -128,7 +128,7 @@ def _worth_reading(path: str) -> bool:
     if path == CONFIG or path.startswith(SCHEMAS):
         return True
     parts = path.split("/")
-    return len(parts) > 1 and parts[1] in (role_acts.LOAN, role_acts.HOLD, role_acts.DISPOSAL)
+    return len(parts) > 1 and parts[1] in (role_acts.LOAN, role_acts.HOLD, role_acts.DISPOSAL, role_acts.HANDOVER)
 
 
 def _acts_of(root: Path, info: CommitInfo, changed: dict[str, tuple[str | None, str | None]]

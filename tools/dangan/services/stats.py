@@ -25,6 +25,7 @@ from typing import Any
 from dangan.formats import fields as fieldreader
 from dangan.formats.yamlio import tree_or_none
 from dangan.git import gitio
+from dangan.model import handover as handovers
 from dangan.model.codes import Code, CodeError, parse_code, parse_location, path_to_code
 from dangan.model.disposal import (
     HELD,
@@ -49,7 +50,7 @@ AGE_BUCKETS = ((7, "0-7"), (30, "8-30"), (90, "31-90"), (None, "91+"))
 OPEN_COMPLAINT = frozenset({"open", "in_progress"})
 DONE_REPAIR = frozenset({"done", "closed"})
 REPAIR_KINDS = frozenset({"01", "02"})  # '03' is scheduled upkeep, not a repair
-FULL_READ = frozenset({"JY", "BQ"})  # nested events: the full reader
+FULL_READ = frozenset({"JY", "BQ", "YJ"})  # nested events and items: the full reader
 COMMON = ("title", "status", "opened", "closed", "retention")
 WANTED = {
     "TS": ("kind", "received_at", "subject", "handler", "deadline"),
@@ -78,6 +79,9 @@ class Data:
     committed: str | None
     records: list[Record] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    # records a handover (YJ, status handed_over) gave away but not yet removed: counted
+    # apart, never as held (docs/stats.md)
+    handed_over: list[Record] = field(default_factory=list)
 
     def of(self, category: str) -> list[Record]:
         return [r for r in self.records if r.code.category == category]
@@ -153,12 +157,13 @@ def snapshot(vault: Vault, as_of: dt.date) -> Data:
         return tree if tree is not None else tree_or_none(content)  # the full reader of `retention plan`
 
     trees = gitio.read_blobs(vault.root, list(category_of), read)
+    handed = handovers.handed_over_codes(trees[b] for c, _, b in entries if c.category == handovers.CATEGORY)
     for code, path, blob in entries:
         tree = trees[blob]
         if tree is None:
             data.unreadable.append(path)
             continue
-        data.records.append(Record(code, path, tree))
+        (data.handed_over if str(code) in handed else data.records).append(Record(code, path, tree))
     return data
 
 
@@ -238,6 +243,9 @@ def records_section(data: Data) -> dict[str, Any]:
         "project_names": dict(sorted(projects.items())),
         "by_status": {c: dict(sorted(s.items())) for c, s in sorted(by_status.items())},
         "unreadable": sorted(data.unreadable),
+        "handed_over": len(data.handed_over),
+        "handed_over_by_project": dict(sorted(Counter(
+            r.code.location.parts[0] if r.code.location.parts else COMPANY for r in data.handed_over).items())),
     }
 
 
