@@ -143,3 +143,19 @@ def test_due_lists_a_standards_review_and_an_archive_rooms_finding(vault: Path, 
     assert cli("set", finding, "status=closed", "rectified_at=2025-08-04", "closed=2025-09-30").code == 0
     assert cli("set", plan, "status=superseded", "closed=2089-12-31").code == 0
     assert _due(cli, "2090-01-01") == {}
+
+
+def test_a_company_may_expect_a_monthly_log_per_archive_room(vault: Path, cli) -> None:
+    """No default expects KF (docs/duties.md); the rule docs/duties.md shows works as written."""
+    assert not [g for g in json.loads(cli("gaps", "--as-of", "2090-01-01", "--json").out)["gaps"]
+                if g.get("category") == "KF"]
+    config = (vault / "vault.yaml").read_text("utf-8")
+    config += ("expected:\n  - {name: archive room log, every: P1M, category: KF, per: company, date: period_start,\n"
+               "     where: {room: [總部檔案室]}, grace: P15D}\n")
+    (vault / "vault.yaml").write_text(config, encoding="utf-8")
+    git(vault, "commit", "-q", "-am", "expect the archive room's monthly log")
+    # the company's periods begin with its first record; a log of another room does not count
+    new(cli, "KF", None, fields("KF-archive-room.yaml", room="地下室檔案庫"))
+    assert cli("check", "--all").code == 0
+    gaps = json.loads(cli("gaps", "--as-of", "2090-01-01", "--json").out)["gaps"]
+    assert [g["rule"] for g in gaps if g.get("category") == "KF"] == ["archive room log"]
