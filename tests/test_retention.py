@@ -217,6 +217,9 @@ STANDARD = {  # docs/categories.md, retention column (PD: docs/decisions.md)
     "TS": ("P3Y", "destroy"), "SB": ("P8Y", "destroy"), "WX": ("P5Y", "destroy"), "XJ": ("P3Y", "destroy"),
     "HJ": ("P2Y", "destroy"), "AQ": ("P10Y", "review"), "SF": ("P30Y", "review"), "CW": ("P10Y", "review"),
     "JY": ("P10Y", "destroy"), "PD": ("P10Y", "destroy"),
+    # issue 23 (docs/retention.md §1, docs/decisions.md)
+    "TZ": ("P5Y", "review"), "MY": ("P5Y", "destroy"), "YX": ("P3Y", "destroy"), "BZ": ("P10Y", "review"),
+    "KF": ("P3Y", "destroy"), "PX": ("P10Y", "destroy"),
 }
 
 

@@ -65,6 +65,7 @@ from dangan.demo.history import (
     _t,
 )
 from dangan.demo.people import _People, id_check_digit  # noqa: F401 (id_check_digit: tests, API)
+from dangan.demo.practice import PracticeMixin
 from dangan.demo.stories import StoriesMixin
 from dangan.errors import DanganError
 from dangan.formats import agekeys, sops
@@ -184,14 +185,14 @@ TECHNICIANS = ["李海峰", "王建", "劉師傅", "陳小兵", "趙永", "孫�
 # 安保部門等相關部門將產生的檔案材料及時提交給檔案管理人員): `dangan due` and `dangan gaps` name them
 DEPARTMENTS = [
     {"name": "客服部", "responsible": SERVICE[0], "people": SERVICE[:4],
-     "files": [{"category": c} for c in ("YZ", "ZH", "FW", "TS", "SF", "ZX")]},
+     "files": [{"category": c} for c in ("YZ", "ZH", "FW", "TS", "SF", "ZX", "TZ", "MY")]},
     {"name": "工程部", "responsible": ENGINEERS[0], "people": ENGINEERS[:4],
-     "files": [{"category": c} for c in ("SB", "WX", "XJ")]},
+     "files": [{"category": c} for c in ("SB", "WX", "XJ", "YX")]},
     {"name": "安保部", "responsible": FIRE_LEADS[0], "people": FIRE_LEADS[:3], "files": [{"category": "AQ"}]},
     {"name": "環境部", "responsible": "葉倩", "files": [{"category": "HJ"}]},
     {"name": "綜合管理部", "responsible": MANAGERS[0], "people": [MANAGERS[0], FINANCE[0]],
-     "files": [{"category": c} for c in ("QY", "XM", "LD", "HT", "CW")]},
-    {"name": "檔案室", "responsible": DEMO_ARCHIVIST, "files": [{"category": c} for c in ("JY", "XH", "JD", "YJ", "BQ", "PD")]},
+     "files": [{"category": c} for c in ("QY", "XM", "LD", "HT", "CW", "BZ")]},
+    {"name": "檔案室", "responsible": DEMO_ARCHIVIST, "files": [{"category": c} for c in ("JY", "XH", "JD", "YJ", "BQ", "PD", "KF", "PX")]},
 ]
 
 
@@ -410,7 +411,7 @@ COMPLAINTS = [
 
 # ------------------------------------------------------------------- the builder
 
-class _Demo(StoriesMixin):
+class _Demo(StoriesMixin, PracticeMixin):
     def __init__(self, vault: Vault, profile: Profile, today: dt.date,
                  identities: list[agekeys.Identity] | None = None) -> None:
         self.vault = vault
@@ -626,6 +627,7 @@ class _Demo(StoriesMixin):
         self.schedule_company()
         self.schedule_showcase()
         self.schedule_stories()
+        self.schedule_practice()
         self.run(progress)
 
     # ---------------------------------------------------------------- world
@@ -1313,7 +1315,9 @@ class _Demo(StoriesMixin):
             if month.month % 6 == 0:  # scheduled upkeep of the big plant, twice a year
                 sched(self.day(_at(month.replace(day=10), 0), _at(month.replace(day=25), 18)), self.upkeep, p, month.year * 2 + month.month // 6)
             if p.kind == "residential" and month.month in (5, 11):
-                sched(self.day(_at(month.replace(day=10), 0), _at(month.replace(day=20), 18)), self.tank_cleaning, p)
+                cleaning = self.day(_at(month.replace(day=10), 0), _at(month.replace(day=20), 18))
+                sched(cleaning, self.tank_cleaning, p)
+                sched(_at(cleaning.date() - dt.timedelta(days=2), 16), self.tank_notice, p, cleaning)  # 停水通知
             if p.kind == "residential" and month.month in (4, 8)[: 1 if prof.rooms else 2]:
                 sched(self.day(_at(month.replace(day=5), 0), _at(month.replace(day=15), 18)), self.pest_control, p, month.month)
             if p.kind == "commercial" and month.month == 10:
@@ -1322,6 +1326,7 @@ class _Demo(StoriesMixin):
                 sched(_at(month.replace(day=9 + int(p.code[1:]) % 5), 9, 30), self.drill, p, "fire")
             if p.kind == "commercial" and month.month == 6:
                 sched(_at(month.replace(day=18), 14), self.drill, p, "elevator")
+                sched(_at(month.replace(day=16), 16), self.drill_notice, p, _at(month.replace(day=18), 14))
             if month.month == 3:
                 if p.kind == "commercial":
                     sched(_at(month.replace(day=12 + int(p.code[1:]) % 5), 14), self.training, p)
@@ -1988,7 +1993,8 @@ def build_demo(
 
 EXAMPLES = ("equipment", "repair", "complaint", "room", "project", "owner", "overdue_loan", "requested_loan",
             "damaged_loan", "hold", "held_complaint", "certificate", "inventory", "missing_original",
-            "damaged_original")
+            "damaged_original", "notice", "notice_complaint", "operating_log", "standard", "room_log", "training",
+            "room_plan")
 
 
 from dangan.demo.tour import after_build, tour, tour_commands  # noqa: E402,F401 (the API of `dangan demo`)

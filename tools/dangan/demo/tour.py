@@ -105,6 +105,9 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
         stories.append(("dangan lend ls --status overdue", f"the loan to chase today ({ex['overdue_loan']}); `lend ls` lists all"))
     if "certificate" in ex:
         stories.append(("dangan retention plan", f"what is due now, what the hold keeps; `show {ex['certificate']}`: the sweep"))
+    if "notice" in ex and "notice_complaint" in ex:
+        stories.append((f"dangan show {ex['notice']}",
+                        f"the filed water-cut notice that answers {ex['notice_complaint']} (投訴停水未提前通知)"))
     counted = result.get("inventory")
     if counted:
         stories.append((f"dangan inventory sheet --room {_arg(counted['room'])}",

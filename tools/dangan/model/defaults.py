@@ -36,6 +36,13 @@ RETENTION: dict[str, dict[str, str]] = {
     "YJ": _PERMANENT,  # handovers (移交記錄): the licence for records no longer held
     # the original specification had no rule for inventories; ten years, like loans (docs/decisions.md)
     "PD": _rule("P10Y", "destroy"),
+    # the six categories of issue 23; each reason is in docs/retention.md §1 and docs/decisions.md
+    "TZ": _rule("P5Y", "review"),  # notices: evidence for the complaints and repairs they answer
+    "MY": _rule("P5Y", "destroy"),  # surveys: more than a contract term, to compare one with the next
+    "YX": _rule("P3Y", "destroy"),  # operating logs: routine readings, kept like patrol rounds (XJ)
+    "BZ": _rule("P10Y", "review"),  # standards: what the work and the contracts were judged against (HT)
+    "KF": _rule("P3Y", "destroy"),  # archive-room logs: routine readings, kept like patrol rounds (XJ)
+    "PX": _rule("P10Y", "destroy"),  # training: who was fit to keep the archive, as long as loans (JY)
 }
 
 # Filing deadlines (docs/duties.md "Filing deadlines"): per category, how long after which
@@ -53,6 +60,14 @@ FILING: dict[str, dict[str, Any]] = {
     "HT": {"within": "P30D", "after": ["signed"]},
     "ZH": {"within": "P30D", "after": ["lease_start"]},
     "YZ": {"within": "P30D", "after": ["opened"]},
+    # issue 23: a notice is filed when posted (the evidence is the posting), the month's logs by
+    # the middle of the next, like HJ; a survey, a training and a standard within a month
+    "TZ": {"within": "P3D", "after": ["posted_at"]},
+    "YX": {"within": "P15D", "after": ["period_end"]},
+    "KF": {"within": "P15D", "after": ["period_end"]},
+    "MY": {"within": "P30D", "after": ["period_end"]},
+    "PX": {"within": "P30D", "after": ["held_at"]},
+    "BZ": {"within": "P30D", "after": ["effective"]},
 }
 
 # Expected records (docs/duties.md "Expected records"): one record for each of a set, and
