@@ -284,3 +284,60 @@ def test_report(vault: Path, tmp_path: Path) -> None:
                  "<td>37.5 %</td>", "<td>1 of 3</td>", "<td>33.3 %</td>", SB2):
         assert cell in archive, cell
     assert "周敏" in html and "7.5" in html
+
+
+def test_fast_reader_agrees_with_the_full_reader(vault: Path) -> None:
+    """The digest of every record read by the field reader equals the full reader's."""
+    from dangan.formats import fields
+    from dangan.formats.yamlio import tree_or_none
+    from dangan.model import filing
+    from dangan.services import indicators
+
+    rules = filing.deadlines(load_text((vault / "vault.yaml").read_text("utf-8")))
+    checked = fast = 0
+    for path in sorted((vault / "vault").rglob("*.yaml")):
+        category = path.name[:2]
+        want = indicators.READ.get(category, frozenset()) | set(rules[category].after if category in rules else ())
+        nested = indicators.NESTED.get(category, frozenset()) | {"custody"}
+        content = path.read_bytes()
+        full = tree_or_none(content)
+        assert isinstance(full, dict)
+        kept = {k: v for k, v in full.items() if k in want or k in nested or k == "results"}
+        expected = indicators._digest(category, kept, bool(full.get("attachments")))
+        assert indicators._read(category, content, frozenset(want), frozenset(nested)) == expected, path
+        checked += 1
+        fast += category != "PD" and fields.read(content, frozenset(want), frozenset(nested)) is not None
+    assert checked == 23  # every record of the vault
+    assert fast == 19  # all but the four PD (read in full) by the field reader
+    assert indicators._attached(b"title: x\nattachments:\n  - file: a.pdf\n") is True
+    assert indicators._attached(b"title: x\nattachments: []\n") is False
+    assert indicators._attached(b"title: x\n") is False
+    assert indicators._attached(b"attachments: [{file: a.pdf}]\n") is None  # flow style: the full reader
+
+
+def test_surveys_are_kept_apart() -> None:
+    """MY (satisfaction surveys, another branch's category): `overall` weighted by `sample`,
+    counted from `period_end` (else `closed`), in no other figure. The field names are this
+    branch's assumption (docs/decisions.md)."""
+    import datetime as dt
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from dangan.model.codes import parse_code
+    from dangan.services import indicators
+
+    surveys = [
+        ("MY-A01-0001", {"overall": 4.0, "sample": 100, "period_end": "2025-03-31"}),
+        ("MY-A01-0002", {"overall": "4.6", "sample": 50, "closed": "2025-06-30"}),  # a string score
+        ("MY-A01-0003", {"overall": 3, "period_end": "2025-05-31"}),  # no sample: one response
+        ("MY-A01-0004", {"overall": 2.0, "sample": 80, "period_end": "2025-07-31"}),  # after the day
+        ("MY-A01-0005", {"overall": 7, "sample": 80, "period_end": "2025-01-31"}),  # not 1-5
+        ("MY-A01-0006", {"overall": 4.0, "sample": 80}),  # no day
+    ]
+    snap = indicators.Snap({}, ZoneInfo("Asia/Shanghai"), None,
+                           [(parse_code(code), "", tree) for code, tree in surveys])
+    data = SimpleNamespace(as_of=dt.date(2025, 6, 30), _indicators=snap)
+    s = indicators.satisfaction_section(data)
+    # (4.0 * 100 + 4.6 * 50 + 3 * 1) / 151 = 633 / 151 = 4.192
+    assert s["by_category"]["MY"] == {"surveys": 3, "responses": 151, "mean": 4.19, "last": "2025-06-30"}
+    assert s["count"] == 0 and s["by_project"] == {} and s["by_month"]["2025-06"]["count"] == 0

@@ -151,8 +151,10 @@ def stats_cmd(ctx: Context, as_of: str | None, as_json: bool) -> None:
     """Counts and indicators (統計): records per category, class, project and status; open
     complaints and their age; time to close complaints and repairs; repairs per equipment
     and system; inspections expiring in 60 days; loans out and overdue; records due for
-    destruction in 90 days; active legal holds. Never decrypts. docs/stats.md says exactly
-    how each figure is computed.
+    destruction in 90 days; active legal holds; satisfaction (TS, WX, MY) by month, project,
+    category and subject; days to close per handler and department; the archive's own work
+    (filing on time, loans returned late, inventory discrepancies, paper originals scanned or
+    without a room). Never decrypts. docs/stats.md says exactly how each figure is computed.
     """
     from dangan.services import stats
 
