@@ -79,6 +79,59 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
         lines += _table([(f"{d['name']} {d['responsible'] or ''}".strip(),
                           f"{d['late']} late, {d['missing']} missing, {d['original']} originals")
                          for d in doc["gaps"]["by_department"]], "    ")
+    return lines + indicator_lines(doc)
+
+
+def _ratio(part: int, whole: int) -> str:
+    """'3 of 7 (42.9 %)'; '0 of 0' when there is nothing to measure."""
+    return f"{part} of {whole} ({100 * part / whole:.1f} %)" if whole else f"{part} of {whole}"
+
+
+def _scores(item: dict[str, Any]) -> str:
+    return f"{item['count']} (mean {item['mean']})" if item["count"] else "0"
+
+
+def indicator_lines(doc: dict[str, Any]) -> list[str]:
+    """The indicators of plan §6.3 (services/indicators.py), compactly."""
+    lines: list[str] = []
+    if "satisfaction" in doc:
+        s = doc["satisfaction"]
+        my = s["by_category"]["MY"]
+        lines += ["", f"Satisfaction (TS, WX): {s['count']} scores, mean {s['mean']} ("
+                      + ", ".join(f"{k}: {v}" for k, v in s["distribution"].items()) + ")"]
+        lines += _table([
+            ("by category", ", ".join(f"{c} {_scores(s['by_category'][c])}" for c in ("TS", "WX"))
+             + f", MY {my['surveys']} surveys" + (f" (mean {my['mean']}, {my['responses']} responses)"
+                                                  if my["surveys"] else "")),
+            ("by project", ", ".join(f"{p} {_scores(v)}" for p, v in s["by_project"].items()) or "-"),
+            ("last 3 months", ", ".join(f"{m} {_scores(v)}" for m, v in list(s["by_month"].items())[-3:])),
+        ])
+    if "efficiency" in doc:
+        e = doc["efficiency"]
+
+        def closing(item: dict[str, Any]) -> str:
+            if not item["closed"]:
+                return "0 closed"
+            return (f"{item['closed']} closed, mean {item['mean_days_to_close']} d, "
+                    f"median {item['median_days_to_close']} d")
+
+        lines += ["", f"Days to close since {e['since']} (TS, WX repairs), per handler:"]
+        lines += _table([(h["handler"], closing(h)) for h in e["by_handler"][:10]], "    ")
+        if len(e["by_handler"]) > 10:
+            lines.append(f"    and {len(e['by_handler']) - 10} more (stats --json)")
+        lines += [" per department:"] + _table(
+            [(f"{d['department']} {d['responsible'] or ''}".strip(), closing(d)) for d in e["by_department"]], "    ")
+    if "archive" in doc:
+        a = doc["archive"]
+        f, loans, inv, orig = a["filing"], a["loans"], a["inventory"], a["originals"]
+        lines += ["", f"Archive work since {a['since']}:"] + _table([
+            ("filed on time", _ratio(f["on_time"], f["judged"])),
+            ("loans returned late", _ratio(loans["late"], loans["returned"])),
+            ("inventory discrepancies", _ratio(inv["discrepancies"], inv["checked"])
+             + f" in {inv['inventories']} inventories"),
+            ("paper originals scanned", _ratio(orig["scanned"], orig["paper"])),
+            ("paper originals without a room", orig["no_location"]),
+        ])
     return lines
 
 
@@ -98,8 +151,10 @@ def stats_cmd(ctx: Context, as_of: str | None, as_json: bool) -> None:
     """Counts and indicators (統計): records per category, class, project and status; open
     complaints and their age; time to close complaints and repairs; repairs per equipment
     and system; inspections expiring in 60 days; loans out and overdue; records due for
-    destruction in 90 days; active legal holds. Never decrypts. docs/stats.md says exactly
-    how each figure is computed.
+    destruction in 90 days; active legal holds; satisfaction (TS, WX, MY) by month, project,
+    category and subject; days to close per handler and department; the archive's own work
+    (filing on time, loans returned late, inventory discrepancies, paper originals scanned or
+    without a room). Never decrypts. docs/stats.md says exactly how each figure is computed.
     """
     from dangan.services import stats
 

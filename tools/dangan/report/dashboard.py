@@ -44,6 +44,9 @@ HEADINGS = {
     "inventory": "Archive rooms: last inventory and open discrepancies 檔案室盤點",
     "due": "Obligations overdue and due in 30 days 逾期及30天內到期的事項",
     "gaps": "Late filings, missing records, originals not received 歸檔遲延與缺漏",
+    "satisfaction": "Satisfaction by month 客戶滿意度",
+    "efficiency": "Days to close per handler and department 工作效率",
+    "archive": "Archive work: filing, loans, inventories, scans 檔案工作指標",
 }
 COLOURS = ["#2f6f9f", "#d9822b", "#3f9f5f", "#b5475d", "#7a5fa8", "#8c6d3f", "#4f9fa8", "#9f9f3f"]
 
@@ -258,6 +261,64 @@ def _sections(doc: dict[str, Any], vault: Vault, charts: Charts) -> list[str]:
                     for d in gaps["by_department"]]),
             _table(["kind 類型", "since 起始", "what 內容", "department 部門"],
                    [[g["kind"], g["since"], g["what"], g["department"]] for g in gaps["list"]]),
+        ))
+    return out + _indicators(doc, charts)
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} %" if whole else "-"
+
+
+def _indicators(doc: dict[str, Any], charts: Charts) -> list[str]:
+    """The indicators of plan §6.3 (services/indicators.py): satisfaction by month as a
+    chart, days to close and the archive's own work as tables."""
+    out = []
+    if "satisfaction" in doc:
+        s = doc["satisfaction"]
+        my = s["by_category"]["MY"]
+        rows = [[name, v["count"], v["mean"], *v["distribution"].values()]
+                for name, v in (("all 全部", s), *((c, s["by_category"][c]) for c in ("TS", "WX")),
+                                *s["by_project"].items())]
+        out.append(_section(
+            "satisfaction",
+            f"<p>{s['count']} scores, mean {esc(s['mean'])} (1-5; TS at the return visit, WX when finished); "
+            f"surveys (MY): {my['surveys']}"
+            + (f", mean {esc(my['mean'])} over {my['responses']} responses" if my["surveys"] else "") + "</p>",
+            charts.columns({"mean satisfaction 平均滿意度": {m: v["mean"] for m, v in s["by_month"].items()}},
+                           "mean (1-5)"),
+            _table(["month 月份", "scores 評分數", "mean 平均"],
+                   [[m, v["count"], v["mean"]] for m, v in s["by_month"].items()]),
+            _table(["scope 範圍", "scores 評分數", "mean 平均", "1", "2", "3", "4", "5"], rows),
+        ))
+    if "efficiency" in doc:
+        e = doc["efficiency"]
+        out.append(_section(
+            "efficiency",
+            f"<p>TS and WX repairs closed since {esc(e['since'])}</p>",
+            _table(["department 部門", "responsible 責任人", "closed 結案", "mean days 平均天數", "median 中位數"],
+                   [[d["department"], d["responsible"] or "", d["closed"], d["mean_days_to_close"],
+                     d["median_days_to_close"]] for d in e["by_department"]]),
+            _table(["handler 責任人", "closed 結案", "TS", "WX", "mean days 平均天數", "median 中位數"],
+                   [[h["handler"], h["closed"], h["TS"], h["WX"], h["mean_days_to_close"], h["median_days_to_close"]]
+                    for h in e["by_handler"]], limit=30),
+        ))
+    if "archive" in doc:
+        a = doc["archive"]
+        f, loans, inv, orig = a["filing"], a["loans"], a["inventory"], a["originals"]
+        out.append(_section(
+            "archive",
+            f"<p>since {esc(a['since'])}</p>",
+            _table(["indicator 指標", "count 數量", "share 比例"], [
+                ["filed on time 按時歸檔", f"{f['on_time']} of {f['judged']}", _percent(f["on_time"], f["judged"])],
+                ["loans returned late 逾期歸還", f"{loans['late']} of {loans['returned']}",
+                 _percent(loans["late"], loans["returned"])],
+                ["inventory discrepancies 盤點差異", f"{inv['discrepancies']} of {inv['checked']}",
+                 _percent(inv["discrepancies"], inv["checked"])],
+                ["paper originals scanned 紙質原件已掃描", f"{orig['scanned']} of {orig['paper']}",
+                 _percent(orig["scanned"], orig["paper"])],
+                ["paper originals without a room 無存放位置", orig["no_location"], ""],
+            ]),
+            f"<p>{esc(' '.join(orig['no_location_list']))}</p>" if orig["no_location_list"] else "",
         ))
     return out
 

@@ -39,6 +39,7 @@ from dangan.model.disposal import (
     to_day,
 )
 from dangan.model.loans import LendingRules
+from dangan.services import indicators
 from dangan.services.lending import row as loan_row
 from dangan.store.vault import RECORDS, Vault
 
@@ -521,6 +522,9 @@ SECTIONS: list[tuple[str, Section]] = [
     ("inventory", inventory_section),
     ("due", due_section),
     ("gaps", gaps_section),
+    ("satisfaction", indicators.satisfaction_section),
+    ("efficiency", indicators.efficiency_section),
+    ("archive", indicators.archive_section),
 ]
 
 
