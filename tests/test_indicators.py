@@ -182,7 +182,7 @@ def test_satisfaction_as_of_a(docs: dict[str, dict[str, Any]]) -> None:
     assert s["by_project"] == {"A01": scores(6, 3.5, 0, 1, 2, 2, 1), "B01": scores(1, 5.0, 0, 0, 0, 0, 1)}
     assert s["by_category"]["TS"] == scores(4, 3.5, 0, 1, 1, 1, 1)  # 14 / 4
     assert s["by_category"]["WX"] == scores(3, 4.0, 0, 0, 1, 1, 1)  # 12 / 3
-    assert s["by_category"]["MY"] == {"surveys": 0, "responses": 0, "mean": None, "last": None}
+    assert s["by_category"]["MY"] == {"surveys": 0, "scale": "0-100", "responses": 0, "mean": None, "last": None}
     assert s["by_subject"] == {
         "TS": {"fees": scores(1, 3.0, 0, 0, 1, 0, 0), "noise": scores(2, 3.0, 0, 1, 0, 1, 0),
                "parking": scores(1, 5.0, 0, 0, 0, 0, 1)},
@@ -316,9 +316,8 @@ def test_fast_reader_agrees_with_the_full_reader(vault: Path) -> None:
 
 
 def test_surveys_are_kept_apart() -> None:
-    """MY (satisfaction surveys, another branch's category): `overall` weighted by `sample`,
-    counted from `period_end` (else `closed`), in no other figure. The field names are this
-    branch's assumption (docs/decisions.md)."""
+    """MY (satisfaction surveys): `overall` (0-100) weighted by `sample`, counted from
+    `period_end` (else `closed`) when completed, in no other figure."""
     import datetime as dt
     from types import SimpleNamespace
     from zoneinfo import ZoneInfo
@@ -327,17 +326,19 @@ def test_surveys_are_kept_apart() -> None:
     from dangan.services import indicators
 
     surveys = [
-        ("MY-A01-0001", {"overall": 4.0, "sample": 100, "period_end": "2025-03-31"}),
-        ("MY-A01-0002", {"overall": "4.6", "sample": 50, "closed": "2025-06-30"}),  # a string score
-        ("MY-A01-0003", {"overall": 3, "period_end": "2025-05-31"}),  # no sample: one response
-        ("MY-A01-0004", {"overall": 2.0, "sample": 80, "period_end": "2025-07-31"}),  # after the day
-        ("MY-A01-0005", {"overall": 7, "sample": 80, "period_end": "2025-01-31"}),  # not 1-5
-        ("MY-A01-0006", {"overall": 4.0, "sample": 80}),  # no day
+        ("MY-A01-0001", {"status": "completed", "overall": 80.0, "sample": 100, "period_end": "2025-03-31"}),
+        ("MY-A01-0002", {"overall": "92", "sample": 50, "closed": "2025-06-30"}),  # a string score
+        ("MY-A01-0003", {"status": "completed", "overall": 60, "period_end": "2025-05-31"}),  # no sample: one
+        ("MY-A01-0004", {"status": "completed", "overall": 40.0, "sample": 80, "period_end": "2025-07-31"}),  # after
+        ("MY-A01-0005", {"status": "completed", "overall": 120, "sample": 80, "period_end": "2025-01-31"}),  # > 100
+        ("MY-A01-0006", {"status": "completed", "overall": 70.0, "sample": 80}),  # no day
+        ("MY-A01-0007", {"status": "in_progress", "overall": 10, "sample": 80, "period_end": "2025-04-30"}),
     ]
     snap = indicators.Snap({}, ZoneInfo("Asia/Shanghai"), None,
                            [(parse_code(code), "", tree) for code, tree in surveys])
     data = SimpleNamespace(as_of=dt.date(2025, 6, 30), _indicators=snap)
     s = indicators.satisfaction_section(data)
-    # (4.0 * 100 + 4.6 * 50 + 3 * 1) / 151 = 633 / 151 = 4.192
-    assert s["by_category"]["MY"] == {"surveys": 3, "responses": 151, "mean": 4.19, "last": "2025-06-30"}
+    # (80 * 100 + 92 * 50 + 60 * 1) / 151 = 12,660 / 151 = 83.841
+    assert s["by_category"]["MY"] == {"surveys": 3, "scale": "0-100", "responses": 151, "mean": 83.84,
+                                      "last": "2025-06-30"}
     assert s["count"] == 0 and s["by_project"] == {} and s["by_month"]["2025-06"]["count"] == 0

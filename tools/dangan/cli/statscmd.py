@@ -101,7 +101,7 @@ def indicator_lines(doc: dict[str, Any]) -> list[str]:
                       + ", ".join(f"{k}: {v}" for k, v in s["distribution"].items()) + ")"]
         lines += _table([
             ("by category", ", ".join(f"{c} {_scores(s['by_category'][c])}" for c in ("TS", "WX"))
-             + f", MY {my['surveys']} surveys" + (f" (mean {my['mean']}, {my['responses']} responses)"
+             + f", MY {my['surveys']} surveys" + (f" (mean {my['mean']} of 100, {my['responses']} responses)"
                                                   if my["surveys"] else "")),
             ("by project", ", ".join(f"{p} {_scores(v)}" for p, v in s["by_project"].items()) or "-"),
             ("last 3 months", ", ".join(f"{m} {_scores(v)}" for m, v in list(s["by_month"].items())[-3:])),

@@ -283,7 +283,8 @@ def _indicators(doc: dict[str, Any], charts: Charts) -> list[str]:
             "satisfaction",
             f"<p>{s['count']} scores, mean {esc(s['mean'])} (1-5; TS at the return visit, WX when finished); "
             f"surveys (MY): {my['surveys']}"
-            + (f", mean {esc(my['mean'])} over {my['responses']} responses" if my["surveys"] else "") + "</p>",
+            + (f", mean {esc(my['mean'])} of 100 over {my['responses']} responses" if my["surveys"] else "")
+            + "</p>",
             charts.columns({"mean satisfaction 平均滿意度": {m: v["mean"] for m, v in s["by_month"].items()}},
                            "mean (1-5)"),
             _table(["month 月份", "scores 評分數", "mean 平均"],

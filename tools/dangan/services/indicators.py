@@ -44,8 +44,8 @@ READ: dict[str, frozenset[str]] = {
     "TS": frozenset({"closed", "opened", "satisfaction", "subject", "handler", "received_at", "resolved_at"}),
     "WX": frozenset({"closed", "opened", "satisfaction", "kind", "trade", "assignee", "reported_at", "finished"}),
     "PD": frozenset({"status", "counted_at"}),
-    # MY 滿意度調查 (issue 23 part 1, another branch): field names reconciled at the merge
-    "MY": frozenset({"closed", "overall", "sample", "period_end"}),
+    # MY 滿意度調查: a survey's overall score (0-100, 百分制) and valid answers
+    "MY": frozenset({"status", "closed", "overall", "sample", "period_end"}),
 }
 NESTED: dict[str, frozenset[str]] = {"TS": frozenset({"return_visit"})}
 FULL = frozenset({"PD"})  # results are a list of mappings: the full reader
@@ -248,16 +248,18 @@ def _scored(snap: Snap, code: Code, tree: dict[str, Any]) -> tuple[int, dt.date,
 
 
 def _survey(snap: Snap, tree: dict[str, Any]) -> tuple[float, float, dt.date] | None:
-    """(overall score, weight, day) of a satisfaction survey (MY). Field names are this
-    branch's assumption (`overall` 1-5, `sample`, `period_end` else `closed`); issue 23 part 1
-    defines the schema."""
+    """(overall score 0-100, weight, day) of a completed satisfaction survey (MY, schemas/MY.json:
+    `overall` 綜合滿意度 on the survey's 百分制, `sample` valid answers, `period_end` else
+    `closed`); a survey planned or under way has no score yet."""
+    if tree.get("status") not in (None, "completed"):
+        return None
     overall = tree.get("overall")
     if isinstance(overall, str):
         try:
             overall = float(overall)
         except ValueError:
             return None
-    if isinstance(overall, bool) or not isinstance(overall, int | float) or not 1 <= overall <= 5:
+    if isinstance(overall, bool) or not isinstance(overall, int | float) or not 0 <= overall <= 100:
         return None
     day = to_day(tree.get("period_end"), snap.tz) or to_day(tree.get("closed"), snap.tz)
     if day is None:
@@ -300,7 +302,7 @@ def satisfaction_section(data: Any) -> dict[str, Any]:
             subjects[subject] = _Scores()
         subjects[subject].add(score)
     weight = sum(w for _, w, _ in surveys)
-    my = {"surveys": len(surveys), "responses": int(weight) if weight else 0,
+    my = {"surveys": len(surveys), "scale": "0-100", "responses": int(weight) if weight else 0,
           "mean": round(sum(s * w for s, w, _ in surveys) / weight, 2) if weight else None,
           "last": max(d for _, _, d in surveys).isoformat() if surveys else None}
     return {
