@@ -53,3 +53,28 @@ def test_duty_settings_naming_unknown_categories_are_dg114(vault: Path) -> None:
     (vault / "vault.yaml").write_text(dump(config), "utf-8")
     result = run_cli(["-C", str(vault), "check", "--all"])
     assert result.code == 1 and "DG114" in result.out and "filing: unknown category 'QQ'" in result.out, result
+
+
+def test_the_assigner_answers_as_department_of() -> None:
+    """`assigner` (the reports' fast path) gives `department_of`'s answer for every code:
+    the longest prefix, ties to the department listed first, no entry: None."""
+    from dangan.model.codes import parse_code
+    from dangan.model.departments import assigner, department_of, parse
+
+    departments = parse({"departments": [
+        {"name": "客服部", "files": [{"category": "TS"}, {"category": "WX", "location": "A01-02"}]},
+        {"name": "工程部", "files": [{"category": "WX"}, {"category": "SB", "location": "A01"},
+                                     {"category": "TS", "location": "A01"}]},
+        {"name": "物業B", "files": [{"category": "WX", "location": "A01-02"}, {"category": "SB", "location": "A01-02-001"}]},
+    ]})
+    codes = ["TS-A01-0001", "TS-B01-0001", "TS-A01-02-0001", "WX-A01-0001", "WX-A01-02-0001",
+             "WX-A01-02-001-0101-0001", "WX-A01-03-0001", "SB-A01-02-001-0001", "SB-A01-02-0001",
+             "SB-B01-0001", "XJ-A01-0001", "JY-0001"]
+    of = assigner(departments)
+    for text in codes:
+        code = parse_code(text)
+        expected = department_of(departments, code)
+        assert of(code) == expected, text
+    assert of(parse_code("WX-A01-02-0001")).name == "客服部"  # the tie: listed first
+    assert of(parse_code("SB-A01-02-001-0001")).name == "物業B"  # the longest prefix
+    assert of(parse_code("XJ-A01-0001")) is None

@@ -105,37 +105,36 @@ def code_of_path(path: str, records: str = "vault") -> Code | None:
     return Code(parts[0], Location(tuple(parts[1:-1])), int(parts[-1]))
 
 
-_SERIAL = re.compile(r"[0-9]{4,9}")
-
-
-def _folder(folder: str, records: str) -> tuple[str, Location, str] | None:
-    """(category, location, the file names' prefix) of a records folder dangan writes:
-    vault/A01/02/FW for FW-A01-02-...; None for anything else."""
-    segments = folder.split("/")
-    if len(segments) < 2 or segments[0] != records:
-        return None
-    category, parts = segments[-1], segments[1:-1]
-    if not _CODE.fullmatch("-".join([category, *parts, "0001"])):
-        return None
-    return category, Location(tuple(parts)), "-".join([category, *parts, ""])
+# a record's path: its location's folders, its category's folder, and a file name that
+# repeats them (the conditional groups (?(n)...) match a part only where the folder had it)
+_PATH = (r"(?:([ABCD][0-9]{2})/(?:([0-9]{2})/(?:([0-9]{3})/(?:([0-9]{4})/)?)?)?)?([A-Z]{2})/"
+         r"\5(?(1)-\1)(?(2)-\2)(?(3)-\3)(?(4)-\4)-([0-9]{4,9})\.yaml")
+_PATHS: dict[str, re.Pattern[str]] = {}
 
 
 def codes_of_paths(paths: list[str], records: str = "vault") -> list[Code | None]:
-    """`code_of_path` of each path, for the readers of a whole tree: each folder is parsed
-    once, each file name only compared with its folder's prefix."""
-    folders: dict[str, tuple[str, Location, str] | None] = {}
+    """`code_of_path` of each path, for the readers of a whole tree: one regular expression
+    checks a path against the code its file name spells (in C), each location is made once,
+    and a serial is taken only in the one spelling Code.path gives (four digits, or more
+    without a leading zero)."""
+    pattern = _PATHS.get(records)
+    if pattern is None:
+        pattern = _PATHS[records] = re.compile(re.escape(records) + "/" + _PATH)
+    match = pattern.fullmatch
+    locations: dict[tuple[str | None, ...], Location] = {}
     out: list[Code | None] = []
     for path in paths:
-        slash = path.rfind("/")
-        folder = path[:slash]
-        if folder not in folders:
-            folders[folder] = _folder(folder, records)
-        known = folders[folder]
-        name = path[slash + 1:]
-        serial = name[len(known[2]):-5] if known else ""
-        if (known and name.startswith(known[2]) and name.endswith(".yaml") and _SERIAL.fullmatch(serial)
-                and serial == f"{int(serial):04d}"):  # the one spelling Code.path gives
-            out.append(Code(known[0], known[1], int(serial)))
-        else:
+        found = match(path)
+        if found is None:
             out.append(None)
+            continue
+        project, building, unit, room, category, serial = found.groups()
+        if len(serial) > 4 and serial[0] == "0":
+            out.append(None)
+            continue
+        parts = (project, building, unit, room)
+        location = locations.get(parts)
+        if location is None:
+            location = locations[parts] = Location(tuple(p for p in parts if p is not None))
+        out.append(Code(category, location, int(serial)))
     return out

@@ -20,7 +20,7 @@ department ("unassigned" in reports). Pure: no files, no git.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,30 @@ def department_of(departments: Sequence[Department], code: Code) -> Department |
             if best is None or rank > best[0] or (rank == best[0] and order < best[1]):
                 best = (rank, order, department)
     return best[2] if best else None
+
+
+def assigner(departments: Sequence[Department]) -> Callable[[Code], Department | None]:
+    """`department_of` for many codes (the reports of a whole vault): the entries of each
+    category are ranked once, most specific first, and a category whose entries name no
+    location answers without looking at the code's location."""
+    ranked: dict[str, list[tuple[int, int, str | None, Department]]] = {}
+    for order, department in enumerate(departments):
+        for category, prefix in department.files:
+            ranked.setdefault(category, []).append((-(len(prefix) if prefix else -1), order, prefix, department))
+    for entries in ranked.values():
+        entries.sort(key=lambda e: (e[0], e[1]))
+    plain = {category: entries[0][3] for category, entries in ranked.items() if entries[0][2] is None}
+
+    def of(code: Code) -> Department | None:
+        if code.category in plain:
+            return plain[code.category]
+        location = str(code.location)
+        for _, _, prefix, department in ranked.get(code.category, ()):
+            if _covers(prefix, location):
+                return department
+        return None
+
+    return of
 
 
 def named(departments: Sequence[Department], name: str) -> Department | None:

@@ -384,14 +384,14 @@ def _assign(items: list[ob.Obligation], vault: Vault) -> list[ob.Obligation]:
     record's department; for a room's count, the department that files inventories (PD)."""
     from dataclasses import replace
 
-    departments = deps.parse(vault.config)
+    department_of = deps.assigner(deps.parse(vault.config))
     out = []
     for item in items:
         if item.kind == ob.COUNT:
             code = Code("PD", Location(()), 0)
         else:
             code = _code_of(item.subject)
-        department = deps.department_of(departments, code) if code is not None else None
+        department = department_of(code) if code is not None else None
         out.append(replace(item, department=department.name if department else deps.UNASSIGNED,
                            responsible=department.responsible if department else None))
     return out

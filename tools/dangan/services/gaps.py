@@ -238,14 +238,11 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict
                           f"give one of: {names} (or {deps.UNASSIGNED})")
     gaps: list[dict[str, Any]] = []
 
-    owners: dict[tuple[str, Any], tuple[str, str | None]] = {}
+    department_of = deps.assigner(departments)
 
     def owner(code: Code) -> tuple[str, str | None]:
-        key = (code.category, code.location)  # one answer per folder: a gap is often one of many there
-        if key not in owners:
-            found = deps.department_of(departments, code)
-            owners[key] = (found.name, found.responsible) if found else (deps.UNASSIGNED, None)
-        return owners[key]
+        found = department_of(code)
+        return (found.name, found.responsible) if found else (deps.UNASSIGNED, None)
 
     def add(kind: str, where: Code, since: dt.date, what: str, **extra: Any) -> None:
         name, responsible = owner(where)

@@ -327,7 +327,7 @@ def efficiency_section(data: Any) -> dict[str, Any]:
     snap = _snapshot(data)
     first = data.as_of - dt.timedelta(days=WINDOW - 1)
     departments = deps.parse(snap.config)
-    owners: dict[tuple[str, Any], tuple[str, str | None]] = {}
+    department_of = deps.assigner(departments)
     by_handler: dict[str, dict[str, list[int]]] = {}
     by_department: dict[str, list[int]] = {d.name: [] for d in departments}
     for code, _, tree in snap.records:
@@ -345,11 +345,8 @@ def efficiency_section(data: Any) -> dict[str, Any]:
         days = (end - start).days
         person = who if isinstance(who, str) and who else deps.UNASSIGNED
         by_handler.setdefault(person, {"TS": [], "WX": []})[code.category].append(days)
-        key = (code.category, code.location)
-        if key not in owners:
-            found = deps.department_of(departments, code)
-            owners[key] = (found.name, found.responsible) if found else (deps.UNASSIGNED, None)
-        by_department.setdefault(owners[key][0], []).append(days)
+        found = department_of(code)
+        by_department.setdefault(found.name if found else deps.UNASSIGNED, []).append(days)
     responsible = {d.name: d.responsible for d in departments}
     handlers = [{"handler": name, **_closing(rows["TS"] + rows["WX"]), "TS": len(rows["TS"]), "WX": len(rows["WX"])}
                 for name, rows in by_handler.items()]
