@@ -41,7 +41,7 @@ MANIFEST = "HANDOVER.json"
 _MANIFEST_HINT = "ask for the export again: the manifest is written by `dangan handover export`"
 ROLES = ["archivist", "approver"]
 # what `dangan init` lays out, the records and the manifest: nothing else is in an export
-LAID_OUT = (CONFIG, ".sops.yaml", ".gitattributes", MANIFEST)
+LAID_OUT = (CONFIG, ".sops.yaml", ".gitattributes", ".vscode/settings.json", MANIFEST)
 LAID_OUT_DIRS = ("schemas/", "hooks/", f"{RECORDS}/")
 STEPS = ("records", "commit", "fsck", "files", "recipients", "check")
 

@@ -26,6 +26,10 @@ GITATTRIBUTES = (
     "vault/**/*.yaml diff=dangan merge=dangan\n"
 )
 MERGE_ATTRIBUTE = "vault/**/*.yaml merge=dangan"
+# the editor settings (docs/format.md §3, "Editing by hand"): the YAML language server of
+# common editors (VS Code's YAML extension, and the editors that read the same settings)
+# validates each category's records against its schema, with completion and allowed values
+EDITOR_SETTINGS = ".vscode/settings.json"
 _AGE = re.compile(r"age1[0-9a-z]{58}")
 _SSH = re.compile(r"ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?")
 
@@ -150,6 +154,19 @@ def install_diff_driver(root: Path, command: str | None = None) -> None:
     gitio.run(["config", "diff.dangan.textconv", textconv_command(command)], root)
 
 
+def editor_settings(schemas: SchemaSet) -> str:
+    """`.vscode/settings.json`: each category's schema for the records in its folders
+    (`vault/**/SB/*.yaml`: `**` matches no folder too, for company-level records). The
+    schemas have no `$id`, so an editor resolves their `$ref`s to the files beside them,
+    offline."""
+    import json
+
+    mapping = {f"schemas/{category.schema}": [f"vault/**/{code}/*.yaml"]
+               for code, category in sorted(schemas.categories.items())}
+    return json.dumps({"yaml.schemas": mapping, "yaml.validate": True, "yaml.completion": True},
+                      ensure_ascii=False, indent=2) + "\n"
+
+
 def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]],
                timezone: str = "Asia/Shanghai") -> Vault:
     """Create the vault at `path` and make its first commit; refuse to touch an existing one.
@@ -172,9 +189,12 @@ def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]],
     shutil.copytree(standard_dir("hooks"), path / "hooks", dirs_exist_ok=True)
     (path / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
     # sops's creation rules, so that `sops edit` of a new record writes what dangan would
-    (path / SOPS_CONFIG).write_bytes(sopsconfig.render(config, SchemaSet.from_dir(path / "schemas")))
+    schemas = SchemaSet.from_dir(path / "schemas")
+    (path / SOPS_CONFIG).write_bytes(sopsconfig.render(config, schemas))
+    (path / EDITOR_SETTINGS).parent.mkdir(exist_ok=True)
+    (path / EDITOR_SETTINGS).write_text(editor_settings(schemas), encoding="utf-8")
     install_hooks_config(path)
-    files = [CONFIG, SOPS_CONFIG, "schemas", "hooks", ".gitattributes"]
+    files = [CONFIG, SOPS_CONFIG, "schemas", "hooks", ".gitattributes", EDITOR_SETTINGS]
     gitio.add(path, files)
     gitio.commit(path, f"dangan init: {config['name']}", files)
     return Vault.open(path, search=False)
