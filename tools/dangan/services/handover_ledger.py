@@ -25,7 +25,7 @@ from dangan.formats.yamlio import dump, tree_or_none
 from dangan.git import gitio
 from dangan.model import handover as handovers
 from dangan.model import timeutil
-from dangan.model.codes import Code, Location, parse_location, path_to_code
+from dangan.model.codes import Code, Location, parse_location
 from dangan.model.disposal import Keepers, hold_active
 from dangan.services import records
 from dangan.store.vault import RECORDS, Vault
@@ -125,16 +125,11 @@ def parse_prefix(text: str) -> Location:
 
 
 def _committed(vault: Vault) -> tuple[str, list[tuple[Code, str, str]]]:
-    commit = gitio.head(vault.root)
-    if commit is None:
-        raise DanganError("the vault has no commit yet", "commit the records first")
-    entries = []
-    for entry in gitio.ls_tree(vault.root, commit, [RECORDS + "/"]):
-        try:
-            entries.append((path_to_code(entry.path), entry.path, entry.blob))
-        except DanganError:
-            continue  # an attachment, or a stray file that `dangan check` reports
-    return commit, entries
+    """(HEAD, its records as (code, path, blob)): the listing `retention plan` works from."""
+    from dangan.services.retention import committed
+
+    found = committed(vault)
+    return found.commit, found.entries
 
 
 def _projects(entries: list[tuple[Code, str, str]], trees: dict[str, Any]) -> str:

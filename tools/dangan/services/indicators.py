@@ -186,9 +186,9 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
-def _months(as_of: dt.date, count: int = 12) -> list[str]:
-    """The `count` calendar months ending with the month of `as_of`, oldest first (as
-    `stats._months`: stats imports this module, so this one may not import stats)."""
+def last_months(as_of: dt.date, count: int = 12) -> list[str]:
+    """The `count` calendar months ending with the month of `as_of`, oldest first (the
+    months of every `by_month` of stats)."""
     year, month = as_of.year, as_of.month
     out = []
     for _ in range(count):
@@ -272,7 +272,7 @@ def _survey(snap: Snap, tree: dict[str, Any]) -> tuple[float, float, dt.date] | 
 def satisfaction_section(data: Any) -> dict[str, Any]:
     """Satisfaction 1-5 of complaints and repairs (TS, WX) and of surveys (MY), as of the day."""
     snap = _snapshot(data)
-    months = _months(data.as_of)
+    months = last_months(data.as_of)
     overall, by_month = _Scores(), {m: _Scores() for m in months}
     by_project: dict[str, _Scores] = {}
     by_category = {"TS": _Scores(), "WX": _Scores()}

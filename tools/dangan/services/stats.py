@@ -185,21 +185,11 @@ def _bucket(age: int) -> str:
     return AGE_BUCKETS[-1][1]
 
 
-def _months(as_of: dt.date, count: int = 12) -> list[str]:
-    """The `count` calendar months ending with the month of `as_of`, oldest first."""
-    year, month = as_of.year, as_of.month
-    out = []
-    for _ in range(count):
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return out[::-1]
-
-
 def _closing(data: Data, items: list[tuple[dt.date, dt.date]]) -> dict[str, Any]:
     """Time to close over (start day, closed day) pairs: last 365 days, and by month."""
     first = data.as_of - dt.timedelta(days=CLOSING_WINDOW - 1)
     recent = [(closed - start).days for start, closed in items if first <= closed <= data.as_of]
-    months = {m: [] for m in _months(data.as_of)}
+    months = {m: [] for m in indicators.last_months(data.as_of)}
     for start, closed in items:
         key = f"{closed.year:04d}-{closed.month:02d}"
         if key in months and closed <= data.as_of:
