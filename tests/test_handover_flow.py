@@ -59,6 +59,14 @@ def test_a_building_handed_over_from_the_list_to_the_receiving_vault(tmp_path: P
     head = git(source, "rev-parse", "HEAD").strip()
     assert manifest["source"]["commit"] == head
 
+    def reports() -> str:
+        return "".join(ok(dg(source, *args)).out for args in (
+            ["retention", "plan", "--json"], ["due", "--within", "P10Y", "--json"], ["gaps", "--json"],
+            ["inventory", "sheet"]))
+
+    held = {code for code in codes if code in reports()}
+    assert held, "the records under the prefix are in the company's reports before the handover"
+
     # 3. the record: the YJ lists the same records in the versions exported
     done = json.loads(ok(dg(source, "handover", "record", PREFIX, "--to", "翠湖花園業主委員會",
                             "--received-by", "周明", "--witness", "陳建華", "--by", "張敏", "--json")).out)
@@ -66,14 +74,11 @@ def test_a_building_handed_over_from_the_list_to_the_receiving_vault(tmp_path: P
     yj_code = done["codes"][0]
     yj = load_text((source / "vault" / "YJ" / f"{yj_code}.yaml").read_text("utf-8"))
     assert yj["status"] == "handed_over" and yj["source"]["commit"] == head
-    exported_blobs = {r["code"]: r["blob"] for r in manifest["records"]}
+    exported_blobs = {r["code"]: r["source_blob"] for r in manifest["records"]}
     assert {item["code"]: item["blob"] for item in yj["items"]} == exported_blobs
-    # ... and they leave the company's reports
-    plan = ok(dg(source, "retention", "plan", "--json")).out
-    due = ok(dg(source, "due", "--within", "P10Y", "--json")).out
-    gaps = ok(dg(source, "gaps", "--json")).out
-    for code in codes:
-        assert code not in plan and code not in due and code not in gaps, code
+    # ... and they leave the company's reports (retention plan, due, gaps, the inventory sheet)
+    after = reports()
+    assert not {code for code in codes if code in after}, after
 
     # 4. the company removes its copies: the hooks and the server accept it with the YJ
     git(source, "rm", "-q", "-r", "--", FOLDER)
