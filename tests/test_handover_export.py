@@ -125,6 +125,11 @@ def test_export_gives_a_vault_only_the_receiving_party_opens(setup, tmp_path: Pa
     assert {r["path"]: r["source_blob"] for r in manifest["records"]} == records
     assert {a["path"] for a in manifest["attachments"]} == set(committed) - set(records)
     assert DEED in {a["path"] for a in manifest["attachments"]}
+    # the access journal says who sent which records out of the company (docs/journal.md)
+    entries = [json.loads(line) for line in (source / ".git" / "dangan" / "journal.jsonl").read_text("utf-8").splitlines()]
+    sent = [e for e in entries if e["command"] == "handover export"]
+    assert len(sent) == 1 and set(sent[0]["codes"]) == {r["code"] for r in manifest["records"]}
+    assert DEED in sent[0]["files"]
     yz = next(r for r in manifest["records"] if r["code"] == YZ)
     assert (yz["category"], yz["title"], yz["attachments"]) == ("YZ", "2棟1單元301室業主檔案", 1)
 

@@ -332,6 +332,12 @@ def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out
         attachments.discard_temps(changes.values())
         raise
     steps = verify_export(partial, manifest, keys, on_step)
+    # the records leave the company, readable by others: the access journal says who sent
+    # which, before the export is put in place (a journal that cannot be written stops it)
+    from dangan.store import journal
+
+    journal.note(vault.root, "handover export", [r["code"] for r in records],
+                 files=[f["path"] for f in files], tz=vault.tz)
     os.replace(partial, out)  # onto an empty folder, or a new name: either is atomic
     return Exported(out, manifest, steps)
 
