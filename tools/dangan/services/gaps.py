@@ -149,14 +149,33 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     config = _config_at(vault, found.commit)
     want = wanted(config)
     stamp = ",".join(sorted(want.fields)) + "|" + ",".join(sorted(want.nested))
-    # git lists the tree and the first commits are read on the other core while the
-    # fields read before are loaded here
-    with ThreadPoolExecutor(2) as pool:
+    # git lists the tree while the fields read before are loaded here, and the first commits
+    # are read (a `git log` pass over the history when they are not cached) on the other
+    # core until the records are read
+    pool = ThreadPoolExecutor(2)
+    try:
         listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", RECORDS + "/"], vault.root)
         filed = pool.submit(first_commits, vault.root, found.commit)
         cached = blobcache.load(vault.root, FIELDS, stamp)
         raw = listing.result().stdout
+        trees, entries = _read_records(vault, raw, want, cached, stamp)
         filed_at = filed.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    snap = Snapshot(found.commit, found.committed, config, [], [], filed_at)
+    for code, path, blob in entries:
+        tree = trees.get(blob)
+        if isinstance(tree, dict):
+            snap.records.append((code, path, tree))
+        else:
+            snap.unreadable.append(path)
+    return snap
+
+
+def _read_records(vault: Vault, raw: bytes, want: Wanted, cached: dict[str, Any], stamp: str
+                  ) -> tuple[dict[str, Any], list[tuple[Code, str, str]]]:
+    """(blob -> the wanted fields of its record, the records as (code, path, blob)) of an
+    `ls-tree -r -z` listing: the fields read before come from `cached`, the others from git."""
     listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
     listed = [(blob, path) for blob, path in listed
               if path.rsplit("/", 1)[-1][:2] in want.categories and path.endswith(".yaml")]
@@ -187,14 +206,7 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     if todo:
         trees.update(gitio.read_blobs(vault.root, todo, lambda _blob, content: read(content)))
         blobcache.store(vault.root, FIELDS, stamp, trees)
-    snap = Snapshot(found.commit, found.committed, config, [], [], filed_at)
-    for code, path, blob in entries:
-        tree = trees.get(blob)
-        if isinstance(tree, dict):
-            snap.records.append((code, path, tree))
-        else:
-            snap.unreadable.append(path)
-    return snap
+    return trees, entries
 
 
 # ------------------------------------------------------------------ gaps
