@@ -34,3 +34,19 @@ def test_version() -> None:
 
     result = run_cli(["--version"])
     assert result.code == 0 and __version__ in result.out
+
+
+@pytest.mark.parametrize("typed, says", [
+    (["shwo"], "No such command 'shwo'. Did you mean 'show'?"),  # the commands are loaded lazily
+    (["lnd", "ls"], "No such command 'lnd'. Did you mean 'lend'?"),
+    (["lend", "reqest"], "Did you mean one of: 'reject', 'request'?"),  # a group's own, from click
+])
+def test_a_mistyped_command_gets_the_nearest_names(typed: list[str], says: str) -> None:
+    result = run_cli(typed)
+    assert result.code == 2 and says in result.err, result
+    assert result.err.startswith("dangan: error: ") and "hint: see `dangan" in result.err
+
+
+def test_an_unknown_command_far_from_any_gets_no_guess() -> None:
+    result = run_cli(["xyzzy"])
+    assert result.code == 2 and "No such command 'xyzzy'." in result.err and "Did you mean" not in result.err

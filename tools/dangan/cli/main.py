@@ -63,6 +63,22 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"{__package__}.{module_name}")
         return next((c for c in module.COMMANDS if c.name == name), None)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """click suggests the nearest names from `self.commands`, which a lazy group leaves
+        empty: `dangan shwo` says "Did you mean 'show'?" as `dangan lend reqest` does."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            import difflib
+
+            name = args[0] if args else ""
+            close = difflib.get_close_matches(name, list(LAZY)) if name not in LAZY else []
+            if not close or "No such command" not in exc.message or "Did you mean" in exc.message:
+                raise
+            quoted = ", ".join(repr(c) for c in close)
+            hint = f"Did you mean {quoted}?" if len(close) == 1 else f"(Did you mean one of: {quoted}?)"
+            raise click.UsageError(f"No such command {name!r}. {hint}", ctx) from None
+
 
 @click.group(cls=LazyGroup, epilog=EPILOG_MAIN, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
