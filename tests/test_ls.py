@@ -148,10 +148,33 @@ def test_where_refuses_to_compare_sensitive_fields(filled: Path, where: str) -> 
     (["--where", "title>="], "nothing to compare"),
     (["--where", "noequals"], "noequals"),
     (["--where", "=x"], "=x"),
+    (["--where", "opened>=2025-02-30"], "2025-02-30 is not a day of the calendar"),  # issue 24
+    (["--where", "closed=2024-13-01"], "2024-13-01 is not a day of the calendar"),
 ])
 def test_bad_queries(filled: Path, args: list[str], says: str) -> None:
     result = run_cli(["-C", str(filled), "ls", *args])
     assert result.code == 2 and says in result.err, result
+    assert "hint: " in result.err
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--category", "SB", "--status", "in_servce"], "no status 'in_servce' in SB records; did you mean in_service"),
+    (["--status", "bogus"], "no status 'bogus' in any category; known: "),
+    (["--category", "SB", "--where", "sytem=elevator"], "no field 'sytem' in SB records; did you mean system?"),
+    (["--where", "nosuchfield=1"], "no field 'nosuchfield' in any category"),
+])
+def test_a_filter_no_schema_knows_is_a_warning_with_the_nearest_names(filled: Path, args: list[str],
+                                                                      says: str) -> None:
+    """An empty listing alone would not say the filter can match nothing (issue 24, part 4)."""
+    result = run_cli(["-C", str(filled), "ls", *args])
+    assert result.code == 0 and result.out == "", result
+    assert result.err.startswith("dangan: warning: ") and says in result.err, result
+
+
+def test_known_filters_warn_of_nothing(filled: Path) -> None:
+    result = run_cli(["-C", str(filled), "ls", "--category", "SB", "--status", "in_service", "--where",
+                      "custody.room~檔案", "--where", "opened>=2024-02-29"])
+    assert result.code == 0 and "warning" not in result.err, result
 
 
 def test_json_without_search_is_unchanged(filled: Path) -> None:

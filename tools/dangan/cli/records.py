@@ -253,6 +253,8 @@ def ls_cmd(ctx: Context, category, location, status, where, search, as_json: boo
         raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
     conditions = [parse_condition(w) for w in where]
     loc = parse_location(location) if location else None
+    for warning in records.filter_warnings(vault, category, status, [c.field for c in conditions]):
+        say(f"dangan: warning: {warning}")
     found, unreadable = records.listing(vault, category, loc, status, conditions, search)
     for rel in unreadable:
         say(f"dangan: warning: {rel} is not readable; run `dangan check`")

@@ -63,7 +63,16 @@ def parse_condition(text: str) -> Condition:
     if any(not part for part in field.split(".")):
         raise DanganError(f"--where {text!r}: {field!r} is not a field path", "use dotted keys like custody.cabinet")
     if op in (">=", "<=", ">", "<", "~") and value == "":
-        raise DanganError(f"--where {text!r}: nothing to compare with")
+        raise DanganError(f"--where {text!r}: nothing to compare with",
+                          "give a value after the operator: --where opened>=2024-01-01 --where title~電梯")
+    if op != "~" and _DATE.fullmatch(value[:10]) and (len(value) == 10 or value[10:11] == "T"):
+        import datetime as dt
+
+        try:
+            dt.date.fromisoformat(value[:10])
+        except ValueError:
+            raise DanganError(f"--where {text!r}: {value[:10]} is not a day of the calendar",
+                              "give a real date, YYYY-MM-DD (2025-02-28, not 2025-02-30)") from None
     return Condition(field, op, value)
 
 

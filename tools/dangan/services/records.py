@@ -518,6 +518,37 @@ class Listed:
     matched: list[str] | None = None  # with a search: the fields that held a term
 
 
+def filter_warnings(vault: Vault, category: str | None, status: str | None,
+                    fields: list[str]) -> list[str]:
+    """What `ls` says when a filter names a status or a field that no schema of the vault
+    knows (of `category`, or of any category): the filter can only match nothing, which
+    an empty listing alone would not tell. Each warning names the nearest known values."""
+    import difflib
+
+    schemas = vault.schemas
+    codes = [category] if category else sorted(schemas.categories)
+    statuses: set[str] = set()
+    names: set[str] = set()
+    for code in codes:
+        doc_name = schemas.categories[code].schema
+        doc = schemas.documents.get(doc_name) or {}
+        enum = ((doc.get("properties") or {}).get("status") or {}).get("enum")
+        statuses.update(v for v in enum or () if isinstance(v, str))
+        names.update(name for name, _ in schemas._walk_properties(doc_name))
+    where = f"{category} records" if category else "any category"
+    found = []
+    if status is not None and statuses and status not in statuses:
+        near = difflib.get_close_matches(status, sorted(statuses), n=3)
+        found.append(f"no status {status!r} in {where}"
+                     + (f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(sorted(statuses))}"))
+    for field in fields:
+        first = field.split(".")[0]
+        if first not in names:
+            near = difflib.get_close_matches(first, sorted(names), n=3)
+            found.append(f"no field {first!r} in {where}" + (f"; did you mean {', '.join(near)}?" if near else ""))
+    return found
+
+
 def listing(
     vault: Vault,
     category: str | None = None,
