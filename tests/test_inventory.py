@@ -163,7 +163,12 @@ def test_sheet_lists_exactly_the_room_in_shelf_order(base: Path) -> None:
     assert [r["code"] for r in sheet_rows(base, "--room", ROOM_A, "--cabinet", "02")] == ROOM_A_ORDER[2:6]
     assert [r["code"] for r in sheet_rows(base, "--room", ROOM_B)] == ["QY-0009"]
     assert [r["code"] for r in sheet_rows(base)] == ROOM_A_ORDER + ["QY-0009"]  # every room, by room
-    assert sheet_rows(base, "--room", "沒有這個檔案室") == []
+    # a room no record names is refused with the rooms that exist, not an empty sheet (issue 24):
+    # the simplified spelling of a room is not the room, and the hint shows which one was meant
+    bad_input(dg(base, "inventory", "sheet", "--room", "沒有這個檔案室"), "no record's paper original is in a room")
+    mistyped = dg(base, "inventory", "sheet", "--room", "总部档案室")
+    bad_input(mistyped, "'总部档案室'")
+    assert f"did you mean {ROOM_A}" in mistyped.err and ROOM_B in mistyped.err
 
     doc = json.loads(ok(dg(base, "inventory", "sheet", "--room", ROOM_A, "--json")).out)
     assert doc["count"] == len(ROOM_A_ORDER) and [r["code"] for r in doc["records"]] == ROOM_A_ORDER

@@ -153,10 +153,13 @@ def sheet(vault: Vault, room: str | None = None, cabinet: str | None = None) -> 
         raise DanganError("--cabinet needs --room", "cabinets are numbered within a room: give --room ROOM --cabinet C")
     loans = _originals_out(vault)
     rows = []
+    rooms: set[str] = set()
     for code, tree, custody in _custodies(vault):
         if custody.get("form") not in PAPER:
             continue
         where = _text(custody.get("room"))
+        if where:
+            rooms.add(where)
         if not where or (room is not None and where != room):
             continue
         if cabinet is not None and _text(custody.get("cabinet")) != cabinet:
@@ -166,6 +169,16 @@ def sheet(vault: Vault, room: str | None = None, cabinet: str | None = None) -> 
             cabinet=_text(custody.get("cabinet")), shelf=_text(custody.get("shelf")), box=_text(custody.get("box")),
             on_loan=loans.get(str(code), ""), flagged=_text(custody.get("status")),
         ))
+    settings = vault.config.get("inventory")
+    configured = settings.get("rooms") if isinstance(settings, dict) else None
+    if room is not None and not rows and room not in rooms and room not in (configured or {}):
+        # an empty sheet for a room nothing names would pass for "nothing to count there"
+        import difflib
+
+        near = difflib.get_close_matches(room, sorted(rooms), n=3, cutoff=0.3)
+        raise DanganError(f"no record's paper original is in a room called {room!r}",
+                          (f"did you mean {', '.join(near)}? " if near else "")
+                          + f"rooms named by the records: {', '.join(sorted(rooms)) or 'none'}")
     return sorted(rows, key=_place_key)
 
 
