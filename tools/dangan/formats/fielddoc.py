@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dangan.errors import DanganError
 from dangan.formats.schemas import SchemaSet
 from dangan.model import defaults
 
@@ -45,13 +46,12 @@ class Field:
         }
 
 
-class Unknown(LookupError):
-    """A category or field that the schemas do not have, with the nearest names."""
+class Unknown(DanganError):
+    """A category or field that the schemas do not have: one line with the nearest names."""
 
-    def __init__(self, what: str, name: str, candidates: list[str]) -> None:
-        super().__init__(f"{what} {name!r}")
-        self.what = what
-        self.name = name
+    def __init__(self, message: str, candidates: list[str], hint: str) -> None:
+        near = f"; nearest: {', '.join(candidates)}" if candidates else ""
+        super().__init__(message + near, hint)
         self.candidates = candidates
 
 
@@ -99,7 +99,8 @@ def fields(schemas: SchemaSet, code: str) -> list[Field]:
     """The fields of a category's records, top-level ones and nested ones after their parent."""
     category = schemas.category(code)
     if category is None:
-        raise Unknown("category", code, nearest(code, sorted(schemas.categories)))
+        raise Unknown(f"no category {code!r} in this vault's registry",
+                      nearest(code, sorted(schemas.categories)), "`dangan categories` lists them")
     walker = _Walker(schemas)
     doc_name = category.schema
     own = walker.object_parts(doc_name, schemas.documents[doc_name])
@@ -127,7 +128,8 @@ def field(schemas: SchemaSet, code: str, name: str) -> list[Field]:
     every = fields(schemas, code)
     chosen = [f for f in every if f.name == name or f.name.startswith((name + ".", name + "[]."))]
     if not chosen:
-        raise Unknown("field", name, nearest(name, [f.name for f in every]))
+        raise Unknown(f"{code} has no field {name!r}", nearest(name, [f.name for f in every]),
+                      f"`dangan fields {code}` lists them")
     return chosen
 
 
@@ -206,8 +208,6 @@ class _Walker:
             (target or {}).get("enum") if isinstance((target or {}).get("enum"), list) else None)
         values = [str(v) for v in enum or ()]
         values += [v for v in extra if v not in values]
-        if "const" in node:
-            values = [str(node["const"])]
         texts = [description, str((target or {}).get("description") or "")]
         labelled = tuple((v, _label(v, texts)) for v in values)
         out.append(Field(name, self.type_of(where, node), required, when, labelled,
