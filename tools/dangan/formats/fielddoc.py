@@ -126,7 +126,12 @@ def fields(schemas: SchemaSet, code: str) -> list[Field]:
 def field(schemas: SchemaSet, code: str, name: str) -> list[Field]:
     """One field and the fields nested in it."""
     every = fields(schemas, code)
-    chosen = [f for f in every if f.name == name or f.name.startswith((name + ".", name + "[]."))]
+    # `owners.role` names `owners[].role` too: brackets are awkward to type in a shell
+    plain = name.replace("[]", "")
+    chosen = [f for f in every if f.name.replace("[]", "") == plain]
+    if chosen:
+        name = chosen[0].name
+        chosen += [f for f in every if f.name.startswith((name + ".", name + "[]."))]
     if not chosen:
         raise Unknown(f"{code} has no field {name!r}", nearest(name, [f.name for f in every]),
                       f"`dangan fields {code}` lists them")
@@ -297,3 +302,35 @@ def _label(value: str, texts: list[str]) -> str:
             if _CJK.search(label):
                 return label
     return ""
+
+
+# ------------------------------------------------------------- errors' hints
+
+_REQUIRED = re.compile(r'^"([^"]+)" is a required property')
+
+
+def error_field(error: str) -> tuple[str, str]:
+    """(field name, reason) of a validation error `"/custody/room: reason"`; a missing
+    required property is named by the reason (`/: "system" is a required property`)."""
+    pointer, _, reason = error.partition(": ")
+    name = field_of_pointer(pointer)
+    missing = _REQUIRED.match(reason)
+    if missing:
+        name = (name + "." if name else "") + missing.group(1)
+    return name, reason
+
+
+def error_hint(schemas: SchemaSet, category: str, error: str) -> str:
+    """Where to look for the field an error concerns: `dangan fields CATEGORY FIELD`, with the
+    allowed values (at most MAX_SHOWN) when the value is not one of them."""
+    name, reason = error_field(error)
+    try:
+        found = field(schemas, category, name)[0] if name else None
+    except DanganError:
+        found = None
+    if found is None:
+        return f"`dangan fields {category}` lists the fields"
+    if found.values and not _REQUIRED.match(reason):  # a value not allowed (a long one is cut)
+        return (f"{found.name} takes one of {allowed_text(found.values)}: "
+                f"`dangan fields {category} {found.name}` gives their labels")
+    return f"`dangan fields {category} {found.name}` explains the field"
