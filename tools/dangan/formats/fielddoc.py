@@ -141,14 +141,15 @@ def field(schemas: SchemaSet, code: str, name: str) -> list[Field]:
 def field_of_pointer(pointer: str) -> str:
     """The field name of a JSON path of a validation error: `/custody/room` -> `custody.room`,
     `/owners/0/name` -> `owners[].name`, `/refs/2` -> `refs`."""
-    parts = [p for p in pointer.split("/") if p]
+    return _pointer_name(pointer).removesuffix("[]")
+
+
+def _pointer_name(pointer: str) -> str:
+    """`/owners/0` -> `owners[]`: what is below a list item is a field of its items."""
     name = ""
-    for part in parts:
-        if part.isdigit():
-            name += "[]"
-        else:
-            name += ("." if name else "") + part
-    return name.removesuffix("[]")
+    for part in (p for p in pointer.split("/") if p):
+        name += "[]" if part.isdigit() else ("." if name else "") + part
+    return name
 
 
 def allowed_text(values: tuple[tuple[str, str], ...]) -> str:
@@ -313,10 +314,11 @@ def error_field(error: str) -> tuple[str, str]:
     """(field name, reason) of a validation error `"/custody/room: reason"`; a missing
     required property is named by the reason (`/: "system" is a required property`)."""
     pointer, _, reason = error.partition(": ")
-    name = field_of_pointer(pointer)
     missing = _REQUIRED.match(reason)
     if missing:
-        name = (name + "." if name else "") + missing.group(1)
+        parent = _pointer_name(pointer)
+        return (parent + "." if parent else "") + missing.group(1), reason
+    name = field_of_pointer(pointer)
     return name, reason
 
 
