@@ -234,7 +234,9 @@ def test_bad_cells_are_one_line_each_capped_with_a_count(vault: Path, tmp_path: 
     assert result.out == ""
     lines = result.err.splitlines()
     assert lines[-2] == "dangan: error: rooms.csv: 20 error(s) (reading stopped after 20); nothing was imported"
-    assert lines[-1] == "hint: fix those cells and import the whole file again (--json lists every error)"
+    assert lines[-1] == ("hint: fix those cells and import the whole file again (--json lists every error); "
+                         "use takes one of residential, shop, office, parking, storage, clubhouse, other: "
+                         "`dangan fields FW use` gives their labels")
     cells = lines[:-3]
     assert len(cells) == 10 and lines[-3] == "... and 10 more (--json lists every error)"
     assert cells[0].startswith('rooms.csv: row 2, column use: "xxxxxxxx')

@@ -42,6 +42,7 @@ LAZY = {
     "merge-driver": "mergecmd", "resolve": "mergecmd",
     "gaps": "gapscmd", "receive": "gapscmd",
     "handover": "handovercmd",
+    "categories": "fieldscmd", "fields": "fieldscmd",
 }
 
 # the hooks and the diff driver run on every commit and every `git diff`: no sweep there

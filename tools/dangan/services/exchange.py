@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dangan.errors import DanganError, RecordError
+from dangan.formats import fielddoc
 from dangan.formats.yamlio import dump
 from dangan.model.codes import Code, Location, parse_location
 from dangan.services import records
@@ -351,6 +352,7 @@ def import_rows(
         prepared: dict[str, bytes] = {}
         codes: list[str] = []
         errors: list[str] = []
+        first: str | None = None  # the first error about a field, as `/pointer: reason`
         total = len(table.rows)
         for done, (number, row) in enumerate(table.rows, 1):
             if progress is not None:
@@ -375,9 +377,12 @@ def import_rows(
                     records.set_path(tree, field, typed(vault, category, col, text))
                 except DanganError as exc:
                     found.append(_say(number, field, exc.message))
+                    first = first or "/" + field.replace(".", "/") + ": " + exc.message
             if code is not None and not found:
                 tree = records.new_tree(vault, code, tree)
-                for error in records.validation_errors(vault, category, tree) + records.missing_refs(vault, tree):
+                invalid = records.validation_errors(vault, category, tree)
+                first = first or (invalid[0] if invalid else None)
+                for error in invalid + records.missing_refs(vault, tree):
                     found.append(_say(number, *_where(error, columns)))
             if not found:
                 try:
@@ -396,7 +401,8 @@ def import_rows(
             stopped = f" (reading stopped after {MAX_ERRORS})" if len(errors) >= MAX_ERRORS else ""
             raise RowErrors(
                 f"{name}: {len(errors)} error(s){stopped}; nothing was imported",
-                "fix those cells and import the whole file again (--json lists every error)",
+                "fix those cells and import the whole file again (--json lists every error)"
+                + ("; " + fielddoc.error_hint(vault.schemas, category, first) if first else ""),
                 errors,
                 name,
             )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dangan.errors import DanganError, RecordError
+from dangan.formats import fielddoc
 from dangan.formats.schemas import BASE_URI, SchemaSet
 from dangan.formats.yamlio import (
     MAX_INT_DIGITS,
@@ -326,10 +327,14 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
     problem = value_problem(tree)  # what no reader would take back (DG101): never written
     if problem is not None:
         raise RecordError(f"{code} is not valid: {problem}", "nothing was written; fix the fields and retry")
-    errors = validation_errors(vault, code.category, tree) + missing_refs(vault, tree)
+    invalid = validation_errors(vault, code.category, tree)
+    errors = invalid + missing_refs(vault, tree)
     if errors:
         shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
-        raise RecordError(f"{code} is not valid: {shown}", "nothing was written; fix the fields and retry")
+        hint = "nothing was written; fix the fields and retry"
+        if invalid:  # the first field concerned, and where it is explained (issue 24)
+            hint += "; " + fielddoc.error_hint(vault.schemas, code.category, invalid[0])
+        raise RecordError(f"{code} is not valid: {shown}", hint)
     return sealing.seal(
         code,
         tree,

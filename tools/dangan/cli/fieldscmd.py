@@ -1,0 +1,122 @@
+"""`dangan categories` and `dangan fields`: the vault's categories and their fields, explained
+from its own schemas (`formats.fielddoc` works them out; this module only prints)."""
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import click
+
+from dangan.cli.base import Context, emit_json, json_option, pass_ctx
+from dangan.formats import fielddoc
+from dangan.formats.terminal import escape
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Aligned columns (CJK counted double), every cell shown inert, no trailing blanks."""
+    cells = [[escape(c) for c in r] for r in [header, *rows]]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(header))]
+    return ["  ".join(c + " " * (widths[i] - _width(c)) for i, c in enumerate(r)).rstrip() for r in cells]
+
+
+def category_lines(doc: list[dict[str, Any]]) -> list[str]:
+    rows = [[c["code"], c["zh"], c["en"], c["class"]["zh"] or c["class"]["code"], ", ".join(c["levels"]),
+             c["retention"]["text"] + (" (default)" if c["retention"]["source"] == "default" else ""),
+             ", ".join(c["sensitive"]) or "—"] for c in doc]
+    return table(["code", "中文", "English", "class", "levels", "retention", "sensitive fields"], rows)
+
+
+def _values(field: fielddoc.Field) -> str:
+    return ", ".join(f"{v} {label}" if label else v for v, label in field.values)
+
+
+def _required(field: fielddoc.Field) -> str:
+    if field.required:
+        return "yes"
+    return "when " + "; ".join(field.required_when) if field.required_when else ""
+
+
+def field_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
+    """One row per field, its allowed values on the line below it."""
+    lines = [escape(head)]
+    rows = [[f.name, f.type, _required(f), "🔒" if f.sensitive else "", f.description] for f in found]
+    body = table(["field", "type", "required", "sensitive", "description"], rows)
+    lines.append(body[0])
+    for f, line in zip(found, body[1:]):
+        lines.append(line)
+        if f.values:
+            lines.append(escape(f"    one of: {_values(f)}"))
+    return lines
+
+
+def detail_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
+    """One field in full: its type, marks, description, each allowed value with its label,
+    then the fields nested in it."""
+    f = found[0]
+    marks = [f.type] + (["required"] if f.required else []) + [f"required when {w}" for w in f.required_when]
+    marks += ["sensitive (stored encrypted) 🔒"] if f.sensitive else []
+    lines = [escape(f"{head} {f.name}: {', '.join(marks)}")]
+    if f.description:
+        lines.append(escape(f"  {f.description}"))
+    if f.values:
+        lines.append("allowed values:")
+        lines += ["  " + line for line in table(["value", "label"], [[v, label] for v, label in f.values])[1:]]
+    if len(found) > 1:
+        lines.append("fields inside:")
+        lines += ["  " + line for line in field_lines("", found[1:])[1:]]
+    return lines
+
+
+@click.command("categories", epilog="""\b
+Examples:
+  dangan categories
+  dangan categories --json
+""")
+@json_option
+@pass_ctx
+def categories_cmd(ctx: Context, as_json: bool) -> None:
+    """The categories of this vault's registry (schemas/categories.yaml): code, names, class,
+    the levels a record may be filed at, the retention rule (vault.yaml's, else the standard
+    one of `dangan init`, marked "default") and the sensitive fields."""
+    vault = ctx.vault
+    doc = fielddoc.categories(vault.schemas, vault.config)
+    if as_json:
+        emit_json({"categories": doc})
+    else:
+        click.echo("\n".join(category_lines(doc)))
+
+
+@click.command("fields", epilog="""\b
+Examples:
+  dangan fields SB
+  dangan fields SB system
+  dangan fields YZ owners --json
+""")
+@click.argument("category")
+@click.argument("field", required=False)
+@json_option
+@pass_ctx
+def fields_cmd(ctx: Context, category: str, field: str | None, as_json: bool) -> None:
+    """The fields of a category's records, from the vault's own schema: name (nested ones as
+    `parent.child`, list items as `items[].x`), type, required, allowed values with their
+    labels, sensitive (🔒: stored encrypted) and what it means. With FIELD, that field in
+    detail."""
+    schemas = ctx.vault.schemas
+    code = category.upper() if category.isascii() else category
+    found = fielddoc.field(schemas, code, field) if field else fielddoc.fields(schemas, code)
+    entry = schemas.categories[code]
+    if as_json:
+        emit_json({"category": code, "zh": entry.zh, "en": entry.en, "schema": f"schemas/{entry.schema}",
+                   "fields": [f.as_dict() for f in found]})
+        return
+    head = f"{code} {entry.zh} — {entry.en}"
+    lines = detail_lines(code, found) if field else field_lines(f"{head} (schemas/{entry.schema})", found)
+    click.echo("\n".join(lines))
+
+
+COMMANDS = [categories_cmd, fields_cmd]
