@@ -28,7 +28,7 @@ def test_categories_lists_every_category_with_levels_retention_and_sensitive_fie
     for code, entry in codes.items():
         assert entry["zh"] in rows[code] and ", ".join(entry["levels"]) in rows[code]
     assert "P8Y after closed, then destroy" in rows["SB"]
-    assert "permanent" in rows["QY"] and "(default)" not in rows["QY"]
+    assert "permanent" in rows["QY"] and "no rule" not in rows["QY"]
     assert "id_number" in rows["YZ"] and "title_deed_no" in rows["YZ"]
     assert rows["SB"].rstrip().endswith("—")  # no sensitive field
 
@@ -51,14 +51,16 @@ def test_categories_json_shape(vault: Path, cli) -> None:
     assert {"name", "id_number", "phone"} <= set(yz["sensitive"])
 
 
-def test_a_category_without_a_rule_in_vault_yaml_shows_the_standard_one_marked(vault: Path, cli) -> None:
+def test_a_category_without_a_rule_in_vault_yaml_is_permanent_beside_the_standard(vault: Path, cli) -> None:
     config = yaml.safe_load((vault / "vault.yaml").read_text(encoding="utf-8"))
     del config["retention"]["SB"]
     (vault / "vault.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     doc = json.loads(cli("categories", "--json").out)["categories"]
     sb = next(c for c in doc if c["code"] == "SB")
-    assert sb["retention"]["source"] == "default" and sb["retention"]["keep"] == "P8Y"
-    assert "P8Y after closed, then destroy (default)" in cli("categories").out
+    # what applies is what `retention plan` applies: without a rule, nothing is ever due
+    assert sb["retention"]["source"] == "none" and sb["retention"]["keep"] == "permanent"
+    assert sb["retention"]["standard"]["keep"] == "P8Y"
+    assert "permanent: no rule in vault.yaml (the standard: P8Y after closed, then destroy)" in cli("categories").out
 
 
 def test_fields_sb_lists_system_with_its_values_and_labels(cli) -> None:

@@ -26,7 +26,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def category_lines(doc: list[dict[str, Any]]) -> list[str]:
     rows = [[c["code"], c["zh"], c["en"], c["class"]["zh"] or c["class"]["code"], ", ".join(c["levels"]),
-             c["retention"]["text"] + (" (default)" if c["retention"]["source"] == "default" else ""),
+             c["retention"]["text"],
              ", ".join(c["sensitive"]) or "—"] for c in doc]
     return table(["code", "中文", "English", "class", "levels", "retention", "sensitive fields"], rows)
 
@@ -81,8 +81,9 @@ Examples:
 @pass_ctx
 def categories_cmd(ctx: Context, as_json: bool) -> None:
     """The categories of this vault's registry (schemas/categories.yaml): code, names, class,
-    the levels a record may be filed at, the retention rule (vault.yaml's, else the standard
-    one of `dangan init`, marked "default") and the sensitive fields."""
+    the levels a record may be filed at, the retention rule that applies (vault.yaml's; with
+    none, the records are kept for good, and the standard rule of `dangan init` is named)
+    and the sensitive fields."""
     vault = ctx.vault
     doc = fielddoc.categories(vault.schemas, vault.config)
     if as_json:

@@ -72,22 +72,26 @@ def retention_text(rule: Mapping[str, Any] | None) -> str:
 
 
 def categories(schemas: SchemaSet, config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every category of the registry, in its order: names, class, levels, default retention
-    (vault.yaml's rule, else the standard one of `dangan init`, marked so) and its sensitive
-    field names."""
+    """Every category of the registry, in its order: names, class, levels, retention (the
+    rule that applies: vault.yaml's; without one a record is kept for good, and the standard
+    rule of `dangan init` is named beside it) and its sensitive field names."""
     given = config.get("retention") or {}
     out = []
     for code, category in schemas.categories.items():
         rule = given.get(code) if isinstance(given, dict) else None
-        source = "vault.yaml"
-        if not isinstance(rule, dict):
-            rule, source = defaults.RETENTION.get(code), "default"
+        if isinstance(rule, dict):
+            retention = {**rule, "text": retention_text(rule), "source": "vault.yaml"}
+        else:  # model.disposal.rule_for: no rule, never destroyed
+            standard = defaults.RETENTION.get(code)
+            retention = {"keep": "permanent", "source": "none", "standard": dict(standard) if standard else None,
+                         "text": "permanent: no rule in vault.yaml"
+                         + (f" (the standard: {retention_text(standard)})" if standard else "")}
         klass = schemas.classes.get(category.klass) or {}
         out.append({
             "code": code, "zh": category.zh, "en": category.en,
             "class": {"code": category.klass, "zh": str(klass.get("zh", "")), "en": str(klass.get("en", ""))},
             "levels": list(category.levels),
-            "retention": {**(dict(rule) if rule else {}), "text": retention_text(rule), "source": source},
+            "retention": retention,
             "sensitive": sorted(category.sensitive),
         })
     return out
@@ -320,6 +324,12 @@ def error_field(error: str) -> tuple[str, str]:
         return (parent + "." if parent else "") + missing.group(1), reason
     name = field_of_pointer(pointer)
     return name, reason
+
+
+def hinted(errors: list[str]) -> str:
+    """The error a hint is about: the first value that is not allowed (its allowed values
+    are the useful hint), else the first error (often a missing field)."""
+    return next((e for e in errors if not _REQUIRED.match(e.partition(": ")[2])), errors[0])
 
 
 def error_hint(schemas: SchemaSet, category: str, error: str) -> str:

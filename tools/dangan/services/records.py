@@ -333,7 +333,7 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
         shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
         hint = "nothing was written; fix the fields and retry"
         if invalid:  # the first field concerned, and where it is explained (issue 24)
-            hint += "; " + fielddoc.error_hint(vault.schemas, code.category, invalid[0])
+            hint += "; " + fielddoc.error_hint(vault.schemas, code.category, fielddoc.hinted(invalid))
         raise RecordError(f"{code} is not valid: {shown}", hint)
     return sealing.seal(
         code,
