@@ -160,7 +160,8 @@ def test_bad_queries(filled: Path, args: list[str], says: str) -> None:
 @pytest.mark.parametrize("args,says", [
     (["--category", "SB", "--status", "in_servce"], "no status 'in_servce' in SB records; did you mean in_service"),
     (["--status", "bogus"], "no status 'bogus' in any category; known: "),
-    (["--category", "SB", "--where", "sytem=elevator"], "no field 'sytem' in SB records; did you mean system?"),
+    (["--category", "SB", "--where", "sytem=elevator"],
+     "no field 'sytem' in SB records; did you mean system? (`dangan fields SB` lists them)"),
     (["--where", "nosuchfield=1"], "no field 'nosuchfield' in any category"),
 ])
 def test_a_filter_no_schema_knows_is_a_warning_with_the_nearest_names(filled: Path, args: list[str],

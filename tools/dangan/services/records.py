@@ -550,7 +550,8 @@ def filter_warnings(vault: Vault, category: str | None, status: str | None,
         first = field.split(".")[0]
         if first not in names:
             near = difflib.get_close_matches(first, sorted(names), n=3)
-            found.append(f"no field {first!r} in {where}" + (f"; did you mean {', '.join(near)}?" if near else ""))
+            found.append(f"no field {first!r} in {where}" + (f"; did you mean {', '.join(near)}?" if near else "")
+                         + (f" (`dangan fields {category}` lists them)" if category else ""))
     return found
 
 
