@@ -457,3 +457,24 @@ def test_a_handover_dated_after_its_commit_is_dg121(work: Path) -> None:
     late = dg(work, "handover", "record", "A02", *RECORD[:-2], "--at", "2025-03-02T10:00:00+08:00")
     assert late.code == 1 and "DG121" in late.err and "handed_over_at" in late.err, late
     assert snapshot(work) == state
+
+
+def test_a_large_handover_is_split_into_volumes_that_license_together(work: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A YJ is a record (at most 256 KiB): a long list takes several volumes (冊) in one
+    commit, as a certificate does (retention.volumes); together they license every removal."""
+    from dangan.services import retention
+
+    monkeypatch.setattr(retention, "VOLUME_BYTES", 500)  # about one item a volume
+    exiting(work)
+    before = git(work, "rev-parse", "HEAD").strip()
+    doc = json.loads(ok(dg(work, "handover", "record", "A02", *RECORD, "--json")).out)
+    assert len(doc["codes"]) >= 2 and doc["count"] == len(HANDED)
+    assert git(work, "rev-parse", "HEAD~1").strip() == before  # one commit
+    volumes = [load_text((work / "vault" / "YJ" / f"{code}.yaml").read_text("utf-8")) for code in doc["codes"]]
+    assert [item["code"] for vol in volumes for item in vol["items"]] == HANDED
+    assert all(f"共{len(volumes)}冊" in vol["title"] for vol in volumes)
+    remove(work, HANDED)
+    made = commit(work, "A02 handed over in volumes: our copies removed")
+    assert made.returncode == 0, made.stderr
+    ok(dg(work, "check", "--all"))

@@ -34,8 +34,8 @@ CATEGORY = handovers.CATEGORY
 PROJECT = "XM"
 EXITING = "exiting"
 OPEN_LOANS = ("requested", "approved", "out")
-# A record is at most 256 KiB (DG101); a handover's items are split into volumes (冊) below it.
-VOLUME_BYTES = 192 * 1024
+# A record is at most 256 KiB (DG101): a large handover's items are split into volumes (冊) as a
+# certificate's are (retention.volumes).
 COLUMNS = ("code", "category", "title", "status", "opened", "closed", "form", "room", "cabinet", "shelf", "box",
            "pages", "attachments")
 PREFIX_HINT = "give a location prefix such as B01 (a project) or B01-02 (a part of it): dangan handover list B01"
@@ -332,7 +332,9 @@ def record(vault: Vault, prefix: str, to: str, received_by: str, witnesses: list
                               f"{', '.join(changed[:5])}", "commit or discard them first; a handover gives the "
                               "committed version")
         items = [_item(r) for r in found.rows]
-        volumes = _volumes(items)
+        from dangan.services.retention import volumes as split
+
+        volumes = split(items)
         first = records.allocate(vault, CATEGORY, Location())
         changes: dict[str, bytes | None] = {}
         codes: list[Code] = []
@@ -367,19 +369,6 @@ def _item(row: Row) -> dict[str, Any]:
     if row.attachments:
         item["attachments"] = row.attachments
     return item
-
-
-def _volumes(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    groups: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for item in items:
-        cost = len(dump(item).encode()) + 8
-        if groups[-1] and size + cost > VOLUME_BYTES:
-            groups.append([])
-            size = 0
-        groups[-1].append(item)
-        size += cost
-    return groups
 
 
 def _uncommitted(vault: Vault, found: Listing) -> list[str]:

@@ -715,7 +715,7 @@ def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date, unverif
 def _certificates(vault: Vault, items: list[dict[str, Any]], disposal: Disposal,
                   as_of: dt.date, approval: str) -> tuple[list[Code], dict[str, bytes | None]]:
     """Certificate XH-nnnn (or consecutive volumes of it) for the items, ready to write."""
-    groups = _volumes(items)
+    groups = volumes(items)
     first = records.allocate(vault, DISPOSAL, Location())
     changes: dict[str, bytes | None] = {}
     codes = []
@@ -749,8 +749,9 @@ def _certificates(vault: Vault, items: list[dict[str, Any]], disposal: Disposal,
 VOLUME_BYTES = 192 * 1024
 
 
-def _volumes(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The items split into certificates (volumes, 冊) that each fit one record."""
+def volumes(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The items split into volumes (冊) that each fit one record: certificates (XH), and
+    handovers (YJ, services.handover_ledger)."""
     groups: list[list[dict[str, Any]]] = [[]]
     size = 0
     for item in items:
