@@ -208,3 +208,48 @@ def test_the_raw_text_shortcut_never_hides_a_match(values: list[str], pick) -> N
     search = Search.parse(term)
     if search.matched(tree, frozenset()) is not None:
         assert search.may_match(raw), (term, raw)
+
+
+def _on_a_terminal(args: list[str]) -> str:
+    """stdout of the installed dangan run on a pseudo-terminal, as a person sees it."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import DANGAN_BIN
+
+    main, side = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(DANGAN_BIN), *args], stdout=side, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL)
+        os.close(side)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(main)
+    return b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+
+
+def test_on_a_terminal_ls_is_a_table_and_to_a_pipe_tab_separated(filled: Path) -> None:
+    """Issue 24 part 4: a header and columns aligned for CJK text (two columns a character)
+    on a terminal; the tab-separated lines scripts read, without a header, otherwise."""
+    from dangan.formats.terminal import width
+
+    piped = run_cli(["-C", str(filled), "ls"]).out.splitlines()
+    table = _on_a_terminal(["-C", str(filled), "ls"]).splitlines()
+    assert table[0].split() == ["code", "category", "title", "status", "opened", "closed"]
+    assert len(table) == len(piped) + 1 and "\t" not in "".join(table)
+    status_at = width(table[0][: table[0].index("status")])
+    for line, tsv in zip(table[1:], piped, strict=True):
+        cells = tsv.split("\t")
+        assert line.startswith(cells[0]) and cells[2] in line
+        # the status column starts at the same terminal column on every line
+        assert width(line[: line.index(cells[3], len(cells[0]) + len(cells[2]))]) == status_at

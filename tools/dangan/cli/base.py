@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from dangan.formats.terminal import escape, json_safe
+from dangan.formats.terminal import columns, escape, json_safe
 from dangan.store.sealing import Keyring
 from dangan.store.vault import Vault
 
@@ -123,6 +123,19 @@ def say(message: str) -> None:
     """Human messages that are not the command's answer go to stderr, with control
     characters and bidi overrides escaped (a message may quote a value or a file name)."""
     click.echo(escape(message, lines=True), err=True)
+
+
+def listing(header: list[str], rows: list[list[str]]) -> None:
+    """The rows of a listing (`ls`, `lend ls`, `recipients ls`): on a terminal a table with
+    a header line and aligned columns (CJK characters counted double); to a pipe or a file
+    tab-separated lines without a header, as scripts have always read them (`--json` for a
+    document)."""
+    if sys.stdout.isatty():
+        for line in columns(header, rows):
+            click.echo(line)
+        return
+    for cells in rows:
+        click.echo(row(*cells))
 
 
 def row(*fields: str) -> str:

@@ -2,26 +2,17 @@
 from its own schemas (`formats.fielddoc` works them out; this module only prints)."""
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 import click
 
 from dangan.cli.base import Context, emit_json, json_option, pass_ctx
 from dangan.formats import fielddoc
-from dangan.formats.terminal import escape
-
-
-def _width(text: str) -> int:
-    """Columns on a terminal: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+from dangan.formats.terminal import columns, escape
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Aligned columns (CJK counted double), every cell shown inert, no trailing blanks."""
-    cells = [[escape(c) for c in r] for r in [header, *rows]]
-    widths = [max(_width(r[i]) for r in cells) for i in range(len(header))]
-    return ["  ".join(c + " " * (widths[i] - _width(c)) for i, c in enumerate(r)).rstrip() for r in cells]
+    return columns(header, rows)
 
 
 def category_lines(doc: list[dict[str, Any]]) -> list[str]:

@@ -10,6 +10,7 @@ from dangan.cli.base import (
     emit_json,
     identity_option,
     json_option,
+    listing,
     no_commit_option,
     pass_ctx,
     say,
@@ -101,9 +102,8 @@ def recipients_ls(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        click.echo("\t".join(escape(f) for f in [str(row["name"]), ",".join(row["roles"]) or "-",
-                                                   ",".join(row["categories"]), str(row["key"])]))
+    listing(["name", "roles", "categories", "key"],
+            [[str(r["name"]), ",".join(r["roles"]) or "-", ",".join(r["categories"]), str(r["key"])] for r in rows])
 
 
 @recipients_group.command(

@@ -10,9 +10,9 @@ from dangan.cli.base import (
     emit_json,
     identity_option,
     json_option,
+    listing,
     no_commit_option,
     pass_ctx,
-    row,
     say,
 )
 from dangan.model import timeutil
@@ -252,12 +252,14 @@ def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) ->
     if as_json:
         emit_json({"as_of": day.isoformat(), "status": status, "loans": [asdict(r) for r in rows]})
         return
+    lines = []
     for r in rows:
         overdue = f"{r.days_overdue} day{'' if r.days_overdue == 1 else 's'} overdue" if r.overdue else ""
         last = r.condition or ""
         if r.kind == "copy":
             last = f"{r.pages} pages, certified by {r.certified_by}"
-        click.echo(row(r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records), last))
+        lines.append([r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records), last])
+    listing(["code", "status", "due", "overdue", "borrower", "form", "records", "condition"], lines)
 
 
 COMMANDS = [lend_group]

@@ -15,9 +15,9 @@ from dangan.cli.base import (
     emit_json,
     identity_option,
     json_option,
+    listing,
     no_commit_option,
     pass_ctx,
-    row,
     say,
 )
 from dangan.errors import DanganError, Refusal
@@ -262,8 +262,9 @@ def ls_cmd(ctx: Context, category, location, status, where, search, as_json: boo
         # the same list as ever; with --search each item also names the fields that matched
         emit_json([{k: v for k, v in item.__dict__.items() if k != "matched" or search is not None} for item in found])
         return
-    for item in found:
-        click.echo(row(item.code, item.category, item.title, item.status, item.opened or "", item.closed or ""))
+    listing(["code", "category", "title", "status", "opened", "closed"],
+            [[item.code, item.category, item.title, item.status, item.opened or "", item.closed or ""]
+             for item in found])
 
 
 @click.command(

@@ -55,3 +55,19 @@ def json_safe(document: str) -> str:
     already escapes). Such characters can only stand inside JSON strings, where the escape
     means the same character, so the document decodes to exactly the same data."""
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+
+
+def width(text: str) -> int:
+    """Columns `text` takes on a terminal: East Asian wide and full-width characters take two."""
+    import unicodedata
+
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def columns(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Aligned columns (CJK counted double, every cell shown inert), no trailing blanks."""
+    cells = [[escape(c) for c in r] for r in [header, *rows]]
+    widths = [max(width(r[i]) for r in cells) for i in range(len(header))]
+    return ["  ".join(c + " " * (widths[i] - width(c)) for i, c in enumerate(r)).rstrip() for r in cells]
