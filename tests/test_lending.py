@@ -531,3 +531,14 @@ def test_by_defaults_to_the_author_git_would_record(copy: Path) -> None:
     assert result.code == 0, result
     assert loan_file(copy, "JY-0001")["events"][-1]["by"] == APPROVER
     assert git(copy, "log", "-1", "--format=%an").strip() == APPROVER
+
+
+def test_a_borrower_no_loan_names_is_a_warning_with_the_nearest_names(base: Path) -> None:
+    """Issue 24 part 4: an empty list alone would not say the name matches no loan."""
+    typo = BORROWER[:-1] + "X"
+    result = dg(base, "lend", "ls", "--borrower", typo)
+    assert result.code == 0 and result.out == "", result
+    assert result.err.startswith("dangan: warning: no loan names the borrower"), result
+    assert f"did you mean {BORROWER}?" in result.err
+    known = dg(base, "lend", "ls", "--borrower", BORROWER, "--status", "rejected")
+    assert known.code == 0 and "warning" not in known.err, known  # a known borrower: no warning

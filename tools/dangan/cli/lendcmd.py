@@ -249,6 +249,8 @@ def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) ->
     vault = ctx.vault
     day = timeutil.parse_day(as_of, vault.tz)
     rows = lending.loans(vault, status, day, borrower, record)
+    if borrower is not None and not rows and (warning := lending.unknown_borrower(vault, borrower)):
+        say(f"dangan: warning: {warning}")
     if as_json:
         emit_json({"as_of": day.isoformat(), "status": status, "loans": [asdict(r) for r in rows]})
         return

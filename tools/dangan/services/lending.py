@@ -360,6 +360,23 @@ def row(path: str, tree: dict[str, Any], rules: LendingRules, as_of: dt.date) ->
     )
 
 
+def unknown_borrower(vault: Vault, borrower: str) -> str | None:
+    """A warning when no loan, view or copy ever names `borrower` (a filter that can only
+    match nothing), with the nearest names the ledger has; None when one does."""
+    import difflib
+
+    rules = LendingRules.from_config(vault.config)
+    names = set()
+    for path, tree in _work_tree(vault).records(CATEGORY):
+        item = row(path, tree, rules, vault.today())
+        if item is not None and item.borrower:
+            names.add(item.borrower)
+    if borrower in names:
+        return None
+    near = difflib.get_close_matches(borrower, sorted(names), n=3, cutoff=0.3)
+    return f"no loan names the borrower {borrower!r}" + (f"; did you mean {', '.join(near)}?" if near else "")
+
+
 def loans(vault: Vault, status: str = "all", as_of: dt.date | None = None, borrower: str | None = None,
           record: str | None = None) -> list[LoanRow]:
     """Loans as of a day: `overdue` = out and due before that day, with days overdue."""
