@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -240,6 +241,10 @@ def test_ls_get_rm(v: Path, keys: dict[str, Key], tmp_path: Path) -> None:
     removed = json.loads(ok(dg(v, "attachments", "rm", FW, "plan.png", "--json")).out)
     assert removed["removed"] == [f"{FW_DIR}/plan.png.age"] and removed["commit"]
     assert "attachments" not in record(v) and not (v / FW_DIR).exists()
+    # the text diff names the attachment by file, not as the JSON of the listing (issue 24)
+    shown = ok(dg(v, "diff", "--from", "HEAD~1", "--to", "HEAD")).out
+    assert re.search(r"- attachments: -plan\.png \(.*image/png, [0-9,]+ bytes", shown), shown
+    assert '{"file"' not in shown
     assert git(v, "log", "-1", "--format=%s").strip() == f"dangan attachments rm: {FW} plan.png"
     assert git(v, "status", "--porcelain") == ""
     ok(dg(v, "check", "--all"))

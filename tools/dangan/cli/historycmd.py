@@ -134,12 +134,37 @@ def commit_line(side: dict[str, Any]) -> str:
     return text
 
 
+def _attachment(item: Any) -> str:
+    """One attachment as a person reads it: its file, title, type, size, when and by whom."""
+    if not isinstance(item, dict) or "file" not in item:
+        return value_text(item)
+    facts = [str(item[k]) for k in ("title", "type") if item.get(k)]
+    if isinstance(item.get("size"), int):
+        facts.append(f"{item['size']:,} bytes")
+    if item.get("added") or item.get("by"):
+        facts.append(" ".join(str(item[k]) for k in ("by", "added") if item.get(k)))
+    return f"{item['file']}" + (f" ({', '.join(facts)})" if facts else "")
+
+
+def attachments_text(old: Any, new: Any) -> str:
+    """The attachments a change added (+), removed (-) or replaced (~), by file name, instead
+    of the JSON of both lists (issue 24)."""
+    before = {i["file"]: i for i in old if isinstance(i, dict) and "file" in i} if isinstance(old, list) else {}
+    after = {i["file"]: i for i in new if isinstance(i, dict) and "file" in i} if isinstance(new, list) else {}
+    parts = [f"+{_attachment(after[n])}" for n in after if n not in before]
+    parts += [f"-{_attachment(before[n])}" for n in before if n not in after]
+    parts += [f"~{_attachment(after[n])}" for n in after if n in before and after[n] != before[n]]
+    return "; ".join(parts) or "unchanged"
+
+
 def field_text(f: dict[str, Any]) -> str:
     """One changed field on one line: a line break, control character or bidi override in a
-    value is escaped (docs/format.md §4.4)."""
+    value is escaped (docs/format.md §4.4). Attachments are named by file."""
     def shown(value: Any) -> str:
         return escape(value_text(value))
 
+    if f["path"] == "attachments" and not f["redacted"]:
+        return f"{f['path']}: {escape(attachments_text(f.get('old'), f.get('new')))}"
     if f["change"] == "added":
         return f"{f['path']}: {shown(f['new'])}"
     if f["change"] == "removed":
