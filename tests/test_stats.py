@@ -283,3 +283,39 @@ def test_text_output_and_errors(fixed: Path) -> None:
         assert line in result.out
     bad = run_cli(["-C", str(fixed), "stats", "--as-of", "2025-02-30"])
     assert bad.code == 2 and bad.err.startswith("dangan: error:") and "Traceback" not in bad.err
+
+
+def test_stats_shows_its_steps_on_a_terminal_and_nothing_to_a_pipe(tmp_path: Path) -> None:
+    """Issue 24 part 4: `stats` and `report` take seconds on a large vault; on a terminal one
+    line on stderr names the step, rewritten in place and cleared; a pipe sees nothing."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import DANGAN_BIN
+
+    root = tmp_path / "vault"
+    assert run_cli(["init", str(root), "--name", "步驟"]).code == 0
+    piped = run_cli(["-C", str(root), "stats"])
+    assert piped.code == 0 and piped.err == "", piped
+    main, side = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(DANGAN_BIN), "-C", str(root), "stats"], stdout=subprocess.PIPE,
+                                stderr=side, stdin=subprocess.DEVNULL)
+        os.close(side)
+        out, _ = proc.communicate(timeout=120)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(main)
+    err = b"".join(chunks).decode("utf-8")
+    assert proc.returncode == 0 and out.decode("utf-8") == piped.out
+    assert "stats: reading the records…" in err and "stats: gaps…" in err
+    assert err.endswith("\r") and "\n" not in err  # one line, cleared at the end

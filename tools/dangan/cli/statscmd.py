@@ -1,6 +1,7 @@
 """`dangan stats` (counts and indicators) and `dangan report` (the same as an HTML page)."""
 from __future__ import annotations
 
+import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,8 @@ def stats_cmd(ctx: Context, as_of: str | None, as_json: bool) -> None:
     from dangan.services import stats
 
     vault = ctx.vault
-    doc = stats.compute(vault, parse_day(as_of, vault.tz))
+    with Progress("stats") as progress:
+        doc = stats.compute(vault, parse_day(as_of, vault.tz), progress.step)
     if as_json:
         emit_json(doc)
         return
@@ -187,11 +189,39 @@ def report_cmd(ctx: Context, out: Path, as_of: str | None, as_json: bool) -> Non
 
     vault = ctx.vault
     day = parse_day(as_of, vault.tz)
-    written = dashboard.write(vault, ctx.path(out), day)
+    with Progress("report") as progress:
+        written = dashboard.write(vault, ctx.path(out), day, progress.step)
     if as_json:
         emit_json({"out": str(written), "as_of": day.isoformat()})
         return
     say(f"wrote {written}")
+
+
+class Progress:
+    """One line on stderr naming the step a long command is at (`stats: reading records…`,
+    `stats: gaps…`), rewritten in place and cleared at the end; on a terminal only, so that
+    pipes, files and scripts see nothing of it."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.shown = 0
+        self.enabled = sys.stderr.isatty()
+
+    def step(self, name: str) -> None:
+        if not self.enabled:
+            return
+        text = f"{self.command}: {'reading the records' if name == 'reading' else name}…"
+        sys.stderr.write("\r" + text + " " * max(0, self.shown - len(text)))
+        sys.stderr.flush()
+        self.shown = len(text)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled and self.shown:
+            sys.stderr.write("\r" + " " * self.shown + "\r")
+            sys.stderr.flush()
 
 
 COMMANDS = [stats_cmd, report_cmd]

@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -339,9 +340,11 @@ th {{ background: #f0f3f6; }} .none, .more {{ color: #777; }}
 """
 
 
-def render(vault: Vault, as_of: dt.date | None = None) -> str:
-    """The report page for `as_of` (default today), as text."""
-    doc = compute(vault, as_of)
+def render(vault: Vault, as_of: dt.date | None = None, on_step: Callable[[str], None] | None = None) -> str:
+    """The report page for `as_of` (default today), as text; `on_step` as stats.compute's."""
+    doc = compute(vault, as_of, on_step)
+    if on_step is not None:
+        on_step("charts")
     charts = Charts()
     name = doc["vault"]["name"] or str(vault.root.name)
     title = f"{name} — 檔案統計報表 {doc['as_of']}"
@@ -357,9 +360,10 @@ def render(vault: Vault, as_of: dt.date | None = None) -> str:
     )
 
 
-def write(vault: Vault, out: Path, as_of: dt.date | None = None) -> Path:
+def write(vault: Vault, out: Path, as_of: dt.date | None = None,
+          on_step: Callable[[str], None] | None = None) -> Path:
     """Render and write the page atomically; returns the path written."""
     from dangan.store.fsutil import write_atomic
 
-    write_atomic(out, render(vault, as_of).encode("utf-8"))
+    write_atomic(out, render(vault, as_of, on_step).encode("utf-8"))
     return out

@@ -518,9 +518,13 @@ SECTIONS: list[tuple[str, Section]] = [
 ]
 
 
-def compute(vault: Vault, as_of: dt.date | None = None) -> dict[str, Any]:
-    """The `dangan stats --json` document (docs/stats.md); a section that gives None is left out."""
+def compute(vault: Vault, as_of: dt.date | None = None,
+            on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The `dangan stats --json` document (docs/stats.md); a section that gives None is left out.
+    `on_step(name)` is told of each step before it runs ("reading", then each section)."""
     day = as_of or vault.today()
+    if on_step is not None:
+        on_step("reading")
     data = snapshot(vault, day)
     doc: dict[str, Any] = {
         "stats": FORMAT,
@@ -531,6 +535,8 @@ def compute(vault: Vault, as_of: dt.date | None = None) -> dict[str, Any]:
         "committed": data.committed,
     }
     for name, section in SECTIONS:
+        if on_step is not None:
+            on_step(name)
         value = section(data)
         if value is not None:
             doc[name] = value
