@@ -8,6 +8,7 @@ import click
 
 from dangan.cli.base import (
     Context,
+    complete_code,
     emit_json,
     identity_option,
     json_option,
@@ -40,7 +41,7 @@ Examples:
   dangan attach YZ-A01-02-001-0301-0001 ~/scans/張三身份證.jpg --name id-card-front.jpg
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--title", metavar="TEXT", help="What the file is (one line, stored in clear).")
 @click.option("--name", metavar="NAME", help="Store the file under this name (one FILE only); "
@@ -92,7 +93,7 @@ Examples:
   dangan attachments ls WX-A01-02-0001 --json
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @json_option
 @pass_ctx
 def ls_cmd(ctx: Context, code: str, as_json: bool) -> None:
@@ -120,7 +121,7 @@ Examples:
   dangan attachments get WX-A01-02-0001 before.jpg > before.jpg
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.argument("name")
 @click.option("--out", type=click.Path(path_type=Path), help="Write the plaintext here (mode 0600); "
                                                             "default: standard output, never a terminal.")
@@ -157,7 +158,7 @@ Examples:
   dangan attachments rm WX-A01-02-0001 before.jpg after.jpg --no-commit
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.argument("names", nargs=-1, required=True)
 @no_commit_option
 @json_option

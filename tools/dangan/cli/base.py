@@ -138,6 +138,65 @@ def listing(header: list[str], rows: list[list[str]]) -> None:
         click.echo(row(*cells))
 
 
+# ------------------------------------------------------------ shell completion
+# click's completion (docs/cli.md "Shell completion") asks these for the values of an
+# argument or option; each returns what matches the text typed so far and never fails (a
+# completion that raises prints a traceback into the user's command line).
+
+def _completion_vault(ctx: click.Context) -> Vault | None:
+    try:
+        path = ctx.find_root().params.get("vault_path")
+        return Vault.open(Path(path) if path else None)
+    except Exception:  # no vault here, or a broken one: nothing to offer
+        return None
+
+
+def complete_code(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Record codes of the work tree that start with `incomplete`. The folders a code's
+    typed location names are walked, not the whole vault (SB-A01-02… walks vault/A01/02)."""
+    import os
+
+    vault = _completion_vault(ctx)
+    if vault is None:
+        return []
+    typed = incomplete.upper()
+    folder = vault.root / "vault"
+    for part in typed.split("-")[1:-1]:  # the complete segments after the category
+        if not (folder / part).is_dir():
+            break
+        folder = folder / part
+    found = []
+    for _folder, dirs, files in os.walk(folder):
+        dirs.sort()
+        found += [name[:-5] for name in sorted(files) if name.endswith(".yaml") and name.startswith(typed)]
+        if len(found) > 500:
+            break
+    return found
+
+
+def complete_category(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    vault = _completion_vault(ctx)
+    if vault is None:
+        return []
+    try:
+        return [code for code in sorted(vault.schemas.categories) if code.startswith(incomplete.upper())]
+    except Exception:  # a broken registry: `dangan check` reports it
+        return []
+
+
+def complete_room(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """The archive rooms the records name (`custody.room`), by one `git grep` of the work tree."""
+    vault = _completion_vault(ctx)
+    if vault is None:
+        return []
+    try:
+        from dangan.services.due import rooms_named
+
+        return [room for room in sorted(rooms_named(vault)) if room.startswith(incomplete)]
+    except Exception:  # git missing, no commit: nothing to offer
+        return []
+
+
 def row(*fields: str) -> str:
     """One line of tab-separated fields, each shown inert: a tab or a line feed inside a
     value is escaped too, so the columns stay columns (docs/format.md §4.4)."""

@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from dangan.cli.base import Context, emit_json, json_option, pass_ctx
+from dangan.cli.base import (
+    Context,
+    complete_category,
+    emit_json,
+    json_option,
+    pass_ctx,
+)
 from dangan.formats import fielddoc
 from dangan.formats.terminal import columns, escape
 
@@ -89,7 +95,7 @@ Examples:
   dangan fields SB system
   dangan fields YZ owners --json
 """)
-@click.argument("category")
+@click.argument("category", shell_complete=complete_category)
 @click.argument("field", required=False)
 @json_option
 @pass_ctx

@@ -8,6 +8,7 @@ import click
 
 from dangan.cli.base import (
     Context,
+    complete_code,
     emit_json,
     identity_option,
     json_option,
@@ -80,7 +81,7 @@ Examples:
   dangan receive HT-A01-0003 HT-A01-0004 --from 工程部 --pages 8 --by 張敏 --at 2026-11-20T10:00
 """,
 )
-@click.argument("codes", nargs=-1, required=True, metavar="CODE...")
+@click.argument("codes", nargs=-1, required=True, metavar="CODE...", shell_complete=complete_code)
 @click.option("--from", "source", required=True, metavar="DEPARTMENT", help="The department that handed the originals over.")
 @click.option("--pages", required=True, type=click.IntRange(min=1), help="Pages received and checked (per record).")
 @click.option("--by", metavar="NAME", help="The archivist who received them (default: the git author).")

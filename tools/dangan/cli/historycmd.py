@@ -7,7 +7,16 @@ from typing import Any
 
 import click
 
-from dangan.cli.base import Context, emit_json, identity_option, json_option, pass_ctx, say
+from dangan.cli.base import (
+    Context,
+    complete_category,
+    complete_code,
+    emit_json,
+    identity_option,
+    json_option,
+    pass_ctx,
+    say,
+)
 from dangan.formats.terminal import escape, json_safe
 from dangan.model.codes import parse_code, parse_location
 from dangan.services import history
@@ -30,7 +39,7 @@ Examples:
 @click.option("--from", "since", required=True, metavar="WHEN", help="Date (end of that day), timestamp or revision.")
 @click.option("--to", "until", metavar="WHEN", help="Date, timestamp or revision (default: the tip of the branch).")
 @click.option("--branch", metavar="BRANCH", help="Resolve dates on this branch's first-parent chain (default: current).")
-@click.option("--category", help="Only records of this category (two letters).")
+@click.option("--category", shell_complete=complete_category, help="Only records of this category (two letters).")
 @click.option("--location", help="Only records at or under this location prefix (A01-02).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format.")
 @click.option("--decrypt", is_flag=True, help="Show old and new sensitive values (needs an identity).")
@@ -84,7 +93,7 @@ Examples:
   dangan log YZ-A01-02-001-0301-0001 --json
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.option("--branch", metavar="BRANCH", help="History of this branch (default: current).")
 @json_option
 @identity_option

@@ -8,6 +8,7 @@ import click
 
 from dangan.cli.base import (
     Context,
+    complete_room,
     emit_json,
     identity_option,
     json_option,
@@ -48,7 +49,7 @@ Examples:
   dangan inventory sheet --json
 """,
 )
-@click.option("--room", metavar="ROOM", help="Archive room (custody.room); default every room.")
+@click.option("--room", metavar="ROOM", shell_complete=complete_room, help="Archive room (custody.room); default every room.")
 @click.option("--cabinet", metavar="C", help="Only this cabinet of the room (custody.cabinet).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "html"]), default="csv", show_default=True,
               help="csv to fill in (result, note columns), html to print.")
@@ -95,7 +96,7 @@ Examples:
 @click.option("--by", metavar="NAME", help="Who counted (盤點人; default: git's author name).")
 @click.option("--witness", required=True, metavar="NAME", help="Who checked the count (複核人), not the counter.")
 @click.option("--at", metavar="WHEN", help="When the count was done (YYYY-MM-DD or ISO 8601; default now).")
-@click.option("--room", metavar="ROOM", help="The room counted (default: the room column of the sheet).")
+@click.option("--room", metavar="ROOM", shell_complete=complete_room, help="The room counted (default: the room column of the sheet).")
 @click.option("--cabinet", metavar="C", help="The cabinet counted, if the sheet was for one cabinet.")
 @click.option("--title", metavar="TEXT", help="Title of the PD record (default: place and day).")
 @click.option("--actions", metavar="TEXT", help="Follow-up decided (處理意見).")

@@ -7,6 +7,7 @@ import click
 
 from dangan.cli.base import (
     Context,
+    complete_code,
     emit_json,
     identity_option,
     json_option,
@@ -78,7 +79,7 @@ def keys_updatekeys(ctx: Context, no_commit: bool, as_json: bool) -> None:
 
 
 @keys_group.command("rotate", epilog="\b\nExamples:\n  dangan keys rotate\n  dangan keys rotate YZ-A01-02-001-0301-0001")
-@click.argument("codes", nargs=-1)
+@click.argument("codes", nargs=-1, shell_complete=complete_code)
 @no_commit_option
 @json_option
 @identity_option

@@ -7,6 +7,7 @@ import click
 
 from dangan.cli.base import (
     Context,
+    complete_code,
     emit_json,
     identity_option,
     json_option,
@@ -70,7 +71,7 @@ Examples:
       --purpose 迎接特種設備年度檢驗 --form original --at 2024-11-04T09:00:00+08:00 --json
 """,
 )
-@click.argument("codes", nargs=-1, required=True, metavar="CODE...")
+@click.argument("codes", nargs=-1, required=True, metavar="CODE...", shell_complete=complete_code)
 @click.option("--borrower", required=True, metavar="NAME", help="Borrower's name (借閱人).")
 @click.option("--department", required=True, metavar="DEPT", help="Borrower's department (部門).")
 @click.option("--purpose", required=True, metavar="TEXT", help="Purpose of the loan (借閱目的).")
@@ -174,7 +175,7 @@ Examples:
       --at 2025-03-04T10:00:00+08:00 --json
 """,
 )
-@click.argument("codes", nargs=-1, required=True, metavar="CODE...")
+@click.argument("codes", nargs=-1, required=True, metavar="CODE...", shell_complete=complete_code)
 @click.option("--borrower", required=True, metavar="NAME", help="Who viewed the records (查閱人).")
 @click.option("--department", required=True, metavar="DEPT", help="The viewer's department (部門).")
 @click.option("--purpose", required=True, metavar="TEXT", help="Purpose of the view (查閱目的).")
@@ -202,7 +203,7 @@ Examples:
       --department 財務部 --purpose 審計摘抄 --json
 """,
 )
-@click.argument("codes", nargs=-1, required=True, metavar="CODE...")
+@click.argument("codes", nargs=-1, required=True, metavar="CODE...", shell_complete=complete_code)
 @click.option("--form", type=click.Choice(lending.COPY_FORMS), default="copy", show_default=True,
               help="copy 複印件 or extract 摘抄.")
 @click.option("--pages", required=True, type=click.IntRange(min=1), help="Pages handed over (頁數).")

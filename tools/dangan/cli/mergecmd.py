@@ -5,7 +5,15 @@ from pathlib import Path
 
 import click
 
-from dangan.cli.base import Context, emit_json, identity_option, json_option, pass_ctx, say
+from dangan.cli.base import (
+    Context,
+    complete_code,
+    emit_json,
+    identity_option,
+    json_option,
+    pass_ctx,
+    say,
+)
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
 from dangan.model.codes import parse_code
@@ -47,7 +55,7 @@ Then finish with git: `git commit` (a merge), `git rebase --continue`, `git cher
 In a rebase, ours is the branch being rebased onto and theirs your commit being replayed.
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.option("--ours", "ours", multiple=True, metavar="FIELD", help="Take ours' value of a field in conflict.")
 @click.option("--theirs", "theirs", multiple=True, metavar="FIELD", help="Take theirs' value of a field in conflict.")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",

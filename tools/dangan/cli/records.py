@@ -12,6 +12,8 @@ import click
 
 from dangan.cli.base import (
     Context,
+    complete_category,
+    complete_code,
     emit_json,
     identity_option,
     json_option,
@@ -38,7 +40,7 @@ Examples:
   cat contract.yaml | dangan new HT A01 --file - --json
 """,
 )
-@click.argument("category")
+@click.argument("category", shell_complete=complete_category)
 @click.argument("location", required=False, default="")
 @click.option("--file", "file_", type=click.File("rb"), help="YAML mapping of fields (- for stdin).")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Set a field (dotted keys; typed by the schema).")
@@ -70,7 +72,7 @@ Examples:
   dangan show TS-A01-02-001-0301-0001 --as-of 2024-06-30
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.option("--decrypt", is_flag=True, help="Show sensitive values in clear (needs an identity).")
 @click.option("--as-of", "as_of", metavar="WHEN", help="The record as it was at a date or revision.")
 @json_option
@@ -126,7 +128,7 @@ Examples:
   dangan set SB-A01-02-0001 --unset notes
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.argument("assignments", nargs=-1, metavar="KEY=VALUE...")
 @click.option("--unset", multiple=True, metavar="KEY", help="Remove a field.")
 @no_commit_option
@@ -154,7 +156,7 @@ Examples:
   EDITOR=nano dangan edit SB-A01-02-0001
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @no_commit_option
 @identity_option
 @pass_ctx
@@ -236,7 +238,7 @@ some clear field (case and full-/half-width ignored). Encrypted or sensitive val
 never searched. See docs/exchange.md.
 """,
 )
-@click.option("--category", help="Only this category (two letters).")
+@click.option("--category", shell_complete=complete_category, help="Only this category (two letters).")
 @click.option("--location", help="Only records at or under this location prefix (A01-02).")
 @click.option("--status", help="Only records with this status.")
 @click.option("--where", multiple=True, metavar="FIELD=VALUE",
@@ -280,7 +282,7 @@ typed by the schema like a --set value; an empty cell leaves the field out. A ba
 named by row and column and nothing is written. See docs/exchange.md.
 """,
 )
-@click.argument("category")
+@click.argument("category", shell_complete=complete_category)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--location-column", metavar="NAME", help="Column holding each row's location (default: `location`).")
 @click.option("--sheet", metavar="NAME", help="The sheet of an .xlsx workbook to read (default: the first).")
@@ -355,7 +357,7 @@ CSV has one column per dotted field path (owners.0.name), the form `import` read
 the code and category columns to import the rows as new records).
 """,
 )
-@click.option("--category", help="Only this category (required for csv).")
+@click.option("--category", shell_complete=complete_category, help="Only this category (required for csv).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="json", show_default=True)
 @click.option("--decrypt", is_flag=True, help="Sensitive values in clear (needs an identity).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")

@@ -9,6 +9,8 @@ import click
 
 from dangan.cli.base import (
     Context,
+    complete_category,
+    complete_code,
     emit_json,
     identity_option,
     json_option,
@@ -85,7 +87,7 @@ Examples:
 """,
 )
 @click.option("--as-of", "as_of", metavar="DATE", help="The day the plan is for (default: today, vault timezone).")
-@click.option("--category", help="Only this category.")
+@click.option("--category", shell_complete=complete_category, help="Only this category.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan (YAML) for `retention apply`.")
 @json_option
 @identity_option
@@ -363,7 +365,7 @@ Examples:
   dangan retention extend CW-A01-0003 --until 2099-12-31 --reason 年度財務報告永久保存
 """,
 )
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.option("--until", "until", required=True, metavar="DATE", help="Keep at least until this day.")
 @click.option("--reason", required=True, help="Why the record is kept longer.")
 @no_commit_option

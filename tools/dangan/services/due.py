@@ -163,6 +163,13 @@ def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
     return rooms
 
 
+def rooms_named(vault: Vault) -> set[str]:
+    """The archive rooms the records of HEAD name, as `git grep` finds them (unconfirmed: a
+    literal block may hold a line that reads like one; for shell completion)."""
+    head = gitio.head(vault.root)
+    return set(_grep_rooms(vault, head)) if head else set()
+
+
 def _cached_rooms(vault: Vault, tree: str) -> set[str] | None:
     try:
         doc = json.loads((gitio.git_dir(vault.root) / "dangan" / "cache" / ROOMS).read_bytes())
