@@ -38,23 +38,6 @@ def _report(result: checks.CheckResult, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _progress(items: list, label: str, as_json: bool):
-    if as_json or not sys.stdout.isatty() or len(items) < 500:
-        return _Null(items)
-    return click.progressbar(items, label=label, file=sys.stderr)
-
-
-class _Null:
-    def __init__(self, items: list) -> None:
-        self.items = items
-
-    def __enter__(self) -> list:
-        return self.items
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 @click.command(
     "check",
     epilog="""\b

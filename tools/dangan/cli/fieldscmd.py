@@ -17,15 +17,11 @@ from dangan.formats import fielddoc
 from dangan.formats.terminal import columns, escape
 
 
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return columns(header, rows)
-
-
 def category_lines(doc: list[dict[str, Any]]) -> list[str]:
     rows = [[c["code"], c["zh"], c["en"], c["class"]["zh"] or c["class"]["code"], ", ".join(c["levels"]),
              c["retention"]["text"],
              ", ".join(c["sensitive"]) or "—"] for c in doc]
-    return table(["code", "中文", "English", "class", "levels", "retention", "sensitive fields"], rows)
+    return columns(["code", "中文", "English", "class", "levels", "retention", "sensitive fields"], rows)
 
 
 def _values(field: fielddoc.Field) -> str:
@@ -42,7 +38,7 @@ def field_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
     """One row per field, its allowed values on the line below it."""
     lines = [escape(head)]
     rows = [[f.name, f.type, _required(f), "🔒" if f.sensitive else "", f.description] for f in found]
-    body = table(["field", "type", "required", "sensitive", "description"], rows)
+    body = columns(["field", "type", "required", "sensitive", "description"], rows)
     lines.append(body[0])
     for f, line in zip(found, body[1:]):
         lines.append(line)
@@ -62,7 +58,7 @@ def detail_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
         lines.append(escape(f"  {f.description}"))
     if f.values:
         lines.append("allowed values:")
-        lines += ["  " + line for line in table(["value", "label"], [[v, label] for v, label in f.values])[1:]]
+        lines += ["  " + line for line in columns(["value", "label"], [[v, label] for v, label in f.values])[1:]]
     if len(found) > 1:
         lines.append("fields inside:")
         lines += ["  " + line for line in field_lines("", found[1:])[1:]]

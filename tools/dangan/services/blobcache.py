@@ -3,7 +3,9 @@
 A blob never changes, so what was read of it is never stale: the cache is keyed by blob id
 and by a stamp naming what was read (the fields asked for), and a run with other fields asked
 starts afresh. Each file keeps the blobs of its last run only (the records of one tree), so
-it does not grow with the history. A cache that cannot be read or written only costs time.
+it does not grow with the history. A whole answer about one tree can be kept the same way,
+with the tree's id as the stamp (`due`'s archive rooms). A cache that cannot be read or
+written only costs time.
 """
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +36,6 @@ from dangan.model.codes import Code, Location, path_to_code
 from dangan.model.disposal import add_duration, to_day, valid_duration
 from dangan.rules.changes import handed_over_on
 from dangan.services import blobcache
-from dangan.store import fsutil
 from dangan.store.vault import RECORDS, Vault
 
 FORMAT = "dangan due 1"
@@ -170,26 +168,6 @@ def rooms_named(vault: Vault) -> set[str]:
     return set(_grep_rooms(vault, head)) if head else set()
 
 
-def _cached_rooms(vault: Vault, tree: str) -> set[str] | None:
-    try:
-        doc = json.loads((gitio.git_dir(vault.root) / "dangan" / "cache" / ROOMS).read_bytes())
-        if doc.get("tree") == tree and isinstance(doc.get("rooms"), list):
-            return {room for room in doc["rooms"] if isinstance(room, str)}
-    except (OSError, ValueError, TypeError, AttributeError):
-        pass
-    return None
-
-
-def _store_rooms(vault: Vault, tree: str, rooms: set[str]) -> None:
-    try:
-        cache = gitio.git_dir(vault.root) / "dangan" / "cache" / ROOMS
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({"tree": tree, "rooms": sorted(rooms)}, ensure_ascii=False)
-        fsutil.write_atomic(cache, data.encode(), durable=False)
-    except (OSError, ValueError):
-        pass  # a cache that cannot be written only costs time
-
-
 def _confirmed(vault: Vault, candidates: dict[str, list[str]], blob_of: Mapping[str, str]) -> set[str]:
     """The rooms of `candidates` that some record's custody really names (full reads, the
     first candidate of each room first: nearly always the one that confirms it)."""
@@ -249,7 +227,8 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
     tree_id = listed.stdout.decode().strip() or None
     if tree_id and gone:  # the rooms of the records still held: the tree and what left it
         tree_id += ":" + hashlib.sha1("\n".join(sorted(gone)).encode()).hexdigest()
-    known_rooms = _cached_rooms(vault, tree_id) if tree_id else None
+    kept = blobcache.load(vault.root, ROOMS, tree_id).get("rooms") if tree_id else None
+    known_rooms = {room for room in kept if isinstance(room, str)} if isinstance(kept, list) else None
     stamp = ";".join(f"{category}:{','.join(sorted(names))}" for category, names in sorted(wanted.items()))
     fields = {blob: value for blob, value in blobcache.load(vault.root, FIELDS, stamp).items()
               if blob in category_of}
@@ -272,8 +251,8 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
         return records, unreadable, known_rooms
     rooms = {room for r in records if (room := _text(r.fields.get(ROOM)))}
     rooms |= _confirmed(vault, {room: paths for room, paths in candidates.items() if room not in rooms}, blob_of)
-    if tree_id:
-        _store_rooms(vault, tree_id, rooms)
+    if tree_id:  # one tree, one answer: the stamp is the tree
+        blobcache.store(vault.root, ROOMS, tree_id, {"rooms": sorted(rooms)})
     return records, unreadable, rooms
 
 

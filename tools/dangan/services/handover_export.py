@@ -161,19 +161,20 @@ class _Item:
     path: str
     blob: str
     stored: dict[str, Any]
+    data: bytes  # the blob's bytes: a clear record with nothing to change is exported as it is
 
 
-def _committed_records(vault: Vault, head: str, folder: str) -> tuple[list[_Item], list[str]]:
+def _committed_records(vault: Vault, head: str, folder: str) -> tuple[list[_Item], dict[str, str]]:
     """The records under `folder` at `head` (read from Git objects) and the other files
-    there (attachments): a file that is neither is refused (check reports it)."""
+    there (attachments, path -> blob id): a file that is neither is refused (check reports it)."""
     entries = gitio.ls_tree(vault.root, head, [folder])
     records: dict[str, tuple[Code, str]] = {}
-    others: list[str] = []
+    others: dict[str, str] = {}
     for entry in entries:
         try:
             records[entry.path] = (path_to_code(entry.path), entry.blob)
         except CodeError:
-            others.append(entry.path)
+            others[entry.path] = entry.blob
     loose = [rel for rel in others if owner(rel) not in records]
     if loose:
         raise DanganError(f"{loose[0]} is neither a record nor an attachment of one",
@@ -185,7 +186,7 @@ def _committed_records(vault: Vault, head: str, folder: str) -> tuple[list[_Item
             stored = load_text(decode(blobs[blob]))
         except YamlError as exc:
             raise DanganError(f"{rel}: {exc}", "run `dangan check --all` and fix it first") from None
-        items.append(_Item(code, rel, blob, stored))
+        items.append(_Item(code, rel, blob, stored, blobs[blob]))
     return items, others
 
 
@@ -251,7 +252,7 @@ def export(vault: Vault, prefix_text: str, recipient_texts: list[str], out: Path
 
 
 def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out: Path, partial: Path,
-           head: str, items: list[_Item], attachment_files: list[str], identities: list[Any],
+           head: str, items: list[_Item], attachment_files: dict[str, str], identities: list[Any],
            now: dt.datetime, on_step: OnStep | None, blob_id: Callable[[bytes], str]) -> Exported:
     from dangan.formats import agekeys
     from dangan.services import attachments
@@ -293,13 +294,13 @@ def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out
                 changes[rel] = sealed.temp
                 renewed.append({**entry, "size": sealed.size, "sha256": sealed.sha256, "recipients": digest})
                 files.append({"record": str(code), "file": str(entry["file"]), "path": rel,
-                              "source_blob": _blob_at(vault, head, rel), "size": sealed.size,
+                              "source_blob": attachment_files[rel], "size": sealed.size,
                               "sha256": sealed.sha256})
             if renewed:
                 tree["attachments"] = renewed
             category = target.schemas.categories[code.category]
             if "sops" not in item.stored and tree == plain:
-                data = gitio_blob(vault, item.blob)  # a clear record unchanged: its bytes, comments and all
+                data = item.data  # a clear record unchanged: its bytes, comments and all
             else:
                 data = dump(sealing.seal_checked(code, tree, category.sensitive,
                                                  target.recipient_keys(code.category))).encode("utf-8")
@@ -340,15 +341,6 @@ def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out
                  files=[f["path"] for f in files], tz=vault.tz)
     os.replace(partial, out)  # onto an empty folder, or a new name: either is atomic
     return Exported(out, manifest, steps)
-
-
-def gitio_blob(vault: Vault, blob: str) -> bytes:
-    return dict(gitio.cat_blobs(vault.root, [blob]))[blob]
-
-
-def _blob_at(vault: Vault, rev: str, rel: str) -> str:
-    entries = gitio.ls_tree(vault.root, rev, [rel])
-    return entries[0].blob if entries else ""
 
 
 # -------------------------------------------------------------------- verification

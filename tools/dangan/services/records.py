@@ -534,12 +534,15 @@ def filter_warnings(vault: Vault, category: str | None, status: str | None,
     codes = [category] if category else sorted(schemas.categories)
     statuses: set[str] = set()
     names: set[str] = set()
-    for code in codes:
-        doc_name = schemas.categories[code].schema
-        doc = schemas.documents.get(doc_name) or {}
-        enum = ((doc.get("properties") or {}).get("status") or {}).get("enum")
-        statuses.update(v for v in enum or () if isinstance(v, str))
-        names.update(name for name, _ in schemas._walk_properties(doc_name))
+    try:  # the fields `dangan fields` shows: the category's merged over common.json's
+        known = [found for code in codes for found in fielddoc.fields(schemas, code)]
+    except (DanganError, KeyError):
+        return []  # a schema it cannot read: DG114's to report; a warning is only advice
+    for item in known:
+        if item.name == "status":
+            statuses.update(value for value, _label in item.values)
+        if "." not in item.name and "[" not in item.name:
+            names.add(item.name)
     where = f"{category} records" if category else "any category"
     found = []
     if status is not None and statuses and status not in statuses:
