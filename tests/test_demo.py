@@ -53,9 +53,14 @@ def _stored(root: Path) -> dict[str, dict[str, Any]]:
     return {str(path_to_code(rel)): load_text(decode(data)) for rel, data in _records(root).items()}
 
 
+def _both_keys(root: Path) -> list[Any]:
+    """The archivist's and the approver's identities: the secret HR file is the approver's alone."""
+    return [*agekeys.read_identity_file(root / DEMO_KEY), *agekeys.read_identity_file(root / "DEMO-KEY-approver.txt")]
+
+
 def _trees(root: Path) -> dict[str, dict[str, Any]]:
-    """Every record in plaintext, opened with the demo key."""
-    identities = agekeys.read_identity_file(root / DEMO_KEY)
+    """Every record in plaintext, opened with the demo keys."""
+    identities = _both_keys(root)
     out = {}
     for code, doc in _stored(root).items():
         out[code] = sops.decrypt_document(doc, identities)[0] if "sops" in doc else doc
@@ -190,6 +195,48 @@ def test_the_practice_records_tell_their_stories(demo: tuple[Path, str], summary
     assert {t["category"] for t in trees.values()} >= {"TZ", "MY", "YX", "BZ", "KF", "PX"}
 
 
+def test_the_secret_hr_file_is_for_its_reader_alone(demo: tuple[Path, str], summary: dict[str, Any],
+                                                     tmp_path: Path) -> None:
+    """Issue 23: the demo's secret HR file (PX, level secret) is sealed for the approver,
+    the one reader vault.yaml gives secret records: its blobs hold none of its hidden
+    values, the archivist's key does not open it, and ls, search, export, stats, the report
+    and the log show nothing of it."""
+    path = demo[0]
+    code = summary["examples"]["secret_file"]
+    stored, plain = _stored(path)[code], _trees(path)[code]
+    assert stored["level"] == "secret" and plain["results"][0]["result"] == "failed"
+    from dangan.store.vault import Vault
+
+    hidden = Vault.open(path).schemas.categories["PX"].hidden
+    # its hidden texts (an assessment date is also its opening date, in clear: not a leak)
+    values = [v for _, v in sensitive_leaves(plain, hidden)
+              if isinstance(v, str) and len(v) >= 4 and v not in stored.values()]
+    assert len(values) >= 5 and plain["title"] in values
+    from dangan.model.codes import parse_code
+
+    rel = parse_code(code).path
+    blobs = "".join(git(path, "show", f"{c}:{rel}") for c in git(path, "log", "--format=%H", "--", rel).split())
+    assert blobs and not [v for v in values if v in blobs]
+    assert plain["title"] not in git(path, "log", "--format=%B")
+    archivist = run_cli(["-C", str(path), "--identity", str(path / DEMO_KEY), "show", code, "--decrypt"])
+    assert archivist.code == 2 and "recipient" in archivist.err and plain["title"] not in archivist.out
+    approver = run_cli(["-C", str(path), "--identity", str(path / "DEMO-KEY-approver.txt"), "show", code, "--decrypt"])
+    assert approver.code == 0 and plain["title"] in approver.out
+    listed = run_cli(["-C", str(path), "ls", "--category", "PX"])
+    assert code in listed.out and "‹secret›" in listed.out and plain["title"] not in listed.out
+    for term in ("林芳", "考核", "不合格"):
+        found = run_cli(["-C", str(path), "ls", "--search", term])
+        assert found.code == 0 and code not in found.out
+    exported = run_cli(["-C", str(path), "--identity", str(path / DEMO_KEY), "export", "--category", "PX",
+                        "--format", "json", "--decrypt"])
+    assert exported.code == 0 and code in exported.out
+    stats = run_cli(["-C", str(path), "stats", "--json"])
+    report = run_cli(["-C", str(path), "report", "--out", str(tmp_path / "report.html")])
+    assert stats.code == 0 and report.code == 0
+    shown = exported.out + stats.out + (tmp_path / "report.html").read_text("utf-8")
+    assert not [v for v in values if v in shown]
+
+
 def test_refs_point_to_existing_records(demo: tuple[Path, str]) -> None:
     trees = _trees(demo[0])
     for code, tree in trees.items():
@@ -229,9 +276,11 @@ def test_personal_data_is_encrypted(demo: tuple[Path, str], summary: dict[str, A
         codes = [c for c in trees if c[:2] == category]
         assert codes and sum(c in sealed for c in codes) >= len(codes) * 0.6, category
     recipients = {r["key"] for r in vault.recipients}
+    approver = {r["key"] for r in vault.recipients if r["name"] == DEMO_APPROVER}
     for code in sealed:
-        names = vault.schemas.categories[code[:2]].sensitive
-        assert {r["recipient"] for r in stored[code]["sops"]["age"]} == recipients, code
+        names = vault.schemas.categories[code[:2]].names_of(trees[code])
+        secret = trees[code].get("level") == "secret"  # the HR file: for the approver alone
+        assert {r["recipient"] for r in stored[code]["sops"]["age"]} == (approver if secret else recipients), code
         assert stored[code]["sops"]["encrypted_regex"] == sops.encrypted_regex_for(names)
         assert list(sensitive_leaves(trees[code], names)), code
         assert vault.schemas.errors(code[:2], trees[code]) == [], code  # the plaintext is valid
@@ -268,11 +317,11 @@ def test_no_plaintext_in_any_git_object(demo: tuple[Path, str]) -> None:
     stored = _stored(path)
     trees = _trees(path)
     # every sensitive value of every version of every sealed record
-    identities = agekeys.read_identity_file(path / DEMO_KEY)
+    identities = _both_keys(path)
     secret: set[str] = set()
     clear: list[str] = []
     for code, tree in trees.items():
-        names = vault.schemas.categories[code[:2]].sensitive
+        names = vault.schemas.categories[code[:2]].names_of(tree)
         rel = path_to_code_path(code)
         if "sops" in stored[code]:
             for commit in git(path, "log", "--format=%H", "--", rel).split():
@@ -282,7 +331,9 @@ def test_no_plaintext_in_any_git_object(demo: tuple[Path, str]) -> None:
                 plain = sops.decrypt_document(doc, identities)[0]
                 secret.update(v for _, v in sensitive_leaves(plain, names) if isinstance(v, str))
         clear.append(ENC.sub("", json.dumps(tree, ensure_ascii=False)) if "sops" not in stored[code] else "")
-    # a value that also occurs in clear text (a name like a staff member's) proves nothing
+    # a value that also occurs in clear text (a name like a staff member's, an allowed value
+    # the schemas list) proves nothing
+    clear += [p.read_text("utf-8") for p in sorted((path / "schemas").iterdir())]
     corpus = "\n".join(clear)
     checked = sorted(v for v in secret if len(v) >= 3 and v not in corpus)
     assert len(checked) >= 50
@@ -398,7 +449,7 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
     lines = [line.strip() for line in out.splitlines()]
     assert f"cd {path}" in lines or f"cd {shlex.quote(str(path))}" in lines
     commands = [shlex.split(line, comments=True) for line in lines if line.startswith(("dangan ", "git "))]
-    assert 10 <= sum(argv[0] == "dangan" for argv in commands) <= 16, commands
+    assert 10 <= sum(argv[0] == "dangan" for argv in commands) <= 18, commands
     outputs: dict[str, str] = {}
     for argv in commands:
         if argv[0] == "git":
@@ -411,6 +462,10 @@ def test_tour_commands_work(today_demo: tuple[Path, str], tmp_path: Path, monkey
         assert result.code == 0, (argv, result)
         outputs[" ".join(argv[1:])] = result.out
     assert outputs["ls --category SB --where system=elevator"].count("SB-") >= 4
+    # the secret HR file: masked in the listing, opened by the approver's key
+    assert re.search(r"^PX-\d{4}\tPX\t‹secret›\t", outputs["ls --category PX"], re.M)
+    hr = next(out for cmd, out in outputs.items() if cmd.startswith("--identity DEMO-KEY-approver.txt"))
+    assert "level: secret" in hr and "ENC[" not in hr and "‹encrypted" not in hr and "不合格" in hr
     owner = next(out for cmd, out in outputs.items() if cmd.startswith("--identity") and cmd.endswith("--decrypt"))
     assert "‹encrypted" not in owner and re.search(r"id_number: '?320599", owner)
     # the diff driver: the complaint's history masks the complainant, shows the tour's change

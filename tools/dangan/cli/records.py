@@ -98,7 +98,7 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
         journal_decryption(ctx, [str(parsed)], vault=vault)  # before any output; exit 2 if it fails
     else:
         category = vault.schemas.category(parsed.category)
-        view = records.masked(stored, category.sensitive if category else frozenset())
+        view = records.masked(stored, category.names_of(stored) if category else frozenset())
     from dangan.services import lending
 
     damage = lending.damage_reports(vault, str(parsed)) if resolved is None else []

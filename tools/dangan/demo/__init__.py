@@ -54,6 +54,7 @@ from typing import Any
 from dangan.demo.history import (
     COMPANY,
     DEMO_APPROVER,
+    DEMO_APPROVER_KEY,
     DEMO_ARCHIVIST,
     DEMO_KEY,
     TZ,
@@ -87,7 +88,6 @@ COMPANY_CREDIT_CODE = "91320506MA1N7QK83F"
 HQ_ARCHIVE = "安和物業總部檔案室"
 
 # The demo's own keys: written next to vault.yaml, ignored by Git, clearly labelled.
-DEMO_APPROVER_KEY = "DEMO-KEY-approver.txt"
 DEMO_KEY_LABEL = "# DEMO KEY for the dangan demo vault only - never use it for real records"
 GITIGNORE = "# dangan demo: the demo keys and the reports it wrote stay out of Git\nDEMO-KEY*.txt\nreports/\n"
 
@@ -508,7 +508,8 @@ class _Demo(StoriesMixin, PracticeMixin):
         tree = order_fields({"code": str(code), "category": category, **fields})
         self._validate(code, tree)
         self.trees[str(code)] = tree
-        self.pending.append(_Pending("new", self.now, code, self._text(code, tree), str(tree["title"])))
+        named = "" if tree.get("level") == "secret" else str(tree["title"])  # a secret title: not in the log
+        self.pending.append(_Pending("new", self.now, code, self._text(code, tree), named))
         return str(code)
 
     def set(self, code: str, changes: dict[str, Any]) -> None:
@@ -529,6 +530,14 @@ class _Demo(StoriesMixin, PracticeMixin):
     def _text(self, code: Code, tree: dict[str, Any]) -> bytes:
         """The file of a record: plain YAML, or a SOPS document when it holds a sensitive
         value (a new data key per record; a change keeps the key and unchanged ciphertext)."""
+        if tree.get("level") == "secret":  # for its readers only: a new data key each time
+            cat = self.vault.schemas.categories[code.category]
+            names = cat.names_for("secret")
+            doc = sops.encrypt_document(
+                tree, self.vault.recipient_keys(code.category, "secret"), sops.encrypted_regex_for(names),
+                now=self.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            self.docs[str(code)] = doc
+            return dump(doc).encode()
         sealed = self.sealed.get(code.category)
         if sealed is None or not has_clear_sensitive(tree, sealed[0]):
             self.docs.pop(str(code), None)
@@ -600,10 +609,10 @@ class _Demo(StoriesMixin, PracticeMixin):
         label = first.label
         if verb == "set" and label.count(", ") > 2:
             label = ", ".join(label.split(", ")[:3]) + ", ..."
-        subject = f"dangan {verb}: {first.code} {label}"
+        subject = f"dangan {verb}: {first.code} {label}".rstrip()
         if len(items) > 1:
             subject += f" (+{len(items) - 1} more)"
-        body = "\n".join(f"{item.code} {item.label}" for item in items[:MESSAGE_LINES])
+        body = "\n".join(f"{item.code} {item.label}".rstrip() for item in items[:MESSAGE_LINES])
         if len(items) > MESSAGE_LINES:
             body += f"\n... and {len(items) - MESSAGE_LINES} more"
         message = subject if len(items) == 1 else f"{subject}\n\n{body}\n"
@@ -1946,6 +1955,9 @@ def build_demo(
     (vault.root / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     config = load_text((vault.root / "vault.yaml").read_text("utf-8"))
     config["departments"] = DEPARTMENTS
+    # secret records (the HR file of demo/practice.py) are for the approver alone: the
+    # archivist keeps them without reading them (docs/format.md §3a)
+    config["readers"] = {"secret": [DEMO_APPROVER]}
     (vault.root / "vault.yaml").write_text(dump(config), encoding="utf-8")
     vault = Vault.open(vault.root)
     gitio.run(["add", ".gitignore", "vault.yaml"], vault.root)
@@ -1994,7 +2006,7 @@ def build_demo(
 EXAMPLES = ("equipment", "repair", "complaint", "room", "project", "owner", "overdue_loan", "requested_loan",
             "damaged_loan", "hold", "held_complaint", "certificate", "inventory", "missing_original",
             "damaged_original", "notice", "notice_complaint", "operating_log", "standard", "room_log", "training",
-            "room_plan")
+            "room_plan", "secret_file")
 
 
 from dangan.demo.tour import after_build, tour, tour_commands  # noqa: E402,F401 (the API of `dangan demo`)

@@ -12,6 +12,7 @@ from dangan.git import gitio
 TZ = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai, the demo vault's timezone
 COMPANY = "蘇州安和物業服務有限公司"
 DEMO_KEY = "DEMO-KEY.txt"  # the archivist's demo key, next to vault.yaml, ignored by Git
+DEMO_APPROVER_KEY = "DEMO-KEY-approver.txt"  # the approver's, beside it
 ARCHIVIST = ("張敏", "zhang.min@anhe-demo.invalid")  # who commits the history
 # the recipients of the demo's vault.yaml, by the roles the lending and retention rules ask for
 DEMO_ARCHIVIST = "張敏 (demo archivist)"

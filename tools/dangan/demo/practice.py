@@ -68,6 +68,9 @@ def _quarters(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
         year, month = nxt.year, nxt.month
 
 
+SECRET_FILE_DAYS_BEFORE = 30  # the secret HR file is filed a month before the demo day
+
+
 class PracticeMixin:
     """Everyday practice records; expects the attributes of demo._Demo."""
 
@@ -91,6 +94,7 @@ class PracticeMixin:
         a01 = self.projects[0]
         b2 = a01.buildings[min(1, len(a01.buildings) - 1)]
         self.at(_at((end - dt.timedelta(days=NOTICE_DAYS_BEFORE)).date(), 16), self.showcase_notice, a01, b2)
+        self.at(_at((end - dt.timedelta(days=SECRET_FILE_DAYS_BEFORE)).date(), 15), self.secret_hr_file)
         repair_day = (end - dt.timedelta(days=6)).date()  # demo.schedule_showcase's elevator repair
         month = repair_day.replace(day=1)
         month_end = (month + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
@@ -434,6 +438,26 @@ class PracticeMixin:
             "closed": _d(self.now + dt.timedelta(days=7)),
             "results": [{"name": name, "result": "passed", "score": str(score)} for name, score in zip(attendees, scores)],
             "evaluation": "參訓人員全部合格；借閱歸還檢查的題目失分較多，下次培訓加強。",
+        })
+
+    def secret_hr_file(self) -> None:
+        """A secret HR file (涉密檔案, plan §7.1): a staff member's failed assessment after an
+        original went missing, readable by the approver alone (vault.yaml `readers`)."""
+        day = self.now.date()
+        self.examples["secret_file"] = self.new("PX", Location(), {
+            "level": "secret",
+            "title": "林芳 檔案管理崗位專項考核（不合格）及補考安排",
+            "status": "completed",
+            "opened": _d(day),
+            "closed": _d(day),
+            "course": "檔案借閱與原件保管專項考核",
+            "trainer": "公司人事行政部",
+            "held_at": _t(self.now - dt.timedelta(hours=5)),
+            "attendees": ["林芳"],
+            "assessment": {"method": "oral", "held_on": _d(day), "pass_mark": 60},
+            "results": [{"name": "林芳", "result": "failed", "score": "48",
+                         "remark": "原件外借未登記，導致一份業主檔案原件缺失；暫停借閱審批權限三個月，一個月後補考。"}],
+            "notes": "人事檔案，僅限總經理閱。",
         })
 
     def archive_room_plan(self) -> None:

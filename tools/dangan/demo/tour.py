@@ -9,7 +9,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from dangan.demo.history import COMPANY, DEMO_KEY, TZ, _t
+from dangan.demo.history import COMPANY, DEMO_APPROVER_KEY, DEMO_KEY, TZ, _t
 from dangan.model.codes import parse_code
 from dangan.services import backup, history
 from dangan.store.fsutil import write_atomic
@@ -108,6 +108,11 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
     if "notice" in ex and "notice_complaint" in ex:
         stories.append((f"dangan show {ex['notice']}",
                         f"the filed water-cut notice that answers {ex['notice_complaint']} (投訴停水未提前通知)"))
+    if "secret_file" in ex:
+        secret = ex["secret_file"]
+        stories.append(("dangan ls --category PX", f"{secret} is secret (秘密): its title shows as ‹secret›"))
+        stories.append((f"dangan --identity {DEMO_APPROVER_KEY} show {secret} --decrypt",
+                        f"the approver's key opens the HR file; {DEMO_KEY} is refused (vault.yaml `readers`)"))
     counted = result.get("inventory")
     if counted:
         stories.append((f"dangan inventory sheet --room {_arg(counted['room'])}",

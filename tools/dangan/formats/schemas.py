@@ -28,6 +28,20 @@ ENC_PATTERN = (
     r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/]*={0,2},iv:[A-Za-z0-9+/]+={0,2},"
     r"tag:[A-Za-z0-9+/]+={0,2},type:str\]$"
 )
+# a hidden value of a secret record may be a number or a boolean: sops keeps its type
+ENC_ANY_PATTERN = ENC_PATTERN.replace("type:str", "type:(str|int|float|bool)")
+# Confidentiality levels (密級, docs/format.md §3a), from the least to the most restricted
+CONFIDENTIALITY = ("public", "internal", "secret")
+DEFAULT_LEVEL = "internal"
+SECRET_MASK = "‹secret›"  # what listings show for a hidden value of a secret record
+# What a secret record keeps in clear besides its date fields: what the vault needs to file,
+# keep, lend, count and dispose of it without a key. Every other field is encrypted.
+STRUCTURAL = frozenset({"code", "category", "level", "status", "opened", "closed", "custody",
+                        "received", "refs", "retention", "attachments"})
+# the ledgers the vault's own rules read without a key (loans DG111, disposals and holds
+# DG112, appraisals, handovers, inventories): their records cannot be secret
+NEVER_SECRET = frozenset({"JY", "XH", "BQ", "JD", "YJ", "PD"})
+_DATE_DEFS = ("/$defs/date", "/$defs/datetime", "/$defs/month")
 # the characters the schemas' text patterns refuse (common.json `line`, `staff`, `text`,
 # `email`): what formats.terminal escapes on output, as a JSON Schema class body
 UNSAFE_CLASS = "\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
@@ -38,6 +52,15 @@ _ENC_VALUE = {
         _ENC_LEAF,
         {"type": "array", "items": {"$ref": "#/$defs/__enc"}},
         {"type": "object", "additionalProperties": {"$ref": "#/$defs/__enc"}},
+    ]
+}
+# a hidden field of a secret record at rest: ciphertext of any type sops writes, empty, null
+# (sops leaves both as they are), or a list/mapping of those
+_HIDDEN_VALUE = {
+    "anyOf": [
+        {"type": "string", "pattern": ENC_ANY_PATTERN}, {"const": ""}, {"type": "null"},
+        {"type": "array", "items": {"$ref": "#/$defs/__hidden"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/$defs/__hidden"}},
     ]
 }
 
@@ -59,6 +82,8 @@ class Category:
     klass: str
     levels: tuple[str, ...]
     schema: str
+    # the confidentiality level of its records that do not say (categories.yaml `confidentiality`)
+    default_level: str = DEFAULT_LEVEL
     # the names of its sensitive fields, worked out on first use (walking every schema
     # costs a hook ~20 ms; it needs the categories of the staged records only)
     names: Callable[[str], frozenset[str]] = field(default=lambda schema: frozenset(), repr=False, compare=False)
@@ -66,6 +91,37 @@ class Category:
     @property
     def sensitive(self) -> frozenset[str]:
         return self.names(self.schema)
+
+    @property
+    def hidden(self) -> frozenset[str]:
+        """The top-level fields a secret record encrypts (docs/format.md §3a)."""
+        return self.names("hidden:" + self.schema)
+
+    def level_of(self, tree: Any) -> str:
+        """A record's confidentiality level: its `level`, else the category's default. An
+        unknown value counts as secret, the safest reading (the schema refuses it anyway)."""
+        level = tree.get("level") if isinstance(tree, dict) else None
+        if level is None:
+            return self.default_level
+        return level if level in CONFIDENTIALITY else "secret"
+
+    def visible(self, tree: Any) -> Any:
+        """What reports may read of a stored record without its key: a secret record
+        without its hidden fields (even one wrongly left in clear); any other as it is.
+        A reader of some fields must have read `level` too."""
+        if not isinstance(tree, dict) or self.level_of(tree) != "secret":
+            return tree
+        hidden = self.hidden
+        return {k: v for k, v in tree.items() if k not in hidden}
+
+    def names_of(self, tree: Any) -> frozenset[str]:
+        """The key names a stored or plaintext record encrypts, by its level."""
+        return self.names_for(self.level_of(tree))
+
+    def names_for(self, level: str) -> frozenset[str]:
+        """The key names encrypted in a record at `level`: the sensitive ones, and for a
+        secret record every hidden field too."""
+        return self.sensitive | self.hidden if level == "secret" else self.sensitive
 
 
 @dataclass(frozen=True)
@@ -153,6 +209,11 @@ class SchemaSet:
             if schema not in self.documents:
                 self.problems.append(SchemaProblem(where, f"{code}: schema file {schema} not found"))
                 continue
+            default_level = entry.get("confidentiality", DEFAULT_LEVEL)
+            if default_level not in CONFIDENTIALITY:
+                self.problems.append(SchemaProblem(
+                    where, f"{code}: confidentiality must be one of {', '.join(CONFIDENTIALITY)}"))
+                default_level = "secret"
             self.categories[code] = Category(
                 code=code,
                 zh=str(entry.get("zh", "")),
@@ -160,14 +221,16 @@ class SchemaSet:
                 klass=str(entry.get("class", "")),
                 levels=levels,
                 schema=schema,
+                default_level=default_level,
                 names=self._sensitive,
             )
 
     # -------------------------------------------------------------- sensitivity
-    def _resolve(self, ref: str, current: str) -> tuple[str, Any]:
+    def _resolve(self, ref: str, current: str,
+                 documents: dict[str, dict[str, Any]] | None = None) -> tuple[str, Any]:
         target, _, pointer = ref.partition("#")
         doc_name = target.rsplit("/", 1)[-1] if target else current
-        node: Any = self.documents.get(doc_name)
+        node: Any = (self.documents if documents is None else documents).get(doc_name)
         if node is None:
             raise SchemaError(f"schemas/{current}", f"$ref {ref!r} names an unknown schema")
         for part in [p for p in pointer.split("/") if p]:
@@ -201,10 +264,50 @@ class SchemaSet:
                 if isinstance(value, (dict, list)):
                     stack.append((current, value))
 
+    def _root_nodes(self, doc_name: str, documents: dict[str, dict[str, Any]] | None = None,
+                    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every schema node that applies to the record itself (not to a value inside it):
+        the category schema's root, and what it reaches through $ref, allOf, anyOf, oneOf,
+        if, then, else and dependentSchemas."""
+        documents = self.documents if documents is None else documents
+        seen: set[int] = set()
+        stack: list[tuple[str, Any]] = [(doc_name, documents[doc_name])]
+        while stack:
+            current, node = stack.pop()
+            if not isinstance(node, dict) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            yield current, node
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                stack.append(self._resolve(ref, current, documents))
+            for key in ("allOf", "anyOf", "oneOf"):
+                stack.extend((current, sub) for sub in node.get(key) or [] if isinstance(sub, dict))
+            for key in ("if", "then", "else"):
+                stack.append((current, node.get(key)))
+            stack.extend((current, sub) for sub in (node.get("dependentSchemas") or {}).values())
+
+    def _hidden_names(self, doc_name: str) -> frozenset[str]:
+        """The top-level fields of a category a secret record encrypts: all but the
+        structural ones and the dates (docs/format.md §3a)."""
+        fields: dict[str, bool] = {}
+        for _current, node in self._root_nodes(doc_name):
+            for name, sub in (node.get("properties") or {}).items():
+                if isinstance(sub, dict):
+                    fields[name] = fields.get(name, False) or _is_date(sub)
+        return frozenset(n for n, is_date in fields.items() if n not in STRUCTURAL and not is_date)
+
     def _sensitive(self, doc_name: str) -> frozenset[str]:
         """The sensitive names of a category's schema, worked out once; a schema that uses
-        a name both ways is a problem (DG114) and protects nothing by name."""
+        a name both ways is a problem (DG114) and protects nothing by name. `hidden:NAME`
+        asks for the fields a secret record of that schema hides."""
         known = self.__dict__.setdefault("_sensitive_by_schema", {})
+        if doc_name.startswith("hidden:") and doc_name not in known:
+            try:
+                known[doc_name] = self._hidden_names(doc_name.removeprefix("hidden:"))
+            except SchemaError as exc:
+                self.problems.append(SchemaProblem(exc.path, exc.message))
+                known[doc_name] = frozenset()
         if doc_name not in known:
             try:
                 known[doc_name] = frozenset(self._sensitive_names(doc_name))
@@ -231,13 +334,18 @@ class SchemaSet:
     def category(self, code: str) -> Category | None:
         return self.categories.get(code)
 
-    def validator(self, category: str, at_rest: bool = False) -> Any:
+    def validator(self, category: str, at_rest: bool | str = False) -> Any:
+        """The compiled validator of a category: the plaintext view, the at-rest view
+        (`at_rest=True`), or the at-rest view of a secret record (`at_rest="secret"`)."""
         key = (category, at_rest)
         if key not in self._validators:
             import jsonschema_rs
 
             needed = self._referenced(self.categories[category].schema)
-            view = self._at_rest if at_rest else self.documents.__getitem__
+            if at_rest == "secret":
+                view = self._secret_view(category, needed).__getitem__
+            else:
+                view = self._at_rest if at_rest else self.documents.__getitem__
             resources = [(BASE_URI + name, view(name)) for name in sorted(needed) if name in self.documents]
             registry = jsonschema_rs.Registry(resources)
             schema = view(self.categories[category].schema)
@@ -266,7 +374,34 @@ class SchemaSet:
                 stack.extend(v for v in node if isinstance(v, (dict, list)))
         return seen
 
-    def errors(self, category: str, record: dict[str, Any], at_rest: bool = False) -> list[tuple[str, str]]:
+    def _secret_view(self, category: str, needed: set[str]) -> dict[str, dict[str, Any]]:
+        """The at-rest view of a secret record's schema files: every hidden field of the
+        record accepts ciphertext of any type; a condition on a hidden field cannot be
+        judged without the key, so it is dropped (its `then` and `else` with it), and a
+        `oneOf` at the record's level becomes an `anyOf` (ciphertext may match several
+        branches). With a key, `check` validates the plaintext against the full schema."""
+        docs = {name: copy.deepcopy(self._at_rest(name)) for name in needed if name in self.documents}
+        hidden = self.categories[category].hidden
+        for _current, node in self._root_nodes(self.categories[category].schema, docs):
+            condition = node.get("if")
+            if isinstance(condition, dict) and _mentions_any(condition, hidden):
+                for key in ("if", "then", "else"):
+                    node.pop(key, None)
+            if "oneOf" in node:
+                branches = node.pop("oneOf")
+                if "anyOf" in node:
+                    node.setdefault("allOf", []).append({"anyOf": branches})
+                else:
+                    node["anyOf"] = branches
+            props = node.get("properties")
+            if isinstance(props, dict):
+                for name in hidden.intersection(props):
+                    props[name] = {"$ref": "#/$defs/__hidden"}
+        for doc in docs.values():
+            doc.setdefault("$defs", {})["__hidden"] = copy.deepcopy(_HIDDEN_VALUE)
+        return docs
+
+    def errors(self, category: str, record: dict[str, Any], at_rest: bool | str = False) -> list[tuple[str, str]]:
         """(JSON path, reason) for each schema violation of a plain record tree."""
         validator = self.validator(category, at_rest)
         if validator.is_valid(record):  # the common case, without building error objects
@@ -353,6 +488,29 @@ def _short(message: str, limit: int = 200) -> str:
     return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
+def _is_date(node: dict[str, Any]) -> bool:
+    """A property schema that is a date, a timestamp or a month (or one of those or null)."""
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.endswith(_DATE_DEFS):
+        return True
+    if node.get("format") in ("date", "date-time"):
+        return True
+    branches = [b for b in node.get("anyOf") or node.get("oneOf") or [] if isinstance(b, dict)]
+    return bool(branches) and any(_is_date(b) for b in branches) and all(
+        _is_date(b) or b.get("type") == "null" for b in branches)
+
+
+def _mentions_any(node: Any, names: frozenset[str]) -> bool:
+    """A condition that reads one of `names` (in its properties or required)."""
+    if isinstance(node, list):
+        return any(_mentions_any(item, names) for item in node)
+    if not isinstance(node, dict):
+        return False
+    if names.intersection(node.get("properties") or {}) or names.intersection(node.get("required") or []):
+        return True
+    return any(_mentions_any(v, names) for k, v in node.items() if k not in ("properties", "required"))
+
+
 def _enc_view(doc: dict[str, Any]) -> dict[str, Any]:
     """A copy of a schema where each sensitive property accepts only SOPS ciphertext."""
     view = copy.deepcopy(doc)
@@ -386,7 +544,7 @@ def is_enc(value: Any) -> bool:
     if _ENC_RE is None:
         import re
 
-        _ENC_RE = re.compile(ENC_PATTERN)
+        _ENC_RE = re.compile(ENC_ANY_PATTERN)
     return isinstance(value, str) and _ENC_RE.fullmatch(value) is not None
 
 

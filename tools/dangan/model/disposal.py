@@ -225,7 +225,9 @@ class Assessment:
 
 def assess(code: Code, tree: Mapping[str, Any], rule: Rule, as_of: dt.date, tz: ZoneInfo, keepers: Keepers) -> Assessment:
     title = tree.get("title")
-    found = Assessment(code, title if isinstance(title, str) and title else str(code), rule)
+    shown = (isinstance(title, str) and title and not title.startswith("ENC[")
+             and tree.get("level") != "secret")  # a secret record's title is never shown
+    found = Assessment(code, title if shown else str(code), rule)
     if rule.permanent:
         found.reasons.append(PERMANENT)
         return found

@@ -14,7 +14,7 @@ from typing import Any
 
 from dangan.errors import DanganError
 from dangan.formats import findings as shown
-from dangan.formats.schemas import BASE_URI, SchemaSet, sensitive_leaves
+from dangan.formats.schemas import BASE_URI, NEVER_SECRET, SchemaSet, sensitive_leaves
 from dangan.formats.yamlio import YamlError, decode, load_bytes, load_text
 from dangan.model.codes import parse_code
 from dangan.model.threeway import conflict_note, has_markers, markers_note
@@ -46,6 +46,7 @@ RULES = {
     "DG119": "role act not signed by the person vault.yaml gives its key and role",
     "DG120": "history of a protected branch or a tag rewritten on the server",
     "DG121": "dated after the commit that records it, or a commit dated in the future",
+    "DG122": "secret record with a hidden field in clear, or a ledger marked secret",
 }
 
 
@@ -178,24 +179,34 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         add("DG103", f"{code.category} is not filed at the {code.level} level (allowed: {', '.join(cat.levels)})")
 
     encrypted = "sops" in tree
+    level = cat.level_of(tree)
+    names = cat.names_for(level)
+    if level == "secret" and code.category in NEVER_SECRET:
+        add("DG122", f"{code.category} records are read by the vault's own rules without a key, so they "
+                     "cannot be secret; set `level: internal`")
     # A canonical text writes every key plain, so a sensitive field can only be there if
     # its name is in the bytes: most records of such categories are skipped without a walk.
-    leaves = (sensitive_leaves(tree, cat.sensitive)
-              if cat.sensitive and (not canonical or _mentions(data, cat.sensitive)) else [])
+    leaves = (sensitive_leaves(tree, names)
+              if names and (level == "secret" or not canonical or _mentions(data, names)) else [])
     # a value that starts like ciphertext but is malformed is DG106/DG102, not a leak
     clear = sorted({"/" + "/".join(p) for p, v in leaves
                     if v not in (None, "") and not (isinstance(v, str) and v.startswith("ENC["))})
     for where in clear:
-        add("DG105", f"sensitive field {where} holds a clear value; encrypt it (dangan set) or remove it")
-    wanted = (recipients or {}).get(code.category)
-    problems = sealing.structure_problems(tree, cat.sensitive, wanted or [], leaves) if (leaves or encrypted) else []
+        if where.split("/")[1] in cat.hidden and not cat.sensitive.intersection(where.split("/")[1:]):
+            add("DG122", f"field {where} of a secret record holds a clear value; a secret record encrypts "
+                         "every field but the structural ones: `dangan set CODE level=secret` seals it")
+        else:
+            add("DG105", f"sensitive field {where} holds a clear value; encrypt it (dangan set) or remove it")
+    wanted = (recipients or {}).get(f"{code.category}:{level}")
+    problems = sealing.structure_problems(tree, names, wanted or [], leaves) if (leaves or encrypted) else []
     for problem in problems:
         if wanted is None and problem.startswith("recipients differ"):
             continue
         add("DG106", problem)
 
     body = {k: v for k, v in tree.items() if k != "sops"}
-    errors = schemas.errors(code.category, body, at_rest=not clear)
+    errors = schemas.errors(code.category, body,
+                            at_rest=False if clear else ("secret" if level == "secret" else True))
     plain = None
     if encrypted and keyring is not None and keyring.available():
         from dangan.formats import sops
@@ -341,6 +352,11 @@ def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None,
         for person in people or []:
             if person not in names:
                 found.append(Finding(CONFIG, "DG114", f"/access/{category}: {person!r} is not a recipient"))
+    readers = config.get("readers") if isinstance(config.get("readers"), dict) else {}
+    for level, people in readers.items():
+        for person in people if isinstance(people, list) else []:
+            if person not in names:
+                found.append(Finding(CONFIG, "DG114", f"/readers/{level}: {person!r} is not a recipient"))
     for category in config.get("retention") or {}:
         if category not in schemas.categories:
             found.append(Finding(CONFIG, "DG114", f"/retention/{category}: unknown category"))

@@ -44,13 +44,16 @@ from dangan.store.vault import Vault
 
 # ----------------------------------------------------------------- crypto, files
 
-def _recipients(vault: Vault, category: str) -> tuple[list[Any], list[str]]:
+def _recipients(vault: Vault, category: str, record: dict[str, Any]) -> tuple[list[Any], list[str]]:
+    """The recipients of a record's attachments: those of the record, by its category and
+    its confidentiality level (a secret record's attachments only for its readers)."""
     from dangan.formats import agekeys
 
-    keys = vault.recipient_keys(category)
+    level = vault.schemas.categories[category].level_of(record)
+    keys = vault.recipient_keys(category, level)
     if not keys:
-        raise DanganError(f"no recipients may read {category}: attachments are always encrypted",
-                          "add a recipient (`dangan recipients add`) or check vault.yaml `access`")
+        raise DanganError(f"no recipients may read {level} {category} records: attachments are always encrypted",
+                          "add a recipient (`dangan recipients add`) or check vault.yaml `access` and `readers`")
     try:
         return [agekeys.parse_recipient(k).key for k in keys], keys
     except agekeys.IdentityError as exc:
@@ -345,7 +348,7 @@ def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.date
                                   "give another name with --name, or remove the old one (dangan attachments rm)")
             taken.add(chosen.casefold())
             names.append(chosen)
-        keys, texts = _recipients(vault, code.category)
+        keys, texts = _recipients(vault, code.category, plain)
         digest = recipients_digest(texts)
         folder = vault.root / folder_of(code)
         existed = folder.exists()
@@ -519,7 +522,7 @@ def rewrap(vault: Vault, after: Vault, code: Code, doc: dict[str, Any], force: b
     entries = listed(plain)
     if not entries:
         return None, {}
-    keys, texts = _recipients(after, code.category)
+    keys, texts = _recipients(after, code.category, plain)
     digest = recipients_digest(texts)
     if not force and all(e.get("recipients") == digest for e in entries):
         return None, {}
@@ -542,8 +545,10 @@ def rewrap(vault: Vault, after: Vault, code: Code, doc: dict[str, Any], force: b
         raise
     new_plain = {**plain, "attachments": renewed}
     if "sops" in doc:
-        names = after.schemas.categories[code.category].sensitive
-        return sealing.seal(code, new_plain, names, after.recipient_keys(code.category), doc, vault.keyring), moves
+        cat = after.schemas.categories[code.category]
+        level = cat.level_of(new_plain)
+        return sealing.seal(code, new_plain, cat.names_for(level), after.recipient_keys(code.category, level),
+                            doc, vault.keyring), moves
     _, rt = vault.read(code)
     rt["attachments"] = renewed
     return rt, moves

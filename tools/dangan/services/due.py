@@ -28,6 +28,7 @@ from typing import Any
 
 from dangan.errors import CodeError, DanganError
 from dangan.formats import fields as fieldreader
+from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import tree_or_none
 from dangan.git import gitio
 from dangan.model import departments as deps
@@ -39,7 +40,7 @@ from dangan.services import blobcache
 from dangan.store.vault import RECORDS, Vault
 
 FORMAT = "dangan due 1"
-BASE = ("status", "title")
+BASE = ("status", "title", "level")
 UPKEEP = ("kind", "status", "target", "finished", "closed", "started", "refs")
 COUNTED = ("status", "place", "cabinet", "scope", "counted_at")
 ROOM = "custody.room"  # the key `_quick` gives a record's archive room under
@@ -242,11 +243,13 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
     if gone:
         candidates = {room: [p for p in paths if p not in gone] for room, paths in candidates.items()}
     records, unreadable = [], []
+    categories = vault.schemas.categories
     for code, path, blob in entries:
         if fields[blob] is None:
             unreadable.append(path)
-        else:
-            records.append(Record(code, fields[blob]))
+        else:  # a secret record's hidden fields (its title): never shown
+            records.append(Record(code, categories[code.category].visible(fields[blob])
+                                  if code.category in categories else fields[blob]))
     if known_rooms is not None:
         return records, unreadable, known_rooms
     rooms = {room for r in records if (room := _text(r.fields.get(ROOM)))}
@@ -282,7 +285,7 @@ def _wanted(marks: Mapping[str, list[ob.Mark]]) -> dict[str, frozenset[str]]:
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and value and not is_enc(value) else None
 
 
 def _last_upkeep(records: list[Record], tz: Any) -> dict[str, tuple[dt.date, str]]:

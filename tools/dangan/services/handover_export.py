@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dangan.errors import DanganError, Refusal
+from dangan.formats.schemas import SECRET_MASK
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.git import gitio
 from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
@@ -268,6 +269,13 @@ def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out
     timezone = str(vault.config.get("timezone") or "UTC")
     step("records")
     target = init_vault(partial, name, recipients, timezone)
+    if any(vault.schemas.categories[i.code.category].level_of(i.stored) == "secret" for i in items):
+        # the receiving party takes the secret records over: all its recipients read them
+        # (it names its own readers afterwards), so the exported vault says so
+        target.config["readers"] = {"secret": [str(r["name"]) for r in recipients]}
+        changes_config: bytes | None = dump(target.config).encode("utf-8")
+    else:
+        changes_config = None
     keys = [r["key"] for r in recipients]
     age_keys = [agekeys.parse_recipient(k).key for k in keys]
     digest = recipients_digest(keys)
@@ -299,14 +307,16 @@ def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out
             if renewed:
                 tree["attachments"] = renewed
             category = target.schemas.categories[code.category]
+            level = category.level_of(tree)
             if "sops" not in item.stored and tree == plain:
                 data = item.data  # a clear record unchanged: its bytes, comments and all
             else:
-                data = dump(sealing.seal_checked(code, tree, category.sensitive,
-                                                 target.recipient_keys(code.category))).encode("utf-8")
+                data = dump(sealing.seal_checked(code, tree, category.names_for(level),
+                                                 target.recipient_keys(code.category, level))).encode("utf-8")
             changes[item.path] = data
             records.append({"code": str(code), "path": item.path, "category": code.category,
-                            "title": str(tree.get("title", "")), "source_blob": item.blob,
+                            "title": SECRET_MASK if level == "secret" else str(tree.get("title", "")),
+                            "source_blob": item.blob,
                             "blob": blob_id(data), "attachments": len(renewed)})
         manifest = {
             "format": FORMAT,
@@ -322,6 +332,8 @@ def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out
             "outside_refs": outside,
         }
         changes[MANIFEST] = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+        if changes_config is not None:
+            changes["vault.yaml"] = changes_config
         step("commit")
         message = f"dangan handover export: {len(records)} record(s) under {prefix} from {source_name} at {head[:12]}"
         try:

@@ -212,7 +212,12 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
                 tree = _remap(plain, codes, maps)
                 errors += [f"{new}: {e}" for e in records.validation_errors(vault, new.category, tree)]
                 errors += [f"{new}: {e}" for e in _missing_refs(vault, tree, set(codes.values()))]
-                keys_text = vault.recipient_keys(new.category)
+                level = vault.schemas.categories[new.category].level_of(tree)
+                keys_text = vault.recipient_keys(new.category, level)
+                if level == "secret" and not keys_text:
+                    errors.append(f"{new}: a secret record, and no reader of secret records here may read "
+                                  f"{new.category} (vault.yaml `readers` and `access`)")
+                    continue
                 renewed = []
                 entries = listed(tree)
                 if entries:
@@ -239,7 +244,7 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
                     attached += len(renewed)
                 if errors:
                     continue
-                names = vault.schemas.categories[new.category].sensitive
+                names = vault.schemas.categories[new.category].names_for(level)
                 changes[new.path] = dump(sealing.seal_checked(new, tree, names, keys_text)).encode("utf-8")
                 item: dict[str, Any] = {"code": str(old), "category": old.category, "title": record["title"],
                                         "blob": record["source_blob"]}

@@ -490,7 +490,7 @@ def diff(
         old = versions.get(item.old_blob) if item.old_blob else None
         new = versions.get(item.new_blob) if item.new_blob else None
         cat = vault.schemas.category(code.category)
-        names = cat.sensitive if cat else frozenset()
+        names = _names(cat, old, new)
         text = str(code)
         kind = "added" if old is None else "removed" if new is None else "modified"
         if kind == "modified":
@@ -581,17 +581,26 @@ def log(vault: Vault, code: Code, branch: str | None = None) -> list[LogEntry]:
                           "list records with `dangan ls`")
     versions = read_versions(vault, [b for _, blobs in touching for b in blobs if b != gitio.ZERO])
     opener = Opener(vault, vault.keyring.available())
-    names = vault.schemas.categories[code.category].sensitive
+    cat = vault.schemas.categories[code.category]
     entries = []
     for meta, (a, b) in touching:
         commit, author, at, ct, subject = meta
         old = versions.get(a) if a != gitio.ZERO else None
         new = versions.get(b) if b != gitio.ZERO else None
         kind = "added" if old is None else "removed" if new is None else "modified"
-        fields, compared, notes = compare(str(code), old, new, names, opener, False)
+        fields, compared, notes = compare(str(code), old, new, _names(cat, old, new), opener, False)
         entries.append(LogEntry(commit, author, _iso(int(at), vault), _iso(int(ct), vault), subject, kind,
                                 None if b == gitio.ZERO else b, compared, fields, notes))
     return entries
+
+
+def _names(cat: Any, *versions: Version | None) -> frozenset[str]:
+    """What two versions of a record hide: the sensitive names, and a secret version's
+    hidden fields (a record may change level between them)."""
+    if cat is None:
+        return frozenset()
+    return frozenset().union(cat.sensitive, *(cat.names_of(v.stored) for v in versions
+                                              if v is not None and isinstance(v.stored, dict)))
 
 
 def record_at(vault: Vault, code: Code, when: str, branch: str | None = None) -> tuple[dict[str, Any], Resolved]:

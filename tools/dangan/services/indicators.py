@@ -146,7 +146,7 @@ def _read_snapshot(data: Any) -> Snap:
         nested: dict[str, frozenset[str]] = {}
         for category in data.vault.schemas.categories:
             after = rules[category].after if category in rules else ()
-            want[category] = READ.get(category, frozenset()) | {n for n in after if "." not in n}
+            want[category] = READ.get(category, frozenset()) | {n for n in after if "." not in n} | {"level"}
             nested[category] = (NESTED.get(category, frozenset()) | {"custody"}
                                 | {n.split(".")[0] for n in after if "." in n})
         stamp = repr(sorted((c, sorted(want[c]), sorted(nested[c])) for c in want))
@@ -167,7 +167,9 @@ def _read_snapshot(data: Any) -> Snap:
             trees.update(gitio.read_blobs(vault.root, todo, lambda b, content: _read(
                 category[b], content, want[category[b]], nested[category[b]])))
             blobcache.store(vault.root, CACHE, stamp, trees)
-        snap.records = [(code, path, trees[blob]) for code, path, blob in entries if isinstance(trees.get(blob), dict)]
+        cats = vault.schemas.categories  # a secret record's hidden fields: never in a report
+        snap.records = [(code, path, cats[code.category].visible(trees[blob]))
+                        for code, path, blob in entries if isinstance(trees.get(blob), dict)]
     return snap
 
 

@@ -106,11 +106,13 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
         for code, doc in [*sealed.values(), *clear]:
             if only is not None and str(code) not in only:
                 continue
-            recipients = after.recipient_keys(code.category)
+            level = after.schemas.categories[code.category].level_of(doc)
+            recipients = after.recipient_keys(code.category, level)
             if not recipients:
                 raise Refusal(
-                    f"{code}: no recipient would be left for category {code.category}",
-                    "keep at least one recipient who may read it (vault.yaml `access`)",
+                    f"{code}: no recipient would be left for category {code.category}"
+                    + (" (a secret record: its readers in vault.yaml `readers`)" if level == "secret" else ""),
+                    "keep at least one recipient who may read it (vault.yaml `access` and `readers`)",
                 )
             rotate = rotate_for(code) or _loses_a_recipient(doc, recipients)
             new_doc: Any = sealing.reseal(doc, recipients, vault.keyring, rotate, str(code)) if "sops" in doc else doc
@@ -264,6 +266,8 @@ def remove_recipient(vault: Vault, name: str, commit: bool = True) -> KeyChange:
         config["recipients"] = [r for r in config.get("recipients") or [] if r.get("name") != name]
         for category, people in list((config.get("access") or {}).items()):
             config["access"][category] = [p for p in people or [] if p != name]
+        for level, people in list((config.get("readers") or {}).items()):
+            config["readers"][level] = [p for p in people or [] if p != name]
 
     def could_read(code: Code) -> bool:
         return any(r.get("name") == name for r in vault.recipients_for(code.category))
@@ -348,7 +352,7 @@ def textconv(vault: Vault | None, path: Path, keyring: sealing.Keyring) -> str:
         if "sops" not in tree or vault is None:
             return dump({k: v for k, v in tree.items() if k != "sops"})
         category = vault.schemas.category(str(tree.get("category", "")))
-        names = category.sensitive if category else frozenset()
+        names = category.names_of(tree) if category else frozenset()
         if keyring.available():
             try:
                 if b"#" in data:  # comments: shown decrypted, as `sops -d` shows them

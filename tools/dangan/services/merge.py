@@ -112,7 +112,9 @@ def merge_record(vault: Vault, code: Code, sides: dict[str, Side | None], keyrin
     with them it is the RecordError `set` gives (`resolve`)."""
     base, ours, theirs = (sides[s] for s in SIDES)
     category = vault.schemas.category(code.category)
-    names = category.sensitive if category is not None else frozenset()
+    # what any side hides (a side may be secret, docs/format.md §3a)
+    names = frozenset().union(*(category.names_of(s.plain) for s in (base, ours, theirs) if s is not None),
+                              category.sensitive) if category is not None else frozenset()
     encrypted = any(s is not None and s.encrypted for s in (base, ours, theirs))
     plains: dict[str, Any] = {}
     if encrypted:

@@ -12,7 +12,7 @@ from typing import Any
 
 from dangan.errors import DanganError, RecordError
 from dangan.formats import fielddoc
-from dangan.formats.schemas import BASE_URI, SchemaSet
+from dangan.formats.schemas import BASE_URI, NEVER_SECRET, SECRET_MASK, SchemaSet
 from dangan.formats.yamlio import (
     MAX_INT_DIGITS,
     YamlError,
@@ -30,7 +30,7 @@ from dangan.model.threeway import conflict_hint, conflict_refusal
 from dangan.store import sealing
 from dangan.store.vault import RECORDS, Vault
 
-COMMON_ORDER = ("code", "category", "title", "status", "opened", "closed")
+COMMON_ORDER = ("code", "category", "level", "title", "status", "opened", "closed")
 DISPOSAL = "XH"
 
 
@@ -335,14 +335,42 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
         if invalid:  # the first field concerned, and where it is explained (issue 24)
             hint += "; " + fielddoc.error_hint(vault.schemas, code.category, fielddoc.hinted(invalid))
         raise RecordError(f"{code} is not valid: {shown}", hint)
+    level = vault.schemas.categories[code.category].level_of(tree)
     return sealing.seal(
         code,
         tree,
-        sensitive_names(vault, code.category),
-        vault.recipient_keys(code.category),
+        record_names(vault, code.category, level),
+        level_recipients(vault, code, level),
         previous,
         vault.keyring,
     )
+
+
+def record_names(vault: Vault, category: str, level: str) -> frozenset[str]:
+    """The key names a record of `category` at confidentiality `level` encrypts."""
+    return vault.schemas.categories[category].names_for(level)
+
+
+def level_recipients(vault: Vault, code: Code, level: str) -> list[str]:
+    """The recipients of a record at `level`; a secret record that nobody could read, or
+    that belongs to a ledger the rules read, is refused (exit 2, nothing written)."""
+    if level == "secret":
+        if code.category in NEVER_SECRET:
+            raise RecordError(f"{code}: {code.category} records cannot be secret",
+                              "the vault's own rules read them without a key (docs/format.md §3a); "
+                              "give level internal or public")
+        named = vault.level_readers("secret")
+        if not named:
+            raise RecordError(f"{code}: vault.yaml names no readers of secret records",
+                              "add `readers: {secret: [NAME, ...]}` to vault.yaml with the recipients "
+                              "who may read them (docs/format.md §3a)")
+        keys = vault.recipient_keys(code.category, level)
+        if not keys:
+            raise RecordError(f"{code}: none of the readers of secret records ({', '.join(named)}) "
+                              f"may read {code.category} records (vault.yaml `access`)",
+                              "add one of them to the category's access, or a reader who has it")
+        return keys
+    return vault.recipient_keys(code.category, level)
 
 
 def missing_refs(vault: Vault, tree: dict[str, Any]) -> list[str]:
@@ -456,7 +484,9 @@ def create(
         code = allocate(vault, category, location)
         tree = new_tree(vault, code, tree)
         sealed = prepare(vault, code, tree)
-        commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan new: {code} {tree.get('title', '')}".rstrip(), commit)
+        # the title names the record in the log, but a secret record's title is hidden
+        named = "" if vault.schemas.categories[code.category].level_of(tree) == "secret" else tree.get("title", "")
+        commit_id = vault.apply({code.path: dump(sealed).encode()}, f"dangan new: {code} {named}".rstrip(), commit)
     return Written(code, code.path, commit_id)
 
 
@@ -576,7 +606,8 @@ def listing(
     from dangan.model.query import Condition, Search, check_searchable
 
     conditions = [c if isinstance(c, Condition) else Condition(c[0], "=", c[1]) for c in where]
-    hidden_by = {name: cat.sensitive for name, cat in vault.schemas.categories.items()}
+    schemas = vault.schemas
+    hidden_by = {name: cat.sensitive for name, cat in schemas.categories.items()}
     everywhere = frozenset().union(*hidden_by.values()) if hidden_by else frozenset()
     for condition in conditions:
         check_searchable(condition, hidden_by.get(category, everywhere) if category else everywhere)
@@ -599,6 +630,9 @@ def listing(
         if status and tree.get("status") != status:
             continue
         hidden = hidden_by.get(code.category, everywhere)
+        secret = code.category in schemas.categories and schemas.categories[code.category].level_of(tree) == "secret"
+        if secret:  # what a secret record hides never matches, even a value wrongly left in clear
+            hidden = schemas.categories[code.category].names_for("secret")
         if not all(condition.holds(tree, hidden) for condition in conditions):
             continue
         matched = None
@@ -610,7 +644,7 @@ def listing(
             Listed(
                 code=str(code),
                 category=code.category,
-                title=str(tree.get("title", "")),
+                title=SECRET_MASK if secret else str(tree.get("title", "")),
                 status=str(tree.get("status", "")),
                 opened=tree.get("opened"),
                 closed=tree.get("closed"),

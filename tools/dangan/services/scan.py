@@ -72,19 +72,24 @@ class Rules:
 
     @property
     def recipients(self) -> dict[str, list[str]]:
-        people = [r for r in self.config.get("recipients") or [] if isinstance(r, dict)]
-        access = self.config.get("access") or {}
+        """category -> keys, and `category:level` -> keys for each confidentiality level
+        (what DG106 and DG118 expect of a record at that level)."""
+        from dangan.formats.schemas import CONFIDENTIALITY
+        from dangan.store.vault import recipients_of
+
         out = {}
         for category in self.schemas.categories:
-            allowed = access.get(category) if isinstance(access, dict) else None
-            out[category] = [str(r.get("key")) for r in people if allowed is None or r.get("name") in allowed]
+            out[category] = [str(r.get("key")) for r in recipients_of(self.config, category)]
+            for level in CONFIDENTIALITY:
+                out[f"{category}:{level}"] = [str(r.get("key")) for r in recipients_of(self.config, category, level)]
         return out
 
     def fingerprint(self) -> str:
-        # "rules 5": DG101 names git's conflict markers, DG107 the commands that restore a
+        # "rules 6": confidentiality levels (DG122, recipients by level); "rules 5": DG101
+        # names git's conflict markers, DG107 the commands that restore a
         # record, DG108 is judged on the work tree and links are DG104 by mode, so a whole
         # tree's findings remembered by an older dangan are not shown
-        digest = hashlib.sha256(f"dangan {__version__} rules 5\0".encode())
+        digest = hashlib.sha256(f"dangan {__version__} rules 6\0".encode())
         digest.update(self.schemas.fingerprint.encode())
         # all of vault.yaml, not only the recipients: the loan rules (DG111) read the
         # lending settings and the certificate rules (DG112) the timezone

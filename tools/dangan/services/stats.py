@@ -52,7 +52,7 @@ OPEN_COMPLAINT = frozenset({"open", "in_progress"})
 DONE_REPAIR = frozenset({"done", "closed"})
 REPAIR_KINDS = frozenset({"01", "02"})  # '03' is scheduled upkeep, not a repair
 FULL_READ = frozenset({"JY", "BQ", "YJ"})  # nested events and items: the full reader
-COMMON = ("title", "status", "opened", "closed", "retention")
+COMMON = ("title", "level", "status", "opened", "closed", "retention")
 WANTED = {
     "TS": ("kind", "received_at", "subject", "handler", "deadline"),
     "WX": ("kind", "target", "reported_at"),
@@ -159,11 +159,14 @@ def snapshot(vault: Vault, as_of: dt.date) -> Data:
 
     trees = gitio.read_blobs(vault.root, list(category_of), read)
     handed = handovers.handed_over_codes(trees[b] for c, _, b in entries if c.category == handovers.CATEGORY)
+    categories = vault.schemas.categories
     for code, path, blob in entries:
         tree = trees[blob]
         if tree is None:
             data.unreadable.append(path)
             continue
+        if code.category in categories:  # a secret record's hidden fields: never in a report
+            tree = categories[code.category].visible(tree)
         (data.handed_over if str(code) in handed else data.records).append(Record(code, path, tree))
     return data
 

@@ -131,6 +131,13 @@ def seal(
             f"{code}: no recipients to encrypt for (sensitive field(s): {', '.join(present)})",
             "add a recipient to vault.yaml (`dangan recipients add`), or leave these fields out",
         )
+    if prior is not None and _loses_readers(prior, recipients):
+        # Someone who could read the record may not any more (it became secret, or its
+        # readers changed): the data key they could unwrap from the stored version must not
+        # seal what they may not read. A new key, and no comment of the old version.
+        from dangan.formats import yamlio
+
+        prior, plain = None, yamlio.to_plain(plain)
     try:
         sealed = sops.encrypt_document(
             plain,
@@ -150,6 +157,17 @@ def seal(
         raise DanganError(f"{code}: {exc}") from None
     except agekeys.IdentityError as exc:
         raise DanganError(f"{code}: {exc}") from None
+
+
+def _loses_readers(prior: dict[str, Any], recipients: list[str]) -> bool:
+    """True when a stored encrypted record is readable by someone not in `recipients`."""
+    from dangan.formats import sops
+
+    try:
+        had = {r for r, _ in sops.Metadata.from_dict(prior["sops"]).age}
+    except sops.SopsError:
+        return True
+    return not had <= _canonical_recipients(tuple(recipients))
 
 
 def seal_checked(code: Code, plain: dict[str, Any], names: frozenset[str],
@@ -319,7 +337,7 @@ def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: l
     wanted = _canonical_recipients(tuple(recipients))
     have = {r for r, _ in meta.age}
     if have != wanted:
-        problems.append("recipients differ from those vault.yaml gives this category; run `dangan keys updatekeys`")
+        problems.append("recipients differ from those vault.yaml gives this category and level; run `dangan keys updatekeys`")
     for _path, value in leaves:
         if isinstance(value, str) and value.startswith("ENC[") and not is_enc(value):
             problems.append("a malformed ENC[...] value")

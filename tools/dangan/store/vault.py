@@ -23,6 +23,20 @@ KNOWN_VERSIONS = (1,)
 RECORDS = "vault"
 
 
+def recipients_of(config: Mapping[str, Any], category: str, level: str | None = None) -> list[dict[str, Any]]:
+    """The recipients of a record of `category` at `level` under a vault.yaml (`Vault.recipients_for`)."""
+    everyone = [r for r in config.get("recipients") or [] if isinstance(r, dict)]
+    allowed = (config.get("access") or {}).get(category)
+    chosen = everyone if allowed is None else [r for r in everyone if r.get("name") in allowed]
+    if level is None:
+        return chosen
+    readers = config.get("readers")
+    named = readers.get(level) if isinstance(readers, dict) else None
+    if named is None:
+        return [] if level == "secret" else chosen
+    return [r for r in chosen if r.get("name") in named]
+
+
 def find_root(start: Path) -> Path | None:
     """The first directory from `start` upwards that holds a vault.yaml, like git."""
     start = start.resolve()
@@ -92,14 +106,21 @@ class Vault:
     def recipients(self) -> list[dict[str, Any]]:
         return list(self.config.get("recipients") or [])
 
-    def recipient_keys(self, category: str) -> list[str]:
-        return [str(r["key"]) for r in self.recipients_for(category) if isinstance(r, dict) and r.get("key")]
+    def recipient_keys(self, category: str, level: str | None = None) -> list[str]:
+        return [str(r["key"]) for r in self.recipients_for(category, level) if isinstance(r, dict) and r.get("key")]
 
-    def recipients_for(self, category: str) -> list[dict[str, Any]]:
-        allowed = (self.config.get("access") or {}).get(category)
-        if allowed is None:
-            return self.recipients
-        return [r for r in self.recipients if r.get("name") in allowed]
+    def recipients_for(self, category: str, level: str | None = None) -> list[dict[str, Any]]:
+        """Who may read the encrypted values of a record of `category` at confidentiality
+        `level` (None: the category alone): those `access` gives the category, and of them
+        those `readers` gives the level when it names any (docs/format.md §3a). A secret
+        record with no readers named has no one (sealing it is refused)."""
+        return recipients_of(self.config, category, level)
+
+    def level_readers(self, level: str) -> list[str] | None:
+        """The names `readers` gives a confidentiality level, None when it gives none."""
+        readers = self.config.get("readers")
+        named = readers.get(level) if isinstance(readers, dict) else None
+        return [str(n) for n in named] if isinstance(named, list) else None
 
     @functools.cached_property
     def git_dir(self) -> Path:
