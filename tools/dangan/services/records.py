@@ -327,6 +327,8 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
     problem = value_problem(tree)  # what no reader would take back (DG101): never written
     if problem is not None:
         raise RecordError(f"{code} is not valid: {problem}", "nothing was written; fix the fields and retry")
+    level = vault.schemas.categories[code.category].level_of(tree)
+    recipients = level_recipients(vault, code, level)  # who may read it: refused first
     invalid = validation_errors(vault, code.category, tree)
     errors = invalid + missing_refs(vault, tree)
     if errors:
@@ -335,12 +337,11 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
         if invalid:  # the first field concerned, and where it is explained (issue 24)
             hint += "; " + fielddoc.error_hint(vault.schemas, code.category, fielddoc.hinted(invalid))
         raise RecordError(f"{code} is not valid: {shown}", hint)
-    level = vault.schemas.categories[code.category].level_of(tree)
     return sealing.seal(
         code,
         tree,
         record_names(vault, code.category, level),
-        level_recipients(vault, code, level),
+        recipients,
         previous,
         vault.keyring,
     )
