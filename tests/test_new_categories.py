@@ -159,3 +159,17 @@ def test_a_company_may_expect_a_monthly_log_per_archive_room(vault: Path, cli) -
     assert cli("check", "--all").code == 0
     gaps = json.loads(cli("gaps", "--as-of", "2090-01-01", "--json").out)["gaps"]
     assert [g["rule"] for g in gaps if g.get("category") == "KF"] == ["archive room log"]
+
+
+def test_a_notices_scope_lies_within_where_it_is_filed(vault: Path, cli) -> None:
+    """TZ `scope` is a part of the location the notice is filed at (DG103): a notice to the
+    whole project filed in one building is refused by new and by check, and named."""
+    refused = cli("new", "TZ", "A01-02", "--file", "-", input=dump(fields("TZ-water-outage.yaml", scope="A01")))
+    assert refused.code == 2 and "DG103" not in refused.err and not list((vault / "vault").rglob("TZ-*.yaml"))
+    assert "scope A01 is not within A01-02, where the notice is filed" in refused.err
+    code = new(cli, "TZ", "A01", fields("TZ-water-outage.yaml", scope="A01-02"))  # a building of the project
+    rel = f"vault/A01/TZ/{code}.yaml"
+    tree = read_yaml(vault / rel)
+    commit_by_hand(vault, rel, dump(dict(tree, scope="B01")), "scope by hand", verify=False)
+    check = cli("check", rel)
+    assert check.code == 1 and f"{rel}: DG103 scope B01 is not within A01" in check.out

@@ -33,7 +33,34 @@ def file_rules(category: str, tree: dict[str, Any], config: dict[str, Any]) -> P
         from dangan.model import disposal
 
         return [("DG112", m) for m in disposal.hold_problems(tree)]
-    return []
+    return [("DG103", m) for m in record_problems(category, tree)]
+
+
+def record_problems(category: str, tree: dict[str, Any]) -> list[str]:
+    """What a record of any other category breaks beyond its schema (DG103): `new`, `set`
+    and `edit` refuse it before the hook would."""
+    return notice_problems(tree) if category == "TZ" else []
+
+
+def notice_problems(tree: dict[str, Any]) -> list[str]:
+    """A notice's `scope` (the part of the property it concerns) lies within the location it
+    is filed at: a notice to the whole project is filed at the project, not in one building
+    (else `ls --location A01` would not find the notices of a building's flats)."""
+    from dangan.errors import DanganError
+    from dangan.model.codes import parse_code, parse_location
+
+    scope = tree.get("scope")
+    if not isinstance(scope, str) or scope.startswith("ENC["):  # a secret notice: not judged
+        return []
+    try:
+        where, within = parse_code(str(tree.get("code"))).location, parse_location(scope)
+    except DanganError:
+        return []  # the schema's patterns report it
+    if where.contains(within):
+        return []
+    filed = "-".join(where.parts)
+    return [f"scope {scope} is not within {filed}, where the notice is filed: file it at {scope} "
+            f"(or a location that holds it), or narrow its scope to {filed} or a part of it"]
 
 
 def change_rules(changed: Iterable[tuple[str, dict[str, Any], dict[str, Any] | None]],

@@ -331,6 +331,10 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
     recipients = level_recipients(vault, code, level)  # who may read it: refused first
     invalid = validation_errors(vault, code.category, tree)
     errors = invalid + missing_refs(vault, tree)
+    if not invalid:  # a valid record: what the rules add to its schema (a notice's scope)
+        from dangan.rules.domain import record_problems
+
+        errors += record_problems(code.category, tree)
     if errors:
         shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
         hint = "nothing was written; fix the fields and retry"
