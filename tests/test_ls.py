@@ -80,6 +80,48 @@ def test_search_ignores_case_and_width(filled: Path) -> None:
     assert codes(filled, "--search", "(地下一層)") == [CODES[3]]  # the text has full-width （）
 
 
+def test_search_and_where_take_simplified_and_traditional_alike(filled: Path) -> None:
+    """Issue 24 part 2: the records are written in traditional characters; 电梯 (simplified)
+    finds what 電梯 finds, mixed spellings too, and the results show the text as stored."""
+    assert codes(filled, "--search", "电梯") == codes(filled, "--search", "電梯") == CODES[1:3]
+    assert codes(filled, "--search", "电梯 異响") == [CODES[2]]  # one term in each script, mixed
+    found = ls(filled, "--search", "维保 每月")
+    assert [f["code"] for f in found] == [CODES[1]] and found[0]["matched"] == ["title", "description"]
+    assert found[0]["title"] == "2棟301室建議增加電梯維保公示"  # shown as stored
+    assert codes(filled, "--search", "广场 abc") == [CODES[3]]
+    assert codes(filled, "--where", "title~电梯") == CODES[1:3]
+    assert codes(filled, "--where", "title=3栋101室投诉电梯异响") == [CODES[2]]
+    assert codes(filled, "--where", "title!=3栋101室投诉电梯异响") == [CODES[0], CODES[1], CODES[3]]
+    # the sensitive values stay out of reach in either script (林晓东 is 林曉東 simplified)
+    assert codes(filled, "--search", "林晓东") == []
+    assert codes(filled, "--where", "complainant.name=林晓东") == []
+
+
+def test_script_folding_of_archive_words() -> None:
+    """OpenCC's t2s on the words of an archive: each pair folds to one text, and the
+    many-to-one characters fold where a simplified writer expects them."""
+    from dangan.model import script
+
+    for trad, simp in [("電梯", "电梯"), ("檔案室", "档案室"), ("總部", "总部"), ("翠湖花園", "翠湖花园"),
+                       ("業主", "业主"), ("裡", "里"), ("發", "发"), ("後", "后"), ("髮", "发")]:
+        assert script.fold(trad) == script.fold(simp) == simp, trad
+        assert script.same(trad, simp)
+    assert not script.same("電梯", "扶梯")
+    assert script.fold("ABC 123") == "ABC 123"
+    assert script.matching("总部档案室", ["總部檔案室", "分部檔案室"]) == ["總部檔案室"]
+    assert script.nearest("总部档案", ["總部檔案室", "財務室"]) == ["總部檔案室"]
+
+
+def test_a_term_written_as_stored_matches_where_opencc_converts_phrases() -> None:
+    """OpenCC converts 乾 alone to 干 but keeps 乾隆: a term as the record writes it must
+    still match (the search also compares the text as typed)."""
+    tree = {"title": "乾隆年間檔案"}
+    for term in ("乾", "乾隆", "干", "档案"):
+        search = Search.parse(term)
+        assert search.matched(tree, frozenset()) == (None if term == "干" else ["title"]), term
+        assert search.may_match(dump(tree)) or term == "干", term
+
+
 def test_search_sees_codes_enums_and_dates(filled: Path) -> None:
     assert codes(filled, "--search", "B01-01") == [CODES[3]]
     assert codes(filled, "--search", "suggestion") == [CODES[1]]
@@ -186,7 +228,7 @@ def test_json_without_search_is_unchanged(filled: Path) -> None:
 # ----------------------------------------------------- the raw-text shortcut is sound
 
 # what record values hold: CJK, full-width forms, quotes, YAML specials, spaces, newlines
-_ALPHABET = "aZ09-_電梯維保號ＡＢ１（）：，'\"#:&*!|>%@` \n\t\\é"
+_ALPHABET = "aZ09-_電梯维保號ＡＢ１（）：，'\"#:&*!|>%@` \n\t\\é乾隆干發后後裡"
 _text = st.one_of(st.text(_ALPHABET, min_size=1, max_size=30), st.text(min_size=1, max_size=10))
 
 
