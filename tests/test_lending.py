@@ -542,3 +542,14 @@ def test_a_borrower_no_loan_names_is_a_warning_with_the_nearest_names(base: Path
     assert f"did you mean {BORROWER}?" in result.err
     known = dg(base, "lend", "ls", "--borrower", BORROWER, "--status", "rejected")
     assert known.code == 0 and "warning" not in known.err, known  # a known borrower: no warning
+
+
+def test_a_borrower_in_the_other_script_is_the_borrower(base: Path) -> None:
+    """Issue 24 part 2: 赵伟 (simplified) lists the loans of 趙偉, shown as stored, no warning."""
+    stored = json.loads(dg(base, "lend", "ls", "--borrower", BORROWER, "--json").out)["loans"]
+    result = dg(base, "lend", "ls", "--borrower", "赵伟", "--json")
+    assert result.code == 0 and "warning" not in result.err, result
+    assert stored and json.loads(result.out)["loans"] == stored
+    assert {loan["borrower"] for loan in stored} == {BORROWER}
+    near = dg(base, "lend", "ls", "--borrower", "赵X")  # nearest names compared in one script
+    assert f"did you mean {BORROWER}?" in near.err, near
