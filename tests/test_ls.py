@@ -295,3 +295,46 @@ def test_on_a_terminal_ls_is_a_table_and_to_a_pipe_tab_separated(filled: Path) -
         assert line.startswith(cells[0]) and cells[2] in line
         # the status column starts at the same terminal column on every line
         assert width(line[: line.index(cells[3], len(cells[0]) + len(cells[2]))]) == status_at
+
+
+def test_csv_listing_has_a_header_and_rfc4180_quoting(filled: Path, tmp_path: Path) -> None:
+    """Issue 24 part 4: `--format csv` gives a header line and rows the csv module reads back
+    to the same cells as the JSON; a comma, a quote or a line break quotes a cell; a cell a
+    spreadsheet would evaluate gets export's `'`; `--format json` is `--json`."""
+    import shutil
+
+    plain = run_cli(["-C", str(filled), "ls", "--format", "csv"])
+    assert plain.code == 0, plain
+    table = list(csv.reader(io.StringIO(plain.out)))
+    assert table[0] == ["code", "category", "title", "status", "opened", "closed"]
+    assert [r[:4] for r in table[1:]] == [[i["code"], i["category"], i["title"], i["status"]] for i in ls(filled)]
+    assert run_cli(["-C", str(filled), "ls", "--format", "json"]).out == run_cli(["-C", str(filled), "ls", "--json"]).out
+
+    root = tmp_path / "copy"
+    shutil.copytree(filled, root, symlinks=True)
+    made = []
+    for serial, title in ((2, '噪音, "週末"\n裝修'), (3, "=HYPERLINK(1)")):
+        code = f"TS-A01-03-001-0101-{serial:04d}"
+        (root / f"vault/A01/03/001/0101/TS/{code}.yaml").write_text(dump({
+            "code": code, "category": "TS", "title": title, "status": "open", "opened": "2024-01-01",
+            "kind": "complaint", "channel": "phone", "received_at": "2024-01-01T08:00:00+08:00",
+            "subject": "noise", "description": "x"}), encoding="utf-8")
+        made.append(code)
+    out = run_cli(["-C", str(root), "ls", "--format", "csv", "--location", "A01-03"]).out
+    assert out.split("\n")[2:5] == [f'{made[0]},TS,"噪音, ""週末""', '裝修",open,2024-01-01,',
+                                    f"{made[1]},TS,'=HYPERLINK(1),open,2024-01-01,"]
+    rows = list(csv.reader(io.StringIO(out)))
+    assert [r[2] for r in rows[2:]] == ['噪音, "週末"\n裝修', "'=HYPERLINK(1)"]
+    tsv = run_cli(["-C", str(root), "ls", "--location", "A01-03"]).out  # the pipe's default: unchanged
+    assert tsv.splitlines()[1].split("\t")[:3] == [made[0], "TS", '噪音, "週末"\\x0a裝修']
+
+
+def test_recipients_ls_as_csv(filled: Path) -> None:
+    """The same --format for every listing: recipients ls gives the header and its one row."""
+    out = run_cli(["-C", str(filled), "recipients", "ls", "--format", "csv"])
+    assert out.code == 0, out
+    rows = list(csv.reader(io.StringIO(out.out)))
+    assert rows[0] == ["name", "roles", "categories", "key"]
+    doc = json.loads(run_cli(["-C", str(filled), "recipients", "ls", "--format", "json"]).out)
+    assert [r[0] for r in rows[1:]] == [r["name"] for r in doc] == ["張敏"]
+    assert rows[1][3] == doc[0]["key"] and rows[1][3].startswith("age1")
