@@ -213,9 +213,12 @@ def complete_room(ctx: click.Context, param: click.Parameter, incomplete: str) -
     if vault is None:
         return []
     try:
+        from dangan.model.script import fold
         from dangan.services.due import rooms_named
 
-        return [room for room in sorted(rooms_named(vault)) if room.startswith(incomplete)]
+        typed = fold(incomplete)  # 总 completes 總部檔案室 too
+        return [room for room in sorted(rooms_named(vault)) if room.startswith(incomplete)
+                or fold(room).startswith(typed)]
     except Exception:  # git missing, no commit: nothing to offer
         return []
 
