@@ -174,18 +174,24 @@ class Search:
         return all(self.scripted[i] in converted for i in missing)
 
     def matched(self, tree: dict[str, Any], hidden: frozenset[str]) -> list[str] | None:
-        """The fields whose values hold a term (None: not every term is found)."""
-        values = [(path, _plain(text)) for path, text in clear_values(tree, hidden)]
-        values = [(path, text, script.fold(text)) for path, text in values]
-
-        def holds(i: int, text: str, converted: str) -> bool:
-            return self.terms[i] in text or self.scripted[i] in converted
-
+        """The fields whose values hold a term (None: not every term is found). A value is
+        converted to one script only when a term that is not ASCII is not in it as typed."""
         every = range(len(self.terms))
-        fields = [path for path, text, converted in values if any(holds(i, text, converted) for i in every)]
-        if all(any(holds(i, text, converted) for _, text, converted in values) for i in every):
-            return fields
-        return None
+        fields = []
+        found = [False] * len(self.terms)
+        for path, value in clear_values(tree, hidden):
+            text = _plain(value)
+            hits = [self.terms[i] in text for i in every]
+            if not all(hits) and not text.isascii():
+                converted = None
+                for i in every:
+                    if not hits[i] and not self.terms[i].isascii():
+                        converted = converted if converted is not None else script.fold(text)
+                        hits[i] = self.scripted[i] in converted
+            if any(hits):
+                fields.append(path)
+                found = [a or b for a, b in zip(found, hits)]
+        return fields if all(found) else None
 
 
 def clear_values(tree: Any, hidden: frozenset[str], prefix: str = "") -> Iterator[tuple[str, str]]:
