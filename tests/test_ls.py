@@ -338,3 +338,19 @@ def test_recipients_ls_as_csv(filled: Path) -> None:
     doc = json.loads(run_cli(["-C", str(filled), "recipients", "ls", "--format", "json"]).out)
     assert [r[0] for r in rows[1:]] == [r["name"] for r in doc] == ["張敏"]
     assert rows[1][3] == doc[0]["key"] and rows[1][3].startswith("age1")
+
+
+@pytest.mark.parametrize(("args", "loaded"), [(["ls", "--category", "TS"], False),
+                                              (["ls", "--where", "subject=noise"], False),
+                                              (["ls", "--search", "电梯"], True)])
+def test_opencc_is_loaded_only_to_compare_chinese_text(filled: Path, args: list[str], loaded: bool) -> None:
+    """The converter costs ~25 ms to load: a command that compares no Chinese text never
+    imports it (a fresh interpreter each, so other tests cannot have loaded it)."""
+    import subprocess
+    import sys
+
+    program = ("import sys\nfrom dangan.entry import main\ncode = main(sys.argv[1:])\n"
+               "sys.stderr.write(f'opencc={\"opencc\" in sys.modules} code={code}')\n")
+    done = subprocess.run([sys.executable, "-c", program, "-C", str(filled), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stderr.endswith(f"opencc={loaded} code=0"), done.stderr
