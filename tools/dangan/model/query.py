@@ -161,7 +161,7 @@ class Search:
         in '...') and backslashes (escapes in "..."), so a text with a backslash, or a
         term with a quote mark, is always parsed; tests/test_ls.py checks this property.
         The text is converted to one script only when a term is not found as typed and
-        is not ASCII (on 100,000 records, converting each costs ~1.3 s more)."""
+        is not ASCII (~2 s of CPU more on 100,000 records: docs/exchange.md)."""
         if "\\" in raw or any("'" in term or '"' in term for term in self.terms):
             return True
         folded = _plain(raw)
