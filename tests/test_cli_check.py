@@ -631,3 +631,48 @@ def test_a_symlinked_record_is_a_finding_and_never_followed(vault: Path, cli, tm
     (vault / rel).mkdir()
     folder = cli("show", code)
     assert folder.code == 2 and "is a folder, not a record file" in folder.err, folder
+
+
+def _on_a_terminal_stderr(args: list[str]) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the installed dangan with stderr on a pseudo-terminal."""
+    import os
+    import pty
+
+    from conftest import DANGAN_BIN
+
+    main, side = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(DANGAN_BIN), *args], stdout=subprocess.PIPE, stderr=side,
+                                stdin=subprocess.DEVNULL)
+        os.close(side)
+        out, _ = proc.communicate(timeout=120)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(main)
+    return proc.returncode, out.decode("utf-8"), b"".join(chunks).decode("utf-8")
+
+
+def test_check_all_counts_on_a_terminal_and_says_nothing_to_a_pipe(vault: Path) -> None:
+    """Issue 24 part 4: a cold `check --all` of a large vault takes seconds; on a terminal one
+    stderr line counts the files checked and is cleared at the end; a pipe sees nothing and
+    stdout is the same either way."""
+    commit_no_verify(vault, SB_REL, sb_text())
+    code, out, err = _on_a_terminal_stderr(["-C", str(vault), "check", "--all"])  # cold: no note yet
+    assert code == 0 and out == "1 file(s) checked, 0 findings\n", (code, out, err)
+    assert err.startswith("\rcheck: 1 files checked…"), err
+    assert err.endswith("\r") and "\n" not in err  # one line, cleared at the end
+    piped = run_bin(["-C", str(vault), "check", "--all"], cwd=vault)
+    assert piped.code == 0 and piped.err == "" and piped.out == out, piped
+    # a folder goes through the command-line layer (cli/checks.py): the same line
+    code, out, err = _on_a_terminal_stderr(["-C", str(vault), "check", "vault/A01"])
+    assert code == 0 and out == "1 file(s) checked, 0 findings\n", (code, out, err)
+    assert err.startswith("\rcheck: 1 files checked…") and err.endswith("\r") and "\n" not in err, err
+    assert run_bin(["-C", str(vault), "check", "vault/A01"], cwd=vault).err == ""

@@ -44,6 +44,7 @@ def test_commands_codes_categories_and_rooms_complete(vault: Path) -> None:
     assert complete(vault, "ls", "--category", "Y") == ["YJ", "YX", "YZ"]
     assert complete(vault, "fields", "T") == ["TS", "TZ"]
     assert complete(vault, "inventory", "sheet", "--room", "總") == ["總部檔案室"]
+    assert complete(vault, "inventory", "sheet", "--room", "总部档") == ["總部檔案室"]  # either script
 
 
 def test_completion_outside_a_vault_offers_no_codes(tmp_path: Path) -> None:

@@ -226,6 +226,10 @@ def test_department_filter(fixed: Path) -> None:
     assert {o["responsible"] for o in doc["obligations"]} == {"李建國"}
     unassigned = doc_of(fixed, "--as-of", "2025-04-10", "--department", "unassigned")
     assert {o["subject"] for o in unassigned["obligations"]} == {HT, AQ, QY}
+    # the department in the other script is the department (issue 24 part 2), named as vault.yaml writes it
+    archive = doc_of(fixed, "--as-of", "2025-04-10", "--department", "檔案室")
+    simplified = doc_of(fixed, "--as-of", "2025-04-10", "--department", "档案室")
+    assert simplified == archive and simplified["department"] == "檔案室"  # refused (exit 2) before
 
 
 def test_before_the_first_commit_nothing_is_due(fixed: Path) -> None:

@@ -71,6 +71,30 @@ def test_import_encrypts_and_commits_once(keyed, tmp_path: Path) -> None:
     assert run_cli(["-C", str(root), "check"]).code == 0
 
 
+def test_headers_may_be_the_fields_chinese_names_in_either_script(keyed, tmp_path: Path) -> None:
+    """Issue 24 part 2: a column may name a field by the Chinese name its description gives
+    (`dangan fields TS` shows them: 題名, 受理時間, 姓名), traditional or simplified alike."""
+    root, key = keyed
+    sheet = tmp_path / "zh.csv"
+    sheet.write_text("location,题名,類型,受理渠道,受理时间,事由,投诉/建议内容,姓名,電話\n"
+                     "A01-02-001-0301,電梯異響,complaint,phone,2024-04-08T12:35:00+08:00,elevator,夜間異響,林曉東,138-0000-1234\n",
+                     encoding="utf-8")
+    result = run_cli(["-C", str(root), "import", "TS", str(sheet), "--json"])
+    assert result.code == 0, result
+    shown = run_cli(["-C", str(root), "--identity", str(key), "show", json.loads(result.out)["codes"][0],
+                     "--decrypt", "--json"])
+    record = json.loads(shown.out)["record"]
+    assert (record["title"], record["kind"], record["channel"], record["subject"]) == (
+        "電梯異響", "complaint", "phone", "elevator")
+    assert record["received_at"] == "2024-04-08T12:35:00+08:00" and record["description"] == "夜間異響"
+    assert record["complainant"] == {"name": "林曉東", "phone": "138-0000-1234"}
+    # a field named twice (by its path and by its name) is refused before any row is read
+    twice = tmp_path / "twice.csv"
+    twice.write_text("title,題名\na,b\n", encoding="utf-8")
+    refused = run_cli(["-C", str(root), "import", "TS", str(twice)])
+    assert refused.code == 2 and "two columns name the field 'title'" in refused.err, refused
+
+
 def test_a_bad_row_writes_nothing_and_is_named(keyed, tmp_path: Path) -> None:
     root, _ = keyed
     rows = [row(i) for i in range(1, 51)]

@@ -163,16 +163,26 @@ def test_sheet_lists_exactly_the_room_in_shelf_order(base: Path) -> None:
     assert [r["code"] for r in sheet_rows(base, "--room", ROOM_A, "--cabinet", "02")] == ROOM_A_ORDER[2:6]
     assert [r["code"] for r in sheet_rows(base, "--room", ROOM_B)] == ["QY-0009"]
     assert [r["code"] for r in sheet_rows(base)] == ROOM_A_ORDER + ["QY-0009"]  # every room, by room
-    # a room no record names is refused with the rooms that exist, not an empty sheet (issue 24):
-    # the simplified spelling of a room is not the room, and the hint shows which one was meant
+    # a room no record names is refused with the rooms that exist, not an empty sheet (issue 24),
+    # the nearest first whatever the script it is typed in
     bad_input(dg(base, "inventory", "sheet", "--room", "沒有這個檔案室"), "no record's paper original is in a room")
-    mistyped = dg(base, "inventory", "sheet", "--room", "总部档案室")
-    bad_input(mistyped, "'总部档案室'")
+    mistyped = dg(base, "inventory", "sheet", "--room", "总部档按室")
+    bad_input(mistyped, "'总部档按室'")
     assert f"did you mean {ROOM_A}" in mistyped.err and ROOM_B in mistyped.err
 
     doc = json.loads(ok(dg(base, "inventory", "sheet", "--room", ROOM_A, "--json")).out)
     assert doc["count"] == len(ROOM_A_ORDER) and [r["code"] for r in doc["records"]] == ROOM_A_ORDER
     bad_input(dg(base, "inventory", "sheet", "--cabinet", "02"), "--cabinet needs --room")
+
+
+def test_a_room_in_the_other_script_is_the_room(base: Path) -> None:
+    """Issue 24 part 2: 翠湖花园客服中心档案室 (simplified) is the room the records write
+    翠湖花園客服中心檔案室: the full sheet, the room shown as stored; the same for counting."""
+    assert [r["code"] for r in sheet_rows(base, "--room", "总部档案室")] == ROOM_A_ORDER
+    assert sheet_rows(base, "--room", "翠湖花园客服中心档案室") == sheet_rows(base, "--room", ROOM_B)
+    doc = json.loads(ok(dg(base, "inventory", "sheet", "--room", "总部档案室", "--cabinet", "02", "--json")).out)
+    assert doc["room"] == ROOM_A and [r["code"] for r in doc["records"]] == ROOM_A_ORDER[2:6]
+    assert {r["room"] for r in doc["records"]} == {ROOM_A}
 
 
 def test_sheet_html_is_escaped_and_never_decrypts(base: Path, key: tuple[Path, str]) -> None:
@@ -246,6 +256,18 @@ def test_record_flags_missing_and_damaged_in_one_commit(work: Path, key: tuple[P
     assert earlier[ROOM_A]["last_inventory"] is None and earlier[ROOM_A]["open_discrepancies"] == 0
     # the sheet of the next inventory shows the open flags
     assert {r["code"]: r["flagged"] for r in sheet_rows(work, "--room", ROOM_A)}["QY-0004"] == "missing"
+
+
+def test_a_count_of_a_room_named_in_the_other_script_records_the_room_as_stored(work: Path) -> None:
+    """--room 总部档案室 counts 總部檔案室: the PD record and the room summary name the room
+    as the records write it, not a second room."""
+    sheet = filled(work, {"QY-0004": ("missing", ""), LOANED: ("", "")})
+    done = json.loads(ok(dg(work, "inventory", "record", str(sheet), "--by", ARCHIVIST, "--witness", WITNESS,
+                            "--room", "总部档案室", "--at", "2025-03-01T15:00:00+08:00", "--json")).out)
+    assert done["place"] == ROOM_A and record_file(work, done["code"])["place"] == ROOM_A
+    summary = inventory.room_summary(Vault.open(work), dt.date(2025, 3, 2))
+    assert [r["room"] for r in summary] == [ROOM_A, ROOM_B]
+    assert summary[0]["inventory"] == done["code"] and summary[0]["open_discrepancies"] == 1
 
 
 def test_reinventory_clears_the_flag_of_a_found_original(work: Path, key: tuple[Path, str]) -> None:

@@ -206,6 +206,7 @@ def test_audit_ls_filters_and_json(copy: Sealed) -> None:
 
     assert codes_of("--code", YZ_CODE) == [[YZ_CODE], [TS_CODE, YZ_CODE]]
     assert codes_of("--by", "王芳") == [[YZ_CODE]]
+    assert len(codes_of("--by", "测试员 Tester")) == 2  # the name in the other script (測試員)
     assert len(codes_of("--by", TESTER)) == 2
     assert codes_of("--by", "nobody") == []
     today = every["entries"][0]["time"][:10]

@@ -542,3 +542,26 @@ def test_a_borrower_no_loan_names_is_a_warning_with_the_nearest_names(base: Path
     assert f"did you mean {BORROWER}?" in result.err
     known = dg(base, "lend", "ls", "--borrower", BORROWER, "--status", "rejected")
     assert known.code == 0 and "warning" not in known.err, known  # a known borrower: no warning
+
+
+def test_lend_ls_as_csv(base: Path) -> None:
+    """Issue 24 part 4: --format csv, a header and the rows of the text listing, cell for cell."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(dg(base, "lend", "ls", "--format", "csv").out)))
+    assert rows[0] == ["code", "status", "due", "overdue", "borrower", "form", "records", "condition"]
+    loans = json.loads(dg(base, "lend", "ls", "--format", "json").out)["loans"]
+    assert loans and [r[0] for r in rows[1:]] == [loan["code"] for loan in loans]
+    assert rows[1:] == [line.split("\t") for line in dg(base, "lend", "ls").out.splitlines()]
+
+
+def test_a_borrower_in_the_other_script_is_the_borrower(base: Path) -> None:
+    """Issue 24 part 2: 赵伟 (simplified) lists the loans of 趙偉, shown as stored, no warning."""
+    stored = json.loads(dg(base, "lend", "ls", "--borrower", BORROWER, "--json").out)["loans"]
+    result = dg(base, "lend", "ls", "--borrower", "赵伟", "--json")
+    assert result.code == 0 and "warning" not in result.err, result
+    assert stored and json.loads(result.out)["loans"] == stored
+    assert {loan["borrower"] for loan in stored} == {BORROWER}
+    near = dg(base, "lend", "ls", "--borrower", "赵X")  # nearest names compared in one script
+    assert f"did you mean {BORROWER}?" in near.err, near

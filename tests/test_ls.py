@@ -80,6 +80,48 @@ def test_search_ignores_case_and_width(filled: Path) -> None:
     assert codes(filled, "--search", "(地下一層)") == [CODES[3]]  # the text has full-width （）
 
 
+def test_search_and_where_take_simplified_and_traditional_alike(filled: Path) -> None:
+    """Issue 24 part 2: the records are written in traditional characters; 电梯 (simplified)
+    finds what 電梯 finds, mixed spellings too, and the results show the text as stored."""
+    assert codes(filled, "--search", "电梯") == codes(filled, "--search", "電梯") == CODES[1:3]
+    assert codes(filled, "--search", "电梯 異响") == [CODES[2]]  # one term in each script, mixed
+    found = ls(filled, "--search", "维保 每月")
+    assert [f["code"] for f in found] == [CODES[1]] and found[0]["matched"] == ["title", "description"]
+    assert found[0]["title"] == "2棟301室建議增加電梯維保公示"  # shown as stored
+    assert codes(filled, "--search", "广场 abc") == [CODES[3]]
+    assert codes(filled, "--where", "title~电梯") == CODES[1:3]
+    assert codes(filled, "--where", "title=3栋101室投诉电梯异响") == [CODES[2]]
+    assert codes(filled, "--where", "title!=3栋101室投诉电梯异响") == [CODES[0], CODES[1], CODES[3]]
+    # the sensitive values stay out of reach in either script (林晓东 is 林曉東 simplified)
+    assert codes(filled, "--search", "林晓东") == []
+    assert codes(filled, "--where", "complainant.name=林晓东") == []
+
+
+def test_script_folding_of_archive_words() -> None:
+    """OpenCC's t2s on the words of an archive: each pair folds to one text, and the
+    many-to-one characters fold where a simplified writer expects them."""
+    from dangan.model import script
+
+    for trad, simp in [("電梯", "电梯"), ("檔案室", "档案室"), ("總部", "总部"), ("翠湖花園", "翠湖花园"),
+                       ("業主", "业主"), ("裡", "里"), ("發", "发"), ("後", "后"), ("髮", "发")]:
+        assert script.fold(trad) == script.fold(simp) == simp, trad
+        assert script.same(trad, simp)
+    assert not script.same("電梯", "扶梯")
+    assert script.fold("ABC 123") == "ABC 123"
+    assert script.matching("总部档案室", ["總部檔案室", "分部檔案室"]) == ["總部檔案室"]
+    assert script.nearest("总部档案", ["總部檔案室", "財務室"]) == ["總部檔案室"]
+
+
+def test_a_term_written_as_stored_matches_where_opencc_converts_phrases() -> None:
+    """OpenCC converts 乾 alone to 干 but keeps 乾隆: a term as the record writes it must
+    still match (the search also compares the text as typed)."""
+    tree = {"title": "乾隆年間檔案"}
+    for term in ("乾", "乾隆", "干", "档案"):
+        search = Search.parse(term)
+        assert search.matched(tree, frozenset()) == (None if term == "干" else ["title"]), term
+        assert search.may_match(dump(tree)) or term == "干", term
+
+
 def test_search_sees_codes_enums_and_dates(filled: Path) -> None:
     assert codes(filled, "--search", "B01-01") == [CODES[3]]
     assert codes(filled, "--search", "suggestion") == [CODES[1]]
@@ -186,7 +228,7 @@ def test_json_without_search_is_unchanged(filled: Path) -> None:
 # ----------------------------------------------------- the raw-text shortcut is sound
 
 # what record values hold: CJK, full-width forms, quotes, YAML specials, spaces, newlines
-_ALPHABET = "aZ09-_電梯維保號ＡＢ１（）：，'\"#:&*!|>%@` \n\t\\é"
+_ALPHABET = "aZ09-_電梯维保號ＡＢ１（）：，'\"#:&*!|>%@` \n\t\\é乾隆干發后後裡"
 _text = st.one_of(st.text(_ALPHABET, min_size=1, max_size=30), st.text(min_size=1, max_size=10))
 
 
@@ -253,3 +295,62 @@ def test_on_a_terminal_ls_is_a_table_and_to_a_pipe_tab_separated(filled: Path) -
         assert line.startswith(cells[0]) and cells[2] in line
         # the status column starts at the same terminal column on every line
         assert width(line[: line.index(cells[3], len(cells[0]) + len(cells[2]))]) == status_at
+
+
+def test_csv_listing_has_a_header_and_rfc4180_quoting(filled: Path, tmp_path: Path) -> None:
+    """Issue 24 part 4: `--format csv` gives a header line and rows the csv module reads back
+    to the same cells as the JSON; a comma, a quote or a line break quotes a cell; a cell a
+    spreadsheet would evaluate gets export's `'`; `--format json` is `--json`."""
+    import shutil
+
+    plain = run_cli(["-C", str(filled), "ls", "--format", "csv"])
+    assert plain.code == 0, plain
+    table = list(csv.reader(io.StringIO(plain.out)))
+    assert table[0] == ["code", "category", "title", "status", "opened", "closed"]
+    assert [r[:4] for r in table[1:]] == [[i["code"], i["category"], i["title"], i["status"]] for i in ls(filled)]
+    assert run_cli(["-C", str(filled), "ls", "--format", "json"]).out == run_cli(["-C", str(filled), "ls", "--json"]).out
+
+    root = tmp_path / "copy"
+    shutil.copytree(filled, root, symlinks=True)
+    made = []
+    for serial, title in ((2, '噪音, "週末"\n裝修'), (3, "=HYPERLINK(1)")):
+        code = f"TS-A01-03-001-0101-{serial:04d}"
+        (root / f"vault/A01/03/001/0101/TS/{code}.yaml").write_text(dump({
+            "code": code, "category": "TS", "title": title, "status": "open", "opened": "2024-01-01",
+            "kind": "complaint", "channel": "phone", "received_at": "2024-01-01T08:00:00+08:00",
+            "subject": "noise", "description": "x"}), encoding="utf-8")
+        made.append(code)
+    out = run_cli(["-C", str(root), "ls", "--format", "csv", "--location", "A01-03"]).out
+    assert out.split("\n")[2:5] == [f'{made[0]},TS,"噪音, ""週末""', '裝修",open,2024-01-01,',
+                                    f"{made[1]},TS,'=HYPERLINK(1),open,2024-01-01,"]
+    rows = list(csv.reader(io.StringIO(out)))
+    assert [r[2] for r in rows[2:]] == ['噪音, "週末"\n裝修', "'=HYPERLINK(1)"]
+    tsv = run_cli(["-C", str(root), "ls", "--location", "A01-03"]).out  # the pipe's default: unchanged
+    assert tsv.splitlines()[1].split("\t")[:3] == [made[0], "TS", '噪音, "週末"\\x0a裝修']
+
+
+def test_recipients_ls_as_csv(filled: Path) -> None:
+    """The same --format for every listing: recipients ls gives the header and its one row."""
+    out = run_cli(["-C", str(filled), "recipients", "ls", "--format", "csv"])
+    assert out.code == 0, out
+    rows = list(csv.reader(io.StringIO(out.out)))
+    assert rows[0] == ["name", "roles", "categories", "key"]
+    doc = json.loads(run_cli(["-C", str(filled), "recipients", "ls", "--format", "json"]).out)
+    assert [r[0] for r in rows[1:]] == [r["name"] for r in doc] == ["張敏"]
+    assert rows[1][3] == doc[0]["key"] and rows[1][3].startswith("age1")
+
+
+@pytest.mark.parametrize(("args", "loaded"), [(["ls", "--category", "TS"], False),
+                                              (["ls", "--where", "subject=noise"], False),
+                                              (["ls", "--search", "电梯"], True)])
+def test_opencc_is_loaded_only_to_compare_chinese_text(filled: Path, args: list[str], loaded: bool) -> None:
+    """The converter costs ~25 ms to load: a command that compares no Chinese text never
+    imports it (a fresh interpreter each, so other tests cannot have loaded it)."""
+    import subprocess
+    import sys
+
+    program = ("import sys\nfrom dangan.entry import main\ncode = main(sys.argv[1:])\n"
+               "sys.stderr.write(f'opencc={\"opencc\" in sys.modules} code={code}')\n")
+    done = subprocess.run([sys.executable, "-c", program, "-C", str(filled), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stderr.endswith(f"opencc={loaded} code=0"), done.stderr

@@ -74,6 +74,13 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(func)
 
 
+def listing_options(func: F) -> F:
+    """`--format text|csv|json` and `--json` (the same as `--format json`) of a listing."""
+    return click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
+                        show_default=True, help="text: a table on a terminal, tab-separated lines to a pipe; "
+                        "csv: a header line and RFC 4180 rows; json: as --json.")(json_option(func))
+
+
 def _set_identity(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
     if value is not None:
         ctx.find_object(Context).keyring = Keyring(value, notify=warn)
@@ -125,11 +132,27 @@ def say(message: str) -> None:
     click.echo(escape(message, lines=True), err=True)
 
 
-def listing(header: list[str], rows: list[list[str]]) -> None:
+def listing(header: list[str], rows: list[list[str]], fmt: str = "text") -> None:
     """The rows of a listing (`ls`, `lend ls`, `recipients ls`): on a terminal a table with
     a header line and aligned columns (CJK characters counted double); to a pipe or a file
     tab-separated lines without a header, as scripts have always read them (`--json` for a
-    document)."""
+    document). `csv`: a header line and the rows quoted by the csv module (RFC 4180: a
+    comma, quote or line break in a cell quotes it), a cell a spreadsheet would evaluate
+    (`=...`) written with a `'` in front as `export` writes it; exact to a pipe, with the
+    characters a terminal acts on escaped on a terminal."""
+    if fmt == "csv":
+        import csv
+        import io
+
+        from dangan.services.exchange import as_written
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([as_written(cell) for cell in cells] for cells in rows)
+        text = buffer.getvalue()
+        sys.stdout.write(escape(text, lines=True) if sys.stdout.isatty() else text)
+        return
     if sys.stdout.isatty():
         for line in columns(header, rows):
             click.echo(line)
@@ -190,9 +213,12 @@ def complete_room(ctx: click.Context, param: click.Parameter, incomplete: str) -
     if vault is None:
         return []
     try:
+        from dangan.model.script import fold
         from dangan.services.due import rooms_named
 
-        return [room for room in sorted(rooms_named(vault)) if room.startswith(incomplete)]
+        typed = fold(incomplete)  # 总 completes 總部檔案室 too
+        return [room for room in sorted(rooms_named(vault)) if room.startswith(incomplete)
+                or fold(room).startswith(typed)]
     except Exception:  # git missing, no commit: nothing to offer
         return []
 

@@ -18,7 +18,7 @@ from dangan.cli.base import (
 from dangan.errors import DanganError
 from dangan.formats import findings as shown
 from dangan.formats import sopsyaml
-from dangan.formats.terminal import escape
+from dangan.formats.terminal import CountLine, escape
 from dangan.formats.yamlio import YamlError, canonical, decode
 from dangan.git import gitio
 from dangan.hook import hookrun
@@ -69,9 +69,11 @@ def check_cmd(ctx: Context, paths, all_: bool, staged: bool, rev_range: str | No
         else:
             result = scan.check_tree(vault.root, _commit(vault, rev_range), vault.keyring)
     elif paths:
-        result = scan.check_worktree(vault, scan.expand_paths(vault, [ctx.path(p) for p in paths]))
+        with CountLine("check", "files checked") as count:
+            result = scan.check_worktree(vault, scan.expand_paths(vault, [ctx.path(p) for p in paths]), progress=count)
     else:
-        result = scan.check_worktree(vault)
+        with CountLine("check", "files checked") as count:  # a cold run of 100,000 files: ~10 s
+            result = scan.check_worktree(vault, progress=count)
     _report(result, as_json)
 
 

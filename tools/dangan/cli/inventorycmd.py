@@ -64,6 +64,7 @@ def sheet_cmd(ctx: Context, room: str | None, cabinet: str | None, fmt: str, out
     """
     vault = ctx.vault
     rows = inventory.sheet(vault, room, cabinet)
+    room = inventory.stored_room(rows, room) if room else room  # 总部档案室 is shown as stored
     if as_json:
         emit_json({"room": room, "cabinet": cabinet, "count": len(rows), "records": [asdict(r) for r in rows]})
         return

@@ -12,6 +12,7 @@ from dangan.cli.base import (
     identity_option,
     json_option,
     listing,
+    listing_options,
     no_commit_option,
     pass_ctx,
     say,
@@ -95,16 +96,17 @@ def recipients_group() -> None:
 
 
 @recipients_group.command("ls", epilog="\b\nExample:\n  dangan recipients ls --json")
-@json_option
+@listing_options
 @pass_ctx
-def recipients_ls(ctx: Context, as_json: bool) -> None:
+def recipients_ls(ctx: Context, fmt: str, as_json: bool) -> None:
     """List recipients, their roles and the categories they can read."""
+    as_json = as_json or fmt == "json"
     rows = keys.recipients_table(ctx.vault)
     if as_json:
         emit_json(rows)
         return
     listing(["name", "roles", "categories", "key"],
-            [[str(r["name"]), ",".join(r["roles"]) or "-", ",".join(r["categories"]), str(r["key"])] for r in rows])
+            [[str(r["name"]), ",".join(r["roles"]) or "-", ",".join(r["categories"]), str(r["key"])] for r in rows], fmt)
 
 
 @recipients_group.command(

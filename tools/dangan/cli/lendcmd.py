@@ -12,6 +12,7 @@ from dangan.cli.base import (
     identity_option,
     json_option,
     listing,
+    listing_options,
     no_commit_option,
     pass_ctx,
     say,
@@ -242,11 +243,12 @@ Examples:
 @click.option("--as-of", "as_of", metavar="DATE", help="The day the list is for (default today), from the events up to its end.")
 @click.option("--borrower", metavar="NAME", help="Only this borrower's loans.")
 @click.option("--record", metavar="CODE", help="Only loans of this record.")
-@json_option
+@listing_options
 @pass_ctx
-def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) -> None:
+def ls_cmd(ctx: Context, status: str, as_of, borrower, record, fmt: str, as_json: bool) -> None:
     """List loans, views and copies: code, status, due date, days overdue, borrower, form,
     records, condition (a copy: pages and certifier)."""
+    as_json = as_json or fmt == "json"
     vault = ctx.vault
     day = timeutil.parse_day(as_of, vault.tz)
     rows = lending.loans(vault, status, day, borrower, record)
@@ -262,7 +264,7 @@ def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) ->
         if r.kind == "copy":
             last = f"{r.pages} pages, certified by {r.certified_by}"
         lines.append([r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records), last])
-    listing(["code", "status", "due", "overdue", "borrower", "form", "records", "condition"], lines)
+    listing(["code", "status", "due", "overdue", "borrower", "form", "records", "condition"], lines, fmt)
 
 
 COMMANDS = [lend_group]

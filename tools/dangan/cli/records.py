@@ -18,6 +18,7 @@ from dangan.cli.base import (
     identity_option,
     json_option,
     listing,
+    listing_options,
     no_commit_option,
     pass_ctx,
     say,
@@ -244,11 +245,13 @@ never searched. See docs/exchange.md.
 @click.option("--where", multiple=True, metavar="FIELD=VALUE",
               help="Only records whose FIELD matches (=, !=, ~ contains, >=, <=, >, <).")
 @click.option("--search", metavar="TEXT", help="Only records whose clear fields hold every word of TEXT.")
-@json_option
+@listing_options
 @pass_ctx
-def ls_cmd(ctx: Context, category, location, status, where, search, as_json: bool) -> None:
+def ls_cmd(ctx: Context, category, location, status, where, search, fmt: str, as_json: bool) -> None:
     """List records: code, category, title, status, opened, closed."""
     from dangan.model.query import parse_condition
+
+    as_json = as_json or fmt == "json"
 
     vault = ctx.vault
     if category and category not in vault.schemas.categories:
@@ -266,7 +269,7 @@ def ls_cmd(ctx: Context, category, location, status, where, search, as_json: boo
         return
     listing(["code", "category", "title", "status", "opened", "closed"],
             [[item.code, item.category, item.title, item.status, item.opened or "", item.closed or ""]
-             for item in found])
+             for item in found], fmt)
 
 
 @click.command(

@@ -142,6 +142,25 @@ def field(schemas: SchemaSet, code: str, name: str) -> list[Field]:
     return chosen
 
 
+_NAME_LABEL = re.compile(r"[(（]([^()（）,，;；]*[\u3400-\u9fff][^()（）,，;；]*)")
+
+
+def label_of(item: Field) -> str:
+    """The Chinese name a field's description gives it ("Archive room (檔案室).") or ""."""
+    found = _NAME_LABEL.search(item.description)
+    return found.group(1).strip() if found else ""
+
+
+def by_label(schemas: SchemaSet, code: str, label: str) -> list[str]:
+    """The fields (not those inside list items) whose Chinese name is `label`, written in
+    either script (题名 is 題名: model/script.py): what an import header may name."""
+    from dangan.model import script
+
+    wanted = script.fold(label.strip())
+    return [f.name for f in fields(schemas, code)
+            if "[]" not in f.name and (name := label_of(f)) and script.fold(name) == wanted]
+
+
 def field_of_pointer(pointer: str) -> str:
     """The field name of a JSON path of a validation error: `/custody/room` -> `custody.room`,
     `/owners/0/name` -> `owners[].name`, `/refs/2` -> `refs`."""

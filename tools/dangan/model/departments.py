@@ -102,7 +102,11 @@ def assigner(departments: Sequence[Department]) -> Callable[[Code], Department |
 
 
 def named(departments: Sequence[Department], name: str) -> Department | None:
-    return next((d for d in departments if d.name == name), None)
+    """The department called `name`, also written in the other script (工程部 or 客服中心/客服中心)."""
+    from dangan.model import script
+
+    return (next((d for d in departments if d.name == name), None)
+            or next((d for d in departments if script.same(d.name, name)), None))
 
 
 def problems(config: Mapping[str, Any], categories: Sequence[str]) -> list[str]:

@@ -415,10 +415,11 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
 
     check_within(within)
     day = as_of or vault.today()
-    if department is not None and department != deps.UNASSIGNED \
-            and deps.named(deps.parse(vault.config), department) is None:
-        names = ", ".join(d.name for d in deps.parse(vault.config)) or "none are listed in vault.yaml"
-        raise DanganError(f"no department {department!r}", f"departments: {names}; or {deps.UNASSIGNED}")
+    if department is not None and department != deps.UNASSIGNED:
+        if (known := deps.named(deps.parse(vault.config), department)) is None:
+            names = ", ".join(d.name for d in deps.parse(vault.config)) or "none are listed in vault.yaml"
+            raise DanganError(f"no department {department!r}", f"departments: {names}; or {deps.UNASSIGNED}")
+        department = known.name  # as vault.yaml writes it, whatever the script typed
     horizon = add_duration(day, within)
     tip = branch_tip(vault, None)
     chain = first_parent_chain(vault, tip) if tip else []

@@ -328,9 +328,10 @@ def import_rows(
     """Validate (and seal) every row, then write them all in one commit, or nothing.
     `progress(rows done, rows)` is called after each row."""
     table = read_table(data, name, sheet)
-    header = table.header
     if category not in vault.schemas.categories:
         raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+    table = _named_by_label(vault, category, table, name, location_column)
+    header = table.header
     if category == records.DISPOSAL:
         raise DanganError("disposal certificates are written by `dangan retention apply`, not imported")
     where_column = location_column or ("location" if "location" in header else None)
@@ -411,6 +412,30 @@ def import_rows(
         message = f"dangan import: {len(codes)} {category} record(s) from {name}"
         commit_id = land_new_files(vault, prepared, message, commit)
     return Imported(codes, commit_id)
+
+
+def _named_by_label(vault: Any, category: str, table: Table, name: str, location_column: str | None) -> Table:
+    """The table with each header that is a field's Chinese name (題名 or 题名, either
+    script: `dangan fields` shows them in the descriptions) renamed to the field's path."""
+    renamed: dict[str, str] = {}
+    for head in table.header:
+        if head.isascii() or head == location_column:
+            continue
+        found = fielddoc.by_label(vault.schemas, category, head)
+        if len(found) > 1:
+            raise DanganError(f"{name}: the column {head!r} names {len(found)} fields: {', '.join(found)}",
+                              "name the column by the field's path instead")
+        if found:
+            renamed[head] = found[0]
+    if not renamed:
+        return table
+    header = [renamed.get(h, h) for h in table.header]
+    if len(set(header)) != len(header):
+        twice = sorted({h for h in header if header.count(h) > 1})
+        raise DanganError(f"{name}: two columns name the field {twice[0]!r}",
+                          f"columns: {', '.join(table.header)}")
+    rows = [(number, {renamed.get(k, k): v for k, v in row.items()}) for number, row in table.rows]
+    return Table(header, rows)
 
 
 def _location(value: Any) -> Location:

@@ -244,10 +244,12 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict
     config = snap.config
     tz = vault_tz(config) if config.get("timezone") else vault.tz
     departments = deps.parse(config)
-    if department is not None and department != deps.UNASSIGNED and deps.named(departments, department) is None:
-        names = ", ".join(d.name for d in departments) or "none are configured"
-        raise DanganError(f"--department {department!r} is not a department of vault.yaml",
-                          f"give one of: {names} (or {deps.UNASSIGNED})")
+    if department is not None and department != deps.UNASSIGNED:
+        if (known := deps.named(departments, department)) is None:
+            names = ", ".join(d.name for d in departments) or "none are configured"
+            raise DanganError(f"--department {department!r} is not a department of vault.yaml",
+                              f"give one of: {names} (or {deps.UNASSIGNED})")
+        department = known.name  # as vault.yaml writes it, whatever the script typed
     gaps: list[dict[str, Any]] = []
 
     department_of = deps.assigner(departments)

@@ -27,7 +27,7 @@ from dangan.errors import DanganError
 from dangan.formats.html import CSP, esc, table
 from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
-from dangan.model import timeutil
+from dangan.model import script, timeutil
 from dangan.model.codes import Code, Location, parse_code
 from dangan.services import records
 from dangan.store.vault import RECORDS, Vault
@@ -147,20 +147,23 @@ def sheet(vault: Vault, room: str | None = None, cabinet: str | None = None) -> 
     """Every record whose paper original should be in `room` (and `cabinet`), in shelf order.
 
     Only records with `custody.form` paper or both; destroyed records are gone from the
-    work tree and so from the sheet. Without `room`, every room.
+    work tree and so from the sheet. Without `room`, every room. `room` may be written in
+    either script (总部档案室 is 總部檔案室: model/script.py); the rows show the room as stored.
     """
     if cabinet is not None and room is None:
         raise DanganError("--cabinet needs --room", "cabinets are numbered within a room: give --room ROOM --cabinet C")
     loans = _originals_out(vault)
     rows = []
     rooms: set[str] = set()
+    folded: dict[str, bool] = {}  # a room as stored -> is it `room`? (one conversion a name)
     for code, tree, custody in _custodies(vault):
         if custody.get("form") not in PAPER:
             continue
         where = _text(custody.get("room"))
         if where:
             rooms.add(where)
-        if not where or (room is not None and where != room):
+        if not where or (room is not None and where != room
+                         and not folded.setdefault(where, script.same(where, room))):
             continue
         if cabinet is not None and _text(custody.get("cabinet")) != cabinet:
             continue
@@ -171,15 +174,21 @@ def sheet(vault: Vault, room: str | None = None, cabinet: str | None = None) -> 
         ))
     settings = vault.config.get("inventory")
     configured = settings.get("rooms") if isinstance(settings, dict) else None
-    if room is not None and not rows and room not in rooms and room not in (configured or {}):
+    if (room is not None and not rows and not script.matching(room, rooms)
+            and not script.matching(room, configured or {})):
         # an empty sheet for a room nothing names would pass for "nothing to count there"
-        import difflib
-
-        near = difflib.get_close_matches(room, sorted(rooms), n=3, cutoff=0.3)
+        near = script.nearest(room, sorted(rooms))
         raise DanganError(f"no record's paper original is in a room called {room!r}",
                           (f"did you mean {', '.join(near)}? " if near else "")
                           + f"rooms named by the records: {', '.join(sorted(rooms)) or 'none'}")
     return sorted(rows, key=_place_key)
+
+
+def stored_room(rows: Any, room: str) -> str:
+    """The room as the records write it, when `room` names it in the other script and the
+    records agree on one spelling (what a PD record and a sheet's heading show)."""
+    names = {row.room for row in rows}
+    return names.pop() if len(names) == 1 else room
 
 
 def sheet_csv(rows: list[SheetRow]) -> str:
@@ -416,15 +425,16 @@ def record(
     moment = timeutil.parse_at(at, vault.tz)
     counted, rooms = read_results(data, name)
     if room is None:
-        if len(rooms) != 1:
+        if len({script.fold(r) for r in rooms}) != 1:
             found = ", ".join(sorted(rooms)) or "none"
             raise DanganError(f"{name}: the rows name {len(rooms)} rooms ({found}); one inventory is of one room",
                               "give --room ROOM, or split the sheet by room")
-        room = next(iter(rooms))
+        room = min(rooms)
     if not counted:
         raise DanganError(f"{name}: no row has a result; nothing was counted", "fill in the result column")
     with vault.lock():
         expected = {row.code: row for row in sheet(vault, room, cabinet)}
+        room = stored_room(expected.values(), room)
         _check_places(vault, counted, expected, room, cabinet, name)
         code = records.allocate(vault, CATEGORY, Location())
         position = {c: i for i, c in enumerate(expected)}
@@ -542,11 +552,11 @@ def room_summary(vault: Vault, as_of: dt.date | None = None) -> list[dict[str, A
     pds = [pd for pd in every if (when := _day(vault, pd["counted_at"])) is not None and when <= day]
     by_code = {pd["code"]: pd for pd in pds}
     later = {pd["code"] for pd in every} - set(by_code)
-    rooms: dict[str, dict[str, Any]] = {}
+    rooms: dict[str, dict[str, Any]] = {}  # by the name in one script: 总部档案室 is 總部檔案室
 
     def entry(room: str) -> dict[str, Any]:
-        return rooms.setdefault(room, {"room": room, "last_inventory": None, "inventory": None,
-                                       "open_discrepancies": 0, "discrepancies": []})
+        return rooms.setdefault(script.fold(room), {"room": room, "last_inventory": None, "inventory": None,
+                                                    "open_discrepancies": 0, "discrepancies": []})
 
     for pd in pds:
         if pd["status"] == "completed" and isinstance(pd["place"], str):
@@ -558,6 +568,7 @@ def room_summary(vault: Vault, as_of: dt.date | None = None) -> list[dict[str, A
         if not room:
             continue
         item = entry(room)
+        item["room"] = room  # the records' spelling over an inventory's
         status = custody.get("status")
         if status not in FLAGS:
             continue
@@ -570,4 +581,4 @@ def room_summary(vault: Vault, as_of: dt.date | None = None) -> list[dict[str, A
     for item in rooms.values():
         item["discrepancies"].sort(key=lambda d: natural_key(d["code"]))
         item["open_discrepancies"] = len(item["discrepancies"])
-    return [rooms[name] for name in sorted(rooms, key=natural_key)]
+    return sorted(rooms.values(), key=lambda item: natural_key(item["room"]))

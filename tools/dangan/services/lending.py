@@ -363,7 +363,7 @@ def row(path: str, tree: dict[str, Any], rules: LendingRules, as_of: dt.date) ->
 def unknown_borrower(vault: Vault, borrower: str) -> str | None:
     """A warning when no loan, view or copy ever names `borrower` (a filter that can only
     match nothing), with the nearest names the ledger has; None when one does."""
-    import difflib
+    from dangan.model import script
 
     rules = LendingRules.from_config(vault.config)
     names = set()
@@ -371,15 +371,18 @@ def unknown_borrower(vault: Vault, borrower: str) -> str | None:
         item = row(path, tree, rules, vault.today())
         if item is not None and item.borrower:
             names.add(item.borrower)
-    if borrower in names:
+    if script.matching(borrower, names):
         return None
-    near = difflib.get_close_matches(borrower, sorted(names), n=3, cutoff=0.3)
+    near = script.nearest(borrower, sorted(names))
     return f"no loan names the borrower {borrower!r}" + (f"; did you mean {', '.join(near)}?" if near else "")
 
 
 def loans(vault: Vault, status: str = "all", as_of: dt.date | None = None, borrower: str | None = None,
           record: str | None = None) -> list[LoanRow]:
-    """Loans as of a day: `overdue` = out and due before that day, with days overdue."""
+    """Loans as of a day: `overdue` = out and due before that day, with days overdue. A
+    borrower matches in either script (张敏 is 張敏: model/script.py)."""
+    from dangan.model import script
+
     if status not in LIST_STATUSES:
         raise DanganError(f"unknown status {status!r}", f"statuses: {', '.join(LIST_STATUSES)}")
     if record is not None:
@@ -395,7 +398,7 @@ def loans(vault: Vault, status: str = "all", as_of: dt.date | None = None, borro
             continue
         if status not in ("all", "overdue") and item.status != status:
             continue
-        if borrower is not None and item.borrower != borrower:
+        if borrower is not None and item.borrower != borrower and not script.same(item.borrower, borrower):
             continue
         if record is not None and record not in item.records:
             continue

@@ -41,9 +41,11 @@ def receive(vault: Vault, codes: list[str], source: str, pages: int, by: str | N
     if not source:
         raise DanganError("--from is empty", "give the department that handed the originals over")
     departments = deps.parse(vault.config)
-    if departments and deps.named(departments, source) is None:
-        names = ", ".join(d.name for d in departments)
-        raise DanganError(f"--from {source!r} is not a department of vault.yaml", f"give one of: {names}")
+    if departments:
+        if (known := deps.named(departments, source)) is None:
+            names = ", ".join(d.name for d in departments)
+            raise DanganError(f"--from {source!r} is not a department of vault.yaml", f"give one of: {names}")
+        source = known.name  # recorded as vault.yaml writes it, whatever the script typed
     if pages < 1:
         raise DanganError(f"--pages {pages}: a paper original has at least one page", "give the pages counted")
     who = person(vault, by)

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dangan.errors import DanganError
 from dangan.git import gitio
+from dangan.model import script
 
 NAME = "journal.jsonl"
 GENESIS = "0" * 64
@@ -288,7 +289,7 @@ def entries(
 ) -> list[Entry]:
     """The readable entries, oldest first, filtered: `since`/`until` inclusive, `code` (an
     archive code or a file path) among the entry's codes or files, `who` the person's name
-    or the OS user. Unreadable lines are skipped here; `verify()` reports them."""
+    (in either script: 张敏 is 張敏) or the OS user. Unreadable lines are skipped here; `verify()` reports them."""
     found = []
     for number, raw in enumerate(_read_lines(journal_path(root)), start=1):
         entry = _parse(number, raw)
@@ -305,7 +306,7 @@ def entries(
                 continue
         if code is not None and code not in entry.codes and code not in entry.files:
             continue
-        if who is not None and who not in (entry.who, entry.user):
+        if who is not None and who not in (entry.who, entry.user) and not script.same(entry.who or "", who):
             continue
         found.append(entry)
     return found
