@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from dangan.formats.terminal import columns, escape, json_safe
+from dangan.i18n import _
 from dangan.store.sealing import Keyring
 from dangan.store.vault import Vault
 
@@ -18,7 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def warn(message: str) -> None:
     """A warning on stderr: the command goes on (e.g. without a key that was refused)."""
-    click.echo(f"dangan: warning: {message}", err=True)
+    click.echo(_("dangan: warning: {message}").format(message=message), err=True)
 
 
 class Context:
@@ -112,6 +113,50 @@ def sign_key_option(func: F) -> F:
 def no_commit_option(func: F) -> F:
     """`--no-commit`; every command that commits also takes `--sign-key`."""
     return click.option("--no-commit", is_flag=True, help="Write and stage, but do not commit.")(sign_key_option(func))
+
+
+def localize(command: click.Command) -> click.Command:
+    """`command`, its subcommands and their options with their help in the interface language.
+
+    click's help texts are made at import, before the language is chosen; the English texts
+    (the msgids: a command's docstring as inspect.cleandoc leaves it, an option's `help=`) are
+    kept on each object the first time and the shown ones set from them on every call, so a
+    process may change language (the tests do) and a command is translated however it is
+    reached (the lazy group, a group's own subcommands, tests/test_help.py's walk)."""
+    import inspect
+
+    from dangan.i18n import language
+
+    todo = [command]
+    while todo:
+        cmd = todo.pop()
+        if getattr(cmd, "_dangan_language", None) == language():
+            continue
+        cmd._dangan_language = language()  # type: ignore[attr-defined]
+        english = cmd.__dict__.setdefault("_dangan_msgids", {
+            "help": inspect.cleandoc(cmd.help) if cmd.help else cmd.help,
+            "short_help": cmd.short_help, "epilog": cmd.epilog})
+        cmd.help = _(english["help"]) if english["help"] else english["help"]
+        cmd.short_help = _(english["short_help"]) if english["short_help"] else english["short_help"]
+        cmd.epilog = _examples(english["epilog"])
+        for param in cmd.params:
+            if isinstance(param, click.Option):
+                shown = param.__dict__.setdefault("_dangan_msgid", param.help)
+                param.help = _(shown) if shown else shown
+        if isinstance(cmd, click.Group):
+            todo += list(cmd.commands.values())
+    return command
+
+
+def _examples(epilog: str | None) -> str | None:
+    """An epilog's "Example(s):" heading in the interface language; the command lines
+    under it are the same in every language."""
+    if not epilog:
+        return epilog
+    for heading in ("Examples:", "Example:"):
+        if heading in epilog:
+            return epilog.replace(heading, _(heading), 1)
+    return epilog
 
 
 def emit_json(document: Any) -> None:

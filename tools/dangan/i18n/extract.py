@@ -1,0 +1,40 @@
+"""The messages of the code for the catalogs: Babel's extractor for dangan's modules
+(babel.cfg; `make catalogs`, tests/test_catalogs.py). Authoring time only, never imported by
+dangan at run time; the standard library alone (`ast`).
+
+It yields what Babel's own Python extractor would (the string literals given to `_`, `N_`
+and `ngettext`) and, in addition, the docstring of every function decorated as a click
+command or group, as inspect.cleandoc leaves it: click takes a command's help from its
+docstring, and cli.base.localize looks that text up in the catalogs.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import Iterator
+from typing import IO, Any
+
+_SINGLE = ("_", "N_")
+
+
+def extract(fileobj: IO[bytes], keywords: Any, comment_tags: Any,
+            options: Any) -> Iterator[tuple[int, str, str | tuple[str, ...], list[str]]]:
+    tree = ast.parse(fileobj.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            texts = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if node.func.id in _SINGLE and len(node.args) == 1 and len(texts) == 1:
+                yield node.lineno, "_", texts[0], []
+            elif node.func.id == "ngettext" and len(texts) == 2 and len(node.args) == 3:
+                yield node.lineno, "ngettext", (texts[0], texts[1]), []
+        elif isinstance(node, ast.FunctionDef) and any(_is_command(d) for d in node.decorator_list):
+            doc = ast.get_docstring(node, clean=False)
+            if doc:
+                yield node.lineno, "_", inspect.cleandoc(doc), []
+
+
+def _is_command(decorator: ast.expr) -> bool:
+    """`@click.command(...)`, `@group.command(...)`, `@click.group(...)`, bare or called."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+    return name in ("command", "group")
