@@ -16,6 +16,7 @@ from dangan.cli.base import (
     pass_ctx,
     say,
 )
+from dangan.i18n import _, ngettext
 from dangan.model import timeutil
 from dangan.services import lending
 from dangan.services.lending import Done
@@ -37,7 +38,7 @@ def _report(done: Done, as_json: bool) -> None:
         emit_json({"code": done.code, "status": done.status, "due": done.due, "path": done.path, "commit": done.commit})
         return
     click.echo(done.code)
-    say(f"{done.code}: {done.status}" + (f", due {done.due}" if done.due and done.status == "out" else ""))
+    say(f"{done.code}: {done.status}" + (_(", due {day}").format(day=done.due) if done.due and done.status == "out" else ""))
 
 
 @click.group(
@@ -251,18 +252,19 @@ def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) ->
     day = timeutil.parse_day(as_of, vault.tz)
     rows = lending.loans(vault, status, day, borrower, record)
     if borrower is not None and not rows and (warning := lending.unknown_borrower(vault, borrower)):
-        say(f"dangan: warning: {warning}")
+        say(_("dangan: warning: {message}").format(message=warning))
     if as_json:
         emit_json({"as_of": day.isoformat(), "status": status, "loans": [asdict(r) for r in rows]})
         return
     lines = []
     for r in rows:
-        overdue = f"{r.days_overdue} day{'' if r.days_overdue == 1 else 's'} overdue" if r.overdue else ""
+        overdue = ngettext("{n} day overdue", "{n} days overdue", r.days_overdue).format(n=r.days_overdue) if r.overdue else ""
         last = r.condition or ""
         if r.kind == "copy":
-            last = f"{r.pages} pages, certified by {r.certified_by}"
+            last = _("{pages} pages, certified by {who}").format(pages=r.pages, who=r.certified_by)
         lines.append([r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records), last])
-    listing(["code", "status", "due", "overdue", "borrower", "form", "records", "condition"], lines)
+    listing([_("code"), _("status"), _("due"), _("overdue"), _("borrower"), _("form"), _("records"), _("condition")],
+            lines)
 
 
 COMMANDS = [lend_group]

@@ -3,9 +3,11 @@
 dangan at run time; the standard library alone (`ast`).
 
 It yields what Babel's own Python extractor would (the string literals given to `_`, `N_`
-and `ngettext`) and, in addition, the docstring of every function decorated as a click
-command or group, as inspect.cleandoc leaves it: click takes a command's help from its
-docstring, and cli.base.localize looks that text up in the catalogs.
+and `ngettext`) and, in addition, what click shows as help: the docstring of every function
+decorated as a click command or group, and the `help=`/`short_help=` literal of every
+`option(...)`, `command(...)` and `group(...)` call, as inspect.cleandoc leaves them;
+cli.base.localize looks those texts up when a command is resolved. The commands' modules
+thus need no marks on their help texts.
 """
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ def extract(fileobj: IO[bytes], keywords: Any, comment_tags: Any,
                 yield node.lineno, "_", texts[0], []
             elif node.func.id == "ngettext" and len(texts) == 2 and len(node.args) == 3:
                 yield node.lineno, "ngettext", (texts[0], texts[1]), []
+        if isinstance(node, ast.Call) and _is_click_call(node.func, ("option", "command", "group")):
+            for keyword in node.keywords:
+                if keyword.arg in ("help", "short_help") and isinstance(keyword.value, ast.Constant):
+                    yield node.lineno, "_", inspect.cleandoc(keyword.value.value), []
         elif isinstance(node, ast.FunctionDef) and any(_is_command(d) for d in node.decorator_list):
             doc = ast.get_docstring(node, clean=False)
             if doc:
@@ -36,5 +42,9 @@ def extract(fileobj: IO[bytes], keywords: Any, comment_tags: Any,
 def _is_command(decorator: ast.expr) -> bool:
     """`@click.command(...)`, `@group.command(...)`, `@click.group(...)`, bare or called."""
     target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
-    return name in ("command", "group")
+    return _is_click_call(target, ("command", "group"))
+
+
+def _is_click_call(func: ast.expr, names: tuple[str, ...]) -> bool:
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in names
