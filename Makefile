@@ -42,7 +42,7 @@ catalogs: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
 		-o $(LOCALE)/dangan.pot .
 	$(BIN)/pybabel update -i $(LOCALE)/dangan.pot -d $(LOCALE) -D dangan --no-fuzzy-matching \
-		--ignore-obsolete --omit-header --no-wrap
+		--ignore-obsolete --no-wrap
 	$(BIN)/pybabel compile -d $(LOCALE) -D dangan --statistics
 
 # a first draft of the traditional catalog from the simplified one (OpenCC, s2tw), for the

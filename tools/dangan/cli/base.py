@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from dangan.formats.terminal import columns, escape, json_safe
-from dangan.i18n import _
+from dangan.i18n import N_, _
 from dangan.store.sealing import Keyring
 from dangan.store.vault import Vault
 
@@ -137,7 +137,7 @@ def localize(command: click.Command) -> click.Command:
             "help": inspect.cleandoc(cmd.help) if cmd.help else cmd.help,
             "short_help": cmd.short_help, "epilog": cmd.epilog})
         cmd.help = _(english["help"]) if english["help"] else english["help"]
-        cmd.short_help = _(english["short_help"]) if english["short_help"] else english["short_help"]
+        cmd.short_help = _(english["short_help"]) if english["short_help"] else _first_sentence(cmd.help)
         cmd.epilog = _examples(english["epilog"])
         for param in cmd.params:
             if isinstance(param, click.Option):
@@ -148,12 +148,27 @@ def localize(command: click.Command) -> click.Command:
     return command
 
 
+def _first_sentence(text: str | None) -> str | None:
+    """The list of commands shows each one's first sentence; click finds it by spaces and
+    full stops, which Chinese has not (it would show "..."): a translated help gives its own,
+    up to the first 。. English help keeps click's way (None)."""
+    if not text or "。" not in text:
+        return None
+    first = text.split("\n\n")[0]
+    for stop in "。；：":
+        first = first.split(stop)[0]
+    return first + "。"
+
+
+_HEADINGS = (N_("Examples:"), N_("Example:"))
+
+
 def _examples(epilog: str | None) -> str | None:
     """An epilog's "Example(s):" heading in the interface language; the command lines
     under it are the same in every language."""
     if not epilog:
         return epilog
-    for heading in ("Examples:", "Example:"):
+    for heading in _HEADINGS:
         if heading in epilog:
             return epilog.replace(heading, _(heading), 1)
     return epilog

@@ -77,7 +77,7 @@ class LazyGroup(click.Group):
 
             name = args[0] if args else ""
             close = difflib.get_close_matches(name, list(LAZY)) if name not in LAZY else []
-            if not close or "No such command" not in exc.message or "Did you mean" in exc.message:
+            if not close or exc.message != _("No such command {name!r}.").format(name=name):
                 raise
             quoted = ", ".join(repr(c) for c in close)
             hint = (_("Did you mean {possibility}?").format(possibility=quoted) if len(close) == 1
