@@ -131,6 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     click_speaks()
     localize(cli)
     try:
+        return _run(args)
+    finally:
+        i18n.set_language("en")  # an in-process caller (the tests) gets English back
+
+
+def _run(args: list[str]) -> int:
+    try:
         cli.main(args=args, prog_name="dangan", standalone_mode=False)
         return 0
     except DanganError as exc:
