@@ -26,17 +26,15 @@ LOCALE = REPO / "tools" / "dangan" / "i18n" / "locale"
 CATALOGS = ("zh_Hans", "zh_Hant")
 
 
-def _code_messages() -> set[str | tuple[str, ...]]:
+def _code_messages() -> set[tuple[str | None, str]]:
+    """(context, msgid) of every message of the code (a plural by its singular)."""
     with (REPO / "babel.cfg").open(encoding="utf-8") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
-    found: set[str | tuple[str, ...]] = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
+    found: set[tuple[str | None, str]] = set()
+    for _file, _line, message, _comments, context in extract_from_dir(
             str(REPO), method_map, options_map):
-        found.add(message)
+        found.add((context, _key(message)))
     return found
-
-
-MESSAGES = _code_messages()
 
 
 def _po(name: str):
@@ -48,9 +46,12 @@ def _key(message_id: str | tuple[str, ...] | list[str]) -> str:
     return message_id if isinstance(message_id, str) else message_id[0]
 
 
+MESSAGES = _code_messages()
+
+
 def test_the_code_has_messages_to_translate() -> None:
     # the extractor finds the three kinds: _() texts, option help, command docstrings
-    ids = {_key(m) for m in MESSAGES}
+    ids = {m for _context, m in MESSAGES}
     assert "dangan: error: {message}" in ids
     assert "Only records with this status." in ids  # an option's help=
     assert "List records: code, category, title, status, opened, closed." in ids  # a docstring
@@ -59,8 +60,8 @@ def test_the_code_has_messages_to_translate() -> None:
 
 def test_the_template_is_the_code_s_messages() -> None:
     with (LOCALE / "dangan.pot").open("rb") as f:
-        template = {_key(m.id) for m in read_po(f) if m.id}
-    code = {_key(m) for m in MESSAGES}
+        template = {(m.context, _key(m.id)) for m in read_po(f) if m.id}
+    code = MESSAGES
     assert sorted(code - template) == [], "run `make catalogs`: the code has messages the .pot lacks"
     assert sorted(template - code) == [], "run `make catalogs`: the .pot has messages the code dropped"
 
@@ -69,12 +70,12 @@ def test_the_template_is_the_code_s_messages() -> None:
 def test_every_message_has_a_reviewed_translation(name: str) -> None:
     catalog = _po(name)
     assert not catalog.fuzzy, f"{name}: the catalog's header is marked fuzzy"
-    entries = {_key(m.id): m for m in catalog if m.id}
+    entries = {(m.context, _key(m.id)): m for m in catalog if m.id}
     missing, fuzzy, empty = [], [], []
     for message in MESSAGES:
-        entry = entries.get(_key(message))
+        entry = entries.get(message)
         if entry is None:
-            missing.append(_key(message))
+            missing.append(message)
             continue
         strings = entry.string if isinstance(entry.string, tuple | list) else (entry.string,)
         if not all(s.strip() for s in strings):
@@ -241,3 +242,29 @@ def test_reports_in_chinese(vault: Path) -> None:
     assert "档案：0" in result.out and "借阅：" in result.out, result
     result = run_cli(["--lang", "zh-Hant", "-C", str(vault), "gaps"])
     assert result.code == 0 and result.out.startswith("缺漏，截至 "), result
+
+
+def test_labels_of_statuses_and_values_in_each_script(vault: Path) -> None:
+    """The schemas' labels (traditional) through the catalogs: simplified for zh-Hans, as
+    written for zh-Hant; the stored value stays what it was in the table's pipe form and in
+    the record."""
+    from test_ls import _on_a_terminal
+
+    made = run_cli(["-C", str(vault), "new", "SB", "A01-02", "--set", "title=1號樓1號客梯",
+                    "--set", "system=elevator", "--set", "equipment_type=乘客電梯",
+                    "--set", "install_location=1號樓電梯井"])
+    assert made.code == 0, made
+    table = _on_a_terminal(["--lang", "zh-Hans", "-C", str(vault), "ls"]).splitlines()
+    assert table[0].split() == ["档号", "类别", "题名", "状态", "开始", "结束"]
+    assert table[1].split()[:4] == ["SB-A01-02-0001", "SB", "1號樓1號客梯", "在用"]  # the record's title as stored
+    assert "\t" in run_cli(["--lang", "zh-Hans", "-C", str(vault), "ls"]).out  # a pipe: values
+    assert "in_service" in run_cli(["--lang", "zh-Hans", "-C", str(vault), "ls"]).out
+    hant = _on_a_terminal(["--lang", "zh-Hant", "-C", str(vault), "ls"]).splitlines()
+    assert hant[0].split()[:2] == ["檔號", "類別"] and hant[1].split()[3] == "在用"
+    # the allowed values with their labels (the description above them is the schema's text)
+    values = run_cli(["--lang", "zh-Hans", "-C", str(vault), "fields", "SB", "status"]).out.split("允许值：\n")[1]
+    assert values.split("\n")[2].split() == ["under_repair", "维修中"], values
+    values = run_cli(["--lang", "zh-Hant", "-C", str(vault), "fields", "SB", "status"]).out.split("允許值：\n")[1]
+    assert values.split("\n")[2].split() == ["under_repair", "維修中"], values
+    categories = run_cli(["--lang", "zh-Hans", "-C", str(vault), "categories"])
+    assert "设备" in categories.out and "維護保養" not in categories.out, categories

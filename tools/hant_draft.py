@@ -4,10 +4,15 @@ translation converted by OpenCC (s2tw: Taiwan's standard characters, no change o
 and then a few words that differ between the two usages (默認 → 預設). The draft is marked
 fuzzy: a person reviews it and removes the mark; tests/test_catalogs.py refuses fuzzy entries.
 
+The msgids that are Chinese already (the labels and names the schemas give, in traditional
+characters: formats/fielddoc.py extract_labels) are drafted the other way: zh_Hant keeps them
+as they are, zh_Hans gets them converted by OpenCC (t2s).
+
 Authoring time only: OpenCC and Babel are development tools here, not dependencies of dangan.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -29,6 +34,13 @@ def hant(text: str, convert: OpenCC) -> str:
     return out
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _empty(message) -> bool:
+    return not message.string or (isinstance(message.string, tuple) and not all(message.string))
+
+
 def main(locale_dir: str, redo: bool = False, fuzzy: bool = True) -> None:
     """Draft the messages the zh_Hant catalog lacks (with `redo`, every message: a new
     simplified catalog), marked fuzzy unless `fuzzy` is False (the author reviews at once)."""
@@ -41,11 +53,24 @@ def main(locale_dir: str, redo: bool = False, fuzzy: bool = True) -> None:
     with hant_path.open("rb") as f:
         target = read_po(f, locale="zh_Hant")
     drafted = 0
+    simplify = OpenCC("t2s")
+    for message in hans:  # the schemas' labels: simplified from the traditional msgid
+        if isinstance(message.id, str) and _CJK.search(message.id) and _empty(message):
+            message.string = simplify.convert(message.id)
+            if fuzzy:
+                message.flags.add("fuzzy")
+    with hans_path.open("wb") as f:
+        write_po(f, hans, width=0)
     for message in target:
+        if isinstance(message.id, str) and _CJK.search(message.id) and _empty(message) and hans.get(message.id):
+            message.string = message.id  # the label as the schema writes it
+            if fuzzy:
+                message.flags.add("fuzzy")
+            continue
         if not message.id:
             continue
         empty = not message.string or (isinstance(message.string, tuple) and not all(message.string))
-        source = hans.get(message.id)
+        source = hans.get(message.id, message.context)
         if (empty or redo) and source is not None and source.string:
             message.string = (tuple(hant(s, convert) for s in source.string)
                               if isinstance(source.string, tuple) else hant(source.string, convert))

@@ -198,6 +198,41 @@ def listing(header: list[str], rows: list[list[str]]) -> None:
         click.echo(row(*cells))
 
 
+def _labelling() -> bool:
+    """Labels instead of stored values: in a table for people (a terminal) in Chinese. A
+    pipe gets the stored values in every language, as scripts read them (and `--json`)."""
+    from dangan.i18n import language
+
+    return language() != "en" and sys.stdout.isatty()
+
+
+def shown_status(status: str) -> str:
+    """A loan's state in `lend ls`'s table: its name in the interface language on a terminal."""
+    return _(status) if _labelling() else status
+
+
+def status_labels(vault: Vault) -> Callable[[str, str], str]:
+    """(category, status) → what `ls`'s table shows: on a terminal in Chinese the label the
+    category's schema gives the status (formats.fielddoc, in the interface language's script
+    through the catalogs), else the stored value, which never changes."""
+    if not _labelling():
+        return lambda category, status: status
+    from dangan.formats import fielddoc
+
+    known: dict[str, dict[str, str]] = {}
+
+    def label(category: str, status: str) -> str:
+        if category not in known:
+            try:
+                known[category] = fielddoc.labels_of(vault.schemas, category).get("status", {})
+            except Exception:  # a broken schema: `dangan check` says so; the table shows values
+                known[category] = {}
+        found = known[category].get(status)
+        return _(found) if found else status
+
+    return label
+
+
 # ------------------------------------------------------------ shell completion
 # click's completion (docs/cli.md "Shell completion") asks these for the values of an
 # argument or option; each returns what matches the text typed so far and never fails (a

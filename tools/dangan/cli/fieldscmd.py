@@ -19,7 +19,7 @@ from dangan.i18n import _
 
 
 def category_lines(doc: list[dict[str, Any]]) -> list[str]:
-    rows = [[c["code"], c["zh"], c["en"], c["class"]["zh"] or c["class"]["code"], ", ".join(c["levels"]),
+    rows = [[c["code"], _(c["zh"]), c["en"], _(c["class"]["zh"]) if c["class"]["zh"] else c["class"]["code"], ", ".join(c["levels"]),
              c["retention"]["text"],
              ", ".join(c["sensitive"]) or "—"] for c in doc]
     return columns([_("code"), "中文", "English", _("class"), _("levels"), _("retention"), _("sensitive fields")],
@@ -27,7 +27,7 @@ def category_lines(doc: list[dict[str, Any]]) -> list[str]:
 
 
 def _values(field: fielddoc.Field) -> str:
-    return ", ".join(f"{v} {label}" if label else v for v, label in field.values)
+    return ", ".join(f"{v} {_(label)}" if label else v for v, label in field.values)
 
 
 def _required(field: fielddoc.Field) -> str:
@@ -61,7 +61,7 @@ def detail_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
         lines.append(escape(f"  {f.description}"))
     if f.values:
         lines.append(_("allowed values:"))
-        lines += ["  " + line for line in columns(["value", "label"], [[v, label] for v, label in f.values])[1:]]
+        lines += ["  " + line for line in columns(["value", "label"], [[v, _(label) if label else ""] for v, label in f.values])[1:]]
     if len(found) > 1:
         lines.append("fields inside:")
         lines += ["  " + line for line in field_lines("", found[1:])[1:]]
@@ -111,7 +111,7 @@ def fields_cmd(ctx: Context, category: str, field: str | None, as_json: bool) ->
         emit_json({"category": code, "zh": entry.zh, "en": entry.en, "schema": f"schemas/{entry.schema}",
                    "fields": [f.as_dict() for f in found]})
         return
-    head = f"{code} {entry.zh} — {entry.en}"
+    head = f"{code} {_(entry.zh)} — {entry.en}"
     lines = detail_lines(code, found) if field else field_lines(f"{head} (schemas/{entry.schema})", found)
     click.echo("\n".join(lines))
 

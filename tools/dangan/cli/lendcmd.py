@@ -15,8 +15,9 @@ from dangan.cli.base import (
     no_commit_option,
     pass_ctx,
     say,
+    shown_status,
 )
-from dangan.i18n import _, ngettext
+from dangan.i18n import N_, _, ngettext
 from dangan.model import timeutil
 from dangan.services import lending
 from dangan.services.lending import Done
@@ -262,9 +263,12 @@ def ls_cmd(ctx: Context, status: str, as_of, borrower, record, as_json: bool) ->
         last = r.condition or ""
         if r.kind == "copy":
             last = _("{pages} pages, certified by {who}").format(pages=r.pages, who=r.certified_by)
-        lines.append([r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records), last])
+        lines.append([r.code, shown_status(r.status), r.due or "", overdue, r.borrower, r.form, ",".join(r.records), last])
     listing([_("code"), _("status"), _("due"), _("overdue"), _("borrower"), _("form"), _("records"), _("condition")],
             lines)
 
+
+# the states of a view and a copy, named in `lend ls`'s table (a loan's are in cli/statscmd.py)
+STATES = (N_("viewed"), N_("copied"), N_("requested"), N_("approved"), N_("rejected"), N_("out"), N_("closed"))
 
 COMMANDS = [lend_group]

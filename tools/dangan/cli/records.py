@@ -21,11 +21,12 @@ from dangan.cli.base import (
     no_commit_option,
     pass_ctx,
     say,
+    status_labels,
 )
 from dangan.errors import DanganError, Refusal
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
-from dangan.i18n import _
+from dangan.i18n import _, pgettext
 from dangan.model.codes import parse_code, parse_location
 from dangan.model.threeway import conflict_hint, conflict_refusal
 from dangan.services import records
@@ -268,9 +269,10 @@ def ls_cmd(ctx: Context, category, location, status, where, search, as_json: boo
         # the same list as ever; with --search each item also names the fields that matched
         emit_json([{k: v for k, v in item.__dict__.items() if k != "matched" or search is not None} for item in found])
         return
-    listing([_("code"), _("category"), _("title"), _("status"), _("opened"), _("closed")],
-            [[item.code, item.category, item.title, item.status, item.opened or "", item.closed or ""]
-             for item in found])
+    label = status_labels(vault)
+    listing([_("code"), _("category"), _("title"), _("status"), pgettext("date", "opened"), pgettext("date", "closed")],
+            [[item.code, item.category, item.title, label(item.category, item.status), item.opened or "",
+              item.closed or ""] for item in found])
 
 
 @click.command(

@@ -346,3 +346,35 @@ def error_hint(schemas: SchemaSet, category: str, error: str) -> str:
         return (f"{found.name} takes one of {allowed_text(found.values)}: "
                 f"`dangan fields {category} {found.name}` gives their labels")
     return f"`dangan fields {category} {found.name}` explains the field"
+
+
+# ------------------------------------------------------------- labels in the catalogs
+
+def labels_of(schemas: SchemaSet, code: str) -> dict[str, dict[str, str]]:
+    """field name → {allowed value: its label} for the fields of `code` that label values."""
+    out: dict[str, dict[str, str]] = {}
+    for found in fields(schemas, code):
+        labelled = {value: label for value, label in found.values if label}
+        if labelled:
+            out[found.name] = labelled
+    return out
+
+
+def extract_labels(fileobj: Any, keywords: Any, comment_tags: Any, options: Any) -> Any:
+    """Babel's extractor for the schemas (babel.cfg, `make catalogs`): the Chinese names of
+    the categories and classes and the labels of allowed values, as the standard schemas
+    write them (traditional characters). They are msgids of their own: the zh_Hans catalog
+    gives them in simplified characters, zh_Hant as they are; the stored values never change.
+    Authoring time only."""
+    from pathlib import Path
+
+    schemas = SchemaSet.from_dir(Path(fileobj.name).parent)
+    seen: set[str] = set()
+    texts = [c.zh for c in schemas.categories.values()] + [str(c.get("zh", "")) for c in schemas.classes.values()]
+    for code in schemas.categories:
+        for labelled in labels_of(schemas, code).values():
+            texts += labelled.values()
+    for text in texts:
+        if text and text not in seen:
+            seen.add(text)
+            yield 0, "_", text, []

@@ -54,6 +54,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _translations.ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    """`message` in the interface language, where the same English word needs two
+    translations (`closed`: a record's closing date, a loan's state)."""
+    return _translations.pgettext(context, message)
+
+
 def N_(message: str) -> str:
     """Marks `message` for the catalogs without translating it now: texts made at import,
     before the language is known (click's help), translated when they are shown."""

@@ -2,8 +2,8 @@
 (babel.cfg; `make catalogs`, tests/test_catalogs.py). Authoring time only, never imported by
 dangan at run time; the standard library alone (`ast`).
 
-It yields what Babel's own Python extractor would (the string literals given to `_`, `N_`
-and `ngettext`) and, in addition, what click shows as help: the docstring of every function
+It yields what Babel's own Python extractor would (the string literals given to `_`, `N_`,
+`pgettext` and `ngettext`) and, in addition, what click shows as help: the docstring of every function
 decorated as a click command or group, and the `help=`/`short_help=` literal of every
 `option(...)`, `command(...)` and `group(...)` call, as inspect.cleandoc leaves them;
 cli.base.localize looks those texts up when a command is resolved. The commands' modules
@@ -27,6 +27,8 @@ def extract(fileobj: IO[bytes], keywords: Any, comment_tags: Any,
             texts = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
             if node.func.id in _SINGLE and len(node.args) == 1 and len(texts) == 1:
                 yield node.lineno, "_", texts[0], []
+            elif node.func.id == "pgettext" and len(texts) == 2 and len(node.args) == 2:
+                yield node.lineno, "pgettext", (texts[0], texts[1]), []
             elif node.func.id == "ngettext" and len(texts) == 2 and len(node.args) == 3:
                 yield node.lineno, "ngettext", (texts[0], texts[1]), []
         if isinstance(node, ast.Call) and _is_click_call(node.func, ("option", "command", "group")):
