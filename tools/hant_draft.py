@@ -24,7 +24,8 @@ WORDS = {"默認": "預設", "數據": "資料", "信息": "資訊", "用戶": "
          "文件夾": "資料夾", "源代碼": "原始碼", "命令行": "命令列", "界面": "介面", "字段": "欄位",
          "打印": "列印", "幫助": "說明", "保存": "儲存", "創建": "建立", "新建": "新增", "文檔": "文件",
          "運行": "執行", "調用": "呼叫", "加載": "載入", "區域設置": "地區設定", "設置": "設定",
-         "銷燬": "銷毀", "ISO 周": "ISO 週", "存儲": "儲存", "消息": "訊息"}
+         "銷燬": "銷毀", "ISO 周": "ISO 週", "存儲": "儲存", "消息": "訊息", "哈希": "雜湊",
+         "字節": "位元組", "服務器": "伺服器"}
 
 
 def hant(text: str, convert: OpenCC) -> str:
@@ -35,6 +36,12 @@ def hant(text: str, convert: OpenCC) -> str:
 
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _label(message_id: object) -> bool:
+    """A msgid that is a Chinese label or name of the schemas, not an English text quoting one."""
+    return isinstance(message_id, str) and bool(_CJK.search(message_id)) and not _WORD.search(message_id)
 
 
 def _empty(message) -> bool:
@@ -55,14 +62,14 @@ def main(locale_dir: str, redo: bool = False, fuzzy: bool = True) -> None:
     drafted = 0
     simplify = OpenCC("t2s")
     for message in hans:  # the schemas' labels: simplified from the traditional msgid
-        if isinstance(message.id, str) and _CJK.search(message.id) and _empty(message):
+        if _label(message.id) and _empty(message):
             message.string = simplify.convert(message.id)
             if fuzzy:
                 message.flags.add("fuzzy")
     with hans_path.open("wb") as f:
         write_po(f, hans, width=0)
     for message in target:
-        if isinstance(message.id, str) and _CJK.search(message.id) and _empty(message) and hans.get(message.id):
+        if _label(message.id) and (_empty(message) or redo) and hans.get(message.id):
             message.string = message.id  # the label as the schema writes it
             if fuzzy:
                 message.flags.add("fuzzy")

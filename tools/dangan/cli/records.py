@@ -90,7 +90,7 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
 
         stored, resolved = history.record_at(vault, parsed, as_of)
     else:
-        stored, _ = vault.read(parsed)
+        stored, _tree = vault.read(parsed)
     if (in_conflict := conflict_refusal(str(parsed), stored)) is not None:
         raise Refusal(in_conflict, conflict_hint(str(parsed)))
     if decrypt:
