@@ -268,3 +268,16 @@ def test_labels_of_statuses_and_values_in_each_script(vault: Path) -> None:
     assert values.split("\n")[2].split() == ["under_repair", "維修中"], values
     categories = run_cli(["--lang", "zh-Hans", "-C", str(vault), "categories"])
     assert "设备" in categories.out and "維護保養" not in categories.out, categories
+
+
+def test_a_value_not_allowed_gets_its_hint_in_chinese(vault: Path) -> None:
+    """The hint a service composes ("nothing was written; fix the fields and retry; …") is
+    translated piece by piece, the allowed values named as stored."""
+    result = run_cli(["--lang", "zh-Hans", "-C", str(vault), "new", "SB", "A01-02", "--set", "title=1號樓1號客梯",
+                      "--set", "equipment_type=乘客電梯", "--set", "install_location=1號樓電梯井",
+                      "--set", "system=lift"])
+    assert result.code == 2 and result.err.startswith("dangan：错误："), result
+    hint = result.err.splitlines()[1]
+    assert hint.startswith("提示：未写入任何内容；请修正字段后重试；system 只能取以下值之一：elevator, escalator"), hint
+    assert hint.endswith("`dangan fields SB system` 列出其标签"), hint
+    assert git(vault, "status", "--porcelain") == ""  # nothing written

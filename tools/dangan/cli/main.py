@@ -17,7 +17,7 @@ from dangan.cli.base import Context, localize
 from dangan.cli.clicktext import click_speaks
 from dangan.errors import DanganError, internal_error
 from dangan.formats.terminal import escape
-from dangan.i18n import _
+from dangan.i18n import N_, _
 
 EPILOG_MAIN = """\b
 Examples:
@@ -144,7 +144,7 @@ def _run(args: list[str]) -> int:
         # a message may quote the input, a value or a file name: shown inert (format.md §4.4)
         click.echo(escape(_("dangan: error: {message}").format(message=_(exc.message)), lines=True), err=True)
         if exc.hint:
-            click.echo(escape(_("hint: {hint}").format(hint=_(exc.hint))), err=True)
+            click.echo(escape(_("hint: {hint}").format(hint=_hint(exc.hint))), err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -170,6 +170,20 @@ def _run(args: list[str]) -> int:
         return 0
     except Exception as exc:  # the last line of defence: never a bare traceback
         return internal_error(exc, args, _command_words(args))
+
+
+# the pieces of hints the services compose with "; " (services/records.py: a record that
+# does not validate), translated one by one by _hint
+HINT_PARTS = (N_("nothing was written"), N_("fix the fields and retry"), N_("; "))
+
+
+def _hint(hint: str) -> str:
+    """A hint in the interface language: whole, or else piece by piece where a service
+    joined several with "; " (each piece a message of its own, the values already in)."""
+    whole = _(hint)
+    if whole != hint or "; " not in hint:
+        return whole
+    return _("; ").join(_(part) for part in hint.split("; "))
 
 
 def _command_words(args: list[str]) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from dangan.errors import DanganError
 from dangan.formats.schemas import SchemaSet
+from dangan.i18n import _
 from dangan.model import defaults
 
 # the common fields a record starts with; the category's own come after them, then the rest
@@ -158,7 +159,7 @@ def _pointer_name(pointer: str) -> str:
 
 def allowed_text(values: tuple[tuple[str, str], ...]) -> str:
     """At most MAX_SHOWN allowed values, then "…" (an error's hint)."""
-    shown = ", ".join(v for v, _ in values[:MAX_SHOWN])
+    shown = ", ".join(v for v, _text in values[:MAX_SHOWN])
     return shown + (", …" if len(values) > MAX_SHOWN else "")
 
 
@@ -341,11 +342,11 @@ def error_hint(schemas: SchemaSet, category: str, error: str) -> str:
     except DanganError:
         found = None
     if found is None:
-        return f"`dangan fields {category}` lists the fields"
+        return _("`dangan fields {category}` lists the fields").format(category=category)
     if found.values and not _REQUIRED.match(reason):  # a value not allowed (a long one is cut)
-        return (f"{found.name} takes one of {allowed_text(found.values)}: "
-                f"`dangan fields {category} {found.name}` gives their labels")
-    return f"`dangan fields {category} {found.name}` explains the field"
+        return _("{field} takes one of {values}: `dangan fields {category} {field}` gives their labels").format(
+            field=found.name, values=allowed_text(found.values), category=category)
+    return _("`dangan fields {category} {field}` explains the field").format(category=category, field=found.name)
 
 
 # ------------------------------------------------------------- labels in the catalogs
