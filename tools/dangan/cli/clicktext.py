@@ -7,6 +7,8 @@ that the catalogs carry them (tests/test_catalogs.py); a text click adds later s
 """
 from __future__ import annotations
 
+import re
+
 from dangan import i18n
 from dangan.i18n import N_
 
@@ -14,7 +16,8 @@ _MODULES = ("core", "decorators", "exceptions", "formatting", "parser", "types",
 
 
 def click_speaks() -> None:
-    """click's texts through dangan's catalogs, in the language set by i18n.set_language."""
+    """click's texts through dangan's catalogs, in the language set by i18n.set_language,
+    and its help wrapped for Chinese (`_wrap_for_chinese`)."""
     import importlib
 
     for name in _MODULES:
@@ -23,6 +26,46 @@ def click_speaks() -> None:
             module._ = i18n._  # type: ignore[attr-defined]
         if hasattr(module, "ngettext"):
             module.ngettext = i18n.ngettext  # type: ignore[attr-defined]
+    _wrap_for_chinese(i18n.language() != "en")
+
+
+_ORIGINAL: dict[str, object] = {}
+
+
+def _wrap_for_chinese(chinese: bool) -> None:
+    """click wraps help at spaces and counts a character as one column: Chinese, which has no
+    spaces and takes two columns a character, came out in lines twice as wide as the terminal.
+    In Chinese click's wrapper (`click._textwrap`, which `formatting.wrap_text` takes at each
+    call) may break between Chinese characters (not before a closing mark such as ，。) and
+    counts East Asian wide characters as two columns; in English click's own is put back, so
+    the English help stays byte for byte what it was."""
+    import click._textwrap as textwrap_module
+
+    if not _ORIGINAL:
+        _ORIGINAL.update(TextWrapper=textwrap_module.TextWrapper, term_len=textwrap_module.term_len)
+    if not chinese:
+        textwrap_module.TextWrapper = _ORIGINAL["TextWrapper"]  # type: ignore[misc]
+        textwrap_module.term_len = _ORIGINAL["term_len"]  # type: ignore[assignment]
+        return
+    from dangan.formats.terminal import width
+
+    original_len = _ORIGINAL["term_len"]
+
+    def columns(text: str) -> int:
+        return width(text) + original_len(text) - len(text)  # ANSI sequences still count none
+
+    class ChineseWrapper(_ORIGINAL["TextWrapper"]):  # type: ignore[misc,valid-type]
+        def _split(self, text: str) -> list[str]:
+            return [piece for chunk in super()._split(text) for piece in _CJK_PIECE.findall(chunk)]
+
+    textwrap_module.TextWrapper = ChineseWrapper  # type: ignore[misc]
+    textwrap_module.term_len = columns  # type: ignore[assignment]
+
+
+# one Chinese character with the opening marks before it and the closing marks after it, or a
+# run of anything else (a Latin word, spaces), or any single character left
+_WIDE = "\u2e80-\u9fff\uf900-\ufaff\uff01-\uff60"
+_CJK_PIECE = re.compile(f"[（「『《“]*[{_WIDE}][，。；：、）」』》”？！]*|[^{_WIDE}（「『《“]+|.", re.S)
 
 
 # the msgids click 8 uses that a dangan user can meet (help pages, usage errors)

@@ -23,7 +23,7 @@ from dangan.model.timeutil import parse_day
 # the kinds of gap (services.gaps), named in the interface language in the text output
 KINDS = (N_("late"), N_("missing"), N_("original"))
 
-AS_OF_HELP = "The day judged (default: today, vault timezone); the vault as committed at its end."
+AS_OF_HELP = N_("The day judged (default: today, vault timezone); the vault as committed at its end.")
 
 
 def text_lines(doc: dict[str, Any]) -> list[str]:

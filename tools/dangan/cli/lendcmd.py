@@ -22,8 +22,8 @@ from dangan.model import timeutil
 from dangan.services import lending
 from dangan.services.lending import Done
 
-AT_HELP = "When it happened (YYYY-MM-DD or ISO 8601; default now), for paper events entered later."
-BY_HELP = "Who did it (default: git's author name)."
+AT_HELP = N_("When it happened (YYYY-MM-DD or ISO 8601; default now), for paper events entered later.")
+BY_HELP = N_("Who did it (default: git's author name).")
 
 
 def _at(func):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ STEPS = (N_("records"), N_("complaints"), N_("repairs"), N_("inspections"), N_("
          N_("archive"), N_("charts"))
 # the loan states counted, named in the interface language in the text output
 LOAN_STATES = (N_("out"), N_("overdue"), N_("requested"), N_("approved"), N_("closed"), N_("rejected"))
-AS_OF_HELP = "The day the figures are for (default: today, vault timezone); the vault as committed at its end."
+AS_OF_HELP = N_("The day the figures are for (default: today, vault timezone); the vault as committed at its end.")
 
 
 def _width(text: str) -> int:
