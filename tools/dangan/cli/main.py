@@ -134,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     finally:
         i18n.set_language("en")  # an in-process caller (the tests) gets English back
+        localize(cli)
 
 
 def _run(args: list[str]) -> int:
