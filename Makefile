@@ -43,6 +43,9 @@ catalogs: $(STAMP)
 		-o $(LOCALE)/dangan.pot .
 	$(BIN)/pybabel update -i $(LOCALE)/dangan.pot -d $(LOCALE) -D dangan --no-fuzzy-matching \
 		--ignore-obsolete --no-wrap
+	# the template has no header (no date to change on every run): neither keep the date
+	# update would take from the clock
+	sed -i '/^"POT-Creation-Date: /d' $(LOCALE)/*/LC_MESSAGES/dangan.po
 	$(BIN)/pybabel compile -d $(LOCALE) -D dangan --statistics
 
 # a first draft of the traditional catalog from the simplified one (OpenCC, s2tw), for the
