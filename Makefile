@@ -43,9 +43,10 @@ catalogs: $(STAMP)
 		-o $(LOCALE)/dangan.pot .
 	$(BIN)/pybabel update -i $(LOCALE)/dangan.pot -d $(LOCALE) -D dangan --no-fuzzy-matching \
 		--ignore-obsolete --no-wrap
-	# the template has no header (no date to change on every run): neither keep the date
-	# update would take from the clock
-	sed -i '/^"POT-Creation-Date: /d' $(LOCALE)/*/LC_MESSAGES/dangan.po
+	# the template has no header (no date to change on every run): the catalogs keep a fixed
+	# date instead of the clock's, so that re-running this on unchanged code changes no file
+	sed -i 's/^"POT-Creation-Date: .*"$$/"POT-Creation-Date: 2026-12-06 00:00+0000\\n"/' \
+		$(LOCALE)/*/LC_MESSAGES/dangan.po
 	$(BIN)/pybabel compile -d $(LOCALE) -D dangan --statistics
 
 # a first draft of the traditional catalog from the simplified one (OpenCC, s2tw), for the

@@ -125,7 +125,9 @@ def test_the_compiled_catalog_matches_its_po(name: str) -> None:
     fresh = gettext.GNUTranslations(compiled)
     with (LOCALE / name / "LC_MESSAGES" / "dangan.mo").open("rb") as f:
         committed = gettext.GNUTranslations(f)
-    assert committed._catalog == fresh._catalog, f"run `make catalogs`: {name}/dangan.mo is stale"
+    messages = {k: v for k, v in committed._catalog.items() if k != ""}  # "": the header
+    assert messages == {k: v for k, v in fresh._catalog.items() if k != ""}, \
+        f"run `make catalogs`: {name}/dangan.mo is stale"
 
 
 # ------------------------------------------------------------------ choosing the language
