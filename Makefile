@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: test fuzz demo bench lint clean
+.PHONY: test fuzz demo bench lint clean catalogs catalogs-hant
 
 $(STAMP): pyproject.toml hatch_build.py tools/dangan/_canon.c tools/dangan/_fsstat.c
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,27 @@ lint: $(STAMP)
 	$(BIN)/pip install --quiet ruff import-linter
 	$(BIN)/ruff check tools tests bench hatch_build.py
 	$(BIN)/lint-imports
+
+# the message catalogs (docs/decisions.md "Interface languages"): the template re-extracted
+# from the code, both .po files updated from it (new messages empty, to be translated; the
+# test refuses them until they are), the .mo files compiled (committed: no build step)
+LOCALE := tools/dangan/i18n/locale
+catalogs: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header \
+		-o $(LOCALE)/dangan.pot .
+	$(BIN)/pybabel update -i $(LOCALE)/dangan.pot -d $(LOCALE) -D dangan --no-fuzzy-matching \
+		--ignore-obsolete --no-wrap
+	# the template has no header (no date to change on every run): the catalogs keep a fixed
+	# date instead of the clock's, so that re-running this on unchanged code changes no file
+	sed -i 's/^"POT-Creation-Date: .*"$$/"POT-Creation-Date: 2026-12-06 00:00+0000\\n"/' \
+		$(LOCALE)/*/LC_MESSAGES/dangan.po
+	$(BIN)/pybabel compile -d $(LOCALE) -D dangan --statistics
+
+# a first draft of the traditional catalog from the simplified one (OpenCC, s2tw), for the
+# messages the traditional catalog does not have yet; review it before committing
+catalogs-hant: $(STAMP)
+	$(BIN)/pip install --quiet 'opencc>=1.1'
+	$(BIN)/python tools/hant_draft.py $(LOCALE)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_DIR)-backups .pytest_cache

@@ -262,6 +262,8 @@ def internal_error(exc: BaseException, argv: list[str] | tuple[str, ...] | None 
     import os
     import sys
 
+    from dangan.i18n import _
+
     given = list(sys.argv[1:] if argv is None else argv)
     path = write_crash_log(exc, given, command)
     if os.environ.get("DANGAN_DEBUG") == "1":
@@ -269,14 +271,14 @@ def internal_error(exc: BaseException, argv: list[str] | tuple[str, ...] | None 
 
         traceback.print_exception(exc)
         if path:
-            sys.stderr.write(f"dangan: a crash log was written to {path}\n")
+            sys.stderr.write(_("dangan: a crash log was written to {path}").format(path=path) + "\n")
     else:
-        sys.stderr.write(f"dangan: internal error: {type(exc).__name__}\n")
+        sys.stderr.write(_("dangan: internal error: {type}").format(type=type(exc).__name__) + "\n")
         if path:
-            sys.stderr.write(f"hint: a crash log was written to {path} (it holds no record values); "
-                             "DANGAN_DEBUG=1 prints the traceback\n")
+            sys.stderr.write(_("hint: a crash log was written to {path} (it holds no record values); "
+                               "DANGAN_DEBUG=1 prints the traceback").format(path=path) + "\n")
         else:
-            sys.stderr.write("hint: no crash log could be written; run again with DANGAN_DEBUG=1 "
-                             "and report the traceback\n")
+            sys.stderr.write(_("hint: no crash log could be written; run again with DANGAN_DEBUG=1 "
+                               "and report the traceback") + "\n")
     sys.stderr.flush()
     return 3

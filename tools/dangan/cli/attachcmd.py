@@ -19,6 +19,7 @@ from dangan.cli.base import (
 from dangan.errors import DanganError
 from dangan.formats.terminal import escape
 from dangan.git import gitio
+from dangan.i18n import _
 from dangan.model import timeutil
 from dangan.model.codes import parse_code
 from dangan.services import attachments
@@ -104,13 +105,13 @@ def ls_cmd(ctx: Context, code: str, as_json: bool) -> None:
         emit_json({"code": str(parsed), "attachments": entries})
         return
     for entry in entries:
-        missing = "" if entry["present"] else "  MISSING"
+        missing = "" if entry["present"] else "  " + _("MISSING")
         title = f"  {escape(str(entry['title']))}" if entry.get("title") else ""
         click.echo(f"{escape(str(entry['file']))}\t{escape(str(entry.get('type')))}\t"
                    f"{_size(int(entry.get('size') or 0))}\t{escape(str(entry.get('added')))}\t"
                    f"{escape(str(entry.get('by')))}{title}{missing}")
     if not entries:
-        say(f"{parsed} has no attachments")
+        say(_("{code} has no attachments").format(code=parsed))
 
 
 @attachments_group.command(
@@ -131,10 +132,10 @@ Examples:
 def get_cmd(ctx: Context, code: str, name: str, out: Path | None, as_json: bool) -> None:
     """Decrypt one attachment (needs an identity of a recipient); the access is journalled."""
     if out is None and as_json:
-        raise DanganError("--json needs --out FILE (standard output carries the file itself)")
+        raise DanganError(_("--json needs --out FILE (standard output carries the file itself)"))
     if out is None and sys.stdout.isatty():
-        raise DanganError("refusing to write a decrypted file to a terminal",
-                          "give --out FILE, or redirect standard output to a file")
+        raise DanganError(_("refusing to write a decrypted file to a terminal"),
+                          _("give --out FILE, or redirect standard output to a file"))
     from dangan.cli.auditcmd import journal_decryption
 
     vault = ctx.vault
@@ -147,7 +148,7 @@ def get_cmd(ctx: Context, code: str, name: str, out: Path | None, as_json: bool)
     if as_json:
         emit_json(result)
     elif out is not None:
-        say(f"wrote {result['out']}")
+        say(_("wrote {path}").format(path=result["out"]))
 
 
 @attachments_group.command(
@@ -171,7 +172,7 @@ def rm_cmd(ctx: Context, code: str, names, no_commit: bool, as_json: bool) -> No
         emit_json({"code": str(done.code), "removed": done.files, "commit": done.commit})
     else:
         for rel in done.files:
-            click.echo(f"removed {rel}")
+            click.echo(_("removed {path}").format(path=rel))
 
 
 COMMANDS = [attach_cmd, attachments_group]

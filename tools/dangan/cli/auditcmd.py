@@ -12,6 +12,7 @@ import click
 from dangan.cli.base import Context, emit_json, json_option, pass_ctx, row, say
 from dangan.errors import DanganError, Refusal
 from dangan.git import gitio
+from dangan.i18n import _, ngettext
 from dangan.model.timeutil import parse_when
 from dangan.store import journal
 from dangan.store.vault import Vault, find_root
@@ -145,17 +146,17 @@ def audit_ls(ctx: Context, since: str | None, until: str | None, code: str | Non
     start = parse_when(since, zone) if since else None
     end = parse_when(until, zone, end_of_day=True) if until else None
     if start is not None and end is not None and start > end:
-        raise DanganError(f"--since {since} is after --until {until}")
+        raise DanganError(_("--since {since} is after --until {until}").format(since=since, until=until))
     found = journal.entries(root, start, end, code, who)
     check = journal.verify(root)
     if not check.intact:
-        say(f"dangan: warning: the journal's hash chain is broken ({len(check.problems)} problem(s)); "
-            "run `dangan audit verify`")
+        say(_("dangan: warning: {message}").format(message=_("the journal's hash chain is broken ({n} problem(s)); run `dangan audit verify`").format(
+            n=len(check.problems))))
     if as_json:
         emit_json({"journal": str(check.path), "intact": check.intact, "entries": [e.as_dict() for e in found]})
         return
     if not check.exists:
-        say(f"no journal yet ({check.path}): nothing has been decrypted with dangan here")
+        say(_("no journal yet ({path}): nothing has been decrypted with dangan here").format(path=check.path))
     for entry in found:
         shown = entry.codes + entry.files
         names = ", ".join(shown[:CODES_SHOWN]) + (f" (+{len(shown) - CODES_SHOWN} more)" if len(shown) > CODES_SHOWN else "")
@@ -176,21 +177,22 @@ tail or an altered last line cannot be seen from the file alone.
 @pass_ctx
 def audit_verify(ctx: Context, user: bool, as_json: bool) -> None:
     """Check the journal's hash chain line by line."""
-    root, _ = _root(ctx, user)
+    root, _zone = _root(ctx, user)
     check = journal.verify(root)
     if as_json:
         emit_json(check.as_dict())
     elif not check.exists:
-        say(f"no journal ({check.path}): nothing has been decrypted with dangan here")
+        say(_("no journal ({path}): nothing has been decrypted with dangan here").format(path=check.path))
     elif check.intact:
-        say(f"{check.path}: {check.entries} entr{'y' if check.entries == 1 else 'ies'}, hash chain intact")
+        say(ngettext("{path}: {n} entry, hash chain intact", "{path}: {n} entries, hash chain intact",
+                     check.entries).format(path=check.path, n=check.entries))
     if check.intact:
         return
     if as_json:
         raise SystemExit(1)  # the document already lists the problems
     for problem in check.problems:
         click.echo(f"{check.path}: {problem}")
-    raise Refusal(f"the access journal has {len(check.problems)} problem(s)",
-                  "compare it with a copy shipped off the machine (syslog); see docs/journal.md")
+    raise Refusal(_("the access journal has {n} problem(s)").format(n=len(check.problems)),
+                  _("compare it with a copy shipped off the machine (syslog); see docs/journal.md"))
 
 COMMANDS = [audit_group]

@@ -10,6 +10,7 @@ import click
 
 from dangan.cli.base import Context, emit_json, identity_option, json_option, pass_ctx, say
 from dangan.errors import DanganError
+from dangan.i18n import _
 from dangan.services import backup
 from dangan.store.vault import find_root
 
@@ -52,13 +53,13 @@ def _print_steps(verification: backup.Verification) -> None:
 def _warn(verification: backup.Verification) -> None:
     """Findings in the vault's content: the backup stands, the operator is told."""
     for warning in verification.warnings:
-        say(f"dangan: warning: {warning}")
+        say(_("dangan: warning: {message}").format(message=warning))
     if verification.warnings:
-        say("hint: the backup is good; fix the vault itself: `dangan check --all` lists every finding")
+        say(_("hint: {hint}").format(hint=_("the backup is good; fix the vault itself: `dangan check --all` lists every finding")))
 
 
 def _fail(verification: backup.Verification, what: str) -> None:
-    say(f"dangan: error: {what}: {verification.failure}")
+    say(_("dangan: error: {message}").format(message=f"{what}: {verification.failure}"))
     raise SystemExit(1)
 
 
@@ -67,7 +68,8 @@ def _backup_dir(ctx: Context, given: Path | None) -> Path:
         return ctx.path(given)
     root = find_root(ctx.vault_path or Path.cwd())
     if root is None:
-        raise DanganError("no backup directory given and no vault here", "give DIR, or run inside a vault (or -C PATH)")
+        raise DanganError(_("no backup directory given and no vault here"),
+                          _("give DIR, or run inside a vault (or -C PATH)"))
     return backup.default_dest(root)
 
 
@@ -115,22 +117,25 @@ def create_cmd(ctx: Context, dest: Path | None, incremental: bool, as_json: bool
     if as_json:
         emit_json(created.to_json())
     elif created.unchanged_since:
-        say(f"nothing changed since {created.unchanged_since}: no new bundle written")
+        say(_("nothing changed since {since}: no new bundle written").format(since=created.unchanged_since))
     elif created.ok and created.bundle is not None and created.manifest is not None:
         m = created.manifest
         basis = f" on {m.basis}" if m.basis else ""
-        say(f"{m.kind} bundle{basis}: {len(m.refs)} ref(s), {m.records} record(s), {m.size} bytes; verified")
+        say(_("{kind} bundle{basis}: {refs} ref(s), {records} record(s), {size} bytes; verified").format(
+            kind=m.kind, basis=basis, refs=len(m.refs), records=m.records, size=m.size))
         click.echo(str(created.bundle))
     if created.ok and created.verification is not None and not as_json:
         _warn(created.verification)  # stderr: stdout stays the bundle's path alone
     if not created.ok and created.verification is not None:
         if not as_json:
             _print_steps(created.verification)
-        say(f"dangan: error: the new bundle failed verification and was removed: {created.verification.failure}")
+        say(_("dangan: error: {message}").format(message=_("the new bundle failed verification and was removed: {failure}").format(
+            failure=created.verification.failure)))
         if created.kind == "incremental":
-            say("hint: if a bundle it builds on is damaged, make a full one: `dangan backup create` without --incremental")
+            say(_("hint: {hint}").format(hint=_("if a bundle it builds on is damaged, make a full one: `dangan backup create` without "
+                                       "--incremental")))
         else:
-            say("hint: see docs/backup.md; `dangan check --all` shows findings in the vault itself")
+            say(_("hint: {hint}").format(hint=_("see docs/backup.md; `dangan check --all` shows findings in the vault itself")))
         raise SystemExit(1)
 
 
@@ -226,12 +231,13 @@ def mirror_cmd(ctx: Context, remote: str, as_json: bool) -> None:
         for ref, pair in sorted(result.differ.items()):
             if ref not in result.rejected:
                 click.echo(f"DIFFERS   {ref}: local {pair['local']}, remote {pair['remote']}")
-        say(f"{len(result.pushed)} pushed, {len(result.unchanged)} already there, "
-            f"{len(result.rejected)} refused, {len(result.remote_only)} only on the remote")
+        say(_("{pushed} pushed, {unchanged} already there, {refused} refused, {remote} only on the remote").format(
+            pushed=len(result.pushed), unchanged=len(result.unchanged), refused=len(result.rejected),
+            remote=len(result.remote_only)))
     if not result.ok:
-        say(f"dangan: error: {len(result.differ)} ref(s) on {remote} differ from this vault")
-        say("hint: a diverged ref means local history was rewritten or the remote moved; "
-            "see docs/backup.md \"Mirror refused\"")
+        say(_("dangan: error: {message}").format(message=_("{n} ref(s) on {remote} differ from this vault").format(n=len(result.differ), remote=remote)))
+        say(_("hint: {hint}").format(hint=_("a diverged ref means local history was rewritten or the remote moved; "
+                                   "see docs/backup.md \"Mirror refused\"")))
         raise SystemExit(1)
 
 
@@ -259,7 +265,7 @@ def ls_cmd(ctx: Context, directory: Path | None, as_json: bool) -> None:
         size = f"{info['size']} B" if info["size"] is not None else "missing"
         line = f"{e.path.name}  {kind}{basis}  {info['refs'] or 0} refs  {info['records'] or 0} records  {size}"
         click.echo(line + (f"  ! {e.problem}" if e.problem else ""))
-    say(f"{len(entries)} bundle(s)")
+    say(_("{n} bundle(s)").format(n=len(entries)))
 
 
 @backup_group.command(
@@ -293,8 +299,8 @@ def prune_cmd(ctx: Context, directory: Path | None, keep_last: int, keep_daily: 
     for d in decisions:
         reasons = f"  ({', '.join(d.reasons)})" if d.reasons else ""
         click.echo(f"{'keep' if d.keep else 'remove':<6} {d.entry.path.name}{reasons}")
-    verb = "would be removed" if dry_run else "removed"
-    say(f"{len(decisions) - len(removed)} kept, {len(removed)} {verb}")
+    line = _("{kept} kept, {n} would be removed") if dry_run else _("{kept} kept, {n} removed")
+    say(line.format(kept=len(decisions) - len(removed), n=len(removed)))
 
 
 COMMANDS = [backup_group]

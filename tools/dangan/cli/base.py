@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from dangan.formats.terminal import columns, escape, json_safe
+from dangan.i18n import N_, _
 from dangan.store.sealing import Keyring
 from dangan.store.vault import Vault
 
@@ -18,7 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def warn(message: str) -> None:
     """A warning on stderr: the command goes on (e.g. without a key that was refused)."""
-    click.echo(f"dangan: warning: {message}", err=True)
+    click.echo(_("dangan: warning: {message}").format(message=message), err=True)
 
 
 class Context:
@@ -121,6 +122,65 @@ def no_commit_option(func: F) -> F:
     return click.option("--no-commit", is_flag=True, help="Write and stage, but do not commit.")(sign_key_option(func))
 
 
+def localize(command: click.Command) -> click.Command:
+    """`command`, its subcommands and their options with their help in the interface language.
+
+    click's help texts are made at import, before the language is chosen; the English texts
+    (the msgids: a command's docstring as inspect.cleandoc leaves it, an option's `help=`) are
+    kept on each object the first time and the shown ones set from them on every call, so a
+    process may change language (the tests do) and a command is translated however it is
+    reached (the lazy group, a group's own subcommands, tests/test_help.py's walk)."""
+    import inspect
+
+    from dangan.i18n import language
+
+    todo = [command]
+    while todo:
+        cmd = todo.pop()
+        if getattr(cmd, "_dangan_language", None) == language():
+            continue
+        cmd._dangan_language = language()  # type: ignore[attr-defined]
+        english = cmd.__dict__.setdefault("_dangan_msgids", {
+            "help": inspect.cleandoc(cmd.help) if cmd.help else cmd.help,
+            "short_help": cmd.short_help, "epilog": cmd.epilog})
+        cmd.help = _(english["help"]) if english["help"] else english["help"]
+        cmd.short_help = _(english["short_help"]) if english["short_help"] else _first_sentence(cmd.help)
+        cmd.epilog = _examples(english["epilog"])
+        for param in cmd.params:
+            if isinstance(param, click.Option):
+                shown = param.__dict__.setdefault("_dangan_msgid", param.help)
+                param.help = _(shown) if shown else shown
+        if isinstance(cmd, click.Group):
+            todo += list(cmd.commands.values())
+    return command
+
+
+def _first_sentence(text: str | None) -> str | None:
+    """The list of commands shows each one's first sentence; click finds it by spaces and
+    full stops, which Chinese has not (it would show "..."): a translated help gives its own,
+    up to the first 。. English help keeps click's way (None)."""
+    if not text or "。" not in text:
+        return None
+    first = text.split("\n\n")[0]
+    for stop in "。；：":
+        first = first.split(stop)[0]
+    return first + "。"
+
+
+_HEADINGS = (N_("Examples:"), N_("Example:"))
+
+
+def _examples(epilog: str | None) -> str | None:
+    """An epilog's "Example(s):" heading in the interface language; the command lines
+    under it are the same in every language."""
+    if not epilog:
+        return epilog
+    for heading in _HEADINGS:
+        if heading in epilog:
+            return epilog.replace(heading, _(heading), 1)
+    return epilog
+
+
 def emit_json(document: Any) -> None:
     """The document, exact, with the characters a terminal acts on as JSON escapes."""
     sys.stdout.write(json_safe(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=False)) + "\n")
@@ -159,6 +219,41 @@ def listing(header: list[str], rows: list[list[str]], fmt: str = "text") -> None
         return
     for cells in rows:
         click.echo(row(*cells))
+
+
+def _labelling() -> bool:
+    """Labels instead of stored values: in a table for people (a terminal) in Chinese. A
+    pipe gets the stored values in every language, as scripts read them (and `--json`)."""
+    from dangan.i18n import language
+
+    return language() != "en" and sys.stdout.isatty()
+
+
+def shown_status(status: str) -> str:
+    """A loan's state in `lend ls`'s table: its name in the interface language on a terminal."""
+    return _(status) if _labelling() else status
+
+
+def status_labels(vault: Vault) -> Callable[[str, str], str]:
+    """(category, status) → what `ls`'s table shows: on a terminal in Chinese the label the
+    category's schema gives the status (formats.fielddoc, in the interface language's script
+    through the catalogs), else the stored value, which never changes."""
+    if not _labelling():
+        return lambda category, status: status
+    from dangan.formats import fielddoc
+
+    known: dict[str, dict[str, str]] = {}
+
+    def label(category: str, status: str) -> str:
+        if category not in known:
+            try:
+                known[category] = fielddoc.labels_of(vault.schemas, category).get("status", {})
+            except Exception:  # a broken schema: `dangan check` says so; the table shows values
+                known[category] = {}
+        found = known[category].get(status)
+        return _(found) if found else status
+
+    return label
 
 
 # ------------------------------------------------------------ shell completion

@@ -22,6 +22,7 @@ from dangan.formats.terminal import CountLine, escape
 from dangan.formats.yamlio import YamlError, canonical, decode
 from dangan.git import gitio
 from dangan.hook import hookrun
+from dangan.i18n import _
 from dangan.rules import check as checks
 from dangan.services import scan
 from dangan.services.initvault import add_missing_hooks, install_hooks_config
@@ -60,7 +61,7 @@ def check_cmd(ctx: Context, paths, all_: bool, staged: bool, rev_range: str | No
     vault = ctx.git_vault if (staged or rev_range) else ctx.vault
     chosen = sum(bool(x) for x in (paths, all_, staged, rev_range))
     if chosen > 1:
-        raise DanganError("give only one of PATH..., --all, --staged, --range")
+        raise DanganError(_("give only one of PATH..., --all, --staged, --range"))
     if staged:
         result = scan.check_staged(vault)
     elif rev_range:
@@ -80,7 +81,7 @@ def check_cmd(ctx: Context, paths, all_: bool, staged: bool, rev_range: str | No
 def _commit(vault, rev: str) -> str:
     commit = gitio.commit_of(vault.root, rev)  # a failing git raises, it is no "not a commit"
     if commit is None:
-        raise DanganError(f"{rev!r} is not a commit in this repository")
+        raise DanganError(_("{rev!r} is not a commit in this repository").format(rev=rev))
     return commit
 
 
@@ -122,10 +123,12 @@ def fmt_cmd(ctx: Context, paths, check_only: bool, no_commit: bool, as_json: boo
     if as_json:
         emit_json({"changed": sorted(changes), "unreadable": unreadable, "written": not check_only})
     else:
-        verb = "would reformat" if check_only else "reformatted"
+        line = _("would reformat {path}") if check_only else _("reformatted {path}")
         for rel in sorted(changes):
-            click.echo(f"{verb} {escape(rel)}")
-        click.echo(f"{len(changes)} file(s) {verb}, {len(rels) - len(changes) - len(unreadable)} unchanged")
+            click.echo(line.format(path=escape(rel)))
+        summary = (_("{n} file(s) would reformat, {unchanged} unchanged") if check_only
+                   else _("{n} file(s) reformatted, {unchanged} unchanged"))
+        click.echo(summary.format(n=len(changes), unchanged=len(rels) - len(changes) - len(unreadable)))
     if unreadable or (check_only and changes):
         raise SystemExit(1)
 
@@ -246,33 +249,34 @@ def hook_install(ctx: Context, no_hooks_path: bool) -> None:
     if no_hooks_path:
         if current == "hooks":
             raise DanganError(
-                "core.hooksPath is set to dangan's hooks/, where `pre-commit install` refuses to install",
-                "unset it first (`git config --unset core.hooksPath`), then run this again",
+                _("core.hooksPath is set to dangan's hooks/, where `pre-commit install` refuses to install"),
+                _("unset it first (`git config --unset core.hooksPath`), then run this again"),
             )
         install_hooks_config(vault.root, hooks_path=False)
-        click.echo("diff driver: dangan textconv; merge driver: dangan merge-driver; hooks: left to "
-                   "your hook manager (the pre-commit framework's dangan-check, docs/ci.md)")
+        click.echo(_("diff driver: dangan textconv; merge driver: dangan merge-driver; hooks: left to "
+                     "your hook manager (the pre-commit framework's dangan-check, docs/ci.md)"))
         return
     if current not in (None, "hooks"):
         raise DanganError(
-            f"core.hooksPath is already set to {current!r} (another hook manager?)",
-            "unset it (`git config --unset core.hooksPath`), or keep that manager and run "
-            "`dangan hook install --no-hooks-path` (it must call `dangan hook pre-commit`)",
+            _("core.hooksPath is already set to {current!r} (another hook manager?)").format(current=current),
+            _("unset it (`git config --unset core.hooksPath`), or keep that manager and run "
+              "`dangan hook install --no-hooks-path` (it must call `dangan hook pre-commit`)"),
         )
     if current is None and any(
         p.is_file() and not p.name.endswith(".sample") for p in (vault.git_dir / "hooks").glob("*")
     ):
         raise DanganError(
-            f"{vault.git_dir / 'hooks'} holds hooks of another tool",
-            "remove them, or keep that manager and run `dangan hook install --no-hooks-path` "
-            "(the pre-commit framework: its dangan-check hook, docs/ci.md)",
+            _("{path} holds hooks of another tool").format(path=vault.git_dir / "hooks"),
+            _("remove them, or keep that manager and run `dangan hook install --no-hooks-path` "
+              "(the pre-commit framework: its dangan-check hook, docs/ci.md)"),
         )
     install_hooks_config(vault.root)
     added = add_missing_hooks(vault.root)
-    click.echo("hooks installed: core.hooksPath = hooks; diff driver: dangan textconv; merge driver: dangan merge-driver")
+    click.echo(_("hooks installed: core.hooksPath = hooks; diff driver: dangan textconv; "
+                 "merge driver: dangan merge-driver"))
     if added:  # a vault made by an older dangan: the new hook scripts, for the team to commit
-        click.echo(f"added {', '.join(added)} (this dangan's hook scripts the vault lacked); "
-                   "commit them so that every clone runs them: git add hooks && git commit", err=True)
+        click.echo(_("added {names} (this dangan's hook scripts the vault lacked); commit them so that "
+                     "every clone runs them: git add hooks && git commit").format(names=", ".join(added)), err=True)
 
 
 def _hook_report(result: checks.CheckResult, action: str) -> None:

@@ -7,25 +7,28 @@ import click
 
 from dangan.cli.base import Context, emit_json, json_option, pass_ctx
 from dangan.formats.terminal import escape
+from dangan.i18n import _
 from dangan.model.timeutil import parse_day
 
 
 def text_lines(doc: dict[str, Any]) -> list[str]:
     """A header, then one line per obligation: due date, days, subject, field, duty,
     department and responsible person, title. Every value is escaped (docs/format.md §4.4)."""
-    commit = (doc["commit"] or "none")[:12]
-    scope = f", department {doc['department']}" if doc["department"] else ""
-    lines = [escape(f"{doc['vault']['name']} — as of {doc['as_of']} ({doc['timezone']}), commit {commit}{scope}: "
-                    f"{doc['overdue']} overdue, {doc['upcoming']} due by {doc['until']}")]
+    commit = (doc["commit"] or _("none"))[:12]
+    scope = _(", department {name}").format(name=doc["department"]) if doc["department"] else ""
+    lines = [escape(_("{vault} — as of {day} ({timezone}), commit {commit}{scope}: {overdue} overdue, "
+                      "{upcoming} due by {until}").format(
+        vault=doc["vault"]["name"], day=doc["as_of"], timezone=doc["timezone"], commit=commit, scope=scope,
+        overdue=doc["overdue"], upcoming=doc["upcoming"], until=doc["until"]))]
     for item in doc["obligations"]:
-        days = (f"{item['days_overdue']} d overdue" if item["state"] == "overdue"
-                else f"{item['days_left']} d left")
+        days = (_("{n} d overdue").format(n=item["days_overdue"]) if item["state"] == "overdue"
+                else _("{n} d left").format(n=item["days_left"]))
         who = item["department"] + (f" {item['responsible']}" if item["responsible"] else "")
         duty = f"{item['zh']} ({item['duty']})" if item["zh"] else item["duty"]
         fields = [item["due"], days, item["subject"], item["field"], duty, who, item["title"] or ""]
         lines.append("  ".join(escape(str(f)) for f in fields).rstrip())
     for path in doc["unreadable"]:
-        lines.append(escape(f"unreadable (not judged): {path}"))
+        lines.append(escape(_("unreadable (not judged): {path}").format(path=path)))
     return lines
 
 

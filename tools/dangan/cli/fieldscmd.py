@@ -15,35 +15,37 @@ from dangan.cli.base import (
 )
 from dangan.formats import fielddoc
 from dangan.formats.terminal import columns, escape
+from dangan.i18n import _
 
 
 def category_lines(doc: list[dict[str, Any]]) -> list[str]:
-    rows = [[c["code"], c["zh"], c["en"], c["class"]["zh"] or c["class"]["code"], ", ".join(c["levels"]),
+    rows = [[c["code"], _(c["zh"]), c["en"], _(c["class"]["zh"]) if c["class"]["zh"] else c["class"]["code"], ", ".join(c["levels"]),
              c["retention"]["text"],
              ", ".join(c["sensitive"]) or "—"] for c in doc]
-    return columns(["code", "中文", "English", "class", "levels", "retention", "sensitive fields"], rows)
+    return columns([_("code"), "中文", "English", _("class"), _("levels"), _("retention"), _("sensitive fields")],
+                   rows)
 
 
 def _values(field: fielddoc.Field) -> str:
-    return ", ".join(f"{v} {label}" if label else v for v, label in field.values)
+    return ", ".join(f"{v} {_(label)}" if label else v for v, label in field.values)
 
 
 def _required(field: fielddoc.Field) -> str:
     if field.required:
-        return "yes"
-    return "when " + "; ".join(field.required_when) if field.required_when else ""
+        return _("yes")
+    return _("when {conditions}").format(conditions="; ".join(field.required_when)) if field.required_when else ""
 
 
 def field_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
     """One row per field, its allowed values on the line below it."""
     lines = [escape(head)]
     rows = [[f.name, f.type, _required(f), "🔒" if f.sensitive else "", f.description] for f in found]
-    body = columns(["field", "type", "required", "sensitive", "description"], rows)
+    body = columns([_("field"), _("type"), _("required"), _("sensitive"), _("description")], rows)
     lines.append(body[0])
     for f, line in zip(found, body[1:]):
         lines.append(line)
         if f.values:
-            lines.append(escape(f"    one of: {_values(f)}"))
+            lines.append(escape("    " + _("one of: {values}").format(values=_values(f))))
     return lines
 
 
@@ -51,14 +53,15 @@ def detail_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
     """One field in full: its type, marks, description, each allowed value with its label,
     then the fields nested in it."""
     f = found[0]
-    marks = [f.type] + (["required"] if f.required else []) + [f"required when {w}" for w in f.required_when]
-    marks += ["sensitive (stored encrypted) 🔒"] if f.sensitive else []
+    marks = [f.type] + ([_("required")] if f.required else []) + [
+        _("required when {condition}").format(condition=w) for w in f.required_when]
+    marks += [_("sensitive (stored encrypted) 🔒")] if f.sensitive else []
     lines = [escape(f"{head} {f.name}: {', '.join(marks)}")]
     if f.description:
         lines.append(escape(f"  {f.description}"))
     if f.values:
-        lines.append("allowed values:")
-        lines += ["  " + line for line in columns(["value", "label"], [[v, label] for v, label in f.values])[1:]]
+        lines.append(_("allowed values:"))
+        lines += ["  " + line for line in columns(["value", "label"], [[v, _(label) if label else ""] for v, label in f.values])[1:]]
     if len(found) > 1:
         lines.append("fields inside:")
         lines += ["  " + line for line in field_lines("", found[1:])[1:]]
@@ -108,7 +111,7 @@ def fields_cmd(ctx: Context, category: str, field: str | None, as_json: bool) ->
         emit_json({"category": code, "zh": entry.zh, "en": entry.en, "schema": f"schemas/{entry.schema}",
                    "fields": [f.as_dict() for f in found]})
         return
-    head = f"{code} {entry.zh} — {entry.en}"
+    head = f"{code} {_(entry.zh)} — {entry.en}"
     lines = detail_lines(code, found) if field else field_lines(f"{head} (schemas/{entry.schema})", found)
     click.echo("\n".join(lines))
 

@@ -17,26 +17,32 @@ from dangan.cli.base import (
     say,
 )
 from dangan.formats.terminal import escape
+from dangan.i18n import N_, _
 from dangan.model.timeutil import parse_day
 
-AS_OF_HELP = "The day judged (default: today, vault timezone); the vault as committed at its end."
+# the kinds of gap (services.gaps), named in the interface language in the text output
+KINDS = (N_("late"), N_("missing"), N_("original"))
+
+AS_OF_HELP = N_("The day judged (default: today, vault timezone); the vault as committed at its end.")
 
 
 def text_lines(doc: dict[str, Any]) -> list[str]:
     """One line per gap, grouped by department, each value escaped."""
     counts = doc["counts"]
-    lines = [escape(f"gaps as of {doc['as_of']} ({doc['timezone']}), commit {(doc['commit'] or 'none')[:12]}: "
-                    f"{counts['late']} late, {counts['missing']} missing, {counts['original']} originals "
-                    f"not received")]
+    lines = [escape(_("gaps as of {day} ({timezone}), commit {commit}: {late} late, {missing} missing, "
+                      "{original} originals not received").format(
+        day=doc["as_of"], timezone=doc["timezone"], commit=(doc["commit"] or _("none"))[:12],
+        late=counts["late"], missing=counts["missing"], original=counts["original"]))]
     current = None
     for gap in doc["gaps"]:
         if gap["department"] != current:
             current = gap["department"]
-            who = f" (responsible: {gap['responsible']})" if gap["responsible"] else ""
+            who = _(" (responsible: {name})").format(name=gap["responsible"]) if gap["responsible"] else ""
             lines.append(escape(f"{current}{who}:"))
-        lines.append(escape(f"  {gap['kind']:<8} since {gap['since']}  {gap['what']}"))
+        lines.append(escape("  " + _("{kind:<8} since {since}  {what}").format(
+            kind=_(gap["kind"]), since=gap["since"], what=gap["what"])))
     for path in doc["unreadable"]:
-        lines.append(escape(f"unreadable, not judged: {path}"))
+        lines.append(escape(_("unreadable, not judged: {path}").format(path=path)))
     return lines
 
 
@@ -102,8 +108,8 @@ def receive_cmd(ctx: Context, codes: tuple[str, ...], source: str, pages: int, b
     if as_json:
         emit_json(done.as_dict())
         return
-    where = f"commit {done.commit[:12]}" if done.commit else "staged, not committed"
-    say(f"received {len(done.codes)} original(s) from {source} ({where})")
+    where = _("commit {commit}").format(commit=done.commit[:12]) if done.commit else _("staged, not committed")
+    say(_("received {n} original(s) from {source} ({where})").format(n=len(done.codes), source=source, where=where))
 
 
 COMMANDS = [gaps_cmd, receive_cmd]

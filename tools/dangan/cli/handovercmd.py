@@ -18,6 +18,7 @@ from dangan.cli.base import (
 )
 from dangan.errors import DanganError
 from dangan.formats.terminal import escape
+from dangan.i18n import _
 from dangan.services import handover_ledger
 
 
@@ -85,14 +86,16 @@ def list_cmd(ctx: Context, prefix: str, fmt: str, out: Path | None) -> None:
             # a BOM so that spreadsheet programs read the Chinese text of a CSV as UTF-8
             target.write_text(("\ufeff" if fmt == "csv" else "") + text, encoding="utf-8")
         except OSError as exc:
-            raise DanganError(f"cannot write {target}: {exc.strerror}") from None
+            raise DanganError(_("cannot write {path}: {reason}").format(path=target, reason=exc.strerror)) from None
     if fmt != "json":
         where = f": {ctx.path(out)}" if out is not None else ""
-        say(f"{len(found.rows)} record(s) under {found.prefix}{where}")
+        say(_("{n} record(s) under {prefix}").format(n=len(found.rows), prefix=found.prefix) + where)
         for code, loans in found.loans.items():
-            say(f"{code} is on open loan {', '.join(loans)}: it cannot be handed over until it is back")
+            say(_("{code} is on open loan {loans}: it cannot be handed over until it is back").format(
+                code=code, loans=", ".join(loans)))
         for code, holds in found.holds.items():
-            say(f"{code} is held by {', '.join(holds)}: it may be handed over, not removed while held")
+            say(_("{code} is held by {holds}: it may be handed over, not removed while held").format(
+                code=code, holds=", ".join(holds)))
 
 
 @handover_group.command(
@@ -132,9 +135,11 @@ def record_cmd(ctx: Context, prefix: str, to: str, received_by: str, witnesses: 
         return
     for code in done.codes:
         click.echo(code)
-    say(f"{' '.join(done.codes)}: {done.count} record(s) under {done.prefix} handed over to {done.to}")
+    say(_("{codes}: {n} record(s) under {prefix} handed over to {to}").format(
+        codes=" ".join(done.codes), n=done.count, prefix=done.prefix, to=done.to))
     for code, holds in done.held.items():
-        say(f"{code} is held by {', '.join(holds)}: keep it until the hold is released (DG109)")
+        say(_("{code} is held by {holds}: keep it until the hold is released (DG109)").format(
+            code=code, holds=", ".join(holds)))
 
 
 @handover_group.command(
@@ -169,15 +174,16 @@ def export_cmd(ctx: Context, prefix: str, recipients: tuple[str, ...], out: Path
         emit_json(result.to_json())
         return
     m = result.manifest
-    say(f"exported {len(m['records'])} record(s) and {len(m['attachments'])} attachment(s) under "
-        f"{m['prefix']} at {m['source']['commit'][:12]} to {result.path}")
+    say(_("exported {n} record(s) and {attachments} attachment(s) under {prefix} at {commit} to {path}").format(
+        n=len(m["records"]), attachments=len(m["attachments"]), prefix=m["prefix"],
+        commit=m["source"]["commit"][:12], path=result.path))
     for step, detail in result.steps:
         say(f"  ok   {step:<10} {detail}")
     if m["outside_refs"]:
-        say(f"  {len(m['outside_refs'])} reference(s) to records outside {m['prefix']} left out, "
-            f"listed in {handover_export.MANIFEST} (outside_refs)")
+        say("  " + _("{n} reference(s) to records outside {prefix} left out, listed in {manifest} (outside_refs)").format(
+            n=len(m["outside_refs"]), prefix=m["prefix"], manifest=handover_export.MANIFEST))
     names = ", ".join(r["name"] for r in m["recipients"])
-    say(f"readable with the key(s) of: {names}")
+    say(_("readable with the key(s) of: {names}").format(names=names))
 
 
 @handover_group.command(
@@ -216,9 +222,10 @@ def import_cmd(ctx: Context, folder: Path, maps: tuple[str, ...], from_org: str,
         emit_json(result.to_json())
         return
     mapped = sum(1 for old, new in result.codes if old != new)
-    say(f"received {len(result.codes)} record(s) and {result.attachments} attachment(s) from {from_org}"
-        + (f", {mapped} filed under a new code" if mapped else "")
-        + f"; receipt {result.receipt}")
+    say(_("received {n} record(s) and {attachments} attachment(s) from {source}").format(
+        n=len(result.codes), attachments=result.attachments, source=from_org)
+        + (_(", {n} filed under a new code").format(n=mapped) if mapped else "")
+        + _("; receipt {code}").format(code=result.receipt))
     if result.commit:
-        say(f"commit {result.commit[:12]}")
+        say(_("commit {commit}").format(commit=result.commit[:12]))
 COMMANDS = [handover_group]

@@ -18,6 +18,7 @@ from dangan.cli.base import (
     say,
 )
 from dangan.formats.terminal import escape, json_safe
+from dangan.i18n import _
 from dangan.model.codes import parse_code, parse_location
 from dangan.services import history
 from dangan.store.fsutil import write_atomic
@@ -79,8 +80,8 @@ def diff_cmd(ctx: Context, since: str, until: str | None, branch: str | None, ca
         target = ctx.path(out)
         write_atomic(target, text.encode("utf-8"), mode=0o600 if decrypt else 0o644)
         total = document["summary"]["total"]
-        say(f"{target}: {total['records']} record(s) changed "
-            f"({total['added']} added, {total['removed']} removed, {total['modified']} modified)")
+        say(_("{path}: {n} record(s) changed ({added} added, {removed} removed, {modified} modified)").format(
+            path=target, n=total["records"], added=total["added"], removed=total["removed"], modified=total["modified"]))
     else:
         click.echo(text, nl=False)
 
@@ -112,10 +113,10 @@ def log_cmd(ctx: Context, code: str, branch: str | None, as_json: bool) -> None:
         click.echo(f"    {escape(entry.subject)}")
         if entry.change == "modified":
             for f in entry.fields:
-                mark = " (sensitive)" if f.sensitive else ""
+                mark = " " + _("(sensitive)") if f.sensitive else ""
                 click.echo(f"    {_SIGN[f.change]} {escape(f.path)}{mark}")
         for note in entry.notes:
-            click.echo(f"    note: {escape(note)}")
+            click.echo("    " + _("note: {note}").format(note=escape(note)))
 
 
 COMMANDS = [diff_cmd, log_cmd]
@@ -136,10 +137,10 @@ def value_text(value: Any) -> str:
 
 def commit_line(side: dict[str, Any]) -> str:
     if side["commit"] is None:
-        return f"{side['given']}: before the first commit (empty)"
+        return f"{side['given']}: " + _("before the first commit (empty)")
     text = f"{side['given']}: {side['commit'][:12]} {side['committed']} {side['subject']}"
     if side["effective"]:
-        text += f" [dated before its parent; counted as {side['effective']}]"
+        text += " " + _("[dated before its parent; counted as {day}]").format(day=side["effective"])
     return text
 
 
@@ -163,7 +164,7 @@ def attachments_text(old: Any, new: Any) -> str:
     parts = [f"+{_attachment(after[n])}" for n in after if n not in before]
     parts += [f"-{_attachment(before[n])}" for n in before if n not in after]
     parts += [f"~{_attachment(after[n])}" for n in after if n in before and after[n] != before[n]]
-    return "; ".join(parts) or "unchanged"
+    return "; ".join(parts) or _("unchanged")
 
 
 def field_text(f: dict[str, Any]) -> str:
@@ -179,7 +180,7 @@ def field_text(f: dict[str, Any]) -> str:
     if f["change"] == "removed":
         return f"{f['path']}: {shown(f['old'])}"
     if f["redacted"] and f["old"] == f["new"]:
-        return f"{f['path']}: changed (sensitive)"
+        return f"{f['path']}: " + _("changed (sensitive)")
     return f"{f['path']}: {shown(f['old'])} -> {shown(f['new'])}"
 
 
@@ -188,32 +189,34 @@ def certificate_text(record: dict[str, Any]) -> str:
     if record["change"] != "removed":
         return ""
     if cert is None:
-        return " (no disposal certificate lists it)"
-    match = "" if cert["blob_matches"] else "; the certificate names another version"
-    return f" (destroyed by {cert['code']}{match})"
+        return " " + _("(no disposal certificate lists it)")
+    if cert["blob_matches"]:
+        return " " + _("(destroyed by {code})").format(code=cert["code"])
+    return " " + _("(destroyed by {code}; the certificate names another version)").format(code=cert["code"])
 
 
 def render_text(doc: dict[str, Any]) -> str:
-    lines = [f"from {commit_line(doc['from'])}", f"to   {commit_line(doc['to'])}", ""]
+    lines = [_("from {side}").format(side=commit_line(doc["from"])), _("to   {side}").format(side=commit_line(doc["to"])), ""]
     for record in doc["records"]:
         title = f"  {record['title']}" if record["title"] else ""
         lines.append(f"{_KIND[record['change']]} {record['code']}{title}{certificate_text(record)}")
         for f in record["fields"]:
             lines.append(f"    {_SIGN[f['change']]} {field_text(f)}")
         for note in record["notes"]:
-            lines.append(f"    note: {note}")
+            lines.append("    " + _("note: {note}").format(note=note))
     if doc["metadata_only"]:
-        lines.append(f"= {len(doc['metadata_only'])} record(s) with no field change (re-wrapped keys or formatting): "
-                     + ", ".join(doc["metadata_only"][:20]) + (" ..." if len(doc["metadata_only"]) > 20 else ""))
+        lines.append("= " + _("{n} record(s) with no field change (re-wrapped keys or formatting): ").format(
+            n=len(doc["metadata_only"])) + ", ".join(doc["metadata_only"][:20]) + (" ..." if len(doc["metadata_only"]) > 20 else ""))
     for other in doc["other_files"]:
-        lines.append(f"{_KIND.get(other['change'], 'M')} {other['path']} (not a record)")
+        lines.append(f"{_KIND.get(other['change'], 'M')} {other['path']} " + _("(not a record)"))
     if doc["records"] or doc["metadata_only"] or doc["other_files"]:
         lines.append("")
     total = doc["summary"]["total"]
-    lines.append(f"{total['records']} record(s) changed: {total['added']} added, {total['removed']} removed, "
-                 f"{total['modified']} modified")
+    lines.append(_("{n} record(s) changed: {added} added, {removed} removed, {modified} modified").format(
+        n=total["records"], added=total["added"], removed=total["removed"], modified=total["modified"]))
     for category, counts in doc["summary"]["by_category"].items():
-        lines.append(f"  {category}: {counts['added']} added, {counts['removed']} removed, {counts['modified']} modified")
+        lines.append(f"  {category}: " + _("{added} added, {removed} removed, {modified} modified").format(
+            added=counts["added"], removed=counts["removed"], modified=counts["modified"]))
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ from dangan.cli.base import (
 )
 from dangan.errors import DanganError
 from dangan.formats.terminal import escape
+from dangan.i18n import _
 from dangan.model import timeutil
 from dangan.services import inventory
 
@@ -80,8 +81,8 @@ def sheet_cmd(ctx: Context, room: str | None, cabinet: str | None, fmt: str, out
         # a BOM so that spreadsheet programs read the Chinese text of a CSV as UTF-8
         target.write_text(("\ufeff" if fmt == "csv" else "") + text, encoding="utf-8")
     except OSError as exc:
-        raise DanganError(f"cannot write {target}: {exc.strerror}") from None
-    say(f"{len(rows)} record(s) on the sheet: {target}")
+        raise DanganError(_("cannot write {path}: {reason}").format(path=target, reason=exc.strerror)) from None
+    say(_("{n} record(s) on the sheet: {path}").format(n=len(rows), path=target))
 
 
 @inventory_group.command(
@@ -117,7 +118,7 @@ def record_cmd(ctx: Context, results: Path, by, witness, at, room, cabinet, titl
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DanganError(f"cannot read {path}: {exc.strerror}") from None
+        raise DanganError(_("cannot read {path}: {reason}").format(path=path, reason=exc.strerror)) from None
     done = inventory.record(ctx.vault, data, str(results), by, witness, at, room, cabinet, title, actions,
                             not no_commit)
     if as_json:
@@ -125,8 +126,9 @@ def record_cmd(ctx: Context, results: Path, by, witness, at, room, cabinet, titl
         return
     click.echo(done.code)
     counts = ", ".join(f"{n} {r}" for r, n in done.results.items() if n)
-    say(f"{done.code}: {done.place}: {counts}; {len(done.not_counted)} not counted")
-    for label, codes in (("flagged", done.flagged), ("cleared", done.cleared)):
+    say(_("{code}: {place}: {counts}; {n} not counted").format(
+        code=done.code, place=done.place, counts=counts, n=len(done.not_counted)))
+    for label, codes in ((_("flagged"), done.flagged), (_("cleared"), done.cleared)):
         if codes:
             say(f"{label}: {' '.join(codes)}")
 
@@ -158,8 +160,8 @@ def rooms_cmd(ctx: Context, as_of: str | None, as_json: bool) -> None:
         emit_json(summary)
         return
     for item in summary:
-        last = f"{item['last_inventory']} {item['inventory']}" if item["inventory"] else "never counted"
-        click.echo(f"{escape(item['room'])}\t{last}\t{item['open_discrepancies']} open")
+        last = f"{item['last_inventory']} {item['inventory']}" if item["inventory"] else _("never counted")
+        click.echo(f"{escape(item['room'])}\t{last}\t" + _("{n} open").format(n=item["open_discrepancies"]))
         for d in item["discrepancies"]:
             click.echo(f"  {d['code']}\t{d['result']}" + (f"\t{escape(d['note'])}" if d.get("note") else ""))
 

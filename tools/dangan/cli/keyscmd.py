@@ -20,6 +20,7 @@ from dangan.cli.base import (
 from dangan.errors import DanganError
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
+from dangan.i18n import _
 from dangan.model.codes import parse_code
 from dangan.services import keys
 from dangan.store.sealing import Keyring
@@ -31,11 +32,14 @@ def _report(change: keys.KeyChange, as_json: bool, what: str) -> None:
         emit_json({"rewrapped": change.rewrapped, "rotated": change.rotated, "commit": change.commit,
                    "hand_edited_vault_yaml": change.hand_edited_config})
         return
-    say(f"{what}: {len(change.rewrapped)} record(s) re-wrapped, {len(change.rotated)} rotated")
+    say(_("{what}: {n} record(s) re-wrapped, {rotated} rotated").format(
+        what=what, n=len(change.rewrapped), rotated=len(change.rotated)))
     if change.hand_edited_config:
-        say(f"vault.yaml (edited by hand) {'committed' if change.commit else 'staged'} with them")
+        say(_("vault.yaml (edited by hand) committed with them") if change.commit
+            else _("vault.yaml (edited by hand) staged with them"))
     if change.sops_config:
-        say(f".sops.yaml rewritten from vault.yaml and schemas/ ({'committed' if change.commit else 'staged'})")
+        say(_(".sops.yaml rewritten from vault.yaml and schemas/ (committed)") if change.commit
+            else _(".sops.yaml rewritten from vault.yaml and schemas/ (staged)"))
     if change.commit:
         click.echo(change.commit)
 
@@ -61,7 +65,7 @@ def keys_generate(out: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json({"recipient": public, "file": str(path)})
     else:
-        say(f"identity written to {path}")
+        say(_("identity written to {path}").format(path=path))
         click.echo(public)
 
 
@@ -105,8 +109,9 @@ def recipients_ls(ctx: Context, fmt: str, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    listing(["name", "roles", "categories", "key"],
-            [[str(r["name"]), ",".join(r["roles"]) or "-", ",".join(r["categories"]), str(r["key"])] for r in rows], fmt)
+    header = [_("name"), _("roles"), _("categories"), _("key")] if fmt == "text" else ["name", "roles", "categories", "key"]
+    listing(header, [[str(r["name"]), ",".join(r["roles"]) or "-", ",".join(r["categories"]), str(r["key"])]
+                     for r in rows], fmt)
 
 
 @recipients_group.command(
@@ -126,7 +131,7 @@ Examples:
 @pass_ctx
 def recipients_add(ctx: Context, name: str, key: str, roles, no_commit: bool, as_json: bool) -> None:
     """Add a recipient and re-wrap every encrypted record they may read (needs your key)."""
-    _report(keys.add_recipient(ctx.vault, name, key, list(roles), not no_commit), as_json, f"added {name}")
+    _report(keys.add_recipient(ctx.vault, name, key, list(roles), not no_commit), as_json, _("added {name}").format(name=name))
 
 
 @recipients_group.command("remove", epilog="\b\nExample:\n  dangan recipients remove 李強")
@@ -137,7 +142,7 @@ def recipients_add(ctx: Context, name: str, key: str, roles, no_commit: bool, as
 @pass_ctx
 def recipients_remove(ctx: Context, name: str, no_commit: bool, as_json: bool) -> None:
     """Remove a recipient; the records they could read get new data keys."""
-    _report(keys.remove_recipient(ctx.vault, name, not no_commit), as_json, f"removed {name}")
+    _report(keys.remove_recipient(ctx.vault, name, not no_commit), as_json, _("removed {name}").format(name=name))
 
 
 @click.command(
@@ -184,7 +189,8 @@ def textconv_cmd(ctx: Context, file: Path) -> None:
             try:  # git runs the driver once per version of each record a diff shows
                 journal_decryption(ctx, _codes_in(file), vault=vault)
             except JournalError as exc:  # a diff must still show something: the masked view
-                say(f"dangan: warning: {exc.message}; showing the record masked")
+                say(_("dangan: warning: {message}").format(message=_("{message}; showing the record masked").format(
+                    message=exc.message)))
                 shown = masked
     click.echo(escape(shown, lines=True), nl=False)  # git shows it on a terminal: format.md §4.4
 

@@ -16,13 +16,15 @@ from dangan.cli.base import (
     no_commit_option,
     pass_ctx,
     say,
+    shown_status,
 )
+from dangan.i18n import N_, _, ngettext
 from dangan.model import timeutil
 from dangan.services import lending
 from dangan.services.lending import Done
 
-AT_HELP = "When it happened (YYYY-MM-DD or ISO 8601; default now), for paper events entered later."
-BY_HELP = "Who did it (default: git's author name)."
+AT_HELP = N_("When it happened (YYYY-MM-DD or ISO 8601; default now), for paper events entered later.")
+BY_HELP = N_("Who did it (default: git's author name).")
 
 
 def _at(func):  # type: ignore[no-untyped-def]
@@ -38,7 +40,7 @@ def _report(done: Done, as_json: bool) -> None:
         emit_json({"code": done.code, "status": done.status, "due": done.due, "path": done.path, "commit": done.commit})
         return
     click.echo(done.code)
-    say(f"{done.code}: {done.status}" + (f", due {done.due}" if done.due and done.status == "out" else ""))
+    say(f"{done.code}: {done.status}" + (_(", due {day}").format(day=done.due) if done.due and done.status == "out" else ""))
 
 
 @click.group(
@@ -253,18 +255,25 @@ def ls_cmd(ctx: Context, status: str, as_of, borrower, record, fmt: str, as_json
     day = timeutil.parse_day(as_of, vault.tz)
     rows = lending.loans(vault, status, day, borrower, record)
     if borrower is not None and not rows and (warning := lending.unknown_borrower(vault, borrower)):
-        say(f"dangan: warning: {warning}")
+        say(_("dangan: warning: {message}").format(message=warning))
     if as_json:
         emit_json({"as_of": day.isoformat(), "status": status, "loans": [asdict(r) for r in rows]})
         return
     lines = []
     for r in rows:
-        overdue = f"{r.days_overdue} day{'' if r.days_overdue == 1 else 's'} overdue" if r.overdue else ""
+        overdue = ngettext("{n} day overdue", "{n} days overdue", r.days_overdue).format(n=r.days_overdue) if r.overdue else ""
         last = r.condition or ""
         if r.kind == "copy":
-            last = f"{r.pages} pages, certified by {r.certified_by}"
-        lines.append([r.code, r.status, r.due or "", overdue, r.borrower, r.form, ",".join(r.records), last])
-    listing(["code", "status", "due", "overdue", "borrower", "form", "records", "condition"], lines, fmt)
+            last = _("{pages} pages, certified by {who}").format(pages=r.pages, who=r.certified_by)
+        shown = shown_status(r.status) if fmt == "text" else r.status
+        lines.append([r.code, shown, r.due or "", overdue, r.borrower, r.form, ",".join(r.records), last])
+    names = ["code", "status", "due", "overdue", "borrower", "form", "records", "condition"]
+    header = [_("code"), _("status"), _("due"), _("overdue"), _("borrower"), _("form"), _("records"),
+              _("condition")] if fmt == "text" else names  # csv: the stable English names
+    listing(header, lines, fmt)
 
+
+# the states of a view and a copy, named in `lend ls`'s table (a loan's are in cli/statscmd.py)
+STATES = (N_("viewed"), N_("copied"), N_("requested"), N_("approved"), N_("rejected"), N_("out"), N_("closed"))
 
 COMMANDS = [lend_group]

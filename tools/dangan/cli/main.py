@@ -12,10 +12,12 @@ from pathlib import Path
 
 import click
 
-from dangan import __version__
-from dangan.cli.base import Context
+from dangan import __version__, i18n
+from dangan.cli.base import Context, localize
+from dangan.cli.clicktext import click_speaks
 from dangan.errors import DanganError, internal_error
 from dangan.formats.terminal import escape
+from dangan.i18n import N_, _
 
 EPILOG_MAIN = """\b
 Examples:
@@ -62,7 +64,8 @@ class LazyGroup(click.Group):
         import importlib
 
         module = importlib.import_module(f"{__package__}.{module_name}")
-        return next((c for c in module.COMMANDS if c.name == name), None)
+        command = next((c for c in module.COMMANDS if c.name == name), None)
+        return localize(command) if command is not None else None
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         """click suggests the nearest names from `self.commands`, which a lazy group leaves
@@ -74,11 +77,12 @@ class LazyGroup(click.Group):
 
             name = args[0] if args else ""
             close = difflib.get_close_matches(name, list(LAZY)) if name not in LAZY else []
-            if not close or "No such command" not in exc.message or "Did you mean" in exc.message:
+            if not close or exc.message != _("No such command {name!r}.").format(name=name):
                 raise
             quoted = ", ".join(repr(c) for c in close)
-            hint = f"Did you mean {quoted}?" if len(close) == 1 else f"(Did you mean one of: {quoted}?)"
-            raise click.UsageError(f"No such command {name!r}. {hint}", ctx) from None
+            hint = (_("Did you mean {possibility}?").format(possibility=quoted) if len(close) == 1
+                    else _("(Did you mean one of: {possibilities}?)").format(possibilities=quoted))
+            raise click.UsageError(_("No such command {name!r}.").format(name=name) + " " + hint, ctx) from None
 
 
 @click.group(cls=LazyGroup, epilog=EPILOG_MAIN, context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,9 +102,15 @@ class LazyGroup(click.Group):
     type=click.Path(dir_okay=False, path_type=Path),
     help="SSH private key to sign role acts with (default: DANGAN_SIGNING_KEY, git's SSH signing).",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(i18n.LANGUAGES),
+    help="Interface language (default: DANGAN_LANG, vault.yaml's language, the locale).",
+)
 @click.version_option(__version__, prog_name="dangan")
 @click.pass_context
-def cli(ctx: click.Context, vault_path: Path | None, identity: Path | None, sign_key: Path | None) -> None:
+def cli(ctx: click.Context, vault_path: Path | None, identity: Path | None, sign_key: Path | None,
+        lang: str | None) -> None:
     """dangan (檔案): property-service archives kept as code in a Git repository.
 
     Every record is a YAML file validated by a JSON Schema, at a path derived from its
@@ -116,14 +126,26 @@ def cli(ctx: click.Context, vault_path: Path | None, identity: Path | None, sign
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    # the language is chosen before click parses anything: its help and its errors speak it
+    i18n.set_language(i18n.choose_for(args))
+    click_speaks()
+    localize(cli)
+    try:
+        return _run(args)
+    finally:
+        i18n.set_language("en")  # an in-process caller (the tests) gets English back
+        localize(cli)
+
+
+def _run(args: list[str]) -> int:
     try:
         cli.main(args=args, prog_name="dangan", standalone_mode=False)
         return 0
     except DanganError as exc:
         # a message may quote the input, a value or a file name: shown inert (format.md §4.4)
-        click.echo(escape(f"dangan: error: {exc.message}", lines=True), err=True)
+        click.echo(escape(_("dangan: error: {message}").format(message=_(exc.message)), lines=True), err=True)
         if exc.hint:
-            click.echo(escape(f"hint: {exc.hint}"), err=True)
+            click.echo(escape(_("hint: {hint}").format(hint=_hint(exc.hint))), err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -131,22 +153,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 1
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "dangan"
-        click.echo(escape(f"dangan: error: {exc.format_message()}", lines=True), err=True)
-        click.echo(escape(f"hint: see `{command} --help`"), err=True)
+        click.echo(escape(_("dangan: error: {message}").format(message=exc.format_message()), lines=True),
+                   err=True)
+        click.echo(escape(_("hint: see `{command} --help`").format(command=command)), err=True)
         return 2
     except click.ClickException as exc:
-        click.echo(escape(f"dangan: error: {exc.format_message()}", lines=True), err=True)
+        click.echo(escape(_("dangan: error: {message}").format(message=exc.format_message()), lines=True),
+                   err=True)
         return 2
     except click.Abort:
-        click.echo("dangan: interrupted", err=True)
+        click.echo(_("dangan: interrupted"), err=True)
         return 130
     except KeyboardInterrupt:
-        click.echo("dangan: interrupted", err=True)
+        click.echo(_("dangan: interrupted"), err=True)
         return 130
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the last line of defence: never a bare traceback
         return internal_error(exc, args, _command_words(args))
+
+
+# the pieces of hints the services compose with "; " (services/records.py: a record that
+# does not validate), translated one by one by _hint
+HINT_PARTS = (N_("nothing was written"), N_("fix the fields and retry"), N_("; "))
+
+
+def _hint(hint: str) -> str:
+    """A hint in the interface language: whole, or else piece by piece where a service
+    joined several with "; " (each piece a message of its own, the values already in)."""
+    whole = _(hint)
+    if whole != hint or "; " not in hint:
+        return whole
+    return _("; ").join(_(part) for part in hint.split("; "))
 
 
 def _command_words(args: list[str]) -> tuple[str, ...]:

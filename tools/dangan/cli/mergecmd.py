@@ -16,6 +16,7 @@ from dangan.cli.base import (
 )
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
+from dangan.i18n import _
 from dangan.model.codes import parse_code
 
 
@@ -79,7 +80,7 @@ def resolve_cmd(ctx: Context, code: str, ours, theirs, assignments, take: str | 
     vault = ctx.vault
     parsed = parse_code(code)
     if take and (ours or theirs or assignments):
-        raise DanganError("--take takes a whole record; it goes with no --ours, --theirs or --set")
+        raise DanganError(_("--take takes a whole record; it goes with no --ours, --theirs or --set"))
     if not (take or ours or theirs or assignments):
         conflict = merge.conflict_of(vault, parsed, vault.keyring)
         if conflict is not None:  # what needs an answer
@@ -90,15 +91,16 @@ def resolve_cmd(ctx: Context, code: str, ours, theirs, assignments, take: str | 
                 click.echo(escape(f"# {parsed}: {conflict.reason}", lines=True))
                 if conflict.fields:
                     click.echo(escape(dump(conflict.fields), lines=True), nl=False)
-                say(f"answer each field: dangan resolve {parsed} --ours FIELD | --theirs FIELD | --set FIELD=VALUE")
+                say(_("answer each field: dangan resolve {code} --ours FIELD | --theirs FIELD | --set FIELD=VALUE").format(
+                    code=parsed))
             raise SystemExit(1)
         # nothing left to answer (a key holder finishing a merge that had no key): merge it
     done = merge.resolve(vault, parsed, merge.Choices(list(ours), list(theirs), list(assignments)), take)
     if as_json:
         emit_json({"code": done.code, "resolved": True, "path": done.path, "remaining": done.remaining, "next": done.next_step})
         return
-    click.echo(f"{done.code}: resolved and staged")
-    say(f"next: {done.next_step}")
+    click.echo(_("{code}: resolved and staged").format(code=done.code))
+    say(_("next: {step}").format(step=done.next_step))
 
 
 COMMANDS = [merge_driver_cmd, resolve_cmd]

@@ -22,10 +22,12 @@ from dangan.cli.base import (
     no_commit_option,
     pass_ctx,
     say,
+    status_labels,
 )
 from dangan.errors import DanganError, Refusal
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
+from dangan.i18n import _, pgettext
 from dangan.model.codes import parse_code, parse_location
 from dangan.model.threeway import conflict_hint, conflict_refusal
 from dangan.services import records
@@ -89,7 +91,7 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
 
         stored, resolved = history.record_at(vault, parsed, as_of)
     else:
-        stored, _ = vault.read(parsed)
+        stored, _tree = vault.read(parsed)
     if (in_conflict := conflict_refusal(str(parsed), stored)) is not None:
         raise Refusal(in_conflict, conflict_hint(str(parsed)))
     if decrypt:
@@ -110,13 +112,15 @@ def show_cmd(ctx: Context, code: str, decrypt: bool, as_of: str | None, as_json:
         emit_json(document)
     else:
         if resolved is not None:
-            say(f"{parsed} as of {as_of}: commit {resolved.commit[:12] if resolved.commit else '(none)'}")
+            say(_("{code} as of {day}: commit {commit}").format(
+                code=parsed, day=as_of, commit=resolved.commit[:12] if resolved.commit else _("(none)")))
         # part of the answer (stdout), as YAML comments so that the output stays YAML;
         # a note of several lines stays on its comment line
         for report in damage:
             note = " ".join((report.get("note") or "").splitlines())
-            click.echo(escape(f"# {report['condition']} on loan {report['loan']}: returned {report['returned']}, "
-                              f"borrower {report['borrower']}" + (f": {note}" if note else "")))
+            click.echo(escape("# " + _("{condition} on loan {loan}: returned {returned}, borrower {borrower}").format(
+                condition=report["condition"], loan=report["loan"], returned=report["returned"],
+                borrower=report["borrower"]) + (f": {note}" if note else "")))
         # the YAML text escapes control characters itself; bidi overrides it writes raw
         click.echo(escape(dump(view), lines=True), nl=False)
 
@@ -139,12 +143,12 @@ Examples:
 def set_cmd(ctx: Context, code: str, assignments, unset, no_commit: bool, as_json: bool) -> None:
     """Change fields of a record, validate, write and commit."""
     if not assignments and not unset:
-        raise DanganError("nothing to change", "give KEY=VALUE pairs or --unset KEY")
+        raise DanganError(_("nothing to change"), _("give KEY=VALUE pairs or --unset KEY"))
     written = records.update(ctx.vault, parse_code(code), list(assignments), list(unset), not no_commit)
     if as_json:
         emit_json({"code": code, "changed": written is not None, "commit": written.commit if written else None})
     elif written is None:
-        say(f"{code}: nothing changed")
+        say(_("{code}: nothing changed").format(code=code))
     else:
         click.echo(code)
 
@@ -187,24 +191,24 @@ def edit_cmd(ctx: Context, code: str, no_commit: bool) -> None:
                 handle.write(text)
             status = subprocess.call(f"{editor} {shlex.quote(str(path))}", shell=True)
             if status != 0:
-                raise Refusal(f"the editor exited with status {status}; nothing was written")
+                raise Refusal(_("the editor exited with status {status}; nothing was written").format(status=status))
             try:
                 edited = path.read_bytes().decode("utf-8")
             except UnicodeDecodeError:
                 edited = text  # treated as an error round below
             body = _strip_error_header(edited)
             if body == original:
-                say(f"{parsed}: no changes")
+                say(_("{code}: no changes").format(code=parsed))
                 return
             if previous is not None and edited == previous:
-                raise Refusal(f"edit of {parsed} abandoned; nothing was written")
+                raise Refusal(_("edit of {code} abandoned; nothing was written").format(code=parsed))
             try:
                 written = records.replace(vault, parsed, body, not no_commit)
             except DanganError as exc:
                 text = _error_header(exc.message) + body
                 previous = text
                 continue
-            click.echo(str(parsed) if written else f"{parsed}: no changes")
+            click.echo(str(parsed) if written else _("{code}: no changes").format(code=parsed))
             return
 
 
@@ -213,7 +217,7 @@ _HEADER = "# dangan: "
 
 def _error_header(message: str) -> str:
     lines = [f"{_HEADER}{part.strip()}" for part in message.split("; ") if part.strip()]
-    lines.append(f"{_HEADER}fix the record below and save; save it unchanged to abandon the edit")
+    lines.append(_HEADER + _("fix the record below and save; save it unchanged to abandon the edit"))
     return "\n".join(lines) + "\n"
 
 
@@ -255,21 +259,25 @@ def ls_cmd(ctx: Context, category, location, status, where, search, fmt: str, as
 
     vault = ctx.vault
     if category and category not in vault.schemas.categories:
-        raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+        raise DanganError(_("unknown category {category!r}").format(category=category),
+                          _("known: {names}").format(names=", ".join(sorted(vault.schemas.categories))))
     conditions = [parse_condition(w) for w in where]
     loc = parse_location(location) if location else None
     for warning in records.filter_warnings(vault, category, status, [c.field for c in conditions]):
-        say(f"dangan: warning: {warning}")
+        say(_("dangan: warning: {message}").format(message=warning))
     found, unreadable = records.listing(vault, category, loc, status, conditions, search)
     for rel in unreadable:
-        say(f"dangan: warning: {rel} is not readable; run `dangan check`")
+        say(_("dangan: warning: {message}").format(message=_("{path} is not readable; run `dangan check`").format(path=rel)))
     if as_json:
         # the same list as ever; with --search each item also names the fields that matched
         emit_json([{k: v for k, v in item.__dict__.items() if k != "matched" or search is not None} for item in found])
         return
-    listing(["code", "category", "title", "status", "opened", "closed"],
-            [[item.code, item.category, item.title, item.status, item.opened or "", item.closed or ""]
-             for item in found], fmt)
+    label = status_labels(vault) if fmt == "text" else (lambda category, status: status)
+    header = ([_("code"), _("category"), _("title"), _("status"), pgettext("date", "opened"), pgettext("date", "closed")]
+              if fmt == "text" else ["code", "category", "title", "status", "opened", "closed"])
+    listing(header,
+            [[item.code, item.category, item.title, label(item.category, item.status), item.opened or "",
+              item.closed or ""] for item in found], fmt)
 
 
 @click.command(
@@ -319,8 +327,8 @@ def import_cmd(ctx: Context, category: str, file: Path, location_column: str | N
     if as_json:
         emit_json({"codes": result.codes, "commit": result.commit, "dry_run": dry_run, "errors": []})
     else:
-        verb = "would import" if dry_run else "imported"
-        say(f"{verb} {len(result.codes)} record(s)")
+        n = len(result.codes)
+        say(_("would import {n} record(s)").format(n=n) if dry_run else _("imported {n} record(s)").format(n=n))
         for code in result.codes:
             click.echo(code)
 
@@ -373,7 +381,7 @@ def export_cmd(ctx: Context, category: str | None, fmt: str, decrypt: bool, out:
     from dangan.services.exchange import export_records, to_csv
 
     if fmt == "csv" and not category:
-        raise DanganError("--format csv needs --category (one table per category)")
+        raise DanganError(_("--format csv needs --category (one table per category)"))
     rows = export_records(ctx.vault, category, decrypt)
     if decrypt:
         from dangan.cli.auditcmd import journal_decryption
@@ -388,7 +396,7 @@ def export_cmd(ctx: Context, category: str | None, fmt: str, decrypt: bool, out:
     target = ctx.path(out)
     # decrypted exports hold personal data: readable by their owner only
     write_atomic(target, text.encode("utf-8"), mode=0o600 if decrypt else 0o644)
-    say(f"exported {len(rows)} record(s) to {target}")
+    say(_("exported {n} record(s) to {path}").format(n=len(rows), path=target))
 
 
 COMMANDS = [new_cmd, show_cmd, set_cmd, edit_cmd, ls_cmd, import_cmd, export_cmd]

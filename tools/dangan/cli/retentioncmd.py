@@ -22,6 +22,7 @@ from dangan.errors import DanganError
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
 from dangan.git import gitio
+from dangan.i18n import _
 from dangan.model import disposal
 from dangan.model.codes import parse_code
 from dangan.model.timeutil import default_person, parse_at, parse_day
@@ -72,8 +73,9 @@ def schedule_cmd(ctx: Context, as_json: bool) -> None:
         emit_json(rows)
         return
     for row in rows:
-        how = "permanent" if row["keep"] == "permanent" else f"{row['keep']} after {row['after']}, then {row['action']}"
-        note = "" if row["source"] == "vault.yaml" else "  (no valid rule in vault.yaml: kept permanently)"
+        how = (_("permanent") if row["keep"] == "permanent" else _("{keep} after {after}, then {action}").format(
+            keep=row["keep"], after=row["after"], action=row["action"]))
+        note = "" if row["source"] == "vault.yaml" else "  " + _("(no valid rule in vault.yaml: kept permanently)")
         click.echo(f"{row['category']}  {row['name']}\t{how}{note}")
 
 
@@ -106,23 +108,24 @@ def plan_cmd(ctx: Context, as_of: str | None, category: str | None, out: Path | 
     if out is not None:
         target = ctx.path(out).resolve()
         if target.is_relative_to((vault.root / RECORDS).resolve()):
-            raise DanganError("write the plan outside vault/ (only records belong there)")
+            raise DanganError(_("write the plan outside vault/ (only records belong there)"))
         write_atomic(target, dump(document).encode())
     if as_json:
         emit_json(document)
         return
     for path in plan.unreadable:
-        say(f"dangan: warning: {path} is not readable and was left out; run `dangan check`")
+        say(_("dangan: warning: {message}").format(
+            message=_("{path} is not readable and was left out; run `dangan check`").format(path=path)))
     _print_plan(plan)
     if out is not None:
-        say(f"plan written to {out}; next: `dangan retention appraise {out} --appraiser NAME --appraiser NAME`, "
-            f"`retention approve {out} --by NAME`, `retention apply {out} --witness ...`")
+        say(_("plan written to {out}; next: `dangan retention appraise {out} --appraiser NAME --appraiser NAME`, "
+              "`retention approve {out} --by NAME`, `retention apply {out} --witness ...`").format(out=out))
 
 
 def _print_plan(plan: retention.Plan) -> None:
-    click.echo(f"as of {plan.as_of} (commit {plan.commit[:12]}): {len(plan.due)} due")
+    click.echo(_("as of {day} (commit {commit}): {n} due").format(day=plan.as_of, commit=plan.commit[:12], n=len(plan.due)))
     if plan.unverified_holds:  # on the list the approver reads, not only on stderr
-        click.echo(f"not verified: {retention.unverified_note(plan.unverified_holds)}")
+        click.echo(_("not verified: {note}").format(note=retention.unverified_note(plan.unverified_holds)))
     for item in plan.due:
         rule = item["rule"]
         click.echo(f"  {item['code']}\t{rule['keep']} after {rule['after']} {item['trigger']} -> due {item['due']}"
@@ -133,14 +136,14 @@ def _print_plan(plan: retention.Plan) -> None:
             counts[reason] = counts.get(reason, 0) + 1
     listed = [i for i in plan.not_due if set(i["reasons"]) - {disposal.PERMANENT, disposal.NO_TRIGGER}]
     if listed:
-        click.echo(f"kept although due by their rule ({len(listed)}):")
+        click.echo(_("kept although due by their rule ({n}):").format(n=len(listed)))
         for item in listed:
             extra = [*item.get("holds", []), *item.get("loans", [])]
             if "until" in item:
                 extra.append(f"until {item['until']}")
             click.echo(f"  {item['code']}\t{escape(', '.join(item['reasons']))}\t{escape(' '.join(extra))}")
-    summary = [f"{n} {reason}" for reason, n in sorted(counts.items())] + [f"{plan.later} not yet due"]
-    click.echo("not due: " + ", ".join(summary))
+    summary = [f"{n} {reason}" for reason, n in sorted(counts.items())] + [_("{n} not yet due").format(n=plan.later)]
+    click.echo(_("not due: {summary}").format(summary=", ".join(summary)))
 
 
 @retention_group.command(
@@ -170,7 +173,7 @@ def approve_cmd(ctx: Context, plan_file: Path, by: str | None, no_commit: bool, 
     if as_json:
         emit_json({"commit": approved.commit, "by": approved.by, "plan": approved.plan, "records": approved.count})
         return
-    say(f"{approved.count} record(s) approved for destruction by {approved.by}")
+    say(_("{n} record(s) approved for destruction by {who}").format(n=approved.count, who=approved.by))
     click.echo(approved.commit or approved.plan)
 
 
@@ -223,8 +226,9 @@ def appraise_cmd(ctx: Context, plan_file: Path, appraisers, opinion: str | None,
         emit_json({"code": str(appraised.code), "path": appraised.code.path, "commit": appraised.commit,
                    "destroy": appraised.destroy, "kept": appraised.kept})
         return
-    say(f"{appraised.code}: {len(appraised.destroy)} to destroy, {len(appraised.kept)} kept"
-        + (f"; {plan_file} updated with the decisions" if not no_commit else ""))
+    say(_("{code}: {destroy} to destroy, {kept} kept").format(
+        code=appraised.code, destroy=len(appraised.destroy), kept=len(appraised.kept))
+        + (_("; {path} updated with the decisions").format(path=plan_file) if not no_commit else ""))
     click.echo(str(appraised.code))
 
 
@@ -232,7 +236,8 @@ def _keep(text: str) -> tuple[str, tuple[str, str]]:
     code, sep, rest = text.partition("=")
     until, sep2, reason = rest.partition(":")
     if not (sep and sep2 and code.strip() and until.strip() and reason.strip()):
-        raise DanganError(f"--keep {text!r} is not CODE=DATE:REASON", "e.g. --keep CW-A01-0001=2031-12-31:涉及稅務稽查")
+        raise DanganError(_("--keep {text!r} is not CODE=DATE:REASON").format(text=text),
+                          _("e.g. --keep CW-A01-0001=2031-12-31:涉及稅務稽查"))
     return code.strip(), (until.strip(), reason.strip())
 
 
@@ -240,7 +245,7 @@ def _read(ctx: Context, plan_file: Path) -> bytes:
     try:
         return ctx.path(plan_file).read_bytes()
     except OSError as exc:
-        raise DanganError(f"cannot read {plan_file}: {exc.strerror}") from None
+        raise DanganError(_("cannot read {path}: {reason}").format(path=plan_file, reason=exc.strerror)) from None
 
 
 @retention_group.command(
@@ -294,13 +299,13 @@ def apply_cmd(ctx: Context, plan_file: Path, approved_by: str | None, witnesses,
     )
     applied = retention.apply_plan(vault, plan, disposal, not no_commit, unverified_holds_ok=unverified_ok)
     if applied.unverified_holds:
-        say(f"dangan: warning: {retention.unverified_note(applied.unverified_holds)}")
+        say(_("dangan: warning: {message}").format(message=retention.unverified_note(applied.unverified_holds)))
     if as_json:
         emit_json({"code": str(applied.codes[0]), "certificates": [str(c) for c in applied.codes],
                    "paths": [c.path for c in applied.codes], "destroyed": applied.destroyed, "commit": applied.commit,
                    "unverified_holds": applied.unverified_holds})
         return
-    say(f"{', '.join(map(str, applied.codes))}: {len(applied.destroyed)} record(s) destroyed")
+    say(_("{codes}: {n} record(s) destroyed").format(codes=", ".join(map(str, applied.codes)), n=len(applied.destroyed)))
     for code in applied.codes:
         click.echo(str(code))
 

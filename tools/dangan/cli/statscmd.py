@@ -9,9 +9,16 @@ from typing import Any
 import click
 
 from dangan.cli.base import Context, emit_json, json_option, pass_ctx, say
+from dangan.i18n import N_, _
 from dangan.model.timeutil import parse_day
 
-AS_OF_HELP = "The day the figures are for (default: today, vault timezone); the vault as committed at its end."
+# the steps services.stats.compute and report.dashboard name (the progress line)
+STEPS = (N_("records"), N_("complaints"), N_("repairs"), N_("inspections"), N_("loans"), N_("retention"),
+         N_("holds"), N_("inventory"), N_("due"), N_("gaps"), N_("satisfaction"), N_("efficiency"),
+         N_("archive"), N_("charts"))
+# the loan states counted, named in the interface language in the text output
+LOAN_STATES = (N_("out"), N_("overdue"), N_("requested"), N_("approved"), N_("closed"), N_("rejected"))
+AS_OF_HELP = N_("The day the figures are for (default: today, vault timezone); the vault as committed at its end.")
 
 
 def _width(text: str) -> int:
@@ -26,70 +33,81 @@ def _table(rows: list[tuple[str, Any]], indent: str = "  ") -> list[str]:
 
 def text_lines(doc: dict[str, Any]) -> list[str]:
     """The readable summary of a stats document, grouped and aligned."""
-    lines = [f"{doc['vault']['name']} — as of {doc['as_of']} ({doc['timezone']}), "
-             f"commit {(doc['commit'] or 'none')[:12]}"]
+    lines = [_("{vault} — as of {day} ({timezone}), commit {commit}").format(
+        vault=doc["vault"]["name"], day=doc["as_of"], timezone=doc["timezone"], commit=(doc["commit"] or _("none"))[:12])]
     rec = doc["records"]
-    lines += ["", f"Records: {rec['total']}", " by category:"]
+    lines += ["", _("Records: {n}").format(n=rec["total"]), " " + _("by category:")]
     lines += _table([(k, v) for k, v in rec["by_category"].items() if v], "   ")
-    lines += [" by class:"] + _table([(k, v) for k, v in rec["by_class"].items() if v], "   ")
+    lines += [" " + _("by class:")] + _table([(k, v) for k, v in rec["by_class"].items() if v], "   ")
     names = rec["project_names"]
-    lines += [" by project:"] + _table([(f"{k} {names.get(k, '')}".strip(), v) for k, v in rec["by_project"].items()], "   ")
-    lines += [" by status:"] + _table(
+    lines += [" " + _("by project:")] + _table([(f"{k} {names.get(k, '')}".strip(), v) for k, v in rec["by_project"].items()], "   ")
+    lines += [" " + _("by status:")] + _table(
         [(c, ", ".join(f"{s} {n}" for s, n in by.items())) for c, by in rec["by_status"].items()], "   ")
     c = doc["complaints"]
     age = c["open_age_days"]
-    lines += ["", "Complaints (TS kind complaint):"] + _table([
-        ("received", c["received"]),
-        ("open", c["open"] if not c["open"] else f"{c['open']} (age mean {age['mean']} d, max {age['max']} d)"),
-        ("closed in last 365 days", c["closed_last_365_days"]),
-        ("mean days to close", c["mean_days_to_close"]),
+    lines += ["", _("Complaints (TS kind complaint):")] + _table([
+        (_("received"), c["received"]),
+        (_("open"), c["open"] if not c["open"] else _("{n} (age mean {mean} d, max {max} d)").format(
+            n=c["open"], mean=age["mean"], max=age["max"])),
+        (_("closed in last 365 days"), c["closed_last_365_days"]),
+        (_("mean days to close"), c["mean_days_to_close"]),
     ])
-    lines += [f"    {o['code']}  {o['age_days']} d  {o['title']}" for o in c["open_list"][:10]]
+    lines += [f"    {o['code']}  " + _("{n} d").format(n=o["age_days"]) + f"  {o['title']}" for o in c["open_list"][:10]]
     r = doc["repairs"]
-    lines += ["", "Repairs (WX kinds 01, 02):"] + _table([
-        ("repairs", r["repairs"]), ("open", r["open"]),
-        ("closed in last 365 days", r["closed_last_365_days"]), ("mean days to close", r["mean_days_to_close"]),
-        ("per system", ", ".join(f"{k} {v}" for k, v in r["per_system"].items()) or "-"),
+    lines += ["", _("Repairs (WX kinds 01, 02):")] + _table([
+        (_("repairs"), r["repairs"]), (_("open"), r["open"]),
+        (_("closed in last 365 days"), r["closed_last_365_days"]), (_("mean days to close"), r["mean_days_to_close"]),
+        (_("per system"), ", ".join(f"{k} {v}" for k, v in r["per_system"].items()) or "-"),
     ])
     lines += [f"    {e['code']}  {e['repairs']}  {e['title']}" for e in r["per_equipment"][:5]]
     i = doc["inspections"]
-    lines += ["", f"Statutory inspections expiring by {i['until']}: {i['expiring']} (already expired: {i['expired']})"]
-    lines += [f"    {e['code']}  {e['expires']} ({e['days_left']:+d} d)  {e['title']}" for e in i["list"]]
+    lines += ["", _("Statutory inspections expiring by {until}: {n} (already expired: {expired})").format(
+        until=i["until"], n=i["expiring"], expired=i["expired"])]
+    lines += [f"    {e['code']}  {e['expires']} (" + _("{n} d").format(n=f"{e['days_left']:+d}") + f")  {e['title']}"
+              for e in i["list"]]
     loans = doc["loans"]
-    lines += ["", "Loans:"] + _table([(k, loans[k]) for k in ("out", "overdue", "requested", "approved", "closed", "rejected")])
-    lines += [f"    {o['code']}  {o['borrower']}  due {o['due']} ({o['days_overdue']} d overdue)" for o in loans["overdue_list"]]
+    lines += ["", _("Loans:")] + _table([(_(k), loans[k]) for k in LOAN_STATES])
+    lines += [f"    {o['code']}  {o['borrower']}  " + _("due {day} ({n} d overdue)").format(day=o["due"], n=o["days_overdue"])
+              for o in loans["overdue_list"]]
     ret = doc["retention"]
-    lines += ["", f"Due for destruction by {ret['until']}: {ret['due']} (already due: {ret['due_already']})"]
+    lines += ["", _("Due for destruction by {until}: {n} (already due: {already})").format(
+        until=ret["until"], n=ret["due"], already=ret["due_already"])]
     lines += _table([(k, v) for k, v in ret["by_category"].items()], "    ")
     holds = doc["holds"]
-    lines += ["", f"Active legal holds: {holds['active']}"]
-    lines += [f"    {h['code']}  {', '.join(h['targets'])}  ({h['records']} records)  {h['title']}" for h in holds["list"]]
+    lines += ["", _("Active legal holds: {n}").format(n=holds["active"])]
+    lines += [f"    {h['code']}  {', '.join(h['targets'])}  (" + _("{n} records").format(n=h["records"]) + f")  {h['title']}"
+              for h in holds["list"]]
     if "inventory" in doc:
-        lines += ["", "Archive rooms (last inventory, open discrepancies):"]
-        lines += _table([(room["room"], f"{room['last_inventory'] or 'never'}, {room['open_discrepancies']}")
+        lines += ["", _("Archive rooms (last inventory, open discrepancies):")]
+        lines += _table([(room["room"], f"{room['last_inventory'] or _('never')}, {room['open_discrepancies']}")
                          for room in doc["inventory"]])
     if "due" in doc:
         due = doc["due"]
-        lines += ["", f"Obligations: {due['overdue']} overdue, {due['upcoming']} due by {due['until']} (dangan due):"]
+        lines += ["", _("Obligations: {overdue} overdue, {upcoming} due by {until} (dangan due):").format(
+            overdue=due["overdue"], upcoming=due["upcoming"], until=due["until"])]
         lines += _table([(f"{d['department']} {d['responsible'] or ''}".strip(),
-                          f"{d['overdue']} overdue, {d['upcoming']} upcoming") for d in due["by_department"]], "    ")
+                          _("{overdue} overdue, {upcoming} upcoming").format(overdue=d["overdue"], upcoming=d["upcoming"]))
+                         for d in due["by_department"]], "    ")
     if "gaps" in doc:
         counts = doc["gaps"]["counts"]
-        lines += ["", f"Gaps: {counts['late']} late filings, {counts['missing']} missing, "
-                      f"{counts['original']} originals not received (dangan gaps):"]
+        lines += ["", _("Gaps: {late} late filings, {missing} missing, {original} originals not received "
+                        "(dangan gaps):").format(late=counts["late"], missing=counts["missing"], original=counts["original"])]
         lines += _table([(f"{d['name']} {d['responsible'] or ''}".strip(),
-                          f"{d['late']} late, {d['missing']} missing, {d['original']} originals")
+                          _("{late} late, {missing} missing, {original} originals").format(
+                              late=d["late"], missing=d["missing"], original=d["original"]))
                          for d in doc["gaps"]["by_department"]], "    ")
     return lines + indicator_lines(doc)
 
 
 def _ratio(part: int, whole: int) -> str:
     """'3 of 7 (42.9 %)'; '0 of 0' when there is nothing to measure."""
-    return f"{part} of {whole} ({100 * part / whole:.1f} %)" if whole else f"{part} of {whole}"
+    if not whole:
+        return _("{part} of {whole}").format(part=part, whole=whole)
+    return _("{part} of {whole} ({percent} %)").format(part=part, whole=whole, percent=f"{100 * part / whole:.1f}")
 
 
 def _scores(item: dict[str, Any]) -> str:
-    return f"{item['count']} (mean {item['mean']})" if item["count"] else "0"
+    return _("{n} (mean {mean})").format(n=item["count"], mean=item["mean"]) if item["count"] else "0"
 
 
 def indicator_lines(doc: dict[str, Any]) -> list[str]:
@@ -98,40 +116,41 @@ def indicator_lines(doc: dict[str, Any]) -> list[str]:
     if "satisfaction" in doc:
         s = doc["satisfaction"]
         my = s["by_category"]["MY"]
-        lines += ["", f"Satisfaction (TS, WX): {s['count']} scores, mean {s['mean']} ("
-                      + ", ".join(f"{k}: {v}" for k, v in s["distribution"].items()) + ")"]
+        lines += ["", _("Satisfaction (TS, WX): {n} scores, mean {mean} ({distribution})").format(
+            n=s["count"], mean=s["mean"], distribution=", ".join(f"{k}: {v}" for k, v in s["distribution"].items()))]
         lines += _table([
-            ("by category", ", ".join(f"{c} {_scores(s['by_category'][c])}" for c in ("TS", "WX"))
-             + f", MY {my['surveys']} surveys" + (f" (mean {my['mean']} of 100, {my['responses']} responses)"
-                                                  if my["surveys"] else "")),
-            ("by project", ", ".join(f"{p} {_scores(v)}" for p, v in s["by_project"].items()) or "-"),
-            ("last 3 months", ", ".join(f"{m} {_scores(v)}" for m, v in list(s["by_month"].items())[-3:])),
+            (_("by category"), ", ".join(f"{c} {_scores(s['by_category'][c])}" for c in ("TS", "WX"))
+             + ", " + _("MY {n} surveys").format(n=my["surveys"])
+             + (_(" (mean {mean} of 100, {n} responses)").format(mean=my["mean"], n=my["responses"])
+                if my["surveys"] else "")),
+            (_("by project"), ", ".join(f"{p} {_scores(v)}" for p, v in s["by_project"].items()) or "-"),
+            (_("last 3 months"), ", ".join(f"{m} {_scores(v)}" for m, v in list(s["by_month"].items())[-3:])),
         ])
     if "efficiency" in doc:
         e = doc["efficiency"]
 
         def closing(item: dict[str, Any]) -> str:
             if not item["closed"]:
-                return "0 closed"
-            return (f"{item['closed']} closed, mean {item['mean_days_to_close']} d, "
-                    f"median {item['median_days_to_close']} d")
+                return _("0 closed")
+            return _("{n} closed, mean {mean} d, median {median} d").format(
+                n=item["closed"], mean=item["mean_days_to_close"], median=item["median_days_to_close"])
 
-        lines += ["", f"Days to close since {e['since']} (TS, WX repairs), per handler:"]
+        lines += ["", _("Days to close since {since} (TS, WX repairs), per handler:").format(since=e["since"])]
         lines += _table([(h["handler"], closing(h)) for h in e["by_handler"][:10]], "    ")
         if len(e["by_handler"]) > 10:
-            lines.append(f"    and {len(e['by_handler']) - 10} more (stats --json)")
-        lines += [" per department:"] + _table(
+            lines.append("    " + _("and {n} more (stats --json)").format(n=len(e["by_handler"]) - 10))
+        lines += [" " + _("per department:")] + _table(
             [(f"{d['department']} {d['responsible'] or ''}".strip(), closing(d)) for d in e["by_department"]], "    ")
     if "archive" in doc:
         a = doc["archive"]
         f, loans, inv, orig = a["filing"], a["loans"], a["inventory"], a["originals"]
-        lines += ["", f"Archive work since {a['since']}:"] + _table([
-            ("filed on time", _ratio(f["on_time"], f["judged"])),
-            ("loans returned late", _ratio(loans["late"], loans["returned"])),
-            ("inventory discrepancies", _ratio(inv["discrepancies"], inv["checked"])
-             + f" in {inv['inventories']} inventories"),
-            ("paper originals scanned", _ratio(orig["scanned"], orig["paper"])),
-            ("paper originals without a room", orig["no_location"]),
+        lines += ["", _("Archive work since {since}:").format(since=a["since"])] + _table([
+            (_("filed on time"), _ratio(f["on_time"], f["judged"])),
+            (_("loans returned late"), _ratio(loans["late"], loans["returned"])),
+            (_("inventory discrepancies"), _ratio(inv["discrepancies"], inv["checked"])
+             + _(" in {n} inventories").format(n=inv["inventories"])),
+            (_("paper originals scanned"), _ratio(orig["scanned"], orig["paper"])),
+            (_("paper originals without a room"), orig["no_location"]),
         ])
     return lines
 
@@ -194,7 +213,7 @@ def report_cmd(ctx: Context, out: Path, as_of: str | None, as_json: bool) -> Non
     if as_json:
         emit_json({"out": str(written), "as_of": day.isoformat()})
         return
-    say(f"wrote {written}")
+    say(_("wrote {path}").format(path=written))
 
 
 class Progress:
@@ -210,7 +229,7 @@ class Progress:
     def step(self, name: str) -> None:
         if not self.enabled:
             return
-        text = f"{self.command}: {'reading the records' if name == 'reading' else name}…"
+        text = f"{self.command}: {_('reading the records') if name == 'reading' else _(name)}…"
         sys.stderr.write("\r" + text + " " * max(0, self.shown - len(text)))
         sys.stderr.flush()
         self.shown = len(text)

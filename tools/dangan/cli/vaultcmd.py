@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from dangan.cli.base import emit_json, json_option
+from dangan.i18n import _
 from dangan.services.initvault import init_vault, parse_recipient_option
 
 
@@ -28,7 +29,7 @@ def init_cmd(path: Path, name: str | None, recipients, as_json: bool) -> None:
     if as_json:
         emit_json({"path": str(vault.root), "id": vault.config["id"], "name": vault.config["name"]})
     else:
-        click.echo(f"initialised vault {vault.config['name']!r} in {vault.root}")
+        click.echo(_("initialised vault {name!r} in {path}").format(name=vault.config["name"], path=vault.root))
 
 
 @click.command(
@@ -56,7 +57,7 @@ def demo_cmd(path: Path, size: str, as_of: str | None, as_json: bool) -> None:
     if as_json or not sys.stderr.isatty():
         result = build_demo(path, size, today=today)
     else:
-        with click.progressbar(length=1000, label=f"building the {size} demo", file=sys.stderr) as bar:
+        with click.progressbar(length=1000, label=_("building the {size} demo").format(size=size), file=sys.stderr) as bar:
             done = 0
 
             def progress(fraction: float) -> None:
@@ -77,7 +78,7 @@ def demo_cmd(path: Path, size: str, as_of: str | None, as_json: bool) -> None:
 
         click.echo(tour(result, path_line(installed_command(), shutil.which("dangan"))))
         if result.get("checked") is False:
-            click.echo(f"(not checked while building: run `dangan -C {result['path']} check --all`)")
+            click.echo(_("(not checked while building: run `dangan -C {path} check --all`)").format(path=result["path"]))
 
 
 COMMANDS = [init_cmd, demo_cmd]

@@ -19,6 +19,7 @@ from typing import Any
 
 from dangan.errors import DanganError
 from dangan.formats.schemas import SchemaSet
+from dangan.i18n import _
 from dangan.model import defaults
 
 # the common fields a record starts with; the category's own come after them, then the rest
@@ -177,7 +178,7 @@ def _pointer_name(pointer: str) -> str:
 
 def allowed_text(values: tuple[tuple[str, str], ...]) -> str:
     """At most MAX_SHOWN allowed values, then "…" (an error's hint)."""
-    shown = ", ".join(v for v, _ in values[:MAX_SHOWN])
+    shown = ", ".join(v for v, _text in values[:MAX_SHOWN])
     return shown + (", …" if len(values) > MAX_SHOWN else "")
 
 
@@ -360,8 +361,40 @@ def error_hint(schemas: SchemaSet, category: str, error: str) -> str:
     except DanganError:
         found = None
     if found is None:
-        return f"`dangan fields {category}` lists the fields"
+        return _("`dangan fields {category}` lists the fields").format(category=category)
     if found.values and not _REQUIRED.match(reason):  # a value not allowed (a long one is cut)
-        return (f"{found.name} takes one of {allowed_text(found.values)}: "
-                f"`dangan fields {category} {found.name}` gives their labels")
-    return f"`dangan fields {category} {found.name}` explains the field"
+        return _("{field} takes one of {values}: `dangan fields {category} {field}` gives their labels").format(
+            field=found.name, values=allowed_text(found.values), category=category)
+    return _("`dangan fields {category} {field}` explains the field").format(category=category, field=found.name)
+
+
+# ------------------------------------------------------------- labels in the catalogs
+
+def labels_of(schemas: SchemaSet, code: str) -> dict[str, dict[str, str]]:
+    """field name → {allowed value: its label} for the fields of `code` that label values."""
+    out: dict[str, dict[str, str]] = {}
+    for found in fields(schemas, code):
+        labelled = {value: label for value, label in found.values if label}
+        if labelled:
+            out[found.name] = labelled
+    return out
+
+
+def extract_labels(fileobj: Any, keywords: Any, comment_tags: Any, options: Any) -> Any:
+    """Babel's extractor for the schemas (babel.cfg, `make catalogs`): the Chinese names of
+    the categories and classes and the labels of allowed values, as the standard schemas
+    write them (traditional characters). They are msgids of their own: the zh_Hans catalog
+    gives them in simplified characters, zh_Hant as they are; the stored values never change.
+    Authoring time only."""
+    from pathlib import Path
+
+    schemas = SchemaSet.from_dir(Path(fileobj.name).parent)
+    seen: set[str] = set()
+    texts = [c.zh for c in schemas.categories.values()] + [str(c.get("zh", "")) for c in schemas.classes.values()]
+    for code in schemas.categories:
+        for labelled in labels_of(schemas, code).values():
+            texts += labelled.values()
+    for text in texts:
+        if text and text not in seen:
+            seen.add(text)
+            yield 0, "_", text, []

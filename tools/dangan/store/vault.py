@@ -15,6 +15,7 @@ from dangan.errors import DanganError, VaultError
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
 from dangan.git import gitio
+from dangan.i18n import _
 from dangan.model.codes import Code, CodeError, path_to_code
 from dangan.store.sealing import Keyring
 
@@ -60,12 +61,12 @@ class Vault:
     def open(cls, path: Path | None = None, *, search: bool = True) -> Vault:
         base = Path(path) if path is not None else Path.cwd()
         if not base.exists():
-            raise VaultError(f"no such directory: {base}")
+            raise VaultError(_("no such directory: {path}").format(path=base))
         root = find_root(base) if search else (base if (base / CONFIG).is_file() else None)
         if root is None:
             raise VaultError(
-                f"no vault here: no {CONFIG} in {base.resolve()} or any parent",
-                "run `dangan init PATH` to create one, or use -C PATH",
+                _("no vault here: no {config} in {path} or any parent").format(config=CONFIG, path=base.resolve()),
+                _("run `dangan init PATH` to create one, or use -C PATH"),
             )
         return cls(root, load_config(root))
 
@@ -82,8 +83,8 @@ class Vault:
         if root is None:
             root = gitio.toplevel(base) if base.exists() else None
         if root is None:
-            raise VaultError(f"no vault here: {base.resolve()} is not in a Git repository",
-                             "run this inside a vault, or use -C PATH")
+            raise VaultError(_("no vault here: {path} is not in a Git repository").format(path=base.resolve()),
+                             _("run this inside a vault, or use -C PATH"))
         return cls(root, {})
 
     # ---------------------------------------------------------------- settings
@@ -169,7 +170,8 @@ class Vault:
         """(plain tree, round-trip tree) of a record; exit 2 if it does not exist."""
         if code.category not in self.schemas.categories:
             known = ", ".join(sorted(self.schemas.categories))
-            raise DanganError(f"unknown category {code.category!r} in code {str(code)!r}", f"known categories: {known}")
+            raise DanganError(_("unknown category {category!r} in code {code!r}").format(category=code.category, code=str(code)),
+                              _("known categories: {names}").format(names=known))
         path = self.path_of(code)
         if path.is_symlink():  # it could point anywhere, outside the vault too: never followed
             raise DanganError(f"{code.path} is a symbolic link, not a record",
@@ -177,7 +179,8 @@ class Vault:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise DanganError(f"no record {code} (no file {code.path})", "list records with `dangan ls`") from None
+            raise DanganError(_("no record {code} (no file {path})").format(code=code, path=code.path),
+                              _("list records with `dangan ls`")) from None
         except IsADirectoryError:
             raise DanganError(f"{code.path} is a folder, not a record file",
                               "move it away; `dangan check` reports what is under vault/") from None
