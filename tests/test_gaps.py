@@ -161,6 +161,11 @@ def test_text_output(history: Path) -> None:
     assert "工程部 (responsible: 李建國):" in lines and "客服部 (responsible: 周敏):" in lines
     late = next(line for line in lines if line.lstrip().startswith("late"))
     assert WX_LATE in late and "since 2025-02-09" in late and "12 d after its deadline 2025-02-08" in late
+    # in Chinese: the late filing and the original not received worded from their fields
+    hans = run_cli(["-C", str(history), "--lang", "zh-Hans", "gaps", "--as-of", "2025-03-06"]).out
+    assert f"{WX_LATE} 于 " in hans and "归档，超过归档期限 2025-02-08 12 天" in hans and "纸质原件未接收" in hans
+    hant = run_cli(["-C", str(history), "--lang", "zh-Hant", "gaps", "--as-of", "2025-03-06"]).out
+    assert "超過歸檔期限 2025-02-08 12 天" in hant and "紙質原件未接收" in hant
 
 
 def test_receive_then_the_original_is_no_longer_missing(history: Path, tmp_path: Path) -> None:

@@ -26,6 +26,23 @@ KINDS = (N_("late"), N_("missing"), N_("original"))
 AS_OF_HELP = N_("The day judged (default: today, vault timezone); the vault as committed at its end.")
 
 
+def _described(gap: dict[str, Any]) -> str:
+    """What a gap is, in the interface language: a late filing and an original not received
+    from their fields; the other kinds as services.gaps words them (`what`, also in --json)."""
+    try:
+        if gap["kind"] == "late" and "within" in gap:
+            return _("{code} filed {filed}, {days} d after its deadline {deadline} ({within} after {field} "
+                     "{date})").format(code=gap["code"], filed=gap["filed"], days=gap["days_late"],
+                                       deadline=gap["deadline"], within=gap["within"],
+                                       field=gap["business_field"], date=gap["business_date"])
+        if gap["kind"] == "original":
+            return _("{code}: paper original not received (filed {filed}, due by {due})").format(
+                code=gap["code"], filed=gap["filed"], due=gap["due"])
+    except KeyError:
+        pass  # a gap without those fields: its own words
+    return str(gap["what"])
+
+
 def text_lines(doc: dict[str, Any]) -> list[str]:
     """One line per gap, grouped by department, each value escaped."""
     counts = doc["counts"]
@@ -40,7 +57,7 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
             who = _(" (responsible: {name})").format(name=gap["responsible"]) if gap["responsible"] else ""
             lines.append(escape(f"{current}{who}:"))
         lines.append(escape("  " + _("{kind:<8} since {since}  {what}").format(
-            kind=_(gap["kind"]), since=gap["since"], what=gap["what"])))
+            kind=_(gap["kind"]), since=gap["since"], what=_described(gap))))
     for path in doc["unreadable"]:
         lines.append(escape(_("unreadable, not judged: {path}").format(path=path)))
     return lines

@@ -291,7 +291,7 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict
                 f"{late.business_day.isoformat()})",
                 code=str(code), filed=day.isoformat(), deadline=late.deadline.isoformat(),
                 business_field=late.business_field, business_date=late.business_day.isoformat(),
-                days_late=late.days_late)
+                days_late=late.days_late, within=str(rule.within))
         if (filing.expects_original(wanted_originals, code.category, tree) and not filing.received(tree)
                 and not _shelved(tree)):
             due = filing.original_due(wanted_originals, day)
