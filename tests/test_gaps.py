@@ -166,6 +166,7 @@ def test_text_output(history: Path) -> None:
     assert f"{WX_LATE} 于 " in hans and "归档，超过归档期限 2025-02-08 12 天" in hans and "纸质原件未接收" in hans
     hant = run_cli(["-C", str(history), "--lang", "zh-Hant", "gaps", "--as-of", "2025-03-06"]).out
     assert "超過歸檔期限 2025-02-08 12 天" in hant and "紙質原件未接收" in hant
+    assert "A01 缺少 2025-02-01 起一期（P1M）的 HJ 记录" in hans and "no HJ record" not in hans
 
 
 def test_receive_then_the_original_is_no_longer_missing(history: Path, tmp_path: Path) -> None:

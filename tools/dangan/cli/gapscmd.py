@@ -38,9 +38,32 @@ def _described(gap: dict[str, Any]) -> str:
         if gap["kind"] == "original":
             return _("{code}: paper original not received (filed {filed}, due by {due})").format(
                 code=gap["code"], filed=gap["filed"], due=gap["due"])
+        if gap["kind"] == "missing":
+            return _missing(gap)
     except KeyError:
         pass  # a gap without those fields: its own words
     return str(gap["what"])
+
+
+def _missing(gap: dict[str, Any]) -> str:
+    """A missing record (model/expected.py), from its fields."""
+    category = gap["missing_category"]
+    if gap.get("periods"):  # a run of periods without their record
+        where = gap["location"] or _("the company")
+        if gap["periods"] == 1:
+            return _("no {category} record for the period of {since} ({every}) at {where}").format(
+                category=category, since=gap["since"], every=gap["every"], where=where)
+        return _("no {category} record in {count} periods of {every} at {where}, {since} to {until}").format(
+            category=category, count=gap["periods"], every=gap["every"], where=where, since=gap["since"],
+            until=gap["until"])
+    if "field" in gap:  # a date the record must keep valid (an inspection)
+        if gap.get("value") is None:
+            return _("{code} has no {field}").format(code=gap["code"], field=gap["field"])
+        return _("{code}: {field} {value} has passed").format(code=gap["code"], field=gap["field"],
+                                                              value=gap["value"])
+    states = "/".join(gap.get("needs_status") or [])
+    return _("no {states}{category} record for {code}").format(
+        states=f"{states} " if states else "", category=category, code=gap["code"])
 
 
 def text_lines(doc: dict[str, Any]) -> list[str]:

@@ -185,7 +185,8 @@ def _each(rule: Rule, items: Sequence[Item], by_category: Mapping[str, list[Item
             since = max([opened, *closed])
             states = "/".join(sorted(rule.needs_status)) if rule.needs_status else ""
             what = f"no {states + ' ' if states else ''}{rule.needs_category} record for {item.code}"
-            out.append(Missing(rule, rule.needs_category, item.code.location, since, what, str(item.code)))
+            out.append(Missing(rule, rule.needs_category, item.code.location, since, what, str(item.code),
+                               extra={"needs_status": sorted(rule.needs_status)} if rule.needs_status else {}))
         elif rule.needs_valid:
             valid = to_day(item.tree.get(rule.needs_valid), tz)
             if valid is not None and valid >= day:
@@ -308,7 +309,8 @@ def _run(rule: Rule, location: Location, first: int, last: int) -> Missing:
             if count == 1 else
             f"no {rule.category} record in {count} periods of {every} at {where}, "
             f"{since.isoformat()} to {_last_day(last, every).isoformat()}")
-    return Missing(rule, rule.category, location, since, what, None, count, period_first(last, every))
+    return Missing(rule, rule.category, location, since, what, None, count, period_first(last, every),
+                   extra={"until": _last_day(last, every).isoformat()})
 
 
 def unmet(all_rules: Iterable[Rule], items: Iterable[Item], day: dt.date, tz: ZoneInfo,
