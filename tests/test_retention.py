@@ -308,6 +308,8 @@ def test_plan_as_text_and_bad_input(dated: Path) -> None:
     text = dg(dated, "retention", "plan", "--as-of", "2024-03-25")
     assert text.code == 0, text
     assert "5 due" in text.out and "HJ-A01-0005\toverride\tuntil 2030-01-01" in text.out
+    hans = dg(dated, "--lang", "zh-Hans", "retention", "plan", "--as-of", "2024-03-25").out
+    assert "到期 5 份" in hans and "HJ-A01-0005\t延长保管\tuntil 2030-01-01" in hans and "\t销毁\t" in hans
     for args in (["--as-of", "2024-02-30"], ["--as-of", "yesterday"], ["--category", "ZZ"],
                  ["--out", str(dated / "vault" / "plan.yaml")]):
         bad = dg(dated, "retention", "plan", *args)

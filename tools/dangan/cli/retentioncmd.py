@@ -22,7 +22,7 @@ from dangan.errors import DanganError
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
 from dangan.git import gitio
-from dangan.i18n import _
+from dangan.i18n import _, pgettext
 from dangan.model import disposal
 from dangan.model.codes import parse_code
 from dangan.model.timeutil import default_person, parse_at, parse_day
@@ -122,14 +122,37 @@ def plan_cmd(ctx: Context, as_of: str | None, category: str | None, out: Path | 
               "`retention approve {out} --by NAME`, `retention apply {out} --witness ...`").format(out=out))
 
 
+def _reason(reason: str) -> str:
+    """Why a record that is not due is kept (model.disposal's reasons), in the interface language."""
+    shown = {
+        disposal.PERMANENT: pgettext("retention reason", "permanent"),
+        disposal.NO_TRIGGER: pgettext("retention reason", "no trigger date"),
+        disposal.OVERRIDE: pgettext("retention reason", "override"),
+        disposal.HELD: pgettext("retention reason", "held"),
+        disposal.ON_LOAN: pgettext("retention reason", "on loan"),
+        disposal.LEDGER: pgettext("retention reason", "ledger"),
+    }
+    return shown.get(reason, reason)
+
+
+def _action(action: str) -> str:
+    """What the retention rule does at the end (vault.yaml `action`), in the interface language."""
+    shown = {"destroy": pgettext("retention action", "destroy"), "review": pgettext("retention action", "review")}
+    return shown.get(action, action)
+
+
 def _print_plan(plan: retention.Plan) -> None:
     click.echo(_("as of {day} (commit {commit}): {n} due").format(day=plan.as_of, commit=plan.commit[:12], n=len(plan.due)))
     if plan.unverified_holds:  # on the list the approver reads, not only on stderr
-        click.echo(_("not verified: {note}").format(note=retention.unverified_note(plan.unverified_holds)))
+        codes = plan.unverified_holds
+        click.echo(_("not verified: {note}").format(note=_(
+            "{n} encrypted hold(s) could not be verified without a key: {codes}; their clear fields were "
+            "trusted (give --identity FILE of a recipient to verify them)").format(n=len(codes), codes=", ".join(codes))))
     for item in plan.due:
         rule = item["rule"]
-        click.echo(f"  {item['code']}\t{rule['keep']} after {rule['after']} {item['trigger']} -> due {item['due']}"
-                   f"\t{item['decision']}\t{escape(item['title'])}")
+        when = _("{keep} after {after} {trigger} -> due {due}").format(
+            keep=rule["keep"], after=rule["after"], trigger=item["trigger"], due=item["due"])
+        click.echo(f"  {item['code']}\t{when}\t{_action(item['decision'])}\t{escape(item['title'])}")
     counts: dict[str, int] = {}
     for item in plan.not_due:
         for reason in item["reasons"]:
@@ -141,8 +164,10 @@ def _print_plan(plan: retention.Plan) -> None:
             extra = [*item.get("holds", []), *item.get("loans", [])]
             if "until" in item:
                 extra.append(f"until {item['until']}")
-            click.echo(f"  {item['code']}\t{escape(', '.join(item['reasons']))}\t{escape(' '.join(extra))}")
-    summary = [f"{n} {reason}" for reason, n in sorted(counts.items())] + [_("{n} not yet due").format(n=plan.later)]
+            click.echo(f"  {item['code']}\t{escape(', '.join(_reason(r) for r in item['reasons']))}"
+                       f"\t{escape(' '.join(extra))}")
+    summary = ([f"{n} {_reason(reason)}" for reason, n in sorted(counts.items())]
+               + [_("{n} not yet due").format(n=plan.later)])
     click.echo(_("not due: {summary}").format(summary=", ".join(summary)))
 
 
