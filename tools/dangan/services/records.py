@@ -24,6 +24,7 @@ from dangan.formats.yamlio import (
     to_plain,
     value_problem,
 )
+from dangan.i18n import _
 from dangan.model import handover as handovers
 from dangan.model.codes import Code, Location, next_serial, parse_code
 from dangan.model.threeway import conflict_hint, conflict_refusal
@@ -336,11 +337,11 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
 
         errors += record_problems(code.category, tree)
     if errors:
-        shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
-        hint = "nothing was written; fix the fields and retry"
+        shown = "; ".join(errors[:5]) + (_("; and {n} more").format(n=len(errors) - 5) if len(errors) > 5 else "")
+        hint = _("nothing was written; fix the fields and retry")
         if invalid:  # the first field concerned, and where it is explained (issue 24)
             hint += "; " + fielddoc.error_hint(vault.schemas, code.category, fielddoc.hinted(invalid))
-        raise RecordError(f"{code} is not valid: {shown}", hint)
+        raise RecordError(_("{code} is not valid: {errors}").format(code=code, errors=shown), hint)
     return sealing.seal(
         code,
         tree,
@@ -361,19 +362,20 @@ def level_recipients(vault: Vault, code: Code, level: str) -> list[str]:
     that belongs to a ledger the rules read, is refused (exit 2, nothing written)."""
     if level == "secret":
         if code.category in NEVER_SECRET:
-            raise RecordError(f"{code}: {code.category} records cannot be secret",
-                              "the vault's own rules read them without a key (docs/format.md §3a); "
-                              "give level internal or public")
+            raise RecordError(_("{code}: {category} records cannot be secret").format(code=code, category=code.category),
+                              _("the vault's own rules read them without a key (docs/format.md §3a); "
+                                "give level internal or public"))
         named = vault.level_readers("secret")
         if not named:
-            raise RecordError(f"{code}: vault.yaml names no readers of secret records",
-                              "add `readers: {secret: [NAME, ...]}` to vault.yaml with the recipients "
-                              "who may read them (docs/format.md §3a)")
+            raise RecordError(_("{code}: vault.yaml names no readers of secret records").format(code=code),
+                              _("add `readers: {{secret: [NAME, ...]}}` to vault.yaml with the recipients "
+                                "who may read them (docs/format.md §3a)").format())
         keys = vault.recipient_keys(code.category, level)
         if not keys:
-            raise RecordError(f"{code}: none of the readers of secret records ({', '.join(named)}) "
-                              f"may read {code.category} records (vault.yaml `access`)",
-                              "add one of them to the category's access, or a reader who has it")
+            raise RecordError(_("{code}: none of the readers of secret records ({names}) may read {category} "
+                                "records (vault.yaml `access`)").format(code=code, names=", ".join(named),
+                                                                       category=code.category),
+                              _("add one of them to the category's access, or a reader who has it"))
         return keys
     return vault.recipient_keys(code.category, level)
 
