@@ -309,3 +309,14 @@ def test_every_help_text_click_shows_is_in_the_catalogs() -> None:
     for name in CATALOGS:
         translated = {m.id for m in _po(name) if m.id and m.string}
         assert sorted(texts - translated) == [], name
+
+
+def test_the_demo_prints_its_tour_in_the_interface_language(tmp_path: Path) -> None:
+    """The demo's summary, its "done for you" lines and the tour's comments follow the
+    language (the commands themselves are the same in every language)."""
+    result = run_cli(["--lang", "zh-Hant", "demo", str(tmp_path / "v"), "--as-of", "2026-11-27"])
+    assert result.code == 0, result
+    out = result.out
+    assert out.startswith("示例檔案庫已建好：") and "\n已為您完成：\n" in out and "\n試一試：\n" in out
+    assert "# 電梯台帳" in out and "dangan ls --category SB --where system=elevator" in out
+    assert "Demo vault ready" not in out and "Try:" not in out

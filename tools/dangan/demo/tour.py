@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dangan.demo.history import COMPANY, DEMO_APPROVER_KEY, DEMO_KEY, TZ, _t
+from dangan.i18n import _
 from dangan.model.codes import parse_code
 from dangan.services import backup, history
 from dangan.store.fsutil import write_atomic
@@ -93,48 +94,59 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
     owner = ex.get("owner")
     scan = next((s for s in result.get("scans") or [] if s["code"] == owner), None)
     sealed = [
-        (f"dangan show {owner}", "the owner file: names, ID and phone numbers stay ‹encrypted›"
-         + ("; its scans are listed" if scan else "")),
-        (f"dangan --identity {DEMO_KEY} show {owner} --decrypt", f"the same opened with the demo key ({DEMO_KEY})"),
+        (f"dangan show {owner}", _("the owner file: names, ID and phone numbers stay ‹encrypted›")
+         + (_("; its scans are listed") if scan else "")),
+        (f"dangan --identity {DEMO_KEY} show {owner} --decrypt",
+         _("the same opened with the demo key ({key})").format(key=DEMO_KEY)),
     ] if owner else []
     if scan:
         sealed.append((f"dangan --identity {DEMO_KEY} attachments get {owner} {_arg(scan['file'])} --out {REPORTS}",
-                       "decrypt the scanned ID-card copy (an age file beside the record)"))
+                       _("decrypt the scanned ID-card copy (an age file beside the record)")))
     stories = []
     if "overdue_loan" in ex:
-        stories.append(("dangan lend ls --status overdue", f"the loan to chase today ({ex['overdue_loan']}); `lend ls` lists all"))
+        stories.append(("dangan lend ls --status overdue",
+                        _("the loan to chase today ({code}); `lend ls` lists all").format(code=ex["overdue_loan"])))
     if "certificate" in ex:
-        stories.append(("dangan retention plan", f"what is due now, what the hold keeps; `show {ex['certificate']}`: the sweep"))
+        stories.append(("dangan retention plan", _("what is due now, what the hold keeps; `show {code}`: the sweep").format(
+            code=ex["certificate"])))
     if "notice" in ex and "notice_complaint" in ex:
         stories.append((f"dangan show {ex['notice']}",
-                        f"the filed water-cut notice that answers {ex['notice_complaint']} (投訴停水未提前通知)"))
+                        _("the filed water-cut notice that answers {code} (投訴停水未提前通知)").format(
+                            code=ex["notice_complaint"])))
     if "secret_file" in ex:
         secret = ex["secret_file"]
-        stories.append(("dangan ls --category PX", f"{secret} is secret (秘密): its title shows as ‹secret›"))
+        stories.append(("dangan ls --category PX", _("{code} is secret (秘密): its title shows as ‹secret›").format(
+            code=secret)))
         stories.append((f"dangan --identity {DEMO_APPROVER_KEY} show {secret} --decrypt",
-                        f"the approver's key opens the HR file; {DEMO_KEY} is refused (vault.yaml `readers`)"))
+                        _("the approver's key opens the HR file; {key} is refused (vault.yaml `readers`)").format(
+                            key=DEMO_KEY)))
     counted = result.get("inventory")
     if counted:
         stories.append((f"dangan inventory sheet --room {_arg(counted['room'])}",
-                        f"the next count's sheet: what {counted['code']} found missing or damaged is flagged"))
+                        _("the next count's sheet: what {code} found missing or damaged is flagged").format(
+                            code=counted["code"])))
     if done.get("diff"):
         diff = done["diff"]
-        stories.append((f"dangan diff --from {diff['from']} --to {diff['to']}", "what changed between two dates, destruction included"))
+        stories.append((f"dangan diff --from {diff['from']} --to {diff['to']}", _("what changed between two dates, destruction included")))
     return [
         (f"cd {_arg(result['path'])}", ""),
-        ("dangan ls --category SB --where system=elevator", "the elevator ledger"),
-        (f"dangan ls --location {room.location}", "everything filed for one flat: room, owner, fees, repairs, complaints"),
+        ("dangan ls --category SB --where system=elevator", _("the elevator ledger")),
+        (f"dangan ls --location {room.location}",
+         _("everything filed for one flat: room, owner, fees, repairs, complaints")),
         *sealed,
-        (" ".join(_arg(a) for a in resolve), "resolve the open noise complaint: validated, re-encrypted with the same data key, committed"),
-        (f"git log -p -- {complaint.path}", "its history through the dangan diff driver: personal data masked, only changed lines"),
-        (" ".join(_arg(a) for a in new_wx), "file a new repair job; prints its code"),
+        (" ".join(_arg(a) for a in resolve),
+         _("resolve the open noise complaint: validated, re-encrypted with the same data key, committed")),
+        (f"git log -p -- {complaint.path}",
+         _("its history through the dangan diff driver: personal data masked, only changed lines")),
+        (" ".join(_arg(a) for a in new_wx), _("file a new repair job; prints its code")),
         *stories,
-        ("dangan due", "what falls due: the overdue safety review, the elevators' maintenance, contracts ending"),
-        ("dangan gaps", "what is missing or late: rooms without an owner file, months without an environment record"),
-        *([("dangan stats", "the archive in figures: records, loans, retention, inventory, duties, open work")]
+        ("dangan due", _("what falls due: the overdue safety review, the elevators' maintenance, contracts ending")),
+        ("dangan gaps",
+         _("what is missing or late: rooms without an owner file, months without an environment record")),
+        *([("dangan stats", _("the archive in figures: records, loans, retention, inventory, duties, open work"))]
           if done.get("report") else []),
-        ("dangan check", "every record against its schema"),
-        ("git log --oneline | head", "two years of back-dated history"),
+        ("dangan check", _("every record against its schema")),
+        ("git log --oneline | head", _("two years of back-dated history")),
     ]
 
 
@@ -145,26 +157,33 @@ def done_lines(result: dict[str, Any]) -> list[str]:
     ex = result["examples"]
     lines = []
     if "certificate" in ex:
-        lines.append(f"  loans      {ex.get('overdue_loan')} is out and overdue, {ex.get('requested_loan')} awaits approval, "
-                     f"{ex.get('damaged_loan')} came back damaged")
-        lines.append(f"  retention  {ex.get('hold')} holds {ex.get('held_complaint')} (a lawsuit); last month's sweep destroyed "
-                     f"{len(result.get('destroyed') or [])} records of the old paper archives (certificate {ex['certificate']})")
+        lines.append(_("  loans      {overdue} is out and overdue, {requested} awaits approval, {damaged} came back "
+                       "damaged").format(overdue=ex.get("overdue_loan"), requested=ex.get("requested_loan"),
+                                         damaged=ex.get("damaged_loan")))
+        lines.append(_("  retention  {hold} holds {held} (a lawsuit); last month's sweep destroyed {n} records of the "
+                       "old paper archives (certificate {certificate})").format(
+            hold=ex.get("hold"), held=ex.get("held_complaint"), n=len(result.get("destroyed") or []),
+            certificate=ex["certificate"]))
     counted = result.get("inventory")
     if counted:
-        found = [f"{code} missing" for code in counted["missing"]] + [f"{code} damaged" for code in counted["damaged"]]
-        lines.append(f"  inventory  {counted['code']} counted {counted['room']} on {counted['day']}: {', '.join(found)} "
-                     "(flagged on the records)")
+        found = ([_("{code} missing").format(code=code) for code in counted["missing"]]
+                 + [_("{code} damaged").format(code=code) for code in counted["damaged"]])
+        lines.append(_("  inventory  {code} counted {room} on {day}: {found} (flagged on the records)").format(
+            code=counted["code"], room=counted["room"], day=counted["day"], found=", ".join(found)))
     if result.get("scans"):
         shown = ", ".join(f"{s['code']} {s['file']}" for s in result["scans"])
-        lines.append(f"  scans      {shown} (attached, encrypted beside their records)")
+        lines.append(_("  scans      {shown} (attached, encrypted beside their records)").format(shown=shown))
     if done.get("backup"):
-        lines.append(f"  backup     {_rel(done['backup'], root)} (verified: {', '.join(done.get('verified') or [])})")
+        lines.append(_("  backup     {path} (verified: {steps})").format(
+            path=_rel(done["backup"], root), steps=", ".join(done.get("verified") or [])))
     if done.get("diff"):
         diff = done["diff"]
-        lines.append(f"  diff       {_rel(diff['path'], root)} ({diff['changed']} records changed {diff['from']} .. {diff['to']})")
+        lines.append(_("  diff       {path} ({n} records changed {start} .. {end})").format(
+            path=_rel(diff["path"], root), n=diff["changed"], start=diff["from"], end=diff["to"]))
     if done.get("report"):
-        lines.append(f"  report     {_rel(done['report'], root)} (the HTML report; `dangan report` writes it again)")
-    return ["Done for you:", *lines, ""] if lines else []
+        lines.append(_("  report     {path} (the HTML report; `dangan report` writes it again)").format(
+            path=_rel(done["report"], root)))
+    return [_("Done for you:"), *lines, ""] if lines else []
 
 
 def _columns(text: str) -> int:
@@ -185,19 +204,21 @@ def tour(result: dict[str, Any], path_hint: str | None = None) -> str:
     """The text `dangan demo` prints; `path_hint` (see `path_line`) leads the commands."""
     commands = tour_commands(result)
     if path_hint:
-        commands.insert(0, (path_hint, "this dangan on PATH, for this shell"))
-    width = max(_columns(cmd) for cmd, _ in commands if _columns(cmd) <= 60)
+        commands.insert(0, (path_hint, _("this dangan on PATH, for this shell")))
+    width = max(_columns(cmd) for cmd, _what in commands if _columns(cmd) <= 60)
     projects = result["by_category"].get("XM", 0)
     lines = [
-        f"Demo vault ready: {result['records']} records in {result['commits']} commits at {result['path']}",
-        f"Two years of {COMPANY} archives: 翠湖花園 A01 (residential), 星河廣場 B01 (commercial)"
-        + (f" and {projects - 2} more projects" if projects > 2 else ""),
+        _("Demo vault ready: {records} records in {commits} commits at {path}").format(
+            records=result["records"], commits=result["commits"], path=result["path"]),
+        _("Two years of {company} archives: 翠湖花園 A01 (residential), 星河廣場 B01 (commercial)").format(
+            company=COMPANY) + (_(" and {n} more projects").format(n=projects - 2) if projects > 2 else ""),
         f"({', '.join(f'{k} {v}' for k, v in result['by_category'].items())})",
-        *([(f"{result['encrypted']} records hold encrypted personal data (invented people); the demo key is "
-            f"{DEMO_KEY} - for this demo only, never for real records")] if result.get("encrypted") else []),
+        *([_("{n} records hold encrypted personal data (invented people); the demo key is {key} - for this "
+             "demo only, never for real records").format(n=result["encrypted"], key=DEMO_KEY)]
+          if result.get("encrypted") else []),
         "",
         *done_lines(result),
-        "Try:",
+        _("Try:"),
     ]
     for cmd, what in commands:
         if what and _columns(cmd) <= width:
