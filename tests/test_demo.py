@@ -605,13 +605,15 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
 
     # the scans: listed in clear, stored as age files, opened with the demo key
     scans = summary["scans"]
-    assert [s["code"][:2] for s in scans] == ["HT", "YZ", "SB"] and scans[1]["code"] == ex["owner"]
+    assert [s["code"][:2] for s in scans] == ["HT", "YZ", "SB", "TZ"] and scans[1]["code"] == ex["owner"]
+    assert scans[3]["code"] == ex["notice"]  # the posted notice photographed on the lobby board
     assert "sops" in stored[ex["owner"]]  # an encrypted record: attaching re-sealed it
     vault.keyring = Keyring(path / DEMO_KEY)
     expected = {
         scans[0]["code"]: demo_scans.contract_scan(scans[0]["code"]),
         scans[1]["code"]: demo_scans.id_card_copy(scans[1]["code"]),
         scans[2]["code"]: demo_scans.certificate_scan(scans[2]["code"], trees[scans[2]["code"]]["inspection_certificate_no"]),
+        scans[3]["code"]: demo_scans.notice_photo(scans[3]["code"]),
     }
     for scan in scans:
         code = parse_code(scan["code"])
@@ -621,7 +623,8 @@ def test_inventory_and_scans(demo: tuple[Path, str], summary: dict[str, Any]) ->
         data = (path / attached.path_of(code, scan["file"])).read_bytes()
         assert data.startswith(b"age-encryption.org/v1\n") and 500 < entry["size"] == len(data) < 8000
         assert entry["sha256"] == attachments.sha256_of(path / attached.path_of(code, scan["file"]))
-        assert entry["added"][:10] == pd["closed"]
+        # the scans of the count's day; the notice's photo when it was posted
+        assert entry["added"][:10] == (trees[ex["notice"]]["posted_at"][:10] if code.category == "TZ" else pd["closed"])
         target = path.parent / f"opened-{code}-{scan['file']}"
         attachments.get(vault, code, scan["file"], target)
         assert target.read_bytes() == expected[scan["code"]]

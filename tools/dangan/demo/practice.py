@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from dangan.demo.history import DEMO_ARCHIVIST, _at, _d, _t
@@ -165,9 +167,27 @@ class PracticeMixin:
             ],
         }, (cut, cut + dt.timedelta(hours=4)))
         self.examples["notice"] = code
+        self.at(self.now + dt.timedelta(minutes=30), self.notice_photo, code)
         rooms = [r for r in b.rooms if r.loc.parts[2] == "001" and r.loc.parts[3] not in ("0301", "0401")]
         if rooms:
             self.at(cut + dt.timedelta(hours=1, minutes=40), self.notice_complaint, p, rooms[0], code)
+
+    def notice_photo(self, code: str) -> None:
+        """The posted notice photographed on the lobby board and attached to its record
+        (plan §2.3: a notice is evidence that it was given), through the real core."""
+        from dangan.demo import scans as demo_scans
+        from dangan.services import attachments
+
+        moment = self._pause()
+        name, title = "公告欄張貼照片.png", "大堂公告欄張貼的停水通知"
+        with tempfile.TemporaryDirectory(prefix="dangan-demo-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(demo_scans.notice_photo(code))
+            with self._dated(moment):
+                attachments.attach(self.vault, parse_code(code), [path], by=DEMO_ARCHIVIST, at=moment, title=title)
+        self._reload(code)
+        self.scans.append({"code": code, "file": name, "title": title})
+        self._resume(moment, 1)
 
     def notice_complaint(self, p: Any, room: Any, notice: str) -> None:
         """投訴停水未提前通知, answered with the filed notice."""

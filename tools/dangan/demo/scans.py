@@ -206,3 +206,20 @@ def certificate_scan(seed: str, number: str) -> bytes:
     page.stroke(40, y + 26, 50)
     page.seal(170, y + 24, 26)
     return pdf([page], "inspection certificate", caption=number)
+
+
+def notice_photo(seed: str) -> bytes:
+    """A photograph of a notice posted on a lobby board (PNG): the board's frame and pins,
+    the sheet with its heading, its lines of text and the management office's seal."""
+    page = Page(320, 240, seed)
+    page.fill(0, 0, 320, 240, 200)  # the lobby wall
+    page.frame(20, 14, 300, 226, 70, 6)  # the board
+    page.fill(26, 20, 294, 220, 175)  # cork
+    page.fill(92, 30, 228, 212, 245)  # the sheet
+    for x in (98, 222):  # pins
+        page.ring(x, 36, 3, 3, 60)
+    page.fill(130, 44, 190, 52, 40)  # 停水通知
+    y = page.text(104, 64, 216, 6, gap=7)
+    page.text(160, y + 14, 216, 2, size=2)  # the office and the date
+    page.seal(196, y + 30, 14)
+    return png(page)

@@ -401,6 +401,6 @@ class StoriesMixin:
             self._reload(code)
         self.serials[("PD", Location())] = int(recorded.code.rsplit("-", 1)[1])
         self.examples.update(inventory=recorded.code, missing_original=missing, damaged_original=damaged)
-        self.scans = [{"code": code, "file": name, "title": title} for code, name, title, _ in scans]
+        self.scans = [{"code": code, "file": name, "title": title} for code, name, title, _ in scans] + self.scans
         self.counted = {"code": recorded.code, "room": room, "day": _d(start), "missing": [missing], "damaged": [damaged]}
         self._resume(moment, 1 + len(scans))
