@@ -188,6 +188,9 @@ class PracticeMixin:
         self._reload(code)
         self.scans.append({"code": code, "file": name, "title": title})
         self._resume(moment, 1)
+        postings = [dict(posting) for posting in self.trees[code]["postings"]]
+        postings[0]["photo"] = name  # the lobby's posting names its photo (categories.md, TZ)
+        self.set(code, {"postings": postings})
 
     def notice_complaint(self, p: Any, room: Any, notice: str) -> None:
         """投訴停水未提前通知, answered with the filed notice."""
