@@ -570,3 +570,79 @@ def file_at(root: Path, rev: str, path: str) -> bytes | None:
     if not entries:
         return None
     return next(iter(cat_blobs(root, [entries[0].blob])))[1]
+
+
+# ------------------------------------------------------------- office checkouts (sparse)
+
+def clone_partial(url: str, dest: Path, cwd: Path) -> None:
+    """`git clone --filter=blob:none --no-checkout URL DEST`: every commit and tree, no
+    file's content; the checkout that follows fetches the blobs of its cone alone."""
+    run(["clone", "-q", "--filter=blob:none", "--no-checkout", "--", url, str(dest)], cwd)
+
+
+def top_entries(root: Path, rev: str, folder: str = "") -> list[tuple[str, str]]:
+    """(kind `blob`/`tree`/`commit`, name) of the entries directly in `folder` ("" the
+    top) at `rev`: trees only, which a blobless clone holds."""
+    spec = [f"{folder.rstrip('/')}/"] if folder else []
+    raw = run(["ls-tree", "-z", rev, "--", *spec], root).stdout
+    found = []
+    for item in raw.split(b"\0"):
+        if item:
+            meta, _, path = item.partition(b"\t")
+            name = path.decode("utf-8", "surrogateescape").rsplit("/", 1)[-1]
+            found.append((meta.split()[1].decode(), name))
+    return found
+
+
+def sparse_checkout(root: Path, folders: Sequence[str]) -> None:
+    """Cone-mode sparse checkout with a sparse index of `folders` (the files at the top
+    and directly in each folder's parents come with them, as cone mode gives), then the
+    checkout of HEAD: git fetches the cone's blobs in one batch."""
+    run(["sparse-checkout", "init", "--cone", "--sparse-index"], root)
+    run(["sparse-checkout", "set", "--", *folders], root)
+    branch = symbolic_head(root, short=True)
+    run(["checkout", "-q", *([branch] if branch else ["--detach", "HEAD"])], root)
+
+
+def sparse_folders(root: Path) -> list[str] | None:
+    """The folders of a cone-mode sparse checkout (`sparse-checkout list`), or None when
+    the work tree is whole (no sparse checkout, or a non-cone one, which dangan treats as
+    whole: its patterns name files, not folders)."""
+    if (config_get(root, "core.sparseCheckout") or "").lower() != "true":
+        return None
+    if (config_get(root, "core.sparseCheckoutCone") or "").lower() != "true":
+        return None
+    return [line for line in out(["sparse-checkout", "list"], root).splitlines() if line]
+
+
+def skipped_files(root: Path, pathspec: Sequence[str] = ()) -> set[str]:
+    """The index's entries with the skip-worktree bit (`ls-files -t`: `S`): the files a
+    sparse checkout leaves out of the work tree, which exist nonetheless."""
+    raw = run(["ls-files", "-t", "-z", "--", *pathspec], root).stdout
+    return {item[2:].decode("utf-8", "surrogateescape") for item in raw.split(b"\0") if item[:2] == b"S "}
+
+
+@functools.lru_cache(maxsize=16)
+def partial_clone(root: Path) -> bool:
+    """Whether the repository is a partial clone (a promisor remote: `remote.NAME.promisor`,
+    or `extensions.partialClone` as older gits write it): a blob it lacks is fetched from
+    the server when asked for, so questions that need no content must not ask for the
+    object (`paths_in`)."""
+    pattern = r"^(extensions\.partialclone|remote\..*\.promisor)$"
+    raw = run(["config", "--get-regexp", pattern], root, ok=(0, 1)).stdout.decode("utf-8", "replace")
+    return any(line.split(" ", 1)[-1].strip().lower() not in ("false", "no", "off", "0")
+               for line in raw.splitlines())
+
+
+def paths_in(root: Path, side: str, paths: Sequence[str]) -> set[str]:
+    """Which `paths` exist on `side` (':' the index, or a commit), from trees and the
+    index alone: `cat-file --batch-check` would fetch each missing blob of a partial clone
+    from the server (git 2.39 does, even for `%(objectname)`)."""
+    found: set[str] = set()
+    for start in range(0, len(paths), 1000):  # the command line stays short
+        chunk = list(paths[start:start + 1000])
+        args = (["ls-files", "-z", "--", *chunk] if side == ":"
+                else ["ls-tree", "-r", "-z", "--name-only", side, "--", *chunk])
+        raw = run(["--literal-pathspecs", *args], root).stdout
+        found.update(p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p)
+    return found & set(paths)

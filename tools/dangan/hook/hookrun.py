@@ -133,7 +133,7 @@ def framework(early: Early | None = None) -> int:
             vault = Vault.for_git_checks()
             keyring = Keyring(None, notify=warn)
             result = check_commits(vault.root, commits_in(vault.root, f"{start}..{end}"), keyring)
-            sys.stdout.write(shown.check_text(result.checked, result.findings))
+            sys.stdout.write(shown.check_text(result.checked, result.findings, result.outside))
             return 1 if result.findings else 0
 
         return _guarded(run, ["hook", "framework"], ("hook", "framework"))
@@ -150,7 +150,7 @@ def check_all(vault_path: Path | None) -> int:
         vault = Vault.open(vault_path)
         vault.keyring = Keyring(None, notify=warn)  # what the CLI's Context gives without --identity
         result = check_worktree(vault)
-        sys.stdout.write(shown.check_text(result.checked, result.findings))
+        sys.stdout.write(shown.check_text(result.checked, result.findings, result.outside))
         sys.stdout.flush()
         return 1 if result.findings else 0
 

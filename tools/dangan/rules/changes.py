@@ -118,6 +118,8 @@ def existing_paths(root: Path, side: str, paths: set[str]) -> set[str]:
     if not paths:
         return set()
     ordered = sorted(paths)
+    if gitio.partial_clone(root):  # an office's clone: never fetch a blob to see it exists
+        return gitio.paths_in(root, side, ordered)
     prefix = ":" if side == ":" else f"{side}:"
     kinds = gitio.object_types(root, [f"{prefix}{p}" for p in ordered])
     return {path for path, kind in zip(ordered, kinds) if kind is not None}

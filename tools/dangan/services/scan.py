@@ -696,13 +696,18 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
         index_checksum = memo.index_checksum()
         if remembered is not None:
             quick.remember_fingerprint(str(directory), str(root), rules.fingerprint(), stamp)
-            checked, found = remembered
-            return CheckResult(checked, [Finding(*f) for f in found])
+            checked, found, outside = remembered
+            return CheckResult(checked, [Finding(*f) for f in found], outside=outside)
     # Cold: listing 100,000 folders takes seconds, so it runs in a thread (os.walk spends
     # its time in system calls, which release the GIL) while the workers check the
     # tracked files the index names; the untracked or modified ones follow.
     listed: list[Listing] = []
     index = index_blobs(root)
+    # an office's sparse checkout: the records left out are in the index (skip-worktree)
+    # but not on disk; they are not judged here, and not reported missing either
+    skipped = left_out(root)
+    if skipped:
+        index = {rel: blob for rel, blob in index.items() if rel not in skipped}
     tracked, attached = _split([(rel, blob) for rel, blob in index.items() if rel not in dirty])
     # attachments are judged with their record; git's stat check says these are clean,
     # so their facts are those of the index blob (cached by blob id)
@@ -733,18 +738,34 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
         named.pop(rel, None)
     findings += check_blobs(root, rules, extra_items, None, use_cache, progress=progress, folders=folders,
                             named=named)
-    findings += worktree_refs(root, {p: n for p, n in named.items() if p in on_disk}, on_disk)
+    findings += worktree_refs(root, {p: n for p, n in named.items() if p in on_disk},
+                              on_disk.union(skipped) if skipped else on_disk)
     findings += [Finding(*f) for f in attachments.loose_findings(folders, on_disk.__contains__)]
     findings += [Finding(rel, "DG104", LINK) for rel in listing.links]
     findings += rules.config_findings(root if use_cache else None)
     stored = sum(len(files) for files in folders.values())
     checked = sum(1 for rel, _ in tracked if rel in on_disk) + len(extra_items) + stored
-    result = CheckResult(checked, _dedupe(findings))
+    outside = sum(1 for rel in skipped if rel.endswith(".yaml") and attachments.owner(rel) is None)
+    result = CheckResult(checked, _dedupe(findings), outside=outside)
     if memo is not None:
         memo.save(index_checksum, dirty, listing.dirs, extras, checked,
-                  [[f.path, f.rule, f.message] for f in result.findings])
+                  [[f.path, f.rule, f.message] for f in result.findings], outside)
         quick.remember_fingerprint(str(directory), str(root), rules.fingerprint(), stamp)
     return result
+
+
+def left_out(root: Path, paths: Iterable[str] | None = None) -> set[str]:
+    """The files under vault/ (or of `paths`) an office's sparse checkout leaves out of the
+    work tree: in the index with the skip-worktree bit, existing, their blobs perhaps never
+    fetched. Empty in a whole work tree (one `git config` asked)."""
+    if gitio.sparse_folders(root) is None:
+        return set()
+    wanted = None if paths is None else set(paths)
+    if wanted is not None and not wanted:
+        return set()
+    specs = sorted(wanted) if wanted is not None and len(wanted) <= 1000 else [RECORDS + "/"]
+    found = gitio.skipped_files(root, specs)
+    return found if wanted is None else found & wanted
 
 
 def _is_file(path: Path) -> bool:
@@ -772,7 +793,11 @@ def worktree_refs(root: Path, named: dict[str, Named], records: set[str] | Calla
         return (destroyed_codes(read(root / DISPOSAL_FOLDER))
                 | handed_over_codes(read(root / RECORDS / HANDOVER)))
 
-    return dangling_refs(named, lambda paths: {p for p in paths if exists(p)}, destroyed)
+    def present(paths: set[str]) -> set[str]:
+        there = {p for p in paths if exists(p)}
+        return there | left_out(root, paths - there) if len(there) < len(paths) else there
+
+    return dangling_refs(named, present, destroyed)
 
 
 def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,

@@ -121,8 +121,9 @@ class TreeMemo:
         except OSError:
             return False
 
-    def lookup(self, dirty: set[str]) -> tuple[int, list[list[str]]] | None:
-        """(files checked, [path, rule, message] of each finding) remembered, if the index,
+    def lookup(self, dirty: set[str]) -> tuple[int, list[list[str]], int] | None:
+        """(files checked, [path, rule, message] of each finding, records outside a sparse
+        checkout) remembered, if the index,
         git's stat check and the untracked files say nothing changed (call after
         `folders_unchanged` said so)."""
         memo = self._load()
@@ -132,10 +133,10 @@ class TreeMemo:
             return None
         if self._stats(memo.get("extras", {})) != memo.get("extras", {}):
             return None
-        return memo.get("checked", 0), memo.get("findings", [])
+        return memo.get("checked", 0), memo.get("findings", []), memo.get("outside", 0)
 
     def save(self, index_checksum: str, dirty: set[str], dirs: dict[str, int],
-             extras: list[str], checked: int, findings: list[list[str]]) -> None:
+             extras: list[str], checked: int, findings: list[list[str]], outside: int = 0) -> None:
         if self.path is None:
             return
         memo = {
@@ -145,6 +146,7 @@ class TreeMemo:
             "extras": self._stats(extras),
             "checked": checked,
             "findings": findings,
+            "outside": outside,
         }
         from array import array
 
@@ -167,7 +169,8 @@ class TreeMemo:
             pass
 
 
-def probe(root: str, memo: TreeMemo | None) -> tuple[set[str] | None, tuple[int, list[list[str]]] | None]:
+def probe(root: str, memo: TreeMemo | None
+          ) -> tuple[set[str] | None, tuple[int, list[list[str]], int] | None]:
     """(the files git's stat check reports modified under vault/ — None if git failed —,
     the remembered result if still valid).
 
@@ -293,5 +296,5 @@ def answer(start: str) -> tuple[str, int] | None:
     _, remembered = probe(root, TreeMemo(directory, root, git_dir, fingerprint))
     if remembered is None:
         return None
-    checked, findings = remembered
-    return shown.check_text(checked, findings), 1 if findings else 0
+    checked, findings, outside = remembered
+    return shown.check_text(checked, findings, outside), 1 if findings else 0
