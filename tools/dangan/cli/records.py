@@ -19,6 +19,7 @@ from dangan.cli.base import (
     json_option,
     listing,
     no_commit_option,
+    office_note,
     pass_ctx,
     say,
 )
@@ -251,6 +252,7 @@ def ls_cmd(ctx: Context, category, location, status, where, search, as_json: boo
     from dangan.model.query import parse_condition
 
     vault = ctx.vault
+    office_note(vault)
     if category and category not in vault.schemas.categories:
         raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
     conditions = [parse_condition(w) for w in where]

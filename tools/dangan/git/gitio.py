@@ -604,6 +604,11 @@ def sparse_checkout(root: Path, folders: Sequence[str]) -> None:
     run(["checkout", "-q", *([branch] if branch else ["--detach", "HEAD"])], root)
 
 
+def sparse_add(root: Path, folders: Sequence[str]) -> None:
+    """Add `folders` to a cone-mode sparse checkout (`sparse-checkout add`)."""
+    run(["sparse-checkout", "add", "--", *folders], root)
+
+
 def sparse_folders(root: Path) -> list[str] | None:
     """The folders of a cone-mode sparse checkout (`sparse-checkout list`), or None when
     the work tree is whole (no sparse checkout, or a non-cone one, which dangan treats as

@@ -154,7 +154,7 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     # core until the records are read
     pool = ThreadPoolExecutor(2)
     try:
-        listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", RECORDS + "/"], vault.root)
+        listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", *vault.record_specs], vault.root)
         filed = pool.submit(first_commits, vault.root, found.commit)
         cached = blobcache.load(vault.root, FIELDS, stamp)
         raw = listing.result().stdout

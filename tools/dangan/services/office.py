@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dangan.errors import DanganError
+from dangan.formats.schemas import SchemaSet
 from dangan.git import gitio
 from dangan.model.codes import _CATEGORY, parse_location
 from dangan.services import attachments
@@ -71,7 +72,12 @@ def clone(url: str, dest: Path, projects: list[str]) -> Cloned:
     if not dest.parent.is_dir():
         raise DanganError(f"{dest.parent} does not exist", "create it first, or give another directory")
     try:
-        gitio.clone_partial(url, dest, dest.parent)
+        try:
+            gitio.clone_partial(url, dest, dest.parent)
+        except DanganError as exc:
+            raise DanganError(f"cannot clone {url}: {exc.message}",
+                              "check the URL, that the server allows partial clones "
+                              "(uploadpack.allowFilter) and that you may read it") from None
         return _set_up(url, dest, projects)
     except BaseException:
         _remove(dest, existed)
@@ -108,6 +114,17 @@ def _set_up(url: str, root: Path, projects: list[str]) -> Cloned:
     cone = [name for kind, name in top if kind == "tree" and name != RECORDS]
     cone += [f"{RECORDS}/{name}" for name in categories + projects]
     gitio.sparse_checkout(root, cone)
+    # the company-level folders of categories with no record yet: a `dangan new` there must
+    # write inside the checkout (nothing to fetch: they are empty at HEAD)
+    try:
+        schemas = SchemaSet.from_dir(root / "schemas")
+        filed = sorted(code for code, category in schemas.categories.items() if "company" in category.levels)
+    except DanganError:
+        filed = []  # unreadable schemas: `dangan check` says why (DG114)
+    more = [f"{RECORDS}/{code}" for code in filed if code not in categories]
+    if more:
+        gitio.sparse_add(root, more)
+        categories = sorted(categories + [code for code in filed if code not in categories])
     install_hooks_config(root)
     outside = gitio.skipped_files(root, [f"{RECORDS}/"])
     every = [e.path for e in gitio.ls_files(root, [f"{RECORDS}/"]) if e.stage == 0]

@@ -90,8 +90,10 @@ def handed_over_codes(vault: Vault) -> set[str]:
 def allocate(vault: Vault, category: str, location: Location) -> Code:
     """The next code: 1 + the largest serial used in the work tree or any certificate."""
     check_category(vault, category, location)
+    first = Code(category, location, 1)
+    vault.refuse_outside(first.path, f"{category} at {location or 'the company level'}")
     used: set[int] = set()
-    folder = vault.root / Code(category, location, 1).path.rsplit("/", 1)[0]
+    folder = vault.root / first.path.rsplit("/", 1)[0]
     if folder.is_dir():
         for path in folder.glob(f"{category}-*.yaml"):
             try:
