@@ -24,6 +24,12 @@ from typing import Any
 from dangan.errors import GitError
 
 ZERO = "0" * 40
+# The staged changes in git's raw form (`git diff --cached`, which reads a sparse index
+# as it is; `diff-index` expands it first: 0.007 s against 0.68 s in an office's checkout
+# of one project of the 100,000-record demo, the same 0.04 s in a whole one). The options
+# keep the porcelain to plumbing's output whatever the user's configuration.
+STAGED_DIFF = ("diff", "--cached", "--no-abbrev", "--no-color", "--no-ext-diff", "--no-relative",
+               "-z", "--raw", "--no-renames")
 
 
 def failure(args: Sequence[str], stderr: bytes | None, stdout: bytes | None = None, status: int | None = None
@@ -87,7 +93,7 @@ def start(
     stderr: bool = True,
 ) -> subprocess.Popen[bytes]:
     """Start `git ARGS` in `cwd` (None: here) and return at once, for a caller that works
-    while git does (the hook's early `diff-index`, the warm check's stat of every file) or
+    while git does (the hook's early `diff --cached`, the warm check's stat of every file) or
     streams into or out of it (`fast-import`, `cat-file --batch`). `stdin`, `stdout`,
     `stderr`: a pipe, else /dev/null. `stderr=False` for a caller that acts on the exit
     status alone and asks again to report a failure (the warm check and the hook: a second

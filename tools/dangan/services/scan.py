@@ -42,7 +42,7 @@ from dangan.rules.check import (
     not_a_file,
 )
 from dangan.store import attached as attachments
-from dangan.store import quick
+from dangan.store import fsutil, quick
 from dangan.store.sealing import Keyring
 from dangan.store.sopsconfig import SOPS_CONFIG
 from dangan.store.vault import CONFIG, RECORDS, Vault
@@ -576,22 +576,33 @@ def blob_id(data: bytes) -> str:
 NOT_FILES = (b"120000", b"160000")  # git's modes of a symbolic link and a submodule
 
 
-def index_blobs(root: Path) -> dict[str, str]:
-    """path -> blob id of the stage-0 index entries under vault/ (bulk, no objects)."""
-    raw = gitio.run(["ls-files", "-s", "-z", "--", RECORDS + "/"], root).stdout
+def index_blobs(root: Path, trees: dict[str, str] | None = None) -> dict[str, str]:
+    """path -> blob id of the stage-0 index entries under vault/ (bulk, no objects).
+
+    `--sparse`: an office's sparse index keeps each folder left out as one entry (a tree);
+    listed as it is, not expanded into its files (0.006 s instead of 0.6 s for a checkout of
+    one project of the 100,000-record demo). Those folders go into `trees` (path -> tree id)."""
+    raw = gitio.run(["ls-files", "--sparse", "-s", "-z", "--", RECORDS + "/"], root).stdout
     out: dict[str, str] = {}
     for item in raw.split(b"\0"):
         if item:
             meta, _, path = item.partition(b"\t")
+            if meta[:6] == SPARSE_DIR:
+                if trees is not None:
+                    trees[path.decode("utf-8", "surrogateescape").rstrip("/")] = meta[7:47].decode()
             # stage 0, and a file: a link's blob is its target's text (the listing finds it)
-            if meta.endswith(b" 0") and meta[:6] not in NOT_FILES:
+            elif meta.endswith(b" 0") and meta[:6] not in NOT_FILES:
                 out[path.decode("utf-8", "surrogateescape")] = meta[7:47].decode()
     return out
 
 
+SPARSE_DIR = b"040000"  # a sparse index's entry for a folder outside the cone
+
+
 def dirty_files(root: Path) -> set[str]:
     """Tracked files whose work tree content may differ from the index (git's stat check)."""
-    raw = gitio.run(["ls-files", "-m", "-z", "--", RECORDS + "/"], root).stdout  # as quick.probe
+    # as quick.probe; --sparse: a sparse index is not expanded (it has nothing to stat there)
+    raw = gitio.run(["ls-files", "--sparse", "-m", "-z", "--", RECORDS + "/"], root).stdout
     return {p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p}
 
 
@@ -702,12 +713,15 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     # its time in system calls, which release the GIL) while the workers check the
     # tracked files the index names; the untracked or modified ones follow.
     listed: list[Listing] = []
-    index = index_blobs(root)
+    left: dict[str, str] = {}  # an office's sparse index: folder -> tree, of those left out
+    index = index_blobs(root, left)
     # an office's sparse checkout: the records left out are in the index (skip-worktree)
     # but not on disk; they are not judged here, and not reported missing either
-    skipped = left_out(root)
-    if skipped:
+    outside = 0
+    if vault.checkout is not None:
+        skipped = {rel: blob for rel, blob in index.items() if vault.outside_checkout(rel)}
         index = {rel: blob for rel, blob in index.items() if rel not in skipped}
+        outside = sum(1 for rel in skipped if _is_record(rel)) + records_in_trees(root, left)
     tracked, attached = _split([(rel, blob) for rel, blob in index.items() if rel not in dirty])
     # attachments are judged with their record; git's stat check says these are clean,
     # so their facts are those of the index blob (cached by blob id)
@@ -738,14 +752,12 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
         named.pop(rel, None)
     findings += check_blobs(root, rules, extra_items, None, use_cache, progress=progress, folders=folders,
                             named=named)
-    findings += worktree_refs(root, {p: n for p, n in named.items() if p in on_disk},
-                              on_disk.union(skipped) if skipped else on_disk)
+    findings += worktree_refs(root, {p: n for p, n in named.items() if p in on_disk}, on_disk)
     findings += [Finding(*f) for f in attachments.loose_findings(folders, on_disk.__contains__)]
     findings += [Finding(rel, "DG104", LINK) for rel in listing.links]
     findings += rules.config_findings(root if use_cache else None)
     stored = sum(len(files) for files in folders.values())
     checked = sum(1 for rel, _ in tracked if rel in on_disk) + len(extra_items) + stored
-    outside = sum(1 for rel in skipped if rel.endswith(".yaml") and attachments.owner(rel) is None)
     result = CheckResult(checked, _dedupe(findings), outside=outside)
     if memo is not None:
         memo.save(index_checksum, dirty, listing.dirs, extras, checked,
@@ -754,18 +766,52 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     return result
 
 
-def left_out(root: Path, paths: Iterable[str] | None = None) -> set[str]:
-    """The files under vault/ (or of `paths`) an office's sparse checkout leaves out of the
-    work tree: in the index with the skip-worktree bit, existing, their blobs perhaps never
-    fetched. Empty in a whole work tree (one `git config` asked)."""
-    if gitio.sparse_folders(root) is None:
+def left_out(root: Path, paths: Iterable[str]) -> set[str]:
+    """Those of `paths` (files under vault/, not in the work tree) that an office's sparse
+    checkout left out and that exist: outside its folders and in HEAD (the trees alone are
+    read, which a partial clone holds: no blob is fetched). Empty in a whole work tree."""
+    folders = gitio.sparse_folders(root)
+    if folders is None:
         return set()
-    wanted = None if paths is None else set(paths)
-    if wanted is not None and not wanted:
+    prefixes = tuple(f"{folder}/" for folder in folders)
+    outside = sorted(p for p in paths if not p.startswith(prefixes))
+    if not outside or gitio.head(root) is None:
         return set()
-    specs = sorted(wanted) if wanted is not None and len(wanted) <= 1000 else [RECORDS + "/"]
-    found = gitio.skipped_files(root, specs)
-    return found if wanted is None else found & wanted
+    return gitio.paths_in(root, "HEAD", outside)
+
+
+def _is_record(rel: str) -> bool:
+    """A record's file under vault/, not a file of an attachment folder."""
+    return rel.endswith(".yaml") and attachments.owner(rel) is None
+
+
+def records_in_trees(root: Path, trees: Mapping[str, str]) -> int:
+    """How many records the folders `trees` (path -> tree id: what a sparse index keeps of
+    the folders an office left out) hold. A tree never changes: the count of each is kept
+    in .git/dangan/cache/outside.json, and only a new tree is listed (`ls-tree -r`, trees
+    only: nothing is fetched)."""
+    if not trees:
+        return 0
+    directory = cache_dir(root)
+    path = directory / "outside.json" if directory is not None else None
+    try:
+        known = json.loads(path.read_bytes()) if path is not None else {}
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    counts = {tree: known[tree] for tree in trees.values() if isinstance(known.get(tree), int)}
+    for folder, tree in trees.items():
+        if tree not in counts:
+            names = gitio.run(["ls-tree", "-r", "-z", "--name-only", tree], root).stdout.split(b"\0")
+            counts[tree] = sum(1 for n in names if n and _is_record(
+                f"{folder}/{n.decode('utf-8', 'surrogateescape')}"))
+    if path is not None and counts != known:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fsutil.write_atomic(path, json.dumps(counts).encode(), durable=False)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+    return sum(counts[tree] for tree in trees.values())
 
 
 def _is_file(path: Path) -> bool:
