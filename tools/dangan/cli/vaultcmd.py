@@ -109,7 +109,9 @@ def clone_cmd(url: str, path: Path, projects: str, as_json: bool) -> None:
     click.echo(f"  {result.records} records: projects {', '.join(result.projects)} and "
                f"{len(result.categories)} company-level categories")
     if result.outside:
-        click.echo(f"  left out: {result.outside} records of {', '.join(result.others)} "
+        others = result.others if len(result.others) <= 6 else [
+            *result.others[:5], f"{len(result.others) - 5} more projects"]
+        click.echo(f"  left out: {result.outside} records of {', '.join(others)} "
                    "(in the index, on the server; never fetched)")
     click.echo("  hooks installed (core.hooksPath = hooks)")
 
