@@ -131,6 +131,16 @@ def test_clone_json_says_what_it_checked_out(server: Path, tmp_path: Path) -> No
     assert "vault/B01" in doc["folders"] and "vault/A01" in doc["folders"]
 
 
+def test_a_local_path_is_cloned_as_from_a_server(server: Path, tmp_path: Path) -> None:
+    """git ignores --filter for a plain local path and copies every object: dangan gives it
+    as file://, so the office is as partial as one cloned from the network."""
+    office = tmp_path / "office"
+    result = run_bin(["clone", str(server), str(office), "--projects", "A01"])
+    assert result.code == 0, result
+    assert blobs_under(office, "vault/B01") <= missing(office)
+    assert git(office, "config", "remote.origin.promisor").strip() == "true"
+
+
 @pytest.mark.parametrize("case", ["unknown project", "malformed project", "not empty", "not a vault",
                                   "no commit", "no server"])
 def test_bad_input_is_refused_and_leaves_nothing(server: Path, tmp_path: Path, case: str) -> None:
@@ -255,10 +265,11 @@ def test_the_commands_read_the_checkout_and_fetch_nothing(server: Path, tmp_path
 def test_writing_into_a_project_not_held_is_refused(server: Path, tmp_path: Path) -> None:
     office = clone(server, tmp_path / "office")
     head = git(office, "rev-parse", "HEAD")
-    for args in (["new", "HT", "B01", "--set", "title=x"], ["handover", "list", "B01"]):
+    for args in (["new", "HT", "B01", "--set", "title=x"], ["handover", "list", "B01"], ["show", TARGET],
+                 ["set", TARGET, "title=x"]):
         result = run_bin(args, cwd=office)
         assert result.code == 2, (args, result)
-        assert "B01 is outside this office's checkout" in result.err
+        assert "is outside this office's checkout (it holds A01" in result.err
         assert "git sparse-checkout add vault/B01" in result.err
     assert git(office, "rev-parse", "HEAD") == head
     assert not (office / "vault/B01").exists()

@@ -71,6 +71,11 @@ def clone(url: str, dest: Path, projects: list[str]) -> Cloned:
         raise DanganError(f"{dest} is not empty", "give a new or empty directory")
     if not dest.parent.is_dir():
         raise DanganError(f"{dest.parent} does not exist", "create it first, or give another directory")
+    # a local path: git ignores --filter for it (and hardlinks every object); as file:// it
+    # is cloned as from a server, partially
+    local = Path(url)
+    if "://" not in url and ":" not in url.split("/", 1)[0] and local.is_dir():
+        url = local.resolve().as_uri()
     try:
         try:
             gitio.clone_partial(url, dest, dest.parent)

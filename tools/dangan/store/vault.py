@@ -214,6 +214,7 @@ class Vault:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
+            self.refuse_outside(code.path, str(code))  # an office's checkout: it is elsewhere
             raise DanganError(f"no record {code} (no file {code.path})", "list records with `dangan ls`") from None
         except IsADirectoryError:
             raise DanganError(f"{code.path} is a folder, not a record file",
