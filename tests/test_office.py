@@ -275,3 +275,27 @@ def test_writing_into_a_project_not_held_is_refused(server: Path, tmp_path: Path
     assert not (office / "vault/B01").exists()
     backup = run_bin(["backup", "create", "--dest", str(tmp_path / "backups")], cwd=office)
     assert backup.code == 2 and "partial clone" in backup.err, backup
+
+
+def test_merging_the_other_projects_work_fetches_none_of_it(own_server: Path, tmp_path: Path) -> None:
+    """Work on B01 pushed by a whole clone reaches the office through a merge: the office's
+    pre-merge-commit and pre-push hooks judge what lies in its checkout and leave B01's
+    changes to the server, which checked them when they were pushed."""
+    whole = tmp_path / "whole"
+    git(tmp_path, "clone", "-q", str(own_server), str(whole))
+    assert run_bin(["hook", "install"], cwd=whole).code == 0
+    office = clone(own_server, tmp_path / "office")
+    wx = tmp_path / "wx.yaml"
+    wx.write_text(record_fields(office, "vault/A01/WX/WX-A01-0001.yaml", [TARGET]), "utf-8")
+    assert run_bin(["new", "WX", "A01", "--file", str(wx)], cwd=office).code == 0
+    changed = run_bin(["set", "HT-B01-0002", "title=星河廣場合同（更正）"], cwd=whole)
+    assert changed.code == 0, changed
+    git(whole, "push", "-q", "origin", "main")
+    git(office, "fetch", "-q", "origin")
+    b01 = blobs_under(office, "vault/B01", "origin/main") | blobs_under(office, "vault/B01")
+    assert b01 <= missing(office)
+    git(office, "merge", "-q", "--no-edit", "origin/main")  # through pre-merge-commit
+    assert len(git(office, "rev-list", "--parents", "-1", "HEAD").split()) == 3  # a merge commit
+    git(office, "push", "-q", "origin", "main")  # through pre-push, then pre-receive
+    assert git(own_server, "rev-parse", "main") == git(office, "rev-parse", "HEAD")
+    assert b01 <= missing(office)

@@ -780,6 +780,27 @@ def left_out(root: Path, paths: Iterable[str]) -> set[str]:
     return gitio.paths_in(root, "HEAD", outside)
 
 
+def within_checkout(root: Path, changes: list[Any], cone: list[Any] | None = None) -> list[Any]:
+    """The changes an office's checkout judges: those inside its folders (and outside
+    vault/). A change to another project's record reaches an office only with work merged
+    from the server, which checked it there; judging it here would fetch its blobs. In a
+    whole work tree every change (one `is_dir` per project touched, no git asked while each
+    changed record's project folder is on disk). `cone` carries the folders between calls."""
+    tops = {c.path.split("/", 2)[1] for c in changes if c.path.startswith(RECORDS + "/") and c.path.count("/") >= 2}
+    if all(os.path.isdir(f"{root}/{RECORDS}/{top}") for top in tops):
+        return changes
+    if cone is None:
+        folders = gitio.sparse_folders(root)
+    else:
+        if not cone:
+            cone.append(gitio.sparse_folders(root))
+        folders = cone[0]
+    if folders is None:
+        return changes
+    prefixes = tuple(f"{folder}/" for folder in folders)
+    return [c for c in changes if not c.path.startswith(RECORDS + "/") or c.path.startswith(prefixes)]
+
+
 def _is_record(rel: str) -> bool:
     """A record's file under vault/, not a file of an attachment folder."""
     return rel.endswith(".yaml") and attachments.owner(rel) is None
@@ -903,6 +924,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
         rules = rules_from_head_or_worktree(root, vault.keyring)
     else:
         rules = rules_from_index(root, vault.keyring)
+    changes = within_checkout(root, changes)
     changes, links = split_not_files(changes)  # a staged link: DG104, its blob never read
     folders, again, loose = _change_context(root, ":", changes, has_head, use_cache)
     items, _ = _split([(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"])
@@ -992,10 +1014,11 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
     times = commit_times(root, commits)  # DG121: every committer date in one git call
     configs: dict[str, dict[str, Any] | None] = {}  # DG119: each commit's vault.yaml
     certificates: set[str] = set()  # DG119: the commits that add a disposal certificate
+    cone: list[Any] = []  # an office's folders, asked once (within_checkout)
     for parent, commit in commits:
         rules = rules_from_commit(root, commit, keyring)
         configs[commit] = rules.config if rules.config else None
-        changes, links = split_not_files(commit_changes(root, parent, commit))
+        changes, links = split_not_files(within_checkout(root, commit_changes(root, parent, commit), cone))
         if any(c.status == "A" and c.path.startswith(f"{RECORDS}/XH/") for c in changes):
             certificates.add(commit)
         folders, again, loose = _change_context(root, commit, changes, use_cache=use_cache)
