@@ -139,7 +139,7 @@ def _read_snapshot(data: Any) -> Snap:
         snap.tz = vault_tz(snap.config) if snap.config.get("timezone") else vault.tz
         times = gitio.out(["log", "--max-parents=0", "--format=%ct", data.commit], vault.root).split()
         snap.start = dt.datetime.fromtimestamp(min(int(t) for t in times), snap.tz).date()
-        snap.filed = first_commits(vault.root, data.commit)
+        snap.filed = first_commits(vault.root, data.commit, tuple(vault.record_specs))
         rules = filing.deadlines(snap.config)
         want: dict[str, frozenset[str]] = {}
         nested: dict[str, frozenset[str]] = {}
