@@ -626,11 +626,13 @@ def sparse_folders(root: Path) -> list[str] | None:
     return [line for line in out(["sparse-checkout", "list"], root).splitlines() if line]
 
 
-def skipped_files(root: Path, pathspec: Sequence[str] = ()) -> set[str]:
-    """The index's entries with the skip-worktree bit (`ls-files -t`: `S`): the files a
-    sparse checkout leaves out of the work tree, which exist nonetheless."""
+def tagged_files(root: Path, pathspec: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(tag, path) of the index's files (`ls-files -t`, a sparse index expanded): `S` for
+    those with the skip-worktree bit — the files a sparse checkout leaves out of the work
+    tree, which exist nonetheless —, `H` for the others in the index."""
     raw = run(["ls-files", "-t", "-z", "--", *pathspec], root).stdout
-    return {item[2:].decode("utf-8", "surrogateescape") for item in raw.split(b"\0") if item[:2] == b"S "}
+    return [(item[:1].decode(), item[2:].decode("utf-8", "surrogateescape"))
+            for item in raw.split(b"\0") if item]
 
 
 @functools.lru_cache(maxsize=16)

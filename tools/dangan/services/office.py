@@ -5,10 +5,11 @@ company-level records and everything at the top that the rules need (docs/team.m
 
 The records of the other projects stay in the index with the skip-worktree bit and on the
 server: they exist, and the commands say what they leave out rather than call them missing
-(`outside`, used by check, ls, due, gaps and stats)."""
+(`Vault.checkout` and `record_specs`, scan's `left_out` and `within_checkout`)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,12 @@ from pathlib import Path
 from dangan.errors import DanganError
 from dangan.formats.schemas import SchemaSet
 from dangan.git import gitio
-from dangan.model.codes import _CATEGORY, parse_location
+from dangan.model.codes import parse_location
 from dangan.services import attachments
 from dangan.services.initvault import install_hooks_config
 from dangan.store.vault import CONFIG, RECORDS
+
+CATEGORY = re.compile(r"[A-Z]{2}")  # a category's folder (model.codes's grammar)
 
 
 @dataclass
@@ -113,7 +116,7 @@ def _set_up(url: str, root: Path, projects: list[str]) -> Cloned:
     if unknown:
         raise DanganError(f"project {', '.join(unknown)} is not in the vault at {url}",
                           f"its projects: {', '.join(known) or 'none'}")
-    categories = sorted(name for name in folders if _CATEGORY.fullmatch(name))
+    categories = sorted(name for name in folders if CATEGORY.fullmatch(name))
     # every folder at the top but vault/ (schemas/, hooks/, .vscode/...: small, and what
     # the rules and hooks read); the files at the top come in any case in cone mode
     cone = [name for kind, name in top if kind == "tree" and name != RECORDS]
@@ -131,11 +134,10 @@ def _set_up(url: str, root: Path, projects: list[str]) -> Cloned:
         gitio.sparse_add(root, more)
         categories = sorted(categories + [code for code in filed if code not in categories])
     install_hooks_config(root)
-    outside = gitio.skipped_files(root, [f"{RECORDS}/"])
-    every = [e.path for e in gitio.ls_files(root, [f"{RECORDS}/"]) if e.stage == 0]
+    tagged = gitio.tagged_files(root, [f"{RECORDS}/"])  # S: skip-worktree, left out
     return Cloned(root, projects, categories, gitio.sparse_folders(root) or cone,
-                  sum(1 for p in every if p not in outside and is_record(p)),
-                  sum(1 for p in outside if is_record(p)),
+                  sum(1 for tag, p in tagged if tag != "S" and is_record(p)),
+                  sum(1 for tag, p in tagged if tag == "S" and is_record(p)),
                   [name for name in known if name not in projects])
 
 
@@ -149,11 +151,3 @@ def _is_project(name: str) -> bool:
 def is_record(path: str) -> bool:
     """A record's file under vault/, not a file of an attachment folder."""
     return path.endswith(".yaml") and attachments.owner(path) is None
-
-
-def outside_records(root: Path) -> int | None:
-    """How many records a sparse checkout leaves out of the work tree (in the index with
-    the skip-worktree bit), or None when the work tree is whole."""
-    if gitio.sparse_folders(root) is None:
-        return None
-    return sum(1 for p in gitio.skipped_files(root, [f"{RECORDS}/"]) if is_record(p))
