@@ -10,6 +10,7 @@ GIT_NO_LAZY_FETCH)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -299,3 +300,24 @@ def test_merging_the_other_projects_work_fetches_none_of_it(own_server: Path, tm
     git(office, "push", "-q", "origin", "main")  # through pre-push, then pre-receive
     assert git(own_server, "rev-parse", "main") == git(office, "rev-parse", "HEAD")
     assert b01 <= missing(office)
+
+
+def test_a_git_without_ls_files_sparse_still_checks(vault: Path, tmp_path: Path) -> None:
+    """git before 2.35 has no `ls-files --sparse` (exit 129, as for any unknown option):
+    the check asks again without it, cold and warm. The older git is a shim in front of
+    the real one that refuses the option."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    real = shutil.which("git")
+    (shim / "git").write_text(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --sparse ] && { echo \"error: unknown option "
+        f"'sparse'\" >&2; exit 129; }}; done\nexec {real} \"$@\"\n", "utf-8")
+    (shim / "git").chmod(0o755)
+    env = {"PATH": f"{shim}:{os.environ['PATH']}"}
+    (vault / "vault" / "QY").mkdir(parents=True, exist_ok=True)
+    (vault / "vault" / "QY" / "stray.txt").write_text("not a record\n", "utf-8")
+    for _ in range(2):  # cold, then warm
+        result = run_bin(["check", "--all"], cwd=vault, env=env)
+        assert result.code == 1, result
+        assert "vault/QY/stray.txt: DG104" in result.out
+        assert "outside this checkout" not in result.out

@@ -582,7 +582,7 @@ def index_blobs(root: Path, trees: dict[str, str] | None = None) -> dict[str, st
     `--sparse`: an office's sparse index keeps each folder left out as one entry (a tree);
     listed as it is, not expanded into its files (0.006 s instead of 0.6 s for a checkout of
     one project of the 100,000-record demo). Those folders go into `trees` (path -> tree id)."""
-    raw = gitio.run(["ls-files", "--sparse", "-s", "-z", "--", RECORDS + "/"], root).stdout
+    raw = gitio.ls_files_sparse(root, ["-s", "-z", "--", RECORDS + "/"])
     out: dict[str, str] = {}
     for item in raw.split(b"\0"):
         if item:
@@ -602,7 +602,7 @@ SPARSE_DIR = b"040000"  # a sparse index's entry for a folder outside the cone
 def dirty_files(root: Path) -> set[str]:
     """Tracked files whose work tree content may differ from the index (git's stat check)."""
     # as quick.probe; --sparse: a sparse index is not expanded (it has nothing to stat there)
-    raw = gitio.run(["ls-files", "--sparse", "-m", "-z", "--", RECORDS + "/"], root).stdout
+    raw = gitio.ls_files_sparse(root, ["-m", "-z", "--", RECORDS + "/"])
     return {p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p}
 
 

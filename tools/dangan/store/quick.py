@@ -187,7 +187,10 @@ def probe(root: str, memo: TreeMemo | None
         return None, None
     unchanged = memo is not None and memo.folders_unchanged()
     try:
-        out = gitio.finish(differ, args)
+        out = gitio.finish(differ, args, ok=(0, gitio.USAGE))
+        if differ.returncode == gitio.USAGE:  # a git older than 2.35: no --sparse, no sparse index
+            older = args[:1] + args[2:]
+            out = gitio.finish(gitio.start(older, root, stderr=False), older)
     except GitError:  # the full path asks again and says what failed
         return None, None
     dirty = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
