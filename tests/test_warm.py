@@ -191,16 +191,18 @@ def test_without_the_compiled_stats_the_answers_are_the_same(v: Path, monkeypatc
 
 
 def test_the_hook_asks_git_early_what_check_staged_asks() -> None:
+    from dangan.git import gitio
     from dangan.hook import hookrun
     from dangan.services.scan import SETTINGS
     from dangan.store.vault import RECORDS
 
-    asked = ("diff-index", "--cached", "-z", "--raw", "--no-renames", "HEAD", "--", RECORDS + "/", *SETTINGS, "schemas/")
+    assert gitio.STAGED_DIFF[:2] == ("diff", "--cached") and "--raw" in gitio.STAGED_DIFF
+    asked = (*gitio.STAGED_DIFF, "HEAD", "--", RECORDS + "/", *SETTINGS, "schemas/")
     assert asked == hookrun.STAGED
 
 
 def test_the_hook_on_a_first_commit(template_vault: Path, tmp_path: Path) -> None:
-    """No HEAD yet: the early `git diff-index HEAD` fails and the hook asks again against
+    """No HEAD yet: the early `git diff --cached HEAD` fails and the hook asks again against
     the empty tree; a bad record is refused, a good one committed."""
     root = tmp_path / "fresh"
     root.mkdir()

@@ -22,6 +22,17 @@ def warn(message: str) -> None:
     click.echo(_("dangan: warning: {message}").format(message=message), err=True)
 
 
+def office_note(vault: Vault) -> None:
+    """On stderr, in an office's checkout (`dangan clone`): what the listing or the figures
+    that follow cover — the projects held and the company-level records, not the others,
+    whose files this clone never fetches (docs/team.md)."""
+    if vault.checkout is None:
+        return
+    held = sorted(f.split("/")[1] for f in vault.checkout if len(f.split("/")[1]) == 3)
+    click.echo(f"dangan: note: an office's checkout: {', '.join(held) or 'no project'} and the "
+               "company-level records only; the other projects are on the server", err=True)
+
+
 class Context:
     """What the group options give every command; the vault is opened on first use."""
 

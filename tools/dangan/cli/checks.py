@@ -32,9 +32,9 @@ def _report(result: checks.CheckResult, as_json: bool) -> None:
     # written as the hook and the warm check write it (not click.echo, which would strip
     # escape sequences that the others keep): the three outputs are the same bytes
     if as_json:
-        emit_json(shown.document(result.checked, result.findings))
+        emit_json(shown.document(result.checked, result.findings, result.outside))
     else:
-        sys.stdout.write(shown.check_text(result.checked, result.findings))
+        sys.stdout.write(shown.check_text(result.checked, result.findings, result.outside))
     if result.findings:
         raise SystemExit(1)
 

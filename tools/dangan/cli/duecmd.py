@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from dangan.cli.base import Context, emit_json, json_option, pass_ctx
+from dangan.cli.base import Context, emit_json, json_option, office_note, pass_ctx
 from dangan.formats.terminal import escape
 from dangan.i18n import _
 from dangan.model.timeutil import parse_day
@@ -61,6 +61,7 @@ def due_cmd(ctx: Context, within: str, as_of: str | None, department: str | None
     from dangan.services import due
 
     vault = ctx.vault
+    office_note(vault)
     doc = due.compute(vault, parse_day(as_of, vault.tz), due.check_within(within), department)
     if as_json:
         emit_json(doc)

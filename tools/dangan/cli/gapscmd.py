@@ -13,6 +13,7 @@ from dangan.cli.base import (
     identity_option,
     json_option,
     no_commit_option,
+    office_note,
     pass_ctx,
     say,
 )
@@ -110,6 +111,7 @@ def gaps_cmd(ctx: Context, as_of: str | None, department: str | None, exit_code:
     from dangan.services import gaps
 
     vault = ctx.vault
+    office_note(vault)
     doc = gaps.compute(vault, parse_day(as_of, vault.tz), department)
     if as_json:
         emit_json(doc)

@@ -30,7 +30,7 @@ Examples:
 # command name -> the module that defines it; a module is imported only when one of its
 # commands runs (or for --help), so `dangan check` does not pay for backups or lending
 LAZY = {
-    "init": "vaultcmd", "demo": "vaultcmd",
+    "init": "vaultcmd", "demo": "vaultcmd", "clone": "vaultcmd",
     "new": "records", "show": "records", "import": "records", "export": "records", "set": "records", "edit": "records", "ls": "records",
     "check": "checks", "fmt": "checks", "hook": "checks",
     "keys": "keyscmd", "recipients": "keyscmd", "decrypt": "keyscmd", "textconv": "keyscmd",

@@ -20,6 +20,7 @@ from dangan.cli.base import (
     listing,
     listing_options,
     no_commit_option,
+    office_note,
     pass_ctx,
     say,
     status_labels,
@@ -258,6 +259,7 @@ def ls_cmd(ctx: Context, category, location, status, where, search, fmt: str, as
     as_json = as_json or fmt == "json"
 
     vault = ctx.vault
+    office_note(vault)
     if category and category not in vault.schemas.categories:
         raise DanganError(_("unknown category {category!r}").format(category=category),
                           _("known: {names}").format(names=", ".join(sorted(vault.schemas.categories))))

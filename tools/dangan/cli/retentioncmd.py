@@ -15,6 +15,7 @@ from dangan.cli.base import (
     identity_option,
     json_option,
     no_commit_option,
+    office_note,
     pass_ctx,
     say,
 )
@@ -103,6 +104,7 @@ def plan_cmd(ctx: Context, as_of: str | None, category: str | None, out: Path | 
     fails; without a key the plan says which encrypted holds it could not verify.
     """
     vault = ctx.vault
+    office_note(vault)
     plan = retention.make_plan(vault, parse_day(as_of, vault.tz), category)
     document = plan.document()
     if out is not None:

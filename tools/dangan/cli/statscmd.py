@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from dangan.cli.base import Context, emit_json, json_option, pass_ctx, say
+from dangan.cli.base import Context, emit_json, json_option, office_note, pass_ctx, say
 from dangan.i18n import N_, _
 from dangan.model.timeutil import parse_day
 
@@ -179,6 +179,7 @@ def stats_cmd(ctx: Context, as_of: str | None, as_json: bool) -> None:
     from dangan.services import stats
 
     vault = ctx.vault
+    office_note(vault)
     with Progress("stats") as progress:
         doc = stats.compute(vault, parse_day(as_of, vault.tz), progress.step)
     if as_json:
@@ -207,6 +208,7 @@ def report_cmd(ctx: Context, out: Path, as_of: str | None, as_json: bool) -> Non
     from dangan.report import dashboard
 
     vault = ctx.vault
+    office_note(vault)
     day = parse_day(as_of, vault.tz)
     with Progress("report") as progress:
         written = dashboard.write(vault, ctx.path(out), day, progress.step)

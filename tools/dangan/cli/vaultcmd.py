@@ -1,4 +1,4 @@
-"""Vault commands: init, demo."""
+"""Vault commands: init, demo, clone."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -81,4 +81,40 @@ def demo_cmd(path: Path, size: str, as_of: str | None, as_json: bool) -> None:
             click.echo(_("(not checked while building: run `dangan -C {path} check --all`)").format(path=result["path"]))
 
 
-COMMANDS = [init_cmd, demo_cmd]
+@click.command(
+    "clone",
+    epilog="""\b
+Examples:
+  dangan clone https://git.example.com/archive.git ./archive --projects A01
+  dangan clone ssh://server/srv/archive.git ./office --projects A01,B02
+""",
+)
+@click.argument("url")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--projects", required=True, metavar="A01,B02",
+              help="The projects to check out (comma-separated); the company-level records come too.")
+@json_option
+def clone_cmd(url: str, path: Path, projects: str, as_json: bool) -> None:
+    """An office's checkout: a partial clone with the named projects checked out (docs/team.md).
+
+    The other projects' records stay on the server and in the index; check, the hooks,
+    new, ls, due, gaps and stats work on what is checked out and say what they leave out."""
+    from dangan.services.office import clone, parse_projects
+
+    result = clone(url, path, parse_projects(projects))
+    if as_json:
+        emit_json(result.as_json())
+        return
+    click.echo(f"cloned {url} into {result.root}")
+    click.echo(f"  checked out: {', '.join(result.folders)} (and the files at the top)")
+    click.echo(f"  {result.records} records: projects {', '.join(result.projects)} and "
+               f"{len(result.categories)} company-level categories")
+    if result.outside:
+        others = result.others if len(result.others) <= 6 else [
+            *result.others[:5], f"{len(result.others) - 5} more projects"]
+        click.echo(f"  left out: {result.outside} records of {', '.join(others)} "
+                   "(in the index, on the server; never fetched)")
+    click.echo("  hooks installed (core.hooksPath = hooks)")
+
+
+COMMANDS = [init_cmd, demo_cmd, clone_cmd]

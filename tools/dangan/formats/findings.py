@@ -49,14 +49,20 @@ def lines(findings: Iterable[FindingLike]) -> list[str]:
     return [line(*fields) for fields in sorted(_fields(f) for f in findings)]
 
 
-def summary(checked: int, count: int) -> str:
-    return f"{checked} file(s) checked, {count} finding{'s' if count != 1 else ''}"
+def summary(checked: int, count: int, outside: int = 0) -> str:
+    """The last line of `check`; `outside`: the records an office's sparse checkout left
+    out of the work tree, which this check did not judge (docs/team.md)."""
+    line = f"{checked} file(s) checked, {count} finding{'s' if count != 1 else ''}"
+    if outside:
+        line += (f"; {outside} record(s) outside this checkout not checked "
+                 "(the server's hook and CI check them)")
+    return line
 
 
-def check_text(checked: int, findings: Iterable[FindingLike]) -> str:
+def check_text(checked: int, findings: Iterable[FindingLike], outside: int = 0) -> str:
     """What `dangan check` prints on stdout: the findings' lines, then the summary."""
     shown = lines(findings)
-    return "".join(text + "\n" for text in [*shown, summary(checked, len(shown))])
+    return "".join(text + "\n" for text in [*shown, summary(checked, len(shown), outside)])
 
 
 def refusal_text(action: str, findings: Iterable[FindingLike]) -> str:
@@ -69,11 +75,12 @@ def refusal_text(action: str, findings: Iterable[FindingLike]) -> str:
         f"dangan: {action} refused: {len(shown)} finding(s); fix them and retry\n")
 
 
-def document(checked: int, findings: Iterable[FindingLike]) -> dict[str, Any]:
-    """The JSON document of `check --json` (its keys in this order)."""
+def document(checked: int, findings: Iterable[FindingLike], outside: int = 0) -> dict[str, Any]:
+    """The JSON document of `check --json` (its keys in this order; `outside` only in an
+    office's sparse checkout that leaves records out)."""
     shown = sorted(_fields(f) for f in findings)
-    return {
-        "ok": not shown,
-        "checked": checked,
-        "findings": [{"path": path, "rule": rule, "message": message} for path, rule, message in shown],
-    }
+    doc: dict[str, Any] = {"ok": not shown, "checked": checked}
+    if outside:
+        doc["outside"] = outside
+    doc["findings"] = [{"path": path, "rule": rule, "message": message} for path, rule, message in shown]
+    return doc

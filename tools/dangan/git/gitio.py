@@ -24,6 +24,25 @@ from typing import Any
 from dangan.errors import GitError
 
 ZERO = "0" * 40
+# The staged changes in git's raw form (`git diff --cached`, which reads a sparse index
+# as it is; `diff-index` expands it first: 0.007 s against 0.68 s in an office's checkout
+# of one project of the 100,000-record demo, the same 0.04 s in a whole one). The options
+# keep the porcelain to plumbing's output whatever the user's configuration.
+STAGED_DIFF = ("diff", "--cached", "--no-abbrev", "--no-color", "--no-ext-diff", "-z", "--raw",
+               "--no-renames")
+USAGE = 129  # git's exit status for an option it does not know (an older git)
+
+
+def ls_files_sparse(root: Path, args: Sequence[str]) -> bytes:
+    """`git ls-files --sparse ARGS`: a sparse index listed as it is, each folder left out
+    one entry (a tree), not expanded. A git older than 2.35 lacks the option (and makes no
+    sparse index): asked again without it."""
+    proc = run(["ls-files", "--sparse", *args], root, check=False)
+    if proc.returncode == USAGE:
+        proc = run(["ls-files", *args], root)
+    elif proc.returncode != 0:
+        raise failure(["ls-files", *args], proc.stderr, proc.stdout, proc.returncode)
+    return proc.stdout
 
 
 def failure(args: Sequence[str], stderr: bytes | None, stdout: bytes | None = None, status: int | None = None
@@ -87,7 +106,7 @@ def start(
     stderr: bool = True,
 ) -> subprocess.Popen[bytes]:
     """Start `git ARGS` in `cwd` (None: here) and return at once, for a caller that works
-    while git does (the hook's early `diff-index`, the warm check's stat of every file) or
+    while git does (the hook's early `diff --cached`, the warm check's stat of every file) or
     streams into or out of it (`fast-import`, `cat-file --batch`). `stdin`, `stdout`,
     `stderr`: a pipe, else /dev/null. `stderr=False` for a caller that acts on the exit
     status alone and asks again to report a failure (the warm check and the hook: a second
@@ -570,3 +589,86 @@ def file_at(root: Path, rev: str, path: str) -> bytes | None:
     if not entries:
         return None
     return next(iter(cat_blobs(root, [entries[0].blob])))[1]
+
+
+# ------------------------------------------------------------- office checkouts (sparse)
+
+def clone_partial(url: str, dest: Path, cwd: Path) -> None:
+    """`git clone --filter=blob:none --no-checkout URL DEST`: every commit and tree, no
+    file's content; the checkout that follows fetches the blobs of its cone alone."""
+    run(["clone", "-q", "--filter=blob:none", "--no-checkout", "--", url, str(dest)], cwd)
+
+
+def top_entries(root: Path, rev: str, folder: str = "") -> list[tuple[str, str]]:
+    """(kind `blob`/`tree`/`commit`, name) of the entries directly in `folder` ("" the
+    top) at `rev`: trees only, which a blobless clone holds."""
+    spec = [f"{folder.rstrip('/')}/"] if folder else []
+    raw = run(["ls-tree", "-z", rev, "--", *spec], root).stdout
+    found = []
+    for item in raw.split(b"\0"):
+        if item:
+            meta, _, path = item.partition(b"\t")
+            name = path.decode("utf-8", "surrogateescape").rsplit("/", 1)[-1]
+            found.append((meta.split()[1].decode(), name))
+    return found
+
+
+def sparse_checkout(root: Path, folders: Sequence[str]) -> None:
+    """Cone-mode sparse checkout with a sparse index of `folders` (the files at the top
+    and directly in each folder's parents come with them, as cone mode gives), then the
+    checkout of HEAD: git fetches the cone's blobs in one batch."""
+    run(["sparse-checkout", "init", "--cone", "--sparse-index"], root)
+    run(["sparse-checkout", "set", "--", *folders], root)
+    branch = symbolic_head(root, short=True)
+    run(["checkout", "-q", *([branch] if branch else ["--detach", "HEAD"])], root)
+
+
+def sparse_add(root: Path, folders: Sequence[str]) -> None:
+    """Add `folders` to a cone-mode sparse checkout (`sparse-checkout add`)."""
+    run(["sparse-checkout", "add", "--", *folders], root)
+
+
+def sparse_folders(root: Path) -> list[str] | None:
+    """The folders of a cone-mode sparse checkout (`sparse-checkout list`), or None when
+    the work tree is whole (no sparse checkout, or a non-cone one, which dangan treats as
+    whole: its patterns name files, not folders)."""
+    if (config_get(root, "core.sparseCheckout") or "").lower() != "true":
+        return None
+    if (config_get(root, "core.sparseCheckoutCone") or "").lower() != "true":
+        return None
+    return [line for line in out(["sparse-checkout", "list"], root).splitlines() if line]
+
+
+def tagged_files(root: Path, pathspec: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(tag, path) of the index's files (`ls-files -t`, a sparse index expanded): `S` for
+    those with the skip-worktree bit — the files a sparse checkout leaves out of the work
+    tree, which exist nonetheless —, `H` for the others in the index."""
+    raw = run(["ls-files", "-t", "-z", "--", *pathspec], root).stdout
+    return [(item[:1].decode(), item[2:].decode("utf-8", "surrogateescape"))
+            for item in raw.split(b"\0") if item]
+
+
+@functools.lru_cache(maxsize=16)
+def partial_clone(root: Path) -> bool:
+    """Whether the repository is a partial clone (a promisor remote: `remote.NAME.promisor`,
+    or `extensions.partialClone` as older gits write it): a blob it lacks is fetched from
+    the server when asked for, so questions that need no content must not ask for the
+    object (`paths_in`)."""
+    pattern = r"^(extensions\.partialclone|remote\..*\.promisor)$"
+    raw = run(["config", "--get-regexp", pattern], root, ok=(0, 1)).stdout.decode("utf-8", "replace")
+    return any(line.split(" ", 1)[-1].strip().lower() not in ("false", "no", "off", "0")
+               for line in raw.splitlines())
+
+
+def paths_in(root: Path, side: str, paths: Sequence[str]) -> set[str]:
+    """Which `paths` exist on `side` (':' the index, or a commit), from trees and the
+    index alone: `cat-file --batch-check` would fetch each missing blob of a partial clone
+    from the server (git 2.39 does, even for `%(objectname)`)."""
+    found: set[str] = set()
+    for start in range(0, len(paths), 1000):  # the command line stays short
+        chunk = list(paths[start:start + 1000])
+        args = (["ls-files", "-z", "--", *chunk] if side == ":"
+                else ["ls-tree", "-r", "-z", "--name-only", side, "--", *chunk])
+        raw = run(["--literal-pathspecs", *args], root).stdout
+        found.update(p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p)
+    return found & set(paths)

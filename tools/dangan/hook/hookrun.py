@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # What the pre-commit hook asks git first (changes.staged_changes with check_staged's paths):
 # started before the checker is imported, so that git reads the index (~45 ms at 100,000
 # files: it hashes the whole file) while Python loads its modules on the other core.
-STAGED = ("diff-index", "--cached", "-z", "--raw", "--no-renames", "HEAD", "--",
+STAGED = (*gitio.STAGED_DIFF, "HEAD", "--",
           "vault/", "vault.yaml", ".sops.yaml", "schemas/")
 
 
@@ -133,7 +133,7 @@ def framework(early: Early | None = None) -> int:
             vault = Vault.for_git_checks()
             keyring = Keyring(None, notify=warn)
             result = check_commits(vault.root, commits_in(vault.root, f"{start}..{end}"), keyring)
-            sys.stdout.write(shown.check_text(result.checked, result.findings))
+            sys.stdout.write(shown.check_text(result.checked, result.findings, result.outside))
             return 1 if result.findings else 0
 
         return _guarded(run, ["hook", "framework"], ("hook", "framework"))
@@ -151,7 +151,7 @@ def check_all(vault_path: Path | None) -> int:
         vault.keyring = Keyring(None, notify=warn)  # what the CLI's Context gives without --identity
         with CountLine("check", "files checked") as count:  # a cold run of 100,000: ~10 s
             result = check_worktree(vault, progress=count)
-        sys.stdout.write(shown.check_text(result.checked, result.findings))
+        sys.stdout.write(shown.check_text(result.checked, result.findings, result.outside))
         sys.stdout.flush()
         return 1 if result.findings else 0
 

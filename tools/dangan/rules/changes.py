@@ -1,6 +1,6 @@
 """The change rules (docs/ci.md): they judge a change, not a file.
 
-A change is what `git diff-index --cached HEAD` (the staged index), `git diff-tree A B` (a
+A change is what `git diff --cached HEAD` (the staged index, gitio.STAGED_DIFF), `git diff-tree A B` (a
 pushed or received commit against its parent, or `--range`) reports under `vault/`:
 (status, path, old blob, new blob). Each rule reads only the blobs it needs.
 
@@ -96,7 +96,7 @@ def staged_changes(root: Path, extra: tuple[str, ...] = (), early: bytes | None 
     """The index against HEAD (everything is added when there is no HEAD yet), under
     vault/ and the `extra` paths; and whether there is a HEAD. `early` is the output of
     the same command against HEAD, already run (hookrun.STAGED)."""
-    args = ["diff-index", "--cached", "-z", "--raw", "--no-renames"]
+    args = list(gitio.STAGED_DIFF)
     if early is not None:
         return parse_raw(early), True
     proc = gitio.run([*args, "HEAD", "--", RECORDS + "/", *extra], root, check=False)
@@ -118,6 +118,8 @@ def existing_paths(root: Path, side: str, paths: set[str]) -> set[str]:
     if not paths:
         return set()
     ordered = sorted(paths)
+    if gitio.partial_clone(root):  # an office's clone: never fetch a blob to see it exists
+        return gitio.paths_in(root, side, ordered)
     prefix = ":" if side == ":" else f"{side}:"
     kinds = gitio.object_types(root, [f"{prefix}{p}" for p in ordered])
     return {path for path, kind in zip(ordered, kinds) if kind is not None}

@@ -82,13 +82,16 @@ class CheckResult:
     # encrypted records judged without a key: their MAC (DG107) was not verified (the
     # pre-commit hook says so; a key holder's commit, push or check verifies it)
     unverified: int = 0
+    # records an office's sparse checkout leaves out of the work tree: not judged by a
+    # work-tree check, which says so (the server's hook and CI judge them)
+    outside: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
     def to_json(self) -> dict[str, Any]:
-        return shown.document(self.checked, self.findings)
+        return shown.document(self.checked, self.findings, self.outside)
 
 
 # --------------------------------------------------------------------- one file

@@ -609,6 +609,10 @@ def create(vault: Vault, dest: Path, incremental: bool = False, keyring: Keyring
     vault_id = str(vault.config.get("id") or "")
     if not vault_id:
         raise DanganError(f"{CONFIG} has no id", "every vault made by `dangan init` has one")
+    if gitio.partial_clone(root):  # a bundle holds every blob: it would fetch them all
+        raise DanganError("this is an office's partial clone (dangan clone): it lacks the other "
+                          "projects' files, and a bundle would fetch every one from the server",
+                          "make backups on the server or in a full clone (git clone URL)")
     dest = Path(os.path.abspath(dest))
     if dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents:
         raise DanganError(f"{dest} is inside the vault's work tree",

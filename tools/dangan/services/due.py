@@ -148,10 +148,11 @@ def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
     faster than inflating every blob of the commit), else of the commit. In a valid record
     that line is `custody.room` (the only `room` property of the schemas), unless a line of
     a literal block reads so: `_confirmed` makes sure."""
-    clean = gitio.run(["diff", "--quiet", commit, "--", RECORDS + "/"], vault.root, ok=(0, 1)).returncode == 0
+    specs = vault.record_specs  # an office's checkout: its folders, no blob of another project
+    clean = gitio.run(["diff", "--quiet", commit, "--", *specs], vault.root, ok=(0, 1)).returncode == 0
     spec = [] if clean else [commit]
     proc = gitio.run(["grep", "-z", "-I", "--no-color", "--no-line-number", "--no-column", "-E",
-                      "-e", "^  room:", *spec, "--", RECORDS + "/"], vault.root, ok=(0, 1))
+                      "-e", "^  room:", *spec, "--", *specs], vault.root, ok=(0, 1))
     prefix = "" if clean else commit + ":"
     rooms: dict[str, list[str]] = {}
     for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
@@ -194,7 +195,7 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
     the archive rooms of every record) of a commit. Only the records an obligation needs
     are read; the rooms of the others come from `git grep`, in parallel. The records whose
     path is in `gone` (handed over, docs/handover.md) are left out, with their rooms."""
-    raw = gitio.run(["ls-tree", "-r", "-z", commit, "--", RECORDS + "/"], vault.root).stdout
+    raw = gitio.run(["ls-tree", "-r", "-z", commit, "--", *vault.record_specs], vault.root).stdout
     blob_of = {name.decode("utf-8", "surrogateescape"): blob.decode() for blob, name in _LS_TREE.findall(raw)}
     for path in gone:
         blob_of.pop(path, None)

@@ -48,10 +48,11 @@ _LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
 
 # ------------------------------------------------------------------ first commits
 
-def _log_adds(root: Path, spec: list[str]) -> dict[str, int]:
-    """path -> the earliest commit time (Unix) that added it, over the commits of `spec`."""
+def _log_adds(root: Path, spec: list[str], paths: tuple[str, ...] = (RECORDS + "/",)) -> dict[str, int]:
+    """path -> the earliest commit time (Unix) that added it, over the commits of `spec`,
+    under `paths` (an office's checkout: its folders, Vault.record_specs)."""
     raw = gitio.run(["log", "--diff-filter=A", "--no-renames", "--name-only", "-z", "--format=%x01%ct",
-                     *spec, "--", RECORDS + "/"], root).stdout
+                     *spec, "--", *paths], root).stdout
     found: dict[str, int] = {}
     for chunk in raw.split(b"\x01")[1:]:
         stamp, _, names = chunk.partition(b"\n")
@@ -66,19 +67,23 @@ def _log_adds(root: Path, spec: list[str]) -> dict[str, int]:
     return found
 
 
-def first_commits(root: Path, commit: str) -> dict[str, int]:
-    """Every record path's first commit time in the history of `commit`.
+def first_commits(root: Path, commit: str, paths: tuple[str, ...] = (RECORDS + "/",)) -> dict[str, int]:
+    """Every record path's first commit time in the history of `commit` (of the records
+    under `paths`: an office's checkout reads its own folders' history).
 
     The map of a later commit serves an earlier one too: a path in an earlier tree was
     first added no later than that tree, whatever came after. So the cache keeps the map of
-    the newest commit asked, and a newer one only reads the commits since."""
+    the newest commit asked, and a newer one only reads the commits since; a map of other
+    `paths` (an office that took on a project) is not used."""
     cache = gitio.git_dir(root) / "dangan" / "cache" / CACHE
     known: dict[str, int] | None = None
     tip = None
     try:
         doc = json.loads(cache.read_bytes())
         tip, known = doc["commit"], doc["filed"]
-    except (OSError, ValueError, KeyError, TypeError):
+        if doc.get("paths", [RECORDS + "/"]) != list(paths):
+            tip, known = None, None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     if known is not None and tip == commit:
         return known
@@ -86,19 +91,20 @@ def first_commits(root: Path, commit: str) -> dict[str, int]:
         if gitio.is_ancestor(root, commit, tip):
             return known
         if gitio.is_ancestor(root, tip, commit):
-            for path, when in _log_adds(root, [f"{tip}..{commit}"]).items():
+            for path, when in _log_adds(root, [f"{tip}..{commit}"], paths).items():
                 known.setdefault(path, when)
-            _store(cache, commit, known)
+            _store(cache, commit, known, paths)
             return known
-    found = _log_adds(root, [commit])
-    _store(cache, commit, found)
+    found = _log_adds(root, [commit], paths)
+    _store(cache, commit, found, paths)
     return found
 
 
-def _store(cache: Path, commit: str, found: dict[str, int]) -> None:
+def _store(cache: Path, commit: str, found: dict[str, int], paths: tuple[str, ...]) -> None:
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({"commit": commit, "filed": found}, separators=(",", ":")).encode()
+        data = json.dumps({"commit": commit, "filed": found, "paths": list(paths)},
+                          separators=(",", ":")).encode()
         fsutil.write_atomic(cache, data, durable=False)
     except OSError:
         pass  # a cache that cannot be written only costs time
@@ -154,8 +160,8 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     # core until the records are read
     pool = ThreadPoolExecutor(2)
     try:
-        listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", RECORDS + "/"], vault.root)
-        filed = pool.submit(first_commits, vault.root, found.commit)
+        listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", *vault.record_specs], vault.root)
+        filed = pool.submit(first_commits, vault.root, found.commit, tuple(vault.record_specs))
         cached = blobcache.load(vault.root, FIELDS, stamp)
         raw = listing.result().stdout
         trees, entries = _read_records(vault, raw, want, cached, stamp)

@@ -145,6 +145,7 @@ def listing(vault: Vault, prefix: str) -> Listing:
     """The list (移交清冊) of the records under `prefix` at the last commit, without those a
     handover already gave away. An unknown prefix is bad input, with the projects known."""
     location = parse_prefix(prefix)
+    vault.refuse_outside("/".join([RECORDS, *location.parts, ""]), f"project {location.parts[0]}")
     commit, entries = _committed(vault)
     under = [(c, p, b) for c, p, b in entries if location.contains(c.location)]
     yj = [b for c, _, b in entries if c.category == CATEGORY]

@@ -30,7 +30,6 @@ from dangan.model.disposal import add_duration, to_day, vault_tz
 from dangan.model.loans import LendingRules, replay
 from dangan.services import blobcache
 from dangan.services.gaps import _config_at, first_commits
-from dangan.store.vault import RECORDS
 
 WINDOW = 365  # days back, ending on the as-of day, for the rates and times to close
 SCORES = (1, 2, 3, 4, 5)
@@ -140,7 +139,7 @@ def _read_snapshot(data: Any) -> Snap:
         snap.tz = vault_tz(snap.config) if snap.config.get("timezone") else vault.tz
         times = gitio.out(["log", "--max-parents=0", "--format=%ct", data.commit], vault.root).split()
         snap.start = dt.datetime.fromtimestamp(min(int(t) for t in times), snap.tz).date()
-        snap.filed = first_commits(vault.root, data.commit)
+        snap.filed = first_commits(vault.root, data.commit, tuple(vault.record_specs))
         rules = filing.deadlines(snap.config)
         want: dict[str, frozenset[str]] = {}
         nested: dict[str, frozenset[str]] = {}
@@ -152,7 +151,7 @@ def _read_snapshot(data: Any) -> Snap:
         stamp = repr(sorted((c, sorted(want[c]), sorted(nested[c])) for c in want))
         # the codes are the stats snapshot's (records it could not read are left out here too)
         codes = {record.path: record.code for record in data.records}
-        raw = gitio.run(["ls-tree", "-r", "-z", data.commit, "--", RECORDS + "/"], vault.root).stdout
+        raw = gitio.run(["ls-tree", "-r", "-z", data.commit, "--", *vault.record_specs], vault.root).stdout
         entries = []
         for blob, name in _LS_TREE.findall(raw):
             path = name.decode("utf-8", "surrogateescape")

@@ -91,8 +91,10 @@ def handed_over_codes(vault: Vault) -> set[str]:
 def allocate(vault: Vault, category: str, location: Location) -> Code:
     """The next code: 1 + the largest serial used in the work tree or any certificate."""
     check_category(vault, category, location)
+    first = Code(category, location, 1)
+    vault.refuse_outside(first.path, f"{category} at {location or 'the company level'}")
     used: set[int] = set()
-    folder = vault.root / Code(category, location, 1).path.rsplit("/", 1)[0]
+    folder = vault.root / first.path.rsplit("/", 1)[0]
     if folder.is_dir():
         for path in folder.glob(f"{category}-*.yaml"):
             try:
@@ -385,8 +387,7 @@ def missing_refs(vault: Vault, tree: dict[str, Any]) -> list[str]:
     refs = tree.get("refs")
     if not isinstance(refs, list):
         return []
-    missing = []
-    destroyed: set[str] | None = None
+    absent: dict[str, str] = {}  # code -> path, of the refs not in the work tree
     for ref in refs:
         if not isinstance(ref, str):
             continue
@@ -394,13 +395,17 @@ def missing_refs(vault: Vault, tree: dict[str, Any]) -> list[str]:
             target = parse_code(ref)
         except DanganError:
             continue  # the schema's pattern reports it
-        if vault.path_of(target).exists():
-            continue
-        if destroyed is None:
-            destroyed = destroyed_codes(vault) | handed_over_codes(vault)
-        if ref not in destroyed:
-            missing.append(f"/refs: {ref} exists nowhere and was never destroyed nor handed over")
-    return missing
+        if not vault.path_of(target).exists():
+            absent[ref] = target.path
+    if not absent:
+        return []
+    from dangan.services.scan import left_out
+
+    # an office's sparse checkout: a record of another project is in the index, not on disk
+    elsewhere = left_out(vault.root, absent.values())
+    destroyed = destroyed_codes(vault) | handed_over_codes(vault)
+    return [f"/refs: {ref} exists nowhere and was never destroyed nor handed over"
+            for ref, path in absent.items() if path not in elsewhere and ref not in destroyed]
 
 
 def read_plain(vault: Vault, code: Code) -> tuple[dict[str, Any], Any, dict[str, Any]]:

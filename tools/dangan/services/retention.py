@@ -59,7 +59,7 @@ from dangan.model.timeutil import record_time, stamp
 from dangan.rules.acts import ACT_TRAILER, APPROVAL, required
 from dangan.rules.changes import handed_over_on
 from dangan.services import records, signing
-from dangan.store.vault import RECORDS, Vault
+from dangan.store.vault import Vault
 
 if TYPE_CHECKING:
     from dangan.store.sealing import Keyring
@@ -96,7 +96,7 @@ def committed(vault: Vault) -> Committed:
     if commit is None:
         raise DanganError("the vault has no commit yet", "commit the records first")
     entries = []
-    for entry in gitio.ls_tree(vault.root, commit, [RECORDS + "/"]):
+    for entry in gitio.ls_tree(vault.root, commit, vault.record_specs):  # an office: its folders
         try:
             entries.append((path_to_code(entry.path), entry.path, entry.blob))
         except CodeError:

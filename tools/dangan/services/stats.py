@@ -41,7 +41,7 @@ from dangan.model.disposal import (
 from dangan.model.loans import LendingRules
 from dangan.services import indicators
 from dangan.services.lending import row as loan_row
-from dangan.store.vault import RECORDS, Vault
+from dangan.store.vault import Vault
 
 FORMAT = "dangan stats 1"
 INSPECTION_WINDOW = 60  # days ahead for statutory inspections
@@ -129,7 +129,7 @@ def snapshot(vault: Vault, as_of: dt.date) -> Data:
     data = Data(vault, as_of, found.commit, found.committed)
     if found.commit is None:
         return data
-    raw = gitio.run(["ls-tree", "-r", "-z", found.commit, "--", RECORDS + "/"], vault.root).stdout
+    raw = gitio.run(["ls-tree", "-r", "-z", found.commit, "--", *vault.record_specs], vault.root).stdout
     entries: list[tuple[Code, str, str]] = []
     for blob, name in _LS_TREE.findall(raw):
         path = name.decode("utf-8", "surrogateescape")

@@ -121,8 +121,9 @@ class TreeMemo:
         except OSError:
             return False
 
-    def lookup(self, dirty: set[str]) -> tuple[int, list[list[str]]] | None:
-        """(files checked, [path, rule, message] of each finding) remembered, if the index,
+    def lookup(self, dirty: set[str]) -> tuple[int, list[list[str]], int] | None:
+        """(files checked, [path, rule, message] of each finding, records outside a sparse
+        checkout) remembered, if the index,
         git's stat check and the untracked files say nothing changed (call after
         `folders_unchanged` said so)."""
         memo = self._load()
@@ -132,10 +133,10 @@ class TreeMemo:
             return None
         if self._stats(memo.get("extras", {})) != memo.get("extras", {}):
             return None
-        return memo.get("checked", 0), memo.get("findings", [])
+        return memo.get("checked", 0), memo.get("findings", []), memo.get("outside", 0)
 
     def save(self, index_checksum: str, dirty: set[str], dirs: dict[str, int],
-             extras: list[str], checked: int, findings: list[list[str]]) -> None:
+             extras: list[str], checked: int, findings: list[list[str]], outside: int = 0) -> None:
         if self.path is None:
             return
         memo = {
@@ -145,6 +146,7 @@ class TreeMemo:
             "extras": self._stats(extras),
             "checked": checked,
             "findings": findings,
+            "outside": outside,
         }
         from array import array
 
@@ -167,7 +169,8 @@ class TreeMemo:
             pass
 
 
-def probe(root: str, memo: TreeMemo | None) -> tuple[set[str] | None, tuple[int, list[list[str]]] | None]:
+def probe(root: str, memo: TreeMemo | None
+          ) -> tuple[set[str] | None, tuple[int, list[list[str]], int] | None]:
     """(the files git's stat check reports modified under vault/ — None if git failed —,
     the remembered result if still valid).
 
@@ -176,14 +179,18 @@ def probe(root: str, memo: TreeMemo | None) -> tuple[set[str] | None, tuple[int,
     (diff-files makes two) and a file whose stat changed but not its content is not
     reported. Measured on 2 cores at 100,000 files: ls-files -m 0.24-0.26 s, diff-files
     0.20-0.24 s with its preload threads (both cores) and 0.40-0.46 s without."""
-    args = ("ls-files", "-m", "-z", "--", RECORDS + "/")
+    # --sparse: an office's sparse index stays sparse (expanding it costs 0.6 s at 100,000)
+    args = ("ls-files", "--sparse", "-m", "-z", "--", RECORDS + "/")
     try:
         differ = gitio.start(args, root, stderr=False)  # on failure the full path asks again
     except GitError:
         return None, None
     unchanged = memo is not None and memo.folders_unchanged()
     try:
-        out = gitio.finish(differ, args)
+        out = gitio.finish(differ, args, ok=(0, gitio.USAGE))
+        if differ.returncode == gitio.USAGE:  # a git older than 2.35: no --sparse, no sparse index
+            older = args[:1] + args[2:]
+            out = gitio.finish(gitio.start(older, root, stderr=False), older)
     except GitError:  # the full path asks again and says what failed
         return None, None
     dirty = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
@@ -293,5 +300,5 @@ def answer(start: str) -> tuple[str, int] | None:
     _, remembered = probe(root, TreeMemo(directory, root, git_dir, fingerprint))
     if remembered is None:
         return None
-    checked, findings = remembered
-    return shown.check_text(checked, findings), 1 if findings else 0
+    checked, findings, outside = remembered
+    return shown.check_text(checked, findings, outside), 1 if findings else 0

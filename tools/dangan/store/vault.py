@@ -131,6 +131,43 @@ class Vault:
     def path_of(self, code: Code) -> Path:
         return self.root / code.path
 
+    @functools.cached_property
+    def checkout(self) -> list[str] | None:
+        """The folders under vault/ an office's sparse checkout holds (`dangan clone`:
+        `vault/A01`, `vault/JY`...), or None when the work tree is whole."""
+        folders = gitio.sparse_folders(self.root)
+        if folders is None:
+            return None
+        return [f for f in folders if f.startswith(RECORDS + "/")]
+
+    @property
+    def record_specs(self) -> list[str]:
+        """The pathspecs of the records to read from a commit: vault/, or in an office's
+        checkout the folders it holds, so that no blob of another project is fetched from
+        the server (due, gaps, stats read what the office holds)."""
+        if self.checkout is None:
+            return [RECORDS + "/"]
+        return [f"{folder}/" for folder in self.checkout]
+
+    def outside_checkout(self, rel: str) -> bool:
+        """Whether `rel` (a path under vault/) lies outside an office's sparse checkout."""
+        if self.checkout is None:
+            return False
+        return not any(rel.startswith(folder + "/") for folder in self.checkout)
+
+    def refuse_outside(self, rel: str, what: str) -> None:
+        """Bad input: `what` (at `rel`) is not in this office's checkout. Its records exist
+        on the server and in the index; writing there from here would allocate and check
+        against a folder this clone does not hold."""
+        if not self.outside_checkout(rel):
+            return
+        held = ", ".join(f.split("/", 1)[1] for f in self.checkout or [] if len(f.split("/")[1]) == 3)
+        folder = "/".join(rel.split("/")[:2])
+        raise DanganError(f"{what} is outside this office's checkout (it holds {held or 'no project'}"
+                          " and the company-level records)",
+                          f"`git sparse-checkout add {folder}` fetches it from the server, "
+                          "or work in a checkout that holds it")
+
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.root.resolve()).as_posix()
 
@@ -179,6 +216,7 @@ class Vault:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
+            self.refuse_outside(code.path, str(code))  # an office's checkout: it is elsewhere
             raise DanganError(_("no record {code} (no file {path})").format(code=code, path=code.path),
                               _("list records with `dangan ls`")) from None
         except IsADirectoryError:
