@@ -254,3 +254,24 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(
         assert main(["-C", str(vault), "check"]) == 3
         debug = capsys.readouterr().err
         assert "Traceback" in debug and "RuntimeError: a bug" in debug
+
+
+def test_an_index_without_its_checksum_is_known_by_its_file(tmp_path: Path) -> None:
+    """git 2.40's index.skipHash (feature.manyFiles) writes zeros where the index's checksum
+    goes: the memo must not take two such indexes for the same one."""
+    from dangan.store.quick import TreeMemo
+
+    git_dir = tmp_path / ".git"
+    git_dir.mkdir()
+    index = git_dir / "index"
+    index.write_bytes(b"DIRC" + b"\1" * 40 + b"\0" * 20)
+    memo = TreeMemo(None, str(tmp_path), str(git_dir), "f")
+    first = memo.index_checksum()
+    assert first.startswith("unhashed:")
+    replaced = tmp_path / "index.new"
+    replaced.write_bytes(b"DIRC" + b"\2" * 40 + b"\0" * 20)  # another index, same size
+    os.utime(replaced, ns=(1, 1))
+    os.replace(replaced, index)  # as git writes it: a new file renamed over the old
+    assert memo.index_checksum() not in ("", first)
+    index.write_bytes(b"DIRC" + b"\1" * 40 + bytes(range(1, 21)))
+    assert memo.index_checksum() == bytes(range(1, 21)).hex()  # a hashed index: its checksum

@@ -60,10 +60,18 @@ class TreeMemo:
         self._memo: dict[str, Any] | None | bool = False
 
     def index_checksum(self) -> str:
+        """The index's trailing checksum. git 2.40's `index.skipHash` (on with
+        `feature.manyFiles`) writes zeros there instead: then the index file's size, mtime
+        and inode stand for it (git rewrites the index through a new file on every change)."""
+        path = os.path.join(self.git_dir, "index")
         try:
-            with open(os.path.join(self.git_dir, "index"), "rb") as handle:
+            with open(path, "rb") as handle:
                 handle.seek(-20, os.SEEK_END)
-                return handle.read(20).hex()
+                tail = handle.read(20)
+                if tail.strip(b"\0"):
+                    return tail.hex()
+                st = os.fstat(handle.fileno())
+                return f"unhashed:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
         except OSError:
             return ""
 
