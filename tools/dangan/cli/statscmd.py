@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from dangan.cli.base import Context, emit_json, json_option, office_note, pass_ctx, say
-from dangan.i18n import N_, _
+from dangan.i18n import N_, _, language
 from dangan.model.timeutil import parse_day
 
 # the steps services.stats.compute and report.dashboard name (the progress line)
@@ -38,7 +38,10 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
     rec = doc["records"]
     lines += ["", _("Records: {n}").format(n=rec["total"]), " " + _("by category:")]
     lines += _table([(k, v) for k, v in rec["by_category"].items() if v], "   ")
-    lines += [" " + _("by class:")] + _table([(k, v) for k, v in rec["by_class"].items() if v], "   ")
+    classes = rec.get("class_names") or {}  # the registry's Chinese names, shown in Chinese
+    chinese = language() != "en"
+    lines += [" " + _("by class:")] + _table(
+        [(_(classes[k]) if chinese and classes.get(k) else k, v) for k, v in rec["by_class"].items() if v], "   ")
     names = rec["project_names"]
     lines += [" " + _("by project:")] + _table([(f"{k} {names.get(k, '')}".strip(), v) for k, v in rec["by_project"].items()], "   ")
     lines += [" " + _("by status:")] + _table(

@@ -233,6 +233,8 @@ def records_section(data: Data) -> dict[str, Any]:
         "total": len(data.records),
         "by_category": dict(by_category),
         "by_class": dict(by_class),
+        "class_names": {k: str(v.get("zh", "")) for k, v in sorted(data.vault.schemas.classes.items())
+                        if isinstance(v, dict)},
         "by_project": dict(sorted(by_project.items())),
         "project_names": dict(sorted(projects.items())),
         "by_status": {c: dict(sorted(s.items())) for c, s in sorted(by_status.items())},
