@@ -200,3 +200,50 @@ def test_updatekeys_follows_a_change_of_readers(setup: tuple[Path, Key, Key], tm
     assert {r["recipient"] for r in stored(root)["sops"]["age"]} == {wang.public, li.public}
     assert TITLE in ok(dg(root, "show", CODE, "--decrypt", key=li)).out
     assert git(root, "status", "--porcelain") == ""  # vault.yaml went into the same commit
+
+
+def test_a_handover_carries_a_secret_record_to_the_receiving_readers(tmp_path: Path) -> None:
+    """A secret record of the building handed over: the exported vault seals it for the
+    receiving party and names them its readers, the manifest shows no title; the receiving
+    vault imports it only when it names readers of secret records, and seals it for them."""
+    from test_handover_export import PREFIX, age_key, company_key, export, make_source
+    from test_handover_import import FROM
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    theirs, their_public = age_key(keys, "next-company")
+    ours = company_key(keys)
+    source = make_source(tmp_path)
+    config = (source / "vault.yaml").read_text("utf-8")
+    names = [r["name"] for r in load_text(config)["recipients"]]
+    (source / "vault.yaml").write_text(config.replace("lending:", f"readers:\n  secret: [{names[0]}]\nlending:", 1),
+                                       "utf-8")
+    git(source, "commit", "-q", "--no-verify", "-am", "secret readers")
+    code = next(p.rsplit("/", 1)[1][:-5] for p in git(source, "ls-files", f"vault/{PREFIX.replace('-', '/')}").split()
+                if "/TS/" in p)
+    ok(dg(source, "set", code, "level=secret", key=Key(ours, "", None)))
+    title = load_text(git(source, "show", f"HEAD~1:{git(source, 'ls-files', f'*{code}.yaml').strip()}"))["title"]
+    out = tmp_path / "export"
+    ok(export(source, out, ours, f"新物業={their_public}"))
+    manifest = json.loads((out / "HANDOVER.json").read_text("utf-8"))
+    assert [r["title"] for r in manifest["records"] if r["code"] == code] == ["‹secret›"]
+    assert title not in (out / "HANDOVER.json").read_text("utf-8")
+    assert load_text((out / "vault.yaml").read_text("utf-8"))["readers"] == {"secret": ["新物業"]}
+    exported = load_text(next(out.rglob(f"{code}.yaml")).read_text("utf-8"))
+    assert exported["level"] == "secret" and exported["title"].startswith("ENC[")
+    assert [r["recipient"] for r in exported["sops"]["age"]] == [their_public]
+    # the receiving vault: refused without readers of secret records, then filed for them
+    target = tmp_path / "ours"
+    ok(run_cli(["init", str(target), "--name", "新物業檔案庫", "--recipient", f"王芳={their_public}"]))
+    options = ["--from", FROM, "--received-by", "王芳", "--witness", "李主任"]
+    refused = dg(target, "handover", "import", str(out), *options, key=Key(theirs, their_public, None))
+    assert refused.code != 0 and "a secret record" in refused.err and code in refused.err, refused
+    assert git(target, "status", "--porcelain", "--untracked-files=all") == "", "the refusal left something"
+    assert not list((target / "vault").rglob("*")), "nor an empty attachment folder (a collision next time)"
+    config = (target / "vault.yaml").read_text("utf-8")
+    (target / "vault.yaml").write_text(config.replace("lending:", "readers:\n  secret: [王芳]\nlending:", 1), "utf-8")
+    git(target, "commit", "-q", "-am", "secret records are 王芳's")
+    ok(dg(target, "handover", "import", str(out), *options, key=Key(theirs, their_public, None)))
+    filed = load_text(next((target / "vault").rglob(f"{code}.yaml")).read_text("utf-8"))
+    assert filed["level"] == "secret" and [r["recipient"] for r in filed["sops"]["age"]] == [their_public]
+    assert title in ok(dg(target, "show", code, "--decrypt", key=Key(theirs, their_public, None))).out

@@ -279,6 +279,13 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
             commit = attachments.transact(vault, changes, message)
         except BaseException:
             attachments.discard_temps(changes.values())
+            # the attachment folders made for the temps: an empty one left behind would
+            # read as a collision (an attachment folder here) to the next import
+            from dangan.store.fsutil import remove_empty_dirs
+
+            for value in changes.values():
+                if isinstance(value, Path):
+                    remove_empty_dirs(value.parent, vault.root)
             raise
     return Received(list(codes.items()), attached, str(receipt), commit,
                     dict(manifest["source"]))
