@@ -638,7 +638,7 @@ def _on_a_terminal_stderr(args: list[str]) -> tuple[int, str, str]:
     import os
     import pty
 
-    from conftest import DANGAN_BIN
+    from conftest import DANGAN_BIN, drain_pty
 
     main, side = pty.openpty()
     try:
@@ -646,18 +646,10 @@ def _on_a_terminal_stderr(args: list[str]) -> tuple[int, str, str]:
                                 stdin=subprocess.DEVNULL)
         os.close(side)
         out, _ = proc.communicate(timeout=120)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:  # EIO: the other side is closed
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        shown = drain_pty(main)
     finally:
         os.close(main)
-    return proc.returncode, out.decode("utf-8"), b"".join(chunks).decode("utf-8")
+    return proc.returncode, out.decode("utf-8"), shown.decode("utf-8")
 
 
 def test_check_all_counts_on_a_terminal_and_says_nothing_to_a_pipe(vault: Path) -> None:

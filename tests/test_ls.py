@@ -258,26 +258,18 @@ def _on_a_terminal(args: list[str]) -> str:
     import pty
     import subprocess
 
-    from conftest import DANGAN_BIN
+    from conftest import DANGAN_BIN, drain_pty
 
     main, side = pty.openpty()
     try:
         proc = subprocess.Popen([str(DANGAN_BIN), *args], stdout=side, stderr=subprocess.DEVNULL,
                                 stdin=subprocess.DEVNULL)
         os.close(side)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:  # EIO: the other side is closed
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        shown = drain_pty(main)
         assert proc.wait(timeout=60) == 0
     finally:
         os.close(main)
-    return b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    return shown.decode("utf-8").replace("\r\n", "\n")
 
 
 def test_on_a_terminal_ls_is_a_table_and_to_a_pipe_tab_separated(filled: Path) -> None:

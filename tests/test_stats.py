@@ -292,7 +292,7 @@ def test_stats_shows_its_steps_on_a_terminal_and_nothing_to_a_pipe(tmp_path: Pat
     import pty
     import subprocess
 
-    from conftest import DANGAN_BIN
+    from conftest import DANGAN_BIN, drain_pty
 
     root = tmp_path / "vault"
     assert run_cli(["init", str(root), "--name", "步驟"]).code == 0
@@ -304,18 +304,10 @@ def test_stats_shows_its_steps_on_a_terminal_and_nothing_to_a_pipe(tmp_path: Pat
                                 stderr=side, stdin=subprocess.DEVNULL)
         os.close(side)
         out, _ = proc.communicate(timeout=120)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        shown = drain_pty(main)
     finally:
         os.close(main)
-    err = b"".join(chunks).decode("utf-8")
+    err = shown.decode("utf-8")
     assert proc.returncode == 0 and out.decode("utf-8") == piped.out
     assert "stats: reading the records…" in err and "stats: gaps…" in err
     assert err.endswith("\r") and "\n" not in err  # one line, cleared at the end

@@ -1,7 +1,6 @@
 """`dangan stats` (counts and indicators) and `dangan report` (the same as an HTML page)."""
 from __future__ import annotations
 
-import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 import click
 
 from dangan.cli.base import Context, emit_json, json_option, office_note, pass_ctx, say
+from dangan.formats.terminal import StatusLine
 from dangan.i18n import N_, _, language
 from dangan.model.timeutil import parse_day
 
@@ -221,31 +221,19 @@ def report_cmd(ctx: Context, out: Path, as_of: str | None, as_json: bool) -> Non
     say(_("wrote {path}").format(path=written))
 
 
-class Progress:
-    """One line on stderr naming the step a long command is at (`stats: reading records…`,
-    `stats: gaps…`), rewritten in place and cleared at the end; on a terminal only, so that
-    pipes, files and scripts see nothing of it."""
+class Progress(StatusLine):
+    """The step a long command is at (`stats: reading the records…`, `stats: gaps…`), on one
+    stderr line on a terminal (formats.terminal.StatusLine)."""
 
     def __init__(self, command: str) -> None:
+        super().__init__()
         self.command = command
-        self.shown = 0
-        self.enabled = sys.stderr.isatty()
 
     def step(self, name: str) -> None:
-        if not self.enabled:
-            return
-        text = f"{self.command}: {_('reading the records') if name == 'reading' else _(name)}…"
-        sys.stderr.write("\r" + text + " " * max(0, self.shown - len(text)))
-        sys.stderr.flush()
-        self.shown = len(text)
+        self.show(f"{self.command}: {_('reading the records') if name == 'reading' else _(name)}…")
 
     def __enter__(self) -> Progress:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled and self.shown:
-            sys.stderr.write("\r" + " " * self.shown + "\r")
-            sys.stderr.flush()
 
 
 COMMANDS = [stats_cmd, report_cmd]

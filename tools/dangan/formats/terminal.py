@@ -73,21 +73,43 @@ def columns(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["  ".join(c + " " * (widths[i] - width(c)) for i, c in enumerate(r)).rstrip() for r in cells]
 
 
-class CountLine:
-    """`check: 12,345 files checked…` on one stderr line while a long command runs, rewritten
-    at most ten times a second and cleared at the end; on a terminal only, so that pipes,
-    files and scripts see nothing (as the step line of `stats`, cli/statscmd.py `Progress`).
-    Called with the number of items done since the last call; here, as the warm check and
-    the hooks' `check --all` use it without the CLI."""
+class StatusLine:
+    """One line on stderr while a long command runs, rewritten in place and cleared at the
+    end; on a terminal only, so that pipes, files and scripts see nothing of it. The base of
+    `CountLine` here and of `stats`' step line (cli/statscmd.py `Progress`)."""
 
-    def __init__(self, command: str, what: str) -> None:
+    def __init__(self) -> None:
         import sys
 
         self.stream = sys.stderr
         self.enabled = self.stream.isatty()
+        self.shown = 0
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        self.stream.write("\r" + text + " " * max(0, self.shown - len(text)))
+        self.stream.flush()
+        self.shown = len(text)
+
+    def __enter__(self) -> StatusLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled and self.shown:
+            self.stream.write("\r" + " " * self.shown + "\r")
+            self.stream.flush()
+
+
+class CountLine(StatusLine):
+    """`check: 12,345 files checked…`, rewritten at most ten times a second. Called with the
+    number of items done since the last call; here, as the warm check and the hooks'
+    `check --all` use it without the CLI."""
+
+    def __init__(self, command: str, what: str) -> None:
+        super().__init__()
         self.label = f"{command}: {{:,}} {what}…"
         self.done = 0
-        self.shown = 0
         self.at = 0.0
 
     def __call__(self, count: int) -> None:
@@ -96,15 +118,7 @@ class CountLine:
         self.done += count
         if self.enabled and self.done and (now := time.monotonic()) - self.at >= 0.1:
             self.at = now
-            text = self.label.format(self.done)
-            self.stream.write("\r" + text + " " * max(0, self.shown - len(text)))
-            self.stream.flush()
-            self.shown = len(text)
+            self.show(self.label.format(self.done))
 
     def __enter__(self) -> CountLine:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled and self.shown:
-            self.stream.write("\r" + " " * self.shown + "\r")
-            self.stream.flush()
