@@ -86,6 +86,15 @@ def run_bin(args: Sequence[str], cwd: Path | None = None, input: bytes | None = 
     return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
 
 
+def installed_tool(name: str, hint: str) -> str:
+    """The path of a command the test extra installs beside this Python (sops,
+    check-jsonschema), or on PATH; the test is skipped, saying `hint`, when it is neither."""
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    if not Path(found).exists():
+        pytest.skip(f"{name} not installed ({hint})")
+    return found
+
+
 def drain_pty(fd: int) -> bytes:
     """Everything written to a pseudo-terminal (its main side) until the other side closes."""
     chunks = []

