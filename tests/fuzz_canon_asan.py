@@ -15,7 +15,8 @@
    ASan sees the memory of Python objects and PyMem_Malloc too, not pymalloc's arenas) and
    the fuzz: random bytes and line soups through `parse`, generated trees through `emit`
    and back through `parse`, compared with the Python code (tests/test_canon.py's
-   strategies), then every record of --vault (default: this repository's example vault).
+   strategies), record texts and random bytes through `fields` (the compiled line reader,
+   compared with formats/fields.py: tests/test_fields_reader.py's), then every record of --vault (default: this repository's example vault).
    Hypothesis is derandomized and the example counts are fixed, so every run tries the
    same inputs (~30 s on the 2-core CI VM; --scale multiplies the counts).
 
@@ -43,7 +44,7 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-o
 PROBE_COMPILE = ["-O1", "-g", "-fno-wrapv", *SANITIZE]
 COMPILE = [*PROBE_COMPILE, "-Wall", "-Wextra", "-Werror"]
 # examples per property at --scale 1 (about 30 s in all under the sanitizers on the CI VM)
-EXAMPLES = {"random_bytes": 3000, "line_soup": 1500, "trees": 600}
+EXAMPLES = {"random_bytes": 3000, "line_soup": 1500, "trees": 600, "field_lines": 1500}
 
 PROBE = r"""
 #define PY_SSIZE_T_CLEAN
@@ -194,7 +195,16 @@ def child(library: str, scale: float, vault: Path) -> None:
         if text and tree:
             assert tc.same(canon.parse(text.encode()), tree)
 
-    for prop in (random_bytes, line_soup, trees):
+    import test_fields_reader as tf
+
+    assert tf._canon is canon
+
+    @fixed("field_lines")
+    @given(st.one_of(tf.record(), st.binary(max_size=300)))
+    def field_lines(data: bytes) -> None:
+        tf.agrees(data)  # `fields`, the compiled line reader, against formats/fields.py's
+
+    for prop in (random_bytes, line_soup, trees, field_lines):
         start = time.perf_counter()
         prop()
         print(f"  {prop.__name__}: {time.perf_counter() - start:.1f} s", flush=True)

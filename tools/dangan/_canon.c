@@ -806,9 +806,260 @@ static PyObject *canon_parse(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ fields
+
+   `fields(data, wanted, nested)`: the line reader of formats/fields.py, compiled. Its Python
+   `_read_lines` is the definition (the rules are in that module's docstring), and
+   tests/test_fields_reader.py and tests/fuzz_canon_asan.py compare the two on generated
+   texts: the same dict, None where it answers None (not sure: the caller parses fully), and
+   UnicodeDecodeError or ValueError where it raises them. `wanted` and `nested` are sets of
+   str. Every read is bounded by the bytes' length. */
+
+static int unsure_first(char c) {
+    return c != '\0' && strchr("\"|>[{&*!%@`", c) != NULL;
+}
+
+/* fields.scalar of the bytes [v, v + n) after "key:": 1 and a new reference in *out when
+   sure, 0 when not, -1 with an exception (the text is not UTF-8, an int too long). */
+static int fields_scalar(const char *v, Py_ssize_t n, PyObject **out) {
+    PyObject *check = PyUnicode_DecodeUTF8(v, n, NULL);  /* the Python reader decodes first */
+    if (check == NULL)
+        return -1;
+    Py_DECREF(check);
+    if (n == 0) {
+        *out = Py_NewRef(Py_None);  /* null, or a nested block */
+        return 1;
+    }
+    if (v[0] != ' ' || v[n - 1] == ' ')
+        return 0;
+    for (Py_ssize_t i = 0; i + 1 < n; i++)
+        if (v[i] == ' ' && v[i + 1] == '#')
+            return 0;
+    const char *t = v + 1;
+    Py_ssize_t tn = n - 1;
+    if ((tn == 4 && memcmp(t, "null", 4) == 0) || (tn == 1 && t[0] == '~')) {
+        *out = Py_NewRef(Py_None);
+        return 1;
+    }
+    if (t[0] == '\'') {
+        if (tn < 2 || t[tn - 1] != '\'')
+            return 0;
+        const char *inner = t + 1;
+        Py_ssize_t in = tn - 2, len = 0;
+        char *buf = PyMem_Malloc((size_t)in + 1);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < in; i++) {
+            if (inner[i] == '\'') {
+                if (i + 1 < in && inner[i + 1] == '\'') {
+                    i++;  /* '' is one quote */
+                } else {
+                    PyMem_Free(buf);
+                    return 0;  /* a quote alone: a quoted scalar that goes on */
+                }
+            }
+            buf[len++] = inner[i];
+        }
+        *out = PyUnicode_DecodeUTF8(buf, len, NULL);
+        PyMem_Free(buf);
+        return *out == NULL ? -1 : 1;
+    }
+    if (unsure_first(t[0]))
+        return 0;
+    if (tn == 4 && memcmp(t, "true", 4) == 0) {
+        *out = Py_NewRef(Py_True);
+        return 1;
+    }
+    if (tn == 5 && memcmp(t, "false", 5) == 0) {
+        *out = Py_NewRef(Py_False);
+        return 1;
+    }
+    if (all_digits(t[0] == '-' ? t + 1 : t, t + tn)) {
+        char *buf = PyMem_Malloc((size_t)tn + 1);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(buf, t, (size_t)tn);
+        buf[tn] = '\0';
+        *out = PyLong_FromString(buf, NULL, 10);  /* int(text), with its limit on digits */
+        PyMem_Free(buf);
+        return *out == NULL ? -1 : 1;
+    }
+    *out = PyUnicode_DecodeUTF8(t, tn, NULL);
+    return *out == NULL ? -1 : 1;
+}
+
+static Py_ssize_t line_end(const char *s, Py_ssize_t from, Py_ssize_t end) {
+    const char *nl = memchr(s + from, '\n', (size_t)(end - from));
+    return nl == NULL ? end : nl - s;
+}
+
+static int key_char(char c, int first) {
+    return (c >= 'a' && c <= 'z') || c == '_' || (!first && c >= '0' && c <= '9');
+}
+
+/* The scalar keys of the lines indented by two from `from` on (a nested key's block): a
+   new dict; NULL with *unsure set when the reader is not sure, NULL with an exception. */
+static PyObject *fields_children(const char *s, Py_ssize_t from, Py_ssize_t end, int *unsure) {
+    *unsure = 0;
+    PyObject *children = PyDict_New();
+    if (children == NULL)
+        return NULL;
+    Py_ssize_t pos = from;
+    while (pos < end) {
+        Py_ssize_t eol = line_end(s, pos, end);
+        const char *line = s + pos;
+        Py_ssize_t n = eol - pos, k = 2;
+        if (n < 2 || line[0] != ' ' || line[1] != ' ')
+            break;
+        if (k < n && key_char(line[k], 1)) {
+            while (k < n && key_char(line[k], 0))
+                k++;
+            if (k < n && line[k] == ':') {  /* "  key:" and the rest: a scalar key */
+                PyObject *value = NULL;
+                int rc = fields_scalar(line + k + 1, n - k - 1, &value);
+                if (rc <= 0) {
+                    *unsure = rc == 0;
+                    Py_DECREF(children);
+                    return NULL;
+                }
+                PyObject *key = PyUnicode_DecodeUTF8(line + 2, k - 2, NULL);
+                rc = key == NULL ? -1 : PyDict_SetItem(children, key, value);
+                Py_XDECREF(key);
+                Py_DECREF(value);
+                if (rc < 0) {
+                    Py_DECREF(children);
+                    return NULL;
+                }
+            }
+        }
+        pos = eol + 1;
+    }
+    return children;
+}
+
+/* One line "name:rest" whose name is wanted: 1 read, 0 not sure, -1 an exception. */
+static int fields_line(PyObject *found, PyObject *name, int is_nested, const char *s, Py_ssize_t colon,
+                       Py_ssize_t eol, Py_ssize_t end) {
+    int present = PyDict_Contains(found, name);
+    if (present != 0)
+        return present < 0 ? -1 : 0;  /* a key given twice: not sure */
+    PyObject *value = NULL;
+    if (is_nested && colon + 1 == eol) {
+        int unsure = 0;
+        value = fields_children(s, eol + 1, end, &unsure);
+        if (value == NULL)
+            return unsure ? 0 : -1;
+    } else {
+        int rc = fields_scalar(s + colon + 1, eol - colon - 1, &value);
+        if (rc <= 0)
+            return rc;
+    }
+    int rc = PyDict_SetItem(found, name, value);
+    Py_DECREF(value);
+    return rc < 0 ? -1 : 1;
+}
+
+typedef struct {
+    const char *text;  /* the name's UTF-8, owned by `name` */
+    Py_ssize_t size;
+    PyObject *name;    /* borrowed from the set */
+    int nested;
+} Name;
+
+/* The names of both sets in a table (nested ones first), so that a line's key is compared
+   as bytes and a str is made only for the keys wanted: 0, or -1 with an exception. */
+static int fields_names(PyObject *set, int nested, Name *table, Py_ssize_t *count) {
+    PyObject *items = PyObject_GetIter(set);
+    if (items == NULL)
+        return -1;
+    PyObject *item;
+    while ((item = PyIter_Next(items)) != NULL) {
+        Py_DECREF(item);  /* the set keeps it alive while fields runs (no Python code runs) */
+        if (!PyUnicode_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "dangan._canon.fields: field names are str");
+            break;
+        }
+        Py_ssize_t size;
+        const char *text = PyUnicode_AsUTF8AndSize(item, &size);
+        if (text == NULL)
+            break;
+        table[*count] = (Name){text, size, item, nested};
+        *count += 1;
+    }
+    Py_DECREF(items);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *canon_fields(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *data, *wanted, *nested;
+    if (!PyArg_ParseTuple(args, "SOO", &data, &wanted, &nested))
+        return NULL;
+    if (!PyAnySet_Check(wanted) || !PyAnySet_Check(nested)) {
+        PyErr_SetString(PyExc_TypeError, "dangan._canon.fields takes bytes and two sets of str");
+        return NULL;
+    }
+    Py_ssize_t count = 0;
+    Name *names = PyMem_Malloc(sizeof(Name) * (size_t)(PySet_GET_SIZE(wanted) + PySet_GET_SIZE(nested) + 1));
+    if (names == NULL)
+        return PyErr_NoMemory();
+    if (fields_names(nested, 1, names, &count) < 0 || fields_names(wanted, 0, names, &count) < 0) {
+        PyMem_Free(names);
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data), end = size;
+    /* the sops block (the last "\nsops:") is skipped when no line after it is in column 0 */
+    for (Py_ssize_t at = size - 6; at >= 0; at--) {
+        if (s[at] == '\n' && memcmp(s + at + 1, "sops:", 5) == 0) {
+            end = at;
+            for (Py_ssize_t i = at + 6; i + 1 < size; i++) {
+                if (s[i] == '\n' && s[i + 1] != ' ' && s[i + 1] != '\n') {
+                    end = size;
+                    break;
+                }
+            }
+            break;
+        }
+    }
+    PyObject *found = PyDict_New();
+    if (found == NULL) {
+        PyMem_Free(names);
+        return NULL;
+    }
+    for (Py_ssize_t pos = 0; pos < end;) {
+        Py_ssize_t eol = line_end(s, pos, end);
+        const char *colon = memchr(s + pos, ':', (size_t)(eol - pos));
+        if (colon != NULL && colon > s + pos) {  /* "name:" in column 0, the name before the first colon */
+            Py_ssize_t k = colon - (s + pos);
+            for (Py_ssize_t i = 0; i < count; i++) {
+                if (names[i].size != k || memcmp(names[i].text, s + pos, (size_t)k) != 0)
+                    continue;
+                int rc = fields_line(found, names[i].name, names[i].nested, s, colon - s, eol, end);
+                if (rc <= 0) {
+                    Py_DECREF(found);
+                    PyMem_Free(names);
+                    if (rc < 0)
+                        return NULL;
+                    Py_RETURN_NONE;
+                }
+                break;
+            }
+        }
+        pos = eol + 1;
+    }
+    PyMem_Free(names);
+    return found;
+}
+
 static PyMethodDef methods[] = {
     {"emit", canon_emit, METH_O, "The canonical text of a tree, None, or NotImplemented."},
     {"parse", canon_parse, METH_O, "The tree of a canonical record's bytes, or None."},
+    {"fields", canon_fields, METH_VARARGS, "fields(data, wanted, nested): formats.fields._read_lines, compiled."},
     {"configure", canon_configure, METH_VARARGS, "configure(scalar, not_str_match)"},
     {NULL, NULL, 0, NULL},
 };
