@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: test fuzz demo bench lint clean catalogs catalogs-hant
+.PHONY: test fuzz demo bench bench-xl lint clean catalogs catalogs-hant
 
 $(STAMP): pyproject.toml hatch_build.py tools/dangan/_canon.c tools/dangan/_fsstat.c
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet check-jsonschema
 	$(BIN)/python bench/run.py
+
+# issue 26: the same targets at one million records (builds bench/.work/xl once: long)
+bench-xl: $(STAMP)
+	$(BIN)/pip install --quiet check-jsonschema
+	$(BIN)/python bench/bench_xl.py
 
 lint: $(STAMP)
 	$(BIN)/pip install --quiet ruff import-linter

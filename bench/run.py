@@ -104,8 +104,9 @@ def clear_cache(vault: Path) -> None:
 
 # -------------------------------------------------------------------------- peers
 
-def check_jsonschema_peer(vault: Path) -> float | None:
-    """check-jsonschema on the same files against the same schemas (their at-rest view).
+def check_jsonschema_peer(vault: Path, sample: list[str] | None = None) -> float | None:
+    """check-jsonschema on the same files against the same schemas (their at-rest view):
+    every record of the vault, or the paths of `sample` (bench/bench_xl.py).
 
     Schemas are written without `$id` so that relative `$ref`s resolve to files (the
     `.invalid` ids would send it to the network). One invocation per category, all timed.
@@ -124,7 +125,7 @@ def check_jsonschema_peer(vault: Path) -> float | None:
         doc.pop("$id", None)
         (out / name).write_text(json.dumps(doc), encoding="utf-8")
     files: dict[str, list[str]] = {}
-    listed = run(["git", "ls-files", "vault/"], cwd=vault).stdout.decode().splitlines()
+    listed = sample if sample is not None else run(["git", "ls-files", "vault/"], cwd=vault).stdout.decode().splitlines()
     for rel in listed:
         files.setdefault(rel.rsplit("/", 2)[-2], []).append(rel)
     total = 0.0
@@ -168,11 +169,12 @@ def bench_check(vault: Path, results: list[dict]) -> None:
     results.append({"name": "peak memory of check --all (cold)", "value": rss, "unit": "MB", "target": "< 300 MB", "met": rss < 300})
 
 
-def bench_hook(vault: Path, results: list[dict]) -> None:
+def bench_hook(vault: Path, results: list[dict], rel: str | None = None) -> None:
     """The pre-commit hook's command with one changed record staged (what `git commit`
-    runs before it writes the commit)."""
-    files = run(["git", "ls-files", "vault/"], cwd=vault).stdout.decode().splitlines()
-    rel = files[len(files) // 2]
+    runs before it writes the commit): `rel`, or the record in the middle of the listing."""
+    if rel is None:
+        files = run(["git", "ls-files", "vault/"], cwd=vault).stdout.decode().splitlines()
+        rel = files[len(files) // 2]
     path = vault / rel
     original = path.read_bytes()
     path.write_bytes(original.replace(b"\ntitle: ", b"\ntitle: x", 1))
@@ -273,7 +275,9 @@ def bench_due(vault: Path, results: list[dict]) -> None:
                     "note": f"cold runs {', '.join(f'{c:.1f} s' for c in colds)}; load average {os.getloadavg()[0]:.1f}"})
 
 
-def report(results: list[dict], write: bool) -> None:
+def report(results: list[dict], write: bool, marker: str = "results") -> None:
+    """Print the table and, with `write`, put it in docs/performance.md after `<!-- marker -->`
+    (replacing what was there up to the next heading)."""
     lines = ["| benchmark | measured | target | comparison | met |", "|---|---|---|---|---|"]
     for r in results:
         value = f"{r['value']:.3f} {r['unit']}" if r["unit"] == "s" else f"{r['value']:.0f} {r['unit']}"
@@ -294,9 +298,17 @@ def report(results: list[dict], write: bool) -> None:
     print(table)
     if write:
         doc = REPO / "docs" / "performance.md"
-        head = doc.read_text("utf-8").split("<!-- results -->")[0] if doc.exists() else "# Performance\n\n"
+        text = doc.read_text("utf-8") if doc.exists() else "# Performance\n\n"
+        tag = f"<!-- {marker} -->"
+        head, found, rest = text.partition(tag)
+        if not found:
+            head, rest = head.rstrip("\n") + "\n\n", ""
+        following = rest.find("\n## ")  # the next section (another run's results) stays
         stamp = f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}."
-        doc.write_text(f"{head}<!-- results -->\n{stamp}\n\n{table}\n", encoding="utf-8")
+        section = f"{tag}\n{stamp}\n\n{table}\n"
+        if following >= 0:
+            section += "\n" + rest[following:].lstrip("\n")
+        doc.write_text(head + section, encoding="utf-8")
         print(f"written to {doc}")
 
 

@@ -42,7 +42,7 @@ Examples:
 """,
 )
 @click.argument("path", type=click.Path(path_type=Path), default=Path("dangan-demo"), required=False)
-@click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True)
+@click.option("--size", type=click.Choice(["small", "large", "xl"]), default="small", show_default=True)
 @click.option("--as-of", "as_of", metavar="DAY",
               help="Build the demo as on DAY (YYYY-MM-DD, today or earlier; default today): "
                    "the same day gives the same records and tour.")

@@ -144,6 +144,17 @@ PROFILES = {
         validate_every=100, industrial=5, public=5, buildings_range=(5, 11), split_commits=True,
         lease_share=0.5,
     ),
+    # a company's whole archive (issue 26, `make bench-xl`): about 1,000,000 records, as many
+    # projects as the codes allow of the residential kind (A01-A99), taller buildings with four
+    # units, the large profile's rates of repairs, complaints and fees per room and building
+    "xl": Profile(
+        residential=99, commercial=60, buildings=12, units=4, floors=26,
+        rooms=None, shop_floors=4, shops_per_floor=12,
+        owner_share=0.55, fee_share=0.6, repairs=1.6, common_repairs=3.0,
+        complaints=4.0, decorations=1.5, inspections=4, period="week",
+        validate_every=1000, industrial=20, public=20, buildings_range=(8, 16), split_commits=True,
+        lease_share=0.5,
+    ),
 }
 
 # ------------------------------------------------------------------ the world

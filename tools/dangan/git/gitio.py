@@ -330,16 +330,18 @@ def cat_blobs(root: Path, blobs: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         yield blob, b"".join(pieces)
 
 
-def read_blobs(root: Path, blobs: Sequence[str], read: Callable[[str, bytes], Any]) -> dict[str, Any]:
+def read_blobs(root: Path, blobs: Sequence[str], read: Callable[[str, bytes], Any],
+               processes: int = 2) -> dict[str, Any]:
     """read(blob, content) of every blob, through two `git cat-file` processes at once (git
-    inflates while the caller parses); each content is dropped once read. For the readers
-    of a whole commit (stats, due, gaps)."""
+    inflates while the caller parses), or one where the caller keeps the other core busy
+    (`gaps` runs its `git log` pass meanwhile); each content is dropped once read. For the
+    readers of a whole commit (stats, due, gaps)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def part(ids: Sequence[str]) -> dict[str, Any]:
         return {blob: read(blob, content) for blob, content in cat_blobs(root, ids)}
 
-    if len(blobs) < 2000:
+    if len(blobs) < 2000 or processes < 2:
         return part(blobs)
     half = len(blobs) // 2
     with ThreadPoolExecutor(2) as pool:

@@ -1,0 +1,166 @@
+"""`make bench-xl` (issue 26): the targets of docs/performance.md at one million records.
+
+Builds (once, kept in bench/.work/xl) `dangan demo --size xl`, about 1,000,000 records with
+two years of history, then measures in one run, each with its comparison where the issue
+names one:
+
+- `check --all` cold (< 60 s) and its speed against check-jsonschema on a fixed sample (every
+  50th record of the sorted listing: the peer takes ~12 ms a record, the whole vault would
+  take hours), compared per record (>= 20x); warm (< 1 s); peak memory (< 1 GB);
+- the pre-commit hook with one staged record (< 0.25 s);
+- an office's checkout of one project (`dangan clone file://... --projects A01`, < 2 min from
+  a local server), and in it `check --all` cold and warm and the hook (< 0.15 s);
+- `diff` between two dates with 1% changed (< 5 s), without and with the key;
+- `due`, `gaps` and `stats`, cold and warm (< 10 s);
+- `backup create` with its verification against the same steps by hand with git (<= 2x).
+
+Nothing fails on a time: misses are reported as misses. The table goes into
+docs/performance.md under "<!-- results-xl -->" (bench/run.py writes the 100,000-record one).
+
+    python bench/bench_xl.py [--rebuild] [--no-write] [--vault DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import run as common  # noqa: E402  (bench/run.py: the runner, the peer, the table)
+
+DANGAN = common.DANGAN
+SAMPLE_EVERY = 50
+
+
+def xl_vault(rebuild: bool) -> tuple[Path, float | None]:
+    path = common.WORK / "xl"
+    if rebuild and path.exists():
+        shutil.rmtree(path)
+    built = None
+    if not (path / "vault.yaml").exists():
+        if path.exists():
+            shutil.rmtree(path)
+        common.WORK.mkdir(parents=True, exist_ok=True)
+        print("building the xl demo vault (once; kept in bench/.work/xl) ...", flush=True)
+        start = time.perf_counter()
+        common.run([DANGAN, "demo", str(path), "--size", "xl"], cwd=common.WORK)
+        built = time.perf_counter() - start
+        print(f"  built in {built:.0f} s", flush=True)
+    return path, built
+
+
+def _row(name: str, value: float, unit: str, target: str, met: bool, note: str = "", **extra: object) -> dict:
+    row = {"name": name, "value": value, "unit": unit, "target": target, "met": met, **extra}
+    if note:
+        row["note"] = note
+    return row
+
+
+def bench_check(vault: Path, results: list[dict]) -> None:
+    listed = common.run(["git", "ls-files", "vault/"], cwd=vault).stdout.decode().splitlines()
+    n = len(listed)
+    common.clear_cache(vault)
+    common.run([DANGAN, "check", "--all"], cwd=vault)  # the page cache, as a user's second command
+    colds = []
+    for _ in range(2):
+        common.clear_cache(vault)
+        seconds, proc = common.timed([DANGAN, "check", "--all"], cwd=vault)
+        colds.append(seconds)
+    cold = statistics.median(colds)
+    summary = proc.stdout.decode(errors="replace").strip().splitlines()[-1:]
+    warm, _ = common.timed([DANGAN, "check", "--all"], cwd=vault, repeat=5)
+    common.clear_cache(vault)
+    rss = common.peak_rss_mb([DANGAN, "check", "--all"], vault)
+    sample = sorted(listed)[::SAMPLE_EVERY]
+    peer = common.check_jsonschema_peer(vault, sample)
+    ratio = (peer / len(sample)) / (cold / n) if peer else None
+    note = " ".join(summary) + f" cold runs {', '.join(f'{c:.1f} s' for c in colds)}"
+    if peer:
+        note += (f"; check-jsonschema {peer:.1f} s for {len(sample)} records (every {SAMPLE_EVERY}th): "
+                 f"{peer / len(sample) * 1000:.2f} ms a record against dangan's {cold / n * 1000:.3f} ms")
+    results.append(_row(f"check --all, cold ({n} records)", cold, "s", "< 60 s and >= 20x check-jsonschema a record",
+                        cold < 60 and (ratio or 0) >= 20, note, peer=peer, ratio=ratio))
+    results.append(_row("check --all, warm (nothing changed)", warm, "s", "< 1 s", warm < 1))
+    results.append(_row("peak memory of check --all (cold)", rss, "MB", "< 1000 MB", rss < 1000))
+
+
+def bench_hook(vault: Path, results: list[dict], target: float, label: str, rel: str | None = None) -> None:
+    rows: list[dict] = []
+    common.bench_hook(vault, rows, rel)
+    row = rows[0]
+    results.append(_row(f"pre-commit hook, one staged record ({label})", row["value"], "s", f"< {target} s",
+                        row["value"] < target))
+
+
+def bench_office(vault: Path, results: list[dict]) -> None:
+    office = common.WORK / "xl-office"
+    if office.exists():
+        shutil.rmtree(office)
+    seconds, _ = common.timed([DANGAN, "clone", f"file://{vault}", str(office), "--projects", "A01"], cwd=common.WORK)
+    held = sum(1 for _ in (office / "vault").rglob("*.yaml"))  # what the checkout holds
+    results.append(_row("office checkout of one project (clone --projects A01 from a local server)", seconds, "s",
+                        "< 120 s", seconds < 120, f"{held} records checked out"))
+    try:
+        common.clear_cache(office)
+        common.run([DANGAN, "check", "--all"], cwd=office)
+        common.clear_cache(office)
+        cold, _ = common.timed([DANGAN, "check", "--all"], cwd=office)
+        warm, _ = common.timed([DANGAN, "check", "--all"], cwd=office, repeat=5)
+        results.append(_row("office: check --all, cold", cold, "s", "as at 100,000 records (< 8 s)", cold < 8))
+        results.append(_row("office: check --all, warm", warm, "s", "as at 100,000 records (< 0.5 s)", warm < 0.5))
+        held_files = sorted(str(p.relative_to(office)) for p in (office / "vault" / "A01").rglob("*.yaml"))
+        rel = held_files[len(held_files) // 2]
+        bench_hook(office, results, 0.15, "office checkout of one project", rel)
+    finally:
+        shutil.rmtree(office, ignore_errors=True)
+
+
+def bench_readers(vault: Path, results: list[dict]) -> None:
+    """`due`, `gaps` and `stats`: cold (dangan's cache removed) and warm (the next run)."""
+    for command in (["due"], ["gaps"], ["stats"]):
+        common.clear_cache(vault)
+        cold, _ = common.timed([DANGAN, *command], cwd=vault)
+        warm, _ = common.timed([DANGAN, *command], cwd=vault, repeat=3)
+        name = command[0]
+        results.append(_row(f"{name}, cold", cold, "s", "< 10 s", cold < 10))
+        results.append(_row(f"{name}, warm", warm, "s", "< 10 s", warm < 10,
+                            f"load average {os.getloadavg()[0]:.1f}"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the xl vault")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
+    parser.add_argument("--vault", type=Path, help="use this vault instead of the xl demo")
+    args = parser.parse_args()
+    common.WORK.mkdir(parents=True, exist_ok=True)
+    common.run([sys.executable, "-m", "compileall", "-q", str(common.REPO / "tools" / "dangan")])
+    if args.vault:
+        vault, built = args.vault.resolve(), None
+    else:
+        vault, built = xl_vault(args.rebuild)
+    results: list[dict] = []
+    if built is not None:
+        results.append(_row("building the xl demo (dangan demo --size xl)", built, "s", "(no target)", True))
+    bench_check(vault, results)
+    bench_hook(vault, results, 0.25, "full checkout")
+    bench_office(vault, results)
+    from bench_backup import measure as bench_backup  # noqa: E402
+    from bench_diff import measure as bench_diff  # noqa: E402
+
+    for row in bench_diff(vault, common.WORK / "xl-work"):
+        row["target"], row["met"] = "< 5 s", row["value"] < 5
+        results.append(row)
+    bench_readers(vault, results)
+    results += bench_backup(vault, common.WORK / "xl-work")
+    common.report(results, not args.no_write, marker="results-xl")
+
+
+if __name__ == "__main__":
+    main()
