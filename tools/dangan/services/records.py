@@ -595,18 +595,31 @@ def filter_warnings(vault: Vault, category: str | None, status: str | None,
             statuses.update(value for value, _label in item.values)
         if "." not in item.name and "[" not in item.name:
             names.add(item.name)
-    where = f"{category} records" if category else "any category"
-    found = []
+    where = Message("{category} records", category=category) if category else Message("any category")
+    found: list[str] = []
     if status is not None and statuses and status not in statuses:
         near = difflib.get_close_matches(status, sorted(statuses), n=3)
-        found.append(f"no status {status!r} in {where}"
-                     + (f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(sorted(statuses))}"))
+        if near:
+            found.append(Message("no status {status} in {where}; did you mean {near}?",
+                                 status=repr(status), where=where, near=", ".join(near)))
+        else:
+            found.append(Message("no status {status} in {where}; known: {known}",
+                                 status=repr(status), where=where, known=", ".join(sorted(statuses))))
     for field in fields:
         first = field.split(".")[0]
         if first not in names:
             near = difflib.get_close_matches(first, sorted(names), n=3)
-            found.append(f"no field {first!r} in {where}" + (f"; did you mean {', '.join(near)}?" if near else "")
-                         + (f" (`dangan fields {category}` lists them)" if category else ""))
+            values = {"field": repr(first), "where": where, "near": ", ".join(near), "category": category or ""}
+            if near and category:
+                found.append(Message("no field {field} in {where}; did you mean {near}? (`dangan fields "
+                                     "{category}` lists them)", **values))
+            elif near:
+                found.append(Message("no field {field} in {where}; did you mean {near}?", **values))
+            elif category:
+                found.append(Message("no field {field} in {where} (`dangan fields {category}` lists them)",
+                                     **values))
+            else:
+                found.append(Message("no field {field} in {where}", **values))
     return found
 
 
