@@ -56,11 +56,13 @@ def test_a_hook_refuses_with_the_lines_and_one_last_line() -> None:
 
 
 def test_the_renderer_is_the_standard_library_alone() -> None:
-    """The warm check (store/quick.py) imports it: it may load no other part of dangan."""
+    """The warm check (store/quick.py) imports it: it may load no other part of dangan than
+    the interface language (dangan.i18n, the standard library alone too)."""
     code = ("import sys, dangan.formats.findings; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('dangan'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["dangan", "dangan.formats", "dangan.formats.findings", "dangan.formats.terminal"]
+    assert out.split() == ["dangan", "dangan.formats", "dangan.formats.findings", "dangan.formats.terminal",
+                           "dangan.i18n"]
 
 
 # ------------------------------------------------------------------ HTML

@@ -13,20 +13,40 @@ from pathlib import Path
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(args)
+    finally:
+        from dangan import i18n
+
+        i18n.set_language("en")  # an in-process caller (the tests) gets English back
+
+
+def _speak(args: list[str]) -> None:
+    """The language of the paths that skip the CLI, chosen as cli/main.py chooses it
+    (`--lang` is the CLI's: these paths have none): DANGAN_LANG, vault.yaml, the locale."""
+    from dangan import i18n
+
+    i18n.set_language(i18n.choose_for(args))
+
+
+def _main(args: list[str]) -> int:
     if args == ["hook", "pre-commit"] or args == ["hook", "framework"]:
         from dangan.errors import GitError
         from dangan.hook.hookrun import Early, framework, pre_commit
 
         if args[1] == "framework" and not os.environ.get("GIT_INDEX_FILE"):
+            _speak(args)
             return framework()  # not a commit: a range or the whole vault (no early diff)
         try:
             early = Early()  # git reads the index while the checker loads
         except (OSError, GitError):
             early = None  # no git here: the check says so the usual way
+        _speak(args)  # after git is started: reading a catalog costs a few ms
         return pre_commit(early)
     if args[:2] == ["hook", "prepare-commit-msg"]:  # git's arguments follow: unused
         from dangan.hook.hookrun import prepare_commit_msg
 
+        _speak(args)
         return prepare_commit_msg()
     vault_path = None
     rest = args
@@ -35,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest in (["check"], ["check", "--all"]):
         from dangan.store.quick import answer
 
+        _speak(args)
         try:
             remembered = answer(str(vault_path or "."))  # standard library only: ~10 ms of imports
         except KeyboardInterrupt:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from dangan import i18n
 from dangan.formats.terminal import columns, escape, json_safe
 from dangan.i18n import N_, _
 from dangan.store.sealing import Keyring
@@ -19,7 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def warn(message: str) -> None:
     """A warning on stderr: the command goes on (e.g. without a key that was refused)."""
-    click.echo(_("dangan: warning: {message}").format(message=message), err=True)
+    click.echo(_("dangan: warning: {message}").format(message=i18n.shown(message)), err=True)
 
 
 def office_note(vault: Vault) -> None:

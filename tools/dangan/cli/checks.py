@@ -1,11 +1,13 @@
 """Check commands: check, fmt, hook."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from dangan import i18n
 from dangan.cli.base import (
     Context,
     emit_json,
@@ -26,6 +28,7 @@ from dangan.i18n import _
 from dangan.rules import check as checks
 from dangan.services import scan
 from dangan.services.initvault import add_missing_hooks, install_hooks_config
+from dangan.store.vault import CONFIG
 
 
 def _report(result: checks.CheckResult, as_json: bool) -> None:
@@ -216,9 +219,29 @@ def hook_pre_receive() -> None:
         old, new = parts[0], parts[1]
         spec = [f"{old}..{new}"] if set(old) != {"0"} else [new, "--not", "--all"]
         commits += _commits(root, spec)
+    _server_language(root, updates)
     result = scan.check_commits(root, list(dict.fromkeys(commits)), None, use_cache=False)
     result.findings = scan.receive_findings(root, updates) + result.findings
     _hook_report(result, "push")
+
+
+def _server_language(root: Path, updates: list[tuple[str, str, str]]) -> None:
+    """A server's repository is bare: there is no vault.yaml file for the CLI to read its
+    `language` from. Unless `--lang` or DANGAN_LANG chose, the refusal speaks the language
+    of the vault.yaml of the server's HEAD, else of the first commit pushed (a first push
+    to an empty repository), else the locale's, as the CLI had chosen."""
+    if click.get_current_context().find_root().params.get("lang") or \
+            os.environ.get("DANGAN_LANG") in i18n.LANGUAGES:
+        return
+    for rev in ["HEAD", *(new for _old, new, _ref in updates if set(new) != {"0"})]:
+        try:
+            text = gitio.file_at(root, rev, CONFIG)
+        except DanganError:
+            continue
+        configured = i18n.from_config(text.decode("utf-8", "replace")) if text is not None else None
+        if configured is not None:
+            i18n.set_language(configured)
+            return
 
 
 def _known(root: Path, rev: str) -> bool:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from dangan import i18n
 from dangan.cli.base import (
     Context,
     complete_code,
@@ -190,7 +191,7 @@ def textconv_cmd(ctx: Context, file: Path) -> None:
                 journal_decryption(ctx, _codes_in(file), vault=vault)
             except JournalError as exc:  # a diff must still show something: the masked view
                 say(_("dangan: warning: {message}").format(message=_("{message}; showing the record masked").format(
-                    message=exc.message)))
+                    message=i18n.shown(exc.message))))
                 shown = masked
     click.echo(escape(shown, lines=True), nl=False)  # git shows it on a terminal: format.md §4.4
 

@@ -143,7 +143,7 @@ def _run(args: list[str]) -> int:
         return 0
     except DanganError as exc:
         # a message may quote the input, a value or a file name: shown inert (format.md §4.4)
-        click.echo(escape(_("dangan: error: {message}").format(message=_(exc.message)), lines=True), err=True)
+        click.echo(escape(_("dangan: error: {message}").format(message=i18n.shown(exc.message)), lines=True), err=True)
         if exc.hint:
             click.echo(escape(_("hint: {hint}").format(hint=_hint(exc.hint))), err=True)
         return exc.exit_code
@@ -181,8 +181,8 @@ HINT_PARTS = (N_("nothing was written"), N_("fix the fields and retry"), N_("; "
 def _hint(hint: str) -> str:
     """A hint in the interface language: whole, or else piece by piece where a service
     joined several with "; " (each piece a message of its own, the values already in)."""
-    whole = _(hint)
-    if whole != hint or "; " not in hint:
+    whole = i18n.shown(hint)
+    if whole != hint or "; " not in hint or isinstance(hint, i18n.Message):
         return whole
     return _("; ").join(_(part) for part in hint.split("; "))
 

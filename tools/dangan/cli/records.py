@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from dangan import i18n
 from dangan.cli.base import (
     Context,
     complete_category,
@@ -206,7 +207,7 @@ def edit_cmd(ctx: Context, code: str, no_commit: bool) -> None:
             try:
                 written = records.replace(vault, parsed, body, not no_commit)
             except DanganError as exc:
-                text = _error_header(exc.message) + body
+                text = _error_header(i18n.shown(exc.message)) + body
                 previous = text
                 continue
             click.echo(str(parsed) if written else _("{code}: no changes").format(code=parsed))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 from dangan import __version__
 from dangan.formats import terminal
+from dangan.i18n import N_, Message
 from dangan.model.codes import LEVELS
 
 BASE_URI = "https://dangan.invalid/schemas/"
@@ -411,7 +413,7 @@ class SchemaSet:
         for error in validator.iter_errors(record):
             parts = [str(p) for p in error.instance_path]
             message = _unsafe_text(error) or (
-                _redacted(error) if names.intersection(parts) else _short(error.message))
+                _redacted(error) if names.intersection(parts) else reason(_short(error.message)))
             found.append(("/" + "/".join(parts), message))
         return found
 
@@ -459,9 +461,10 @@ def _unsafe_text(error: Any) -> str | None:
     at = terminal.first_unsafe(error.instance, lines=text)
     if at is None:
         return None
-    allowed = "only line feeds and tabs" if text else "none"
-    return (f"holds U+{ord(error.instance[at]):04X} at character {at + 1}: a control "
-            f"character, line separator or bidirectional override (this field allows {allowed})")
+    allowed = Message("only line feeds and tabs") if text else Message("none")
+    return Message("holds U+{point} at character {at}: a control character, line separator or "
+                   "bidirectional override (this field allows {allowed})",
+                   point=f"{ord(error.instance[at]):04X}", at=at + 1, allowed=allowed)
 
 
 def _redacted(error: Any) -> str:
@@ -474,13 +477,67 @@ def _redacted(error: Any) -> str:
         if hasattr(kind, attr):
             detail = f" {getattr(kind, attr)}"
             break
-    return f"the value (not shown: sensitive) fails `{keyword}`{detail}"
+    return Message("the value (not shown: sensitive) fails `{keyword}`{detail}", keyword=keyword, detail=detail)
 
 
 def _read_dir(directory: Path) -> dict[str, bytes] | None:
     if not directory.is_dir():
         return None
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+# The reasons JSON Schema gives (jsonschema-rs's English), as templates with named values so
+# that they can be shown in the interface language (docs/decisions.md "Interface languages"):
+# each pattern matches a whole message, and its template formats the parts back into the very
+# same English. A reason of another shape (or one cut short) stays as it is.
+_REASONS = [(re.compile(pattern, re.S), template) for pattern, template in (
+    (r'(?P<value>.*) is not one of (?P<options>.*) or (?P<more>\d+) other candidates',
+     N_("{value} is not one of {options} or {more} other candidates")),
+    (r'(?P<value>.*) is not one of (?P<options>.*) or (?P<last>"[^"]*"|[^ ]+)',
+     N_("{value} is not one of {options} or {last}")),
+    (r'(?P<value>.*) is not one of (?P<options>.*)', N_("{value} is not one of {options}")),
+    (r'(?P<name>.*) is a required property', N_("{name} is a required property")),
+    (r"Additional properties are not allowed \((?P<names>.*) was unexpected\)",
+     N_("Additional properties are not allowed ({names} was unexpected)")),
+    (r"Additional properties are not allowed \((?P<names>.*) were unexpected\)",
+     N_("Additional properties are not allowed ({names} were unexpected)")),
+    (r"Unevaluated properties are not allowed \((?P<names>.*) was unexpected\)",
+     N_("Unevaluated properties are not allowed ({names} was unexpected)")),
+    (r"Unevaluated properties are not allowed \((?P<names>.*) were unexpected\)",
+     N_("Unevaluated properties are not allowed ({names} were unexpected)")),
+    (r'(?P<value>.*) is not of type (?P<type>"[^"]*")', N_("{value} is not of type {type}")),
+    (r'(?P<value>.*) is not of types (?P<types>.*)', N_("{value} is not of types {types}")),
+    (r'(?P<value>.*) is not a (?P<format>"[^"]*")', N_("{value} is not a {format}")),
+    (r'(?P<value>.*) does not match (?P<pattern>".*")', N_("{value} does not match {pattern}")),
+    (r'(?P<value>.*) is shorter than (?P<limit>\d+) characters?',
+     N_("{value} is shorter than {limit} characters")),
+    (r'(?P<value>.*) is longer than (?P<limit>\d+) characters?',
+     N_("{value} is longer than {limit} characters")),
+    (r'(?P<value>.*) is less than the minimum of (?P<limit>.*)', N_("{value} is less than the minimum of {limit}")),
+    (r'(?P<value>.*) is greater than the maximum of (?P<limit>.*)',
+     N_("{value} is greater than the maximum of {limit}")),
+    (r'(?P<value>.*) has less than (?P<limit>\d+) items?', N_("{value} has less than {limit} items")),
+    (r'(?P<value>.*) has more than (?P<limit>\d+) items?', N_("{value} has more than {limit} items")),
+    (r'(?P<value>.*) was expected', N_("{value} was expected")),
+    (r"(?P<value>.*) is not valid under any of the schemas listed in the 'anyOf' keyword",
+     N_("{value} is not valid under any of the schemas listed in the 'anyOf' keyword")),
+    (r"(?P<value>.*) is not valid under any of the schemas listed in the 'oneOf' keyword",
+     N_("{value} is not valid under any of the schemas listed in the 'oneOf' keyword")),
+    (r"(?P<value>.*) is valid under more than one of the schemas listed in the 'oneOf' keyword",
+     N_("{value} is valid under more than one of the schemas listed in the 'oneOf' keyword")),
+)]
+
+
+def reason(text: str) -> str:
+    """A schema error's reason as an `i18n.Message` whose English is `text` itself, when it
+    has one of the known shapes; else `text`."""
+    for pattern, template in _REASONS:
+        found = pattern.fullmatch(text)
+        if found is not None:
+            message = Message(template, **found.groupdict())
+            if message == text:  # a singular (`1 character`) is not the template's plural
+                return message
+    return text
 
 
 def _short(message: str, limit: int = 200) -> str:

@@ -33,6 +33,7 @@ from dangan.formats.yamlbase import (  # noqa: F401 (yamlio is the interface)
     _literal_ok,
     int_ok,
 )
+from dangan.i18n import Message
 
 MAX_RECORD_BYTES = 256 * 1024
 BOM = b"\xef\xbb\xbf"
@@ -51,15 +52,15 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def decode(data: bytes) -> str:
     """Check the byte-level rules of DG101 and return the text."""
     if len(data) > MAX_RECORD_BYTES:
-        raise YamlError(f"larger than 256 KiB ({len(data)} bytes)")
+        raise YamlError(Message("larger than 256 KiB ({count} bytes)", count=len(data)))
     if data.startswith(BOM):
-        raise YamlError("starts with a byte-order mark (BOM); save as UTF-8 without BOM")
+        raise YamlError(Message("starts with a byte-order mark (BOM); save as UTF-8 without BOM"))
     if b"\x00" in data:
-        raise YamlError("contains NUL bytes; not a text file")
+        raise YamlError(Message("contains NUL bytes; not a text file"))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise YamlError(f"not UTF-8 (invalid byte at offset {exc.start})") from None
+        raise YamlError(Message("not UTF-8 (invalid byte at offset {start})", start=exc.start)) from None
 
 
 MAX_FLOW_DEPTH = 100
@@ -113,9 +114,7 @@ _ITEM_INDICATOR = re.compile(r"^[ ]*(?:-[ ]+)+[|>](?:[1-9][-+]?|[-+][1-9])[ ]*(?
 def _ambiguous_item(text: str) -> None:
     if ("- |" in text or "- >" in text) and (found := _ITEM_INDICATOR.search(text)):
         line = text.count("\n", 0, found.start()) + 1
-        raise YamlError(f"line {line}: a block scalar with an indentation indicator in a list item "
-                        f"({found.group().strip()!r}): YAML readers disagree on where its text starts (sops writes "
-                        "this for a value that begins with a line break); write the value quoted")
+        raise YamlError(Message("line {line}: a block scalar with an indentation indicator in a list item ({value}): YAML readers disagree on where its text starts (sops writes this for a value that begins with a line break); write the value quoted", line=line, value=repr(found.group().strip())))
 
 
 def load_roundtrip(text: str) -> Any:
@@ -125,11 +124,11 @@ def load_roundtrip(text: str) -> Any:
 
     _ambiguous_item(text)
     if _too_deep(text):
-        raise YamlError(f"nested too deeply (more than {MAX_FLOW_DEPTH} levels of [ or {{)")
+        raise YamlError(Message("nested too deeply (more than {limit} levels of [ or {brace})", limit=MAX_FLOW_DEPTH, brace="{"))
     tree = yamlrt.load(text)
     if not isinstance(tree, dict):
         kind = "empty" if tree is None else f"a {type(tree).__name__}"
-        raise YamlError(f"the document is {kind}, not a mapping of fields")
+        raise YamlError(Message("the document is {kind}, not a mapping of fields", kind=kind))
     _check_keys(tree)
     return tree
 
@@ -139,7 +138,7 @@ def _check_keys(node: Any) -> None:
     if isinstance(node, dict):
         for key in node:
             if not isinstance(key, str):
-                raise YamlError(f"key {key!r} is not a string")
+                raise YamlError(Message("key {key} is not a string", key=repr(key)))
     problem = value_problem(node)
     if problem is not None:
         raise YamlError(problem)
@@ -199,7 +198,7 @@ def to_plain(node: Any) -> Any:
         return int(node)
     if isinstance(node, float):
         return float(node)
-    raise YamlError(f"unsupported value of type {type(node).__name__}")
+    raise YamlError(Message("unsupported value of type {type}", type=type(node).__name__))
 
 
 def load_text(text: str) -> dict[str, Any]:

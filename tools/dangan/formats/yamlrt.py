@@ -18,6 +18,7 @@ from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from dangan.formats.yamlbase import _UNSAFE, MAX_INT_DIGITS, YamlError, _literal_ok, int_ok
+from dangan.i18n import Message
 
 CONTAINERS = (CommentedMap, CommentedSeq)
 
@@ -28,15 +29,15 @@ class _StrictComposer(Composer):
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.parser.peek_event()
         if isinstance(event, AliasEvent):
-            raise YamlError(f"line {event.start_mark.line + 1}: aliases (*name) are not allowed")
+            raise YamlError(Message("line {line}: aliases (*name) are not allowed", line=event.start_mark.line + 1))
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
-            raise YamlError(f"line {event.start_mark.line + 1}: anchors (&name) are not allowed")
+            raise YamlError(Message("line {line}: anchors (&name) are not allowed", line=event.start_mark.line + 1))
         tag = getattr(event, "ctag", None) or getattr(event, "tag", None)
         if tag is not None and str(tag) not in ("!", "None") and not _implicit(event):
-            raise YamlError(f"line {event.start_mark.line + 1}: tags (!tag) are not allowed")
+            raise YamlError(Message("line {line}: tags (!tag) are not allowed", line=event.start_mark.line + 1))
         if getattr(event, "value", None) == "<<" and getattr(event, "style", None) is None:
-            raise YamlError(f"line {event.start_mark.line + 1}: merge keys (<<) are not allowed")
+            raise YamlError(Message("line {line}: merge keys (<<) are not allowed", line=event.start_mark.line + 1))
         return super().compose_node(parent, index)
 
 
@@ -64,8 +65,7 @@ class _Constructor(RoundTripConstructor):
         except ValueError:
             value = None
         if value is None or not int_ok(value):
-            raise YamlError(f"line {node.start_mark.line + 1}: an integer of more than "
-                            f"{MAX_INT_DIGITS} digits (quote it if it is text)")
+            raise YamlError(Message("line {line}: an integer of more than {digits} digits (quote it if it is text)", line=node.start_mark.line + 1, digits=MAX_INT_DIGITS))
         return value
 
 
@@ -111,13 +111,13 @@ def load(text: str) -> Any:
     except YamlError:
         raise
     except RecursionError:
-        raise YamlError("nested too deeply") from None
+        raise YamlError(Message("nested too deeply")) from None
     except (ComposerError, ConstructorError, MarkedYAMLError) as exc:
         raise YamlError(_describe(exc)) from None
     except YAMLError as exc:  # DuplicateKeyError and friends
         raise YamlError(_describe(exc)) from None
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
-        raise YamlError(f"cannot be read as YAML ({type(exc).__name__})") from None
+        raise YamlError(Message("cannot be read as YAML ({type})", type=type(exc).__name__)) from None
 
 
 def dump(tree: Any) -> str:

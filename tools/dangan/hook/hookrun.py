@@ -14,6 +14,8 @@ from dangan.errors import DanganError, internal_error
 from dangan.formats import findings as shown
 from dangan.formats.terminal import CountLine, escape
 from dangan.git import gitio
+from dangan.i18n import N_, _
+from dangan.i18n import shown as in_language
 
 if TYPE_CHECKING:
     from dangan.rules.check import CheckResult
@@ -42,15 +44,15 @@ class Early:
 
 def warn(message: str) -> None:
     """cli/base.py's `warn`, without click."""
-    sys.stderr.write(f"dangan: warning: {message}\n")
+    sys.stderr.write(_("dangan: warning: {message}").format(message=in_language(message)) + "\n")
 
 
 def unverified(count: int) -> None:
     """A committer without a key cannot verify a MAC (DG107): said, since a hand-resolved
     record then passes here and is found only by a key holder (docs/threat-model.md)."""
-    warn(f"no key found: the MAC of {count} staged encrypted record(s) was not verified (DG107); "
-         "a key in SOPS_AGE_KEY_FILE, DANGAN_AGE_KEY_FILE or ~/.config/sops/age/keys.txt lets "
-         "this hook verify it")
+    warn(_("no key found: the MAC of {count} staged encrypted record(s) was not verified (DG107); "
+           "a key in SOPS_AGE_KEY_FILE, DANGAN_AGE_KEY_FILE or ~/.config/sops/age/keys.txt lets "
+           "this hook verify it").format(count=count))
 
 
 def report(result: CheckResult, action: str) -> int:
@@ -82,6 +84,11 @@ _CONTINUE = {"a rebase": "git rebase --continue", "a rebase or am": "git rebase 
              "a cherry-pick": "git cherry-pick --continue", "a revert": "git revert --continue"}
 
 
+# the operations' names as prepare_commit_msg's message shows them (gitio.busy_state's
+# words, translated when shown)
+_OPERATIONS = (N_("a rebase"), N_("a rebase or am"), N_("a cherry-pick"), N_("a revert"))
+
+
 def prepare_commit_msg() -> int:
     """hooks/prepare-commit-msg: git's sequencer (rebase, cherry-pick, revert) commits
     without running pre-commit, so a hand-resolved record would enter history unchecked
@@ -103,8 +110,9 @@ def prepare_commit_msg() -> int:
         code = report(result, "commit")
         if code:
             finish = _CONTINUE.get(busy or "", "git cherry-pick --continue")
-            sys.stderr.write(f"dangan: git runs no pre-commit hook in {busy or 'a cherry-pick'}: this is "
-                             f"dangan's check of the commit; fix the files, `git add` them, then `{finish}`\n")
+            sys.stderr.write(_("dangan: git runs no pre-commit hook in {operation}: this is dangan's "
+                               "check of the commit; fix the files, `git add` them, then `{finish}`").format(
+                operation=_(busy or "a cherry-pick"), finish=finish) + "\n")
         return code
 
     return _guarded(run, ["hook", "prepare-commit-msg"], ("hook", "prepare-commit-msg"))
@@ -164,12 +172,13 @@ def _guarded(run: Callable[[], int], argv: list[str], command: tuple[str, ...]) 
     try:
         return run()
     except DanganError as exc:
-        sys.stderr.write(escape(f"dangan: error: {exc.message}", lines=True) + "\n")
+        message = _("dangan: error: {message}").format(message=in_language(exc.message))
+        sys.stderr.write(escape(message, lines=True) + "\n")
         if exc.hint:
-            sys.stderr.write(escape(f"hint: {exc.hint}") + "\n")
+            sys.stderr.write(escape(_("hint: {hint}").format(hint=in_language(exc.hint))) + "\n")
         return exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("dangan: interrupted\n")
+        sys.stderr.write(_("dangan: interrupted") + "\n")
         return 130
     except BrokenPipeError:
         return 0

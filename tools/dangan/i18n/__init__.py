@@ -66,6 +66,70 @@ def N_(message: str) -> str:
     return message
 
 
+# ------------------------------------------------------------ messages made below the CLI
+
+class Message(str):
+    """A message made where its values are known (a rule's finding, a service's refusal)
+    and shown later, in whatever language is in use then: the English text itself (the
+    stable text of `check --json`, what code compares and tests read) that also keeps its
+    template, the msgid, and its named values. `shown` renders it in the interface
+    language; a value that is a Message is shown in that language too.
+
+    Values are kept as the template formats them: numbers as numbers (a format spec may
+    need them), a Message as itself, anything else as its text (`format(value)`, what a
+    plain `{field}` prints), so that the whole can be written to JSON and read back
+    (`to_json`, `from_json`: the warm check remembers findings so) and rendered the same.
+    A field that needs repr() is given `repr(value)` by its caller, not `!r`."""
+
+    template: str
+    values: dict[str, object]
+
+    def __new__(cls, template: str, /, **values: object) -> Message:
+        kept = {name: value if isinstance(value, Message) or type(value) in (int, float)
+                else format(value) for name, value in values.items()}
+        self = super().__new__(cls, template.format(**kept) if kept else template)
+        self.template = template
+        self.values = kept
+        return self
+
+    def __reduce__(self) -> tuple[object, ...]:  # a worker of the check's pool sends findings
+        return (_message, (self.template, self.values))
+
+    def to_json(self) -> dict[str, object]:
+        return {"t": self.template, "v": {name: value.to_json() if isinstance(value, Message) else value
+                                          for name, value in self.values.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Message:
+        values = data.get("v") or {}
+        assert isinstance(values, dict)
+        return cls(str(data["t"]), **{name: cls.from_json(value) if isinstance(value, dict) else value
+                                      for name, value in values.items()})
+
+
+def _message(template: str, values: dict[str, object]) -> Message:
+    return Message(template, **values)
+
+
+def shown(message: str) -> str:
+    """`message` in the interface language: a Message rendered from its translated template
+    (its Message values likewise), any other text looked up whole in the catalogs (a
+    constant message marked with N_ where it is made); the English text as it is in `en`,
+    for a text the catalogs do not know, or for a translation that lost a field."""
+    if _language == "en":
+        return str.__str__(message)
+    if not isinstance(message, Message):
+        return _translations.gettext(message)
+    if not message.values:
+        return _translations.gettext(message.template)
+    try:
+        return _translations.gettext(message.template).format(
+            **{name: shown(value) if isinstance(value, Message) else value
+               for name, value in message.values.items()})
+    except (KeyError, IndexError, ValueError):
+        return str.__str__(message)
+
+
 # ------------------------------------------------------------------ choosing the language
 
 _HANS = ("zh_cn", "zh_sg", "zh_hans", "zh-cn", "zh-sg", "zh-hans")
@@ -99,11 +163,17 @@ def from_vault(start: Path) -> str | None:
         for folder in (start, *start.parents):
             config = folder / "vault.yaml"
             if config.is_file():
-                found = _LANGUAGE_LINE.search(config.read_text("utf-8", "replace"))
-                return found.group(1) if found and found.group(1) in LANGUAGES else None
+                return from_config(config.read_text("utf-8", "replace"))
     except OSError:
         return None
     return None
+
+
+def from_config(text: str) -> str | None:
+    """The `language` a vault.yaml's text sets (as `from_vault` reads it), or None: what a
+    server's hook reads from a commit, having no vault.yaml file."""
+    found = _LANGUAGE_LINE.search(text)
+    return found.group(1) if found and found.group(1) in LANGUAGES else None
 
 
 def choose(option: str | None, environ: Mapping[str, str], vault_dir: Path | None) -> str:

@@ -3,7 +3,7 @@
 dangan at run time; the standard library alone (`ast`).
 
 It yields what Babel's own Python extractor would (the string literals given to `_`, `N_`,
-`pgettext` and `ngettext`) and, in addition, what click shows as help: the docstring of every function
+`pgettext` and `ngettext`, and the template of an `i18n.Message`) and, in addition, what click shows as help: the docstring of every function
 decorated as a click command or group, and the `help=`/`short_help=` literal of every
 `option(...)`, `command(...)` and `group(...)` call, as inspect.cleandoc leaves them;
 cli.base.localize looks those texts up when a command is resolved. The commands' modules
@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Iterator
 from typing import IO, Any
 
-_SINGLE = ("_", "N_")
+_SINGLE = ("_", "N_", "Message")  # Message: i18n.Message, a template and named values
 
 
 def extract(fileobj: IO[bytes], keywords: Any, comment_tags: Any,

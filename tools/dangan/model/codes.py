@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from dangan.errors import CodeError
+from dangan.i18n import Message
 
 LEVELS = ("company", "project", "building", "unit", "room")
 MAX_CODE_LENGTH = 64
@@ -79,33 +80,33 @@ def parse_location(text: str) -> Location:
         return Location()
     _check_text(text, "location")
     if "" in text.split("-"):
-        raise CodeError(f"location {_quote(text)} has an empty part")
+        raise CodeError(Message("location {value} has an empty part", value=_quote(text)))
     parts = text.split("-")
     if len(parts) > len(_PART):
         raise CodeError(
-            f"location {_quote(text)} has {len(parts)} parts; at most 4 (project-building-unit-room)",
-            "example: A01-02-001-0301",
+            Message("location {value} has {count} parts; at most 4 (project-building-unit-room)", value=_quote(text), count=len(parts)),
+            Message("example: A01-02-001-0301"),
         )
     for part, (regex, level) in zip(parts, _PART):
         if not regex.fullmatch(part):
             raise CodeError(
-                f"location {_quote(text)}: {level} {_quote(part)} is malformed",
-                "project = A-D + 2 digits, building 2 digits, unit 3 digits, room 4 digits",
+                Message("location {value}: {level} {value2} is malformed", value=_quote(text), level=level, value2=_quote(part)),
+                Message("project = A-D + 2 digits, building 2 digits, unit 3 digits, room 4 digits"),
             )
         if set(part.lstrip("ABCD")) == {"0"}:
-            raise CodeError(f"location {_quote(text)}: {level} {_quote(part)} is all zeros")
+            raise CodeError(Message("location {value}: {level} {value2} is all zeros", value=_quote(text), level=level, value2=_quote(part)))
     return Location(tuple(parts))
 
 
 def _check_text(text: str, what: str) -> None:
     if len(text) > MAX_CODE_LENGTH:
-        raise CodeError(f"{what} {_quote(text)} is too long ({len(text)} characters)")
+        raise CodeError(Message("{what} {value} is too long ({count} characters)", what=what, value=_quote(text), count=len(text)))
     if not text.isascii() or not text.isprintable():
-        raise CodeError(f"{what} {_quote(text)} contains characters other than A-Z, 0-9 and '-'")
+        raise CodeError(Message("{what} {value} contains characters other than A-Z, 0-9 and '-'", what=what, value=_quote(text)))
     if "/" in text or "\\" in text or "." in text:
-        raise CodeError(f"{what} {_quote(text)} contains a path character")
+        raise CodeError(Message("{what} {value} contains a path character", what=what, value=_quote(text)))
     if text != text.strip() or " " in text:
-        raise CodeError(f"{what} {_quote(text)} contains spaces")
+        raise CodeError(Message("{what} {value} contains spaces", what=what, value=_quote(text)))
 
 
 # a well-formed code in one match (ASCII digits only: [0-9], not \d); the checks that a
@@ -122,7 +123,7 @@ def path_regex(category: str) -> str:
     the records of `category`, relative to the vault root: `.sops.yaml`'s `path_regex`
     (store.sopsconfig). Any location depth: the level rule is DG103's, not sops's."""
     if not _CATEGORY.fullmatch(category):
-        raise CodeError(f"category {_quote(category)} is not two capital letters")
+        raise CodeError(Message("category {value} is not two capital letters", value=_quote(category)))
     location = r"(?:[ABCD][0-9]{2}/(?:[0-9]{2}/(?:[0-9]{3}/(?:[0-9]{4}/)?)?)?)?"
     return rf"^vault/{location}{category}/{category}-[0-9A-Z-]+\.yaml$"
 
@@ -138,29 +139,29 @@ def parse_code(text: str) -> Code:
 
 def _parse_code_slowly(text: str) -> Code:
     if not isinstance(text, str):
-        raise CodeError(f"code must be a string, not {type(text).__name__}")
+        raise CodeError(Message("code must be a string, not {type}", type=type(text).__name__))
     _check_text(text, "code")
     if text != text.upper():
-        raise CodeError(f"code {_quote(text)} must be upper case", f"did you mean {text.upper()}?")
+        raise CodeError(Message("code {value} must be upper case", value=_quote(text)), Message("did you mean {value}?", value=text.upper()))
     parts = text.split("-")
     if len(parts) < 2 or "" in parts:
-        raise CodeError(f"code {_quote(text)} is malformed", "example: YZ-A01-02-001-0301-0001")
+        raise CodeError(Message("code {value} is malformed", value=_quote(text)), Message("example: YZ-A01-02-001-0301-0001"))
     category, serial = parts[0], parts[-1]
     if not _CATEGORY.fullmatch(category):
-        raise CodeError(f"code {_quote(text)}: category {_quote(category)} is not two letters A-Z")
+        raise CodeError(Message("code {value}: category {value2} is not two letters A-Z", value=_quote(text), value2=_quote(category)))
     if not _SERIAL.fullmatch(serial):
         raise CodeError(
-            f"code {_quote(text)}: serial {_quote(serial)} must be 4 or more digits",
-            "serials are zero-padded to four: 0001",
+            Message("code {value}: serial {value2} must be 4 or more digits", value=_quote(text), value2=_quote(serial)),
+            Message("serials are zero-padded to four: 0001"),
         )
     if int(serial) == 0:
-        raise CodeError(f"code {_quote(text)}: serial is all zeros")
+        raise CodeError(Message("code {value}: serial is all zeros", value=_quote(text)))
     if len(serial) > 4 and serial.startswith("0"):
-        raise CodeError(f"code {_quote(text)}: serial {_quote(serial)} is over-padded")
+        raise CodeError(Message("code {value}: serial {value2} is over-padded", value=_quote(text), value2=_quote(serial)))
     try:
         location = parse_location("-".join(parts[1:-1]))
     except CodeError as exc:
-        raise CodeError(f"code {_quote(text)}: {exc.message}", exc.hint) from None
+        raise CodeError(Message("code {value}: {message}", value=_quote(text), message=exc.message), exc.hint) from None
     return Code(category, location, int(serial))
 
 
@@ -168,10 +169,10 @@ def path_to_code(path: str) -> Code:
     """Inverse of Code.path; raises CodeError when `path` is not a derived path."""
     segments = path.split("/")
     if len(segments) < 3 or segments[0] != "vault" or not segments[-1].endswith(".yaml"):
-        raise CodeError(f"{_quote(path)} is not a record path (vault/.../CAT/CODE.yaml)")
+        raise CodeError(Message("{value} is not a record path (vault/.../CAT/CODE.yaml)", value=_quote(path)))
     code = parse_code(segments[-1][: -len(".yaml")])
     if code.path != path:
-        raise CodeError(f"{_quote(path)} is not the path of {code} (expected {code.path})")
+        raise CodeError(Message("{value} is not the path of {code} (expected {path})", value=_quote(path), code=code, path=code.path))
     return code
 
 

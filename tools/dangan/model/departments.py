@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dangan.i18n import Message
 from dangan.model.codes import Code
 
 UNASSIGNED = "unassigned"
@@ -116,12 +117,11 @@ def problems(config: Mapping[str, Any], categories: Sequence[str]) -> list[str]:
     seen: set[str] = set()
     for department in parse(config):
         if department.name in seen:
-            out.append(f"departments: {department.name!r} is listed twice")
+            out.append(Message("departments: {name} is listed twice", name=repr(department.name)))
         seen.add(department.name)
         for category, _ in department.files:
             if category not in categories:
-                out.append(f"departments: {department.name!r} files unknown category {category!r}")
+                out.append(Message("departments: {name} files unknown category {category}", name=repr(department.name), category=repr(category)))
         if department.people and department.responsible and department.responsible not in department.people:
-            out.append(f"departments: {department.name!r}: responsible {department.responsible!r} "
-                       "is not among its people")
+            out.append(Message("departments: {name}: responsible {responsible} is not among its people", name=repr(department.name), responsible=repr(department.responsible)))
     return out

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dangan.errors import DanganError
+from dangan.i18n import Message
 from dangan.model.codes import Code, CodeError, parse_code, parse_location
 from dangan.model.timeutil import record_time
 
@@ -92,7 +93,7 @@ def add_duration(start: dt.date, duration: str) -> dt.date:
     """
     match = _DURATION.fullmatch(duration)
     if match is None or duration == "P":
-        raise DanganError(f"{duration!r} is not an ISO 8601 duration like P10Y, P6M, P2W")
+        raise DanganError(Message("{duration} is not an ISO 8601 duration like P10Y, P6M, P2W", duration=repr(duration)))
     years, months, weeks, days = (int(g or 0) for g in match.groups())
     index = start.year * 12 + start.month - 1 + years * 12 + months
     year, month0 = divmod(index, 12)
@@ -265,10 +266,10 @@ def witness_problems(approved_by: Any, witnesses: Any) -> list[str]:
     problems = []
     named = {w.strip() for w in witnesses if isinstance(w, str)} if isinstance(witnesses, list) else set()
     if len(named) < 2:
-        problems.append(f"a destruction needs two different witnesses (監銷人); it has {len(named)}")
+        problems.append(Message("a destruction needs two different witnesses (監銷人); it has {count}", count=len(named)))
     approver = approved_by.strip() if isinstance(approved_by, str) else ""
     if approver and approver in named:
-        problems.append(f"witness {approver} is the approver; witnesses must be other people")
+        problems.append(Message("witness {approver} is the approver; witnesses must be other people", approver=approver))
     return problems
 
 
@@ -277,9 +278,9 @@ def role_problems(config: Mapping[str, Any], approved_by: Any, carried_out_by: A
     problems = []
     approver = approved_by.strip() if isinstance(approved_by, str) else ""
     if approver not in people_with(config, "approver"):
-        problems.append(f"{approver or 'the approver'} does not have the approver role in vault.yaml")
+        problems.append(Message("{value} does not have the approver role in vault.yaml", value=approver or 'the approver'))
     if isinstance(carried_out_by, str) and carried_out_by.strip() not in people_with(config, "archivist"):
-        problems.append(f"{carried_out_by} (carried out by) does not have the archivist role in vault.yaml")
+        problems.append(Message("{carried_out_by} (carried out by) does not have the archivist role in vault.yaml", carried_out_by=carried_out_by))
     return problems
 
 
@@ -299,16 +300,16 @@ def certificate_problems(tree: dict[str, Any], config: dict[str, Any]) -> list[s
             continue
         code = str(item.get("code"))
         if code in seen:
-            problems.append(f"{code} is listed twice")
+            problems.append(Message("{code} is listed twice", code=code))
         seen.add(code)
         if not code.startswith(f"{item.get('category')}-"):
-            problems.append(f"{code}: category {item.get('category')} differs from the code's")
+            problems.append(Message("{code}: category {value} differs from the code's", code=code, value=item.get('category')))
         if isinstance(item.get("rule"), dict) and item["rule"].get("keep") == "permanent":
-            problems.append(f"{code} is kept permanently and cannot be destroyed")
+            problems.append(Message("{code} is kept permanently and cannot be destroyed", code=code))
     tz = vault_tz(config)
     day, as_of = to_day(tree.get("destroyed_at"), tz), to_day(tree.get("plan_as_of"), tz)
     if day is not None and as_of is not None and as_of > day:
-        problems.append(f"destroyed on {day}, before the as-of date of its plan ({as_of})")
+        problems.append(Message("destroyed on {day}, before the as-of date of its plan ({as_of})", day=day, as_of=as_of))
     return problems
 
 
@@ -320,13 +321,11 @@ def _attachments_follow(code: Code, item: Mapping[str, Any], last: Mapping[str, 
     named = [(e.get("file"), e.get("sha256")) for e in item.get("attachments") or [] if isinstance(e, dict)]
     problems = []
     if has != named:
-        problems.append(f"{code}: the certificate lists attachments {[f for f, _ in named]}, its last version "
-                        f"{[f for f, _ in has]} (with their SHA-256)")
+        problems.append(Message("{code}: the certificate lists attachments {value}, its last version {value2} (with their SHA-256)", code=code, value=[f for f, _ in named], value2=[f for f, _ in has]))
     for file, _ in has:
         rel = path_of(code, str(file))
         if rel not in side.removed and side.exists(rel):
-            problems.append(f"{code}: its attachment {file} is left behind; attachments are destroyed with "
-                            "their record")
+            problems.append(Message("{code}: its attachment {file} is left behind; attachments are destroyed with their record", code=code, file=file))
     return problems
 
 
@@ -354,22 +353,20 @@ def certificate_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict
             continue  # the schema reports it
         last = side.blob(str(item.get("blob"))) if isinstance(item.get("blob"), str) else None
         if last is None:
-            problems.append(f"{code}: its last version ({item.get('blob')}) is not in this repository")
+            problems.append(Message("{code}: its last version ({value}) is not in this repository", code=code, value=item.get('blob')))
             continue
         if last.get("code") != str(code):
-            problems.append(f"{code}: blob {item.get('blob')} is a version of {last.get('code')}, not of {code}")
+            problems.append(Message("{code}: blob {value} is a version of {value2}, not of {code}", code=code, value=item.get('blob'), value2=last.get('code')))
             continue
         removed = side.removed.get(code.path)
         if removed is None:
             if side.exists(code.path):
-                problems.append(f"{code} is listed but not removed; a certificate comes with the removal of "
-                                "what it lists (dangan retention apply)")
+                problems.append(Message("{code} is listed but not removed; a certificate comes with the removal of what it lists (dangan retention apply)", code=code))
             else:
-                problems.append(f"{code} is listed but is not in the vault to be removed")
+                problems.append(Message("{code} is listed but is not in the vault to be removed", code=code))
             continue
         if item.get("blob") != removed:
-            problems.append(f"{code}: the certificate lists version {item.get('blob')}, but the change removes "
-                            f"version {removed}; make a new plan")
+            problems.append(Message("{code}: the certificate lists version {value}, but the change removes version {removed}; make a new plan", code=code, value=item.get('blob'), removed=removed))
             continue
         problems += _attachments_follow(code, item, last, side)
         if isinstance(item.get("appraisal"), str):
@@ -377,10 +374,9 @@ def certificate_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict
         rule = rule_for(config, code.category)
         found = assess(code, last, rule, day, tz, keepers)
         if not found.is_due:
-            problems.append(f"{code} {_why(found)} on {day}, the day of destruction")
+            problems.append(Message("{code} {value} on {day}, the day of destruction", code=code, value=_why(found), day=day))
         elif item.get("due") != found.due.isoformat() or item.get("trigger") != found.trigger.isoformat():
-            problems.append(f"{code}: the certificate says trigger {item.get('trigger')}, due {item.get('due')}; "
-                            f"the record's are {found.trigger}, {found.due}")
+            problems.append(Message("{code}: the certificate says trigger {value}, due {value2}; the record's are {trigger}, {due}", code=code, value=item.get('trigger'), value2=item.get('due'), trigger=found.trigger, due=found.due))
     return problems
 
 
@@ -401,18 +397,24 @@ def _appraisal_agrees(code: Code, item: Mapping[str, Any], side: Side) -> list[s
 
 
 def _why(found: Assessment) -> str:
+    """Why a record is not destroyed, as a Message (its reasons joined by "and")."""
     if found.later:
-        return f"is not due until {found.due}"
+        return Message("is not due until {due}", due=found.due)
     parts = []
     for reason in found.reasons:
         if reason == HELD:
-            parts.append(f"is held by {', '.join(found.holds)}")
+            parts.append(Message("is held by {value}", value=', '.join(found.holds)))
         elif reason == ON_LOAN:
-            parts.append(f"is on loan ({', '.join(found.loans)})")
+            parts.append(Message("is on loan ({value})", value=', '.join(found.loans)))
         elif reason == OVERRIDE:
-            parts.append(f"is kept until {found.until} (retention.until)")
+            parts.append(Message("is kept until {until} (retention.until)", until=found.until))
         elif reason == LEDGER:
-            parts.append("is a certificate or hold, never deleted")
+            parts.append(Message("is a certificate or hold, never deleted"))
         else:
-            parts.append(f"is not due ({reason})")
-    return " and ".join(parts)
+            parts.append(Message("is not due ({reason})", reason=reason))
+    if not parts:
+        return ""
+    why = parts[0]
+    for part in parts[1:]:
+        why = Message("{first} and {second}", first=why, second=part)
+    return why

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dangan.i18n import Message
 from dangan.model import defaults
 from dangan.model.codes import Code, Location
 from dangan.model.disposal import add_duration, to_day, valid_duration
@@ -361,7 +362,7 @@ def problems(config: Mapping[str, Any], categories: Sequence[str]) -> list[str]:
     filing = config.get("filing")
     for category in filing if isinstance(filing, Mapping) else ():
         if category not in known:
-            out.append(f"filing: unknown category {category!r}")
+            out.append(Message("filing: unknown category {category}", category=repr(category)))
     for index, entry in enumerate(config.get("expected") or []):
         if not isinstance(entry, Mapping):
             continue
@@ -369,10 +370,10 @@ def problems(config: Mapping[str, Any], categories: Sequence[str]) -> list[str]:
         for key, value in (("each", entry.get("each")), ("category", entry.get("category")),
                            ("needs.category", needs.get("category"))):
             if isinstance(value, str) and value not in known:
-                out.append(f"expected[{index}]: {key} names unknown category {value!r}")
+                out.append(Message("expected[{index}]: {key} names unknown category {value}", index=index, key=key, value=repr(value)))
     originals = config.get("originals")
     listed = originals.get("categories") if isinstance(originals, Mapping) else None
     for category in listed if isinstance(listed, list) else ():
         if category not in known:
-            out.append(f"originals: unknown category {category!r}")
+            out.append(Message("originals: unknown category {category}", category=repr(category)))
     return out

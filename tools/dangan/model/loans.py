@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dangan.i18n import N_, Message
 from dangan.model.sides import Side
 
 CATEGORY = "JY"
@@ -55,14 +56,14 @@ ROLE_OF = {"approve": "approver", "reject": "approver", "checkout": "archivist",
 FORMS_OF = {"loan": frozenset({"original", "copy", "scan"}), "view": frozenset({"original"}),
             "copy": frozenset({"copy", "extract"})}
 WHY_STATE = {
-    None: "no request yet",
-    "requested": "it is requested, not approved",
-    "approved": "it is approved, not handed over",
-    "rejected": "it was rejected",
-    "out": "it is out",
-    "closed": "it was returned",
-    "viewed": "it is a view, closed when it was recorded",
-    "copied": "it is a copy given for good, closed when it was recorded",
+    None: Message("no request yet"),
+    "requested": Message("it is requested, not approved"),
+    "approved": Message("it is approved, not handed over"),
+    "rejected": Message("it was rejected"),
+    "out": Message("it is out"),
+    "closed": Message("it was returned"),
+    "viewed": Message("it is a view, closed when it was recorded"),
+    "copied": Message("it is a copy given for good, closed when it was recorded"),
 }
 
 
@@ -167,29 +168,31 @@ def replay(tree: dict[str, Any], rules: LendingRules, until: dt.datetime | None 
     events = tree.get("events") if isinstance(tree.get("events"), list) else []
     for number, event in enumerate(events, start=1):
         if not isinstance(event, dict):
-            problems.append(f"event {number} is not a mapping")
+            problems.append(Message("event {number} is not a mapping", number=number))
             continue
         action = str(event.get("action", ""))
         by = str(event.get("by", ""))
         at = _moment(event.get("at"), rules.tz)
         if until is not None and at is not None and at > until:
             break
-        label = f"event {number} ({action} by {by})"
+        label = Message("event {number} ({action} by {by})", number=number, action=action, by=by)
         if at is None:
-            problems.append(f"{label} has no valid `at` timestamp")
+            problems.append(Message("{event} has no valid `at` timestamp", event=label))
         elif state.last_at is not None and at < state.last_at:
-            problems.append(
-                f"{label} is dated {event.get('at')}, before the event it follows ({_stamp(state.last_at, rules.tz)}); "
-                "events are appended in time order"
-            )
+            problems.append(Message(
+                "{event} is dated {at}, before the event it follows ({previous}); events are appended in "
+                "time order", event=label, at=event.get("at"), previous=_stamp(state.last_at, rules.tz)))
         if action not in STATUS_AFTER:
-            problems.append(f"{label}: unknown action")
+            problems.append(Message("{event}: unknown action", event=label))
             continue
         if state.status not in ALLOWED_AFTER[action]:
-            problems.append(f"{label} is out of order: a loan cannot be {_past(action)} when {WHY_STATE[state.status]}")
+            problems.append(Message("{event} is out of order: a loan cannot be {done} when {state}",
+                                    event=label, done=_past(action), state=WHY_STATE[state.status]))
         role = ROLE_OF.get(action)
         if role is not None and not rules.holds(role, by):
-            state.role_problems.append((number, f"{label}: {by} does not have the {role} role in vault.yaml (recipients[].roles)"))
+            state.role_problems.append((number, Message(
+                "{event}: {by} does not have the {role} role in vault.yaml (recipients[].roles)",
+                event=label, by=by, role=role)))
         if number == 1:
             state.kind = FIRST.get(action)
         day = at.astimezone(rules.tz).date() if at is not None else None
@@ -198,44 +201,48 @@ def replay(tree: dict[str, Any], rules: LendingRules, until: dt.datetime | None 
         due = _day(event.get("due"))
         if action == "request":
             if by != borrower:
-                problems.append(f"{label}: a loan is requested by its borrower ({borrower})")
+                problems.append(Message("{event}: a loan is requested by its borrower ({borrower})",
+                                        event=label, borrower=borrower))
             if days is not None and days > rules.loan_days:
-                problems.append(
-                    f"{label} asks for {days} days; one loan period is at most {rules.loan_days} days "
-                    "(vault.yaml lending.loan_days); ask for less and renew"
-                )
+                problems.append(Message(
+                    "{event} asks for {days} days; one loan period is at most {limit} days "
+                    "(vault.yaml lending.loan_days); ask for less and renew",
+                    event=label, days=days, limit=rules.loan_days))
             state.requested_at, state.requested_days = at, days
         elif action == "approve":
             if by == borrower:
-                problems.append(f"{label}: the borrower cannot approve their own loan; an approver who is someone else must")
+                problems.append(Message("{event}: the borrower cannot approve their own loan; an approver who "
+                                        "is someone else must", event=label))
             state.approved_by = by
         elif action == "checkout":
             if days is not None and days > rules.loan_days:
-                problems.append(
-                    f"{label} lends for {days} days; one loan period is at most {rules.loan_days} days "
-                    "(vault.yaml lending.loan_days)"
-                )
+                problems.append(Message(
+                    "{event} lends for {days} days; one loan period is at most {limit} days "
+                    "(vault.yaml lending.loan_days)", event=label, days=days, limit=rules.loan_days))
             if day is not None and days is not None and due is not None and due != day + dt.timedelta(days=days):
-                problems.append(f"{label}: due {due} is not the checkout day {day} + {days} days ({day + dt.timedelta(days=days)})")
+                problems.append(Message("{event}: due {due} is not the checkout day {day} + {days} days ({right})",
+                                        event=label, due=due, day=day, days=days,
+                                        right=day + dt.timedelta(days=days)))
             state.checkout_at, state.checkout_day, state.due = at, day, due
         elif action == "renew":
             if state.due is not None and days is not None and due is not None and due != state.due + dt.timedelta(days=days):
-                problems.append(
-                    f"{label}: due {due} is not the previous due date {state.due} + {days} days "
-                    f"({state.due + dt.timedelta(days=days)})"
-                )
+                problems.append(Message(
+                    "{event}: due {due} is not the previous due date {previous} + {days} days ({right})",
+                    event=label, due=due, previous=state.due, days=days,
+                    right=state.due + dt.timedelta(days=days)))
             if state.checkout_day is not None and due is not None:
                 limit = state.checkout_day + dt.timedelta(days=rules.max_total_days)
                 if due > limit:
-                    problems.append(
-                        f"{label} extends the loan to {due}, past {limit} (checkout {state.checkout_day} + "
-                        f"{rules.max_total_days} days, vault.yaml lending.max_total_days)"
-                    )
+                    problems.append(Message(
+                        "{event} extends the loan to {due}, past {limit} (checkout {checkout} + {days} days, "
+                        "vault.yaml lending.max_total_days)", event=label, due=due, limit=limit,
+                        checkout=state.checkout_day, days=rules.max_total_days))
             state.due = due
             state.renewals += 1
         elif action in ("view", "copy"):
             if by == borrower:
-                problems.append(f"{label}: the archivist who records a {action} is not its {_whom(action)}")
+                problems.append(Message("{event}: the archivist who records a {action} is not its {whom}",
+                                        event=label, action=action, whom=_whom(action)))
             state.requested_at = state.ended_at = at
             state.recorded_by = by
             if action == "copy":
@@ -266,12 +273,17 @@ def replay(tree: dict[str, Any], rules: LendingRules, until: dt.datetime | None 
 
 
 def _past(action: str) -> str:
-    return {"request": "requested", "approve": "approved", "reject": "rejected", "checkout": "checked out",
-            "renew": "renewed", "return": "returned", "view": "viewed", "copy": "copied"}[action]
+    return Message({"request": "requested", "approve": "approved", "reject": "rejected", "checkout": "checked out",
+                    "renew": "renewed", "return": "returned", "view": "viewed", "copy": "copied"}[action])
+
+
+# the words `_past` and `_whom` give, for the catalogs
+_WORDS = (N_("requested"), N_("approved"), N_("rejected"), N_("checked out"), N_("renewed"), N_("returned"),
+          N_("viewed"), N_("copied"), N_("viewer"), N_("recipient"))
 
 
 def _whom(action: str) -> str:
-    return "viewer" if action == "view" else "recipient"
+    return Message("viewer" if action == "view" else "recipient")
 
 
 def _stamp(moment: dt.datetime, tz: ZoneInfo) -> str:
@@ -332,7 +344,8 @@ def loan_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict[str, A
         destroyed = certificate_index(side.records(DISPOSAL))
         for code in mine:
             if code in destroyed:
-                problems.append(f"{code} was destroyed ({destroyed[code]}); a destroyed record cannot be lent")
+                problems.append(Message("{code} was destroyed ({certificate}); a destroyed record cannot be lent",
+                                        code=code, certificate=destroyed[code]))
     if state.status == "out" and tree.get("form") == "original":
         for other_path, other in side.records(CATEGORY):
             if other_path == path or other.get("form") != "original":
@@ -342,10 +355,9 @@ def loan_conflicts(path: str, tree: dict[str, Any], side: Side, old: dict[str, A
                 continue
             shared = [c for c in mine if c in (other.get("records") or [])]
             for code in shared:
-                problems.append(
-                    f"the original of {code} is already out on {other.get('code', other_path)}; "
-                    "an original is out on one loan at a time"
-                )
+                problems.append(Message(
+                    "the original of {code} is already out on {loan}; an original is out on one loan at a time",
+                    code=code, loan=other.get("code", other_path)))
     return problems
 
 
@@ -365,8 +377,9 @@ def _over_limit(path: str, tree: dict[str, Any], side: Side, rules: LendingRules
             held.append(str(other.get("code", other_path)))
     if rules.max_open_loans is None or len(held) < rules.max_open_loans:
         return []
-    return [f"{name} already holds {len(held)} open loans ({', '.join(sorted(held))}); at most "
-            f"{rules.max_open_loans} (vault.yaml lending.max_open_loans)"]
+    return [Message("{name} already holds {count} open loans ({loans}); at most {limit} (vault.yaml "
+                    "lending.max_open_loans)", name=name, count=len(held), loans=", ".join(sorted(held)),
+                    limit=rules.max_open_loans)]
 
 
 def certificate_index(certificates: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dangan.errors import DanganError
+from dangan.i18n import Message
 from dangan.model import script
 
 OPERATORS = ("!=", ">=", "<=", "~", "=", ">", "<")
@@ -71,23 +72,23 @@ def parse_condition(text: str) -> Condition:
     match = _CONDITION.fullmatch(text)
     if match is None:
         raise DanganError(
-            f"--where {text!r} is not FIELD=VALUE (or !=, ~, >=, <=, >, <)",
-            "examples: --where system=elevator --where opened>=2024-01-01 --where title~電梯",
+            Message("--where {text} is not FIELD=VALUE (or !=, ~, >=, <=, >, <)", text=repr(text)),
+            Message("examples: --where system=elevator --where opened>=2024-01-01 --where title~電梯"),
         )
     field, op, value = match.groups()
     if any(not part for part in field.split(".")):
-        raise DanganError(f"--where {text!r}: {field!r} is not a field path", "use dotted keys like custody.cabinet")
+        raise DanganError(Message("--where {text}: {field} is not a field path", text=repr(text), field=repr(field)), Message("use dotted keys like custody.cabinet"))
     if op in (">=", "<=", ">", "<", "~") and value == "":
-        raise DanganError(f"--where {text!r}: nothing to compare with",
-                          "give a value after the operator: --where opened>=2024-01-01 --where title~電梯")
+        raise DanganError(Message("--where {text}: nothing to compare with", text=repr(text)),
+                          Message("give a value after the operator: --where opened>=2024-01-01 --where title~電梯"))
     if op != "~" and _DATE.fullmatch(value[:10]) and (len(value) == 10 or value[10:11] == "T"):
         import datetime as dt
 
         try:
             dt.date.fromisoformat(value[:10])
         except ValueError:
-            raise DanganError(f"--where {text!r}: {value[:10]} is not a day of the calendar",
-                              "give a real date, YYYY-MM-DD (2025-02-28, not 2025-02-30)") from None
+            raise DanganError(Message("--where {text}: {value} is not a day of the calendar", text=repr(text), value=value[:10]),
+                              Message("give a real date, YYYY-MM-DD (2025-02-28, not 2025-02-30)")) from None
     return Condition(field, op, value)
 
 
@@ -95,9 +96,8 @@ def check_searchable(condition: Condition, sensitive: frozenset[str]) -> None:
     """Comparing a sensitive field could only ever compare ciphertext: say so up front."""
     if condition.op not in ("=", "!=") and sensitive.intersection(condition.field.split(".")):
         raise DanganError(
-            f"--where {condition.field}{condition.op}...: {condition.field} is a sensitive field; "
-            "its values are encrypted and cannot be searched",
-            "filter on clear fields (title, status, dates, location)",
+            Message("--where {field}{op}...: {field} is a sensitive field; its values are encrypted and cannot be searched", field=condition.field, op=condition.op),
+            Message("filter on clear fields (title, status, dates, location)"),
         )
 
 
@@ -152,7 +152,7 @@ class Search:
     def parse(cls, text: str) -> Search:
         terms = tuple(dict.fromkeys(_plain(text).split()))
         if not terms:
-            raise DanganError("--search needs some text", "example: --search '電梯 維保'")
+            raise DanganError(Message("--search needs some text"), Message("example: --search '電梯 維保'"))
         return cls(text, terms, tuple(script.fold(term) for term in terms))
 
     def may_match(self, raw: str) -> bool:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from dangan.i18n import Message
+
 
 class _Absent:
     """The value of a field a side does not have (deleted, or never added)."""
@@ -136,8 +138,7 @@ def conflict_note(tree: Any) -> str | None:
     info = tree.get(CONFLICT_KEY)
     code = info.get("code") if isinstance(info, dict) else None
     command = f"dangan resolve {code}" if isinstance(code, str) else "dangan resolve CODE"
-    return (f"an unresolved merge conflict (the dangan merge driver wrote this description in place of "
-            f"the record): run `{command}` to finish it, or `git merge --abort` / `git rebase --abort`")
+    return (Message("an unresolved merge conflict (the dangan merge driver wrote this description in place of the record): run `{command}` to finish it, or `git merge --abort` / `git rebase --abort`", command=command))
 
 
 def conflict_refusal(code: str, tree: Any) -> str | None:
@@ -145,12 +146,11 @@ def conflict_refusal(code: str, tree: Any) -> str | None:
     description (None for a record)."""
     if not isinstance(tree, dict) or CONFLICT_KEY not in tree:
         return None
-    return f"{code} is in a merge conflict: the file holds the merge driver's description, not the record"
+    return Message("{code} is in a merge conflict: the file holds the merge driver's description, not the record", code=code)
 
 
 def conflict_hint(code: str) -> str:
-    return (f"`dangan resolve {code}` shows the fields in conflict and finishes it; "
-            "`git merge --abort` (or `git rebase --abort`) gives up the merge")
+    return (Message("`dangan resolve {code}` shows the fields in conflict and finishes it; `git merge --abort` (or `git rebase --abort`) gives up the merge", code=code))
 
 
 # Git's own conflict markers: what a merge leaves in a record when the dangan driver did not
@@ -169,19 +169,13 @@ def markers_note(code: str, path: str) -> str:
     """What a check says of a record holding git's conflict markers (DG101): the merge
     that left them and the commands that undo them; removing them by hand is no way out
     (the MAC of an encrypted record covers every value: it would no longer match)."""
-    return (f"git conflict markers (<<<<<<< ======= >>>>>>>): git merged this record line by line, "
-            f"without the dangan merge driver (`dangan hook install` sets it up). During the merge or "
-            f"rebase, `git checkout -m -- {path}` then `dangan resolve {code}` merges it field by field "
-            f"(or `dangan resolve {code} --take ours|theirs`); after it, `git checkout HEAD -- {path}` "
-            f"restores the committed record. Do not delete the markers by hand: an encrypted record's "
-            f"MAC would no longer match")
+    return (Message("git conflict markers (<<<<<<< ======= >>>>>>>): git merged this record line by line, without the dangan merge driver (`dangan hook install` sets it up). During the merge or rebase, `git checkout -m -- {path}` then `dangan resolve {code}` merges it field by field (or `dangan resolve {code} --take ours|theirs`); after it, `git checkout HEAD -- {path}` restores the committed record. Do not delete the markers by hand: an encrypted record's MAC would no longer match", path=path, code=code))
 
 
-def markers_refusal(code: str, path: str, busy: str | None) -> tuple[str, str]:
+def markers_refusal(code: str, path: str, busy: str | None) -> tuple[Message, Message]:
     """(message, hint) of a command that reads a record holding git's conflict markers."""
-    message = f"{path} holds git conflict markers: git merged it line by line, not dangan's merge driver"
+    message = Message("{path} holds git conflict markers: git merged it line by line, not dangan's merge "
+                      "driver", path=path)
     if busy is not None:
-        return message, (f"`git checkout -m -- {path}` then `dangan resolve {code}` merges it field by "
-                         f"field; `git merge --abort` (or `git rebase --abort`) gives {busy} up")
-    return message, (f"`git checkout HEAD -- {path}` restores the committed record (`git log -- {path}` "
-                     "lists older versions); run `dangan hook install` so the next merge uses the driver")
+        return message, (Message("`git checkout -m -- {path}` then `dangan resolve {code}` merges it field by field; `git merge --abort` (or `git rebase --abort`) gives {busy} up", path=path, code=code, busy=busy))
+    return message, (Message("`git checkout HEAD -- {path}` restores the committed record (`git log -- {path}` lists older versions); run `dangan hook install` so the next merge uses the driver", path=path))

@@ -16,6 +16,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from dangan.errors import DanganError
+from dangan.i18n import Message
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # How far ahead of a clock a time may be and still count as "now": two honest machines'
@@ -36,7 +37,7 @@ def parse_when(text: str | None, tz: ZoneInfo, *, end_of_day: bool = False) -> d
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise DanganError(
-            f"{text!r} is not a date or timestamp", "use YYYY-MM-DD or an ISO 8601 timestamp like 2024-03-01T09:30:00+08:00"
+            Message("{text} is not a date or timestamp", text=repr(text)), Message("use YYYY-MM-DD or an ISO 8601 timestamp like 2024-03-01T09:30:00+08:00")
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
@@ -52,8 +53,8 @@ def parse_at(text: str | None, tz: ZoneInfo, now: dt.datetime | None = None) -> 
     current = now or dt.datetime.now(tz)
     if text is not None and moment > current + CLOCK_SKEW:
         raise DanganError(
-            f"--at {text.strip()} is in the future (now is {stamp(current, tz)})",
-            "give the time the act happened; nothing is recorded ahead of time (DG121)",
+            Message("--at {value} is in the future (now is {value2})", value=text.strip(), value2=stamp(current, tz)),
+            Message("give the time the act happened; nothing is recorded ahead of time (DG121)"),
         )
     return moment
 
@@ -67,7 +68,7 @@ def parse_day(text: str | None, tz: ZoneInfo) -> dt.date:
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            raise DanganError(f"{text!r} is not a real date") from None
+            raise DanganError(Message("{text} is not a real date", text=repr(text))) from None
     return parse_when(value, tz).astimezone(tz).date()
 
 
@@ -85,6 +86,6 @@ def record_time(text: str, tz: ZoneInfo) -> dt.datetime:
 def default_person(root_name: str | None) -> str:
     """`--by`'s default: the author git would record (gitio.author_name)."""
     if not root_name:
-        raise DanganError("no name given, and git has no author name (GIT_AUTHOR_NAME, git config user.name)",
-                          "give --by NAME, or set git config user.name")
+        raise DanganError(Message("no name given, and git has no author name (GIT_AUTHOR_NAME, git config user.name)"),
+                          Message("give --by NAME, or set git config user.name"))
     return root_name

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dangan.formats import sshsig
+from dangan.i18n import Message
 
 APPROVER = "approver"
 ARCHIVIST = "archivist"
@@ -73,20 +74,24 @@ def record_acts(path: str, code: str, category: str, old: Mapping[str, Any] | No
             if category == LOAN and action not in LOAN_DECISIONS:
                 continue  # hand-over, renewal and return are the archivist's daily work
             person = by if isinstance(by, str) and by else None
-            acts.append(Act(APPROVER, person, path, f"{code} event {number} ({action} by {by})"))
+            acts.append(Act(APPROVER, person, path, Message("{code} event {number} ({action} by {by})",
+                                                       code=code, number=number, action=action, by=by)))
     if category == DISPOSAL and old is None:
         by = new.get("carried_out_by")
         person = by if isinstance(by, str) and by else None
-        acts.append(Act(ARCHIVIST, person, path, f"{code} (destruction carried out by {by})"))
+        acts.append(Act(ARCHIVIST, person, path, Message("{code} (destruction carried out by {by})",
+                                                        code=code, by=by)))
     if category == HANDOVER and old is None and new.get("status") == "handed_over":
         # a receipt (status received) licenses nothing: it records what came in
         by = new.get("handed_over_by")
         person = by if isinstance(by, str) and by else None
-        acts.append(Act(ARCHIVIST, person, path, f"{code} (handover to {new.get('to')} by {by})"))
+        acts.append(Act(ARCHIVIST, person, path, Message("{code} (handover to {to} by {by})",
+                                                        code=code, to=new.get("to"), by=by)))
     kept = new.get("retention")
     if kept is not None and kept != (old or {}).get("retention"):
         until = kept.get("until") if isinstance(kept, dict) else kept
-        acts.append(Act(APPROVER, None, path, f"{code} retention kept until {until}"))
+        acts.append(Act(APPROVER, None, path, Message("{code} retention kept until {until}",
+                                                      code=code, until=until)))
     return acts
 
 
@@ -97,7 +102,7 @@ def config_act(path: str, old: Any, new: Any) -> list[Act]:
         return []
     if old == new:
         return []  # the same settings written differently
-    return [Act(APPROVER, None, path, f"{path} changed")]
+    return [Act(APPROVER, None, path, Message("{path} changed", path=path))]
 
 
 def trailers(message: str) -> dict[str, str]:
@@ -156,21 +161,25 @@ def signer_problem(config: Mapping[str, Any] | None, act: Act, signer: sshsig.Pu
         named = [h for h in people if h.name == act.person]
         with_role = [h for h in named if act.role in h.roles]
         if not with_role:
-            who = (f"{act.person} does not have the {act.role} role" if named
-                   else f"{act.person} is not among its recipients")
-            return f"{act.what}: {who} in the parent commit's vault.yaml"
+            if named:
+                return Message("{act}: {person} does not have the {role} role in the parent commit's "
+                               "vault.yaml", act=act.what, person=act.person, role=act.role)
+            return Message("{act}: {person} is not among its recipients in the parent commit's vault.yaml",
+                           act=act.what, person=act.person)
         allowed = [k for h in with_role for k in h.keys]
-        whose = act.person
+        whose: str = act.person
     else:
         allowed = [k for h in people if act.role in h.roles for k in h.keys]
-        whose = f"a holder of the {act.role} role"
+        whose = Message("a holder of the {role} role", role=act.role)
     if not allowed:
-        return f"{act.what}: the parent commit's vault.yaml gives {whose} no signing key (recipients[].signing_key)"
+        return Message("{act}: the parent commit's vault.yaml gives {whose} no signing key "
+                       "(recipients[].signing_key)", act=act.what, whose=whose)
     if signer is None:
-        return f"{act.what} is a role act, but the commit is not signed{signed_note}; it must be signed by {whose}"
+        return Message("{act} is a role act, but the commit is not signed{note}; it must be signed by {whose}",
+                       act=act.what, note=signed_note, whose=whose)
     if signer not in allowed:
-        return (f"{act.what} is signed by {signer.fingerprint()}, which the parent commit's vault.yaml does not "
-                f"give to {whose}")
+        return Message("{act} is signed by {key}, which the parent commit's vault.yaml does not give to "
+                       "{whose}", act=act.what, key=signer.fingerprint(), whose=whose)
     return None
 
 

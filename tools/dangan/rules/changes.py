@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from dangan.errors import DanganError
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
+from dangan.i18n import N_, Message
 from dangan.model import handover as handovers
 from dangan.model.codes import Code, path_to_code
 from dangan.rules.check import (
@@ -48,6 +49,13 @@ LEDGER = ("JY", "XH", "BQ", "JD", "YJ", "PD")
 # certificate.
 PERMANENT = ("XH", "BQ", "JD", "YJ")
 PERMANENT_KIND = {"XH": "disposal certificate", "BQ": "legal hold", "JD": "appraisal", "YJ": "handover"}
+# DG109 for each (the whole sentence a message of its own: Chinese words it by the kind)
+_PERMANENT_NOTE = {
+    "XH": N_("{code} is a disposal certificate; they are permanent and never deleted"),
+    "BQ": N_("{code} is a legal hold; they are permanent and never deleted"),
+    "JD": N_("{code} is a appraisal; they are permanent and never deleted"),  # English as it was
+    "YJ": N_("{code} is a handover; they are permanent and never deleted"),
+}
 # Ledger records that are not even appended to: a handover's items are its licence (DG109).
 WRITTEN_ONCE = ("YJ",)
 # Fields of a ledger record that may change: `status` is derived from the events.
@@ -228,8 +236,7 @@ def change_findings(root: Path, changes: list[Change], side: str,
         if code is None:
             continue
         if code.category in PERMANENT:
-            kind = PERMANENT_KIND[code.category]
-            findings.append(Finding(change.path, "DG109", f"{code} is a {kind}; they are permanent and never deleted"))
+            findings.append(Finding(change.path, "DG109", Message(_PERMANENT_NOTE[code.category], code=code)))
         elif str(code) in certificates():
             continue
         elif str(code) in handed():
@@ -237,8 +244,9 @@ def change_findings(root: Path, changes: list[Change], side: str,
         else:
             findings.append(Finding(
                 change.path, "DG109",
-                f"{code} was deleted without a disposal certificate or a handover listing it; use "
-                "`dangan retention apply`, or `dangan handover record` for records handed over",
+                Message("{code} was deleted without a disposal certificate or a handover listing it; use "
+                        "`dangan retention apply`, or `dangan handover record` for records handed over",
+                        code=code),
             ))
     if licensed_by_handover:
         findings += _held_handed_over(root, side, licensed_by_handover)
@@ -254,8 +262,9 @@ def change_findings(root: Path, changes: list[Change], side: str,
             continue
         if code.category in WRITTEN_ONCE:
             if {k: v for k, v in old.items() if k != "sops"} != {k: v for k, v in new.items() if k != "sops"}:
-                findings.append(Finding(change.path, "DG110", f"{code} was changed; a handover is written once "
-                                        "and never edited (an item appended would license another removal)"))
+                findings.append(Finding(change.path, "DG110", Message(
+                    "{code} was changed; a handover is written once and never edited (an item appended "
+                    "would license another removal)", code=code)))
             continue
         for problem in ledger_rewrites(old, new, opener):
             findings.append(Finding(change.path, "DG110", problem))
@@ -297,8 +306,9 @@ def _held_handed_over(root: Path, side: str, removed: list[tuple[str, Code]]) ->
     for path, code in removed:
         held = keepers.holding(code)
         if held:
-            found.append(Finding(path, "DG109", f"{code} was handed over, but is held by {', '.join(held)}; "
-                                 "its copy may be removed once the hold is released (`dangan retention release`)"))
+            found.append(Finding(path, "DG109", Message(
+                "{code} was handed over, but is held by {holds}; its copy may be removed once the hold "
+                "is released (`dangan retention release`)", code=code, holds=", ".join(held))))
     return found
 
 
@@ -326,16 +336,17 @@ def rewritten(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if key in DERIVED:
             continue
         if key not in new:
-            problems.append(f"field `{key}` was removed; ledger records are append-only")
+            problems.append(Message("field `{field}` was removed; ledger records are append-only", field=key))
             continue
         after = new[key]
         if isinstance(before, list) and isinstance(after, list):
             if after[: len(before)] != before:
-                problems.append(f"existing entries of `{key}` were changed or removed; only appending is allowed")
+                problems.append(Message("existing entries of `{field}` were changed or removed; only "
+                                        "appending is allowed", field=key))
         elif before is None:
             continue  # an empty field may be filled in once (e.g. `closed`)
         elif after != before:
-            problems.append(f"field `{key}` was changed; ledger records are append-only")
+            problems.append(Message("field `{field}` was changed; ledger records are append-only", field=key))
     return problems
 
 
@@ -447,7 +458,7 @@ def ledger_rewrites(old: dict[str, Any], new: dict[str, Any], opener: Opener | N
     if opener is not None:
         before, after = opener(old), opener(new)
         if before is not None and after is not None:
-            problems += [f"{p} (under a new data key)" for p in rewritten(*_reencrypted_files(before, after, True))
+            problems += [Message("{problem} (under a new data key)", problem=p) for p in rewritten(*_reencrypted_files(before, after, True))
                          if p not in problems]
     return problems
 

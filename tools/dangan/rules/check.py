@@ -15,7 +15,9 @@ from typing import Any
 from dangan.errors import DanganError
 from dangan.formats import findings as shown
 from dangan.formats.schemas import BASE_URI, NEVER_SECRET, SchemaSet, sensitive_leaves
+from dangan.formats.schemas import reason as schema_reason
 from dangan.formats.yamlio import YamlError, decode, load_bytes, load_text
+from dangan.i18n import Message
 from dangan.model.codes import parse_code
 from dangan.model.threeway import conflict_note, has_markers, markers_note
 from dangan.rules import domain
@@ -53,10 +55,10 @@ RULES = {
 # Git's modes of what is not a file: a symbolic link (its blob is the link's target text,
 # which the file rules must never judge as a record) and a submodule (no blob at all).
 LINK_MODE, GITLINK_MODE = "120000", "160000"
-LINK = ("a symbolic link: dangan never follows a link under vault/ (it could point outside the "
-        "vault); replace it with the file it stands for")
-GITLINK = ("a submodule (another repository): only records and their attachment folders belong "
-           "under vault/; remove it")
+LINK = Message("a symbolic link: dangan never follows a link under vault/ (it could point outside the "
+               "vault); replace it with the file it stands for")
+GITLINK = Message("a submodule (another repository): only records and their attachment folders belong "
+                  "under vault/; remove it")
 
 
 def not_a_file(mode: str) -> str | None:
@@ -133,15 +135,16 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     if attachments.owner(rel) is not None:  # a file in a record's attachment folder
         return [Finding(*f) for f in attachments.file_findings(rel, data)], ()
     if not rel.endswith(".yaml"):
-        add("DG104", "stray file: only records (CODE.yaml) and their attachment folders belong under vault/; "
-                     "move or remove it")
+        add("DG104", Message("stray file: only records (CODE.yaml) and their attachment folders belong "
+                             "under vault/; move or remove it"))
         return found, ()  # clear or not: DG104 already says it does not belong there
     try:
         tree, canonical = load_bytes(data)
     except YamlError as exc:
         # git's own markers say more than the parse error they cause: the merge, the way out
         name = rel.rsplit("/", 1)[-1].removesuffix(".yaml")
-        add("DG101", markers_note(name, rel) if has_markers(data) else f"{exc}")
+        reason = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else f"{exc}"
+        add("DG101", markers_note(name, rel) if has_markers(data) else reason)
         return found, ()
     conflict = conflict_note(tree)  # what the merge driver left in place of a record
     if conflict is not None:
@@ -162,31 +165,35 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         add("DG106", foreign)
         return done()
     if not isinstance(code_text, str):
-        add("DG103", "no `code` field (a string like YZ-A01-02-001-0301-0001)")
+        add("DG103", Message("no `code` field (a string like YZ-A01-02-001-0301-0001)"))
         return done()
     try:
         code = parse_code(code_text)
     except DanganError as exc:
-        add("DG103", f"malformed code: {exc.message}")
+        add("DG103", Message("malformed code: {reason}", reason=exc.message))
         return done()
     cat = schemas.category(code.category)
     if cat is None:
-        add("DG104", f"unknown category {code.category!r} (not in schemas/categories.yaml)")
+        add("DG104", Message("unknown category {category} (not in schemas/categories.yaml)",
+                             category=repr(code.category)))
         return done()
     at_record_path = rel == code.path
     if not at_record_path:
-        add("DG103", f"path is not the derived path of {code}; move it to {code.path}")
+        add("DG103", Message("path is not the derived path of {code}; move it to {path}",
+                             code=code, path=code.path))
     if tree.get("category") != code.category:
-        add("DG103", f"`category` is {tree.get('category')!r} but the code says {code.category}")
+        add("DG103", Message("`category` is {value} but the code says {category}",
+                             value=repr(tree.get("category")), category=code.category))
     if code.level not in cat.levels:
-        add("DG103", f"{code.category} is not filed at the {code.level} level (allowed: {', '.join(cat.levels)})")
+        add("DG103", Message("{category} is not filed at the {level} level (allowed: {allowed})",
+                             category=code.category, level=code.level, allowed=", ".join(cat.levels)))
 
     encrypted = "sops" in tree
     level = cat.level_of(tree)
     names = cat.names_for(level)
     if level == "secret" and code.category in NEVER_SECRET:
-        add("DG122", f"{code.category} records are read by the vault's own rules without a key, so they "
-                     "cannot be secret; set `level: internal`")
+        add("DG122", Message("{category} records are read by the vault's own rules without a key, so "
+                             "they cannot be secret; set `level: internal`", category=code.category))
     # A canonical text writes every key plain, so a sensitive field can only be there if
     # its name is in the bytes: most records of such categories are skipped without a walk.
     leaves = (sensitive_leaves(tree, names)
@@ -197,10 +204,12 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     for where in clear:
         keys = where.split("/")[1:]
         if keys[0] in cat.hidden and not cat.sensitive.intersection(keys):
-            add("DG122", f"field {where} of a secret record holds a clear value; a secret record encrypts "
-                         "every field but the structural ones: `dangan set CODE level=secret` seals it")
+            add("DG122", Message("field {field} of a secret record holds a clear value; a secret record "
+                                 "encrypts every field but the structural ones: `dangan set CODE "
+                                 "level=secret` seals it", field=where))
         else:
-            add("DG105", f"sensitive field {where} holds a clear value; encrypt it (dangan set) or remove it")
+            add("DG105", Message("sensitive field {field} holds a clear value; encrypt it (dangan set) or "
+                                 "remove it", field=where))
     wanted = (recipients or {}).get(f"{code.category}:{level}")
     problems = sealing.structure_problems(tree, names, wanted or [], leaves) if (leaves or encrypted) else []
     for problem in problems:
@@ -221,22 +230,22 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
         except sops.NoMatchingIdentity:
             plain = None  # not ours to read: the structure checks above still apply
         except sops.SopsError as exc:
-            add("DG107", f"{exc}; the record was altered outside dangan (a hand-resolved merge?): "
-                         f"{sealing.restore_hint(rel)}")
+            add("DG107", Message("{reason}; the record was altered outside dangan (a hand-resolved "
+                                 "merge?): {restore}", reason=str(exc), restore=sealing.restore_hint(rel)))
     if plain is not None:
         errors = schemas.errors(code.category, plain)
     category_reported = any(f.rule == "DG103" and "`category`" in f.message for f in found)
     for path, reason in errors:
         if path == "/category" and category_reported:
             continue  # already reported as DG103, the rule that names the fix
-        add("DG102", f"{path}: {reason}")
+        add("DG102", Message("{path}: {reason}", path=path, reason=reason))
     if not errors and config is not None:  # the workflows' rules need a schema-valid record
         for rule, message in domain.file_rules(code.category, plain if plain is not None else body, config):
             add(rule, message)
     if attached or "attachments" in body:  # listed in clear: no key needed
         found += [Finding(*f) for f in attachments.record_findings(rel, body, attached, wanted)]
     if not canonical and not (encrypted and _sops_form(tree, data)):
-        add("DG113", "not in canonical form; run `dangan fmt` on it")
+        add("DG113", Message("not in canonical form; run `dangan fmt` on it"))
     return done(at_record_path)
 
 
@@ -318,8 +327,8 @@ def dangling_refs(named: Mapping[str, Named], present: Callable[[set[str]], set[
     if not missing:
         return []
     gone = destroyed()
-    return [Finding(path, "DG108", f"{field} names {ref}, which exists nowhere and was never destroyed "
-                    "nor handed over")
+    return [Finding(path, "DG108", Message("{field} names {code}, which exists nowhere and was never "
+                                           "destroyed nor handed over", field=field, code=ref))
             for path, pairs in named.items() for field, ref in pairs
             if ref in missing and ref not in gone]
 
@@ -332,14 +341,14 @@ def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None,
     and .sops.yaml (when there is one) against what those two give (store.sopsconfig)."""
     found = [Finding(p.path, "DG114", p.message) for p in schemas.validate_schemas()]
     if config_bytes is None:
-        return found + [Finding(CONFIG, "DG114", "missing")]
+        return found + [Finding(CONFIG, "DG114", Message("missing"))]
     try:
         config = load_text(decode(config_bytes))
     except YamlError as exc:
         return found + [Finding(CONFIG, "DG114", str(exc))]
     doc = schemas.documents.get("vault.schema.json")
     if doc is None:
-        return found + [Finding("schemas/vault.schema.json", "DG114", "missing")]
+        return found + [Finding("schemas/vault.schema.json", "DG114", Message("missing"))]
     import jsonschema_rs
 
     registry = jsonschema_rs.Registry([(BASE_URI + n, d) for n, d in schemas.documents.items()])
@@ -348,22 +357,27 @@ def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None,
     )
     for error in validator.iter_errors(config):
         where = "/" + "/".join(str(p) for p in error.instance_path)
-        found.append(Finding(CONFIG, "DG114", f"{where}: {' '.join(error.message.split())[:200]}"))
+        found.append(Finding(CONFIG, "DG114", Message("{path}: {reason}", path=where,
+                                                      reason=schema_reason(" ".join(error.message.split())[:200]))))
     names = {r.get("name") for r in config.get("recipients") or [] if isinstance(r, dict)}
     for category, people in (config.get("access") or {}).items():
         if category not in schemas.categories:
-            found.append(Finding(CONFIG, "DG114", f"/access/{category}: unknown category"))
+            found.append(Finding(CONFIG, "DG114", Message("/access/{category}: unknown category",
+                                                          category=category)))
         for person in people or []:
             if person not in names:
-                found.append(Finding(CONFIG, "DG114", f"/access/{category}: {person!r} is not a recipient"))
+                found.append(Finding(CONFIG, "DG114", Message("/access/{category}: {person} is not a recipient",
+                                                              category=category, person=repr(person))))
     readers = config.get("readers") if isinstance(config.get("readers"), dict) else {}
     for level, people in readers.items():
         for person in people if isinstance(people, list) else []:
             if person not in names:
-                found.append(Finding(CONFIG, "DG114", f"/readers/{level}: {person!r} is not a recipient"))
+                found.append(Finding(CONFIG, "DG114", Message("/readers/{level}: {person} is not a recipient",
+                                                              level=level, person=repr(person))))
     for category in config.get("retention") or {}:
         if category not in schemas.categories:
-            found.append(Finding(CONFIG, "DG114", f"/retention/{category}: unknown category"))
+            found.append(Finding(CONFIG, "DG114", Message("/retention/{category}: unknown category",
+                                                          category=category)))
     from dangan.model import departments, expected
 
     for problem in (*departments.problems(config, list(schemas.categories)),

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dangan.errors import DanganError
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model.codes import path_to_code
 from dangan.model.layout import listed, owner
 from dangan.model.timeutil import CLOCK_SKEW, record_time
@@ -36,7 +37,8 @@ RULE = "DG121"
 EVENTS = ("JY", "BQ")
 STAMPS = {"XH": ("destroyed_at", "plan_as_of"), "PD": ("counted_at",), "YJ": ("handed_over_at",)}
 TIMED = frozenset((*EVENTS, *STAMPS))
-SKEW_TEXT = f"{int(CLOCK_SKEW.total_seconds() // 60)} minutes of clock skew allowed"
+SKEW_MINUTES = int(CLOCK_SKEW.total_seconds() // 60)
+SKEW_TEXT = f"{SKEW_MINUTES} minutes of clock skew allowed"
 
 
 def commit_times(root: Path, commits: list[tuple[str | None, str]]) -> dict[str, int]:
@@ -55,10 +57,11 @@ def commit_findings(root: Path, changes: list[Any], commit: str, config: Mapping
     clock = now or dt.datetime.now(tz)
     found = []
     if committed > clock + CLOCK_SKEW:
-        found.append(Finding(commit, RULE, f"the commit is dated {_show(committed, tz)}, after the clock of "
-                                           f"the machine checking it ({_show(clock, tz)}; {SKEW_TEXT}); "
-                                           "commit again with the right date and time"))
-    found += _late(root, _wanted(changes), None, tz, committed, "its commit's date")
+        found.append(Finding(commit, RULE, Message(
+            "the commit is dated {dated}, after the clock of the machine checking it ({clock}; {skew} "
+            "minutes of clock skew allowed); commit again with the right date and time",
+            dated=_show(committed, tz), clock=_show(clock, tz), skew=SKEW_MINUTES)))
+    found += _late(root, _wanted(changes), None, tz, committed, Message("its commit's date"))
     return found
 
 
@@ -72,9 +75,9 @@ def staged_findings(root: Path, changes: list[Any], blobs: Mapping[str, bytes],
         return []  # git var only where a time may be judged: the hook stays lean
     clock = now or dt.datetime.now(tz)
     pending = gitio.pending_commit_time(root)
-    bound, what = clock, "now"
+    bound, what = clock, Message("now")
     if pending is not None and pending < clock.timestamp():
-        bound, what = dt.datetime.fromtimestamp(pending, tz), "the date the commit will get"
+        bound, what = dt.datetime.fromtimestamp(pending, tz), Message("the date the commit will get")
     return _late(root, wanted, blobs, tz, bound, what)
 
 
@@ -90,7 +93,8 @@ def added_times(category: str, old: Mapping[str, Any] | None, new: Mapping[str, 
                 continue
             if isinstance(event.get("at"), str):
                 action, by = event.get("action", "?"), event.get("by", "?")
-                out.append((f"event {i + 1} ({action} by {by})", event["at"]))
+                out.append((Message("event {number} ({action} by {by})", number=i + 1, action=action, by=by),
+                            event["at"]))
     for key in STAMPS.get(category, ()):
         value = new.get(key)
         if isinstance(value, str) and (old is None or old.get(key) != value):
@@ -98,7 +102,7 @@ def added_times(category: str, old: Mapping[str, Any] | None, new: Mapping[str, 
     before_files = {(i.get("file"), i.get("added")) for i in listed(old or {})}
     for item in listed(new):
         if isinstance(item.get("added"), str) and (item.get("file"), item.get("added")) not in before_files:
-            out.append((f"attachment {item.get('file')} (added)", item["added"]))
+            out.append((Message("attachment {file} (added)", file=item.get("file")), item["added"]))
     return out
 
 
@@ -122,7 +126,7 @@ def _wanted(changes: list[Any]) -> dict[str, Any]:
 
 
 def _late(root: Path, wanted: Mapping[str, Any], blobs: Mapping[str, bytes] | None, tz: ZoneInfo,
-          bound: dt.datetime, what: str) -> list[Finding]:
+          bound: dt.datetime, what: Message) -> list[Finding]:
     """DG121 for each time the `wanted` changes add after `bound` (+ skew)."""
     if not wanted:
         return []
@@ -138,9 +142,10 @@ def _late(root: Path, wanted: Mapping[str, Any], blobs: Mapping[str, bytes] | No
         for label, text in added_times(_category(path) or "", old, new):
             moment = _moment(text, tz)
             if moment is not None and moment > bound + CLOCK_SKEW:
-                found.append(Finding(path, RULE, f"{label} is dated {text}, after {what} {_show(bound, tz)} "
-                                                 f"({SKEW_TEXT}); an act is recorded after it happened, "
-                                                 "never ahead of time"))
+                found.append(Finding(path, RULE, Message(
+                    "{label} is dated {text}, after {what} {bound} ({skew} minutes of clock skew allowed); "
+                    "an act is recorded after it happened, never ahead of time",
+                    label=label, text=text, what=what, bound=_show(bound, tz), skew=SKEW_MINUTES)))
     return found
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from dangan.i18n import Message
 from dangan.model.sides import Side  # noqa: F401 (the change rules' view of a commit)
 
 # (rule id, message) pairs
@@ -59,8 +60,9 @@ def notice_problems(tree: dict[str, Any]) -> list[str]:
     if where.contains(within):
         return []
     filed = "-".join(where.parts)
-    return [f"scope {scope} is not within {filed}, where the notice is filed: file it at {scope} "
-            f"(or a location that holds it), or narrow its scope to {filed} or a part of it"]
+    return [Message("scope {scope} is not within {filed}, where the notice is filed: file it at {scope} "
+                    "(or a location that holds it), or narrow its scope to {filed} or a part of it",
+                    scope=scope, filed=filed)]
 
 
 def change_rules(changed: Iterable[tuple[str, dict[str, Any], dict[str, Any] | None]],

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dangan.errors import DanganError, Refusal
+from dangan.i18n import Message
 from dangan.model.codes import Code
 from dangan.store.attached import (
     AGE_MAGIC,
@@ -52,12 +53,12 @@ def _recipients(vault: Vault, category: str, record: dict[str, Any]) -> tuple[li
     level = vault.schemas.categories[category].level_of(record)
     keys = vault.recipient_keys(category, level)
     if not keys:
-        raise DanganError(f"no recipients may read {level} {category} records: attachments are always encrypted",
-                          "add a recipient (`dangan recipients add`) or check vault.yaml `access` and `readers`")
+        raise DanganError(Message("no recipients may read {level} {category} records: attachments are always encrypted", level=level, category=category),
+                          Message("add a recipient (`dangan recipients add`) or check vault.yaml `access` and `readers`"))
     try:
         return [agekeys.parse_recipient(k).key for k in keys], keys
     except agekeys.IdentityError as exc:
-        raise DanganError(f"vault.yaml: {exc}") from None
+        raise DanganError(Message("vault.yaml: {exc}", exc=exc)) from None
 
 
 class _HashingWriter:
@@ -129,17 +130,17 @@ def _open_stream(stored: Path, sink: IO[bytes], identities: Sequence[Any], label
     import pyrage
 
     if not identities:
-        raise DanganError(f"{label}: no identity given to open it", "give --identity FILE")
+        raise DanganError(Message("{label}: no identity given to open it", label=label), Message("give --identity FILE"))
     try:
         with open(stored, "rb") as source:
             pyrage.decrypt_io(source, sink, list(identities))
     except pyrage.DecryptError as exc:
         text = str(exc)
         if "No matching keys" in text or "no matching" in text.lower():
-            raise DanganError(f"{label}: none of your identities is a recipient of it",
-                              "ask an archivist to add your key (`dangan recipients add`)") from None
-        raise Refusal(f"{label}: does not decrypt ({text[:120]}); it was damaged or altered",
-                      "restore it from Git history") from None
+            raise DanganError(Message("{label}: none of your identities is a recipient of it", label=label),
+                              Message("ask an archivist to add your key (`dangan recipients add`)")) from None
+        raise Refusal(Message("{label}: does not decrypt ({value}); it was damaged or altered", label=label, value=text[:120]),
+                      Message("restore it from Git history")) from None
 
 
 def reseal_file(stored: Path, folder: Path, name: str, identities: Sequence[Any], recipients: list[Any],
@@ -195,17 +196,15 @@ def adopt(vault: Vault, code: Code, path: Path, source: IO[bytes], head: bytes, 
             f"{path.name}`, then `dangan attach {code} {path.name.removesuffix(SUFFIX)}`), or encrypt "
             f"it with age to exactly the recipients `dangan recipients ls` shows for {code.category}")
     if stanzas is None:
-        raise DanganError(f"{label}: starts like an age file but its header is not readable", redo)
+        raise DanganError(Message("{label}: starts like an age file but its header is not readable", label=label), redo)
     have = sorted(s[:2] if s and s[0].startswith("ssh-") else s[:1] for s in stanzas)
     want = sorted(agekeys.stanza_of(agekeys.parse_recipient(t)) for t in texts)
     if have != want:
-        raise DanganError(f"{label}: an age file encrypted for {len(stanzas)} recipient(s) other than the "
-                          f"{len(texts)} vault.yaml gives {code.category}; dangan does not encrypt it twice", redo)
+        raise DanganError(Message("{label}: an age file encrypted for {count} recipient(s) other than the {count2} vault.yaml gives {category}; dangan does not encrypt it twice", label=label, count=len(stanzas), count2=len(texts), category=code.category), redo)
     try:
         identities = vault.keyring.identities
     except DanganError as exc:
-        raise DanganError(f"{label}: an age file; registering it needs your key to prove it opens "
-                          f"({exc.message})", "give --identity FILE") from None
+        raise DanganError(Message("{label}: an age file; registering it needs your key to prove it opens ({message})", label=label, message=exc.message), Message("give --identity FILE")) from None
     try:
         with open(os.devnull, "wb") as null:
             _open_stream(path, null, identities, label)
@@ -285,8 +284,8 @@ def _rel(code: Code, entry: Mapping[str, Any]) -> str:
     folder is ever read, written or removed."""
     name = str(entry.get("file"))
     if not name or name.startswith(".") or any(c in name for c in "/\\\0"):
-        raise DanganError(f"{code} lists an attachment named {name!r}, which is not one file name",
-                          "fix the record's attachments list; `dangan check` reports it as DG102")
+        raise DanganError(Message("{code} lists an attachment named {name}, which is not one file name", code=code, name=repr(name)),
+                          Message("fix the record's attachments list; `dangan check` reports it as DG102"))
     return path_of(code, name)
 
 
@@ -327,11 +326,11 @@ def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.date
     from dangan.store.fsutil import remove_empty_dirs
 
     if not files:
-        raise DanganError("name at least one file to attach")
+        raise DanganError(Message("name at least one file to attach"))
     if name is not None and len(files) > 1:
-        raise DanganError("--name names one file; attach the files one at a time")
+        raise DanganError(Message("--name names one file; attach the files one at a time"))
     if title is not None and (not title.strip() or "\n" in title or len(title) > 500):
-        raise DanganError("--title is one line of at most 500 characters")
+        raise DanganError(Message("--title is one line of at most 500 characters"))
     for path in files:
         if not path.is_file():
             raise DanganError(f"{path}: no such file" if not path.exists() else f"{path} is not a regular file")
@@ -344,8 +343,8 @@ def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.date
         for path in files:
             chosen = safe_name(name if name is not None else path.name)
             if chosen.casefold() in taken:
-                raise DanganError(f"{code} already has an attachment named {chosen!r}",
-                                  "give another name with --name, or remove the old one (dangan attachments rm)")
+                raise DanganError(Message("{code} already has an attachment named {chosen}", code=code, chosen=repr(chosen)),
+                                  Message("give another name with --name, or remove the old one (dangan attachments rm)"))
             taken.add(chosen.casefold())
             names.append(chosen)
         keys, texts = _recipients(vault, code.category, plain)
@@ -365,7 +364,7 @@ def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.date
                         else:
                             item = seal_stream(source, folder, chosen, keys)
                 except OSError as exc:
-                    raise DanganError(f"{path}: {exc.strerror}") from None
+                    raise DanganError(Message("{path}: {strerror}", path=path, strerror=exc.strerror)) from None
                 sealed.append(item)
                 entry: dict[str, Any] = {"file": chosen}
                 if title:
@@ -415,14 +414,14 @@ def get(vault: Vault, code: Code, name: str, out: Path | None, sink: IO[bytes] |
     entry = _find(listed(stored), name)
     if entry is None:
         names = ", ".join(str(e.get("file")) for e in listed(stored)) or "none"
-        raise DanganError(f"{code} has no attachment {name!r}", f"its attachments: {names}")
+        raise DanganError(Message("{code} has no attachment {name}", code=code, name=repr(name)), Message("its attachments: {names}", names=names))
     rel = _rel(code, entry)
     path = vault.root / rel
     if not path.is_file():
-        raise Refusal(f"{rel} is missing (DG115)", "restore it from Git history")
+        raise Refusal(Message("{rel} is missing (DG115)", rel=rel), Message("restore it from Git history"))
     if sha256_of(path) != entry.get("sha256"):
-        raise Refusal(f"{rel} does not match the SHA-256 its record lists (DG115)",
-                      "restore it from Git history; `dangan check` lists what else differs")
+        raise Refusal(Message("{rel} does not match the SHA-256 its record lists (DG115)", rel=rel),
+                      Message("restore it from Git history; `dangan check` lists what else differs"))
     identities = vault.keyring.identities
     label = f"{code} {entry['file']}"
     noted: list[bool] = []
@@ -465,7 +464,7 @@ def remove(vault: Vault, code: Code, names: Sequence[str], commit: bool = True) 
     from dangan.services import records
 
     if not names:
-        raise DanganError("name the attachments to remove", "list them with `dangan attachments ls CODE`")
+        raise DanganError(Message("name the attachments to remove"), Message("list them with `dangan attachments ls CODE`"))
     with vault.lock():
         vault.ready_to_write()
         plain, rt, stored = records.read_plain(vault, code)
@@ -482,9 +481,9 @@ def remove(vault: Vault, code: Code, names: Sequence[str], commit: bool = True) 
             if "/" not in name.strip() and owner(stray) is not None and (vault.root / stray).is_file():
                 gone.append(stray)
                 continue
-            raise DanganError(f"{code} has no attachment {name!r}", "list them with `dangan attachments ls CODE`")
+            raise DanganError(Message("{code} has no attachment {name}", code=code, name=repr(name)), Message("list them with `dangan attachments ls CODE`"))
         if len(set(gone)) != len(gone):
-            raise DanganError("an attachment is named twice")
+            raise DanganError(Message("an attachment is named twice"))
         kept = [e for e in current if id(e) not in drop]
         changes: dict[str, bytes | Path | None] = {}
         if len(kept) != len(current):
@@ -534,8 +533,8 @@ def rewrap(vault: Vault, after: Vault, code: Code, doc: dict[str, Any], force: b
         for entry in entries:
             rel = _rel(code, entry)
             if not (vault.root / rel).is_file():
-                raise DanganError(f"{code}: attachment {rel} is missing (DG115)",
-                                  "restore it or remove it (dangan attachments rm) first")
+                raise DanganError(Message("{code}: attachment {rel} is missing (DG115)", code=code, rel=rel),
+                                  Message("restore it or remove it (dangan attachments rm) first"))
             item = reseal_file(vault.root / rel, folder, str(entry["file"]), identities, keys, f"{code} {entry['file']}")
             moves[rel] = item.temp
             renewed.append({**entry, "size": item.size, "sha256": item.sha256, "recipients": digest})

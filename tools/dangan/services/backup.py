@@ -35,6 +35,7 @@ from dangan import __version__
 from dangan.errors import DanganError, GitError
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.store import scratch
 from dangan.store.fsutil import write_atomic
 from dangan.store.sealing import Keyring
@@ -181,7 +182,7 @@ def head_of(root: Path) -> tuple[str | None, str]:
     """(branch HEAD names or None when detached, commit)."""
     commit = gitio.head(root)
     if commit is None:
-        raise DanganError(f"{root} has no commit to back up", "commit something first")
+        raise DanganError(Message("{root} has no commit to back up", root=root), Message("commit something first"))
     return gitio.symbolic_head(root), commit
 
 
@@ -508,7 +509,7 @@ def verify(bundle: Path, keyring: Keyring | None = None, *, manifest: Manifest |
 def verify_file(bundle: Path, keyring: Keyring | None = None, *, cache_from: Path | None = None,
                 on_step: OnStep | None = None) -> Verification:
     if not bundle.is_file():
-        raise DanganError(f"no bundle file {bundle}", "list bundles with `dangan backup ls DIR`")
+        raise DanganError(Message("no bundle file {bundle}", bundle=bundle), Message("list bundles with `dangan backup ls DIR`"))
     return verify(bundle, keyring, cache_from=cache_from, on_step=on_step)
 
 
@@ -608,15 +609,14 @@ def create(vault: Vault, dest: Path, incremental: bool = False, keyring: Keyring
     root = vault.root
     vault_id = str(vault.config.get("id") or "")
     if not vault_id:
-        raise DanganError(f"{CONFIG} has no id", "every vault made by `dangan init` has one")
+        raise DanganError(Message("{CONFIG} has no id", CONFIG=CONFIG), Message("every vault made by `dangan init` has one"))
     if gitio.partial_clone(root):  # a bundle holds every blob: it would fetch them all
-        raise DanganError("this is an office's partial clone (dangan clone): it lacks the other "
-                          "projects' files, and a bundle would fetch every one from the server",
-                          "make backups on the server or in a full clone (git clone URL)")
+        raise DanganError(Message("this is an office's partial clone (dangan clone): it lacks the other projects' files, and a bundle would fetch every one from the server"),
+                          Message("make backups on the server or in a full clone (git clone URL)"))
     dest = Path(os.path.abspath(dest))
     if dest.resolve() == root.resolve() or root.resolve() in dest.resolve().parents:
-        raise DanganError(f"{dest} is inside the vault's work tree",
-                          "a backup there dies with the vault and `git add -A` would commit it; use --dest outside it")
+        raise DanganError(Message("{dest} is inside the vault's work tree", dest=dest),
+                          Message("a backup there dies with the vault and `git add -A` would commit it; use --dest outside it"))
     dest.mkdir(parents=True, exist_ok=True)
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     basis = _latest(dest, vault_id) if incremental else None
@@ -690,10 +690,10 @@ def restore(bundle: Path, target: Path, keyring: Keyring | None = None,
     from dangan.services.scan import check_worktree
 
     if not bundle.is_file():
-        raise DanganError(f"no bundle file {bundle}", "list bundles with `dangan backup ls DIR`")
+        raise DanganError(Message("no bundle file {bundle}", bundle=bundle), Message("list bundles with `dangan backup ls DIR`"))
     bundle, target = Path(os.path.abspath(bundle)), Path(os.path.abspath(target))
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise DanganError(f"{target} exists and is not empty", "restore into a new directory")
+        raise DanganError(Message("{target} exists and is not empty", target=target), Message("restore into a new directory"))
     result = Verification(bundle.name)
     step = _Runner(result, on_step)
     state: dict[str, Any] = {}
@@ -774,7 +774,7 @@ def mirror(root: Path, remote: str) -> Mirrored:
     vault holds, findings included; the remote's own pre-receive hook still runs.
     """
     if remote.startswith("-"):
-        raise DanganError(f"{remote!r} is not a remote")
+        raise DanganError(Message("{remote} is not a remote", remote=repr(remote)))
     result = Mirrored(remote)
     local = for_each_ref(root)
     proc = gitio.run(["push", "--porcelain", "--no-verify", remote, "refs/*:refs/*"], root, check=False)
@@ -831,7 +831,7 @@ class Entry:
 def list_bundles(directory: Path) -> list[Entry]:
     """The bundles in `directory`, oldest first; manifest problems are reported, not raised."""
     if not directory.is_dir():
-        raise DanganError(f"no backup directory {directory}", "make one with `dangan backup create --dest DIR`")
+        raise DanganError(Message("no backup directory {directory}", directory=directory), Message("make one with `dangan backup create --dest DIR`"))
     entries = []
     names = {p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")}
     for name in sorted(n for n in names if n.endswith(".bundle")):
@@ -888,8 +888,8 @@ def plan_prune(entries: Iterable[Entry], keep: dict[str, int]) -> list[Decision]
     every bundle a kept incremental builds on. Bundles without a readable manifest are left
     alone (kept, with the reason)."""
     if not any(n > 0 for n in keep.values()):
-        raise DanganError("no keep rule given: prune would remove every bundle",
-                          "give at least one of --keep-last/--keep-daily/--keep-weekly/--keep-monthly/--keep-yearly")
+        raise DanganError(Message("no keep rule given: prune would remove every bundle"),
+                          Message("give at least one of --keep-last/--keep-daily/--keep-weekly/--keep-monthly/--keep-yearly"))
     decisions: list[Decision] = []
     groups: dict[str, list[Decision]] = {}
     for entry in entries:

@@ -31,6 +31,7 @@ from dangan.formats import fields as fieldreader
 from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import tree_or_none
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model import departments as deps
 from dangan.model import obligations as ob
 from dangan.model.codes import Code, Location, path_to_code
@@ -403,8 +404,8 @@ def _path_of(text: str) -> str:
 
 def check_within(within: str) -> str:
     if not valid_duration(within):
-        raise DanganError(f"--within {within!r} is not an ISO 8601 duration",
-                          "give days, weeks, months or years: P30D, P2W, P3M, P1Y (P0D: overdue only)")
+        raise DanganError(Message("--within {within} is not an ISO 8601 duration", within=repr(within)),
+                          Message("give days, weeks, months or years: P30D, P2W, P3M, P1Y (P0D: overdue only)"))
     return within
 
 
@@ -419,7 +420,7 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
     if department is not None and department != deps.UNASSIGNED:
         if (known := deps.named(deps.parse(vault.config), department)) is None:
             names = ", ".join(d.name for d in deps.parse(vault.config)) or "none are listed in vault.yaml"
-            raise DanganError(f"no department {department!r}", f"departments: {names}; or {deps.UNASSIGNED}")
+            raise DanganError(Message("no department {department}", department=repr(department)), Message("departments: {names}; or {UNASSIGNED}", names=names, UNASSIGNED=deps.UNASSIGNED))
         department = known.name  # as vault.yaml writes it, whatever the script typed
     horizon = add_duration(day, within)
     tip = branch_tip(vault, None)

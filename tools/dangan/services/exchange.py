@@ -22,6 +22,7 @@ from typing import Any
 from dangan.errors import DanganError, RecordError
 from dangan.formats import fielddoc
 from dangan.formats.yamlio import dump
+from dangan.i18n import Message
 from dangan.model.codes import Code, Location, parse_location
 from dangan.services import records
 
@@ -117,14 +118,14 @@ def read_table(data: bytes, name: str, sheet: str | None = None) -> Table:
     """The CSV or .xlsx file `name` (told apart by content, not by the name); any other
     file is refused with what it looks like."""
     if data.startswith(XLSX_MAGIC) and ODS_MIMETYPE in data[:200]:
-        raise DanganError(f"{name}: an OpenDocument spreadsheet (.ods), not .xlsx or CSV", SAVE_AS)
+        raise DanganError(Message("{name}: an OpenDocument spreadsheet (.ods), not .xlsx or CSV", name=name), SAVE_AS)
     if data.startswith(XLSX_MAGIC):
         return read_xlsx(data, name, sheet)
     refusal = not_a_table(data, name)
     if refusal is not None:
         raise refusal
     if sheet is not None:
-        raise DanganError(f"{name}: --sheet is for .xlsx workbooks; this is a CSV file")
+        raise DanganError(Message("{name}: --sheet is for .xlsx workbooks; this is a CSV file", name=name))
     return read_csv(data, name)
 
 
@@ -135,11 +136,10 @@ def not_a_table(data: bytes, name: str) -> DanganError | None:
     text encoding of a sheet holds (a CSV in GBK is not UTF-8 but still text: it gets the
     "not UTF-8" error of read_csv, with the offset)."""
     if data.startswith(OLE2_MAGIC):  # also what a password-protected .xlsx is
-        return DanganError(f"{name}: an Excel 97-2003 workbook (.xls) or a password-protected one, "
-                           "not .xlsx or CSV", "save it as .xlsx without a password, or as CSV UTF-8")
+        return DanganError(Message("{name}: an Excel 97-2003 workbook (.xls) or a password-protected one, not .xlsx or CSV", name=name), Message("save it as .xlsx without a password, or as CSV UTF-8"))
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return DanganError(f"{name}: UTF-16 text (Excel's \"Unicode Text\"), not CSV UTF-8",
-                           "save the sheet as CSV UTF-8")
+        return DanganError(Message("{name}: UTF-16 text (Excel's \"Unicode Text\"), not CSV UTF-8", name=name),
+                           Message("save the sheet as CSV UTF-8"))
     head = data[:8192]
     binary = b"\x00" in data
     if not binary:
@@ -151,7 +151,7 @@ def not_a_table(data: bytes, name: str) -> DanganError | None:
         return None
     named = name.lower().endswith((".xlsx", ".xlsm"))
     why = " (an .xlsx is a zip archive; this file is not one)" if named else ""
-    return DanganError(f"{name}: neither a CSV file nor an .xlsx workbook{why}", SAVE_AS)
+    return DanganError(Message("{name}: neither a CSV file nor an .xlsx workbook{why}", name=name, why=why), SAVE_AS)
 
 
 def read_csv(data: bytes, name: str) -> Table:
@@ -160,14 +160,14 @@ def read_csv(data: bytes, name: str) -> Table:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DanganError(f"{name}: not UTF-8 (invalid byte at offset {exc.start})", "export the sheet as CSV UTF-8") from None
+        raise DanganError(Message("{name}: not UTF-8 (invalid byte at offset {start})", name=name, start=exc.start), Message("export the sheet as CSV UTF-8")) from None
     if "\x00" in text:  # not_a_table refuses these first; kept for callers of read_csv
-        raise DanganError(f"{name}: contains NUL bytes; not a CSV file", SAVE_AS)
+        raise DanganError(Message("{name}: contains NUL bytes; not a CSV file", name=name), SAVE_AS)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         lines = [[as_read(cell) for cell in cells] for cells in reader]
     except csv.Error as exc:
-        raise DanganError(f"{name}: not readable as CSV near line {reader.line_num}: {exc}") from None
+        raise DanganError(Message("{name}: not readable as CSV near line {line_num}: {exc}", name=name, line_num=reader.line_num, exc=exc)) from None
     header = _header(lines[0] if lines else [], name)
     rows = []
     # a spreadsheet row is one CSV record, whatever newlines its quoted cells hold
@@ -175,7 +175,7 @@ def read_csv(data: bytes, name: str) -> Table:
         if not any(cell.strip() for cell in cells):
             continue  # an empty row, as spreadsheets leave at the end
         if len(cells) > len(header):
-            raise DanganError(f"{name}: row {number} has more cells than the header")
+            raise DanganError(Message("{name}: row {number} has more cells than the header", name=name, number=number))
         rows.append((number, dict(zip(header, cells))))
     return Table(header, rows)
 
@@ -185,14 +185,14 @@ def read_xlsx(data: bytes, name: str, sheet: str | None = None) -> Table:
     try:
         import openpyxl
     except ImportError:  # pragma: no cover - a declared dependency
-        raise DanganError(f"{name}: reading .xlsx needs openpyxl", "pip install openpyxl, or save the sheet as CSV UTF-8") from None
+        raise DanganError(Message("{name}: reading .xlsx needs openpyxl", name=name), Message("pip install openpyxl, or save the sheet as CSV UTF-8")) from None
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile, KeyError, XML errors... on bad files
-        raise DanganError(f"{name}: not a readable .xlsx workbook ({type(exc).__name__})", "open and save it again in a spreadsheet, or export CSV UTF-8") from None
+        raise DanganError(Message("{name}: not a readable .xlsx workbook ({type})", name=name, type=type(exc).__name__), Message("open and save it again in a spreadsheet, or export CSV UTF-8")) from None
     try:
         if sheet is not None and sheet not in book.sheetnames:
-            raise DanganError(f"{name}: no sheet {sheet!r}", f"sheets: {', '.join(book.sheetnames)}")
+            raise DanganError(Message("{name}: no sheet {sheet}", name=name, sheet=repr(sheet)), Message("sheets: {value}", value=', '.join(book.sheetnames)))
         ws = book[sheet] if sheet is not None else book.worksheets[0]
         values = ws.iter_rows(values_only=True)
         first = next(values, None) or ()
@@ -205,7 +205,7 @@ def read_xlsx(data: bytes, name: str, sheet: str | None = None) -> Table:
             if all(v is None or (isinstance(v, str) and not v.strip()) for v in cells):
                 continue
             if any(v is not None for v in cells[len(header):]):
-                raise DanganError(f"{name}: row {number} has a value right of the last named column")
+                raise DanganError(Message("{name}: row {number} has a value right of the last named column", name=name, number=number))
             rows.append((number, {h: as_read(v) if isinstance(v, str) else v
                                   for h, v in zip(header, cells) if v is not None}))
     finally:
@@ -216,12 +216,12 @@ def read_xlsx(data: bytes, name: str, sheet: str | None = None) -> Table:
 def _header(cells: list[str], name: str) -> list[str]:
     header = [cell.strip() for cell in cells]
     if not header or not any(header):
-        raise DanganError(f"{name}: no header row", "the first row names the fields, e.g. title,status,opened")
+        raise DanganError(Message("{name}: no header row", name=name), Message("the first row names the fields, e.g. title,status,opened"))
     if "" in header:
-        raise DanganError(f"{name}: column {header.index('') + 1} of the header has no name")
+        raise DanganError(Message("{name}: column {value} of the header has no name", name=name, value=header.index('') + 1))
     if len(set(header)) != len(header):
         twice = sorted({h for h in header if header.count(h) > 1})
-        raise DanganError(f"{name}: the column name {twice[0]!r} appears twice in the header")
+        raise DanganError(Message("{name}: the column name {value} appears twice in the header", name=name, value=repr(twice[0])))
     return header
 
 
@@ -264,7 +264,7 @@ def cell_text(value: Any, col: Column, tz: dt.tzinfo) -> str:
         midnight = value.time() == dt.time(0)
         if "date" in col.formats and "date-time" not in col.formats:
             if not midnight:
-                raise DanganError("holds a date and a time; the field is a date")
+                raise DanganError(Message("holds a date and a time; the field is a date"))
             return value.date().isoformat()
         if value.tzinfo is None:
             value = value.replace(tzinfo=tz)
@@ -276,16 +276,16 @@ def cell_text(value: Any, col: Column, tz: dt.tzinfo) -> str:
     if isinstance(value, float) and value.is_integer():
         if abs(value) >= 10 ** EXACT_DIGITS and col.text_only:
             raise DanganError(
-                "is a number too long for Excel to have kept exactly (15 digits)",
+                Message("is a number too long for Excel to have kept exactly (15 digits)"),
             )
         return str(int(value))
     if isinstance(value, (int, float)):
         if isinstance(value, int) and len(str(abs(value))) > EXACT_DIGITS and col.text_only:
-            raise DanganError("is a number too long for Excel to have kept exactly (15 digits)")
+            raise DanganError(Message("is a number too long for Excel to have kept exactly (15 digits)"))
         return str(value)
     if isinstance(value, dt.timedelta):
-        raise DanganError("is a duration; write it as text (e.g. P30D)")
-    raise DanganError(f"holds a {type(value).__name__} value dangan cannot read")
+        raise DanganError(Message("is a duration; write it as text (e.g. P30D)"))
+    raise DanganError(Message("holds a {type} value dangan cannot read", type=type(value).__name__))
 
 
 def typed(vault: Any, category: str, col: Column, text: str) -> Any:
@@ -297,7 +297,7 @@ def typed(vault: Any, category: str, col: Column, text: str) -> Any:
         return records.coerce(vault.schemas, category, col.field, text)
     except DanganError as exc:
         if col.sensitive:
-            raise DanganError("is not a value of the field's type (a sensitive value, not shown)") from None
+            raise DanganError(Message("is not a value of the field's type (a sensitive value, not shown)")) from None
         raise DanganError(exc.message.split(": ", 1)[-1]) from None
 
 
@@ -329,23 +329,23 @@ def import_rows(
     `progress(rows done, rows)` is called after each row."""
     table = read_table(data, name, sheet)
     if category not in vault.schemas.categories:
-        raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+        raise DanganError(Message("unknown category {category}", category=repr(category)), Message("known: {value}", value=', '.join(sorted(vault.schemas.categories))))
     table = _named_by_label(vault, category, table, name, location_column)
     header = table.header
     if category == records.DISPOSAL:
-        raise DanganError("disposal certificates are written by `dangan retention apply`, not imported")
+        raise DanganError(Message("disposal certificates are written by `dangan retention apply`, not imported"))
     where_column = location_column or ("location" if "location" in header else None)
     if location_column and location_column not in header:
-        raise DanganError(f"{name}: no column {location_column!r}", f"columns: {', '.join(header)}")
+        raise DanganError(Message("{name}: no column {location_column}", name=name, location_column=repr(location_column)), Message("columns: {value}", value=', '.join(header)))
     fields = [h for h in header if h != where_column]
     for reserved in ("code", "category"):
         if reserved in fields:
-            raise DanganError(f"{name}: the column {reserved!r} is set by dangan", "remove that column")
+            raise DanganError(Message("{name}: the column {reserved} is set by dangan", name=name, reserved=repr(reserved)), Message("remove that column"))
     for field in fields:
         if any(not part for part in field.split(".")):
-            raise DanganError(f"{name}: the column {field!r} is not a field path", "use dotted names like owners.0.phone")
+            raise DanganError(Message("{name}: the column {field} is not a field path", name=name, field=repr(field)), Message("use dotted names like owners.0.phone"))
     if not table.rows:
-        raise DanganError(f"{name}: no rows to import")
+        raise DanganError(Message("{name}: no rows to import", name=name))
     columns = {field: column(vault, category, field) for field in fields}
     tz = vault.tz
     with vault.lock():
@@ -423,8 +423,8 @@ def _named_by_label(vault: Any, category: str, table: Table, name: str, location
             continue
         found = fielddoc.by_label(vault.schemas, category, head)
         if len(found) > 1:
-            raise DanganError(f"{name}: the column {head!r} names {len(found)} fields: {', '.join(found)}",
-                              "name the column by the field's path instead")
+            raise DanganError(Message("{name}: the column {head} names {count} fields: {value}", name=name, head=repr(head), count=len(found), value=', '.join(found)),
+                              Message("name the column by the field's path instead"))
         if found:
             renamed[head] = found[0]
     if not renamed:
@@ -432,8 +432,8 @@ def _named_by_label(vault: Any, category: str, table: Table, name: str, location
     header = [renamed.get(h, h) for h in table.header]
     if len(set(header)) != len(header):
         twice = sorted({h for h in header if header.count(h) > 1})
-        raise DanganError(f"{name}: two columns name the field {twice[0]!r}",
-                          f"columns: {', '.join(table.header)}")
+        raise DanganError(Message("{name}: two columns name the field {value}", name=name, value=repr(twice[0])),
+                          Message("columns: {value}", value=', '.join(table.header)))
     rows = [(number, {renamed.get(k, k): v for k, v in row.items()}) for number, row in table.rows]
     return Table(header, rows)
 
@@ -449,7 +449,7 @@ def land_new_files(vault: Any, files: dict[str, bytes], message: str, commit: bo
     root = vault.root
     clash = next((rel for rel in files if (root / rel).exists()), None)
     if clash is not None:
-        raise DanganError(f"{clash} already exists; nothing was imported", "run `dangan check`; another writer may have been at work")
+        raise DanganError(Message("{clash} already exists; nothing was imported", clash=clash), Message("run `dangan check`; another writer may have been at work"))
     return vault.apply(files, message, commit)
 
 
@@ -475,7 +475,7 @@ def export_records(vault: Any, category: str | None, decrypt: bool) -> list[dict
     from dangan.store import sealing
 
     if category is not None and category not in vault.schemas.categories:
-        raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+        raise DanganError(Message("unknown category {category}", category=repr(category)), Message("known: {value}", value=', '.join(sorted(vault.schemas.categories))))
     out = []
     for code, rel in vault.record_paths():
         if category and code.category != category:
@@ -483,7 +483,7 @@ def export_records(vault: Any, category: str | None, decrypt: bool) -> list[dict
         try:
             stored = load_text(decode((vault.root / rel).read_bytes()))
         except YamlError as exc:
-            raise DanganError(f"{rel}: {exc}", "run `dangan check` and fix it first") from None
+            raise DanganError(Message("{rel}: {exc}", rel=rel, exc=exc), Message("run `dangan check` and fix it first")) from None
         cat = vault.schemas.category(code.category)
         if decrypt:
             try:

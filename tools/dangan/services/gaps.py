@@ -30,6 +30,7 @@ from dangan.errors import CodeError, DanganError
 from dangan.formats import fields
 from dangan.formats.yamlio import YamlError, load_text, tree_or_none
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model import departments as deps
 from dangan.model import expected, filing
 from dangan.model.codes import Code, path_to_code
@@ -256,8 +257,8 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict
     if department is not None and department != deps.UNASSIGNED:
         if (known := deps.named(departments, department)) is None:
             names = ", ".join(d.name for d in departments) or "none are configured"
-            raise DanganError(f"--department {department!r} is not a department of vault.yaml",
-                              f"give one of: {names} (or {deps.UNASSIGNED})")
+            raise DanganError(Message("--department {department} is not a department of vault.yaml", department=repr(department)),
+                              Message("give one of: {names} (or {UNASSIGNED})", names=names, UNASSIGNED=deps.UNASSIGNED))
         department = known.name  # as vault.yaml writes it, whatever the script typed
     gaps: list[dict[str, Any]] = []
 

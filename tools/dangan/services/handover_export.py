@@ -32,6 +32,7 @@ from dangan.errors import DanganError, Refusal
 from dangan.formats.schemas import SECRET_MASK
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
 from dangan.model.layout import folder_of, listed, owner, path_of
 from dangan.store import sealing
@@ -82,8 +83,8 @@ def parse_recipients(texts: list[str]) -> list[dict[str, Any]]:
     from dangan.formats import agekeys
 
     if not texts:
-        raise DanganError("name the receiving party's key with --recipient KEY",
-                          "an age public key (age1...) or an SSH public key; NAME=KEY names it")
+        raise DanganError(Message("name the receiving party's key with --recipient KEY"),
+                          Message("an age public key (age1...) or an SSH public key; NAME=KEY names it"))
     out: list[dict[str, Any]] = []
     for i, text in enumerate(texts, 1):
         text = text.strip()
@@ -93,13 +94,13 @@ def parse_recipients(texts: list[str]) -> list[dict[str, Any]]:
         try:
             recipient = agekeys.parse_recipient(key)
         except agekeys.IdentityError as exc:
-            raise DanganError(f"--recipient {text[:60]!r}: {exc}",
-                              "give an age public key (age1...) or an SSH public key, optionally NAME=KEY") from None
+            raise DanganError(Message("--recipient {value}: {exc}", value=repr(text[:60]), exc=exc),
+                              Message("give an age public key (age1...) or an SSH public key, optionally NAME=KEY")) from None
         name = name or f"recipient {i}"
         if any(r["name"] == name for r in out):
-            raise DanganError(f"two recipients are named {name!r}", "give each --recipient NAME=KEY its own name")
+            raise DanganError(Message("two recipients are named {name}", name=repr(name)), Message("give each --recipient NAME=KEY its own name"))
         if any(r["key"] == recipient.text for r in out):
-            raise DanganError(f"--recipient {name}: that key is given twice", "give each key once")
+            raise DanganError(Message("--recipient {name}: that key is given twice", name=name), Message("give each key once"))
         out.append({"name": name, "key": recipient.text, "roles": list(ROLES)})
     return out
 
@@ -107,12 +108,12 @@ def parse_recipients(texts: list[str]) -> list[dict[str, Any]]:
 def parse_prefix(text: str) -> Location:
     """A location prefix (`B01`, `A01-02`); the company level is not a handover's."""
     if not text.strip():
-        raise DanganError("give a location prefix such as B01 or A01-02", "a project or a part of one")
+        raise DanganError(Message("give a location prefix such as B01 or A01-02"), Message("a project or a part of one"))
     try:
         return parse_location(text.strip())
     except CodeError as exc:
-        raise DanganError(f"{text!r} is not a location prefix: {exc.message}",
-                          "a project (B01), or a part of one (A01-02)") from None
+        raise DanganError(Message("{text} is not a location prefix: {message}", text=repr(text), message=exc.message),
+                          Message("a project (B01), or a part of one (A01-02)")) from None
 
 
 def folder_for(prefix: Location) -> str:
@@ -129,12 +130,12 @@ def _check_out(vault: Vault, out: Path) -> Path:
     out = Path(os.path.abspath(out))
     root = vault.root.resolve()
     if out.resolve() == root or root in out.resolve().parents:
-        raise DanganError(f"{out} is inside the vault's work tree", "export to a folder outside the vault")
+        raise DanganError(Message("{out} is inside the vault's work tree", out=out), Message("export to a folder outside the vault"))
     if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
-        raise DanganError(f"{out} exists and is not an empty folder",
-                          "give a new folder with --out; an export never writes over anything")
+        raise DanganError(Message("{out} exists and is not an empty folder", out=out),
+                          Message("give a new folder with --out; an export never writes over anything"))
     if not out.parent.is_dir():
-        raise DanganError(f"{out.parent} is not a folder", "create it first, or give another --out")
+        raise DanganError(Message("{parent} is not a folder", parent=out.parent), Message("create it first, or give another --out"))
     return out
 
 
@@ -178,15 +179,15 @@ def _committed_records(vault: Vault, head: str, folder: str) -> tuple[list[_Item
             others[entry.path] = entry.blob
     loose = [rel for rel in others if owner(rel) not in records]
     if loose:
-        raise DanganError(f"{loose[0]} is neither a record nor an attachment of one",
-                          "run `dangan check --all` and settle it first")
+        raise DanganError(Message("{value} is neither a record nor an attachment of one", value=loose[0]),
+                          Message("run `dangan check --all` and settle it first"))
     blobs = dict(gitio.cat_blobs(vault.root, [blob for _, blob in records.values()]))
     items = []
     for rel, (code, blob) in sorted(records.items()):
         try:
             stored = load_text(decode(blobs[blob]))
         except YamlError as exc:
-            raise DanganError(f"{rel}: {exc}", "run `dangan check --all` and fix it first") from None
+            raise DanganError(Message("{rel}: {exc}", rel=rel, exc=exc), Message("run `dangan check --all` and fix it first")) from None
         items.append(_Item(code, rel, blob, stored, blobs[blob]))
     return items, others
 
@@ -225,19 +226,18 @@ def export(vault: Vault, prefix_text: str, recipient_texts: list[str], out: Path
     out = _check_out(vault, out)
     head = gitio.head(vault.root)
     if head is None:
-        raise DanganError("the vault has no commit yet", "an export takes the committed records")
+        raise DanganError(Message("the vault has no commit yet"), Message("an export takes the committed records"))
     folder = folder_for(prefix)
     dirty = uncommitted(vault.root, folder)
     if dirty:
-        raise DanganError(f"{len(dirty)} uncommitted change(s) under {prefix} (first: {dirty[0]})",
-                          "the export takes the committed versions: commit them, or put them aside "
-                          "(`git stash -u`), then export")
+        raise DanganError(Message("{count} uncommitted change(s) under {prefix} (first: {value})", count=len(dirty), prefix=prefix, value=dirty[0]),
+                          Message("the export takes the committed versions: commit them, or put them aside (`git stash -u`), then export"))
     items, attachment_files = _committed_records(vault, head, folder)
     if not items:
-        raise DanganError(f"no records under {prefix} at HEAD", "list them with `dangan ls`")
+        raise DanganError(Message("no records under {prefix} at HEAD", prefix=prefix), Message("list them with `dangan ls`"))
     unknown = sorted({i.code.category for i in items} - set(vault.schemas.categories))
     if unknown:
-        raise DanganError(f"unknown category {unknown[0]} under {prefix}", "run `dangan check --all`")
+        raise DanganError(Message("unknown category {value} under {prefix}", value=unknown[0], prefix=prefix), Message("run `dangan check --all`"))
     identities = vault.keyring.identities  # one line with a hint when the user has no key
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
     _sweep_partials(out)
@@ -295,8 +295,8 @@ def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out
             for entry in entries:
                 rel = path_of(code, str(entry.get("file")))
                 if rel not in attachment_files or not (vault.root / rel).is_file():
-                    raise DanganError(f"{code}: listed attachment {rel} is not committed (DG115)",
-                                      "run `dangan check --all` and settle it first")
+                    raise DanganError(Message("{code}: listed attachment {rel} is not committed (DG115)", code=code, rel=rel),
+                                      Message("run `dangan check --all` and settle it first"))
                 sealed = attachments.reseal_file(vault.root / rel, partial / folder_of(code), str(entry["file"]),
                                                  identities, age_keys, f"{code} {entry['file']}")
                 changes[rel] = sealed.temp
@@ -339,8 +339,8 @@ def _build(vault: Vault, prefix: Location, recipients: list[dict[str, Any]], out
         try:
             attachments.transact(target, changes, message)
         except DanganError as exc:  # the new vault's own hook: what the source holds fails its rules
-            raise Refusal(f"the exported vault's commit was refused: {exc.message}",
-                          "nothing was kept; `dangan check --all` in this vault lists what to fix first") from None
+            raise Refusal(Message("the exported vault's commit was refused: {message}", message=exc.message),
+                          Message("nothing was kept; `dangan check --all` in this vault lists what to fix first")) from None
     except BaseException:
         attachments.discard_temps(changes.values())
         raise
@@ -370,8 +370,8 @@ def verify_export(root: Path, manifest: dict[str, Any], keys: list[str],
         try:
             done.append((name, check()))
         except _Failed as exc:
-            raise Refusal(f"the exported vault failed its verification at {exc.step}: {exc}",
-                          "nothing was kept; fix what it names and export again") from None
+            raise Refusal(Message("the exported vault failed its verification at {step}: {exc}", step=exc.step, exc=exc),
+                          Message("nothing was kept; fix what it names and export again")) from None
     return done
 
 
@@ -475,29 +475,29 @@ def read_manifest(root: Path, rev: str | None = "HEAD") -> dict[str, Any]:
     except (OSError, DanganError):
         data = None
     if data is None:
-        raise DanganError(f"{root} has no committed {MANIFEST}: not an exported vault",
-                          "give the folder `dangan handover export` made")
+        raise DanganError(Message("{root} has no committed {MANIFEST}: not an exported vault", root=root, MANIFEST=MANIFEST),
+                          Message("give the folder `dangan handover export` made"))
     try:
         manifest = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise DanganError(f"{MANIFEST} is not readable JSON ({exc})", _MANIFEST_HINT) from None
+        raise DanganError(Message("{MANIFEST} is not readable JSON ({exc})", MANIFEST=MANIFEST, exc=exc), _MANIFEST_HINT) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DanganError(f"{MANIFEST} is not a handover manifest ({FORMAT})", _MANIFEST_HINT)
+        raise DanganError(Message("{MANIFEST} is not a handover manifest ({FORMAT})", MANIFEST=MANIFEST, FORMAT=FORMAT), _MANIFEST_HINT)
     for key, kind in (("source", dict), ("vault", dict), ("prefix", str), ("records", list),
                       ("attachments", list), ("outside_refs", list), ("recipients", list)):
         if not isinstance(manifest.get(key), kind):
-            raise DanganError(f"{MANIFEST}: `{key}` is missing or malformed", _MANIFEST_HINT)
+            raise DanganError(Message("{MANIFEST}: `{key}` is missing or malformed", MANIFEST=MANIFEST, key=key), _MANIFEST_HINT)
     for record in manifest["records"]:
         if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in
                                                    ("code", "path", "category", "title", "source_blob", "blob")):
-            raise DanganError(f"{MANIFEST}: a malformed record entry", _MANIFEST_HINT)
+            raise DanganError(Message("{MANIFEST}: a malformed record entry", MANIFEST=MANIFEST), _MANIFEST_HINT)
         try:
             if parse_code(record["code"]).path != record["path"]:
-                raise DanganError(f"{MANIFEST}: {record['code']} is not at {record['path']}", _MANIFEST_HINT)
+                raise DanganError(Message("{MANIFEST}: {value} is not at {value2}", MANIFEST=MANIFEST, value=record['code'], value2=record['path']), _MANIFEST_HINT)
         except CodeError as exc:
-            raise DanganError(f"{MANIFEST}: {exc.message}", _MANIFEST_HINT) from None
+            raise DanganError(Message("{MANIFEST}: {message}", MANIFEST=MANIFEST, message=exc.message), _MANIFEST_HINT) from None
     for item in manifest["attachments"]:
         if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("record", "file", "path", "sha256")) \
                 or not isinstance(item.get("size"), int):
-            raise DanganError(f"{MANIFEST}: a malformed attachment entry", _MANIFEST_HINT)
+            raise DanganError(Message("{MANIFEST}: a malformed attachment entry", MANIFEST=MANIFEST), _MANIFEST_HINT)
     return manifest

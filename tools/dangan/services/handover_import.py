@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dangan import i18n
 from dangan.errors import DanganError, Refusal
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.git import gitio
+from dangan.i18n import Message
+from dangan.i18n import shown as in_language
 from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location
 from dangan.model.layout import folder_of, listed, path_of
 from dangan.services import handover_export
@@ -60,16 +63,16 @@ def parse_maps(texts: list[str]) -> list[tuple[Location, Location]]:
     for text in texts:
         old_text, sep, new_text = text.partition("=")
         if not sep:
-            raise DanganError(f"--map {text!r} is not OLD=NEW", "example: --map B01=C03")
+            raise DanganError(Message("--map {text} is not OLD=NEW", text=repr(text)), Message("example: --map B01=C03"))
         try:
             old, new = parse_location(old_text.strip()), parse_location(new_text.strip())
         except CodeError as exc:
-            raise DanganError(f"--map {text!r}: {exc.message}", "example: --map B01=C03") from None
+            raise DanganError(Message("--map {text}: {message}", text=repr(text), message=exc.message), Message("example: --map B01=C03")) from None
         if not old.parts or len(old.parts) != len(new.parts):
-            raise DanganError(f"--map {text!r}: OLD and NEW must be locations of the same level",
-                              "a project for a project (B01=C03), a building for a building (B01-02=C03-01)")
+            raise DanganError(Message("--map {text}: OLD and NEW must be locations of the same level", text=repr(text)),
+                              Message("a project for a project (B01=C03), a building for a building (B01-02=C03-01)"))
         if any(o == old for o, _ in maps):
-            raise DanganError(f"--map {old}=... is given twice", "map each location once")
+            raise DanganError(Message("--map {old}=... is given twice", old=old), Message("map each location once"))
         maps.append((old, new))
     return sorted(maps, key=lambda m: -len(m[0].parts))  # the most specific first
 
@@ -77,7 +80,7 @@ def parse_maps(texts: list[str]) -> list[tuple[Location, Location]]:
 def _one_line(value: str, what: str) -> str:
     value = value.strip()
     if not value or "\n" in value or len(value) > 100:
-        raise DanganError(f"{what} must be one line of 1 to 100 characters", "give a name, e.g. 王芳")
+        raise DanganError(Message("{what} must be one line of 1 to 100 characters", what=what), Message("give a name, e.g. 王芳"))
     return value
 
 
@@ -112,22 +115,22 @@ def verify_folder(folder: Path) -> dict[str, Any]:
     """The manifest of an exported vault that is as `handover export` left it; anything
     else is refused, naming what differs (exit 2: nothing was read into the vault)."""
     if not (folder / ".git").exists():
-        raise DanganError(f"{folder} is not an exported vault (no Git repository there)",
-                          "give the folder `dangan handover export` made")
+        raise DanganError(Message("{folder} is not an exported vault (no Git repository there)", folder=folder),
+                          Message("give the folder `dangan handover export` made"))
     if gitio.head(folder) is None:
-        raise DanganError(f"{folder} has no commit: not an exported vault",
-                          "give the folder `dangan handover export` made")
+        raise DanganError(Message("{folder} has no commit: not an exported vault", folder=folder),
+                          Message("give the folder `dangan handover export` made"))
     manifest = handover_export.read_manifest(folder, "HEAD")
     try:
         handover_export._fsck(folder)
     except handover_export._Failed as exc:
-        raise DanganError(f"the exported vault is damaged: {exc}", "ask for the export again") from None
+        raise DanganError(Message("the exported vault is damaged: {exc}", exc=exc), Message("ask for the export again")) from None
     raw = gitio.run(["status", "--porcelain", "-z", "--untracked-files=all"], folder).stdout
     changed = [item[3:].decode("utf-8", "replace") for item in raw.split(b"\0") if len(item) > 3]
     if changed:
         raise DanganError(f"the exported vault was changed after the export: {changed[0]}"
                           + (f" and {len(changed) - 1} more" if len(changed) > 1 else ""),
-                          "ask for the export again, or restore it as it was made (`git status` there)")
+                          Message("ask for the export again, or restore it as it was made (`git status` there)"))
     entries = {e.path: e.blob for e in gitio.ls_tree(folder, "HEAD")}
     problems = handover_export.files_problems(entries, manifest, folder)
     config = gitio.file_at(folder, "HEAD", "vault.yaml")
@@ -136,13 +139,13 @@ def verify_folder(folder: Path) -> dict[str, Any]:
     except YamlError:
         vault_id = None
     if vault_id != manifest["vault"].get("id"):
-        problems.append("its vault.yaml is not the one the manifest names")
+        problems.append(Message("its vault.yaml is not the one the manifest names"))
     if gitio.count_commits(folder, ["HEAD"]) != 2:
-        problems.append("its history is not the export's two commits (dangan init, the export)")
+        problems.append(Message("its history is not the export's two commits (dangan init, the export)"))
     if problems:
         raise DanganError(f"the exported vault does not match its manifest: {problems[0]}"
                           + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-                          "ask for the export again; nothing was imported")
+                          Message("ask for the export again; nothing was imported"))
     return manifest
 
 
@@ -158,21 +161,21 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
     received_by = _one_line(received_by, "--received-by")
     witnesses = list(dict.fromkeys(_one_line(w, "--witness") for w in witnesses))
     if not witnesses:
-        raise DanganError("name at least one witness", "--witness NAME (repeatable)")
+        raise DanganError(Message("name at least one witness"), Message("--witness NAME (repeatable)"))
     maps = parse_maps(map_texts)
     folder = Path(os.path.abspath(folder))
     if folder.resolve() == vault.root.resolve():
-        raise DanganError("the exported vault is this vault", "give the folder `dangan handover export` made")
+        raise DanganError(Message("the exported vault is this vault"), Message("give the folder `dangan handover export` made"))
     manifest = verify_folder(folder)
     handed_over_by = by or manifest.get("exported_by")
     if not isinstance(handed_over_by, str) or not handed_over_by.strip():
-        raise DanganError("the manifest does not say who made the export", "name who handed the records over: --by NAME")
+        raise DanganError(Message("the manifest does not say who made the export"), Message("name who handed the records over: --by NAME"))
     handed_over_by = _one_line(handed_over_by, "--by")
     prefix = parse_location(manifest["prefix"])
     unused = [f"{old}={new}" for old, new in maps if not (old.contains(prefix) or prefix.contains(old))]
     if unused:
-        raise DanganError(f"--map {unused[0]}: the export holds nothing under it (it is {prefix})",
-                          f"map its prefix: --map {prefix}=NEW")
+        raise DanganError(Message("--map {value}: the export holds nothing under it (it is {prefix})", value=unused[0], prefix=prefix),
+                          Message("map its prefix: --map {prefix}=NEW", prefix=prefix))
     codes = {r["code"]: str(_new_code(parse_code(r["code"]), maps)) for r in manifest["records"]}
     try:
         identities = vault.keyring.identities
@@ -184,8 +187,9 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
         vault.ready_to_write()
         problems = _collisions(vault, codes)
         if problems:
-            raise DanganError(f"{len(problems)} code(s) of the export are taken here: " + "; ".join(problems[:SHOWN]),
-                              "file them under a free location with --map OLD=NEW; nothing was imported")
+            raise DanganError(Message("{count} code(s) of the export are taken here: {problems}", count=len(problems),
+                                      problems=i18n._("; ").join(in_language(p) for p in problems[:SHOWN])),
+                              Message("file them under a free location with --map OLD=NEW; nothing was imported"))
         changes: dict[str, bytes | Path | None] = {}
         items: list[dict[str, Any]] = []
         attached = 0
@@ -195,12 +199,12 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
                 old = parse_code(record["code"])
                 new = parse_code(codes[record["code"]])
                 if new.category not in vault.schemas.categories:
-                    errors.append(f"{old}: this vault has no category {new.category}")
+                    errors.append(Message("{old}: this vault has no category {category}", old=old, category=new.category))
                     continue
                 try:
                     records.check_category(vault, new.category, new.location)
                 except DanganError as exc:
-                    errors.append(f"{new}: {exc.message}")
+                    errors.append(Message("{new}: {message}", new=new, message=exc.message))
                     continue
                 stored = load_text(decode(blobs[record["blob"]]))
                 try:
@@ -215,8 +219,7 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
                 level = vault.schemas.categories[new.category].level_of(tree)
                 keys_text = vault.recipient_keys(new.category, level)
                 if level == "secret" and not keys_text:
-                    errors.append(f"{new}: a secret record, and no reader of secret records here may read "
-                                  f"{new.category} (vault.yaml `readers` and `access`)")
+                    errors.append(Message("{new}: a secret record, and no reader of secret records here may read {category} (vault.yaml `readers` and `access`)", new=new, category=new.category))
                     continue
                 renewed = []
                 entries = listed(tree)
@@ -224,8 +227,7 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
                     from dangan.formats import agekeys
 
                     if not keys_text:
-                        errors.append(f"{new}: no recipient here may read {new.category}, and its attachments "
-                                      "are always encrypted")
+                        errors.append(Message("{new}: no recipient here may read {category}, and its attachments are always encrypted", new=new, category=new.category))
                         continue
                     age_keys = [agekeys.parse_recipient(k).key for k in keys_text]
                     digest = recipients_digest(keys_text)
@@ -254,8 +256,9 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
                     item["mapped_to"] = str(new)
                 items.append(item)
             if errors:
-                raise DanganError(f"{len(errors)} problem(s), nothing was imported: " + "; ".join(errors[:SHOWN]),
-                                  "fix them on the exporting side, or map the codes with --map OLD=NEW")
+                raise DanganError(Message("{count} problem(s), nothing was imported: {problems}", count=len(errors),
+                                          problems=i18n._("; ").join(in_language(e) for e in errors[:SHOWN])),
+                                  Message("fix them on the exporting side, or map the codes with --map OLD=NEW"))
             receipt = records.allocate(vault, RECEIPT, Location())
             tree = {
                 "code": str(receipt), "category": RECEIPT,
@@ -271,8 +274,8 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
             changes[receipt.path] = dump(records.prepare(vault, receipt, tree)).encode("utf-8")
             clash = next((rel for rel in changes if (vault.root / rel).exists()), None)
             if clash is not None:
-                raise DanganError(f"{clash} already exists; nothing was imported",
-                                  "run `dangan check`; another writer may have been at work")
+                raise DanganError(Message("{clash} already exists; nothing was imported", clash=clash),
+                                  Message("run `dangan check`; another writer may have been at work"))
             message = (f"dangan handover import: {len(items)} record(s) of {prefix} from {from_org}"
                        f" ({manifest['source'].get('vault')} at {str(manifest['source'].get('commit'))[:12]}), "
                        f"receipt {receipt}")
@@ -306,9 +309,9 @@ def _collisions(vault: Vault, codes: dict[str, str]) -> list[str]:
         code = parse_code(new)
         shown = new if new == old else f"{new} (from {old})"
         if (vault.root / code.path).exists() or (vault.root / folder_of(code)).exists():
-            found.append(f"{shown} exists")
+            found.append(Message("{shown} exists", shown=shown))
         elif new in destroyed:
-            found.append(f"{shown} was destroyed here")
+            found.append(Message("{shown} was destroyed here", shown=shown))
     return found
 
 
@@ -334,5 +337,5 @@ def _missing_refs(vault: Vault, tree: dict[str, Any], incoming: set[str]) -> lis
         if destroyed is None:
             destroyed = destroyed_codes(vault)
         if ref not in destroyed:
-            missing.append(f"/{name}: {ref} exists nowhere here and was never destroyed")
+            missing.append(Message("/{name}: {ref} exists nowhere here and was never destroyed", name=name, ref=ref))
     return missing

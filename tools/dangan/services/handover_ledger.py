@@ -23,6 +23,7 @@ from dangan.formats.html import CSP, esc, table
 from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import dump, tree_or_none
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model import handover as handovers
 from dangan.model import timeutil
 from dangan.model.codes import Code, Location, parse_location
@@ -117,9 +118,9 @@ def parse_prefix(text: str) -> Location:
     try:
         location = parse_location(text)
     except CodeError as exc:
-        raise DanganError(f"{text!r} is not a location prefix: {exc}", PREFIX_HINT) from None
+        raise DanganError(Message("{text} is not a location prefix: {exc}", text=repr(text), exc=exc), PREFIX_HINT) from None
     if not location.parts:
-        raise DanganError("a handover is of a project or a part of it, not of the company's own records",
+        raise DanganError(Message("a handover is of a project or a part of it, not of the company's own records"),
                           PREFIX_HINT)
     return location
 
@@ -160,15 +161,15 @@ def listing(vault: Vault, prefix: str) -> Listing:
             continue
         tree = trees.get(blob)
         if not isinstance(tree, dict):
-            raise DanganError(f"{path} cannot be read as a record", "run `dangan check` and fix it first")
+            raise DanganError(Message("{path} cannot be read as a record", path=path), Message("run `dangan check` and fix it first"))
         found.rows.append(_row(code, path, blob, tree))
     if not found.rows:
         if found.already:
             given = ", ".join(sorted(set(found.already.values())))
-            raise DanganError(f"every record under {location} was handed over already ({given})",
+            raise DanganError(Message("every record under {location} was handed over already ({given})", location=location, given=given),
                               "dangan show " + sorted(set(found.already.values()))[0])
-        raise DanganError(f"no record under {location} at the last commit",
-                          f"projects: {_projects(entries, trees)}")
+        raise DanganError(Message("no record under {location} at the last commit", location=location),
+                          Message("projects: {value}", value=_projects(entries, trees)))
     project = Location(location.parts[:1])
     for code, _path, blob in entries:
         if code.category == PROJECT and code.location == project:
@@ -303,35 +304,31 @@ def record(vault: Vault, prefix: str, to: str, received_by: str, witnesses: list
     names = {"--to": to, "--received-by": received_by}
     for option, value in names.items():
         if not value or not value.strip():
-            raise DanganError(f"{option} is empty", "name the receiving organisation and its receiver")
+            raise DanganError(Message("{option} is empty", option=option), Message("name the receiving organisation and its receiver"))
     witnesses = [w.strip() for w in witnesses if w and w.strip()]
     if not witnesses:
-        raise DanganError("a handover needs a witness (監交人)", "give --witness NAME")
+        raise DanganError(Message("a handover needs a witness (監交人)"), Message("give --witness NAME"))
     if len(set(witnesses)) != len(witnesses):
-        raise DanganError("a witness is named twice", "give each --witness once")
+        raise DanganError(Message("a witness is named twice"), Message("give each --witness once"))
     if who.strip() in witnesses or received_by.strip() in witnesses:
-        raise DanganError("a witness must be someone other than who hands over and who receives",
-                          "give --witness NAME of a third person (e.g. of the street office)")
+        raise DanganError(Message("a witness must be someone other than who hands over and who receives"),
+                          Message("give --witness NAME of a third person (e.g. of the street office)"))
     if who.strip() == received_by.strip():
-        raise DanganError("who hands over and who receives are the same person", "give --received-by NAME of the "
-                          "receiving organisation")
+        raise DanganError(Message("who hands over and who receives are the same person"), Message("give --received-by NAME of the receiving organisation"))
     moment = timeutil.parse_at(at, vault.tz)
     with vault.lock():
         found = listing(vault, prefix)
         if found.project is not None and found.project_status != EXITING:
             raise DanganError(
-                f"project {found.prefix}'s profile {found.project} has status {found.project_status}, not exiting "
-                "(撤場交接中); a whole project is handed over when it is leaving",
-                f"dangan set {found.project} status=exiting, then run this again")
+                Message("project {prefix}'s profile {project} has status {project_status}, not exiting (撤場交接中); a whole project is handed over when it is leaving", prefix=found.prefix, project=found.project, project_status=found.project_status),
+                Message("dangan set {project} status=exiting, then run this again", project=found.project))
         if found.loans:
             shown = "; ".join(f"{c} ({', '.join(j)})" for c, j in list(found.loans.items())[:5])
-            raise Refusal(f"{len(found.loans)} record(s) under {found.prefix} are on open loans: {shown}",
-                          "return or reject those loans first (dangan lend return / lend reject); nothing was written")
+            raise Refusal(Message("{count} record(s) under {prefix} are on open loans: {shown}", count=len(found.loans), prefix=found.prefix, shown=shown),
+                          Message("return or reject those loans first (dangan lend return / lend reject); nothing was written"))
         changed = _uncommitted(vault, found)
         if changed:
-            raise DanganError(f"{len(changed)} record(s) under {found.prefix} have changes not committed: "
-                              f"{', '.join(changed[:5])}", "commit or discard them first; a handover gives the "
-                              "committed version")
+            raise DanganError(Message("{count} record(s) under {prefix} have changes not committed: {value}", count=len(changed), prefix=found.prefix, value=', '.join(changed[:5])), Message("commit or discard them first; a handover gives the committed version"))
         items = [_item(r) for r in found.rows]
         from dangan.services.retention import volumes as split
 

@@ -31,6 +31,7 @@ from dangan.errors import CodeError, DanganError, GitError
 from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model.codes import Code, Location, path_to_code
 from dangan.store.vault import Vault
 
@@ -81,7 +82,7 @@ def branch_tip(vault: Vault, branch: str | None) -> str | None:
         return tip
     if branch is None:
         return None  # a repository without commits
-    raise DanganError(f"no branch or revision {branch!r}", "list branches with `git branch -a`")
+    raise DanganError(Message("no branch or revision {branch}", branch=repr(branch)), Message("list branches with `git branch -a`"))
 
 
 def first_parent_chain(vault: Vault, tip: str) -> list[ChainCommit]:
@@ -115,8 +116,8 @@ def resolve(vault: Vault, when: str, branch: str | None = None,
         commit = gitio.commit_of(vault.root, when) if when else None  # never an option to git
         if not commit:
             raise DanganError(
-                f"{when!r} is neither a date nor a revision",
-                "give YYYY-MM-DD, an ISO 8601 timestamp, or a commit/tag/branch",
+                Message("{when} is neither a date nor a revision", when=repr(when)),
+                Message("give YYYY-MM-DD, an ISO 8601 timestamp, or a commit/tag/branch"),
             )
         line = gitio.out(["log", "-1", "--format=%ct%x1f%s", commit], vault.root).strip("\n")
         ts, subject = line.split("\x1f", 1)
@@ -143,7 +144,7 @@ def resolve_pair(vault: Vault, since: str, until: str | None, branch: str | None
     """`--from` and `--to` (default: the tip of the branch) against one chain."""
     tip = branch_tip(vault, branch)
     if tip is None:
-        raise DanganError("the vault has no commits yet", "there is no history to compare")
+        raise DanganError(Message("the vault has no commits yet"), Message("there is no history to compare"))
     chain = first_parent_chain(vault, tip)
     start = resolve(vault, since, branch, chain)
     if until is None:
@@ -152,7 +153,7 @@ def resolve_pair(vault: Vault, since: str, until: str | None, branch: str | None
     else:
         end = resolve(vault, until, branch, chain)
     if start.bound and end.bound and start.bound > end.bound:
-        raise DanganError(f"--from {since} is after --to {until}", "give the earlier date as --from")
+        raise DanganError(Message("--from {since} is after --to {until}", since=since, until=until), Message("give the earlier date as --from"))
     return start, end
 
 
@@ -461,7 +462,7 @@ def diff(
     """The compliance diff between two dates or revisions (docs/history.md §2)."""
     if category is not None and category not in vault.schemas.categories:
         known = ", ".join(sorted(vault.schemas.categories))
-        raise DanganError(f"unknown category {category!r}", f"known categories: {known}")
+        raise DanganError(Message("unknown category {category}", category=repr(category)), Message("known categories: {known}", known=known))
     start, end = resolve_pair(vault, since, until, branch)
     # --decrypt without an identity is exit 2 before any work; otherwise a key at hand
     # is used to judge sensitive changes on plaintext
@@ -572,13 +573,13 @@ def log(vault: Vault, code: Code, branch: str | None = None) -> list[LogEntry]:
     """Each commit that touched the record (newest first), with the fields it changed."""
     if code.category not in vault.schemas.categories:
         known = ", ".join(sorted(vault.schemas.categories))
-        raise DanganError(f"unknown category {code.category!r} in code {str(code)!r}", f"known categories: {known}")
+        raise DanganError(Message("unknown category {category} in code {value}", category=repr(code.category), value=repr(str(code))), Message("known categories: {known}", known=known))
     if branch_tip(vault, branch) is None:
-        raise DanganError("the vault has no commits yet")
+        raise DanganError(Message("the vault has no commits yet"))
     touching = [(meta, blobs) for meta, blobs in _commits_touching(vault, code, branch) if blobs]
     if not touching:
-        raise DanganError(f"no record {code} in the history of {branch or 'this branch'}",
-                          "list records with `dangan ls`")
+        raise DanganError(Message("no record {code} in the history of {value}", code=code, value=branch or 'this branch'),
+                          Message("list records with `dangan ls`"))
     versions = read_versions(vault, [b for _, blobs in touching for b in blobs if b != gitio.ZERO])
     opener = Opener(vault, vault.keyring.available())
     cat = vault.schemas.categories[code.category]
@@ -610,13 +611,13 @@ def record_at(vault: Vault, code: Code, when: str, branch: str | None = None) ->
     """
     if code.category not in vault.schemas.categories:
         known = ", ".join(sorted(vault.schemas.categories))
-        raise DanganError(f"unknown category {code.category!r} in code {str(code)!r}", f"known categories: {known}")
+        raise DanganError(Message("unknown category {category} in code {value}", category=repr(code.category), value=repr(str(code))), Message("known categories: {known}", known=known))
     resolved = resolve(vault, when, branch)
     entries = gitio.ls_tree(vault.root, resolved.commit, [code.path]) if resolved.commit else []
     entry = next((e for e in entries if e.path == code.path), None)
     if entry is None:
         at = f" (commit {resolved.commit[:12]})" if resolved.commit else " (before the first commit)"
-        raise DanganError(f"no record {code} as of {when}{at}", f"see its history with `dangan log {code}`")
+        raise DanganError(Message("no record {code} as of {when}{at}", code=code, when=when, at=at), Message("see its history with `dangan log {code}`", code=code))
     version = read_versions(vault, [entry.blob]).get(entry.blob)
     if version is None or version.stored is None:
         problem = version.problem if version else "missing object"

@@ -15,6 +15,7 @@ from dangan.formats.resources import standard_dir
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import dump
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model import defaults
 from dangan.store import sopsconfig
 from dangan.store.sopsconfig import SOPS_CONFIG
@@ -38,10 +39,10 @@ def parse_recipient_option(text: str) -> dict[str, Any]:
     name, sep, key = text.partition("=")
     name, key = name.strip(), key.strip()
     if not sep or not name or not key:
-        raise DanganError(f"--recipient {text!r} is not NAME=KEY", "example: --recipient 張敏=age1...")
+        raise DanganError(Message("--recipient {text} is not NAME=KEY", text=repr(text)), Message("example: --recipient 張敏=age1..."))
     if not (_AGE.fullmatch(key) or _SSH.fullmatch(key)):
         raise DanganError(
-            f"--recipient {name}: not an age recipient (age1...) or an ssh-ed25519/ssh-rsa public key"
+            Message("--recipient {name}: not an age recipient (age1...) or an ssh-ed25519/ssh-rsa public key", name=name)
         )
     return {"name": name, "key": key, "roles": ["archivist", "approver"]}
 
@@ -173,12 +174,12 @@ def init_vault(path: Path, name: str | None, recipients: list[dict[str, Any]],
     `timezone`: a handover's exported vault keeps its source vault's."""
     path = path.resolve()
     if (path / CONFIG).exists():
-        raise DanganError(f"{path} is already a vault ({CONFIG} exists)")
+        raise DanganError(Message("{path} is already a vault ({CONFIG} exists)", path=path, CONFIG=CONFIG))
     if path.exists() and not path.is_dir():
-        raise DanganError(f"{path} exists and is not a directory")
+        raise DanganError(Message("{path} exists and is not a directory", path=path))
     names = [r["name"] for r in recipients]
     if len(set(names)) != len(names):
-        raise DanganError("two recipients have the same name")
+        raise DanganError(Message("two recipients have the same name"))
     path.mkdir(parents=True, exist_ok=True)
     created_git = not (path / ".git").exists()
     if created_git:

@@ -23,10 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from dangan import i18n
 from dangan.errors import DanganError
 from dangan.formats.html import CSP, esc, table
 from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
+from dangan.i18n import Message
+from dangan.i18n import shown as in_language
 from dangan.model import script, timeutil
 from dangan.model.codes import Code, Location, parse_code
 from dangan.services import records
@@ -42,7 +45,7 @@ RESULT_WORDS = {
     "損壞": "damaged", "损坏": "damaged", "錯架": "misplaced", "错架": "misplaced",
 }
 SHEET_COLUMNS = ("code", "title", "category", "room", "cabinet", "shelf", "box", "on_loan", "flagged", "result", "note")
-HINT = "nothing was written; fix the sheet and run `dangan inventory record` again"
+HINT = Message("nothing was written; fix the sheet and run `dangan inventory record` again")
 
 
 # ------------------------------------------------------------------ the sheet
@@ -151,7 +154,7 @@ def sheet(vault: Vault, room: str | None = None, cabinet: str | None = None) -> 
     either script (总部档案室 is 總部檔案室: model/script.py); the rows show the room as stored.
     """
     if cabinet is not None and room is None:
-        raise DanganError("--cabinet needs --room", "cabinets are numbered within a room: give --room ROOM --cabinet C")
+        raise DanganError(Message("--cabinet needs --room"), Message("cabinets are numbered within a room: give --room ROOM --cabinet C"))
     loans = _originals_out(vault)
     rows = []
     rooms: set[str] = set()
@@ -178,7 +181,7 @@ def sheet(vault: Vault, room: str | None = None, cabinet: str | None = None) -> 
             and not script.matching(room, configured or {})):
         # an empty sheet for a room nothing names would pass for "nothing to count there"
         near = script.nearest(room, sorted(rooms))
-        raise DanganError(f"no record's paper original is in a room called {room!r}",
+        raise DanganError(Message("no record's paper original is in a room called {room}", room=repr(room)),
                           (f"did you mean {', '.join(near)}? " if near else "")
                           + f"rooms named by the records: {', '.join(sorted(rooms)) or 'none'}")
     return sorted(rows, key=_place_key)
@@ -272,19 +275,19 @@ def _csv_rows(data: bytes, name: str) -> tuple[list[str], list[dict[str, str]]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DanganError(f"{name}: not UTF-8 (invalid byte at offset {exc.start})", "save the sheet as CSV UTF-8") from None
+        raise DanganError(Message("{name}: not UTF-8 (invalid byte at offset {start})", name=name, start=exc.start), Message("save the sheet as CSV UTF-8")) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         lines = list(reader)
     except csv.Error as exc:
-        raise DanganError(f"{name}: line {reader.line_num}: {exc}", "save the sheet as CSV UTF-8") from None
+        raise DanganError(Message("{name}: line {line_num}: {exc}", name=name, line_num=reader.line_num, exc=exc), Message("save the sheet as CSV UTF-8")) from None
     if not lines or not any(cell.strip() for cell in lines[0]):
-        raise DanganError(f"{name}: no header row", f"the first row names the columns: {','.join(SHEET_COLUMNS)}")
+        raise DanganError(Message("{name}: no header row", name=name), Message("the first row names the columns: {value}", value=','.join(SHEET_COLUMNS)))
     header = [cell.strip() for cell in lines[0]]
     rows = []
     for number, cells in enumerate(lines[1:], start=2):
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-            raise DanganError(f"{name}: row {number} has more cells than the header", HINT)
+            raise DanganError(Message("{name}: row {number} has more cells than the header", name=name, number=number), HINT)
         rows.append(dict(zip(header, cells)))
     return header, rows
 
@@ -297,7 +300,7 @@ def read_results(data: bytes, name: str) -> tuple[list[Counted], set[str]]:
     header, rows = _csv_rows(data, name)
     for column in ("code", "result"):
         if column not in header:
-            raise DanganError(f"{name}: no `{column}` column", "fill in the CSV written by `dangan inventory sheet`")
+            raise DanganError(Message("{name}: no `{column}` column", name=name, column=column), Message("fill in the CSV written by `dangan inventory sheet`"))
     counted: list[Counted] = []
     rooms: set[str] = set()
     errors: list[str] = []
@@ -310,26 +313,26 @@ def read_results(data: bytes, name: str) -> tuple[list[Counted], set[str]]:
             rooms.add((row.get("room") or "").strip())
         if not raw:
             if note and text:
-                errors.append(f"row {line}, column result: {text} has a note but no result")
+                errors.append(Message("row {line}, column result: {text} has a note but no result", line=line, text=text))
             continue  # not counted
         if not text:
-            errors.append(f"row {line}, column code: a result without a code")
+            errors.append(Message("row {line}, column code: a result without a code", line=line))
             continue
         result = _result(raw)
         if result is None:
-            errors.append(f"row {line}, column result: {raw!r} is not one of {', '.join(RESULTS)}")
+            errors.append(Message("row {line}, column result: {raw} is not one of {value}", line=line, raw=repr(raw), value=', '.join(RESULTS)))
             continue
         try:
             code = str(parse_code(text))
         except DanganError:
-            errors.append(f"row {line}, column code: {text!r} is not an archive code")
+            errors.append(Message("row {line}, column code: {text} is not an archive code", line=line, text=repr(text)))
             continue
         if code in seen:
-            errors.append(f"row {line}, column code: {code} is already counted on row {seen[code]}")
+            errors.append(Message("row {line}, column code: {code} is already counted on row {value}", line=line, code=code, value=seen[code]))
             continue
         seen[code] = line
         if note is not None and ("\n" in note or "\r" in note or len(note) > 500):
-            errors.append(f"row {line}, column note: one line of at most 500 characters")
+            errors.append(Message("row {line}, column note: one line of at most 500 characters", line=line))
             continue
         counted.append(Counted(line, code, result, note))
     _refuse_rows(name, errors)
@@ -339,8 +342,12 @@ def read_results(data: bytes, name: str) -> tuple[list[Counted], set[str]]:
 def _refuse_rows(name: str, errors: list[str]) -> None:
     """Exit 2 naming the first bad rows: the whole sheet is judged before anything is written."""
     if errors:
-        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        raise DanganError(f"{name}: {len(errors)} bad row(s){more}: " + "; ".join(errors[:5]), HINT)
+        shown = i18n._("; ").join(in_language(e) for e in errors[:5])
+        if len(errors) > 5:
+            raise DanganError(Message("{name}: {count} bad row(s) (and {more} more): {rows}", name=name,
+                                      count=len(errors), more=len(errors) - 5, rows=shown), HINT)
+        raise DanganError(Message("{name}: {count} bad row(s): {rows}", name=name, count=len(errors), rows=shown),
+                          HINT)
 
 
 def _flag_change(custody: dict[str, Any], result: str) -> str | None:
@@ -377,9 +384,8 @@ def _flag_records(vault: Vault, counted: list[Counted], pd_code: str) -> _Plan:
     if sealed_codes and not vault.keyring.available():
         shown = ", ".join(sealed_codes[:5]) + (f" and {len(sealed_codes) - 5} more" if len(sealed_codes) > 5 else "")
         raise DanganError(
-            f"setting the custody flag of encrypted record(s) {shown} needs their key "
-            "(the SOPS MAC covers every value, the clear custody too)",
-            "give --identity FILE of a recipient; nothing was written",
+            Message("setting the custody flag of encrypted record(s) {shown} needs their key (the SOPS MAC covers every value, the clear custody too)", shown=shown),
+            Message("give --identity FILE of a recipient; nothing was written"),
         )
     for code, change, _stored in wanted:
         plain, rt, stored = records.read_plain(vault, code)
@@ -419,19 +425,19 @@ def record(
 
     who = person(vault, by)
     if not witness or not witness.strip():
-        raise DanganError("an inventory needs a witness", "give --witness NAME (複核人)")
+        raise DanganError(Message("an inventory needs a witness"), Message("give --witness NAME (複核人)"))
     if witness.strip() == who.strip():
-        raise DanganError(f"the witness must be someone other than the counter ({who})", "give --witness NAME of a second person")
+        raise DanganError(Message("the witness must be someone other than the counter ({who})", who=who), Message("give --witness NAME of a second person"))
     moment = timeutil.parse_at(at, vault.tz)
     counted, rooms = read_results(data, name)
     if room is None:
         if len({script.fold(r) for r in rooms}) != 1:
             found = ", ".join(sorted(rooms)) or "none"
-            raise DanganError(f"{name}: the rows name {len(rooms)} rooms ({found}); one inventory is of one room",
-                              "give --room ROOM, or split the sheet by room")
+            raise DanganError(Message("{name}: the rows name {count} rooms ({found}); one inventory is of one room", name=name, count=len(rooms), found=found),
+                              Message("give --room ROOM, or split the sheet by room"))
         room = min(rooms)
     if not counted:
-        raise DanganError(f"{name}: no row has a result; nothing was counted", "fill in the result column")
+        raise DanganError(Message("{name}: no row has a result; nothing was counted", name=name), Message("fill in the result column"))
     with vault.lock():
         expected = {row.code: row for row in sheet(vault, room, cabinet)}
         room = stored_room(expected.values(), room)
@@ -477,22 +483,19 @@ def _check_places(vault: Vault, counted: list[Counted], expected: dict[str, Shee
         if item.code in expected:
             loan = expected[item.code].on_loan
             if loan and item.result == "missing":
-                errors.append(f"row {item.line}, column result: the original of {item.code} is out on loan {loan}, "
-                              "not missing; leave its result empty (not counted)")
+                errors.append(Message("row {line}, column result: the original of {code} is out on loan {loan}, not missing; leave its result empty (not counted)", line=item.line, code=item.code, loan=loan))
             continue
         code = parse_code(item.code)
         if code.category not in vault.schemas.categories or not vault.path_of(code).is_file():
             if destroyed is None:
                 destroyed = records.destroyed_codes(vault)
                 handed = records.handed_over_codes(vault)
-            why = ("was destroyed" if item.code in destroyed
-                   else "was handed over" if item.code in handed else "is no record of this vault")
-            errors.append(f"row {item.line}, column code: {item.code} {why}")
+            why = (Message("was destroyed") if item.code in destroyed
+                   else Message("was handed over") if item.code in handed else Message("is no record of this vault"))
+            errors.append(Message("row {line}, column code: {code} {why}", line=item.line, code=item.code, why=why))
         elif item.result != "misplaced":
             here = f"{room} {cabinet}櫃" if cabinet else room
-            errors.append(f"row {item.line}, column result: {item.code} is not on the sheet of {here} "
-                          f"(its custody says it is elsewhere, or it has no paper original); a record found "
-                          f"where it does not belong is `misplaced`")
+            errors.append(Message("row {line}, column result: {code} is not on the sheet of {here} (its custody says it is elsewhere, or it has no paper original); a record found where it does not belong is `misplaced`", line=item.line, code=item.code, here=here))
     _refuse_rows(name, errors)
 
 

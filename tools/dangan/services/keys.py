@@ -10,6 +10,7 @@ from typing import Any
 
 from dangan.errors import DanganError, Refusal
 from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
+from dangan.i18n import Message
 from dangan.model.codes import Code, path_to_code
 from dangan.store import sealing, sopsconfig
 from dangan.store.vault import CONFIG, Vault
@@ -112,7 +113,7 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
                 raise Refusal(
                     f"{code}: no recipient would be left for category {code.category}"
                     + (" (a secret record: its readers in vault.yaml `readers`)" if level == "secret" else ""),
-                    "keep at least one recipient who may read it (vault.yaml `access` and `readers`)",
+                    Message("keep at least one recipient who may read it (vault.yaml `access` and `readers`)"),
                 )
             rotate = rotate_for(code) or _loses_a_recipient(doc, recipients)
             new_doc: Any = sealing.reseal(doc, recipients, vault.keyring, rotate, str(code)) if "sops" in doc else doc
@@ -233,18 +234,18 @@ def add_recipient(vault: Vault, name: str, key: str, roles: list[str], commit: b
     except agekeys.IdentityError as exc:
         raise DanganError(str(exc)) from None
     if not name.strip():
-        raise DanganError("a recipient needs a name")
+        raise DanganError(Message("a recipient needs a name"))
     for existing in vault.recipients:
         if existing.get("name") == name:
-            raise DanganError(f"{name!r} is already a recipient", "remove them first to change their key")
+            raise DanganError(Message("{name} is already a recipient", name=repr(name)), Message("remove them first to change their key"))
         try:
             if agekeys.parse_recipient(str(existing.get("key", ""))).text == recipient.text:
-                raise DanganError(f"that key already belongs to {existing.get('name')!r}")
+                raise DanganError(Message("that key already belongs to {value}", value=repr(existing.get('name'))))
         except agekeys.IdentityError:
             pass
     bad = [r for r in roles if r not in ROLES]
     if bad:
-        raise DanganError(f"unknown role {bad[0]!r}", f"roles: {', '.join(ROLES)}")
+        raise DanganError(Message("unknown role {value}", value=repr(bad[0])), Message("roles: {value}", value=', '.join(ROLES)))
 
     def change(config: Any) -> None:
         entry = {"name": name, "key": recipient.text, "roles": list(dict.fromkeys(roles))}
@@ -260,7 +261,7 @@ def add_recipient(vault: Vault, name: str, key: str, roles: list[str], commit: b
 def remove_recipient(vault: Vault, name: str, commit: bool = True) -> KeyChange:
     """Remove a recipient; every record they could read gets a new data key."""
     if not any(r.get("name") == name for r in vault.recipients):
-        raise DanganError(f"{name!r} is not a recipient", "list them with `dangan recipients ls`")
+        raise DanganError(Message("{name} is not a recipient", name=repr(name)), Message("list them with `dangan recipients ls`"))
 
     def change(config: Any) -> None:
         config["recipients"] = [r for r in config.get("recipients") or [] if r.get("name") != name]
@@ -288,7 +289,7 @@ def rotate(vault: Vault, codes: list[Code], commit: bool = True) -> KeyChange:
         stored = {str(code) for code, _ in encrypted_records(vault)}
         missing = sorted(only - stored)
         if missing:
-            raise DanganError(f"{missing[0]} is not an encrypted record of this vault")
+            raise DanganError(Message("{value} is not an encrypted record of this vault", value=missing[0]))
     with vault.lock():
         label = " ".join(sorted(only)) if only else "all"
         return _reseal(vault, vault, lambda code: True, f"dangan keys rotate: {label}", None, commit, only)
@@ -302,26 +303,26 @@ def decrypt_file(path: Path, keyring: sealing.Keyring) -> tuple[Any, str]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DanganError(f"{path}: {exc.strerror}") from None
+        raise DanganError(Message("{path}: {strerror}", path=path, strerror=exc.strerror)) from None
     try:
         text = decode(data) if len(data) <= 256 * 1024 else data.decode("utf-8")
     except (YamlError, UnicodeDecodeError) as exc:
-        raise DanganError(f"{path}: {exc}") from None
+        raise DanganError(Message("{path}: {exc}", path=path, exc=exc)) from None
     kind = "json" if path.suffix.lower() == ".json" else "yaml"
     try:
         doc = json.loads(text) if kind == "json" else load_roundtrip(text)
     except (ValueError, sops.SopsError, YamlError) as exc:
-        raise DanganError(f"{path}: not a readable sops {kind} file ({str(exc)[:120]})") from None
+        raise DanganError(Message("{path}: not a readable sops {kind} file ({value})", path=path, kind=kind, value=str(exc)[:120])) from None
     if not isinstance(doc, dict) or "sops" not in doc:
-        raise DanganError(f"{path}: not a sops file (no sops metadata)")
+        raise DanganError(Message("{path}: not a sops file (no sops metadata)", path=path))
     try:
         if kind == "yaml":
             return sopsrt.decrypt_commented(doc, keyring.identities), kind
         plain, _meta = sops.decrypt_document(doc, keyring.identities)
     except sops.NoMatchingIdentity as exc:
-        raise DanganError(f"{path}: {exc}") from None
+        raise DanganError(Message("{path}: {exc}", path=path, exc=exc)) from None
     except sops.SopsError as exc:
-        raise Refusal(f"{path}: {exc}", "the file was changed without its key, or is damaged") from None
+        raise Refusal(Message("{path}: {exc}", path=path, exc=exc), Message("the file was changed without its key, or is damaged")) from None
     return sops.strip_comments(plain), kind
 
 

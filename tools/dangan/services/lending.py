@@ -15,6 +15,8 @@ from typing import Any
 from dangan.errors import DanganError, Refusal
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.git import gitio
+from dangan.i18n import N_, Message, _
+from dangan.i18n import shown as in_language
 from dangan.model import timeutil
 from dangan.model.codes import Code, Location, parse_code
 from dangan.model.loans import (
@@ -39,7 +41,7 @@ FORMS = ("original", "copy", "scan")
 COPY_FORMS = ("copy", "extract")
 FORM_ZH = {"original": "原件", "copy": "複印件", "scan": "掃描件", "extract": "摘抄"}
 CONDITIONS = ("intact", "damaged", "lost")
-HINT = "nothing was written; the lending rules are in docs/lending.md"
+HINT = N_("nothing was written; the lending rules are in docs/lending.md")
 
 
 @dataclass(frozen=True)
@@ -82,34 +84,38 @@ def _work_tree(vault: Vault) -> Side:
 def _refuse_if(code: Code | str, problems: list[str], borrower: str | None = None) -> None:
     if problems:
         roles = all(" role in vault.yaml" in p for p in problems)
-        hint = ("nothing was written; roles are given to recipients: `dangan recipients add NAME KEY --role approver`"
-                if roles else HINT)
+        hint = (_("nothing was written; roles are given to recipients: `dangan recipients add NAME KEY "
+                  "--role approver`") if roles else _(HINT))
         if borrower is not None and all("lending.max_open_loans" in p for p in problems):
-            hint = (f"nothing was written; a loan must come back (or be rejected) first: "
-                    f"`dangan lend ls --borrower {borrower}`")
-        raise Refusal(f"{code}: DG111 " + "; ".join(dict.fromkeys(problems)), hint)
+            hint = _("nothing was written; a loan must come back (or be rejected) first: "
+                     "`dangan lend ls --borrower {borrower}`").format(borrower=borrower)
+        raise Refusal(_("{code}: DG111 {problems}").format(
+            code=code, problems=_("; ").join(in_language(p) for p in dict.fromkeys(problems))), hint)
 
 
 def _lent_codes(vault: Vault, texts: list[str]) -> list[str]:
     """The codes to lend: existing records (a destroyed one is refused, an unknown one is
     bad input)."""
     if not texts:
-        raise DanganError("no records to lend", "give one or more archive codes")
+        raise DanganError(_("no records to lend"), _("give one or more archive codes"))
     codes = [parse_code(t) for t in texts]
     shown = [str(c) for c in codes]
     if len(set(shown)) != len(shown):
-        raise DanganError("a code is given twice", "list each record once")
+        raise DanganError(_("a code is given twice"), _("list each record once"))
     unknown = [c for c in codes if c.category not in vault.schemas.categories]
     if unknown:
-        raise DanganError(f"unknown category {unknown[0].category!r} in code {unknown[0]}")
+        raise DanganError(_("unknown category {category} in code {code}").format(
+            category=repr(unknown[0].category), code=unknown[0]))
     missing = [c for c in codes if not vault.path_of(c).is_file()]
     if missing:
         destroyed = certificate_index(_work_tree(vault).records(DISPOSAL))
-        gone = [f"{c} was destroyed ({destroyed[str(c)]})" for c in missing if str(c) in destroyed]
+        gone = [Message("{code} was destroyed ({certificate}); a destroyed record cannot be lent",
+                        code=c, certificate=destroyed[str(c)]) for c in missing if str(c) in destroyed]
         never = [str(c) for c in missing if str(c) not in destroyed]
         if never:
-            raise DanganError(f"no record {', '.join(never)} (no such file)", "list records with `dangan ls`")
-        _refuse_if("lend request", [f"{g}; a destroyed record cannot be lent" for g in gone])
+            raise DanganError(_("no record {codes} (no such file)").format(codes=", ".join(never)),
+                              _("list records with `dangan ls`"))
+        _refuse_if("lend request", gone)
     return shown
 
 
@@ -128,7 +134,8 @@ def request(
 ) -> Done:
     """A new loan JY-nnnn in state `requested`, requested by the borrower."""
     if form not in FORMS:
-        raise DanganError(f"unknown form {form!r}", f"forms: {', '.join(FORMS)}")
+        raise DanganError(_("unknown form {form}").format(form=repr(form)),
+                          _("forms: {forms}").format(forms=", ".join(FORMS)))
     rules = LendingRules.from_config(vault.config)
     moment = timeutil.parse_at(at, vault.tz)
     with vault.lock():
@@ -208,9 +215,11 @@ def register_copy(vault: Vault, codes: list[str], given_to: str, department: str
     archivist who certified that it matches the original, to whom: `copied`, nothing to
     return."""
     if form not in COPY_FORMS:
-        raise DanganError(f"unknown form {form!r} for a copy", f"forms: {', '.join(COPY_FORMS)}")
+        raise DanganError(_("unknown form {form} for a copy").format(form=repr(form)),
+                          _("forms: {forms}").format(forms=", ".join(COPY_FORMS)))
     if pages < 1:
-        raise DanganError(f"--pages {pages}: a copy has at least one page", "give --pages N, the pages handed over")
+        raise DanganError(_("--pages {pages}: a copy has at least one page").format(pages=pages),
+                          _("give --pages N, the pages handed over"))
     who = person(vault, by)
     return _one_event(
         vault, "copy", codes, given_to, department, purpose, form,
@@ -222,7 +231,9 @@ def register_copy(vault: Vault, codes: list[str], given_to: str, department: str
 def _loan_code(text: str) -> Code:
     code = parse_code(text)
     if code.category != CATEGORY:
-        raise DanganError(f"{code} is not a loan", f"loans are {CATEGORY}-nnnn codes; list them with `dangan lend ls`")
+        raise DanganError(_("{code} is not a loan").format(code=code),
+                          _("loans are {category}-nnnn codes; list them with `dangan lend ls`").format(
+                              category=CATEGORY))
     return code
 
 
@@ -252,7 +263,7 @@ def approve(vault: Vault, loan: str, by: str | None = None, at: str | None = Non
 def reject(vault: Vault, loan: str, reason: str, by: str | None = None, at: str | None = None,
            commit: bool = True) -> Done:
     if not reason or not reason.strip():
-        raise DanganError("a rejection needs a reason", "give --reason TEXT")
+        raise DanganError(_("a rejection needs a reason"), _("give --reason TEXT"))
     who, moment = person(vault, by), timeutil.parse_at(at, vault.tz)
     return _append(vault, loan, "reject", lambda s, r: new_event("reject", moment, who, r, s, reason=reason), commit)
 
@@ -281,9 +292,11 @@ def give_back(vault: Vault, loan: str, condition: str, by: str | None = None, no
               at: str | None = None, commit: bool = True) -> Done:
     """Take back (`lend return`): intact, damaged or lost; damaged and lost need a note."""
     if condition not in CONDITIONS:
-        raise DanganError(f"unknown condition {condition!r}", f"conditions: {', '.join(CONDITIONS)}")
+        raise DanganError(_("unknown condition {condition}").format(condition=repr(condition)),
+                          _("conditions: {conditions}").format(conditions=", ".join(CONDITIONS)))
     if condition != "intact" and not (note and note.strip()):
-        raise DanganError(f"a {condition} return needs a note", "give --note TEXT: what is damaged or lost, and what was done")
+        raise DanganError(_("a {condition} return needs a note").format(condition=condition),
+                          _("give --note TEXT: what is damaged or lost, and what was done"))
     who, moment = person(vault, by), timeutil.parse_at(at, vault.tz)
     return _append(vault, loan, "return",
                    lambda s, r: new_event("return", moment, who, r, s, condition=condition, note=note), commit)
@@ -384,7 +397,8 @@ def loans(vault: Vault, status: str = "all", as_of: dt.date | None = None, borro
     from dangan.model import script
 
     if status not in LIST_STATUSES:
-        raise DanganError(f"unknown status {status!r}", f"statuses: {', '.join(LIST_STATUSES)}")
+        raise DanganError(_("unknown status {status}").format(status=repr(status)),
+                          _("statuses: {statuses}").format(statuses=", ".join(LIST_STATUSES)))
     if record is not None:
         record = str(parse_code(record))
     rules = LendingRules.from_config(vault.config)

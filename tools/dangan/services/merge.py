@@ -24,6 +24,7 @@ from typing import Any
 from dangan.errors import DanganError, GitError, VaultError
 from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, to_plain
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model.codes import Code, CodeError, path_to_code
 from dangan.model.threeway import (
     ABSENT,
@@ -162,8 +163,8 @@ def _apply(vault: Vault, code: Code, tree: dict[str, Any], plains: dict[str, Any
             path = by_name.get(name)
             if path is None:
                 listed = ", ".join(by_name) or "none"
-                raise DanganError(f"--{side} {name}: not a field in conflict (in conflict: {listed})",
-                                  "use --set FIELD=VALUE to change any other field")
+                raise DanganError(Message("--{side} {name}: not a field in conflict (in conflict: {listed})", side=side, name=name, listed=listed),
+                                  Message("use --set FIELD=VALUE to change any other field"))
             put(tree, path, copy.deepcopy(value_at(plains[side], path)))
             answered.add(name)
     if choices.assignments:
@@ -341,8 +342,8 @@ def stages(vault: Vault, code: Code) -> dict[str, bytes | None]:
     """The three versions of a record in conflict, from Git's index (stages 1-3)."""
     entries = [e for e in gitio.ls_files(vault.root, [code.path]) if e.path == code.path and e.stage]
     if not entries:
-        raise DanganError(f"{code} is not in a merge conflict",
-                          "`git status` lists the paths in conflict; `dangan show` shows the record")
+        raise DanganError(Message("{code} is not in a merge conflict", code=code),
+                          Message("`git status` lists the paths in conflict; `dangan show` shows the record"))
     blobs = {e.blob: e.stage for e in entries}
     found: dict[str, bytes | None] = dict.fromkeys(SIDES)
     for blob, data in gitio.cat_blobs(vault.root, list(blobs)):
@@ -384,25 +385,25 @@ def resolve(vault: Vault, code: Code, choices: Choices, take: str | None = None)
         if take is not None:
             data = raw[take]
             if data is None:
-                raise DanganError(f"{take} has no {code} (that side deleted it)",
-                                  f"delete it with `git rm {code.path}`, or take the other side")
+                raise DanganError(Message("{take} has no {code} (that side deleted it)", take=take, code=code),
+                                  Message("delete it with `git rm {path}`, or take the other side", path=code.path))
         else:
             try:
                 sides = {name: _side(d) for name, d in raw.items()}
             except Unreadable as exc:
-                raise DanganError(f"{code}: a version is not readable as a record ({exc})",
-                                  "take a side with --take ours|theirs") from None
+                raise DanganError(Message("{code}: a version is not readable as a record ({exc})", code=code, exc=exc),
+                                  Message("take a side with --take ours|theirs")) from None
             if sides["ours"] is None or sides["theirs"] is None:
-                raise DanganError(f"{code}: one side deleted the record",
-                                  f"--take the side that has it, or `git rm {code.path}`")
+                raise DanganError(Message("{code}: one side deleted the record", code=code),
+                                  Message("--take the side that has it, or `git rm {path}`", path=code.path))
             outcome = merge_record(vault, code, sides, vault.keyring, choices)
             if outcome.conflict is not None:
                 conflict = outcome.conflict
                 if conflict.needs_key:
-                    raise DanganError(f"{code}: {conflict.reason}")
+                    raise DanganError(Message("{code}: {reason}", code=code, reason=conflict.reason))
                 raise DanganError(
-                    f"{code}: still in conflict: {', '.join(conflict.fields)}",
-                    "answer each field with --ours FIELD, --theirs FIELD or --set FIELD=VALUE",
+                    Message("{code}: still in conflict: {value}", code=code, value=', '.join(conflict.fields)),
+                    Message("answer each field with --ours FIELD, --theirs FIELD or --set FIELD=VALUE"),
                 )
             assert outcome.data is not None
             data = outcome.data

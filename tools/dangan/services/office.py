@@ -17,6 +17,7 @@ from pathlib import Path
 from dangan.errors import DanganError
 from dangan.formats.schemas import SchemaSet
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model.codes import parse_location
 from dangan.services import attachments
 from dangan.services.initvault import install_hooks_config
@@ -52,14 +53,14 @@ def parse_projects(text: str) -> list[str]:
         try:
             location = parse_location(part)
         except DanganError as exc:
-            raise DanganError(f"--projects: {exc.message}", "example: --projects A01,B02") from None
+            raise DanganError(Message("--projects: {message}", message=exc.message), Message("example: --projects A01,B02")) from None
         if len(location.parts) != 1:
-            raise DanganError(f"--projects: {part!r} is not a project (a letter A-D and two digits)",
-                              "example: --projects A01,B02")
+            raise DanganError(Message("--projects: {part} is not a project (a letter A-D and two digits)", part=repr(part)),
+                              Message("example: --projects A01,B02"))
         if part not in projects:
             projects.append(part)
     if not projects:
-        raise DanganError("--projects names no project", "example: --projects A01,B02")
+        raise DanganError(Message("--projects names no project"), Message("example: --projects A01,B02"))
     return projects
 
 
@@ -68,12 +69,12 @@ def clone(url: str, dest: Path, projects: list[str]) -> Cloned:
     refusal or failure nothing is left behind (a `dest` that existed empty stays, empty)."""
     dest = dest.absolute()
     if dest.exists() and not dest.is_dir():
-        raise DanganError(f"{dest} exists and is not a directory", "give a new or empty directory")
+        raise DanganError(Message("{dest} exists and is not a directory", dest=dest), Message("give a new or empty directory"))
     existed = dest.exists()
     if existed and any(os.scandir(dest)):
-        raise DanganError(f"{dest} is not empty", "give a new or empty directory")
+        raise DanganError(Message("{dest} is not empty", dest=dest), Message("give a new or empty directory"))
     if not dest.parent.is_dir():
-        raise DanganError(f"{dest.parent} does not exist", "create it first, or give another directory")
+        raise DanganError(Message("{parent} does not exist", parent=dest.parent), Message("create it first, or give another directory"))
     # a local path: git ignores --filter for it (and hardlinks every object); as file:// it
     # is cloned as from a server, partially
     local = Path(url)
@@ -83,9 +84,8 @@ def clone(url: str, dest: Path, projects: list[str]) -> Cloned:
         try:
             gitio.clone_partial(url, dest, dest.parent)
         except DanganError as exc:
-            raise DanganError(f"cannot clone {url}: {exc.message}",
-                              "check the URL, that the server allows partial clones "
-                              "(uploadpack.allowFilter) and that you may read it") from None
+            raise DanganError(Message("cannot clone {url}: {message}", url=url, message=exc.message),
+                              Message("check the URL, that the server allows partial clones (uploadpack.allowFilter) and that you may read it")) from None
         return _set_up(url, dest, projects)
     except BaseException:
         _remove(dest, existed)
@@ -105,17 +105,17 @@ def _remove(dest: Path, existed: bool) -> None:
 
 def _set_up(url: str, root: Path, projects: list[str]) -> Cloned:
     if gitio.head(root) is None:
-        raise DanganError(f"{url} is not a vault: it has no commit", "give the URL of a dangan vault")
+        raise DanganError(Message("{url} is not a vault: it has no commit", url=url), Message("give the URL of a dangan vault"))
     top = gitio.top_entries(root, "HEAD")
     if ("blob", CONFIG) not in top:
-        raise DanganError(f"{url} is not a vault: no {CONFIG} in its HEAD", "give the URL of a dangan vault")
+        raise DanganError(Message("{url} is not a vault: no {CONFIG} in its HEAD", url=url, CONFIG=CONFIG), Message("give the URL of a dangan vault"))
     inside = gitio.top_entries(root, "HEAD", RECORDS) if ("tree", RECORDS) in top else []
     folders = [name for kind, name in inside if kind == "tree"]
     known = sorted(name for name in folders if _is_project(name))
     unknown = [p for p in projects if p not in known]
     if unknown:
-        raise DanganError(f"project {', '.join(unknown)} is not in the vault at {url}",
-                          f"its projects: {', '.join(known) or 'none'}")
+        raise DanganError(Message("project {value} is not in the vault at {url}", value=', '.join(unknown), url=url),
+                          Message("its projects: {value}", value=', '.join(known) or 'none'))
     categories = sorted(name for name in folders if CATEGORY.fullmatch(name))
     # every folder at the top but vault/ (schemas/, hooks/, .vscode/...: small, and what
     # the rules and hooks read); the files at the top come in any case in cone mode

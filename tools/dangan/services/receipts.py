@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dangan.errors import DanganError
+from dangan.i18n import Message
 from dangan.model import departments as deps
 from dangan.model import timeutil
 from dangan.model.codes import Code, parse_code
@@ -36,38 +37,38 @@ def receive(vault: Vault, codes: list[str], source: str, pages: int, by: str | N
             at: str | None = None, commit: bool = True) -> Received:
     """Record the receipt of the paper originals of `codes`, handed over by `source`."""
     if not codes:
-        raise DanganError("no code given", "give the codes of the records whose originals were received")
+        raise DanganError(Message("no code given"), Message("give the codes of the records whose originals were received"))
     source = source.strip()
     if not source:
-        raise DanganError("--from is empty", "give the department that handed the originals over")
+        raise DanganError(Message("--from is empty"), Message("give the department that handed the originals over"))
     departments = deps.parse(vault.config)
     if departments:
         if (known := deps.named(departments, source)) is None:
             names = ", ".join(d.name for d in departments)
-            raise DanganError(f"--from {source!r} is not a department of vault.yaml", f"give one of: {names}")
+            raise DanganError(Message("--from {source} is not a department of vault.yaml", source=repr(source)), Message("give one of: {names}", names=names))
         source = known.name  # recorded as vault.yaml writes it, whatever the script typed
     if pages < 1:
-        raise DanganError(f"--pages {pages}: a paper original has at least one page", "give the pages counted")
+        raise DanganError(Message("--pages {pages}: a paper original has at least one page", pages=pages), Message("give the pages counted"))
     who = person(vault, by)
     moment = timeutil.parse_at(at, vault.tz)
     parsed: list[Code] = []
     for text in codes:
         code = parse_code(text)
         if code in parsed:
-            raise DanganError(f"{code} is given twice", "give each code once")
+            raise DanganError(Message("{code} is given twice", code=code), Message("give each code once"))
         parsed.append(code)
     receipt = {"from": source, "pages": pages, "by": who, "at": timeutil.stamp(moment, vault.tz)}
     with vault.lock():
         changes: dict[str, bytes | None] = {}
         for code in parsed:
             if not vault.path_of(code).exists():
-                raise DanganError(f"{code} does not exist", "check the code: dangan ls")
+                raise DanganError(Message("{code} does not exist", code=code), Message("check the code: dangan ls"))
             plain, rt, stored = records.read_plain(vault, code)
             before = plain.get("received")
             if isinstance(before, dict):
                 raise DanganError(
-                    f"{code}: its original was already received on {before.get('at')} from {before.get('from')}",
-                    "a receipt is recorded once; nothing was written")
+                    Message("{code}: its original was already received on {value} from {value2}", code=code, value=before.get('at'), value2=before.get('from')),
+                    Message("a receipt is recorded once; nothing was written"))
             new = copy.deepcopy(plain)
             new["received"] = dict(receipt)
             if rt is not None:

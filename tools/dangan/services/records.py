@@ -25,7 +25,8 @@ from dangan.formats.yamlio import (
     to_plain,
     value_problem,
 )
-from dangan.i18n import _
+from dangan.i18n import Message, _
+from dangan.i18n import shown as in_language
 from dangan.model import handover as handovers
 from dangan.model.codes import Code, Location, next_serial, parse_code
 from dangan.model.threeway import conflict_hint, conflict_refusal
@@ -49,11 +50,13 @@ def check_category(vault: Vault, category: str, location: Location) -> None:
     cat = vault.schemas.category(category)
     if cat is None:
         known = ", ".join(sorted(vault.schemas.categories))
-        raise DanganError(f"unknown category {category!r}", f"known categories: {known}")
+        raise DanganError(_("unknown category {category}").format(category=repr(category)),
+                          _("known categories: {categories}").format(categories=known))
     if location.level not in cat.levels:
         raise DanganError(
-            f"{category} ({cat.en}) is not filed at the {location.level} level",
-            f"allowed levels: {', '.join(cat.levels)}",
+            _("{category} ({name}) is not filed at the {level} level").format(
+                category=category, name=cat.en, level=location.level),
+            _("allowed levels: {levels}").format(levels=", ".join(cat.levels)),
         )
 
 
@@ -178,8 +181,9 @@ def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
             # int() would refuse more than 4300 digits, and a record holds at most 640
             if "string" in types:
                 return raw
-            raise DanganError(f"{dotted}: a number of more than {MAX_INT_DIGITS} digits",
-                              f"records hold integers of at most {MAX_INT_DIGITS} digits")
+            raise DanganError(_("{field}: a number of more than {digits} digits").format(
+                field=dotted, digits=MAX_INT_DIGITS),
+                _("records hold integers of at most {digits} digits").format(digits=MAX_INT_DIGITS))
         try:
             value = int(raw)
             if int_ok(value):
@@ -194,13 +198,13 @@ def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
                     pass
         if "string" in types:
             return raw
-        raise DanganError(f"{dotted}={_shown(raw)}: not a number")
+        raise DanganError(_("{field}={value}: not a number").format(field=dotted, value=_shown(raw)))
     if "boolean" in types:
         if raw.lower() in ("true", "false"):
             return raw.lower() == "true"
         if "string" in types:
             return raw
-        raise DanganError(f"{dotted}={_shown(raw)}: expected true or false")
+        raise DanganError(_("{field}={value}: expected true or false").format(field=dotted, value=_shown(raw)))
     if "array" in types or "object" in types:
         try:
             value = json.loads(raw)
@@ -209,7 +213,8 @@ def coerce(schemas: SchemaSet, category: str, dotted: str, raw: str) -> Any:
                 return [part.strip() for part in raw.split(",") if part.strip()]
             if "string" in types:
                 return raw
-            raise DanganError(f"{dotted}: give a JSON object, e.g. '{{\"key\": \"value\"}}'") from None
+            raise DanganError(_("{field}: give a JSON object, e.g. {example}").format(
+                field=dotted, example="'{\"key\": \"value\"}'")) from None
         return value
     return raw
 
@@ -239,9 +244,11 @@ def _accepts(schema: dict[str, Any], raw: str) -> bool:
 def parse_assignment(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise DanganError(f"{text!r} is not KEY=VALUE", "example: --set title=1號樓電梯")
+        raise DanganError(_("{text} is not KEY=VALUE").format(text=repr(text)),
+                          _("example: --set title=1號樓電梯"))
     if any(not part for part in key.split(".")):
-        raise DanganError(f"{key!r} is not a field path", "use dotted keys like owners.0.phone")
+        raise DanganError(_("{key} is not a field path").format(key=repr(key)),
+                          _("use dotted keys like owners.0.phone"))
     return key, value
 
 
@@ -253,7 +260,8 @@ def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
         nxt_is_index = not last and parts[i + 1].isdigit()
         if isinstance(node, list):
             if not part.isdigit() or int(part) > len(node):
-                raise DanganError(f"{dotted}: {part!r} is not an index of a list of {len(node)}")
+                raise DanganError(_("{field}: {part} is not an index of a list of {count}").format(
+                    field=dotted, part=repr(part), count=len(node)))
             index = int(part)
             if index == len(node):
                 node.append([] if nxt_is_index else {})
@@ -261,7 +269,8 @@ def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
                 node[index] = value
             else:
                 if not isinstance(node[index], (dict, list)):
-                    raise DanganError(f"{dotted}: {'.'.join(parts[:i + 1])} is not a mapping")
+                    raise DanganError(_("{field}: {part} is not a mapping").format(
+                        field=dotted, part=".".join(parts[:i + 1])))
                 node = node[index]
         elif isinstance(node, dict):
             if last:
@@ -270,10 +279,11 @@ def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
                 if part not in node or node[part] is None:
                     node[part] = [] if nxt_is_index else {}
                 if not isinstance(node[part], (dict, list)):
-                    raise DanganError(f"{dotted}: {'.'.join(parts[:i + 1])} is not a mapping")
+                    raise DanganError(_("{field}: {part} is not a mapping").format(
+                        field=dotted, part=".".join(parts[:i + 1])))
                 node = node[part]
         else:
-            raise DanganError(f"{dotted}: cannot set inside a plain value")
+            raise DanganError(_("{field}: cannot set inside a plain value").format(field=dotted))
 
 
 def unset_path(tree: dict[str, Any], dotted: str) -> None:
@@ -285,16 +295,16 @@ def unset_path(tree: dict[str, Any], dotted: str) -> None:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            raise DanganError(f"--unset {dotted}: no such field")
+            raise DanganError(_("--unset {field}: no such field").format(field=dotted))
     last = parts[-1]
     if isinstance(node, dict) and last in node:
         del node[last]
     elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
         del node[int(last)]
     else:
-        raise DanganError(f"--unset {dotted}: no such field")
+        raise DanganError(_("--unset {field}: no such field").format(field=dotted))
     if last in ("code", "category"):
-        raise DanganError(f"--unset {last}: the code and category of a record are fixed")
+        raise DanganError(_("--unset {field}: the code and category of a record are fixed").format(field=last))
 
 
 # ----------------------------------------------------------------- validation
@@ -308,7 +318,7 @@ def order_fields(tree: dict[str, Any]) -> dict[str, Any]:
 
 def validation_errors(vault: Vault, category: str, tree: dict[str, Any]) -> list[str]:
     """Plaintext schema errors, each `path: reason`, for a record about to be written."""
-    return [f"{path}: {reason}" for path, reason in vault.schemas.errors(category, tree)]
+    return [Message("{path}: {reason}", path=path, reason=reason) for path, reason in vault.schemas.errors(category, tree)]
 
 
 def sensitive_names(vault: Vault, category: str) -> frozenset[str]:
@@ -323,14 +333,15 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
     """
     tree = order_fields(tree)
     if tree.get("code") != str(code):
-        raise RecordError(f"{code}: the code field must be {code}")
+        raise RecordError(_("{code}: the code field must be {code}").format(code=code))
     if tree.get("category") != code.category:
-        raise RecordError(f"{code}: the category field must be {code.category}")
+        raise RecordError(_("{code}: the category field must be {category}").format(code=code, category=code.category))
     if "sops" in tree:
-        raise RecordError(f"{code}: `sops` is reserved for the encryption metadata")
+        raise RecordError(_("{code}: `sops` is reserved for the encryption metadata").format(code=code))
     problem = value_problem(tree)  # what no reader would take back (DG101): never written
     if problem is not None:
-        raise RecordError(f"{code} is not valid: {problem}", "nothing was written; fix the fields and retry")
+        raise RecordError(_("{code} is not valid: {errors}").format(code=code, errors=in_language(problem)),
+                          _("nothing was written; fix the fields and retry"))
     category = vault.schemas.categories[code.category]
     level = category.level_of(tree)
     recipients = level_recipients(vault, code, level)  # who may read it: refused first
@@ -341,7 +352,7 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
 
         errors += record_problems(code.category, tree)
     if errors:
-        shown = "; ".join(errors[:5]) + (_("; and {n} more").format(n=len(errors) - 5) if len(errors) > 5 else "")
+        shown = _("; ").join(in_language(e) for e in errors[:5]) + (_("; and {n} more").format(n=len(errors) - 5) if len(errors) > 5 else "")
         hint = _("nothing was written; fix the fields and retry")
         if invalid:  # the first field concerned, and where it is explained (issue 24)
             hint += "; " + fielddoc.error_hint(vault.schemas, code.category, fielddoc.hinted(invalid))
@@ -423,7 +434,7 @@ def read_fields_file(data: bytes, name: str) -> dict[str, Any]:
     try:
         return to_plain(load_roundtrip(decode(data)))
     except YamlError as exc:
-        raise DanganError(f"{name}: {exc}", "give a YAML mapping of fields") from None
+        raise DanganError(_("{name}: {reason}").format(name=name, reason=exc), _("give a YAML mapping of fields")) from None
 
 
 # ------------------------------------------------------------------- operations
@@ -441,7 +452,7 @@ def apply_assignments(vault: Vault, category: str, tree: dict[str, Any], assignm
     for text in assignments:
         key, raw = parse_assignment(text)
         if key in ("code", "category"):
-            raise DanganError(f"--set {key}: the code and category of a record are fixed")
+            raise DanganError(_("--set {field}: the code and category of a record are fixed").format(field=key))
         set_path(tree, key, coerce(vault.schemas, category, key, raw))
     for key in unset:
         unset_path(tree, key)
@@ -470,24 +481,26 @@ def create(
     check_category(vault, category, location)
     if category == "XH":
         raise DanganError(
-            "disposal certificates are written by `dangan retention apply`, with the removal of the records they list",
-            "make a plan: dangan retention plan --out plan.yaml",
+            _("disposal certificates are written by `dangan retention apply`, with the removal of the records "
+              "they list"),
+            _("make a plan: dangan retention plan --out plan.yaml"),
         )
     if category == "JD":
         raise DanganError(
-            "appraisal records are written by `dangan retention appraise`, with the decisions of a plan",
-            "make a plan (dangan retention plan --out plan.yaml), then: dangan retention appraise plan.yaml "
-            "--appraiser NAME --appraiser NAME",
+            _("appraisal records are written by `dangan retention appraise`, with the decisions of a plan"),
+            _("make a plan (dangan retention plan --out plan.yaml), then: dangan retention appraise plan.yaml "
+              "--appraiser NAME --appraiser NAME"),
         )
     if category == "YJ":
         raise DanganError(
-            "handover records are written by `dangan handover record` and `dangan handover import`",
-            "list what a handover gives: dangan handover list PREFIX",
+            _("handover records are written by `dangan handover record` and `dangan handover import`"),
+            _("list what a handover gives: dangan handover list PREFIX"),
         )
     tree = dict(fields)
     for key in ("code", "category"):
         if key in tree:
-            raise DanganError(f"the input sets `{key}`; dangan allocates the code itself", "remove that field")
+            raise DanganError(_("the input sets `{field}`; dangan allocates the code itself").format(field=key),
+                              _("remove that field"))
     apply_assignments(vault, category, tree, assignments)
     with vault.lock():
         code = allocate(vault, category, location)
@@ -582,18 +595,31 @@ def filter_warnings(vault: Vault, category: str | None, status: str | None,
             statuses.update(value for value, _label in item.values)
         if "." not in item.name and "[" not in item.name:
             names.add(item.name)
-    where = f"{category} records" if category else "any category"
-    found = []
+    where = Message("{category} records", category=category) if category else Message("any category")
+    found: list[str] = []
     if status is not None and statuses and status not in statuses:
         near = difflib.get_close_matches(status, sorted(statuses), n=3)
-        found.append(f"no status {status!r} in {where}"
-                     + (f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(sorted(statuses))}"))
+        if near:
+            found.append(Message("no status {status} in {where}; did you mean {near}?",
+                                 status=repr(status), where=where, near=", ".join(near)))
+        else:
+            found.append(Message("no status {status} in {where}; known: {known}",
+                                 status=repr(status), where=where, known=", ".join(sorted(statuses))))
     for field in fields:
         first = field.split(".")[0]
         if first not in names:
             near = difflib.get_close_matches(first, sorted(names), n=3)
-            found.append(f"no field {first!r} in {where}" + (f"; did you mean {', '.join(near)}?" if near else "")
-                         + (f" (`dangan fields {category}` lists them)" if category else ""))
+            values = {"field": repr(first), "where": where, "near": ", ".join(near), "category": category or ""}
+            if near and category:
+                found.append(Message("no field {field} in {where}; did you mean {near}? (`dangan fields "
+                                     "{category}` lists them)", **values))
+            elif near:
+                found.append(Message("no field {field} in {where}; did you mean {near}?", **values))
+            elif category:
+                found.append(Message("no field {field} in {where} (`dangan fields {category}` lists them)",
+                                     **values))
+            else:
+                found.append(Message("no field {field} in {where}", **values))
     return found
 
 

@@ -28,9 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from dangan import i18n
 from dangan.errors import DanganError, Refusal
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.git import gitio
+from dangan.i18n import Message
+from dangan.i18n import shown as in_language
 from dangan.model.codes import Code, CodeError, Location, parse_code, parse_location, path_to_code
 from dangan.model.disposal import (
     APPRAISAL,
@@ -94,7 +97,7 @@ class Committed:
 def committed(vault: Vault) -> Committed:
     commit = gitio.head(vault.root)
     if commit is None:
-        raise DanganError("the vault has no commit yet", "commit the records first")
+        raise DanganError(Message("the vault has no commit yet"), Message("commit the records first"))
     entries = []
     for entry in gitio.ls_tree(vault.root, commit, vault.record_specs):  # an office: its folders
         try:
@@ -151,9 +154,8 @@ def _verified_holds(state: Committed, keyring: Keyring | None) -> tuple[list[dic
             continue
         holds.append(plain)
     if failed:
-        raise Refusal(f"legal hold(s) fail verification, nothing is done while they do: {_some(failed)}",
-                      "a hold was altered outside dangan: restore it from Git history (`git log -p "
-                      "vault/BQ`), release holds only with `dangan retention release`; see `dangan check`")
+        raise Refusal(Message("legal hold(s) fail verification, nothing is done while they do: {value}", value=_some(failed)),
+                      Message("a hold was altered outside dangan: restore it from Git history (`git log -p vault/BQ`), release holds only with `dangan retention release`; see `dangan check`"))
     return holds, sorted(unverified)
 
 
@@ -223,7 +225,7 @@ def _kept_entry(found: Assessment) -> dict[str, Any]:
 def make_plan(vault: Vault, as_of: dt.date, category: str | None = None, now: dt.datetime | None = None) -> Plan:
     """What is due as of `as_of` in the committed vault, and what is kept and why."""
     if category is not None and category not in vault.schemas.categories:
-        raise DanganError(f"unknown category {category!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+        raise DanganError(Message("unknown category {category}", category=repr(category)), Message("known: {value}", value=', '.join(sorted(vault.schemas.categories))))
     state = committed(vault)
     keepers = state.keepers(vault.keyring)
     rules = schedule(vault.config, vault.schemas.categories)
@@ -296,11 +298,11 @@ def read_plan(data: bytes, name: str) -> dict[str, Any]:
     try:  # a plan is not a record: no 256 KiB limit
         doc = load_text(data.decode("utf-8"))
     except (YamlError, UnicodeDecodeError) as exc:
-        raise DanganError(f"{name}: {exc}", "give a plan written by `dangan retention plan --out`") from None
+        raise DanganError(Message("{name}: {exc}", name=name, exc=exc), Message("give a plan written by `dangan retention plan --out`")) from None
     if not isinstance(doc, dict) or doc.get("plan") != PLAN_FORMAT:
-        raise DanganError(f"{name} is not a retention plan", "make one with `dangan retention plan --out PLAN.yaml`")
+        raise DanganError(Message("{name} is not a retention plan", name=name), Message("make one with `dangan retention plan --out PLAN.yaml`"))
     if not isinstance(doc.get("due"), list) or to_day(doc.get("as_of"), ZoneInfo("UTC")) is None:
-        raise DanganError(f"{name}: a plan needs `as_of` and a `due` list")
+        raise DanganError(Message("{name}: a plan needs `as_of` and a `due` list", name=name))
     return doc
 
 
@@ -329,7 +331,7 @@ def _plan_day(vault: Vault, plan: dict[str, Any]) -> dt.date:
     """The day a plan is as of, once it is known to be this vault's (appraise, approve
     and apply each start here)."""
     if plan.get("vault") != vault.config.get("id"):
-        raise DanganError("the plan was made for another vault", "make a new plan in this vault")
+        raise DanganError(Message("the plan was made for another vault"), Message("make a new plan in this vault"))
     as_of = to_day(plan.get("as_of"), vault.tz)
     assert as_of is not None  # read_plan checked it
     return as_of
@@ -344,18 +346,17 @@ def apply_plan(vault: Vault, plan: dict[str, Any], disposal: Disposal, commit: b
     as_of = _plan_day(vault, plan)
     day = disposal.at.astimezone(vault.tz).date()
     if as_of > day:
-        raise Refusal(f"the plan is as of {as_of}, after the day of the destruction ({day})",
-                      "records are destroyed only once due: make a plan as of today")
+        raise Refusal(Message("the plan is as of {as_of}, after the day of the destruction ({day})", as_of=as_of, day=day),
+                      Message("records are destroyed only once due: make a plan as of today"))
     listed = _decided(plan)
     approval = find_approval(vault, plan, listed, as_of)
     if disposal.approved_by not in (None, approval.by):
-        raise Refusal(f"the plan was approved by {approval.by} (commit {approval.commit[:10]}), "
-                      f"not by {disposal.approved_by}", "leave out --approved-by: the approval names its approver")
+        raise Refusal(Message("the plan was approved by {by} (commit {value}), not by {approved_by}", by=approval.by, value=approval.commit[:10], approved_by=disposal.approved_by), Message("leave out --approved-by: the approval names its approver"))
     disposal = dataclasses.replace(disposal, approved_by=approval.by)
     problems = (witness_problems(disposal.approved_by, disposal.witnesses)
                 + role_problems(vault.config, disposal.approved_by, disposal.carried_out_by))
     if problems:
-        raise Refusal("; ".join(problems), "roles are given in vault.yaml `recipients`; nothing was written")
+        raise Refusal(i18n._("; ").join(in_language(p) for p in problems), Message("roles are given in vault.yaml `recipients`; nothing was written"))
     with vault.lock():
         vault.ready_to_write()
         current, items, unverified = _recheck(vault, listed, as_of, unverified_holds_ok)
@@ -383,13 +384,12 @@ def _decided(plan: dict[str, Any]) -> list[dict[str, Any]]:
     listed = [e for e in plan["due"] if isinstance(e, dict) and e.get("decision") != "keep"]
     waiting = [str(e.get("code")) for e in listed if e.get("decision") not in ("destroy",)]
     if waiting:
-        raise Refusal(f"{len(waiting)} record(s) await a decision: {', '.join(waiting[:5])}",
-                      "the appraisers decide each: set `decision: destroy` or `keep` in the plan and record it "
-                      "with `dangan retention appraise`, or remove the entry to keep the record")
+        raise Refusal(Message("{count} record(s) await a decision: {value}", count=len(waiting), value=', '.join(waiting[:5])),
+                      Message("the appraisers decide each: set `decision: destroy` or `keep` in the plan and record it with `dangan retention appraise`, or remove the entry to keep the record"))
     if not listed:
-        raise DanganError("the plan lists nothing to destroy")
+        raise DanganError(Message("the plan lists nothing to destroy"))
     if len({str(e.get("code")) for e in listed}) != len(listed):
-        raise DanganError("the plan lists a record twice")
+        raise DanganError(Message("the plan lists a record twice"))
     return listed
 
 
@@ -424,29 +424,27 @@ def appraise_plan(vault: Vault, plan: dict[str, Any], appraisal: Appraisal, comm
     as_of = _plan_day(vault, plan)
     day = appraisal.at.astimezone(vault.tz).date()
     if as_of > day:
-        raise Refusal(f"the plan is as of {as_of}, after the day of the appraisal ({day})",
-                      "records are appraised once due: make a plan as of today")
+        raise Refusal(Message("the plan is as of {as_of}, after the day of the appraisal ({day})", as_of=as_of, day=day),
+                      Message("records are appraised once due: make a plan as of today"))
     people = [a.strip() for a in appraisal.appraisers if a.strip()]
     if len(set(people)) < 2 or len(set(people)) != len(people):
-        raise DanganError(f"an appraisal needs at least two different appraisers (鑒定人); given: {', '.join(people)}",
-                          "give --appraiser NAME once for each, at least twice")
+        raise DanganError(Message("an appraisal needs at least two different appraisers (鑒定人); given: {value}", value=', '.join(people)),
+                          Message("give --appraiser NAME once for each, at least twice"))
     entries = [e for e in plan["due"] if isinstance(e, dict)]
     if not entries:
-        raise DanganError("the plan lists nothing to appraise")
+        raise DanganError(Message("the plan lists nothing to appraise"))
     codes = [str(e.get("code")) for e in entries]
     if len(set(codes)) != len(codes):
-        raise DanganError("the plan lists a record twice")
+        raise DanganError(Message("the plan lists a record twice"))
     stray = sorted(set(appraisal.keeps) - set(codes))
     if stray:
-        raise DanganError(f"--keep {stray[0]}: the plan does not list it", "keep only records of the plan")
+        raise DanganError(Message("--keep {value}: the plan does not list it", value=stray[0]), Message("keep only records of the plan"))
     decided, waiting, problems = _decisions(entries, appraisal, day, vault)
     if waiting:
-        raise Refusal(f"{len(waiting)} record(s) await a decision: {', '.join(waiting[:5])}",
-                      "set `decision: destroy` or `decision: keep` (with `until:` and `reason:`) in the plan, "
-                      "or give --keep CODE=DATE:REASON")
+        raise Refusal(Message("{count} record(s) await a decision: {value}", count=len(waiting), value=', '.join(waiting[:5])),
+                      Message("set `decision: destroy` or `decision: keep` (with `until:` and `reason:`) in the plan, or give --keep CODE=DATE:REASON"))
     if problems:
-        raise DanganError(_some(problems), "each entry needs an opinion (`opinion:` or --opinion); a kept one "
-                          "a new date after the appraisal and a reason")
+        raise DanganError(_some(problems), Message("each entry needs an opinion (`opinion:` or --opinion); a kept one a new date after the appraisal and a reason"))
     with vault.lock():
         vault.ready_to_write()
         current, items, _ = _recheck(vault, [entry for entry, _ in decided], as_of, unverified_ok=True)
@@ -552,9 +550,8 @@ def appraisals_for(vault: Vault, listed: list[dict[str, Any]]) -> dict[str, str]
         if rule.action == "review" or planned.get("action") == "review":
             refused.append(f"{text} must be appraised (its rule says review) and has no appraisal of this version")
     if refused:
-        raise Refusal(f"refused: {_some(refused)}",
-                      "the appraisers decide first: `dangan retention appraise PLAN.yaml --appraiser NAME "
-                      "--appraiser NAME`; nothing was written")
+        raise Refusal(Message("refused: {value}", value=_some(refused)),
+                      Message("the appraisers decide first: `dangan retention appraise PLAN.yaml --appraiser NAME --appraiser NAME`; nothing was written"))
     return named
 
 
@@ -598,8 +595,8 @@ def approve_plan(vault: Vault, plan: dict[str, Any], by: str, commit: bool = Tru
     as_of = _plan_day(vault, plan)
     listed = _decided(plan)
     if by not in people_with(vault.config, "approver"):
-        raise Refusal(f"{by} does not have the approver role in vault.yaml (recipients[].roles)",
-                      "the approver approves: roles are given in vault.yaml `recipients`")
+        raise Refusal(Message("{by} does not have the approver role in vault.yaml (recipients[].roles)", by=by),
+                      Message("the approver approves: roles are given in vault.yaml `recipients`"))
     digest = plan_digest(str(vault.config.get("id")), as_of, listed)
     with vault.lock():
         vault.ready_to_write()
@@ -608,7 +605,7 @@ def approve_plan(vault: Vault, plan: dict[str, Any], by: str, commit: bool = Tru
         _recheck(vault, listed, as_of, unverified_ok=True)
         appraised = appraisals_for(vault, listed)
         if gitio.run(["diff", "--cached", "--quiet"], vault.root, ok=(0, 1)).returncode == 1:
-            raise DanganError("other changes are staged", "commit or unstage them first: an approval changes no file")
+            raise DanganError(Message("other changes are staged"), Message("commit or unstage them first: an approval changes no file"))
         if not commit:
             return Approved(None, by, digest, len(listed))
         body = "".join(sorted(f"{e.get('code')} {e.get('blob')}\n" for e in listed))
@@ -627,9 +624,8 @@ def find_approval(vault: Vault, plan: dict[str, Any], listed: list[dict[str, Any
     digest = plan_digest(str(vault.config.get("id")), as_of, listed)
     found = gitio.commits_with(vault.root, "HEAD", f"Dangan-Plan: {digest}") if gitio.head(vault.root) else []
     if not found:
-        raise Refusal("the plan has not been approved (no approval of it in this branch's history)",
-                      "the approver runs `dangan retention approve PLAN.yaml --by NAME` (signed where vault.yaml "
-                      "asks for signed role acts), then pull and apply; docs/retention.md §3")
+        raise Refusal(Message("the plan has not been approved (no approval of it in this branch's history)"),
+                      Message("the approver runs `dangan retention approve PLAN.yaml --by NAME` (signed where vault.yaml asks for signed role acts), then pull and apply; docs/retention.md §3"))
     raw = gitio.commit_objects(vault.root, found[:1])[found[0]]
     approval = signing.read_approval(signing.parse_commit(found[0], raw))
     assert approval is not None and approval.by is not None
@@ -639,7 +635,7 @@ def find_approval(vault: Vault, plan: dict[str, Any], listed: list[dict[str, Any
     need = required(config.at("HEAD"))
     problems = signing.approval_problems(vault.root, stub, "the plan", "HEAD", config, need)
     if problems:
-        raise Refusal("DG119 " + "; ".join(problems[:3]), "the approver approves again, signing with their own key")
+        raise Refusal("DG119 " + i18n._("; ").join(in_language(p) for p in problems[:3]), Message("the approver approves again, signing with their own key"))
     return approval
 
 
@@ -662,7 +658,9 @@ def _attachment_files(vault: Vault, paths: list[str]) -> list[str]:
 
 
 def _some(problems: list[str]) -> str:
-    return "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+    """At most five problems, in the interface language (shown at once: a refusal's text)."""
+    more = i18n._("; and {n} more").format(n=len(problems) - 5) if len(problems) > 5 else ""
+    return i18n._("; ").join(in_language(p) for p in problems[:5]) + more
 
 
 def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date, unverified_ok: bool = False
@@ -683,17 +681,15 @@ def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date, unverif
         else:
             current.append(at_head[text])
     if stale:
-        raise Refusal(f"the plan is stale: {_some(stale)}",
-                      "make a new plan (`dangan retention plan --out PLAN.yaml`) and have it approved")
+        raise Refusal(Message("the plan is stale: {value}", value=_some(stale)),
+                      Message("make a new plan (`dangan retention plan --out PLAN.yaml`) and have it approved"))
     uncommitted = _uncommitted(vault, [path for _, path, _ in current], {p: b for _, p, b in current})
     if uncommitted:
-        raise Refusal(f"{', '.join(uncommitted[:5])} has uncommitted changes", "commit or restore them first")
+        raise Refusal(Message("{value} has uncommitted changes", value=', '.join(uncommitted[:5])), Message("commit or restore them first"))
     keepers = state.keepers(vault.keyring)
     if keepers.unverified and not unverified_ok:
-        raise Refusal(f"{len(keepers.unverified)} encrypted hold(s) could not be verified without a key: "
-                      f"{', '.join(keepers.unverified)}; nothing was written",
-                      "give --identity FILE of a recipient of the holds, or --accept-unverified-holds to "
-                      "trust their clear fields")
+        raise Refusal(Message("{count} encrypted hold(s) could not be verified without a key: {value}; nothing was written", count=len(keepers.unverified), value=', '.join(keepers.unverified)),
+                      Message("give --identity FILE of a recipient of the holds, or --accept-unverified-holds to trust their clear fields"))
     trees = state.trees([blob for _, _, blob in current])
     refused: list[str] = []
     items = []
@@ -706,9 +702,9 @@ def _recheck(vault: Vault, listed: list[dict[str, Any]], as_of: dt.date, unverif
         if found.is_due:
             items.append(_with_attachments(_item(found, blob), tree))
         else:
-            refused.append(f"{code} {_why(found)} (plan as of {as_of})")
+            refused.append(Message("{code} {why} (plan as of {as_of})", code=code, why=_why(found), as_of=as_of))
     if refused:
-        raise Refusal(f"refused: {_some(refused)}", "nothing was written; make a new plan")
+        raise Refusal(Message("refused: {value}", value=_some(refused)), Message("nothing was written; make a new plan"))
     return current, items, keepers.unverified
 
 
@@ -805,10 +801,10 @@ def hold(vault: Vault, targets: list[str], reason: str, by: str, at: dt.datetime
          commit: bool = True) -> records.Written:
     """A legal hold BQ-nnnn over codes, location prefixes or categories."""
     if not targets:
-        raise DanganError("name what to hold: record codes, location prefixes (A01-02) or categories (TS)")
+        raise DanganError(Message("name what to hold: record codes, location prefixes (A01-02) or categories (TS)"))
     checked = [check_target(vault, t) for t in targets]
     if len(set(checked)) != len(checked):
-        raise DanganError("a target is named twice")
+        raise DanganError(Message("a target is named twice"))
     tree: dict[str, Any] = {
         "title": title or f"保全凍結：{'、'.join(checked)}"[:200],
         "status": "active",
@@ -836,7 +832,7 @@ def check_target(vault: Vault, target: str) -> str:
     text = target.strip()
     if re.fullmatch(r"[A-Z]{2}", text):
         if text not in vault.schemas.categories:
-            raise DanganError(f"unknown category {text!r}", f"known: {', '.join(sorted(vault.schemas.categories))}")
+            raise DanganError(Message("unknown category {text}", text=repr(text)), Message("known: {value}", value=', '.join(sorted(vault.schemas.categories))))
         return text
     try:
         code = parse_code(text)
@@ -845,31 +841,31 @@ def check_target(vault: Vault, target: str) -> str:
     if code is not None:
         if not vault.path_of(code).exists():
             if text in records.destroyed_codes(vault):
-                raise DanganError(f"{text} was already destroyed; there is nothing left to hold")
-            raise DanganError(f"no record {text}", "list records with `dangan ls`")
+                raise DanganError(Message("{text} was already destroyed; there is nothing left to hold", text=text))
+            raise DanganError(Message("no record {text}", text=text), Message("list records with `dangan ls`"))
         return text
     try:
         location = parse_location(text)
     except CodeError:
-        raise DanganError(f"{target!r} is not a record code, a location prefix or a category",
-                          "examples: TS-A01-02-0003, A01-02, TS") from None
+        raise DanganError(Message("{target} is not a record code, a location prefix or a category", target=repr(target)),
+                          Message("examples: TS-A01-02-0003, A01-02, TS")) from None
     if not location.parts:
-        raise DanganError("an empty target holds nothing")
+        raise DanganError(Message("an empty target holds nothing"))
     return text
 
 
 def release(vault: Vault, hold_code: Code, by: str, reason: str, at: dt.datetime, commit: bool = True) -> records.Written:
     """End a hold by appending a release event (the hold record itself stays forever)."""
     if hold_code.category != HOLD:
-        raise DanganError(f"{hold_code} is not a legal hold (BQ-nnnn)")
+        raise DanganError(Message("{hold_code} is not a legal hold (BQ-nnnn)", hold_code=hold_code))
     with vault.lock():
         plain, _, stored = records.read_plain(vault, hold_code)
         if not hold_active(plain):
-            raise Refusal(f"{hold_code} was already released")
+            raise Refusal(Message("{hold_code} was already released", hold_code=hold_code))
         events = list(plain.get("events") or [])
         last = events[-1].get("at") if events and isinstance(events[-1], dict) else None
         if isinstance(last, str) and record_time(last, vault.tz) > at:
-            raise Refusal(f"the release ({stamp(at, vault.tz)}) would be dated before the hold's last event ({last})")
+            raise Refusal(Message("the release ({value}) would be dated before the hold's last event ({last})", value=stamp(at, vault.tz), last=last))
         tree = copy.deepcopy(plain)
         tree["events"] = events + [_event(at, "release", by, reason, vault.tz)]
         tree["status"] = "released"
@@ -881,14 +877,14 @@ def release(vault: Vault, hold_code: Code, by: str, reason: str, at: dt.datetime
 def extend(vault: Vault, code: Code, until: dt.date, reason: str, commit: bool = True) -> records.Written:
     """Keep one record at least until `until` (`retention: {until, reason}`)."""
     if code.category not in vault.schemas.categories:
-        raise DanganError(f"unknown category {code.category!r} in code {code}")
+        raise DanganError(Message("unknown category {category} in code {code}", category=repr(code.category), code=code))
     with vault.lock():
         plain, _, stored = records.read_plain(vault, code)
         previous = plain.get("retention") if isinstance(plain.get("retention"), dict) else None
         old = to_day((previous or {}).get("until"), vault.tz)
         if old is not None and until < old:
-            raise Refusal(f"{code} is already kept until {old}; extend never shortens",
-                          "give a later date")
+            raise Refusal(Message("{code} is already kept until {old}; extend never shortens", code=code, old=old),
+                          Message("give a later date"))
         tree = copy.deepcopy(plain)
         tree["retention"] = {"until": until.isoformat(), "reason": reason}
         sealed = records.prepare(vault, code, tree, previous=stored)

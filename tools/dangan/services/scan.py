@@ -24,9 +24,11 @@ from typing import Any
 
 from dangan import __version__
 from dangan.errors import DanganError
+from dangan.formats import findings as shown
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model.handover import CATEGORY as HANDOVER
 from dangan.model.handover import handed_over_codes
 from dangan.rules.check import (
@@ -85,11 +87,12 @@ class Rules:
         return out
 
     def fingerprint(self) -> str:
+        # "rules 7": findings remembered with their messages' templates (any language);
         # "rules 6": confidentiality levels (DG122, recipients by level); "rules 5": DG101
         # names git's conflict markers, DG107 the commands that restore a
         # record, DG108 is judged on the work tree and links are DG104 by mode, so a whole
         # tree's findings remembered by an older dangan are not shown
-        digest = hashlib.sha256(f"dangan {__version__} rules 6\0".encode())
+        digest = hashlib.sha256(f"dangan {__version__} rules 7\0".encode())
         digest.update(self.schemas.fingerprint.encode())
         # all of vault.yaml, not only the recipients: the loan rules (DG111) read the
         # lending settings and the certificate rules (DG112) the timezone
@@ -108,13 +111,13 @@ class Rules:
         directory = cache_dir(root) if root is not None else None
         if directory is None:
             return check_config_tree(self.schemas, self.config_bytes, self.sops_bytes)
-        digest = hashlib.sha256(f"dangan {__version__} config 2\0".encode())
+        digest = hashlib.sha256(f"dangan {__version__} config 3\0".encode())
         digest.update(self.schemas.fingerprint.encode())
         digest.update(b"\0" if self.config_bytes is None else b"\1" + self.config_bytes)
         digest.update(b"\0" if self.sops_bytes is None else b"\1" + self.sops_bytes)
         path = directory / f"config-{digest.hexdigest()[:32]}.json"
         try:
-            return [Finding(*f) for f in json.loads(path.read_text("utf-8"))]
+            return [Finding(*shown.recalled(f)) for f in json.loads(path.read_text("utf-8"))]
         except (OSError, ValueError, TypeError):
             pass
         found = check_config_tree(self.schemas, self.config_bytes, self.sops_bytes)
@@ -123,7 +126,7 @@ class Rules:
             for old in directory.glob("config-*.json"):
                 old.unlink(missing_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps([[f.path, f.rule, f.message] for f in found]), "utf-8")
+            tmp.write_text(json.dumps([shown.remembered(f) for f in found]), "utf-8")
             os.replace(tmp, path)
         except OSError:
             pass
@@ -708,7 +711,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
         if remembered is not None:
             quick.remember_fingerprint(str(directory), str(root), rules.fingerprint(), stamp)
             checked, found, outside = remembered
-            return CheckResult(checked, [Finding(*f) for f in found], outside=outside)
+            return CheckResult(checked, [Finding(*shown.recalled(f)) for f in found], outside=outside)
     # Cold: listing 100,000 folders takes seconds, so it runs in a thread (os.walk spends
     # its time in system calls, which release the GIL) while the workers check the
     # tracked files the index names; the untracked or modified ones follow.
@@ -761,7 +764,7 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     result = CheckResult(checked, _dedupe(findings), outside=outside)
     if memo is not None:
         memo.save(index_checksum, dirty, listing.dirs, extras, checked,
-                  [[f.path, f.rule, f.message] for f in result.findings], outside)
+                  [shown.remembered(f) for f in result.findings], outside)
         quick.remember_fingerprint(str(directory), str(root), rules.fingerprint(), stamp)
     return result
 
@@ -989,15 +992,17 @@ def receive_findings(root: Path, updates: list[tuple[str, str, str]]) -> list[Fi
         tag = ref.startswith("refs/tags/")
         if not tag and ref not in protected_branches(root, old):
             continue
-        kind = "tag" if tag else "protected branch"
+        kind = Message("tag") if tag else Message("protected branch")
         if set(new) == ZERO:
-            found.append(Finding(ref, "DG120", f"deleting the {kind} {ref} would drop its history from the "
-                                               "archive; the server keeps it"))
+            found.append(Finding(ref, "DG120", Message(
+                "deleting the {kind} {ref} would drop its history from the archive; the server keeps it",
+                kind=kind, ref=ref)))
         elif not gitio.is_ancestor(root, old, new):
             dropped = gitio.count_commits(root, [old, "--not", new])
-            found.append(Finding(ref, "DG120", f"a non-fast-forward update of the {kind} {ref} would drop "
-                                               f"{dropped} commit(s) ({old[:10]}..) from the archive's history; "
-                                               "add commits on top instead (git revert)"))
+            found.append(Finding(ref, "DG120", Message(
+                "a non-fast-forward update of the {kind} {ref} would drop {count} commit(s) ({start}..) "
+                "from the archive's history; add commits on top instead (git revert)",
+                kind=kind, ref=ref, count=dropped, start=old[:10])))
     return found
 
 
@@ -1008,6 +1013,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
     from dangan.rules.changes import change_findings, commit_changes, split_not_files
     from dangan.rules.dates import commit_findings as commit_dates
     from dangan.rules.dates import commit_times
+    from dangan.services import signing  # history checks only: the pre-commit hook never needs it
 
     findings: list[Finding] = []
     checked = 0
@@ -1030,9 +1036,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
         found += commit_dates(root, changes, commit, rules.config, times)
         found += rules.config_findings(root if use_cache else None)
         short = commit[:10]
-        findings += [Finding(f.path, f.rule, f"{f.message} (commit {short})") for f in found]
-    from dangan.services import signing  # history checks only: the pre-commit hook never needs it
-
+        findings += [Finding(f.path, f.rule, signing.in_commit(f.message, short)) for f in found]
     findings += signing.history_findings(root, commits, configs, certificates)  # DG119: who signed
     return CheckResult(checked, _dedupe(findings))
 

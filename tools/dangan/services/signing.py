@@ -25,10 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dangan import i18n
 from dangan.errors import DanganError, Refusal
 from dangan.formats import sshsig
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
+from dangan.i18n import Message
+from dangan.i18n import shown as in_language
 from dangan.model.codes import CodeError, path_to_code
 from dangan.rules import acts as role_acts
 from dangan.rules.changes import parse_raw
@@ -144,12 +147,17 @@ def _acts_of(root: Path, info: CommitInfo, changed: dict[str, tuple[str | None, 
     return found
 
 
+def in_commit(message: str, commit: str) -> Message:
+    """A finding's message with the (short) commit it was found in."""
+    return Message("{message} (commit {commit})", message=message, commit=commit)
+
+
 def signer_of(info: CommitInfo) -> tuple[sshsig.PublicKey | None, str]:
     """The key that signed a commit, and a note when there is none or it is invalid."""
     try:
         key = sshsig.verify_commit(info.raw)
     except sshsig.SignatureError as exc:
-        return None, f" validly (its signature: {exc})"
+        return None, Message(" validly (its signature: {reason})", reason=str(exc))
     return key, ""
 
 
@@ -181,8 +189,8 @@ def history_findings(root: Path, commits: list[tuple[str | None, str]],
             acts = _acts_of(root, info, changed)
             signer, note = signer_of(info) if acts else (None, "")
             for path, message in role_acts.problems(config, acts, signer, note):
-                findings.append(Finding(path or CONFIG, "DG119", f"{message} (commit {short})"))
-        findings += [Finding(p, "DG119", f"{m} (commit {short})")
+                findings.append(Finding(path or CONFIG, "DG119", in_commit(message, short)))
+        findings += [Finding(p, "DG119", in_commit(m, short))
                      for p, m in certificate_approvals(root, info, changed, need, read)]
     return findings
 
@@ -218,35 +226,31 @@ def approval_problems(root: Path, certificate: Mapping[str, Any], code: str, sid
     the commit that adds the certificate (or HEAD, for one about to be made)."""
     ref = certificate.get("approval")
     if not isinstance(ref, str):
-        return [f"{code} names no approval: a destruction carries out an approval that the approver made "
-                "and signed (`dangan retention approve`)"] if need_signature else []
+        return [Message("{code} names no approval: a destruction carries out an approval that the approver "
+                        "made and signed (`dangan retention approve`)", code=code)] if need_signature else []
     if not gitio.has_object(root, ref) or gitio.object_types(root, [ref]) != ["commit"]:
-        return [f"{code} names the approval {ref[:10]}, which is not a commit of this repository"]
+        return [Message("{code} names the approval {value}, which is not a commit of this repository", code=code, value=ref[:10])]
     if not gitio.is_ancestor(root, ref, side):
-        return [f"{code} names the approval {ref[:10]}, which is not an earlier commit of its history"]
+        return [Message("{code} names the approval {value}, which is not an earlier commit of its history", code=code, value=ref[:10])]
     info = parse_commit(ref, gitio.commit_objects(root, [ref])[ref])
     approval = read_approval(info)
     if approval is None:
-        return [f"{code} names {ref[:10]} as its approval, but that commit approves nothing "
-                "(it has no Dangan-Act: retention-approve)"]
+        return [Message("{code} names {value} as its approval, but that commit approves nothing (it has no Dangan-Act: retention-approve)", code=code, value=ref[:10])]
     problems = []
     if approval.by != certificate.get("approved_by"):
-        problems.append(f"{code} says it was approved by {certificate.get('approved_by')}, but its approval "
-                        f"{ref[:10]} was made by {approval.by}")
+        problems.append(Message("{code} says it was approved by {value}, but its approval {value2} was made by {by}", code=code, value=certificate.get('approved_by'), value2=ref[:10], by=approval.by))
     if approval.as_of != certificate.get("plan_as_of"):
-        problems.append(f"{code} carries out a plan as of {certificate.get('plan_as_of')}, but its approval "
-                        f"{ref[:10]} approved one as of {approval.as_of}")
+        problems.append(Message("{code} carries out a plan as of {value}, but its approval {value2} approved one as of {as_of}", code=code, value=certificate.get('plan_as_of'), value2=ref[:10], as_of=approval.as_of))
     items = certificate.get("items") if isinstance(certificate.get("items"), list) else []
     unlisted = [str(i.get("code")) for i in items
                 if isinstance(i, dict) and approval.listed.get(str(i.get("code"))) != i.get("blob")]
     if unlisted:
-        problems.append(f"{code} destroys {len(unlisted)} record(s) that its approval {ref[:10]} does not list "
-                        f"as approved in that version: {', '.join(unlisted[:5])}")
+        problems.append(Message("{code} destroys {count} record(s) that its approval {value} does not list as approved in that version: {value2}", code=code, count=len(unlisted), value=ref[:10], value2=', '.join(unlisted[:5])))
     if need_signature and configs is not None:
         config = configs.at(info.parents[0] if info.parents else ref)
         signer, note = signer_of(info)
         for _path, message in role_acts.problems(config, role_acts.approval_act(info.message), signer, note):
-            problems.append(f"{code} carries out approval {ref[:10]}: {message}")
+            problems.append(Message("{code} carries out approval {value}: {message}", code=code, value=ref[:10], message=message))
     return problems
 
 
@@ -293,12 +297,12 @@ class Signing:
             try:
                 data = self.key_file.read_bytes()
             except OSError as exc:
-                raise DanganError(f"cannot read the signing key {self.key_file}: {exc.strerror}",
-                                  "give the file of your SSH private key (e.g. ~/.ssh/id_ed25519)") from None
+                raise DanganError(Message("cannot read the signing key {key_file}: {strerror}", key_file=self.key_file, strerror=exc.strerror),
+                                  Message("give the file of your SSH private key (e.g. ~/.ssh/id_ed25519)")) from None
             try:
                 self._key = sshsig.load_private_key(data, str(self.key_file))
             except sshsig.SignatureError as exc:
-                raise DanganError(f"{self.key_file}: {exc}", SIGN_HINT) from None
+                raise DanganError(Message("{key_file}: {exc}", key_file=self.key_file, exc=exc), SIGN_HINT) from None
         return self._key
 
     def git_key(self, root: Path) -> tuple[bool, sshsig.PublicKey | None]:
@@ -346,14 +350,12 @@ class Signing:
             signer = key.public if key is not None else git_public
             if key is None and not git_signs:
                 first = acts[0]
-                raise DanganError(f"{first.what} is a role act and vault.yaml says signed_role_acts: true; "
-                                  "the commit must be signed", SIGN_HINT)
+                raise DanganError(Message("{what} is a role act and vault.yaml says signed_role_acts: true; the commit must be signed", what=first.what), SIGN_HINT)
             if signer is not None:
                 problems = role_acts.problems(config, acts, signer)
                 if problems:
-                    raise Refusal("DG119 " + "; ".join(m for _, m in problems[:3]),
-                                  "sign with the key vault.yaml gives to the person named (recipients[].signing_key); "
-                                  "nothing was written")
+                    raise Refusal("DG119 " + i18n._("; ").join(in_language(m) for _path, m in problems[:3]),
+                                  Message("sign with the key vault.yaml gives to the person named (recipients[].signing_key); nothing was written"))
         return Token(key, git_signs and key is None)
 
     @staticmethod

@@ -21,6 +21,7 @@ from typing import Any
 
 from dangan.errors import DanganError
 from dangan.git import gitio
+from dangan.i18n import Message, _
 from dangan.model.layout import SUFFIX, folder_of, listed, owner, path_of  # noqa: F401 (part of this module's API)
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
@@ -42,18 +43,18 @@ def safe_name(raw: str) -> str:
     if name.endswith(SUFFIX):
         name = name[: -len(SUFFIX)]  # the stored suffix is added by dangan
     if not name:
-        raise DanganError("an attachment needs a file name", "give --name NAME")
+        raise DanganError(_("an attachment needs a file name"), _("give --name NAME"))
     bad = sorted({c for c in name if c in _FORBIDDEN or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
     if bad:
         shown = ", ".join(repr(c) for c in bad)
-        raise DanganError(f"attachment name {name!r} contains {shown}",
-                          "give a plain file name with --name (no folders, quotes or control characters)")
+        raise DanganError(_("attachment name {name} contains {characters}").format(name=repr(name), characters=shown),
+                          _("give a plain file name with --name (no folders, quotes or control characters)"))
     if name.startswith(".") or name.endswith((".", " ")):
-        raise DanganError(f"attachment name {name!r} starts with a dot or ends with a dot or space",
-                          "give another name with --name")
+        raise DanganError(_("attachment name {name} starts with a dot or ends with a dot or space").format(
+            name=repr(name)), _("give another name with --name"))
     if len(name) > MAX_NAME_CHARS or len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise DanganError(f"attachment name {name[:40]!r}... is too long (at most {MAX_NAME_CHARS} characters)",
-                          "give a shorter name with --name")
+        raise DanganError(_("attachment name {name}... is too long (at most {limit} characters)").format(
+            name=repr(name[:40]), limit=MAX_NAME_CHARS), _("give a shorter name with --name"))
     return name
 
 
@@ -61,11 +62,12 @@ def media_type(name: str, given: str | None) -> str:
     if given is not None:
         value = given.strip().lower()
         if not _MEDIA_TYPE.fullmatch(value):
-            raise DanganError(f"{given!r} is not a media type", "example: --type application/pdf")
+            raise DanganError(Message("{value} is not a media type", value=repr(given)),
+                              Message("example: --type application/pdf"))
         return value
     import mimetypes
 
-    guessed, _ = mimetypes.guess_type(name, strict=False)
+    guessed, _encoding = mimetypes.guess_type(name, strict=False)
     return guessed or "application/octet-stream"
 
 
@@ -252,26 +254,27 @@ def record_findings(rel: str, tree: Mapping[str, Any], files: Mapping[str, Store
         if not isinstance(file, str):
             continue  # the schema reports it
         if file.casefold() in names:
-            found.append((rel, "DG115", f"attachment {file!r} is listed twice"))
+            found.append((rel, "DG115", Message("attachment {file} is listed twice", file=repr(file))))
             continue
         names.add(file.casefold())
         stored = files.get(file + SUFFIX)
         if stored is None:
-            found.append((rel, "DG115", f"listed attachment {file!r} is missing: no {folder}/{file}{SUFFIX}"))
+            found.append((rel, "DG115", Message("listed attachment {file} is missing: no {path}",
+                                                file=repr(file), path=f"{folder}/{file}{SUFFIX}")))
             continue
         if stored.sha256 != item.get("sha256") or stored.size != item.get("size"):
             found.append((f"{folder}/{file}{SUFFIX}", "DG115",
-                          "does not match the SHA-256 and size its record lists; restore it from history "
-                          "or attach it again"))
+                          Message("does not match the SHA-256 and size its record lists; restore it from "
+                                  "history or attach it again")))
         if digest is not None and item.get("recipients") != digest:
             found.append((f"{folder}/{file}{SUFFIX}", "DG118",
-                          "encrypted for other recipients than vault.yaml gives its category; "
-                          "run `dangan keys updatekeys`"))
+                          Message("encrypted for other recipients than vault.yaml gives its category; "
+                                  "run `dangan keys updatekeys`")))
     for name in sorted(files):
         if not (name.endswith(SUFFIX) and name[: -len(SUFFIX)].casefold() in names):
             found.append((f"{folder}/{name}", "DG116",
-                          f"not listed by its record {rel.rsplit('/', 1)[1][:-5]}; "
-                          "add it with `dangan attach`, or remove it"))
+                          Message("not listed by its record {code}; add it with `dangan attach`, or remove it",
+                                  code=rel.rsplit("/", 1)[1][:-5])))
     return found
 
 
@@ -280,8 +283,8 @@ def file_findings(rel: str, data: bytes) -> list[tuple[str, str, str]]:
     pointer = _lfs_pointer(data[:1024]) if len(data) < 1024 else None
     if pointer is not None or data.startswith((AGE_MAGIC, ARMOR_MAGIC)):
         return []
-    return [(rel, "DG117", "a clear (unencrypted) file; only records and age-encrypted attachments "
-                           "belong under vault/ (use `dangan attach`)")]
+    return [(rel, "DG117", Message("a clear (unencrypted) file; only records and age-encrypted attachments "
+                                   "belong under vault/ (use `dangan attach`)"))]
 
 
 def loose_findings(folders: Folders, present: Callable[[str], bool],
@@ -296,9 +299,10 @@ def loose_findings(folders: Folders, present: Callable[[str], bool],
         for name, facts in sorted(files.items()):
             rel = f"{folder}/{name}"
             if not exists:
-                found.append((rel, "DG116", f"its record {record} does not exist; attachments go with their "
-                                            "record (remove it, or restore the record)"))
+                found.append((rel, "DG116", Message("its record {record} does not exist; attachments go with "
+                                                    "their record (remove it, or restore the record)",
+                                                    record=record)))
             if facts.age is False and only(rel):
-                found.append((rel, "DG117", "a clear (unencrypted) file; attachments are stored as age files "
-                                            "(use `dangan attach`)"))
+                found.append((rel, "DG117", Message("a clear (unencrypted) file; attachments are stored as "
+                                                    "age files (use `dangan attach`)")))
     return found

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dangan.errors import DanganError
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model import script
 
 NAME = "journal.jsonl"
@@ -258,7 +259,7 @@ def _read_lines(path: Path) -> list[bytes]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise DanganError(f"cannot read the access journal {path}: {exc.strerror}") from None
+        raise DanganError(Message("cannot read the access journal {path}: {strerror}", path=path, strerror=exc.strerror)) from None
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()

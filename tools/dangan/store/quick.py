@@ -309,4 +309,4 @@ def answer(start: str) -> tuple[str, int] | None:
     if remembered is None:
         return None
     checked, findings, outside = remembered
-    return shown.check_text(checked, findings, outside), 1 if findings else 0
+    return shown.check_text(checked, [shown.recalled(f) for f in findings], outside), 1 if findings else 0

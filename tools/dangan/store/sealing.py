@@ -18,6 +18,7 @@ from typing import Any
 
 from dangan.errors import DanganError, Refusal
 from dangan.formats.schemas import is_enc, sensitive_leaves
+from dangan.i18n import Message
 from dangan.model.codes import Code
 
 
@@ -39,9 +40,10 @@ def restore_hint(where: str) -> str:
             path, name = code.path, str(code)
         except DanganError:
             path, name = "PATH", "CODE"
-    return (f"`git checkout HEAD -- {path}` restores the committed version (`git log --oneline -- {path}` "
-            f"lists older ones: `git checkout COMMIT -- {path}`); during a merge or rebase, "
-            f"`git checkout -m -- {path}` then `dangan resolve {name}` merges it again")
+    return Message("`git checkout HEAD -- {path}` restores the committed version (`git log --oneline -- "
+                   "{path}` lists older ones: `git checkout COMMIT -- {path}`); during a merge or rebase, "
+                   "`git checkout -m -- {path}` then `dangan resolve {name}` merges it again",
+                   path=path, name=name)
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Keyring:
             return agekeys.find_identities(self.explicit, os.environ, Path.home())
         except agekeys.IdentityError as exc:
             self.refused = not isinstance(exc, agekeys.NoIdentity)
-            raise DanganError(str(exc), "give --identity FILE, or set SOPS_AGE_KEY_FILE") from None
+            raise DanganError(str(exc), Message("give --identity FILE, or set SOPS_AGE_KEY_FILE")) from None
 
     @functools.cached_property
     def _available(self) -> bool:
@@ -72,7 +74,7 @@ class Keyring:
             return bool(self.identities)
         except DanganError as exc:
             if self.notify is not None and self.refused:
-                self.notify(f"{exc.message}; going on without a key")
+                self.notify(Message("{message}; going on without a key", message=exc.message))
             return False
 
     def available(self) -> bool:
@@ -128,8 +130,8 @@ def seal(
     present = sorted({path[0] for path, v in sensitive_leaves(plain, names) if v not in (None, "")})
     if not recipients:
         raise DanganError(
-            f"{code}: no recipients to encrypt for (sensitive field(s): {', '.join(present)})",
-            "add a recipient to vault.yaml (`dangan recipients add`), or leave these fields out",
+            Message("{code}: no recipients to encrypt for (sensitive field(s): {value})", code=code, value=', '.join(present)),
+            Message("add a recipient to vault.yaml (`dangan recipients add`), or leave these fields out"),
         )
     if prior is not None and _loses_readers(prior, recipients):
         # Someone who could read the record may not any more (it became secret, or its
@@ -150,13 +152,13 @@ def seal(
         # so encrypted comments keep their ciphertext)
         return sopsrt.carry_comments(prior, sealed) if prior is not None else sealed
     except sops.NoMatchingIdentity as exc:
-        raise DanganError(f"{code}: {exc}", "changing an encrypted record needs one of its keys") from None
+        raise DanganError(Message("{code}: {exc}", code=code, exc=exc), Message("changing an encrypted record needs one of its keys")) from None
     except sops.MacMismatch as exc:
         raise IntegrityError(f"{code}: {exc}", restore_hint(str(code))) from None
     except sops.SopsError as exc:
-        raise DanganError(f"{code}: {exc}") from None
+        raise DanganError(Message("{code}: {exc}", code=code, exc=exc)) from None
     except agekeys.IdentityError as exc:
-        raise DanganError(f"{code}: {exc}") from None
+        raise DanganError(Message("{code}: {exc}", code=code, exc=exc)) from None
 
 
 def _loses_readers(prior: dict[str, Any], recipients: list[str]) -> bool:
@@ -180,15 +182,15 @@ def seal_checked(code: Code, plain: dict[str, Any], names: frozenset[str],
     if not has_clear_sensitive(plain, names):
         return plain
     if not recipients:
-        raise DanganError(f"{code}: no recipients to encrypt for",
-                          "give at least one recipient who may read it")
+        raise DanganError(Message("{code}: no recipients to encrypt for", code=code),
+                          Message("give at least one recipient who may read it"))
     try:
         return sops.encrypt_checked(plain, recipients, regex_for(names))
     except agekeys.IdentityError as exc:
-        raise DanganError(f"{code}: {exc}") from None
+        raise DanganError(Message("{code}: {exc}", code=code, exc=exc)) from None
     except sops.SopsError as exc:
-        raise Refusal(f"{code}: sealing failed its proof: {exc}",
-                      "nothing was kept; run the command again, and report it if it repeats") from None
+        raise Refusal(Message("{code}: sealing failed its proof: {exc}", code=code, exc=exc),
+                      Message("nothing was kept; run the command again, and report it if it repeats")) from None
 
 
 @contextlib.contextmanager
@@ -200,7 +202,7 @@ def _opening(label: str) -> Iterator[None]:
     try:
         yield
     except sops.NoMatchingIdentity as exc:
-        raise DanganError(f"{label}: {exc}", "ask an archivist to add your key (`dangan recipients add`)") from None
+        raise DanganError(Message("{label}: {exc}", label=label, exc=exc), Message("ask an archivist to add your key (`dangan recipients add`)")) from None
     except (sops.MacMismatch, sops.DecryptionError) as exc:
         raise IntegrityError(f"{label}: {exc}",
                              f"the file was altered outside dangan: {restore_hint(label)}") from None
@@ -257,15 +259,15 @@ def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate:
             return sopsrt.rotate_commented(doc, keyring.identities, recipients)
         return sopsrt.carry_comments(doc, sops.rewrap(doc, keyring.identities, recipients))
     except sops.NoMatchingIdentity as exc:
-        raise DanganError(f"{label}: {exc}", "one of the current recipients must run this") from None
+        raise DanganError(Message("{label}: {exc}", label=label, exc=exc), Message("one of the current recipients must run this")) from None
     except (sops.MacMismatch, sops.DecryptionError) as exc:
         raise IntegrityError(f"{label}: {exc}") from None
     except sops.SopsError as exc:
-        raise DanganError(f"{label}: {exc}") from None
+        raise DanganError(Message("{label}: {exc}", label=label, exc=exc)) from None
 
 
-REENCRYPT = ("decrypt it (`sops decrypt -i FILE`) and encrypt it again inside the vault "
-             "(`sops encrypt -i FILE`), where .sops.yaml gives the rule")
+REENCRYPT = Message("decrypt it (`sops decrypt -i FILE`) and encrypt it again inside the vault "
+                    "(`sops encrypt -i FILE`), where .sops.yaml gives the rule")
 _RULE_NAMES = ("encrypted_regex", "unencrypted_regex", "encrypted_suffix", "unencrypted_suffix",
                "encrypted_comment_regex", "unencrypted_comment_regex")
 _LITERAL = re.compile(r"(?:[^.^$*+?{}\[\]\\|()]|\\.)+")
@@ -275,10 +277,12 @@ def describe_rule(meta: Any) -> str:
     """The sops rule a `sops:` block names, for a message: sops's default rule when none."""
     given = [(k, meta.get(k)) for k in _RULE_NAMES if isinstance(meta, dict) and meta.get(k)]
     if not given:
-        return "sops's default rule (every value encrypted)"
+        return Message("sops's default rule (every value encrypted)")
     name, value = given[0]
-    default = " (sops's default rule: every value encrypted)" if (name, value) == ("unencrypted_suffix", "_unencrypted") else ""
-    return f"{name} {str(value)!r}{default}"
+    if (name, value) == ("unencrypted_suffix", "_unencrypted"):
+        return Message("{name} {value} (sops's default rule: every value encrypted)",
+                       name=name, value=repr(str(value)))
+    return f"{name} {str(value)!r}"
 
 
 @functools.lru_cache(maxsize=64)
@@ -305,8 +309,8 @@ def record_of_another_rule(doc: dict[str, Any]) -> str | None:
     code = doc.get("code")
     if "sops" not in doc or not (isinstance(code, str) and code.startswith("ENC[")):
         return None
-    return (f"encrypted with {describe_rule(doc['sops'])}, not the vault's rule: even `code` is "
-            f"encrypted, so dangan cannot file it; {REENCRYPT}")
+    return Message("encrypted with {rule}, not the vault's rule: even `code` is encrypted, so dangan "
+                   "cannot file it; {fix}", rule=describe_rule(doc["sops"]), fix=REENCRYPT)
 
 
 def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: list[str],
@@ -319,27 +323,28 @@ def structure_problems(doc: dict[str, Any], names: frozenset[str], recipients: l
     enc_present = any(is_enc(v) for _, v in leaves)
     if "sops" not in doc:
         if enc_present:
-            problems.append("encrypted values but no `sops:` block; the record cannot be decrypted")
+            problems.append(Message("encrypted values but no `sops:` block; the record cannot be decrypted"))
         return problems
     if not enc_present:
-        problems.append("a `sops:` block but no encrypted values; remove the block")
+        problems.append(Message("a `sops:` block but no encrypted values; remove the block"))
     try:
         meta = sops.Metadata.from_dict(doc["sops"])
     except sops.SopsError as exc:
-        return problems + [f"malformed sops block: {exc}"]
+        return problems + [Message("malformed sops block: {reason}", reason=str(exc))]
     if not names:
-        problems.append("the category has no sensitive fields but the record has a sops block")
+        problems.append(Message("the category has no sensitive fields but the record has a sops block"))
         return problems
     expected = regex_for(names)
     if meta.rule.encrypted_regex != expected and regex_names(meta.rule.encrypted_regex) != names:
-        problems.append(f"encrypted with {describe_rule(doc['sops'])}, not the vault's encrypted_regex "
-                        f"{expected!r}; {REENCRYPT}")
+        problems.append(Message("encrypted with {rule}, not the vault's encrypted_regex {expected}; {fix}",
+                                rule=describe_rule(doc["sops"]), expected=repr(expected), fix=REENCRYPT))
     wanted = _canonical_recipients(tuple(recipients))
     have = {r for r, _ in meta.age}
     if have != wanted:
-        problems.append("recipients differ from those vault.yaml gives this category and level; run `dangan keys updatekeys`")
+        problems.append(Message("recipients differ from those vault.yaml gives this category and level; "
+                                "run `dangan keys updatekeys`"))
     for _path, value in leaves:
         if isinstance(value, str) and value.startswith("ENC[") and not is_enc(value):
-            problems.append("a malformed ENC[...] value")
+            problems.append(Message("a malformed ENC[...] value"))
             break
     return problems

@@ -15,6 +15,7 @@ from typing import Any
 
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
+from dangan.i18n import Message
 from dangan.model.codes import CodeError, path_regex
 
 SOPS_CONFIG = ".sops.yaml"
@@ -22,7 +23,7 @@ HEADER = (
     "# Written by dangan from vault.yaml and schemas/ (docs/format.md §7b): sops encrypts a\n"
     "# new record as dangan does. Do not edit: `dangan keys updatekeys` rewrites it.\n"
 )
-FIX = "run `dangan keys updatekeys`, which rewrites it from vault.yaml and schemas/"
+FIX = Message("run `dangan keys updatekeys`, which rewrites it from vault.yaml and schemas/")
 
 
 def category_recipients(config: dict[str, Any], category: str) -> list[str]:
@@ -116,14 +117,14 @@ def problems(data: bytes | None, config: dict[str, Any], schemas: SchemaSet) -> 
         category = _category_of(want[0])
         got = have.pop(want[0], None)
         if got is None:
-            found.append(f"no rule for {category}")
+            found.append(Message("no rule for {category}", category=category))
         elif got[1] != want[1]:
-            found.append(f"the rule for {category} has encrypted_regex {got[1]!r}, the schema gives {want[1]!r}")
+            found.append(Message("the rule for {category} has encrypted_regex {value}, the schema gives {value2}", category=category, value=repr(got[1]), value2=repr(want[1])))
         elif got[2] != want[2]:
-            found.append(f"the rule for {category} names other recipients than vault.yaml gives it")
+            found.append(Message("the rule for {category} names other recipients than vault.yaml gives it", category=category))
         elif got[3]:
-            found.append(f"the rule for {category} holds {', '.join(sorted(got[3]))}, which dangan does not write")
-    found += [f"a rule dangan does not write (path_regex {regex!r})" for regex in sorted(have)]
+            found.append(Message("the rule for {category} holds {value}, which dangan does not write", category=category, value=', '.join(sorted(got[3]))))
+    found += [Message("a rule dangan does not write (path_regex {regex})", regex=repr(regex)) for regex in sorted(have)]
     return found
 
 
@@ -132,5 +133,8 @@ def finding(data: bytes | None, config: dict[str, Any], schemas: SchemaSet) -> s
     found = problems(data, config, schemas)
     if not found:
         return None
-    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    return (f"stale: {found[0]}{more}; sops would encrypt new records otherwise than dangan; {FIX}")
+    if len(found) > 1:
+        return Message("stale: {problem} (and {more} more); sops would encrypt new records otherwise than "
+                       "dangan; {fix}", problem=found[0], more=len(found) - 1, fix=FIX)
+    return Message("stale: {problem}; sops would encrypt new records otherwise than dangan; {fix}",
+                   problem=found[0], fix=FIX)
