@@ -26,6 +26,12 @@ def category_lines(doc: list[dict[str, Any]]) -> list[str]:
                    rows)
 
 
+def _described(field: fielddoc.Field) -> str:
+    """A field's description in the interface language: the standard schemas' descriptions are
+    msgids of the catalogs (fielddoc.extract_labels); a company's own shows as written."""
+    return _(field.description) if field.description else ""
+
+
 def _values(field: fielddoc.Field) -> str:
     return ", ".join(f"{v} {_(label)}" if label else v for v, label in field.values)
 
@@ -39,7 +45,7 @@ def _required(field: fielddoc.Field) -> str:
 def field_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
     """One row per field, its allowed values on the line below it."""
     lines = [escape(head)]
-    rows = [[f.name, f.type, _required(f), "🔒" if f.sensitive else "", f.description] for f in found]
+    rows = [[f.name, f.type, _required(f), "🔒" if f.sensitive else "", _described(f)] for f in found]
     body = columns([_("field"), _("type"), _("required"), _("sensitive"), _("description")], rows)
     lines.append(body[0])
     for f, line in zip(found, body[1:]):
@@ -58,12 +64,13 @@ def detail_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
     marks += [_("sensitive (stored encrypted) 🔒")] if f.sensitive else []
     lines = [escape(f"{head} {f.name}: {', '.join(marks)}")]
     if f.description:
-        lines.append(escape(f"  {f.description}"))
+        lines.append(escape(f"  {_described(f)}"))
     if f.values:
         lines.append(_("allowed values:"))
-        lines += ["  " + line for line in columns(["value", "label"], [[v, _(label) if label else ""] for v, label in f.values])[1:]]
+        lines += ["  " + line for line in columns([_("value"), _("label")],
+                                                  [[v, _(label) if label else ""] for v, label in f.values])[1:]]
     if len(found) > 1:
-        lines.append("fields inside:")
+        lines.append(_("fields inside:"))
         lines += ["  " + line for line in field_lines("", found[1:])[1:]]
     return lines
 
