@@ -99,6 +99,7 @@ def test_a_simplified_report_renders_in_chromium(page: tuple[Path, str], tmp_pat
         assert english not in html, english
     assert "<th>状态</th>" in html and "<th>类别</th>" in html
     assert "<td>TS</td><td>已受理</td>" in html  # a status by its label, simplified
+    assert "<td>BQ</td><td>生效中</td>" in html  # a hold's state (no schema label) by its catalog name
     assert "统计测试 &lt;b&gt;" not in html and "統計測試 &lt;b&gt;" in html  # the vault's name as stored
     console = screenshot(out, tmp_path / "report.png", height=2400)
     assert console == [], console

@@ -185,7 +185,13 @@ def _labels(vault: Vault) -> Callable[[str, str, str], str]:
             except Exception:  # noqa: BLE001 - a broken schema: `dangan check` says so; the page shows values
                 known[category] = {}
         found = known[category].get(name, {}).get(value) if isinstance(value, str) else None
-        return _(found) if found else value
+        if found:
+            return _(found)
+        if name == "status" and category == "JY":  # states derived from events: no schema labels
+            return _(value)  # the loan states of `lend ls`
+        if name == "status" and category == "BQ":
+            return {"active": pgettext("hold", "active"), "released": pgettext("hold", "released")}.get(value, value)
+        return value
 
     return label
 
