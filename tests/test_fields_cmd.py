@@ -202,3 +202,14 @@ def test_every_standard_description_is_in_the_catalogs(tmp_path: Path) -> None:
         finally:
             i18n.set_language("en")
         assert untranslated == [], (language, untranslated[:3])
+
+
+def test_categories_words_the_retention_rule_in_the_interface_language(cli) -> None:
+    """Issue 24 part 1: the retention column in Chinese; --json keeps fielddoc's English text."""
+    hans = cli("--lang", "zh-Hans", "categories")
+    assert hans.code == 0, hans
+    rows = {line.split()[0]: line for line in hans.out.splitlines()[1:]}
+    assert "closed 后保管 P8Y，然后 销毁" in rows["SB"] and "after closed" not in hans.out
+    doc = json.loads(cli("--lang", "zh-Hans", "categories", "--json").out)
+    sb = next(c for c in doc["categories"] if c["code"] == "SB")
+    assert sb["retention"]["text"] == "P8Y after closed, then destroy"

@@ -15,12 +15,32 @@ from dangan.cli.base import (
 )
 from dangan.formats import fielddoc
 from dangan.formats.terminal import columns, escape
-from dangan.i18n import _
+from dangan.i18n import _, pgettext
+
+
+def _rule(rule: dict[str, Any] | None) -> str:
+    """A retention rule in the interface language (English: fielddoc.retention_text's words)."""
+    if not rule:
+        return _("none")
+    if rule.get("keep") == "permanent":
+        return _("permanent")
+    action = str(rule.get("action") or "destroy")
+    return _("{keep} after {after}, then {action}").format(
+        keep=rule.get("keep"), after=rule.get("after") or "closed", action=pgettext("retention action", action))
+
+
+def _retention(retention: dict[str, Any]) -> str:
+    """The rule that applies, as `categories` shows it; --json keeps fielddoc's English `text`."""
+    if retention.get("source") != "none":
+        return _rule(retention)
+    standard = retention.get("standard")
+    return _("permanent: no rule in vault.yaml") + (
+        _(" (the standard: {rule})").format(rule=_rule(standard)) if standard else "")
 
 
 def category_lines(doc: list[dict[str, Any]]) -> list[str]:
     rows = [[c["code"], _(c["zh"]), c["en"], _(c["class"]["zh"]) if c["class"]["zh"] else c["class"]["code"], ", ".join(c["levels"]),
-             c["retention"]["text"],
+             _retention(c["retention"]),
              ", ".join(c["sensitive"]) or "—"] for c in doc]
     return columns([_("code"), "中文", "English", _("class"), _("levels"), _("retention"), _("sensitive fields")],
                    rows)
