@@ -48,7 +48,11 @@ Examples:
                    "the same day gives the same records and tour.")
 @json_option
 def demo_cmd(path: Path, size: str, as_of: str | None, as_json: bool) -> None:
-    """Build a demo vault with realistic records and print a tour of commands to try."""
+    """Build a demo vault with realistic records and print a tour of commands to try.
+
+    The demo is in the interface language's script: with zh-Hans its names, titles and notes
+    are in simplified characters and its vault.yaml says `language: zh-Hans`; otherwise they
+    are traditional."""
     import sys
 
     from dangan.demo import build_day, build_demo, tour
