@@ -166,3 +166,50 @@ def test_error_pointers_name_fields_as_the_docs_write_them() -> None:
     assert fielddoc.field_of_pointer("/refs/2") == "refs"
     assert fielddoc.error_field('/owners/0: "role" is a required property') == (
         "owners[].role", '"role" is a required property')
+
+
+def test_descriptions_are_shown_in_the_interface_language(cli) -> None:
+    """Issue 24 part 2: `dangan fields` gives the standard schemas' descriptions in Chinese
+    (simplified or traditional); --json keeps them as the schema writes them."""
+    hans = cli("--lang", "zh-Hans", "fields", "SB", "system")
+    assert hans.code == 0, hans
+    assert "  系统：elevator 电梯、escalator 扶梯" in hans.out and "System (系統)" not in hans.out
+    assert "允许值：" in hans.out and "allowed values:" not in hans.out
+    hant = cli("--lang", "zh-Hant", "fields", "SB")
+    assert hant.code == 0, hant
+    title = next(line for line in hant.out.splitlines() if line.startswith("title "))
+    assert title.rstrip().endswith("一行可讀的題名。"), title
+    english = cli("--lang", "en", "fields", "SB", "system")
+    assert "  System (系統): elevator 電梯, escalator 扶梯" in english.out
+    doc = json.loads(cli("--lang", "zh-Hans", "fields", "SB", "system", "--json").out)
+    assert doc["fields"][0]["description"].startswith("System (系統): elevator 電梯")
+
+
+def test_every_standard_description_is_in_the_catalogs(tmp_path: Path) -> None:
+    """The extractor takes each description `dangan fields` shows, so that test_catalogs
+    holds both Chinese catalogs to translating it."""
+    from dangan import i18n
+
+    schemas = SchemaSet.from_dir(Path(__file__).parent.parent / "schemas")
+    shown = {f.description for code in schemas.categories for f in fielddoc.fields(schemas, code) if f.description}
+    with (Path(__file__).parent.parent / "schemas" / "categories.yaml").open("rb") as registry_file:
+        extracted = {text for _line, _fn, text, _c in fielddoc.extract_labels(registry_file, None, None, None)}
+    assert shown <= extracted
+    for language in ("zh-Hans", "zh-Hant"):
+        i18n.set_language(language)
+        try:
+            untranslated = sorted(text for text in shown if i18n._(text) == text)
+        finally:
+            i18n.set_language("en")
+        assert untranslated == [], (language, untranslated[:3])
+
+
+def test_categories_words_the_retention_rule_in_the_interface_language(cli) -> None:
+    """Issue 24 part 1: the retention column in Chinese; --json keeps fielddoc's English text."""
+    hans = cli("--lang", "zh-Hans", "categories")
+    assert hans.code == 0, hans
+    rows = {line.split()[0]: line for line in hans.out.splitlines()[1:]}
+    assert "closed 后保管 P8Y，然后 销毁" in rows["SB"] and "after closed" not in hans.out
+    doc = json.loads(cli("--lang", "zh-Hans", "categories", "--json").out)
+    sb = next(c for c in doc["categories"] if c["code"] == "SB")
+    assert sb["retention"]["text"] == "P8Y after closed, then destroy"

@@ -309,3 +309,45 @@ def test_fast_codes_agree_with_path_to_code() -> None:
     fast = [str(code) if code else None for code in codes_of_paths(paths)]
     assert fast == [slow(p) for p in paths]
     assert fast.count(None) == 4
+
+
+def _on_a_terminal(root: Path, *args: str) -> tuple[int, str, str]:
+    """(exit status, stdout, what the pseudo-terminal on stderr showed) of `dangan -C ROOT ARGS`."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import DANGAN_BIN, drain_pty
+
+    main, side = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(DANGAN_BIN), "-C", str(root), *args],
+                                stdout=subprocess.PIPE, stderr=side, stdin=subprocess.DEVNULL)
+        os.close(side)
+        out, _ = proc.communicate(timeout=60)
+        shown = drain_pty(main).decode("utf-8")
+    finally:
+        os.close(main)
+    return proc.returncode, out.decode("utf-8"), shown
+
+
+@pytest.mark.parametrize("command", ["gaps", "due"])
+def test_a_cold_run_counts_the_records_it_reads_on_a_terminal(history: Path, tmp_path: Path,
+                                                             command: str) -> None:
+    """Issue 24 part 4: a cold `gaps` or `due` (every record read from git: seconds on a large
+    vault) counts the records it has read on one stderr line on a terminal, cleared at the
+    end; a warm run reads none, and a pipe sees nothing."""
+    import re
+
+    root = tmp_path / "vault"
+    shutil.copytree(history, root)
+    shutil.rmtree(root / ".git" / "dangan" / "cache", ignore_errors=True)  # cold: nothing read before
+    piped = run_cli(["-C", str(root), command, "--as-of", "2025-03-31"])
+    assert piped.code == 0 and piped.err == "", piped
+    shutil.rmtree(root / ".git" / "dangan" / "cache")
+    code, out, shown = _on_a_terminal(root, command, "--as-of", "2025-03-31")
+    assert code == 0 and out == piped.out
+    assert re.search(rf"\r{command}: [0-9,]+ records read…", shown), shown
+    assert shown.endswith("\r"), shown  # the line is cleared at the end
+    code, out, shown = _on_a_terminal(root, command, "--as-of", "2025-03-31")
+    assert code == 0 and out == piped.out and "records read" not in shown  # warm: the cache has them

@@ -50,3 +50,16 @@ def test_a_mistyped_command_gets_the_nearest_names(typed: list[str], says: str) 
 def test_an_unknown_command_far_from_any_gets_no_guess() -> None:
     result = run_cli(["xyzzy"])
     assert result.code == 2 and "No such command 'xyzzy'." in result.err and "Did you mean" not in result.err
+
+
+def test_the_paragraphs_of_an_epilog_are_translated_and_its_commands_are_not() -> None:
+    """Issue 24 part 2: an epilog's explanatory paragraphs and `Example (...)` headings speak
+    the interface language; the command lines under them stay as written."""
+    hans = run_cli(["--lang", "zh-Hans", "ls", "--help"])
+    assert hans.code == 0, hans
+    assert "--where takes FIELD=VALUE" not in hans.out and "--where 可写 FIELD=VALUE" in hans.out
+    assert "  dangan ls --category WX --status done" in hans.out and "示例：" in hans.out
+    merge = run_cli(["--lang", "zh-Hant", "merge-driver", "--help"])
+    assert merge.code == 0 and "示例（git 為檔案執行的命令" in merge.out, merge
+    english = run_cli(["--lang", "en", "ls", "--help"])
+    assert "--where takes FIELD=VALUE (exact)" in english.out

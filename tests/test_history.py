@@ -383,6 +383,33 @@ def test_html_is_self_contained_escaped_and_opens(dated_vault: Dated, tmp_path: 
     assert console == [], console
 
 
+@pytest.mark.parametrize(("lang", "title", "headings"), [
+    ("zh-Hans", "档案变更报告：2024-01-31 → 2024-02-29", ("比较的提交", "摘要", "档案")),
+    ("zh-Hant", "檔案變更報告：2024-01-31 → 2024-02-29", ("比較的提交", "摘要", "檔案")),
+])
+def test_the_html_diff_speaks_the_interface_language(dated_vault: Dated, tmp_path: Path, lang: str, title: str,
+                                                     headings: tuple[str, ...]) -> None:
+    """Issue 24 part 1: the page's headings, columns and notes in the interface language, the
+    values of the records as stored; English keeps the page it always wrote."""
+    root = dated_vault.root
+    out = tmp_path / "audit.html"
+    ok(run_cli(["--lang", lang, "-C", str(root), "diff", "--from", "2024-01-31", "--to", "2024-02-29",
+                "--format", "html", "--out", str(out)]))
+    html = out.read_text("utf-8")
+    assert f'<html lang="{lang}">' in html and f"<h1>{title}</h1>" in html
+    for heading in headings:
+        assert f"<h2>{heading}</h2>" in html, heading
+    for english in ("Commits compared", "Summary", "record(s) changed", "sensitive values"):
+        assert english not in html, english
+    assert XH in html and dated_vault.commits["disposal"] in html
+    english_out = tmp_path / "english.html"
+    ok(run_cli(["--lang", "en", "-C", str(root), "diff", "--from", "2024-01-31", "--to", "2024-02-29",
+                "--format", "html", "--out", str(english_out)]))
+    english = english_out.read_text("utf-8")
+    assert '<html lang="zh-Hant">' in english and "<h2>Commits compared</h2>" in english
+    assert "<h1>檔案變更報告 Archive changes: 2024-01-31 → 2024-02-29</h1>" in english
+
+
 # ------------------------------------------------------------------ the sealed vault
 
 @dataclass

@@ -95,6 +95,23 @@ def test_headers_may_be_the_fields_chinese_names_in_either_script(keyed, tmp_pat
     assert refused.code == 2 and "two columns name the field 'title'" in refused.err, refused
 
 
+@pytest.mark.parametrize("head", ["標題", "标题"])
+def test_the_everyday_word_for_a_title_is_a_header_too(keyed, tmp_path: Path, head: str) -> None:
+    """Issue 24 part 4: 標題 (标题), the everyday word, names `title` as the archival 題名 does."""
+    root, key = keyed
+    sheet = tmp_path / "title.csv"
+    sheet.write_text(f"location,{head},kind,channel,received_at,subject,description,complainant.name,"
+                     "complainant.phone\n"
+                     "A01-02-001-0301,垃圾清運不及時,complaint,phone,2024-04-09T08:00:00+08:00,cleaning,垃圾桶滿溢,林曉東,"
+                     "138-0000-5678\n",
+                     encoding="utf-8")
+    result = run_cli(["-C", str(root), "import", "TS", str(sheet), "--json"])
+    assert result.code == 0, result
+    shown = run_cli(["-C", str(root), "--identity", str(key), "show", json.loads(result.out)["codes"][0],
+                     "--decrypt", "--json"])
+    assert json.loads(shown.out)["record"]["title"] == "垃圾清運不及時"
+
+
 def test_a_bad_row_writes_nothing_and_is_named(keyed, tmp_path: Path) -> None:
     root, _ = keyed
     rows = [row(i) for i in range(1, 51)]

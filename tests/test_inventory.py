@@ -197,6 +197,26 @@ def test_sheet_html_is_escaped_and_never_decrypts(base: Path, key: tuple[Path, s
     assert out.read_text("utf-8").count("<tr>") == len(ROOM_A_ORDER) + 1
 
 
+@pytest.mark.parametrize(("lang", "title", "column", "witness"), [
+    ("zh-Hans", "档案盘点表 — 總部檔案室", "档案编号", "复核人：____________"),
+    ("zh-Hant", "檔案盤點表 — 總部檔案室", "檔案編號", "複核人：____________"),
+])
+def test_the_sheet_speaks_the_interface_language(base: Path, lang: str, title: str, column: str,
+                                                 witness: str) -> None:
+    """Issue 24 part 1: the printed sheet in the interface language, its values (the room,
+    the titles) as stored; English keeps the sheet it always printed."""
+    page = ok(run_cli(["--lang", lang, "-C", str(base), "inventory", "sheet", "--room", ROOM_A,
+                       "--format", "html"])).out
+    assert f'<html lang="{lang}">' in page and f"<h1>{title}</h1>" in page
+    assert f"<th>{column}</th>" in page and witness in page
+    assert "Inventory sheet" not in page and "counted by" not in page
+    assert page.count("<tr>") == len(ROOM_A_ORDER) + 1
+    english = ok(run_cli(["--lang", "en", "-C", str(base), "inventory", "sheet", "--room", ROOM_A,
+                          "--format", "html"])).out
+    assert '<html lang="zh">' in english and "<h1>檔案盤點表 Inventory sheet — 總部檔案室</h1>" in english
+    assert "<th>檔案編號 code</th>" in english and "盤點人 counted by: ____________" in english
+
+
 @given(st.lists(st.integers(min_value=0, max_value=10**6), min_size=2, max_size=8))
 def test_natural_key_orders_numbers_as_numbers(numbers: list[int]) -> None:
     labels = [f"第{n}層" for n in numbers]

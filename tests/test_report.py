@@ -72,6 +72,45 @@ def test_renders_in_chromium(page: tuple[Path, str], tmp_path: Path) -> None:
     assert colours is not None and len(colours) > 50  # not one blank colour: text and charts
 
 
+def test_a_simplified_report_renders_in_chromium(page: tuple[Path, str], tmp_path: Path) -> None:
+    """Issue 24 part 1: with --lang zh-Hans the report's headings, tiles, columns and notes are
+    simplified Chinese, statuses shown by their labels, the records' values as stored; Chromium
+    renders it and its DOM holds the Chinese headings."""
+    import subprocess
+
+    from conftest import CHROMIUM
+
+    from dangan import i18n
+
+    root = page[0].parent / "vault"
+    out = tmp_path / "报表.html"
+    ok(run_cli(["--lang", "zh-Hans", "-C", str(root), "report", "--out", str(out), "--as-of", AS_OF]))
+    html = out.read_text("utf-8")
+    assert html.startswith('<!DOCTYPE html>\n<html lang="zh-Hans">')
+    i18n.set_language("zh-Hans")
+    try:
+        headings = {key: i18n._(heading) for key, heading in dashboard.HEADINGS.items()}
+    finally:
+        i18n.set_language("en")
+    assert headings["records_category"] == "各类档案数量" and headings["loans"] == "借出及逾期借阅"
+    for heading in headings.values():
+        assert f"<h2>{heading}</h2>" in html, heading
+    for english in ("Records per", "open complaints", "archive report", "category 類別", "none 無"):
+        assert english not in html, english
+    assert "<th>状态</th>" in html and "<th>类别</th>" in html
+    assert "<td>TS</td><td>已受理</td>" in html  # a status by its label, simplified
+    assert "<td>BQ</td><td>生效中</td>" in html  # a hold's state (no schema label) by its catalog name
+    assert "统计测试 &lt;b&gt;" not in html and "統計測試 &lt;b&gt;" in html  # the vault's name as stored
+    console = screenshot(out, tmp_path / "report.png", height=2400)
+    assert console == [], console
+    dom = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                          f"--user-data-dir={tmp_path / 'dom-profile'}", "--dump-dom", out.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for heading in headings.values():
+        assert f"<h2>{heading}</h2>" in dom.stdout, heading
+
+
 def test_report_errors(tmp_path: Path) -> None:
     missing = run_cli(["-C", str(tmp_path), "report", "--out", str(tmp_path / "r.html")])
     assert missing.code == 2 and missing.err.startswith("dangan: error:") and not (tmp_path / "r.html").exists()

@@ -183,13 +183,17 @@ _HEADINGS = (N_("Examples:"), N_("Example:"))
 
 
 def _examples(epilog: str | None) -> str | None:
-    """An epilog's "Example(s):" heading in the interface language; the command lines
-    under it are the same in every language."""
+    """An epilog in the interface language: its headings ("Examples:") and explanatory
+    paragraphs translated (i18n.epilog_paragraphs, the msgids the extractor takes); the
+    command lines under them are the same in every language."""
     if not epilog:
         return epilog
-    for heading in _HEADINGS:
-        if heading in epilog:
-            return epilog.replace(heading, _(heading), 1)
+    from dangan.i18n import epilog_paragraphs
+
+    for text in epilog_paragraphs(epilog):
+        shown = _(text)
+        if shown != text:
+            epilog = epilog.replace(text, shown, 1)
     return epilog
 
 

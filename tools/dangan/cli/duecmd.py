@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 from dangan.cli.base import Context, emit_json, json_option, office_note, pass_ctx
-from dangan.formats.terminal import escape
+from dangan.formats.terminal import CountLine, escape
 from dangan.i18n import _
 from dangan.model.timeutil import parse_day
 
@@ -62,7 +62,9 @@ def due_cmd(ctx: Context, within: str, as_of: str | None, department: str | None
 
     vault = ctx.vault
     office_note(vault)
-    doc = due.compute(vault, parse_day(as_of, vault.tz), due.check_within(within), department)
+    # a cold run reads every record from git (seconds on a large vault): a count on a terminal
+    with CountLine("due", _("records read")) as count:
+        doc = due.compute(vault, parse_day(as_of, vault.tz), due.check_within(within), department, count)
     if as_json:
         emit_json(doc)
     else:

@@ -15,15 +15,41 @@ from dangan.cli.base import (
 )
 from dangan.formats import fielddoc
 from dangan.formats.terminal import columns, escape
-from dangan.i18n import _
+from dangan.i18n import _, pgettext
+
+
+def _rule(rule: dict[str, Any] | None) -> str:
+    """A retention rule in the interface language (English: fielddoc.retention_text's words)."""
+    if not rule:
+        return _("none")
+    if rule.get("keep") == "permanent":
+        return _("permanent")
+    action = str(rule.get("action") or "destroy")
+    return _("{keep} after {after}, then {action}").format(
+        keep=rule.get("keep"), after=rule.get("after") or "closed", action=pgettext("retention action", action))
+
+
+def _retention(retention: dict[str, Any]) -> str:
+    """The rule that applies, as `categories` shows it; --json keeps fielddoc's English `text`."""
+    if retention.get("source") != "none":
+        return _rule(retention)
+    standard = retention.get("standard")
+    return _("permanent: no rule in vault.yaml") + (
+        _(" (the standard: {rule})").format(rule=_rule(standard)) if standard else "")
 
 
 def category_lines(doc: list[dict[str, Any]]) -> list[str]:
     rows = [[c["code"], _(c["zh"]), c["en"], _(c["class"]["zh"]) if c["class"]["zh"] else c["class"]["code"], ", ".join(c["levels"]),
-             c["retention"]["text"],
+             _retention(c["retention"]),
              ", ".join(c["sensitive"]) or "—"] for c in doc]
     return columns([_("code"), "中文", "English", _("class"), _("levels"), _("retention"), _("sensitive fields")],
                    rows)
+
+
+def _described(field: fielddoc.Field) -> str:
+    """A field's description in the interface language: the standard schemas' descriptions are
+    msgids of the catalogs (fielddoc.extract_labels); a company's own shows as written."""
+    return _(field.description) if field.description else ""
 
 
 def _values(field: fielddoc.Field) -> str:
@@ -39,7 +65,7 @@ def _required(field: fielddoc.Field) -> str:
 def field_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
     """One row per field, its allowed values on the line below it."""
     lines = [escape(head)]
-    rows = [[f.name, f.type, _required(f), "🔒" if f.sensitive else "", f.description] for f in found]
+    rows = [[f.name, f.type, _required(f), "🔒" if f.sensitive else "", _described(f)] for f in found]
     body = columns([_("field"), _("type"), _("required"), _("sensitive"), _("description")], rows)
     lines.append(body[0])
     for f, line in zip(found, body[1:]):
@@ -58,12 +84,13 @@ def detail_lines(head: str, found: list[fielddoc.Field]) -> list[str]:
     marks += [_("sensitive (stored encrypted) 🔒")] if f.sensitive else []
     lines = [escape(f"{head} {f.name}: {', '.join(marks)}")]
     if f.description:
-        lines.append(escape(f"  {f.description}"))
+        lines.append(escape(f"  {_described(f)}"))
     if f.values:
         lines.append(_("allowed values:"))
-        lines += ["  " + line for line in columns(["value", "label"], [[v, _(label) if label else ""] for v, label in f.values])[1:]]
+        lines += ["  " + line for line in columns([_("value"), _("label")],
+                                                  [[v, _(label) if label else ""] for v, label in f.values])[1:]]
     if len(found) > 1:
-        lines.append("fields inside:")
+        lines.append(_("fields inside:"))
         lines += ["  " + line for line in field_lines("", found[1:])[1:]]
     return lines
 

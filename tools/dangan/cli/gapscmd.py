@@ -17,54 +17,15 @@ from dangan.cli.base import (
     pass_ctx,
     say,
 )
-from dangan.formats.terminal import escape
+from dangan.formats.terminal import CountLine, escape
 from dangan.i18n import N_, _
 from dangan.model.timeutil import parse_day
+from dangan.report.wording import gap_text
 
 # the kinds of gap (services.gaps), named in the interface language in the text output
 KINDS = (N_("late"), N_("missing"), N_("original"))
 
 AS_OF_HELP = N_("The day judged (default: today, vault timezone); the vault as committed at its end.")
-
-
-def _described(gap: dict[str, Any]) -> str:
-    """What a gap is, in the interface language: a late filing and an original not received
-    from their fields; the other kinds as services.gaps words them (`what`, also in --json)."""
-    try:
-        if gap["kind"] == "late" and "within" in gap:
-            return _("{code} filed {filed}, {days} d after its deadline {deadline} ({within} after {field} "
-                     "{date})").format(code=gap["code"], filed=gap["filed"], days=gap["days_late"],
-                                       deadline=gap["deadline"], within=gap["within"],
-                                       field=gap["business_field"], date=gap["business_date"])
-        if gap["kind"] == "original":
-            return _("{code}: paper original not received (filed {filed}, due by {due})").format(
-                code=gap["code"], filed=gap["filed"], due=gap["due"])
-        if gap["kind"] == "missing":
-            return _missing(gap)
-    except KeyError:
-        pass  # a gap without those fields: its own words
-    return str(gap["what"])
-
-
-def _missing(gap: dict[str, Any]) -> str:
-    """A missing record (model/expected.py), from its fields."""
-    category = gap["missing_category"]
-    if gap.get("periods"):  # a run of periods without their record
-        where = gap["location"] or _("the company")
-        if gap["periods"] == 1:
-            return _("no {category} record for the period of {since} ({every}) at {where}").format(
-                category=category, since=gap["since"], every=gap["every"], where=where)
-        return _("no {category} record in {count} periods of {every} at {where}, {since} to {until}").format(
-            category=category, count=gap["periods"], every=gap["every"], where=where, since=gap["since"],
-            until=gap["until"])
-    if "field" in gap:  # a date the record must keep valid (an inspection)
-        if gap.get("value") is None:
-            return _("{code} has no {field}").format(code=gap["code"], field=gap["field"])
-        return _("{code}: {field} {value} has passed").format(code=gap["code"], field=gap["field"],
-                                                              value=gap["value"])
-    states = "/".join(gap.get("needs_status") or [])
-    return _("no {states}{category} record for {code}").format(
-        states=f"{states} " if states else "", category=category, code=gap["code"])
 
 
 def text_lines(doc: dict[str, Any]) -> list[str]:
@@ -81,7 +42,7 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
             who = _(" (responsible: {name})").format(name=gap["responsible"]) if gap["responsible"] else ""
             lines.append(escape(f"{current}{who}:"))
         lines.append(escape("  " + _("{kind:<8} since {since}  {what}").format(
-            kind=_(gap["kind"]), since=gap["since"], what=_described(gap))))
+            kind=_(gap["kind"]), since=gap["since"], what=gap_text(gap))))
     for path in doc["unreadable"]:
         lines.append(escape(_("unreadable, not judged: {path}").format(path=path)))
     return lines
@@ -112,7 +73,9 @@ def gaps_cmd(ctx: Context, as_of: str | None, department: str | None, exit_code:
 
     vault = ctx.vault
     office_note(vault)
-    doc = gaps.compute(vault, parse_day(as_of, vault.tz), department)
+    # a cold run reads every record from git (seconds on a large vault): a count on a terminal
+    with CountLine("gaps", _("records read")) as count:
+        doc = gaps.compute(vault, parse_day(as_of, vault.tz), department, count)
     if as_json:
         emit_json(doc)
     else:

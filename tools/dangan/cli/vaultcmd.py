@@ -48,14 +48,21 @@ Examples:
                    "the same day gives the same records and tour.")
 @json_option
 def demo_cmd(path: Path, size: str, as_of: str | None, as_json: bool) -> None:
-    """Build a demo vault with realistic records and print a tour of commands to try."""
+    """Build a demo vault with realistic records and print a tour of commands to try.
+
+    The demo is in the interface language's script: with zh-Hans its names, titles and notes
+    are in simplified characters and its vault.yaml says `language: zh-Hans`; otherwise they
+    are traditional."""
     import sys
 
     from dangan.demo import build_day, build_demo, tour
+    from dangan.i18n import language
 
     today = build_day(as_of)
+    # the demo in the interface language's script: simplified for zh-Hans (demo/simplified.py)
+    lang = language()
     if as_json or not sys.stderr.isatty():
-        result = build_demo(path, size, today=today)
+        result = build_demo(path, size, today=today, language=lang)
     else:
         with click.progressbar(length=1000, label=_("building the {size} demo").format(size=size), file=sys.stderr) as bar:
             done = 0
@@ -67,7 +74,7 @@ def demo_cmd(path: Path, size: str, as_of: str | None, as_json: bool) -> None:
                     bar.update(step - done)
                     done = step
 
-            result = build_demo(path, size, today=today, progress=progress)
+            result = build_demo(path, size, today=today, progress=progress, language=lang)
     if as_json:
         emit_json(result)
     else:

@@ -87,6 +87,10 @@ MESSAGE_LINES = 200  # a batch commit lists at most this many records in its mes
 COMPANY_CREDIT_CODE = "91320506MA1N7QK83F"
 HQ_ARCHIVE = "安和物業總部檔案室"
 
+# True in the copy of this package whose texts are in simplified characters (demo/simplified.py
+# sets it when it loads the copy); the package as written is traditional
+SIMPLIFIED = False
+
 # The demo's own keys: written next to vault.yaml, ignored by Git, clearly labelled.
 DEMO_KEY_LABEL = "# DEMO KEY for the dangan demo vault only - never use it for real records"
 GITIGNORE = "# dangan demo: the demo keys and the reports it wrote stay out of Git\nDEMO-KEY*.txt\nreports/\n"
@@ -541,6 +545,10 @@ class _Demo(StoriesMixin, PracticeMixin):
     def _text(self, code: Code, tree: dict[str, Any]) -> bytes:
         """The file of a record: plain YAML, or a SOPS document when it holds a sensitive
         value (a new data key per record; a change keeps the key and unchanged ciphertext)."""
+        if SIMPLIFIED:  # the words from below the demo too (demo/simplified.py)
+            from dangan.demo.simplified import fold_tree
+
+            tree = fold_tree(tree)
         if tree.get("level") == "secret":  # for its readers only: a new data key each time
             cat = self.vault.schemas.categories[code.category]
             names = cat.names_for("secret")
@@ -1927,6 +1935,7 @@ def build_demo(
     today: dt.date | None = None,
     progress: Callable[[float], None] | None = None,
     check: bool | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Create a demo vault at `path` (a new or empty directory); return a JSON-able summary.
 
@@ -1936,7 +1945,15 @@ def build_demo(
     built as at its first moment: the backup, the report and the tour's timestamps are dated
     then, not by the clock (what tests and the README's tour compare). `progress(fraction)`
     is called as the simulated time advances (for a progress bar on a terminal).
+    `language`: the interface language chosen for the command; with zh-Hans the demo's
+    texts are in simplified characters and vault.yaml says `language: zh-Hans`
+    (demo/simplified.py), otherwise they are in traditional ones, as they are written.
     """
+    if language == "zh-Hans" and not SIMPLIFIED:
+        from dangan.demo.simplified import package
+
+        return package().build_demo(path, size, today=today, progress=progress, check=check,  # type: ignore[no-any-return]
+                                    language=language)
     if size not in PROFILES:
         raise DanganError(f"unknown demo size {size!r}", f"choose one of: {', '.join(PROFILES)}")
     path = Path(path)
@@ -1969,6 +1986,8 @@ def build_demo(
     # secret records (the HR file of demo/practice.py) are for the approver alone: the
     # archivist keeps them without reading them (docs/format.md §3a)
     config["readers"] = {"secret": [DEMO_APPROVER]}
+    if SIMPLIFIED:
+        config["language"] = "zh-Hans"
     (vault.root / "vault.yaml").write_text(dump(config), encoding="utf-8")
     vault = Vault.open(vault.root)
     gitio.run(["add", ".gitignore", "vault.yaml"], vault.root)
@@ -2011,6 +2030,7 @@ def build_demo(
         "scans": demo.scans,  # the attachments: [{code, file, title}]
         "done": done,
         "seconds": round(time.monotonic() - started, 1),
+        "script": "zh-Hans" if SIMPLIFIED else "zh-Hant",  # the characters of the demo's texts
     }
 
 

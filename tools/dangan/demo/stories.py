@@ -378,7 +378,8 @@ class StoriesMixin:
             with self._dated(start + dt.timedelta(minutes=90)):
                 recorded = inventory.record(
                     self.vault, buffer.getvalue().encode(), "盤點表.csv", by=DEMO_ARCHIVIST, witness=p.manager,
-                    at=_t(start), room=room, actions="缺失原件限期查找，損壞合同送修復並以掃描件備查。")
+                    at=_t(start), room=room, actions="缺失原件限期查找，損壞合同送修復並以掃描件備查。",
+                    title=f"{room}盤點（{_d(start)}）")  # the service's words, in the demo's script
             owner = next(r for r in p.rooms if self._showcase_room(r)).owner
             lift = self.examples["equipment"]
             scans = [

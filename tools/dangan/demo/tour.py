@@ -70,6 +70,16 @@ def _rel(path: str, root: str) -> str:
         return str(Path("..") / Path(path).relative_to(Path(root).parent))
 
 
+def _in_script(result: dict[str, Any], text: str) -> str:
+    """A text of the tour's own (a title it files, the company's name) in the script of the
+    demo's data: simplified for a demo built in zh-Hans (demo/simplified.py)."""
+    if result.get("script") == "zh-Hans":
+        from dangan.model import script
+
+        return script.fold(text)
+    return text
+
+
 def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> list[tuple[str, str]]:
     """(command, what it shows) for the tour; every dangan command works on the demo vault."""
     ex = result["examples"]
@@ -83,13 +93,13 @@ def tour_commands(result: dict[str, Any], now: dt.datetime | None = None) -> lis
     done = result.get("done") or {}
     new_wx = [
         "dangan", "new", "WX", str(equipment.location),
-        "--set", "title=1號電梯外呼按鈕失靈", "--set", "kind=01", "--set", "trade=elevator",
-        "--set", f"reported_at={stamp}", "--set", "fault=3層外呼按鈕按下無反應。",
+        "--set", _in_script(result, "title=1號電梯外呼按鈕失靈"), "--set", "kind=01", "--set", "trade=elevator",
+        "--set", f"reported_at={stamp}", "--set", _in_script(result, "fault=3層外呼按鈕按下無反應。"),
         "--set", f"refs={equipment}",
     ]
     resolve = [
         "dangan", "--identity", DEMO_KEY, "set", ex["complaint"], "status=resolved", f"resolved_at={stamp}",
-        "result=已約談樓上裝修施工方，重申施工時間，噪音問題已解決。",
+        _in_script(result, "result=已約談樓上裝修施工方，重申施工時間，噪音問題已解決。"),
     ]
     owner = ex.get("owner")
     scan = next((s for s in result.get("scans") or [] if s["code"] == owner), None)
@@ -210,8 +220,8 @@ def tour(result: dict[str, Any], path_hint: str | None = None) -> str:
     lines = [
         _("Demo vault ready: {records} records in {commits} commits at {path}").format(
             records=result["records"], commits=result["commits"], path=result["path"]),
-        _("Two years of {company} archives: 翠湖花園 A01 (residential), 星河廣場 B01 (commercial)").format(
-            company=COMPANY) + (_(" and {n} more projects").format(n=projects - 2) if projects > 2 else ""),
+        _in_script(result, _("Two years of {company} archives: 翠湖花園 A01 (residential), 星河廣場 B01 (commercial)").format(
+            company=COMPANY)) + (_(" and {n} more projects").format(n=projects - 2) if projects > 2 else ""),
         f"({', '.join(f'{k} {v}' for k, v in result['by_category'].items())})",
         *([_("{n} records hold encrypted personal data (invented people); the demo key is {key} - for this "
              "demo only, never for real records").format(n=result["encrypted"], key=DEMO_KEY)]
@@ -221,6 +231,7 @@ def tour(result: dict[str, Any], path_hint: str | None = None) -> str:
         _("Try:"),
     ]
     for cmd, what in commands:
+        what = _in_script(result, what)  # the names a message quotes (投訴停水未提前通知)
         if what and _columns(cmd) <= width:
             lines.append(f"  {cmd}{' ' * (width - _columns(cmd))}  # {what}")
         elif what:

@@ -152,14 +152,20 @@ def label_of(item: Field) -> str:
     return found.group(1).strip() if found else ""
 
 
+# other Chinese names people give a common field in a spreadsheet's header: 題名 is the
+# archival term the schema writes, 標題 the everyday word for a title
+ALIASES = {"title": ("標題",)}
+
+
 def by_label(schemas: SchemaSet, code: str, label: str) -> list[str]:
     """The fields (not those inside list items) whose Chinese name is `label`, written in
-    either script (题名 is 題名: model/script.py): what an import header may name."""
+    either script (题名 is 題名: model/script.py), or one of its ALIASES (标题, 標題 for
+    `title`): what an import header may name."""
     from dangan.model import script
 
     wanted = script.fold(label.strip())
     return [f.name for f in fields(schemas, code)
-            if "[]" not in f.name and (name := label_of(f)) and script.fold(name) == wanted]
+            if "[]" not in f.name and wanted in {script.fold(n) for n in (label_of(f), *ALIASES.get(f.name, ())) if n}]
 
 
 def field_of_pointer(pointer: str) -> str:
@@ -383,8 +389,10 @@ def labels_of(schemas: SchemaSet, code: str) -> dict[str, dict[str, str]]:
 def extract_labels(fileobj: Any, keywords: Any, comment_tags: Any, options: Any) -> Any:
     """Babel's extractor for the schemas (babel.cfg, `make catalogs`): the Chinese names of
     the categories and classes and the labels of allowed values, as the standard schemas
-    write them (traditional characters). They are msgids of their own: the zh_Hans catalog
-    gives them in simplified characters, zh_Hant as they are; the stored values never change.
+    write them (traditional characters), and the fields' descriptions as `dangan fields`
+    shows them (English with the Chinese names in brackets). They are msgids of their own:
+    the zh_Hans catalog gives the names and labels in simplified characters, zh_Hant as they
+    are, and both give the descriptions in Chinese; the stored values never change.
     Authoring time only."""
     from pathlib import Path
 
@@ -394,6 +402,8 @@ def extract_labels(fileobj: Any, keywords: Any, comment_tags: Any, options: Any)
     for code in schemas.categories:
         for labelled in labels_of(schemas, code).values():
             texts += labelled.values()
+    for code in schemas.categories:
+        texts += [found.description for found in fields(schemas, code)]
     for text in texts:
         if text and text not in seen:
             seen.add(text)

@@ -130,6 +130,25 @@ def shown(message: str) -> str:
         return str.__str__(message)
 
 
+def epilog_paragraphs(epilog: str) -> list[str]:
+    """The texts of a command's epilog that are words, not commands: each run of lines that
+    are neither blank, nor click's `\\b` mark, nor indented (the example command lines, the
+    same in every language, are indented). Each is a msgid as it stands, line breaks
+    included (the extractor takes the same runs; cli.base.localize looks them up)."""
+    runs: list[str] = []
+    current: list[str] = []
+    for line in epilog.split("\n"):
+        if line.strip() and line != "\b" and not line.startswith((" ", "\t")):
+            current.append(line)
+            continue
+        if current:
+            runs.append("\n".join(current))
+            current = []
+    if current:
+        runs.append("\n".join(current))
+    return runs
+
+
 # ------------------------------------------------------------------ choosing the language
 
 _HANS = ("zh_cn", "zh_sg", "zh_hans", "zh-cn", "zh-sg", "zh-hans")

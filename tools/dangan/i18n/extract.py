@@ -5,7 +5,9 @@ dangan at run time; the standard library alone (`ast`).
 It yields what Babel's own Python extractor would (the string literals given to `_`, `N_`,
 `pgettext` and `ngettext`, and the template of an `i18n.Message`) and, in addition, what click shows as help: the docstring of every function
 decorated as a click command or group, and the `help=`/`short_help=` literal of every
-`option(...)`, `command(...)` and `group(...)` call, as inspect.cleandoc leaves them;
+`option(...)`, `command(...)` and `group(...)` call, as inspect.cleandoc leaves them, and
+the explanatory paragraphs of their `epilog=` (i18n.epilog_paragraphs: the example command
+lines under them are the same in every language);
 cli.base.localize looks those texts up when a command is resolved. The commands' modules
 thus need no marks on their help texts.
 """
@@ -15,6 +17,8 @@ import ast
 import inspect
 from collections.abc import Iterator
 from typing import IO, Any
+
+from dangan.i18n import epilog_paragraphs
 
 _SINGLE = ("_", "N_", "Message")  # Message: i18n.Message, a template and named values
 
@@ -35,6 +39,9 @@ def extract(fileobj: IO[bytes], keywords: Any, comment_tags: Any,
             for keyword in node.keywords:
                 if keyword.arg in ("help", "short_help") and isinstance(keyword.value, ast.Constant):
                     yield node.lineno, "_", inspect.cleandoc(keyword.value.value), []
+                elif keyword.arg == "epilog" and isinstance(keyword.value, ast.Constant):
+                    for text in epilog_paragraphs(keyword.value.value):
+                        yield node.lineno, "_", text, []
         elif isinstance(node, ast.FunctionDef) and any(_is_command(d) for d in node.decorator_list):
             doc = ast.get_docstring(node, clean=False)
             if doc:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -190,8 +190,8 @@ def _confirmed(vault: Vault, candidates: dict[str, list[str]], blob_of: Mapping[
     return confirmed
 
 
-def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], gone: frozenset[str] = frozenset()
-             ) -> tuple[list[Record], list[str], set[str]]:
+def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], gone: frozenset[str] = frozenset(),
+             progress: Callable[[int], None] | None = None) -> tuple[list[Record], list[str], set[str]]:
     """(records of the categories in `wanted` with the fields they need, unreadable paths,
     the archive rooms of every record) of a commit. Only the records an obligation needs
     are read; the rooms of the others come from `git grep`, in parallel. The records whose
@@ -239,7 +239,7 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
     with ThreadPoolExecutor(1) as pool:
         grep = pool.submit(_grep_rooms, vault, commit) if known_rooms is None else None
         if todo:
-            fields.update(gitio.read_blobs(vault.root, todo, read))
+            fields.update(gitio.read_blobs(vault.root, todo, read, progress=progress))
             blobcache.store(vault.root, FIELDS, stamp, fields)
         candidates = grep.result() if grep is not None else {}
     if gone:
@@ -410,9 +410,10 @@ def check_within(within: str) -> str:
 
 
 def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT_WITHIN,
-            department: str | None = None) -> dict[str, Any]:
+            department: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """The `dangan due --json` document (docs/duties.md): obligations overdue on `as_of` or
-    falling due by `as_of` + `within`, earliest first."""
+    falling due by `as_of` + `within`, earliest first; `progress(1)` is told of each record
+    read from git (a cold run: seconds; a warm one reads the cache)."""
     from dangan.services.history import branch_tip, first_parent_chain, resolve
 
     check_within(within)
@@ -438,7 +439,7 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
     first = dt.datetime.fromtimestamp(chain[0].effective, vault.tz).date() if chain else None
     marks = _marks(vault)
     gone = frozenset(_path_of(text) for text in handed_over_on(vault.root, found.commit))
-    records, unreadable, rooms = _records(vault, found.commit, _wanted(marks), gone - {""})
+    records, unreadable, rooms = _records(vault, found.commit, _wanted(marks), gone - {""}, progress)
     items = _field_obligations(records, marks, vault.tz) + _count_obligations(vault, records, rooms, day, first)
     items = [item for item in _assign(items, vault) if item.due <= horizon
              and (department is None or item.department == department)]

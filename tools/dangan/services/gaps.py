@@ -145,9 +145,11 @@ class Wanted:
     nested: frozenset[str]
 
 
-def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wanted]) -> Snapshot:
+def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wanted],
+             progress: Callable[[int], None] | None = None) -> Snapshot:
     """The records `wanted(config)` names, as of the end of `as_of`: the fields it names are
-    read by `formats.fields` (the full reader only for a text it is not sure of)."""
+    read by `formats.fields` (the full reader only for a text it is not sure of); `progress(1)`
+    is told of each record read from git (not of those the cache has)."""
     from dangan.services.history import resolve
 
     found = resolve(vault, as_of.isoformat())
@@ -165,7 +167,7 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
         filed = pool.submit(first_commits, vault.root, found.commit, tuple(vault.record_specs))
         cached = blobcache.load(vault.root, FIELDS, stamp)
         raw = listing.result().stdout
-        trees, entries = _read_records(vault, raw, want, cached, stamp, lambda: not filed.done())
+        trees, entries = _read_records(vault, raw, want, cached, stamp, lambda: not filed.done(), progress)
         filed_at = filed.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -180,7 +182,8 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
 
 
 def _read_records(vault: Vault, raw: bytes, want: Wanted, cached: dict[str, Any], stamp: str,
-                  logging: Callable[[], bool] = lambda: False) -> tuple[dict[str, Any], list[tuple[Code, str, str]]]:
+                  logging: Callable[[], bool] = lambda: False, progress: Callable[[int], None] | None = None
+                  ) -> tuple[dict[str, Any], list[tuple[Code, str, str]]]:
     """(blob -> the wanted fields of its record, the records as (code, path, blob)) of an
     `ls-tree -r -z` listing: the fields read before come from `cached`, the others from git."""
     listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
@@ -214,7 +217,7 @@ def _read_records(vault: Vault, raw: bytes, want: Wanted, cached: dict[str, Any]
         # one cat-file while the `git log` pass of a cold run keeps the other core busy (two
         # cost ~0.6 s more CPU for the same wall time on a quiet machine), two otherwise
         trees.update(gitio.read_blobs(vault.root, todo, lambda _blob, content: read(content),
-                                      processes=1 if logging() else 2))
+                                      processes=1 if logging() else 2, progress=progress))
         blobcache.store(vault.root, FIELDS, stamp, trees)
     return trees, entries
 
@@ -244,9 +247,11 @@ def _shelved(tree: dict[str, Any]) -> bool:
     return isinstance(custody, dict) and isinstance(custody.get("room"), str) and custody.get("form") != "electronic"
 
 
-def compute(vault: Vault, as_of: dt.date, department: str | None = None) -> dict[str, Any]:
-    """The gaps of the vault as of the end of `as_of`, optionally of one department."""
-    snap = snapshot(vault, as_of, _wanted)
+def compute(vault: Vault, as_of: dt.date, department: str | None = None,
+            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The gaps of the vault as of the end of `as_of`, optionally of one department;
+    `progress(1)` is told of each record read from git (a cold run: seconds)."""
+    snap = snapshot(vault, as_of, _wanted, progress)
     if snap.commit is not None:  # records handed over (YJ) are no longer this company's to file
         handed = handed_over_on(vault.root, snap.commit)
         if handed:

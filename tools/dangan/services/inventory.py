@@ -28,7 +28,7 @@ from dangan.errors import DanganError
 from dangan.formats.html import CSP, esc, table
 from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
-from dangan.i18n import Message
+from dangan.i18n import N_, Message, _, language
 from dangan.i18n import shown as in_language
 from dangan.model import script, timeutil
 from dangan.model.codes import Code, Location, parse_code
@@ -215,27 +215,40 @@ th{background:#eee}td.fill{min-width:6rem}tr{break-inside:avoid}
 """
 
 
+# the sheet's language: English keeps the `zh` it always had (its words are English with
+# traditional glosses, byte for byte as before); a Chinese sheet names its script
+_SHEET_LANG = {"en": "zh", "zh-Hans": "zh-Hans", "zh-Hant": "zh-Hant"}
+# an earlier inventory's flag on the sheet, by its word in the interface language
+_FLAG_WORDS = {"missing": N_("missing"), "damaged": N_("damaged")}
+
+
 def sheet_html(rows: list[SheetRow], vault_name: str, room: str | None, cabinet: str | None, day: dt.date) -> str:
-    """A printable sheet: no script, no external resource, every value escaped."""
-    place = room or "全部檔案室 all rooms"
+    """A printable sheet in the interface language (English: as it always was, with its
+    Chinese glosses): no script, no external resource, every value escaped. The values of
+    the records (codes, titles, rooms) are shown as stored."""
+    place = room or _("全部檔案室 all rooms")
     if cabinet:
-        place += f" / {cabinet}櫃"
-    headers = ("#", "檔案編號 code", "題名 title", "類別", "檔案室", "櫃", "層", "盒", "借出 on loan", "前次異常",
-               "結果 result", "說明 note")
+        place += _(" / {cabinet}櫃").format(cabinet=cabinet)
+    headers = ("#", _("檔案編號 code"), _("題名 title"), _("類別"), _("檔案室"), _("櫃"), _("層"), _("盒"),
+               _("借出 on loan"), _("前次異常"), _("結果 result"), _("說明 note"))
     cells = [[str(number), row.code, row.title, row.category, row.room, row.cabinet, row.shelf, row.box,
-              row.on_loan, row.flagged] for number, row in enumerate(rows, start=1)]
+              row.on_loan, _(_FLAG_WORDS[row.flagged]) if row.flagged in _FLAG_WORDS else row.flagged]
+             for number, row in enumerate(rows, start=1)]
     return (
-        "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\">"
+        f"<!DOCTYPE html>\n<html lang=\"{_SHEET_LANG[language()]}\"><head><meta charset=\"utf-8\">"
         f"{CSP}"
-        f"<title>盤點表 {esc(place)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>檔案盤點表 Inventory sheet — {esc(place)}</h1>"
-        f"<p>{esc(vault_name)} · 製表 {esc(day.isoformat())} · {len(rows)} 件</p>"
-        "<p class=\"muted\">結果 result: found 在架 / missing 缺失 / damaged 損壞 / misplaced 錯架; "
-        "an original on loan is not on the shelf: leave its result empty. Records found here that the sheet "
-        "does not list: add a row with their code and misplaced.</p>"
+        f"<title>{esc(_('盤點表 {place}').format(place=place))}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{esc(_('檔案盤點表 Inventory sheet — {place}').format(place=place))}</h1>"
+        f"<p>{esc(_('{vault} · 製表 {day} · {count} 件').format(vault=vault_name, day=day.isoformat(), count=len(rows)))}</p>"
+        "<p class=\"muted\">"
+        + esc(_("結果 result: found 在架 / missing 缺失 / damaged 損壞 / misplaced 錯架; "
+                "an original on loan is not on the shelf: leave its result empty. Records found here that the sheet "
+                "does not list: add a row with their code and misplaced."))
+        + "</p>"
         + table(headers, cells, row_tail='<td class="fill"></td><td class="fill"></td>') +
-        "<div class=\"sign\"><p>盤點人 counted by: ____________</p><p>複核人 witness: ____________</p>"
-        "<p>日期 date: ____________</p></div></body></html>\n"
+        "<div class=\"sign\"><p>" + esc(_("盤點人 counted by: ____________")) + "</p><p>"
+        + esc(_("複核人 witness: ____________")) + "</p><p>" + esc(_("日期 date: ____________"))
+        + "</p></div></body></html>\n"
     )
 
 
