@@ -10,9 +10,14 @@ import click
 
 from dangan.cli.base import Context, emit_json, identity_option, json_option, pass_ctx, say
 from dangan.errors import DanganError
-from dangan.i18n import _
+from dangan.i18n import N_, _
 from dangan.services import backup
 from dangan.store.vault import find_root
+
+
+# the names of services.backup's steps as the progress bar shows them, in the interface language
+_STEP_NAMES = (N_("bundle"), N_("manifest"), N_("checksum"), N_("header"), N_("restore"), N_("refs"),
+               N_("fsck"), N_("records"), N_("check"), N_("done"), N_("backup"), N_("verify"))
 
 
 class _Steps:
@@ -23,8 +28,8 @@ class _Steps:
         self.bar = None
         self.done = 0
         if not as_json and sys.stderr.isatty() and sys.stdout.isatty():
-            self.bar = click.progressbar(length=len(steps), label=label, file=sys.stderr,
-                                         show_eta=False, item_show_func=lambda s: s)
+            self.bar = click.progressbar(length=len(steps), label=_(label), file=sys.stderr,
+                                         show_eta=False, item_show_func=lambda s: _(s) if s else s)
 
     def __enter__(self) -> Self:
         if self.bar is not None:

@@ -349,7 +349,7 @@ class RowsBar:
         if not self.enabled or total < 500:
             return
         if self.bar is None:
-            self.bar = click.progressbar(length=total, label="validating and encrypting rows", file=sys.stderr)
+            self.bar = click.progressbar(length=total, label=_("validating and encrypting rows"), file=sys.stderr)
             self.bar.__enter__()
         self.bar.update(1)
 
