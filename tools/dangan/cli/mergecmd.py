@@ -16,7 +16,7 @@ from dangan.cli.base import (
 )
 from dangan.formats.terminal import escape
 from dangan.formats.yamlio import dump
-from dangan.i18n import _
+from dangan.i18n import _, shown
 from dangan.model.codes import parse_code
 
 
@@ -38,7 +38,7 @@ def merge_driver_cmd(ctx: Context, base: Path, ours: Path, theirs: Path, path: s
 
     root = gitio.toplevel(ctx.vault_path or Path.cwd()) or Path.cwd()
     result = merge.driver(root, base, ours, theirs, path, ctx.keyring)
-    click.echo(escape(result.message), err=True)
+    click.echo(escape(shown(result.message)), err=True)
     if not result.merged:
         raise SystemExit(1)
 
@@ -88,7 +88,7 @@ def resolve_cmd(ctx: Context, code: str, ours, theirs, assignments, take: str | 
                 emit_json({"code": str(parsed), "resolved": False, "reason": conflict.reason,
                            "fields": conflict.fields, "needs_key": conflict.needs_key})
             else:
-                click.echo(escape(f"# {parsed}: {conflict.reason}", lines=True))
+                click.echo(escape(f"# {parsed}: {shown(conflict.reason)}", lines=True))
                 if conflict.fields:
                     click.echo(escape(dump(conflict.fields), lines=True), nl=False)
                 say(_("answer each field: dangan resolve {code} --ours FIELD | --theirs FIELD | --set FIELD=VALUE").format(

@@ -137,7 +137,7 @@ def merge_record(vault: Vault, code: Code, sides: dict[str, Side | None], keyrin
         open_paths = _apply(vault, code, tree, plains, open_paths, choices)
     if open_paths:
         return Outcome(conflict=Conflict(
-            str(code), "both sides changed the same field(s) differently",
+            str(code), Message("both sides changed the same field(s) differently"),
             _shown_fields(open_paths, sides, names)))
     keeper = _keeper(sides, keyring) if encrypted else ours
     try:
@@ -148,7 +148,7 @@ def merge_record(vault: Vault, code: Code, sides: dict[str, Side | None], keyrin
         both = sorted(set(map(dotted, changed_fields(plains["base"], plains["ours"])))
                       & set(map(dotted, changed_fields(plains["base"], plains["theirs"]))))
         return Outcome(conflict=Conflict(
-            str(code), f"the merged record is not valid: {exc.message}",
+            str(code), Message("the merged record is not valid: {error}", error=exc.message),
             _shown_fields([tuple(p.split(".")) for p in both], sides, names)))
     return Outcome(data=_render(sealed, tree, ours))
 
@@ -237,9 +237,9 @@ def _keyless(code: Code, sides: dict[str, Side | None], names: frozenset[str], w
     bodies = {name: _body(sides[name]) for name in SIDES}
     theirs = set(changed_fields(bodies["base"], bodies["theirs"]))
     both = [p for p in changed_fields(bodies["base"], bodies["ours"]) if p in theirs]
-    reason = (f"an encrypted record changed on both sides, and merging it needs a key that opens it "
-              f"({why}): ask one of its recipients to run `dangan resolve {code}`, or take one side "
-              f"as it is with `dangan resolve {code} --take ours` (or theirs)")
+    reason = Message("an encrypted record changed on both sides, and merging it needs a key that opens it "
+                     "({why}): ask one of its recipients to run `dangan resolve {code}`, or take one side "
+                     "as it is with `dangan resolve {code} --take ours` (or theirs)", why=why, code=code)
     return Conflict(str(code), reason, _shown_fields(both, sides, names), needs_key=True)
 
 
@@ -305,13 +305,15 @@ def driver(root: Path, base: Path, ours: Path, theirs: Path, rel: str, keyring: 
     if outcome.conflict is None:
         assert outcome.data is not None
         ours.write_bytes(outcome.data)
-        return DriverResult(True, f"dangan: merged {code} field by field")
+        return DriverResult(True, Message("dangan: merged {code} field by field", code=code))
     during = gitio.busy_state(vault.root)
     ours.write_text(describe(outcome.conflict, during), encoding="utf-8")
     fields = ", ".join(outcome.conflict.fields)
-    return DriverResult(False, f"dangan: CONFLICT in {code}: {outcome.conflict.reason}"
-                               + (f" ({fields})" if fields and not outcome.conflict.needs_key else "")
-                               + f"; see `dangan resolve {code}`")
+    if fields and not outcome.conflict.needs_key:
+        return DriverResult(False, Message("dangan: CONFLICT in {code}: {reason} ({fields}); see `dangan resolve "
+                                           "{code}`", code=code, reason=outcome.conflict.reason, fields=fields))
+    return DriverResult(False, Message("dangan: CONFLICT in {code}: {reason}; see `dangan resolve {code}`",
+                                       code=code, reason=outcome.conflict.reason))
 
 
 def _text_merge(root: Path, base: Path, ours: Path, theirs: Path, rel: str, why: str) -> DriverResult:
@@ -319,13 +321,14 @@ def _text_merge(root: Path, base: Path, ours: Path, theirs: Path, rel: str, why:
     ciphertext (markers must never cut a sops document), which stays ours and conflicts."""
     texts = [p.read_bytes() for p in (base, ours, theirs)]
     if any(b"ENC[" in t or b"\nsops:" in t for t in texts):
-        return DriverResult(False, f"dangan: CONFLICT in {rel}: not readable as a record ({why}); "
-                                   "left as ours: take a side with `git checkout --ours|--theirs`")
+        return DriverResult(False, Message("dangan: CONFLICT in {path}: not readable as a record ({why}); left as "
+                                           "ours: take a side with `git checkout --ours|--theirs`", path=rel, why=why))
     proc = gitio.run(["merge-file", "-L", "ours", "-L", "base", "-L", "theirs", str(ours), str(base), str(theirs)],
                      root, check=False)
     if proc.returncode == 0:
-        return DriverResult(True, f"dangan: merged {rel} line by line ({why})")
-    return DriverResult(False, f"dangan: CONFLICT in {rel}: not readable as a record ({why}); merged line by line")
+        return DriverResult(True, Message("dangan: merged {path} line by line ({why})", path=rel, why=why))
+    return DriverResult(False, Message("dangan: CONFLICT in {path}: not readable as a record ({why}); merged line "
+                                       "by line", path=rel, why=why))
 
 
 # ------------------------------------------------------------------ resolve
