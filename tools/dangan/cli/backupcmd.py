@@ -14,7 +14,6 @@ from dangan.i18n import N_, _
 from dangan.services import backup
 from dangan.store.vault import find_root
 
-
 # the names of services.backup's steps as the progress bar shows them, in the interface language
 _STEP_NAMES = (N_("bundle"), N_("manifest"), N_("checksum"), N_("header"), N_("restore"), N_("refs"),
                N_("fsck"), N_("records"), N_("check"), N_("done"), N_("backup"), N_("verify"))

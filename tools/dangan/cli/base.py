@@ -66,9 +66,11 @@ class Context:
                 warn(found.describe())
             click.get_current_context().call_on_close(_report_recovered)
         self._vault.keyring = self.keyring
+        from dangan.services.attachments import follow_epochs
         from dangan.services.signing import Signing
 
         self._vault.signing = Signing(self.sign_key)
+        self._vault.follow = follow_epochs
         return self._vault
 
 

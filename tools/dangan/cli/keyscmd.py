@@ -95,6 +95,44 @@ def keys_rotate(ctx: Context, codes, no_commit: bool, as_json: bool) -> None:
     _report(keys.rotate(ctx.vault, [parse_code(c) for c in codes], not no_commit), as_json, "rotate")
 
 
+@keys_group.command("migrate-epochs", epilog="\b\nExample:\n  dangan keys migrate-epochs")
+@no_commit_option
+@json_option
+@identity_option
+@pass_ctx
+def keys_migrate_epochs(ctx: Context, no_commit: bool, as_json: bool) -> None:
+    """Make this an epoch vault (crypto-shredding, docs/shredding.md), in one commit.
+
+    epochs.yaml is written, an epoch identity is made in this clone's keyring
+    (.git/dangan/keyring/) for each retention end year and readers, and every encrypted
+    record and attachment gets a new data key wrapped to its epoch alone.
+    """
+    _report(keys.migrate_epochs(ctx.vault, not no_commit), as_json, "migrate-epochs")
+    say(_("dangan: note: {path} now holds the only copy of the epoch identities; `dangan backup` does not "
+          "include it yet: copy it somewhere safe (docs/shredding.md, runbook)").format(
+        path=ctx.vault.epoch_keys.directory))
+
+
+@keys_group.command("export-epochs", epilog="\b\nExamples:\n  dangan keys export-epochs epochs.txt\n"
+                    "  SOPS_AGE_KEY_FILE=epochs.txt sops -d vault/.../CODE.yaml")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@identity_option
+@pass_ctx
+def keys_export_epochs(ctx: Context, file: Path, as_json: bool) -> None:
+    """Write the live epoch identities your keys unlock to an age keys file (0600), for
+    `sops -d` and `age -d`. A file that is not such an export is never overwritten."""
+    made = keys.export_epochs(ctx.vault, ctx.path(file))
+    if as_json:
+        emit_json({"file": str(made.file), "epochs": made.epochs, "unreadable": made.unreadable})
+        return
+    say(_("{n} epoch identity(ies) written to {path} (0600)").format(n=len(made.epochs), path=made.file))
+    if made.unreadable:
+        say(_("not written, none of your keys opens them: {epochs}").format(epochs=", ".join(made.unreadable)))
+    for epoch in made.epochs:
+        click.echo(epoch)
+
+
 @click.group("recipients", epilog="\b\nExamples:\n  dangan recipients ls\n  dangan recipients add 李強 age1... --role approver\n  dangan recipients remove 李強")
 def recipients_group() -> None:
     """Who can read sensitive fields (vault.yaml `recipients`)."""
@@ -161,6 +199,7 @@ Examples:
 def decrypt_cmd(ctx: Context, file: Path, as_json: bool) -> None:
     """Print the decrypted content of any SOPS YAML or JSON file (MAC checked)."""
     path = ctx.path(file)
+    _epochs_of(ctx, path)
     plain, kind = keys.decrypt_file(path, ctx.keyring)
     _journal_file(ctx, path, plain)
     if as_json or kind == "json":
@@ -194,6 +233,16 @@ def textconv_cmd(ctx: Context, file: Path) -> None:
                     message=i18n.shown(exc.message))))
                 shown = masked
     click.echo(escape(shown, lines=True), nl=False)  # git shows it on a terminal: format.md §4.4
+
+
+def _epochs_of(ctx: Context, path: Path) -> None:
+    """A file of an epoch vault opens with the epoch identities your keys unlock."""
+    from dangan.store.epochkeys import EPOCHS
+    from dangan.store.vault import find_root
+
+    root = find_root(path.parent) if path.parent.is_dir() else None
+    if root is not None and ctx.keyring.epoch_root is None and (root / EPOCHS).is_file():
+        ctx.keyring.epoch_root = root
 
 
 class _NoKeys(Keyring):

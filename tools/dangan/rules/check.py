@@ -49,6 +49,7 @@ RULES = {
     "DG120": "history of a protected branch or a tag rewritten on the server",
     "DG121": "dated after the commit that records it, or a commit dated in the future",
     "DG122": "secret record with a hidden field in clear, or a ledger marked secret",
+    "DG123": "in an epoch vault, a record or attachment not wrapped to its epoch's live key",
 }
 
 
@@ -110,21 +111,23 @@ def _mentions(data: bytes, names: frozenset[str]) -> bool:
 def check_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | None = None,
                recipients: dict[str, list[str]] | None = None,
                config: dict[str, Any] | None = None,
-               attached: Mapping[str, Any] | None = None) -> list[Finding]:
+               attached: Mapping[str, Any] | None = None, epochs: Any = None) -> list[Finding]:
     """Every file rule for one file under vault/.
 
     `recipients` (category -> keys) enables the recipient part of DG106; `keyring`, when it
     holds an identity, enables DG107 (MAC) and the plaintext schema of sensitive values.
     `attached` is what the record's attachment folder holds (file name -> attachments.Stored;
-    None or empty: nothing), for DG115, DG116 and DG118.
+    None or empty: nothing), for DG115, DG116 and DG118. `epochs` (an epoch vault's
+    epochs.yaml, `store.epochkeys.Epochs`; BROKEN when it cannot be read) replaces the
+    recipient parts of DG106 and DG118 by DG123.
     """
-    return judge_file(schemas, rel, data, keyring, recipients, config, attached)[0]
+    return judge_file(schemas, rel, data, keyring, recipients, config, attached, epochs)[0]
 
 
 def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | None = None,
                recipients: dict[str, list[str]] | None = None,
                config: dict[str, Any] | None = None,
-               attached: Mapping[str, Any] | None = None) -> tuple[list[Finding], Named]:
+               attached: Mapping[str, Any] | None = None, epochs: Any = None) -> tuple[list[Finding], Named]:
     """`check_file`, and the codes the record names (`named_codes`), read from the tree
     the rules parse anyway: what DG108 judges across files (`dangling_refs`)."""
     found: list[Finding] = []
@@ -211,6 +214,10 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
             add("DG105", Message("sensitive field {field} holds a clear value; encrypt it (dangan set) or "
                                  "remove it", field=where))
     wanted = (recipients or {}).get(f"{code.category}:{level}")
+    if epochs is not None:  # an epoch vault: DG123 judges the wrapping, not the readers' keys
+        wanted = None
+        if epochs is not BROKEN:  # a broken epochs.yaml is DG114's
+            found += [Finding(*f) for f in epoch_findings(rel, tree, code.category, level, config or {}, epochs)]
     problems = sealing.structure_problems(tree, names, wanted or [], leaves) if (leaves or encrypted) else []
     for problem in problems:
         if wanted is None and problem.startswith("recipients differ"):
@@ -247,6 +254,64 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     if not canonical and not (encrypted and _sops_form(tree, data)):
         add("DG113", Message("not in canonical form; run `dangan fmt` on it"))
     return done(at_record_path)
+
+
+BROKEN = object()  # `epochs` of an epoch vault whose epochs.yaml cannot be read (DG114)
+
+
+def epoch_findings(rel: str, tree: dict[str, Any], category: str, level: str, config: Mapping[str, Any],
+                   epochs: Any) -> list[tuple[str, str, str]]:
+    """DG123 (docs/shredding.md §5): in an epoch vault, a record's data key and its
+    attachments' file keys are wrapped to its epoch's live public key and nothing else.
+    The epoch is computed from clear fields (the dates and `retention` are never hidden),
+    so no key is needed: the hooks, the server's included, judge it."""
+    from dangan.model.epochs import epoch_of
+    from dangan.store.vault import recipients_of
+
+    have: set[str] = set()
+    if "sops" in tree and isinstance(tree["sops"], dict):
+        have = {str(e.get("recipient")) for e in tree["sops"].get("age") or [] if isinstance(e, dict)}
+    files = attachments.listed(tree)
+    if not have and not files:
+        return []  # nothing wrapped: a clear record without attachments
+    names = [str(r.get("name")) for r in recipients_of(config, category, level)]
+    epoch = epoch_of(config, category, tree, names)
+    entry = epochs.get(epoch)
+    found: list[tuple[str, str, str]] = []
+    if entry is None:
+        return [(rel, "DG123", f"its epoch {epoch} is not in epochs.yaml; `dangan keys updatekeys` seals it "
+                               "to its epoch")]
+    if not entry.live:
+        return [(rel, "DG123", f"its epoch {epoch} was shredded on {entry.shredded}; nothing may be "
+                               "sealed to it (`dangan retention extend` gives it a later end)")]
+    if have and have != {entry.key}:
+        people = {}
+        for person in config.get("recipients") or []:
+            if isinstance(person, dict) and person.get("key"):
+                people[sealing.canonical_recipient(str(person["key"]))] = str(person.get("name"))
+        others = sorted(have - {entry.key})
+        what = []
+        for key in others:
+            other = epochs.by_key(key)
+            if key in people:
+                what.append(f"a person's key ({people[key]})")
+            elif other is not None:
+                what.append(f"epoch {other.id}" + ("" if other.live else " (shredded)"))
+            else:
+                what.append("a key that is no epoch of epochs.yaml")
+        if entry.key not in have:
+            what.append(f"not its epoch {epoch}")
+        found.append((rel, "DG123", f"its data key is wrapped to {', '.join(what)}; in an epoch vault only "
+                                    f"to its epoch {epoch}: `dangan keys updatekeys` re-wraps it"))
+    digest = attachments.recipients_digest([entry.key]) if files else None
+    folder = rel[: -len(".yaml")]
+    for item in files:
+        file = item.get("file")
+        if isinstance(file, str) and item.get("recipients") != digest:
+            found.append((f"{folder}/{file}{attachments.SUFFIX}", "DG123",
+                          f"not encrypted to its record's epoch {epoch}; `dangan keys updatekeys` "
+                          "encrypts it again"))
+    return found
 
 
 def _sops_form(tree: dict[str, Any], data: bytes) -> bool:
@@ -336,9 +401,19 @@ def dangling_refs(named: Mapping[str, Named], present: Callable[[set[str]], set[
 # ----------------------------------------------------------------- vault level
 
 def check_config_tree(schemas: SchemaSet, config_bytes: bytes | None,
-                      sops_bytes: bytes | None = None) -> list[Finding]:
+                      sops_bytes: bytes | None = None, epochs_bytes: bytes | None = None) -> list[Finding]:
     """DG114: vault.yaml against vault.schema.json, every schema against the metaschema,
-    and .sops.yaml (when there is one) against what those two give (store.sopsconfig)."""
+    .sops.yaml (when there is one) against what those two give (store.sopsconfig), and
+    epochs.yaml (an epoch vault's, store.epochkeys) on its own."""
+    found = _config_tree(schemas, config_bytes, sops_bytes)
+    if epochs_bytes is not None:
+        from dangan.store import epochkeys
+
+        found += [Finding(epochkeys.EPOCHS, "DG114", p) for p in epochkeys.problems(epochs_bytes)]
+    return found
+
+
+def _config_tree(schemas: SchemaSet, config_bytes: bytes | None, sops_bytes: bytes | None) -> list[Finding]:
     found = [Finding(p.path, "DG114", p.message) for p in schemas.validate_schemas()]
     if config_bytes is None:
         return found + [Finding(CONFIG, "DG114", Message("missing"))]

@@ -51,7 +51,7 @@ def _recipients(vault: Vault, category: str, record: dict[str, Any]) -> tuple[li
     from dangan.formats import agekeys
 
     level = vault.schemas.categories[category].level_of(record)
-    keys = vault.recipient_keys(category, level)
+    keys = vault.sealing_keys(category, level, record)
     if not keys:
         raise DanganError(Message("no recipients may read {level} {category} records: attachments are always encrypted", level=level, category=category),
                           Message("add a recipient (`dangan recipients add`) or check vault.yaml `access` and `readers`"))
@@ -243,6 +243,7 @@ def transact(vault: Vault, changes: Mapping[str, bytes | Path | None], message: 
     from dangan.store import transaction
 
     vault.ready_to_write()
+    changes = vault.with_new_epochs(changes)
     try:
         return transaction.write(
             vault.root, changes, message, commit=commit, signing=vault.signing,
@@ -251,6 +252,56 @@ def transact(vault: Vault, changes: Mapping[str, bytes | Path | None], message: 
         )
     finally:
         discard_temps(changes.values())  # those not moved into place
+
+
+def follow_epochs(vault: Vault, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`changes` with, for each record among them whose epoch moved (it closed, was
+    extended, its readers changed: docs/format.md §7c), its attachments encrypted again to
+    its new epoch (temp files, by path) and the record listing them: the same commit. What
+    `Vault.apply` asks in an epoch vault (`Vault.follow`, set by the CLI)."""
+    from dangan.formats.yamlio import YamlError, decode, load_text
+    from dangan.model.codes import CodeError, path_to_code
+    from dangan.store import sealing
+
+    out = dict(changes)
+    for rel, data in changes.items():
+        if not (isinstance(data, bytes) and rel.startswith("vault/") and rel.endswith(".yaml")):
+            continue
+        try:
+            code = path_to_code(rel)
+            doc = load_text(decode(data))
+        except (CodeError, YamlError, DanganError):
+            continue
+        category = vault.schemas.categories.get(code.category)
+        entries = listed(doc)
+        if category is None or not entries:
+            continue
+        level = category.level_of(doc)  # clear fields: the listing, the level, the dates
+        digest = recipients_digest(vault.sealing_keys(code.category, level, doc))
+        if all(e.get("recipients") == digest for e in entries):
+            continue
+        plain = sealing.open_document(str(code), doc, vault.keyring) if "sops" in doc else doc
+        keys, texts = _recipients(vault, code.category, plain)
+        folder = vault.root / folder_of(code)
+        renewed = []
+        try:
+            for entry in listed(plain):
+                stored = vault.root / _rel(code, entry)
+                item = reseal_file(stored, folder, str(entry["file"]), vault.keyring.identities, keys,
+                                   f"{code} {entry['file']}")
+                out[_rel(code, entry)] = item.temp
+                renewed.append({**entry, "size": item.size, "sha256": item.sha256,
+                                "recipients": recipients_digest(texts)})
+            new_plain = {**plain, "attachments": renewed}
+            if "sops" in doc:
+                new_doc: Any = sealing.seal(code, new_plain, category.names_for(level), texts, doc, vault.keyring)
+            else:
+                new_doc = new_plain
+        except BaseException:
+            discard_temps(out.values())
+            raise
+        out[rel] = vault.render(rel, new_doc)
+    return out
 
 
 def discard(sealed: Iterable[Sealed]) -> None:
@@ -546,7 +597,7 @@ def rewrap(vault: Vault, after: Vault, code: Code, doc: dict[str, Any], force: b
     if "sops" in doc:
         cat = after.schemas.categories[code.category]
         level = cat.level_of(new_plain)
-        return sealing.seal(code, new_plain, cat.names_for(level), after.recipient_keys(code.category, level),
+        return sealing.seal(code, new_plain, cat.names_for(level), after.sealing_keys(code.category, level, new_plain),
                             doc, vault.keyring), moves
     _, rt = vault.read(code)
     rt["attachments"] = renewed

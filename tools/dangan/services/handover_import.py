@@ -217,7 +217,7 @@ def receive(vault: Vault, folder: Path, map_texts: list[str], from_org: str, rec
                 errors += [f"{new}: {e}" for e in records.validation_errors(vault, new.category, tree)]
                 errors += [f"{new}: {e}" for e in _missing_refs(vault, tree, set(codes.values()))]
                 level = vault.schemas.categories[new.category].level_of(tree)
-                keys_text = vault.recipient_keys(new.category, level)
+                keys_text = vault.sealing_keys(new.category, level, tree)  # an epoch vault: the epoch's
                 if level == "secret" and not keys_text:
                     errors.append(Message("{new}: a secret record, and no reader of secret records here may read {category} (vault.yaml `readers` and `access`)", new=new, category=new.category))
                     continue

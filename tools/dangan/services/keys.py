@@ -108,7 +108,7 @@ def _reseal(vault: Vault, after: Vault, rotate_for: Callable[[Code], bool], mess
             if only is not None and str(code) not in only:
                 continue
             level = after.schemas.categories[code.category].level_of(doc)
-            recipients = after.recipient_keys(code.category, level)
+            recipients = after.sealing_keys(code.category, level, doc)
             if not recipients:
                 raise Refusal(
                     f"{code}: no recipient would be left for category {code.category}"
@@ -281,6 +281,65 @@ def remove_recipient(vault: Vault, name: str, commit: bool = True) -> KeyChange:
 def updatekeys(vault: Vault, commit: bool = True) -> KeyChange:
     with vault.lock():
         return _reseal(vault, vault, lambda code: False, "dangan keys updatekeys", None, commit)
+
+
+def migrate_epochs(vault: Vault, commit: bool = True) -> KeyChange:
+    """Make the vault an epoch vault in one commit (docs/shredding.md §5): epochs.yaml, an
+    epoch per year and readers in the keyring, and every encrypted record and attachment
+    sealed to its epoch with a new data key (the old one is wrapped to people in history)."""
+    with vault.lock():
+        vault.start_epochs()
+        try:
+            change = _reseal(vault, vault, lambda code: True, "dangan keys migrate-epochs", None, commit)
+        except sealing.NoKeyToOpen as exc:
+            raise DanganError(exc.message, "the migration opens every encrypted record and commits nothing "
+                              "until it has: use keys that open them all (DANGAN_AGE_KEY_FILE and "
+                              "SOPS_AGE_KEY_FILE may name two files, e.g. an archivist's and a reader's "
+                              "of secret records)") from None
+        if vault.epochs_pending():  # nothing was sealed: epochs.yaml alone
+            return KeyChange([], [], vault.apply({}, "dangan keys migrate-epochs", commit))
+        return change
+
+
+EXPORT_HEADER = "# dangan epoch keys (dangan keys export-epochs): the live epochs of a vault\n"
+
+
+@dataclass(frozen=True)
+class Exported:
+    file: Path
+    epochs: list[str]
+    unreadable: list[str]  # live epochs none of the user's keys opens (or this clone lacks)
+
+
+def export_epochs(vault: Vault, out: Path) -> Exported:
+    """The live epoch identities the user's keys unlock, as an age keys file (0600) that
+    `sops -d` and `age -d` read (SOPS_AGE_KEY_FILE=FILE, `age -d -i FILE`). A file that is
+    not such an export is never overwritten: it may be someone's own keys."""
+    from dangan.store.fsutil import write_atomic
+
+    epochs = vault.epochs
+    if epochs is None:
+        raise DanganError("this vault has no epochs (no epochs.yaml)",
+                          "`dangan keys migrate-epochs` makes them; until then records open with your own key")
+    try:
+        first = out.read_text("utf-8").splitlines(keepends=True)[:1]
+    except FileNotFoundError:
+        first = None
+    except (OSError, UnicodeDecodeError):
+        first = [""]
+    if first is not None and first != [EXPORT_HEADER]:
+        raise DanganError(f"{out} exists and is not a file `dangan keys export-epochs` wrote",
+                          "give a new file name; a keys file is never overwritten")
+    opened = vault.keyring.epochs()
+    live = epochs.live()
+    chosen = [e for e in live if e.id in opened]
+    if not chosen:
+        raise DanganError("none of your keys opens a live epoch of this vault's keyring",
+                          "ask one of their readers; this clone's keyring is .git/dangan/keyring/")
+    text = EXPORT_HEADER + "".join(
+        f"# epoch: {e.id}\n# public key: {e.key}\n{opened[e.id]}\n" for e in chosen)
+    write_atomic(out, text.encode("ascii"), mode=0o600)
+    return Exported(out, [e.id for e in chosen], [e.id for e in live if e.id not in opened])
 
 
 def rotate(vault: Vault, codes: list[Code], commit: bool = True) -> KeyChange:

@@ -295,6 +295,7 @@ def driver(root: Path, base: Path, ours: Path, theirs: Path, rel: str, keyring: 
     """`dangan merge-driver %O %A %B %P`: merge into `ours` (git's %A); merged or not."""
     try:
         vault = Vault.open(root)
+        vault.keyring = keyring  # an epoch vault's keyring opens its epochs (format.md §7c)
         code = path_to_code(rel)
         if code.category not in vault.schemas.categories:
             raise Unreadable(f"unknown category {code.category}")

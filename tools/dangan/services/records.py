@@ -357,10 +357,14 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
         if invalid:  # the first field concerned, and where it is explained (issue 24)
             hint += "; " + fielddoc.error_hint(vault.schemas, code.category, fielddoc.hinted(invalid))
         raise RecordError(_("{code} is not valid: {errors}").format(code=code, errors=shown), hint)
+    names = category.names_for(level)
+    if recipients and vault.epochs is not None and sealing.has_clear_sensitive(tree, names):
+        # an epoch vault: sealed to the record's epoch alone (docs/shredding.md §2)
+        recipients = [vault.epoch_key(code.category, level, tree, recipients)]
     return sealing.seal(
         code,
         tree,
-        category.names_for(level),
+        names,
         recipients,
         previous,
         vault.keyring,

@@ -45,11 +45,13 @@ from dangan.rules.check import (
 )
 from dangan.store import attached as attachments
 from dangan.store import fsutil, quick
+from dangan.store.epochkeys import EPOCHS
 from dangan.store.sealing import Keyring
 from dangan.store.sopsconfig import SOPS_CONFIG
 from dangan.store.vault import CONFIG, RECORDS, Vault
 
-SETTINGS = (CONFIG, SOPS_CONFIG)  # the files at the root that judge the records with schemas/
+# the files at the root that judge the records with schemas/ (epochs.yaml: an epoch vault's)
+SETTINGS = (CONFIG, SOPS_CONFIG, EPOCHS)
 SMALL = 64  # below this many files the per-file cache is not worth loading
 PARALLEL_MIN = 2000  # below this, worker start-up costs more than it saves
 CHUNK = 1000
@@ -64,6 +66,7 @@ class Rules:
     keyring: Keyring | None = None
     config: dict[str, Any] = field(default_factory=dict)
     sops_bytes: bytes | None = None  # .sops.yaml (store.sopsconfig), None when there is none
+    epochs_bytes: bytes | None = None  # epochs.yaml (store.epochkeys), None: a vault without epochs
 
     def __post_init__(self) -> None:
         try:
@@ -86,6 +89,20 @@ class Rules:
                 out[f"{category}:{level}"] = [str(r.get("key")) for r in recipients_of(self.config, category, level)]
         return out
 
+    @functools.cached_property
+    def epochs(self) -> Any:
+        """epochs.yaml read (store.epochkeys.Epochs), rules.check.BROKEN when it cannot be
+        (DG114 says why), None in a vault without epochs."""
+        if self.epochs_bytes is None:
+            return None
+        from dangan.rules.check import BROKEN
+        from dangan.store import epochkeys
+
+        try:
+            return epochkeys.parse(self.epochs_bytes)
+        except DanganError:
+            return BROKEN
+
     def fingerprint(self) -> str:
         # "rules 7": findings remembered with their messages' templates (any language);
         # "rules 6": confidentiality levels (DG122, recipients by level); "rules 5": DG101
@@ -99,6 +116,8 @@ class Rules:
         digest.update(b"\0" if self.config_bytes is None else b"\1" + self.config_bytes)
         # .sops.yaml: only DG114 reads it, but the whole-tree memo is keyed by this
         digest.update(b"\0" if self.sops_bytes is None else b"\1" + self.sops_bytes)
+        if self.epochs_bytes is not None:  # an epoch vault (a vault without keeps its fingerprint)
+            digest.update(b"\2" + self.epochs_bytes)
         if self.keyring is not None and self.keyring.available():
             # DG107 and plaintext validation run only with a key: results differ by key
             digest.update("".join(sorted(str(i.to_public()) for i in self.keyring.identities)).encode())
@@ -110,17 +129,19 @@ class Rules:
         schema cost a pre-commit hook ~25 ms otherwise)."""
         directory = cache_dir(root) if root is not None else None
         if directory is None:
-            return check_config_tree(self.schemas, self.config_bytes, self.sops_bytes)
+            return check_config_tree(self.schemas, self.config_bytes, self.sops_bytes, self.epochs_bytes)
         digest = hashlib.sha256(f"dangan {__version__} config 3\0".encode())
         digest.update(self.schemas.fingerprint.encode())
         digest.update(b"\0" if self.config_bytes is None else b"\1" + self.config_bytes)
         digest.update(b"\0" if self.sops_bytes is None else b"\1" + self.sops_bytes)
+        if self.epochs_bytes is not None:
+            digest.update(b"\2" + self.epochs_bytes)
         path = directory / f"config-{digest.hexdigest()[:32]}.json"
         try:
             return [Finding(*shown.recalled(f)) for f in json.loads(path.read_text("utf-8"))]
         except (OSError, ValueError, TypeError):
             pass
-        found = check_config_tree(self.schemas, self.config_bytes, self.sops_bytes)
+        found = check_config_tree(self.schemas, self.config_bytes, self.sops_bytes, self.epochs_bytes)
         try:
             directory.mkdir(parents=True, exist_ok=True)
             for old in directory.glob("config-*.json"):
@@ -136,8 +157,10 @@ class Rules:
 def rules_from_worktree(vault: Vault) -> Rules:
     config = vault.root / CONFIG
     sops = vault.root / SOPS_CONFIG
+    epochs = vault.root / EPOCHS
     return Rules(vault.schemas, config.read_bytes() if config.exists() else None, vault.keyring,
-                 sops_bytes=sops.read_bytes() if sops.is_file() else None)
+                 sops_bytes=sops.read_bytes() if sops.is_file() else None,
+                 epochs_bytes=epochs.read_bytes() if epochs.is_file() else None)
 
 
 def _rules_from_entries(root: Path, entries: list[gitio.IndexEntry], keyring: Keyring | None) -> Rules:
@@ -146,14 +169,17 @@ def _rules_from_entries(root: Path, entries: list[gitio.IndexEntry], keyring: Ke
     files: dict[str, bytes] = {}
     config: bytes | None = None
     sops: bytes | None = None
+    epochs: bytes | None = None
     for e in entries:
         if e.path == CONFIG:
             config = blobs[e.blob]
         elif e.path == SOPS_CONFIG:
             sops = blobs[e.blob]
+        elif e.path == EPOCHS:
+            epochs = blobs[e.blob]
         elif e.path.startswith("schemas/") and "/" not in e.path[len("schemas/"):]:
             files[e.path[len("schemas/"):]] = blobs[e.blob]
-    return Rules(SchemaSet(files or None), config, keyring, sops_bytes=sops)
+    return Rules(SchemaSet(files or None), config, keyring, sops_bytes=sops, epochs_bytes=epochs)
 
 
 def rules_from_commit(root: Path, rev: str, keyring: Keyring | None) -> Rules:
@@ -169,6 +195,7 @@ def _rules_preferring_worktree(root: Path, entries: list[gitio.IndexEntry], keyr
     files: dict[str, bytes] = {}
     config: bytes | None = None
     sops: bytes | None = None
+    epochs: bytes | None = None
     for e in entries:
         try:
             data = (root / e.path).read_bytes()
@@ -180,9 +207,11 @@ def _rules_preferring_worktree(root: Path, entries: list[gitio.IndexEntry], keyr
             config = data
         elif e.path == SOPS_CONFIG:
             sops = data
+        elif e.path == EPOCHS:
+            epochs = data
         elif "/" not in e.path[len("schemas/"):]:
             files[e.path[len("schemas/"):]] = data
-    return Rules(SchemaSet(files or None), config, keyring, sops_bytes=sops)
+    return Rules(SchemaSet(files or None), config, keyring, sops_bytes=sops, epochs_bytes=epochs)
 
 
 def rules_from_index(root: Path, keyring: Keyring | None) -> Rules:
@@ -364,7 +393,7 @@ def _check_chunk(items: list[tuple[str, str, bytes | None]]) -> Batch:
                 continue
         checked += 1
         found, named = judge_file(_RULES.schemas, path, data, _RULES.keyring, recipients, _RULES.config,
-                                  _FOLDERS.get(path))
+                                  _FOLDERS.get(path), _RULES.epochs)
         ident = _named_id(named)
         if named:
             names.append((path, ident))

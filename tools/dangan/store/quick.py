@@ -36,6 +36,7 @@ except ImportError:
 
 CONFIG = "vault.yaml"
 SOPS_CONFIG = ".sops.yaml"
+EPOCHS = "epochs.yaml"  # store.epochkeys.EPOCHS (this module imports no more of the store)
 RECORDS = "vault"
 STAMP_FILE = "quick.json"
 GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")
@@ -222,6 +223,11 @@ def stamp(root: str) -> str | None:
                 digest.update(b"sops\0" + handle.read() + b"\0")
         except FileNotFoundError:
             digest.update(b"no sops\0")
+        try:  # epochs.yaml (store.epochkeys): DG114 judges it, in an epoch vault
+            with open(os.path.join(root, EPOCHS), "rb") as handle:
+                digest.update(b"epochs\0" + handle.read() + b"\0")
+        except FileNotFoundError:
+            pass  # no epochs: the stamp of a vault without them is what it was
         schemas = os.path.join(root, "schemas")
         for name in sorted(os.listdir(schemas)):
             path = os.path.join(schemas, name)

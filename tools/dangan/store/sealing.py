@@ -26,6 +26,10 @@ class IntegrityError(Refusal):
     """A record's MAC or ciphertext does not verify: it was altered outside dangan."""
 
 
+class NoKeyToOpen(DanganError):
+    """A key change (`reseal`) met a record that none of the user's keys opens."""
+
+
 def restore_hint(where: str) -> str:
     """How to put back a record that fails its MAC, by the commands that do it. `where` is
     its path or a label that starts with its code; a hand-resolved merge is the usual cause,
@@ -57,9 +61,13 @@ class Keyring:
     explicit: Path | None = None
     notify: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
     refused: bool = field(default=False, init=False, repr=False, compare=False)  # a key file refused
+    # an epoch vault's root (set by store.vault.Vault): its keyring's epoch identities that
+    # the user's keys unlock are identities too (docs/shredding.md §3)
+    epoch_root: Path | None = field(default=None, init=False, repr=False, compare=False)
 
     @functools.cached_property
-    def identities(self) -> list[Any]:
+    def own(self) -> list[Any]:
+        """The user's own identities (key files), without the epochs they unlock."""
         from dangan.formats import agekeys
 
         try:
@@ -67,6 +75,27 @@ class Keyring:
         except agekeys.IdentityError as exc:
             self.refused = not isinstance(exc, agekeys.NoIdentity)
             raise DanganError(str(exc), Message("give --identity FILE, or set SOPS_AGE_KEY_FILE")) from None
+
+    @functools.cached_property
+    def identities(self) -> list[Any]:
+        if self.epoch_root is None:
+            return self.own
+        return [*self.own, *self.epochs().values()]
+
+    def epochs(self, identities: list[Any] | None = None) -> dict[str, Any]:
+        """epoch -> identity, for the epochs of this clone's keyring that `identities` (the
+        user's own, by default) unlock; nothing outside an epoch vault."""
+        if self.epoch_root is None:
+            return {}
+        from dangan.git import gitio
+        from dangan.store.epochkeys import EpochKeys
+
+        return EpochKeys(gitio.git_dir(self.epoch_root)).unlock(self.own if identities is None else identities)
+
+    def forget(self) -> None:
+        """Find the identities again on the next use (an epoch was just made)."""
+        for cached in ("identities", "_available"):
+            self.__dict__.pop(cached, None)
 
     @functools.cached_property
     def _available(self) -> bool:
@@ -98,6 +127,12 @@ def _canonical_recipients(recipients: tuple[str, ...]) -> frozenset[str]:
         return frozenset(agekeys.parse_recipient(r).text for r in recipients)
     except agekeys.IdentityError:
         return frozenset(recipients)
+
+
+def canonical_recipient(text: str) -> str:
+    """A recipient as records store it (an SSH key without its comment); as given when
+    it is not a key (DG114 reports it)."""
+    return next(iter(_canonical_recipients((text,))))
 
 
 def recipient_keys(config_recipients: list[dict[str, Any]]) -> list[str]:
@@ -194,7 +229,7 @@ def seal_checked(code: Code, plain: dict[str, Any], names: frozenset[str],
 
 
 @contextlib.contextmanager
-def _opening(label: str) -> Iterator[None]:
+def _opening(label: str, keyring: Keyring | None = None) -> Iterator[None]:
     """What opening a record can go wrong with, as dangan's errors: no key of ours opens
     it (exit 2), or it was altered outside dangan (IntegrityError, exit 1)."""
     from dangan.formats import sops
@@ -202,7 +237,13 @@ def _opening(label: str) -> Iterator[None]:
     try:
         yield
     except sops.NoMatchingIdentity as exc:
-        raise DanganError(Message("{label}: {exc}", label=label, exc=exc), Message("ask an archivist to add your key (`dangan recipients add`)")) from None
+        if getattr(keyring, "epoch_root", None) is not None:  # an epoch vault, docs/format.md §7c
+            raise DanganError(Message("{label}: {exc}", label=label, exc=exc), Message(
+                "an epoch vault: none of the epoch identities your key opens in this clone's "
+                "keyring (.git/dangan/keyring/) is its epoch; copy its file from the clone "
+                "that made it, or ask one of its readers")) from None
+        raise DanganError(Message("{label}: {exc}", label=label, exc=exc),
+                          Message("ask an archivist to add your key (`dangan recipients add`)")) from None
     except (sops.MacMismatch, sops.DecryptionError) as exc:
         raise IntegrityError(f"{label}: {exc}",
                              f"the file was altered outside dangan: {restore_hint(label)}") from None
@@ -229,7 +270,7 @@ def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str
                                  "can decrypt them (DG106)",
                                  f"the file was altered outside dangan: {restore_hint(label)}")
         return doc
-    with _opening(label):
+    with _opening(label, keyring):
         plain, _meta = sops.decrypt_document(doc, keyring.identities)
     return sops.strip_comments(plain)
 
@@ -240,7 +281,7 @@ def open_commented(label: str, doc: Any, keyring: Keyring) -> Any:
     comment was stored, to seal it again as it was)."""
     from dangan.formats import sopsrt  # cryptography and pyrage load only when needed
 
-    with _opening(label):
+    with _opening(label, keyring):
         return sopsrt.open_commented(doc, keyring.identities)
 
 
@@ -259,7 +300,8 @@ def reseal(doc: dict[str, Any], recipients: list[str], keyring: Keyring, rotate:
             return sopsrt.rotate_commented(doc, keyring.identities, recipients)
         return sopsrt.carry_comments(doc, sops.rewrap(doc, keyring.identities, recipients))
     except sops.NoMatchingIdentity as exc:
-        raise DanganError(Message("{label}: {exc}", label=label, exc=exc), Message("one of the current recipients must run this")) from None
+        raise NoKeyToOpen(Message("{label}: {exc}", label=label, exc=exc),
+                          Message("one of the current recipients must run this")) from None
     except (sops.MacMismatch, sops.DecryptionError) as exc:
         raise IntegrityError(f"{label}: {exc}") from None
     except sops.SopsError as exc:

@@ -17,11 +17,15 @@ from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_
 from dangan.git import gitio
 from dangan.i18n import _
 from dangan.model.codes import Code, CodeError, path_to_code
+from dangan.store.epochkeys import EPOCHS, Epoch, EpochKeys, Epochs
 from dangan.store.sealing import Keyring
 
 CONFIG = "vault.yaml"
 KNOWN_VERSIONS = (1,)
 RECORDS = "vault"
+# epochs made by this process and not yet committed, by vault root: the next `apply` of that
+# vault commits them in epochs.yaml with the records sealed to them (store/epochkeys.py)
+_NEW_EPOCHS: dict[str, Epochs] = {}
 
 
 def recipients_of(config: Mapping[str, Any], category: str, level: str | None = None) -> list[dict[str, Any]]:
@@ -56,6 +60,17 @@ class Vault:
     # changes, message)` before each commit (it may refuse), `finish(root, commit, token)`
     # after it (it may sign the commit and return the signed one's id). None: commit as is.
     signing: Any = None
+    # services.attachments.follow_epochs (set by the CLI): in an epoch vault, `apply`
+    # encrypts a written record's attachments again when its epoch moved. None: as given.
+    follow: Any = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # an epoch vault's keyring also opens the epoch identities the user's keys unlock
+        # (docs/shredding.md §3), whoever sets it: the CLI, the hooks, the demo
+        super().__setattr__(name, value)
+        if (name == "keyring" and isinstance(value, Keyring) and value.epoch_root is None
+                and (self.root / EPOCHS).is_file()):
+            value.epoch_root = self.root
 
     @classmethod
     def open(cls, path: Path | None = None, *, search: bool = True) -> Vault:
@@ -126,6 +141,89 @@ class Vault:
     @functools.cached_property
     def git_dir(self) -> Path:
         return gitio.git_dir(self.root)
+
+    # ------------------------------------------------------------------ epochs
+    @functools.cached_property
+    def _epochs_file(self) -> Epochs | None:
+        from dangan.store import epochkeys
+
+        return epochkeys.load(self.root)
+
+    @property
+    def epochs(self) -> Epochs | None:
+        """epochs.yaml with the epochs made since (not committed yet), or None: a vault
+        without epochs, whose records are sealed to their readers (docs/shredding.md)."""
+        made = _NEW_EPOCHS.get(str(self.root))
+        return made if made is not None else self._epochs_file
+
+    @property
+    def epoch_keys(self) -> EpochKeys:
+        return EpochKeys(self.git_dir)
+
+    def sealing_keys(self, category: str, level: str | None, tree: Mapping[str, Any]) -> list[str]:
+        """The keys a record's data key and its attachments' file keys are wrapped to: in an
+        epoch vault its epoch's public key alone (the epoch made now when new); otherwise
+        the keys of its readers (`recipient_keys`). None of its readers: an empty list."""
+        people = self.recipient_keys(category, level)
+        if self.epochs is None or not people:
+            return people
+        return [self.epoch_key(category, level, tree, people)]
+
+    def epoch_key(self, category: str, level: str | None, tree: Mapping[str, Any], people: list[str]) -> str:
+        """The public key of a record's epoch (model.epochs); a new epoch's identity is made
+        and written to the keyring for `people`, and listed for the next `apply`."""
+        from dangan.model.epochs import epoch_of
+
+        epochs = self.epochs
+        assert epochs is not None
+        names = [str(r.get("name")) for r in self.recipients_for(category, level)]
+        epoch = epoch_of(self.config, category, tree, names)
+        found = epochs.get(epoch)
+        if found is not None:
+            if not found.live:
+                raise DanganError(
+                    f"its epoch {epoch} was shredded on {found.shredded}: nothing may be sealed to it",
+                    "its retention ended then; `dangan retention extend` sets a later end (docs/shredding.md)")
+            return found.key
+        keys = self.epoch_keys
+        if keys.path(epoch).exists():
+            # made by a command that did not commit, or listed on another branch: kept, never
+            # replaced (records elsewhere may be sealed to it)
+            opened = keys.unlock(self.keyring.identities, only=[epoch])
+            if epoch not in opened:
+                raise DanganError(f"epoch {epoch}: this clone's keyring holds it but none of your keys opens it",
+                                  "ask one of its readers to write this record")
+            public = str(opened[epoch].to_public())
+        else:
+            public, _secret = keys.create(epoch, people)
+        made = Epochs(list(epochs.entries))
+        made.add(Epoch(epoch, public))
+        _NEW_EPOCHS[str(self.root)] = made
+        self.keyring.epoch_root = self.root
+        self.keyring.forget()  # the new identity opens what is sealed to it from now on
+        return public
+
+    def start_epochs(self) -> None:
+        """Make this an epoch vault (`keys migrate-epochs`): an empty epochs.yaml, committed
+        by the next `apply` with the epochs made for the records sealed meanwhile."""
+        if self.epochs is not None:
+            raise DanganError(f"this vault has epochs already ({EPOCHS})",
+                              "`dangan keys updatekeys` seals every record to its epoch")
+        _NEW_EPOCHS[str(self.root)] = Epochs([])
+        self.keyring.epoch_root = self.root
+        self.keyring.forget()
+
+    def epochs_pending(self) -> bool:
+        """Whether epochs were made that no `apply` has written yet."""
+        return str(self.root) in _NEW_EPOCHS
+
+    def with_new_epochs(self, changes: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`changes` and, when epochs were made for them, epochs.yaml listing them."""
+        made = _NEW_EPOCHS.pop(str(self.root), None)
+        if made is None:
+            return changes
+        self.__dict__.pop("_epochs_file", None)
+        return {**changes, EPOCHS: made.render()}
 
     # ----------------------------------------------------------------- records
     def path_of(self, code: Code) -> Path:
@@ -264,7 +362,12 @@ class Vault:
             found = transaction.recover(self.root, self.git_dir)
             if found is not None:
                 transaction.note(found)
-            yield
+            _NEW_EPOCHS.pop(str(self.root), None)  # epochs are made under the lock, for its write
+            try:
+                yield
+            finally:
+                if _NEW_EPOCHS.pop(str(self.root), None) is not None:
+                    self.__dict__.pop("_epochs_file", None)  # not written: epochs.yaml as it is
 
     # ----------------------------------------------------------------- changes
     def ready_to_write(self) -> None:
@@ -298,7 +401,20 @@ class Vault:
         from dangan.store import transaction
 
         self.ready_to_write()
-        return transaction.write(self.root, changes, message, commit=commit, signing=self.signing, empty=empty)
+        if self.follow is not None and self.epochs is not None:
+            changes = self.follow(self, changes)
+        if not any(isinstance(v, Path) for v in changes.values()):
+            changes = self.with_new_epochs(changes)
+            return transaction.write(self.root, changes, message, commit=commit, signing=self.signing, empty=empty)
+        # attachments encrypted again (temp files): renamed into place by the transaction
+        try:
+            changes = self.with_new_epochs(changes)
+            return transaction.write(self.root, changes, message, commit=commit, signing=self.signing, empty=empty,
+                                     signed_changes={p: v for p, v in changes.items() if not isinstance(v, Path)})
+        finally:
+            for value in changes.values():
+                if isinstance(value, Path):
+                    value.unlink(missing_ok=True)
 
     def recover_interrupted(self) -> Any:
         """Finish or roll back what a killed dangan command left (store/transaction.py):
