@@ -109,6 +109,32 @@ def drain_pty(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def on_a_terminal(root: Path, *args: str) -> tuple[int, str, str]:
+    """(exit status, stdout, what a pseudo-terminal on stderr showed) of `dangan -C ROOT ARGS`:
+    what a user sees of the progress lines, which only a terminal gets."""
+    import pty
+
+    main, side = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(DANGAN_BIN), "-C", str(root), *args],
+                                stdout=subprocess.PIPE, stderr=side, stdin=subprocess.DEVNULL)
+        os.close(side)
+        out, _ = proc.communicate(timeout=60)
+        shown = drain_pty(main).decode("utf-8")
+    finally:
+        os.close(main)
+    return proc.returncode, out.decode("utf-8"), shown
+
+
+def bare_server(parent: Path, name: str = "remote.git") -> Path:
+    """A bare repository under `parent` with this repository's pre-receive hook: a server."""
+    bare = parent / name
+    git(parent, "init", "-q", "--bare", str(bare))
+    shutil.copyfile(REPO / "hooks" / "pre-receive", bare / "hooks" / "pre-receive")
+    (bare / "hooks" / "pre-receive").chmod(0o755)
+    return bare
+
+
 def git(root: Path, *args: str, check: bool = True) -> str:
     proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
     if check and proc.returncode != 0:

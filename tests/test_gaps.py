@@ -312,23 +312,9 @@ def test_fast_codes_agree_with_path_to_code() -> None:
 
 
 def _on_a_terminal(root: Path, *args: str) -> tuple[int, str, str]:
-    """(exit status, stdout, what the pseudo-terminal on stderr showed) of `dangan -C ROOT ARGS`."""
-    import os
-    import pty
-    import subprocess
+    from conftest import on_a_terminal
 
-    from conftest import DANGAN_BIN, drain_pty
-
-    main, side = pty.openpty()
-    try:
-        proc = subprocess.Popen([str(DANGAN_BIN), "-C", str(root), *args],
-                                stdout=subprocess.PIPE, stderr=side, stdin=subprocess.DEVNULL)
-        os.close(side)
-        out, _ = proc.communicate(timeout=60)
-        shown = drain_pty(main).decode("utf-8")
-    finally:
-        os.close(main)
-    return proc.returncode, out.decode("utf-8"), shown
+    return on_a_terminal(root, *args)
 
 
 @pytest.mark.parametrize("command", ["gaps", "due"])

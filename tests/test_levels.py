@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, git, run_cli
+from conftest import bare_server, git, run_cli
 from test_encryption import Key, dg, make_key, ok
 
 from dangan.formats import sops
@@ -141,10 +141,7 @@ def test_a_hand_made_secret_record_in_clear_is_refused_by_both_hooks(setup: tupl
     assert "李四考核" not in commit.stderr  # the value is never printed
     # a writer without hooks commits it anyway: the server refuses the push
     git(root, "commit", "-q", "--no-verify", "-m", "by hand")
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    shutil.copyfile(REPO / "hooks" / "pre-receive", bare / "hooks" / "pre-receive")
-    (bare / "hooks" / "pre-receive").chmod(0o755)
+    bare = bare_server(tmp_path)
     push = subprocess.run(["git", "push", "-q", str(bare), "HEAD:refs/heads/main"], cwd=root,
                           capture_output=True, text=True)
     assert push.returncode != 0 and "DG122" in push.stderr

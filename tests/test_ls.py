@@ -351,23 +351,11 @@ def test_opencc_is_loaded_only_to_compare_chinese_text(filled: Path, args: list[
 def test_a_listing_says_how_far_it_has_read_on_a_terminal(filled: Path) -> None:
     """Issue 24 part 4: `ls` (a search of 100,000 files takes seconds) counts the files it
     has read on one stderr line on a terminal, cleared at the end; a pipe sees nothing."""
-    import os
-    import pty
-    import subprocess
-
-    from conftest import DANGAN_BIN, drain_pty
+    from conftest import on_a_terminal
 
     piped = run_cli(["-C", str(filled), "ls", "--search", "電梯"])
     assert piped.code == 0 and piped.err == "", piped
-    main, side = pty.openpty()
-    try:
-        proc = subprocess.Popen([str(DANGAN_BIN), "-C", str(filled), "ls", "--search", "電梯"],
-                                stdout=subprocess.PIPE, stderr=side, stdin=subprocess.DEVNULL)
-        os.close(side)
-        out, _ = proc.communicate(timeout=60)
-        shown = drain_pty(main).decode("utf-8")
-    finally:
-        os.close(main)
-    assert proc.returncode == 0 and out.decode("utf-8") == piped.out
+    code, out, shown = on_a_terminal(filled, "ls", "--search", "電梯")
+    assert code == 0 and out == piped.out
     assert re.search(r"\rls: [0-9,]+ files read…", shown), shown
     assert shown.endswith("\r"), shown  # the line is cleared at the end

@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, git
+from conftest import bare_server, git
 from test_encryption import ROOM, Key, dg, example, make_key, ok
 
 from dangan.formats import agekeys, sops
@@ -368,10 +368,7 @@ def test_the_hooks_refuse_a_record_wrapped_to_a_person_or_an_unknown_epoch(
     assert commit.returncode != 0 and f"{TS_PATH}: DG123" in commit.stderr and expected in commit.stderr
     # a writer without hooks commits it anyway: the server refuses the push
     git(root, "commit", "-q", "--no-verify", "-m", "by hand")
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    shutil.copyfile(REPO / "hooks" / "pre-receive", bare / "hooks" / "pre-receive")
-    (bare / "hooks" / "pre-receive").chmod(0o755)
+    bare = bare_server(tmp_path)
     push = subprocess.run(["git", "push", "-q", str(bare), "HEAD:refs/heads/main"], cwd=root,
                           capture_output=True, text=True)
     assert push.returncode != 0 and "DG123" in push.stderr
