@@ -29,7 +29,7 @@ from dangan.cli.base import (
 from dangan.errors import DanganError, Refusal
 from dangan.formats.terminal import CountLine, escape
 from dangan.formats.yamlio import dump
-from dangan.i18n import _, pgettext
+from dangan.i18n import Message, _, pgettext
 from dangan.model.codes import parse_code, parse_location
 from dangan.model.threeway import conflict_hint, conflict_refusal
 from dangan.services import records
@@ -316,7 +316,7 @@ def import_cmd(ctx: Context, category: str, file: Path, location_column: str | N
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DanganError(f"{file}: {exc.strerror}") from None
+        raise DanganError(Message("{path}: {problem}", path=file, problem=exc.strerror)) from None
     bar = RowsBar(enabled=not as_json and sys.stdout.isatty())
     try:
         with bar:

@@ -72,6 +72,7 @@ from dangan.errors import DanganError
 from dangan.formats import agekeys, sops
 from dangan.formats.yamlio import dump, load_text
 from dangan.git import gitio
+from dangan.i18n import Message
 from dangan.model.codes import Code, Location, parse_code
 from dangan.services import scan
 from dangan.services.initvault import init_vault
@@ -1923,8 +1924,8 @@ def build_day(text: str | None) -> dt.date | None:
 
     day = parse_day(text, TZ)
     if day > dt.datetime.now(TZ).date():
-        raise DanganError(f"--as-of {text} is after today",
-                          "the demo's history ends before its build day: give today or an earlier day")
+        raise DanganError(Message("--as-of {day} is after today", day=text),
+                          Message("the demo's history ends before its build day: give today or an earlier day"))
     return day
 
 
@@ -1955,13 +1956,16 @@ def build_demo(
         return package().build_demo(path, size, today=today, progress=progress, check=check,  # type: ignore[no-any-return]
                                     language=language)
     if size not in PROFILES:
-        raise DanganError(f"unknown demo size {size!r}", f"choose one of: {', '.join(PROFILES)}")
+        raise DanganError(Message("unknown demo size {size}", size=repr(size)),
+                          Message("choose one of: {sizes}", sizes=", ".join(PROFILES)))
     path = Path(path)
     if path.exists():
         if not path.is_dir():
-            raise DanganError(f"{path} exists and is not a directory", "give a new or empty directory")
+            raise DanganError(Message("{path} exists and is not a directory", path=path),
+                              Message("give a new or empty directory"))
         if any(path.iterdir()):
-            raise DanganError(f"{path} exists and is not empty", "give a new or empty directory, e.g. dangan demo ./demo-vault")
+            raise DanganError(Message("{path} exists and is not empty", path=path),
+                              Message("give a new or empty directory, e.g. dangan demo ./demo-vault"))
     started = time.monotonic()
     pinned = _at(today, 0) if today is not None else None
     today = today or dt.datetime.now(TZ).date()

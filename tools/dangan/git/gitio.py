@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dangan.errors import GitError
+from dangan.i18n import Message
 
 ZERO = "0" * 40
 # The staged changes in git's raw form (`git diff --cached`, which reads a sparse index
@@ -539,12 +540,15 @@ def commit(root: Path, message: str, paths: Sequence[str], *, sign: bool = False
     proc = run(["commit", "-q", *options, "-m", message, "--", *paths], root, env=env, check=False)
     if proc.returncode != 0:
         text = proc.stderr.decode("utf-8", "replace").strip()
-        if "commit refused" in text:  # the vault's own hook said no: a refusal, exit 1
+        lines = [line for line in text.splitlines() if ": DG1" in line]
+        # the vault's own hook said no (its findings' `PATH: DGnnn ` prefix is the same in every
+        # interface language; its summary line is not): a refusal, exit 1
+        if lines or "commit refused" in text:
             from dangan.errors import Refusal
 
-            lines = [line for line in text.splitlines() if ": DG1" in line]
             shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
-            raise Refusal(f"the pre-commit hook refused the commit: {shown}", "nothing was changed; fix the findings and retry")
+            raise Refusal(Message("the pre-commit hook refused the commit: {findings}", findings=shown),
+                          Message("nothing was changed; fix the findings and retry"))
         if text:
             raise failure(["commit"], proc.stderr, None, proc.returncode)
         # nothing on stderr: git said why on stdout, last ("nothing to commit, ...")

@@ -384,7 +384,8 @@ def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.date
         raise DanganError(Message("--title is one line of at most 500 characters"))
     for path in files:
         if not path.is_file():
-            raise DanganError(f"{path}: no such file" if not path.exists() else f"{path} is not a regular file")
+            raise DanganError(Message("{path}: no such file", path=path) if not path.exists()
+                              else Message("{path} is not a regular file", path=path))
     with vault.lock():
         vault.ready_to_write()
         plain, rt, stored = records.read_plain(vault, code)

@@ -128,8 +128,9 @@ def verify_folder(folder: Path) -> dict[str, Any]:
     raw = gitio.run(["status", "--porcelain", "-z", "--untracked-files=all"], folder).stdout
     changed = [item[3:].decode("utf-8", "replace") for item in raw.split(b"\0") if len(item) > 3]
     if changed:
-        raise DanganError(f"the exported vault was changed after the export: {changed[0]}"
-                          + (f" and {len(changed) - 1} more" if len(changed) > 1 else ""),
+        raise DanganError(Message("the exported vault was changed after the export: {first} and {more} more",
+                                  first=changed[0], more=len(changed) - 1) if len(changed) > 1 else
+                          Message("the exported vault was changed after the export: {first}", first=changed[0]),
                           Message("ask for the export again, or restore it as it was made (`git status` there)"))
     entries = {e.path: e.blob for e in gitio.ls_tree(folder, "HEAD")}
     problems = handover_export.files_problems(entries, manifest, folder)
@@ -143,8 +144,9 @@ def verify_folder(folder: Path) -> dict[str, Any]:
     if gitio.count_commits(folder, ["HEAD"]) != 2:
         problems.append(Message("its history is not the export's two commits (dangan init, the export)"))
     if problems:
-        raise DanganError(f"the exported vault does not match its manifest: {problems[0]}"
-                          + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+        raise DanganError(Message("the exported vault does not match its manifest: {first} (and {more} more)",
+                                  first=problems[0], more=len(problems) - 1) if len(problems) > 1 else
+                          Message("the exported vault does not match its manifest: {first}", first=problems[0]),
                           Message("ask for the export again; nothing was imported"))
     return manifest
 

@@ -319,8 +319,8 @@ def export_epochs(vault: Vault, out: Path) -> Exported:
 
     epochs = vault.epochs
     if epochs is None:
-        raise DanganError("this vault has no epochs (no epochs.yaml)",
-                          "`dangan keys migrate-epochs` makes them; until then records open with your own key")
+        raise DanganError(Message("this vault has no epochs (no epochs.yaml)"),
+                          Message("`dangan keys migrate-epochs` makes them; until then records open with your own key"))
     try:
         first = out.read_text("utf-8").splitlines(keepends=True)[:1]
     except FileNotFoundError:
@@ -328,14 +328,14 @@ def export_epochs(vault: Vault, out: Path) -> Exported:
     except (OSError, UnicodeDecodeError):
         first = [""]
     if first is not None and first != [EXPORT_HEADER]:
-        raise DanganError(f"{out} exists and is not a file `dangan keys export-epochs` wrote",
-                          "give a new file name; a keys file is never overwritten")
+        raise DanganError(Message("{path} exists and is not a file `dangan keys export-epochs` wrote", path=out),
+                          Message("give a new file name; a keys file is never overwritten"))
     opened = vault.keyring.epochs()
     live = epochs.live()
     chosen = [e for e in live if e.id in opened]
     if not chosen:
-        raise DanganError("none of your keys opens a live epoch of this vault's keyring",
-                          "ask one of their readers; this clone's keyring is .git/dangan/keyring/")
+        raise DanganError(Message("none of your keys opens a live epoch of this vault's keyring"),
+                          Message("ask one of their readers; this clone's keyring is .git/dangan/keyring/"))
     text = EXPORT_HEADER + "".join(
         f"# epoch: {e.id}\n# public key: {e.key}\n{opened[e.id]}\n" for e in chosen)
     write_atomic(out, text.encode("ascii"), mode=0o600)

@@ -980,10 +980,11 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
 def commits_in(root: Path, spec: str) -> list[tuple[str | None, str]]:
     """(first parent or None, commit) for each commit of `A..B` (oldest first)."""
     if spec.startswith("-"):
-        raise DanganError(f"{spec!r} is not a revision range")
+        raise DanganError(Message("{spec} is not a revision range", spec=repr(spec)))
     proc = gitio.run(["rev-list", "--reverse", "--parents", spec, "--"], root, check=False)
     if proc.returncode != 0:
-        raise DanganError(f"{spec!r} is not a revision range of this repository", "example: main..HEAD")
+        raise DanganError(Message("{spec} is not a revision range of this repository", spec=repr(spec)),
+                          Message("example: main..HEAD"))
     out = []
     for line in proc.stdout.decode().splitlines():
         ids = line.split()
@@ -1094,11 +1095,11 @@ def expand_paths(vault: Vault, given: Iterable[Path]) -> list[str]:
     for item in given:
         full = item.resolve()
         if not full.exists():
-            raise DanganError(f"{item}: no such file or directory")
+            raise DanganError(Message("{path}: no such file or directory", path=item))
         try:
             rel = full.relative_to(root).as_posix()
         except ValueError:
-            raise DanganError(f"{item} is outside the vault at {root}") from None
+            raise DanganError(Message("{path} is outside the vault at {root}", path=item, root=root)) from None
         if full.is_dir():
             prefix = "" if rel == "." else rel + "/"
             rels.extend(r for r in vault.record_files() if r.startswith(prefix))

@@ -25,6 +25,7 @@ from typing import Any
 
 from dangan.errors import DanganError
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
+from dangan.i18n import Message
 from dangan.model.codes import CodeError, parse_code
 from dangan.model.epochs import EPOCH_ID, shreddable
 
@@ -167,7 +168,8 @@ def parse(data: bytes) -> Epochs:
     """epochs.yaml as entries; a broken file is bad input (DG114 says what is wrong)."""
     found = problems(data)
     if found:
-        raise DanganError(f"{EPOCHS}: {found[0]}", "`dangan check` lists its problems (DG114)")
+        raise DanganError(Message("{file}: {problem}", file=EPOCHS, problem=found[0]),
+                          Message("`dangan check` lists its problems (DG114)"))
     tree = load_text(decode(data))
     return Epochs([Epoch(str(e["id"]), str(e["key"]), str(e["state"]),
                          e.get("shredded"), e.get("certificate")) for e in tree["epochs"]])
@@ -180,7 +182,7 @@ def load(root: Path) -> Epochs | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise DanganError(f"{EPOCHS}: {exc.strerror}") from None
+        raise DanganError(Message("{file}: {problem}", file=EPOCHS, problem=exc.strerror)) from None
     return parse(data)
 
 
@@ -213,12 +215,12 @@ class EpochKeys:
         from dangan.formats import agekeys
 
         if not readers:
-            raise DanganError(f"epoch {epoch}: nobody to encrypt its identity to",
-                              "vault.yaml gives its records no recipient")
+            raise DanganError(Message("epoch {epoch}: nobody to encrypt its identity to", epoch=epoch),
+                              Message("vault.yaml gives its records no recipient"))
         target = self.path(epoch)
         if target.exists():
-            raise DanganError(f"epoch {epoch}: {target} exists already",
-                              "an epoch identity is never replaced; `dangan check` says which is used")
+            raise DanganError(Message("epoch {epoch}: {path} exists already", epoch=epoch, path=target),
+                              Message("an epoch identity is never replaced; `dangan check` says which is used"))
         secret, public = agekeys.generate_identity()
         self.write(epoch, secret, readers)
         return public, secret
@@ -234,7 +236,7 @@ class EpochKeys:
         try:
             keys = [agekeys.parse_recipient(r).key for r in readers]
         except agekeys.IdentityError as exc:
-            raise DanganError(f"epoch {epoch}: {exc}") from None
+            raise DanganError(Message("epoch {epoch}: {problem}", epoch=epoch, problem=exc)) from None
         data = pyrage.encrypt(f"{secret}\n".encode("ascii"), keys, armored=True)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(self.path(epoch), data, mode=0o600)

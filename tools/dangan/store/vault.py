@@ -15,7 +15,7 @@ from dangan.errors import DanganError, VaultError
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import YamlError, decode, dump, load_roundtrip, load_text, to_plain
 from dangan.git import gitio
-from dangan.i18n import _
+from dangan.i18n import Message, _
 from dangan.model.codes import Code, CodeError, path_to_code
 from dangan.store.epochkeys import EPOCHS, Epoch, EpochKeys, Epochs
 from dangan.store.sealing import Keyring
@@ -191,8 +191,8 @@ class Vault:
             # replaced (records elsewhere may be sealed to it)
             opened = keys.unlock(self.keyring.identities, only=[epoch])
             if epoch not in opened:
-                raise DanganError(f"epoch {epoch}: this clone's keyring holds it but none of your keys opens it",
-                                  "ask one of its readers to write this record")
+                raise DanganError(Message("epoch {epoch}: this clone's keyring holds it but none of your keys opens it",
+                                          epoch=epoch), Message("ask one of its readers to write this record"))
             public = str(opened[epoch].to_public())
         else:
             public, _secret = keys.create(epoch, people)
@@ -207,8 +207,8 @@ class Vault:
         """Make this an epoch vault (`keys migrate-epochs`): an empty epochs.yaml, committed
         by the next `apply` with the epochs made for the records sealed meanwhile."""
         if self.epochs is not None:
-            raise DanganError(f"this vault has epochs already ({EPOCHS})",
-                              "`dangan keys updatekeys` seals every record to its epoch")
+            raise DanganError(Message("this vault has epochs already ({file})", file=EPOCHS),
+                              Message("`dangan keys updatekeys` seals every record to its epoch"))
         _NEW_EPOCHS[str(self.root)] = Epochs([])
         self.keyring.epoch_root = self.root
         self.keyring.forget()
@@ -261,10 +261,10 @@ class Vault:
             return
         held = ", ".join(f.split("/", 1)[1] for f in self.checkout or [] if len(f.split("/")[1]) == 3)
         folder = "/".join(rel.split("/")[:2])
-        raise DanganError(f"{what} is outside this office's checkout (it holds {held or 'no project'}"
-                          " and the company-level records)",
-                          f"`git sparse-checkout add {folder}` fetches it from the server, "
-                          "or work in a checkout that holds it")
+        raise DanganError(Message("{what} is outside this office's checkout (it holds {held} and the "
+                                  "company-level records)", what=what, held=held or "no project"),
+                          Message("`git sparse-checkout add {folder}` fetches it from the server, or work in "
+                                  "a checkout that holds it", folder=folder))
 
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.root.resolve()).as_posix()
@@ -309,8 +309,8 @@ class Vault:
                               _("known categories: {names}").format(names=known))
         path = self.path_of(code)
         if path.is_symlink():  # it could point anywhere, outside the vault too: never followed
-            raise DanganError(f"{code.path} is a symbolic link, not a record",
-                              "replace it with the record's file; `dangan check` reports it (DG104)")
+            raise DanganError(Message("{path} is a symbolic link, not a record", path=code.path),
+                              Message("replace it with the record's file; `dangan check` reports it (DG104)"))
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -318,8 +318,8 @@ class Vault:
             raise DanganError(_("no record {code} (no file {path})").format(code=code, path=code.path),
                               _("list records with `dangan ls`")) from None
         except IsADirectoryError:
-            raise DanganError(f"{code.path} is a folder, not a record file",
-                              "move it away; `dangan check` reports what is under vault/") from None
+            raise DanganError(Message("{path} is a folder, not a record file", path=code.path),
+                              Message("move it away; `dangan check` reports what is under vault/")) from None
         try:
             rt = load_roundtrip(decode(data))
         except YamlError as exc:
@@ -327,7 +327,8 @@ class Vault:
 
             if has_markers(data):  # a merge git did line by line: say which and the way out
                 raise DanganError(*markers_refusal(str(code), code.path, gitio.busy_state(self.root))) from None
-            raise DanganError(f"{code.path}: {exc}", "fix the file, then run `dangan check`") from None
+            raise DanganError(Message("{path}: {problem}", path=code.path, problem=exc),
+                              Message("fix the file, then run `dangan check`")) from None
         return to_plain(rt), rt
 
     def render(self, rel: str, doc: Any) -> bytes:
