@@ -176,3 +176,24 @@ def test_a_message_keeps_its_english_and_its_template() -> None:
     finally:
         i18n.set_language("en")
     assert findings.line(path, rule, message) == "p: DG108 SB-A01-02-0001 is listed twice (commit 0123456789)"
+
+
+def test_a_commit_the_hook_refuses_in_chinese_is_a_refusal(vault: Path) -> None:
+    """dangan's own commits (gitio.commit) tell the vault's hook refusing from git failing by
+    the findings' `PATH: DGnnn ` prefix, which every language keeps: the Chinese summary line
+    does not say "commit refused" (it did not, and the refusal came out as a git failure)."""
+    import os
+    import sys
+
+    stage(vault, {SB_REL: sb(status="bogus")})
+    script = ("import sys\nfrom pathlib import Path\nfrom dangan.errors import Refusal\n"
+              "from dangan.git import gitio\nfrom dangan.i18n import set_language, shown\n"
+              "set_language('zh-Hans')\n"
+              "try:\n    gitio.commit(Path(sys.argv[1]), 'bad', [sys.argv[2]])\n"
+              "except Refusal as exc:\n    print('REFUSAL', shown(exc.message))\n")
+    env = {**os.environ, "DANGAN_LANG": "zh-Hans", "LANG": "C.UTF-8"}
+    proc = subprocess.run([sys.executable, "-c", script, str(vault), SB_REL], capture_output=True,
+                          text=True, env=env, check=False)
+    assert proc.stdout.startswith("REFUSAL pre-commit 钩子拒绝了提交："), (proc.stdout, proc.stderr)
+    assert f"{SB_REL}: DG102" in proc.stdout
+    assert git(vault, "log", "--format=%s", "-1").strip() != "bad"
