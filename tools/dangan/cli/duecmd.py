@@ -7,8 +7,16 @@ import click
 
 from dangan.cli.base import Context, emit_json, json_option, office_note, pass_ctx
 from dangan.formats.terminal import CountLine, escape
-from dangan.i18n import _
+from dangan.i18n import _, language
+from dangan.model import script
+from dangan.model.departments import UNASSIGNED
 from dangan.model.timeutil import parse_day
+
+
+def shown_department(name: str) -> str:
+    """A department as vault.yaml names it; the placeholder for none in the interface language
+    (`--department unassigned` and `--json` keep the stored word)."""
+    return _("unassigned") if name == UNASSIGNED else name
 
 
 def text_lines(doc: dict[str, Any]) -> list[str]:
@@ -23,8 +31,10 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
     for item in doc["obligations"]:
         days = (_("{n} d overdue").format(n=item["days_overdue"]) if item["state"] == "overdue"
                 else _("{n} d left").format(n=item["days_left"]))
-        who = item["department"] + (f" {item['responsible']}" if item["responsible"] else "")
+        who = shown_department(item["department"]) + (f" {item['responsible']}" if item["responsible"] else "")
         duty = f"{item['zh']} ({item['duty']})" if item["zh"] else item["duty"]
+        if item["zh"] and language() != "en":  # the duty's Chinese name alone, in the language's script
+            duty = script.fold(item["zh"]) if language() == "zh-Hans" else item["zh"]
         fields = [item["due"], days, item["subject"], item["field"], duty, who, item["title"] or ""]
         lines.append("  ".join(escape(str(f)) for f in fields).rstrip())
     for path in doc["unreadable"]:

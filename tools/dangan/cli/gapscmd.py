@@ -17,6 +17,7 @@ from dangan.cli.base import (
     pass_ctx,
     say,
 )
+from dangan.cli.duecmd import shown_department
 from dangan.formats.terminal import CountLine, escape
 from dangan.i18n import N_, _
 from dangan.model.timeutil import parse_day
@@ -40,7 +41,7 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
         if gap["department"] != current:
             current = gap["department"]
             who = _(" (responsible: {name})").format(name=gap["responsible"]) if gap["responsible"] else ""
-            lines.append(escape(f"{current}{who}:"))
+            lines.append(escape(f"{shown_department(current)}{who}:"))
         lines.append(escape("  " + _("{kind:<8} since {since}  {what}").format(
             kind=_(gap["kind"]), since=gap["since"], what=gap_text(gap))))
     for path in doc["unreadable"]:
