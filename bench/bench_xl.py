@@ -17,7 +17,7 @@ names one:
 Nothing fails on a time: misses are reported as misses. The table goes into
 docs/performance.md under "<!-- results-xl -->" (bench/run.py writes the 100,000-record one).
 
-    python bench/bench_xl.py [--rebuild] [--no-write] [--vault DIR]
+    python bench/bench_xl.py [--rebuild] [--no-write] [--vault DIR] [--only check,hook,...]
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ import run as common  # noqa: E402  (bench/run.py: the runner, the peer, the tab
 
 DANGAN = common.DANGAN
 SAMPLE_EVERY = 50
+PARTS = ("check", "hook", "office", "diff", "readers", "backup")
 
 
 def xl_vault(rebuild: bool) -> tuple[Path, float | None]:
@@ -138,7 +139,12 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the xl vault")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
     parser.add_argument("--vault", type=Path, help="use this vault instead of the xl demo")
+    parser.add_argument("--only", default=",".join(PARTS), metavar="PARTS",
+                        help=f"measure only these, comma-separated (default all: {','.join(PARTS)})")
     args = parser.parse_args()
+    parts = {part.strip() for part in args.only.split(",") if part.strip()}
+    if parts - set(PARTS):
+        parser.error(f"--only: unknown {', '.join(sorted(parts - set(PARTS)))}; known: {', '.join(PARTS)}")
     common.WORK.mkdir(parents=True, exist_ok=True)
     common.run([sys.executable, "-m", "compileall", "-q", str(common.REPO / "tools" / "dangan")])
     if args.vault:
@@ -148,17 +154,26 @@ def main() -> None:
     results: list[dict] = []
     if built is not None:
         results.append(_row("building the xl demo (dangan demo --size xl)", built, "s", "(no target)", True))
-    bench_check(vault, results)
-    bench_hook(vault, results, 0.25, "full checkout")
-    bench_office(vault, results)
+    if "check" in parts:
+        bench_check(vault, results)
+    if "hook" in parts:
+        bench_hook(vault, results, 0.25, "full checkout")
+    if "office" in parts:
+        bench_office(vault, results)
     from bench_backup import measure as bench_backup  # noqa: E402
     from bench_diff import measure as bench_diff  # noqa: E402
 
-    for row in bench_diff(vault, common.WORK / "xl-work"):
-        row["target"], row["met"] = "< 5 s", row["value"] < 5
-        results.append(row)
-    bench_readers(vault, results)
-    results += bench_backup(vault, common.WORK / "xl-work")
+    if "diff" in parts:
+        for row in bench_diff(vault, common.WORK / "xl-work"):
+            row["target"], row["met"] = "< 5 s", row["value"] < 5
+            results.append(row)
+    if "readers" in parts:
+        bench_readers(vault, results)
+    if "backup" in parts:
+        results += bench_backup(vault, common.WORK / "xl-work")
+    if parts != set(PARTS) and results:  # said on the first row: the table is not the whole run
+        partial = f"a partial run (--only {','.join(p for p in PARTS if p in parts)})"
+        results[0]["note"] = f"{partial}; {results[0]['note']}" if results[0].get("note") else partial
     common.report(results, not args.no_write, marker="results-xl")
 
 
