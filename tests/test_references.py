@@ -19,6 +19,7 @@ A failure lists every unresolved reference as `path:line: reference (why)`.
 """
 from __future__ import annotations
 
+import os
 import re
 from functools import cache
 from pathlib import Path
@@ -29,7 +30,7 @@ ROOTS = ("tools", "tests", "docs", "bench", "hooks", "schemas", ".ci", "README.m
          "hatch_build.py", "pyproject.toml", ".pre-commit-hooks.yaml", "vault.yaml")
 SUFFIXES = {".py", ".md", ".json", ".yaml", ".yml", ".c", ".h", ".sh", ".toml", ".txt", ".csv",
             ".html", ".cfg", ".ini"}
-SKIP_DIRS = {"__pycache__", ".hypothesis", ".pytest_cache", ".ruff_cache", "build", "dist"}
+SKIP_DIRS = {"__pycache__", ".hypothesis", ".pytest_cache", ".ruff_cache", "build", "dist", ".work"}
 
 _SECTION = r"§\d+[a-z]?(?:\.\d+)*(?:[-–]\d+[a-z]?(?:\.\d+)*)?"
 _SECTIONS = rf"{_SECTION}(?:(?:,\s*|\s+and\s+){_SECTION})*"
@@ -52,9 +53,12 @@ def scanned_files() -> list[Path]:
         if path.is_file():
             files.append(path)
             continue
-        for candidate in sorted(path.rglob("*")):
-            relative = candidate.relative_to(REPO).parts
-            if any(part in SKIP_DIRS for part in relative) or not candidate.is_file():
+        found = []
+        for folder, dirs, names in os.walk(path):  # pruned: bench/.work holds the benchmark vaults
+            dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
+            found += [Path(folder) / name for name in names]
+        for candidate in sorted(found):
+            if not candidate.is_file():
                 continue
             # extensionless files under hooks/ and .ci/ are scripts
             if candidate.suffix in SUFFIXES or (candidate.suffix == "" and root in ("hooks", ".ci")):
