@@ -4,7 +4,8 @@ migration, the export for sops and age, and DG123, end to end on real vaults.
 Two people, Wang and Li, real age keys, the real sops and age binaries, real git and hooks.
 A complaint (TS, kept three years after it closed: its retention ends in 2027) with its
 complainant's name and phone encrypted and a scan attached, and an open complaint (no
-closing date yet). `keys migrate-epochs` makes the vault an epoch vault in one commit; the
+closing date yet: sealed to the year of its earliest end, the day it is sealed + P3Y; the
+migration's day is pinned). `keys migrate-epochs` makes the vault an epoch vault in one commit; the
 tests prove from the outside that each record's data key is then wrapped to its epoch alone,
 that dangan still opens everything with a person's key, that a person's key alone opens
 nothing written after the migration, that `sops -d` and `age -d` open records and scans with
@@ -34,6 +35,7 @@ TS_PATH = f"vault/A01/02/001/0301/TS/{TS}.yaml"
 OPEN = "TS-A01-02-001-0301-0002"
 OPEN_PATH = f"vault/A01/02/001/0301/TS/{OPEN}.yaml"
 SECRETS = ("林曉東", "138-0000-1234")
+MIGRATED_ON = {"GIT_AUTHOR_DATE": "2025-02-01T10:00:00+08:00", "GIT_COMMITTER_DATE": "2025-02-01T10:00:00+08:00"}
 SCAN = b"%PDF-1.4 scanned complaint form, 2024-04-08\n"
 
 
@@ -88,7 +90,7 @@ def test_an_epoch_is_the_year_retention_ends_and_the_readers(tree: dict, categor
     assert model.period_of(model.end_of(config, category, tree)) == period
     epoch = model.epoch_of(config, category, tree, ["Wang", "Li"])
     assert epoch == f"{period}.{readers_hash('Li', 'Wang')}" and model.EPOCH_ID.fullmatch(epoch)
-    assert model.shreddable(epoch) == (period not in ("open", "permanent"))
+    assert model.shreddable(epoch) == (period != "permanent")
 
 
 def test_the_end_year_is_the_vaults_timezone_and_the_readers_hash_their_set() -> None:
@@ -125,7 +127,7 @@ def test_epochs_yaml_problems() -> None:
         epochs_file({**live, "state": "gone"}): "/epochs/0/state: 'gone' is neither live nor shredded",
         epochs_file({**shredded, "certificate": "TS-A01-0001"}): "/epochs/0/certificate: a shredded epoch needs",
         epochs_file({**shredded, "shredded": "2027-02-30"}): "/epochs/0/shredded: a shredded epoch needs the day",
-        epochs_file({**shredded, "id": "open.0a1b2c3d"}): "open.0a1b2c3d is never shredded",
+        epochs_file({**shredded, "id": "permanent.0a1b2c3d"}): "permanent.0a1b2c3d is never shredded",
         epochs_file({**live, "shredded": "2027-01-05"}): "a live epoch has no shredded day",
         epochs_file({"id": live["id"]}): "/epochs/0: missing key, state",
         epochs_file({**live, "owner": "Wang"}): "/epochs/0: unknown field(s) owner",
@@ -183,7 +185,8 @@ def migrated(before: tuple[Path, Key, Key], tmp_path_factory: pytest.TempPathFac
     root = tmp_path_factory.mktemp("migrated") / "vault"
     shutil.copytree(before[0], root, symlinks=True)
     head = git(root, "rev-parse", "HEAD").strip()
-    ok(dg(root, "keys", "migrate-epochs", key=before[1]))
+    # pinned: the open complaint goes to the year of the migration's day + P3Y
+    ok(dg(root, "keys", "migrate-epochs", key=before[1], env=MIGRATED_ON))
     assert git(root, "rev-parse", "HEAD~1").strip() == head  # one commit
     return root, before[1], before[2]
 
@@ -193,7 +196,8 @@ def year_epoch() -> str:
 
 
 def open_epoch() -> str:
-    return f"open.{readers_hash('Wang', 'Li')}"
+    """The open complaint's: the year of its earliest end, the migration's day + P3Y."""
+    return f"2028.{readers_hash('Wang', 'Li')}"
 
 
 def test_a_vault_without_epochs_seals_to_people_as_before(before: tuple[Path, Key, Key]) -> None:
@@ -283,9 +287,9 @@ def test_a_record_that_closes_moves_to_its_years_epoch(migrated: tuple[Path, Key
     root = tmp_path / "vault"
     shutil.copytree(migrated[0], root, symlinks=True)
     wang, li = migrated[1], migrated[2]
-    ok(dg(root, "set", OPEN, "closed=2025-03-01", "status=closed", key=li))
+    ok(dg(root, "set", OPEN, "closed=2026-03-01", "status=closed", key=li))
     listed = epochkeys.parse((root / "epochs.yaml").read_bytes())
-    moved = f"2028.{readers_hash('Wang', 'Li')}"  # closed 2025 + P3Y
+    moved = f"2029.{readers_hash('Wang', 'Li')}"  # closed 2026 + P3Y
     assert moved in [e.id for e in listed.entries]
     assert wrapped_to(stored(root, OPEN_PATH)) == [listed.get(moved).key]
     assert "epochs.yaml" in git(root, "show", "--name-only", "--format=", "HEAD").split()  # one commit

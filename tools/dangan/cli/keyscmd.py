@@ -17,6 +17,7 @@ from dangan.cli.base import (
     no_commit_option,
     pass_ctx,
     say,
+    sign_key_option,
 )
 from dangan.errors import DanganError
 from dangan.formats.terminal import escape
@@ -131,6 +132,81 @@ def keys_export_epochs(ctx: Context, file: Path, as_json: bool) -> None:
         say(_("not written, none of your keys opens them: {epochs}").format(epochs=", ".join(made.unreadable)))
     for epoch in made.epochs:
         click.echo(epoch)
+
+
+@keys_group.command(
+    "shred",
+    epilog="""\b
+Examples:
+  dangan keys shred --by 周文 --dry-run
+  dangan keys shred --by 周文 --at 2028-01-15T10:00:00+08:00 --backups /mnt/offsite/archive-backups
+""",
+)
+@click.option("--by", "by", metavar="NAME", help="Archivist who carries it out (default: git's author name).")
+@click.option("--at", "at", metavar="WHEN", help="When (default: now); epochs of its year and before are looked at.")
+@click.option("--backups", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the keyring backups are (default: the vault's backup directory).")
+@click.option("--dry-run", "dry_run", is_flag=True, help="Say what would be shredded, moved and why others wait; change nothing.")
+@sign_key_option
+@json_option
+@identity_option
+@pass_ctx
+def keys_shred(ctx: Context, by: str | None, at: str | None, backups: Path | None, dry_run: bool,
+               as_json: bool) -> None:
+    """Destroy the keys of the epochs whose records are destroyed (docs/shredding.md).
+
+    After `retention apply`: for each year epoch whose records are all destroyed or kept,
+    the kept ones (held, extended) are sealed to a later epoch, the epoch is marked
+    shredded in epochs.yaml and in its disposal certificate (XH `shreds`), in one commit,
+    and then its identity is overwritten and deleted from this clone's keyring. Also
+    deletes this clone's copies of epochs shredded elsewhere. Reports the keyring backups
+    that still hold a shredded epoch: the destruction reaches every copy when they expire.
+    """
+    from dangan.cli.retentioncmd import _person
+    from dangan.model.timeutil import parse_at
+    from dangan.services import shred as shredding
+
+    vault = ctx.vault
+    done = shredding.shred(vault, parse_at(at, vault.tz), _person(vault, by), backups=ctx.path(backups) if backups else None,
+                           dry_run=dry_run)
+    if as_json:
+        emit_json(done.to_json())
+        return
+    for epoch in done.swept:
+        say(_("epoch {epoch}: shredded before; this clone's copy of its key deleted now").format(epoch=epoch))
+    for e in done.shredded:
+        line = (_("epoch {epoch} would be shredded ({certificate}): {n} destroyed record(s)") if done.dry_run
+                else _("epoch {epoch} shredded ({certificate}): {n} destroyed record(s)"))
+        say(line.format(epoch=e.epoch, certificate=e.certificate, n=len(e.destroyed)))
+        for code, why, detail in e.moved:
+            if why == shredding.HELD:
+                say(_("  {code} is held ({holds}): sealed to a later epoch first").format(code=code, holds=detail))
+            elif why == shredding.OPEN_RECORD:
+                say(_("  {code} is open (its end not known yet): sealed to a later epoch first").format(code=code))
+            elif why == shredding.END and detail == "permanent":
+                say(_("  {code} is kept permanently now: sealed to its epoch first").format(code=code))
+            elif why == shredding.END:
+                say(_("  {code} is kept until {year}: sealed to its epoch first").format(code=code, year=detail))
+            else:
+                say(_("  {code} has other readers now: sealed to their epoch first").format(code=code))
+        until = done.reaches_every_copy(e.epoch)
+        if until is not None:
+            names = ", ".join(c.path.name for c in done.kept_copies if e.epoch in c.epochs)
+            say(_("  keyring backups still hold it until {day} ({names}): the destruction reaches every copy "
+                  "when they expire and are deleted").format(day=until.date().isoformat(), names=names))
+        elif done.backups is not None:
+            say(_("  no keyring backup in {path} holds it: with this clone's copy gone, no key the company "
+                  "keeps there opens its records in any commit, clone or bundle").format(path=done.backups))
+    for e in done.waiting:
+        code, why, day = e.waiting[0]
+        line = (_("epoch {epoch} waits: {code} was due on {day} and is not destroyed yet") if why == shredding.DUE
+                else _("epoch {epoch} waits: {code} is not due until {day}"))
+        more = len(e.waiting) - 1
+        say(line.format(epoch=e.epoch, code=code, day=day) + (_(" ({n} more)").format(n=more) if more else ""))
+    if not done.shredded and not done.waiting and not done.swept:
+        say(_("nothing to shred as of {day}").format(day=done.day.isoformat()))
+    if done.commit:
+        click.echo(done.commit)
 
 
 @click.group("recipients", epilog="\b\nExamples:\n  dangan recipients ls\n  dangan recipients add 李強 age1... --role approver\n  dangan recipients remove 李強")

@@ -602,6 +602,24 @@ def commits_with(root: Path, rev: str, text: str) -> list[str]:
     return run(["rev-list", "--fixed-strings", f"--grep={text}", rev, "--"], root).stdout.decode().split()
 
 
+def blobs_ever_at(root: Path, paths: Sequence[str], chunk: int = 400) -> dict[str, set[str]]:
+    """Every blob each of `paths` held in any commit reachable from any ref (`git log --all
+    --raw`, merges against each parent): the versions a destruction must reach."""
+    found: dict[str, set[str]] = {p: set() for p in paths}
+    for start in range(0, len(paths), chunk):
+        part = paths[start:start + chunk]
+        raw = run(["log", "--all", "-m", "--format=", "--raw", "--no-renames", "--no-abbrev", "-z",
+                   "--", *part], root).stdout
+        fields = raw.split(b"\0")
+        for i in range(0, len(fields) - 1, 2):
+            meta, path = fields[i].decode("ascii", "replace").split(), fields[i + 1].decode("utf-8", "surrogateescape")
+            if len(meta) >= 4 and path in found:
+                for blob in (meta[2], meta[3]):
+                    if blob.strip("0"):
+                        found[path].add(blob)
+    return found
+
+
 def file_at(root: Path, rev: str, path: str) -> bytes | None:
     """A file's content at a commit, or None when the commit has no such file."""
     entries = [e for e in ls_tree(root, rev, [path]) if e.path == path]

@@ -81,6 +81,16 @@ def record_acts(path: str, code: str, category: str, old: Mapping[str, Any] | No
         person = by if isinstance(by, str) and by else None
         acts.append(Act(ARCHIVIST, person, path, Message("{code} (destruction carried out by {by})",
                                                         code=code, by=by)))
+    if category == DISPOSAL:  # a crypto-shred appended (`dangan keys shred`, docs/shredding.md §4)
+        shreds = new.get("shreds")
+        before = (old or {}).get("shreds")
+        done = len(before) if isinstance(before, list) else 0
+        for shred in (shreds if isinstance(shreds, list) else [])[done:]:
+            by = shred.get("by") if isinstance(shred, dict) else None
+            person = by if isinstance(by, str) and by else None
+            acts.append(Act(ARCHIVIST, person, path, Message("{code} (shred of epoch {epoch} by {by})", code=code,
+                                                            epoch=shred.get("epoch") if isinstance(shred, dict) else None,
+                                                            by=by)))
     if category == HANDOVER and old is None and new.get("status") == "handed_over":
         # a receipt (status received) licenses nothing: it records what came in
         by = new.get("handed_over_by")

@@ -265,7 +265,7 @@ def epoch_findings(rel: str, tree: dict[str, Any], category: str, level: str, co
     attachments' file keys are wrapped to its epoch's live public key and nothing else.
     The epoch is computed from clear fields (the dates and `retention` are never hidden),
     so no key is needed: the hooks, the server's included, judge it."""
-    from dangan.model.epochs import epoch_of
+    from dangan.model.epochs import OPEN, effective, epoch_of, readers_of, shreddable
     from dangan.store.vault import recipients_of
 
     have: set[str] = set()
@@ -276,29 +276,31 @@ def epoch_findings(rel: str, tree: dict[str, Any], category: str, level: str, co
         return []  # nothing wrapped: a clear record without attachments
     names = [str(r.get("name")) for r in recipients_of(config, category, level)]
     epoch = epoch_of(config, category, tree, names)
+    if epoch.split(".", 1)[0] == OPEN:
+        # an open record: any live epoch of its readers that is ever shredded, the one it
+        # was first sealed in (the day it was sealed is not in the record: format.md §7c)
+        keys = sorted(have) if have else sorted({str(i.get("recipients")) for i in files})
+        entry = epochs.by_key(keys[0]) if have and len(keys) == 1 else None
+        if entry is None and not have and len(keys) == 1:
+            entry = next((e for e in epochs.live() if attachments.recipients_digest([e.key]) == keys[0]), None)
+        if entry is not None and entry.live and shreddable(entry.id) and readers_of(entry.id) == readers_of(epoch):
+            epoch = entry.id
+        else:
+            what = _wrapped_to(sorted(have), config, epochs) if have else ["another recipient set"]
+            return [(rel, "DG123", f"its data key is wrapped to {', '.join(what)}; an open record (its end not "
+                                   f"known yet) goes to a live year epoch of its readers (*.{readers_of(epoch)}) "
+                                   "alone: `dangan keys updatekeys` re-wraps it")]
+    else:
+        # past a shredded epoch: the next year's (a record kept, held or closed late, when
+        # its year's epoch was shredded: model.epochs.effective)
+        epoch = effective(epoch, lambda e: (x := epochs.get(e)) is not None and not x.live)
     entry = epochs.get(epoch)
     found: list[tuple[str, str, str]] = []
     if entry is None:
         return [(rel, "DG123", f"its epoch {epoch} is not in epochs.yaml; `dangan keys updatekeys` seals it "
                                "to its epoch")]
-    if not entry.live:
-        return [(rel, "DG123", f"its epoch {epoch} was shredded on {entry.shredded}; nothing may be "
-                               "sealed to it (`dangan retention extend` gives it a later end)")]
     if have and have != {entry.key}:
-        people = {}
-        for person in config.get("recipients") or []:
-            if isinstance(person, dict) and person.get("key"):
-                people[sealing.canonical_recipient(str(person["key"]))] = str(person.get("name"))
-        others = sorted(have - {entry.key})
-        what = []
-        for key in others:
-            other = epochs.by_key(key)
-            if key in people:
-                what.append(f"a person's key ({people[key]})")
-            elif other is not None:
-                what.append(f"epoch {other.id}" + ("" if other.live else " (shredded)"))
-            else:
-                what.append("a key that is no epoch of epochs.yaml")
+        what = _wrapped_to(sorted(have - {entry.key}), config, epochs)
         if entry.key not in have:
             what.append(f"not its epoch {epoch}")
         found.append((rel, "DG123", f"its data key is wrapped to {', '.join(what)}; in an epoch vault only "
@@ -312,6 +314,24 @@ def epoch_findings(rel: str, tree: dict[str, Any], category: str, level: str, co
                           f"not encrypted to its record's epoch {epoch}; `dangan keys updatekeys` "
                           "encrypts it again"))
     return found
+
+
+def _wrapped_to(keys: list[str], config: Mapping[str, Any], epochs: Any) -> list[str]:
+    """How DG123 names the keys a data key is wrapped to: a person, an epoch, or neither."""
+    people = {}
+    for person in config.get("recipients") or []:
+        if isinstance(person, dict) and person.get("key"):
+            people[sealing.canonical_recipient(str(person["key"]))] = str(person.get("name"))
+    what = []
+    for key in keys:
+        other = epochs.by_key(key)
+        if key in people:
+            what.append(f"a person's key ({people[key]})")
+        elif other is not None:
+            what.append(f"epoch {other.id}" + ("" if other.live else " (shredded)"))
+        else:
+            what.append("a key that is no epoch of epochs.yaml")
+    return what
 
 
 def _sops_form(tree: dict[str, Any], data: bytes) -> bool:

@@ -45,13 +45,15 @@ from dangan.store.vault import Vault
 
 # ----------------------------------------------------------------- crypto, files
 
-def _recipients(vault: Vault, category: str, record: dict[str, Any]) -> tuple[list[Any], list[str]]:
+def _recipients(vault: Vault, category: str, record: dict[str, Any],
+                current: dict[str, Any] | None = None) -> tuple[list[Any], list[str]]:
     """The recipients of a record's attachments: those of the record, by its category and
-    its confidentiality level (a secret record's attachments only for its readers)."""
+    its confidentiality level (a secret record's attachments only for its readers).
+    `current`: the record as stored (an open record's epoch is the one it is in)."""
     from dangan.formats import agekeys
 
     level = vault.schemas.categories[category].level_of(record)
-    keys = vault.sealing_keys(category, level, record)
+    keys = vault.sealing_keys(category, level, record, current)
     if not keys:
         raise DanganError(Message("no recipients may read {level} {category} records: attachments are always encrypted", level=level, category=category),
                           Message("add a recipient (`dangan recipients add`) or check vault.yaml `access` and `readers`"))
@@ -281,7 +283,7 @@ def follow_epochs(vault: Vault, changes: Mapping[str, Any]) -> dict[str, Any]:
         if all(e.get("recipients") == digest for e in entries):
             continue
         plain = sealing.open_document(str(code), doc, vault.keyring) if "sops" in doc else doc
-        keys, texts = _recipients(vault, code.category, plain)
+        keys, texts = _recipients(vault, code.category, plain, doc)
         folder = vault.root / folder_of(code)
         renewed = []
         try:
@@ -399,7 +401,7 @@ def attach(vault: Vault, code: Code, files: Sequence[Path], by: str, at: dt.date
                                   Message("give another name with --name, or remove the old one (dangan attachments rm)"))
             taken.add(chosen.casefold())
             names.append(chosen)
-        keys, texts = _recipients(vault, code.category, plain)
+        keys, texts = _recipients(vault, code.category, plain, stored)
         digest = recipients_digest(texts)
         folder = vault.root / folder_of(code)
         existed = folder.exists()
@@ -573,7 +575,7 @@ def rewrap(vault: Vault, after: Vault, code: Code, doc: dict[str, Any], force: b
     entries = listed(plain)
     if not entries:
         return None, {}
-    keys, texts = _recipients(after, code.category, plain)
+    keys, texts = _recipients(after, code.category, plain, doc)
     digest = recipients_digest(texts)
     if not force and all(e.get("recipients") == digest for e in entries):
         return None, {}
@@ -598,8 +600,8 @@ def rewrap(vault: Vault, after: Vault, code: Code, doc: dict[str, Any], force: b
     if "sops" in doc:
         cat = after.schemas.categories[code.category]
         level = cat.level_of(new_plain)
-        return sealing.seal(code, new_plain, cat.names_for(level), after.sealing_keys(code.category, level, new_plain),
-                            doc, vault.keyring), moves
+        return sealing.seal(code, new_plain, cat.names_for(level),
+                            after.sealing_keys(code.category, level, new_plain, doc), doc, vault.keyring), moves
     _, rt = vault.read(code)
     rt["attachments"] = renewed
     return rt, moves

@@ -360,7 +360,7 @@ def prepare(vault: Vault, code: Code, tree: dict[str, Any], previous: dict[str, 
     names = category.names_for(level)
     if recipients and vault.epochs is not None and sealing.has_clear_sensitive(tree, names):
         # an epoch vault: sealed to the record's epoch alone (docs/shredding.md §2)
-        recipients = [vault.epoch_key(code.category, level, tree, recipients)]
+        recipients = [vault.epoch_key(code.category, level, tree, recipients, previous)]
     return sealing.seal(
         code,
         tree,

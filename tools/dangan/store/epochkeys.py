@@ -135,7 +135,7 @@ def problems(data: bytes) -> list[str]:
             found.append(f"{where}/state: {state!r} is neither {LIVE} nor {SHREDDED}")
         if state == SHREDDED:
             if isinstance(epoch, str) and EPOCH_ID.fullmatch(epoch) and not shreddable(epoch):
-                found.append(f"{where}: {epoch} is never shredded (a rolling or permanent epoch)")
+                found.append(f"{where}: {epoch} is never shredded (a permanent epoch)")
             day = entry.get("shredded")
             if not (isinstance(day, str) and _DAY.fullmatch(day) and _valid_day(day)):
                 found.append(f"{where}/shredded: a shredded epoch needs the day (YYYY-MM-DD)")

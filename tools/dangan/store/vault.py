@@ -63,6 +63,11 @@ class Vault:
     # services.attachments.follow_epochs (set by the CLI): in an epoch vault, `apply`
     # encrypts a written record's attachments again when its epoch moved. None: as given.
     follow: Any = None
+    # epochs `keys shred` is shredding (services.shred): the records it keeps are sealed
+    # past them, as past a shredded one (model.epochs.effective)
+    shredding: set[str] = field(default_factory=set)
+    # the day open records are sealed on (model.epochs.open_period); None: the commit's
+    sealed_on: dt.date | None = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         # an epoch vault's keyring also opens the epoch identities the user's keys unlock
@@ -156,34 +161,55 @@ class Vault:
         made = _NEW_EPOCHS.get(str(self.root))
         return made if made is not None else self._epochs_file
 
+    def epoch_shredded(self, epoch: str) -> bool:
+        """Whether an epoch is shredded (epochs.yaml), or being shredded by this process
+        (`shredding`, set by `keys shred` while it moves the records it keeps)."""
+        if epoch in self.shredding:
+            return True
+        found = self.epochs.get(epoch) if self.epochs is not None else None
+        return found is not None and not found.live
+
     @property
     def epoch_keys(self) -> EpochKeys:
         return EpochKeys(self.git_dir)
 
-    def sealing_keys(self, category: str, level: str | None, tree: Mapping[str, Any]) -> list[str]:
+    def sealing_keys(self, category: str, level: str | None, tree: Mapping[str, Any],
+                     current: Mapping[str, Any] | None = None) -> list[str]:
         """The keys a record's data key and its attachments' file keys are wrapped to: in an
         epoch vault its epoch's public key alone (the epoch made now when new); otherwise
-        the keys of its readers (`recipient_keys`). None of its readers: an empty list."""
+        the keys of its readers (`recipient_keys`). None of its readers: an empty list.
+        `current`: the record as stored (its `sops` block, its attachments' listing), when
+        `tree` is not: an open record stays in the epoch it is in (`epoch_key`)."""
         people = self.recipient_keys(category, level)
         if self.epochs is None or not people:
             return people
-        return [self.epoch_key(category, level, tree, people)]
+        return [self.epoch_key(category, level, tree, people, current)]
 
-    def epoch_key(self, category: str, level: str | None, tree: Mapping[str, Any], people: list[str]) -> str:
+    def epoch_key(self, category: str, level: str | None, tree: Mapping[str, Any], people: list[str],
+                  current: Mapping[str, Any] | None = None) -> str:
         """The public key of a record's epoch (model.epochs); a new epoch's identity is made
-        and written to the keyring for `people`, and listed for the next `apply`."""
-        from dangan.model.epochs import epoch_of
+        and written to the keyring for `people`, and listed for the next `apply`.
+
+        A record whose end is known goes to its year's epoch, past the shredded ones. An
+        open one stays in the live year epoch of its readers it is sealed to (`current`, or
+        `tree` as stored); a new one, or one whose epoch is going, goes to the year of its
+        earliest end: the day of the commit that seals it plus its rule's keep."""
+        from dangan.model.epochs import OPEN, effective, epoch_of, open_period, readers_of
 
         epochs = self.epochs
         assert epochs is not None
         names = [str(r.get("name")) for r in self.recipients_for(category, level)]
         epoch = epoch_of(self.config, category, tree, names)
+        period, readers = epoch.split(".", 1)
+        if period == OPEN:
+            kept = self.open_epoch_of(current if current is not None else tree, readers)
+            if kept is not None:
+                return kept.key
+            epoch = f"{open_period(self.config, category, self.sealing_day())}.{readers}"
+        epoch = effective(epoch, self.epoch_shredded)
+        assert readers_of(epoch) == readers
         found = epochs.get(epoch)
         if found is not None:
-            if not found.live:
-                raise DanganError(
-                    f"its epoch {epoch} was shredded on {found.shredded}: nothing may be sealed to it",
-                    "its retention ended then; `dangan retention extend` sets a later end (docs/shredding.md)")
             return found.key
         keys = self.epoch_keys
         if keys.path(epoch).exists():
@@ -202,6 +228,43 @@ class Vault:
         self.keyring.epoch_root = self.root
         self.keyring.forget()  # the new identity opens what is sealed to it from now on
         return public
+
+    def open_epoch_of(self, doc: Mapping[str, Any] | None, readers: str) -> Epoch | None:
+        """The epoch an open record is sealed to (its `sops` block, else its attachments'
+        listing), when that is a live, shreddable epoch of `readers` not being shredded:
+        where it stays (docs/format.md §7c)."""
+        from dangan.model.epochs import readers_of, shreddable
+        from dangan.model.layout import listed
+
+        epochs = self.epochs
+        if epochs is None or not isinstance(doc, Mapping):
+            return None
+        found: Epoch | None = None
+        block = doc.get("sops")
+        if isinstance(block, Mapping):
+            keys = {str(e.get("recipient")) for e in block.get("age") or [] if isinstance(e, Mapping)}
+            found = epochs.by_key(next(iter(keys))) if len(keys) == 1 else None
+        else:
+            from dangan.store.attached import recipients_digest
+
+            digests = {str(i.get("recipients")) for i in listed(doc)}
+            if len(digests) == 1:
+                found = next((e for e in epochs.live() if recipients_digest([e.key]) in digests), None)
+        if (found is None or not found.live or readers_of(found.id) != readers or not shreddable(found.id)
+                or found.id in self.shredding):
+            return None
+        return found
+
+    @functools.cached_property
+    def _commit_day(self) -> dt.date:
+        stamp = gitio.pending_commit_time(self.root)
+        moment = dt.datetime.fromtimestamp(stamp, dt.UTC) if stamp is not None else dt.datetime.now(dt.UTC)
+        return moment.astimezone(self.tz).date()
+
+    def sealing_day(self) -> dt.date:
+        """The day an open record is sealed on: `sealed_on` when set (`keys shred` sets its
+        `--at`), else the committer date of the commit being made (now, or GIT_COMMITTER_DATE)."""
+        return self.sealed_on if self.sealed_on is not None else self._commit_day
 
     def start_epochs(self) -> None:
         """Make this an epoch vault (`keys migrate-epochs`): an empty epochs.yaml, committed
@@ -223,6 +286,8 @@ class Vault:
         if made is None:
             return changes
         self.__dict__.pop("_epochs_file", None)
+        if EPOCHS in changes:  # written by the caller (`keys shred`), from `epochs` with them
+            return changes
         return {**changes, EPOCHS: made.render()}
 
     # ----------------------------------------------------------------- records
