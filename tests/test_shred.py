@@ -388,3 +388,33 @@ def test_a_shred_appended_to_a_certificate_is_the_archivists_role_act() -> None:
     again = {**old, "shreds": [event, {**event, "by": "錢芳"}]}
     acts = record_acts("vault/XH/XH-0001.yaml", "XH-0001", "XH", {**old, "shreds": [event]}, again)
     assert [(a.role, a.person) for a in acts] == [(ROLE, "錢芳")]  # only what was appended
+
+
+@pytest.mark.parametrize("change", ["revived", "removed", "rekeyed"])
+def test_epochs_yaml_only_grows_and_a_shredded_epoch_stays_shredded(world: dict, tmp_path: Path, change: str) -> None:
+    """A writer with push access cannot bring a shredded epoch back (new records would be
+    sealed to a key nobody holds), drop an epoch or swap its key: DG114, in the hook and
+    on the server."""
+    root = tmp_path / "copy"
+    shutil.copytree(world["root"], root, symlinks=True)
+    tree = load_text((root / "epochs.yaml").read_text("utf-8"))
+    entry = next(e for e in tree["epochs"] if e["id"] == epoch("2025"))
+    if change == "revived":
+        entry["state"] = "live"
+        del entry["shredded"], entry["certificate"]
+        expected = f"epoch {epoch('2025')} was shredded on 2026-01-15; it never comes back"
+    elif change == "removed":
+        tree["epochs"].remove(entry)
+        expected = f"epoch {epoch('2025')} was removed"
+    else:
+        entry["key"] = agekeys.generate_identity()[1]
+        expected = f"epoch {epoch('2025')}: its key was changed"
+    (root / "epochs.yaml").write_text(dump(tree), "utf-8")
+    git(root, "add", "epochs.yaml")
+    proc = subprocess.run(["git", "commit", "-q", "-m", f"epochs.yaml {change}"], cwd=root,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode != 0 and "epochs.yaml: DG114" in proc.stderr and expected in proc.stderr, proc.stderr
+    git(root, "commit", "-q", "--no-verify", "-m", f"epochs.yaml {change}")
+    push = subprocess.run(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=root,
+                          capture_output=True, text=True, check=False)
+    assert push.returncode != 0 and "DG114" in push.stderr and expected in push.stderr

@@ -36,6 +36,7 @@ from dangan.rules.check import (
     not_a_file,
 )
 from dangan.store.attached import owner
+from dangan.store.epochkeys import EPOCHS
 from dangan.store.vault import RECORDS
 
 if TYPE_CHECKING:
@@ -114,10 +115,30 @@ def staged_changes(root: Path, extra: tuple[str, ...] = (), early: bytes | None 
     return parse_raw(raw), False
 
 
-def commit_changes(root: Path, old: str | None, new: str) -> list[Change]:
+def commit_changes(root: Path, old: str | None, new: str, also: tuple[str, ...] = ()) -> list[Change]:
+    """The changes of vault/ (and of the files `also` names) from `old` to `new`."""
     base = old or EMPTY_TREE
-    raw = gitio.run(["diff-tree", "-r", "-z", "--raw", "--no-renames", base, new, "--", RECORDS + "/"], root).stdout
+    raw = gitio.run(["diff-tree", "-r", "-z", "--raw", "--no-renames", base, new, "--", RECORDS + "/", *also],
+                    root).stdout
     return parse_raw(raw)
+
+
+def epochs_findings(root: Path, changes: list[Change]) -> list[Finding]:
+    """DG114 for a change of epochs.yaml among `changes` (store.epochkeys.transition_problems):
+    it only grows, and a shredded epoch stays shredded. Judged without a key, in every hook."""
+    from dangan.store.epochkeys import transition_problems
+
+    found: list[Finding] = []
+    for change in changes:
+        if change.path != EPOCHS or not change.old:
+            continue
+        if change.status == "D" or not change.new:
+            problems = transition_problems(b"", None)
+        else:
+            data = dict(gitio.cat_blobs(root, {change.old, change.new}))
+            problems = transition_problems(data.get(change.old), data.get(change.new))
+        found += [Finding(change.path, "DG114", p) for p in problems]
+    return found
 
 
 def existing_paths(root: Path, side: str, paths: set[str]) -> set[str]:

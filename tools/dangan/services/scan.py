@@ -943,13 +943,20 @@ def _check_paths(vault: Vault, rules: Rules, paths: list[str], use_cache: bool,
 def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> CheckResult:
     """What the pre-commit hook checks: the staged changes against HEAD, judged by the
     staged vault.yaml and schemas. Unchanged files were checked when they were committed."""
-    from dangan.rules.changes import blobs_needed, change_findings, split_not_files, staged_changes
+    from dangan.rules.changes import (
+        blobs_needed,
+        change_findings,
+        epochs_findings,
+        split_not_files,
+        staged_changes,
+    )
     from dangan.rules.dates import staged_findings as staged_dates
 
     root = vault.root
     # `early`: the hook's hookrun.Early, git's answer to the same question started sooner
     every, has_head = staged_changes(root, (*SETTINGS, "schemas/"), early.result(root) if early else None)
     changes = [c for c in every if c.path.startswith(RECORDS + "/")]
+    epochs_changed = [c for c in every if c.path == EPOCHS]
     if has_head and len(changes) == len(every):
         # vault.yaml and schemas/ are staged as in HEAD: read HEAD's (a small tree, where
         # the index of a big vault costs a full read)
@@ -969,6 +976,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
 
     findings = check_blobs(root, rules, items, read, use_cache, folders=folders) + loose + links
     findings += change_findings(root, changes, ":", blobs, rules.config, vault.keyring)
+    findings += epochs_findings(root, epochs_changed)
     findings += staged_dates(root, changes, blobs, rules.config)
     findings += rules.config_findings(root if use_cache else None)
     result = CheckResult(len(items), _dedupe(findings))
@@ -1040,7 +1048,12 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
                   use_cache: bool = True) -> CheckResult:
     """Every commit against its first parent: file rules on what it changed, change rules,
     and DG114, each judged by that commit's own vault.yaml and schemas."""
-    from dangan.rules.changes import change_findings, commit_changes, split_not_files
+    from dangan.rules.changes import (
+        change_findings,
+        commit_changes,
+        epochs_findings,
+        split_not_files,
+    )
     from dangan.rules.dates import commit_findings as commit_dates
     from dangan.rules.dates import commit_times
     from dangan.services import signing  # history checks only: the pre-commit hook never needs it
@@ -1054,7 +1067,9 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
     for parent, commit in commits:
         rules = rules_from_commit(root, commit, keyring)
         configs[commit] = rules.config if rules.config else None
-        changes, links = split_not_files(within_checkout(root, commit_changes(root, parent, commit), cone))
+        every = commit_changes(root, parent, commit, (EPOCHS,))
+        changes = [c for c in every if c.path != EPOCHS]
+        changes, links = split_not_files(within_checkout(root, changes, cone))
         if any(c.status == "A" and c.path.startswith(f"{RECORDS}/XH/") for c in changes):
             certificates.add(commit)
         folders, again, loose = _change_context(root, commit, changes, use_cache=use_cache)
@@ -1063,6 +1078,7 @@ def check_commits(root: Path, commits: list[tuple[str | None, str]], keyring: Ke
         checked += len(items)
         found = check_blobs(root, rules, items, blob_reader(root), use_cache, folders=folders) + loose + links
         found += change_findings(root, changes, commit, None, rules.config, keyring)
+        found += epochs_findings(root, [c for c in every if c.path == EPOCHS])
         found += commit_dates(root, changes, commit, rules.config, times)
         found += rules.config_findings(root if use_cache else None)
         short = commit[:10]

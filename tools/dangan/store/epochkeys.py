@@ -147,6 +147,30 @@ def problems(data: bytes) -> list[str]:
     return found
 
 
+def transition_problems(old: bytes | None, new: bytes | None) -> list[str]:  # new None: deleted
+    """DG114 for a change of epochs.yaml: it only grows. An epoch is never removed (the
+    records of history name its key), its key never changes (a record sealed to the old one
+    would be judged against another), and a shredded epoch never comes back live nor
+    changes its day or certificate (its identity is gone: what would be sealed to it, no
+    one could open). Either side unreadable: the file rule says so."""
+    if new is None:
+        return [f"{EPOCHS} was deleted; an epoch vault keeps it for ever (its records name its keys)"]
+    if old is None or problems(old) or problems(new):
+        return []
+    before, after = parse(old), parse(new)
+    found = []
+    for entry in before.entries:
+        now = after.get(entry.id)
+        if now is None:
+            found.append(f"epoch {entry.id} was removed; epochs are never removed")
+        elif now.key != entry.key:
+            found.append(f"epoch {entry.id}: its key was changed; an epoch's key never changes")
+        elif not entry.live and (now.live or (now.shredded, now.certificate) != (entry.shredded, entry.certificate)):
+            found.append(f"epoch {entry.id} was shredded on {entry.shredded}; it never comes back and its "
+                         "record never changes")
+    return found
+
+
 def _valid_day(text: str) -> bool:
     try:
         dt.date.fromisoformat(text)
