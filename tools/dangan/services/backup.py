@@ -923,6 +923,7 @@ def create(vault: Vault, dest: Path, incremental: bool = False, keyring: Keyring
     if epoch_vault or _is_epoch_vault(root, head_commit):
         if on_step:
             on_step("keyring")
+        keep = keep if epoch_vault else kb.keep_of(vault.config)
         _keyring_after(created, root, final, vault_id, head_commit, keep, now)
     return created
 
