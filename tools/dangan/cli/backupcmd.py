@@ -10,13 +10,13 @@ import click
 
 from dangan.cli.base import Context, emit_json, identity_option, json_option, pass_ctx, say
 from dangan.errors import DanganError
-from dangan.i18n import N_, _
+from dangan.i18n import N_, _, shown
 from dangan.services import backup
 from dangan.store.vault import find_root
 
 # the names of services.backup's steps as the progress bar shows them, in the interface language
 _STEP_NAMES = (N_("bundle"), N_("manifest"), N_("checksum"), N_("header"), N_("restore"), N_("refs"),
-               N_("fsck"), N_("records"), N_("check"), N_("done"), N_("backup"), N_("verify"))
+               N_("fsck"), N_("records"), N_("check"), N_("done"), N_("backup"), N_("verify"), N_("keyring"))
 
 
 class _Steps:
@@ -51,20 +51,34 @@ class _Steps:
 
 def _print_steps(verification: backup.Verification) -> None:
     for s in verification.steps:
-        click.echo(f"  {('WARN' if s.warning else 'ok  ') if s.ok else 'FAIL'} {s.name:<9} {s.detail}")
+        click.echo(f"  {('WARN' if s.warning else 'ok  ') if s.ok else 'FAIL'} {s.name:<9} {shown(s.detail)}")
 
 
 def _warn(verification: backup.Verification) -> None:
-    """Findings in the vault's content: the backup stands, the operator is told."""
-    for warning in verification.warnings:
-        say(_("dangan: warning: {message}").format(message=warning))
-    if verification.warnings:
+    """Findings in the vault's content, or no usable keyring backup: the backup stands, the
+    operator is told."""
+    warned = [s for s in verification.steps if s.ok and s.warning]
+    for s in warned:
+        say(_("dangan: warning: {message}").format(message=f"{s.name}: {shown(s.detail)}"))
+    if any(s.name == "check" for s in warned):
         say(_("hint: {hint}").format(hint=_("the backup is good; fix the vault itself: `dangan check --all` lists every finding")))
 
 
 def _fail(verification: backup.Verification, what: str) -> None:
-    say(_("dangan: error: {message}").format(message=f"{what}: {verification.failure}"))
+    bad = next((s for s in verification.steps if not s.ok), None)
+    failure = f"{bad.name}: {shown(bad.detail)}" if bad else verification.failure
+    say(_("dangan: error: {message}").format(message=f"{what}: {failure}"))
     raise SystemExit(1)
+
+
+def _keyring_report(created: backup.Created) -> None:
+    """What `create` did with the keyring backups (stderr: stdout stays the bundle's path)."""
+    if created.keyring is not None:
+        say(_("keyring backup {file}: {n} epoch(s), expires on {date}").format(
+            file=created.keyring.path.name, n=len(created.keyring.epochs),
+            date=created.keyring.to_json()["expires"]))
+    for name in created.keyring_expired_removed:
+        say(_("expired keyring backup deleted: {file}").format(file=name))
 
 
 def _backup_dir(ctx: Context, given: Path | None) -> Path:
@@ -122,11 +136,13 @@ def create_cmd(ctx: Context, dest: Path | None, incremental: bool, as_json: bool
         emit_json(created.to_json())
     elif created.unchanged_since:
         say(_("nothing changed since {since}: no new bundle written").format(since=created.unchanged_since))
+        _keyring_report(created)
     elif created.ok and created.bundle is not None and created.manifest is not None:
         m = created.manifest
         basis = f" on {m.basis}" if m.basis else ""
         say(_("{kind} bundle{basis}: {refs} ref(s), {records} record(s), {size} bytes; verified").format(
             kind=m.kind, basis=basis, refs=len(m.refs), records=m.records, size=m.size))
+        _keyring_report(created)
         click.echo(str(created.bundle))
     if created.ok and created.verification is not None and not as_json:
         _warn(created.verification)  # stderr: stdout stays the bundle's path alone
@@ -269,6 +285,16 @@ def ls_cmd(ctx: Context, directory: Path | None, as_json: bool) -> None:
         size = f"{info['size']} B" if info["size"] is not None else "missing"
         line = f"{e.path.name}  {kind}{basis}  {info['refs'] or 0} refs  {info['records'] or 0} records  {size}"
         click.echo(line + (f"  ! {e.problem}" if e.problem else ""))
+        ring = info["keyring"]
+        if ring is not None:
+            if ring["problem"]:
+                state = _("unreadable: {problem}").format(problem=shown(ring["problem"]))
+            elif ring["expired"]:
+                state = _("EXPIRED on {date}: delete it (`dangan backup prune` or the next `dangan backup create`)").format(
+                    date=ring["expires"])
+            else:
+                state = _("{n} epoch(s), expires on {date}").format(n=len(ring["epochs"]), date=ring["expires"])
+            click.echo(f"  {ring['file']}  {state}")
     say(_("{n} bundle(s)").format(n=len(entries)))
 
 
@@ -303,8 +329,15 @@ def prune_cmd(ctx: Context, directory: Path | None, keep_last: int, keep_daily: 
     for d in decisions:
         reasons = f"  ({', '.join(d.reasons)})" if d.reasons else ""
         click.echo(f"{'keep' if d.keep else 'remove':<6} {d.entry.path.name}{reasons}")
+        if d.entry.keyring_path is not None:
+            why = f"  ({shown(d.keyring_reason)})" if d.keyring_reason else ""
+            click.echo(f"{'remove' if d.keyring_remove else 'keep':<6} {d.entry.keyring_path.name}{why}")
     line = _("{kept} kept, {n} would be removed") if dry_run else _("{kept} kept, {n} removed")
     say(line.format(kept=len(decisions) - len(removed), n=len(removed)))
+    rings = sum(1 for d in decisions if d.keyring_remove)
+    if rings:
+        line = _("{n} keyring backup(s) would be removed") if dry_run else _("{n} keyring backup(s) removed")
+        say(line.format(n=rings))
 
 
 COMMANDS = [backup_group]

@@ -14,6 +14,11 @@ unchanged refs out of such a bundle, so the manifest, not the bundle header, is 
 of refs after the backup. Restores apply the chain oldest first and then set the refs to the
 manifest exactly (update-ref), which also recreates refs a plain clone would drop.
 
+In an epoch vault a keyring backup (formats/keyringbackup.py) is written beside each bundle
+once the bundle is in place, with an expiry; expired ones are shredded by the next `create`
+or `prune`, fail `verify` and are never restored (docs/backup.md "Keyring backups"): the
+shred of an epoch reaches every copy when the last keyring backup holding it expires.
+
 Nothing here prints: callers get dataclasses and pass `on_step` for progress.
 """
 from __future__ import annotations
@@ -33,11 +38,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dangan import __version__
 from dangan.errors import DanganError, GitError
+from dangan.formats import keyringbackup as kb
 from dangan.formats.yamlio import YamlError, decode, load_text
 from dangan.git import gitio
 from dangan.i18n import Message
 from dangan.store import scratch
-from dangan.store.fsutil import write_atomic
+from dangan.store.epochkeys import EPOCHS, EpochKeys, Epochs
+from dangan.store.epochkeys import parse as parse_epochs
+from dangan.store.fsutil import shred, write_atomic
 from dangan.store.sealing import Keyring
 from dangan.store.vault import CONFIG, RECORDS, Vault
 
@@ -47,8 +55,12 @@ _BUNDLE = re.compile(r"^(?P<name>.+)-(?P<stamp>\d{8}T\d{6}Z)\.bundle$")
 _UNSAFE = re.compile(r"[^\w.-]+")
 
 OnStep = Callable[[str], None]
-VERIFY_STEPS = ("manifest", "checksum", "header", "restore", "refs", "fsck", "records", "check")
-CREATE_STEPS = ("bundle", *VERIFY_STEPS)
+# `keyring` runs only where there is a keyring backup beside the bundle or the vault has
+# epochs (docs/backup.md "Keyring backups"); before `check`, so that a restore's check opens
+# the records sealed to epochs with the keyring it has just restored
+VERIFY_STEPS = ("manifest", "checksum", "header", "restore", "refs", "fsck", "records", "keyring", "check")
+# create verifies the bundle first and writes its keyring backup after
+CREATE_STEPS = ("bundle", *(s for s in VERIFY_STEPS if s != "keyring"), "keyring")
 RESTORE_STEPS = VERIFY_STEPS
 
 
@@ -255,16 +267,22 @@ class _Runner:
         try:
             detail = fn()
         except _Fail as exc:
-            self.result.steps.append(StepResult(name, False, str(exc)))
+            self.result.steps.append(StepResult(name, False, _detail(exc)))
             return False
         except GitError as exc:
             self.result.steps.append(StepResult(name, False, exc.message))
             return False
         except _Warn as exc:
-            self.result.steps.append(StepResult(name, True, str(exc), warning=True))
+            self.result.steps.append(StepResult(name, True, _detail(exc), warning=True))
             return True
         self.result.steps.append(StepResult(name, True, detail))
         return True
+
+
+def _detail(exc: Exception) -> str:
+    """A step's outcome as raised: a Message stays one (the CLI shows it in the interface
+    language; JSON has its English text)."""
+    return exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], Message) else str(exc)
 
 
 def _content_findings(found: list[Any], checked: int) -> str:
@@ -462,10 +480,212 @@ def _return_cache(repo: Path, source: Path | None) -> None:
         pass
 
 
+# ------------------------------------------------------------------ keyring backups
+
+@dataclass
+class KeyringBackup:
+    """A keyring backup in a backup directory (formats/keyringbackup.py): an epoch vault's
+    keyring as it was when its bundle was made, kept until `expires`. `keys shred` reads
+    these: an epoch's destruction reaches every copy when the last one holding it expires."""
+
+    path: Path
+    created: dt.datetime  # UTC, aware
+    expires: dt.datetime  # UTC, aware
+    epochs: list[str]  # the epoch ids it holds, sorted
+    vault_id: str = ""
+    bundle: str = ""  # the file name of the bundle it was written beside
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        return (now or dt.datetime.now(dt.UTC)) >= self.expires
+
+    def to_json(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        return {"file": self.path.name, "bundle": self.bundle, "created": kb.stamp(self.created),
+                "expires": kb.stamp(self.expires), "expired": self.expired(now), "epochs": self.epochs}
+
+
+def _read_keyring(path: Path) -> tuple[KeyringBackup, kb.KeyringFile]:
+    """The file at `path`; KeyringBackupError when it cannot be read or used."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise kb.KeyringBackupError(Message("{file} is not a regular file", file=path.name))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise kb.KeyringBackupError(Message("{file}: cannot read ({problem})", file=path.name,
+                                            problem=exc.strerror)) from None
+    found = kb.parse(data, path.name)
+    return KeyringBackup(path, found.created, found.expires, sorted(found.epochs), found.vault_id,
+                         found.bundle), found
+
+
+def _keyring_files(directory: Path) -> list[Path]:
+    try:
+        names = sorted(p.name for p in directory.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [directory / n for n in names if n.endswith(kb.SUFFIX) and not n.startswith(".")]
+
+
+def keyring_backups(dest: Path, vault_id: str) -> list[KeyringBackup]:
+    """The keyring backups of vault `vault_id` in the backup directory `dest`, oldest first
+    (by creation). Files that cannot be read, are malformed or belong to another vault are
+    skipped (`backup ls` and `backup verify` report them). A missing `dest`: none."""
+    found = []
+    for path in _keyring_files(dest):
+        try:
+            backup, _file = _read_keyring(path)
+        except DanganError:
+            continue
+        if backup.vault_id == vault_id:
+            found.append(backup)
+    return sorted(found, key=lambda b: (b.created, b.path.name))
+
+
+def remove_expired_keyrings(dest: Path, vault_id: str | None, now: dt.datetime,
+                            keep: Iterable[Path] = ()) -> list[str]:
+    """Shred (overwrite, sync, unlink: fsutil.shred) every keyring backup in `dest` of
+    `vault_id` (None: of any vault) whose expiry has passed, but those in `keep`; their
+    names. An unreadable file is left alone: nobody can say when it expires."""
+    spared = {p.name for p in keep}
+    removed = []
+    for path in _keyring_files(dest):
+        if path.name in spared:
+            continue
+        try:
+            backup, _file = _read_keyring(path)
+        except DanganError:
+            continue
+        if (vault_id is None or backup.vault_id == vault_id) and backup.expired(now):
+            shred(path)
+            removed.append(path.name)
+    return removed
+
+
+def _epochs_at(repo: Path, rev: str) -> Epochs | None:
+    """epochs.yaml at `rev` (None: not an epoch vault there); DanganError when broken."""
+    name = f"{rev}:{EPOCHS}"
+    if gitio.object_types(repo, [name]) != ["blob"]:
+        return None
+    return parse_epochs(gitio.run(["cat-file", "blob", name], repo).stdout)
+
+
+def _is_epoch_vault(repo: Path, rev: str) -> bool:
+    try:
+        return _epochs_at(repo, rev) is not None
+    except DanganError:
+        return True  # the file is there, broken (DG114): a vault with epochs all the same
+
+
+def _day(moment: dt.datetime) -> str:
+    return kb.stamp(moment)
+
+
+def _write_keyring(root: Path, bundle: Path, vault_id: str, head_commit: str, keep: str,
+                   now: dt.datetime) -> KeyringBackup | None:
+    """The keyring backup of `bundle`: every epoch that epochs.yaml at the bundled commit
+    lists as live and this clone's keyring holds, each file's text as it is. None when the
+    clone holds none of them (nothing is written then)."""
+    epochs = _epochs_at(root, head_commit)
+    live = {e.id for e in epochs.live()} if epochs is not None else set()
+    ring = EpochKeys(gitio.git_dir(root))
+    texts = {}
+    for epoch in ring.held():
+        if epoch not in live:
+            continue
+        try:
+            texts[epoch] = ring.path(epoch).read_bytes().decode("ascii")
+        except (OSError, UnicodeDecodeError):
+            continue  # not a keyring file dangan wrote: nothing to keep of it
+    if not texts:
+        return None
+    created = now.astimezone(dt.UTC).replace(microsecond=0)
+    contents = kb.KeyringFile(vault_id, bundle.name, created, kb.expiry(created, keep), texts)
+    path = kb.path_for(bundle)
+    write_atomic(path, contents.render(), mode=0o600)
+    return KeyringBackup(path, contents.created, contents.expires, sorted(texts), vault_id, bundle.name)
+
+
+def _check_keyring(path: Path, manifest: Manifest, epoch_vault: bool, now: dt.datetime) -> str:
+    """`backup verify`'s keyring step: the keyring backup beside the bundle parses, names
+    the bundle's vault and the bundle, and has not expired. An epoch vault's bundle with none
+    beside it is a warning: the bundle is good, but a restore from it alone opens nothing
+    sealed to an epoch."""
+    if not path.exists() and not path.is_symlink():
+        if epoch_vault:
+            raise _Warn(Message("no keyring backup {file} beside the bundle: the vault has epochs, and a vault "
+                                "restored from this bundle alone cannot open the records sealed to them",
+                                file=path.name))
+        return Message("no keyring backup (the vault has no epochs)")
+    try:
+        found, _file = _read_keyring(path)
+    except DanganError as exc:
+        raise _Fail(exc.message) from None
+    if found.vault_id != manifest.vault_id:
+        raise _Fail(Message("{file} is the keyring backup of vault {other}, the bundle's vault is {vault}",
+                            file=path.name, other=found.vault_id, vault=manifest.vault_id))
+    if found.bundle != manifest.bundle:
+        raise _Fail(Message("{file} was written beside {other}, not beside {bundle}",
+                            file=path.name, other=found.bundle, bundle=manifest.bundle))
+    if found.expired(now):
+        raise _Fail(Message("{file} expired on {date} and must be deleted: `dangan backup create` or "
+                            "`dangan backup prune` deletes it", file=path.name, date=_day(found.expires)))
+    return Message("{file}: {n} epoch(s), expires on {date}", file=path.name, n=len(found.epochs),
+                   date=_day(found.expires))
+
+
+def _restore_keyring(path: Path, manifest: Manifest, target: Path, now: dt.datetime) -> str:
+    """`backup restore`'s keyring step: the epoch files of the keyring backup beside the
+    bundle into TARGET/.git/dangan/keyring/ (0700, files 0600), for the epochs the restored
+    epochs.yaml lists as live. Never from an expired backup. Nothing here fails the restore
+    (the vault is restored); what was not restored is a warning."""
+    from dangan.store import epochkeys
+
+    try:
+        epochs = epochkeys.load(target)
+    except DanganError as exc:
+        raise _Warn(Message("the restored epochs.yaml cannot be read ({problem}): no keyring file restored",
+                            problem=exc.message)) from None
+    present = path.exists() or path.is_symlink()
+    if epochs is None:
+        if present:
+            raise _Warn(Message("the restored vault has no epochs.yaml: {file} was not used", file=path.name))
+        return Message("no keyring backup (the vault has no epochs)")
+    if not present:
+        raise _Warn(Message("no keyring backup {file} beside the bundle: the restored vault cannot open the "
+                            "records sealed to its epochs until their keyring files are copied into "
+                            ".git/dangan/keyring/", file=path.name))
+    try:
+        found, contents = _read_keyring(path)
+    except DanganError as exc:
+        raise _Warn(Message("{problem}: no keyring file restored", problem=exc.message)) from None
+    if found.vault_id != manifest.vault_id or found.bundle != manifest.bundle:
+        raise _Warn(Message("{file} is not this bundle's keyring backup (it names {other}): no keyring file restored",
+                            file=path.name, other=found.bundle))
+    if found.expired(now):
+        raise _Warn(Message("{file} expired on {date}: its keyring was not restored (an expired keyring backup "
+                            "is never restored) and it must be deleted", file=path.name, date=_day(found.expires)))
+    ring = EpochKeys(gitio.git_dir(target))
+    live = {e.id for e in epochs.live()}
+    wanted = sorted(live & set(contents.epochs))
+    ring.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ring.directory.chmod(0o700)
+    for epoch in wanted:
+        write_atomic(ring.path(epoch), contents.epochs[epoch].encode("ascii"), mode=0o600)
+    missing = sorted(live - set(contents.epochs))
+    if missing:
+        raise _Warn(Message("{n} keyring file(s) restored from {file}; {m} live epoch(s) are not in it "
+                            "(their records stay closed until their files are copied in): {epochs}",
+                            n=len(wanted), file=path.name, m=len(missing), epochs=", ".join(missing)))
+    return Message("{n} keyring file(s) restored from {file}, which expires on {date}",
+                   n=len(wanted), file=path.name, date=_day(found.expires))
+
+
 def verify(bundle: Path, keyring: Keyring | None = None, *, manifest: Manifest | None = None,
            cache_from: Path | None = None, on_step: OnStep | None = None,
-           work: Path | None = None) -> Verification:
-    """Every step of `backup verify` (docs/backup.md); the result names the first that failed."""
+           work: Path | None = None, keyring_backup: bool = True,
+           now: dt.datetime | None = None) -> Verification:
+    """Every step of `backup verify` (docs/backup.md); the result names the first that failed.
+    `keyring_backup=False` leaves out the keyring step (`create` verifies the bundle before
+    its keyring backup is written)."""
     bundle = Path(os.path.abspath(bundle))  # git runs in the trial repository
     result = Verification(bundle.name if manifest is None else manifest.bundle)
     step = _Runner(result, on_step)
@@ -499,6 +719,7 @@ def verify(bundle: Path, keyring: Keyring | None = None, *, manifest: Manifest |
             and step("refs", lambda: _refs_equal(trial, final))
             and step("fsck", lambda: _fsck(trial))
             and step("records", lambda: _records(trial, final))
+            and (not keyring_backup or _verify_keyring(step, bundle, final, trial, now))
             and (_seed_cache(cache_from, trial) or True)
             and step("check", _guarded(lambda: _check(trial, final.head_commit, keyring)))
             and (_return_cache(trial, cache_from) or True)
@@ -506,11 +727,24 @@ def verify(bundle: Path, keyring: Keyring | None = None, *, manifest: Manifest |
     return result
 
 
+def _verify_keyring(step: _Runner, bundle: Path, manifest: Manifest, trial: Path,
+                    now: dt.datetime | None) -> bool:
+    """The keyring step, where it has something to judge: a keyring backup beside the bundle,
+    or a vault with epochs at the bundled commit. Otherwise no step (a vault without epochs
+    verifies as it always did)."""
+    path = kb.path_for(bundle)
+    epoch_vault = _is_epoch_vault(trial, manifest.head_commit)
+    if not (epoch_vault or path.exists() or path.is_symlink()):
+        return True
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    return step("keyring", lambda: _check_keyring(path, manifest, epoch_vault, moment))
+
+
 def verify_file(bundle: Path, keyring: Keyring | None = None, *, cache_from: Path | None = None,
-                on_step: OnStep | None = None) -> Verification:
+                on_step: OnStep | None = None, now: dt.datetime | None = None) -> Verification:
     if not bundle.is_file():
         raise DanganError(Message("no bundle file {bundle}", bundle=bundle), Message("list bundles with `dangan backup ls DIR`"))
-    return verify(bundle, keyring, cache_from=cache_from, on_step=on_step)
+    return verify(bundle, keyring, cache_from=cache_from, on_step=on_step, now=now)
 
 
 # --------------------------------------------------------------------------- create
@@ -522,6 +756,10 @@ class Created:
     manifest: Manifest | None
     verification: Verification | None
     unchanged_since: str | None = None  # an incremental found nothing new since this bundle
+    # an epoch vault's keyring backup, written beside the bundle (None: none written)
+    keyring: KeyringBackup | None = None
+    keyring_expired_removed: list[str] = field(default_factory=list)  # file names, shredded
+    keyring_warning: str | None = None  # an epoch vault got no keyring backup: why
 
     @property
     def ok(self) -> bool:
@@ -541,6 +779,10 @@ class Created:
             "size": m.size if m else None,
             "sha256": m.sha256 if m else None,
             "verification": self.verification.to_json() if self.verification else None,
+            "keyring": {"file": str(self.keyring.path), "expires": kb.stamp(self.keyring.expires),
+                        "epochs": self.keyring.epochs} if self.keyring else None,
+            "keyring_expired_removed": self.keyring_expired_removed,
+            "keyring_warning": self.keyring_warning,
         }
 
 
@@ -594,7 +836,8 @@ def _free_name(dest: Path, slug: str, now: dt.datetime) -> str:
     moment = now.replace(microsecond=0)
     while True:
         name = f"{slug}-{moment:{STAMP}}.bundle"
-        if not (dest / name).exists() and not manifest_path(dest / name).exists():
+        taken = (dest / name, manifest_path(dest / name), kb.path_for(dest / name))
+        if not any(p.exists() or p.is_symlink() for p in taken):
             return name
         moment += dt.timedelta(seconds=1)
 
@@ -619,6 +862,10 @@ def create(vault: Vault, dest: Path, incremental: bool = False, keyring: Keyring
                           Message("a backup there dies with the vault and `git add -A` would commit it; use --dest outside it"))
     dest.mkdir(parents=True, exist_ok=True)
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    # an epoch vault's keyring backups: the expiry is read before anything is written, so
+    # that a vault.yaml with a bad one is refused with nothing made (exit 2)
+    epoch_vault = gitio.head(root) is not None and _is_epoch_vault(root, "HEAD")
+    keep = kb.keep_of(vault.config) if epoch_vault else kb.DEFAULT_KEEP
     basis = _latest(dest, vault_id) if incremental else None
     _sweep_partials(dest)
     if on_step:
@@ -627,7 +874,10 @@ def create(vault: Vault, dest: Path, incremental: bool = False, keyring: Keyring
         head, head_commit = head_of(root)
         refs = for_each_ref(root)
         if basis is not None and basis[1].refs == refs and basis[1].head == head:
-            return Created("incremental", None, None, None, unchanged_since=basis[0].name)
+            unchanged = Created("incremental", None, None, None, unchanged_since=basis[0].name)
+            if epoch_vault:  # no new bundle, but an expired keyring backup goes all the same
+                unchanged.keyring_expired_removed = remove_expired_keyrings(dest, vault_id, now)
+            return unchanged
         name = _free_name(dest, _slug(str(vault.config.get("name") or root.name)), now)
         partial = dest / f".{name}.{os.getpid()}.partial"
         kind, prereq_of = "full", None
@@ -661,14 +911,44 @@ def create(vault: Vault, dest: Path, incremental: bool = False, keyring: Keyring
         records=record_count(root, head_commit), size=partial.stat().st_size, sha256=sha256_of(partial),
     )
     # the partial file is verified under the name its manifest will have, basis beside it
-    verification = verify(partial, keyring, manifest=manifest, cache_from=root, on_step=on_step)
+    verification = verify(partial, keyring, manifest=manifest, cache_from=root, on_step=on_step,
+                          keyring_backup=False)
     if not verification.ok:
         partial.unlink(missing_ok=True)
         return Created(kind, dest / name, manifest, verification)
     final = dest / name
     os.replace(partial, final)
     write_atomic(manifest_path(final), (json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode())
-    return Created(kind, final, manifest, verification)
+    created = Created(kind, final, manifest, verification)
+    if epoch_vault or _is_epoch_vault(root, head_commit):
+        if on_step:
+            on_step("keyring")
+        keep = keep if epoch_vault else kb.keep_of(vault.config)
+        _keyring_after(created, root, final, vault_id, head_commit, keep, now)
+    return created
+
+
+def _keyring_after(created: Created, root: Path, bundle: Path, vault_id: str, head_commit: str,
+                   keep: str, now: dt.datetime) -> None:
+    """An epoch vault's keyring backup beside the verified bundle, then the expired ones of
+    the vault in that directory shredded; reported as the verification's `keyring` step (a
+    warning when this clone holds no keyring file to back up: the bundle stands)."""
+    assert created.verification is not None
+    written = _write_keyring(root, bundle, vault_id, head_commit, keep, now)
+    created.keyring = written
+    created.keyring_expired_removed = remove_expired_keyrings(
+        bundle.parent, vault_id, now, keep=[written.path] if written else [])
+    removed = Message("; {n} expired keyring backup(s) deleted", n=len(created.keyring_expired_removed)) \
+        if created.keyring_expired_removed else ""
+    if written is None:
+        created.keyring_warning = Message(
+            "this clone holds no keyring file of a live epoch: no keyring backup was written, and a vault "
+            "restored from this bundle cannot open the records sealed to its epochs{removed}", removed=removed)
+        created.verification.steps.append(StepResult("keyring", True, created.keyring_warning, warning=True))
+        return
+    detail = Message("{file}: {n} epoch(s), expires on {date}{removed}", file=written.path.name,
+                     n=len(written.epochs), date=_day(written.expires), removed=removed)
+    created.verification.steps.append(StepResult("keyring", True, detail))
 
 
 # -------------------------------------------------------------------------- restore
@@ -684,8 +964,9 @@ class Restored:
 
 
 def restore(bundle: Path, target: Path, keyring: Keyring | None = None,
-            *, on_step: OnStep | None = None) -> Restored:
-    """A working vault in `target` with every ref of the bundle, hooks installed, checked."""
+            *, on_step: OnStep | None = None, now: dt.datetime | None = None) -> Restored:
+    """A working vault in `target` with every ref of the bundle, hooks installed, checked;
+    in an epoch vault with the keyring of the unexpired keyring backup beside the bundle."""
     from dangan.services.initvault import install_hooks_config
     from dangan.services.scan import check_worktree
 
@@ -727,10 +1008,20 @@ def restore(bundle: Path, target: Path, keyring: Keyring | None = None,
         found = check_worktree(restored)
         return _content_findings(found.findings, found.checked)
 
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    keyring_file = kb.path_for(bundle)
+
+    def keyring_step() -> bool:
+        """Where there is a keyring backup beside the bundle or the vault has epochs."""
+        if not (keyring_file.exists() or keyring_file.is_symlink() or (target / EPOCHS).exists()):
+            return True
+        return step("keyring", lambda: _restore_keyring(keyring_file, manifest, target, moment))
+
     (
         step("refs", lambda: _refs_equal(target, manifest))
         and step("fsck", lambda: _fsck(target))
         and step("records", lambda: _records(target, manifest))
+        and keyring_step()
         and step("check", _guarded(check_restored))
     )
     return Restored(target, result, True)
@@ -814,6 +1105,17 @@ class Entry:
     time: dt.datetime | None
     manifest: Manifest | None
     problem: str | None = None
+    keyring_path: Path | None = None  # the keyring backup beside the bundle, when there is one
+    keyring: KeyringBackup | None = None  # it, read (None: unreadable, see keyring_problem)
+    keyring_problem: str | None = None
+
+    def keyring_json(self, now: dt.datetime | None = None) -> dict[str, Any] | None:
+        if self.keyring_path is None:
+            return None
+        if self.keyring is None:
+            return {"file": self.keyring_path.name, "expires": None, "expired": None, "epochs": None,
+                    "problem": self.keyring_problem}
+        return {**self.keyring.to_json(now), "problem": None}
 
     def to_json(self) -> dict[str, Any]:
         m = self.manifest
@@ -825,6 +1127,7 @@ class Entry:
             "refs": len(m.refs) if m else None, "records": m.records if m else None,
             "size": self.path.stat().st_size if self.path.exists() else None,
             "problem": self.problem,
+            "keyring": self.keyring_json(),
         }
 
 
@@ -851,6 +1154,19 @@ def list_bundles(directory: Path) -> list[Entry]:
         bundle = name.removesuffix(".manifest.json") + ".bundle"
         if bundle not in names:
             entries.append(Entry(directory / bundle, bundle_time(bundle), None, f"{name} has no bundle"))
+    listed = {e.path.name for e in entries}
+    for name in sorted(n for n in names if n.endswith(kb.SUFFIX)):
+        bundle = kb.bundle_name(name)
+        if bundle not in listed:  # a keyring backup whose bundle is gone (removed by hand)
+            entries.append(Entry(directory / bundle, bundle_time(bundle), None, f"{name} has no bundle"))
+    for entry in entries:
+        beside = kb.path_for(entry.path)
+        if beside.name in names:
+            entry.keyring_path = beside
+            try:
+                entry.keyring, _file = _read_keyring(beside)
+            except DanganError as exc:
+                entry.keyring_problem = exc.message
     return sorted(entries, key=lambda e: (e.time or dt.datetime.min.replace(tzinfo=dt.UTC), e.path.name))
 
 
@@ -868,11 +1184,18 @@ class Decision:
     entry: Entry
     keep: bool
     reasons: list[str] = field(default_factory=list)
+    # the keyring backup beside the bundle: removed with its bundle, or alone once expired
+    keyring_remove: bool = False
+    keyring_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        keyring = self.entry.keyring_path
         return {"bundle": self.entry.path.name, "action": "keep" if self.keep else "remove",
                 "reasons": self.reasons, "kind": self.entry.manifest.kind if self.entry.manifest else None,
-                "time": self.entry.time.isoformat().replace("+00:00", "Z") if self.entry.time else None}
+                "time": self.entry.time.isoformat().replace("+00:00", "Z") if self.entry.time else None,
+                "keyring": None if keyring is None else {
+                    "file": keyring.name, "action": "remove" if self.keyring_remove else "keep",
+                    "reason": self.keyring_reason}}
 
 
 def _zone(name: str) -> dt.tzinfo:
@@ -934,10 +1257,32 @@ def plan_prune(entries: Iterable[Entry], keep: dict[str, int]) -> list[Decision]
     return decisions
 
 
-def prune(directory: Path, keep: dict[str, int], dry_run: bool = False) -> list[Decision]:
+def plan_keyrings(decisions: Iterable[Decision], now: dt.datetime) -> None:
+    """Which keyring backups go: the one beside a bundle that is removed (whatever its
+    state), and every expired one (of any vault: the expiry is the file's own). A file that
+    cannot be read beside a kept bundle is left alone: nobody can say when it expires."""
+    for decision in decisions:
+        entry = decision.entry
+        if entry.keyring_path is None:
+            continue
+        if not decision.keep:
+            decision.keyring_remove, decision.keyring_reason = True, Message("with its bundle")
+        elif entry.keyring is not None and entry.keyring.expired(now):
+            decision.keyring_remove = True
+            decision.keyring_reason = Message("expired on {date}", date=_day(entry.keyring.expires))
+
+
+def prune(directory: Path, keep: dict[str, int], dry_run: bool = False,
+          now: dt.datetime | None = None) -> list[Decision]:
     decisions = plan_prune(list_bundles(directory), keep)
+    plan_keyrings(decisions, (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC))
     if not dry_run:
         for decision in decisions:
+            if decision.keyring_remove and decision.entry.keyring_path is not None:
+                if decision.entry.keyring_path.is_symlink():
+                    decision.entry.keyring_path.unlink(missing_ok=True)  # never written through
+                else:
+                    shred(decision.entry.keyring_path)
             if not decision.keep:
                 decision.entry.path.unlink(missing_ok=True)
                 manifest_path(decision.entry.path).unlink(missing_ok=True)

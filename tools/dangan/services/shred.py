@@ -416,7 +416,7 @@ def _with_backups(vault: Vault, result: Shred, backups: Path | None) -> Shred:
         return result
     wanted = {s.epoch for s in result.shredded}
     vault_id = str(vault.config.get("id") or "")
-    for found in getattr(backup, "keyring_backups", lambda *a: [])(where, vault_id):  # XXX until merged
+    for found in backup.keyring_backups(where, vault_id):
         held = sorted(wanted.intersection(found.epochs))
         if held:
             result.kept_copies.append(KeptCopy(found.path, found.expires, held))

@@ -14,7 +14,6 @@ The class is `EpochKeys`, not a keyring: `store.sealing.Keyring` is the user's i
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import re
@@ -289,26 +288,9 @@ class EpochKeys:
         return out
 
     def shred(self, epoch: str) -> bool:
-        """Destroy an epoch's file: overwritten with random bytes, synced, then unlinked.
-        On a journaling or copy-on-write file system the overwrite may land elsewhere; the
-        unlink is what dangan can promise (docs/threat-model.md). False when absent."""
-        target = self.path(epoch)
-        try:
-            size = target.stat().st_size
-        except FileNotFoundError:
-            return False
-        with contextlib.suppress(OSError):
-            fd = os.open(target, os.O_WRONLY)
-            try:
-                os.write(fd, os.urandom(max(size, 1)))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        target.unlink()
-        with contextlib.suppress(OSError):
-            dfd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        return True
+        """Destroy an epoch's file: overwritten with random bytes, synced, then unlinked
+        (`fsutil.shred`; on a journaling or copy-on-write file system the overwrite may land
+        elsewhere, the unlink is what dangan can promise). False when absent."""
+        from dangan.store.fsutil import shred
+
+        return shred(self.path(epoch))

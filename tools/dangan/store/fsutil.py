@@ -40,6 +40,33 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644, durable: bool = Tru
             os.close(dfd)
 
 
+def shred(path: Path) -> bool:
+    """Destroy a secret file: overwritten with random bytes, synced, then unlinked, and the
+    directory synced. On a journaling or copy-on-write file system the overwrite may land
+    elsewhere; the unlink is what dangan can promise (docs/threat-model.md). False when the
+    file is absent. An epoch's keyring file (`EpochKeys.shred`) and an expired keyring
+    backup (services/backup.py) go this way."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, os.urandom(max(size, 1)))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    path.unlink()
+    with contextlib.suppress(OSError):
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return True
+
+
 def remove_empty_dirs(start: Path, stop: Path) -> None:
     """Remove `start` and its parents up to (not including) `stop` while they are empty."""
     current = start
