@@ -153,16 +153,19 @@ def _snapshot(vault: Vault, as_of: dt.date) -> Data:
     if found.commit is None:
         return data
     raw = gitio.run(["ls-tree", "-r", "-z", found.commit, "--", *vault.record_specs], vault.root).stdout
+    listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
     entries: list[tuple[Code, str, str]] = []
-    for blob, name in _LS_TREE.findall(raw):
-        path = name.decode("utf-8", "surrogateescape")
-        code = fieldreader.code_of_path(path)
+    # the codes of the paths in one pass (formats.fields.codes_of_paths); a path it does not
+    # take goes through the readers that always did
+    for (blob, path), code in zip(listed, fieldreader.codes_of_paths([path for _, path in listed]), strict=True):
+        if code is None:
+            code = fieldreader.code_of_path(path)
         if code is None:
             try:
                 code = path_to_code(path)
             except CodeError:
                 continue  # a stray file: `dangan check` reports it
-        entries.append((code, path, blob.decode()))
+        entries.append((code, path, blob))
     categories = vault.schemas.categories
     # every category of the registry, so that the stamp does not depend on the tree
     wanted = _wanted(vault, set(categories) | {code.category for code, _, _ in entries})
@@ -199,7 +202,7 @@ def _snapshot(vault: Vault, as_of: dt.date) -> Data:
         if not isinstance(tree, dict):
             data.unreadable.append(path)
             continue
-        (data.handed_over if str(code) in handed else data.records).append(Record(code, path, tree))
+        (data.handed_over if handed and str(code) in handed else data.records).append(Record(code, path, tree))
     return data
 
 
