@@ -5,16 +5,22 @@ last commit on the first-parent chain at or before that moment, the same date ->
 mapping as `dangan diff` — and judges every date against `as_of` in the vault's timezone.
 Stats never decrypt: every figure comes from clear fields.
 
-One pass: the tree is listed once (`git ls-tree`), every blob read through one
-`git cat-file --batch`, and most records are read by `_fields`, a reader of the few
-top-level scalars a section needs (about ten times cheaper than a full parse); loans, holds
-and any record it cannot read with certainty go through the full reader.
+One pass: the tree is listed once (`git ls-tree`), and what was read of each blob before is
+taken from `.git/dangan/cache/stats-fields.json` (services/blobcache.py: a blob never
+changes, so what was read of it is never stale). Only the blobs not in it are read, through
+`git cat-file --batch`: most records by `_fields`, the compiled reader of the few top-level
+scalars a section needs (formats/fields.py, about forty times cheaper than a full parse);
+loans, holds and any record it cannot read with certainty go through the full reader. The
+cache holds what the sections see: a secret record without its hidden fields, a record read
+whole without its `sops` block; nothing is decrypted, so no plaintext of a sensitive value
+can be in it.
 
 A section is one function `(Data) -> dict` and one line in SECTIONS.
 """
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 import statistics
 from collections import Counter
@@ -39,7 +45,7 @@ from dangan.model.disposal import (
     to_day,
 )
 from dangan.model.loans import LendingRules
-from dangan.services import indicators
+from dangan.services import blobcache, indicators
 from dangan.services.lending import row as loan_row
 from dangan.store.vault import Vault
 
@@ -59,6 +65,10 @@ WANTED = {
     "SB": ("system", "inspection_expires", "install_location"),
 }
 COMPANY = "company"  # the `by_project` key of company-level records
+CACHE = "stats-fields.json"
+# how a record is read and kept (the readers below, `visible`, the sops block left out): a
+# change of any of them must start the cache afresh, as must other fields asked
+READER = "stats-fields 1"
 
 
 # ------------------------------------------------------------------ reading
@@ -91,38 +101,51 @@ class Data:
         return to_day(value, self.vault.tz)
 
 
-_SOPS = b"\nsops:"
-_AFTER_SOPS = re.compile(rb"\n[^ \n]")  # a column-0 line after the sops block
 _LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
-_CODE = re.compile(r"[A-Z]{2}(?:-[ABCD][0-9]{2}(?:-[0-9]{2}(?:-[0-9]{3}(?:-[0-9]{4})?)?)?)?-[0-9]{4,9}")
+_RETENTION_BLOCK = re.compile(rb"^retention:$", re.M)  # an override: a nested block
 
 
 def _fields(data: bytes, wanted: frozenset[str]) -> dict[str, Any] | None:
     """The wanted top-level scalars of a record text, or None when only a full parse is sure.
 
     In block YAML a line that starts in column 0 with `key:` is a top-level key: nested
-    keys, literal blocks and the sops block are indented. The sops block (most of an
-    encrypted record) is skipped when nothing follows it in column 0. A nested
-    `retention:` block (an override) needs the full reader, as does any value this reader
-    is not sure of.
+    keys, literal blocks and the sops block are indented (formats.fields.read, compiled). A
+    nested `retention:` block (an override) needs the full reader, as does any value the
+    field reader is not sure of; that reader gives such a block as null, so it is looked
+    for only when `retention` came back null (rarely: most records have none).
     """
-    end = data.rfind(_SOPS)
-    if end < 0 or _AFTER_SOPS.search(data, end + len(_SOPS)):
-        end = len(data)
-    found: dict[str, Any] = {}
-    for key, rest in fieldreader.key_lines(wanted).findall(data, 0, end):
-        name = key.decode()
-        if name in found or (name == "retention" and rest == b""):
-            return None
-        sure, value = fieldreader.scalar(rest.decode("utf-8"))
-        if not sure:
-            return None
-        found[name] = value
+    found = fieldreader.read(data, wanted)
+    if found is not None and "retention" in found and found["retention"] is None \
+            and _RETENTION_BLOCK.search(data) is not None:
+        return None
     return found
 
 
+def _wanted(vault: Vault, categories: set[str]) -> dict[str, frozenset[str]]:
+    """category -> the top-level fields the sections read of its records."""
+    rules = schedule(vault.config, vault.schemas.categories)
+    wanted: dict[str, frozenset[str]] = {}
+    for category in categories:
+        after = rules[category].after if category in rules else "closed"
+        wanted[category] = frozenset((*COMMON, after, *WANTED.get(category, ())))
+    return wanted
+
+
 def snapshot(vault: Vault, as_of: dt.date) -> Data:
-    """The records of the last commit at or before the end of `as_of` (vault timezone)."""
+    """The records of the last commit at or before the end of `as_of` (vault timezone).
+
+    The collector is paused meanwhile: the 100,000 small dicts made here (read or loaded
+    from the cache) would set off full collections that find nothing to free."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _snapshot(vault, as_of)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _snapshot(vault: Vault, as_of: dt.date) -> Data:
     from dangan.services.history import resolve
 
     found = resolve(vault, as_of.isoformat())
@@ -130,21 +153,24 @@ def snapshot(vault: Vault, as_of: dt.date) -> Data:
     if found.commit is None:
         return data
     raw = gitio.run(["ls-tree", "-r", "-z", found.commit, "--", *vault.record_specs], vault.root).stdout
+    listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
     entries: list[tuple[Code, str, str]] = []
-    for blob, name in _LS_TREE.findall(raw):
-        path = name.decode("utf-8", "surrogateescape")
-        code = fieldreader.code_of_path(path)
+    # the codes of the paths in one pass (formats.fields.codes_of_paths); a path it does not
+    # take goes through the readers that always did
+    for (blob, path), code in zip(listed, fieldreader.codes_of_paths([path for _, path in listed]), strict=True):
+        if code is None:
+            code = fieldreader.code_of_path(path)
         if code is None:
             try:
                 code = path_to_code(path)
             except CodeError:
                 continue  # a stray file: `dangan check` reports it
-        entries.append((code, path, blob.decode()))
-    rules = schedule(vault.config, vault.schemas.categories)
-    wanted: dict[str, frozenset[str]] = {}
-    for category in {code.category for code, _, _ in entries}:
-        after = rules[category].after if category in rules else "closed"
-        wanted[category] = frozenset((*COMMON, after, *WANTED.get(category, ())))
+        entries.append((code, path, blob))
+    categories = vault.schemas.categories
+    # every category of the registry, so that the stamp does not depend on the tree
+    wanted = _wanted(vault, set(categories) | {code.category for code, _, _ in entries})
+    stamp = repr((READER, vault.schemas.fingerprint, sorted(FULL_READ),
+                  sorted((c, sorted(names)) for c, names in wanted.items() if c in categories)))
     category_of = {blob: code.category for code, _, blob in entries}
 
     def read(blob: str, content: bytes) -> dict[str, Any] | None:
@@ -155,19 +181,28 @@ def snapshot(vault: Vault, as_of: dt.date) -> Data:
                 tree = _fields(content, wanted[category])
             except UnicodeDecodeError:
                 tree = None
-        return tree if tree is not None else tree_or_none(content)  # the full reader of `retention plan`
+        if tree is None:
+            tree = tree_or_none(content)  # the full reader of `retention plan`
+            if tree is not None:
+                tree.pop("sops", None)  # the data key, sealed for each recipient: never read here
+        if tree is not None and category in categories:  # a secret record's hidden fields:
+            tree = categories[category].visible(tree)    # never in a report, nor in the cache
+        return tree
 
-    trees = gitio.read_blobs(vault.root, list(category_of), read)
+    cached = blobcache.load(vault.root, CACHE, stamp)
+    trees = {blob: cached[blob] for blob in category_of if blob in cached}
+    todo = [blob for blob in category_of if blob not in trees]
+    if todo:
+        trees.update(gitio.read_blobs(vault.root, todo, read))
+        blobcache.store(vault.root, CACHE, stamp, trees)
+    # a YJ record is never secret (NEVER_SECRET): what `visible` left of it is all of it
     handed = handovers.handed_over_codes(trees[b] for c, _, b in entries if c.category == handovers.CATEGORY)
-    categories = vault.schemas.categories
     for code, path, blob in entries:
         tree = trees[blob]
-        if tree is None:
+        if not isinstance(tree, dict):
             data.unreadable.append(path)
             continue
-        if code.category in categories:  # a secret record's hidden fields: never in a report
-            tree = categories[code.category].visible(tree)
-        (data.handed_over if str(code) in handed else data.records).append(Record(code, path, tree))
+        (data.handed_over if handed and str(code) in handed else data.records).append(Record(code, path, tree))
     return data
 
 
