@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dangan.formats import agekeys
-from dangan.formats.yamlio import load_text
+from dangan.formats.yamlio import dump, load_text
 from dangan.services import inventory
 from dangan.store.vault import Vault
 
@@ -419,3 +419,33 @@ def test_a_flag_must_name_an_existing_inventory(work: Path) -> None:
     refused = subprocess.run(["git", "commit", "-q", "-m", "flag by hand"], cwd=work, capture_output=True, text=True)
     assert refused.returncode != 0
     assert "DG108" in refused.stdout + refused.stderr and "custody.inventory names PD-0099" in refused.stdout + refused.stderr
+
+
+def test_the_room_summary_greps_but_answers_as_a_full_read(work: Path) -> None:
+    """`room_summary` finds rooms and flags with `git grep` and parses only those records; it
+    must answer exactly as reading every record does: a line of a literal block that reads
+    like a room or a flag is no room or flag, and a flagged record not committed yet counts
+    (the flags are the work tree's)."""
+    ok(dg(work, "new", "QY", "--set", "title=誘餌", "--set", "doc_type=business_licence",
+          "--set", "certificate_no=320506000412877", "--set", "issuer=蘇州市市場監督管理局",
+          "--set", "issued=2016-03-18", "--set", "notes=第一行\n  room: 不存在的庫房\n  status: missing\n末行"))
+    decoy = next(p for p in (work / "vault/QY").glob("QY-*.yaml") if "誘餌" in p.read_text("utf-8"))
+    assert "  room: 不存在的庫房\n" in decoy.read_text("utf-8")  # the decoy lines are there, indented
+    flagged = work / "vault/QY/QY-0004.yaml"
+    tree = load_text(flagged.read_text("utf-8"))
+    tree["custody"]["status"] = "damaged"
+    tree["custody"]["inventory"] = "PD-0001"
+    flagged.write_text(dump(tree), "utf-8")  # in the work tree only
+    vault = Vault.open(work)
+    fast = inventory.room_summary(vault, dt.date(2025, 3, 2))
+    every = list(inventory._custodies(vault))
+    walked = sorted(every, key=lambda found: inventory._walk_order(found[0].path))
+    assert [found[0] for found in walked] == [found[0] for found in every]  # the same order as the walk
+    original, inventory._custodies_of_rooms = inventory._custodies_of_rooms, inventory._custodies
+    try:
+        slow = inventory.room_summary(vault, dt.date(2025, 3, 2))
+    finally:
+        inventory._custodies_of_rooms = original
+    assert fast == slow
+    assert "不存在的庫房" not in [r["room"] for r in fast]
+    assert any(d["code"] == "QY-0004" and d["result"] == "damaged" for r in fast for d in r["discrepancies"])
