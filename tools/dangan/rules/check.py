@@ -279,10 +279,7 @@ def epoch_findings(rel: str, tree: dict[str, Any], category: str, level: str, co
     if epoch.split(".", 1)[0] == OPEN:
         # an open record: any live epoch of its readers that is ever shredded, the one it
         # was first sealed in (the day it was sealed is not in the record: format.md §7c)
-        keys = sorted(have) if have else sorted({str(i.get("recipients")) for i in files})
-        entry = epochs.by_key(keys[0]) if have and len(keys) == 1 else None
-        if entry is None and not have and len(keys) == 1:
-            entry = next((e for e in epochs.live() if attachments.recipients_digest([e.key]) == keys[0]), None)
+        entry = epochs.sealed_to(tree)
         if entry is not None and entry.live and shreddable(entry.id) and readers_of(entry.id) == readers_of(epoch):
             epoch = entry.id
         else:

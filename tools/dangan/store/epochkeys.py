@@ -75,6 +75,24 @@ class Epochs:
     def live(self) -> list[Epoch]:
         return [e for e in self.entries if e.live]
 
+    def sealed_to(self, doc: Any) -> Epoch | None:
+        """The one epoch a stored record is sealed to: the single recipient of its `sops`
+        block, or, for a record without one, the single recipient set its attachments list
+        (a live epoch's). None when it names none, several, or a key that is no epoch."""
+        from dangan.model.layout import listed
+        from dangan.store.attached import recipients_digest
+
+        if not isinstance(doc, dict):
+            return None
+        block = doc.get("sops")
+        if isinstance(block, dict):
+            keys = {str(e.get("recipient")) for e in block.get("age") or [] if isinstance(e, dict)}
+            return self.by_key(next(iter(keys))) if len(keys) == 1 else None
+        digests = {str(i.get("recipients")) for i in listed(doc)}
+        if len(digests) != 1:
+            return None
+        return next((e for e in self.live() if recipients_digest([e.key]) in digests), None)
+
     def add(self, epoch: Epoch) -> None:
         if self.get(epoch.id) is not None:
             raise ValueError(f"epoch {epoch.id} is already listed")

@@ -234,22 +234,11 @@ class Vault:
         listing), when that is a live, shreddable epoch of `readers` not being shredded:
         where it stays (docs/format.md §7c)."""
         from dangan.model.epochs import readers_of, shreddable
-        from dangan.model.layout import listed
 
         epochs = self.epochs
         if epochs is None or not isinstance(doc, Mapping):
             return None
-        found: Epoch | None = None
-        block = doc.get("sops")
-        if isinstance(block, Mapping):
-            keys = {str(e.get("recipient")) for e in block.get("age") or [] if isinstance(e, Mapping)}
-            found = epochs.by_key(next(iter(keys))) if len(keys) == 1 else None
-        else:
-            from dangan.store.attached import recipients_digest
-
-            digests = {str(i.get("recipients")) for i in listed(doc)}
-            if len(digests) == 1:
-                found = next((e for e in epochs.live() if recipients_digest([e.key]) in digests), None)
+        found = epochs.sealed_to(dict(doc))
         if (found is None or not found.live or readers_of(found.id) != readers or not shreddable(found.id)
                 or found.id in self.shredding):
             return None
