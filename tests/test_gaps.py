@@ -194,6 +194,9 @@ def test_the_cache_of_first_commits_gives_the_same_answer(history: Path, tmp_pat
     shutil.copytree(history, root, symlinks=True)
     cache = root / ".git" / "dangan" / "cache"
     _, later = judge(root, "2025-04-02")  # fills the caches from the newest commit
+    # written by a forked child (store/forked.py), done by the time the command ends
+    assert json.loads((cache / "filed.json").read_bytes())["filed"]
+    assert json.loads((cache / "gaps-fields.json").read_bytes())["trees"]
     _, earlier = judge(root, "2025-03-06")  # answered from them
     shutil.rmtree(cache)
     _, fresh = judge(root, "2025-03-06")

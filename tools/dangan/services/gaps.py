@@ -17,6 +17,7 @@ commit it reached and extended from there (format.md §8).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -38,12 +39,14 @@ from dangan.model.disposal import vault_tz
 from dangan.rules.changes import handed_over_on
 from dangan.services import blobcache
 from dangan.store import fsutil
+from dangan.store.forked import Forked
 from dangan.store.vault import RECORDS, Vault
 
 FORMAT = "dangan gaps 1"
 KINDS = ("late", "missing", "original")
 CACHE = "filed.json"
 FIELDS = "gaps-fields.json"
+_PART = 8192  # blobs read by one cat-file while the `git log` pass runs
 _LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
 
 
@@ -76,6 +79,15 @@ def first_commits(root: Path, commit: str, paths: tuple[str, ...] = (RECORDS + "
     first added no later than that tree, whatever came after. So the cache keeps the map of
     the newest commit asked, and a newer one only reads the commits since; a map of other
     `paths` (an office that took on a project) is not used."""
+    found, write = _first_commits(root, commit, paths)
+    if write is not None:
+        write()
+    return found
+
+
+def _first_commits(root: Path, commit: str, paths: tuple[str, ...]
+                   ) -> tuple[dict[str, int], Callable[[], None] | None]:
+    """first_commits(), with the cache's write left to the caller (None: nothing to write)."""
     cache = gitio.git_dir(root) / "dangan" / "cache" / CACHE
     known: dict[str, int] | None = None
     tip = None
@@ -87,18 +99,17 @@ def first_commits(root: Path, commit: str, paths: tuple[str, ...] = (RECORDS + "
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     if known is not None and tip == commit:
-        return known
+        return known, None
     if known is not None and tip and gitio.has_object(root, tip):
         if gitio.is_ancestor(root, commit, tip):
-            return known
+            return known, None
         if gitio.is_ancestor(root, tip, commit):
             for path, when in _log_adds(root, [f"{tip}..{commit}"], paths).items():
                 known.setdefault(path, when)
-            _store(cache, commit, known, paths)
-            return known
+            extended = known
+            return extended, lambda: _store(cache, commit, extended, paths)
     found = _log_adds(root, [commit], paths)
-    _store(cache, commit, found, paths)
-    return found
+    return found, lambda: _store(cache, commit, found, paths)
 
 
 def _store(cache: Path, commit: str, found: dict[str, int], paths: tuple[str, ...]) -> None:
@@ -121,6 +132,7 @@ class Snapshot:
     records: list[tuple[Code, str, dict[str, Any]]]  # code, path, tree (clear fields)
     unreadable: list[str]
     filed: dict[str, int] = field(default_factory=dict)  # path -> its first commit's time
+    writes: list[Callable[[], None]] = field(default_factory=list)  # the caches to write
 
 
 def _config_at(vault: Vault, commit: str) -> dict[str, Any]:
@@ -164,14 +176,18 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     pool = ThreadPoolExecutor(2)
     try:
         listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", *vault.record_specs], vault.root)
-        filed = pool.submit(first_commits, vault.root, found.commit, tuple(vault.record_specs))
+        filed = pool.submit(_first_commits, vault.root, found.commit, tuple(vault.record_specs))
         cached = blobcache.load(vault.root, FIELDS, stamp)
         raw = listing.result().stdout
-        trees, entries = _read_records(vault, raw, want, cached, stamp, lambda: not filed.done(), progress)
-        filed_at = filed.result()
+        trees, entries, fresh = _read_records(vault, raw, want, cached, lambda: not filed.done(), progress)
+        filed_at, write_filed = filed.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     snap = Snapshot(found.commit, found.committed, config, [], [], filed_at)
+    if write_filed is not None:
+        snap.writes.append(write_filed)
+    if fresh:
+        snap.writes.append(lambda: blobcache.store(vault.root, FIELDS, stamp, trees))
     for code, path, blob in entries:
         tree = trees.get(blob)
         if isinstance(tree, dict):
@@ -181,11 +197,12 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     return snap
 
 
-def _read_records(vault: Vault, raw: bytes, want: Wanted, cached: dict[str, Any], stamp: str,
+def _read_records(vault: Vault, raw: bytes, want: Wanted, cached: dict[str, Any],
                   logging: Callable[[], bool] = lambda: False, progress: Callable[[int], None] | None = None
-                  ) -> tuple[dict[str, Any], list[tuple[Code, str, str]]]:
-    """(blob -> the wanted fields of its record, the records as (code, path, blob)) of an
-    `ls-tree -r -z` listing: the fields read before come from `cached`, the others from git."""
+                  ) -> tuple[dict[str, Any], list[tuple[Code, str, str]], bool]:
+    """(blob -> the wanted fields of its record, the records as (code, path, blob), whether
+    any was read from git) of an `ls-tree -r -z` listing: the fields read before come from
+    `cached`, the others from git."""
     listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
     listed = [(blob, path) for blob, path in listed
               if path.rsplit("/", 1)[-1][:2] in want.categories and path.endswith(".yaml")]
@@ -218,8 +235,7 @@ def _read_records(vault: Vault, raw: bytes, want: Wanted, cached: dict[str, Any]
         # cost ~0.6 s more CPU for the same wall time on a quiet machine), two otherwise
         trees.update(gitio.read_blobs(vault.root, todo, lambda _blob, content: read(content),
                                       processes=1 if logging() else 2, progress=progress))
-        blobcache.store(vault.root, FIELDS, stamp, trees)
-    return trees, entries
+    return trees, entries, bool(todo)
 
 
 # ------------------------------------------------------------------ gaps
@@ -273,13 +289,16 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None,
         found = department_of(code)
         return (found.name, found.responsible) if found else (deps.UNASSIGNED, None)
 
-    def add(kind: str, where: Code, since: dt.date, what: str, **extra: Any) -> None:
+    def gap(kind: str, where: Code, since: dt.date, what: str, **extra: Any) -> dict[str, Any] | None:
         name, responsible = owner(where)
         if department is not None and name != department:
-            return
-        gaps.append({"kind": kind, "department": name, "responsible": responsible,
-                     "category": where.category, "location": "-".join(where.location.parts),
-                     "since": since.isoformat(), "what": what, **extra})
+            return None
+        return {"kind": kind, "department": name, "responsible": responsible, "category": where.category,
+                "location": "-".join(where.location.parts), "since": since.isoformat(), "what": what, **extra}
+
+    def add(kind: str, where: Code, since: dt.date, what: str, **extra: Any) -> None:
+        if (found := gap(kind, where, since, what, **extra)) is not None:
+            gaps.append(found)
 
     days: dict[int, dt.date] = {}
 
@@ -292,40 +311,55 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None,
         return days[when]
 
     start = _first_day(vault.root, snap.commit, tz) if snap.commit else None
-    rules = filing.deadlines(config)
-    wanted_originals = filing.originals(config)
-    for code, path, tree in snap.records:
-        day = filed(path)
-        if day is None:
-            continue
-        rule = rules.get(code.category)
-        if rule is not None and (late := filing.lateness(rule, tree, day, tz, start)) is not None:
-            add("late", code, late.deadline + dt.timedelta(days=1),
-                f"{code} filed {late.filed.isoformat()}, {late.days_late} d after its deadline "
-                f"{late.deadline.isoformat()} ({rule.within} after {late.business_field} "
-                f"{late.business_day.isoformat()})",
-                code=str(code), filed=day.isoformat(), deadline=late.deadline.isoformat(),
-                business_field=late.business_field, business_date=late.business_day.isoformat(),
-                days_late=late.days_late, within=str(rule.within))
-        if (filing.expects_original(wanted_originals, code.category, tree) and not filing.received(tree)
-                and not _shelved(tree)):
-            due = filing.original_due(wanted_originals, day)
-            if due < as_of:
-                add("original", code, due + dt.timedelta(days=1),
-                    f"{code}: paper original not received (filed {day.isoformat()}, due by {due.isoformat()})",
-                    code=str(code), filed=day.isoformat(), due=due.isoformat())
+    records = snap.records
 
-    items = [expected.Item(code, tree) for code, _, tree in snap.records]
-    for miss in expected.unmet(expected.rules(config), items, as_of, tz, start):
-        probe = Code(miss.category, miss.location, 0)
-        extra: dict[str, Any] = {"rule": miss.rule.name, "missing_category": miss.category}
-        if miss.subject:
-            extra["code"] = miss.subject
-        if miss.periods:
-            extra.update(periods=miss.periods, every=miss.rule.every, last_period=miss.last.isoformat()
-                         if miss.last else None)
-        extra.update(miss.extra)
-        add("missing", probe, miss.since, miss.what, **extra)
+    def missing() -> list[dict[str, Any]]:
+        """The gaps of the expected records (plain dicts: they come back through a pipe)."""
+        out = []
+        items = [expected.Item(code, tree) for code, _, tree in records]
+        for miss in expected.unmet(expected.rules(config), items, as_of, tz, start):
+            extra: dict[str, Any] = {"rule": miss.rule.name, "missing_category": miss.category}
+            if miss.subject:
+                extra["code"] = miss.subject
+            if miss.periods:
+                extra.update(periods=miss.periods, every=miss.rule.every, last_period=miss.last.isoformat()
+                             if miss.last else None)
+            extra.update(miss.extra)
+            found = gap("missing", Code(miss.category, miss.location, 0), miss.since, miss.what, **extra)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def write_caches() -> None:
+        for write in snap.writes:
+            write()
+
+    # the other core writes the caches and finds the missing records while this one judges
+    # each record's filing (store/forked.py)
+    with Forked(write_caches) if snap.writes else contextlib.nullcontext(), Forked(missing) as child:
+        rules = filing.deadlines(config)
+        wanted_originals = filing.originals(config)
+        for code, path, tree in records:
+            day = filed(path)
+            if day is None:
+                continue
+            rule = rules.get(code.category)
+            if rule is not None and (late := filing.lateness(rule, tree, day, tz, start)) is not None:
+                add("late", code, late.deadline + dt.timedelta(days=1),
+                    f"{code} filed {late.filed.isoformat()}, {late.days_late} d after its deadline "
+                    f"{late.deadline.isoformat()} ({rule.within} after {late.business_field} "
+                    f"{late.business_day.isoformat()})",
+                    code=str(code), filed=day.isoformat(), deadline=late.deadline.isoformat(),
+                    business_field=late.business_field, business_date=late.business_day.isoformat(),
+                    days_late=late.days_late, within=str(rule.within))
+            if (filing.expects_original(wanted_originals, code.category, tree) and not filing.received(tree)
+                    and not _shelved(tree)):
+                due = filing.original_due(wanted_originals, day)
+                if due < as_of:
+                    add("original", code, due + dt.timedelta(days=1),
+                        f"{code}: paper original not received (filed {day.isoformat()}, due by {due.isoformat()})",
+                        code=str(code), filed=day.isoformat(), due=due.isoformat())
+        gaps += child.result()
 
     order = {k: i for i, k in enumerate(KINDS)}
     gaps.sort(key=lambda g: (g["department"] == deps.UNASSIGNED, g["department"], order[g["kind"]],
