@@ -22,6 +22,7 @@ docs/performance.md under "<!-- results-xl -->" (bench/run.py writes the 100,000
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -103,10 +104,16 @@ def bench_office(vault: Path, results: list[dict]) -> None:
     office = common.WORK / "xl-office"
     if office.exists():
         shutil.rmtree(office)
-    seconds, _ = common.timed([DANGAN, "clone", f"file://{vault}", str(office), "--projects", "A01"], cwd=common.WORK)
+    # the server as docs/team.md sets it up: partial clones allowed (without it, git sends
+    # every blob, and `dangan clone` says so: the first run measured that, 124 s)
+    common.run(["git", "config", "uploadpack.allowFilter", "true"], cwd=vault)
+    seconds, proc = common.timed([DANGAN, "clone", f"file://{vault}", str(office), "--projects", "A01", "--json"],
+                                 cwd=common.WORK)
+    partial = json.loads(proc.stdout)["partial"]
     held = sum(1 for _ in (office / "vault").rglob("*.yaml"))  # what the checkout holds
     results.append(_row("office checkout of one project (clone --projects A01 from a local server)", seconds, "s",
-                        "< 120 s", seconds < 120, f"{held} records checked out"))
+                        "< 120 s", seconds < 120,
+                        f"{held} records checked out; {'partial' if partial else 'FULL (the server sent every blob)'} clone"))
     try:
         common.clear_cache(office)
         common.run([DANGAN, "check", "--all"], cwd=office)

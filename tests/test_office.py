@@ -142,6 +142,27 @@ def test_a_local_path_is_cloned_as_from_a_server(server: Path, tmp_path: Path) -
     assert git(office, "config", "remote.origin.promisor").strip() == "true"
 
 
+def test_a_server_that_ignores_the_filter_is_named(own_server: Path, tmp_path: Path) -> None:
+    """A plain server without uploadpack.allowFilter sends every blob: the clone works, and
+    says that its .git holds the whole vault (whatever the interface language)."""
+    git(own_server, "config", "uploadpack.allowFilter", "false")
+    office = tmp_path / "office"
+    result = run_bin(["clone", own_server.as_uri(), str(office), "--projects", "A01", "--json"],
+                     env={"LANG": "zh_TW.UTF-8", "LC_ALL": "zh_TW.UTF-8"})
+    assert result.code == 0, result
+    assert json.loads(result.out)["partial"] is False
+    assert "uploadpack.allowFilter" in result.err
+    assert not blobs_under(office, "vault/B01") & missing(office)  # every blob came
+    partial = run_bin(["clone", server_uri(own_server, allow=True), str(tmp_path / "o2"), "--projects", "A01", "--json"])
+    assert partial.code == 0 and json.loads(partial.out)["partial"] is True
+    assert "uploadpack.allowFilter" not in partial.err
+
+
+def server_uri(server: Path, allow: bool) -> str:
+    git(server, "config", "uploadpack.allowFilter", "true" if allow else "false")
+    return server.as_uri()
+
+
 @pytest.mark.parametrize("case", ["unknown project", "malformed project", "not empty", "not a vault",
                                   "no commit", "no server"])
 def test_bad_input_is_refused_and_leaves_nothing(server: Path, tmp_path: Path, case: str) -> None:

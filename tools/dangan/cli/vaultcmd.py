@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from dangan.cli.base import emit_json, json_option
+from dangan.cli.base import emit_json, json_option, say
 from dangan.i18n import _
 from dangan.services.initvault import init_vault, parse_recipient_option
 
@@ -109,6 +109,10 @@ def clone_cmd(url: str, path: Path, projects: str, as_json: bool) -> None:
     from dangan.services.office import clone, parse_projects
 
     result = clone(url, path, parse_projects(projects))
+    if not result.partial:
+        say(_("warning: the server sent every file's content: it does not allow partial clones "
+              "(git config uploadpack.allowFilter true on the server); this clone holds the whole "
+              "vault's history, the checkout only the projects named"))
     if as_json:
         emit_json(result.as_json())
         return

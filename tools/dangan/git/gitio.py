@@ -630,10 +630,14 @@ def file_at(root: Path, rev: str, path: str) -> bytes | None:
 
 # ------------------------------------------------------------- office checkouts (sparse)
 
-def clone_partial(url: str, dest: Path, cwd: Path) -> None:
+def clone_partial(url: str, dest: Path, cwd: Path) -> bool:
     """`git clone --filter=blob:none --no-checkout URL DEST`: every commit and tree, no
-    file's content; the checkout that follows fetches the blobs of its cone alone."""
-    run(["clone", "-q", "--filter=blob:none", "--no-checkout", "--", url, str(dest)], cwd)
+    file's content; the checkout that follows fetches the blobs of its cone alone. False
+    when the server ignored the filter (no `uploadpack.allowFilter`) and sent every blob:
+    git says so in a warning only, read here in git's own English (`LC_ALL=C`)."""
+    proc = run(["clone", "-q", "--filter=blob:none", "--no-checkout", "--", url, str(dest)], cwd,
+               env={"LC_ALL": "C"})
+    return b"filtering not recognized by server" not in proc.stderr
 
 
 def top_entries(root: Path, rev: str, folder: str = "") -> list[tuple[str, str]]:

@@ -37,11 +37,12 @@ class Cloned:
     records: int  # records in the work tree
     outside: int  # records of the other projects, in the index and on the server only
     others: list[str] = field(default_factory=list)  # those projects
+    partial: bool = True  # False: the server ignored the filter and sent every file's content
 
     def as_json(self) -> dict[str, object]:
         return {"path": str(self.root), "projects": self.projects, "categories": self.categories,
                 "folders": self.folders, "records": self.records, "outside": self.outside,
-                "other_projects": self.others}
+                "other_projects": self.others, "partial": self.partial}
 
 
 def parse_projects(text: str) -> list[str]:
@@ -82,11 +83,13 @@ def clone(url: str, dest: Path, projects: list[str]) -> Cloned:
         url = local.resolve().as_uri()
     try:
         try:
-            gitio.clone_partial(url, dest, dest.parent)
+            partial = gitio.clone_partial(url, dest, dest.parent)
         except DanganError as exc:
             raise DanganError(Message("cannot clone {url}: {message}", url=url, message=exc.message),
                               Message("check the URL, that the server allows partial clones (uploadpack.allowFilter) and that you may read it")) from None
-        return _set_up(url, dest, projects)
+        cloned = _set_up(url, dest, projects)
+        cloned.partial = partial
+        return cloned
     except BaseException:
         _remove(dest, existed)
         raise
