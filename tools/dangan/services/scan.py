@@ -239,7 +239,7 @@ class Cache:
         self.known: dict[bytes, bytes] = {}  # key -> id of what it names
         self.named: dict[bytes, Named] = {}  # id -> (field, code) pairs
         self.new: list[bytes] = []
-        self.new_named: dict[bytes, Named] = {}
+        self.new_named: list[bytes] = []  # the ids first named since: their lists are in `named`
         if self.path is None or self.refs_path is None:
             return
         try:
@@ -266,7 +266,8 @@ class Cache:
             self.new.append(entries)
         for ident, pairs in lists.items():
             if ident not in self.named:
-                self.named[ident] = self.new_named[ident] = pairs
+                self.named[ident] = pairs
+                self.new_named.append(ident)
 
     def save(self) -> None:
         if self.path is None or self.refs_path is None or not self.new:
@@ -278,7 +279,7 @@ class Cache:
                     if old not in (self.path, self.refs_path):
                         old.unlink(missing_ok=True)  # results of older rules are never used again
             if self.new_named:  # the lists first: an entry read without its list is a miss
-                lines = [json.dumps([i.hex(), pairs]) + "\n" for i, pairs in self.new_named.items()]
+                lines = [json.dumps([i.hex(), self.named[i]]) + "\n" for i in self.new_named]
                 with open(self.refs_path, "a", encoding="utf-8") as handle:
                     handle.write("".join(lines))
             with open(self.path, "ab") as handle:
@@ -286,7 +287,7 @@ class Cache:
         except OSError:
             pass  # a cache that cannot be written only costs time
         self.new = []
-        self.new_named = {}
+        self.new_named = []
 
 
 NAMES_NONE = bytes(8)  # the id of naming no code
@@ -351,8 +352,10 @@ def _key(path: str, blob: str) -> bytes:
 
 
 # files checked, findings, the clean files' cache entries (key and `_named_id`), and what the
-# files name: (path, id) for each file that names a code, with each id's list once
-Batch = tuple[int, list[Finding], bytes, list[tuple[str, bytes]], dict[bytes, Named]]
+# files name: (position in the chunk, id) for each file that names a code, with each id's list
+# once (the parent names the file by its own path string: at a million records, a copy of
+# each path sent back would cost it 100 MB)
+Batch = tuple[int, list[Finding], bytes, list[tuple[int, bytes]], dict[bytes, Named]]
 
 def _read(path: str) -> bytes:
     """A file's bytes by plain system calls (cheaper than open().read() at 100,000 files).
@@ -382,10 +385,10 @@ def _check_chunk(items: list[tuple[str, str, bytes | None]]) -> Batch:
     recipients = _RULES.recipients
     findings: list[Finding] = []
     clean: list[bytes] = []
-    names: list[tuple[str, bytes]] = []
+    names: list[tuple[int, bytes]] = []
     lists: dict[bytes, Named] = {}
     checked = 0
-    for path, blob, data in items:
+    for position, (path, blob, data) in enumerate(items):
         if data is None:  # a work tree file: read here, in parallel, not in the parent
             try:
                 data = _read(_ROOT + path)
@@ -396,7 +399,7 @@ def _check_chunk(items: list[tuple[str, str, bytes | None]]) -> Batch:
                                   _FOLDERS.get(path), _RULES.epochs)
         ident = _named_id(named)
         if named:
-            names.append((path, ident))
+            names.append((position, ident))
             lists[ident] = named
         if found:
             findings.extend(found)
@@ -439,10 +442,11 @@ def check_blobs(
     cache = Cache(cache_dir(root) if use_cache and len(items) > SMALL else None, rules.fingerprint())
     misses = []
     known, lists, none = cache.known, cache.named, NAMES_NONE
-    for p, b in items:  # a hit: known, and what it names (none, or its list) at hand
+    for item in items:  # a hit: known, and what it names (none, or its list) at hand
+        p, b = item
         ident = known.get(_key(p, b))
         if ident is None or (ident != none and ident not in lists):
-            misses.append((p, b))
+            misses.append(item)  # the same pair: a copy of each costs 64 MB at a million
         elif ident != none and named is not None:
             named[p] = lists[ident]
     if progress:
@@ -456,7 +460,15 @@ def check_blobs(
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        chunks = _chunks(source, CHUNK)
+        # every chunk is submitted at once (Executor.map); kept here until its result is in
+        # (the results name their files by position), then let go
+        chunks: list[list[tuple[str, str, bytes | None]] | None] = []
+
+        def submitted() -> Iterator[list[tuple[str, str, bytes | None]]]:
+            for chunk in _chunks(source, CHUNK):
+                chunks.append(chunk)
+                yield chunk
+
         # Objects that exist now (the 100,000 paths, the schemas) are never garbage: frozen,
         # the workers' collector neither walks them nor writes to their pages, which would
         # copy the parent's memory page by page into every worker (the gc docs' advice).
@@ -471,9 +483,11 @@ def check_blobs(
 
                 helper = threading.Thread(target=meanwhile, daemon=True)
                 helper.start()
-            results = pool.map(_check_chunk, chunks)
-            for batch in results:
-                _collect(batch, cache, findings, progress, named)
+            results = pool.map(_check_chunk, submitted())  # every chunk submitted on return
+            for number, batch in enumerate(results):
+                chunk, chunks[number] = chunks[number], None
+                assert chunk is not None
+                _collect(batch, chunk, cache, findings, progress, named)
         finally:
             pool.shutdown(cancel_futures=True)
             gc.unfreeze()
@@ -483,7 +497,7 @@ def check_blobs(
         if meanwhile is not None:
             meanwhile()
         for chunk in _chunks(source, CHUNK):
-            _collect(_check_chunk(chunk), cache, findings, progress, named)
+            _collect(_check_chunk(chunk), chunk, cache, findings, progress, named)
     cache.save()
     return findings + loose
 
@@ -565,13 +579,14 @@ def _change_context(root: Path, side: str, changes: list[Any], has_head: bool = 
     return folders, again, loose
 
 
-def _collect(batch: Batch, cache: Cache, findings: list[Finding],
+def _collect(batch: Batch, chunk: list[tuple[str, str, bytes | None]], cache: Cache, findings: list[Finding],
              progress: Callable[[int], None] | None, named: dict[str, Named] | None) -> None:
     checked, found, clean, names, lists = batch
     findings.extend(found)
     cache.add(clean, lists)
     if named is not None:
-        named.update((path, lists[ident]) for path, ident in names)
+        known = cache.named  # each id's list once, whichever batch brought it
+        named.update((chunk[position][0], known.get(ident, lists[ident])) for position, ident in names)
     if progress:
         progress(checked)
 
@@ -643,7 +658,7 @@ class Listing:
     """Every file and folder under vault/, with folder mtimes taken before listing."""
 
     files: list[str]
-    dirs: dict[str, int]
+    dirs: quick.Folders
     links: list[str] = field(default_factory=list)  # symbolic links: never followed, DG104
 
 
@@ -654,11 +669,11 @@ def list_worktree(root: Path) -> Listing:
     entry) before the folder is listed, so a change made meanwhile shows next time.
     Plain `scandir` with one stat per folder: half the time of os.walk at 100,000 folders."""
     files: list[str] = []
-    dirs: dict[str, int] = {}
+    dirs = quick.Folders()
     links: list[str] = []
     base = str(root) + "/"
     try:
-        dirs[RECORDS] = os.stat(base + RECORDS).st_mtime_ns
+        dirs.add(RECORDS, os.stat(base + RECORDS).st_mtime_ns)
     except OSError:
         return Listing(files, dirs)
     stack = [RECORDS]
@@ -672,7 +687,7 @@ def list_worktree(root: Path) -> Listing:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         sub = f"{rel}/{entry.name}"
-                        dirs[sub] = entry.stat(follow_symlinks=False).st_mtime_ns
+                        dirs.add(sub, entry.stat(follow_symlinks=False).st_mtime_ns)
                         subdirs.append(sub)
                     elif entry.is_symlink():
                         links.append(f"{rel}/{entry.name}")
@@ -784,7 +799,9 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
         named.pop(rel, None)
     findings += check_blobs(root, rules, extra_items, None, use_cache, progress=progress, folders=folders,
                             named=named)
-    findings += worktree_refs(root, {p: n for p, n in named.items() if p in on_disk}, on_disk)
+    for gone in [p for p in named if p not in on_disk]:  # in place: a copy costs 80 MB at a million
+        del named[gone]
+    findings += worktree_refs(root, named, on_disk)
     findings += [Finding(*f) for f in attachments.loose_findings(folders, on_disk.__contains__)]
     findings += [Finding(rel, "DG104", LINK) for rel in listing.links]
     findings += rules.config_findings(root if use_cache else None)
