@@ -46,7 +46,6 @@ FORMAT = "dangan gaps 1"
 KINDS = ("late", "missing", "original")
 CACHE = "filed.json"
 FIELDS = "gaps-fields.json"
-_PART = 8192  # blobs read by one cat-file while the `git log` pass runs
 _LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
 
 
