@@ -230,3 +230,53 @@ def test_no_module_outside_dangan_git_starts_git() -> None:
     assert len(crash) == 1, crash
     offenders = [o for o in offenders if o not in crash]
     assert offenders == [], "start git through dangan.git.gitio: " + ", ".join(offenders)
+
+
+def test_tree_text_lists_from_the_index_only_when_it_holds_the_commit(tmp_path: Path, monkeypatch) -> None:
+    """`gitio.tree_text` is `ls-tree -r -z` of the commit, byte for byte, whether the index
+    answered (HEAD, nothing staged) or not (a staged change, an intent-to-add entry, an older
+    commit)."""
+    from conftest import git
+
+    root = tmp_path / "repo"
+    (root / "vault" / "A01" / "WX").mkdir(parents=True)
+    git(tmp_path, "init", "-q", str(root))
+    for name in ("WX-A01-0001.yaml", "WX-A01-0002.yaml", "a.b"):
+        (root / "vault" / "A01" / "WX" / name).write_text(name)
+    (root / "vault" / "A01.yaml").write_text("x")
+    (root / "other.txt").write_text("y")
+    git(root, "add", ".")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    first = git(root, "rev-parse", "HEAD").strip()
+    (root / "vault" / "A01" / "WX" / "WX-A01-0001.yaml").write_text("changed")
+    git(root, "add", ".")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
+    head = git(root, "rev-parse", "HEAD").strip()
+    used: list[str] = []
+    plain = gitio.run
+
+    def run(args, *rest, **options):  # type: ignore[no-untyped-def]
+        used.append(args[0])
+        return plain(args, *rest, **options)
+
+    monkeypatch.setattr(gitio, "run", run)
+
+    def ls_tree(commit: str) -> bytes:
+        return plain(["ls-tree", "-r", "-z", commit, "--", "vault/"], root).stdout
+
+    assert gitio.tree_text(root, head, ["vault/"]) == ls_tree(head)
+    assert "ls-files" in used and "ls-tree" not in used  # the index answered
+    used.clear()
+    assert gitio.tree_text(root, first, ["vault/"]) == ls_tree(first)  # not HEAD
+    assert used[-1] == "ls-tree"
+    (root / "vault" / "A01" / "WX" / "WX-A01-0002.yaml").write_text("staged")
+    git(root, "add", "vault/A01/WX/WX-A01-0002.yaml")
+    used.clear()
+    assert gitio.tree_text(root, head, ["vault/"]) == ls_tree(head)  # the staged blob is not HEAD's
+    assert used[-1] == "ls-tree"
+    git(root, "reset", "-q")
+    (root / "vault" / "A01" / "WX" / "WX-A01-0003.yaml").write_text("new")
+    git(root, "add", "-N", "vault/A01/WX/WX-A01-0003.yaml")
+    used.clear()
+    assert gitio.tree_text(root, head, ["vault/"]) == ls_tree(head)  # an intent-to-add entry
+    assert used[-1] == "ls-tree"

@@ -196,7 +196,7 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
     the archive rooms of every record) of a commit. Only the records an obligation needs
     are read; the rooms of the others come from `git grep`, in parallel. The records whose
     path is in `gone` (handed over, docs/handover.md) are left out, with their rooms."""
-    raw = gitio.run(["ls-tree", "-r", "-z", commit, "--", *vault.record_specs], vault.root).stdout
+    raw = gitio.tree_text(vault.root, commit, vault.record_specs)
     blob_of = {name.decode("utf-8", "surrogateescape"): blob.decode() for blob, name in _LS_TREE.findall(raw)}
     for path in gone:
         blob_of.pop(path, None)

@@ -174,10 +174,10 @@ def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wa
     # core until the records are read
     pool = ThreadPoolExecutor(2)
     try:
-        listing = pool.submit(gitio.run, ["ls-tree", "-r", "-z", found.commit, "--", *vault.record_specs], vault.root)
+        listing = pool.submit(gitio.tree_text, vault.root, found.commit, vault.record_specs)
         filed = pool.submit(_first_commits, vault.root, found.commit, tuple(vault.record_specs))
         cached = blobcache.load(vault.root, FIELDS, stamp)
-        raw = listing.result().stdout
+        raw = listing.result()
         trees, entries, fresh = _read_records(vault, raw, want, cached, lambda: not filed.done(), progress)
         filed_at, write_filed = filed.result()
     finally:

@@ -151,7 +151,7 @@ def _read_snapshot(data: Any) -> Snap:
         stamp = repr(sorted((c, sorted(want[c]), sorted(nested[c])) for c in want))
         # the codes are the stats snapshot's (records it could not read are left out here too)
         codes = {record.path: record.code for record in data.records}
-        raw = gitio.run(["ls-tree", "-r", "-z", data.commit, "--", *vault.record_specs], vault.root).stdout
+        raw = gitio.tree_text(vault.root, data.commit, vault.record_specs)
         entries = []
         for blob, name in _LS_TREE.findall(raw):
             path = name.decode("utf-8", "surrogateescape")

@@ -152,7 +152,7 @@ def _snapshot(vault: Vault, as_of: dt.date) -> Data:
     data = Data(vault, as_of, found.commit, found.committed)
     if found.commit is None:
         return data
-    raw = gitio.run(["ls-tree", "-r", "-z", found.commit, "--", *vault.record_specs], vault.root).stdout
+    raw = gitio.tree_text(vault.root, found.commit, vault.record_specs)
     listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
     entries: list[tuple[Code, str, str]] = []
     # the codes of the paths in one pass (formats.fields.codes_of_paths); a path it does not
