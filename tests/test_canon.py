@@ -109,7 +109,7 @@ def test_the_build_hook_builds_modules_for_this_interpreter(tmp_path) -> None:
         assert path == tmp_path / "out" / f"{stem}{suffix}", built
         assert path.is_file()
     compiled = _load("_canon", built["_canon"])
-    compiled.configure(yamlio._scalar, yamlio._NOT_STR.match)
+    compiled.configure(yamlio._scalar, yamlio._not_str_match)
     tree = {"code": "SB-A01-02-0001", "date": "2024-01-31", "n": 3, "notes": "中文\nline 2\n",
             "items": [{"a": 1.5, "b": None}, "x"], "empty": {}}
     text = yamlio._dump_fast_py(tree)
@@ -245,12 +245,12 @@ def test_integers_up_to_the_bound_are_written_exactly(value: int) -> None:
 @given(st.sampled_from(sorted(set(string.printable) - set("_~<=+-.0123456789tTfFnN\n\r\x0b\x0c") | {"中", "é"})),
        st.text(max_size=30))
 def test_only_the_listed_first_characters_start_another_type(first: str, rest: str) -> None:
-    assert yamlio._NOT_STR.match(first + rest) is None
+    assert yamlio._not_str_match(first + rest) is None
 
 
 @given(st.text(max_size=10))
 def test_a_leading_underscore_always_reads_as_a_string(rest: str) -> None:
-    # _NOT_STR alone would read "_1" as an int ([0-9_]+); ruamel picks its resolvers by
+    # _NOT_STR_PATTERN alone would read "_1" as an int ([0-9_]+); ruamel picks its resolvers by
     # the first character and has none for "_", which _reads_as_str and the C code follow
     assert yamlio._reads_as_str("_" + rest)
 
@@ -259,12 +259,12 @@ def test_a_leading_underscore_always_reads_as_a_string(rest: str) -> None:
 def test_letters_start_only_the_nine_words(first: str, rest: str) -> None:
     text = first + rest
     words = {"true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL"}
-    assert (yamlio._NOT_STR.match(text) is not None) == (text in words or text[:-1] in words and text.endswith("\n"))
+    assert (yamlio._not_str_match(text) is not None) == (text in words or text[:-1] in words and text.endswith("\n"))
 
 
 @given(dates)
 def test_date_shapes_read_as_timestamps(text: str) -> None:
-    assert yamlio._NOT_STR.match(text) is not None
+    assert yamlio._not_str_match(text) is not None
     assert yamlio._scalar(text) == f"'{text}'"
 
 

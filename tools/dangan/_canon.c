@@ -7,7 +7,7 @@
    floats, booleans, None, literal blocks and the plain-or-quoted decision of strings
    itself; it asks the two Python callables given to `configure` only for scalars of other
    types and longer ints (yamlio._scalar) and for strings that start like another YAML
-   type (yamlio._NOT_STR.match), so the hard rules have one definition. `parse(data)` reads the canonical layout (see "reading" below).
+   type (yamlio._not_str_match), so the hard rules have one definition. `parse(data)` reads the canonical layout (see "reading" below).
    tests/test_canon.py compares both with the Python code on generated input.
 
    Only CPython's public C API is used (no _Py* names: those change or go away between
@@ -25,7 +25,7 @@
 #define MAX_INT_DIGITS 640  /* yamlio.MAX_INT_DIGITS: the longest integer a record holds */
 
 static PyObject *scalar_fn = NULL;   /* yamlio._scalar(value) -> str | None */
-static PyObject *not_str_fn = NULL;  /* yamlio._NOT_STR.match(text) -> Match | None */
+static PyObject *not_str_fn = NULL;  /* yamlio._not_str_match(text) -> Match | None */
 
 
 /* results of the emitting functions */
@@ -168,7 +168,7 @@ static int put_spaces(Writer *w, Py_ssize_t n) {
     return OK;
 }
 
-/* Characters of yamlio._PLAIN_CHARS. */
+/* Characters of yamlio._plain_chars(). */
 static inline int plain_char(Py_UCS4 c) {
     return (c >= 0x20 && c <= 0x7e) || (c >= 0xa1 && c <= 0x2027) || (c >= 0x202a && c <= 0xd7ff)
         || (c >= 0xe000 && c <= 0xfefe) || (c >= 0xff00 && c <= 0xfffd);
@@ -208,9 +208,9 @@ static int equals_ascii(PyObject *s, const char *word) {
     return PyUnicode_CompareWithASCIIString(s, word) == 0;
 }
 
-/* 1 for the two shapes of date most records hold, which _NOT_STR reads as timestamps:
+/* 1 for the two shapes of date most records hold, which _NOT_STR_PATTERN reads as timestamps:
    "2024-01-31" and "2024-01-31T08:30:00+08:00" (digits where D stands:
-   DDDD-DD-DD and DDDD-DD-DDTDD:DD:DD+DD:DD or -DD:DD). Anything else: 0 (ask _NOT_STR). */
+   DDDD-DD-DD and DDDD-DD-DDTDD:DD:DD+DD:DD or -DD:DD). Anything else: 0 (ask _NOT_STR_PATTERN). */
 static int date_shaped(PyObject *s) {
     static const char *shapes[] = {"DDDD-DD-DD", "DDDD-DD-DDTDD:DD:DD+DD:DD", "DDDD-DD-DDTDD:DD:DD-DD:DD"};
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
@@ -232,10 +232,10 @@ static int date_shaped(PyObject *s) {
 
 /* yamlio._reads_as_str(s) for a str with plain syntax: 1, 0, or -1 with an exception.
 
-   The resolvers of _NOT_STR start with one of "~<=+-." or a digit, or are one of the
+   The resolvers of _NOT_STR_PATTERN start with one of "~<=+-." or a digit, or are one of the
    words true/True/TRUE, false/False/FALSE, null/Null/NULL (or match the empty text, which
    never gets here); a text starting otherwise reads as a string without asking the
-   regular expression. tests/test_yamlio.py checks this claim against _NOT_STR. */
+   regular expression. tests/test_yamlio.py checks this claim against _NOT_STR_PATTERN. */
 static int reads_as_str(PyObject *s) {
     Py_UCS4 first = PyUnicode_READ_CHAR(s, 0);
     if (first == '_')
@@ -344,7 +344,7 @@ static int put_literal(Writer *w, PyObject *value, Py_ssize_t indent) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(value);
     int kind = PyUnicode_KIND(value);
     const void *data = PyUnicode_DATA(value);
-    /* _literal_ok and _PLAIN_CHARS over the text without its line breaks */
+    /* _literal_ok and _PLAIN_CHARS_PATTERN over the text without its line breaks */
     Py_UCS4 first = PyUnicode_READ(kind, data, 0);
     if (first == ' ' || first == '\n')
         return GIVE_UP;

@@ -23,7 +23,7 @@ import math
 import re
 from typing import Any
 
-from dangan.formats.yamlio import _PLAIN_CHARS, YamlError, _literal, _reads_as_str, load_text
+from dangan.formats.yamlio import YamlError, _literal, _plain_chars_only, _reads_as_str, load_text
 
 INDENT = 4  # sops' YAML store: yaml.v3 with SetIndent(4)
 _MAX_KEY = 128  # longer keys are written as explicit `? key` entries by the emitter
@@ -114,7 +114,7 @@ def _string(text: str) -> str | None:
     """A one-line string as sops writes it, or None."""
     if text == "":
         return '""'
-    if not _PLAIN_CHARS.fullmatch(text):
+    if not _plain_chars_only(text):
         return None  # tabs, controls, NEL/LS/PS, BOM, NBSP, astral: escapes we do not follow
     kind = _v3_kind(text)
     if kind is None:

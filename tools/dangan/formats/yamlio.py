@@ -22,6 +22,7 @@ not a readable record (DG101), so no command meets a value it cannot print or em
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -287,7 +288,7 @@ def _rust_parser() -> Any:
 # than a string: bool, float, int, merge, null, timestamp, value. Copied from ruamel's
 # implicit resolvers so that the hot path needs no resolver object; the property tests
 # compare the emitter's output with ruamel's own.
-_NOT_STR = re.compile(
+_NOT_STR_PATTERN = (
     r"""^(?:true|True|TRUE|false|False|FALSE
     |[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
@@ -305,16 +306,34 @@ _NOT_STR = re.compile(
      (?:[Tt]|[\ \t]+)[0-9][0-9]?
      \ *:[0-9][0-9]\ *:[0-9][0-9]\ *(?:\.[0-9]*)?
      (?:[\ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?
-    |=)$""",
-    re.X,
+    |=)$"""
 )
 _STR_TAG = "tag:yaml.org,2002:str"
 # Characters that may appear in a plain scalar written by the fast emitter: printable ASCII
 # (indicator rules are checked separately) and printable non-ASCII, without the YAML line
 # breaks NEL/LS/PS, the BOM and the no-break space.
-_PLAIN_CHARS = re.compile(
-    r"[\x20-\x7e\u00a1-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*"
-)
+_PLAIN_CHARS_PATTERN = r"[\x20-\x7e\u00a1-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*"
+
+
+# Compiled on first use: the two cost ~5 ms at import, and a pre-commit hook that reads
+# canonical records (the compiled reader) may need neither.
+@functools.cache
+def _not_str() -> re.Pattern[str]:
+    return re.compile(_NOT_STR_PATTERN, re.X)
+
+
+@functools.cache
+def _plain_chars() -> re.Pattern[str]:
+    return re.compile(_PLAIN_CHARS_PATTERN)
+
+
+def _not_str_match(text: str) -> re.Match[str] | None:
+    """Does YAML 1.2 read the plain scalar `text` as something other than a string?"""
+    return _not_str().match(text)
+
+
+def _plain_chars_only(text: str) -> bool:
+    return _plain_chars().fullmatch(text) is not None
 _INDICATOR_START = set("-?:,[]{}#&*!|>'\"%@`")
 
 
@@ -322,14 +341,14 @@ def _plain_syntax(text: str) -> bool:
     """Can `text` be written as a plain scalar, by rules simple enough to be sure of?"""
     if not text or text[0] in _INDICATOR_START or text[0] == " " or text[-1] == " ":
         return False
-    if ": " in text or " #" in text or text.endswith(":") or not _PLAIN_CHARS.fullmatch(text):
+    if ": " in text or " #" in text or text.endswith(":") or not _plain_chars_only(text):
         return False
     return not text.startswith(("---", "..."))
 
 
 def _reads_as_str(text: str) -> bool:
     # ruamel picks resolvers by first character: none of them starts with "_"
-    return text[0] == "_" or _NOT_STR.match(text) is None
+    return text[0] == "_" or _not_str_match(text) is None
 
 
 def _plain_ok(text: str) -> bool:
@@ -466,7 +485,7 @@ def _mapping(node: dict, indent: int, out: list[str], first_prefix: str | None =
 
 def _literal(value: str, indent: int) -> str | None:
     """A literal block (`|`, `|-`, `|+` and its lines), as ruamel writes one."""
-    if not _literal_ok(value) or not _PLAIN_CHARS.fullmatch(value.replace("\n", "")):
+    if not _literal_ok(value) or not _plain_chars_only(value.replace("\n", "")):
         return None
     if value.endswith("\n\n"):
         chomp = "+"
@@ -510,7 +529,7 @@ try:  # the compiled reader and emitter (tools/dangan/_canon.c), when the build 
 except ImportError:
     _canon = None
 else:
-    _canon.configure(_scalar, _NOT_STR.match)
+    _canon.configure(_scalar, _not_str_match)
 
 
 def _load_compiled(data: bytes, text: str) -> dict[str, Any] | None:

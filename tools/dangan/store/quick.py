@@ -17,6 +17,7 @@ the command down the full path, which decides.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ from typing import Any
 from dangan import __version__
 from dangan.errors import GitError
 from dangan.formats import findings as shown  # the standard library alone, as this module
-from dangan.git import gitio
+from dangan.git import fsmonitor, gitio
 
 try:  # the compiled folder stats (tools/dangan/_fsstat.c), when the build compiled them
     if os.environ.get("DANGAN_PURE_PYTHON") == "1":
@@ -83,6 +84,9 @@ class TreeMemo:
         self.root = root
         self.git_dir = git_dir
         self._memo: dict[str, Any] | None | bool = False
+        # Watchman's clock, taken by `probe` before anything under vault/ was read: saved
+        # with the memo, the next `probe` asks what changed since (git/fsmonitor.py)
+        self.clock: str | None = None
 
     def index_checksum(self) -> str:
         """The index's trailing checksum. git 2.40's `index.skipHash` (on with
@@ -168,6 +172,37 @@ class TreeMemo:
             return None
         return memo.get("checked", 0), memo.get("findings", []), memo.get("outside", 0)
 
+    def since(self) -> str | None:
+        """The monitor's clock the memo was valid at, if it has one."""
+        memo = self._load()
+        clock = memo.get("monitor") if memo is not None else None
+        return clock if isinstance(clock, str) else None
+
+    def lookup_quiet(self) -> tuple[set[str], tuple[int, list[list[str]], int]] | None:
+        """(the modified files, the result) remembered, if the index is the same: for when
+        the monitor says nothing under vault/ changed since the memo's clock (so git's stat
+        check, the folders and the untracked files would say what they said then)."""
+        memo = self._load()
+        if memo is None or memo.get("index") != self.index_checksum():
+            return None
+        return set(memo.get("dirty", [])), (memo.get("checked", 0), memo.get("findings", []), memo.get("outside", 0))
+
+    def keep_clock(self) -> None:
+        """Write the monitor's clock into a memo found valid by stating everything, so that
+        the next check asks the monitor instead."""
+        memo = self._load()
+        if memo is None or self.path is None or self.clock is None or memo.get("monitor") == self.clock:
+            return
+        memo["monitor"] = self.clock
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(memo, handle)
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
     def save(self, index_checksum: str, dirty: set[str], dirs: Folders,
              extras: list[str], checked: int, findings: list[list[str]], outside: int = 0) -> None:
         if self.path is None:
@@ -181,6 +216,8 @@ class TreeMemo:
             "findings": findings,
             "outside": outside,
         }
+        if self.clock is not None:
+            memo["monitor"] = self.clock
 
         directory = os.path.dirname(self.path)
         stem = os.path.basename(self.path)[: -len(".json")]
@@ -209,7 +246,20 @@ def probe(root: str, memo: TreeMemo | None
     `git ls-files -m` rather than `git diff-files`: the same files, but one stat each
     (diff-files makes two) and a file whose stat changed but not its content is not
     reported. Measured on 2 cores at 100,000 files: ls-files -m 0.24-0.26 s, diff-files
-    0.20-0.24 s with its preload threads (both cores) and 0.40-0.46 s without."""
+    0.20-0.24 s with its preload threads (both cores) and 0.40-0.46 s without.
+
+    Where git uses a file-system monitor (`core.fsmonitor`, Watchman on Linux), the monitor
+    is asked first: nothing under vault/ changed since the memo's clock and the same index
+    make the memo valid with no stat at all (5 ms against 3-4 s at 956,977 records). Its
+    clock, taken before anything is stated, is kept in the memo (`memo.clock`)."""
+    if memo is not None and fsmonitor.enabled(root):
+        since = memo.since()
+        if since is None:
+            memo.clock = fsmonitor.clock(root)
+        else:
+            memo.clock, quiet = fsmonitor.unchanged_since(root, since, RECORDS)
+            if quiet and (kept := memo.lookup_quiet()) is not None:
+                return kept
     # --sparse: an office's sparse index stays sparse (expanding it costs 0.6 s at 100,000)
     args = ("ls-files", "--sparse", "-m", "-z", "--", RECORDS + "/")
     try:
@@ -225,7 +275,10 @@ def probe(root: str, memo: TreeMemo | None
     except GitError:  # the full path asks again and says what failed
         return None, None
     dirty = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
-    return dirty, (memo.lookup(dirty) if memo is not None and unchanged else None)
+    remembered = memo.lookup(dirty) if memo is not None and unchanged else None
+    if remembered is not None and memo is not None:
+        memo.keep_clock()  # no clock, or the same files as at the memo's: the next asks the monitor
+    return dirty, remembered
 
 
 # ------------------------------------------------------------- the standard-library path
