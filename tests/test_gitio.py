@@ -280,3 +280,29 @@ def test_tree_text_lists_from_the_index_only_when_it_holds_the_commit(tmp_path: 
     used.clear()
     assert gitio.tree_text(root, head, ["vault/"]) == ls_tree(head)  # an intent-to-add entry
     assert used[-1] == "ls-tree"
+
+
+def test_git_dir_is_what_git_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A work tree's own .git is taken without asking git; a linked work tree (its .git a
+    file), a folder inside a work tree and GIT_DIR are asked of git: every answer is git's."""
+    main = tmp_path / "main"
+    subprocess.run(["git", "init", "-q", str(main)], check=True)
+    subprocess.run(["git", "-C", str(main), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q",
+                    "--allow-empty", "-m", "first"], check=True)
+    subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", str(tmp_path / "linked")], check=True)
+    (main / "sub").mkdir()
+
+    def git_says(where: Path) -> Path:
+        out = subprocess.run(["git", "rev-parse", "--absolute-git-dir"], cwd=where, capture_output=True, check=True)
+        return Path(out.stdout.decode().strip())
+
+    gitio.git_dir.cache_clear()
+    for where in (main, main / "sub", tmp_path / "linked"):
+        assert gitio.git_dir(where) == git_says(where)
+    assert gitio.git_dir(main) == main.resolve() / ".git"
+    assert gitio.git_dir(tmp_path / "linked") != main / ".git"
+    other = tmp_path / "other.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(other)], check=True)
+    monkeypatch.setenv("GIT_DIR", str(other))
+    gitio.git_dir.cache_clear()  # remembered per folder for a command's life
+    assert gitio.git_dir(main) == other.resolve() == git_says(main)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # What the pre-commit hook asks git first (changes.staged_changes with check_staged's paths):
 # started before the checker is imported, so that git reads the index (~45 ms at 100,000
-# files: it hashes the whole file) while Python loads its modules on the other core.
+# files: it parses every entry) while Python loads its modules on the other core.
 STAGED = (*gitio.STAGED_DIFF, "HEAD", "--",
           "vault/", "vault.yaml", ".sops.yaml", "epochs.yaml", "schemas/")
 
