@@ -127,6 +127,7 @@ def bench_monitor(vault: Path, results: list[dict]) -> None:
                                 f"not measured: {len(folders)} folders, fs.inotify.max_user_watches {limit} ({error})"))
             return
     hook = vault / ".git" / "fsmonitor-watchman"
+    running = common.run([watchman, "--no-spawn", "version"], cwd=vault, check=False).returncode == 0
     try:
         crawl, _ = common.timed([watchman, "watch-project", str(vault)], cwd=vault)
         shutil.copy(FSMONITOR_HOOK, hook)
@@ -147,6 +148,8 @@ def bench_monitor(vault: Path, results: list[dict]) -> None:
         common.run(["git", "config", "--unset", "core.untrackedCache"], cwd=vault, check=False)
         common.run(["git", "update-index", "--no-fsmonitor", "--no-untracked-cache"], cwd=vault, check=False)
         common.run([watchman, "watch-del", str(vault)], cwd=vault, check=False)
+        if not running:  # the service this run started (its memory: gigabytes at a million)
+            common.run([watchman, "shutdown-server"], cwd=vault, check=False)
         hook.unlink(missing_ok=True)
 
 

@@ -315,8 +315,9 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_CHARS_PATTERN = r"[\x20-\x7e\u00a1-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*"
 
 
-# Compiled on first use: the two cost ~5 ms at import, and a pre-commit hook that reads
-# canonical records (the compiled reader) may need neither.
+# Compiled on first use: the two cost ~5 ms at import. The first is asked only of a string
+# that starts like another type; the second is the Python emitter's and sops' writer's alone
+# (the compiled emitter has its own), so a pre-commit hook never compiles it.
 @functools.cache
 def _not_str() -> re.Pattern[str]:
     return re.compile(_NOT_STR_PATTERN, re.X)
@@ -334,6 +335,8 @@ def _not_str_match(text: str) -> re.Match[str] | None:
 
 def _plain_chars_only(text: str) -> bool:
     return _plain_chars().fullmatch(text) is not None
+
+
 _INDICATOR_START = set("-?:,[]{}#&*!|>'\"%@`")
 
 
