@@ -205,3 +205,11 @@ def test_without_core_fsmonitor_watchman_is_not_asked(vault: Path, service: Serv
     assert run_bin(["-C", str(vault), "check", "--all"]).code == 0
     assert "monitor" not in memo_of(vault)
     assert gitio.run(["config", "--get", "core.fsmonitor"], vault).stdout.strip() == b"false"
+
+
+def test_without_watchman_on_path_git_is_not_asked(v: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fsmonitor.enabled(str(v))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    asked = []
+    monkeypatch.setattr(fsmonitor.gitio, "run", lambda *a, **k: asked.append(a))
+    assert not fsmonitor.installed() and not fsmonitor.enabled(str(v)) and asked == []

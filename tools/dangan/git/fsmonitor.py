@@ -5,8 +5,8 @@ On Linux, git 2.39 has no monitor of its own; `core.fsmonitor` names a hook (git
 --all` (store/quick.py) asks Watchman the same question about vault/ instead of stating
 every file and folder: at 956,977 records that is 5 ms against 3–4 s (docs/performance.md).
 
-Asked only when git itself is set to use a monitor (`core.fsmonitor` set and not false) and
-`watchman` answers; never starts the Watchman service (`--no-spawn`), and never starts a
+Asked only when `watchman` is on PATH and git itself is set to use a monitor
+(`core.fsmonitor` set and not false); never starts the Watchman service (`--no-spawn`), and never starts a
 watch: an unwatched work tree, a service that is not running, an error, a clock of another
 Watchman instance (`is_fresh_instance`) all answer "do not know", and the caller stats as
 before. Standard library only (the warm check's fast path imports it).
@@ -24,9 +24,22 @@ FALSE = ("", "false", "no", "off", "0")
 TIMEOUT = 30  # seconds: a query waits for Watchman to see every change made before it
 
 
+def installed() -> bool:
+    """A `watchman` executable on PATH (looked up without shutil: the warm check's fast
+    path imports nothing it can do without)."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", "watchman")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return True
+    return False
+
+
 def enabled(root: str) -> bool:
-    """git here is set to use a file-system monitor (whether Watchman runs is for the
-    questions to find out: a missing `watchman` answers "do not know")."""
+    """Watchman is installed and git here is set to use a file-system monitor (whether
+    Watchman runs and watches this work tree is for the questions to find out). Without
+    Watchman on PATH, git is not asked: a git process saved on every check."""
+    if not installed():
+        return False
     try:
         proc = gitio.run(["config", "--get", "core.fsmonitor"], root, check=False)
     except GitError:
