@@ -51,8 +51,9 @@ class Service:
             [str(WATCHMAN), "--foreground", f"--sockname={self.sock}", f"--logfile={self.home}/log",
              f"--statefile={self.home}/state", f"--pidfile={self.home}/pid", "--no-save-state"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            if self.ask("version").returncode == 0:
+        for _ in range(200):  # `version` answers without a service: `watch-list` needs one
+            listed = self.ask("watch-list")
+            if listed.returncode == 0 and '"roots"' in listed.stdout:
                 return
             time.sleep(0.05)
         raise AssertionError("watchman did not start")
