@@ -585,8 +585,8 @@ def _collect(batch: Batch, chunk: list[tuple[str, str, bytes | None]], cache: Ca
     findings.extend(found)
     cache.add(clean, lists)
     if named is not None:
-        known = cache.named  # each id's list once, whichever batch brought it
-        named.update((chunk[position][0], known.get(ident, lists[ident])) for position, ident in names)
+        known = cache.named  # each id's list once, whichever batch brought it (add put it there)
+        named.update((chunk[position][0], known[ident]) for position, ident in names)
     if progress:
         progress(checked)
 
