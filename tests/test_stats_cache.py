@@ -72,6 +72,12 @@ def cached(root: Path) -> dict[str, Any]:
     return json.loads((root / CACHE).read_bytes())
 
 
+def forget_answers(root: Path) -> None:
+    """Drop the whole answers kept (services/answers.py: the same commit and day would be
+    answered from them), so that the next run reads the tree through the per-blob cache."""
+    shutil.rmtree(root / CACHE.parent / "answers")
+
+
 def record_blobs(root: Path, commit: str = "HEAD") -> dict[str, str]:
     """path -> blob id of every file under vault/ in `commit`."""
     out = {}
@@ -115,6 +121,7 @@ def test_only_the_changed_record_is_read_again(root: Path) -> None:
         if isinstance(tree, dict):
             tree["status"] = MARK
     (root / CACHE).write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    forget_answers(root)
     marked = json.loads(stats(root, "--json").out)["records"]["by_status"]
     assert {status for by in marked.values() for status in by} == {MARK}  # all of it from the cache
 
@@ -143,6 +150,7 @@ def test_a_cache_of_other_schemas_or_fields_is_not_used(root: Path) -> None:
             if isinstance(tree, dict):
                 tree["status"] = MARK
         (root / CACHE).write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+        forget_answers(root)
         assert MARK in stats(root, "--json").out  # the cache answers while its stamp holds
 
     plant()

@@ -37,7 +37,7 @@ from dangan.model import obligations as ob
 from dangan.model.codes import Code, Location, path_to_code
 from dangan.model.disposal import add_duration, to_day, valid_duration
 from dangan.rules.changes import handed_over_on
-from dangan.services import blobcache
+from dangan.services import answers, blobcache
 from dangan.store.vault import RECORDS, Vault
 
 FORMAT = "dangan due 1"
@@ -436,6 +436,11 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
     }
     if found.commit is None:
         return doc
+    # the answer about a commit and a day is kept (services/answers.py): asked again, read back
+    kept_as = answers.key(vault, "due", found.commit, day, within=within, department=department)
+    kept = answers.load(vault, "due", kept_as)
+    if isinstance(kept, dict):
+        return kept
     first = dt.datetime.fromtimestamp(chain[0].effective, vault.tz).date() if chain else None
     marks = _marks(vault)
     gone = frozenset(_path_of(text) for text in handed_over_on(vault.root, found.commit))
@@ -448,4 +453,4 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
     doc["overdue"] = sum(1 for item in items if item.due < day)
     doc["upcoming"] = len(items) - doc["overdue"]
     doc["unreadable"] = sorted(unreadable)
-    return doc
+    return answers.store(vault, "due", kept_as, doc)

@@ -37,7 +37,7 @@ from dangan.model import expected, filing
 from dangan.model.codes import Code, path_to_code
 from dangan.model.disposal import vault_tz
 from dangan.rules.changes import handed_over_on
-from dangan.services import blobcache
+from dangan.services import answers, blobcache
 from dangan.store import fsutil
 from dangan.store.forked import Forked
 from dangan.store.vault import RECORDS, Vault
@@ -157,13 +157,15 @@ class Wanted:
 
 
 def snapshot(vault: Vault, as_of: dt.date, wanted: Callable[[dict[str, Any]], Wanted],
-             progress: Callable[[int], None] | None = None) -> Snapshot:
-    """The records `wanted(config)` names, as of the end of `as_of`: the fields it names are
-    read by `formats.fields` (the full reader only for a text it is not sure of); `progress(1)`
-    is told of each record read from git (not of those the cache has)."""
+             progress: Callable[[int], None] | None = None, found: Any = None) -> Snapshot:
+    """The records `wanted(config)` names, as of the end of `as_of` (`found`: that day's
+    commit, `history.resolve`, when the caller has it): the fields it names are read by
+    `formats.fields` (the full reader only for a text it is not sure of); `progress(1)` is
+    told of each record read from git (not of those the cache has)."""
     from dangan.services.history import resolve
 
-    found = resolve(vault, as_of.isoformat())
+    if found is None:
+        found = resolve(vault, as_of.isoformat())
     if found.commit is None:
         return Snapshot(None, None, dict(vault.config), [], [])
     config = _config_at(vault, found.commit)
@@ -265,8 +267,24 @@ def _shelved(tree: dict[str, Any]) -> bool:
 def compute(vault: Vault, as_of: dt.date, department: str | None = None,
             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """The gaps of the vault as of the end of `as_of`, optionally of one department;
-    `progress(1)` is told of each record read from git (a cold run: seconds)."""
-    snap = snapshot(vault, as_of, _wanted, progress)
+    `progress(1)` is told of each record read from git (a cold run: seconds). The answer
+    about a commit and a day is kept (services/answers.py): asked again, it is read back."""
+    from dangan.services.history import resolve
+
+    found = resolve(vault, as_of.isoformat())
+    if found.commit is None:
+        return _compute(vault, as_of, department, progress, found)
+    kept_as = answers.key(vault, "gaps", found.commit, as_of, department=department)
+    kept = answers.load(vault, "gaps", kept_as)
+    if isinstance(kept, dict):
+        return kept
+    doc = _compute(vault, as_of, department, progress, found)
+    return answers.store(vault, "gaps", kept_as, doc)
+
+
+def _compute(vault: Vault, as_of: dt.date, department: str | None,
+             progress: Callable[[int], None] | None, found: Any) -> dict[str, Any]:
+    snap = snapshot(vault, as_of, _wanted, progress, found)
     if snap.commit is not None:  # records handed over (YJ) are no longer this company's to file
         handed = handed_over_on(vault.root, snap.commit)
         if handed:

@@ -45,7 +45,7 @@ from dangan.model.disposal import (
     to_day,
 )
 from dangan.model.loans import LendingRules
-from dangan.services import blobcache, indicators
+from dangan.services import answers, blobcache, indicators
 from dangan.services.lending import row as loan_row
 from dangan.store.vault import Vault
 
@@ -131,24 +131,26 @@ def _wanted(vault: Vault, categories: set[str]) -> dict[str, frozenset[str]]:
     return wanted
 
 
-def snapshot(vault: Vault, as_of: dt.date) -> Data:
-    """The records of the last commit at or before the end of `as_of` (vault timezone).
+def snapshot(vault: Vault, as_of: dt.date, found: Any = None) -> Data:
+    """The records of the last commit at or before the end of `as_of` (vault timezone;
+    `found`: that commit, `history.resolve`, when the caller has it).
 
     The collector is paused meanwhile: the 100,000 small dicts made here (read or loaded
     from the cache) would set off full collections that find nothing to free."""
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _snapshot(vault, as_of)
+        return _snapshot(vault, as_of, found)
     finally:
         if paused:
             gc.enable()
 
 
-def _snapshot(vault: Vault, as_of: dt.date) -> Data:
+def _snapshot(vault: Vault, as_of: dt.date, found: Any) -> Data:
     from dangan.services.history import resolve
 
-    found = resolve(vault, as_of.isoformat())
+    if found is None:
+        found = resolve(vault, as_of.isoformat())
     data = Data(vault, as_of, found.commit, found.committed)
     if found.commit is None:
         return data
@@ -556,16 +558,41 @@ SECTIONS: list[tuple[str, Section]] = [
     ("efficiency", indicators.efficiency_section),
     ("archive", indicators.archive_section),
 ]
+# the sections computed on every run, never kept with the answer (services/answers.py):
+# the inventory's flags are the work tree's of today, files not yet committed included
+UNKEPT = frozenset({"inventory"})
 
 
 def compute(vault: Vault, as_of: dt.date | None = None,
             on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The `dangan stats --json` document (docs/stats.md); a section that gives None is left out.
-    `on_step(name)` is told of each step before it runs ("reading", then each section)."""
+    `on_step(name)` is told of each step before it runs ("reading", then each section).
+
+    The document about a commit and a day is kept (services/answers.py) without its
+    inventory section, whose flags are the work tree's of today (docs/stats.md): asked
+    again, the rest is read back and that section computed."""
+    from dangan.services.history import resolve
+
     day = as_of or vault.today()
     if on_step is not None:
         on_step("reading")
-    data = snapshot(vault, day)
+    found = resolve(vault, day.isoformat())
+    kept_as = answers.key(vault, "stats", found.commit, day) if found.commit is not None else None
+    kept = answers.load(vault, "stats", kept_as) if kept_as is not None else None
+    if isinstance(kept, dict) and kept.get("stats") == FORMAT:
+        names = {name for name, _ in SECTIONS}
+        doc = {k: v for k, v in kept.items() if k not in names}  # the heading: vault, day, commit
+        for name, section in SECTIONS:
+            if name in UNKEPT:
+                if on_step is not None:
+                    on_step(name)
+                value = section(Data(vault, day, found.commit, found.committed))
+                if value is not None:
+                    doc[name] = value
+            elif name in kept:
+                doc[name] = kept[name]
+        return doc
+    data = snapshot(vault, day, found)
     doc: dict[str, Any] = {
         "stats": FORMAT,
         "vault": {"id": str(vault.config.get("id", "")), "name": str(vault.config.get("name", ""))},
@@ -580,4 +607,7 @@ def compute(vault: Vault, as_of: dt.date | None = None,
         value = section(data)
         if value is not None:
             doc[name] = value
-    return doc
+    if kept_as is None:
+        return doc
+    shown = answers.store(vault, "stats", kept_as, {k: v for k, v in doc.items() if k not in UNKEPT})
+    return {k: shown.get(k, v) for k, v in doc.items()}  # in the order computed

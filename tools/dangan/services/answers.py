@@ -1,0 +1,124 @@
+"""A reader's whole answer about one commit and one day, kept (`due`, `gaps`, `stats`).
+
+What `due`, `gaps` and `stats` answer depends only on: the commit judged (its tree and its
+history), the day, the options, the rules they read from the work tree (vault.yaml and
+`schemas/`), the folders an office's checkout holds, the language, and dangan's own code.
+The same inputs give the same answer, so it is kept in `.git/dangan/cache/answers/` under
+the SHA-256 of all of them and given back as it was computed: `stats` after `due` and
+`gaps` of the same day (its sections of those are theirs), the report after `stats`, a
+script that asks again. A new commit, another day, an edited vault.yaml or schema, another
+option or another version of dangan is another key, computed afresh from the per-blob
+caches (services/blobcache.py). What a reader takes from the work tree beyond the rules
+(`stats`' inventory section: today's flags, files not yet committed included) is not part
+of a kept answer; that reader computes it on every run.
+
+The newest KEEP answers of each reader are kept (an answer read is made the newest). An
+answer holds what the reader shows and nothing else: clear fields only, never decrypted.
+A file that cannot be read, is of another key, or cannot be written only costs time.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from dangan.git import gitio
+from dangan.i18n import language
+from dangan.store import fsutil
+from dangan.store.vault import CONFIG, Vault
+
+KEEP = 4
+FORMAT = "dangan answer 1"
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """dangan's own code: the version and each module's size and time (an edited module is
+    another answer, even at the same version number)."""
+    import dangan
+
+    base = Path(dangan.__file__).parent
+    digest = hashlib.sha256(dangan.__version__.encode())
+    for path in sorted(base.rglob("*")):
+        if path.suffix in (".py", ".so", ".json", ".yaml"):
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            digest.update(f"{path.relative_to(base).as_posix()}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def key(vault: Vault, reader: str, commit: str, day: dt.date, **options: Any) -> str:
+    """The key of `reader`'s answer about `commit` as of `day` with `options` (JSON values)."""
+    try:
+        config = (vault.root / CONFIG).read_bytes()
+    except OSError:
+        config = b""
+    parts = {
+        "format": FORMAT,
+        "reader": reader,
+        "commit": commit,
+        "day": day.isoformat(),
+        "options": options,
+        "config": hashlib.sha256(config).hexdigest(),
+        "schemas": vault.schemas.fingerprint,
+        "folders": vault.record_specs,
+        "language": language(),
+        "code": code_fingerprint(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _folder(vault: Vault) -> Path:
+    return gitio.git_dir(vault.root) / "dangan" / "cache" / "answers"
+
+
+def _file(vault: Vault, reader: str, found: str) -> Path:
+    return _folder(vault) / f"{reader}-{found[:32]}.json"
+
+
+def load(vault: Vault, reader: str, found: str) -> Any | None:
+    """The answer kept under `found` (from key()), or None."""
+    path = _file(vault, reader, found)
+    try:
+        doc = json.loads(path.read_bytes())
+        if not isinstance(doc, dict) or doc.get("key") != found or "answer" not in doc:
+            return None
+    except (OSError, ValueError):
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # the newest: the last to be pruned
+    return doc["answer"]
+
+
+def store(vault: Vault, reader: str, found: str, answer: Any) -> Any:
+    """Keep `answer` under `found`, and only the newest KEEP answers of `reader`; give it
+    back as load() will (JSON's types: a tuple is a list, a number key a string), so that
+    the first run and the next ones show the same."""
+    try:
+        data = json.dumps({"key": found, "answer": answer}, ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, TypeError):
+        return answer  # not JSON: not kept
+    try:
+        folder = _folder(vault)
+        folder.mkdir(parents=True, exist_ok=True)
+        fsutil.write_atomic(_file(vault, reader, found), data.encode(), durable=False)
+        kept = sorted(folder.glob(f"{reader}-*.json"), key=_age, reverse=True)
+        for old in kept[KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # an answer that cannot be kept only costs time
+    return json.loads(data)["answer"]
+
+
+def _age(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
