@@ -5,8 +5,8 @@ On a real vault, driven through the CLI: the run after a cold one answers byte f
 it did, from the kept answer (a marker planted in it shows through); anything the answer
 depends on — a new commit, another day, an option, an uncommitted edit of vault.yaml or of a
 schema, the language — is another key and computed afresh; only the newest answers are
-kept; and `stats`' inventory section, which reads today's work tree, is never kept but
-computed on every run.
+kept; and `stats`' inventory section shows the flags of HEAD's records, so that a change
+not committed neither shows nor spoils the kept answer.
 """
 from __future__ import annotations
 
@@ -124,19 +124,22 @@ def test_only_the_newest_answers_are_kept(root: Path) -> None:
     assert MARK not in run(root, "gaps", "--as-of", days[0], "--json").out
 
 
-def test_stats_computes_its_inventory_section_on_every_run(root: Path) -> None:
-    """The inventory's flags are today's work tree (docs/stats.md): a record flagged missing
-    and not yet committed is counted, while the rest of the answer is the one kept."""
+def test_stats_takes_the_inventory_flags_of_head(root: Path) -> None:
+    """The inventory section shows today's rooms and flags as committed (HEAD's records,
+    docs/stats.md): a record of a new room in the work tree only is not counted, and the
+    answer kept holds; once committed, HEAD is another and so is the answer."""
     first = json.loads(run(root, "stats", "--json").out)
-    doc = json.loads(kept(root, "stats")[0].read_bytes())["answer"]
-    assert "inventory" not in doc and set(first) - set(doc) == {"inventory"}
-    plant(root, "stats")
-    path, text = record("XM-residential.yaml", "XM-A01-0009",
-                        custody={"form": "paper", "room": "測試檔案室", "status": "missing"})
-    (root / path).write_text(text, "utf-8")  # not committed: the kept answer does not know it
+    path, text = record("XM-residential.yaml", "XM-A01-0009", custody={"form": "paper", "room": "測試檔案室"})
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_text(text, "utf-8")  # not committed
     again = json.loads(run(root, "stats", "--json").out)
-    assert again["commit"] == MARK
-    rooms = {item["room"]: item for item in again["inventory"]}
-    assert rooms["測試檔案室"]["open_discrepancies"] == 1
+    assert again == first
+    shutil.rmtree(root / KEPT)  # computed, not read back: the same
+    assert json.loads(run(root, "stats", "--json").out) == first
+    plant(root, "stats")
+    commit_files(root, [], "2026-01-05T12:00:00+08:00", "the flagged record")
+    after = json.loads(run(root, "stats", "--json").out)
+    assert after["commit"] != MARK
+    rooms = {item["room"]: item for item in after["inventory"]}
+    assert rooms["測試檔案室"]["open_discrepancies"] == 0
     assert "測試檔案室" not in {item["room"] for item in first["inventory"]}
-    assert list(again) == list(first)  # the sections in their order

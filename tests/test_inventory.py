@@ -441,7 +441,8 @@ def test_the_room_summary_greps_but_answers_as_a_full_read(work: Path) -> None:
     every = list(inventory._custodies(vault))
     walked = sorted(every, key=lambda found: inventory._walk_order(found[0].path))
     assert [found[0] for found in walked] == [found[0] for found in every]  # the same order as the walk
-    original, inventory._custodies_of_rooms = inventory._custodies_of_rooms, inventory._custodies
+    original = inventory._custodies_of_rooms
+    inventory._custodies_of_rooms = lambda vault, commit=None: inventory._custodies(vault)
     try:
         slow = inventory.room_summary(vault, dt.date(2025, 3, 2))
     finally:
@@ -449,3 +450,29 @@ def test_the_room_summary_greps_but_answers_as_a_full_read(work: Path) -> None:
     assert fast == slow
     assert "不存在的庫房" not in [r["room"] for r in fast]
     assert any(d["code"] == "QY-0004" and d["result"] == "damaged" for r in fast for d in r["discrepancies"])
+
+
+def test_the_room_summary_of_a_commit_is_that_of_its_records(work: Path) -> None:
+    """`stats` asks for the flags of HEAD (today's, as committed): a flag set in the work tree
+    only is not one of them. HEAD's records are read from the work tree's files while they
+    are HEAD's, from HEAD's blobs otherwise: the same answer, which is the work tree's once
+    the change is committed."""
+    day = dt.date(2025, 3, 2)
+    flagged = work / "vault/QY/QY-0004.yaml"
+    tree = load_text(flagged.read_text("utf-8"))
+    tree["custody"]["status"] = "damaged"
+    tree["custody"]["inventory"] = "PD-0001"
+    head = git(work, "rev-parse", "HEAD").strip()
+    vault = Vault.open(work)
+    clean = inventory.room_summary(vault, day, head)  # the work tree is HEAD's: its files read
+    assert clean == inventory.room_summary(vault, day)
+    flagged.write_text(dump(tree), "utf-8")  # in the work tree only: HEAD's blobs read
+    assert inventory.room_summary(vault, day, head) == clean
+    dirty = inventory.room_summary(vault, day)
+    assert dirty != clean
+    assert any(d["code"] == "QY-0004" for r in dirty for d in r["discrepancies"])
+    git(work, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-am", "QY-0004 damaged")  # PD-0001 not filed
+    now = git(work, "rev-parse", "HEAD").strip()
+    assert inventory.room_summary(vault, day, now) == dirty
+    (work / "vault/QY/QY-0004.yaml").unlink()  # gone from the work tree, not from HEAD
+    assert inventory.room_summary(vault, day, now) == dirty

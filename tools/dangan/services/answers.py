@@ -1,16 +1,15 @@
 """A reader's whole answer about one commit and one day, kept (`due`, `gaps`, `stats`).
 
 What `due`, `gaps` and `stats` answer depends only on: the commit judged (its tree and its
-history), the day, the options, the rules they read from the work tree (vault.yaml and
-`schemas/`), the folders an office's checkout holds, the language, and dangan's own code.
+history), the day, the options (`stats`: HEAD too, whose records' flags its inventory
+section shows), the rules they read from the work tree (vault.yaml and `schemas/`), the
+folders an office's checkout holds, the language, and dangan's own code.
 The same inputs give the same answer, so it is kept in `.git/dangan/cache/answers/` under
 the SHA-256 of all of them and given back as it was computed: `stats` after `due` and
 `gaps` of the same day (its sections of those are theirs), the report after `stats`, a
 script that asks again. A new commit, another day, an edited vault.yaml or schema, another
 option or another version of dangan is another key, computed afresh from the per-blob
-caches (services/blobcache.py). What a reader takes from the work tree beyond the rules
-(`stats`' inventory section: today's flags, files not yet committed included) is not part
-of a kept answer; that reader computes it on every run.
+caches (services/blobcache.py). Nothing else of the work tree is read by these readers.
 
 The newest KEEP answers of each reader are kept (an answer read is made the newest). An
 answer holds what the reader shows and nothing else: clear fields only, never decrypted.

@@ -93,6 +93,7 @@ class Data:
     # records a handover (YJ, status handed_over) gave away but not yet removed: counted
     # apart, never as held (docs/stats.md)
     handed_over: list[Record] = field(default_factory=list)
+    head: str | None = None  # today's commit: the inventory's flags are today's, as committed
 
     def of(self, category: str) -> list[Record]:
         return [r for r in self.records if r.code.category == category]
@@ -510,10 +511,11 @@ def holds_section(data: Data) -> dict[str, Any]:
 
 
 def inventory_section(data: Data) -> list[dict[str, Any]]:
-    """Per archive room: last inventory and open discrepancies (dangan.services.inventory)."""
+    """Per archive room: last inventory and open discrepancies (dangan.services.inventory):
+    the flags of the records of HEAD, today's as committed (docs/stats.md)."""
     from dangan.services import inventory
 
-    return inventory.room_summary(data.vault, data.as_of)
+    return inventory.room_summary(data.vault, data.as_of, data.head)
 
 
 Section = Callable[[Data], Any]
@@ -558,9 +560,6 @@ SECTIONS: list[tuple[str, Section]] = [
     ("efficiency", indicators.efficiency_section),
     ("archive", indicators.archive_section),
 ]
-# the sections computed on every run, never kept with the answer (services/answers.py):
-# the inventory's flags are the work tree's of today, files not yet committed included
-UNKEPT = frozenset({"inventory"})
 
 
 def compute(vault: Vault, as_of: dt.date | None = None,
@@ -568,31 +567,21 @@ def compute(vault: Vault, as_of: dt.date | None = None,
     """The `dangan stats --json` document (docs/stats.md); a section that gives None is left out.
     `on_step(name)` is told of each step before it runs ("reading", then each section).
 
-    The document about a commit and a day is kept (services/answers.py) without its
-    inventory section, whose flags are the work tree's of today (docs/stats.md): asked
-    again, the rest is read back and that section computed."""
+    The document about a commit, a day and HEAD (the inventory's flags are HEAD's) is kept
+    (services/answers.py): asked again, it is read back."""
     from dangan.services.history import resolve
 
     day = as_of or vault.today()
     if on_step is not None:
         on_step("reading")
     found = resolve(vault, day.isoformat())
-    kept_as = answers.key(vault, "stats", found.commit, day) if found.commit is not None else None
+    head = gitio.head(vault.root)  # None before the first commit: the work tree's flags
+    kept_as = answers.key(vault, "stats", found.commit, day, head=head) if found.commit is not None else None
     kept = answers.load(vault, "stats", kept_as) if kept_as is not None else None
     if isinstance(kept, dict) and kept.get("stats") == FORMAT:
-        names = {name for name, _ in SECTIONS}
-        doc = {k: v for k, v in kept.items() if k not in names}  # the heading: vault, day, commit
-        for name, section in SECTIONS:
-            if name in UNKEPT:
-                if on_step is not None:
-                    on_step(name)
-                value = section(Data(vault, day, found.commit, found.committed))
-                if value is not None:
-                    doc[name] = value
-            elif name in kept:
-                doc[name] = kept[name]
-        return doc
+        return kept
     data = snapshot(vault, day, found)
+    data.head = head
     doc: dict[str, Any] = {
         "stats": FORMAT,
         "vault": {"id": str(vault.config.get("id", "")), "name": str(vault.config.get("name", ""))},
@@ -607,7 +596,4 @@ def compute(vault: Vault, as_of: dt.date | None = None,
         value = section(data)
         if value is not None:
             doc[name] = value
-    if kept_as is None:
-        return doc
-    shown = answers.store(vault, "stats", kept_as, {k: v for k, v in doc.items() if k not in UNKEPT})
-    return {k: shown.get(k, v) for k, v in doc.items()}  # in the order computed
+    return answers.store(vault, "stats", kept_as, doc) if kept_as is not None else doc
