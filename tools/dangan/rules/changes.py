@@ -66,6 +66,8 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the empty
 
 @dataclass(frozen=True)
 class Change:
+    """One changed path as `git diff --raw` gives it: status, path, old and new blob ids, mode."""
+
     status: str  # A, M, D, T
     path: str
     old: str | None
@@ -300,7 +302,8 @@ def change_findings(root: Path, changes: list[Change], side: str,
                 old = _tree(blobs[change.old]) if change.old and change.old in blobs else None
                 ledger.append((change.path, tree, old))
     if ledger and config is not None:
-        from dangan.rules.domain import Side, change_rules
+        from dangan.model.sides import Side
+        from dangan.rules.domain import change_rules
 
         cat = gitio.BlobCat(root)
         removed = {c.path: c.old for c in changes if c.status == "D" and c.old}

@@ -12,10 +12,13 @@ module only routes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dangan.i18n import Message
-from dangan.model.sides import Side  # noqa: F401 (the change rules' view of a commit)
+
+if TYPE_CHECKING:  # the change rules' view of a commit: a dataclass the pre-commit hook of a
+    # record that is not a ledger never makes (rules.changes imports it with change_rules)
+    from dangan.model.sides import Side
 
 # (rule id, message) pairs
 Problems = list[tuple[str, str]]

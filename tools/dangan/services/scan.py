@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dangan import __version__
 from dangan.errors import DanganError
@@ -44,11 +44,13 @@ from dangan.rules.check import (
     not_a_file,
 )
 from dangan.store import attached as attachments
-from dangan.store import fsutil, quick
 from dangan.store.epochkeys import EPOCHS
 from dangan.store.sealing import Keyring
 from dangan.store.sopsconfig import SOPS_CONFIG
 from dangan.store.vault import CONFIG, RECORDS, Vault
+
+if TYPE_CHECKING:  # quick and fsutil are imported where used: the pre-commit hook needs neither
+    from dangan.store import quick
 
 # the files at the root that judge the records with schemas/ (epochs.yaml: an epoch vault's)
 SETTINGS = (CONFIG, SOPS_CONFIG, EPOCHS)
@@ -668,6 +670,8 @@ def list_worktree(root: Path) -> Listing:
     """Every file and folder under vault/. A folder's mtime is read (from its parent's
     entry) before the folder is listed, so a change made meanwhile shows next time.
     Plain `scandir` with one stat per folder: half the time of os.walk at 100,000 folders."""
+    from dangan.store import quick
+
     files: list[str] = []
     dirs = quick.Folders()
     links: list[str] = []
@@ -738,6 +742,8 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool = True,
                    progress: Callable[[int], None] | None = None) -> CheckResult:
     """File rules over the work tree (all of vault/, or `paths`), plus DG114 for --all."""
+    from dangan.store import quick
+
     # the raw inputs of the rules' fingerprint, read before the rules: the note for the
     # standard-library path is left only if they are still the same at the end
     stamp = quick.stamp(str(vault.root)) if use_cache and paths is None and vault.keyring.explicit is None else None
@@ -860,6 +866,8 @@ def records_in_trees(root: Path, trees: Mapping[str, str]) -> int:
     the folders an office left out) hold. A tree never changes: the count of each is kept
     in .git/dangan/cache/outside.json, and only a new tree is listed (`ls-tree -r`, trees
     only: nothing is fetched)."""
+    from dangan.store import fsutil
+
     if not trees:
         return 0
     directory = cache_dir(root)
