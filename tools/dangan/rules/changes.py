@@ -156,15 +156,18 @@ def existing_paths(root: Path, side: str, paths: set[str]) -> set[str]:
     return {path for path, kind in zip(ordered, kinds) if kind is not None}
 
 
-def _present(root: Path, side: str, paths: set[str], changes: list[Change]) -> set[str]:
+def _present(root: Path, side: str, paths: set[str], changes: list[Change], has_head: bool | None = None) -> set[str]:
     """Which `paths` exist on the change's new side. For the index, derived from HEAD and
-    the staged changes: asking git about the index reads all of it (30 ms at 100,000)."""
+    the staged changes: asking git about the index reads all of it (30 ms at 100,000).
+    `has_head`: whether there is a HEAD, when the caller knows (None: git is asked)."""
     if side != ":" or not paths:
         return existing_paths(root, side, paths)
     added = {c.path for c in changes if c.status in "AMT"}
     deleted = {c.path for c in changes if c.status == "D"}
     unknown = {p for p in paths if p not in added and p not in deleted}
-    in_head = existing_paths(root, "HEAD", unknown) if gitio.head(root) else set()
+    if has_head is None:
+        has_head = gitio.head(root) is not None
+    in_head = existing_paths(root, "HEAD", unknown) if has_head else set()
     return {p for p in paths if p in added or p in in_head}
 
 
@@ -215,11 +218,13 @@ def blobs_needed(changes: list[Change]) -> set[str]:
 def change_findings(root: Path, changes: list[Change], side: str,
                     blobs: dict[str, bytes] | None = None,
                     config: dict[str, Any] | None = None,
-                    keyring: Keyring | None = None) -> list[Finding]:
+                    keyring: Keyring | None = None, has_head: bool | None = None) -> list[Finding]:
     """DG108-DG110 for one change whose new side is `side` (':' index, or a commit id).
 
     `blobs` may bring the contents already read (blob id -> bytes). `keyring`, when it
-    holds a key, lets DG110 compare a rotated ledger record on its plaintext."""
+    holds a key, lets DG110 compare a rotated ledger record on its plaintext. `has_head`
+    (the index's side): whether there is a HEAD, when the caller knows it already (the
+    pre-commit hook's diff against HEAD says so: a git process less)."""
     findings: list[Finding] = []
     wanted = blobs_needed(changes)
     blobs = dict(blobs or {})
@@ -247,7 +252,7 @@ def change_findings(root: Path, changes: list[Change], side: str,
             pairs = named_codes(_tree(blobs[change.new]), change.path)
             if pairs:
                 named[change.path] = pairs
-    findings += dangling_refs(named, lambda paths: _present(root, side, paths, changes),
+    findings += dangling_refs(named, lambda paths: _present(root, side, paths, changes, has_head),
                               lambda: certificates() | handed())
 
     # DG109: deletions
