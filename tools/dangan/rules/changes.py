@@ -156,7 +156,8 @@ def existing_paths(root: Path, side: str, paths: set[str]) -> set[str]:
     return {path for path, kind in zip(ordered, kinds) if kind is not None}
 
 
-def _present(root: Path, side: str, paths: set[str], changes: list[Change], has_head: bool | None = None) -> set[str]:
+def _present(root: Path, side: str, paths: set[str], changes: list[Change],
+             has_head: bool | None = None) -> set[str]:
     """Which `paths` exist on the change's new side. For the index, derived from HEAD and
     the staged changes: asking git about the index reads all of it (30 ms at 100,000).
     `has_head`: whether there is a HEAD, when the caller knows (None: git is asked)."""

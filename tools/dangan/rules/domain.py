@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from dangan.i18n import Message
 
-if TYPE_CHECKING:  # the change rules' view of a commit: a dataclass the pre-commit hook of a
-    # record that is not a ledger never makes (rules.changes imports it with change_rules)
+# the change rules' view of a commit (model.sides.Side): rules.changes imports it with
+# change_rules, for ledger records alone; the pre-commit hook of any other record never loads it
+if TYPE_CHECKING:
     from dangan.model.sides import Side
 
 # (rule id, message) pairs

@@ -1001,8 +1001,8 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
         # folders (_change_context): one git process for both
         listed = gitio.ls_tree(root, "HEAD", [*SETTINGS, "schemas/", *_touched(changes)[1]])
         head = [e for e in listed if e.path.startswith(RECORDS + "/")]
-        rules = _rules_preferring_worktree(root, [e for e in listed if not e.path.startswith(RECORDS + "/")],
-                                           vault.keyring)
+        settings = [e for e in listed if not e.path.startswith(RECORDS + "/")]
+        rules = _rules_preferring_worktree(root, settings, vault.keyring)
     else:
         rules = rules_from_index(root, vault.keyring)
     folders, again, loose = _change_context(root, ":", changes, has_head, use_cache, head)
