@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -840,6 +841,25 @@ def test_certificate_must_name_who_carried_it_out(vault: Path) -> None:
     assert proc.returncode != 0, proc
     # DG102 if the schema comes to require the field, DG112 if the role rule does
     assert found(proc.stderr) in ({(XH2_REL, "DG102")}, {(XH2_REL, "DG112")}), proc.stderr
+
+
+# What the pre-commit hook of an ordinary record never imports: each would cost every commit
+# milliseconds (docs/performance.md, the office's hook): the command line, the writers' temp
+# files, the quick note of the warm check, the retention and epoch rules, the change rules'
+# view of a ledger, the timezone database (asked only where a time is judged).
+NOT_FOR_AN_ORDINARY_RECORD = ("click", "dangan.cli", "tempfile", "dangan.store.fsutil", "dangan.store.quick",
+                              "dangan.model.disposal", "dangan.model.epochs", "dangan.model.sides", "zoneinfo")
+
+
+def test_the_hook_of_an_ordinary_record_imports_only_what_it_needs(vault: Path) -> None:
+    _refs_to_existing(vault)  # a record naming another: the references are judged too
+    code = ("import sys\nfrom dangan.entry import main\ncode = main(['hook', 'pre-commit'])\n"
+            "print(code, *sorted(sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=vault, capture_output=True, text=True, check=True)
+    status, *loaded = proc.stdout.split()
+    assert status == "0", proc.stderr
+    assert "dangan.rules.check" in loaded and "jsonschema_rs" in loaded  # the record was judged
+    assert sorted(set(NOT_FOR_AN_ORDINARY_RECORD) & set(loaded)) == []
 
 
 # ------------------------------------------- other ways of committing; which rules

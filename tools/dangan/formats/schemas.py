@@ -79,6 +79,8 @@ class SchemaError(Exception):
 
 @dataclass(frozen=True)
 class Category:
+    """A category of records (schemas/categories.yaml): its names, class, levels and schema."""
+
     code: str
     zh: str
     en: str
@@ -129,6 +131,8 @@ class Category:
 
 @dataclass(frozen=True)
 class SchemaProblem:
+    """What makes a file of schemas/ unusable (DG114): the file and the reason."""
+
     path: str
     message: str
 

@@ -56,6 +56,8 @@ class Location:
 
 @dataclass(frozen=True, order=True)
 class Code:
+    """An archive code (檔號): category, location and serial, e.g. `TS-A01-02-001-0301-0001`."""
+
     category: str
     location: Location
     serial: int

@@ -43,6 +43,8 @@ CONFLICT_KEY = "dangan_merge_conflict"
 
 @dataclass
 class Merged:
+    """What `merge3` gives: the merged tree, and the fields both sides changed differently."""
+
     tree: dict[str, Any]
     conflicts: list[tuple[str | int, ...]] = field(default_factory=list)
 

@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 from dangan.errors import DanganError
 from dangan.i18n import Message
+
+# the callers make the timezone: zoneinfo costs ~2 ms of imports, which a pre-commit hook
+# often does without
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # How far ahead of a clock a time may be and still count as "now": two honest machines'

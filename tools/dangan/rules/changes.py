@@ -66,6 +66,8 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the empty
 
 @dataclass(frozen=True)
 class Change:
+    """One changed path as `git diff --raw` gives it: status, path, old and new blob ids, mode."""
+
     status: str  # A, M, D, T
     path: str
     old: str | None
@@ -154,15 +156,19 @@ def existing_paths(root: Path, side: str, paths: set[str]) -> set[str]:
     return {path for path, kind in zip(ordered, kinds) if kind is not None}
 
 
-def _present(root: Path, side: str, paths: set[str], changes: list[Change]) -> set[str]:
+def _present(root: Path, side: str, paths: set[str], changes: list[Change],
+             has_head: bool | None = None) -> set[str]:
     """Which `paths` exist on the change's new side. For the index, derived from HEAD and
-    the staged changes: asking git about the index reads all of it (30 ms at 100,000)."""
+    the staged changes: asking git about the index reads all of it (30 ms at 100,000).
+    `has_head`: whether there is a HEAD, when the caller knows (None: git is asked)."""
     if side != ":" or not paths:
         return existing_paths(root, side, paths)
     added = {c.path for c in changes if c.status in "AMT"}
     deleted = {c.path for c in changes if c.status == "D"}
     unknown = {p for p in paths if p not in added and p not in deleted}
-    in_head = existing_paths(root, "HEAD", unknown) if gitio.head(root) else set()
+    if has_head is None:
+        has_head = gitio.head(root) is not None
+    in_head = existing_paths(root, "HEAD", unknown) if has_head else set()
     return {p for p in paths if p in added or p in in_head}
 
 
@@ -213,11 +219,13 @@ def blobs_needed(changes: list[Change]) -> set[str]:
 def change_findings(root: Path, changes: list[Change], side: str,
                     blobs: dict[str, bytes] | None = None,
                     config: dict[str, Any] | None = None,
-                    keyring: Keyring | None = None) -> list[Finding]:
+                    keyring: Keyring | None = None, has_head: bool | None = None) -> list[Finding]:
     """DG108-DG110 for one change whose new side is `side` (':' index, or a commit id).
 
     `blobs` may bring the contents already read (blob id -> bytes). `keyring`, when it
-    holds a key, lets DG110 compare a rotated ledger record on its plaintext."""
+    holds a key, lets DG110 compare a rotated ledger record on its plaintext. `has_head`
+    (the index's side): whether there is a HEAD, when the caller knows it already (the
+    pre-commit hook's diff against HEAD says so: a git process less)."""
     findings: list[Finding] = []
     wanted = blobs_needed(changes)
     blobs = dict(blobs or {})
@@ -245,7 +253,7 @@ def change_findings(root: Path, changes: list[Change], side: str,
             pairs = named_codes(_tree(blobs[change.new]), change.path)
             if pairs:
                 named[change.path] = pairs
-    findings += dangling_refs(named, lambda paths: _present(root, side, paths, changes),
+    findings += dangling_refs(named, lambda paths: _present(root, side, paths, changes, has_head),
                               lambda: certificates() | handed())
 
     # DG109: deletions
@@ -300,7 +308,8 @@ def change_findings(root: Path, changes: list[Change], side: str,
                 old = _tree(blobs[change.old]) if change.old and change.old in blobs else None
                 ledger.append((change.path, tree, old))
     if ledger and config is not None:
-        from dangan.rules.domain import Side, change_rules
+        from dangan.model.sides import Side
+        from dangan.rules.domain import change_rules
 
         cat = gitio.BlobCat(root)
         removed = {c.path: c.old for c in changes if c.status == "D" and c.old}

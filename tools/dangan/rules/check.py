@@ -70,6 +70,8 @@ def not_a_file(mode: str) -> str | None:
 
 @dataclass(frozen=True, order=True)
 class Finding:
+    """A rule broken: where (a path, a commit or a ref), the rule (DG1xx) and the message."""
+
     path: str
     rule: str
     message: str
@@ -80,6 +82,8 @@ class Finding:
 
 @dataclass
 class CheckResult:
+    """What a check found, and how many files it judged."""
+
     checked: int = 0
     findings: list[Finding] = field(default_factory=list)
     # encrypted records judged without a key: their MAC (DG107) was not verified (the

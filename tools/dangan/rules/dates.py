@@ -20,8 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
 
 from dangan.errors import DanganError
 from dangan.formats.yamlio import YamlError, decode, load_text
@@ -31,6 +30,9 @@ from dangan.model.codes import path_to_code
 from dangan.model.layout import listed, owner
 from dangan.model.timeutil import CLOCK_SKEW, record_time
 from dangan.rules.check import Finding
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 RULE = "DG121"
 # the ledgers whose acts carry times (events, a destruction, a count)
@@ -69,10 +71,10 @@ def staged_findings(root: Path, changes: list[Any], blobs: Mapping[str, bytes],
                     config: Mapping[str, Any], now: dt.datetime | None = None) -> list[Finding]:
     """DG121 for the staged changes (pre-commit, `check --staged`): the commit has no date
     yet, so the bound is the date it will get or now, whichever is earlier."""
-    tz = vault_tz(config)
     wanted = _wanted(changes)
     if not wanted:
-        return []  # git var only where a time may be judged: the hook stays lean
+        return []  # git var and the timezone only where a time may be judged: the hook stays lean
+    tz = vault_tz(config)
     clock = now or dt.datetime.now(tz)
     pending = gitio.pending_commit_time(root)
     bound, what = clock, Message("now")
@@ -152,6 +154,8 @@ def _late(root: Path, wanted: Mapping[str, Any], blobs: Mapping[str, bytes] | No
 def vault_tz(config: Mapping[str, Any]) -> ZoneInfo:
     """vault.yaml's timezone (UTC when unreadable: DG114 reports it), as
     `model.disposal.vault_tz`, which the hook would import 10 ms of calendar code for."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # ~2 ms: only where a time is judged
+
     try:
         return ZoneInfo(str(config.get("timezone") or "UTC"))
     except (ZoneInfoNotFoundError, ValueError):

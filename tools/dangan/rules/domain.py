@@ -12,10 +12,14 @@ module only routes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dangan.i18n import Message
-from dangan.model.sides import Side  # noqa: F401 (the change rules' view of a commit)
+
+# the change rules' view of a commit (model.sides.Side): rules.changes imports it with
+# change_rules, for ledger records alone; the pre-commit hook of any other record never loads it
+if TYPE_CHECKING:
+    from dangan.model.sides import Side
 
 # (rule id, message) pairs
 Problems = list[tuple[str, str]]

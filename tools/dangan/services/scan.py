@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dangan import __version__
 from dangan.errors import DanganError
@@ -44,11 +44,13 @@ from dangan.rules.check import (
     not_a_file,
 )
 from dangan.store import attached as attachments
-from dangan.store import fsutil, quick
 from dangan.store.epochkeys import EPOCHS
 from dangan.store.sealing import Keyring
 from dangan.store.sopsconfig import SOPS_CONFIG
 from dangan.store.vault import CONFIG, RECORDS, Vault
+
+if TYPE_CHECKING:  # quick and fsutil are imported where used: the pre-commit hook needs neither
+    from dangan.store import quick
 
 # the files at the root that judge the records with schemas/ (epochs.yaml: an epoch vault's)
 SETTINGS = (CONFIG, SOPS_CONFIG, EPOCHS)
@@ -186,12 +188,9 @@ def rules_from_commit(root: Path, rev: str, keyring: Keyring | None) -> Rules:
     return _rules_from_entries(root, gitio.ls_tree(root, rev, [*SETTINGS, "schemas/"]), keyring)
 
 
-def rules_from_head_or_worktree(root: Path, keyring: Keyring | None) -> Rules:
-    """HEAD's vault.yaml and schemas, read from the work tree when the bytes are equal."""
-    return _rules_preferring_worktree(root, gitio.ls_tree(root, "HEAD", [*SETTINGS, "schemas/"]), keyring)
-
-
 def _rules_preferring_worktree(root: Path, entries: list[gitio.IndexEntry], keyring: Keyring | None) -> Rules:
+    """The vault.yaml and schemas of `entries` (HEAD's or the index's), read from the work
+    tree when the bytes are equal."""
     files: dict[str, bytes] = {}
     config: bytes | None = None
     sops: bytes | None = None
@@ -537,11 +536,9 @@ def _whole_source(root: Path, items: list[tuple[str, str]], worktree: bool,
     return kept, folders, loose
 
 
-def _change_context(root: Path, side: str, changes: list[Any], has_head: bool = True,
-                    use_cache: bool = True) -> tuple[attachments.Folders, list[tuple[str, str]], list[Finding]]:
-    """For a change (index or commit `side`): the attachment folders of the records it
-    touches (a record changed or deleted, a file of its folder changed), as they are on
-    the new side; the unchanged records to judge again with them; and the loose files."""
+def _touched(changes: list[Any]) -> tuple[set[str], list[str]]:
+    """The records a change touches (a record changed or deleted, a file of its folder
+    changed), and the pathspecs that list them and their attachment folders."""
     owner = attachments.owner
     touched: set[str] = set()
     for change in changes:
@@ -551,16 +548,30 @@ def _change_context(root: Path, side: str, changes: list[Any], has_head: bool = 
         elif change.path.endswith(".yaml"):
             touched.add(change.path)
     if not touched:
-        return {}, [], []
+        return touched, []
     if len(touched) > 500:  # a big change: one listing beats a huge pathspec
-        specs = [RECORDS + "/"]
-    else:
-        specs = [spec for record in sorted(touched) for spec in (record, record[:-5] + "/")]
+        return touched, [RECORDS + "/"]
+    return touched, [spec for record in sorted(touched) for spec in (record, record[:-5] + "/")]
+
+
+def _change_context(root: Path, side: str, changes: list[Any], has_head: bool = True,
+                    use_cache: bool = True, head: list[gitio.IndexEntry] | None = None,
+                    ) -> tuple[attachments.Folders, list[tuple[str, str]], list[Finding]]:
+    """For a change (index or commit `side`): the attachment folders of the records it
+    touches (a record changed or deleted, a file of its folder changed), as they are on
+    the new side; the unchanged records to judge again with them; and the loose files.
+    `head`: HEAD's entries of `_touched`'s pathspecs when the caller listed them already."""
+    owner = attachments.owner
+    touched, specs = _touched(changes)
+    if not touched:
+        return {}, [], []
     entries: dict[str, str] = {}
     if side != ":":
         entries = {e.path: e.blob for e in gitio.ls_tree(root, side, specs)}
     else:  # HEAD and the staged changes: asking git about the index reads all of it
-        if has_head:
+        if head is not None:
+            entries = {e.path: e.blob for e in head}
+        elif has_head:
             entries = {e.path: e.blob for e in gitio.ls_tree(root, "HEAD", specs)}
         for change in changes:
             if change.status == "D":
@@ -668,6 +679,8 @@ def list_worktree(root: Path) -> Listing:
     """Every file and folder under vault/. A folder's mtime is read (from its parent's
     entry) before the folder is listed, so a change made meanwhile shows next time.
     Plain `scandir` with one stat per folder: half the time of os.walk at 100,000 folders."""
+    from dangan.store import quick
+
     files: list[str] = []
     dirs = quick.Folders()
     links: list[str] = []
@@ -738,6 +751,8 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool = True,
                    progress: Callable[[int], None] | None = None) -> CheckResult:
     """File rules over the work tree (all of vault/, or `paths`), plus DG114 for --all."""
+    from dangan.store import quick
+
     # the raw inputs of the rules' fingerprint, read before the rules: the note for the
     # standard-library path is left only if they are still the same at the end
     stamp = quick.stamp(str(vault.root)) if use_cache and paths is None and vault.keyring.explicit is None else None
@@ -860,6 +875,8 @@ def records_in_trees(root: Path, trees: Mapping[str, str]) -> int:
     the folders an office left out) hold. A tree never changes: the count of each is kept
     in .git/dangan/cache/outside.json, and only a new tree is listed (`ls-tree -r`, trees
     only: nothing is fetched)."""
+    from dangan.store import fsutil
+
     if not trees:
         return 0
     directory = cache_dir(root)
@@ -974,15 +991,21 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
     every, has_head = staged_changes(root, (*SETTINGS, "schemas/"), early.result(root) if early else None)
     changes = [c for c in every if c.path.startswith(RECORDS + "/")]
     epochs_changed = [c for c in every if c.path == EPOCHS]
-    if has_head and len(changes) == len(every):
-        # vault.yaml and schemas/ are staged as in HEAD: read HEAD's (a small tree, where
-        # the index of a big vault costs a full read)
-        rules = rules_from_head_or_worktree(root, vault.keyring)
-    else:
-        rules = rules_from_index(root, vault.keyring)
+    from_head = has_head and len(changes) == len(every)
     changes = within_checkout(root, changes)
     changes, links = split_not_files(changes)  # a staged link: DG104, its blob never read
-    folders, again, loose = _change_context(root, ":", changes, has_head, use_cache)
+    head = None
+    if from_head:
+        # vault.yaml and schemas/ are staged as in HEAD: read HEAD's (a small tree, where
+        # the index of a big vault costs a full read), listed with the changed records'
+        # folders (_change_context): one git process for both
+        listed = gitio.ls_tree(root, "HEAD", [*SETTINGS, "schemas/", *_touched(changes)[1]])
+        head = [e for e in listed if e.path.startswith(RECORDS + "/")]
+        settings = [e for e in listed if not e.path.startswith(RECORDS + "/")]
+        rules = _rules_preferring_worktree(root, settings, vault.keyring)
+    else:
+        rules = rules_from_index(root, vault.keyring)
+    folders, again, loose = _change_context(root, ":", changes, has_head, use_cache, head)
     items, _ = _split([(c.path, c.new) for c in changes if c.new is not None and c.status in "AMT"])
     items += again
     # one read for both kinds of rules (attachments are measured, never read whole)
@@ -992,7 +1015,7 @@ def check_staged(vault: Vault, use_cache: bool = True, early: Any = None) -> Che
         return ((path, blob, blobs[blob]) for path, blob in wanted)
 
     findings = check_blobs(root, rules, items, read, use_cache, folders=folders) + loose + links
-    findings += change_findings(root, changes, ":", blobs, rules.config, vault.keyring)
+    findings += change_findings(root, changes, ":", blobs, rules.config, vault.keyring, has_head)
     findings += epochs_findings(root, epochs_changed)
     findings += staged_dates(root, changes, blobs, rules.config)
     findings += rules.config_findings(root if use_cache else None)

@@ -26,7 +26,9 @@ from dangan.errors import DanganError
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.i18n import Message
 from dangan.model.codes import CodeError, parse_code
-from dangan.model.epochs import EPOCH_ID, shreddable
+
+# model.epochs (EPOCH_ID, shreddable) is imported by the functions that use it: it brings
+# model.disposal (~3 ms), which a pre-commit hook never needs (the vault imports this module)
 
 EPOCHS = "epochs.yaml"
 KEYRING = "keyring"  # under .git/dangan/
@@ -113,6 +115,7 @@ def problems(data: bytes) -> list[str]:
     if not isinstance(tree, dict) or set(tree) != {"epochs"} or not isinstance(tree["epochs"], list):
         return ["/: expected one key, `epochs`, a list of epochs"]
     from dangan.formats import agekeys  # pyrage only when there is a file to judge
+    from dangan.model.epochs import EPOCH_ID, shreddable
 
     found: list[str] = []
     ids: set[str] = set()
@@ -238,12 +241,16 @@ class EpochKeys:
         return self.git_dir / "dangan" / KEYRING
 
     def path(self, epoch: str) -> Path:
+        from dangan.model.epochs import EPOCH_ID
+
         if not EPOCH_ID.fullmatch(epoch):
             raise ValueError(f"not an epoch id: {epoch!r}")
         return self.directory / f"{epoch}.age"
 
     def held(self) -> list[str]:
         """The epochs this clone's keyring has a file for, sorted."""
+        from dangan.model.epochs import EPOCH_ID
+
         try:
             names = os.listdir(self.directory)
         except FileNotFoundError:

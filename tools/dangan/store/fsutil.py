@@ -5,7 +5,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,8 @@ from dangan.errors import DanganError
 def write_atomic(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
     """Temp file in the same directory, flushed, fsynced, renamed: old or new, never torn.
     `durable=False` leaves out the two fsyncs, for a caller that syncs once for many files."""
+    import tempfile  # here: ~3 ms of imports (shutil, random) that the pre-commit hook never needs
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
