@@ -229,6 +229,27 @@ def test_a_hand_edit_under_an_interrupted_write_comes_back(vault_copy: Path, key
     assert git(vault_copy, "status", "--porcelain", "--untracked-files=all").split() == ["M", str(path.relative_to(vault_copy))]
 
 
+def test_vault_yaml_is_never_missing_while_it_is_rewritten(vault_copy: Path, key: Key, tmp_path: Path) -> None:
+    """vault.yaml edited by hand (not committed) is set aside before `keys updatekeys`
+    rewrites it: killed just then, the vault must still be one (a missing vault.yaml is "no
+    vault here", and no command could recover the write), and the next command puts it
+    back as it was: the hand edit."""
+    bob = make_key(tmp_path, "bob")
+    config = vault_copy / "vault.yaml"
+    edited = config.read_text("utf-8").replace(
+        "recipients:\n", f"recipients:\n  - name: Bob\n    key: {bob.public}\n    roles:\n      - archivist\n", 1)
+    config.write_text(edited, "utf-8")
+    before = state(vault_copy)
+    killed = dangan(vault_copy, "keys", "updatekeys", key=key,
+                    program=killing(tmp_path, "dangan.store.transaction:_set_aside", "after"))
+    assert killed.returncode == -signal.SIGKILL, killed
+    assert config.read_text("utf-8") == edited  # there all along
+    looked = dangan(vault_copy, "ls")
+    assert looked.returncode == 0, looked
+    assert config.read_text("utf-8") == edited
+    assert state(vault_copy) == before  # nothing set aside left, nothing staged
+
+
 def test_an_attachment_killed_before_its_commit(vault_copy: Path, key: Key, tmp_path: Path) -> None:
     """A large file moved into place (not read into memory): rolled back, it and its
     record entry are gone, and no encrypted temp file is left in the work tree."""

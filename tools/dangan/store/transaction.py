@@ -6,8 +6,9 @@ or a full disk can stop it between any two:
 
 1. The plan. `.git/dangan/pending.json` says what is about to change: for each file, its
    index entry before, where its content before can be found (nowhere: it did not exist; in
-   the index: it held what the index holds; or set aside by renaming, in the same folder, when
-   it held something else) and the blob id it will hold. It is written and fsynced before any
+   the index: it held what the index holds; or set aside, in the same folder, when it held
+   something else: a hard link to it, so that the file is never missing, or a rename where
+   the file system has none) and the blob id it will hold. It is written and fsynced before any
    file is touched.
 2. The files, written atomically one by one into the work tree.
 3. The commit, built in a private index (`.git/dangan/index.pending`: a copy of the
@@ -66,6 +67,20 @@ class Interrupted(DanganError):
 def blob_id(data: bytes) -> str:
     """The id git gives a blob of these bytes (SHA-1 object format)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _set_aside(target: Path, aside: Path) -> None:
+    """Keep the file as it was at `aside`: a second name (a hard link; a symbolic link as
+    it is), so that the file is never missing while its new content is written — a
+    vault.yaml missing after a kill would be "no vault here", and the next command could
+    not recover. Renamed where the file system has no hard links."""
+    try:
+        os.link(target, aside, follow_symlinks=False)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(target, aside)
 
 
 def _blob_of(path: Path) -> str | None:
@@ -191,8 +206,7 @@ class Write:
             value = changes[rel]
             target = self.root / rel
             if item["aside"]:
-                with contextlib.suppress(FileNotFoundError):
-                    os.replace(target, self.root / item["aside"])
+                _set_aside(target, self.root / item["aside"])
             if isinstance(value, bytes):
                 write_atomic(target, value, durable=not bulk)
             elif isinstance(value, Path):
@@ -303,6 +317,8 @@ class Write:
             if aside is not None and (aside.exists() or aside.is_symlink()):
                 if ours or now is None:
                     os.replace(aside, target)
+                elif now == _blob_of(aside):  # linked aside, never written: as it was
+                    aside.unlink()
                 else:
                     left.append(rel)
                 continue
