@@ -274,8 +274,9 @@ def read_versions(vault: Vault, blobs: Iterable[str]) -> dict[str, Version]:
 
 # From this many encrypted versions to open on, a diff opens them ahead of comparing, half in
 # a forked child (store/forked.py) and half here: at a million records a 1% change decrypts
-# ~3,500 versions, 1.8 s on one core. Below it a child costs more than it saves (fork,
-# pickling the plaintexts back: docs/performance.md "Decrypting a diff on two cores").
+# ~3,500 versions, 1.4 s on one core. The child breaks even at ~50 on an idle machine and
+# costs ~10 ms when the other core is busy (docs/performance.md "Decrypting a diff on two
+# cores").
 PARALLEL_OPEN = 200
 
 
