@@ -531,6 +531,114 @@ def test_sealed_log_and_record_at(sealed_vault: Sealed) -> None:
     assert open_document(TS_SEALED, stored, Keyring(s.alice))["complainant"]["phone"] == OLD_PHONE
 
 
+# ------------------------------------------------------------------ many encrypted changes
+
+@dataclass
+class Many:
+    root: Path
+    alice: Path
+    before: str
+    after: str
+    codes: list[str]  # the encrypted records changed between the two commits
+    tampered: str  # its new version's MAC does not verify (a clear field changed by hand)
+    bobs: str  # its new version is sealed for Bob alone: Alice's key does not open it
+
+
+@pytest.fixture(scope="module")
+def many_vault(tmp_path_factory: pytest.TempPathFactory) -> Many:
+    """Eight complaints with sensitive values, each changed in one commit: six as `dangan
+    set` would (same data key), one then altered by hand, one re-sealed for Bob alone."""
+    from dangan.model.codes import parse_code
+    from dangan.store.sealing import Keyring, open_document, seal
+    from dangan.store.vault import Vault
+
+    base = tmp_path_factory.mktemp("many")
+    keys = {}
+    for name in ("alice", "bob"):
+        secret, public = agekeys.generate_identity()
+        agekeys.write_identity_file(base / f"{name}.key", secret, public)
+        keys[name] = public
+    alice = base / "alice.key"
+    root = base / "vault"
+    ok(run_cli(["init", str(root), "--recipient", f"Alice={keys['alice']}", "--recipient", f"Bob={keys['bob']}"]))
+    (base / "ts.yaml").write_text(example("TS-complaint.yaml"), "utf-8")
+    codes = [json.loads(ok(dg(root, "new", "TS", f"A01-02-001-03{room:02d}", "--file", str(base / "ts.yaml"),
+                                "--json")).out)["code"] for room in range(1, 9)]
+    before = head(root)
+    vault = Vault.open(root)
+    vault.keyring = Keyring(alice)
+    names = vault.schemas.categories["TS"].sensitive
+    tampered, bobs = codes[2], codes[5]
+    for number, text in enumerate(codes):
+        code = parse_code(text)
+        path = root / code.path
+        stored = load_text(path.read_text("utf-8"))
+        plain = open_document(text, stored, vault.keyring)
+        plain["complainant"]["phone"] = f"139-0000-{number:04d}"
+        readers = [keys["bob"]] if text == bobs else vault.recipient_keys("TS")
+        doc = dump(seal(code, plain, names, readers, None if text == bobs else stored, vault.keyring))
+        if text == tampered:
+            assert "\nsatisfaction: 4\n" in doc
+            doc = doc.replace("\nsatisfaction: 4\n", "\nsatisfaction: 5\n")
+        path.write_text(doc, "utf-8")
+    git(root, "add", "-A", "vault")
+    git(root, "commit", "-q", "--no-verify", "-m", "phones changed, one record altered, one for Bob alone")
+    return Many(root, alice, before, head(root), codes, tampered, bobs)
+
+
+def test_a_diff_opened_on_two_cores_says_what_one_core_says(many_vault: Many, monkeypatch) -> None:
+    m = many_vault
+    seen = {}
+    for threshold in (10**9, 1):  # one process; half the versions opened by a forked child
+        monkeypatch.setattr(history, "PARALLEL_OPEN", threshold)
+        seen[threshold] = [diff_json(m.root, "--from", m.before, "--to", m.after, *flags, key=m.alice)
+                           for flags in ((), ("--decrypt",))]
+    assert seen[1] == seen[10**9]
+    judged, revealed = seen[1]
+    assert [r["code"] for r in revealed["records"]] == m.codes
+    for doc in (judged, revealed):
+        records = by_code(doc)
+        for number, code in enumerate(m.codes):
+            record = records[code]
+            if code in (m.tampered, m.bobs):
+                assert record["compared"] == "ciphertext", record
+                continue
+            assert record["compared"] == "plaintext" and not record["notes"], record
+            phone = fields(record)["complainant.phone"]
+            assert phone["new"] == (f"139-0000-{number:04d}" if doc["decrypted"] else history.MASK)
+        [mac] = records[m.tampered]["notes"]
+        assert mac.startswith("new version ") and f"{m.tampered}: MAC mismatch" in mac
+    # what Alice's key does not open is said when asked to decrypt
+    assert by_code(judged)[m.bobs]["notes"] == []
+    [locked] = by_code(revealed)[m.bobs]["notes"]
+    assert " not decrypted: " in locked and "none of your identities is a recipient" in locked
+
+
+def test_preopen_gives_each_version_the_outcome_open_would_give(many_vault: Many, monkeypatch) -> None:
+    from dangan.model.codes import path_to_code
+    from dangan.store.sealing import Keyring
+    from dangan.store.vault import Vault
+
+    m = many_vault
+    vault = Vault.open(m.root)
+    vault.keyring = Keyring(m.alice)
+    changes = history.tree_changes(vault, m.before, m.after)
+    versions = history.read_versions(vault, [b for c in changes for b in (c.old_blob, c.new_blob) if b])
+    wanted = [(str(path_to_code(c.path)), versions[b]) for c in changes for b in (c.old_blob, c.new_blob)]
+    assert len(wanted) == 16
+    monkeypatch.setattr(history, "PARALLEL_OPEN", 17)
+    assert history.Opener(vault, True).preopen(wanted) == 0  # too few: left to open()
+    monkeypatch.setattr(history, "PARALLEL_OPEN", 16)
+    opener = history.Opener(vault, True)
+    assert opener.preopen(wanted) == 8  # the second half, by the child
+    assert list(opener.ready) == [(code, v.blob) for code, v in wanted]
+    for code, version in wanted:
+        assert opener.ready[(code, version.blob)] == history._open_one(code, version.stored, vault.keyring)
+    kinds = [opener.ready[(code, v.blob)][0] for code, v in wanted]
+    assert kinds.count("problem") == 1 and kinds.count("locked") == 1 and kinds.count("plain") == 14
+    assert history.Opener(vault, False).preopen(wanted) == 0  # no key: nothing to open
+
+
 # ------------------------------------------------------------------ units
 
 def test_field_changes_walk_mappings_and_lists() -> None:

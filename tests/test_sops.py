@@ -411,6 +411,29 @@ def test_rewrap_keeps_the_data_key_and_values(alice, bob):
     assert key == sops.unwrap_data_key(sops.Metadata.from_dict(doc["sops"]), [alice[0]])
 
 
+def test_a_data_key_unwrapped_once_opens_each_version_that_shares_it(alice, bob):
+    """`diff` opens both versions of a record: an edit keeps the data key and its age
+    entries, so the X25519 work is done once (the `unwrapped` keys, by armored entry)."""
+    doc = sops.encrypt_document(record(), [alice[1], bob[1]], REGEX)
+    edited = sops.encrypt_document({**record(), "phone": "13900000000"}, [alice[1], bob[1]], REGEX, doc, [alice[0]])
+    assert edited["sops"]["age"] == doc["sops"]["age"]
+    unwrapped: dict[str, bytes] = {}
+    assert sops.decrypt_document(doc, [bob[0]], unwrapped)[0] == record()
+    bobs_entry = doc["sops"]["age"][1]["enc"]
+    assert list(unwrapped) == [bobs_entry]  # Alice's entry is not Bob's to open: not kept
+    assert sops.decrypt_document(edited, [bob[0]], unwrapped)[0]["phone"] == "13900000000"
+    assert list(unwrapped) == [bobs_entry]
+    # the kept key is what opens the entry: a wrong one fails as a wrong key would
+    with pytest.raises(DecryptionError):
+        sops.decrypt_document(edited, [bob[0]], {bobs_entry: bytes(32)})
+    # a version altered by hand still fails its MAC; another record's entry is not in it
+    altered = {**edited, "floors": 4}
+    with pytest.raises(MacMismatch):
+        sops.decrypt_document(altered, [bob[0]], unwrapped)
+    with pytest.raises(NoMatchingIdentity):
+        sops.decrypt_document(sops.encrypt_document(record(), [alice[1]], REGEX), [bob[0]], unwrapped)
+
+
 def test_rotate_makes_a_new_data_key(alice, bob):
     doc = sops.encrypt_document(record(), [alice[1]], REGEX)
     rotated = sops.rotate(doc, [alice[0]], [bob[1]])

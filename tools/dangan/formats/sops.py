@@ -611,13 +611,21 @@ def wrap_data_key(key: bytes, recipients: Iterable[str]) -> list[tuple[str, str]
     return entries
 
 
-def unwrap_data_key(meta: Metadata, identities: Sequence[agekeys.Identity]) -> bytes:
+def unwrap_data_key(meta: Metadata, identities: Sequence[agekeys.Identity],
+                    unwrapped: dict[str, bytes] | None = None) -> bytes:
+    """The data key, from the first age entry the identities open. `unwrapped`, when given,
+    keeps each opened entry's key by its armored text for the next call with the same
+    identities: two versions of a record sealed with one data key share the entry (a diff
+    opens both), and the X25519 work is the larger part of opening a small record."""
     if not meta.age:
         raise NoMatchingIdentity("the file has no age recipients (only pgp/kms keys?)")
     if not identities:
         raise NoMatchingIdentity("no identity given to open the file")
     damaged = []
     for recipient, enc in meta.age:
+        known = unwrapped.get(enc) if unwrapped is not None else None
+        if known is not None:
+            return known
         try:
             key = pyrage.decrypt(enc.encode("utf-8"), list(identities))
         except pyrage.DecryptError as exc:
@@ -626,6 +634,8 @@ def unwrap_data_key(meta: Metadata, identities: Sequence[agekeys.Identity]) -> b
             continue
         if len(key) != 32:
             raise SopsError(f"the data key wrapped for {recipient} is not 32 bytes")
+        if unwrapped is not None:
+            unwrapped[enc] = key
         return key
     if damaged:
         raise SopsError(f"corrupted age blob (enc) for recipient {damaged[0]}")
@@ -644,9 +654,10 @@ def _split(doc: Any) -> tuple[dict[str, Any], Metadata]:
     return {k: v for k, v in doc.items() if k != "sops"}, Metadata.from_dict(doc["sops"])
 
 
-def _open(doc: Any, identities: Sequence[agekeys.Identity]) -> tuple[Any, Metadata, bytes]:
+def _open(doc: Any, identities: Sequence[agekeys.Identity],
+          unwrapped: dict[str, bytes] | None = None) -> tuple[Any, Metadata, bytes]:
     body, meta = _split(doc)
-    key = unwrap_data_key(meta, identities)
+    key = unwrap_data_key(meta, identities, unwrapped)
     try:
         plain = decrypt_tree(body, key, meta.rule)
         verify_mac(plain, key, meta)
@@ -655,9 +666,11 @@ def _open(doc: Any, identities: Sequence[agekeys.Identity]) -> tuple[Any, Metada
     return plain, meta, key
 
 
-def decrypt_document(doc: Any, identities: Sequence[agekeys.Identity]) -> tuple[Any, Metadata]:
-    """Decrypt a sops document (a tree with a ``sops`` key) and verify its MAC."""
-    plain, meta, _key = _open(doc, identities)
+def decrypt_document(doc: Any, identities: Sequence[agekeys.Identity],
+                     unwrapped: dict[str, bytes] | None = None) -> tuple[Any, Metadata]:
+    """Decrypt a sops document (a tree with a ``sops`` key) and verify its MAC.
+    `unwrapped`: data keys already opened with these identities (unwrap_data_key)."""
+    plain, meta, _key = _open(doc, identities, unwrapped)
     return plain, meta
 
 

@@ -1,4 +1,5 @@
-"""Work done on the other core by a forked child, for the readers of a whole commit.
+"""Work done on the other core by a forked child, for the readers of a whole commit and
+for `diff` (half of the records it decrypts, services/history.py).
 
 `gaps` ends with work on one core while the other is idle: the rules that need only the
 records (the expected records), and writing what it read to its caches (a JSON encoding of

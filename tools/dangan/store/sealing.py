@@ -261,8 +261,11 @@ def _holds_ciphertext(node: Any) -> bool:
     return False
 
 
-def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
-    """The plaintext of a stored record (MAC verified); a plain record is returned as is."""
+def open_document(label: str, doc: dict[str, Any], keyring: Keyring,
+                  unwrapped: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """The plaintext of a stored record (MAC verified); a plain record is returned as is.
+    `unwrapped` keeps the data keys opened with this keyring, for the next record that
+    shares one (sops.unwrap_data_key): a diff opens both versions of a record."""
     from dangan.formats import sops  # cryptography and pyrage load only when needed
     if "sops" not in doc:
         if _holds_ciphertext(doc):  # its sops block was removed: nothing can open it
@@ -271,7 +274,7 @@ def open_document(label: str, doc: dict[str, Any], keyring: Keyring) -> dict[str
                                  f"the file was altered outside dangan: {restore_hint(label)}")
         return doc
     with _opening(label, keyring):
-        plain, _meta = sops.decrypt_document(doc, keyring.identities)
+        plain, _meta = sops.decrypt_document(doc, keyring.identities, unwrapped)
     return sops.strip_comments(plain)
 
 
