@@ -9,6 +9,7 @@ measurements, not tests: nothing here fails on a time; misses are reported as mi
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import json
 import os
@@ -38,6 +39,7 @@ ENV.update(
         "HOME": tempfile.mkdtemp(prefix="bench-home-"),
     }
 )
+atexit.register(shutil.rmtree, ENV["HOME"], ignore_errors=True)  # one folder a run, not left behind
 # PYTHONDONTWRITEBYTECODE would make every run compile dangan from source (~60 ms of
 # a 0.2 s hook): measure an installed dangan, whose bytecode is compiled once (main()).
 for _var in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "DANGAN_AGE_KEY_FILE", "PYTHONDONTWRITEBYTECODE"):

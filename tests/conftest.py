@@ -5,6 +5,7 @@ global and system config are switched off, and the identity comes from the envir
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 _HOME = Path(tempfile.mkdtemp(prefix="dangan-test-home-"))
+# removed when this process (or xdist worker) ends: a run left one folder per worker in /tmp
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 # where `dangan edit` puts the decrypted copy (store/scratch.py): never the machine's own
 _RUNTIME = _HOME / "run"
 _RUNTIME.mkdir(mode=0o700)
