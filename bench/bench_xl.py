@@ -128,7 +128,8 @@ def bench_monitor(vault: Path, results: list[dict]) -> None:
                                 f"not measured: {len(folders)} folders, fs.inotify.max_user_watches {limit} ({error})"))
             return
     hook = vault / ".git" / "fsmonitor-watchman"
-    running = common.run([watchman, "--no-spawn", "version"], cwd=vault, check=False).returncode == 0
+    # `version` is answered by the client alone: only the service lists its watches
+    running = common.run([watchman, "--no-spawn", "watch-list"], cwd=vault, check=False).returncode == 0
     try:
         crawl, _ = common.timed([watchman, "watch-project", str(vault)], cwd=vault)
         shutil.copy(FSMONITOR_HOOK, hook)
