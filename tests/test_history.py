@@ -425,16 +425,23 @@ OLD_PHONE = "138-0000-1234"
 TS_SEALED = "TS-A01-02-001-0301-0001"
 
 
-@pytest.fixture(scope="module")
-def sealed_vault(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
-    base = tmp_path_factory.mktemp("sealed")
-    home = base / "home"
-    home.mkdir()
+def identities(base: Path) -> dict[str, str]:
+    """Alice's and Bob's age identities, written to BASE/alice.key and BASE/bob.key: their
+    public keys by name."""
     keys = {}
     for name in ("alice", "bob"):
         secret, public = agekeys.generate_identity()
         agekeys.write_identity_file(base / f"{name}.key", secret, public)
         keys[name] = public
+    return keys
+
+
+@pytest.fixture(scope="module")
+def sealed_vault(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
+    base = tmp_path_factory.mktemp("sealed")
+    home = base / "home"
+    home.mkdir()
+    keys = identities(base)
     alice = base / "alice.key"
     root = base / "vault"
     ok(run_cli(["init", str(root), "--recipient", f"Alice={keys['alice']}"], env=dated("2024-03-01T09:00:00+08:00")))
@@ -553,11 +560,7 @@ def many_vault(tmp_path_factory: pytest.TempPathFactory) -> Many:
     from dangan.store.vault import Vault
 
     base = tmp_path_factory.mktemp("many")
-    keys = {}
-    for name in ("alice", "bob"):
-        secret, public = agekeys.generate_identity()
-        agekeys.write_identity_file(base / f"{name}.key", secret, public)
-        keys[name] = public
+    keys = identities(base)
     alice = base / "alice.key"
     root = base / "vault"
     ok(run_cli(["init", str(root), "--recipient", f"Alice={keys['alice']}", "--recipient", f"Bob={keys['bob']}"]))

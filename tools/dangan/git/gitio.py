@@ -486,11 +486,20 @@ class BlobCat:
     def get(self, blob: str) -> bytes | None:
         if not blob or any(c not in "0123456789abcdef" for c in blob):
             return None
+        return self._ask(blob)
+
+    def at(self, commit: str, path: str) -> bytes | None:
+        """The blob at `path` in `commit` (None where there is none), by git's `COMMIT:PATH`."""
+        if not commit or any(c not in "0123456789abcdef" for c in commit) or "\n" in path:
+            return None
+        return self._ask(f"{commit}:{path}")
+
+    def _ask(self, name: str) -> bytes | None:
         if self.proc is None:
             self.proc = start(BATCH, self.root, stdin=True)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
-            self.proc.stdin.write(f"{blob}\n".encode())
+            self.proc.stdin.write(f"{name}\n".encode("utf-8", "surrogateescape"))
             self.proc.stdin.flush()
         except BrokenPipeError:
             pass  # git ended: the empty answer below says so
@@ -514,6 +523,13 @@ class BlobCat:
             self.proc.stdout.close()
             _end(self.proc)
             self.proc = None
+
+
+def worktree_holds(root: Path, commit: str, pathspec: Sequence[str]) -> bool:
+    """Whether the work tree's tracked files under `pathspec` are those of `commit` (`git
+    diff --quiet`: git stats them, and reads only what the stat data does not vouch for).
+    A reader of a commit then lets git read files, three times faster than inflating blobs."""
+    return run(["diff", "--quiet", commit, "--", *pathspec], root, ok=(0, 1)).returncode == 0
 
 
 def add(root: Path, paths: Sequence[str]) -> None:

@@ -150,7 +150,7 @@ def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
     that line is `custody.room` (the only `room` property of the schemas), unless a line of
     a literal block reads so: `_confirmed` makes sure."""
     specs = vault.record_specs  # an office's checkout: its folders, no blob of another project
-    clean = gitio.run(["diff", "--quiet", commit, "--", *specs], vault.root, ok=(0, 1)).returncode == 0
+    clean = gitio.worktree_holds(vault.root, commit, specs)
     spec = [] if clean else [commit]
     proc = gitio.run(["grep", "-z", "-I", "--no-color", "--no-line-number", "--no-column", "-E",
                       "-e", "^  room:", *spec, "--", *specs], vault.root, ok=(0, 1))

@@ -135,7 +135,7 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None) -> Iterator[tup
     else:
         from dangan.rules.changes import handed_over_on
 
-        clean = gitio.run(["diff", "--quiet", commit, "--", *specs], vault.root, ok=(0, 1)).returncode == 0
+        clean = gitio.worktree_holds(vault.root, commit, specs)
         where, handed = ([] if clean else [commit]), handed_over_on(vault.root, commit)
     proc = gitio.run(["grep", "-z", "-I", "--no-color", "--no-line-number", "--no-column", "-E",
                       "-e", "^  room:", "-e", "^  status:", *where, "--", *specs], vault.root, ok=(0, 1))
@@ -157,14 +157,15 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None) -> Iterator[tup
         elif isinstance(value, str) and value:
             rooms.setdefault(value, []).append(path)
     read: dict[str, tuple[Code, dict[str, Any], dict[str, Any]] | None] = {}
+    cat = None if clean else gitio.BlobCat(vault.root)  # the few records parsed, one process
 
     def content(rel: str) -> bytes:
-        if clean:
+        if cat is None:
             return (vault.root / rel).read_bytes()
-        entries = gitio.ls_tree(vault.root, commit, [rel])  # a few records: one at a time
-        if not entries:
+        data = cat.at(commit, rel)
+        if data is None:
             raise OSError(rel)
-        return b"".join(data for _blob, data in gitio.cat_blobs(vault.root, [entries[0].blob]))
+        return data
 
     def custody_of(rel: str) -> tuple[Code, dict[str, Any], dict[str, Any]] | None:
         if rel not in read:
@@ -184,17 +185,22 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None) -> Iterator[tup
         return read[rel]
 
     chosen: dict[str, str] = {}  # room -> the last path whose custody names it
-    for room, paths in rooms.items():
-        for rel in sorted(paths, key=_walk_order, reverse=True):
+    wanted: set[str] = set()
+    try:
+        for room, paths in rooms.items():
+            for rel in sorted(paths, key=_walk_order, reverse=True):
+                found = custody_of(rel)
+                if found is not None and _text(found[2].get("room")) == room:
+                    chosen[room] = rel
+                    break
+        wanted.update(chosen.values())
+        for rel in flagged:
             found = custody_of(rel)
-            if found is not None and _text(found[2].get("room")) == room:
-                chosen[room] = rel
-                break
-    wanted = set(chosen.values())
-    for rel in flagged:
-        found = custody_of(rel)
-        if found is not None and (_text(found[2].get("room")) or found[2].get("status") in FLAGS):
-            wanted.add(rel)
+            if found is not None and (_text(found[2].get("room")) or found[2].get("status") in FLAGS):
+                wanted.add(rel)
+    finally:
+        if cat is not None:
+            cat.close()
     for rel in sorted(wanted, key=_walk_order):
         found = custody_of(rel)
         if found is not None:
