@@ -50,7 +50,9 @@ def run(root: Path, *args: str, lang: str | None = None) -> Result:
 
 
 def kept(root: Path, reader: str) -> list[Path]:
-    return sorted((root / KEPT).glob(f"{reader}-*.json"))
+    """The kept answers of `reader` (not `gaps`' groundwork, `gaps-ground-*`)."""
+    return sorted(path for path in (root / KEPT).glob(f"{reader}-*.json")
+                  if len(path.stem) == len(reader) + 33)
 
 
 def plant(root: Path, reader: str) -> None:

@@ -340,3 +340,66 @@ def test_a_cold_run_counts_the_records_it_reads_on_a_terminal(history: Path, tmp
     assert shown.endswith("\r"), shown  # the line is cleared at the end
     code, out, shown = _on_a_terminal(root, command, "--as-of", "2025-03-31")
     assert code == 0 and out == piped.out and "records read" not in shown  # warm: the cache has them
+
+
+def test_another_day_of_the_same_commit_is_judged_from_the_groundwork(history: Path, tmp_path: Path) -> None:
+    """What the day does not change (late filings, originals and their due days, what the
+    expected-record rules read) is kept per commit: another day of that commit is judged
+    from it, a marker planted in it shows through, and it judges as a cold run does."""
+    root = tmp_path / "copy"
+    shutil.copytree(history, root, symlinks=True)
+    shutil.rmtree(root / ".git" / "dangan" / "cache", ignore_errors=True)
+    _, first = judge(root, "2025-04-02")  # the last commit, of 10 March
+    grounds = list((root / ".git" / "dangan" / "cache" / "answers").glob(f"{gaps.GROUND}-*.json"))
+    assert len(grounds) == 1
+    shutil.copytree(root, tmp_path / "cold", symlinks=True)
+    doc = json.loads(grounds[0].read_bytes())
+    assert doc["answer"]["format"] == gaps.GROUND_FORMAT and doc["answer"]["late"]
+    doc["answer"]["late"][0]["what"] = "planted in the groundwork"
+    grounds[0].write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    _, planted = judge(root, "2025-04-03")
+    assert "planted in the groundwork" in {g["what"] for g in planted["gaps"]}
+    assert planted["commit"] == first["commit"]
+    _, other = judge(root, "2025-03-06")  # another commit: its own groundwork
+    assert "planted in the groundwork" not in {g["what"] for g in other["gaps"]}
+    # judged from the groundwork, as a run without it judges (the days around each deadline)
+    cold = tmp_path / "cold"
+    for day in ("2025-04-03", "2025-04-10", "2025-05-06", "2026-01-01"):
+        _, warm = judge(cold, day)
+        shutil.rmtree(cold / ".git" / "dangan" / "cache")
+        _, fresh = judge(cold, day)
+        assert warm == fresh, day
+    assert len(list((cold / ".git" / "dangan" / "cache" / "answers").glob(f"{gaps.GROUND}-*.json"))) == 1
+
+
+def test_what_the_expected_rules_read_judges_every_day_alike() -> None:
+    """expected.prepare reads the records once, whatever the day, in JSON's types; judge()
+    gives of it what unmet() gives, on days before, at and after each date that matters."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from dangan.model.codes import parse_code
+
+    rules = expected.rules(CONFIG)
+    tz = ZoneInfo("Asia/Shanghai")
+    items = [expected.Item(parse_code(code), tree) for code, tree in [
+        ("XM-A01-0001", {"status": "active", "management_start": "2025-01-01"}),
+        ("FW-A01-02-001-0301-0001", {"status": "occupied", "opened": "2025-01-02"}),
+        ("FW-A01-02-001-0302-0001", {"status": "rented"}),  # no `opened`: judged from the day
+        ("FW-A01-02-001-0303-0001", {"status": "occupied", "opened": "2025-02-01"}),
+        ("YZ-A01-02-001-0303-0001", {"status": "closed", "opened": "2025-02-01", "closed": "2025-03-15"}),
+        ("FW-A01-02-001-0304-0001", {"status": "vacant", "opened": "2025-01-02"}),  # not in `where`
+        ("SB-A01-02-0001", {"system": "elevator", "opened": "2025-01-02", "inspection_expires": "2025-03-31"}),
+        ("SB-A01-02-0002", {"system": "elevator", "opened": "2025-01-02"}),
+        ("HJ-A01-0001", {"period_start": "2025-02-03"}),
+    ]]
+    ready = json.loads(json.dumps(expected.prepare(rules, items, tz)))
+    for day in ("2025-01-01", "2025-01-02", "2025-02-01", "2025-03-05", "2025-03-16",
+                "2025-03-31", "2025-04-01", "2025-04-06", "2025-07-01"):
+        when = dt.date.fromisoformat(day)
+        for start in (None, dt.date(2025, 1, 1)):
+            assert expected.judge(rules, ready, when, start) == expected.unmet(rules, items, when, tz, start), day
+    found = expected.judge(rules, ready, dt.date(2025, 4, 6))
+    assert {m.subject for m in found if m.subject} == {
+        "FW-A01-02-001-0301-0001", "FW-A01-02-001-0302-0001", "FW-A01-02-001-0303-0001",
+        "SB-A01-02-0001", "SB-A01-02-0002"}

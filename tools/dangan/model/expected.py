@@ -164,9 +164,20 @@ def matches(rule: Rule, tree: Mapping[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- each
 
-def _each(rule: Rule, items: Sequence[Item], by_category: Mapping[str, list[Item]], day: dt.date,
-          tz: ZoneInfo) -> list[Missing]:
-    out = []
+def _ordinal(day: dt.date | None) -> int | None:
+    return None if day is None else day.toordinal()
+
+
+def _day(ordinal: int | None) -> dt.date | None:
+    return None if ordinal is None else dt.date.fromordinal(ordinal)
+
+
+def _each_prepare(rule: Rule, items: Sequence[Item], by_category: Mapping[str, list[Item]],
+                  tz: ZoneInfo) -> list[list[Any]]:
+    """The records of the set that may lack what they need, whatever the day: [code, its
+    location's parts, opened, the last needed record's closing day (needs a category) or the
+    valid-until day (needs a valid date)], days as ordinals or null."""
+    out: list[list[Any]] = []
     needed: dict[Location, list[Item]] = {}
     if rule.needs_category:
         for item in by_category.get(rule.needs_category, ()):
@@ -174,28 +185,42 @@ def _each(rule: Rule, items: Sequence[Item], by_category: Mapping[str, list[Item
     for item in items:
         if not matches(rule, item.tree):
             continue
-        opened = to_day(item.tree.get("opened"), tz) or day
-        if opened > day:
-            continue
+        opened = _ordinal(to_day(item.tree.get("opened"), tz))
         if rule.needs_category:
             found = needed.get(item.code.location, [])
             if any(rule.needs_status is None or f.tree.get("status") in rule.needs_status for f in found):
                 continue
-            # since the set's record opened, or since the last needed record closed
             closed = [d for f in found if (d := to_day(f.tree.get("closed"), tz)) is not None]
-            since = max([opened, *closed])
-            states = "/".join(sorted(rule.needs_status)) if rule.needs_status else ""
-            what = f"no {states + ' ' if states else ''}{rule.needs_category} record for {item.code}"
-            out.append(Missing(rule, rule.needs_category, item.code.location, since, what, str(item.code),
-                               extra={"needs_status": sorted(rule.needs_status)} if rule.needs_status else {}))
+            out.append([str(item.code), list(item.code.location.parts), opened, _ordinal(max(closed)) if closed else None])
         elif rule.needs_valid:
             valid = to_day(item.tree.get(rule.needs_valid), tz)
+            out.append([str(item.code), list(item.code.location.parts), opened, _ordinal(valid)])
+    return out
+
+
+def _each(rule: Rule, rows: Sequence[Sequence[Any]], day: dt.date) -> list[Missing]:
+    out = []
+    states = "/".join(sorted(rule.needs_status)) if rule.needs_status else ""
+    for code, parts, opened_at, other in rows:
+        opened = _day(opened_at) or day  # a record without `opened` is judged from the day itself
+        if opened > day:
+            continue
+        location = Location(tuple(parts))
+        if rule.needs_category:
+            # since the set's record opened, or since the last needed record closed
+            closed = _day(other)
+            since = opened if closed is None else max(opened, closed)
+            what = f"no {states + ' ' if states else ''}{rule.needs_category} record for {code}"
+            out.append(Missing(rule, rule.needs_category, location, since, what, code,
+                               extra={"needs_status": sorted(rule.needs_status)} if rule.needs_status else {}))
+        else:
+            valid = _day(other)
             if valid is not None and valid >= day:
                 continue
             since = opened if valid is None else valid + dt.timedelta(days=1)
-            what = (f"{item.code} has no {rule.needs_valid}" if valid is None
-                    else f"{item.code}: {rule.needs_valid} {valid.isoformat()} has passed")
-            out.append(Missing(rule, item.code.category, item.code.location, since, what, str(item.code),
+            what = (f"{code} has no {rule.needs_valid}" if valid is None
+                    else f"{code}: {rule.needs_valid} {valid.isoformat()} has passed")
+            out.append(Missing(rule, rule.category, location, since, what, code,
                                extra={"field": rule.needs_valid, "value": valid.isoformat() if valid else None}))
     return out
 
@@ -263,24 +288,35 @@ def _units(rule: Rule, by_category: Mapping[str, list[Item]], tz: ZoneInfo) -> l
     return out
 
 
-def _every(rule: Rule, by_category: Mapping[str, list[Item]], day: dt.date, tz: ZoneInfo,
-           start: dt.date | None) -> list[Missing]:
-    """Periods as numbers: the records mark theirs, and the gaps between marks are the runs."""
+def _every_prepare(rule: Rule, by_category: Mapping[str, list[Item]], tz: ZoneInfo) -> dict[str, Any]:
+    """What a periodic rule reads, whatever the day: the periods each unit's records mark
+    ("seen": [location parts, period numbers]) and the units ("units": [location parts,
+    start, end], days as ordinals or null)."""
     every = rule.every
     assert every is not None
     depth = _UNITS[rule.per]
-    seen: dict[Location, set[int]] = {}
+    seen: dict[tuple[str, ...], set[int]] = {}
     for item in by_category.get(rule.category, ()):
         if not matches(rule, item.tree):
             continue
         when = next((d for f in rule.date if (d := to_day(item.tree.get(f), tz)) is not None), None)
         if when is None:
             continue
-        unit = Location(item.code.location.parts[:depth])
-        seen.setdefault(unit, set()).add(period_index(when, every))
+        seen.setdefault(item.code.location.parts[:depth], set()).add(period_index(when, every))
+    return {"seen": [[list(parts), sorted(marks)] for parts, marks in seen.items()],
+            "units": [[list(location.parts), began.toordinal(), _ordinal(end)]
+                      for location, began, end in _units(rule, by_category, tz)]}
+
+
+def _every(rule: Rule, ready: Mapping[str, Any], day: dt.date, start: dt.date | None) -> list[Missing]:
+    """Periods as numbers: the records mark theirs, and the gaps between marks are the runs."""
+    every = rule.every
+    assert every is not None
+    seen = {tuple(parts): marks for parts, marks in ready["seen"]}
     out = []
     since = rule.since or start
-    for location, began, end in _units(rule, by_category, tz):
+    for parts, began_at, end_at in ready["units"]:
+        began, end = dt.date.fromordinal(began_at), _day(end_at)
         begin = max(began, since) if since else began
         first = period_index(begin, every)
         if period_first(first, every) < begin:
@@ -292,11 +328,11 @@ def _every(rule: Rule, by_category: Mapping[str, list[Item]], day: dt.date, tz: 
             last -= 1
         if last < first:
             continue
-        marks = sorted(i for i in seen.get(location, ()) if first <= i <= last)
+        marks = sorted(i for i in seen.get(tuple(parts), ()) if first <= i <= last)
         previous = first - 1
         for mark in [*marks, last + 1]:
             if mark > previous + 1:
-                out.append(_run(rule, location, previous + 1, mark - 1))
+                out.append(_run(rule, Location(tuple(parts)), previous + 1, mark - 1))
             previous = mark
     return out
 
@@ -314,21 +350,33 @@ def _run(rule: Rule, location: Location, first: int, last: int) -> Missing:
                    extra={"until": _last_day(last, every).isoformat()})
 
 
-def unmet(all_rules: Iterable[Rule], items: Iterable[Item], day: dt.date, tz: ZoneInfo,
-          start: dt.date | None = None) -> list[Missing]:
-    """Every unmet rule as of `day`, over the records of one tree. Periods before `start`
-    (the vault's first day) are not judged unless a rule's `since` says otherwise: periodic
-    records are expected from when the archive was kept in the vault."""
+def prepare(all_rules: Sequence[Rule], items: Iterable[Item], tz: ZoneInfo) -> list[Any]:
+    """What the rules read of the records of one tree, one entry per rule, in a form that
+    does not depend on the day judged (JSON's types): judge() answers any day from it, so a
+    reader keeps it for its commit (services/gaps.py)."""
     by_category: dict[str, list[Item]] = {}
     for item in items:
         by_category.setdefault(item.code.category, []).append(item)
+    return [_each_prepare(rule, by_category.get(rule.category, []), by_category, tz) if rule.kind == "each"
+            else _every_prepare(rule, by_category, tz) for rule in all_rules]
+
+
+def judge(all_rules: Sequence[Rule], prepared: Sequence[Any], day: dt.date,
+          start: dt.date | None = None) -> list[Missing]:
+    """Every unmet rule as of `day`, from what prepare() read of a tree with the same rules.
+    Periods before `start` (the vault's first day) are not judged unless a rule's `since`
+    says otherwise: periodic records are expected from when the archive was kept in the vault."""
     out: list[Missing] = []
-    for rule in all_rules:
-        if rule.kind == "each":
-            out += _each(rule, by_category.get(rule.category, []), by_category, day, tz)
-        else:
-            out += _every(rule, by_category, day, tz, start)
+    for rule, ready in zip(all_rules, prepared, strict=True):
+        out += _each(rule, ready, day) if rule.kind == "each" else _every(rule, ready, day, start)
     return out
+
+
+def unmet(all_rules: Iterable[Rule], items: Iterable[Item], day: dt.date, tz: ZoneInfo,
+          start: dt.date | None = None) -> list[Missing]:
+    """Every unmet rule as of `day`, over the records of one tree (prepare, then judge)."""
+    rules = list(all_rules)
+    return judge(rules, prepare(rules, items, tz), day, start)
 
 
 def categories_read(all_rules: Iterable[Rule]) -> set[str]:

@@ -53,8 +53,9 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def key(vault: Vault, reader: str, commit: str, day: dt.date, **options: Any) -> str:
-    """The key of `reader`'s answer about `commit` as of `day` with `options` (JSON values)."""
+def key(vault: Vault, reader: str, commit: str, day: dt.date | None, **options: Any) -> str:
+    """The key of `reader`'s answer about `commit` as of `day` with `options` (JSON values);
+    no day: what is kept serves every day of that commit (`gaps`' groundwork)."""
     try:
         config = (vault.root / CONFIG).read_bytes()
     except OSError:
@@ -63,7 +64,7 @@ def key(vault: Vault, reader: str, commit: str, day: dt.date, **options: Any) ->
         "format": FORMAT,
         "reader": reader,
         "commit": commit,
-        "day": day.isoformat(),
+        "day": day.isoformat() if day is not None else None,
         "options": options,
         "config": hashlib.sha256(config).hexdigest(),
         "schemas": vault.schemas.fingerprint,
@@ -96,10 +97,11 @@ def load(vault: Vault, reader: str, found: str) -> Any | None:
     return doc["answer"]
 
 
-def store(vault: Vault, reader: str, found: str, answer: Any) -> Any:
+def store(vault: Vault, reader: str, found: str, answer: Any, give_back: bool = True) -> Any:
     """Keep `answer` under `found`, and only the newest KEEP answers of `reader`; give it
     back as load() will (JSON's types: a tuple is a list, a number key a string), so that
-    the first run and the next ones show the same."""
+    the first run and the next ones show the same (`give_back=False`: `answer` itself, for
+    one made of JSON's types already)."""
     try:
         data = json.dumps({"key": found, "answer": answer}, ensure_ascii=False, separators=(",", ":"))
     except (ValueError, TypeError):
@@ -108,12 +110,13 @@ def store(vault: Vault, reader: str, found: str, answer: Any) -> Any:
         folder = _folder(vault)
         folder.mkdir(parents=True, exist_ok=True)
         fsutil.write_atomic(_file(vault, reader, found), data.encode(), durable=False)
-        kept = sorted(folder.glob(f"{reader}-*.json"), key=_age, reverse=True)
+        # this reader's own (`gaps-` is not `gaps-ground-`): the name and 32 hex digits
+        kept = sorted(folder.glob(f"{reader}-{'[0-9a-f]' * 32}.json"), key=_age, reverse=True)
         for old in kept[KEEP:]:
             old.unlink(missing_ok=True)
     except OSError:
         pass  # an answer that cannot be kept only costs time
-    return json.loads(data)["answer"]
+    return json.loads(data)["answer"] if give_back else answer
 
 
 def _age(path: Path) -> int:

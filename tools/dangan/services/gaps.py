@@ -268,54 +268,84 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None,
             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """The gaps of the vault as of the end of `as_of`, optionally of one department;
     `progress(1)` is told of each record read from git (a cold run: seconds). The answer
-    about a commit and a day is kept (services/answers.py): asked again, it is read back."""
+    about a commit and a day is kept (services/answers.py): asked again, it is read back.
+    What the day does not change is kept per commit (`_groundwork`): another day of the
+    same commit judges from it without reading the records again."""
     from dangan.services.history import resolve
 
     found = resolve(vault, as_of.isoformat())
     if found.commit is None:
-        return _compute(vault, as_of, department, progress, found)
+        return _answer(vault, as_of, _department(vault, dict(vault.config), department), None, None, {}, None)
     kept_as = answers.key(vault, "gaps", found.commit, as_of, department=department)
     kept = answers.load(vault, "gaps", kept_as)
     if isinstance(kept, dict):
         return kept
-    doc = _compute(vault, as_of, department, progress, found)
-    return answers.store(vault, "gaps", kept_as, doc)
+    config = _config_at(vault, found.commit)
+    department = _department(vault, config, department)
+    ground = _groundwork(vault, as_of, found, progress)
+    doc = _answer(vault, as_of, department, found.commit, found.committed, config, ground)
+    # made of JSON's types (the groundwork is, and _answer adds str, int and lists): kept
+    # as it is shown, without reading back its 100 MB at a million records
+    return answers.store(vault, "gaps", kept_as, doc, give_back=False)
 
 
-def _compute(vault: Vault, as_of: dt.date, department: str | None,
-             progress: Callable[[int], None] | None, found: Any) -> dict[str, Any]:
-    snap = snapshot(vault, as_of, _wanted, progress, found)
-    if snap.commit is not None:  # records handed over (YJ) are no longer this company's to file
-        handed = handed_over_on(vault.root, snap.commit)
-        if handed:
-            snap.records = [(code, path, tree) for code, path, tree in snap.records if str(code) not in handed]
-    config = snap.config
-    tz = vault_tz(config) if config.get("timezone") else vault.tz
+def _tz(vault: Vault, config: dict[str, Any]) -> Any:
+    return vault_tz(config) if config.get("timezone") else vault.tz
+
+
+def _department(vault: Vault, config: dict[str, Any], department: str | None) -> str | None:
+    """`--department` as vault.yaml of the commit judged writes it (whatever the script
+    typed), or a one-line error naming the departments."""
+    if department is None or department == deps.UNASSIGNED:
+        return department
     departments = deps.parse(config)
-    if department is not None and department != deps.UNASSIGNED:
-        if (known := deps.named(departments, department)) is None:
-            names = ", ".join(d.name for d in departments) or "none are configured"
-            raise DanganError(Message("--department {department} is not a department of vault.yaml", department=repr(department)),
-                              Message("give one of: {names} (or {UNASSIGNED})", names=names, UNASSIGNED=deps.UNASSIGNED))
-        department = known.name  # as vault.yaml writes it, whatever the script typed
-    gaps: list[dict[str, Any]] = []
+    if (known := deps.named(departments, department)) is None:
+        names = ", ".join(d.name for d in departments) or "none are configured"
+        raise DanganError(Message("--department {department} is not a department of vault.yaml", department=repr(department)),
+                          Message("give one of: {names} (or {UNASSIGNED})", names=names, UNASSIGNED=deps.UNASSIGNED))
+    return known.name
 
-    department_of = deps.assigner(departments)
 
-    def owner(code: Code) -> tuple[str, str | None]:
-        found = department_of(code)
-        return (found.name, found.responsible) if found else (deps.UNASSIGNED, None)
+# ------------------------------------------------------------------ what the day does not change
 
-    def gap(kind: str, where: Code, since: dt.date, what: str, **extra: Any) -> dict[str, Any] | None:
-        name, responsible = owner(where)
-        if department is not None and name != department:
-            return None
-        return {"kind": kind, "department": name, "responsible": responsible, "category": where.category,
-                "location": "-".join(where.location.parts), "since": since.isoformat(), "what": what, **extra}
+GROUND = "gaps-ground"  # the groundwork's name among the kept answers
+GROUND_FORMAT = "dangan gaps groundwork 1"
 
-    def add(kind: str, where: Code, since: dt.date, what: str, **extra: Any) -> None:
-        if (found := gap(kind, where, since, what, **extra)) is not None:
-            gaps.append(found)
+
+def _groundwork(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[int], None] | None) -> dict[str, Any]:
+    """What the gaps of `found.commit` are made of on any day, kept per commit with the
+    answers (services/answers.py, no day in its key): the late filings (a record filed
+    after its deadline stays late), the paper originals not received with the day each
+    falls due, and what the expected-record rules read (model/expected.py prepare). Made
+    JSON's types from the start, so a kept one and a fresh one judge alike."""
+    kept_as = answers.key(vault, GROUND, found.commit, None)
+    kept = answers.load(vault, GROUND, kept_as)
+    if isinstance(kept, dict) and kept.get("format") == GROUND_FORMAT:
+        return kept
+    ground = _lay(vault, as_of, found, progress)
+    answers.store(vault, GROUND, kept_as, ground, give_back=False)
+    return ground
+
+
+def _lay(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[int], None] | None) -> dict[str, Any]:
+    snap = snapshot(vault, as_of, _wanted, progress, found)
+    assert snap.commit is not None
+    handed = handed_over_on(vault.root, snap.commit)
+    if handed:  # records handed over (YJ) are no longer this company's to file
+        snap.records = [(code, path, tree) for code, path, tree in snap.records if str(code) not in handed]
+    config = snap.config
+    tz = _tz(vault, config)
+    department_of = deps.assigner(deps.parse(config))
+    start = _first_day(vault.root, snap.commit, tz)
+    records = snap.records
+
+    def prepare() -> list[Any]:
+        items = [expected.Item(code, tree) for code, _, tree in records]
+        return expected.prepare(expected.rules(config), items, tz)
+
+    def write_caches() -> None:
+        for write in snap.writes:
+            write()
 
     days: dict[int, dt.date] = {}
 
@@ -327,33 +357,11 @@ def _compute(vault: Vault, as_of: dt.date, department: str | None,
             days[when] = dt.datetime.fromtimestamp(when, tz).date()
         return days[when]
 
-    start = _first_day(vault.root, snap.commit, tz) if snap.commit else None
-    records = snap.records
-
-    def missing() -> list[dict[str, Any]]:
-        """The gaps of the expected records (plain dicts: they come back through a pipe)."""
-        out = []
-        items = [expected.Item(code, tree) for code, _, tree in records]
-        for miss in expected.unmet(expected.rules(config), items, as_of, tz, start):
-            extra: dict[str, Any] = {"rule": miss.rule.name, "missing_category": miss.category}
-            if miss.subject:
-                extra["code"] = miss.subject
-            if miss.periods:
-                extra.update(periods=miss.periods, every=miss.rule.every, last_period=miss.last.isoformat()
-                             if miss.last else None)
-            extra.update(miss.extra)
-            found = gap("missing", Code(miss.category, miss.location, 0), miss.since, miss.what, **extra)
-            if found is not None:
-                out.append(found)
-        return out
-
-    def write_caches() -> None:
-        for write in snap.writes:
-            write()
-
-    # the other core writes the caches and finds the missing records while this one judges
-    # each record's filing (store/forked.py)
-    with Forked(write_caches) if snap.writes else contextlib.nullcontext(), Forked(missing) as child:
+    late: list[dict[str, Any]] = []
+    originals: list[list[Any]] = []
+    # the other core writes the caches and reads what the expected records need while this
+    # one judges each record's filing (store/forked.py)
+    with Forked(write_caches) if snap.writes else contextlib.nullcontext(), Forked(prepare) as child:
         rules = filing.deadlines(config)
         wanted_originals = filing.originals(config)
         for code, path, tree in records:
@@ -361,22 +369,74 @@ def _compute(vault: Vault, as_of: dt.date, department: str | None,
             if day is None:
                 continue
             rule = rules.get(code.category)
-            if rule is not None and (late := filing.lateness(rule, tree, day, tz, start)) is not None:
-                add("late", code, late.deadline + dt.timedelta(days=1),
-                    f"{code} filed {late.filed.isoformat()}, {late.days_late} d after its deadline "
-                    f"{late.deadline.isoformat()} ({rule.within} after {late.business_field} "
-                    f"{late.business_day.isoformat()})",
-                    code=str(code), filed=day.isoformat(), deadline=late.deadline.isoformat(),
-                    business_field=late.business_field, business_date=late.business_day.isoformat(),
-                    days_late=late.days_late, within=str(rule.within))
+            if rule is not None and (found_late := filing.lateness(rule, tree, day, tz, start)) is not None:
+                name, responsible = _owner(department_of, code)
+                late.append(_gap(
+                    "late", name, responsible, code, found_late.deadline + dt.timedelta(days=1),
+                    f"{code} filed {found_late.filed.isoformat()}, {found_late.days_late} d after its deadline "
+                    f"{found_late.deadline.isoformat()} ({rule.within} after {found_late.business_field} "
+                    f"{found_late.business_day.isoformat()})",
+                    code=str(code), filed=day.isoformat(), deadline=found_late.deadline.isoformat(),
+                    business_field=found_late.business_field, business_date=found_late.business_day.isoformat(),
+                    days_late=found_late.days_late, within=str(rule.within)))
             if (filing.expects_original(wanted_originals, code.category, tree) and not filing.received(tree)
                     and not _shelved(tree)):
+                name, responsible = _owner(department_of, code)
                 due = filing.original_due(wanted_originals, day)
-                if due < as_of:
-                    add("original", code, due + dt.timedelta(days=1),
-                        f"{code}: paper original not received (filed {day.isoformat()}, due by {due.isoformat()})",
-                        code=str(code), filed=day.isoformat(), due=due.isoformat())
-        gaps += child.result()
+                originals.append([str(code), code.category, "-".join(code.location.parts), name, responsible,
+                                  day.isoformat(), due.isoformat()])
+        prepared = child.result()
+    return {"format": GROUND_FORMAT, "commit": snap.commit, "committed": snap.committed,
+            "start": start.isoformat(), "late": late, "originals": originals, "expected": prepared,
+            "unreadable": snap.unreadable}
+
+
+def _owner(department_of: Callable[[Code], Any], code: Code) -> tuple[str, str | None]:
+    found = department_of(code)
+    return (found.name, found.responsible) if found else (deps.UNASSIGNED, None)
+
+
+def _gap(kind: str, name: str, responsible: str | None, where: Code, since: dt.date, what: str,
+         **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "department": name, "responsible": responsible, "category": where.category,
+            "location": "-".join(where.location.parts), "since": since.isoformat(), "what": what, **extra}
+
+
+# ------------------------------------------------------------------ the day judged
+
+def _answer(vault: Vault, as_of: dt.date, department: str | None, commit: str | None, committed: str | None,
+            config: dict[str, Any], ground: dict[str, Any] | None) -> dict[str, Any]:
+    """The gaps on `as_of` (of `department`, as vault.yaml writes it) from the groundwork of
+    the commit judged (None: nothing committed by then)."""
+    config = config or dict(vault.config)
+    tz = _tz(vault, config)
+    departments = deps.parse(config)
+    department_of = deps.assigner(departments)
+    gaps: list[dict[str, Any]] = []
+    if ground is not None:
+        gaps += [gap for gap in ground["late"] if department is None or gap["department"] == department]
+        day = as_of.isoformat()
+        for code, category, location, name, responsible, filed_on, due in ground["originals"]:
+            if due < day and (department is None or name == department):  # ISO days sort as dates
+                gaps.append({"kind": "original", "department": name, "responsible": responsible,
+                             "category": category, "location": location,
+                             "since": (dt.date.fromisoformat(due) + dt.timedelta(days=1)).isoformat(),
+                             "what": f"{code}: paper original not received (filed {filed_on}, due by {due})",
+                             "code": code, "filed": filed_on, "due": due})
+        start = dt.date.fromisoformat(ground["start"]) if ground.get("start") else None
+        for miss in expected.judge(expected.rules(config), ground["expected"], as_of, start):
+            where = Code(miss.category, miss.location, 0)
+            name, responsible = _owner(department_of, where)
+            if department is not None and name != department:
+                continue
+            extra: dict[str, Any] = {"rule": miss.rule.name, "missing_category": miss.category}
+            if miss.subject:
+                extra["code"] = miss.subject
+            if miss.periods:
+                extra.update(periods=miss.periods, every=miss.rule.every, last_period=miss.last.isoformat()
+                             if miss.last else None)
+            extra.update(miss.extra)
+            gaps.append(_gap("missing", name, responsible, where, miss.since, miss.what, **extra))
 
     order = {k: i for i, k in enumerate(KINDS)}
     gaps.sort(key=lambda g: (g["department"] == deps.UNASSIGNED, g["department"], order[g["kind"]],
@@ -393,11 +453,11 @@ def _compute(vault: Vault, as_of: dt.date, department: str | None,
         "format": FORMAT,
         "as_of": as_of.isoformat(),
         "timezone": str(tz),
-        "commit": snap.commit,
-        "committed": snap.committed,
+        "commit": commit,
+        "committed": committed,
         "department": department,
         "counts": {**{k: sum(1 for g in gaps if g["kind"] == k) for k in KINDS}, "total": len(gaps)},
         "departments": list(by_department.values()),
         "gaps": gaps,
-        "unreadable": snap.unreadable,
+        "unreadable": list(ground["unreadable"]) if ground is not None else [],
     }
