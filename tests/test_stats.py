@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -312,3 +313,37 @@ def test_stats_shows_its_steps_on_a_terminal_and_nothing_to_a_pipe(tmp_path: Pat
     assert proc.returncode == 0 and out.decode("utf-8") == piped.out
     assert "stats: reading the records…" in err and "stats: gaps…" in err
     assert err.endswith("\r") and "\n" not in err  # one line, cleared at the end
+
+
+def test_another_day_of_the_same_commit_is_judged_from_the_groundwork(fixed: Path, tmp_path: Path) -> None:
+    """What no day changes (the counts of records, retention's due days, how many records
+    each hold names, the filings judged, the paper originals, the records the sections read
+    again) is kept per commit: another day of it is judged from that groundwork, a marker
+    planted in it shows through, and each day judges as a run without it does."""
+    root = tmp_path / "copy"
+    shutil.copytree(fixed, root, symlinks=True)
+    cache = root / ".git" / "dangan" / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+
+    def judged(where: Path, day: str) -> dict[str, Any]:
+        return json.loads(ok(run_cli(["-C", str(where), "stats", "--as-of", day, "--json"])).out)
+
+    first = judged(root, "2025-06-29")  # the bulk commit
+    grounds = list((cache / "answers").glob(f"{stats.GROUND}-*.json"))
+    assert len(grounds) == 1
+    shutil.copytree(root, tmp_path / "cold", symlinks=True)
+    kept = json.loads(grounds[0].read_bytes())
+    assert kept["answer"]["records"]["total"] == first["records"]["total"] == 23
+    kept["answer"]["records"]["total"] = -1
+    grounds[0].write_text(json.dumps(kept, ensure_ascii=False), "utf-8")
+    assert judged(root, AS_OF)["records"]["total"] == -1  # the same commit, another day
+    assert judged(root, "2025-07-20")["records"]["total"] == 24  # another commit: its own
+    cold = tmp_path / "cold"
+    # the days around the loans' due days, the hold, the inspections and retention's dates,
+    # on both commits: judged from the groundwork laid on another day, then from one laid
+    # that day (no day may leak into it)
+    days = (AS_OF, "2025-07-06", "2025-07-19", "2025-08-02", "2026-01-01")
+    warm = {day: judged(cold, day) for day in days}
+    for day in days:
+        shutil.rmtree(cold / ".git" / "dangan" / "cache")
+        assert warm[day] == judged(cold, day), day

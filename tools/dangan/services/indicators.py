@@ -48,7 +48,6 @@ READ: dict[str, frozenset[str]] = {
 }
 NESTED: dict[str, frozenset[str]] = {"TS": frozenset({"return_visit"})}
 FULL = frozenset({"PD"})  # results are a list of mappings: the full reader
-_LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
 _ATTACHMENTS = re.compile(rb"^attachments:(.*)\n?", re.M)
 
 
@@ -149,15 +148,10 @@ def _read_snapshot(data: Any) -> Snap:
             nested[category] = (NESTED.get(category, frozenset()) | {"custody"}
                                 | {n.split(".")[0] for n in after if "." in n})
         stamp = repr(sorted((c, sorted(want[c]), sorted(nested[c])) for c in want))
-        # the codes are the stats snapshot's (records it could not read are left out here too)
-        codes = {record.path: record.code for record in data.records}
-        raw = gitio.tree_text(vault.root, data.commit, vault.record_specs)
-        entries = []
-        for blob, name in _LS_TREE.findall(raw):
-            path = name.decode("utf-8", "surrogateescape")
-            code = codes.get(path)
-            if code is not None and code.category in want:
-                entries.append((code, path, blob.decode()))
+        # the records and blobs are the stats snapshot's, in the order of its listing (records
+        # it could not read are left out here too)
+        entries = [(record.code, record.path, record.blob) for record in data.records
+                   if record.code.category in want]
         category = {blob: code.category for code, _, blob in entries}
         cached = blobcache.load(vault.root, CACHE, stamp)
         trees = {blob: cached[blob] for blob in category if blob in cached}
@@ -363,12 +357,12 @@ def efficiency_section(data: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the archive's own work
 
-def _filing(snap: Snap, as_of: dt.date) -> dict[str, Any]:
-    """Records with a filing deadline first committed in the window: how many on time."""
-    first = as_of - dt.timedelta(days=WINDOW - 1)
+def _filing_rows(snap: Snap) -> list[list[int]]:
+    """[filing day (ordinal), 1 when on time else 0] of each record with a filing deadline
+    that is judged, whatever the day: its first commit's day against its deadline."""
     rules = filing.deadlines(snap.config)
     days: dict[int, dt.date] = {}
-    judged = on_time = 0
+    rows = []
     for code, path, tree in snap.records:
         rule = rules.get(code.category)
         when = snap.filed.get(path)
@@ -377,8 +371,6 @@ def _filing(snap: Snap, as_of: dt.date) -> dict[str, Any]:
         if when not in days:
             days[when] = dt.datetime.fromtimestamp(when, snap.tz).date()
         filed = days[when]
-        if not first <= filed <= as_of:
-            continue
         found = filing.business_date(rule, tree, snap.tz)
         if found is None:
             continue  # nothing to measure against (as `gaps`)
@@ -386,8 +378,18 @@ def _filing(snap: Snap, as_of: dt.date) -> dict[str, Any]:
         since = rule.since or snap.start
         if filed > deadline and since is not None and deadline < since:
             continue  # a backlog entered from paper, not a late filing (as `gaps`)
-        judged += 1
-        on_time += filed <= deadline
+        rows.append([filed.toordinal(), int(filed <= deadline)])
+    return rows
+
+
+def _filing(rows: list[list[int]], as_of: dt.date) -> dict[str, Any]:
+    """Records with a filing deadline first committed in the window: how many on time."""
+    first, last = (as_of - dt.timedelta(days=WINDOW - 1)).toordinal(), as_of.toordinal()
+    judged = on_time = 0
+    for filed, in_time in rows:
+        if first <= filed <= last:
+            judged += 1
+            on_time += in_time
     return {"judged": judged, "on_time": on_time, "late": judged - on_time, "share_on_time": _share(on_time, judged)}
 
 
@@ -449,11 +451,43 @@ def archive_section(data: Any) -> dict[str, Any]:
     """The archive's own work: filing on time, loans returned late, inventory discrepancies,
     paper originals scanned and paper originals without a location."""
     snap = _snapshot(data)
+    ground = data.ground["indicators"]
     return {
         "window_days": WINDOW,
         "since": (data.as_of - dt.timedelta(days=WINDOW - 1)).isoformat(),
-        "filing": _filing(snap, data.as_of),
+        "filing": _filing(ground["filing"], data.as_of),
         "loans": _loans(data),
         "inventory": _inventories(snap, data.as_of),
-        "originals": _paper(snap),
+        "originals": ground["originals"],
     }
+
+
+# ------------------------------------------------------------------ kept per commit
+
+DAILY = frozenset({"TS", "WX", "MY", "PD"})  # the records the sections read again each day
+
+
+def groundwork(data: Any) -> dict[str, Any]:
+    """What the indicators of `data`'s commit are made of on any day (`stats`' groundwork,
+    services/stats.py), from every record of it: the digests of the records the sections
+    read again each day (DAILY, by path), each judged filing as [day, on time], the paper
+    originals (which no day changes) and the vault's first day."""
+    snap = _snapshot(data)
+    return {"digests": {path: tree for code, path, tree in snap.records if code.category in DAILY},
+            "filing": _filing_rows(snap), "originals": _paper(snap),
+            "start": snap.start.isoformat() if snap.start else None}
+
+
+def from_groundwork(data: Any, digests: dict[str, Any]) -> None:
+    """The indicators' reading of a day of `data`'s commit: its DAILY records (of `data`,
+    in its order) with their digests, and the rules of the commit."""
+    vault = data.vault
+    snap = Snap(dict(vault.config), vault.tz, None)
+    if data.commit is not None:
+        snap.config = _config_at(vault, data.commit)
+        snap.tz = vault_tz(snap.config) if snap.config.get("timezone") else vault.tz
+    start = data.ground["indicators"].get("start")
+    snap.start = dt.date.fromisoformat(start) if start else None
+    snap.records = [(record.code, record.path, digests[record.path]) for record in data.records
+                    if record.path in digests]
+    data._indicators = snap

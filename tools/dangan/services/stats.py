@@ -39,6 +39,7 @@ from dangan.model.disposal import (
     OVERRIDE,
     Keepers,
     Rule,
+    add_duration,
     assess,
     hold_active,
     schedule,
@@ -78,6 +79,7 @@ class Record:
     code: Code
     path: str
     fields: dict[str, Any]  # the top-level fields read (all of them for a full read)
+    blob: str = ""  # its blob in the commit (the indicators read their own fields of it)
 
 
 @dataclass
@@ -94,6 +96,9 @@ class Data:
     # apart, never as held (docs/stats.md)
     handed_over: list[Record] = field(default_factory=list)
     head: str | None = None  # today's commit: the inventory's flags are today's, as committed
+    # what the day does not change, kept per commit (`_groundwork`): the sections of a day
+    # read it and the records of DAILY categories
+    ground: dict[str, Any] = field(default_factory=dict)
 
     def of(self, category: str) -> list[Record]:
         return [r for r in self.records if r.code.category == category]
@@ -205,7 +210,73 @@ def _snapshot(vault: Vault, as_of: dt.date, found: Any) -> Data:
         if not isinstance(tree, dict):
             data.unreadable.append(path)
             continue
-        (data.handed_over if handed and str(code) in handed else data.records).append(Record(code, path, tree))
+        (data.handed_over if handed and str(code) in handed else data.records).append(Record(code, path, tree, blob))
+    return data
+
+
+# ------------------------------------------------------------------ what the day does not change
+
+GROUND = "stats-ground"  # the groundwork's name among the kept answers
+GROUND_FORMAT = "dangan stats groundwork 1"
+# the categories whose records the sections of a day read: complaints (TS), repairs (WX,
+# SB), inspections (SB), loans (JY), holds and retention's keepers (BQ, JY), and the
+# indicators' (indicators.DAILY)
+DAILY = frozenset({"TS", "WX", "SB", "JY", "BQ"}) | indicators.DAILY
+
+
+def _lay(full: Data) -> dict[str, Any]:
+    """The groundwork of `full`'s commit, from every record of it: the counts of records
+    (no day changes them), the records of DAILY categories as [path, fields, the indicators'
+    digest or null], the retention rows (`_retention_rows`), how many records each hold
+    names, and the indicators' own (indicators.groundwork)."""
+    ground = indicators.groundwork(full)
+    digests = ground.pop("digests")
+    return {
+        "format": GROUND_FORMAT,
+        "commit": full.commit,
+        "records": _counts(full),
+        "daily": [[r.path, r.fields, digests.get(r.path)] for r in full.records if r.code.category in DAILY],
+        "retention": _retention_rows(full),
+        "coverage": {r.path: _coverage([t for t in r.fields.get("targets") or [] if isinstance(t, str)], full)
+                     for r in full.of("BQ")},
+        "indicators": ground,
+    }
+
+
+def _groundwork(vault: Vault, as_of: dt.date, found: Any) -> dict[str, Any]:
+    """The groundwork of `found.commit`, kept with the answers (services/answers.py, no day
+    in its key), or laid from every record of the commit and kept."""
+    if found.commit is None:
+        return _lay(snapshot(vault, as_of, found))
+    kept_as = answers.key(vault, GROUND, found.commit, None)
+    kept = answers.load(vault, GROUND, kept_as)
+    if isinstance(kept, dict) and kept.get("format") == GROUND_FORMAT:
+        return kept
+    # given back as JSON reads it, as a kept one is: the first run shows what the next will
+    return answers.store(vault, GROUND, kept_as, _lay(snapshot(vault, as_of, found)))
+
+
+def _day(vault: Vault, as_of: dt.date, found: Any) -> Data:
+    """What the sections of `as_of` read: the groundwork of the day's commit, and its records
+    of DAILY categories (in the listing's order)."""
+    ground = _groundwork(vault, as_of, found)
+    paused = gc.isenabled()
+    gc.disable()  # as snapshot(): many small dicts, no cycle
+    try:
+        data = Data(vault, as_of, found.commit, found.committed, ground=ground)
+        daily = ground["daily"]
+        paths = [path for path, _, _ in daily]
+        digests = {}
+        for (path, fields, digest), code in zip(daily, fieldreader.codes_of_paths(paths), strict=True):
+            if code is None:  # as snapshot() found it
+                code = fieldreader.code_of_path(path) or path_to_code(path)
+            data.records.append(Record(code, path, fields))
+            if digest is not None:
+                digests[path] = digest
+        indicators.from_groundwork(data, digests)
+    finally:
+        if paused:
+            gc.enable()
     return data
 
 
@@ -251,20 +322,30 @@ def _title(record: Record) -> str:
 # ------------------------------------------------------------------ sections
 
 def records_section(data: Data) -> dict[str, Any]:
-    """Records per category, content class, project and status."""
+    """Records per category, content class, project and status (no day changes them: kept
+    with the groundwork)."""
+    return data.ground["records"]
+
+
+def _counts(data: Data) -> dict[str, Any]:
+    """Records per category, content class, project and status, of every record."""
     categories = data.vault.schemas.categories
     by_category = Counter(dict.fromkeys(categories, 0))
     by_class = Counter(dict.fromkeys(data.vault.schemas.classes, 0))
     by_project: Counter[str] = Counter()
     by_status: dict[str, Counter[str]] = {}
     projects: dict[str, str] = {}
+    # counted by (category, project, status) in one pass of C (Counter over a generator),
+    # in the order the records first show each: every count below is a sum of these
+    keyed = Counter((r.code.category, r.code.location.parts[0] if r.code.location.parts else COMPANY,
+                     str(r.fields.get("status"))) for r in data.records)
+    for (category, project, status), count in keyed.items():
+        by_category[category] += count
+        by_class[categories[category].klass if category in categories else "unknown"] += count
+        by_project[project] += count
+        by_status.setdefault(category, Counter())[status] += count
     for record in data.records:
         code = record.code
-        by_category[code.category] += 1
-        klass = categories[code.category].klass if code.category in categories else "unknown"
-        by_class[klass] += 1
-        by_project[code.location.parts[0] if code.location.parts else COMPANY] += 1
-        by_status.setdefault(code.category, Counter())[str(record.fields.get("status"))] += 1
         if code.category == "XM" and len(code.location.parts) == 1:
             projects.setdefault(code.location.parts[0], _title(record))
     return {
@@ -439,6 +520,35 @@ def _active_holds(data: Data) -> list[tuple[Record, dict[str, Any]]]:
     return found
 
 
+def _retention_rows(data: Data) -> list[list[Any]]:
+    """[the day it is due by its rule (ordinal), code, trigger, `retention.until` or null] of
+    every record that is not permanent and has a trigger day, soonest first (the listing's
+    order within a day): a day's plan assesses those due by its horizon, and no other can be
+    listed or kept for a reason (assess: a record not due by its rule is `later`)."""
+    rules = schedule(data.vault.config, data.vault.schemas.categories)
+    tz = data.vault.tz
+    days: dict[tuple[str, str], dt.date | None] = {}  # (trigger text, keep) -> the rule's day
+    rows = []
+    for record in data.records:
+        rule = rules.get(record.code.category, Rule("permanent", source="none"))
+        if rule.permanent:
+            continue
+        trigger = record.fields.get(rule.after)
+        if not isinstance(trigger, str):  # no trigger day (to_day): an open record
+            continue
+        if (trigger, rule.keep) not in days:
+            day = to_day(trigger, tz)
+            days[trigger, rule.keep] = None if day is None else add_duration(day, rule.keep)
+        rule_due = days[trigger, rule.keep]
+        if rule_due is None:
+            continue
+        override = record.fields.get("retention")
+        until = override.get("until") if isinstance(override, dict) else None
+        rows.append([rule_due.toordinal(), str(record.code), trigger, until if isinstance(until, str) else None])
+    rows.sort(key=lambda row: row[0])
+    return rows
+
+
 def retention_section(data: Data) -> dict[str, Any]:
     """Records due for destruction by the end of as-of + 90 days (`retention plan` rules)."""
     horizon = data.as_of + dt.timedelta(days=RETENTION_WINDOW)
@@ -447,13 +557,16 @@ def retention_section(data: Data) -> dict[str, Any]:
     keepers = Keepers.from_trees([tree for _, tree in _active_holds(data)], out)
     listed = []
     kept: Counter[str] = Counter()
-    for record in data.records:
-        rule = rules.get(record.code.category, Rule("permanent", source="none"))
-        if rule.permanent:
-            continue
-        found = assess(record.code, record.fields, rule, horizon, data.vault.tz, keepers)
+    limit = horizon.toordinal()
+    for due_at, code_text, trigger, until in data.ground["retention"]:
+        if due_at > limit:
+            break  # soonest first: the rest are later
+        code = parse_code(code_text)
+        rule = rules[code.category]
+        tree = {rule.after: trigger} if until is None else {rule.after: trigger, "retention": {"until": until}}
+        found = assess(code, tree, rule, horizon, data.vault.tz, keepers)
         if found.is_due and found.due is not None:
-            listed.append({"code": str(record.code), "category": record.code.category,
+            listed.append({"code": str(code), "category": code.category,
                            "due": found.due.isoformat(), "action": rule.action,
                            "overdue": found.due <= data.as_of})
         else:
@@ -505,7 +618,7 @@ def holds_section(data: Data) -> dict[str, Any]:
         listed.append({
             "code": str(record.code), "title": _title(record), "since": str(data.day(tree["events"][0].get("at"))),
             "targets": targets, "case": tree.get("case"), "authority": tree.get("authority"),
-            "records": _coverage(targets, data),
+            "records": data.ground["coverage"][record.path],
         })
     return {"active": len(listed), "list": listed}
 
@@ -580,7 +693,7 @@ def compute(vault: Vault, as_of: dt.date | None = None,
     kept = answers.load(vault, "stats", kept_as) if kept_as is not None else None
     if isinstance(kept, dict) and kept.get("stats") == FORMAT:
         return kept
-    data = snapshot(vault, day, found)
+    data = _day(vault, day, found)
     data.head = head
     doc: dict[str, Any] = {
         "stats": FORMAT,
