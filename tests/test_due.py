@@ -9,6 +9,7 @@ actual end, a resolution, a whole-room count). Every call passes --as-of.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from test_stats import commit_files, dated  # the back-dated commits both vaults
 
 from dangan.formats.yamlio import dump, load_text
 from dangan.model import obligations
+from dangan.services import due as due_service
 
 VALID = REPO / "tests" / "schema_examples" / "valid"
 SENSITIVE = frozenset({"complainant", "reporter", "contact", "parties", "client_contact", "tenant_name",
@@ -293,3 +295,31 @@ def test_what_was_read_is_kept_and_the_work_tree_never_counts(fixed: Path, tmp_p
     commit_files(root, [(str(fw.relative_to(root)), fw.read_text("utf-8"))], "2025-04-21T12:00:00+08:00", "moved")
     after = {o["subject"] for o in doc_of(root, "--as-of", "2025-04-21", "--within", "P1Y")["obligations"] if o["kind"] == "count"}
     assert after == rooms - {CELLAR} | {"新檔案庫"}
+
+
+def test_another_day_of_the_same_commit_is_judged_from_the_groundwork(fixed: Path, tmp_path: Path) -> None:
+    """The obligations of the records' dates (with their departments) and what the rooms'
+    counts read are kept per commit: another day of it is judged from that groundwork, a
+    marker planted in it shows through, and each day judges as a run without it does."""
+    root = tmp_path / "copy"
+    shutil.copytree(fixed, root, symlinks=True)
+    cache = root / ".git" / "dangan" / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    doc_of(root, "--as-of", "2025-01-12")  # the commit of 2025-01-10
+    grounds = list((cache / "answers").glob(f"{due_service.GROUND}-*.json"))
+    assert len(grounds) == 1
+    shutil.copytree(root, tmp_path / "cold", symlinks=True)
+    kept = json.loads(grounds[0].read_bytes())
+    assert kept["answer"]["field"][0][1] == SB2  # soonest first: commissioned 2024-12-01 + P1M
+    kept["answer"]["field"][0][7] = "planted in the groundwork"
+    grounds[0].write_text(json.dumps(kept, ensure_ascii=False), "utf-8")
+    assert listed(doc_of(root, "--as-of", "2025-01-15"))[(SB2, "maintenance_interval")]["basis"] \
+        == "planted in the groundwork"
+    assert "planted" not in due(root, "--as-of", "2025-04-20", "--within", "P1Y").out  # another commit
+    cold = tmp_path / "cold"
+    days = [("2025-01-15",), ("2025-02-20", "--within", "P1Y"), ("2025-04-10", "--department", "工程部"),
+            ("2025-04-20", "--within", "P1Y"), ("2025-07-05",), ("2026-01-01",)]
+    warm = {day: doc_of(cold, "--as-of", *day) for day in days}
+    for day in days:
+        shutil.rmtree(cold / ".git" / "dangan" / "cache")
+        assert warm[day] == doc_of(cold, "--as-of", *day), day

@@ -442,15 +442,60 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
     if isinstance(kept, dict):
         return kept
     first = dt.datetime.fromtimestamp(chain[0].effective, vault.tz).date() if chain else None
-    marks = _marks(vault)
-    gone = frozenset(_path_of(text) for text in handed_over_on(vault.root, found.commit))
-    records, unreadable, rooms = _records(vault, found.commit, _wanted(marks), gone - {""}, progress)
-    items = _field_obligations(records, marks, vault.tz) + _count_obligations(vault, records, rooms, day, first)
-    items = [item for item in _assign(items, vault) if item.due <= horizon
-             and (department is None or item.department == department)]
+    ground = _groundwork(vault, found.commit, progress)
+    limit = horizon.toordinal()
+    items = []
+    for row in ground["field"]:  # soonest first
+        if row[6] > limit:
+            break
+        items.append(ob.Obligation(*row[:6], dt.date.fromordinal(row[6]), *row[7:]))
+    counts = [Record(code, fields) for code, fields in
+              zip(_codes(text for text, _ in ground["counts"]), (fields for _, fields in ground["counts"]), strict=True)]
+    items += _assign(_count_obligations(vault, counts, set(ground["rooms"]), day, first), vault)
+    items = [item for item in items if item.due <= horizon and (department is None or item.department == department)]
     items.sort(key=lambda item: (item.due, item.subject, item.field))
     doc["obligations"] = [item.as_dict(day) for item in items]
     doc["overdue"] = sum(1 for item in items if item.due < day)
     doc["upcoming"] = len(items) - doc["overdue"]
-    doc["unreadable"] = sorted(unreadable)
+    doc["unreadable"] = list(ground["unreadable"])
     return answers.store(vault, "due", kept_as, doc)
+
+
+# ------------------------------------------------------------------ what the day does not change
+
+GROUND = "due-ground"  # the groundwork's name among the kept answers
+GROUND_FORMAT = "dangan due groundwork 1"
+
+
+def _groundwork(vault: Vault, commit: str, progress: Callable[[int], None] | None) -> dict[str, Any]:
+    """What `due` of `commit` is made of on any day, kept with the answers (services/answers.py,
+    no day in its key): the obligations of the records' marked dates and upkeep, with their
+    departments, soonest first (a record's date is the same whatever the day), and what the
+    counts of the archive rooms read (the completed inventories, PD, and the rooms named)."""
+    kept_as = answers.key(vault, GROUND, commit, None)
+    kept = answers.load(vault, GROUND, kept_as)
+    if isinstance(kept, dict) and kept.get("format") == GROUND_FORMAT:
+        return kept
+    marks = _marks(vault)
+    gone = frozenset(_path_of(text) for text in handed_over_on(vault.root, commit))
+    records, unreadable, rooms = _records(vault, commit, _wanted(marks), gone - {""}, progress)
+    found = _assign(_field_obligations(records, marks, vault.tz), vault)
+    found.sort(key=lambda item: item.due)
+    ground = {
+        "format": GROUND_FORMAT,
+        "commit": commit,
+        # each Obligation's fields in order, its day as an ordinal
+        "field": [[item.kind, item.subject, item.category, item.field, item.duty, item.zh, item.due.toordinal(),
+                   item.basis, item.title, item.department, item.responsible] for item in found],
+        "counts": [[str(r.code), r.fields] for r in records if r.code.category == "PD"],
+        "rooms": sorted(rooms),
+        "unreadable": sorted(unreadable),
+    }
+    # given back as JSON reads it, as a kept one is: the first run shows what the next will
+    return answers.store(vault, GROUND, kept_as, ground)
+
+
+def _codes(texts: Any) -> list[Code]:
+    from dangan.model.codes import parse_code
+
+    return [parse_code(text) for text in texts]
