@@ -323,3 +323,42 @@ def test_another_day_of_the_same_commit_is_judged_from_the_groundwork(fixed: Pat
     for day in days:
         shutil.rmtree(cold / ".git" / "dangan" / "cache")
         assert warm[day] == doc_of(cold, "--as-of", *day), day
+
+
+def test_a_new_commit_follows_the_archive_rooms_of_the_last(fixed: Path, tmp_path: Path) -> None:
+    """The archive rooms (`git grep` of every record: 12 s at a million) of a new commit
+    are those of the last, followed along the files changed between them, with a few
+    records naming each room kept: a room planted among the kept ones shows through, a new
+    room named by an added record appears, and when every kept namer of a room changed the
+    whole grep runs again. Each answer is the one of a run without any cache."""
+    root = tmp_path / "copy"
+    shutil.copytree(fixed, root, symlinks=True)
+    cache = root / ".git" / "dangan" / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+
+    def rooms(where: Path) -> set[str]:
+        doc = doc_of(where, "--as-of", "2025-05-20", "--within", "P1Y")
+        return {o["subject"] for o in doc["obligations"] if o["kind"] == "count"}
+
+    def fresh() -> set[str]:
+        cold = tmp_path / "cold"
+        shutil.rmtree(cold, ignore_errors=True)
+        shutil.copytree(root, cold, symlinks=True)
+        shutil.rmtree(cold / ".git" / "dangan" / "cache")
+        return rooms(cold)
+
+    assert rooms(root) == {ROOM, HQ, CELLAR}  # the grep, the namers kept
+    kept = cache / due_service.ROOMS
+    doc = json.loads(kept.read_bytes())
+    assert doc["trees"]["namers"][CELLAR] == ["vault/A01/02/001/0301/FW/FW-A01-02-001-0301-0001.yaml"]
+    doc["trees"]["namers"]["PLANTED"] = doc["trees"]["namers"][ROOM]
+    kept.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    commit_files(root, [record("FW-room.yaml", "FW-A01-02-001-0302-0001", custody=custody("新庫房")),
+                        complaint(status="resolved", resolved_at="2025-01-20T10:00:00+08:00", result="已回訪。")],
+                 "2025-05-10T12:00:00+08:00", "a new room, an edit")
+    assert rooms(root) == {ROOM, HQ, CELLAR, "新庫房", "PLANTED"}  # followed from the kept rooms
+    assert fresh() == {ROOM, HQ, CELLAR, "新庫房"}
+    # CELLAR's only namer names another room now: the grep again (the planted room is gone)
+    commit_files(root, [record("FW-room.yaml", "FW-A01-02-001-0301-0001", custody=custody("別處"))],
+                 "2025-05-11T12:00:00+08:00", "moved")
+    assert rooms(root) == fresh() == {ROOM, HQ, "新庫房", "別處"}

@@ -31,6 +31,17 @@ def load(root: Path, name: str, stamp: str) -> dict[str, Any]:
         return {}
 
 
+def load_any(root: Path, name: str) -> tuple[str | None, dict[str, Any]]:
+    """(stamp, what it holds) of the cache `name`, whatever its stamp ((None, {}) when it
+    cannot be read): what was kept of an earlier tree, for the next one to follow."""
+    try:
+        doc = json.loads(_path(root, name).read_bytes())
+        stamp, found = doc["stamp"], doc["trees"]
+        return (stamp, found) if isinstance(stamp, str) and isinstance(found, dict) else (None, {})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, {}
+
+
 def store(root: Path, name: str, stamp: str, trees: dict[str, Any]) -> None:
     try:
         cache = _path(root, name)

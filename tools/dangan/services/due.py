@@ -158,10 +158,16 @@ def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
     rooms: dict[str, list[str]] = {}
     for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
         path, _, text = line.partition("\0")
-        sure, room = fieldreader.scalar(text[len("  room:"):])
-        if sure and isinstance(room, str) and room and path.startswith(prefix):
+        room = _candidate(text)
+        if room is not None and path.startswith(prefix):
             rooms.setdefault(room, []).append(path[len(prefix):])
     return rooms
+
+
+def _candidate(line: str) -> str | None:
+    """The room a `  room:` line reads as, or None."""
+    sure, room = fieldreader.scalar(line[len("  room:"):])
+    return room if sure and isinstance(room, str) and room else None
 
 
 def rooms_named(vault: Vault) -> set[str]:
@@ -171,23 +177,102 @@ def rooms_named(vault: Vault) -> set[str]:
     return set(_grep_rooms(vault, head)) if head else set()
 
 
-def _confirmed(vault: Vault, candidates: dict[str, list[str]], blob_of: Mapping[str, str]) -> set[str]:
-    """The rooms of `candidates` that some record's custody really names (full reads, the
-    first candidate of each room first: nearly always the one that confirms it)."""
-    confirmed: set[str] = set()
+def _confirmed(vault: Vault, candidates: dict[str, list[str]], blob_of: Mapping[str, str]) -> dict[str, str]:
+    """The rooms of `candidates` that some record's custody really names, each with that
+    record's path (full reads, the first candidate of each room first: nearly always the
+    one that confirms it)."""
+    confirmed: dict[str, str] = {}
     pending = {room: list(paths) for room, paths in candidates.items()}
     while pending:
         batch = {room: paths.pop(0) for room, paths in pending.items() if paths}
         if not batch:
             break
-        blobs = {blob_of[path]: room for room, path in batch.items() if path in blob_of}
+        blobs = {blob_of[path]: (room, path) for room, path in batch.items() if path in blob_of}
         for blob, content in gitio.cat_blobs(vault.root, list(blobs)):
             tree = tree_or_none(content)
             custody = tree.get("custody") if tree is not None else None
-            if isinstance(custody, Mapping) and custody.get("room") == blobs[blob]:
-                confirmed.add(blobs[blob])
+            room, path = blobs[blob]
+            if isinstance(custody, Mapping) and custody.get("room") == room:
+                confirmed[room] = path
         pending = {room: paths for room, paths in pending.items() if room not in confirmed and paths}
     return confirmed
+
+
+NAMERS = 3  # the records kept per room that name it, to follow a new commit without a grep
+CARRIED = 2000  # more changed files than this: the grep again
+
+
+def _fields_of(content: bytes, names: frozenset[str]) -> dict[str, Any] | None:
+    """What `due` reads of a record: the fields `names`, `custody.room` and `refs`."""
+    try:
+        found = _quick(content, names)
+    except UnicodeDecodeError:
+        found = None
+    if found is not None:
+        return found
+    tree = tree_or_none(content)
+    return None if tree is None else _from_tree(tree, names)
+
+
+def _names(content: bytes, names: frozenset[str] | None) -> set[str]:
+    """The rooms one file adds to a commit's rooms, as a whole run finds them: the custody
+    room its fields give (a record of a category read, `names`), and each room a `  room:`
+    line of it reads as that its parsed custody names (`_grep_rooms`, `_confirmed`)."""
+    found: set[str] = set()
+    if names is not None:
+        fields = _fields_of(content, names)
+        if fields is not None and (room := _text(fields.get(ROOM))):
+            found.add(room)
+    text = content.decode("utf-8", "surrogateescape")
+    lines = [line.splitlines()[0] if line else line for line in text.split("\n") if line.startswith("  room:")]
+    candidates = {room for line in lines if (room := _candidate(line)) is not None}
+    if candidates - found:
+        tree = tree_or_none(content)
+        custody = tree.get("custody") if tree is not None else None
+        if isinstance(custody, Mapping) and custody.get("room") in candidates:
+            found.add(custody["room"])
+    return found
+
+
+def _carry_rooms(vault: Vault, commit: str, stamp: str, gone: frozenset[str],
+                 wanted: Mapping[str, frozenset[str]]) -> dict[str, list[str]] | None:
+    """The rooms of `commit` (room -> up to NAMERS records naming it) from those kept for
+    an earlier commit with the same handed-over records, following the files changed
+    between them: a room stays while a record kept as naming it is unchanged, and a changed
+    or added file is read as a whole run reads it (`_names`). None when that cannot be
+    sure: no earlier rooms kept, other records handed over, more than CARRIED files
+    changed, or every kept namer of a room changed and no changed file names it."""
+    before, kept = blobcache.load_any(vault.root, ROOMS)
+    namers, since = kept.get("namers"), kept.get("commit")
+    if (before is None or not isinstance(namers, dict) or not isinstance(since, str)
+            or before.partition(":")[2] != stamp.partition(":")[2] or not gitio.has_object(vault.root, since)):
+        return None
+    listed = gitio.run(["diff-tree", "-r", "-z", "--no-renames", since, commit, "--", *vault.record_specs],
+                       vault.root, check=False)
+    if listed.returncode != 0:
+        return None
+    fields = listed.stdout.split(b"\0")
+    changes = [(fields[i].split()[3].decode(), fields[i + 1].decode("utf-8", "surrogateescape"))
+               for i in range(0, len(fields) - 1, 2) if fields[i].startswith(b":")]
+    if len(changes) > CARRIED:
+        return None
+    changed = {path for _, path in changes}
+    carried = {room: [path for path in paths if path not in changed] for room, paths in namers.items()
+               if isinstance(paths, list)}
+    added = {blob: path for blob, path in changes if set(blob) != {"0"} and path not in gone}
+    paths = list(added.values())
+    categories = {path: code.category if code is not None else None
+                  for path, code in zip(paths, fieldreader.codes_of_paths(paths), strict=True)}
+    for blob, content in gitio.cat_blobs(vault.root, list(added)):
+        path = added[blob]
+        category = categories[path]
+        for room in _names(content, wanted.get(category) if category is not None else None):
+            named = carried.setdefault(room, [])
+            if len(named) < NAMERS:
+                named.append(path)
+    if any(not paths for paths in carried.values()):
+        return None  # a room whose namers all changed: only a whole run knows whether it stays
+    return carried
 
 
 def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], gone: frozenset[str] = frozenset(),
@@ -215,15 +300,7 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
     category_of = {blob: code.category for code, _, blob in entries}
 
     def read(blob: str, content: bytes) -> dict[str, Any] | None:
-        names = wanted[category_of[blob]]
-        try:
-            found = _quick(content, names)
-        except UnicodeDecodeError:
-            found = None
-        if found is not None:
-            return found
-        tree = tree_or_none(content)
-        return None if tree is None else _from_tree(tree, names)
+        return _fields_of(content, wanted[category_of[blob]])
 
     # the rooms of every record, kept by the records folder's tree (one tree, one answer)
     listed = gitio.run(["rev-parse", "--verify", "-q", f"{commit}:{RECORDS}"], vault.root, ok=(0, 1))
@@ -232,6 +309,12 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
         tree_id += ":" + hashlib.sha1("\n".join(sorted(gone)).encode()).hexdigest()
     kept = blobcache.load(vault.root, ROOMS, tree_id).get("rooms") if tree_id else None
     known_rooms = {room for room in kept if isinstance(room, str)} if isinstance(kept, list) else None
+    if known_rooms is None and tree_id:  # a new commit: the rooms of the last one, followed
+        carried = _carry_rooms(vault, commit, tree_id, gone, wanted)
+        if carried is not None:
+            known_rooms = set(carried)
+            blobcache.store(vault.root, ROOMS, tree_id, {"rooms": sorted(carried), "commit": commit,
+                                                         "namers": carried})
     stamp = ";".join(f"{category}:{','.join(sorted(names))}" for category, names in sorted(wanted.items()))
     fields = {blob: value for blob, value in blobcache.load(vault.root, FIELDS, stamp).items()
               if blob in category_of}
@@ -254,10 +337,19 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
                                   if code.category in categories else fields[blob]))
     if known_rooms is not None:
         return records, unreadable, known_rooms
-    rooms = {room for r in records if (room := _text(r.fields.get(ROOM)))}
-    rooms |= _confirmed(vault, {room: paths for room, paths in candidates.items() if room not in rooms}, blob_of)
-    if tree_id:  # one tree, one answer: the stamp is the tree
-        blobcache.store(vault.root, ROOMS, tree_id, {"rooms": sorted(rooms)})
+    namers: dict[str, list[str]] = {}
+    for code, path, blob in entries:
+        if fields[blob] is not None and (room := _text(fields[blob].get(ROOM))):
+            named = namers.setdefault(room, [])
+            if len(named) < NAMERS:
+                named.append(path)
+    confirmed = _confirmed(vault, {room: paths for room, paths in candidates.items() if room not in namers}, blob_of)
+    for room, path in confirmed.items():
+        namers[room] = [path]
+    rooms = set(namers)
+    if tree_id:  # one tree, one answer: the stamp is the tree (and the records naming each
+        # room, for the next commit's rooms: _carry_rooms)
+        blobcache.store(vault.root, ROOMS, tree_id, {"rooms": sorted(rooms), "commit": commit, "namers": namers})
     return records, unreadable, rooms
 
 

@@ -15,6 +15,12 @@ cache holds what the sections see: a secret record without its hidden fields, a 
 whole without its `sops` block; nothing is decrypted, so no plaintext of a sensitive value
 can be in it.
 
+What no day changes is laid once per commit from that pass (`_lay`) and kept with the
+answers (services/answers.py): the counts of records, each record's retention due day by
+its rule, how many records each hold names, the indicators' filings and paper originals,
+and the records of the few categories (DAILY) the sections of a day read again. Every run
+judges its day from that groundwork, the first as the next (`_day`).
+
 A section is one function `(Data) -> dict` and one line in SECTIONS.
 """
 from __future__ import annotations
