@@ -338,7 +338,7 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
     if known_rooms is not None:
         return records, unreadable, known_rooms
     namers: dict[str, list[str]] = {}
-    for code, path, blob in entries:
+    for _code, path, blob in entries:
         if fields[blob] is not None and (room := _text(fields[blob].get(ROOM))):
             named = namers.setdefault(room, [])
             if len(named) < NAMERS:
