@@ -259,20 +259,37 @@ def _carry_rooms(vault: Vault, commit: str, stamp: str, gone: frozenset[str],
     changed = {path for _, path in changes}
     carried = {room: [path for path in paths if path not in changed] for room, paths in namers.items()
                if isinstance(paths, list)}
-    added = {blob: path for blob, path in changes if set(blob) != {"0"} and path not in gone}
-    paths = list(added.values())
-    categories = {path: code.category if code is not None else None
-                  for path, code in zip(paths, fieldreader.codes_of_paths(paths), strict=True)}
+    added: dict[str, list[str]] = {}  # blob -> the paths that hold it now
+    for blob, path in changes:
+        if set(blob) != {"0"} and path not in gone:
+            added.setdefault(blob, []).append(path)
+    read = {path: code.category for code, path in _read([p for paths in added.values() for p in paths], wanted)}
     for blob, content in gitio.cat_blobs(vault.root, list(added)):
-        path = added[blob]
-        category = categories[path]
-        for room in _names(content, wanted.get(category) if category is not None else None):
-            named = carried.setdefault(room, [])
-            if len(named) < NAMERS:
-                named.append(path)
+        for path in added[blob]:
+            for room in _names(content, wanted[read[path]] if path in read else None):
+                named = carried.setdefault(room, [])
+                if len(named) < NAMERS:
+                    named.append(path)
     if any(not paths for paths in carried.values()):
         return None  # a room whose namers all changed: only a whole run knows whether it stays
     return carried
+
+
+def _read(paths: list[str], wanted: Mapping[str, frozenset[str]]) -> list[tuple[Code, str]]:
+    """(code, path) of the records of `paths` whose fields are read: those of a category in
+    `wanted`, in its folder (the others are not read: their rooms come from the grep)."""
+    read_paths = [path for path in paths if (folder := path.rsplit("/", 2)) and
+                  (len(folder) < 3 or folder[1] in wanted)]
+    found = []
+    for path, code in zip(read_paths, fieldreader.codes_of_paths(read_paths), strict=True):
+        if code is None:
+            try:
+                code = path_to_code(path)
+            except CodeError:
+                continue  # a stray file: `dangan check` reports it
+        if code.category in wanted:
+            found.append((code, path))
+    return found
 
 
 def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], gone: frozenset[str] = frozenset(),
@@ -285,18 +302,7 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
     blob_of = {name.decode("utf-8", "surrogateescape"): blob.decode() for blob, name in _LS_TREE.findall(raw)}
     for path in gone:
         blob_of.pop(path, None)
-    # a record lies in its category's folder: the others are not read (their rooms: grep)
-    read_paths = [path for path in blob_of if (folder := path.rsplit("/", 2)) and
-                  (len(folder) < 3 or folder[1] in wanted)]
-    entries: list[tuple[Code, str, str]] = []
-    for path, code in zip(read_paths, fieldreader.codes_of_paths(read_paths), strict=True):
-        if code is None:
-            try:
-                code = path_to_code(path)
-            except CodeError:
-                continue  # a stray file: `dangan check` reports it
-        if code.category in wanted:
-            entries.append((code, path, blob_of[path]))
+    entries = [(code, path, blob_of[path]) for code, path in _read(list(blob_of), wanted)]
     category_of = {blob: code.category for code, _, blob in entries}
 
     def read(blob: str, content: bytes) -> dict[str, Any] | None:
