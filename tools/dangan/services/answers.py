@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,19 @@ def store(vault: Vault, reader: str, found: str, answer: Any, give_back: bool = 
     except OSError:
         pass  # an answer that cannot be kept only costs time
     return json.loads(data)["answer"] if give_back else answer
+
+
+def groundwork(vault: Vault, name: str, commit: str, form: str, lay: Callable[[], dict[str, Any]],
+               give_back: bool = True) -> dict[str, Any]:
+    """What a reader keeps of `commit` for every day (its groundwork, kept as `name`, under
+    the key of an answer without the day): the kept one when its `format` is `form`, else
+    lay()'s, kept (`give_back` as for store())."""
+    found = key(vault, name, commit, None)
+    kept = load(vault, name, found)
+    if isinstance(kept, dict) and kept.get("format") == form:
+        return kept
+    laid: dict[str, Any] = store(vault, name, found, lay(), give_back=give_back)
+    return laid
 
 
 def _age(path: Path) -> int:

@@ -569,17 +569,18 @@ def _groundwork(vault: Vault, commit: str, progress: Callable[[int], None] | Non
     """What `due` of `commit` is made of on any day, kept with the answers (services/answers.py,
     no day in its key): the obligations of the records' marked dates and upkeep, with their
     departments, soonest first (a record's date is the same whatever the day), and what the
-    counts of the archive rooms read (the completed inventories, PD, and the rooms named)."""
-    kept_as = answers.key(vault, GROUND, commit, None)
-    kept = answers.load(vault, GROUND, kept_as)
-    if isinstance(kept, dict) and kept.get("format") == GROUND_FORMAT:
-        return kept
+    counts of the archive rooms read (the completed inventories, PD, and the rooms named).
+    Given back as JSON reads it, as a kept one is: the first run shows what the next will."""
+    return answers.groundwork(vault, GROUND, commit, GROUND_FORMAT, lambda: _lay(vault, commit, progress))
+
+
+def _lay(vault: Vault, commit: str, progress: Callable[[int], None] | None) -> dict[str, Any]:
     marks = _marks(vault)
     gone = frozenset(_path_of(text) for text in handed_over_on(vault.root, commit))
     records, unreadable, rooms = _records(vault, commit, _wanted(marks), gone - {""}, progress)
     found = _assign(_field_obligations(records, marks, vault.tz), vault)
     found.sort(key=lambda item: item.due)
-    ground = {
+    return {
         "format": GROUND_FORMAT,
         "commit": commit,
         # each Obligation's fields in order, its day as an ordinal
@@ -589,8 +590,6 @@ def _groundwork(vault: Vault, commit: str, progress: Callable[[int], None] | Non
         "rooms": sorted(rooms),
         "unreadable": sorted(unreadable),
     }
-    # given back as JSON reads it, as a kept one is: the first run shows what the next will
-    return answers.store(vault, GROUND, kept_as, ground)
 
 
 def _codes(texts: Any) -> list[Code]:

@@ -318,13 +318,8 @@ def _groundwork(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[in
     after its deadline stays late), the paper originals not received with the day each
     falls due, and what the expected-record rules read (model/expected.py prepare). Made
     JSON's types from the start, so a kept one and a fresh one judge alike."""
-    kept_as = answers.key(vault, GROUND, found.commit, None)
-    kept = answers.load(vault, GROUND, kept_as)
-    if isinstance(kept, dict) and kept.get("format") == GROUND_FORMAT:
-        return kept
-    ground = _lay(vault, as_of, found, progress)
-    answers.store(vault, GROUND, kept_as, ground, give_back=False)
-    return ground
+    return answers.groundwork(vault, GROUND, found.commit, GROUND_FORMAT,
+                              lambda: _lay(vault, as_of, found, progress), give_back=False)
 
 
 def _lay(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[int], None] | None) -> dict[str, Any]:

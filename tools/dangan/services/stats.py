@@ -256,12 +256,8 @@ def _groundwork(vault: Vault, as_of: dt.date, found: Any) -> dict[str, Any]:
     in its key), or laid from every record of the commit and kept."""
     if found.commit is None:
         return _lay(snapshot(vault, as_of, found))
-    kept_as = answers.key(vault, GROUND, found.commit, None)
-    kept = answers.load(vault, GROUND, kept_as)
-    if isinstance(kept, dict) and kept.get("format") == GROUND_FORMAT:
-        return kept
     # given back as JSON reads it, as a kept one is: the first run shows what the next will
-    return answers.store(vault, GROUND, kept_as, _lay(snapshot(vault, as_of, found)))
+    return answers.groundwork(vault, GROUND, found.commit, GROUND_FORMAT, lambda: _lay(snapshot(vault, as_of, found)))
 
 
 def _day(vault: Vault, as_of: dt.date, found: Any) -> Data:
