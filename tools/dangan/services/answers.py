@@ -11,6 +11,9 @@ script that asks again. A new commit, another day, an edited vault.yaml or schem
 option or another version of dangan is another key, computed afresh from the per-blob
 caches (services/blobcache.py). Nothing else of the work tree is read by these readers.
 
+What no day changes is kept the same way, once per commit (`groundwork`: a key without the
+day), so that another day of a commit already judged reads no record again.
+
 The newest KEEP answers of each reader are kept (an answer read is made the newest). An
 answer holds what the reader shows and nothing else: clear fields only, never decrypted.
 A file that cannot be read, is of another key, or cannot be written only costs time.
@@ -56,7 +59,7 @@ def code_fingerprint() -> str:
 
 def key(vault: Vault, reader: str, commit: str, day: dt.date | None, **options: Any) -> str:
     """The key of `reader`'s answer about `commit` as of `day` with `options` (JSON values);
-    no day: what is kept serves every day of that commit (`gaps`' groundwork)."""
+    no day: what is kept serves every day of that commit (a groundwork, below)."""
     try:
         config = (vault.root / CONFIG).read_bytes()
     except OSError:

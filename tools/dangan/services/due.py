@@ -34,7 +34,7 @@ from dangan.git import gitio
 from dangan.i18n import Message
 from dangan.model import departments as deps
 from dangan.model import obligations as ob
-from dangan.model.codes import Code, Location, path_to_code
+from dangan.model.codes import Code, Location, parse_code, path_to_code
 from dangan.model.disposal import add_duration, to_day, valid_duration
 from dangan.rules.changes import handed_over_on
 from dangan.services import answers, blobcache
@@ -487,8 +487,6 @@ def _assign(items: list[ob.Obligation], vault: Vault) -> list[ob.Obligation]:
 
 
 def _code_of(text: str) -> Code | None:
-    from dangan.model.codes import parse_code
-
     try:
         return parse_code(text)
     except CodeError:
@@ -547,8 +545,7 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
         if row[6] > limit:
             break
         items.append(ob.Obligation(*row[:6], dt.date.fromordinal(row[6]), *row[7:]))
-    counts = [Record(code, fields) for code, fields in
-              zip(_codes(text for text, _ in ground["counts"]), (fields for _, fields in ground["counts"]), strict=True)]
+    counts = [Record(parse_code(text), fields) for text, fields in ground["counts"]]
     items += _assign(_count_obligations(vault, counts, set(ground["rooms"]), day, first), vault)
     items = [item for item in items if item.due <= horizon and (department is None or item.department == department)]
     items.sort(key=lambda item: (item.due, item.subject, item.field))
@@ -590,9 +587,3 @@ def _lay(vault: Vault, commit: str, progress: Callable[[int], None] | None) -> d
         "rooms": sorted(rooms),
         "unreadable": sorted(unreadable),
     }
-
-
-def _codes(texts: Any) -> list[Code]:
-    from dangan.model.codes import parse_code
-
-    return [parse_code(text) for text in texts]

@@ -26,10 +26,10 @@ from dangan.git import gitio
 from dangan.model import departments as deps
 from dangan.model import filing
 from dangan.model.codes import Code
-from dangan.model.disposal import add_duration, to_day, vault_tz
+from dangan.model.disposal import add_duration, to_day
 from dangan.model.loans import LendingRules, replay
 from dangan.services import blobcache
-from dangan.services.gaps import _config_at, first_commits
+from dangan.services.gaps import _config_at, _tz, first_commits
 
 WINDOW = 365  # days back, ending on the as-of day, for the rates and times to close
 SCORES = (1, 2, 3, 4, 5)
@@ -135,7 +135,7 @@ def _read_snapshot(data: Any) -> Snap:
     snap = Snap(dict(vault.config), vault.tz, None)
     if data.commit is not None:
         snap.config = _config_at(vault, data.commit)  # the filing rules and departments then in force
-        snap.tz = vault_tz(snap.config) if snap.config.get("timezone") else vault.tz
+        snap.tz = _tz(vault, snap.config)
         times = gitio.out(["log", "--max-parents=0", "--format=%ct", data.commit], vault.root).split()
         snap.start = dt.datetime.fromtimestamp(min(int(t) for t in times), snap.tz).date()
         snap.filed = first_commits(vault.root, data.commit, tuple(vault.record_specs))
@@ -485,7 +485,7 @@ def from_groundwork(data: Any, digests: dict[str, Any]) -> None:
     snap = Snap(dict(vault.config), vault.tz, None)
     if data.commit is not None:
         snap.config = _config_at(vault, data.commit)
-        snap.tz = vault_tz(snap.config) if snap.config.get("timezone") else vault.tz
+        snap.tz = _tz(vault, snap.config)
     start = data.ground["indicators"].get("start")
     snap.start = dt.date.fromisoformat(start) if start else None
     snap.records = [(record.code, record.path, digests[record.path]) for record in data.records

@@ -678,8 +678,7 @@ def _pd_texts(vault: Vault, commit: str | None) -> list[tuple[str, bytes]]:
     """(file name without .yaml, content) of every PD record file, in name order."""
     if commit is None:
         folder = vault.root / RECORDS / CATEGORY
-        return [(path.stem, path.read_bytes()) for path in sorted(folder.glob(f"{CATEGORY}-*.yaml"))
-                if folder.is_dir()]
+        return [(path.stem, path.read_bytes()) for path in sorted(folder.glob(f"{CATEGORY}-*.yaml"))]
     from dangan.git import gitio
 
     entries = [e for e in gitio.ls_tree(vault.root, commit, [f"{RECORDS}/{CATEGORY}/"])
