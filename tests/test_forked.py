@@ -61,3 +61,30 @@ def test_without_fork_the_work_is_done_here(tmp_path: Path, monkeypatch) -> None
     with Forked(os.getpid, then=lambda: done.write_text("y")) as child:
         assert child.result() == os.getpid()
     assert done.read_text() == "y"
+
+
+def test_work_behind_is_done_by_a_child_and_waited_for(tmp_path: Path) -> None:
+    """behind(): a child does the work while the parent goes on; join_behind() waits for it.
+    In a forked child already, it is done there and then (not left to a grandchild)."""
+    from dangan.store import forked
+
+    parent = os.getpid()
+    done = tmp_path / "written"
+
+    def work() -> None:
+        time.sleep(0.3)
+        done.write_text(str(os.getpid()))
+
+    forked.behind(work)
+    assert not done.exists()  # the parent went on
+    forked.join_behind()
+    assert done.read_text() != str(parent)  # the child's, written by the time join_behind returned
+
+    inner = tmp_path / "inner"
+
+    def in_a_child() -> str:
+        forked.behind(lambda: inner.write_text(str(os.getpid())))
+        return inner.read_text()  # done before behind() returned
+
+    with Forked(in_a_child) as child:
+        assert child.result() == inner.read_text() != str(parent)

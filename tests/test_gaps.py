@@ -403,3 +403,121 @@ def test_what_the_expected_rules_read_judges_every_day_alike() -> None:
     assert {m.subject for m in found if m.subject} == {
         "FW-A01-02-001-0301-0001", "FW-A01-02-001-0302-0001", "FW-A01-02-001-0303-0001",
         "SB-A01-02-0001", "SB-A01-02-0002"}
+
+
+def test_a_new_commit_follows_the_groundwork_of_the_last(history: Path, tmp_path: Path) -> None:
+    """Issue 26: the groundwork of a commit is followed from that of an earlier one along
+    the files changed (a room let, a room added without its owner file, a new month's HJ,
+    a late repair, an original due, a record deleted): a marker planted in the earlier one
+    shows through, and every day is judged as a run without any cache judges it. A changed
+    vault.yaml lays it again from every record."""
+    import os
+    import subprocess
+
+    followed = tmp_path / "followed"
+    shutil.copytree(history, followed, symlinks=True)
+    shutil.rmtree(followed / ".git" / "dangan" / "cache", ignore_errors=True)
+    judge(followed, "2025-04-02")  # lays the groundwork of the commit of 10 March
+    planted = tmp_path / "planted"
+    shutil.copytree(followed, planted, symlinks=True)
+    grounds = list((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{gaps.GROUND}-*.json"))
+    doc = json.loads(grounds[0].read_bytes())
+    assert [g["code"] for g in doc["answer"]["late"]] == [WX_LATE]  # unchanged below: followed as it is
+    doc["answer"]["late"][0]["what"] = "planted in the groundwork"
+    grounds[0].write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+
+    def change(root: Path) -> None:
+        commit_files(root, [
+            record("FW-room.yaml", FW, opened="2025-01-02", status="rented"),
+            record("FW-room.yaml", "FW-A01-02-001-0302-0001", opened="2025-04-01", status="occupied"),
+            environment("HJ-A01-0003", "2025-04-08"),
+            repair("WX-A01-02-0003", "2025-03-20T10:00:00+08:00"),
+            record("HT-subcontract.yaml", "HT-A01-0002", opened="2025-04-01", signed="2025-04-01",
+                   start="2025-04-01", client_contact=None, custody=None),
+        ], "2025-04-12T12:00:00+08:00", "april")
+        git(root, "rm", "-q", "vault/A01/HJ/HJ-A01-0002.yaml")
+        subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "march's HJ taken out"], cwd=root,
+                       env=dict(os.environ, **dated("2025-04-13T12:00:00+08:00")), check=True)
+
+    for root in (followed, planted):
+        change(root)
+    _, shown = judge(planted, "2025-04-20")
+    assert "planted in the groundwork" in {g["what"] for g in shown["gaps"]}  # followed, not laid again
+    cold = tmp_path / "cold"
+    shutil.copytree(followed, cold, symlinks=True)
+    for day in ("2025-04-14", "2025-04-23", "2025-05-16", "2025-06-01"):
+        _, warm = judge(followed, day)
+        shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
+        _, fresh = judge(cold, day)
+        assert warm == fresh, day
+    assert {("missing", "FW-A01-02-001-0302-0001"), ("late", "WX-A01-02-0003"),
+            ("original", "HT-A01-0002")} <= kinds(warm)
+    # another vault.yaml: laid again from every record, the marker gone
+    settings = load_text((planted / "vault.yaml").read_text("utf-8"))
+    settings["originals"]["within"] = "P11D"
+    (planted / "vault.yaml").write_text(dump(settings), "utf-8")
+    commit_files(planted, [], "2025-04-14T12:00:00+08:00", "originals within 11 days")
+    _, shown = judge(planted, "2025-04-20")
+    assert "planted in the groundwork" not in {g["what"] for g in shown["gaps"]}
+
+
+def test_the_expected_rules_follow_a_change_as_they_read_it_afresh() -> None:
+    """expected.follow on prepare() of a tree, with the records changed, deleted and added
+    since, judges every day as prepare() of the new tree does: rounds of seeded random
+    changes to owner files, rooms, lifts, monthly records and projects."""
+    import datetime as dt
+    import random
+    from zoneinfo import ZoneInfo
+
+    from dangan.model.codes import parse_code
+
+    rules = expected.rules(CONFIG)
+    tz = ZoneInfo("Asia/Shanghai")
+    rng = random.Random(26)
+
+    def one(code: str) -> dict[str, Any]:
+        category = code[:2]
+        day = f"2025-{rng.randint(1, 6):02d}-{rng.randint(1, 28):02d}"
+        if category == "FW":
+            return {"status": rng.choice(["occupied", "rented", "vacant"]), "opened": day}
+        if category == "YZ":
+            return {"status": rng.choice(["active", "closed"]), "opened": day,
+                    **({"closed": day} if rng.random() < 0.5 else {})}
+        if category == "SB":
+            return {"system": rng.choice(["elevator", "pump"]), "opened": day,
+                    **({"inspection_expires": day} if rng.random() < 0.7 else {})}
+        if category == "HJ":
+            return {"period_start": day}
+        return {"status": "active", "management_start": day,
+                **({"management_end": f"2025-{rng.randint(7, 12):02d}-01"} if rng.random() < 0.3 else {})}
+
+    codes = ([f"FW-A0{p}-02-001-030{r}-0001" for p in (1, 2) for r in range(1, 6)]
+             + [f"YZ-A0{p}-02-001-030{r}-0001" for p in (1, 2) for r in range(1, 6)]
+             + [f"SB-A0{p}-02-000{n}" for p in (1, 2) for n in range(1, 4)]
+             + [f"HJ-A0{p}-000{n}" for p in (1, 2) for n in range(1, 9)] + ["XM-A01-0001", "XM-A02-0001"])
+    trees = {code: one(code) for code in codes if rng.random() < 0.7}
+    for _ in range(30):
+        ready = json.loads(json.dumps(expected.prepare(rules, [expected.Item(parse_code(c), t) for c, t in trees.items()], tz)))
+        now = dict(trees)
+        for code in rng.sample(codes, 4):
+            if code in now and rng.random() < 0.3:
+                del now[code]
+            else:
+                now[code] = one(code)
+        touched = [c for c in codes if trees.get(c) != now.get(c)]
+        before = [expected.Item(parse_code(c), trees[c]) for c in touched if c in trees]
+        after = [expected.Item(parse_code(c), now[c]) for c in touched if c in now]
+        around = expected.around(rules, [parse_code(c) for c in touched])
+        near = [expected.Item(code, t) for c, t in now.items()
+                if ((code := parse_code(c)).location, code.category) in around]
+        got = expected.follow(rules, ready, before, after, near, tz)
+        assert got is not None
+        got = json.loads(json.dumps(got))
+        fresh = expected.prepare(rules, [expected.Item(parse_code(c), t) for c, t in now.items()], tz)
+        for day in ("2025-02-01", "2025-04-06", "2025-07-20", "2026-01-10"):
+            when = dt.date.fromisoformat(day)
+            assert (sorted(map(repr, expected.judge(rules, got, when, dt.date(2025, 1, 1))))
+                    == sorted(map(repr, expected.judge(rules, fresh, when, dt.date(2025, 1, 1))))), day
+        trees = now
+    company = [*rules, expected.Rule("company HJ", "every", "HJ", every="P1M", per="company")]
+    assert expected.follow(company, expected.prepare(company, [], tz), [], [], [], tz) is None

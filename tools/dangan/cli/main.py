@@ -133,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     finally:
+        from dangan.store.forked import join_behind
+
+        join_behind()  # what a reader keeps, written behind its output (store/forked.py)
         i18n.set_language("en")  # an in-process caller (the tests) gets English back
         localize(cli)
 

@@ -201,6 +201,7 @@ def _each_prepare(rule: Rule, items: Sequence[Item], by_category: Mapping[str, l
 def _each(rule: Rule, rows: Sequence[Sequence[Any]], day: dt.date) -> list[Missing]:
     out = []
     states = "/".join(sorted(rule.needs_status)) if rule.needs_status else ""
+    needs_status = sorted(rule.needs_status) if rule.needs_status else None
     for code, parts, opened_at, other in rows:
         opened = _day(opened_at) or day  # a record without `opened` is judged from the day itself
         if opened > day:
@@ -212,7 +213,7 @@ def _each(rule: Rule, rows: Sequence[Sequence[Any]], day: dt.date) -> list[Missi
             since = opened if closed is None else max(opened, closed)
             what = f"no {states + ' ' if states else ''}{rule.needs_category} record for {code}"
             out.append(Missing(rule, rule.needs_category, location, since, what, code,
-                               extra={"needs_status": sorted(rule.needs_status)} if rule.needs_status else {}))
+                               extra={"needs_status": list(needs_status)} if needs_status else {}))
         else:
             valid = _day(other)
             if valid is not None and valid >= day:
@@ -267,12 +268,14 @@ def _last_day(index: int, every: str) -> dt.date:
     return period_first(index + 1, every) - dt.timedelta(days=1)
 
 
-def _units(rule: Rule, by_category: Mapping[str, list[Item]], tz: ZoneInfo) -> list[tuple[Location, dt.date, dt.date | None]]:
-    """(location, start, end) of each unit the rule is judged per."""
+def _units(rule: Rule, by_category: Mapping[str, list[Item]], tz: ZoneInfo
+           ) -> list[tuple[Location, dt.date, dt.date | None, str | None]]:
+    """(location, start, end, the path of the record that says so) of each unit the rule
+    is judged per."""
     depth = _UNITS[rule.per]
     if depth == 0:
         starts = [d for items in by_category.values() for i in items if (d := to_day(i.tree.get("opened"), tz))]
-        return [(Location(), min(starts), None)] if starts else []
+        return [(Location(), min(starts), None, None)] if starts else []
     category, fields = _UNIT_START[depth]
     out = []
     for item in by_category.get(category, ()):
@@ -284,38 +287,44 @@ def _units(rule: Rule, by_category: Mapping[str, list[Item]], tz: ZoneInfo) -> l
         end = to_day(item.tree.get("management_end") or item.tree.get("closed"), tz)
         if end is None and item.tree.get("status") in _UNIT_ENDED[depth]:
             continue  # ended, with no date to say when: judged nowhere
-        out.append((item.code.location, start, end))
+        out.append((item.code.location, start, end, item.code.path))
     return out
+
+
+def _mark(rule: Rule, item: Item, tz: ZoneInfo) -> tuple[tuple[str, ...], int] | None:
+    """(the unit's location parts, the period number) a record of a periodic rule marks."""
+    assert rule.every is not None
+    if item.code.category != rule.category or not matches(rule, item.tree):
+        return None
+    when = next((d for f in rule.date if (d := to_day(item.tree.get(f), tz)) is not None), None)
+    if when is None:
+        return None
+    return item.code.location.parts[:_UNITS[rule.per]], period_index(when, rule.every)
 
 
 def _every_prepare(rule: Rule, by_category: Mapping[str, list[Item]], tz: ZoneInfo) -> dict[str, Any]:
     """What a periodic rule reads, whatever the day: the periods each unit's records mark
-    ("seen": [location parts, period numbers]) and the units ("units": [location parts,
-    start, end], days as ordinals or null)."""
-    every = rule.every
-    assert every is not None
-    depth = _UNITS[rule.per]
-    seen: dict[tuple[str, ...], set[int]] = {}
+    ("seen": [location parts, period numbers, how many records mark each]) and the units
+    ("units": [location parts, start, end, the path of the record], days as ordinals or
+    null, in the records' order)."""
+    seen: dict[tuple[str, ...], dict[int, int]] = {}
     for item in by_category.get(rule.category, ()):
-        if not matches(rule, item.tree):
-            continue
-        when = next((d for f in rule.date if (d := to_day(item.tree.get(f), tz)) is not None), None)
-        if when is None:
-            continue
-        seen.setdefault(item.code.location.parts[:depth], set()).add(period_index(when, every))
-    return {"seen": [[list(parts), sorted(marks)] for parts, marks in seen.items()],
-            "units": [[list(location.parts), began.toordinal(), _ordinal(end)]
-                      for location, began, end in _units(rule, by_category, tz)]}
+        if (marked := _mark(rule, item, tz)) is not None:
+            marks = seen.setdefault(marked[0], {})
+            marks[marked[1]] = marks.get(marked[1], 0) + 1
+    return {"seen": [[list(parts), sorted(marks), [marks[m] for m in sorted(marks)]] for parts, marks in seen.items()],
+            "units": [[list(location.parts), began.toordinal(), _ordinal(end), path]
+                      for location, began, end, path in _units(rule, by_category, tz)]}
 
 
 def _every(rule: Rule, ready: Mapping[str, Any], day: dt.date, start: dt.date | None) -> list[Missing]:
     """Periods as numbers: the records mark theirs, and the gaps between marks are the runs."""
     every = rule.every
     assert every is not None
-    seen = {tuple(parts): marks for parts, marks in ready["seen"]}
+    seen = {tuple(parts): marks for parts, marks, *_counts in ready["seen"]}
     out = []
     since = rule.since or start
-    for parts, began_at, end_at in ready["units"]:
+    for parts, began_at, end_at, *_path in ready["units"]:
         began, end = dt.date.fromordinal(began_at), _day(end_at)
         begin = max(began, since) if since else began
         first = period_index(begin, every)
@@ -359,6 +368,74 @@ def prepare(all_rules: Sequence[Rule], items: Iterable[Item], tz: ZoneInfo) -> l
         by_category.setdefault(item.code.category, []).append(item)
     return [_each_prepare(rule, by_category.get(rule.category, []), by_category, tz) if rule.kind == "each"
             else _every_prepare(rule, by_category, tz) for rule in all_rules]
+
+
+def around(all_rules: Sequence[Rule], changed: Iterable[Code]) -> set[tuple[Location, str]]:
+    """The (location, category) folders whose records follow() needs beside the changed
+    ones: a rule of a set that needs a record at the same location reads every record of
+    both categories there."""
+    out: set[tuple[Location, str]] = set()
+    codes = list(changed)
+    for rule in all_rules:
+        if rule.kind == "each" and rule.needs_category:
+            both = (rule.category, rule.needs_category)
+            for code in codes:
+                if code.category in both:
+                    out.update((code.location, category) for category in both)
+    return out
+
+
+def follow(all_rules: Sequence[Rule], prepared: Sequence[Any], before: Sequence[Item], after: Sequence[Item],
+           near: Sequence[Item], tz: ZoneInfo) -> list[Any] | None:
+    """prepare() of a tree from prepare() of an earlier one with the same rules, following
+    the records that changed between them: `before` and `after` are the changed records as
+    they were and are (one side absent for an added or a deleted one), `near` every record
+    now in the folders around() names. None when a rule needs every record again (a
+    company-wide periodic rule: its start is the earliest `opened` of all)."""
+    if any(rule.kind == "every" and _UNITS[rule.per] == 0 for rule in all_rules):
+        return None
+    changed = {str(item.code) for item in (*before, *after)}
+    out: list[Any] = []
+    for rule, ready in zip(all_rules, prepared, strict=True):
+        if rule.kind == "each" and rule.needs_category:
+            both = (rule.category, rule.needs_category)
+            touched = {item.code.location for item in (*before, *after) if item.code.category in both}
+            by_category: dict[str, list[Item]] = {}
+            for item in near:
+                if item.code.location in touched and item.code.category in both:
+                    by_category.setdefault(item.code.category, []).append(item)
+            parts = {location.parts for location in touched}
+            out.append([row for row in ready if tuple(row[1]) not in parts]
+                       + _each_prepare(rule, by_category.get(rule.category, []), by_category, tz))
+        elif rule.kind == "each":
+            out.append([row for row in ready if row[0] not in changed]
+                       + _each_prepare(rule, [i for i in after if i.code.category == rule.category], {}, tz))
+        else:
+            out.append(_every_follow(rule, ready, before, after, tz))
+    return out
+
+
+def _every_follow(rule: Rule, ready: Mapping[str, Any], before: Sequence[Item], after: Sequence[Item],
+                  tz: ZoneInfo) -> dict[str, Any]:
+    """A periodic rule's prepare() followed: each changed record's mark taken back and
+    its new one counted; the units said by a changed record read again."""
+    seen = {tuple(parts): dict(zip(marks, counts, strict=True)) for parts, marks, counts in ready["seen"]}
+    for items, step in ((before, -1), (after, 1)):
+        for item in items:
+            if (marked := _mark(rule, item, tz)) is not None:
+                marks = seen.setdefault(marked[0], {})
+                marks[marked[1]] = marks.get(marked[1], 0) + step
+                if not marks[marked[1]]:
+                    del marks[marked[1]]
+    category = _UNIT_START[_UNITS[rule.per]][0]
+    paths = {item.code.path for item in (*before, *after) if item.code.category == category}
+    units = [row for row in ready["units"] if row[3] not in paths]
+    units += [[list(location.parts), began.toordinal(), _ordinal(end), path] for location, began, end, path
+              in _units(rule, {category: [i for i in after if i.code.category == category]}, tz)]
+    units.sort(key=lambda row: row[3].encode("utf-8", "surrogateescape"))
+    return {"seen": [[list(parts), sorted(marks), [marks[m] for m in sorted(marks)]]
+                     for parts, marks in seen.items() if marks],
+            "units": units}
 
 
 def judge(all_rules: Sequence[Rule], prepared: Sequence[Any], day: dt.date,

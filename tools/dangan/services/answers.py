@@ -12,7 +12,9 @@ option or another version of dangan is another key, computed afresh from the per
 caches (services/blobcache.py). Nothing else of the work tree is read by these readers.
 
 What no day changes is kept the same way, once per commit (`groundwork`: a key without the
-day), so that another day of a commit already judged reads no record again.
+day), so that another day of a commit already judged reads no record again; a reader may
+follow the groundwork of an earlier commit along the files changed since rather than lay
+it again from every record.
 
 The newest KEEP answers of each reader are kept (an answer read is made the newest). An
 answer holds what the reader shows and nothing else: clear fields only, never decrypted.
@@ -33,6 +35,7 @@ from typing import Any
 from dangan.git import gitio
 from dangan.i18n import language
 from dangan.store import fsutil
+from dangan.store.forked import behind
 from dangan.store.vault import CONFIG, Vault
 
 KEEP = 4
@@ -101,13 +104,22 @@ def load(vault: Vault, reader: str, found: str) -> Any | None:
     return doc["answer"]
 
 
-def store(vault: Vault, reader: str, found: str, answer: Any, give_back: bool = True) -> Any:
+def store(vault: Vault, reader: str, found: str, answer: Any, give_back: bool = True, base: str | None = None) -> Any:
     """Keep `answer` under `found`, and only the newest KEEP answers of `reader`; give it
     back as load() will (JSON's types: a tuple is a list, a number key a string), so that
     the first run and the next ones show the same (`give_back=False`: `answer` itself, for
-    one made of JSON's types already)."""
+    one made of JSON's types already: then written by a forked child while the command
+    shows it, store/forked.py behind). `base`: the key but for the commit (groundwork())."""
+    if not give_back:
+        behind(lambda: _store(vault, reader, found, answer, base))
+        return answer
+    return _store(vault, reader, found, answer, base)
+
+
+def _store(vault: Vault, reader: str, found: str, answer: Any, base: str | None) -> Any:
     try:
-        data = json.dumps({"key": found, "answer": answer}, ensure_ascii=False, separators=(",", ":"))
+        doc = {"key": found, "answer": answer} if base is None else {"key": found, "base": base, "answer": answer}
+        data = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     except (ValueError, TypeError):
         return answer  # not JSON: not kept
     try:
@@ -120,20 +132,49 @@ def store(vault: Vault, reader: str, found: str, answer: Any, give_back: bool = 
             old.unlink(missing_ok=True)
     except OSError:
         pass  # an answer that cannot be kept only costs time
-    return json.loads(data)["answer"] if give_back else answer
+    return json.loads(data)["answer"]
 
 
 def groundwork(vault: Vault, name: str, commit: str, form: str, lay: Callable[[], dict[str, Any]],
-               give_back: bool = True) -> dict[str, Any]:
+               give_back: bool = True,
+               follow: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> dict[str, Any]:
     """What a reader keeps of `commit` for every day (its groundwork, kept as `name`, under
     the key of an answer without the day): the kept one when its `format` is `form`, else
-    lay()'s, kept (`give_back` as for store())."""
+    lay()'s, kept (`give_back` as for store()).
+
+    `follow(earlier)`, when given, is asked first with the newest groundwork kept of another
+    commit with every other input the same (the same key but for the commit: the rules of
+    the work tree, the options, the language, dangan's code): the groundwork of `commit`
+    from it and the files changed since, or None when it cannot be sure (then lay())."""
     found = key(vault, name, commit, None)
     kept = load(vault, name, found)
     if isinstance(kept, dict) and kept.get("format") == form:
         return kept
-    laid: dict[str, Any] = store(vault, name, found, lay(), give_back=give_back)
-    return laid
+    base = key(vault, name, "", None)
+    laid = None
+    if follow is not None:
+        earlier = _newest(vault, name, base)
+        if isinstance(earlier, dict) and earlier.get("format") == form and earlier.get("commit") != commit:
+            laid = follow(earlier)
+    if laid is None:
+        laid = lay()
+    given: dict[str, Any] = store(vault, name, found, laid, give_back=give_back, base=base)
+    return given
+
+
+def _newest(vault: Vault, name: str, base: str) -> Any | None:
+    """The newest answer kept as `name` under the key `base` for another commit (None: the
+    newest is of other inputs, or none is kept)."""
+    with contextlib.suppress(OSError):
+        for path in sorted(_folder(vault).glob(f"{name}-{'[0-9a-f]' * 32}.json"), key=_age, reverse=True):
+            try:
+                doc = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict) and doc.get("base") == base:
+                return doc.get("answer")
+            return None  # only the newest is read: the others are older still
+    return None
 
 
 def _age(path: Path) -> int:

@@ -34,18 +34,20 @@ from dangan.git import gitio
 from dangan.i18n import Message
 from dangan.model import departments as deps
 from dangan.model import expected, filing
+from dangan.model import handover as handovers
 from dangan.model.codes import Code, path_to_code
 from dangan.model.disposal import vault_tz
-from dangan.rules.changes import handed_over_on
+from dangan.rules.changes import commit_changes, handed_over_on
 from dangan.services import answers, blobcache
 from dangan.store import fsutil
 from dangan.store.forked import Forked
-from dangan.store.vault import RECORDS, Vault
+from dangan.store.vault import CONFIG, RECORDS, Vault
 
 FORMAT = "dangan gaps 1"
 KINDS = ("late", "missing", "original")
 CACHE = "filed.json"
 FIELDS = "gaps-fields.json"
+_HANDOVERS = f"{RECORDS}/{handovers.CATEGORY}/"
 _LS_TREE = re.compile(rb"[0-7]{6} blob ([0-9a-f]{40,64})\t([^\0]+)\0")
 
 
@@ -204,8 +206,21 @@ def _read_records(vault: Vault, raw: bytes, want: Wanted, cached: dict[str, Any]
     """(blob -> the wanted fields of its record, the records as (code, path, blob), whether
     any was read from git) of an `ls-tree -r -z` listing: the fields read before come from
     `cached`, the others from git."""
-    listed = [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
-    listed = [(blob, path) for blob, path in listed
+    entries = _listed_entries(raw, want)
+    blobs = {blob for _, _, blob in entries}
+    trees = {blob: cached[blob] for blob in blobs if blob in cached}
+    todo = [blob for blob in blobs if blob not in trees]
+    if todo:
+        # one cat-file while the `git log` pass of a cold run keeps the other core busy (two
+        # cost ~0.6 s more CPU for the same wall time on a quiet machine), two otherwise
+        trees.update(gitio.read_blobs(vault.root, todo, lambda _blob, content: _read_one(content, want),
+                                      processes=1 if logging() else 2, progress=progress))
+    return trees, entries, bool(todo)
+
+
+def _listed_entries(raw: bytes, want: Wanted) -> list[tuple[Code, str, str]]:
+    """(code, path, blob) of the records of an `ls-tree -z` listing that `want` reads."""
+    listed = [(blob, path) for blob, path in _listed(raw)
               if path.rsplit("/", 1)[-1][:2] in want.categories and path.endswith(".yaml")]
     entries: list[tuple[Code, str, str]] = []
     for (blob, path), code in zip(listed, fields.codes_of_paths([path for _, path in listed]), strict=True):
@@ -215,28 +230,20 @@ def _read_records(vault: Vault, raw: bytes, want: Wanted, cached: dict[str, Any]
             except CodeError:
                 continue  # a stray file: `dangan check` reports it
         entries.append((code, path, blob))
+    return entries
 
-    keep = want.fields | want.nested
 
-    def read(content: bytes) -> Any:
-        try:
-            tree = fields.read(content, want.fields, want.nested)
-        except UnicodeDecodeError:
-            tree = None
-        if tree is None:
-            full = tree_or_none(content)
-            tree = {k: v for k, v in full.items() if k in keep} if isinstance(full, dict) else None
-        return tree
-
-    blobs = {blob for _, _, blob in entries}
-    trees = {blob: cached[blob] for blob in blobs if blob in cached}
-    todo = [blob for blob in blobs if blob not in trees]
-    if todo:
-        # one cat-file while the `git log` pass of a cold run keeps the other core busy (two
-        # cost ~0.6 s more CPU for the same wall time on a quiet machine), two otherwise
-        trees.update(gitio.read_blobs(vault.root, todo, lambda _blob, content: read(content),
-                                      processes=1 if logging() else 2, progress=progress))
-    return trees, entries, bool(todo)
+def _read_one(content: bytes, want: Wanted) -> Any:
+    """The fields `want` names of one record's text (None: not a mapping)."""
+    try:
+        tree = fields.read(content, want.fields, want.nested)
+    except UnicodeDecodeError:
+        tree = None
+    if tree is None:
+        full = tree_or_none(content)
+        keep = want.fields | want.nested
+        tree = {k: v for k, v in full.items() if k in keep} if isinstance(full, dict) else None
+    return tree
 
 
 # ------------------------------------------------------------------ gaps
@@ -309,7 +316,8 @@ def _department(vault: Vault, config: dict[str, Any], department: str | None) ->
 # ------------------------------------------------------------------ what the day does not change
 
 GROUND = "gaps-ground"  # the groundwork's name among the kept answers
-GROUND_FORMAT = "dangan gaps groundwork 1"
+GROUND_FORMAT = "dangan gaps groundwork 2"
+FOLLOWED = 2000  # more files changed since the groundwork kept: it is laid again
 
 
 def _groundwork(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[int], None] | None) -> dict[str, Any]:
@@ -317,9 +325,57 @@ def _groundwork(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[in
     answers (services/answers.py, no day in its key): the late filings (a record filed
     after its deadline stays late), the paper originals not received with the day each
     falls due, and what the expected-record rules read (model/expected.py prepare). Made
-    JSON's types from the start, so a kept one and a fresh one judge alike."""
+    JSON's types from the start, so a kept one and a fresh one judge alike. The groundwork
+    of an earlier commit is followed along the files changed since (`_follow`) when it can
+    be; else it is laid from every record (`_lay`)."""
     return answers.groundwork(vault, GROUND, found.commit, GROUND_FORMAT,
-                              lambda: _lay(vault, as_of, found, progress), give_back=False)
+                              lambda: _lay(vault, as_of, found, progress), give_back=False,
+                              follow=lambda before: _follow(vault, before, found))
+
+
+class _Filings:
+    """How one record's filing is judged whatever the day: late (a gap) and its paper
+    original not received (a row: code, category, location, department, responsible,
+    filed, due)."""
+
+    def __init__(self, config: dict[str, Any], tz: Any, start: dt.date, filed_at: dict[str, int]) -> None:
+        self.rules = filing.deadlines(config)
+        self.originals = filing.originals(config)
+        self.department_of = deps.assigner(deps.parse(config))
+        self.tz, self.start, self.filed_at = tz, start, filed_at
+        self.days: dict[int, dt.date] = {}
+
+    def filed(self, path: str) -> dt.date | None:
+        when = self.filed_at.get(path)
+        if when is None:
+            return None
+        if when not in self.days:  # records share their commits: one conversion per commit
+            self.days[when] = dt.datetime.fromtimestamp(when, self.tz).date()
+        return self.days[when]
+
+    def judge(self, code: Code, path: str, tree: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Any] | None]:
+        day = self.filed(path)
+        if day is None:
+            return None, None
+        late = original = None
+        rule = self.rules.get(code.category)
+        if rule is not None and (found_late := filing.lateness(rule, tree, day, self.tz, self.start)) is not None:
+            name, responsible = _owner(self.department_of, code)
+            late = _gap(
+                "late", name, responsible, code, found_late.deadline + dt.timedelta(days=1),
+                f"{code} filed {found_late.filed.isoformat()}, {found_late.days_late} d after its deadline "
+                f"{found_late.deadline.isoformat()} ({rule.within} after {found_late.business_field} "
+                f"{found_late.business_day.isoformat()})",
+                code=str(code), filed=day.isoformat(), deadline=found_late.deadline.isoformat(),
+                business_field=found_late.business_field, business_date=found_late.business_day.isoformat(),
+                days_late=found_late.days_late, within=str(rule.within))
+        if (filing.expects_original(self.originals, code.category, tree) and not filing.received(tree)
+                and not _shelved(tree)):
+            name, responsible = _owner(self.department_of, code)
+            due = filing.original_due(self.originals, day)
+            original = [str(code), code.category, "-".join(code.location.parts), name, responsible,
+                        day.isoformat(), due.isoformat()]
+        return late, original
 
 
 def _lay(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[int], None] | None) -> dict[str, Any]:
@@ -330,7 +386,6 @@ def _lay(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[int], Non
         snap.records = [(code, path, tree) for code, path, tree in snap.records if str(code) not in handed]
     config = snap.config
     tz = _tz(vault, config)
-    department_of = deps.assigner(deps.parse(config))
     start = _first_day(vault.root, snap.commit, tz)
     records = snap.records
 
@@ -342,48 +397,119 @@ def _lay(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[int], Non
         for write in snap.writes:
             write()
 
-    days: dict[int, dt.date] = {}
-
-    def filed(path: str) -> dt.date | None:
-        when = snap.filed.get(path)
-        if when is None:
-            return None
-        if when not in days:  # records share their commits: one conversion per commit
-            days[when] = dt.datetime.fromtimestamp(when, tz).date()
-        return days[when]
-
     late: list[dict[str, Any]] = []
     originals: list[list[Any]] = []
     # the other core writes the caches and reads what the expected records need while this
     # one judges each record's filing (store/forked.py)
     with Forked(write_caches) if snap.writes else contextlib.nullcontext(), Forked(prepare) as child:
-        rules = filing.deadlines(config)
-        wanted_originals = filing.originals(config)
+        filings = _Filings(config, tz, start, snap.filed)
         for code, path, tree in records:
-            day = filed(path)
-            if day is None:
-                continue
-            rule = rules.get(code.category)
-            if rule is not None and (found_late := filing.lateness(rule, tree, day, tz, start)) is not None:
-                name, responsible = _owner(department_of, code)
-                late.append(_gap(
-                    "late", name, responsible, code, found_late.deadline + dt.timedelta(days=1),
-                    f"{code} filed {found_late.filed.isoformat()}, {found_late.days_late} d after its deadline "
-                    f"{found_late.deadline.isoformat()} ({rule.within} after {found_late.business_field} "
-                    f"{found_late.business_day.isoformat()})",
-                    code=str(code), filed=day.isoformat(), deadline=found_late.deadline.isoformat(),
-                    business_field=found_late.business_field, business_date=found_late.business_day.isoformat(),
-                    days_late=found_late.days_late, within=str(rule.within)))
-            if (filing.expects_original(wanted_originals, code.category, tree) and not filing.received(tree)
-                    and not _shelved(tree)):
-                name, responsible = _owner(department_of, code)
-                due = filing.original_due(wanted_originals, day)
-                originals.append([str(code), code.category, "-".join(code.location.parts), name, responsible,
-                                  day.isoformat(), due.isoformat()])
+            found_late, original = filings.judge(code, path, tree)
+            if found_late is not None:
+                late.append(found_late)
+            if original is not None:
+                originals.append(original)
         prepared = child.result()
-    return {"format": GROUND_FORMAT, "commit": snap.commit, "committed": snap.committed,
+    return {"format": GROUND_FORMAT, "commit": snap.commit, "committed": snap.committed, "timezone": str(tz),
             "start": start.isoformat(), "late": late, "originals": originals, "expected": prepared,
             "unreadable": snap.unreadable}
+
+
+def _follow(vault: Vault, before: dict[str, Any], found: Any) -> dict[str, Any] | None:
+    """The groundwork of `found.commit` from `before`, that of an earlier commit (its
+    ancestor), following the records changed between them: each changed record's late
+    filing and paper original judged again, and what the expected-record rules read
+    followed (model/expected.py follow). A record first added in between with its content
+    unchanged (deleted and added again) is judged again too: its filing day may differ.
+    None, to lay it from every record, when vault.yaml, a handover (YJ), the timezone or
+    the vault's first day differs, more than FOLLOWED files changed, or a rule needs every
+    record (expected.follow)."""
+    root, commit, since = vault.root, found.commit, before.get("commit")
+    if (not isinstance(since, str) or not gitio.has_object(root, since)
+            or not gitio.is_ancestor(root, since, commit)):
+        return None
+    changes = commit_changes(root, since, commit, also=(CONFIG,))
+    if len(changes) > FOLLOWED or any(c.path == CONFIG or c.path.startswith(_HANDOVERS) for c in changes):
+        return None
+    config = _config_at(vault, commit)
+    tz = _tz(vault, config)
+    start = _first_day(root, commit, tz)
+    if before.get("timezone") != str(tz) or before.get("start") != start.isoformat():
+        return None
+    specs = tuple(vault.record_specs)
+    readded = _log_adds(root, [f"{since}..{commit}"], specs)
+    ours = [c for c in changes if c.path.startswith(specs)]
+    if len(ours) + len(readded) > FOLLOWED:
+        return None
+    rules = expected.rules(config)
+    want = _wanted(config)
+    handed = handed_over_on(root, commit)
+    # the records read: each changed one as it was and as it is, those added again as they
+    # are, and every record of the folders the expected-record rules need around a change
+    changed = {c.path for c in ours}
+    judged = changed | set(readded)
+    codes = [code for code, _, _ in _entries(want, [(c.old or c.new or "", c.path) for c in ours])]
+    listed = sorted({f"{RECORDS}/{'/'.join(location.parts)}/{category}/".replace("//", "/")
+                     for location, category in expected.around(rules, codes)} | (judged - changed))
+    raw = gitio.run(["ls-tree", "-z", commit, "--", *listed], root).stdout if listed else b""
+    now = {path: blob for blob, path in _listed(raw)} | {c.path: c.new for c in ours if c.new}
+    entries_now = [e for e in _entries(want, [(blob, path) for path, blob in now.items()]) if str(e[0]) not in handed]
+    entries_was = [e for e in _entries(want, [(c.old, c.path) for c in ours if c.old]) if str(e[0]) not in handed]
+    trees = _read_fields(vault, want, {blob for _, _, blob in (*entries_now, *entries_was)})
+
+    # the filing days of the records judged again: their first commits, asked of git for
+    # those paths alone (the cache of every record's, filed.json, is 60 MB at a million)
+    again_now = sorted(path for _, path, _ in entries_now if path in judged)
+    filings = _Filings(config, tz, start, _log_adds(root, [commit], tuple(again_now)) if again_now else {})
+    # a record's code is its file's name (model/codes.py): the rows of the paths judged again
+    again = {path.rsplit("/", 1)[-1].removesuffix(".yaml") for path in judged}
+    late = [gap for gap in before["late"] if gap["code"] not in again]
+    originals = [row for row in before["originals"] if row[0] not in again]
+    unreadable = [path for path in before["unreadable"] if path not in judged]
+    after: list[expected.Item] = []
+    near: list[expected.Item] = []
+    for code, path, blob in entries_now:
+        tree = trees.get(blob)
+        if not isinstance(tree, dict):
+            if path in judged:
+                unreadable.append(path)
+            continue
+        near.append(expected.Item(code, tree))
+        if path in changed:
+            after.append(expected.Item(code, tree))
+        if path in judged:
+            found_late, original = filings.judge(code, path, tree)
+            if found_late is not None:
+                late.append(found_late)
+            if original is not None:
+                originals.append(original)
+    was_items = [expected.Item(code, tree) for code, _, blob in entries_was if isinstance(tree := trees.get(blob), dict)]
+    prepared = expected.follow(rules, before["expected"], was_items, after, near, tz)
+    if prepared is None:
+        return None
+    unreadable.sort(key=lambda path: path.encode("utf-8", "surrogateescape"))
+    return {"format": GROUND_FORMAT, "commit": commit, "committed": found.committed, "timezone": str(tz),
+            "start": start.isoformat(), "late": late, "originals": originals, "expected": prepared,
+            "unreadable": unreadable}
+
+
+def _listed(raw: bytes) -> list[tuple[str, str]]:
+    """(blob, path) of an `ls-tree -z` listing."""
+    return [(blob.decode(), name.decode("utf-8", "surrogateescape")) for blob, name in _LS_TREE.findall(raw)]
+
+
+def _entries(want: Wanted, listed: list[tuple[str, str]]) -> list[tuple[Code, str, str]]:
+    """(code, path, blob) of the records among (blob, path) pairs that `want` reads, as
+    _read_records takes them from a listing."""
+    raw = b"".join(b"100644 blob %s\t%s\0" % (blob.encode(), path.encode("utf-8", "surrogateescape"))
+                   for blob, path in listed if blob)
+    return _listed_entries(raw, want)
+
+
+def _read_fields(vault: Vault, want: Wanted, blobs: set[str]) -> dict[str, Any]:
+    """blob -> the wanted fields of its record, read from git (a few: a followed change)."""
+    return gitio.read_blobs(vault.root, sorted(blobs), lambda _blob, content: _read_one(content, want),
+                            processes=1) if blobs else {}
 
 
 def _owner(department_of: Callable[[Code], Any], code: Code) -> tuple[str, str | None]:
@@ -411,27 +537,34 @@ def _answer(vault: Vault, as_of: dt.date, department: str | None, commit: str | 
     if ground is not None:
         gaps += [gap for gap in ground["late"] if department is None or gap["department"] == department]
         day = as_of.isoformat()
+        since_of: dict[str, str] = {}  # due day -> the day after
         for code, category, location, name, responsible, filed_on, due in ground["originals"]:
             if due < day and (department is None or name == department):  # ISO days sort as dates
+                if (since := since_of.get(due)) is None:
+                    since = since_of[due] = (dt.date.fromisoformat(due) + dt.timedelta(days=1)).isoformat()
                 gaps.append({"kind": "original", "department": name, "responsible": responsible,
-                             "category": category, "location": location,
-                             "since": (dt.date.fromisoformat(due) + dt.timedelta(days=1)).isoformat(),
+                             "category": category, "location": location, "since": since,
                              "what": f"{code}: paper original not received (filed {filed_on}, due by {due})",
                              "code": code, "filed": filed_on, "due": due})
         start = dt.date.fromisoformat(ground["start"]) if ground.get("start") else None
+        owners: dict[tuple[str, Any], tuple[str, str | None, str]] = {}  # (category, location) -> its department
         for miss in expected.judge(expected.rules(config), ground["expected"], as_of, start):
-            where = Code(miss.category, miss.location, 0)
-            name, responsible = _owner(department_of, where)
+            if (owner := owners.get((miss.category, miss.location))) is None:
+                owner = owners[(miss.category, miss.location)] = (
+                    *_owner(department_of, Code(miss.category, miss.location, 0)), "-".join(miss.location.parts))
+            name, responsible, location = owner
             if department is not None and name != department:
                 continue
-            extra: dict[str, Any] = {"rule": miss.rule.name, "missing_category": miss.category}
+            gap = {"kind": "missing", "department": name, "responsible": responsible, "category": miss.category,
+                   "location": location, "since": miss.since.isoformat(), "what": miss.what,
+                   "rule": miss.rule.name, "missing_category": miss.category}
             if miss.subject:
-                extra["code"] = miss.subject
+                gap["code"] = miss.subject
             if miss.periods:
-                extra.update(periods=miss.periods, every=miss.rule.every, last_period=miss.last.isoformat()
-                             if miss.last else None)
-            extra.update(miss.extra)
-            gaps.append(_gap("missing", name, responsible, where, miss.since, miss.what, **extra))
+                gap.update(periods=miss.periods, every=miss.rule.every, last_period=miss.last.isoformat()
+                           if miss.last else None)
+            gap.update(miss.extra)
+            gaps.append(gap)
 
     order = {k: i for i, k in enumerate(KINDS)}
     gaps.sort(key=lambda g: (g["department"] == deps.UNASSIGNED, g["department"], order[g["kind"]],
@@ -440,10 +573,14 @@ def _answer(vault: Vault, as_of: dt.date, department: str | None, commit: str | 
     for d in departments:
         if department is None or d.name == department:
             by_department[d.name] = {"name": d.name, "responsible": d.responsible, **dict.fromkeys(KINDS, 0)}
+    counts = dict.fromkeys(KINDS, 0)
     for gap in gaps:
-        entry = by_department.setdefault(gap["department"], {"name": gap["department"], "responsible": None,
-                                                              **dict.fromkeys(KINDS, 0)})
+        entry = by_department.get(gap["department"])
+        if entry is None:
+            entry = by_department[gap["department"]] = {"name": gap["department"], "responsible": None,
+                                                        **dict.fromkeys(KINDS, 0)}
         entry[gap["kind"]] += 1
+        counts[gap["kind"]] += 1
     return {
         "format": FORMAT,
         "as_of": as_of.isoformat(),
@@ -451,7 +588,7 @@ def _answer(vault: Vault, as_of: dt.date, department: str | None, commit: str | 
         "commit": commit,
         "committed": committed,
         "department": department,
-        "counts": {**{k: sum(1 for g in gaps if g["kind"] == k) for k in KINDS}, "total": len(gaps)},
+        "counts": {**counts, "total": len(gaps)},
         "departments": list(by_department.values()),
         "gaps": gaps,
         "unreadable": list(ground["unreadable"]) if ground is not None else [],

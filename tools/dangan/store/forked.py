@@ -19,6 +19,11 @@ buffers, no atexit). When the child fails, cannot be forked, or the platform has
 `result()` computes in this process instead: the same answer, slower. Objects that exist
 at the fork are frozen (`gc.freeze`) so that the child's collector does not copy the
 parent's memory page by page. Fork only where no thread of ours is running.
+
+`behind(work)` is the same child with nothing to answer: what a reader keeps of its answer
+(a JSON encoding of 100 MB at a million records) is written by it while the command shows
+the answer; the command line waits for it (`join_behind`) before it ends, so the next
+command finds it written. In a forked child already, it is done there and then.
 """
 from __future__ import annotations
 
@@ -29,6 +34,9 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+_behind: list[Forked[None]] = []
+_in_child = False
 
 
 class Forked(Generic[T]):
@@ -55,6 +63,9 @@ class Forked(Generic[T]):
         self._pid, self._fd = pid, read
 
     def _child(self, read: int, write: int) -> None:  # pragma: no cover - runs in the child
+        global _in_child
+        _in_child = True
+        _behind.clear()  # the parent's to wait for
         code = 0
         try:
             os.close(read)
@@ -139,3 +150,24 @@ class Forked(Generic[T]):
 
     def __exit__(self, failed: type[BaseException] | None, *_exc: object) -> None:
         self.join(work=failed is None)
+
+
+def _nothing() -> None:
+    return None
+
+
+def behind(work: Callable[[], Any]) -> None:
+    """`work` done by a forked child while this process goes on; join_behind() waits for
+    it. Done here and now in a forked child, or where there is no fork."""
+    if _in_child or not hasattr(os, "fork"):
+        work()
+        return
+    _behind.append(Forked(_nothing, then=work))
+
+
+def join_behind() -> None:
+    """Wait for the work behind() started (or do it here, when no child could be forked)."""
+    while _behind:
+        child = _behind.pop()
+        child.result()  # read before the pipe is closed: a child whose answer is unread stops
+        child.join()
