@@ -476,3 +476,57 @@ def test_the_room_summary_of_a_commit_is_that_of_its_records(work: Path) -> None
     assert inventory.room_summary(vault, day, now) == dirty
     (work / "vault/QY/QY-0004.yaml").unlink()  # gone from the work tree, not from HEAD
     assert inventory.room_summary(vault, day, now) == dirty
+
+
+def test_the_rooms_of_a_new_commit_follow_those_of_the_last(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 26: `stats` asks for HEAD's rooms and flags after every commit; what was found
+    for the last commit is followed along the files changed (no `git grep` of every record)
+    and answers as the grep does: a room's only record moved to another room, a record
+    flagged, a decoy whose literal block reads like a room and a flag, a new room. When
+    every record kept as naming a room changed, the grep runs again."""
+    vault = Vault.open(work)
+    grep = inventory._custodies_of_rooms
+    calls: list[str] = []
+
+    def counted(vault: Vault, commit: str | None = None, kept: dict | None = None):
+        calls.append(commit or "")
+        return grep(vault, commit, kept)
+
+    monkeypatch.setattr(inventory, "_custodies_of_rooms", counted)
+
+    def pairs(found) -> list[tuple[str, dict]]:  # what room_summary reads: the code and its custody
+        return [(str(code), custody) for code, _tree, custody in found]
+
+    def commit(message: str) -> str:
+        git(work, "add", "-A")
+        git(work, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", message)
+        return git(work, "rev-parse", "HEAD").strip()
+
+    first = git(work, "rev-parse", "HEAD").strip()
+    assert pairs(inventory._custodies_of_commit(vault, first)) == pairs(grep(vault, first))
+    assert len(calls) == 1
+    moved = work / "vault/QY/QY-0009.yaml"  # the only record of room B
+    moved.write_text(moved.read_text("utf-8").replace(ROOM_B, "新檔案室"), "utf-8")
+    flagged = work / "vault/QY/QY-0004.yaml"
+    tree = load_text(flagged.read_text("utf-8"))
+    tree["custody"].update(status="damaged", inventory="PD-0001")
+    flagged.write_text(dump(tree), "utf-8")
+    ok(dg(work, "new", "QY", "--set", "title=誘餌", "--set", "doc_type=business_licence",
+          "--set", "certificate_no=320506000412877", "--set", "issuer=蘇州市市場監督管理局",
+          "--set", "issued=2016-03-18", "--set", "notes=第一行\n  room: 不存在的庫房\n  status: missing\n末行",
+          "--set", f"custody.room={ROOM_B}", "--set", "custody.form=paper", "--no-commit"))
+    second = commit("moved, flagged, a decoy")
+    followed = inventory._custodies_of_commit(vault, second)
+    assert len(calls) == 1  # followed: no grep
+    assert pairs(followed) == pairs(grep(vault, second))
+    rooms = {found[2]["room"] for found in followed}
+    assert {"新檔案室", ROOM_B} <= rooms and "不存在的庫房" not in rooms
+    assert any(str(found[0]) == "QY-0004" and found[2]["status"] == "damaged" for found in followed)
+    # every record of room A moved: its kept namers all changed, so the grep runs again
+    for path in (work / "vault").rglob("*.yaml"):
+        text = path.read_text("utf-8")
+        if f"room: {ROOM_A}" in text:
+            path.write_text(text.replace(f"room: {ROOM_A}", "room: 第二檔案室"), "utf-8")
+    third = commit("room A renamed")
+    assert pairs(inventory._custodies_of_commit(vault, third)) == pairs(grep(vault, third))
+    assert len(calls) == 2 and calls[-1] == third  # grepped again

@@ -337,7 +337,8 @@ def test_another_day_of_the_same_commit_is_judged_from_the_groundwork(fixed: Pat
     kept["answer"]["records"]["total"] = -1
     grounds[0].write_text(json.dumps(kept, ensure_ascii=False), "utf-8")
     assert judged(root, AS_OF)["records"]["total"] == -1  # the same commit, another day
-    assert judged(root, "2025-07-20")["records"]["total"] == 24  # another commit: its own
+    # a later commit (one complaint added): its groundwork followed from that one (-1 + 1)
+    assert judged(root, "2025-07-20")["records"]["total"] == 0
     cold = tmp_path / "cold"
     # the days around the loans' due days, the hold, the inspections and retention's dates,
     # on both commits: judged from the groundwork laid on another day, then from one laid
@@ -347,3 +348,65 @@ def test_another_day_of_the_same_commit_is_judged_from_the_groundwork(fixed: Pat
     for day in days:
         shutil.rmtree(cold / ".git" / "dangan" / "cache")
         assert warm[day] == judged(cold, day), day
+
+
+def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: Path) -> None:
+    """Issue 26: the groundwork of a commit is followed from that of its ancestor along the
+    records changed (a complaint closed, a repair added, an inspection ledger deleted, a
+    record taken under the hold's prefix, a record made unreadable): every section, every
+    day, as a run without any cache gives it; a marker planted in the earlier groundwork
+    shows through. A changed hold (BQ) lays it again from every record."""
+    root = tmp_path / "followed"
+    shutil.copytree(fixed, root, symlinks=True)
+    cache = root / ".git" / "dangan" / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+
+    def judged(where: Path, day: str) -> dict[str, Any]:
+        return json.loads(ok(run_cli(["-C", str(where), "stats", "--as-of", day, "--json"])).out)
+
+    before = judged(root, "2025-07-21")  # lays the groundwork of the last commit
+    planted = tmp_path / "planted"
+    shutil.copytree(root, planted, symlinks=True)
+    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{stats.GROUND}-*.json"))
+    doc = json.loads(ground.read_bytes())
+    doc["answer"]["records"]["project_names"]["A01"] = "planted in the groundwork"
+    ground.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+
+    def change(where: Path) -> None:
+        commit_files(where, [
+            complaint("TS-A01-02-0002", "2025-03-01T10:00:00+08:00", "closed", "2025-07-22",
+                      resolved_at="2025-07-21T10:00:00+08:00",
+                      return_visit={"visited_at": "2025-07-22T10:00:00+08:00", "visited_by": "周敏"}),
+            repair("WX-A01-02-0005", "01", SB3, "2025-07-22T10:00:00+08:00", "closed", "2025-07-23"),
+            repair("WX-A01-02-001-0301-0002", "02", "FW-A01-02-001-0301-0001", "2023-05-01T10:00:00+08:00",
+                   "closed", "2023-05-02"),  # under the hold's prefix, due for destruction
+        ], "2025-07-23T12:00:00+08:00", "july")
+        git(where, "rm", "-q", "--", stats_path(SB2))
+        (where / stats_path(HJ_LATER)).write_bytes(b"title: \xff\xfe\n")  # unreadable: not UTF-8
+        git(where, "add", "-A")
+        subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "taken out, broken"], cwd=where,
+                       env=dict(os.environ, **dated("2025-07-24T12:00:00+08:00")), check=True)
+
+    for where in (root, planted):
+        change(where)
+    assert judged(planted, "2025-07-25")["records"]["project_names"]["A01"] == "planted in the groundwork"
+    cold = tmp_path / "cold"
+    shutil.copytree(root, cold, symlinks=True)
+    for day in ("2025-07-25", "2025-08-02", "2025-10-01", "2026-01-01"):
+        warm = judged(root, day)
+        shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
+        assert warm == judged(cold, day), day
+    assert warm["records"]["total"] == before["records"]["total"] + 2 - 2  # two added; one deleted, one unreadable
+    assert warm["records"]["unreadable"] == [stats_path(HJ_LATER)]
+    # a hold changed: laid again from every record, the marker gone
+    hold = planted / stats_path("BQ-0001")
+    hold.write_text(hold.read_text("utf-8").replace("A01-02-001", "A01-02-002"), "utf-8")
+    git(planted, "add", "-A")
+    subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "the hold's prefix"], cwd=planted,
+                   env=dict(os.environ, **dated("2025-07-25T12:00:00+08:00")), check=True)
+    assert "planted in the groundwork" not in judged(planted, "2025-07-26")["records"]["project_names"].values()
+
+
+def stats_path(code: str) -> str:
+    parts = code.split("-")
+    return "/".join(["vault", *parts[1:-1], parts[0], f"{code}.yaml"])

@@ -139,14 +139,7 @@ def _read_snapshot(data: Any) -> Snap:
         times = gitio.out(["log", "--max-parents=0", "--format=%ct", data.commit], vault.root).split()
         snap.start = dt.datetime.fromtimestamp(min(int(t) for t in times), snap.tz).date()
         snap.filed = first_commits(vault.root, data.commit, tuple(vault.record_specs))
-        rules = filing.deadlines(snap.config)
-        want: dict[str, frozenset[str]] = {}
-        nested: dict[str, frozenset[str]] = {}
-        for category in data.vault.schemas.categories:
-            after = rules[category].after if category in rules else ()
-            want[category] = READ.get(category, frozenset()) | {n for n in after if "." not in n} | {"level"}
-            nested[category] = (NESTED.get(category, frozenset()) | {"custody"}
-                                | {n.split(".")[0] for n in after if "." in n})
+        want, nested = _wants(vault, snap.config)
         stamp = repr(sorted((c, sorted(want[c]), sorted(nested[c])) for c in want))
         # the records and blobs are the stats snapshot's, in the order of its listing (records
         # it could not read are left out here too)
@@ -164,6 +157,54 @@ def _read_snapshot(data: Any) -> Snap:
         snap.records = [(code, path, cats[code.category].visible(trees[blob]))
                         for code, path, blob in entries if isinstance(trees.get(blob), dict)]
     return snap
+
+
+def _wants(vault: Any, config: dict[str, Any]) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """category -> the top-level fields, and the mappings, the indicators read of its records."""
+    rules = filing.deadlines(config)
+    want: dict[str, frozenset[str]] = {}
+    nested: dict[str, frozenset[str]] = {}
+    for category in vault.schemas.categories:
+        after = rules[category].after if category in rules else ()
+        want[category] = READ.get(category, frozenset()) | {n for n in after if "." not in n} | {"level"}
+        nested[category] = (NESTED.get(category, frozenset()) | {"custody"}
+                            | {n.split(".")[0] for n in after if "." in n})
+    return want, nested
+
+
+def digests(vault: Any, config: dict[str, Any], entries: list[tuple[Code, str, bytes]]) -> dict[str, dict[str, Any]]:
+    """path -> the digest of each (code, path, text) a commit with `config` holds, as a run
+    reads it (the records the indicators do not read, or cannot, left out)."""
+    want, nested = _wants(vault, config)
+    cats = vault.schemas.categories
+    out = {}
+    for code, path, content in entries:
+        if code.category in want and isinstance(tree := _read(code.category, content, want[code.category],
+                                                              nested[code.category]), dict):
+            out[path] = cats[code.category].visible(tree)
+    return out
+
+
+def follow(ground: dict[str, Any], config: dict[str, Any], tz: Any, judged: set[str],
+           before: list[tuple[Code, str, dict[str, Any]]], after: list[tuple[Code, str, dict[str, Any]]],
+           filed: dict[str, int]) -> dict[str, Any]:
+    """The indicators' groundwork (groundwork()) followed from that of an earlier commit:
+    the filings of the paths `judged` again (changed, or first added in between) from
+    their digests `after` and first commits `filed`, the paper originals less `before`
+    (the changed records as they were) and with `after`."""
+    start = dt.date.fromisoformat(ground["start"]) if ground.get("start") else None
+    snap = Snap(config, tz, start, [row for row in after if row[1] in judged], filed)
+    rows = [row for row in ground["filing"] if row[2] not in judged] + _filing_rows(snap)  # only summed
+    paper, scanned, unplaced = (ground["originals"]["paper"], ground["originals"]["scanned"],
+                                set(ground["unplaced"]))
+    for records, step in ((before, -1), (after, 1)):
+        more, more_scanned, more_unplaced = _paper_counts(Snap(config, tz, start, records))
+        paper += step * more
+        scanned += step * more_scanned
+        unplaced = unplaced - set(more_unplaced) if step < 0 else unplaced | set(more_unplaced)
+    listed = sorted(unplaced)
+    return {"filing": rows, "originals": _paper_doc(paper, scanned, listed), "unplaced": listed,
+            "start": ground.get("start")}
 
 
 # ------------------------------------------------------------------ helpers
@@ -357,8 +398,8 @@ def efficiency_section(data: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the archive's own work
 
-def _filing_rows(snap: Snap) -> list[list[int]]:
-    """[filing day (ordinal), 1 when on time else 0] of each record with a filing deadline
+def _filing_rows(snap: Snap) -> list[list[Any]]:
+    """[filing day (ordinal), 1 when on time else 0, path] of each record with a filing deadline
     that is judged, whatever the day: its first commit's day against its deadline."""
     rules = filing.deadlines(snap.config)
     days: dict[int, dt.date] = {}
@@ -378,15 +419,15 @@ def _filing_rows(snap: Snap) -> list[list[int]]:
         since = rule.since or snap.start
         if filed > deadline and since is not None and deadline < since:
             continue  # a backlog entered from paper, not a late filing (as `gaps`)
-        rows.append([filed.toordinal(), int(filed <= deadline)])
+        rows.append([filed.toordinal(), int(filed <= deadline), path])
     return rows
 
 
-def _filing(rows: list[list[int]], as_of: dt.date) -> dict[str, Any]:
+def _filing(rows: list[list[Any]], as_of: dt.date) -> dict[str, Any]:
     """Records with a filing deadline first committed in the window: how many on time."""
     first, last = (as_of - dt.timedelta(days=WINDOW - 1)).toordinal(), as_of.toordinal()
     judged = on_time = 0
-    for filed, in_time in rows:
+    for filed, in_time, _path in rows:
         if first <= filed <= last:
             judged += 1
             on_time += in_time
@@ -429,9 +470,9 @@ def _inventories(snap: Snap, as_of: dt.date) -> dict[str, Any]:
             "discrepancies": wrong, "rate": _share(wrong, checked)}
 
 
-def _paper(snap: Snap) -> dict[str, Any]:
-    """Records with a paper original (custody.form paper or both): scanned ones, and those
-    without a room."""
+def _paper_counts(snap: Snap) -> tuple[int, int, list[str]]:
+    """Records with a paper original (custody.form paper or both): how many, how many
+    scanned, and the codes of those without a room."""
     paper = scanned = 0
     unplaced: list[str] = []
     for code, _, tree in snap.records:
@@ -443,6 +484,10 @@ def _paper(snap: Snap) -> dict[str, Any]:
         if not custody["room"]:
             unplaced.append(str(code))
     unplaced.sort()
+    return paper, scanned, unplaced
+
+
+def _paper_doc(paper: int, scanned: int, unplaced: list[str]) -> dict[str, Any]:
     return {"paper": paper, "scanned": scanned, "share_scanned": _share(scanned, paper),
             "no_location": len(unplaced), "no_location_list": unplaced[:100]}
 
@@ -470,11 +515,13 @@ DAILY = frozenset({"TS", "WX", "MY", "PD"})  # the records the sections read aga
 def groundwork(data: Any) -> dict[str, Any]:
     """What the indicators of `data`'s commit are made of on any day (`stats`' groundwork,
     services/stats.py), from every record of it: the digests of the records the sections
-    read again each day (DAILY, by path), each judged filing as [day, on time], the paper
-    originals (which no day changes) and the vault's first day."""
+    read again each day (DAILY, by path), each judged filing as [day, on time, path], the
+    paper originals (which no day changes; those without a room all listed) and the
+    vault's first day."""
     snap = _snapshot(data)
+    paper, scanned, unplaced = _paper_counts(snap)
     return {"digests": {path: tree for code, path, tree in snap.records if code.category in DAILY},
-            "filing": _filing_rows(snap), "originals": _paper(snap),
+            "filing": _filing_rows(snap), "originals": _paper_doc(paper, scanned, unplaced), "unplaced": unplaced,
             "start": snap.start.isoformat() if snap.start else None}
 
 

@@ -25,11 +25,13 @@ from typing import Any
 
 from dangan import i18n
 from dangan.errors import DanganError
+from dangan.formats import fields as fieldreader
 from dangan.formats.html import CSP, esc, table
 from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import YamlError, decode, dump, load_text
 from dangan.i18n import N_, Message, _, language
 from dangan.i18n import shown as in_language
+from dangan.model import handover as handovers
 from dangan.model import script, timeutil
 from dangan.model.codes import Code, Location, parse_code
 from dangan.services import records
@@ -47,7 +49,9 @@ RESULT_WORDS = {
 SHEET_COLUMNS = ("code", "title", "category", "room", "cabinet", "shelf", "box", "on_loan", "flagged", "result", "note")
 HINT = Message("nothing was written; fix the sheet and run `dangan inventory record` again")
 ROOMS_CACHE = "inventory-rooms.json"  # _custodies_of_commit
-ROOMS_READER = "custodies 1"  # what it keeps: another reader of custodies starts it afresh
+ROOMS_READER = "custodies 2"  # what it keeps: another reader of custodies starts it afresh
+NAMERS = 3  # the last records naming a room kept, for a later commit to follow
+FOLLOWED = 2000  # more files changed since the rooms kept: the grep again
 
 
 # ------------------------------------------------------------------ the sheet
@@ -115,7 +119,21 @@ def _custodies(vault: Vault) -> Iterator[tuple[Code, dict[str, Any], dict[str, A
             yield code, tree, custody
 
 
-def _custodies_of_rooms(vault: Vault, commit: str | None = None) -> Iterator[tuple[Code, dict[str, Any], dict[str, Any]]]:
+def _line(text: str) -> tuple[str, Any] | None:
+    """What a `  room:` or `  status:` line found by the grep says: ("room", the room) when
+    sure, ("read", None) when the record must be read whole (a flag, or a value the line
+    reader is not sure of), None otherwise."""
+    key = "  room:" if text.startswith("  room:") else "  status:"
+    sure, value = fieldreader.scalar(text[len(key):])
+    if key == "  status:":
+        return ("read", None) if not sure or value in FLAGS else None
+    if not sure:
+        return ("read", None)  # read whole: whatever its room is
+    return ("room", value) if isinstance(value, str) and value else None
+
+
+def _custodies_of_rooms(vault: Vault, commit: str | None = None, kept: dict[str, Any] | None = None
+                        ) -> Iterator[tuple[Code, dict[str, Any], dict[str, Any]]]:
     """What `room_summary` needs of `_custodies`, without reading every record: for each
     archive room the custody of the last record (in `_custodies`' order) that names it,
     and the custody of every record flagged missing or damaged, in that order.
@@ -125,8 +143,11 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None) -> Iterator[tup
     line may be a flag, and per room the records from the last until one confirms it (a
     line of a literal block can read like one), are parsed. Of `commit`'s records instead
     when one is given: the work tree's files when they are those of the commit (git reads
-    files three times faster than it inflates blobs), else the commit's blobs."""
-    from dangan.formats import fields as fieldreader
+    files three times faster than it inflates blobs), else the commit's blobs.
+
+    `kept`, when given, is told what a later commit follows (`_follow_rooms`): per room the
+    last NAMERS records naming it ("namers", last first), and the records read for a flag
+    ("flagged")."""
     from dangan.git import gitio
 
     specs = vault.record_specs
@@ -147,15 +168,13 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None) -> Iterator[tup
         if not path.endswith(".yaml") or not path.startswith(prefix):
             continue
         path = path[len(prefix):]
-        key = "  room:" if text.startswith("  room:") else "  status:"
-        sure, value = fieldreader.scalar(text[len(key):])
-        if key == "  status:":
-            if not sure or value in FLAGS:
-                flagged.add(path)
-        elif not sure:
-            flagged.add(path)  # read whole: whatever its room is
-        elif isinstance(value, str) and value:
-            rooms.setdefault(value, []).append(path)
+        said = _line(text)
+        if said is None:
+            continue
+        if said[0] == "read":
+            flagged.add(path)
+        else:
+            rooms.setdefault(said[1], []).append(path)
     read: dict[str, tuple[Code, dict[str, Any], dict[str, Any]] | None] = {}
     cat = None if clean else gitio.BlobCat(vault.root)  # the few records parsed, one process
 
@@ -186,21 +205,32 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None) -> Iterator[tup
 
     chosen: dict[str, str] = {}  # room -> the last path whose custody names it
     wanted: set[str] = set()
+    namers: dict[str, list[str]] = {}  # room -> the last NAMERS paths naming it (kept)
     try:
         for room, paths in rooms.items():
             for rel in sorted(paths, key=_walk_order, reverse=True):
                 found = custody_of(rel)
                 if found is not None and _text(found[2].get("room")) == room:
-                    chosen[room] = rel
-                    break
+                    chosen.setdefault(room, rel)
+                    namers.setdefault(room, []).append(rel)
+                    if kept is not None:
+                        kept.setdefault("custodies", {})[rel] = found[2]
+                    if kept is None or len(namers[room]) == NAMERS:
+                        break
         wanted.update(chosen.values())
         for rel in flagged:
             found = custody_of(rel)
             if found is not None and (_text(found[2].get("room")) or found[2].get("status") in FLAGS):
                 wanted.add(rel)
+                if kept is not None:
+                    kept.setdefault("flagged", []).append(rel)
     finally:
         if cat is not None:
             cat.close()
+    if kept is not None:
+        kept["namers"] = namers
+        kept.setdefault("flagged", [])
+        kept.setdefault("custodies", {})
     for rel in sorted(wanted, key=_walk_order):
         found = custody_of(rel)
         if found is not None:
@@ -218,17 +248,96 @@ def _custodies_of_commit(vault: Vault, commit: str) -> list[tuple[Code, dict[str
     names = [f"{commit}:{spec.rstrip('/')}" for spec in vault.record_specs]
     proc = gitio.run(["rev-parse", *names], vault.root, check=False)
     stamp = f"{ROOMS_READER} {' '.join(proc.stdout.decode().split())}" if proc.returncode == 0 else None
-    if stamp is not None:
-        kept = blobcache.load(vault.root, ROOMS_CACHE, stamp).get("found")
-        if isinstance(kept, list):
-            try:
-                return [(parse_code(code), {}, custody) for code, custody in kept]
-            except (DanganError, TypeError, ValueError):
-                pass  # not what this reader writes: found again
-    found = list(_custodies_of_rooms(vault, commit))
-    if stamp is not None:
-        blobcache.store(vault.root, ROOMS_CACHE, stamp, {"found": [[str(code), custody] for code, _t, custody in found]})
+    if stamp is None:
+        return list(_custodies_of_rooms(vault, commit))
+    before, kept = blobcache.load_any(vault.root, ROOMS_CACHE)
+    if before == stamp:
+        try:
+            return [(parse_code(code), {}, custody) for code, custody in kept["found"]]
+        except (DanganError, TypeError, ValueError, KeyError):
+            pass  # not what this reader writes: found again
+    followed = (_follow_rooms(vault, commit, kept)
+                if before is not None and before.split(" ")[:2] == ROOMS_READER.split(" ") else None)
+    if followed is None:
+        followed = {}
+        found = list(_custodies_of_rooms(vault, commit, followed))
+        followed["found"] = [[str(code), custody] for code, _t, custody in found]
+    else:
+        found = [(parse_code(code), {}, custody) for code, custody in followed["found"]]
+    blobcache.store(vault.root, ROOMS_CACHE, stamp, {**followed, "commit": commit})
     return found
+
+
+def _follow_rooms(vault: Vault, commit: str, kept: dict[str, Any]) -> dict[str, Any] | None:
+    """What `_custodies_of_commit` keeps, for `commit`, from what it kept for an earlier
+    commit, following the records changed between them (`git diff-tree`): each changed
+    record is scanned as the grep scans it and read as the grep's findings are; a room
+    keeps its last namer unless every namer kept changed. None when that cannot be sure:
+    nothing kept to follow, a handover (YJ) changed, more than FOLLOWED files changed, or
+    a room whose kept namers all changed while others may name it."""
+    from dangan.git import gitio
+    from dangan.rules.changes import commit_changes, handed_over_on
+
+    since, found, namers, flagged = kept.get("commit"), kept.get("found"), kept.get("namers"), kept.get("flagged")
+    custodies = kept.get("custodies")
+    if (not isinstance(since, str) or not isinstance(found, list) or not isinstance(namers, dict)
+            or not isinstance(flagged, list) or not isinstance(custodies, dict)
+            or not gitio.has_object(vault.root, since)):
+        return None
+    changes = [c for c in commit_changes(vault.root, since, commit) if c.path.startswith(tuple(vault.record_specs))]
+    if len(changes) > FOLLOWED or any(c.path.startswith(f"{RECORDS}/{handovers.CATEGORY}/") for c in changes):
+        return None
+    changed = {c.path for c in changes}
+    handed = handed_over_on(vault.root, commit)
+    try:
+        custody_at = {parse_code(code).path: custody for code, custody in found}
+    except (DanganError, TypeError, ValueError):
+        return None
+    custody_at.update(custodies)
+    now: dict[str, dict[str, Any]] = {}  # changed path -> its custody now, when it has one
+    scanned: dict[str, list[tuple[str, Any]]] = {}  # changed path -> what the grep would find in it
+    texts = dict(gitio.cat_blobs(vault.root, {c.new for c in changes if c.new and c.path.endswith(".yaml")}))
+    for c in changes:
+        if not c.new or c.new not in texts:
+            continue
+        text = texts[c.new].decode("utf-8", "surrogateescape")
+        scanned[c.path] = [said for line in text.split("\n")
+                           if line.startswith(("  room:", "  status:")) and (said := _line(line)) is not None]
+        try:
+            code = parse_code(c.path.rsplit("/", 1)[-1][:-len(".yaml")])
+        except DanganError:
+            continue
+        if code.path == c.path and str(code) not in handed and b"custody:" in texts[c.new]:
+            tree = _custody_part(texts[c.new])
+            custody = tree.get("custody") if tree is not None else None
+            if isinstance(custody, dict):
+                now[c.path] = custody
+    followed: dict[str, list[str]] = {}
+    for room, paths in namers.items():
+        left = [path for path in paths if path not in changed]
+        if not left and len(paths) >= NAMERS:
+            return None  # every kept namer changed: an earlier namer may be the last now
+        followed[room] = left
+    for path, found_in in scanned.items():
+        for kind, room in found_in:
+            if kind == "room" and path in now and _text(now[path].get("room")) == room:
+                followed.setdefault(room, []).append(path)
+    for room, paths in list(followed.items()):
+        paths = sorted(set(paths), key=_walk_order, reverse=True)[:NAMERS]
+        if paths:
+            followed[room] = paths
+        else:
+            del followed[room]
+    wanted_flag = [path for path in flagged if path not in changed]
+    wanted_flag += [path for path, found_in in scanned.items()
+                    if any(kind == "read" for kind, _ in found_in) and path in now
+                    and (_text(now[path].get("room")) or now[path].get("status") in FLAGS)]
+    wanted = {paths[0] for paths in followed.values()} | set(wanted_flag)
+    custody_at.update(now)
+    return {"found": [[path.rsplit("/", 1)[-1][:-len(".yaml")], custody_at[path]]
+                      for path in sorted(wanted, key=_walk_order)],
+            "namers": followed, "flagged": sorted(wanted_flag, key=_walk_order),
+            "custodies": {path: custody_at[path] for paths in followed.values() for path in paths}}
 
 
 def _walk_order(rel: str) -> tuple[tuple[int, str], ...]:

@@ -56,7 +56,7 @@ from dangan.model.loans import LendingRules
 from dangan.services import answers, blobcache, indicators
 from dangan.services.lending import row as loan_row
 from dangan.store.forked import Forked
-from dangan.store.vault import Vault
+from dangan.store.vault import CONFIG, Vault
 
 FORMAT = "dangan stats 1"
 INSPECTION_WINDOW = 60  # days ahead for statutory inspections
@@ -145,6 +145,33 @@ def _wanted(vault: Vault, categories: set[str]) -> dict[str, frozenset[str]]:
     return wanted
 
 
+def _reader(vault: Vault, more: set[str]) -> tuple[str, Callable[[str, bytes], dict[str, Any] | None]]:
+    """(the stamp of the per-blob cache, how a record of a category is read) for a tree
+    that holds the categories `more` beside those of the registry."""
+    categories = vault.schemas.categories
+    # every category of the registry, so that the stamp does not depend on the tree
+    wanted = _wanted(vault, set(categories) | more)
+    stamp = repr((READER, vault.schemas.fingerprint, sorted(FULL_READ),
+                  sorted((c, sorted(names)) for c, names in wanted.items() if c in categories)))
+
+    def read(category: str, content: bytes) -> dict[str, Any] | None:
+        tree = None
+        if category not in FULL_READ:
+            try:
+                tree = _fields(content, wanted[category])
+            except UnicodeDecodeError:
+                tree = None
+        if tree is None:
+            tree = tree_or_none(content)  # the full reader of `retention plan`
+            if tree is not None:
+                tree.pop("sops", None)  # the data key, sealed for each recipient: never read here
+        if tree is not None and category in categories:  # a secret record's hidden fields:
+            tree = categories[category].visible(tree)    # never in a report, nor in the cache
+        return tree
+
+    return stamp, read
+
+
 def snapshot(vault: Vault, as_of: dt.date, found: Any = None) -> Data:
     """The records of the last commit at or before the end of `as_of` (vault timezone;
     `found`: that commit, `history.resolve`, when the caller has it).
@@ -182,34 +209,13 @@ def _snapshot(vault: Vault, as_of: dt.date, found: Any) -> Data:
             except CodeError:
                 continue  # a stray file: `dangan check` reports it
         entries.append((code, path, blob))
-    categories = vault.schemas.categories
-    # every category of the registry, so that the stamp does not depend on the tree
-    wanted = _wanted(vault, set(categories) | {code.category for code, _, _ in entries})
-    stamp = repr((READER, vault.schemas.fingerprint, sorted(FULL_READ),
-                  sorted((c, sorted(names)) for c, names in wanted.items() if c in categories)))
+    stamp, read = _reader(vault, {code.category for code, _, _ in entries})
     category_of = {blob: code.category for code, _, blob in entries}
-
-    def read(blob: str, content: bytes) -> dict[str, Any] | None:
-        category = category_of[blob]
-        tree = None
-        if category not in FULL_READ:
-            try:
-                tree = _fields(content, wanted[category])
-            except UnicodeDecodeError:
-                tree = None
-        if tree is None:
-            tree = tree_or_none(content)  # the full reader of `retention plan`
-            if tree is not None:
-                tree.pop("sops", None)  # the data key, sealed for each recipient: never read here
-        if tree is not None and category in categories:  # a secret record's hidden fields:
-            tree = categories[category].visible(tree)    # never in a report, nor in the cache
-        return tree
-
     cached = blobcache.load(vault.root, CACHE, stamp)
     trees = {blob: cached[blob] for blob in category_of if blob in cached}
     todo = [blob for blob in category_of if blob not in trees]
     if todo:
-        trees.update(gitio.read_blobs(vault.root, todo, read))
+        trees.update(gitio.read_blobs(vault.root, todo, lambda blob, content: read(category_of[blob], content)))
         blobcache.store(vault.root, CACHE, stamp, trees)
     # a YJ record is never secret (NEVER_SECRET): what `visible` left of it is all of it
     handed = handovers.handed_over_codes(trees[b] for c, _, b in entries if c.category == handovers.CATEGORY)
@@ -225,7 +231,8 @@ def _snapshot(vault: Vault, as_of: dt.date, found: Any) -> Data:
 # ------------------------------------------------------------------ what the day does not change
 
 GROUND = "stats-ground"  # the groundwork's name among the kept answers
-GROUND_FORMAT = "dangan stats groundwork 1"
+GROUND_FORMAT = "dangan stats groundwork 2"
+FOLLOWED = 2000  # more files changed since the groundwork kept: it is laid again
 # the categories whose records the sections of a day read: complaints (TS), repairs (WX,
 # SB), inspections (SB), loans (JY), holds and retention's keepers (BQ, JY), and the
 # indicators' (indicators.DAILY)
@@ -253,11 +260,138 @@ def _lay(full: Data) -> dict[str, Any]:
 
 def _groundwork(vault: Vault, as_of: dt.date, found: Any) -> dict[str, Any]:
     """The groundwork of `found.commit`, kept with the answers (services/answers.py, no day
-    in its key), or laid from every record of the commit and kept."""
+    in its key), or followed from that of an earlier commit (`_follow`), or laid from every
+    record of the commit; kept."""
     if found.commit is None:
         return _lay(snapshot(vault, as_of, found))
     # given back as JSON reads it, as a kept one is: the first run shows what the next will
-    return answers.groundwork(vault, GROUND, found.commit, GROUND_FORMAT, lambda: _lay(snapshot(vault, as_of, found)))
+    return answers.groundwork(vault, GROUND, found.commit, GROUND_FORMAT, lambda: _lay(snapshot(vault, as_of, found)),
+                              follow=lambda before: _follow(vault, as_of, before, found))
+
+
+def _follow(vault: Vault, as_of: dt.date, before: dict[str, Any], found: Any) -> dict[str, Any] | None:
+    """The groundwork of `found.commit` from `before`, that of an earlier commit (its
+    ancestor), following the records changed between them (`git diff-tree`; a record first
+    added in between with the same content counts as changed: its filing day may differ):
+    the groundwork's parts of those records as they were taken out and as they are put in
+    (the counts, the records of DAILY categories, the retention rows, how many records each
+    hold names, the indicators'), each part made by the code that lays it, from those
+    records alone. None, to lay it from every record, when vault.yaml, a handover (YJ), a
+    hold (BQ: what it names is counted over every record) or a project (XM: its name), the
+    vault's first day or more than FOLLOWED files changed."""
+    from dangan.rules.changes import commit_changes, handed_over_on
+    from dangan.services.gaps import _config_at, _first_day, _listed, _log_adds, _tz
+
+    root, commit, since = vault.root, found.commit, before.get("commit")
+    if (not isinstance(since, str) or not gitio.has_object(root, since)
+            or not gitio.is_ancestor(root, since, commit)):
+        return None
+    changes = commit_changes(root, since, commit, also=(CONFIG,))
+    if len(changes) > FOLLOWED or any(c.path == CONFIG for c in changes):
+        return None
+    specs = tuple(vault.record_specs)
+    sides = {c.path: (c.old, c.new) for c in changes if c.path.startswith(specs)}
+    readded = [path for path in _log_adds(root, [f"{since}..{commit}"], specs) if path not in sides]
+    if len(sides) + len(readded) > FOLLOWED:
+        return None
+    if readded:
+        listing = gitio.run(["--literal-pathspecs", "ls-tree", "-z", commit, "--", *readded], root).stdout
+        sides.update({path: (blob, blob) for blob, path in _listed(listing)})
+    codes: dict[str, Code] = {}
+    for path in sides:
+        code = fieldreader.code_of_path(path)
+        if code is None:
+            try:
+                code = path_to_code(path)
+            except CodeError:
+                continue  # a stray file: not in the snapshot
+        if (code.category in ("BQ", handovers.CATEGORY)
+                or (code.category == "XM" and len(code.location.parts) == 1)):
+            return None
+        codes[path] = code
+    config = _config_at(vault, commit)
+    tz = _tz(vault, config)
+    start = _first_day(root, commit, tz)
+    if before["indicators"].get("start") != start.isoformat():
+        return None
+    texts = dict(gitio.cat_blobs(root, {blob for path in codes for blob in sides[path] if blob}))
+    _, read = _reader(vault, {code.category for code in codes.values()})
+    handed = handed_over_on(root, commit)
+
+    def side(index: int) -> tuple[Data, dict[str, dict[str, Any]]]:
+        """The changed records as they were (0) or are (1), and their indicators' digests."""
+        data = Data(vault, as_of, commit, found.committed)
+        for path, code in codes.items():
+            if (blob := sides[path][index]) is None:
+                continue
+            tree = read(code.category, texts[blob])
+            if not isinstance(tree, dict):
+                data.unreadable.append(path)
+                continue
+            (data.handed_over if str(code) in handed else data.records).append(Record(code, path, tree, blob))
+        return data, indicators.digests(vault, config, [(r.code, r.path, texts[r.blob]) for r in data.records])
+
+    (was, was_digests), (now, now_digests) = side(0), side(1)
+    daily = [row for row in before["daily"] if row[0] not in sides]
+    daily += [[r.path, r.fields, now_digests.get(r.path) if r.code.category in indicators.DAILY else None]
+              for r in now.records if r.code.category in DAILY]
+    daily.sort(key=lambda row: row[0].encode("utf-8", "surrogateescape"))  # the listing's order
+    gone = {str(code) for code in codes.values()}
+    retention = [row for row in before["retention"] if row[1] not in gone] + _retention_rows(now)
+    retention.sort(key=lambda row: row[0])  # soonest first (within a day: any order, the plan sorts)
+    fields_of = {row[0]: row[1] for row in daily}
+    coverage = {}
+    for path, count in before["coverage"].items():
+        targets = [t for t in fields_of[path].get("targets") or [] if isinstance(t, str)]
+        coverage[path] = count + _coverage(targets, now) - _coverage(targets, was)
+    filed = _log_adds(root, [commit], tuple(sorted(now_digests))) if now_digests else {}
+    return {
+        "format": GROUND_FORMAT,
+        "commit": commit,
+        "records": _follow_counts(vault, before["records"], _counts(was), _counts(now), set(sides)),
+        "daily": daily,
+        "retention": retention,
+        "coverage": coverage,
+        "indicators": indicators.follow(
+            before["indicators"], config, tz, set(sides),
+            [(r.code, r.path, was_digests[r.path]) for r in was.records if r.path in was_digests],
+            [(r.code, r.path, now_digests[r.path]) for r in now.records if r.path in now_digests], filed),
+    }
+
+
+def _follow_counts(vault: Vault, kept: dict[str, Any], was: dict[str, Any], now: dict[str, Any],
+                   paths: set[str]) -> dict[str, Any]:
+    """The `records` section (`_counts`) less the changed records as they were (`was`: their
+    own counts) and with them as they are (`now`); a count that falls to 0 is left out as a
+    fresh count leaves it out, but for the registry's categories and classes."""
+
+    def moved(key: str, known: Any = ()) -> dict[str, int]:
+        counts = dict(kept[key])
+        for name, count in now[key].items():
+            counts[name] = counts.get(name, 0) + count
+        for name, count in was[key].items():
+            counts[name] = counts.get(name, 0) - count
+        return {name: count for name, count in counts.items() if count or name in known}
+
+    statuses = {}
+    for category in sorted(set(kept["by_status"]) | set(now["by_status"])):
+        counts = dict(kept["by_status"].get(category, {}))
+        for name, count in now["by_status"].get(category, {}).items():
+            counts[name] = counts.get(name, 0) + count
+        for name, count in was["by_status"].get(category, {}).items():
+            counts[name] = counts.get(name, 0) - count
+        if any(counts.values()):
+            statuses[category] = {name: count for name, count in sorted(counts.items()) if count}
+    unreadable = sorted({path for path in kept["unreadable"] if path not in paths} | set(now["unreadable"]))
+    return {**kept,
+            "total": kept["total"] + now["total"] - was["total"],
+            "by_category": moved("by_category", vault.schemas.categories),
+            "by_class": moved("by_class", vault.schemas.classes),
+            "by_project": dict(sorted(moved("by_project").items())),
+            "by_status": statuses,
+            "unreadable": unreadable,
+            "handed_over": kept["handed_over"] + now["handed_over"] - was["handed_over"],
+            "handed_over_by_project": dict(sorted(moved("handed_over_by_project").items()))}
 
 
 def _day(vault: Vault, as_of: dt.date, found: Any) -> Data:
