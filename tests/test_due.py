@@ -362,3 +362,59 @@ def test_a_new_commit_follows_the_archive_rooms_of_the_last(fixed: Path, tmp_pat
     commit_files(root, [record("FW-room.yaml", "FW-A01-02-001-0301-0001", custody=custody("別處"))],
                  "2025-05-11T12:00:00+08:00", "moved")
     assert rooms(root) == fresh() == {ROOM, HQ, "新庫房", "別處"}
+
+
+def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: Path) -> None:
+    """Issue 26: the groundwork of a commit is followed from that of its ancestor along the
+    records changed: a later upkeep job moves its equipment's next maintenance, a lease and
+    a plan change, an inventory is added, a decoration is deleted; a marker planted in the
+    earlier groundwork shows through, and every day is judged as a run without any cache
+    judges it. When the last upkeep job of an equipment changes (an earlier one may be
+    the last now), it is laid again from every record."""
+    import os
+    import subprocess
+
+    from conftest import git
+
+    followed = tmp_path / "followed"
+    shutil.copytree(fixed, followed, symlinks=True)
+    shutil.rmtree(followed / ".git" / "dangan" / "cache", ignore_errors=True)
+    doc_of(followed, "--as-of", "2025-04-20")  # lays the groundwork of the second commit
+    planted = tmp_path / "planted"
+    shutil.copytree(followed, planted, symlinks=True)
+    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{due_service.GROUND}-*.json"))
+    kept = json.loads(ground.read_bytes())
+    row = next(row for row in kept["answer"]["field"] if row[1] == HT)
+    row[7] = "planted in the groundwork"
+    ground.write_text(json.dumps(kept, ensure_ascii=False), "utf-8")
+
+    def change(root: Path) -> None:
+        commit_files(root, [
+            upkeep("WX-A01-02-0003", "2025-05-01"),  # SB1: next maintenance 2025-05-16
+            record("ZH-residential-tenant.yaml", ZH, lease_end="2026-02-28"),
+            plan("2025-06-01"),
+            record("PD-inventory.yaml", "PD-0003", opened="2025-05-02", closed="2025-05-02", place=HQ, scope=None,
+                   counted_at="2025-05-02T14:00:00+08:00", results=[]),
+        ], "2025-05-03T12:00:00+08:00", "may")
+        git(root, "rm", "-q", "--", record("ZX-decoration.yaml", ZX)[0])
+        subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "decoration taken out"], cwd=root,
+                       env=dict(os.environ, **dated("2025-05-04T12:00:00+08:00")), check=True)
+
+    for root in (followed, planted):
+        change(root)
+    shown = listed(doc_of(planted, "--as-of", "2025-05-05", "--within", "P2Y"))
+    assert shown[(HT, "end")]["basis"] == "planted in the groundwork"  # followed, not laid again
+    cold = tmp_path / "cold"
+    shutil.copytree(followed, cold, symlinks=True)
+    days = [("2025-05-05",), ("2025-05-20", "--within", "P1Y"), ("2025-06-10", "--department", "工程部"),
+            ("2026-01-01", "--within", "P2Y")]
+    for day in days:
+        warm = doc_of(followed, "--as-of", *day)
+        shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
+        assert warm == doc_of(cold, "--as-of", *day), day
+    assert listed(doc_of(followed, "--as-of", "2025-05-05"))[(SB1, "maintenance_interval")]["due"] == "2025-05-16"
+    # the last upkeep job of SB1 moved earlier: laid again, the marker gone
+    commit_files(planted, [upkeep("WX-A01-02-0003", "2025-04-01")], "2025-05-06T12:00:00+08:00", "a date fixed")
+    shown = listed(doc_of(planted, "--as-of", "2025-05-07", "--within", "P2Y"))
+    assert shown[(HT, "end")]["basis"] != "planted in the groundwork"
+    assert shown[(SB1, "maintenance_interval")]["due"] == "2025-04-25"  # WX-A01-02-0002 of 10 April is the last

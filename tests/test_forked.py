@@ -65,7 +65,7 @@ def test_without_fork_the_work_is_done_here(tmp_path: Path, monkeypatch) -> None
 
 def test_work_behind_is_done_by_a_child_and_waited_for(tmp_path: Path) -> None:
     """behind(): a child does the work while the parent goes on; join_behind() waits for it.
-    In a forked child already, it is done there and then (not left to a grandchild)."""
+    In a forked child already, that child does it after it has answered (not a grandchild)."""
     from dangan.store import forked
 
     parent = os.getpid()
@@ -82,9 +82,10 @@ def test_work_behind_is_done_by_a_child_and_waited_for(tmp_path: Path) -> None:
 
     inner = tmp_path / "inner"
 
-    def in_a_child() -> str:
-        forked.behind(lambda: inner.write_text(str(os.getpid())))
-        return inner.read_text()  # done before behind() returned
+    def in_a_child() -> bool:
+        forked.behind(lambda: (time.sleep(0.3), inner.write_text(str(os.getpid()))))
+        return inner.exists()  # not yet: done once the child has answered
 
     with Forked(in_a_child) as child:
-        assert child.result() == inner.read_text() != str(parent)
+        assert child.result() is False
+    assert inner.read_text() != str(parent)  # done by the child before its end, which the block waited for

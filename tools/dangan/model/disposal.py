@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -110,6 +111,12 @@ def to_day(value: Any, tz: ZoneInfo) -> dt.date | None:
     """A record's date (`YYYY-MM-DD`) or timestamp (its day in the vault's timezone)."""
     if not isinstance(value, str):
         return None
+    return _to_day(value, tz)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _to_day(value: str, tz: ZoneInfo) -> dt.date | None:
+    """to_day() of a text (the readers of a large vault ask the same days again and again)."""
     try:
         if _DATE.fullmatch(value):
             return dt.date.fromisoformat(value)

@@ -145,7 +145,9 @@ def groundwork(vault: Vault, name: str, commit: str, form: str, lay: Callable[[]
     `follow(earlier)`, when given, is asked first with the newest groundwork kept of another
     commit with every other input the same (the same key but for the commit: the rules of
     the work tree, the options, the language, dangan's code): the groundwork of `commit`
-    from it and the files changed since, or None when it cannot be sure (then lay())."""
+    from it and the files changed since, or None when it cannot be sure (then lay()). What
+    it gives is made of JSON's types (the earlier one, read from JSON, and parts it passed
+    through JSON), so it is kept behind the answer, as it is."""
     found = key(vault, name, commit, None)
     kept = load(vault, name, found)
     if isinstance(kept, dict) and kept.get("format") == form:
@@ -156,10 +158,18 @@ def groundwork(vault: Vault, name: str, commit: str, form: str, lay: Callable[[]
         earlier = _newest(vault, name, base)
         if isinstance(earlier, dict) and earlier.get("format") == form and earlier.get("commit") != commit:
             laid = follow(earlier)
+            if laid is not None:
+                return store(vault, name, found, laid, give_back=False, base=base)  # type: ignore[no-any-return]
     if laid is None:
         laid = lay()
     given: dict[str, Any] = store(vault, name, found, laid, give_back=give_back, base=base)
     return given
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON gives it back (a tuple a list, a number key a string): the parts a
+    follow() makes, so that what it keeps is what the next run reads."""
+    return json.loads(json.dumps(value, ensure_ascii=False))
 
 
 def _newest(vault: Vault, name: str, base: str) -> Any | None:

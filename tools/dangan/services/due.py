@@ -309,10 +309,7 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
         return _fields_of(content, wanted[category_of[blob]])
 
     # the rooms of every record, kept by the records folder's tree (one tree, one answer)
-    listed = gitio.run(["rev-parse", "--verify", "-q", f"{commit}:{RECORDS}"], vault.root, ok=(0, 1))
-    tree_id = listed.stdout.decode().strip() or None
-    if tree_id and gone:  # the rooms of the records still held: the tree and what left it
-        tree_id += ":" + hashlib.sha1("\n".join(sorted(gone)).encode()).hexdigest()
+    tree_id = _rooms_stamp(vault, commit, gone)
     kept = blobcache.load(vault.root, ROOMS, tree_id).get("rooms") if tree_id else None
     known_rooms = {room for room in kept if isinstance(room, str)} if isinstance(kept, list) else None
     if known_rooms is None and tree_id:  # a new commit: the rooms of the last one, followed
@@ -357,6 +354,16 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
         # room, for the next commit's rooms: _carry_rooms)
         blobcache.store(vault.root, ROOMS, tree_id, {"rooms": sorted(rooms), "commit": commit, "namers": namers})
     return records, unreadable, rooms
+
+
+def _rooms_stamp(vault: Vault, commit: str, gone: frozenset[str]) -> str | None:
+    """What the rooms of a commit are kept under: its records folder's tree id, and the
+    records handed over (the rooms of those still held)."""
+    listed = gitio.run(["rev-parse", "--verify", "-q", f"{commit}:{RECORDS}"], vault.root, ok=(0, 1))
+    tree_id = listed.stdout.decode().strip() or None
+    if tree_id and gone:
+        tree_id += ":" + hashlib.sha1("\n".join(sorted(gone)).encode()).hexdigest()
+    return tree_id
 
 
 # ------------------------------------------------------------------ obligations
@@ -406,8 +413,10 @@ def _last_upkeep(records: list[Record], tz: Any) -> dict[str, tuple[dt.date, str
     return last
 
 
-def _field_obligations(records: list[Record], marks: Mapping[str, list[ob.Mark]], tz: Any) -> list[ob.Obligation]:
-    upkeep: dict[str, tuple[dt.date, str]] | None = None
+def _field_obligations(records: list[Record], marks: Mapping[str, list[ob.Mark]], tz: Any,
+                       upkeep: dict[str, tuple[dt.date, str]] | None = None) -> list[ob.Obligation]:
+    """The obligations of the records' marked dates and upkeep (`upkeep`: the last upkeep
+    of each equipment, when `records` are not all of them)."""
     found = []
     for record in records:
         for mark in marks.get(record.code.category, ()):
@@ -559,7 +568,7 @@ def compute(vault: Vault, as_of: dt.date | None = None, within: str = ob.DEFAULT
 # ------------------------------------------------------------------ what the day does not change
 
 GROUND = "due-ground"  # the groundwork's name among the kept answers
-GROUND_FORMAT = "dangan due groundwork 1"
+GROUND_FORMAT = "dangan due groundwork 2"
 
 
 def _groundwork(vault: Vault, commit: str, progress: Callable[[int], None] | None) -> dict[str, Any]:
@@ -568,22 +577,109 @@ def _groundwork(vault: Vault, commit: str, progress: Callable[[int], None] | Non
     departments, soonest first (a record's date is the same whatever the day), and what the
     counts of the archive rooms read (the completed inventories, PD, and the rooms named).
     Given back as JSON reads it, as a kept one is: the first run shows what the next will."""
-    return answers.groundwork(vault, GROUND, commit, GROUND_FORMAT, lambda: _lay(vault, commit, progress))
+    return answers.groundwork(vault, GROUND, commit, GROUND_FORMAT, lambda: _lay(vault, commit, progress),
+                              follow=lambda before: _follow(vault, before, commit))
+
+
+def _rows(found: list[ob.Obligation]) -> list[list[Any]]:
+    """Each Obligation's fields in order, its day as an ordinal."""
+    return [[item.kind, item.subject, item.category, item.field, item.duty, item.zh, item.due.toordinal(),
+             item.basis, item.title, item.department, item.responsible] for item in found]
 
 
 def _lay(vault: Vault, commit: str, progress: Callable[[int], None] | None) -> dict[str, Any]:
     marks = _marks(vault)
     gone = frozenset(_path_of(text) for text in handed_over_on(vault.root, commit))
     records, unreadable, rooms = _records(vault, commit, _wanted(marks), gone - {""}, progress)
-    found = _assign(_field_obligations(records, marks, vault.tz), vault)
+    upkeep = _last_upkeep(records, vault.tz)
+    found = _assign(_field_obligations(records, marks, vault.tz, upkeep), vault)
     found.sort(key=lambda item: item.due)
     return {
         "format": GROUND_FORMAT,
         "commit": commit,
-        # each Obligation's fields in order, its day as an ordinal
-        "field": [[item.kind, item.subject, item.category, item.field, item.duty, item.zh, item.due.toordinal(),
-                   item.basis, item.title, item.department, item.responsible] for item in found],
+        "field": _rows(found),
         "counts": [[str(r.code), r.fields] for r in records if r.code.category == "PD"],
         "rooms": sorted(rooms),
         "unreadable": sorted(unreadable),
+        "upkeep": {code: [day.toordinal(), job] for code, (day, job) in upkeep.items()},
+    }
+
+
+def _follow(vault: Vault, before: dict[str, Any], commit: str) -> dict[str, Any] | None:
+    """The groundwork of `commit` from `before`, that of an earlier commit (its ancestor),
+    following the records changed between them (`git diff-tree`): their obligations and
+    inventories (PD) taken out as they were and put in as they are; an equipment's upkeep
+    followed when a job is added or moved later, its obligations read again; the archive
+    rooms followed (`_carry_rooms`). None, to lay it from every record, when a handover
+    (YJ) changed, an equipment's last upkeep job changed (an earlier one may be the last
+    now), the rooms cannot be followed, or more than CARRIED files changed."""
+    from dangan.rules.changes import commit_changes
+
+    root, since, kept_upkeep = vault.root, before.get("commit"), before.get("upkeep")
+    if (not isinstance(since, str) or not isinstance(kept_upkeep, dict) or not gitio.has_object(root, since)
+            or not gitio.is_ancestor(root, since, commit)):
+        return None
+    changes = [c for c in commit_changes(root, since, commit) if c.path.startswith(tuple(vault.record_specs))]
+    if len(changes) > CARRIED or any(c.path.startswith(f"{RECORDS}/YJ/") for c in changes):
+        return None
+    marks = _marks(vault)
+    wanted = _wanted(marks)
+    gone = frozenset(_path_of(text) for text in handed_over_on(root, commit)) - {""}
+    stamp = _rooms_stamp(vault, commit, gone)
+    carried = _carry_rooms(vault, commit, stamp, gone, wanted) if stamp else None
+    if carried is None:
+        return None
+    blobcache.store(root, ROOMS, stamp, {"rooms": sorted(carried), "commit": commit, "namers": carried})
+    tz, categories = vault.tz, vault.schemas.categories
+    blob = {(c.path, side): b for c in changes for side, b in (("was", c.old), ("now", c.new)) if b}
+    texts = dict(gitio.cat_blobs(root, set(blob.values())))
+
+    def read(side: str) -> tuple[list[Record], list[str]]:
+        records, unreadable = [], []
+        for code, path in _read([c.path for c in changes if (c.path, side) in blob and c.path not in gone], wanted):
+            fields = _fields_of(texts[blob[path, side]], wanted[code.category])
+            if fields is None:
+                unreadable.append(path)
+            else:
+                records.append(Record(code, categories[code.category].visible(fields)
+                                      if code.category in categories else fields))
+        return records, unreadable
+
+    (was, _), (now, unreadable_now) = read("was"), read("now")
+    upkeep = {code: (dt.date.fromordinal(day), job) for code, (day, job) in kept_upkeep.items()}
+    for record in was:
+        if any(upkeep.get(code) == last for code, last in _last_upkeep([record], tz).items()):
+            return None  # an equipment's last upkeep job changed: an earlier one may be the last now
+    affected = set()
+    for record in now:
+        for code, last in _last_upkeep([record], tz).items():
+            if code not in upkeep or last > upkeep[code]:
+                upkeep[code] = last
+                affected.add(code)
+    changed = {c.path.rsplit("/", 1)[-1].removesuffix(".yaml") for c in changes}
+    again = [path for code in sorted(affected - changed) if (path := _path_of(code)) and path not in gone]
+    cat = gitio.BlobCat(root)
+    try:
+        for code, path in _read(again, wanted):
+            content = cat.at(commit, path)
+            fields = _fields_of(content, wanted[code.category]) if content is not None else None
+            if fields is not None:
+                now.append(Record(code, categories[code.category].visible(fields)
+                                  if code.category in categories else fields))
+    finally:
+        cat.close()
+    subjects = changed | affected
+    found = _assign(_field_obligations(now, marks, tz, upkeep), vault)
+    field = [row for row in before["field"] if row[1] not in subjects] + answers.jsonable(_rows(found))
+    field.sort(key=lambda row: row[6])  # soonest first (within a day: any order, the answer sorts)
+    paths = {c.path for c in changes}
+    return {
+        "format": GROUND_FORMAT,
+        "commit": commit,
+        "field": field,
+        "counts": [row for row in before["counts"] if row[0] not in changed]
+                  + answers.jsonable([[str(r.code), r.fields] for r in now if r.code.category == "PD"]),
+        "rooms": sorted(carried),
+        "unreadable": sorted({path for path in before["unreadable"] if path not in paths} | set(unreadable_now)),
+        "upkeep": {code: [day.toordinal(), job] for code, (day, job) in upkeep.items()},
     }

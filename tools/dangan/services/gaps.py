@@ -272,12 +272,14 @@ def _shelved(tree: dict[str, Any]) -> bool:
 
 
 def compute(vault: Vault, as_of: dt.date, department: str | None = None,
-            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+            progress: Callable[[int], None] | None = None, keep: bool = True) -> dict[str, Any]:
     """The gaps of the vault as of the end of `as_of`, optionally of one department;
     `progress(1)` is told of each record read from git (a cold run: seconds). The answer
     about a commit and a day is kept (services/answers.py): asked again, it is read back.
     What the day does not change is kept per commit (`_groundwork`): another day of the
-    same commit judges from it without reading the records again."""
+    same commit judges from it without reading the records again. `keep=False`: the answer
+    is not kept (`stats`, which shows a section of it: 100 MB of JSON at a million records
+    would cost it more than the answer kept would save a later `gaps`)."""
     from dangan.services.history import resolve
 
     found = resolve(vault, as_of.isoformat())
@@ -293,7 +295,7 @@ def compute(vault: Vault, as_of: dt.date, department: str | None = None,
     doc = _answer(vault, as_of, department, found.commit, found.committed, config, ground)
     # made of JSON's types (the groundwork is, and _answer adds str, int and lists): kept
     # as it is shown, without reading back its 100 MB at a million records
-    return answers.store(vault, "gaps", kept_as, doc, give_back=False)
+    return answers.store(vault, "gaps", kept_as, doc, give_back=False) if keep else doc
 
 
 def _tz(vault: Vault, config: dict[str, Any]) -> Any:

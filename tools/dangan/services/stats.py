@@ -333,11 +333,11 @@ def _follow(vault: Vault, as_of: dt.date, before: dict[str, Any], found: Any) ->
 
     (was, was_digests), (now, now_digests) = side(0), side(1)
     daily = [row for row in before["daily"] if row[0] not in sides]
-    daily += [[r.path, r.fields, now_digests.get(r.path) if r.code.category in indicators.DAILY else None]
-              for r in now.records if r.code.category in DAILY]
+    daily += answers.jsonable([[r.path, r.fields, now_digests.get(r.path) if r.code.category in indicators.DAILY
+                                else None] for r in now.records if r.code.category in DAILY])
     daily.sort(key=lambda row: row[0].encode("utf-8", "surrogateescape"))  # the listing's order
     gone = {str(code) for code in codes.values()}
-    retention = [row for row in before["retention"] if row[1] not in gone] + _retention_rows(now)
+    retention = [row for row in before["retention"] if row[1] not in gone] + answers.jsonable(_retention_rows(now))
     retention.sort(key=lambda row: row[0])  # soonest first (within a day: any order, the plan sorts)
     fields_of = {row[0]: row[1] for row in daily}
     coverage = {}
@@ -792,7 +792,7 @@ def gaps_section(data: Data) -> dict[str, Any] | None:
     (`dangan gaps`, docs/duties.md), by department; the first 100 listed."""
     from dangan.services import gaps
 
-    doc = gaps.compute(data.vault, data.as_of)
+    doc = gaps.compute(data.vault, data.as_of, keep=False)
     return {"counts": doc["counts"], "by_department": doc["departments"], "list": doc["gaps"][:100]}
 
 
@@ -831,7 +831,15 @@ def compute(vault: Vault, as_of: dt.date | None = None,
     kept = answers.load(vault, "stats", kept_as) if kept_as is not None else None
     if isinstance(kept, dict) and kept.get("stats") == FORMAT:
         return kept
-    data = _day(vault, day, found)
+    # `gaps` judges on the other core meanwhile (store/forked.py), from the start: its
+    # answer, kept by it once it has sent the section, is the longest of the sections; only
+    # the section comes back through the pipe
+    gaps_child = Forked(functools.partial(gaps_section, Data(vault, day, found.commit, found.committed)))
+    try:
+        data = _day(vault, day, found)
+    except BaseException:
+        gaps_child.join(work=False)
+        raise
     data.head = head
     doc: dict[str, Any] = {
         "stats": FORMAT,
@@ -841,9 +849,7 @@ def compute(vault: Vault, as_of: dt.date | None = None,
         "commit": data.commit,
         "committed": data.committed,
     }
-    # `gaps` judges on the other core meanwhile (store/forked.py): its answer, kept by it,
-    # is the longest of the sections; only the section comes back through the pipe
-    with Forked(functools.partial(gaps_section, data)) as gaps_child:
+    with gaps_child:
         for name, section in SECTIONS:
             if on_step is not None:
                 on_step(name)

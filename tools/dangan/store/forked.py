@@ -23,7 +23,8 @@ parent's memory page by page. Fork only where no thread of ours is running.
 `behind(work)` is the same child with nothing to answer: what a reader keeps of its answer
 (a JSON encoding of 100 MB at a million records) is written by it while the command shows
 the answer; the command line waits for it (`join_behind`) before it ends, so the next
-command finds it written. In a forked child already, it is done there and then.
+command finds it written. In a forked child already, that child does it once it has sent
+its answer (`stats` waits for the `gaps` section, not for what `gaps` keeps).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ T = TypeVar("T")
 
 _behind: list[Forked[None]] = []
 _in_child = False
+_after_answer: list[Callable[[], Any]] = []  # in a child: behind() work, done once it has answered
 
 
 class Forked(Generic[T]):
@@ -81,11 +83,11 @@ class Forked(Generic[T]):
             except OSError:  # the parent closed the pipe: it will not ask
                 code = code or 3
                 return
-            if self._then is not None and code == 0:
+            for work in [*_after_answer, *([self._then] if self._then is not None and code == 0 else [])]:
                 try:
-                    self._then()
+                    work()
                 except BaseException:
-                    code = 2
+                    code = code or 2
         finally:
             os._exit(code)
 
@@ -158,8 +160,12 @@ def _nothing() -> None:
 
 def behind(work: Callable[[], Any]) -> None:
     """`work` done by a forked child while this process goes on; join_behind() waits for
-    it. Done here and now in a forked child, or where there is no fork."""
-    if _in_child or not hasattr(os, "fork"):
+    it. In a forked child, done by it once it has sent its answer (its parent waits for
+    its end); where there is no fork, here and now."""
+    if _in_child:
+        _after_answer.append(work)
+        return
+    if not hasattr(os, "fork"):
         work()
         return
     _behind.append(Forked(_nothing, then=work))
