@@ -199,7 +199,7 @@ def bench_readers(vault: Path, results: list[dict]) -> None:
     answer kept for that commit and day, services/answers.py), warm on another day of the
     same commit (the day before: no answer kept for it, judged from what the reader keeps
     per commit, its groundwork) and warm after a new commit (one record changed, as a day's
-    work is: its groundwork laid again from the per-blob caches, every record judged)."""
+    work is: the groundwork of the commit before followed along the files changed)."""
     for command in (["due"], ["gaps"], ["stats"]):
         common.clear_cache(vault)
         cold, _ = common.timed([DANGAN, *command], cwd=vault)
@@ -216,7 +216,7 @@ def bench_readers(vault: Path, results: list[dict]) -> None:
     try:
         for name in ("due", "gaps", "stats"):
             seconds, _ = common.timed([DANGAN, name], cwd=vault)
-            results.append(_row(f"{name}, warm caches, a new commit (one record changed: laid again)", seconds, "s",
+            results.append(_row(f"{name}, warm caches, a new commit (one record changed: its groundwork followed)", seconds, "s",
                                 "< 10 s", seconds < 10, f"load average {os.getloadavg()[0]:.1f}"))
     finally:
         undo()
