@@ -153,16 +153,14 @@ def groundwork(vault: Vault, name: str, commit: str, form: str, lay: Callable[[]
     if isinstance(kept, dict) and kept.get("format") == form:
         return kept
     base = key(vault, name, "", None)
-    laid = None
     if follow is not None:
         earlier = _newest(vault, name, base)
         if isinstance(earlier, dict) and earlier.get("format") == form and earlier.get("commit") != commit:
-            laid = follow(earlier)
-            if laid is not None:
-                return store(vault, name, found, laid, give_back=False, base=base)  # type: ignore[no-any-return]
-    if laid is None:
-        laid = lay()
-    given: dict[str, Any] = store(vault, name, found, laid, give_back=give_back, base=base)
+            followed = follow(earlier)
+            if followed is not None:
+                store(vault, name, found, followed, give_back=False, base=base)
+                return followed
+    given: dict[str, Any] = store(vault, name, found, lay(), give_back=give_back, base=base)
     return given
 
 

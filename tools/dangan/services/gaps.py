@@ -453,7 +453,7 @@ def _follow(vault: Vault, before: dict[str, Any], found: Any) -> dict[str, Any] 
     codes = [code for code, _, _ in _entries(want, [(c.old or c.new or "", c.path) for c in ours])]
     listed = sorted({f"{RECORDS}/{'/'.join(location.parts)}/{category}/".replace("//", "/")
                      for location, category in expected.around(rules, codes)} | (judged - changed))
-    raw = gitio.run(["ls-tree", "-z", commit, "--", *listed], root).stdout if listed else b""
+    raw = gitio.run(["--literal-pathspecs", "ls-tree", "-z", commit, "--", *listed], root).stdout if listed else b""
     now = {path: blob for blob, path in _listed(raw)} | {c.path: c.new for c in ours if c.new}
     entries_now = [e for e in _entries(want, [(blob, path) for path, blob in now.items()]) if str(e[0]) not in handed]
     entries_was = [e for e in _entries(want, [(c.old, c.path) for c in ours if c.old]) if str(e[0]) not in handed]

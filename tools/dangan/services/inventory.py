@@ -49,7 +49,7 @@ RESULT_WORDS = {
 SHEET_COLUMNS = ("code", "title", "category", "room", "cabinet", "shelf", "box", "on_loan", "flagged", "result", "note")
 HINT = Message("nothing was written; fix the sheet and run `dangan inventory record` again")
 ROOMS_CACHE = "inventory-rooms.json"  # _custodies_of_commit
-ROOMS_READER = "custodies 2"  # what it keeps: another reader of custodies starts it afresh
+ROOMS_READER = "custodies 3"  # what it keeps: another reader of custodies starts it afresh
 NAMERS = 3  # the last records naming a room kept, for a later commit to follow
 FOLLOWED = 2000  # more files changed since the rooms kept: the grep again
 
@@ -206,6 +206,7 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None, kept: dict[str,
     chosen: dict[str, str] = {}  # room -> the last path whose custody names it
     wanted: set[str] = set()
     namers: dict[str, list[str]] = {}  # room -> the last NAMERS paths naming it (kept)
+    complete: set[str] = set()  # the rooms no other record names
     try:
         for room, paths in rooms.items():
             for rel in sorted(paths, key=_walk_order, reverse=True):
@@ -217,6 +218,8 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None, kept: dict[str,
                         kept.setdefault("custodies", {})[rel] = found[2]
                     if kept is None or len(namers[room]) == NAMERS:
                         break
+            else:  # every record naming it tried: its namers are all kept
+                complete.add(room)
         wanted.update(chosen.values())
         for rel in flagged:
             found = custody_of(rel)
@@ -229,6 +232,7 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None, kept: dict[str,
             cat.close()
     if kept is not None:
         kept["namers"] = namers
+        kept["complete"] = sorted(complete & set(namers))
         kept.setdefault("flagged", [])
         kept.setdefault("custodies", {})
     for rel in sorted(wanted, key=_walk_order):
@@ -272,9 +276,10 @@ def _follow_rooms(vault: Vault, commit: str, kept: dict[str, Any]) -> dict[str, 
     """What `_custodies_of_commit` keeps, for `commit`, from what it kept for an earlier
     commit, following the records changed between them (`git diff-tree`): each changed
     record is scanned as the grep scans it and read as the grep's findings are; a room
-    keeps its last namer unless every namer kept changed. None when that cannot be sure:
-    nothing kept to follow, a handover (YJ) changed, more than FOLLOWED files changed, or
-    a room whose kept namers all changed while others may name it."""
+    keeps its last namer unless every namer kept changed (a room whose namers are all kept,
+    "complete", is then gone unless a changed record names it). None when that cannot be
+    sure: nothing kept to follow, a handover (YJ) changed, more than FOLLOWED files changed,
+    or a room whose kept namers all changed while others may name it."""
     from dangan.git import gitio
     from dangan.rules.changes import commit_changes, handed_over_on
 
@@ -282,6 +287,7 @@ def _follow_rooms(vault: Vault, commit: str, kept: dict[str, Any]) -> dict[str, 
     custodies = kept.get("custodies")
     if (not isinstance(since, str) or not isinstance(found, list) or not isinstance(namers, dict)
             or not isinstance(flagged, list) or not isinstance(custodies, dict)
+            or not isinstance(kept.get("complete"), list)
             or not gitio.has_object(vault.root, since)):
         return None
     changes = [c for c in commit_changes(vault.root, since, commit) if c.path.startswith(tuple(vault.record_specs))]
@@ -312,20 +318,24 @@ def _follow_rooms(vault: Vault, commit: str, kept: dict[str, Any]) -> dict[str, 
             custody = tree.get("custody") if tree is not None else None
             if isinstance(custody, dict):
                 now[c.path] = custody
+    complete = set(kept.get("complete") or [])
     followed: dict[str, list[str]] = {}
     for room, paths in namers.items():
         left = [path for path in paths if path not in changed]
-        if not left and len(paths) >= NAMERS:
+        if not left and room not in complete:
             return None  # every kept namer changed: an earlier namer may be the last now
         followed[room] = left
     for path, found_in in scanned.items():
         for kind, room in found_in:
             if kind == "room" and path in now and _text(now[path].get("room")) == room:
                 followed.setdefault(room, []).append(path)
+    still: set[str] = set()  # the rooms whose namers are all kept still
     for room, paths in list(followed.items()):
-        paths = sorted(set(paths), key=_walk_order, reverse=True)[:NAMERS]
-        if paths:
-            followed[room] = paths
+        ordered = sorted(set(paths), key=_walk_order, reverse=True)
+        if (room in complete or room not in namers) and len(ordered) <= NAMERS:
+            still.add(room)  # a new room: every record naming it is a changed one
+        if ordered:
+            followed[room] = ordered[:NAMERS]
         else:
             del followed[room]
     wanted_flag = [path for path in flagged if path not in changed]
@@ -336,7 +346,7 @@ def _follow_rooms(vault: Vault, commit: str, kept: dict[str, Any]) -> dict[str, 
     custody_at.update(now)
     return {"found": [[path.rsplit("/", 1)[-1][:-len(".yaml")], custody_at[path]]
                       for path in sorted(wanted, key=_walk_order)],
-            "namers": followed, "flagged": sorted(wanted_flag, key=_walk_order),
+            "namers": followed, "complete": sorted(still & set(followed)), "flagged": sorted(wanted_flag, key=_walk_order),
             "custodies": {path: custody_at[path] for paths in followed.values() for path in paths}}
 
 

@@ -342,6 +342,8 @@ def _follow(vault: Vault, as_of: dt.date, before: dict[str, Any], found: Any) ->
     fields_of = {row[0]: row[1] for row in daily}
     coverage = {}
     for path, count in before["coverage"].items():
+        if path not in fields_of:
+            return None  # not the groundwork this code lays: laid again
         targets = [t for t in fields_of[path].get("targets") or [] if isinstance(t, str)]
         coverage[path] = count + _coverage(targets, now) - _coverage(targets, was)
     filed = _log_adds(root, [commit], tuple(sorted(now_digests))) if now_digests else {}

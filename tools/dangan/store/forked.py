@@ -68,6 +68,7 @@ class Forked(Generic[T]):
         global _in_child
         _in_child = True
         _behind.clear()  # the parent's to wait for
+        _after_answer.clear()  # a grandchild: its parent's, done by its parent
         code = 0
         try:
             os.close(read)
