@@ -320,13 +320,8 @@ def test_another_day_of_the_same_commit_is_judged_from_the_groundwork(fixed: Pat
     each hold names, the filings judged, the paper originals, the records the sections read
     again) is kept per commit: another day of it is judged from that groundwork, a marker
     planted in it shows through, and each day judges as a run without it does."""
-    root = tmp_path / "copy"
-    shutil.copytree(fixed, root, symlinks=True)
+    root = cold_copy(fixed, tmp_path / "copy")
     cache = root / ".git" / "dangan" / "cache"
-    shutil.rmtree(cache, ignore_errors=True)
-
-    def judged(where: Path, day: str) -> dict[str, Any]:
-        return json.loads(ok(run_cli(["-C", str(where), "stats", "--as-of", day, "--json"])).out)
 
     first = judged(root, "2025-06-29")  # the bulk commit
     grounds = list((cache / "answers").glob(f"{stats.GROUND}-*.json"))
@@ -356,13 +351,7 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: 
     record taken under the hold's prefix, a record made unreadable): every section, every
     day, as a run without any cache gives it; a marker planted in the earlier groundwork
     shows through. A changed hold (BQ) lays it again from every record."""
-    root = tmp_path / "followed"
-    shutil.copytree(fixed, root, symlinks=True)
-    cache = root / ".git" / "dangan" / "cache"
-    shutil.rmtree(cache, ignore_errors=True)
-
-    def judged(where: Path, day: str) -> dict[str, Any]:
-        return json.loads(ok(run_cli(["-C", str(where), "stats", "--as-of", day, "--json"])).out)
+    root = cold_copy(fixed, tmp_path / "followed")
 
     before = judged(root, "2025-07-21")  # lays the groundwork of the last commit
     planted = tmp_path / "planted"
@@ -410,3 +399,15 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: 
 def stats_path(code: str) -> str:
     parts = code.split("-")
     return "/".join(["vault", *parts[1:-1], parts[0], f"{code}.yaml"])
+
+
+def cold_copy(source: Path, root: Path) -> Path:
+    """A copy of a vault without dangan's caches."""
+    shutil.copytree(source, root, symlinks=True)
+    shutil.rmtree(root / ".git" / "dangan" / "cache", ignore_errors=True)
+    return root
+
+
+def judged(where: Path, day: str) -> dict[str, Any]:
+    """`stats --as-of DAY --json` of a vault."""
+    return json.loads(ok(run_cli(["-C", str(where), "stats", "--as-of", day, "--json"])).out)

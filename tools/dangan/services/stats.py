@@ -145,6 +145,18 @@ def _wanted(vault: Vault, categories: set[str]) -> dict[str, frozenset[str]]:
     return wanted
 
 
+def _code_of(path: str) -> Code | None:
+    """The code of a record's path (the fast reader, else the one that says why), or None
+    for a stray file."""
+    code = fieldreader.code_of_path(path)
+    if code is None:
+        try:
+            code = path_to_code(path)
+        except CodeError:
+            return None
+    return code
+
+
 def _reader(vault: Vault, more: set[str]) -> tuple[str, Callable[[str, bytes], dict[str, Any] | None]]:
     """(the stamp of the per-blob cache, how a record of a category is read) for a tree
     that holds the categories `more` beside those of the registry."""
@@ -201,13 +213,8 @@ def _snapshot(vault: Vault, as_of: dt.date, found: Any) -> Data:
     # the codes of the paths in one pass (formats.fields.codes_of_paths); a path it does not
     # take goes through the readers that always did
     for (blob, path), code in zip(listed, fieldreader.codes_of_paths([path for _, path in listed]), strict=True):
-        if code is None:
-            code = fieldreader.code_of_path(path)
-        if code is None:
-            try:
-                code = path_to_code(path)
-            except CodeError:
-                continue  # a stray file: `dangan check` reports it
+        if code is None and (code := _code_of(path)) is None:
+            continue  # a stray file: `dangan check` reports it
         entries.append((code, path, blob))
     stamp, read = _reader(vault, {code.category for code, _, _ in entries})
     category_of = {blob: code.category for code, _, blob in entries}
@@ -299,12 +306,8 @@ def _follow(vault: Vault, as_of: dt.date, before: dict[str, Any], found: Any) ->
         sides.update({path: (blob, blob) for blob, path in _listed(listing)})
     codes: dict[str, Code] = {}
     for path in sides:
-        code = fieldreader.code_of_path(path)
-        if code is None:
-            try:
-                code = path_to_code(path)
-            except CodeError:
-                continue  # a stray file: not in the snapshot
+        if (code := _code_of(path)) is None:
+            continue  # a stray file: not in the snapshot
         if (code.category in ("BQ", handovers.CATEGORY)
                 or (code.category == "XM" and len(code.location.parts) == 1)):
             return None
