@@ -19,6 +19,7 @@ from conftest import REPO, Result, git, run_cli
 
 from dangan.formats import agekeys
 from dangan.formats.yamlio import dump, load_text
+from dangan.model.codes import parse_code
 from dangan.services import stats
 from dangan.store.vault import Vault
 
@@ -370,8 +371,8 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: 
             repair("WX-A01-02-001-0301-0002", "02", "FW-A01-02-001-0301-0001", "2023-05-01T10:00:00+08:00",
                    "closed", "2023-05-02"),  # under the hold's prefix, due for destruction
         ], "2025-07-23T12:00:00+08:00", "july")
-        git(where, "rm", "-q", "--", stats_path(SB2))
-        (where / stats_path(HJ_LATER)).write_bytes(b"title: \xff\xfe\n")  # unreadable: not UTF-8
+        git(where, "rm", "-q", "--", parse_code(SB2).path)
+        (where / parse_code(HJ_LATER).path).write_bytes(b"title: \xff\xfe\n")  # unreadable: not UTF-8
         git(where, "add", "-A")
         subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "taken out, broken"], cwd=where,
                        env=dict(os.environ, **dated("2025-07-24T12:00:00+08:00")), check=True)
@@ -386,19 +387,15 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: 
         shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
         assert warm == judged(cold, day), day
     assert warm["records"]["total"] == before["records"]["total"] + 2 - 2  # two added; one deleted, one unreadable
-    assert warm["records"]["unreadable"] == [stats_path(HJ_LATER)]
+    assert warm["records"]["unreadable"] == [parse_code(HJ_LATER).path]
     # a hold changed: laid again from every record, the marker gone
-    hold = planted / stats_path("BQ-0001")
+    hold = planted / parse_code("BQ-0001").path
     hold.write_text(hold.read_text("utf-8").replace("A01-02-001", "A01-02-002"), "utf-8")
     git(planted, "add", "-A")
     subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "the hold's prefix"], cwd=planted,
                    env=dict(os.environ, **dated("2025-07-25T12:00:00+08:00")), check=True)
     assert "planted in the groundwork" not in judged(planted, "2025-07-26")["records"]["project_names"].values()
 
-
-def stats_path(code: str) -> str:
-    parts = code.split("-")
-    return "/".join(["vault", *parts[1:-1], parts[0], f"{code}.yaml"])
 
 
 def cold_copy(source: Path, root: Path) -> Path:

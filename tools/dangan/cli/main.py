@@ -133,9 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     finally:
-        from dangan.store.forked import join_behind
-
-        join_behind()  # what a reader keeps, written behind its output (store/forked.py)
+        if (forked := sys.modules.get("dangan.store.forked")) is not None:
+            forked.join_behind()  # what a reader keeps, written behind its output (store/forked.py)
         i18n.set_language("en")  # an in-process caller (the tests) gets English back
         localize(cli)
 

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from dangan.errors import CodeError, DanganError
+from dangan.errors import CodeError, DanganError, GitError
 from dangan.formats import fields as fieldreader
 from dangan.formats.schemas import is_enc
 from dangan.formats.yamlio import tree_or_none
@@ -36,7 +36,7 @@ from dangan.model import departments as deps
 from dangan.model import obligations as ob
 from dangan.model.codes import Code, Location, parse_code, path_to_code
 from dangan.model.disposal import add_duration, to_day, valid_duration
-from dangan.rules.changes import handed_over_on
+from dangan.rules.changes import Change, commit_changes, handed_over_on
 from dangan.services import answers, blobcache
 from dangan.store.vault import RECORDS, Vault
 
@@ -235,25 +235,28 @@ def _names(content: bytes, names: frozenset[str] | None) -> set[str]:
 
 
 def _carry_rooms(vault: Vault, commit: str, stamp: str, gone: frozenset[str],
-                 wanted: Mapping[str, frozenset[str]]) -> dict[str, list[str]] | None:
+                 wanted: Mapping[str, frozenset[str]], known: tuple[str, list[Change]] | None = None
+                 ) -> dict[str, list[str]] | None:
     """The rooms of `commit` (room -> up to NAMERS records naming it) from those kept for
     an earlier commit with the same handed-over records, following the files changed
     between them: a room stays while a record kept as naming it is unchanged, and a changed
     or added file is read as a whole run reads it (`_names`). None when that cannot be
     sure: no earlier rooms kept, other records handed over, more than CARRIED files
-    changed, or every kept namer of a room changed and no changed file names it."""
+    changed, or every kept namer of a room changed and no changed file names it. `known`:
+    (a commit, the changes of the records from it to `commit`), already asked of git."""
     before, kept = blobcache.load_any(vault.root, ROOMS)
     namers, since = kept.get("namers"), kept.get("commit")
     if (before is None or not isinstance(namers, dict) or not isinstance(since, str)
             or before.partition(":")[2] != stamp.partition(":")[2] or not gitio.has_object(vault.root, since)):
         return None
-    listed = gitio.run(["diff-tree", "-r", "-z", "--no-renames", since, commit, "--", *vault.record_specs],
-                       vault.root, check=False)
-    if listed.returncode != 0:
-        return None
-    fields = listed.stdout.split(b"\0")
-    changes = [(fields[i].split()[3].decode(), fields[i + 1].decode("utf-8", "surrogateescape"))
-               for i in range(0, len(fields) - 1, 2) if fields[i].startswith(b":")]
+    if known is not None and known[0] == since:
+        found = known[1]
+    else:
+        try:
+            found = _record_changes(vault, since, commit)
+        except GitError:
+            return None
+    changes = [(c.new or "0" * 40, c.path) for c in found]
     if len(changes) > CARRIED:
         return None
     changed = {path for _, path in changes}
@@ -273,6 +276,11 @@ def _carry_rooms(vault: Vault, commit: str, stamp: str, gone: frozenset[str],
     if any(not paths for paths in carried.values()):
         return None  # a room whose namers all changed: only a whole run knows whether it stays
     return carried
+
+
+def _record_changes(vault: Vault, since: str, commit: str) -> list[Change]:
+    """The changes of the records `vault` reads (an office's folders) from `since` to `commit`."""
+    return [c for c in commit_changes(vault.root, since, commit) if c.path.startswith(tuple(vault.record_specs))]
 
 
 def _read(paths: list[str], wanted: Mapping[str, frozenset[str]]) -> list[tuple[Code, str]]:
@@ -613,20 +621,18 @@ def _follow(vault: Vault, before: dict[str, Any], commit: str) -> dict[str, Any]
     rooms followed (`_carry_rooms`). None, to lay it from every record, when a handover
     (YJ) changed, an equipment's last upkeep job changed (an earlier one may be the last
     now), the rooms cannot be followed, or more than CARRIED files changed."""
-    from dangan.rules.changes import commit_changes
-
     root, since, kept_upkeep = vault.root, before.get("commit"), before.get("upkeep")
     if (not isinstance(since, str) or not isinstance(kept_upkeep, dict) or not gitio.has_object(root, since)
             or not gitio.is_ancestor(root, since, commit)):
         return None
-    changes = [c for c in commit_changes(root, since, commit) if c.path.startswith(tuple(vault.record_specs))]
+    changes = _record_changes(vault, since, commit)
     if len(changes) > CARRIED or any(c.path.startswith(f"{RECORDS}/YJ/") for c in changes):
         return None
     marks = _marks(vault)
     wanted = _wanted(marks)
     gone = frozenset(_path_of(text) for text in handed_over_on(root, commit)) - {""}
     stamp = _rooms_stamp(vault, commit, gone)
-    carried = _carry_rooms(vault, commit, stamp, gone, wanted) if stamp else None
+    carried = _carry_rooms(vault, commit, stamp, gone, wanted, (since, changes)) if stamp else None
     if carried is None:
         return None
     blobcache.store(root, ROOMS, stamp, {"rooms": sorted(carried), "commit": commit, "namers": carried})

@@ -196,11 +196,8 @@ def _custodies_of_rooms(vault: Vault, commit: str | None = None, kept: dict[str,
                 data = content(rel)
             except (DanganError, OSError):
                 return None
-            if b"custody:" in data:
-                tree = _custody_part(data)
-                custody = tree.get("custody") if tree is not None else None
-                if isinstance(custody, dict) and str(code.path) == rel:
-                    read[rel] = (code, tree, custody)
+            if (got := _custody_in(code, rel, data)) is not None:
+                read[rel] = (code, *got)
         return read[rel]
 
     chosen: dict[str, str] = {}  # room -> the last path whose custody names it
@@ -313,11 +310,8 @@ def _follow_rooms(vault: Vault, commit: str, kept: dict[str, Any]) -> dict[str, 
             code = parse_code(c.path.rsplit("/", 1)[-1][:-len(".yaml")])
         except DanganError:
             continue
-        if code.path == c.path and str(code) not in handed and b"custody:" in texts[c.new]:
-            tree = _custody_part(texts[c.new])
-            custody = tree.get("custody") if tree is not None else None
-            if isinstance(custody, dict):
-                now[c.path] = custody
+        if str(code) not in handed and (got := _custody_in(code, c.path, texts[c.new])) is not None:
+            now[c.path] = got[1]
     complete = set(kept.get("complete") or [])
     followed: dict[str, list[str]] = {}
     for room, paths in namers.items():
@@ -348,6 +342,16 @@ def _follow_rooms(vault: Vault, commit: str, kept: dict[str, Any]) -> dict[str, 
                       for path in sorted(wanted, key=_walk_order)],
             "namers": followed, "complete": sorted(still & set(followed)), "flagged": sorted(wanted_flag, key=_walk_order),
             "custodies": {path: custody_at[path] for paths in followed.values() for path in paths}}
+
+
+def _custody_in(code: Code, rel: str, data: bytes) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(what was parsed, the custody) of the text of `code`'s record at `rel`, when it lies at
+    its code's path and has a custody mapping."""
+    if b"custody:" not in data or code.path != rel:
+        return None
+    tree = _custody_part(data)
+    custody = tree.get("custody") if tree is not None else None
+    return (tree, custody) if tree is not None and isinstance(custody, dict) else None
 
 
 def _walk_order(rel: str) -> tuple[tuple[int, str], ...]:
