@@ -17,6 +17,9 @@
    and back through `parse`, compared with the Python code (tests/test_canon.py's
    strategies), record texts and random bytes through `fields` (the compiled line reader,
    compared with formats/fields.py: tests/test_fields_reader.py's), then every record of --vault (default: this repository's example vault).
+   Then tools/dangan/_fsstat.c, built the same way: its walk of the work tree (wide, deep,
+   not-UTF-8 and linked entries: tests/test_walk.py's tree, and --vault) against the Python
+   walk, and its folder mtimes.
    Hypothesis is derandomized and the example counts are fixed, so every run tries the
    same inputs (~30 s on the 2-core CI VM; --scale multiplies the counts).
 
@@ -128,11 +131,12 @@ def parent(args: argparse.Namespace) -> int:
         probe_c = out / "_asan_probe.c"
         probe_c.write_text(PROBE, encoding="utf-8")
         built = [hook.build_module(REPO / "tools/dangan/_canon.c", out, COMPILE, SANITIZE),
-                 hook.build_module(probe_c, out, PROBE_COMPILE, SANITIZE)]
+                 hook.build_module(probe_c, out, PROBE_COMPILE, SANITIZE),
+                 hook.build_module(REPO / "tools/dangan/_fsstat.c", out, COMPILE, SANITIZE)]
         if None in built:
             print("fuzz: the sanitizer build failed (see above)", file=sys.stderr)
             return 1
-        canon, probe = (str(p) for p in built)
+        canon, probe, fsstat = (str(p) for p in built)
         env = sanitized_env(libs)
         me = [sys.executable, str(Path(__file__).resolve())]
         for call, report in (("overflow", "AddressSanitizer: heap-buffer-overflow"),
@@ -145,8 +149,8 @@ def parent(args: argparse.Namespace) -> int:
         print(f"fuzz: the sanitizers stop a run (both probes caught); fuzzing {Path(canon).name} "
               f"(scale {args.scale}, records of {args.vault})", flush=True)
         start = time.perf_counter()
-        proc = subprocess.run([*me, "--child", canon, "--scale", str(args.scale), "--vault", str(args.vault)],
-                              env=env)
+        proc = subprocess.run([*me, "--child", canon, "--fsstat", fsstat, "--scale", str(args.scale),
+                               "--vault", str(args.vault)], env=env)
         print(f"fuzz: {'clean' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'} "
               f"in {time.perf_counter() - start:.0f} s")
         return 0 if proc.returncode == 0 else 1
@@ -157,12 +161,14 @@ def run_probe(library: str, call: str) -> None:
     getattr(probe, call)(8 if call == "overflow" else 1)
 
 
-def child(library: str, scale: float, vault: Path) -> None:
+def child(library: str, fsstat_library: str, scale: float, vault: Path) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
     canon = load("dangan._canon", library)
     sys.modules["dangan._canon"] = canon  # before yamlio imports the installed one
+    fsstat = load("dangan._fsstat", fsstat_library)
+    sys.modules["dangan._fsstat"] = fsstat  # before store.quick imports the installed one
     from dangan.formats import yamlio
 
     assert yamlio._canon is canon, yamlio._canon
@@ -218,6 +224,30 @@ def child(library: str, scale: float, vault: Path) -> None:
             if tree is not None:
                 read += canon.emit(tree) == data.decode("utf-8")
     print(f"  {read} canonical records of {vault} read and written back", flush=True)
+    walks(fsstat, vault)
+
+
+def walks(fsstat: Any, vault: Path) -> None:
+    """_fsstat's walk against the Python walk (tests/test_walk.py), and its mtimes."""
+    from array import array
+
+    import test_walk
+
+    from dangan.store import quick
+
+    assert quick._fsstat is fsstat, quick._fsstat
+    with tempfile.TemporaryDirectory(prefix="dangan-fuzz-walk-") as tmp:
+        test_walk.make_tree(Path(tmp))
+        folders = test_walk.agrees(Path(tmp), fsstat.walk)
+        names = [b"vault", b"vault/wide", b"vault/missing", b"vault/deep/" + b"/".join(b"level%d" % i for i in range(40))]
+        got = array("q")
+        got.frombytes(fsstat.mtimes(tmp, b"".join(n + b"\0" for n in names)))
+        assert got.tolist() == [os.stat(os.path.join(os.fsencode(tmp), n)).st_mtime_ns if n != b"vault/missing"
+                                else -1 for n in names]
+    assert fsstat.walk(str(vault), "no-such-folder") is None
+    mine = test_walk.agrees(vault, fsstat.walk)
+    print(f"  walk: {folders} folders of a made tree and {mine} of {vault} listed as the Python walk lists them",
+          flush=True)
 
 
 def main() -> int:
@@ -225,13 +255,14 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the example counts")
     parser.add_argument("--vault", type=Path, default=REPO, help="a vault whose records are read too")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--fsstat", help=argparse.SUPPRESS)
     parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         run_probe(*args.probe)
         return 0
     if args.child:
-        child(args.child, args.scale, args.vault)
+        child(args.child, args.fsstat, args.scale, args.vault)
         return 0
     return parent(args)
 

@@ -28,7 +28,7 @@ edge_chars = st.sampled_from(
 )
 edge_text = st.text(edge_chars, max_size=12)
 dates = st.from_regex(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}[-+][0-9]{2}:[0-9]{2})?", fullmatch=True
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}([-+][0-9]{2}:[0-9]{2}|Z))?", fullmatch=True
 )
 leaves = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(), tricky_strings, edge_text, dates,
@@ -266,6 +266,26 @@ def test_letters_start_only_the_nine_words(first: str, rest: str) -> None:
 def test_date_shapes_read_as_timestamps(text: str) -> None:
     assert yamlio._not_str_match(text) is not None
     assert yamlio._scalar(text) == f"'{text}'"
+
+
+@given(st.text(max_size=12), st.characters(min_codepoint=0x80), st.text(max_size=12))
+def test_a_text_with_any_character_past_ascii_reads_as_a_string(before: str, other: str, after: str) -> None:
+    # every resolver matches ASCII alone ([0-9], not \d): the C code does not ask them
+    assert yamlio._not_str_match(before + other + after) is None
+
+
+@given(st.text(alphabet="0123456789", min_size=1, max_size=30))
+def test_digits_alone_read_as_an_int(text: str) -> None:
+    assert yamlio._not_str_match(text) is not None
+    assert yamlio._scalar(text) == f"'{text}'"
+
+
+@needs_canon
+@pytest.mark.parametrize("text", ["12", "0", "007", "2024-01-31T00:30:00Z", "2024-01-31T00:30:00z", "1棟2單元",
+                                  "3.9.4", "2024-05", "1-2-0301", "12W", "+1", "1_000", "３"])
+def test_the_shortcuts_write_what_the_python_emitter_writes(text: str) -> None:
+    tree = {"a": text, "b": [text], "c": {"d": text}}
+    assert canon.emit(tree) == yamlio._dump_fast_py(tree)
 
 
 # ------------------------------------------------------------ the compiled reader

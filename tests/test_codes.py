@@ -6,7 +6,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dangan.errors import CodeError
-from dangan.model.codes import Code, Location, next_serial, parse_code, parse_location, path_to_code
+from dangan.model.codes import (
+    Code,
+    Location,
+    code_path,
+    next_serial,
+    parse_code,
+    parse_location,
+    path_to_code,
+)
 
 SPEC_TABLE = [
     ("YZ-A01-02-001-0301-0001", "vault/A01/02/001/0301/YZ/YZ-A01-02-001-0301-0001.yaml"),
@@ -124,6 +132,7 @@ def codes(draw: st.DrawFn) -> Code:
 def test_code_text_path_round_trip(code: Code) -> None:
     assert parse_code(str(code)) == code
     assert path_to_code(code.path) == code
+    assert code.path == "/".join(["vault", *code.location.parts, code.category, f"{code}.yaml"])  # format.md §2
 
 
 @given(codes(), codes())
@@ -156,3 +165,5 @@ def test_fast_path_agrees_with_the_full_parser(text: str) -> None:
             return "refused"
 
     assert outcome(parse_code) == outcome(_parse_code_slowly)
+    path = outcome(code_path)
+    assert path == (outcome(parse_code).path if path != "refused" else "refused")  # DG108's shortcut

@@ -180,6 +180,30 @@ def test_the_early_starts_go_through_gitio(tmp_path: Path, monkeypatch: pytest.M
     assert Early().result(tmp_path) is None
 
 
+def test_the_index_listing_started_early_answers_or_is_asked_again(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cold check starts its index listing while git states every file: the answer is
+    the one asked later, a failing early git is asked again (which says what failed), and an
+    early process no longer wanted is stopped and reaped."""
+    from dangan.services import scan
+
+    _repo(tmp_path)
+    listed = scan.index_blobs(tmp_path)
+    assert list(listed) == ["vault/A.yaml"]
+    assert scan.index_blobs(tmp_path, None, scan.start_index_listing(tmp_path)) == listed
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "nowhere"))
+    early = scan.start_index_listing(tmp_path)
+    assert early is not None
+    with pytest.raises(GitError, match="^git ls-files"):
+        scan.index_blobs(tmp_path, None, early)
+    monkeypatch.delenv("GIT_DIR")
+    waiting = gitio.start(("cat-file", "--batch"), tmp_path, stdin=True)
+    gitio.stop(waiting)
+    assert waiting.returncode is not None and waiting.stdout is not None and waiting.stdout.closed
+    gitio.stop(waiting)  # again: nothing left to do
+    gitio.stop(None)
+
+
 # ------------------------------------------------ git is started in dangan/git alone
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tools" / "dangan"

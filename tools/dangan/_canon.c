@@ -210,9 +210,11 @@ static int equals_ascii(PyObject *s, const char *word) {
 
 /* 1 for the two shapes of date most records hold, which _NOT_STR_PATTERN reads as timestamps:
    "2024-01-31" and "2024-01-31T08:30:00+08:00" (digits where D stands:
-   DDDD-DD-DD and DDDD-DD-DDTDD:DD:DD+DD:DD or -DD:DD). Anything else: 0 (ask _NOT_STR_PATTERN). */
+   DDDD-DD-DD and DDDD-DD-DDTDD:DD:DD+DD:DD or -DD:DD), and sops' lastmodified
+   "2024-01-31T00:30:00Z". Anything else: 0 (ask _NOT_STR_PATTERN). */
 static int date_shaped(PyObject *s) {
-    static const char *shapes[] = {"DDDD-DD-DD", "DDDD-DD-DDTDD:DD:DD+DD:DD", "DDDD-DD-DDTDD:DD:DD-DD:DD"};
+    static const char *shapes[] = {"DDDD-DD-DD", "DDDD-DD-DDTDD:DD:DD+DD:DD", "DDDD-DD-DDTDD:DD:DD-DD:DD",
+                                   "DDDD-DD-DDTDD:DD:DDZ"};
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
     for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
         const char *shape = shapes[k];
@@ -228,6 +230,16 @@ static int date_shaped(PyObject *s) {
             return 1;
     }
     return 0;
+}
+
+/* s (ASCII) is made of the digits 0-9 alone. */
+static int only_digits(PyObject *s) {
+    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(s);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (c[i] < '0' || c[i] > '9')
+            return 0;
+    return n > 0;
 }
 
 /* yamlio._reads_as_str(s) for a str with plain syntax: 1, 0, or -1 with an exception.
@@ -250,7 +262,11 @@ static int reads_as_str(PyObject *s) {
                 return 0;
         return 1;
     }
-    if (date_shaped(s))
+    /* Every resolver matches ASCII alone ([0-9], not \d): a text with any other character
+       reads as a string ("1棟2單元"). One of ASCII digits alone is an int ([-+]?[0-9_]+). */
+    if (!PyUnicode_IS_ASCII(s))
+        return 1;
+    if (date_shaped(s) || only_digits(s))
         return 0;
     PyObject *m = PyObject_CallOneArg(not_str_fn, s);
     if (m == NULL)

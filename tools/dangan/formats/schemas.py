@@ -625,24 +625,38 @@ def sensitive_leaves(tree: Any, names: frozenset[str], path: tuple[str, ...] = (
     if isinstance(tree, dict):
         for key, value in tree.items():
             if key in names:
-                out.extend(_leaves(value, path + (key,)))
+                _leaves_into(value, path + (key,), out)
             elif isinstance(value, (dict, list)):
                 if path == () and key == "sops":
                     continue
-                out.extend(sensitive_leaves(value, names, path + (key,)))
-    elif isinstance(tree, list):
-        for i, item in enumerate(tree):
-            if isinstance(item, (dict, list)):
-                out.extend(sensitive_leaves(item, names, path + (str(i),)))
+                _sensitive_into(value, names, path + (key,), out)
+    else:
+        _sensitive_into(tree, names, path, out)
     return out
 
 
-def _leaves(tree: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+def _sensitive_into(tree: Any, names: frozenset[str], path: tuple[str, ...],
+                    out: list[tuple[tuple[str, ...], Any]]) -> None:
+    """sensitive_leaves below the top, appended to `out` (no list per level)."""
     if isinstance(tree, dict):
         for key, value in tree.items():
-            yield from _leaves(value, path + (key,))
+            if key in names:
+                _leaves_into(value, path + (key,), out)
+            elif isinstance(value, (dict, list)):
+                _sensitive_into(value, names, path + (key,), out)
     elif isinstance(tree, list):
         for i, item in enumerate(tree):
-            yield from _leaves(item, path + (str(i),))
+            if isinstance(item, (dict, list)):
+                _sensitive_into(item, names, path + (str(i),), out)
+
+
+def _leaves_into(tree: Any, path: tuple[str, ...], out: list[tuple[tuple[str, ...], Any]]) -> None:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            _leaves_into(value, path + (key,), out)
+    elif isinstance(tree, list):
+        for i, item in enumerate(tree):
+            _leaves_into(item, path + (str(i),), out)
     else:
-        yield path, tree
+        out.append((path, tree))
+

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import functools
 import hashlib
 import hmac
 import math
@@ -286,10 +287,14 @@ class Rule:
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> Rule:
-        values = {name: str(meta.get(name) or "") for name in _RULE_FIELDS}
-        if not any(values.values()):
-            values["unencrypted_suffix"] = DEFAULT_UNENCRYPTED_SUFFIX
-        return cls(**values)
+        values = tuple(str(meta.get(name) or "") for name in _RULE_FIELDS)
+        return _rule_of(values) if cls is Rule else cls._made(values)
+
+    @classmethod
+    def _made(cls, values: tuple[str, ...]) -> Rule:
+        if not any(values):
+            return cls(unencrypted_suffix=DEFAULT_UNENCRYPTED_SUFFIX)
+        return cls(*values)
 
     def as_metadata(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in _RULE_FIELDS if getattr(self, name)}
@@ -319,6 +324,13 @@ class Rule:
 
 # the rule's field names, in sops' order (dataclasses.fields() is slow on a hot path)
 _RULE_FIELDS = tuple(f.name for f in fields(Rule))
+
+
+@functools.lru_cache(maxsize=64)
+def _rule_of(values: tuple[str, ...]) -> Rule:
+    """A Rule (frozen) made once per distinct set of values: every encrypted record of a
+    vault carries the same one, and `check` reads it for each (its regex compiled each time)."""
+    return Rule._made(values)
 
 
 def encrypted_regex_for(names: Iterable[str]) -> str:

@@ -98,6 +98,9 @@ def run(
     return proc
 
 
+Process = subprocess.Popen[bytes]  # what `start` gives (callers outside this module import no subprocess)
+
+
 def start(
     args: Sequence[str],
     cwd: Path | str | None = None,
@@ -133,6 +136,16 @@ def finish(proc: subprocess.Popen[bytes], args: Sequence[str], *, ok: tuple[int,
     if proc.returncode not in ok:
         raise failure(args, err, out, proc.returncode)
     return out or b""
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    """End a process from `start` whose answer is no longer wanted (None: nothing to do)."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.terminate()
+    with contextlib.suppress(ValueError):  # already finished: its pipes are closed
+        proc.communicate()  # reaped, and its pipes closed
 
 
 def _close_stdin(proc: subprocess.Popen[bytes]) -> None:

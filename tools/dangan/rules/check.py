@@ -18,7 +18,7 @@ from dangan.formats.schemas import BASE_URI, NEVER_SECRET, SchemaSet, sensitive_
 from dangan.formats.schemas import reason as schema_reason
 from dangan.formats.yamlio import YamlError, decode, load_bytes, load_text
 from dangan.i18n import Message
-from dangan.model.codes import parse_code
+from dangan.model.codes import code_path, parse_code
 from dangan.model.threeway import conflict_note, has_markers, markers_note
 from dangan.rules import domain
 from dangan.store import attached as attachments
@@ -139,7 +139,8 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
     def add(rule: str, message: str) -> None:
         found.append(Finding(rel, rule, message))
 
-    if attachments.owner(rel) is not None:  # a file in a record's attachment folder
+    end = rel.rfind("/")  # attachments.owner's own first test, inline: most files are records
+    if end - rel.rfind("/", 0, end) > 7 and attachments.owner(rel) is not None:  # an attachment's file
         return [Finding(*f) for f in attachments.file_findings(rel, data)], ()
     if not rel.endswith(".yaml"):
         add("DG104", Message("stray file: only records (CODE.yaml) and their attachment folders belong "
@@ -228,7 +229,7 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
             continue
         add("DG106", problem)
 
-    body = {k: v for k, v in tree.items() if k != "sops"}
+    body = {k: v for k, v in tree.items() if k != "sops"} if encrypted else tree  # read, never changed
     errors = schemas.errors(code.category, body,
                             at_rest=False if clear else ("secret" if level == "secret" else True))
     plain = None
@@ -245,7 +246,7 @@ def judge_file(schemas: SchemaSet, rel: str, data: bytes, keyring: Keyring | Non
                                  "merge?): {restore}", reason=str(exc), restore=sealing.restore_hint(rel)))
     if plain is not None:
         errors = schemas.errors(code.category, plain)
-    category_reported = any(f.rule == "DG103" and "`category`" in f.message for f in found)
+    category_reported = bool(found) and any(f.rule == "DG103" and "`category`" in f.message for f in found)
     for path, reason in errors:
         if path == "/category" and category_reported:
             continue  # already reported as DG103, the rule that names the fix
@@ -381,11 +382,10 @@ def _record_code(rel: str) -> Any:
         return None
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a vault names fewer distinct codes, most many times
 def _target(ref: str) -> str | None:
     """The path of the record `ref` names, or None when it is not a code."""
     try:
-        return parse_code(ref).path
+        return code_path(ref)
     except DanganError:
         return None
 

@@ -12,6 +12,7 @@ findings are simply checked again.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import hashlib
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dangan import __version__
-from dangan.errors import DanganError
+from dangan.errors import DanganError, GitError
 from dangan.formats import findings as shown
 from dangan.formats.schemas import SchemaSet
 from dangan.formats.yamlio import YamlError, decode, load_text
@@ -634,13 +635,32 @@ def blob_id(data: bytes) -> str:
 NOT_FILES = (b"120000", b"160000")  # git's modes of a symbolic link and a submodule
 
 
-def index_blobs(root: Path, trees: dict[str, str] | None = None) -> dict[str, str]:
+INDEX_LISTING = ("-s", "-z", "--", RECORDS + "/")  # index_blobs' question (`ls-files --sparse`)
+
+
+def start_index_listing(root: Path) -> gitio.Process | None:
+    """`index_blobs`' git, started now, for a caller that has other work for git first (the
+    cold check's stat of every file: both read the index at once). None if it cannot start:
+    `index_blobs` asks again, and reports any failure."""
+    try:
+        return gitio.start(("ls-files", "--sparse", *INDEX_LISTING), root, stderr=False)
+    except GitError:
+        return None
+
+
+def index_blobs(root: Path, trees: dict[str, str] | None = None,
+                started: gitio.Process | None = None) -> dict[str, str]:
     """path -> blob id of the stage-0 index entries under vault/ (bulk, no objects).
 
     `--sparse`: an office's sparse index keeps each folder left out as one entry (a tree);
     listed as it is, not expanded into its files (0.006 s instead of 0.6 s for a checkout of
     one project of the 100,000-record demo). Those folders go into `trees` (path -> tree id)."""
-    raw = gitio.ls_files_sparse(root, ["-s", "-z", "--", RECORDS + "/"])
+    raw = None
+    if started is not None:  # from start_index_listing; on any failure, asked again below
+        with contextlib.suppress(GitError):
+            raw = gitio.finish(started, ("ls-files", "--sparse", *INDEX_LISTING))
+    if raw is None:
+        raw = gitio.ls_files_sparse(root, INDEX_LISTING)
     out: dict[str, str] = {}
     for item in raw.split(b"\0"):
         if item:
@@ -678,7 +698,29 @@ class Listing:
 def list_worktree(root: Path) -> Listing:
     """Every file and folder under vault/. A folder's mtime is read (from its parent's
     entry) before the folder is listed, so a change made meanwhile shows next time.
-    Plain `scandir` with one stat per folder: half the time of os.walk at 100,000 folders."""
+    Plain `scandir` with one stat per folder: half the time of os.walk at 100,000 folders;
+    the compiled walk (`_fsstat.walk`), where it is built, lists the same without a Python
+    object per entry and without the GIL (docs/performance.md)."""
+    from dangan.store import quick
+
+    walk = getattr(quick._fsstat, "walk", None)
+    if walk is not None:
+        return walked(walk(str(root), RECORDS))
+    return _list_worktree_py(root)
+
+
+def walked(found: tuple[bytes, bytes, bytes, bytes] | None) -> Listing:
+    """The Listing of what `_fsstat.walk` found (None: vault/ is not there)."""
+    from dangan.store import quick
+
+    if found is None:
+        return Listing([], quick.Folders())
+    files, names, mtimes, links = found
+    return Listing(_split_names(files), quick.Folders.packed(names, mtimes), sorted(_split_names(links)))
+
+
+def _list_worktree_py(root: Path) -> Listing:
+    """list_worktree without the compiled walk."""
     from dangan.store import quick
 
     files: list[str] = []
@@ -713,6 +755,11 @@ def list_worktree(root: Path) -> Listing:
         subdirs.sort(reverse=True)
         stack.extend(subdirs)
     return Listing(files, dirs, sorted(links))
+
+
+def _split_names(raw: bytes) -> list[str]:
+    """Paths each ended by NUL, as str (bytes that are not UTF-8 kept as os.fsdecode does)."""
+    return raw.decode("utf-8", "surrogateescape").split("\0")[:-1] if raw else []
 
 
 def worktree_items(vault: Vault, only: list[str] | None = None,
@@ -763,7 +810,24 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     memo = None
     if use_cache and (directory := cache_dir(root)) is not None:
         memo = quick.TreeMemo(str(directory), str(root), str(directory.parent.parent), rules.fingerprint())
-    probed, remembered = quick.probe(str(root), memo)
+    left: dict[str, str] = {}  # an office's sparse index: folder -> tree, of those left out
+    index: dict[str, str] | None = None
+    if memo is None or not memo.exists():
+        # no memo to hold (cold): git states every file in a thread while this one reads
+        # the index's listing (2.4 s and 1.8 s at a million records; both read the index)
+        from concurrent.futures import ThreadPoolExecutor
+
+        early = start_index_listing(root)
+        with ThreadPoolExecutor(1) as thread:
+            probing = thread.submit(quick.probe, str(root), memo)
+            try:
+                index = index_blobs(root, left, early)
+            except BaseException:
+                gitio.stop(early)
+                raise
+        probed, remembered = probing.result()
+    else:
+        probed, remembered = quick.probe(str(root), memo)
     dirty = probed if probed is not None else dirty_files(root)
     if memo is not None:
         index_checksum = memo.index_checksum()
@@ -775,8 +839,8 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
     # its time in system calls, which release the GIL) while the workers check the
     # tracked files the index names; the untracked or modified ones follow.
     listed: list[Listing] = []
-    left: dict[str, str] = {}  # an office's sparse index: folder -> tree, of those left out
-    index = index_blobs(root, left)
+    if index is None:
+        index = index_blobs(root, left)
     # an office's sparse checkout: the records left out are in the index (skip-worktree)
     # but not on disk; they are not judged here, and not reported missing either
     outside = 0

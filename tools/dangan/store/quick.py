@@ -62,6 +62,14 @@ class Folders:
         self.names = bytearray()
         self.mtimes = array("q")
 
+    @classmethod
+    def packed(cls, names: bytes, mtimes: bytes) -> Folders:
+        """As the compiled walk gives them: the names each ended by NUL, the mtimes packed."""
+        folders = cls()
+        folders.names = bytearray(names)
+        folders.mtimes.frombytes(mtimes)
+        return folders
+
     def add(self, rel: str, mtime_ns: int) -> None:
         self.names += rel.encode("utf-8", "surrogateescape") + b"\0"
         self.mtimes.append(mtime_ns)
@@ -127,6 +135,10 @@ class TreeMemo:
             except (OSError, ValueError):
                 self._memo = None
         return self._memo if isinstance(self._memo, dict) else None
+
+    def exists(self) -> bool:
+        """A memo was written (whether it still holds is `lookup`'s question)."""
+        return self.path is not None and os.path.exists(self.path)
 
     def folders_unchanged(self) -> bool:
         """Every folder under vault/ has the mtime it had when the memo was written.
