@@ -659,4 +659,3 @@ def _leaves_into(tree: Any, path: tuple[str, ...], out: list[tuple[tuple[str, ..
             _leaves_into(item, path + (str(i),), out)
     else:
         out.append((path, tree))
-

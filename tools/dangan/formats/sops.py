@@ -287,14 +287,7 @@ class Rule:
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> Rule:
-        values = tuple(str(meta.get(name) or "") for name in _RULE_FIELDS)
-        return _rule_of(values) if cls is Rule else cls._made(values)
-
-    @classmethod
-    def _made(cls, values: tuple[str, ...]) -> Rule:
-        if not any(values):
-            return cls(unencrypted_suffix=DEFAULT_UNENCRYPTED_SUFFIX)
-        return cls(*values)
+        return _rule_of(tuple(str(meta.get(name) or "") for name in _RULE_FIELDS))
 
     def as_metadata(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in _RULE_FIELDS if getattr(self, name)}
@@ -330,7 +323,9 @@ _RULE_FIELDS = tuple(f.name for f in fields(Rule))
 def _rule_of(values: tuple[str, ...]) -> Rule:
     """A Rule (frozen) made once per distinct set of values: every encrypted record of a
     vault carries the same one, and `check` reads it for each (its regex compiled each time)."""
-    return Rule._made(values)
+    if not any(values):
+        return Rule(unencrypted_suffix=DEFAULT_UNENCRYPTED_SUFFIX)
+    return Rule(*values)
 
 
 def encrypted_regex_for(names: Iterable[str]) -> str:

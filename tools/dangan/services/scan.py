@@ -835,9 +835,10 @@ def check_worktree(vault: Vault, paths: list[str] | None = None, use_cache: bool
             quick.remember_fingerprint(str(directory), str(root), rules.fingerprint(), stamp)
             checked, found, outside = remembered
             return CheckResult(checked, [Finding(*shown.recalled(f)) for f in found], outside=outside)
-    # Cold: listing 100,000 folders takes seconds, so it runs in a thread (os.walk spends
-    # its time in system calls, which release the GIL) while the workers check the
-    # tracked files the index names; the untracked or modified ones follow.
+    # Cold: listing a million folders takes seconds, so it runs in a thread (the compiled
+    # walk releases the GIL; the scandir walk spends its time in system calls, which do too)
+    # while the workers check the tracked files the index names; the untracked or modified
+    # ones follow.
     listed: list[Listing] = []
     if index is None:
         index = index_blobs(root, left)
