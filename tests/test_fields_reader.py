@@ -102,3 +102,19 @@ def test_a_canonical_record() -> None:
                                   b"custody:\n  room: 'a\n", b"count: -007\n"])
 def test_awkward_lines(line: bytes) -> None:
     agrees(b"code: KF-A01-0001\n" + line)
+
+
+@pytest.mark.parametrize("text", [b"- code: KF-A01-0001\n- status: x\n", b"", b"status\n", b"status:x\nkind: y\n",
+                                  b"\nstatus: x\n", b" status: x\n", b"# note\nstatus: x\n", b"'status': x\n",
+                                  b"[status]\n", b"--- \nstatus: x\n", b":\n"])
+def test_a_text_that_does_not_start_as_a_mapping_is_left_to_the_full_parser(text: bytes) -> None:
+    # a list, a scalar or an odd start: not sure it is a record, so not {} (a record without
+    # fields) but None: the caller parses it whole and finds whether it is one
+    assert fields._read_lines(text, WANTED, NESTED) is None
+    assert _canon.fields(text, WANTED, NESTED) is None
+
+
+@pytest.mark.parametrize("text", [b"status: x\n", b"status:\n  x: 1\n", b"status:", b"code: a:b\n", b"Z9_ x: 1\n"])
+def test_a_mapping_is_read(text: bytes) -> None:
+    assert fields._read_lines(text, WANTED, NESTED) is not None
+    agrees(text)

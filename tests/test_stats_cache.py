@@ -87,6 +87,19 @@ def record_blobs(root: Path, commit: str = "HEAD") -> dict[str, str]:
     return out
 
 
+def test_a_record_that_is_a_list_is_unreadable_not_a_record(root: Path) -> None:
+    """A file at a record's path holding a YAML list: the fast field reader finds none of
+    its keys, which is no proof that it is a record; the full reader says it is not one."""
+    listed = "vault/A01/XM/XM-A01-0003.yaml"
+    (root / listed).write_text("- code: XM-A01-0003\n- category: XM\n", "utf-8")
+    git(root, "add", listed)
+    subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "a list"], cwd=root, check=True,
+                   env=dict(os.environ, **dated("2025-07-26T12:00:00+08:00")))
+    doc = json.loads(stats(root, "--json").out)  # HEAD's records, whatever the day
+    assert doc["records"]["unreadable"] == [BROKEN, listed] and doc["records"]["total"] == 25
+    assert cached(root)["trees"][record_blobs(root)[listed]] is None
+
+
 @pytest.mark.parametrize("lang", [None, "zh-Hant"])
 def test_a_warm_run_answers_byte_for_byte_as_a_cold_one(root: Path, lang: str | None) -> None:
     """Every output of stats (text and --json, a past day and today, two languages): the run

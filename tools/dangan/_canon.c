@@ -1019,6 +1019,19 @@ static PyObject *canon_fields(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "dangan._canon.fields takes bytes and two sets of str");
         return NULL;
     }
+    const char *s = PyBytes_AS_STRING(data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data), end = size;
+    /* a mapping's first line (fields._MAPPING_START): a plain key in column 0, then ": " or
+       the line's end; anything else is the full parser's to judge */
+    {
+        const char *nl = size ? memchr(s, '\n', (size_t)size) : NULL;
+        Py_ssize_t first = nl != NULL ? nl - s : size;
+        const char *colon = size ? memchr(s, ':', (size_t)first) : NULL;
+        unsigned char c = size ? (unsigned char)s[0] : 0;
+        int keyish = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        if (!keyish || colon == NULL || (colon + 1 < s + size && colon[1] != ' ' && colon[1] != '\n'))
+            Py_RETURN_NONE;
+    }
     Py_ssize_t count = 0;
     Name *names = PyMem_Malloc(sizeof(Name) * (size_t)(PySet_GET_SIZE(wanted) + PySet_GET_SIZE(nested) + 1));
     if (names == NULL)
@@ -1027,8 +1040,6 @@ static PyObject *canon_fields(PyObject *self, PyObject *args) {
         PyMem_Free(names);
         return NULL;
     }
-    const char *s = PyBytes_AS_STRING(data);
-    Py_ssize_t size = PyBytes_GET_SIZE(data), end = size;
     /* the sops block (the last "\nsops:") is skipped when no line after it is in column 0 */
     for (Py_ssize_t at = size - 6; at >= 0; at--) {
         if (s[at] == '\n' && memcmp(s + at + 1, "sops:", 5) == 0) {

@@ -26,6 +26,10 @@ _UNSURE = tuple("\"|>[{&*!%@`")
 _SOPS = b"\nsops:"
 _AFTER_SOPS = re.compile(rb"\n[^ \n]")  # a column-0 line after the sops block
 _CHILD = re.compile(rb"  ([a-z_][a-z0-9_]*):(.*)")
+# a mapping's first line: a plain key in column 0, then ": " or the line's end. Any other
+# start (a list, a scalar, a blank or indented first line, a comment, an empty file) is left
+# to the full parser, which says whether the text is a record at all
+_MAPPING_START = re.compile(rb"[A-Za-z0-9_][^:\n]*:(?: |\n|\Z)")
 
 
 def scalar(rest: str) -> tuple[bool, Any]:
@@ -67,6 +71,8 @@ def read(data: bytes, wanted: frozenset[str], nested: frozenset[str] = frozenset
 
 def _read_lines(data: bytes, wanted: frozenset[str], nested: frozenset[str]) -> dict[str, Any] | None:
     """`read`, in Python: the definition of the compiled copy."""
+    if not _MAPPING_START.match(data):
+        return None
     end = data.rfind(_SOPS)
     if end < 0 or _AFTER_SOPS.search(data, end + len(_SOPS)):
         end = len(data)
