@@ -5,7 +5,9 @@ depends on today's date."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +203,72 @@ def test_the_cache_of_first_commits_gives_the_same_answer(history: Path, tmp_pat
     shutil.rmtree(cache)
     _, fresh = judge(root, "2025-03-06")
     assert earlier == fresh and later != earlier
+
+
+def _commit(root: Path, when: int, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> str:
+    for path in add:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(f"{path} {when}\n", "utf-8")
+        git(root, "add", path)
+    for path in remove:
+        git(root, "rm", "-q", path)
+    stamp = f"@{when} +0800"
+    env = {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "--no-verify", "-m", str(when)], cwd=root, check=True,
+                   env=dict(os.environ, **env))
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+def test_first_commits_beside_the_kept_tip_go_back_to_their_common_ancestor(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An amended commit, a rebase, a reset to another branch: the map kept for the old tip
+    is taken back to the common ancestor and brought forward, never read again from the
+    whole history, and equals a full pass (times back-dated, paths deleted and added again)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    git(root, "config", "user.name", "t")
+    git(root, "config", "user.email", "t@example.com")
+    _commit(root, 1_000, add=("vault/a.yaml", "vault/x.yaml"))
+    _commit(root, 2_000, remove=("vault/x.yaml",))
+    _commit(root, 3_000, add=("vault/b.yaml", "vault/y.yaml"))
+    base = _commit(root, 3_500, remove=("vault/y.yaml",))
+    # x and y again, in a commit dated before them: the kept map holds its time for both
+    tip = _commit(root, 200, add=("vault/c.yaml", "vault/x.yaml", "vault/d.yaml", "vault/y.yaml"))
+    asked: list[list[str]] = []
+    log_adds = gaps._log_adds
+
+    def spy(where: Path, spec: list[str], paths: tuple[str, ...] = ("vault/",)) -> dict[str, int]:
+        asked.append([*spec, "--", *paths])
+        return log_adds(where, spec, paths)
+
+    def full(commit: str) -> dict[str, int]:
+        return log_adds(root, [commit])
+
+    assert gaps.first_commits(root, tip) == full(tip)
+    monkeypatch.setattr(gaps, "_log_adds", spy)
+    # the tip amended: c kept, d dropped, e added, and back-dated before everything
+    git(root, "reset", "-q", "--hard", base)
+    git(root, "checkout", "-q", tip, "--", "vault/c.yaml")
+    amended = _commit(root, 500, add=("vault/e.yaml",))
+    asked.clear()
+    assert gaps.first_commits(root, amended) == full(amended)
+    assert [amended, "--", "vault/"] not in asked and asked  # no pass over the whole history
+    assert any(spec[0] == base and "vault/x.yaml" in spec for spec in asked)  # x: asked of base's history
+    assert gaps.first_commits(root, amended)["vault/x.yaml"] == 1_000
+    # another branch from the first commit: b, c, e go; the kept map is the amended one's
+    first = git(root, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(root, "reset", "-q", "--hard", first)
+    other = _commit(root, 7_000, add=("vault/f.yaml",))
+    asked.clear()
+    assert gaps.first_commits(root, other) == full(other) == {"vault/a.yaml": 1_000, "vault/x.yaml": 1_000,
+                                                              "vault/f.yaml": 7_000}
+    assert [spec for spec in asked if spec[:1] == [other]] == []
+    # unrelated histories: a full pass
+    git(root, "checkout", "-q", "--orphan", "alone")
+    git(root, "rm", "-q", "-r", "--cached", ".")
+    alone = _commit(root, 8_000, add=("vault/g.yaml",))
+    assert gaps.first_commits(root, alone) == full(alone) == {"vault/g.yaml": 8_000}
 
 
 def test_defaults_apply_without_settings(tmp_path: Path) -> None:

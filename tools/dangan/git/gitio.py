@@ -200,6 +200,12 @@ def is_ancestor(root: Path, older: str, newer: str) -> bool:
     return run(["merge-base", "--is-ancestor", older, newer], root, ok=(0, 1)).returncode == 0
 
 
+def merge_base(root: Path, one: str, other: str) -> str | None:
+    """The best common ancestor of two commits (`merge-base`), or None when they have none."""
+    found = run(["merge-base", one, other], root, ok=(0, 1))
+    return found.stdout.decode().strip() or None if found.returncode == 0 else None
+
+
 def count_commits(root: Path, spec: Sequence[str]) -> int:
     """`rev-list --count SPEC`: how many commits the range names."""
     return int(run(["rev-list", "--count", *spec], root).stdout.decode().strip() or 0)

@@ -78,8 +78,11 @@ def first_commits(root: Path, commit: str, paths: tuple[str, ...] = (RECORDS + "
 
     The map of a later commit serves an earlier one too: a path in an earlier tree was
     first added no later than that tree, whatever came after. So the cache keeps the map of
-    the newest commit asked, and a newer one only reads the commits since; a map of other
-    `paths` (an office that took on a project) is not used."""
+    the newest commit asked, and a newer one only reads the commits since. A commit beside
+    it (an amended commit, a rebase, a reset to another branch) takes it back to their
+    common ancestor — the paths added on the kept side alone are asked again of that
+    ancestor's history — and reads its own commits since; a map of other `paths` (an office
+    that took on a project) is not used."""
     found, write = _first_commits(root, commit, paths)
     if write is not None:
         write()
@@ -109,8 +112,38 @@ def _first_commits(root: Path, commit: str, paths: tuple[str, ...]
                 known.setdefault(path, when)
             extended = known
             return extended, lambda: _store(cache, commit, extended, paths)
+        beside = _beside(root, known, tip, commit, paths)
+        if beside is not None:
+            return beside, lambda: _store(cache, commit, beside, paths)
     found = _log_adds(root, [commit], paths)
     return found, lambda: _store(cache, commit, found, paths)
+
+
+def _beside(root: Path, known: dict[str, int], tip: str, commit: str, paths: tuple[str, ...]
+            ) -> dict[str, int] | None:
+    """The map of `commit` from `known`, the map of `tip`, a commit beside it (neither is
+    the other's ancestor): `known` taken back to their common ancestor, then the adds of
+    the ancestor..commit range. Taken back: a path that `tip`'s side added holds its
+    earliest add in the ancestor's history, or goes (a `git log` of those paths alone).
+    None when they share no history, or that side added more than FOLLOWED paths (then a
+    full pass costs about as much)."""
+    base = gitio.merge_base(root, tip, commit)
+    if base is None:
+        return None
+    added = _log_adds(root, [f"{base}..{tip}"], paths)
+    if len(added) > FOLLOWED:
+        return None
+    before = _log_adds(root, [base], tuple(sorted(added))) if added else {}
+    found = dict(known)
+    for path in added:
+        if path in before:
+            found[path] = before[path]
+        else:
+            found.pop(path, None)
+    for path, when in _log_adds(root, [f"{base}..{commit}"], paths).items():
+        if path not in found or when < found[path]:
+            found[path] = when
+    return found
 
 
 def _store(cache: Path, commit: str, found: dict[str, int], paths: tuple[str, ...]) -> None:
