@@ -364,6 +364,48 @@ def test_a_new_commit_follows_the_archive_rooms_of_the_last(fixed: Path, tmp_pat
     assert rooms(root) == fresh() == {ROOM, HQ, "新庫房", "別處"}
 
 
+def test_an_amended_commit_follows_the_groundwork_of_the_one_it_replaced(fixed: Path, tmp_path: Path) -> None:
+    """A commit beside the one whose groundwork is kept (`git commit --amend` with a later
+    upkeep job and a lease changed): `due` judges the records' content alone, so the tree
+    diff between the two is all it follows; a marker shows through, and every day is as a
+    cold run gives it."""
+    import os
+    import subprocess
+
+    from conftest import git
+
+    followed = tmp_path / "followed"
+    shutil.copytree(fixed, followed, symlinks=True)
+    shutil.rmtree(followed / ".git" / "dangan" / "cache", ignore_errors=True)
+    doc_of(followed, "--as-of", "2025-04-20")  # lays the groundwork of the second commit
+    replaced = git(followed, "rev-parse", "HEAD").strip()
+    planted = tmp_path / "planted"
+    shutil.copytree(followed, planted, symlinks=True)
+    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{due_service.GROUND}-*.json"))
+    kept = json.loads(ground.read_bytes())
+    row = next(row for row in kept["answer"]["field"] if row[1] == HT)
+    row[7] = "planted in the groundwork"
+    ground.write_text(json.dumps(kept, ensure_ascii=False), "utf-8")
+    for root in (followed, planted):
+        for rel, text in (upkeep("WX-A01-02-0003", "2025-05-01"),
+                          record("ZH-residential-tenant.yaml", ZH, lease_end="2026-02-28")):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text, "utf-8")
+        git(root, "add", "-A")
+        subprocess.run(["git", "commit", "-q", "--amend", "--no-edit", "--reset-author"], cwd=root, check=True,
+                       env=dict(os.environ, **dated("2025-05-03T12:00:00+08:00")))
+    assert subprocess.run(["git", "merge-base", "--is-ancestor", replaced, "HEAD"], cwd=followed).returncode == 1
+    shown = listed(doc_of(planted, "--as-of", "2025-05-05", "--within", "P2Y"))
+    assert shown[(HT, "end")]["basis"] == "planted in the groundwork"  # followed, not laid again
+    cold = tmp_path / "cold"
+    shutil.copytree(followed, cold, symlinks=True)
+    for day in [("2025-05-05",), ("2025-05-20", "--within", "P1Y"), ("2026-01-01", "--within", "P2Y")]:
+        warm = doc_of(followed, "--as-of", *day)
+        shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
+        assert warm == doc_of(cold, "--as-of", *day), day
+    assert listed(doc_of(followed, "--as-of", "2025-05-05"))[(SB1, "maintenance_interval")]["due"] == "2025-05-16"
+
+
 def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: Path) -> None:
     """Issue 26: the groundwork of a commit is followed from that of its ancestor along the
     records changed: a later upkeep job moves its equipment's next maintenance, a lease and

@@ -16,6 +16,7 @@ from conftest import git, run_cli
 from test_stats import commit_files, dated, record
 
 from dangan.formats.yamlio import dump, load_text
+from dangan.git import gitio
 from dangan.model import expected
 from dangan.services import gaps
 
@@ -428,11 +429,14 @@ def test_another_day_of_the_same_commit_is_judged_from_the_groundwork(history: P
     _, planted = judge(root, "2025-04-03")
     assert "planted in the groundwork" in {g["what"] for g in planted["gaps"]}
     assert planted["commit"] == first["commit"]
-    _, other = judge(root, "2025-03-06")  # another commit: its own groundwork
-    assert "planted in the groundwork" not in {g["what"] for g in other["gaps"]}
-    # judged from the groundwork, as a run without it judges (the days around each deadline)
+    # an older commit: its groundwork followed back from the kept one (they share history),
+    # the late filing of February unchanged between them
+    _, other = judge(root, "2025-03-06")
+    assert other["commit"] != first["commit"] and "planted in the groundwork" in {g["what"] for g in other["gaps"]}
+    # judged from the groundwork, as a run without it judges (the days around each deadline;
+    # first the older commit, followed back from the groundwork of 10 March)
     cold = tmp_path / "cold"
-    for day in ("2025-04-03", "2025-04-10", "2025-05-06", "2026-01-01"):
+    for day in ("2025-03-06", "2025-04-03", "2025-04-10", "2025-05-06", "2026-01-01"):
         _, warm = judge(cold, day)
         shutil.rmtree(cold / ".git" / "dangan" / "cache")
         _, fresh = judge(cold, day)
@@ -527,6 +531,48 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(history: Path, tmp_path
     commit_files(planted, [], "2025-04-14T12:00:00+08:00", "originals within 11 days")
     _, shown = judge(planted, "2025-04-20")
     assert "planted in the groundwork" not in {g["what"] for g in shown["gaps"]}
+
+
+def amend(root: Path, files: list[tuple[str, str]], when: str) -> None:
+    """`git commit --amend` of HEAD with `files` added, dated `when` (through the hooks)."""
+    for rel, text in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, "utf-8")
+    git(root, "add", "-A")
+    subprocess.run(["git", "commit", "-q", "--amend", "--no-edit", "--reset-author"], cwd=root, check=True,
+                   env=dict(os.environ, **dated(when)))
+
+
+def test_an_amended_commit_follows_the_groundwork_of_the_one_it_replaced(history: Path, tmp_path: Path) -> None:
+    """A commit beside the one whose groundwork is kept (an amended commit, a rebase) is
+    followed too: the files that differ, and every record added on either side since their
+    common ancestor (March's HJ, amended two weeks later, is filed late now). A planted
+    marker shows through; every day is judged as a run without any cache judges it."""
+    followed = tmp_path / "followed"
+    shutil.copytree(history, followed, symlinks=True)
+    shutil.rmtree(followed / ".git" / "dangan" / "cache", ignore_errors=True)
+    _, before = judge(followed, "2025-04-02")  # lays the groundwork of the commit of 10 March
+    assert ("late", "HJ-A01-0002") not in kinds(before)
+    replaced = git(followed, "rev-parse", "HEAD").strip()
+    planted = tmp_path / "planted"
+    shutil.copytree(followed, planted, symlinks=True)
+    grounds = list((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{gaps.GROUND}-*.json"))
+    doc = json.loads(grounds[0].read_bytes())
+    doc["answer"]["late"][0]["what"] = "planted in the groundwork"
+    grounds[0].write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    for root in (followed, planted):
+        amend(root, [repair("WX-A01-02-0003", "2025-03-01T10:00:00+08:00")], "2025-03-25T12:00:00+08:00")
+    assert not gitio.is_ancestor(followed, replaced, git(followed, "rev-parse", "HEAD").strip())
+    _, shown = judge(planted, "2025-04-20")
+    assert "planted in the groundwork" in {g["what"] for g in shown["gaps"]}  # followed, not laid again
+    cold = tmp_path / "cold"
+    shutil.copytree(followed, cold, symlinks=True)
+    for day in ("2025-03-26", "2025-04-02", "2025-04-20", "2025-06-01"):
+        _, warm = judge(followed, day)
+        shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
+        _, fresh = judge(cold, day)
+        assert warm == fresh, day
+    assert {("late", "HJ-A01-0002"), ("late", "WX-A01-02-0003")} <= kinds(warm)
 
 
 def test_the_expected_rules_follow_a_change_as_they_read_it_afresh() -> None:

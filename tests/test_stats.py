@@ -397,6 +397,39 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: 
     assert "planted in the groundwork" not in judged(planted, "2025-07-26")["records"]["project_names"].values()
 
 
+def test_an_amended_commit_follows_the_groundwork_of_the_one_it_replaced(fixed: Path, tmp_path: Path) -> None:
+    """A commit beside the one whose groundwork is kept (`git commit --amend`, two months
+    later, with a second repair): followed along the files that differ and the records
+    added on either side since their common ancestor (July's repair, the same text, is filed
+    late now); a marker shows through and every day is as a cold run gives it."""
+    root = cold_copy(fixed, tmp_path / "followed")
+    commit_files(root, [repair("WX-A01-02-0005", "01", SB3, "2025-07-22T10:00:00+08:00", "closed", "2025-07-23")],
+                 "2025-07-24T12:00:00+08:00", "july")
+    before = judged(root, "2025-07-25")  # lays the groundwork of that commit
+    planted = tmp_path / "planted"
+    shutil.copytree(root, planted, symlinks=True)
+    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{stats.GROUND}-*.json"))
+    doc = json.loads(ground.read_bytes())
+    doc["answer"]["records"]["project_names"]["A01"] = "planted in the groundwork"
+    ground.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    for where in (root, planted):
+        rel, text = repair("WX-A01-02-0006", "01", SB3, "2025-09-20T10:00:00+08:00", "closed", "2025-09-21")
+        (where / rel).write_text(text, "utf-8")
+        git(where, "add", "-A")
+        subprocess.run(["git", "commit", "-q", "--amend", "--no-edit", "--reset-author"], cwd=where, check=True,
+                       env=dict(os.environ, **dated("2025-09-30T12:00:00+08:00")))
+    assert judged(planted, "2025-10-01")["records"]["project_names"]["A01"] == "planted in the groundwork"
+    cold = tmp_path / "cold"
+    shutil.copytree(root, cold, symlinks=True)
+    # 2026-08-01: a year's window that holds the repair's filing day now (30 September)
+    # but not its old one (24 July)
+    for day in ("2025-10-01", "2026-01-01", "2026-08-01"):
+        warm = judged(root, day)
+        shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
+        assert warm == judged(cold, day), day
+    assert warm["archive"]["filing"]["judged"] >= 1
+    assert before["records"]["total"] + 1 == warm["records"]["total"]
+
 
 def cold_copy(source: Path, root: Path) -> Path:
     """A copy of a vault without dangan's caches."""

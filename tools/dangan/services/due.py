@@ -614,16 +614,17 @@ def _lay(vault: Vault, commit: str, progress: Callable[[int], None] | None) -> d
 
 
 def _follow(vault: Vault, before: dict[str, Any], commit: str) -> dict[str, Any] | None:
-    """The groundwork of `commit` from `before`, that of an earlier commit (its ancestor),
-    following the records changed between them (`git diff-tree`): their obligations and
+    """The groundwork of `commit` from `before`, that of an earlier commit (its ancestor, or
+    a commit beside it), following the records changed between them (`git diff-tree`): their obligations and
     inventories (PD) taken out as they were and put in as they are; an equipment's upkeep
     followed when a job is added or moved later, its obligations read again; the archive
     rooms followed (`_carry_rooms`). None, to lay it from every record, when a handover
     (YJ) changed, an equipment's last upkeep job changed (an earlier one may be the last
     now), the rooms cannot be followed, or more than CARRIED files changed."""
     root, since, kept_upkeep = vault.root, before.get("commit"), before.get("upkeep")
-    if (not isinstance(since, str) or not isinstance(kept_upkeep, dict) or not gitio.has_object(root, since)
-            or not gitio.is_ancestor(root, since, commit)):
+    # any commit kept, an ancestor or beside it (an amended commit, a rebase): what `due`
+    # judges is the records' content alone, which the tree diff gives, not their history
+    if not isinstance(since, str) or not isinstance(kept_upkeep, dict) or not gitio.has_object(root, since):
         return None
     changes = _record_changes(vault, since, commit)
     if len(changes) > CARRIED or any(c.path.startswith(f"{RECORDS}/YJ/") for c in changes):

@@ -146,6 +146,20 @@ def _beside(root: Path, known: dict[str, int], tip: str, commit: str, paths: tup
     return found
 
 
+def added_since(root: Path, since: str, commit: str, paths: tuple[str, ...]) -> dict[str, int] | None:
+    """The paths (under `paths`) added between a groundwork's commit `since` and `commit`,
+    whose filing day may differ: those of `since..commit` when `since` is an ancestor; for a
+    commit beside it (an amended commit, a rebase), those added on either side since their
+    common ancestor (a file added again keeps its content, not its first commit's time).
+    None when `since` is not in the repository or the two share no history."""
+    if not gitio.has_object(root, since):
+        return None
+    if gitio.is_ancestor(root, since, commit):
+        return _log_adds(root, [f"{since}..{commit}"], paths)
+    base = gitio.merge_base(root, since, commit)
+    return None if base is None else _log_adds(root, [f"^{base}", since, commit], paths)
+
+
 def _store(cache: Path, commit: str, found: dict[str, int], paths: tuple[str, ...]) -> None:
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -452,7 +466,8 @@ def _lay(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[int], Non
 
 def _follow(vault: Vault, before: dict[str, Any], found: Any) -> dict[str, Any] | None:
     """The groundwork of `found.commit` from `before`, that of an earlier commit (its
-    ancestor), following the records changed between them: each changed record's late
+    ancestor, or a commit beside it: `added_since`), following the records changed between
+    them: each changed record's late
     filing and paper original judged again, and what the expected-record rules read
     followed (model/expected.py follow). A record first added in between with its content
     unchanged (deleted and added again) is judged again too: its filing day may differ.
@@ -460,8 +475,9 @@ def _follow(vault: Vault, before: dict[str, Any], found: Any) -> dict[str, Any] 
     the vault's first day differs, more than FOLLOWED files changed, or a rule needs every
     record (expected.follow)."""
     root, commit, since = vault.root, found.commit, before.get("commit")
-    if (not isinstance(since, str) or not gitio.has_object(root, since)
-            or not gitio.is_ancestor(root, since, commit)):
+    specs = tuple(vault.record_specs)
+    readded = added_since(root, since, commit, specs) if isinstance(since, str) else None
+    if readded is None:
         return None
     changes = commit_changes(root, since, commit, also=(CONFIG,))
     if len(changes) > FOLLOWED or any(c.path == CONFIG or c.path.startswith(_HANDOVERS) for c in changes):
@@ -471,8 +487,6 @@ def _follow(vault: Vault, before: dict[str, Any], found: Any) -> dict[str, Any] 
     start = _first_day(root, commit, tz)
     if before.get("timezone") != str(tz) or before.get("start") != start.isoformat():
         return None
-    specs = tuple(vault.record_specs)
-    readded = _log_adds(root, [f"{since}..{commit}"], specs)
     ours = [c for c in changes if c.path.startswith(specs)]
     if len(ours) + len(readded) > FOLLOWED:
         return None

@@ -287,18 +287,18 @@ def _follow(vault: Vault, as_of: dt.date, before: dict[str, Any], found: Any) ->
     hold (BQ: what it names is counted over every record) or a project (XM: its name), the
     vault's first day or more than FOLLOWED files changed."""
     from dangan.rules.changes import commit_changes, handed_over_on
-    from dangan.services.gaps import _config_at, _first_day, _listed, _log_adds, _tz
+    from dangan.services.gaps import _config_at, _first_day, _listed, _log_adds, _tz, added_since
 
     root, commit, since = vault.root, found.commit, before.get("commit")
-    if (not isinstance(since, str) or not gitio.has_object(root, since)
-            or not gitio.is_ancestor(root, since, commit)):
+    specs = tuple(vault.record_specs)
+    added = added_since(root, since, commit, specs) if isinstance(since, str) else None
+    if added is None:  # (an ancestor, or a commit beside it: an amended commit, a rebase)
         return None
     changes = commit_changes(root, since, commit, also=(CONFIG,))
     if len(changes) > FOLLOWED or any(c.path == CONFIG for c in changes):
         return None
-    specs = tuple(vault.record_specs)
     sides = {c.path: (c.old, c.new) for c in changes if c.path.startswith(specs)}
-    readded = [path for path in _log_adds(root, [f"{since}..{commit}"], specs) if path not in sides]
+    readded = [path for path in added if path not in sides]
     if len(sides) + len(readded) > FOLLOWED:
         return None
     if readded:
