@@ -614,13 +614,13 @@ def _lay(vault: Vault, commit: str, progress: Callable[[int], None] | None) -> d
 
 
 def _follow(vault: Vault, before: dict[str, Any], commit: str) -> dict[str, Any] | None:
-    """The groundwork of `commit` from `before`, that of an earlier commit (its ancestor, or
-    a commit beside it), following the records changed between them (`git diff-tree`): their obligations and
-    inventories (PD) taken out as they were and put in as they are; an equipment's upkeep
-    followed when a job is added or moved later, its obligations read again; the archive
-    rooms followed (`_carry_rooms`). None, to lay it from every record, when a handover
-    (YJ) changed, an equipment's last upkeep job changed (an earlier one may be the last
-    now), the rooms cannot be followed, or more than CARRIED files changed."""
+    """The groundwork of `commit` from `before`, that of another commit (an ancestor, or one
+    beside it), following the records changed between them (`git diff-tree`): their
+    obligations and inventories (PD) taken out as they were and put in as they are; an
+    equipment's upkeep followed when a job is added or moved later, its obligations read
+    again; the archive rooms followed (`_carry_rooms`). None, to lay it from every record,
+    when a handover (YJ) changed, an equipment's last upkeep job changed (an earlier one
+    may be the last now), the rooms cannot be followed, or more than CARRIED files changed."""
     root, since, kept_upkeep = vault.root, before.get("commit"), before.get("upkeep")
     # any commit kept, an ancestor or beside it (an amended commit, a rebase): what `due`
     # judges is the records' content alone, which the tree diff gives, not their history

@@ -465,12 +465,12 @@ def _lay(vault: Vault, as_of: dt.date, found: Any, progress: Callable[[int], Non
 
 
 def _follow(vault: Vault, before: dict[str, Any], found: Any) -> dict[str, Any] | None:
-    """The groundwork of `found.commit` from `before`, that of an earlier commit (its
-    ancestor, or a commit beside it: `added_since`), following the records changed between
-    them: each changed record's late
-    filing and paper original judged again, and what the expected-record rules read
-    followed (model/expected.py follow). A record first added in between with its content
-    unchanged (deleted and added again) is judged again too: its filing day may differ.
+    """The groundwork of `found.commit` from `before`, that of another commit sharing its
+    history (an ancestor, or beside it: `added_since`), following the records changed
+    between them: each changed record's late filing and paper original judged again, and
+    what the expected-record rules read followed (model/expected.py follow). A record added
+    in between with its content unchanged (added again) is judged again too: its filing
+    day may differ.
     None, to lay it from every record, when vault.yaml, a handover (YJ), the timezone or
     the vault's first day differs, more than FOLLOWED files changed, or a rule needs every
     record (expected.follow)."""

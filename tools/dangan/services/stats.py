@@ -277,9 +277,10 @@ def _groundwork(vault: Vault, as_of: dt.date, found: Any) -> dict[str, Any]:
 
 
 def _follow(vault: Vault, as_of: dt.date, before: dict[str, Any], found: Any) -> dict[str, Any] | None:
-    """The groundwork of `found.commit` from `before`, that of an earlier commit (its
-    ancestor), following the records changed between them (`git diff-tree`; a record first
-    added in between with the same content counts as changed: its filing day may differ):
+    """The groundwork of `found.commit` from `before`, that of another commit sharing its
+    history (an ancestor, or beside it: gaps.added_since), following the records changed
+    between them (`git diff-tree`; a record added in between with the same content counts
+    as changed: its filing day may differ):
     the groundwork's parts of those records as they were taken out and as they are put in
     (the counts, the records of DAILY categories, the retention rows, how many records each
     hold names, the indicators'), each part made by the code that lays it, from those
