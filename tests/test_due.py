@@ -364,6 +364,26 @@ def test_a_new_commit_follows_the_archive_rooms_of_the_last(fixed: Path, tmp_pat
     assert rooms(root) == fresh() == {ROOM, HQ, "新庫房", "別處"}
 
 
+def laid(fixed: Path, followed: Path) -> Path:
+    """A copy of `fixed` without caches, with the groundwork of its second commit laid."""
+    shutil.copytree(fixed, followed, symlinks=True)
+    shutil.rmtree(followed / ".git" / "dangan" / "cache", ignore_errors=True)
+    doc_of(followed, "--as-of", "2025-04-20")
+    return followed
+
+
+def planted_copy(followed: Path, planted: Path) -> Path:
+    """A copy of `followed` whose groundwork holds a marker (HT's end, as its basis): it
+    shows through where the groundwork is followed, and goes where it is laid again."""
+    shutil.copytree(followed, planted, symlinks=True)
+    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{due_service.GROUND}-*.json"))
+    kept = json.loads(ground.read_bytes())
+    row = next(row for row in kept["answer"]["field"] if row[1] == HT)
+    row[7] = "planted in the groundwork"
+    ground.write_text(json.dumps(kept, ensure_ascii=False), "utf-8")
+    return planted
+
+
 def test_an_amended_commit_follows_the_groundwork_of_the_one_it_replaced(fixed: Path, tmp_path: Path) -> None:
     """A commit beside the one whose groundwork is kept (`git commit --amend` with a later
     upkeep job and a lease changed): `due` judges the records' content alone, so the tree
@@ -374,18 +394,9 @@ def test_an_amended_commit_follows_the_groundwork_of_the_one_it_replaced(fixed: 
 
     from conftest import git
 
-    followed = tmp_path / "followed"
-    shutil.copytree(fixed, followed, symlinks=True)
-    shutil.rmtree(followed / ".git" / "dangan" / "cache", ignore_errors=True)
-    doc_of(followed, "--as-of", "2025-04-20")  # lays the groundwork of the second commit
+    followed = laid(fixed, tmp_path / "followed")
     replaced = git(followed, "rev-parse", "HEAD").strip()
-    planted = tmp_path / "planted"
-    shutil.copytree(followed, planted, symlinks=True)
-    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{due_service.GROUND}-*.json"))
-    kept = json.loads(ground.read_bytes())
-    row = next(row for row in kept["answer"]["field"] if row[1] == HT)
-    row[7] = "planted in the groundwork"
-    ground.write_text(json.dumps(kept, ensure_ascii=False), "utf-8")
+    planted = planted_copy(followed, tmp_path / "planted")
     for root in (followed, planted):
         for rel, text in (upkeep("WX-A01-02-0003", "2025-05-01"),
                           record("ZH-residential-tenant.yaml", ZH, lease_end="2026-02-28")):
@@ -418,17 +429,8 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: 
 
     from conftest import git
 
-    followed = tmp_path / "followed"
-    shutil.copytree(fixed, followed, symlinks=True)
-    shutil.rmtree(followed / ".git" / "dangan" / "cache", ignore_errors=True)
-    doc_of(followed, "--as-of", "2025-04-20")  # lays the groundwork of the second commit
-    planted = tmp_path / "planted"
-    shutil.copytree(followed, planted, symlinks=True)
-    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{due_service.GROUND}-*.json"))
-    kept = json.loads(ground.read_bytes())
-    row = next(row for row in kept["answer"]["field"] if row[1] == HT)
-    row[7] = "planted in the groundwork"
-    ground.write_text(json.dumps(kept, ensure_ascii=False), "utf-8")
+    followed = laid(fixed, tmp_path / "followed")
+    planted = planted_copy(followed, tmp_path / "planted")
 
     def change(root: Path) -> None:
         commit_files(root, [

@@ -515,13 +515,7 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(history: Path, tmp_path
         change(root)
     _, shown = judge(planted, "2025-04-20")
     assert "planted in the groundwork" in {g["what"] for g in shown["gaps"]}  # followed, not laid again
-    cold = tmp_path / "cold"
-    shutil.copytree(followed, cold, symlinks=True)
-    for day in ("2025-04-14", "2025-04-23", "2025-05-16", "2025-06-01"):
-        _, warm = judge(followed, day)
-        shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
-        _, fresh = judge(cold, day)
-        assert warm == fresh, day
+    warm = judged_as_cold(followed, tmp_path / "cold", ("2025-04-14", "2025-04-23", "2025-05-16", "2025-06-01"))
     assert {("missing", "FW-A01-02-001-0302-0001"), ("late", "WX-A01-02-0003"),
             ("original", "HT-A01-0002")} <= kinds(warm)
     # another vault.yaml: laid again from every record, the marker gone
@@ -531,6 +525,18 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(history: Path, tmp_path
     commit_files(planted, [], "2025-04-14T12:00:00+08:00", "originals within 11 days")
     _, shown = judge(planted, "2025-04-20")
     assert "planted in the groundwork" not in {g["what"] for g in shown["gaps"]}
+
+
+def judged_as_cold(followed: Path, cold: Path, days: tuple[str, ...]) -> dict[str, Any]:
+    """Each day judged in `followed` (its caches as they are) as in a copy without any
+    cache; the last day's answer."""
+    shutil.copytree(followed, cold, symlinks=True)
+    for day in days:
+        _, warm = judge(followed, day)
+        shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
+        _, fresh = judge(cold, day)
+        assert warm == fresh, day
+    return warm
 
 
 def amend(root: Path, files: list[tuple[str, str]], when: str) -> None:
@@ -565,13 +571,7 @@ def test_an_amended_commit_follows_the_groundwork_of_the_one_it_replaced(history
     assert not gitio.is_ancestor(followed, replaced, git(followed, "rev-parse", "HEAD").strip())
     _, shown = judge(planted, "2025-04-20")
     assert "planted in the groundwork" in {g["what"] for g in shown["gaps"]}  # followed, not laid again
-    cold = tmp_path / "cold"
-    shutil.copytree(followed, cold, symlinks=True)
-    for day in ("2025-03-26", "2025-04-02", "2025-04-20", "2025-06-01"):
-        _, warm = judge(followed, day)
-        shutil.rmtree(cold / ".git" / "dangan" / "cache", ignore_errors=True)
-        _, fresh = judge(cold, day)
-        assert warm == fresh, day
+    warm = judged_as_cold(followed, tmp_path / "cold", ("2025-03-26", "2025-04-02", "2025-04-20", "2025-06-01"))
     assert {("late", "HJ-A01-0002"), ("late", "WX-A01-02-0003")} <= kinds(warm)
 
 

@@ -355,12 +355,7 @@ def test_a_new_commit_follows_the_groundwork_of_the_last(fixed: Path, tmp_path: 
     root = cold_copy(fixed, tmp_path / "followed")
 
     before = judged(root, "2025-07-21")  # lays the groundwork of the last commit
-    planted = tmp_path / "planted"
-    shutil.copytree(root, planted, symlinks=True)
-    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{stats.GROUND}-*.json"))
-    doc = json.loads(ground.read_bytes())
-    doc["answer"]["records"]["project_names"]["A01"] = "planted in the groundwork"
-    ground.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    planted = planted_copy(root, tmp_path / "planted")
 
     def change(where: Path) -> None:
         commit_files(where, [
@@ -406,12 +401,7 @@ def test_an_amended_commit_follows_the_groundwork_of_the_one_it_replaced(fixed: 
     commit_files(root, [repair("WX-A01-02-0005", "01", SB3, "2025-07-22T10:00:00+08:00", "closed", "2025-07-23")],
                  "2025-07-24T12:00:00+08:00", "july")
     before = judged(root, "2025-07-25")  # lays the groundwork of that commit
-    planted = tmp_path / "planted"
-    shutil.copytree(root, planted, symlinks=True)
-    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{stats.GROUND}-*.json"))
-    doc = json.loads(ground.read_bytes())
-    doc["answer"]["records"]["project_names"]["A01"] = "planted in the groundwork"
-    ground.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    planted = planted_copy(root, tmp_path / "planted")
     for where in (root, planted):
         rel, text = repair("WX-A01-02-0006", "01", SB3, "2025-09-20T10:00:00+08:00", "closed", "2025-09-21")
         (where / rel).write_text(text, "utf-8")
@@ -429,6 +419,17 @@ def test_an_amended_commit_follows_the_groundwork_of_the_one_it_replaced(fixed: 
         assert warm == judged(cold, day), day
     assert warm["archive"]["filing"]["judged"] >= 1
     assert before["records"]["total"] + 1 == warm["records"]["total"]
+
+
+def planted_copy(root: Path, planted: Path) -> Path:
+    """A copy of `root` whose groundwork holds a marker (A01's name): it shows through
+    where the groundwork is followed, and goes where it is laid again."""
+    shutil.copytree(root, planted, symlinks=True)
+    ground = next((planted / ".git" / "dangan" / "cache" / "answers").glob(f"{stats.GROUND}-*.json"))
+    doc = json.loads(ground.read_bytes())
+    doc["answer"]["records"]["project_names"]["A01"] = "planted in the groundwork"
+    ground.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    return planted
 
 
 def cold_copy(source: Path, root: Path) -> Path:
