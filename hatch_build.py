@@ -1,6 +1,7 @@
 """Build hook: compiles dangan's C modules for the interpreter that installs the package:
 tools/dangan/_canon.c (the canonical reader and emitter, see formats/yamlio.py) and
-tools/dangan/_fsstat.c (folder mtimes in one call, see store/quick.py; POSIX only).
+tools/dangan/_fsstat.c (folder mtimes in one call, see store/quick.py, and the cold check's
+walk of the work tree, see services/scan.py; POSIX only).
 
 They are compiled by setuptools' build_ext, the standard extension build: the compiler, its
 flags and the module's file name (EXT_SUFFIX) are the installing interpreter's own
