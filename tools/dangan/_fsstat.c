@@ -166,8 +166,8 @@ static const char **names_sorted(Names *n) {
    os.stat's st_mtime_ns); `links`, the symbolic links, never followed. A folder's mtime is
    read before the folder is listed, so a change made meanwhile shows next time. A folder
    that cannot be listed (gone meanwhile) is left out, as scan.list_worktree does; None
-   when top itself cannot be stat'ed (top alone is followed if it is a link). Anything that is neither a folder nor a link counts
-   as a file. */
+   when top itself cannot be stat'ed (top alone is followed if it is a link). Anything
+   that is neither a folder nor a link counts as a file. */
 static PyObject *fs_walk(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *root_obj, *top_obj;
@@ -187,13 +187,13 @@ static PyObject *fs_walk(PyObject *self, PyObject *args) {
     }
     Py_BEGIN_ALLOW_THREADS
     struct stat st;
-    if (fstatat(rootfd, top, &st, 0) != 0) {  /* as os.stat: a link to a folder is followed */
+    size_t toplen = strlen(top);
+    if (toplen > PATH_MAX || fstatat(rootfd, top, &st, 0) != 0) {  /* as os.stat: a link is followed */
         missing = 1;
         goto walked;
     }
     int64_t t = MTIME_NS(st);
-    size_t toplen = strlen(top);
-    if (toplen > PATH_MAX || buf_add(&folders, top, toplen + 1) < 0 || buf_add(&mtimes, &t, sizeof t) < 0
+    if (buf_add(&folders, top, toplen + 1) < 0 || buf_add(&mtimes, &t, sizeof t) < 0
         || buf_add(&stack, top, toplen + 1) < 0) {
         failed = 1;
         goto walked;
