@@ -113,7 +113,7 @@ def test_a_folder_that_cannot_be_read_is_left_out_by_both(tmp_path: Path) -> Non
         locked.chmod(0o755)
 
 
-def test_without_the_compiled_walk_the_check_is_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_compiled_walk_the_listing_is_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_tree(tmp_path)
     compiled = scan.list_worktree(tmp_path)
     monkeypatch.setattr(quick, "_fsstat", None)

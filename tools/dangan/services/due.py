@@ -142,6 +142,11 @@ class Record:
     fields: dict[str, Any]
 
 
+def _record(categories: Mapping[str, Any], code: Code, fields: dict[str, Any]) -> Record:
+    """A record as `due` keeps it: a secret record's hidden fields (its title) never shown."""
+    return Record(code, categories[code.category].visible(fields) if code.category in categories else fields)
+
+
 def _grep_rooms(vault: Vault, commit: str) -> dict[str, list[str]]:
     """Archive room -> paths of the records whose text has a `  room:` line, by one `git
     grep` (git searches in C, on every core; the records are not sent to Python): of the
@@ -343,9 +348,8 @@ def _records(vault: Vault, commit: str, wanted: Mapping[str, frozenset[str]], go
     for code, path, blob in entries:
         if fields[blob] is None:
             unreadable.append(path)
-        else:  # a secret record's hidden fields (its title): never shown
-            records.append(Record(code, categories[code.category].visible(fields[blob])
-                                  if code.category in categories else fields[blob]))
+        else:
+            records.append(_record(categories, code, fields[blob]))
     if known_rooms is not None:
         return records, unreadable, known_rooms
     namers: dict[str, list[str]] = {}
@@ -648,8 +652,7 @@ def _follow(vault: Vault, before: dict[str, Any], commit: str) -> dict[str, Any]
             if fields is None:
                 unreadable.append(path)
             else:
-                records.append(Record(code, categories[code.category].visible(fields)
-                                      if code.category in categories else fields))
+                records.append(_record(categories, code, fields))
         return records, unreadable
 
     (was, _), (now, unreadable_now) = read("was"), read("now")
@@ -671,8 +674,7 @@ def _follow(vault: Vault, before: dict[str, Any], commit: str) -> dict[str, Any]
             content = cat.at(commit, path)
             fields = _fields_of(content, wanted[code.category]) if content is not None else None
             if fields is not None:
-                now.append(Record(code, categories[code.category].visible(fields)
-                                  if code.category in categories else fields))
+                now.append(_record(categories, code, fields))
     finally:
         cat.close()
     subjects = changed | affected

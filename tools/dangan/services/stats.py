@@ -371,21 +371,22 @@ def _follow_counts(vault: Vault, kept: dict[str, Any], was: dict[str, Any], now:
     own counts) and with them as they are (`now`); a count that falls to 0 is left out as a
     fresh count leaves it out, but for the registry's categories and classes."""
 
-    def moved(key: str, known: Any = ()) -> dict[str, int]:
-        counts = dict(kept[key])
-        for name, count in now[key].items():
+    def shifted(counts: dict[str, int], plus: dict[str, int], minus: dict[str, int]) -> dict[str, int]:
+        counts = dict(counts)
+        for name, count in plus.items():
             counts[name] = counts.get(name, 0) + count
-        for name, count in was[key].items():
+        for name, count in minus.items():
             counts[name] = counts.get(name, 0) - count
+        return counts
+
+    def moved(key: str, known: Any = ()) -> dict[str, int]:
+        counts = shifted(kept[key], now[key], was[key])
         return {name: count for name, count in counts.items() if count or name in known}
 
     statuses = {}
     for category in sorted(set(kept["by_status"]) | set(now["by_status"])):
-        counts = dict(kept["by_status"].get(category, {}))
-        for name, count in now["by_status"].get(category, {}).items():
-            counts[name] = counts.get(name, 0) + count
-        for name, count in was["by_status"].get(category, {}).items():
-            counts[name] = counts.get(name, 0) - count
+        counts = shifted(kept["by_status"].get(category, {}), now["by_status"].get(category, {}),
+                         was["by_status"].get(category, {}))
         if any(counts.values()):
             statuses[category] = {name: count for name, count in sorted(counts.items()) if count}
     unreadable = sorted({path for path in kept["unreadable"] if path not in paths} | set(now["unreadable"]))
